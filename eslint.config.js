@@ -1,0 +1,46 @@
+// One lint configuration for every package. Type-checked rules catch floating promises, which in a
+// server are lost errors; the import rules encode the package boundaries of docs/architecture.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const serverPackages = ['@herald/store', '@herald/server'];
+const ioModules = ['node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:child_process', 'pg', 'better-sqlite3'];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**', 'packages/ui/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/require-await': 'off',
+      'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'Name every export of a module explicitly.' }],
+    },
+  },
+  {
+    files: ['packages/core/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [...ioModules, ...serverPackages].map((name) => ({ name, message: '@herald/core does no I/O and knows no server; do it in an adapter.' })),
+      }],
+    },
+  },
+  {
+    files: ['packages/sdk/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({ name, message: 'The client side must not depend on the server side.' })),
+      }],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,39 @@
+export { errorCatalogue, errorCodes, HeraldError, isErrorCode, isHeraldError } from './errors.js';
+export type { Conflict, ErrorCode, HeraldErrorOptions, Violation } from './errors.js';
+export { defaultLimits } from './limits.js';
+export type { Limits } from './limits.js';
+export {
+  checkJsonDepth,
+  checkKey,
+  checkLabel,
+  checkLabels,
+  checkNamespaceName,
+  checkTags,
+  jsonDepth,
+  printable,
+} from './validation.js';
+export {
+  addressId,
+  describeAddress,
+  entryEtag,
+  isJsonContentType,
+  jsonContentType,
+  textContentType,
+} from './entry.js';
+export type { EntryAddress, EntryVersion } from './entry.js';
+export { checkDistinctChanges, planCommit } from './commit.js';
+export type { Change, ChangePrecondition, CommitRecord, CommitRequest, PlannedCommit } from './commit.js';
+export { compareAddresses, diffStates, sameContent } from './diff.js';
+export type { EntryDiff } from './diff.js';
+export { AuditChainVerifier, auditGenesisHash, auditHash, chainAuditRecord } from './audit.js';
+export type { AuditInput, AuditRecord, AuditVerification } from './audit.js';
+export { SecretCipher } from './secrets.js';
+export { ManualClock, systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { allows, allowsSecrets, globMatches, hashToken, isRole, isSystemAdmin, issueToken, roles, tokenFromSecret } from './access.js';
+export type { IssuedToken, Permission, Role, Scope } from './access.js';
+export { decodeCursor, encodeCursor } from './paging.js';
+export type { Page } from './paging.js';
+export { schemaViolation, SchemaValidator } from './schema.js';
+export type { NamespaceSchema } from './schema.js';
+export { canonicalJson } from './canonical.js';

@@ -1,0 +1,28 @@
+import { HeraldError } from './errors.js';
+
+/**
+ * Cursors are opaque to clients: base64url of a small JSON array holding the sort key of the last
+ * item returned. Decoding checks the shape, so a forged cursor is a 400, not a query error.
+ */
+export function encodeCursor(position: ReadonlyArray<string | number>): string {
+  return Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string, shape: ReadonlyArray<'string' | 'number'>): Array<string | number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
+  }
+  if (!Array.isArray(parsed) || parsed.length !== shape.length || parsed.some((part, i) => typeof part !== shape[i])) {
+    throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
+  }
+  return parsed as Array<string | number>;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor for the next page; absent on the last page. */
+  next?: string;
+}

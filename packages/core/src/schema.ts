@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { HeraldError, type Violation } from './errors.js';
+
+/**
+ * A namespace's schema. `document` sees the namespace, per label, as one object (key → value),
+ * so it can require keys or forbid unknown ones; each prefix schema sees the single value of
+ * every key that starts with its prefix.
+ */
+export interface NamespaceSchema {
+  document?: Record<string, unknown>;
+  prefixes?: Array<{ prefix: string; schema: Record<string, unknown> }>;
+}
+
+// ajv-formats is CommonJS (`module.exports = fn`); its typings describe a namespace.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+function createAjv(): Ajv2020 {
+  // strict:false because user schemas may carry annotations ajv does not know; no loadSchema, so a
+  // remote $ref is a compile error, never a network fetch.
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+const compiledCache = new Map<string, ValidateFunction>();
+const maxCachedValidators = 500;
+const sharedAjv = createAjv();
+
+function compile(schema: Record<string, unknown>, where: string): ValidateFunction {
+  const text = JSON.stringify(schema);
+  const id = createHash('sha256').update(text).digest('base64url');
+  const cached = compiledCache.get(id);
+  if (cached) return cached;
+  let validate: ValidateFunction;
+  try {
+    validate = sharedAjv.compile(JSON.parse(text) as Record<string, unknown>);
+  } catch (cause) {
+    throw new HeraldError('invalid_schema', `${where} is not a valid JSON Schema: ${(cause as Error).message}`, { cause });
+  }
+  if (compiledCache.size >= maxCachedValidators) compiledCache.clear();
+  compiledCache.set(id, validate);
+  return validate;
+}
+
+function toViolations(errors: readonly ErrorObject[] | null | undefined, pathPrefix: string): Violation[] {
+  return (errors ?? []).map((error) => ({
+    path: pathPrefix + error.instancePath,
+    message: error.message ?? error.keyword,
+  }));
+}
+
+/** Compiled form of a NamespaceSchema; construction fails with `invalid_schema` on a bad schema. */
+export class SchemaValidator {
+  readonly #document: ValidateFunction | undefined;
+  readonly #prefixes: Array<{ prefix: string; validate: ValidateFunction }>;
+
+  constructor(schema: NamespaceSchema) {
+    this.#document = schema.document ? compile(schema.document, 'the document schema') : undefined;
+    this.#prefixes = (schema.prefixes ?? []).map(({ prefix, schema: prefixSchema }) => ({
+      prefix,
+      validate: compile(prefixSchema, `the schema for prefix "${prefix}"`),
+    }));
+  }
+
+  get hasDocumentSchema(): boolean {
+    return this.#document !== undefined;
+  }
+
+  get isEmpty(): boolean {
+    return this.#document === undefined && this.#prefixes.length === 0;
+  }
+
+  /** Violations of the prefix schemas by one value; paths start with the key. */
+  valueViolations(key: string, value: unknown): Violation[] {
+    const violations: Violation[] = [];
+    for (const { prefix, validate } of this.#prefixes) {
+      if (key.startsWith(prefix) && !validate(value)) violations.push(...toViolations(validate.errors, `${key}:`));
+    }
+    return violations;
+  }
+
+  /** Violations of the document schema by one label's whole namespace. */
+  documentViolations(label: string, document: Record<string, unknown>): Violation[] {
+    if (!this.#document || this.#document(document)) return [];
+    return toViolations(this.#document.errors, label === '' ? '' : `[label ${label}]`);
+  }
+}
+
+export function schemaViolation(violations: Violation[]): HeraldError {
+  const shown = violations.slice(0, 5).map((v) => `${v.path || '/'} ${v.message}`).join('; ');
+  return new HeraldError('schema_violation', `${violations.length} schema violation(s): ${shown}`, {
+    extensions: { violations: violations.slice(0, 100) },
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * Versioned schema for the embedded store. Each entry runs once, in order, inside a transaction;
+ * PRAGMA user_version records how far a database has come. Never edit a released migration:
+ * append a new one.
+ */
+export const sqliteMigrations: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO meta (name, value) VALUES ('revision', 0), ('compacted_revision', 0);
+
+  CREATE TABLE namespaces (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    schema TEXT,
+    revision INTEGER NOT NULL DEFAULT 0,
+    entry_count INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- One row per version of an entry. superseded_at is the revision that replaced the version
+  -- (NULL while it is the latest), so "as of R" is one range check and needs no MAX() subquery.
+  CREATE TABLE entry_versions (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    superseded_at INTEGER,
+    text TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    locked INTEGER NOT NULL,
+    secret INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key, label, revision)
+  ) STRICT;
+  CREATE INDEX entry_versions_latest ON entry_versions (namespace, key, label) WHERE superseded_at IS NULL;
+  CREATE INDEX entry_versions_by_revision ON entry_versions (namespace, revision);
+
+  CREATE TABLE commits (
+    revision INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    author TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    changes TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX commits_by_namespace ON commits (namespace, revision);
+
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+  ) STRICT;
+
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,585 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  addressId,
+  chainAuditRecord,
+  entryEtag,
+  HeraldError,
+  planCommit,
+  systemClock,
+  type AuditInput,
+  type AuditRecord,
+  type Clock,
+  type CommitRecord,
+  type CommitRequest,
+  type EntryVersion,
+  type NamespaceSchema,
+} from '@herald/core';
+import type {
+  CommitQuery,
+  CommitResult,
+  CompactionResult,
+  EntryQuery,
+  HistoryQuery,
+  NamespaceRecord,
+  Store,
+  TokenRecord,
+} from '../types.js';
+import { sqliteMigrations } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; parent folders are created. */
+  path: string;
+  clock?: Clock;
+}
+
+interface EntryRow {
+  namespace: string;
+  key: string;
+  label: string;
+  revision: number;
+  text: string;
+  content_type: string;
+  tags: string;
+  locked: number;
+  secret: number;
+  deleted: number;
+  author: string;
+  created_at: number;
+}
+
+interface NamespaceRow {
+  name: string;
+  description: string;
+  schema: string | null;
+  revision: number;
+  entry_count: number;
+  created_at: number;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  scopes: string;
+  token_hash: string;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface PendingCommit {
+  request: CommitRequest;
+  audit: AuditInput;
+  maxEntriesPerNamespace: number;
+  resolve: (result: CommitResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so an acknowledged
+ * commit survives a crash of the process and of the machine. better-sqlite3 is synchronous, so
+ * concurrent commits are queued and written together, one transaction (one fsync) per turn of
+ * the event loop, each in its own savepoint so that a failed precondition undoes only itself.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #clock: Clock;
+  #pending: PendingCommit[] = [];
+  #flushScheduled = false;
+  #closed = false;
+  readonly #revisionListeners = new Set<(revision: number) => void>();
+
+  private constructor(db: Database.Database, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  static open(options: SqliteStoreOptions): SqliteStore {
+    mkdirSync(dirname(options.path), { recursive: true });
+    const db = new Database(options.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // FULL, not NORMAL: with NORMAL a power loss can roll back commits already acknowledged.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db, options.clock ?? systemClock);
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.#meta('revision');
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.#meta('compacted_revision');
+  }
+
+  async createNamespace(
+    input: { name: string; description: string; schema: NamespaceSchema | null },
+    audit: AuditInput,
+  ): Promise<NamespaceRecord> {
+    return this.#transaction(() => {
+      const now = this.#clock.now();
+      const inserted = this.#db
+        .prepare('INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
+        .run(input.name, input.description, input.schema === null ? null : JSON.stringify(input.schema), now);
+      if (inserted.changes === 0) throw new HeraldError('namespace_exists', `namespace "${input.name}" already exists`);
+      this.#appendAuditSync(audit);
+      return this.#namespaceSync(input.name) as NamespaceRecord;
+    });
+  }
+
+  async getNamespace(name: string): Promise<NamespaceRecord | undefined> {
+    this.#assertOpen();
+    return this.#namespaceSync(name);
+  }
+
+  async listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]> {
+    this.#assertOpen();
+    const rows = this.#db
+      .prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
+      .all(query.after ?? '', query.limit) as NamespaceRow[];
+    return rows.map(toNamespace);
+  }
+
+  async updateNamespace(
+    name: string,
+    patch: { description?: string; schema?: NamespaceSchema | null },
+    audit: AuditInput,
+  ): Promise<NamespaceRecord> {
+    return this.#transaction(() => {
+      const existing = this.#requireNamespaceSync(name);
+      const description = patch.description ?? existing.description;
+      const schema = patch.schema === undefined ? existing.schema : patch.schema;
+      this.#db
+        .prepare('UPDATE namespaces SET description = ?, schema = ? WHERE name = ?')
+        .run(description, schema === null ? null : JSON.stringify(schema), name);
+      this.#appendAuditSync(audit);
+      return this.#namespaceSync(name) as NamespaceRecord;
+    });
+  }
+
+  async deleteNamespace(name: string, options: { force: boolean }, audit: AuditInput): Promise<void> {
+    // Queued behind pending commits, so a commit accepted before the delete is not resurrected after it.
+    await this.#flushNow();
+    this.#transaction(() => {
+      const existing = this.#requireNamespaceSync(name);
+      if (existing.entryCount > 0 && !options.force) {
+        throw new HeraldError('namespace_not_empty', `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`);
+      }
+      this.#db.prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
+      this.#db.prepare('DELETE FROM commits WHERE namespace = ?').run(name);
+      this.#db.prepare('DELETE FROM namespaces WHERE name = ?').run(name);
+      this.#appendAuditSync(audit);
+    });
+  }
+
+  commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult> {
+    if (this.#closed) return Promise.reject(closedError());
+    return new Promise<CommitResult>((resolve, reject) => {
+      this.#pending.push({ request, audit, maxEntriesPerNamespace: limits.maxEntriesPerNamespace, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  async readEntries(query: EntryQuery): Promise<EntryVersion[]> {
+    this.#assertOpen();
+    const where = ['namespace = @namespace', 'deleted = 0'];
+    const params: Record<string, unknown> = { namespace: query.namespace };
+    if (query.asOf === undefined) {
+      where.push('superseded_at IS NULL');
+    } else {
+      this.#checkAsOf(query.asOf);
+      where.push('revision <= @asOf', '(superseded_at IS NULL OR superseded_at > @asOf)');
+      params.asOf = query.asOf;
+    }
+    if (query.key !== undefined) {
+      where.push('key = @key');
+      params.key = query.key;
+    }
+    if (query.keyPrefix) {
+      where.push('key >= @prefix', 'substr(key, 1, @prefixLength) = @prefix');
+      params.prefix = query.keyPrefix;
+      params.prefixLength = query.keyPrefix.length;
+    }
+    if (query.labels) {
+      if (query.labels.length === 0) return [];
+      where.push(`label IN (${query.labels.map((_, i) => `@label${i}`).join(', ')})`);
+      query.labels.forEach((label, i) => (params[`label${i}`] = label));
+    }
+    if (query.after) {
+      where.push('(key > @afterKey OR (key = @afterKey AND label > @afterLabel))');
+      params.afterKey = query.after.key;
+      params.afterLabel = query.after.label;
+    }
+    const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`;
+    const rows = this.#db
+      .prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY key, label${limit}`)
+      .all(params) as EntryRow[];
+    return rows.map(toVersion);
+  }
+
+  async entryHistory(query: HistoryQuery): Promise<EntryVersion[]> {
+    this.#assertOpen();
+    const where = ['namespace = @namespace'];
+    const params: Record<string, unknown> = { namespace: query.namespace, limit: query.limit };
+    if (query.key !== undefined) {
+      where.push('key = @key');
+      params.key = query.key;
+    }
+    if (query.label !== undefined) {
+      where.push('label = @label');
+      params.label = query.label;
+    }
+    if (query.beforeRevision !== undefined) {
+      where.push('revision < @before');
+      params.before = query.beforeRevision;
+    }
+    const rows = this.#db
+      .prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT @limit`)
+      .all(params) as EntryRow[];
+    return rows.map(toVersion);
+  }
+
+  async listCommits(query: CommitQuery): Promise<CommitRecord[]> {
+    this.#assertOpen();
+    const newest = query.order === 'newest';
+    const after = query.afterRevision === undefined ? '' : newest ? ' AND revision < @after' : ' AND revision > @after';
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM commits WHERE namespace = @namespace${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT @limit`,
+      )
+      .all({ namespace: query.namespace, after: query.afterRevision, limit: query.limit }) as Array<{
+      revision: number;
+      namespace: string;
+      author: string;
+      message: string;
+      created_at: number;
+      changes: string;
+    }>;
+    return rows.map((row) => ({
+      revision: row.revision,
+      namespace: row.namespace,
+      author: row.author,
+      message: row.message,
+      createdAt: row.created_at,
+      changes: JSON.parse(row.changes) as CommitRecord['changes'],
+    }));
+  }
+
+  async compact(revision: number, audit: AuditInput): Promise<CompactionResult> {
+    await this.#flushNow();
+    return this.#transaction(() => {
+      const current = this.#meta('revision');
+      if (!Number.isInteger(revision) || revision < 1 || revision > current) {
+        throw new HeraldError('invalid_revision', `compaction revision must be between 1 and the current revision ${current}`);
+      }
+      const already = this.#meta('compacted_revision');
+      if (revision <= already) return { revision: already, removedVersions: 0 };
+      // Superseded versions no read at or after `revision` can see, and tombstones that are already the past.
+      const superseded = this.#db.prepare('DELETE FROM entry_versions WHERE superseded_at <= ?').run(revision);
+      const tombstones = this.#db
+        .prepare('DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?')
+        .run(revision);
+      this.#db.prepare("UPDATE meta SET value = ? WHERE name = 'compacted_revision'").run(revision);
+      const result = { revision, removedVersions: superseded.changes + tombstones.changes };
+      this.#appendAuditSync({ ...audit, details: { ...audit.details, ...result } });
+      return result;
+    });
+  }
+
+  async createToken(token: TokenRecord, audit: AuditInput): Promise<void> {
+    this.#transaction(() => {
+      this.#db
+        .prepare(
+          'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt);
+      this.#appendAuditSync(audit);
+    });
+  }
+
+  async findToken(tokenHash: string): Promise<TokenRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#db.prepare('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    this.#assertOpen();
+    return (this.#db.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as TokenRow[]).map(toToken);
+  }
+
+  async revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord> {
+    return this.#transaction(() => {
+      const row = this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
+      if (!row) throw new HeraldError('token_not_found', `token ${id} does not exist`);
+      if (row.revoked_at === null) {
+        this.#db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(at, id);
+        this.#appendAuditSync(audit);
+      }
+      return toToken(this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow);
+    });
+  }
+
+  async appendAudit(input: AuditInput): Promise<AuditRecord> {
+    return this.#transaction(() => this.#appendAuditSync(input));
+  }
+
+  async listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
+    this.#assertOpen();
+    const rows = this.#db
+      .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(query.afterSeq ?? 0, query.limit) as AuditRow[];
+    return rows.map(toAudit);
+  }
+
+  watchRevisions(listener: (revision: number) => void): () => void {
+    this.#revisionListeners.add(listener);
+    return () => this.#revisionListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  // --- internals ---
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return;
+    if (this.#closed) {
+      for (const item of batch) item.reject(closedError());
+      return;
+    }
+    const outcomes: Array<{ ok: true; result: CommitResult } | { ok: false; error: unknown }> = [];
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        this.#db.exec('SAVEPOINT one_commit');
+        try {
+          outcomes.push({ ok: true, result: this.#applyCommit(item) });
+          this.#db.exec('RELEASE one_commit');
+        } catch (error) {
+          this.#db.exec('ROLLBACK TO one_commit');
+          this.#db.exec('RELEASE one_commit');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      const failure = new HeraldError('unavailable', 'the store could not write the commit', { cause: error, retryAfter: 1 });
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) item.resolve(outcome.result);
+      else item.reject(outcome?.error);
+    });
+    const newest = outcomes.reduce((max, o) => (o.ok ? Math.max(max, o.result.revision) : max), 0);
+    if (newest > 0) for (const listener of this.#revisionListeners) listener(newest);
+  }
+
+  /** Runs queued commits now; for operations that must be ordered after them. */
+  async #flushNow(): Promise<void> {
+    this.#assertOpen();
+    this.#flush();
+  }
+
+  #applyCommit(item: PendingCommit): CommitResult {
+    const { request } = item;
+    const namespace = this.#requireNamespaceSync(request.namespace);
+    if (request.ifNamespaceRevision !== undefined && namespace.revision > request.ifNamespaceRevision) {
+      throw new HeraldError(
+        'precondition_failed',
+        `namespace "${request.namespace}" changed after revision ${request.ifNamespaceRevision} (now ${namespace.revision})`,
+        { extensions: { conflicts: [], namespaceRevision: namespace.revision } },
+      );
+    }
+    const latest = this.#db.prepare(
+      'SELECT * FROM entry_versions WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
+    );
+    const current = new Map<string, EntryVersion>();
+    for (const change of request.changes) {
+      const row = latest.get(request.namespace, change.key, change.label) as EntryRow | undefined;
+      if (row) current.set(addressId(change), toVersion(row));
+    }
+    const revision = this.#meta('revision') + 1;
+    const now = this.#clock.now();
+    const plan = planCommit(request, current, (v) => entryEtag(v, v.revision), revision, now);
+    const entryCount = namespace.entryCount + plan.liveDelta;
+    if (plan.liveDelta > 0 && entryCount > item.maxEntriesPerNamespace) {
+      throw new HeraldError(
+        'namespace_full',
+        `namespace "${request.namespace}" would hold ${entryCount} entries; the limit is ${item.maxEntriesPerNamespace}`,
+      );
+    }
+    const supersede = this.#db.prepare(
+      'UPDATE entry_versions SET superseded_at = ? WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
+    );
+    const insert = this.#db.prepare(
+      `INSERT INTO entry_versions (namespace, key, label, revision, superseded_at, text, content_type, tags, locked, secret, deleted, author, created_at)
+       VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const v of plan.versions) {
+      supersede.run(revision, v.namespace, v.key, v.label);
+      insert.run(v.namespace, v.key, v.label, v.revision, v.text, v.contentType, JSON.stringify(v.tags), +v.locked, +v.secret, +v.deleted, v.author, v.createdAt);
+    }
+    const changes = request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label }));
+    this.#db
+      .prepare('INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
+    this.#db.prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(revision, entryCount, request.namespace);
+    this.#db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
+    this.#appendAuditSync({ ...item.audit, details: { ...item.audit.details, revision } });
+    return { revision, versions: plan.versions };
+  }
+
+  #appendAuditSync(input: AuditInput): AuditRecord {
+    const last = this.#db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; hash: string }
+      | undefined;
+    const record = chainAuditRecord(last, input, this.#clock.now());
+    this.#db
+      .prepare('INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(record.seq, record.at, record.actor, record.action, record.target, JSON.stringify(record.details), record.prevHash, record.hash);
+    return record;
+  }
+
+  #transaction<T>(work: () => T): T {
+    this.#assertOpen();
+    return this.#db.transaction(work).immediate();
+  }
+
+  #meta(name: 'revision' | 'compacted_revision'): number {
+    this.#assertOpen();
+    return (this.#db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number }).value;
+  }
+
+  #checkAsOf(asOf: number): void {
+    if (!Number.isInteger(asOf) || asOf < 0) throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
+    const compacted = this.#meta('compacted_revision');
+    if (asOf < compacted) {
+      throw new HeraldError('revision_compacted', `history before revision ${compacted} was compacted`, {
+        extensions: { compactedRevision: compacted },
+      });
+    }
+    const current = this.#meta('revision');
+    if (asOf > current) throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
+  }
+
+  #namespaceSync(name: string): NamespaceRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM namespaces WHERE name = ?').get(name) as NamespaceRow | undefined;
+    return row && toNamespace(row);
+  }
+
+  #requireNamespaceSync(name: string): NamespaceRecord {
+    const namespace = this.#namespaceSync(name);
+    if (!namespace) throw new HeraldError('namespace_not_found', `namespace "${name}" does not exist`);
+    return namespace;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+}
+
+function closedError(): HeraldError {
+  return new HeraldError('shutting_down', 'the store is closed');
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > sqliteMigrations.length) {
+    throw new Error(`the database is at schema version ${version}, newer than this Herald (${sqliteMigrations.length}); upgrade Herald`);
+  }
+  for (let i = version; i < sqliteMigrations.length; i += 1) {
+    db.transaction(() => {
+      db.exec(sqliteMigrations[i] as string);
+      db.pragma(`user_version = ${i + 1}`);
+    }).immediate();
+  }
+}
+
+function toVersion(row: EntryRow): EntryVersion {
+  return {
+    namespace: row.namespace,
+    key: row.key,
+    label: row.label,
+    revision: row.revision,
+    text: row.text,
+    contentType: row.content_type,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    locked: row.locked === 1,
+    secret: row.secret === 1,
+    deleted: row.deleted === 1,
+    author: row.author,
+    createdAt: row.created_at,
+  };
+}
+
+function toNamespace(row: NamespaceRow): NamespaceRecord {
+  return {
+    name: row.name,
+    description: row.description,
+    schema: row.schema === null ? null : (JSON.parse(row.schema) as NamespaceSchema),
+    revision: row.revision,
+    entryCount: row.entry_count,
+    createdAt: row.created_at,
+  };
+}
+
+function toToken(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as TokenRecord['scopes'],
+    tokenHash: row.token_hash,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  return {
+    seq: row.seq,
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}

@@ -1,0 +1,126 @@
+import type {
+  AuditInput,
+  AuditRecord,
+  CommitRecord,
+  CommitRequest,
+  EntryVersion,
+  NamespaceSchema,
+  Scope,
+} from '@herald/core';
+
+export interface NamespaceRecord {
+  name: string;
+  description: string;
+  schema: NamespaceSchema | null;
+  /** Revision of the last commit that touched the namespace; 0 before the first. */
+  revision: number;
+  /** Live entries, all labels together. */
+  entryCount: number;
+  createdAt: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  /** SHA-256 of the whole token; the token itself is never stored. */
+  tokenHash: string;
+  createdAt: number;
+  createdBy: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface CommitResult {
+  revision: number;
+  versions: EntryVersion[];
+}
+
+export interface EntryQuery {
+  namespace: string;
+  /** Read the namespace as it was at this revision; the current state when absent. */
+  asOf?: number;
+  key?: string;
+  keyPrefix?: string;
+  /** Only these labels; every label when absent. */
+  labels?: readonly string[];
+  /** Keyset pagination: entries after this (key, label) in (key, label) order. */
+  after?: { key: string; label: string };
+  limit?: number;
+}
+
+export interface HistoryQuery {
+  namespace: string;
+  key?: string;
+  label?: string;
+  /** Only versions older than this revision (for paging newest-first). */
+  beforeRevision?: number;
+  limit: number;
+}
+
+export interface CommitQuery {
+  namespace: string;
+  order: 'newest' | 'oldest';
+  /** Keyset pagination: commits strictly after this one in the chosen order. */
+  afterRevision?: number;
+  limit: number;
+}
+
+export interface CompactionResult {
+  revision: number;
+  removedVersions: number;
+}
+
+/**
+ * Herald's storage contract. Every method is atomic; every mutating method appends its audit
+ * record in the same transaction as the change it records, so the audit log can neither miss a
+ * change nor record one that did not happen. One conformance suite runs against every adapter.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** The highest committed revision; 0 for an empty store. */
+  currentRevision(): Promise<number>;
+  /** History at or before this revision is gone; as-of reads below it fail with `revision_compacted`. */
+  compactedRevision(): Promise<number>;
+
+  createNamespace(input: { name: string; description: string; schema: NamespaceSchema | null }, audit: AuditInput): Promise<NamespaceRecord>;
+  getNamespace(name: string): Promise<NamespaceRecord | undefined>;
+  /** Namespaces in name order, after `after`. */
+  listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]>;
+  updateNamespace(name: string, patch: { description?: string; schema?: NamespaceSchema | null }, audit: AuditInput): Promise<NamespaceRecord>;
+  /** Refuses a namespace with live entries unless `force`; then removes its entries and history too. */
+  deleteNamespace(name: string, options: { force: boolean }, audit: AuditInput): Promise<void>;
+
+  /**
+   * Applies all changes at the next revision, or none of them. Fails with `namespace_not_found`,
+   * `precondition_failed` (listing every conflict), `entry_locked`, `entry_not_found` or `namespace_full`.
+   */
+  commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult>;
+  /** Live entries matching the query in (key, label) order. */
+  readEntries(query: EntryQuery): Promise<EntryVersion[]>;
+  /** Versions (tombstones included), newest first. */
+  entryHistory(query: HistoryQuery): Promise<EntryVersion[]>;
+  listCommits(query: CommitQuery): Promise<CommitRecord[]>;
+  /** Drops every version that no read at or after `revision` can see. */
+  compact(revision: number, audit: AuditInput): Promise<CompactionResult>;
+
+  createToken(token: TokenRecord, audit: AuditInput): Promise<void>;
+  findToken(tokenHash: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;
+
+  appendAudit(input: AuditInput): Promise<AuditRecord>;
+  /** Records in sequence order, after `afterSeq`. */
+  listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]>;
+
+  /**
+   * Calls `listener` after new revisions are committed, by this process or (for shared databases)
+   * by any other node, with the highest revision known. Calls may coalesce several revisions;
+   * listeners must read what they need from the store. Returns the unsubscribe function.
+   */
+  watchRevisions(listener: (revision: number) => void): () => void;
+
+  /** Finishes pending commits, then releases the database. Idempotent. */
+  close(): Promise<void>;
+}

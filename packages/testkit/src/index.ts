@@ -1,0 +1,2 @@
+// Internal, unsupported: helpers for Herald's own tests only.
+export { tempDir } from './temp.js';
