@@ -100,7 +100,8 @@ export function planCommit(
     }
   }
   if (conflicts.length > 0) {
-    throw new HeraldError('precondition_failed', `${conflicts.length} precondition(s) failed: ${conflicts.map(describeAddress).join(', ')}`, {
+    const described = conflicts.map((c) => `${describeAddress(c)} expected ${c.expected}, is ${c.actualRevision === null ? 'absent' : `at revision ${c.actualRevision}`}`);
+    throw new HeraldError('precondition_failed', `precondition failed, nothing changed: ${described.join('; ')}`, {
       extensions: { conflicts },
     });
   }

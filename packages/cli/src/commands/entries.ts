@@ -1,0 +1,221 @@
+import type { Command } from 'commander';
+import { adminClient, clientCommand, entryPath, nsPath, type ClientFlags } from '../client-options.js';
+import { CliError, oneLine, printJson, printLine } from '../output.js';
+
+export interface EntryView {
+  namespace: string;
+  key: string;
+  label: string;
+  value: unknown;
+  contentType: string;
+  tags: Record<string, string>;
+  locked: boolean;
+  secret: boolean;
+  redacted: boolean;
+  revision: number;
+  etag: string;
+  author: string;
+  updatedAt: string;
+}
+
+interface CommitResponse {
+  revision: number;
+  entries: EntryView[];
+}
+
+interface HistoryItem {
+  revision: number;
+  author: string;
+  message: string;
+  at: string;
+  changes: Array<{ op: string; key: string; label: string; entry?: EntryView }>;
+}
+
+export function parseRevision(text: string, flag: string): number {
+  if (!/^\d+$/u.test(text)) throw new CliError(`${flag} must be a revision number, got "${text}"`, 2);
+  return Number(text);
+}
+
+function parseTags(tags: string[] | undefined): Record<string, string> | undefined {
+  if (!tags) return undefined;
+  const result: Record<string, string> = {};
+  for (const tag of tags) {
+    const at = tag.indexOf('=');
+    if (at <= 0) throw new CliError(`--tag must be NAME=VALUE, got "${tag}"`, 2);
+    result[tag.slice(0, at)] = tag.slice(at + 1);
+  }
+  return result;
+}
+
+export function showValue(entry: Pick<EntryView, 'value' | 'redacted'>): string {
+  if (entry.redacted) return '<secret>';
+  return typeof entry.value === 'string' ? entry.value : JSON.stringify(entry.value);
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function registerEntryCommands(program: Command): void {
+  clientCommand(program.command('set <ns> <key> <value>').description('set an entry; VALUE is JSON unless --text'))
+    .option('--label <label>', 'label (variant) of the entry', '')
+    .option('--if-revision <n>', 'only if the entry is at revision N (0: only if absent)')
+    .option('--text', 'store VALUE as text, not JSON')
+    .option('--content-type <type>', 'content type (default application/json, or text/plain with --text)')
+    .option('--secret', 'encrypt at rest and redact for tokens that may not read secrets')
+    .option('--tag <name=value>', 'tag the entry (repeatable)', collect)
+    .option('-m, --message <text>', 'commit message')
+    .action(
+      async (
+        namespace: string,
+        key: string,
+        raw: string,
+        flags: ClientFlags & { label: string; ifRevision?: string; text?: boolean; contentType?: string; secret?: boolean; tag?: string[]; message?: string },
+      ) => {
+        let value: unknown = raw;
+        if (!flags.text) {
+          try {
+            value = JSON.parse(raw);
+          } catch {
+            throw new CliError(`VALUE is not valid JSON (${oneLine(raw)}); pass --text to store it as text`, 2);
+          }
+        }
+        const tags = parseTags(flag(flags.tag));
+        const entry = await adminClient(flags).put<EntryView>(entryPath(namespace, 'entries', key), {
+          value,
+          contentType: flags.contentType ?? (flags.text ? 'text/plain' : 'application/json'),
+          ...(tags ? { tags } : {}),
+          ...(flags.secret ? { secret: true } : {}),
+          ...(flags.message ? { message: flags.message } : {}),
+          ...(flags.ifRevision === undefined ? {} : { ifRevision: parseRevision(flags.ifRevision, '--if-revision') }),
+        }, { query: { label: flags.label } });
+        if (flags.json) printJson(entry);
+        else printLine(`${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(showValue(entry))} (revision ${entry.revision})`);
+      },
+    );
+
+  clientCommand(program.command('get <ns> <key>').description('read an entry'))
+    .option('--label <label>', 'label (variant) of the entry', '')
+    .option('--as-of <revision>', 'read it as it was at a past revision')
+    .action(async (namespace: string, key: string, flags: ClientFlags & { label: string; asOf?: string }) => {
+      const entry = await adminClient(flags).get<EntryView>(entryPath(namespace, 'entries', key), {
+        query: { label: flags.label, asOf: flags.asOf === undefined ? undefined : parseRevision(flags.asOf, '--as-of') },
+      });
+      if (flags.json) printJson(entry);
+      else printLine(showValue(entry));
+    });
+
+  clientCommand(program.command('ls <ns>').description('list the entries of a namespace'))
+    .option('--prefix <prefix>', 'only keys starting with this')
+    .option('--label <label>', 'only this label (repeatable)', collect)
+    .option('--as-of <revision>', 'as the namespace was at a past revision')
+    .action(async (namespace: string, flags: ClientFlags & { prefix?: string; label?: string[]; asOf?: string }) => {
+      const items = await adminClient(flags).all<EntryView>(`${nsPath(namespace)}/entries`, {
+        query: {
+          prefix: flags.prefix,
+          label: flag(flags.label),
+          asOf: flags.asOf === undefined ? undefined : parseRevision(flags.asOf, '--as-of'),
+        },
+      });
+      if (flags.json) return printJson({ items });
+      for (const e of items) {
+        const marks = [e.locked ? 'locked' : '', e.secret ? 'secret' : ''].filter(Boolean).join(',');
+        printLine(`${e.key}${e.label ? ` [${e.label}]` : ''} = ${oneLine(showValue(e))}${marks ? `  (${marks})` : ''}`);
+      }
+    });
+
+  for (const [name, op, description] of [
+    ['rm', 'entries', 'delete an entry'],
+    ['lock', 'locks', 'lock an entry: read-only until unlocked'],
+    ['unlock', 'locks', 'unlock an entry'],
+  ] as const) {
+    clientCommand(program.command(`${name} <ns> <key>`).description(description))
+      .option('--label <label>', 'label (variant) of the entry', '')
+      .action(async (namespace: string, key: string, flags: ClientFlags & { label: string }) => {
+        const client = adminClient(flags);
+        const path = entryPath(namespace, op, key);
+        const result =
+          name === 'lock'
+            ? (await client.request<CommitResponse>('PUT', path, { query: { label: flags.label } })).body
+            : await client.delete<CommitResponse>(path, { query: { label: flags.label } });
+        if (flags.json) printJson(result);
+        else printLine(`${name === 'rm' ? 'deleted' : `${name}ed`} ${namespace}/${key}${flags.label ? ` [${flags.label}]` : ''} (revision ${result.revision})`);
+      });
+  }
+
+  clientCommand(program.command('history <ns> [key]').description('commits of a namespace (or versions of one key), newest first'))
+    .option('--label <label>', 'with KEY: only this label')
+    .option('--oldest', 'oldest first')
+    .option('--limit <n>', 'at most N commits', '50')
+    .action(async (namespace: string, key: string | undefined, flags: ClientFlags & { label?: string; oldest?: boolean; limit: string }) => {
+      const page = await adminClient(flags).get<{ items: HistoryItem[]; next?: string }>(`${nsPath(namespace)}/history`, {
+        query: { key, label: flags.label, order: flags.oldest ? 'oldest' : 'newest', limit: parseRevision(flags.limit, '--limit') },
+      });
+      if (flags.json) return printJson(page);
+      for (const item of page.items) {
+        printLine(`revision ${item.revision}  ${item.at}  ${item.author}${item.message ? `  "${item.message}"` : ''}`);
+        for (const change of item.changes) {
+          const where = `${change.key}${change.label ? ` [${change.label}]` : ''}`;
+          const shown = change.entry && change.op === 'set' ? ` = ${oneLine(showValue(change.entry))}` : '';
+          printLine(`  ${change.op.padEnd(6)} ${where}${shown}`);
+        }
+      }
+      if (page.next) printLine('… more: raise --limit');
+    });
+
+  clientCommand(program.command('diff <ns>').description('what changed between two revisions'))
+    .requiredOption('--from <revision>', 'older revision')
+    .option('--to <revision>', 'newer revision (default: current)')
+    .option('--label <label>', 'only this label')
+    .action(async (namespace: string, flags: ClientFlags & { from: string; to?: string; label?: string }) => {
+      const result = await adminClient(flags).get<{ from: number; to: number; changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }> }>(
+        `${nsPath(namespace)}/diff`,
+        { query: { from: parseRevision(flags.from, '--from'), to: flags.to === undefined ? undefined : parseRevision(flags.to, '--to'), label: flags.label } },
+      );
+      if (flags.json) return printJson(result);
+      printLine(`diff ${namespace} ${result.from}..${result.to}: ${result.changes.length} change(s)`);
+      for (const line of formatDiff(result.changes)) printLine(line);
+    });
+
+  clientCommand(program.command('revert <ns>').description('make a namespace (or key) as it was at a revision, as a new commit'))
+    .requiredOption('--to <revision>', 'the revision to go back to')
+    .option('--key <key>', 'only this key')
+    .option('--label <label>', 'only this label')
+    .option('--dry-run', 'show the diff only')
+    .option('-m, --message <text>', 'commit message')
+    .action(async (namespace: string, flags: ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string }) => {
+      const result = await adminClient(flags).post<{ revision: number | null; changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }> }>(
+        `${nsPath(namespace)}/revert`,
+        {
+          revision: parseRevision(flags.to, '--to'),
+          ...(flags.key === undefined ? {} : { key: flags.key }),
+          ...(flags.label === undefined ? {} : { label: flags.label }),
+          ...(flags.message === undefined ? {} : { message: flags.message }),
+          ...(flags.dryRun ? { dryRun: true } : {}),
+        },
+      );
+      if (flags.json) return printJson(result);
+      for (const line of formatDiff(result.changes)) printLine(line);
+      printLine(result.revision === null ? (flags.dryRun ? 'dry run: nothing changed' : 'nothing to revert') : `reverted at revision ${result.revision}`);
+    });
+
+  clientCommand(program.command('compact').description('drop history older than a revision (audited)'))
+    .requiredOption('--revision <n>', 'keep what is visible at and after this revision')
+    .action(async (flags: ClientFlags & { revision: string }) => {
+      const result = await adminClient(flags).post<{ revision: number; removedVersions: number }>('/v1/compact', { revision: parseRevision(flags.revision, '--revision') });
+      if (flags.json) printJson(result);
+      else printLine(`compacted to revision ${result.revision}: ${result.removedVersions} old version(s) removed`);
+    });
+}
+
+/** Human diff lines: "+ key = new", "- key = old", "~ key: old -> new". */
+export function formatDiff(changes: Array<{ key: string; label: string; kind: string; before?: Pick<EntryView, 'value' | 'redacted'>; after?: Pick<EntryView, 'value' | 'redacted'> }>): string[] {
+  return changes.map((c) => {
+    const where = `${c.key}${c.label ? ` [${c.label}]` : ''}`;
+    if (c.kind === 'added' && c.after) return `+ ${where} = ${oneLine(showValue(c.after))}`;
+    if (c.kind === 'removed' && c.before) return `- ${where} = ${oneLine(showValue(c.before))}`;
+    return `~ ${where}: ${c.before ? oneLine(showValue(c.before)) : '?'} -> ${c.after ? oneLine(showValue(c.after)) : '?'}`;
+  });
+}
+
+function flag<T>(value: T[] | undefined): T[] | undefined {
+  return value && value.length > 0 ? value : undefined;
+}

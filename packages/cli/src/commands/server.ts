@@ -1,0 +1,93 @@
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { SecretCipher, systemClock } from '@herald/core';
+import { createServer, ensureBootstrapAdmin } from '@herald/server';
+import { SqliteStore, type Store } from '@herald/store';
+import { CliError, printLine, warn } from '../output.js';
+
+export const defaultDataDir = './herald-data';
+export const defaultListen = '127.0.0.1:8420';
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/u.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new CliError(`--listen must be HOST:PORT, got "${value}"`, 2);
+  return { host: (match[1] as string).replace(/^\[|\]$/gu, ''), port };
+}
+
+/**
+ * The secret-encryption key: HERALD_SECRET_KEY (base64 of 32 bytes), else --secret-key-file, else
+ * a key generated on first start in the data folder (readable by the owner only).
+ */
+function loadSecretKey(dataDir: string, keyFile: string | undefined): Buffer {
+  const fromEnv = process.env.HERALD_SECRET_KEY;
+  const decode = (text: string, origin: string) => {
+    const key = Buffer.from(text.trim(), 'base64');
+    if (key.length !== 32) throw new CliError(`${origin} must hold 32 bytes in base64 (openssl rand -base64 32)`);
+    return key;
+  };
+  if (fromEnv) return decode(fromEnv, 'HERALD_SECRET_KEY');
+  if (keyFile) return decode(readFileSync(keyFile, 'utf8'), `--secret-key-file ${keyFile}`);
+  const path = join(dataDir, 'secret.key');
+  if (existsSync(path)) return decode(readFileSync(path, 'utf8'), path);
+  const key = SecretCipher.generateKey();
+  writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  warn(`generated the secret-encryption key ${path}; back it up, and keep it away from backups of the database`);
+  return key;
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run a control-plane node (embedded SQLite store by default)')
+    .option('--data <dir>', 'data folder for the embedded store', defaultDataDir)
+    .option('--listen <host:port>', 'address to listen on', defaultListen)
+    .option('--secret-key-file <file>', 'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .action(async (flags: { data: string; listen: string; secretKeyFile?: string; logLevel: string }) => {
+      const { host, port } = parseListen(flags.listen);
+      const dataDir = resolve(flags.data);
+      const dbPath = join(dataDir, 'herald.db');
+      const store: Store = SqliteStore.open({ path: dbPath });
+      const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
+      const bootstrap = await ensureBootstrapAdmin(store, systemClock, process.env.HERALD_ADMIN_TOKEN);
+      const server = createServer({
+        store,
+        clock: systemClock,
+        cipher,
+        config: { host, port, logLevel: flags.logLevel as 'info' },
+        storeSize: async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`),
+      });
+      const url = await server.listen();
+      printLine(`herald: control plane listening on ${url} (store: sqlite ${dbPath})`);
+      if (bootstrap.generatedToken) {
+        printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
+        printLine(`herald: try: HERALD_URL=${url} HERALD_TOKEN=<token> npx herald ns create demo`);
+      }
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          warn(`${signal} again: exiting now`);
+          process.exit(1);
+        }
+        stopping = true;
+        warn(`${signal}: shutting down`);
+        void server
+          .close()
+          .then(() => store.close())
+          .then(() => process.exit(0));
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

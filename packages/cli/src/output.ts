@@ -1,0 +1,42 @@
+import { HeraldError } from '@herald/core';
+import { HeraldApiError } from '@herald/sdk';
+
+/** A failure the user caused or can fix: printed as one line, exit code 1 (2 for usage). */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLine(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function warn(line: string): void {
+  process.stderr.write(`herald: ${line}\n`);
+}
+
+/** One line on stderr for any failure; the stable code in brackets so scripts can grep it. */
+export function describeFailure(error: unknown): { line: string; exitCode: number } {
+  if (error instanceof CliError) return { line: error.message, exitCode: error.exitCode };
+  if (error instanceof HeraldApiError) {
+    const conflicts = Array.isArray(error.problem.conflicts) ? error.problem.conflicts.length : 0;
+    const violations = Array.isArray(error.problem.violations)
+      ? ` — ${(error.problem.violations as Array<{ path: string; message: string }>).slice(0, 3).map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`
+      : '';
+    return { line: `${error.message}${conflicts && !violations ? '' : violations} [${error.code}]`, exitCode: 1 };
+  }
+  if (error instanceof HeraldError) return { line: `${error.message} [${error.code}]`, exitCode: 1 };
+  return { line: error instanceof Error ? error.message : String(error), exitCode: 1 };
+}
+
+export function oneLine(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}

@@ -1,0 +1,116 @@
+/**
+ * A small client for Herald's admin API over fetch: the CLI uses it, and so can scripts. Errors
+ * are HeraldApiError with the server's stable `code` (see docs/errors.md); match on that.
+ */
+export class HeraldApiError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly problem: Record<string, unknown>;
+
+  constructor(status: number, problem: Record<string, unknown>) {
+    super(typeof problem.detail === 'string' ? problem.detail : `HTTP ${status}`);
+    this.name = 'HeraldApiError';
+    this.status = status;
+    this.code = typeof problem.code === 'string' ? problem.code : 'http_error';
+    this.problem = problem;
+  }
+}
+
+export interface AdminClientOptions {
+  url: string;
+  token?: string;
+  /** Per-request timeout in milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export class AdminClient {
+  readonly #base: URL;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: AdminClientOptions) {
+    try {
+      this.#base = new URL(options.url);
+    } catch {
+      throw new TypeError(`"${options.url}" is not a URL`);
+    }
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Path segments are encoded here; callers pass them raw. */
+  static path(...segments: string[]): string {
+    return segments.map((s) => encodeURIComponent(s)).join('/');
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: Headers }> {
+    const url = new URL(path.replace(/^\//u, ''), this.#base.href.endsWith('/') ? this.#base : new URL(`${this.#base.href}/`));
+    for (const [name, value] of Object.entries(options.query ?? {})) {
+      if (value === undefined) continue;
+      for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (cause) {
+      const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).name;
+      throw new HeraldApiError(0, { code: 'unreachable', detail: `cannot reach ${this.#base.origin} (${reason})` });
+    }
+    const text = await response.text();
+    let body: unknown = undefined;
+    if (text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    if (response.status >= 400) {
+      throw new HeraldApiError(response.status, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : { detail: String(body ?? `HTTP ${response.status}`) });
+    }
+    return { status: response.status, body: body as T, headers: response.headers };
+  }
+
+  async get<T>(path: string, options?: RequestOptions): Promise<T> {
+    return (await this.request<T>('GET', path, options)).body;
+  }
+
+  async post<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return (await this.request<T>('POST', path, { ...options, body })).body;
+  }
+
+  async put<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return (await this.request<T>('PUT', path, { ...options, body })).body;
+  }
+
+  async delete<T>(path: string, options?: RequestOptions): Promise<T> {
+    return (await this.request<T>('DELETE', path, options)).body;
+  }
+
+  /** Follows `next` cursors and returns every item; `maxItems` bounds memory for huge listings. */
+  async all<T>(path: string, options: RequestOptions = {}, maxItems = 1_000_000): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.get<{ items: T[]; next?: string }>(path, { ...options, query: { ...options.query, limit: 1000, cursor } });
+      items.push(...page.items);
+      cursor = page.next;
+      if (items.length > maxItems) throw new Error(`more than ${maxItems} items at ${path}`);
+    } while (cursor);
+    return items;
+  }
+}

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { hashToken, issueToken, tokenFromSecret, type Clock } from '@herald/core';
+import type { Store } from '@herald/store';
+
+const bootstrapActor = 'herald (bootstrap)';
+
+/**
+ * Makes sure someone can administer a fresh store. With `adminToken` (HERALD_ADMIN_TOKEN) that
+ * exact token becomes an admin of every namespace, once. Without it, a store that has no token at
+ * all gets a generated admin token, returned so that it can be printed this one time.
+ */
+export async function ensureBootstrapAdmin(store: Store, clock: Clock, adminToken: string | undefined): Promise<{ generatedToken?: string }> {
+  if (adminToken !== undefined) {
+    if (adminToken.length < 8) throw new Error('HERALD_ADMIN_TOKEN must be at least 8 characters');
+    if (await store.findToken(hashToken(adminToken))) return {};
+    const issued = tokenFromSecret(`env-${randomBytes(4).toString('hex')}`, adminToken);
+    await createAdmin(store, clock, issued.id, issued.tokenHash, 'bootstrap admin (HERALD_ADMIN_TOKEN)');
+    return {};
+  }
+  if ((await store.listTokens()).length > 0) return {};
+  const issued = issueToken();
+  await createAdmin(store, clock, issued.id, issued.tokenHash, 'bootstrap admin');
+  return { generatedToken: issued.token };
+}
+
+async function createAdmin(store: Store, clock: Clock, id: string, tokenHash: string, name: string): Promise<void> {
+  await store.createToken(
+    { id, name, scopes: [{ namespaces: '*', role: 'admin' }], tokenHash, createdAt: clock.now(), createdBy: bootstrapActor, expiresAt: null, revokedAt: null },
+    { actor: bootstrapActor, action: 'token.create', target: `token:${id}`, details: { name, scopes: [{ namespaces: '*', role: 'admin' }] } },
+  );
+}

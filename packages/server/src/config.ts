@@ -1,0 +1,39 @@
+import { defaultLimits, HeraldError, type Limits } from '@herald/core';
+
+export interface ServerConfig {
+  /** Public base URL is derived from the listen address unless given. */
+  host: string;
+  port: number;
+  limits: Limits;
+  /** Seconds a client is told to wait in a 503's Retry-After. */
+  retryAfterSeconds: number;
+  /** Milliseconds that close() waits for requests in flight before it cuts connections. */
+  shutdownGraceMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8080,
+  limits: defaultLimits,
+  retryAfterSeconds: 1,
+  shutdownGraceMs: 5000,
+  logLevel: 'info',
+});
+
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
+
+/** Merges with the defaults, checks every field once, and freezes: nothing downstream re-checks. */
+export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<ServerConfig> {
+  const limits: Limits = { ...defaultLimits, ...input.limits };
+  const config: ServerConfig = { ...defaultServerConfig, ...input, limits };
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) problems.push(`limits.${name} must be a positive integer`);
+  }
+  if (limits.maxBodyBytes <= limits.maxValueBytes) problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
+  if (config.host.length === 0) problems.push('host must not be empty');
+  if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
+  return Object.freeze({ ...config, limits: Object.freeze(limits) });
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import { HeraldError, type Limits } from '@herald/core';
+import { parseJsonBody } from './body.js';
+import type { HeraldApp } from './context.js';
+import { problemContentType, toProblem } from './problem.js';
+import { Entry, Namespace, Problem } from './schemas.js';
+
+export interface AppOptions {
+  limits: Limits;
+  logLevel: string;
+  /** Where logs go; process stdout when absent. */
+  logStream?: NodeJS.WritableStream;
+  /** Answers 503 `shutting_down` to new requests once true. */
+  isClosing: () => boolean;
+  retryAfterSeconds: number;
+}
+
+/** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
+function toHeraldError(error: FastifyError): HeraldError {
+  if (error instanceof HeraldError) return error;
+  if (error.validation) {
+    const violations = error.validation.map((v) => ({
+      path: v.instancePath || '/',
+      message:
+        v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string'
+          ? `unknown field "${v.params.additionalProperty}"`
+          : (v.message ?? v.keyword),
+    }));
+    return new HeraldError('invalid_request', `${error.validationContext ?? 'request'}: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`, {
+      extensions: { violations },
+    });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HeraldError('body_too_large', error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HeraldError('unsupported_media_type', 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HeraldError('invalid_json', 'the request body is empty; send a JSON document');
+    default:
+      break;
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new HeraldError('invalid_request', error.message);
+  }
+  return new HeraldError('internal', 'internal error; the request id is in the server log', { cause: error });
+}
+
+export function buildApp(options: AppOptions): HeraldApp {
+  const app = Fastify({
+    logger: {
+      level: options.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      // Request bodies are never logged; headers only without credentials.
+      redact: ['req.headers.authorization', 'req.headers["x-ms-content-sha256"]'],
+    },
+    bodyLimit: options.limits.maxBodyBytes,
+    genReqId: () => `req-${randomBytes(6).toString('hex')}`,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: options.limits.maxKeyLength * 3 + 16 },
+    ajv: {
+      // Unknown fields are errors, not silently dropped, and nothing is coerced except query strings.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer, options.limits));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  for (const schema of [Problem, Entry, Namespace]) app.addSchema(schema);
+
+  app.addHook('onRequest', async (_request, reply) => {
+    if (options.isClosing()) {
+      void reply.header('retry-after', String(options.retryAfterSeconds));
+      throw new HeraldError('shutting_down', 'the server is shutting down; retry on another node or later');
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    const herald = toHeraldError(error);
+    if (herald.status >= 500) request.log.error({ err: error, code: herald.code }, 'request failed');
+    else request.log.info({ code: herald.code, detail: herald.message }, 'request refused');
+    if (herald.retryAfter !== undefined) void reply.header('retry-after', String(herald.retryAfter));
+    else if (herald.status === 503) void reply.header('retry-after', String(options.retryAfterSeconds));
+    return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const herald = new HeraldError('route_not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
+  });
+
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Herald admin API', version: '1', description: 'Errors are application/problem+json with a stable code (docs/errors.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+
+  return app;
+}

@@ -1,0 +1,43 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
+import type { Page } from '@herald/core';
+import type { ConfigService } from '../config-service.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { Principal } from '../principal.js';
+
+export type HeraldApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface RouteContext {
+  service: ConfigService;
+  metrics: ServerMetrics;
+  /** The authenticated caller; throws `unauthenticated` (401). Cached per request. */
+  principal(request: FastifyRequest): Promise<Principal>;
+  /** True once the store answered; false while it is unreachable. */
+  ready(): Promise<boolean>;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+export function principalResolver(service: ConfigService): (request: FastifyRequest) => Promise<Principal> {
+  return async (request) => {
+    const cached = principals.get(request);
+    if (cached) return cached;
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    const principal = await service.authenticate(token);
+    principals.set(request, principal);
+    return principal;
+  };
+}
+
+/** Sends a page with the cursor both in the body and as an RFC 8288 Link header, so plain HTTP clients can follow it. */
+export function sendPage<P extends Page<unknown>>(request: FastifyRequest, reply: FastifyReply, page: P): P {
+  if (page.next) {
+    const url = new URL(request.url, 'http://placeholder');
+    url.searchParams.set('cursor', page.next);
+    void reply.header('link', `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  return page;
+}
+

@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the server exports, on a registry of its own (no global state, so tests can run servers side by side). */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'herald_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'herald_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method and route',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly commits = new Counter({ name: 'herald_commits_total', help: 'Commits applied', registers: [this.registry] });
+  readonly committedChanges = new Counter({ name: 'herald_committed_changes_total', help: 'Entry changes applied', registers: [this.registry] });
+  readonly revision = new Gauge({ name: 'herald_revision', help: 'Highest committed revision seen by this node', registers: [this.registry] });
+
+  constructor(options: { storeSize?: () => Promise<number> }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
+    const { storeSize } = options;
+    if (storeSize) {
+      new Gauge({
+        name: 'herald_store_size_bytes',
+        help: 'Size of the store on disk',
+        registers: [this.registry],
+        // Measured when scraped, so an idle server does no work for it.
+        async collect() {
+          this.set(await storeSize());
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { Type } from '@sinclair/typebox';
+import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import { AuditRecord, Paging, Scope, TokenInfo } from '../http/schemas.js';
+
+export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
+  app.post(
+    '/v1/tokens',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Create a token; the token itself is in this response only',
+        body: Type.Object(
+          {
+            name: Type.Optional(Type.String({ maxLength: 200 })),
+            scopes: Type.Array(Scope, { minItems: 1, maxItems: 100 }),
+            expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ token: Type.String(), info: TokenInfo }) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await ctx.service.createToken(await ctx.principal(request), request.body)),
+  );
+
+  app.get(
+    '/v1/tokens',
+    { schema: { tags: ['tokens'], summary: 'List tokens (never their secrets)', response: { 200: Type.Object({ items: Type.Array(TokenInfo) }) } } },
+    async (request) => ({ items: await ctx.service.listTokens(await ctx.principal(request)) }),
+  );
+
+  app.delete(
+    '/v1/tokens/:id',
+    {
+      schema: { tags: ['tokens'], summary: 'Revoke a token', params: Type.Object({ id: Type.String() }), response: { 200: TokenInfo } },
+    },
+    async (request) => ctx.service.revokeToken(await ctx.principal(request), request.params.id),
+  );
+
+  app.get(
+    '/v1/audit',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The audit log, oldest first',
+        querystring: Type.Object(Paging, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(AuditRecord), next: Type.Optional(Type.String()) }) },
+      },
+    },
+    async (request, reply) => {
+      const page = await ctx.service.listAudit(await ctx.principal(request), {
+        limit: request.query.limit ?? 100,
+        ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
+      });
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get(
+    '/v1/audit/verify',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Check the whole hash chain of the audit log',
+        response: {
+          200: Type.Object({
+            ok: Type.Boolean(),
+            count: Type.Integer(),
+            head: Type.String(),
+            firstBad: Type.Optional(Type.Object({ seq: Type.Integer(), reason: Type.String() })),
+          }),
+        },
+      },
+    },
+    async (request) => ctx.service.verifyAudit(await ctx.principal(request)),
+  );
+
+  app.post(
+    '/v1/compact',
+    {
+      schema: {
+        tags: ['history'],
+        summary: 'Drop history older than a revision (audited); as-of reads before it then fail with revision_compacted',
+        body: Type.Object({ revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ revision: Type.Integer(), removedVersions: Type.Integer() }) },
+      },
+    },
+    async (request) => ctx.service.compact(await ctx.principal(request), request.body.revision),
+  );
+}

@@ -1,0 +1,227 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { HeraldError } from '@herald/core';
+import type { ChangeInput } from '../config-service.js';
+import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import { CommitBody, CommitResponse, DiffItem, Entry, HistoryItem, NamespaceParams, Paging, PutEntryBody } from '../http/schemas.js';
+
+const EntryParams = Type.Object({ ns: Type.String(), '*': Type.String({ description: 'The key, URL-encoded; "/" may stay unencoded' }) });
+const LabelQuery = Type.Object({ label: Type.Optional(Type.String()) }, { additionalProperties: false });
+const Revision = Type.Integer({ minimum: 0 });
+
+/** The value of an If-Match / If-None-Match header without its quotes; undefined when absent. */
+function etagHeader(request: FastifyRequest, name: 'if-match' | 'if-none-match'): string | undefined {
+  const raw = request.headers[name];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return value?.trim().replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1');
+}
+
+export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
+  app.get(
+    '/v1/namespaces/:ns/entries',
+    {
+      schema: {
+        tags: ['entries'],
+        summary: 'List live entries, in (key, label) order, optionally as of a past revision',
+        params: NamespaceParams,
+        querystring: Type.Object(
+          {
+            prefix: Type.Optional(Type.String()),
+            label: Type.Optional(Type.Array(Type.String(), { description: 'Repeat to select several labels' })),
+            asOf: Type.Optional(Revision),
+            ...Paging,
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ revision: Type.Integer(), items: Type.Array(Type.Ref(Entry)), next: Type.Optional(Type.String()) }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const page = await ctx.service.listEntries(await ctx.principal(request), request.params.ns, {
+        limit: q.limit ?? 100,
+        ...(q.prefix ? { prefix: q.prefix } : {}),
+        ...(q.label ? { labels: q.label } : {}),
+        ...(q.asOf === undefined ? {} : { asOf: q.asOf }),
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/entries/*',
+    {
+      schema: {
+        tags: ['entries'],
+        summary: 'Read one entry (ETag header; If-None-Match gives 304)',
+        params: EntryParams,
+        querystring: Type.Object({ label: Type.Optional(Type.String()), asOf: Type.Optional(Revision) }, { additionalProperties: false }),
+        response: { 200: Type.Ref(Entry), 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const entry = await ctx.service.readEntry(
+        await ctx.principal(request),
+        request.params.ns,
+        request.params['*'],
+        request.query.label ?? '',
+        request.query.asOf,
+      );
+      void reply.header('etag', `"${entry.etag}"`);
+      if (etagHeader(request, 'if-none-match') === entry.etag) return reply.code(304).send(null);
+      return entry;
+    },
+  );
+
+  app.put(
+    '/v1/namespaces/:ns/entries/*',
+    {
+      schema: {
+        tags: ['entries'],
+        summary: 'Set one entry as a commit of its own (If-Match: etag, If-None-Match: * for create-only)',
+        params: EntryParams,
+        querystring: LabelQuery,
+        body: PutEntryBody,
+        response: { 200: Type.Ref(Entry) },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const ifMatch = etagHeader(request, 'if-match');
+      const change: ChangeInput = {
+        op: 'set',
+        key: request.params['*'],
+        label: request.query.label ?? '',
+        value: body.value,
+        ...(body.contentType === undefined ? {} : { contentType: body.contentType }),
+        ...(body.tags === undefined ? {} : { tags: body.tags }),
+        ...(body.secret === undefined ? {} : { secret: body.secret }),
+        ...(body.ifRevision === undefined ? {} : { ifRevision: body.ifRevision }),
+        ...(ifMatch === undefined || ifMatch === '*' ? {} : { ifEtag: ifMatch }),
+        ...(etagHeader(request, 'if-none-match') === '*' ? { ifAbsent: true } : {}),
+      };
+      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
+        changes: [change],
+        ...(body.message === undefined ? {} : { message: body.message }),
+      });
+      const entry = outcome.entries[0];
+      if (!entry) throw new HeraldError('internal', 'the commit returned no entry');
+      return reply.header('etag', `"${entry.etag}"`).send(entry);
+    },
+  );
+
+  const singleChange = (op: 'delete' | 'lock' | 'unlock') => async (request: FastifyRequest<{ Params: { ns: string; '*': string }; Querystring: { label?: string } }>) => {
+    const ifMatch = etagHeader(request, 'if-match');
+    const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
+      changes: [{ op, key: request.params['*'], label: request.query.label ?? '', ...(ifMatch && ifMatch !== '*' ? { ifEtag: ifMatch } : {}) }],
+    });
+    return { revision: outcome.revision, entries: outcome.entries };
+  };
+  const singleChangeSchema = (summary: string) => ({
+    schema: { tags: ['entries'], summary, params: EntryParams, querystring: LabelQuery, response: { 200: CommitResponse } },
+  });
+  app.delete('/v1/namespaces/:ns/entries/*', singleChangeSchema('Delete one entry (If-Match: etag)'), singleChange('delete'));
+  app.put('/v1/namespaces/:ns/locks/*', singleChangeSchema('Lock an entry: read-only until unlocked'), singleChange('lock'));
+  app.delete('/v1/namespaces/:ns/locks/*', singleChangeSchema('Unlock an entry'), singleChange('unlock'));
+
+  app.post(
+    '/v1/namespaces/:ns/commits',
+    {
+      schema: {
+        tags: ['entries'],
+        summary: 'Apply several changes atomically at one new revision, with optional preconditions',
+        params: NamespaceParams,
+        body: CommitBody,
+        response: { 201: CommitResponse },
+      },
+    },
+    async (request, reply) => {
+      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, request.body as Parameters<typeof ctx.service.commit>[2]);
+      return reply.code(201).send(outcome);
+    },
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/history',
+    {
+      schema: {
+        tags: ['history'],
+        summary: 'Commits of a namespace (or versions of one key), newest or oldest first, with the values written',
+        params: NamespaceParams,
+        querystring: Type.Object(
+          {
+            key: Type.Optional(Type.String()),
+            label: Type.Optional(Type.String()),
+            order: Type.Optional(Type.Union([Type.Literal('newest'), Type.Literal('oldest')])),
+            ...Paging,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(HistoryItem), next: Type.Optional(Type.String()) }) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const page = await ctx.service.history(await ctx.principal(request), request.params.ns, {
+        order: q.order ?? 'newest',
+        limit: q.limit ?? 50,
+        ...(q.key === undefined ? {} : { key: q.key }),
+        ...(q.label === undefined ? {} : { label: q.label }),
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/diff',
+    {
+      schema: {
+        tags: ['history'],
+        summary: 'What changed between two revisions (to defaults to the current one)',
+        params: NamespaceParams,
+        querystring: Type.Object(
+          { from: Revision, to: Type.Optional(Revision), label: Type.Optional(Type.String()), key: Type.Optional(Type.String()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), changes: Type.Array(DiffItem) }) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return ctx.service.diff(await ctx.principal(request), request.params.ns, {
+        from: q.from,
+        ...(q.to === undefined ? {} : { to: q.to }),
+        ...(q.label === undefined ? {} : { label: q.label }),
+        ...(q.key === undefined ? {} : { key: q.key }),
+      });
+    },
+  );
+
+  app.post(
+    '/v1/namespaces/:ns/revert',
+    {
+      schema: {
+        tags: ['history'],
+        summary: 'Make the namespace (or one key or label) as it was at a revision, as a new commit; dryRun shows the diff only',
+        params: NamespaceParams,
+        body: Type.Object(
+          {
+            revision: Revision,
+            key: Type.Optional(Type.String()),
+            label: Type.Optional(Type.String()),
+            message: Type.Optional(Type.String({ maxLength: 4096 })),
+            dryRun: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ revision: Type.Union([Type.Integer(), Type.Null()]), changes: Type.Array(DiffItem) }) },
+      },
+    },
+    async (request) => ctx.service.revert(await ctx.principal(request), request.params.ns, request.body),
+  );
+}

@@ -1,0 +1,26 @@
+import { Type } from '@sinclair/typebox';
+import type { HeraldApp, RouteContext } from '../http/context.js';
+
+/** Unauthenticated operational endpoints: probes, metrics and the API description. */
+export function registerSystemRoutes(app: HeraldApp, ctx: RouteContext): void {
+  const probe = { schema: { tags: ['system'], security: [], response: { 200: Type.Object({ status: Type.String() }), 503: Type.Object({ status: Type.String() }) } } };
+
+  app.get('/healthz', { ...probe, schema: { ...probe.schema, summary: 'Liveness and readiness: 200 once the server is up and its store answers' } }, async (_request, reply) => {
+    if (!(await ctx.ready())) return reply.code(503).header('retry-after', '1').send({ status: 'unavailable' });
+    return { status: 'ok' };
+  });
+
+  app.get('/readyz', { ...probe, schema: { ...probe.schema, summary: 'Readiness: 200 while the store answers, 503 otherwise' } }, async (_request, reply) => {
+    if (!(await ctx.ready())) return reply.code(503).header('retry-after', '1').send({ status: 'unavailable' });
+    return { status: 'ready' };
+  });
+
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics (text format)', security: [] } }, async (_request, reply) => {
+    const body = await ctx.metrics.registry.metrics();
+    return reply.type(ctx.metrics.registry.contentType).send(body);
+  });
+
+  app.get('/openapi.json', { schema: { tags: ['system'], summary: 'This API as an OpenAPI 3.1 document', security: [] } }, async () =>
+    app.swagger(),
+  );
+}

@@ -1,0 +1,140 @@
+import type { AddressInfo } from 'node:net';
+import type { Clock, SecretCipher } from '@herald/core';
+import type { Store } from '@herald/store';
+import { ConfigService } from './config-service.js';
+import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { buildApp } from './http/app.js';
+import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
+import { ServerMetrics } from './metrics.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerEntryRoutes } from './routes/entries.js';
+import { registerNamespaceRoutes } from './routes/namespaces.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+export interface ServerDependencies {
+  store: Store;
+  clock: Clock;
+  cipher: SecretCipher;
+  config?: ServerConfigInput;
+  /** Where JSON logs go; stdout when absent. */
+  logStream?: NodeJS.WritableStream;
+  /** Size of the store in bytes, for the metrics. */
+  storeSize?: () => Promise<number>;
+}
+
+type State = 'built' | 'listening' | 'closing' | 'closed';
+
+/**
+ * A control-plane node. Built first, then listened (so tests can build without a socket);
+ * `close()` is graceful and `destroy()` is forceful, both idempotent. The store belongs to the
+ * caller, who closes it after the server.
+ */
+export class HeraldServer {
+  readonly config: Readonly<ServerConfig>;
+  readonly service: ConfigService;
+  readonly metrics: ServerMetrics;
+  readonly #app: HeraldApp;
+  readonly #store: Store;
+  #state: State = 'built';
+  #closing: Promise<void> | undefined;
+  readonly #unwatch: () => void;
+
+  constructor(deps: ServerDependencies) {
+    this.config = resolveServerConfig(deps.config);
+    this.#store = deps.store;
+    this.metrics = new ServerMetrics(deps.storeSize ? { storeSize: deps.storeSize } : {});
+    this.service = new ConfigService({
+      store: deps.store,
+      clock: deps.clock,
+      limits: this.config.limits,
+      cipher: deps.cipher,
+      onCommit: (_revision, changes) => {
+        this.metrics.commits.inc();
+        this.metrics.committedChanges.inc(changes);
+      },
+    });
+    this.#unwatch = deps.store.watchRevisions((revision) => this.metrics.revision.set(revision));
+    this.#app = buildApp({
+      limits: this.config.limits,
+      logLevel: this.config.logLevel,
+      ...(deps.logStream ? { logStream: deps.logStream } : {}),
+      isClosing: () => this.#state === 'closing' || this.#state === 'closed',
+      retryAfterSeconds: this.config.retryAfterSeconds,
+    });
+    const context: RouteContext = {
+      service: this.service,
+      metrics: this.metrics,
+      principal: principalResolver(this.service),
+      ready: async () => {
+        try {
+          await this.#store.currentRevision();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    };
+    this.#app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      this.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+      this.metrics.requestDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    });
+    registerSystemRoutes(this.#app, context);
+    registerNamespaceRoutes(this.#app, context);
+    registerEntryRoutes(this.#app, context);
+    registerAdminRoutes(this.#app, context);
+  }
+
+  /** The fastify instance, for in-process tests with `inject()`. */
+  get app(): HeraldApp {
+    return this.#app;
+  }
+
+  /** Starts listening; resolves with the base URL (the real port when port 0 was asked for). */
+  async listen(): Promise<string> {
+    if (this.#state !== 'built') throw new Error(`cannot listen: the server is ${this.#state}`);
+    await this.#app.listen({ host: this.config.host, port: this.config.port });
+    this.#state = 'listening';
+    return this.url;
+  }
+
+  get url(): string {
+    const address = this.#app.server.address() as AddressInfo | null;
+    if (!address) throw new Error('the server is not listening');
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  /** Graceful: new requests get 503, requests in flight finish (up to the grace period), then the sockets close. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown(false);
+    return this.#closing;
+  }
+
+  /** Forceful: every connection is cut now. */
+  async destroy(): Promise<void> {
+    this.#app.server.closeAllConnections();
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #shutdown(_force: boolean): Promise<void> {
+    this.#state = 'closing';
+    this.#unwatch();
+    const grace = setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
+    grace.unref();
+    try {
+      await this.#app.close();
+    } finally {
+      clearTimeout(grace);
+      this.#state = 'closed';
+    }
+  }
+}
+
+export function createServer(deps: ServerDependencies): HeraldServer {
+  return new HeraldServer(deps);
+}
