@@ -55,6 +55,8 @@ export interface HistoryQuery {
   label?: string;
   /** Only versions older than this revision (for paging newest-first). */
   beforeRevision?: number;
+  /** Only versions at or after this revision. */
+  sinceRevision?: number;
   limit: number;
 }
 

@@ -257,6 +257,10 @@ export class SqliteStore implements Store {
       where.push('revision < @before');
       params.before = query.beforeRevision;
     }
+    if (query.sinceRevision !== undefined) {
+      where.push('revision >= @since');
+      params.since = query.sinceRevision;
+    }
     const rows = this.#db
       .prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT @limit`)
       .all(params) as EntryRow[];
