@@ -116,7 +116,8 @@ function checkPrecondition(
   const actualRevision = live ? live.revision : null;
   const conflict = (expected: string): Conflict => ({ key: change.key, label: change.label, expected, actualRevision });
   if (change.ifAbsent && live) return conflict('absent');
-  if (change.ifRevision !== undefined && actualRevision !== change.ifRevision) {
+  // ifRevision 0 means "absent": compare it with null, the actual revision of a missing entry.
+  if (change.ifRevision !== undefined && actualRevision !== (change.ifRevision === 0 ? null : change.ifRevision)) {
     return conflict(change.ifRevision === 0 ? 'absent' : `revision ${change.ifRevision}`);
   }
   if (change.ifEtag !== undefined && (!live || etagOf(live) !== change.ifEtag)) return conflict(`etag "${change.ifEtag}"`);

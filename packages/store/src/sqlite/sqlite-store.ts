@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import {
   addressId,
   chainAuditRecord,
+  checkDistinctChanges,
   entryEtag,
   HeraldError,
   planCommit,
@@ -222,7 +223,8 @@ export class SqliteStore implements Store {
     if (query.keyPrefix) {
       where.push('key >= @prefix', 'substr(key, 1, @prefixLength) = @prefix');
       params.prefix = query.keyPrefix;
-      params.prefixLength = query.keyPrefix.length;
+      // SQLite's substr counts characters (code points), not UTF-16 units: '😀'.length is 2.
+      params.prefixLength = [...query.keyPrefix].length;
     }
     if (query.labels) {
       if (query.labels.length === 0) return [];
@@ -421,6 +423,7 @@ export class SqliteStore implements Store {
 
   #applyCommit(item: PendingCommit): CommitResult {
     const { request } = item;
+    checkDistinctChanges(request.changes);
     const namespace = this.#requireNamespaceSync(request.namespace);
     if (request.ifNamespaceRevision !== undefined && namespace.revision > request.ifNamespaceRevision) {
       throw new HeraldError(
