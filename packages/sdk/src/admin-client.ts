@@ -80,7 +80,7 @@ export class AdminClient {
       }
     }
     if (response.status >= 400) {
-      throw new HeraldApiError(response.status, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : { detail: String(body ?? `HTTP ${response.status}`) });
+      throw new HeraldApiError(response.status, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : { detail: typeof body === 'string' && body.length > 0 ? body : `HTTP ${response.status}` });
     }
     return { status: response.status, body: body as T, headers: response.headers };
   }

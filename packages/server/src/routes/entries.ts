@@ -11,9 +11,8 @@ const Revision = Type.Integer({ minimum: 0 });
 
 /** The value of an If-Match / If-None-Match header without its quotes; undefined when absent. */
 function etagHeader(request: FastifyRequest, name: 'if-match' | 'if-none-match'): string | undefined {
-  const raw = request.headers[name];
-  if (raw === undefined) return undefined;
-  const value = Array.isArray(raw) ? raw[0] : raw;
+  const raw: string | string[] | undefined = request.headers[name];
+  const value = typeof raw === 'string' ? raw : raw?.[0];
   return value?.trim().replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1');
 }
 
@@ -140,7 +139,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, request.body as Parameters<typeof ctx.service.commit>[2]);
+      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, request.body);
       return reply.code(201).send(outcome);
     },
   );

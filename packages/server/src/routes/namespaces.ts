@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox';
-import type { NamespaceSchema } from '@herald/core';
 import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
 import { Namespace, NamespaceParams, NamespaceSchemaBody, Paging } from '../http/schemas.js';
 
@@ -43,7 +42,7 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
       const created = await ctx.service.createNamespace(principal, {
         name: request.body.name,
         ...(request.body.description === undefined ? {} : { description: request.body.description }),
-        ...(request.body.schema === undefined ? {} : { schema: request.body.schema as NamespaceSchema }),
+        ...(request.body.schema === undefined ? {} : { schema: request.body.schema }),
       });
       return reply.code(201).header('location', `/v1/namespaces/${encodeURIComponent(created.name)}`).send(created);
     },
@@ -97,6 +96,6 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
       },
     },
     async (request) =>
-      ctx.service.setSchema(await ctx.principal(request), request.params.ns, request.body.schema as NamespaceSchema | null),
+      ctx.service.setSchema(await ctx.principal(request), request.params.ns, request.body.schema),
   );
 }
