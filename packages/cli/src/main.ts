@@ -8,9 +8,12 @@ import { describeFailure } from './output.js';
 
 const program = new Command('herald')
   .description('Herald: versioned, validated configuration delivered to fleets')
-  .showHelpAfterError()
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text.startsWith('error:') ? `herald: ${text.slice(7)}` : text) });
+  // A usage error is one line on stderr like every other failure (no help dump after it), so
+  // scripts can log it as is; `herald <command> --help` shows the usage.
+  .configureOutput({
+    outputError: (text, write) => write(`herald: ${text.replace(/^error: /u, '').trim().replace(/\s*\n\s*/gu, ' ')} (see herald --help)\n`),
+  });
 
 registerServerCommand(program);
 registerNamespaceCommands(program);
