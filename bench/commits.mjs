@@ -1,0 +1,147 @@
+// Durable commits per second: one writer, then 16 concurrent writers, 1 KiB JSON values, over
+// HTTP from this process. Herald on SQLite, on PostgreSQL (one node, and two nodes sharing the
+// load), and etcd (v3 JSON gateway, fdatasync per batch), in the same run.
+//   node bench/commits.mjs [--count N] [--targets sqlite,postgres,postgres2,etcd] [--json FILE]
+import { writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { benchToken, machine, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const count = Number(option('count', '2000'));
+const targets = option('targets', 'sqlite,postgres,postgres2,etcd').split(',');
+const jsonOut = option('json', undefined);
+const pgAdminUrl = process.env.HERALD_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const value = { payload: 'x'.repeat(1000) };
+
+async function heraldWriter(urls) {
+  for (const url of urls) {
+    await fetch(`${url}/v1/namespaces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench' }),
+    });
+  }
+  const body = JSON.stringify({ value });
+  return async (i) => {
+    const url = urls[i % urls.length];
+    const response = await fetch(`${url}/v1/namespaces/bench/entries/key-${i % 100}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' },
+      body,
+    });
+    if (response.status !== 200) throw new Error(`herald answered ${response.status}: ${await response.text()}`);
+    await response.arrayBuffer();
+  };
+}
+
+async function etcdWriter(url) {
+  const encoded = Buffer.from(JSON.stringify(value)).toString('base64');
+  return async (i) => {
+    const response = await fetch(`${url}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from(`bench/key-${i % 100}`).toString('base64'), value: encoded }),
+    });
+    if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
+    await response.arrayBuffer();
+  };
+}
+
+async function measure(write, writers, total) {
+  for (let i = 0; i < 50; i += 1) await write(i); // warm-up
+  const latencies = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = performance.now();
+        await write(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: Math.round(total / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function freshDatabase() {
+  const name = `herald_bench_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = new pg.Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(pgAdminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: pgAdminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+const results = [];
+let etcdVersion = '';
+try {
+  for (const target of targets) {
+    let write;
+    let cleanup = async () => {};
+    if (target === 'sqlite') {
+      const herald = await startHerald();
+      write = await heraldWriter([herald.url]);
+    } else if (target === 'postgres' || target === 'postgres2') {
+      const db = await freshDatabase();
+      const nodes = [await startHerald(['--postgres', db.url])];
+      if (target === 'postgres2') nodes.push(await startHerald(['--postgres', db.url]));
+      write = await heraldWriter(nodes.map((n) => n.url));
+      cleanup = async () => {
+        for (const n of nodes) n.child.kill('SIGKILL');
+        await new Promise((r) => setTimeout(r, 200));
+        await db.drop();
+      };
+    } else if (target === 'etcd') {
+      const etcd = await startEtcd();
+      etcdVersion = etcd.version;
+      write = await etcdWriter(etcd.url);
+    } else {
+      throw new Error(`unknown target ${target}`);
+    }
+    const sequential = await measure(write, 1, count);
+    const concurrent = await measure(write, 16, count * 2);
+    results.push({ target, sequential, concurrent });
+    console.error(`${target}: ${sequential.perSecond}/s sequential, ${concurrent.perSecond}/s with 16 writers`);
+    await cleanup();
+  }
+} finally {
+  await stopAll();
+}
+
+const names = { sqlite: 'Herald, SQLite', postgres: 'Herald, PostgreSQL, 1 node', postgres2: 'Herald, PostgreSQL, 2 nodes', etcd: `etcd ${etcdVersion.replace(/^etcd Version: /, '')}` };
+const etcdResult = results.find((r) => r.target === 'etcd');
+const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}×` : '—');
+console.log(`\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with 16 writers.\n`);
+console.log(
+  table(
+    ['store', '1 writer /s', 'p50 ms', 'p99 ms', '16 writers /s', 'p50 ms', 'p99 ms', 'vs etcd (1 / 16)'],
+    results.map((r) => [
+      names[r.target],
+      r.sequential.perSecond,
+      r.sequential.p50.toFixed(2),
+      r.sequential.p99.toFixed(2),
+      r.concurrent.perSecond,
+      r.concurrent.p50.toFixed(2),
+      r.concurrent.p99.toFixed(2),
+      r.target === 'etcd' ? '1×' : `${ratio(r.sequential.perSecond, etcdResult?.sequential.perSecond)} / ${ratio(r.concurrent.perSecond, etcdResult?.concurrent.perSecond)}`,
+    ]),
+  ),
+);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ machine: machine(), count, results }, null, 2));

@@ -1,0 +1,122 @@
+// Shared plumbing for the benchmarks: servers as child processes on free loopback ports, etcd
+// installed from Debian when missing, percentiles, and tables. Every server started here is
+// stopped by stopAll(), also on Ctrl-C.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const heraldBin = fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
+export const benchToken = 'bench-admin-token-0123456789';
+const children = new Set();
+const folders = new Set();
+
+export function tempFolder(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.add(dir);
+  return dir;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a process and resolves when a stdout/stderr line matches `ready`. */
+export function startProcess(command, args, { env = {}, ready, timeoutMs = 30_000, name = command } = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms`)), timeoutMs);
+    const onLine = (line) => {
+      const match = ready.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, match });
+      }
+    };
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready`));
+    });
+  });
+}
+
+export async function startHerald(extraArgs = [], env = {}) {
+  const port = await freePort();
+  const args = [heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...extraArgs];
+  if (!extraArgs.includes('--postgres') && !extraArgs.includes('--data')) args.push('--data', tempFolder('herald-bench-'));
+  const { child } = await startProcess(process.execPath, args, { env: { HERALD_ADMIN_TOKEN: benchToken, ...env }, ready: /listening on (http\S+)/, name: 'herald server' });
+  return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
+}
+
+export function ensureEtcd() {
+  try {
+    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.error('etcd is missing: installing Debian\'s etcd-server with apt-get');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  return execFileSync('etcd', ['--version']).toString().split('\n')[0];
+}
+
+export async function startEtcd() {
+  const version = ensureEtcd();
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const dir = tempFolder('etcd-bench-');
+  const { child } = await startProcess('etcd', [
+    '--data-dir', dir,
+    '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
+    '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+    '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+    '--quota-backend-bytes', String(8 * 1024 ** 3),
+  ], { ready: /ready to serve client requests|serving insecure client requests/, name: 'etcd' });
+  return { url: `http://127.0.0.1:${clientPort}`, child, pid: child.pid, version };
+}
+
+export async function stopAll() {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+  folders.clear();
+}
+process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function machine() {
+  return `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`;
+}
+
+export function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function rssKiB(pid) {
+  try {
+    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim());
+  } catch {
+    return NaN;
+  }
+}
