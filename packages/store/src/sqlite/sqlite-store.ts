@@ -103,6 +103,7 @@ export class SqliteStore implements Store {
   #flushScheduled = false;
   #closed = false;
   readonly #revisionListeners = new Set<(revision: number) => void>();
+  readonly #statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, clock: Clock) {
     this.#db = db;
@@ -187,9 +188,9 @@ export class SqliteStore implements Store {
       if (existing.entryCount > 0 && !options.force) {
         throw new HeraldError('namespace_not_empty', `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`);
       }
-      this.#db.prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
-      this.#db.prepare('DELETE FROM commits WHERE namespace = ?').run(name);
-      this.#db.prepare('DELETE FROM namespaces WHERE name = ?').run(name);
+      this.#prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM commits WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM namespaces WHERE name = ?').run(name);
       this.#appendAuditSync(audit);
     });
   }
@@ -305,11 +306,11 @@ export class SqliteStore implements Store {
       const already = this.#meta('compacted_revision');
       if (revision <= already) return { revision: already, removedVersions: 0 };
       // Superseded versions no read at or after `revision` can see, and tombstones that are already the past.
-      const superseded = this.#db.prepare('DELETE FROM entry_versions WHERE superseded_at <= ?').run(revision);
+      const superseded = this.#prepare('DELETE FROM entry_versions WHERE superseded_at <= ?').run(revision);
       const tombstones = this.#db
         .prepare('DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?')
         .run(revision);
-      this.#db.prepare("UPDATE meta SET value = ? WHERE name = 'compacted_revision'").run(revision);
+      this.#prepare("UPDATE meta SET value = ? WHERE name = 'compacted_revision'").run(revision);
       const result = { revision, removedVersions: superseded.changes + tombstones.changes };
       this.#appendAuditSync({ ...audit, details: { ...audit.details, ...result } });
       return result;
@@ -329,24 +330,24 @@ export class SqliteStore implements Store {
 
   async findToken(tokenHash: string): Promise<TokenRecord | undefined> {
     this.#assertOpen();
-    const row = this.#db.prepare('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as TokenRow | undefined;
+    const row = this.#prepare('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as TokenRow | undefined;
     return row && toToken(row);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
     this.#assertOpen();
-    return (this.#db.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as TokenRow[]).map(toToken);
+    return (this.#prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as TokenRow[]).map(toToken);
   }
 
   async revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord> {
     return this.#transaction(() => {
-      const row = this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
+      const row = this.#prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
       if (!row) throw new HeraldError('token_not_found', `token ${id} does not exist`);
       if (row.revoked_at === null) {
-        this.#db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(at, id);
+        this.#prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(at, id);
         this.#appendAuditSync(audit);
       }
-      return toToken(this.#db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow);
+      return toToken(this.#prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow);
     });
   }
 
@@ -432,7 +433,7 @@ export class SqliteStore implements Store {
         { extensions: { conflicts: [], namespaceRevision: namespace.revision } },
       );
     }
-    const latest = this.#db.prepare(
+    const latest = this.#prepare(
       'SELECT * FROM entry_versions WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
     );
     const current = new Map<string, EntryVersion>();
@@ -450,10 +451,10 @@ export class SqliteStore implements Store {
         `namespace "${request.namespace}" would hold ${entryCount} entries; the limit is ${item.maxEntriesPerNamespace}`,
       );
     }
-    const supersede = this.#db.prepare(
+    const supersede = this.#prepare(
       'UPDATE entry_versions SET superseded_at = ? WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
     );
-    const insert = this.#db.prepare(
+    const insert = this.#prepare(
       `INSERT INTO entry_versions (namespace, key, label, revision, superseded_at, text, content_type, tags, locked, secret, deleted, author, created_at)
        VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -465,14 +466,14 @@ export class SqliteStore implements Store {
     this.#db
       .prepare('INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)')
       .run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
-    this.#db.prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(revision, entryCount, request.namespace);
-    this.#db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
+    this.#prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(revision, entryCount, request.namespace);
+    this.#prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
     this.#appendAuditSync({ ...item.audit, details: { ...item.audit.details, revision } });
     return { revision, versions: plan.versions };
   }
 
   #appendAuditSync(input: AuditInput): AuditRecord {
-    const last = this.#db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+    const last = this.#prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
       | { seq: number; hash: string }
       | undefined;
     const record = chainAuditRecord(last, input, this.#clock.now());
@@ -482,6 +483,16 @@ export class SqliteStore implements Store {
     return record;
   }
 
+  /** Statements are compiled once and reused: preparing costs more than running most of them. */
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   #transaction<T>(work: () => T): T {
     this.#assertOpen();
     return this.#db.transaction(work).immediate();
@@ -489,7 +500,7 @@ export class SqliteStore implements Store {
 
   #meta(name: 'revision' | 'compacted_revision'): number {
     this.#assertOpen();
-    return (this.#db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number }).value;
+    return (this.#prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number }).value;
   }
 
   #checkAsOf(asOf: number): void {
@@ -505,7 +516,7 @@ export class SqliteStore implements Store {
   }
 
   #namespaceSync(name: string): NamespaceRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM namespaces WHERE name = ?').get(name) as NamespaceRow | undefined;
+    const row = this.#prepare('SELECT * FROM namespaces WHERE name = ?').get(name) as NamespaceRow | undefined;
     return row && toNamespace(row);
   }
 
