@@ -79,10 +79,15 @@ export class HeraldServer {
       this.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
       this.metrics.requestDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
-    registerSystemRoutes(this.#app, context);
-    registerNamespaceRoutes(this.#app, context);
-    registerEntryRoutes(this.#app, context);
-    registerAdminRoutes(this.#app, context);
+    // Inside a plugin, so that the routes are declared after @fastify/swagger has loaded (plugins
+    // load in order, at ready): routes declared directly here would miss its onRoute hook and
+    // /openapi.json would describe no paths at all.
+    void this.#app.register(async (routes) => {
+      registerSystemRoutes(routes, context);
+      registerNamespaceRoutes(routes, context);
+      registerEntryRoutes(routes, context);
+      registerAdminRoutes(routes, context);
+    });
   }
 
   /** The fastify instance, for in-process tests with `inject()`. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
@@ -50,6 +51,19 @@ function toHeraldError(error: FastifyError): HeraldError {
   return new HeraldError('internal', 'internal error; the request id is in the server log', { cause: error });
 }
 
+/**
+ * fastify gives every part of a request one ajv, so `coerceTypes` (which query strings and path
+ * parameters need: they arrive as strings) would also turn a JSON body's `{"name": 7}` into
+ * `"7"`. Bodies get an ajv of their own that coerces nothing, so a wrong type is `invalid_request`.
+ */
+const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
+  const build = AjvCompiler();
+  const lenient = build(externalSchemas, options);
+  const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<typeof build>[1];
+  const strict = build(externalSchemas, strictOptions);
+  return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+};
+
 export function buildApp(options: AppOptions): HeraldApp {
   const app = Fastify({
     logger: {
@@ -67,6 +81,7 @@ export function buildApp(options: AppOptions): HeraldApp {
       // Unknown fields are errors, not silently dropped, and nothing is coerced except query strings.
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.removeAllContentTypeParsers();
@@ -80,6 +95,19 @@ export function buildApp(options: AppOptions): HeraldApp {
 
   for (const schema of [Problem, Entry, Namespace]) app.addSchema(schema);
 
+  // Every route can answer a problem+json error; say so in the OpenAPI document, or a client
+  // generated from it knows of no error responses at all. (The error handlers send strings, so
+  // these schemas are never used to serialise.)
+  const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: 'Problem' } } } });
+  app.addHook('onRoute', (route) => {
+    if (!route.schema) return;
+    route.schema.response = {
+      '4xx': problemResponse('Client error; the code is in docs/errors.md'),
+      '5xx': problemResponse('Server error; retry when Retry-After is given'),
+      ...(route.schema.response as Record<string, unknown> | undefined),
+    };
+  });
+
   app.addHook('onRequest', async (_request, reply) => {
     if (options.isClosing()) {
       void reply.header('retry-after', String(options.retryAfterSeconds));
@@ -91,6 +119,8 @@ export function buildApp(options: AppOptions): HeraldApp {
     const herald = toHeraldError(error);
     if (herald.status >= 500) request.log.error({ err: error, code: herald.code }, 'request failed');
     else request.log.info({ code: herald.code, detail: herald.message }, 'request refused');
+    // RFC 9110 §15.5.2: a 401 must say which authentication scheme the server wants.
+    if (herald.status === 401) void reply.header('www-authenticate', 'Bearer realm="herald"');
     if (herald.retryAfter !== undefined) void reply.header('retry-after', String(herald.retryAfter));
     else if (herald.status === 503) void reply.header('retry-after', String(options.retryAfterSeconds));
     return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));

@@ -15,12 +15,15 @@ export function registerSystemRoutes(app: HeraldApp, ctx: RouteContext): void {
     return { status: 'ready' };
   });
 
-  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics (text format)', security: [] } }, async (_request, reply) => {
+  // The 200 responses are documented so that the OpenAPI document covers every answer these routes give.
+  const metricsResponse = { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } };
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics (text format)', security: [], response: { 200: metricsResponse } } }, async (_request, reply) => {
     const body = await ctx.metrics.registry.metrics();
     return reply.type(ctx.metrics.registry.contentType).send(body);
   });
 
-  app.get('/openapi.json', { schema: { tags: ['system'], summary: 'This API as an OpenAPI 3.1 document', security: [] } }, async () =>
+  const openapiResponse = { description: 'OpenAPI 3.1 document', type: 'object', additionalProperties: true };
+  app.get('/openapi.json', { schema: { tags: ['system'], summary: 'This API as an OpenAPI 3.1 document', security: [], response: { 200: openapiResponse } } }, async () =>
     app.swagger(),
   );
 }
