@@ -2,3 +2,5 @@
 export { tempDir } from './temp.js';
 export { heraldBin, runHerald, startHeraldProcess, startTestServer, testAdminToken } from './server.js';
 export type { ServerProcess, TestServer } from './server.js';
+export { createTestDatabase, terminateBackends, testAdminUrl } from './postgres.js';
+export type { TestDatabase } from './postgres.js';

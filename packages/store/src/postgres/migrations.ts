@@ -1,0 +1,149 @@
+import pg from 'pg';
+import { auditGenesisHash } from '@herald/core';
+import { advisoryKey64, clientConfig, defaultTimeouts, toStoreError } from './connection.js';
+
+/**
+ * Versioned schema of the PostgreSQL store. Each entry runs once, in order; `schema_migrations`
+ * records which have run. Never edit a released migration: append a new one.
+ *
+ * Text that is ordered or compared (names, keys, labels, ids) is `COLLATE "C"`, so that order is
+ * byte order of UTF-8, exactly as in SQLite. JSON is kept as text, byte for byte as written (the
+ * audit chain hashes what it reads back). Entry values are bytea because text cannot hold U+0000.
+ */
+export const postgresMigrations: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    name text PRIMARY KEY,
+    value bigint NOT NULL
+  );
+  INSERT INTO meta (name, value) VALUES ('revision', 0), ('compacted_revision', 0);
+
+  CREATE TABLE namespaces (
+    name text COLLATE "C" PRIMARY KEY,
+    description text NOT NULL,
+    schema text,
+    revision bigint NOT NULL DEFAULT 0,
+    entry_count bigint NOT NULL DEFAULT 0,
+    created_at bigint NOT NULL
+  );
+
+  -- One row per version of an entry; superseded_at is the revision that replaced it (NULL while latest).
+  CREATE TABLE entry_versions (
+    namespace text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    label text COLLATE "C" NOT NULL,
+    revision bigint NOT NULL,
+    superseded_at bigint,
+    value bytea NOT NULL,
+    content_type text NOT NULL,
+    tags text NOT NULL,
+    locked boolean NOT NULL,
+    secret boolean NOT NULL,
+    deleted boolean NOT NULL,
+    author text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (namespace, key, label, revision)
+  );
+  CREATE UNIQUE INDEX entry_versions_latest ON entry_versions (namespace, key, label) WHERE superseded_at IS NULL;
+  CREATE INDEX entry_versions_by_revision ON entry_versions (namespace, revision);
+  CREATE INDEX entry_versions_superseded ON entry_versions (superseded_at) WHERE superseded_at IS NOT NULL;
+
+  CREATE TABLE commits (
+    revision bigint PRIMARY KEY,
+    namespace text COLLATE "C" NOT NULL,
+    author text NOT NULL,
+    message text NOT NULL,
+    created_at bigint NOT NULL,
+    changes text NOT NULL
+  );
+  CREATE INDEX commits_by_namespace ON commits (namespace, revision);
+
+  CREATE TABLE tokens (
+    id text COLLATE "C" PRIMARY KEY,
+    name text NOT NULL,
+    scopes text NOT NULL,
+    token_hash text COLLATE "C" NOT NULL UNIQUE,
+    created_at bigint NOT NULL,
+    created_by text NOT NULL,
+    expires_at bigint,
+    revoked_at bigint
+  );
+
+  CREATE TABLE audit (
+    seq bigint PRIMARY KEY,
+    at bigint NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    target text NOT NULL,
+    details text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+  );
+  -- The chain's head in one row: appenders lock it, so appends from every node form one chain.
+  CREATE TABLE audit_head (
+    id integer PRIMARY KEY CHECK (id = 1),
+    seq bigint NOT NULL,
+    hash text NOT NULL
+  );
+  INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${auditGenesisHash}');
+
+  -- One row per leadership name; fence grows by one each time a node takes the leadership.
+  CREATE TABLE leadership (
+    name text PRIMARY KEY,
+    fence bigint NOT NULL,
+    holder text NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now()
+  );
+  `,
+];
+
+const migrationLock = advisoryKey64('herald:schema-migrations');
+
+export interface MigrationResult {
+  /** Schema version before, and after. */
+  from: number;
+  to: number;
+}
+
+/**
+ * Brings the schema up to date. Safe when several processes start at once: the whole migration
+ * runs in one transaction under a transaction-level advisory lock, so the second process waits and
+ * then finds nothing left to do. Refuses a database whose schema is newer than this Herald.
+ */
+export async function applyPostgresMigrations(client: pg.ClientBase): Promise<MigrationResult> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [migrationLock]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0)::integer AS version FROM schema_migrations');
+    const from = rows[0]?.version ?? 0;
+    if (from > postgresMigrations.length) {
+      throw new Error(`the database is at schema version ${from}, newer than this Herald (${postgresMigrations.length}); upgrade Herald`);
+    }
+    for (let i = from; i < postgresMigrations.length; i += 1) {
+      await client.query(postgresMigrations[i] as string);
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
+    }
+    await client.query('COMMIT');
+    return { from, to: postgresMigrations.length };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** For `herald migrate --postgres URL`: applies pending migrations on one connection and closes it. */
+export async function migratePostgres(connectionString: string): Promise<MigrationResult> {
+  const client = new pg.Client(clientConfig(connectionString, defaultTimeouts, 'herald-migrate'));
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await applyPostgresMigrations(client);
+  } catch (error) {
+    throw toStoreError(error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
