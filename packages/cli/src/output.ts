@@ -26,11 +26,13 @@ export function warn(line: string): void {
 export function describeFailure(error: unknown): { line: string; exitCode: number } {
   if (error instanceof CliError) return { line: error.message, exitCode: error.exitCode };
   if (error instanceof HeraldApiError) {
-    const conflicts = Array.isArray(error.problem.conflicts) ? error.problem.conflicts.length : 0;
-    const violations = Array.isArray(error.problem.violations)
-      ? ` — ${(error.problem.violations as Array<{ path: string; message: string }>).slice(0, 3).map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`
-      : '';
-    return { line: `${error.message}${conflicts && !violations ? '' : violations} [${error.code}]`, exitCode: 1 };
+    // The server's detail usually lists the violations already; add them only when it does not,
+    // so that each is named once.
+    const violations = Array.isArray(error.problem.violations) ? (error.problem.violations as Array<{ path: string; message: string }>) : [];
+    const first = violations[0];
+    const listed = first === undefined || error.message.includes(`${first.path || '/'} ${first.message}`);
+    const extra = listed ? '' : ` — ${violations.slice(0, 3).map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`;
+    return { line: `${error.message}${extra} [${error.code}]`, exitCode: 1 };
   }
   if (error instanceof HeraldError) return { line: `${error.message} [${error.code}]`, exitCode: 1 };
   return { line: error instanceof Error ? error.message : String(error), exitCode: 1 };
