@@ -29,14 +29,15 @@ export function ok(result: RunResult, what = 'command'): string {
 }
 
 /**
- * Asserts the failure contract: a non-zero exit (the given one, when given), nothing on stdout and
- * exactly one line on stderr that starts with "herald:". Returns that line.
+ * Asserts the failure contract: a non-zero exit (the given one, when given), exactly one line on
+ * stderr that starts with "herald:", and nothing on stdout (unless `stdout: 'any'`: apply prints
+ * its diff before the server refuses the commit). Returns the stderr line.
  */
-export function fails(result: RunResult, expect: { exitCode?: number; line?: RegExp } = {}): string {
+export function fails(result: RunResult, expect: { exitCode?: number; line?: RegExp; stdout?: 'empty' | 'any' } = {}): string {
   assert.notEqual(result.code, 0, `expected a failure, got exit 0 with ${result.stdout}`);
   if (expect.exitCode !== undefined) assert.equal(result.code, expect.exitCode, `exit code; stderr: ${result.stderr}`);
   assert.match(result.stderr, /^herald: [^\n]+\n$/u, 'exactly one line on stderr, starting with "herald:"');
-  assert.equal(result.stdout, '', 'nothing on stdout');
+  if (expect.stdout !== 'any') assert.equal(result.stdout, '', 'nothing on stdout');
   const line = result.stderr.trimEnd();
   if (expect.line) assert.match(line, expect.line);
   return line;
