@@ -24,7 +24,8 @@ export function principalResolver(service: ConfigService): (request: FastifyRequ
     const cached = principals.get(request);
     if (cached) return cached;
     const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    const token = /^bearer +(.+)$/iu.exec(header ?? '')?.[1]?.trim();
     const principal = await service.authenticate(token);
     principals.set(request, principal);
     return principal;
