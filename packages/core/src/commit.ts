@@ -50,8 +50,8 @@ export interface PlannedCommit {
 /**
  * Decides what a commit writes, given the current version of every entry it touches. Pure: both
  * store adapters call it inside their transaction, so preconditions and locks mean the same thing
- * on SQLite and PostgreSQL. Throws `precondition_failed` listing every conflicting entry, or
- * `entry_locked`, and then nothing may be written.
+ * on SQLite and PostgreSQL. Throws `precondition_failed` listing every conflicting entry (checked
+ * first, for all changes), else `entry_locked` or `entry_not_found`, and then nothing may be written.
  */
 export function planCommit(
   request: CommitRequest,
@@ -60,17 +60,28 @@ export function planCommit(
   revision: number,
   now: number,
 ): PlannedCommit {
+  const liveOf = (change: Change): EntryVersion | undefined => {
+    const existing = current.get(addressId(change));
+    return existing !== undefined && !existing.deleted ? existing : undefined;
+  };
+  // Every precondition is checked before any change is planned, so the client learns of all its
+  // stale entries at once, and a stale view is reported as such rather than as a lock or a
+  // missing entry further down the commit.
   const conflicts: Conflict[] = [];
+  for (const change of request.changes) {
+    const conflict = checkPrecondition(change, liveOf(change), etagOf);
+    if (conflict) conflicts.push(conflict);
+  }
+  if (conflicts.length > 0) {
+    const described = conflicts.map((c) => `${describeAddress(c)} expected ${c.expected}, is ${c.actualRevision === null ? 'absent' : `at revision ${c.actualRevision}`}`);
+    throw new HeraldError('precondition_failed', `precondition failed, nothing changed: ${described.join('; ')}`, {
+      extensions: { conflicts },
+    });
+  }
   const versions: EntryVersion[] = [];
   let liveDelta = 0;
   for (const change of request.changes) {
-    const existing = current.get(addressId(change));
-    const live = existing !== undefined && !existing.deleted ? existing : undefined;
-    const conflict = checkPrecondition(change, live, etagOf);
-    if (conflict) {
-      conflicts.push(conflict);
-      continue;
-    }
+    const live = liveOf(change);
     if (live?.locked && change.op !== 'unlock' && change.op !== 'lock') {
       throw new HeraldError('entry_locked', `entry ${describeAddress(change)} is locked; unlock it first`, {
         extensions: { key: change.key, label: change.label },
@@ -98,12 +109,6 @@ export function planCommit(
         versions.push({ ...live, ...base, locked: change.op === 'lock', deleted: change.op === 'delete' });
         break;
     }
-  }
-  if (conflicts.length > 0) {
-    const described = conflicts.map((c) => `${describeAddress(c)} expected ${c.expected}, is ${c.actualRevision === null ? 'absent' : `at revision ${c.actualRevision}`}`);
-    throw new HeraldError('precondition_failed', `precondition failed, nothing changed: ${described.join('; ')}`, {
-      extensions: { conflicts },
-    });
   }
   return { versions, liveDelta };
 }

@@ -15,7 +15,9 @@ export function decodeCursor(cursor: string, shape: ReadonlyArray<'string' | 'nu
   } catch {
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }
-  if (!Array.isArray(parsed) || parsed.length !== shape.length || parsed.some((part, i) => typeof part !== shape[i])) {
+  // JSON.parse reads 1e999 as Infinity, which no database can bind: only finite numbers pass.
+  const fits = (part: unknown, i: number): boolean => typeof part === shape[i] && (typeof part !== 'number' || Number.isFinite(part));
+  if (!Array.isArray(parsed) || parsed.length !== shape.length || !parsed.every(fits)) {
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }
   return parsed as Array<string | number>;

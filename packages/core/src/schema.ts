@@ -26,7 +26,6 @@ function createAjv(): Ajv2020 {
 
 const compiledCache = new Map<string, ValidateFunction>();
 const maxCachedValidators = 500;
-const sharedAjv = createAjv();
 
 function compile(schema: Record<string, unknown>, where: string): ValidateFunction {
   const text = JSON.stringify(schema);
@@ -35,7 +34,10 @@ function compile(schema: Record<string, unknown>, where: string): ValidateFuncti
   if (cached) return cached;
   let validate: ValidateFunction;
   try {
-    validate = sharedAjv.compile(JSON.parse(text) as Record<string, unknown>);
+    // One Ajv per schema: an Ajv instance registers every "$id" it compiles, so a shared one would
+    // refuse a second namespace's schema with the same "$id", let one namespace's schema "$ref"
+    // another's, and grow without bound. Compiled validators are cached above, so this is rare.
+    validate = createAjv().compile(JSON.parse(text) as Record<string, unknown>);
   } catch (cause) {
     throw new HeraldError('invalid_schema', `${where} is not a valid JSON Schema: ${(cause as Error).message}`, { cause });
   }

@@ -34,6 +34,8 @@ export class SecretCipher {
   decrypt(ciphertext: string, associatedData: string): string {
     if (!ciphertext.startsWith(formatPrefix)) throw new HeraldError('internal', 'a secret value is in an unknown format');
     const raw = Buffer.from(ciphertext.slice(formatPrefix.length), 'base64');
+    // A truncated value would make node:crypto throw a bare TypeError on the IV or tag length.
+    if (raw.length < ivBytes + tagBytes) throw new HeraldError('internal', 'a secret value is truncated');
     const decipher = createDecipheriv(algorithm, this.#key, raw.subarray(0, ivBytes), { authTagLength: tagBytes });
     decipher.setAAD(Buffer.from(associatedData, 'utf8'));
     decipher.setAuthTag(raw.subarray(ivBytes, ivBytes + tagBytes));
