@@ -9,6 +9,8 @@ export interface ServerConfig {
   retryAfterSeconds: number;
   /** Milliseconds that close() waits for requests in flight before it cuts connections. */
   shutdownGraceMs: number;
+  /** Milliseconds a read carrying Herald-Min-Revision may wait for this node to see that revision. */
+  minRevisionWaitMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -18,6 +20,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   limits: defaultLimits,
   retryAfterSeconds: 1,
   shutdownGraceMs: 5000,
+  minRevisionWaitMs: 2000,
   logLevel: 'info',
 });
 

@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
-import type { Clock, SecretCipher } from '@herald/core';
+import { HeraldError, type Clock, type SecretCipher } from '@herald/core';
 import type { Store } from '@herald/store';
 import { ConfigService } from './config-service.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { buildApp } from './http/app.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
 import { ServerMetrics } from './metrics.js';
+import { RevisionGate } from './revision-gate.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
@@ -38,6 +39,7 @@ export class HeraldServer {
   #state: State = 'built';
   #closing: Promise<void> | undefined;
   readonly #unwatch: () => void;
+  readonly #revisionGate: RevisionGate;
 
   constructor(deps: ServerDependencies) {
     this.config = resolveServerConfig(deps.config);
@@ -74,6 +76,15 @@ export class HeraldServer {
         }
       },
     };
+    this.#revisionGate = new RevisionGate(deps.store, this.config.minRevisionWaitMs);
+    this.#app.addHook('preHandler', async (request) => {
+      const header = request.headers['herald-min-revision'];
+      if (header === undefined) return;
+      if (typeof header !== 'string' || !/^\d{1,15}$/u.test(header)) {
+        throw new HeraldError('invalid_revision', 'Herald-Min-Revision must be a revision number');
+      }
+      await this.#revisionGate.waitFor(Number(header));
+    });
     this.#app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       this.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
@@ -129,6 +140,7 @@ export class HeraldServer {
   async #shutdown(_force: boolean): Promise<void> {
     this.#state = 'closing';
     this.#unwatch();
+    this.#revisionGate.close();
     const grace = setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
     grace.unref();
     try {

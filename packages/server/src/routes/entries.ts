@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '@herald/core';
 import type { ChangeInput } from '../config-service.js';
 import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
@@ -109,15 +109,16 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       });
       const entry = outcome.entries[0];
       if (!entry) throw new HeraldError('internal', 'the commit returned no entry');
-      return reply.header('etag', `"${entry.etag}"`).send(entry);
+      return reply.header('etag', `"${entry.etag}"`).header('herald-revision', String(outcome.revision)).send(entry);
     },
   );
 
-  const singleChange = (op: 'delete' | 'lock' | 'unlock') => async (request: FastifyRequest<{ Params: { ns: string; '*': string }; Querystring: { label?: string } }>) => {
+  const singleChange = (op: 'delete' | 'lock' | 'unlock') => async (request: FastifyRequest<{ Params: { ns: string; '*': string }; Querystring: { label?: string } }>, reply: FastifyReply) => {
     const ifMatch = etagHeader(request, 'if-match');
     const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
       changes: [{ op, key: request.params['*'], label: request.query.label ?? '', ...(ifMatch && ifMatch !== '*' ? { ifEtag: ifMatch } : {}) }],
     });
+    void reply.header('herald-revision', String(outcome.revision));
     return { revision: outcome.revision, entries: outcome.entries };
   };
   const singleChangeSchema = (summary: string) => ({
@@ -140,7 +141,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, request.body);
-      return reply.code(201).send(outcome);
+      return reply.code(201).header('herald-revision', String(outcome.revision)).send(outcome);
     },
   );
 
