@@ -1,5 +1,13 @@
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './sqlite/sqlite-store.js';
+export { PostgresStore, revisionChannel } from './postgres/postgres-store.js';
+export type { PostgresStoreOptions } from './postgres/postgres-store.js';
+export { migratePostgres, postgresMigrations } from './postgres/migrations.js';
+export type { MigrationResult } from './postgres/migrations.js';
+export { LocalLeadership } from './leadership.js';
+export type { Leadership, LeadershipState } from './leadership.js';
+export { leadershipApplicationName, PostgresLeadership } from './postgres/leadership.js';
+export type { PostgresLeadershipOptions } from './postgres/leadership.js';
 export type {
   CommitQuery,
   CommitResult,
