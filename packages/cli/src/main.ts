@@ -29,6 +29,8 @@ try {
   } else {
     const failure = describeFailure(error);
     process.stderr.write(`herald: ${failure.line}\n`);
-    process.exitCode = failure.exitCode;
+    // Exit now: a command that failed half-way (a server that could not start) may hold open
+    // connections that would otherwise keep the process alive.
+    process.exit(failure.exitCode);
   }
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { HeraldError } from './errors.js';
 
 const algorithm = 'aes-256-gcm';
@@ -17,6 +17,11 @@ export class SecretCipher {
   constructor(key: Buffer) {
     if (key.length !== 32) throw new Error(`a secret key must be 32 bytes, got ${key.length}`);
     this.#key = Buffer.from(key);
+  }
+
+  /** Identifies the key without revealing it, so nodes can check they all hold the same one. */
+  fingerprint(): string {
+    return createHmac('sha256', this.#key).update('herald secret key fingerprint v1').digest('hex').slice(0, 32);
   }
 
   static generateKey(): Buffer {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hashToken, issueToken, tokenFromSecret, type Clock } from '@herald/core';
+import { hashToken, issueToken, tokenFromSecret, type Clock, type SecretCipher } from '@herald/core';
 import type { Store } from '@herald/store';
 
 const bootstrapActor = 'herald (bootstrap)';
@@ -14,7 +14,12 @@ export async function ensureBootstrapAdmin(store: Store, clock: Clock, adminToke
     if (adminToken.length < 8) throw new Error('HERALD_ADMIN_TOKEN must be at least 8 characters');
     if (await store.findToken(hashToken(adminToken))) return {};
     const issued = tokenFromSecret(`env-${randomBytes(4).toString('hex')}`, adminToken);
-    await createAdmin(store, clock, issued.id, issued.tokenHash, 'bootstrap admin (HERALD_ADMIN_TOKEN)');
+    try {
+      await createAdmin(store, clock, issued.id, issued.tokenHash, 'bootstrap admin (HERALD_ADMIN_TOKEN)');
+    } catch (error) {
+      // Several nodes starting at once race to create it; losing that race is fine.
+      if (!(await store.findToken(issued.tokenHash))) throw error;
+    }
     return {};
   }
   if ((await store.listTokens()).length > 0) return {};
@@ -28,4 +33,19 @@ async function createAdmin(store: Store, clock: Clock, id: string, tokenHash: st
     { id, name, scopes: [{ namespaces: '*', role: 'admin' }], tokenHash, createdAt: clock.now(), createdBy: bootstrapActor, expiresAt: null, revokedAt: null },
     { actor: bootstrapActor, action: 'token.create', target: `token:${id}`, details: { name, scopes: [{ namespaces: '*', role: 'admin' }] } },
   );
+}
+
+/**
+ * Secrets written by one node must be readable by every other: the first node records its key's
+ * fingerprint in the store, and a node holding another key refuses to start instead of failing
+ * on every secret later.
+ */
+export async function checkSecretKey(store: Store, cipher: SecretCipher): Promise<void> {
+  const mine = cipher.fingerprint();
+  const recorded = await store.claimSetting('secret_key_fingerprint', mine);
+  if (recorded !== mine) {
+    throw new Error(
+      `this node's secret key (fingerprint ${mine}) is not the key this store's secrets are encrypted with (fingerprint ${recorded}); give every node the same HERALD_SECRET_KEY or --secret-key-file`,
+    );
+  }
 }

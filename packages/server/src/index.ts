@@ -2,7 +2,7 @@ export { createServer, HeraldServer } from './server.js';
 export type { ServerDependencies } from './server.js';
 export { defaultServerConfig, resolveServerConfig } from './config.js';
 export type { ServerConfig, ServerConfigInput } from './config.js';
-export { ensureBootstrapAdmin } from './bootstrap.js';
+export { checkSecretKey, ensureBootstrapAdmin } from './bootstrap.js';
 export { ConfigService } from './config-service.js';
 export type { ChangeInput, CommitInput, CommitOutcome, DiffItem, HistoryItem, NamespaceView, TokenView } from './config-service.js';
 export type { EntryView } from './entry-codec.js';

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Leadership } from '@herald/store';
 
 /** Every metric the server exports, on a registry of its own (no global state, so tests can run servers side by side). */
 export class ServerMetrics {
@@ -19,6 +20,18 @@ export class ServerMetrics {
   readonly commits = new Counter({ name: 'herald_commits_total', help: 'Commits applied', registers: [this.registry] });
   readonly committedChanges = new Counter({ name: 'herald_committed_changes_total', help: 'Entry changes applied', registers: [this.registry] });
   readonly revision = new Gauge({ name: 'herald_revision', help: 'Highest committed revision seen by this node', registers: [this.registry] });
+
+  readonly leader = new Gauge({ name: 'herald_leader', help: '1 while this node leads the cluster singleton jobs', registers: [this.registry] });
+  readonly leaderFence = new Gauge({ name: 'herald_leader_fence', help: 'Fence of the leadership term this node holds (0 when not leader)', registers: [this.registry] });
+
+  trackLeadership(leadership: Leadership): void {
+    const update = () => {
+      this.leader.set(leadership.isLeader() ? 1 : 0);
+      this.leaderFence.set(leadership.fence);
+    };
+    update();
+    leadership.onChange(update);
+  }
 
   constructor(options: { storeSize?: () => Promise<number> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });

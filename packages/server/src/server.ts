@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { HeraldError, type Clock, type SecretCipher } from '@herald/core';
-import type { Store } from '@herald/store';
+import { LocalLeadership, type Leadership, type Store } from '@herald/store';
 import { ConfigService } from './config-service.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { buildApp } from './http/app.js';
@@ -21,6 +21,10 @@ export interface ServerDependencies {
   logStream?: NodeJS.WritableStream;
   /** Size of the store in bytes, for the metrics. */
   storeSize?: () => Promise<number>;
+  /** Who runs the cluster's singleton jobs; this node alone when absent. Owned by the caller. */
+  leadership?: Leadership;
+  /** How this node names itself in /v1/cluster and logs. */
+  nodeId?: string;
 }
 
 type State = 'built' | 'listening' | 'closing' | 'closed';
@@ -40,6 +44,7 @@ export class HeraldServer {
   #closing: Promise<void> | undefined;
   readonly #unwatch: () => void;
   readonly #revisionGate: RevisionGate;
+  #ownedLeadership: Leadership | undefined;
 
   constructor(deps: ServerDependencies) {
     this.config = resolveServerConfig(deps.config);
@@ -63,10 +68,19 @@ export class HeraldServer {
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: this.config.retryAfterSeconds,
     });
+    const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
+    if (!deps.leadership) {
+      void leadership.start();
+      this.#ownedLeadership = leadership;
+    }
+    this.metrics.trackLeadership(leadership);
+    const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const context: RouteContext = {
+      node,
       service: this.service,
       metrics: this.metrics,
       principal: principalResolver(this.service),
+      currentRevision: () => this.#store.currentRevision(),
       ready: async () => {
         try {
           await this.#store.currentRevision();
@@ -147,6 +161,7 @@ export class HeraldServer {
       await this.#app.close();
     } finally {
       clearTimeout(grace);
+      await this.#ownedLeadership?.close();
       this.#state = 'closed';
     }
   }

@@ -112,6 +112,13 @@ export interface Store {
   listTokens(): Promise<TokenRecord[]>;
   revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;
 
+  /**
+   * Stores `value` under `name` unless a value is there already, and returns the stored one: the
+   * first writer wins, on every node. For facts fixed at a store's creation (the fingerprint of
+   * the secret-encryption key, so a node with a different key refuses to start).
+   */
+  claimSetting(name: string, value: string): Promise<string>;
+
   appendAudit(input: AuditInput): Promise<AuditRecord>;
   /** Records in sequence order, after `afterSeq`. */
   listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]>;

@@ -1,9 +1,11 @@
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SecretCipher, systemClock } from '@herald/core';
-import { createServer, ensureBootstrapAdmin } from '@herald/server';
-import { SqliteStore, type Store } from '@herald/store';
+import { checkSecretKey, createServer, ensureBootstrapAdmin } from '@herald/server';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { LocalLeadership, migratePostgres, PostgresLeadership, PostgresStore, SqliteStore, type Leadership, type Store } from '@herald/store';
 import { CliError, printLine, warn } from '../output.js';
 
 export const defaultDataDir = './herald-data';
@@ -46,30 +48,61 @@ function fileSize(path: string): number {
   }
 }
 
+interface ServerFlags {
+  data: string;
+  listen: string;
+  postgres?: string;
+  nodeId?: string;
+  secretKeyFile?: string;
+  logLevel: string;
+}
+
+/** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
+const controllerLeadership = 'controller';
+
 export function registerServerCommand(program: Command): void {
   program
     .command('server')
-    .description('run a control-plane node (embedded SQLite store by default)')
-    .option('--data <dir>', 'data folder for the embedded store', defaultDataDir)
+    .description('run a control-plane node: embedded SQLite by default, or one of several stateless nodes on PostgreSQL')
+    .option('--data <dir>', 'data folder (the SQLite store, and the secret key unless given)', defaultDataDir)
     .option('--listen <host:port>', 'address to listen on', defaultListen)
-    .option('--secret-key-file <file>', 'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY)')
+    .option('--postgres <url>', 'use PostgreSQL instead of SQLite (env HERALD_POSTGRES_URL); schema migrated on start')
+    .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
+    .option('--secret-key-file <file>', 'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY); every node of a cluster needs the same')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (flags: { data: string; listen: string; secretKeyFile?: string; logLevel: string }) => {
+    .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
       const dataDir = resolve(flags.data);
+      const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
+      const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
       const dbPath = join(dataDir, 'herald.db');
-      const store: Store = SqliteStore.open({ path: dbPath });
+      let store: Store;
+      let leadership: Leadership;
+      let storeSize: (() => Promise<number>) | undefined;
+      mkdirSync(dataDir, { recursive: true });
+      if (postgresUrl) {
+        store = await PostgresStore.open({ connectionString: postgresUrl });
+        leadership = new PostgresLeadership({ connectionString: postgresUrl, name: controllerLeadership, holder: `${nodeId}:${randomBytes(3).toString('hex')}` });
+      } else {
+        store = SqliteStore.open({ path: dbPath });
+        leadership = new LocalLeadership();
+        storeSize = async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`);
+      }
       const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
+      await checkSecretKey(store, cipher);
       const bootstrap = await ensureBootstrapAdmin(store, systemClock, process.env.HERALD_ADMIN_TOKEN);
       const server = createServer({
         store,
         clock: systemClock,
         cipher,
+        leadership,
+        nodeId,
         config: { host, port, logLevel: flags.logLevel as 'info' },
-        storeSize: async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`),
+        ...(storeSize ? { storeSize } : {}),
       });
       const url = await server.listen();
-      printLine(`herald: control plane listening on ${url} (store: sqlite ${dbPath})`);
+      await leadership.start();
+      printLine(`herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`);
       if (bootstrap.generatedToken) {
         printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
         printLine(`herald: try: HERALD_URL=${url} HERALD_TOKEN=<token> npx herald ns create demo`);
@@ -82,12 +115,34 @@ export function registerServerCommand(program: Command): void {
         }
         stopping = true;
         warn(`${signal}: shutting down`);
+        // Order: stop taking requests and drain them, hand leadership over, then release the store.
         void server
           .close()
+          .then(() => leadership.close())
           .then(() => store.close())
           .then(() => process.exit(0));
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
     });
+
+  program
+    .command('migrate')
+    .description('create or upgrade the PostgreSQL schema (servers also do it when they start)')
+    .requiredOption('--postgres <url>', 'PostgreSQL connection URL')
+    .action(async (flags: { postgres: string }) => {
+      const result = await migratePostgres(flags.postgres);
+      printLine(result.from === result.to ? `schema already at version ${result.to}` : `schema migrated from version ${result.from} to ${result.to}`);
+    });
+}
+
+/** Connection URLs may carry a password; never print it. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<postgres url>';
+  }
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
 import type { Page } from '@herald/core';
+import type { Leadership } from '@herald/store';
 import type { ConfigService } from '../config-service.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Principal } from '../principal.js';
@@ -9,10 +10,13 @@ import type { Principal } from '../principal.js';
 export type HeraldApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 export interface RouteContext {
+  /** This control-plane node, as /v1/cluster shows it. */
+  node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
   service: ConfigService;
   metrics: ServerMetrics;
   /** The authenticated caller; throws `unauthenticated` (401). Cached per request. */
   principal(request: FastifyRequest): Promise<Principal>;
+  currentRevision(): Promise<number>;
   /** True once the store answered; false while it is unreachable. */
   ready(): Promise<boolean>;
 }

@@ -26,4 +26,27 @@ export function registerSystemRoutes(app: HeraldApp, ctx: RouteContext): void {
   app.get('/openapi.json', { schema: { tags: ['system'], summary: 'This API as an OpenAPI 3.1 document', security: [], response: { 200: openapiResponse } } }, async () =>
     app.swagger(),
   );
+
+  app.get(
+    '/v1/cluster',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'This node: its id, store, and whether it leads the singleton jobs (any valid token)',
+        response: {
+          200: Type.Object({
+            node: Type.Object({ id: Type.String(), store: Type.String(), leader: Type.Boolean(), fence: Type.Integer() }),
+            revision: Type.Integer(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await ctx.principal(request);
+      return {
+        node: { id: ctx.node.id, store: ctx.node.store, leader: ctx.node.leadership.isLeader(), fence: ctx.node.leadership.fence },
+        revision: await ctx.currentRevision(),
+      };
+    },
+  );
 }

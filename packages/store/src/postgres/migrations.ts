@@ -95,6 +95,12 @@ export const postgresMigrations: readonly string[] = [
     acquired_at timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  CREATE TABLE settings (
+    name text PRIMARY KEY,
+    value text NOT NULL
+  );
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

@@ -464,6 +464,17 @@ export class PostgresStore implements Store {
     });
   }
 
+  async claimSetting(name: string, value: string): Promise<string> {
+    return this.#read(async () => {
+      // One statement: the insert either wins or the conflicting row is read back (a no-op update returns it).
+      const { rows } = await this.#pool.query<{ value: string }>(
+        'INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = settings.value RETURNING value',
+        [name, value],
+      );
+      return (rows[0] as { value: string }).value;
+    });
+  }
+
   async findToken(tokenHash: string): Promise<TokenRecord | undefined> {
     return this.#read(async () => {
       const { rows } = await this.#pool.query<TokenRow>('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);

@@ -351,6 +351,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  async claimSetting(name: string, value: string): Promise<string> {
+    return this.#transaction(() => {
+      this.#prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
+      return (this.#prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
+    });
+  }
+
   async appendAudit(input: AuditInput): Promise<AuditRecord> {
     return this.#transaction(() => this.#appendAuditSync(input));
   }
