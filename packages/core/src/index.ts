@@ -37,3 +37,7 @@ export type { Page } from './paging.js';
 export { schemaViolation, SchemaValidator } from './schema.js';
 export type { NamespaceSchema } from './schema.js';
 export { canonicalJson } from './canonical.js';
+export { applyDelta, diffViews, normaliseLabels, resolveView, viewDigest, viewKey } from './view.js';
+export type { ViewDelta, ViewSpec, ViewValues } from './view.js';
+export { publicKeyFromRaw, rawPublicKey, SigningKey, TrustStore } from './signing.js';
+export type { Manifest, PublicKeyInfo, SignedManifest } from './signing.js';
