@@ -173,6 +173,26 @@ void describe('PostgresStore with two nodes on one database', () => {
     }
   });
 
+  void it('a commit the database refuses fails alone, not the group commit it was part of', async () => {
+    const ns = fresh();
+    await createNamespaces(a, [ns]);
+    const start = await a.currentRevision();
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => commit(a, ns, [set(`k${i}`, 'v')], i === 4 ? 'bad\u0000message' : `good ${i}`)),
+    );
+    assert.equal(outcomes[4]?.status, 'rejected');
+    assert.equal(codeOf((outcomes[4]).reason), 'invalid_request');
+    const revisions = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.revision] : [])).sort((x, y) => x - y);
+    assert.deepEqual(revisions, Array.from({ length: 9 }, (_, i) => start + i + 1));
+    assert.equal((await a.readEntries({ namespace: ns })).length, 9);
+  });
+
+  void it('claimSetting from both nodes at once: one value wins everywhere', async () => {
+    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimSetting('fingerprint', `node-${i}`)));
+    assert.equal(new Set(claims).size, 1);
+    assert.equal(await b.claimSetting('fingerprint', 'late'), claims[0]);
+  });
+
   void it('concurrent conflicting commits from both nodes: exactly one wins', async () => {
     const ns = fresh();
     await createNamespaces(a, [ns]);

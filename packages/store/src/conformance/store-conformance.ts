@@ -822,6 +822,19 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       });
     });
 
+    void describe('settings', () => {
+      test('claimSetting: the first value wins, and every later claim returns it', async (store) => {
+        assert.equal(await store.claimSetting('key-fingerprint', 'abc'), 'abc');
+        assert.equal(await store.claimSetting('key-fingerprint', 'other'), 'abc');
+        assert.equal(await store.claimSetting('empty', ''), '');
+        assert.equal(await store.claimSetting('empty', 'x'), '');
+        const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => store.claimSetting('raced', `v${i}`)));
+        assert.equal(new Set(raced).size, 1, 'concurrent claims all see one winner');
+        assert.match(raced[0] as string, /^v\d$/u);
+        assert.equal(await store.claimSetting('raced', 'late'), raced[0]);
+      });
+    });
+
     void describe('audit', () => {
       test('every mutating call appends exactly one record, and the chain verifies', async (store) => {
         const expected: Array<{ action: string; target: string; details: Record<string, unknown> }> = [];

@@ -68,6 +68,11 @@ export function isConnectionError(error: unknown): boolean {
  */
 export function toStoreError(error: unknown): unknown {
   if (error instanceof HeraldError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === '22021' || code === '22P05') {
+    // PostgreSQL text cannot hold U+0000 (entry values are bytea and can; names and messages cannot).
+    return new HeraldError('invalid_request', 'the request contains a character the database cannot store (U+0000)', { cause: error });
+  }
   if (isConnectionError(error)) {
     return new HeraldError('unavailable', `PostgreSQL is unavailable: ${(error as Error).message}`, { cause: error, retryAfter: 1 });
   }
