@@ -30,6 +30,8 @@ export interface CommitRequest {
   message: string;
   /** Fail unless no commit has touched the namespace after this revision (optimistic whole-namespace check). */
   ifNamespaceRevision?: number;
+  /** Also make a release of the namespace at this commit's revision, in the same transaction (the `immediate` policy). */
+  release?: boolean;
 }
 
 export interface CommitRecord {

@@ -14,7 +14,13 @@ export type {
   CompactionResult,
   EntryQuery,
   HistoryQuery,
+  InstanceRecord,
+  InstanceReport,
+  InstanceViewReport,
   NamespaceRecord,
+  ReleaseKind,
+  ReleaseRecord,
+  SigningKeyRecord,
   Store,
   TokenRecord,
 } from './types.js';

@@ -12,6 +12,8 @@ export interface NamespaceRecord {
   name: string;
   description: string;
   schema: NamespaceSchema | null;
+  /** The rollout policy (JSON, validated by the server); null means `immediate`. */
+  policy: Record<string, unknown> | null;
   /** Revision of the last commit that touched the namespace; 0 before the first. */
   revision: number;
   /** Live entries, all labels together. */
@@ -34,6 +36,60 @@ export interface TokenRecord {
 export interface CommitResult {
   revision: number;
   versions: EntryVersion[];
+  /** The release made with the commit, when the request asked for one. */
+  release?: ReleaseRecord;
+}
+
+export type ReleaseKind = 'commit' | 'manual' | 'rollback' | 'rollout';
+
+/** A namespace frozen at a revision; `seq` grows by one per release of the namespace. */
+export interface ReleaseRecord {
+  namespace: string;
+  seq: number;
+  /** The store revision whose state of the namespace is the release's content. */
+  revision: number;
+  kind: ReleaseKind;
+  author: string;
+  note: string;
+  createdAt: number;
+}
+
+/** A signing key as stored: the private key is encrypted by the caller before it gets here. */
+export interface SigningKeyRecord {
+  keyId: string;
+  publicKey: string;
+  encryptedPrivateKey: string;
+  createdAt: number;
+  endorsedBy: { keyId: string; signature: string } | null;
+}
+
+export interface InstanceViewReport {
+  namespace: string;
+  labels: string[];
+  seq: number;
+  digest: string;
+  status: 'applied' | 'rejected';
+  reason: string;
+}
+
+export interface InstanceReport {
+  instanceId: string;
+  attributes: Record<string, string>;
+  health: 'ok' | 'degraded' | 'failing';
+  healthDetail: string;
+  views: InstanceViewReport[];
+  /** When the report arrived, ms since the epoch. */
+  at: number;
+}
+
+export interface InstanceRecord {
+  instanceId: string;
+  attributes: Record<string, string>;
+  health: 'ok' | 'degraded' | 'failing';
+  healthDetail: string;
+  lastSeen: number;
+  /** Its views of the namespace asked for. */
+  views: Array<InstanceViewReport & { updatedAt: number }>;
 }
 
 export interface EntryQuery {
@@ -90,7 +146,11 @@ export interface Store {
   getNamespace(name: string): Promise<NamespaceRecord | undefined>;
   /** Namespaces in name order, after `after`. */
   listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]>;
-  updateNamespace(name: string, patch: { description?: string; schema?: NamespaceSchema | null }, audit: AuditInput): Promise<NamespaceRecord>;
+  updateNamespace(
+    name: string,
+    patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },
+    audit: AuditInput,
+  ): Promise<NamespaceRecord>;
   /** Refuses a namespace with live entries unless `force`; then removes its entries and history too. */
   deleteNamespace(name: string, options: { force: boolean }, audit: AuditInput): Promise<void>;
 
@@ -104,8 +164,33 @@ export interface Store {
   /** Versions (tombstones included), newest first. */
   entryHistory(query: HistoryQuery): Promise<EntryVersion[]>;
   listCommits(query: CommitQuery): Promise<CommitRecord[]>;
-  /** Drops every version that no read at or after `revision` can see. */
+  /**
+   * Drops every version that no read at or after `revision` can see. Refused (`invalid_revision`)
+   * past the revision of any namespace's newest release, whose content must stay deliverable.
+   */
   compact(revision: number, audit: AuditInput): Promise<CompactionResult>;
+
+  /**
+   * Makes the next release of a namespace (seq = last + 1) with the content of `revision`
+   * (default: the namespace's current revision). Fails with `namespace_not_found`, or
+   * `revision_compacted` when that content is gone.
+   */
+  createRelease(
+    input: { namespace: string; revision?: number; kind: ReleaseKind; author: string; note: string },
+    audit: AuditInput,
+  ): Promise<ReleaseRecord>;
+  /** The release with this seq, or the newest one when seq is absent. */
+  getRelease(namespace: string, seq?: number): Promise<ReleaseRecord | undefined>;
+  /** Releases newest first, before `beforeSeq`. */
+  listReleases(query: { namespace: string; beforeSeq?: number; limit: number }): Promise<ReleaseRecord[]>;
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void>;
+
+  /** Upserts a batch of instance reports (one transaction); later reports of an instance win. */
+  recordReports(reports: readonly InstanceReport[]): Promise<void>;
+  /** Instances seen at or after `seenSince` that reported a view of the namespace. */
+  listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]>;
 
   createToken(token: TokenRecord, audit: AuditInput): Promise<void>;
   findToken(tokenHash: string): Promise<TokenRecord | undefined>;

@@ -101,6 +101,48 @@ export const postgresMigrations: readonly string[] = [
     value text NOT NULL
   );
   `,
+  `
+  ALTER TABLE namespaces ADD COLUMN policy text;
+
+  CREATE TABLE releases (
+    namespace text COLLATE "C" NOT NULL,
+    seq bigint NOT NULL,
+    revision bigint NOT NULL,
+    kind text NOT NULL,
+    author text NOT NULL,
+    note text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (namespace, seq)
+  );
+
+  CREATE TABLE signing_keys (
+    key_id text COLLATE "C" PRIMARY KEY,
+    public_key text NOT NULL,
+    encrypted_private_key text NOT NULL,
+    created_at bigint NOT NULL,
+    endorsed_by text
+  );
+
+  CREATE TABLE instances (
+    instance_id text COLLATE "C" PRIMARY KEY,
+    attributes text NOT NULL,
+    health text NOT NULL,
+    health_detail text NOT NULL,
+    last_seen bigint NOT NULL
+  );
+
+  CREATE TABLE instance_views (
+    instance_id text COLLATE "C" NOT NULL,
+    namespace text COLLATE "C" NOT NULL,
+    labels text COLLATE "C" NOT NULL,
+    seq bigint NOT NULL,
+    digest text NOT NULL,
+    status text NOT NULL,
+    reason text NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (namespace, instance_id, labels)
+  );
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

@@ -23,10 +23,16 @@ import type {
   CompactionResult,
   EntryQuery,
   HistoryQuery,
+  InstanceRecord,
+  InstanceReport,
   NamespaceRecord,
+  ReleaseKind,
+  ReleaseRecord,
+  SigningKeyRecord,
   Store,
   TokenRecord,
 } from '../types.js';
+import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
 import {
   advisoryKey32,
   clientConfig,
@@ -88,6 +94,7 @@ interface NamespaceRow {
   name: string;
   description: string;
   schema: string | null;
+  policy: string | null;
   revision: number;
   entry_count: number;
   created_at: number;
@@ -271,7 +278,7 @@ export class PostgresStore implements Store {
 
   async updateNamespace(
     name: string,
-    patch: { description?: string; schema?: NamespaceSchema | null },
+    patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },
     audit: AuditInput,
   ): Promise<NamespaceRecord> {
     return this.#transaction(async (client) => {
@@ -279,11 +286,11 @@ export class PostgresStore implements Store {
       const existing = await requireNamespace(client, name);
       const description = patch.description ?? existing.description;
       const schema = patch.schema === undefined ? existing.schema : patch.schema;
-      const { rows } = await client.query<NamespaceRow>('UPDATE namespaces SET description = $1, schema = $2 WHERE name = $3 RETURNING *', [
-        description,
-        schema === null ? null : JSON.stringify(schema),
-        name,
-      ]);
+      const policy = patch.policy === undefined ? existing.policy : patch.policy;
+      const { rows } = await client.query<NamespaceRow>(
+        'UPDATE namespaces SET description = $1, schema = $2, policy = $3 WHERE name = $4 RETURNING *',
+        [description, schema === null ? null : JSON.stringify(schema), policy === null ? null : JSON.stringify(policy), name],
+      );
       await this.#appendAuditIn(client, audit);
       return toNamespace(rows[0] as NamespaceRow);
     });
@@ -300,6 +307,8 @@ export class PostgresStore implements Store {
       }
       await client.query('DELETE FROM entry_versions WHERE namespace = $1', [name]);
       await client.query('DELETE FROM commits WHERE namespace = $1', [name]);
+      await client.query('DELETE FROM releases WHERE namespace = $1', [name]);
+      await client.query('DELETE FROM instance_views WHERE namespace = $1', [name]);
       await client.query('DELETE FROM namespaces WHERE name = $1', [name]);
       await this.#appendAuditIn(client, audit);
     });
@@ -426,6 +435,18 @@ export class PostgresStore implements Store {
       if (!Number.isInteger(revision) || revision < 1 || revision > current) {
         throw new HeraldError('invalid_revision', `compaction revision must be between 1 and the current revision ${current}`);
       }
+      const pinned = await client.query<{ namespace: string; revision: number }>(
+        `SELECT r.namespace, r.revision FROM releases r
+         JOIN (SELECT namespace, max(seq) AS seq FROM releases GROUP BY namespace) newest USING (namespace, seq)
+         ORDER BY r.revision LIMIT 1`,
+      );
+      const oldest = pinned.rows[0];
+      if (oldest && revision > oldest.revision) {
+        throw new HeraldError(
+          'invalid_revision',
+          `cannot compact past revision ${oldest.revision}: the newest release of "${oldest.namespace}" is at that revision`,
+        );
+      }
       if (revision <= already) return { revision: already, removedVersions: 0 };
       // Superseded versions no read at or after `revision` can see, and tombstones that are already
       // the past. SKIP LOCKED: a row a concurrent commit is superseding (a tombstone) or a forced
@@ -461,6 +482,136 @@ export class PostgresStore implements Store {
         [token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt],
       );
       await this.#appendAuditIn(client, audit);
+    });
+  }
+
+  async createRelease(
+    input: { namespace: string; revision?: number; kind: ReleaseKind; author: string; note: string },
+    audit: AuditInput,
+  ): Promise<ReleaseRecord> {
+    await this.#commitsAcceptedSoFar();
+    return this.#transaction(async (client) => {
+      await lockNamespaces(client, [input.namespace]);
+      const namespace = await requireNamespace(client, input.namespace);
+      const revision = input.revision ?? namespace.revision;
+      if (input.revision !== undefined) {
+        checkAsOf(revision, await this.#meta(client, 'revision'), await this.#meta(client, 'compacted_revision'));
+      }
+      const { rows } = await client.query<ReleaseRow>(
+        `INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at)
+         SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6 FROM releases WHERE namespace = $1
+         RETURNING *`,
+        [input.namespace, revision, input.kind, input.author, input.note, this.#clock.now()],
+      );
+      const release = toRelease(rows[0] as ReleaseRow);
+      await this.#appendAuditIn(client, { ...audit, details: { ...audit.details, seq: release.seq, revision } });
+      return release;
+    });
+  }
+
+  async getRelease(namespace: string, seq?: number): Promise<ReleaseRecord | undefined> {
+    return this.#read(async () => {
+      const { rows } =
+        seq === undefined
+          ? await this.#pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 ORDER BY seq DESC LIMIT 1', [namespace])
+          : await this.#pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 AND seq = $2', [namespace, seq]);
+      return rows[0] && toRelease(rows[0]);
+    });
+  }
+
+  async listReleases(query: { namespace: string; beforeSeq?: number; limit: number }): Promise<ReleaseRecord[]> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<ReleaseRow>(
+        'SELECT * FROM releases WHERE namespace = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3',
+        [query.namespace, query.beforeSeq ?? Number.MAX_SAFE_INTEGER, query.limit],
+      );
+      return rows.map(toRelease);
+    });
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<{
+        key_id: string;
+        public_key: string;
+        encrypted_private_key: string;
+        created_at: number;
+        endorsed_by: string | null;
+      }>('SELECT * FROM signing_keys ORDER BY created_at, key_id');
+      return rows.map((row) => ({
+        keyId: row.key_id,
+        publicKey: row.public_key,
+        encryptedPrivateKey: row.encrypted_private_key,
+        createdAt: Number(row.created_at),
+        endorsedBy: row.endorsed_by === null ? null : (JSON.parse(row.endorsed_by) as SigningKeyRecord['endorsedBy']),
+      }));
+    });
+  }
+
+  async addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query(
+        'INSERT INTO signing_keys (key_id, public_key, encrypted_private_key, created_at, endorsed_by) VALUES ($1, $2, $3, $4, $5)',
+        [key.keyId, key.publicKey, key.encryptedPrivateKey, key.createdAt, key.endorsedBy === null ? null : JSON.stringify(key.endorsedBy)],
+      );
+      await this.#appendAuditIn(client, audit);
+    });
+  }
+
+  async recordReports(reports: readonly InstanceReport[]): Promise<void> {
+    if (reports.length === 0) return;
+    // The newest report of each instance and view wins; one statement per table for the whole batch.
+    const latest = new Map<string, InstanceReport>();
+    for (const r of reports) if ((latest.get(r.instanceId)?.at ?? -1) <= r.at) latest.set(r.instanceId, r);
+    const instances = [...latest.values()];
+    const views = new Map<string, [InstanceReport, InstanceReport['views'][number]]>();
+    for (const r of reports) for (const v of r.views) views.set(JSON.stringify([r.instanceId, v.namespace, v.labels]), [r, v]);
+    const viewRows = [...views.values()];
+    await this.#transaction(async (client) => {
+      await client.query(
+        `INSERT INTO instances (instance_id, attributes, health, health_detail, last_seen)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
+           health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
+        [
+          instances.map((r) => r.instanceId),
+          instances.map((r) => JSON.stringify(r.attributes)),
+          instances.map((r) => r.health),
+          instances.map((r) => r.healthDetail),
+          instances.map((r) => r.at),
+        ],
+      );
+      if (viewRows.length === 0) return;
+      await client.query(
+        `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+         ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,
+           status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at
+           WHERE excluded.updated_at >= instance_views.updated_at`,
+        [
+          viewRows.map(([r]) => r.instanceId),
+          viewRows.map(([, v]) => v.namespace),
+          viewRows.map(([, v]) => JSON.stringify(v.labels)),
+          viewRows.map(([, v]) => v.seq),
+          viewRows.map(([, v]) => v.digest),
+          viewRows.map(([, v]) => v.status),
+          viewRows.map(([, v]) => v.reason),
+          viewRows.map(([r]) => r.at),
+        ],
+      );
+    });
+  }
+
+  async listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<InstanceJoinRow>(
+        `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
+                v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
+         FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
+         WHERE v.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
+        [query.namespace, query.seenSince],
+      );
+      return groupInstances(query.namespace, rows);
     });
   }
 
@@ -645,6 +796,14 @@ export class PostgresStore implements Store {
         [names],
       );
       for (const row of nsRows.rows) namespaces.set(row.name, { revision: row.revision, entryCount: row.entry_count, touched: false });
+      const releaseSeqs = new Map<string, number>();
+      if (round.some((item) => item.request.release)) {
+        const seqRows = await client.query<{ namespace: string; seq: number }>(
+          'SELECT namespace, max(seq) AS seq FROM releases WHERE namespace = ANY($1::text[]) GROUP BY namespace',
+          [names],
+        );
+        for (const row of seqRows.rows) releaseSeqs.set(row.namespace, Number(row.seq));
+      }
       const wanted = new Map<string, [string, string, string]>();
       for (const item of round) {
         if (!namespaces.has(item.request.namespace)) continue;
@@ -752,6 +911,41 @@ export class PostgresStore implements Store {
       });
       for (const fix of fixups) fix();
 
+      // Releases of `immediate` namespaces, numbered in commit order under the namespace locks.
+      const releases: ReleaseRecord[] = [];
+      for (const a of accepted) {
+        const { request } = a.item;
+        if (!request.release) continue;
+        const seq = (releaseSeqs.get(request.namespace) ?? 0) + 1;
+        releaseSeqs.set(request.namespace, seq);
+        const release: ReleaseRecord = {
+          namespace: request.namespace,
+          seq,
+          revision: a.revision,
+          kind: 'commit',
+          author: request.author,
+          note: request.message,
+          createdAt: now,
+        };
+        releases.push(release);
+        outcomes[a.index] = { ok: true, result: { revision: a.revision, versions: a.versions, release } };
+      }
+      if (releases.length > 0) {
+        await client.query(
+          `INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])`,
+          [
+            releases.map((r) => r.namespace),
+            releases.map((r) => r.seq),
+            releases.map((r) => r.revision),
+            releases.map((r) => r.kind),
+            releases.map((r) => r.author),
+            releases.map((r) => r.note),
+            releases.map((r) => r.createdAt),
+          ],
+        );
+      }
+
       // Old latest versions are superseded by the round's first write to their address; each of the
       // round's versions by the round's next write to the same address, if any.
       const firstWrite = new Map<string, number>();
@@ -819,7 +1013,11 @@ export class PostgresStore implements Store {
       );
       await this.#appendAuditIn(
         client,
-        accepted.map((a) => ({ ...a.item.audit, details: { ...a.item.audit.details, revision: a.revision } })),
+        accepted.map((a) => {
+          const outcome = outcomes[a.index];
+          const release = outcome?.ok ? outcome.result.release : undefined;
+          return { ...a.item.audit, details: { ...a.item.audit.details, revision: a.revision, ...(release ? { releaseSeq: release.seq } : {}) } };
+        }),
         top,
       );
       committing = true;
@@ -1102,6 +1300,7 @@ function toNamespace(row: NamespaceRow): NamespaceRecord {
     name: row.name,
     description: row.description,
     schema: row.schema === null ? null : (JSON.parse(row.schema) as NamespaceSchema),
+    policy: row.policy === null ? null : (JSON.parse(row.policy) as Record<string, unknown>),
     revision: row.revision,
     entryCount: row.entry_count,
     createdAt: row.created_at,
@@ -1131,5 +1330,27 @@ function toAudit(row: AuditRow): AuditRecord {
     details: JSON.parse(row.details) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+  };
+}
+
+interface ReleaseRow {
+  namespace: string;
+  seq: number | string;
+  revision: number | string;
+  kind: string;
+  author: string;
+  note: string;
+  created_at: number | string;
+}
+
+function toRelease(row: ReleaseRow): ReleaseRecord {
+  return {
+    namespace: row.namespace,
+    seq: Number(row.seq),
+    revision: Number(row.revision),
+    kind: row.kind as ReleaseKind,
+    author: row.author,
+    note: row.note,
+    createdAt: Number(row.created_at),
   };
 }

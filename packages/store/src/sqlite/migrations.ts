@@ -79,4 +79,46 @@ export const sqliteMigrations: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  ALTER TABLE namespaces ADD COLUMN policy TEXT;
+
+  CREATE TABLE releases (
+    namespace TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    author TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, seq)
+  ) STRICT;
+
+  CREATE TABLE signing_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    encrypted_private_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    endorsed_by TEXT
+  ) STRICT;
+
+  CREATE TABLE instances (
+    instance_id TEXT PRIMARY KEY,
+    attributes TEXT NOT NULL,
+    health TEXT NOT NULL,
+    health_detail TEXT NOT NULL,
+    last_seen INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE instance_views (
+    instance_id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, instance_id, labels)
+  ) STRICT;
+  `,
 ];

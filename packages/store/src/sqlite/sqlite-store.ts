@@ -23,10 +23,16 @@ import type {
   CompactionResult,
   EntryQuery,
   HistoryQuery,
+  InstanceRecord,
+  InstanceReport,
   NamespaceRecord,
+  ReleaseKind,
+  ReleaseRecord,
+  SigningKeyRecord,
   Store,
   TokenRecord,
 } from '../types.js';
+import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
 import { sqliteMigrations } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -54,6 +60,7 @@ interface NamespaceRow {
   name: string;
   description: string;
   schema: string | null;
+  policy: string | null;
   revision: number;
   entry_count: number;
   created_at: number;
@@ -141,8 +148,7 @@ export class SqliteStore implements Store {
   ): Promise<NamespaceRecord> {
     return this.#transaction(() => {
       const now = this.#clock.now();
-      const inserted = this.#db
-        .prepare('INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
+      const inserted = this.#prepare('INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
         .run(input.name, input.description, input.schema === null ? null : JSON.stringify(input.schema), now);
       if (inserted.changes === 0) throw new HeraldError('namespace_exists', `namespace "${input.name}" already exists`);
       this.#appendAuditSync(audit);
@@ -157,24 +163,23 @@ export class SqliteStore implements Store {
 
   async listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]> {
     this.#assertOpen();
-    const rows = this.#db
-      .prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
+    const rows = this.#prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
       .all(query.after ?? '', query.limit) as NamespaceRow[];
     return rows.map(toNamespace);
   }
 
   async updateNamespace(
     name: string,
-    patch: { description?: string; schema?: NamespaceSchema | null },
+    patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },
     audit: AuditInput,
   ): Promise<NamespaceRecord> {
     return this.#transaction(() => {
       const existing = this.#requireNamespaceSync(name);
       const description = patch.description ?? existing.description;
       const schema = patch.schema === undefined ? existing.schema : patch.schema;
-      this.#db
-        .prepare('UPDATE namespaces SET description = ?, schema = ? WHERE name = ?')
-        .run(description, schema === null ? null : JSON.stringify(schema), name);
+      const policy = patch.policy === undefined ? existing.policy : patch.policy;
+      this.#prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?')
+        .run(description, schema === null ? null : JSON.stringify(schema), policy === null ? null : JSON.stringify(policy), name);
       this.#appendAuditSync(audit);
       return this.#namespaceSync(name) as NamespaceRecord;
     });
@@ -190,6 +195,8 @@ export class SqliteStore implements Store {
       }
       this.#prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM commits WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM releases WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM instance_views WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM namespaces WHERE name = ?').run(name);
       this.#appendAuditSync(audit);
     });
@@ -238,8 +245,7 @@ export class SqliteStore implements Store {
       params.afterLabel = query.after.label;
     }
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`;
-    const rows = this.#db
-      .prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY key, label${limit}`)
+    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY key, label${limit}`)
       .all(params) as EntryRow[];
     return rows.map(toVersion);
   }
@@ -264,8 +270,7 @@ export class SqliteStore implements Store {
       where.push('revision >= @since');
       params.since = query.sinceRevision;
     }
-    const rows = this.#db
-      .prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT @limit`)
+    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT @limit`)
       .all(params) as EntryRow[];
     return rows.map(toVersion);
   }
@@ -274,8 +279,7 @@ export class SqliteStore implements Store {
     this.#assertOpen();
     const newest = query.order === 'newest';
     const after = query.afterRevision === undefined ? '' : newest ? ' AND revision < @after' : ' AND revision > @after';
-    const rows = this.#db
-      .prepare(
+    const rows = this.#prepare(
         `SELECT * FROM commits WHERE namespace = @namespace${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT @limit`,
       )
       .all({ namespace: query.namespace, after: query.afterRevision, limit: query.limit }) as Array<{
@@ -303,12 +307,20 @@ export class SqliteStore implements Store {
       if (!Number.isInteger(revision) || revision < 1 || revision > current) {
         throw new HeraldError('invalid_revision', `compaction revision must be between 1 and the current revision ${current}`);
       }
+      const pinned = this.#prepare(
+        'SELECT namespace, max(seq) AS seq, revision FROM releases GROUP BY namespace ORDER BY revision LIMIT 1',
+      ).get() as { namespace: string; revision: number } | undefined;
+      if (pinned && revision > pinned.revision) {
+        throw new HeraldError(
+          'invalid_revision',
+          `cannot compact past revision ${pinned.revision}: the newest release of "${pinned.namespace}" is at that revision`,
+        );
+      }
       const already = this.#meta('compacted_revision');
       if (revision <= already) return { revision: already, removedVersions: 0 };
       // Superseded versions no read at or after `revision` can see, and tombstones that are already the past.
       const superseded = this.#prepare('DELETE FROM entry_versions WHERE superseded_at <= ?').run(revision);
-      const tombstones = this.#db
-        .prepare('DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?')
+      const tombstones = this.#prepare('DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?')
         .run(revision);
       this.#prepare("UPDATE meta SET value = ? WHERE name = 'compacted_revision'").run(revision);
       const result = { revision, removedVersions: superseded.changes + tombstones.changes };
@@ -317,10 +329,108 @@ export class SqliteStore implements Store {
     });
   }
 
+  async createRelease(
+    input: { namespace: string; revision?: number; kind: ReleaseKind; author: string; note: string },
+    audit: AuditInput,
+  ): Promise<ReleaseRecord> {
+    await this.#flushNow();
+    return this.#transaction(() => {
+      const namespace = this.#requireNamespaceSync(input.namespace);
+      const revision = input.revision ?? namespace.revision;
+      if (input.revision !== undefined) this.#checkAsOf(revision);
+      const release = this.#insertReleaseSync({ ...input, revision });
+      this.#appendAuditSync({ ...audit, details: { ...audit.details, seq: release.seq, revision } });
+      return release;
+    });
+  }
+
+  async getRelease(namespace: string, seq?: number): Promise<ReleaseRecord | undefined> {
+    this.#assertOpen();
+    const row = (
+      seq === undefined
+        ? this.#prepare('SELECT * FROM releases WHERE namespace = ? ORDER BY seq DESC LIMIT 1').get(namespace)
+        : this.#prepare('SELECT * FROM releases WHERE namespace = ? AND seq = ?').get(namespace, seq)
+    ) as ReleaseRow | undefined;
+    return row && toRelease(row);
+  }
+
+  async listReleases(query: { namespace: string; beforeSeq?: number; limit: number }): Promise<ReleaseRecord[]> {
+    this.#assertOpen();
+    const rows = this.#prepare('SELECT * FROM releases WHERE namespace = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(
+      query.namespace,
+      query.beforeSeq ?? Number.MAX_SAFE_INTEGER,
+      query.limit,
+    ) as ReleaseRow[];
+    return rows.map(toRelease);
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    this.#assertOpen();
+    const rows = this.#prepare('SELECT * FROM signing_keys ORDER BY created_at, key_id').all() as Array<{
+      key_id: string;
+      public_key: string;
+      encrypted_private_key: string;
+      created_at: number;
+      endorsed_by: string | null;
+    }>;
+    return rows.map((row) => ({
+      keyId: row.key_id,
+      publicKey: row.public_key,
+      encryptedPrivateKey: row.encrypted_private_key,
+      createdAt: row.created_at,
+      endorsedBy: row.endorsed_by === null ? null : (JSON.parse(row.endorsed_by) as SigningKeyRecord['endorsedBy']),
+    }));
+  }
+
+  async addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void> {
+    this.#transaction(() => {
+      this.#prepare('INSERT INTO signing_keys (key_id, public_key, encrypted_private_key, created_at, endorsed_by) VALUES (?, ?, ?, ?, ?)').run(
+        key.keyId,
+        key.publicKey,
+        key.encryptedPrivateKey,
+        key.createdAt,
+        key.endorsedBy === null ? null : JSON.stringify(key.endorsedBy),
+      );
+      this.#appendAuditSync(audit);
+    });
+  }
+
+  async recordReports(reports: readonly InstanceReport[]): Promise<void> {
+    if (reports.length === 0) return;
+    this.#transaction(() => {
+      const instance = this.#prepare(
+        `INSERT INTO instances (instance_id, attributes, health, health_detail, last_seen) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
+           health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
+      );
+      const view = this.#prepare(
+        `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest, status = excluded.status,
+           reason = excluded.reason, updated_at = excluded.updated_at WHERE excluded.updated_at >= instance_views.updated_at`,
+      );
+      for (const report of reports) {
+        instance.run(report.instanceId, JSON.stringify(report.attributes), report.health, report.healthDetail, report.at);
+        for (const v of report.views) {
+          view.run(report.instanceId, v.namespace, JSON.stringify(v.labels), v.seq, v.digest, v.status, v.reason, report.at);
+        }
+      }
+    });
+  }
+
+  async listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]> {
+    this.#assertOpen();
+    const rows = this.#prepare(
+      `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
+              v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
+       FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
+       WHERE v.namespace = ? AND i.last_seen >= ? ORDER BY i.instance_id, v.labels`,
+    ).all(query.namespace, query.seenSince) as InstanceJoinRow[];
+    return groupInstances(query.namespace, rows);
+  }
+
   async createToken(token: TokenRecord, audit: AuditInput): Promise<void> {
     this.#transaction(() => {
-      this.#db
-        .prepare(
+      this.#prepare(
           'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt);
@@ -364,8 +474,7 @@ export class SqliteStore implements Store {
 
   async listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     this.#assertOpen();
-    const rows = this.#db
-      .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
+    const rows = this.#prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
       .all(query.afterSeq ?? 0, query.limit) as AuditRow[];
     return rows.map(toAudit);
   }
@@ -470,13 +579,30 @@ export class SqliteStore implements Store {
       insert.run(v.namespace, v.key, v.label, v.revision, v.text, v.contentType, JSON.stringify(v.tags), +v.locked, +v.secret, +v.deleted, v.author, v.createdAt);
     }
     const changes = request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label }));
-    this.#db
-      .prepare('INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#prepare('INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)')
       .run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
     this.#prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(revision, entryCount, request.namespace);
     this.#prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
-    this.#appendAuditSync({ ...item.audit, details: { ...item.audit.details, revision } });
-    return { revision, versions: plan.versions };
+    const release = request.release
+      ? this.#insertReleaseSync({ namespace: request.namespace, revision, kind: 'commit', author: request.author, note: request.message })
+      : undefined;
+    this.#appendAuditSync({ ...item.audit, details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) } });
+    return { revision, versions: plan.versions, ...(release ? { release } : {}) };
+  }
+
+  #insertReleaseSync(input: { namespace: string; revision: number; kind: ReleaseKind; author: string; note: string }): ReleaseRecord {
+    const last = this.#prepare('SELECT max(seq) AS seq FROM releases WHERE namespace = ?').get(input.namespace) as { seq: number | null };
+    const release: ReleaseRecord = { ...input, seq: (last.seq ?? 0) + 1, createdAt: this.#clock.now() };
+    this.#prepare('INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      release.namespace,
+      release.seq,
+      release.revision,
+      release.kind,
+      release.author,
+      release.note,
+      release.createdAt,
+    );
+    return release;
   }
 
   #appendAuditSync(input: AuditInput): AuditRecord {
@@ -484,8 +610,7 @@ export class SqliteStore implements Store {
       | { seq: number; hash: string }
       | undefined;
     const record = chainAuditRecord(last, input, this.#clock.now());
-    this.#db
-      .prepare('INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    this.#prepare('INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(record.seq, record.at, record.actor, record.action, record.target, JSON.stringify(record.details), record.prevHash, record.hash);
     return record;
   }
@@ -577,6 +702,7 @@ function toNamespace(row: NamespaceRow): NamespaceRecord {
     name: row.name,
     description: row.description,
     schema: row.schema === null ? null : (JSON.parse(row.schema) as NamespaceSchema),
+    policy: row.policy === null ? null : (JSON.parse(row.policy) as Record<string, unknown>),
     revision: row.revision,
     entryCount: row.entry_count,
     createdAt: row.created_at,
@@ -606,5 +732,27 @@ function toAudit(row: AuditRow): AuditRecord {
     details: JSON.parse(row.details) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+  };
+}
+
+interface ReleaseRow {
+  namespace: string;
+  seq: number;
+  revision: number;
+  kind: string;
+  author: string;
+  note: string;
+  created_at: number;
+}
+
+function toRelease(row: ReleaseRow): ReleaseRecord {
+  return {
+    namespace: row.namespace,
+    seq: row.seq,
+    revision: row.revision,
+    kind: row.kind as ReleaseKind,
+    author: row.author,
+    note: row.note,
+    createdAt: row.created_at,
   };
 }

@@ -1,0 +1,45 @@
+import type { InstanceRecord, InstanceViewReport } from './types.js';
+
+/** One row of instances joined with their views, as both adapters select it. */
+export interface InstanceJoinRow {
+  instance_id: string;
+  attributes: string;
+  health: string;
+  health_detail: string;
+  last_seen: number | string;
+  labels: string;
+  seq: number | string;
+  digest: string;
+  status: string;
+  reason: string;
+  updated_at: number | string;
+}
+
+/** Rows of instances joined with their views, ordered by instance, into one record per instance. */
+export function groupInstances(namespace: string, rows: readonly InstanceJoinRow[]): InstanceRecord[] {
+  const byId = new Map<string, InstanceRecord>();
+  for (const row of rows) {
+    let record = byId.get(row.instance_id);
+    if (!record) {
+      record = {
+        instanceId: row.instance_id,
+        attributes: JSON.parse(row.attributes) as Record<string, string>,
+        health: row.health as InstanceRecord['health'],
+        healthDetail: row.health_detail,
+        lastSeen: Number(row.last_seen),
+        views: [],
+      };
+      byId.set(row.instance_id, record);
+    }
+    record.views.push({
+      namespace,
+      labels: JSON.parse(row.labels) as string[],
+      seq: Number(row.seq),
+      digest: row.digest,
+      status: row.status as InstanceViewReport['status'],
+      reason: row.reason,
+      updatedAt: Number(row.updated_at),
+    });
+  }
+  return [...byId.values()];
+}
