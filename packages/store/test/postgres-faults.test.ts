@@ -78,11 +78,37 @@ class Proxy {
         socket.on('close', () => this.#sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
+      upstream.pipe(client);
+      let linked = true;
+      client.on('data', (chunk: Buffer) => {
+        const mode = this.onCommit;
+        if (mode !== undefined && chunk.includes(commitMessage)) {
+          this.onCommit = undefined;
+          linked = false;
+          if (mode === 'deliver') {
+            // The server gets COMMIT; the client never hears back.
+            upstream.write(chunk);
+            upstream.end();
+          } else {
+            upstream.destroy();
+          }
+          client.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      client.on('close', () => {
+        if (linked) upstream.destroy();
+      });
       upstream.on('close', () => client.destroy());
     });
   }
+
+  /**
+   * Arms a one-shot cut at the next COMMIT a client sends: 'deliver' passes it to the server and
+   * then drops the connection, so the client cannot know the outcome; 'drop' drops it unsent.
+   */
+  onCommit: 'deliver' | 'drop' | undefined;
 
   async start(port = 0): Promise<void> {
     this.#server.listen(port, '127.0.0.1');
@@ -107,6 +133,9 @@ class Proxy {
     if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }
+
+// A simple-protocol Query message carrying COMMIT, as pg sends it.
+const commitMessage = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 11]), Buffer.from('COMMIT\0')]);
 
 function viaProxy(url: string, port: number): string {
   const proxied = new URL(url);
@@ -359,6 +388,33 @@ void describe('PostgresStore when the server goes away', () => {
       assert.equal(second.revision, first.revision + 1, 'the failed commit took no revision');
       assert.deepEqual((await store.readEntries({ namespace: 'app' })).map((v) => v.text), ['1', '2']);
       await eventually(() => heard.includes(second.revision), 'the watcher to hear the commit after the outage');
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
+  void it('a connection lost after COMMIT was sent: the commit is acknowledged if it landed, refused if it did not', async () => {
+    const target = new URL(database.url);
+    const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start();
+    const store = await PostgresStore.open({ connectionString: viaProxy(database.url, proxy.port), connectionTimeoutMs: 2000 });
+    try {
+      await createNamespaces(store, ['doubt']);
+      const before = await store.currentRevision();
+      proxy.onCommit = 'deliver';
+      const landed = await commit(store, 'doubt', [set('landed', 'v')]);
+      assert.equal(proxy.onCommit, undefined, 'the proxy cut the connection at COMMIT');
+      assert.equal(landed.revision, before + 1);
+      assert.equal((await store.entryHistory({ namespace: 'doubt', key: 'landed', limit: 10 })).length, 1);
+
+      proxy.onCommit = 'drop';
+      const error = await commit(store, 'doubt', [set('lost', 'v')]).then(() => undefined, (e: unknown) => e);
+      assert.equal(proxy.onCommit, undefined, 'the proxy cut the connection at COMMIT');
+      assert.equal(codeOf(error), 'unavailable');
+      await eventually(async () => (await store.currentRevision()) === before + 1 && (await store.readEntries({ namespace: 'doubt', key: 'lost' })).length === 0, 'the unsent commit to be rolled back');
+      const next = await commit(store, 'doubt', [set('next', 'v')]);
+      assert.equal(next.revision, before + 2, 'the revision of the commit that did not land was given back');
     } finally {
       await store.close();
       await proxy.close();
