@@ -32,6 +32,7 @@ import {
 } from '@herald/core';
 import type { NamespaceRecord, Store, TokenRecord } from '@herald/store';
 import { EntryCodec, secretAssociatedData, type EntryView } from './entry-codec.js';
+import { releasesOnCommit } from './delivery/policy.js';
 import { actorOf, canReadSecrets, requirePermission, requireSystemAdmin, type Principal } from './principal.js';
 
 export type ChangeInput =
@@ -58,6 +59,8 @@ export interface CommitInput {
 export interface CommitOutcome {
   revision: number;
   entries: EntryView[];
+  /** The release made with the commit (namespaces with the `immediate` policy). */
+  releaseSeq?: number;
 }
 
 export interface NamespaceView {
@@ -122,6 +125,10 @@ export class ConfigService {
 
   get limits(): Limits {
     return this.#limits;
+  }
+
+  get codec(): EntryCodec {
+    return this.#codec;
   }
 
   // --- authentication ---
@@ -425,7 +432,14 @@ export class ConfigService {
       const ifNamespaceRevision = callerNamespaceRevision ?? schemaGuard;
       try {
         const result = await this.#store.commit(
-          { namespace, changes, author: actorOf(principal), message, ...(ifNamespaceRevision === undefined ? {} : { ifNamespaceRevision }) },
+          {
+            namespace,
+            changes,
+            author: actorOf(principal),
+            message,
+            release: releasesOnCommit(ns.policy),
+            ...(ifNamespaceRevision === undefined ? {} : { ifNamespaceRevision }),
+          },
           this.#audit(principal, action, `namespace:${namespace}`, {
             message,
             changes: changes.map((c) => ({ op: c.op, key: c.key, label: c.label })),
@@ -434,7 +448,11 @@ export class ConfigService {
         );
         this.#onCommit(result.revision, changes.length);
         const secrets = canReadSecrets(principal, namespace);
-        return { revision: result.revision, entries: result.versions.map((v) => this.#codec.view(v, secrets)) };
+        return {
+          revision: result.revision,
+          entries: result.versions.map((v) => this.#codec.view(v, secrets)),
+          ...(result.release ? { releaseSeq: result.release.seq } : {}),
+        };
       } catch (error) {
         // Only our own schema guard is retried; a revision the caller asked for is the caller's to handle.
         const schemaRace =

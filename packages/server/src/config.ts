@@ -11,6 +11,20 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** Milliseconds a read carrying Herald-Min-Revision may wait for this node to see that revision. */
   minRevisionWaitMs: number;
+  /** Watch streams one node serves; past it, new ones get 503 + Retry-After. */
+  maxWatchStreams: number;
+  /** Unsent bytes a watch stream may queue before the client is cut off (it resumes with what it holds). */
+  maxStreamBufferBytes: number;
+  /** Milliseconds between heartbeats on every watch stream. */
+  heartbeatMs: number;
+  /** Milliseconds between batched writes of instance reports. */
+  reportFlushMs: number;
+  /** Instances waiting to be written at most; past it, reports get 503. */
+  maxBufferedReports: number;
+  /** Milliseconds without a report after which an instance leaves the fleet view. */
+  instanceTtlMs: number;
+  /** Milliseconds between re-reads of the signing keys (a rotation on another node). */
+  keyRefreshMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -21,6 +35,13 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   retryAfterSeconds: 1,
   shutdownGraceMs: 5000,
   minRevisionWaitMs: 2000,
+  maxWatchStreams: 18_000,
+  maxStreamBufferBytes: 4 * 1024 * 1024,
+  heartbeatMs: 15_000,
+  reportFlushMs: 1000,
+  maxBufferedReports: 200_000,
+  instanceTtlMs: 5 * 60_000,
+  keyRefreshMs: 10_000,
   logLevel: 'info',
 });
 
@@ -37,6 +58,9 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   if (limits.maxBodyBytes <= limits.maxValueBytes) problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
   if (config.host.length === 0) problems.push('host must not be empty');
+  for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
+    if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
+  }
   if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });
 }

@@ -21,6 +21,7 @@ export class ServerMetrics {
   readonly committedChanges = new Counter({ name: 'herald_committed_changes_total', help: 'Entry changes applied', registers: [this.registry] });
   readonly revision = new Gauge({ name: 'herald_revision', help: 'Highest committed revision seen by this node', registers: [this.registry] });
 
+  readonly watchStreams = new Gauge({ name: 'herald_watch_streams', help: 'Open watch streams', registers: [this.registry] });
   readonly leader = new Gauge({ name: 'herald_leader', help: '1 while this node leads the cluster singleton jobs', registers: [this.registry] });
   readonly leaderFence = new Gauge({ name: 'herald_leader_fence', help: 'Fence of the leadership term this node holds (0 when not leader)', registers: [this.registry] });
 

@@ -7,7 +7,14 @@ import { buildApp } from './http/app.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
 import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
+import { DeliveryService } from './delivery/delivery-service.js';
+import { KeyRing } from './delivery/keyring.js';
+import { ReportCollector } from './delivery/reports.js';
+import { encodeEvent } from './delivery/sse.js';
+import { ViewService } from './delivery/views.js';
+import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -44,6 +51,12 @@ export class HeraldServer {
   #closing: Promise<void> | undefined;
   readonly #unwatch: () => void;
   readonly #revisionGate: RevisionGate;
+  readonly keys: KeyRing;
+  readonly views: ViewService;
+  readonly hub: WatchHub;
+  readonly delivery: DeliveryService;
+  readonly #reports: ReportCollector;
+  readonly #timers: NodeJS.Timeout[] = [];
   #ownedLeadership: Leadership | undefined;
 
   constructor(deps: ServerDependencies) {
@@ -75,7 +88,33 @@ export class HeraldServer {
     }
     this.metrics.trackLeadership(leadership);
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
+    const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
+    this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
+    this.views = new ViewService({ store: deps.store, codec: this.service.codec, keys: this.keys });
+    this.hub = new WatchHub({ store: deps.store, views: this.views, onError: onBackgroundError });
+    this.#reports = new ReportCollector({
+      store: deps.store,
+      clock: deps.clock,
+      flushMs: this.config.reportFlushMs,
+      maxBuffered: this.config.maxBufferedReports,
+      onError: onBackgroundError,
+    });
+    this.delivery = new DeliveryService({
+      store: deps.store,
+      clock: deps.clock,
+      limits: this.config.limits,
+      views: this.views,
+      keys: this.keys,
+      reports: this.#reports,
+      instanceTtlMs: this.config.instanceTtlMs,
+    });
+    this.keys.onChange(() => this.hub.broadcast(encodeEvent('keys', { keys: this.keys.published() })));
+    // Watch streams end first, or the HTTP server would wait for them forever when it closes.
+    this.#app.addHook('preClose', async () => this.hub.close());
     const context: RouteContext = {
+      config: this.config,
+      delivery: this.delivery,
+      hub: this.hub,
       node,
       service: this.service,
       metrics: this.metrics,
@@ -112,6 +151,7 @@ export class HeraldServer {
       registerNamespaceRoutes(routes, context);
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
+      registerDeliveryRoutes(routes, context);
     });
   }
 
@@ -123,7 +163,19 @@ export class HeraldServer {
   /** Starts listening; resolves with the base URL (the real port when port 0 was asked for). */
   async listen(): Promise<string> {
     if (this.#state !== 'built') throw new Error(`cannot listen: the server is ${this.#state}`);
+    await this.keys.load();
     await this.#app.listen({ host: this.config.host, port: this.config.port });
+    const heartbeat = setInterval(() => {
+      void this.#store.currentRevision().then(
+        (revision) => this.hub.broadcast(heartbeatFrame(revision, Date.now())),
+        () => undefined,
+      );
+    }, this.config.heartbeatMs);
+    const keyRefresh = setInterval(() => void this.keys.refresh().catch(() => undefined), this.config.keyRefreshMs);
+    for (const timer of [heartbeat, keyRefresh]) {
+      timer.unref();
+      this.#timers.push(timer);
+    }
     this.#state = 'listening';
     return this.url;
   }
@@ -153,6 +205,7 @@ export class HeraldServer {
 
   async #shutdown(_force: boolean): Promise<void> {
     this.#state = 'closing';
+    for (const timer of this.#timers) clearInterval(timer);
     this.#unwatch();
     this.#revisionGate.close();
     const grace = setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
@@ -161,6 +214,7 @@ export class HeraldServer {
       await this.#app.close();
     } finally {
       clearTimeout(grace);
+      await this.#reports.close();
       await this.#ownedLeadership?.close();
       this.#state = 'closed';
     }

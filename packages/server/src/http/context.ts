@@ -4,12 +4,18 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { Page } from '@herald/core';
 import type { Leadership } from '@herald/store';
 import type { ConfigService } from '../config-service.js';
+import type { ServerConfig } from '../config.js';
+import type { DeliveryService } from '../delivery/delivery-service.js';
+import type { WatchHub } from '../delivery/watch-hub.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Principal } from '../principal.js';
 
 export type HeraldApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 export interface RouteContext {
+  config: Readonly<ServerConfig>;
+  delivery: DeliveryService;
+  hub: WatchHub;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
   service: ConfigService;

@@ -109,7 +109,11 @@ export const PutEntryBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const CommitResponse = Type.Object({ revision: Type.Integer(), entries: Type.Array(Type.Ref(Entry)) });
+export const CommitResponse = Type.Object({
+  revision: Type.Integer(),
+  entries: Type.Array(Type.Ref(Entry)),
+  releaseSeq: Type.Optional(Type.Integer({ description: 'The release made with the commit (immediate policy)' })),
+});
 
 export const HistoryItem = Type.Object({
   revision: Type.Integer(),

@@ -119,7 +119,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       changes: [{ op, key: request.params['*'], label: request.query.label ?? '', ...(ifMatch && ifMatch !== '*' ? { ifEtag: ifMatch } : {}) }],
     });
     void reply.header('herald-revision', String(outcome.revision));
-    return { revision: outcome.revision, entries: outcome.entries };
+    return outcome;
   };
   const singleChangeSchema = (summary: string) => ({
     schema: { tags: ['entries'], summary, params: EntryParams, querystring: LabelQuery, response: { 200: CommitResponse } },

@@ -1,0 +1,61 @@
+import { HeraldError, type Clock } from '@herald/core';
+import type { InstanceReport, Store } from '@herald/store';
+
+/**
+ * Buffers instance reports and writes them to the store in batches (one transaction per
+ * interval), so a fleet reporting every 30 s costs the store a few statements a second, not a
+ * transaction per instance. Later reports of an instance replace earlier ones in the buffer; its
+ * views are merged. The buffer is bounded: past it, reports are refused with 503 and retried.
+ */
+export class ReportCollector {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #maxBuffered: number;
+  readonly #onError: (error: unknown) => void;
+  #buffer = new Map<string, InstanceReport>();
+  readonly #timer: NodeJS.Timeout;
+  #flushing: Promise<void> | undefined;
+
+  constructor(deps: { store: Store; clock: Clock; flushMs: number; maxBuffered: number; onError: (error: unknown) => void }) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#maxBuffered = deps.maxBuffered;
+    this.#onError = deps.onError;
+    this.#timer = setInterval(() => void this.flush(), deps.flushMs);
+    this.#timer.unref();
+  }
+
+  accept(report: Omit<InstanceReport, 'at'>): void {
+    const previous = this.#buffer.get(report.instanceId);
+    if (!previous && this.#buffer.size >= this.#maxBuffered) {
+      throw new HeraldError('unavailable', 'too many reports are waiting to be written; retry later', { retryAfter: 2 });
+    }
+    const views = new Map((previous?.views ?? []).map((v) => [JSON.stringify([v.namespace, v.labels]), v]));
+    for (const v of report.views) views.set(JSON.stringify([v.namespace, v.labels]), v);
+    this.#buffer.set(report.instanceId, { ...report, views: [...views.values()], at: this.#clock.now() });
+  }
+
+  /** Writes what is buffered; concurrent calls share one write. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#write().finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+
+  async #write(): Promise<void> {
+    if (this.#buffer.size === 0) return;
+    const batch = [...this.#buffer.values()];
+    this.#buffer = new Map();
+    try {
+      await this.#store.recordReports(batch);
+    } catch (error) {
+      // Put them back unless newer ones arrived meanwhile; they are retried at the next interval.
+      for (const report of batch) if (!this.#buffer.has(report.instanceId)) this.#buffer.set(report.instanceId, report);
+      this.#onError(error);
+    }
+  }
+}

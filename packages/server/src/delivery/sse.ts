@@ -1,0 +1,87 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Server-Sent Events written straight to the socket. Each event is framed once as a complete
+ * HTTP/1.1 chunk (size line, SSE text, CRLF), so fanning it out costs one socket write per
+ * client and nothing else: no per-client serialisation, no per-write chunk framing.
+ */
+export function encodeEvent(event: string, data: unknown): Buffer {
+  const body = Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`, 'utf8');
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, crlf]);
+}
+
+const crlf = Buffer.from('\r\n', 'latin1');
+const lastChunk = Buffer.from('0\r\n\r\n', 'latin1');
+
+export const sseResponseHead = Buffer.from(
+  [
+    'HTTP/1.1 200 OK',
+    'Content-Type: text/event-stream; charset=utf-8',
+    'Cache-Control: no-cache, no-transform',
+    'X-Accel-Buffering: no',
+    'Transfer-Encoding: chunked',
+    'Connection: keep-alive',
+    '',
+    '',
+  ].join('\r\n'),
+  'latin1',
+);
+
+/** One client's event stream. Writes are dropped once it is closed. */
+export class EventStream {
+  readonly #socket: Socket;
+  readonly #maxBufferedBytes: number;
+  #closed = false;
+  readonly #onClose: Array<() => void> = [];
+
+  constructor(socket: Socket, maxBufferedBytes: number) {
+    this.#socket = socket;
+    this.#maxBufferedBytes = maxBufferedBytes;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.setTimeout(0);
+    socket.once('close', () => this.#finish());
+    socket.on('error', () => this.#finish());
+    socket.write(sseResponseHead);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Queues a pre-encoded frame. A client whose unsent bytes pass the bound is cut off rather than
+   * buffered without end: it reconnects with what it holds and gets one delta.
+   */
+  write(frame: Buffer): void {
+    if (this.#closed) return;
+    if (this.#socket.writableLength > this.#maxBufferedBytes) {
+      this.#socket.destroy();
+      return;
+    }
+    this.#socket.write(frame);
+  }
+
+  onClose(listener: () => void): void {
+    if (this.#closed) listener();
+    else this.#onClose.push(listener);
+  }
+
+  /** Ends the stream cleanly (last chunk), then closes the socket. */
+  end(): void {
+    if (this.#closed) return;
+    this.#socket.end(lastChunk);
+    this.#finish();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const listener of this.#onClose.splice(0)) listener();
+  }
+}

@@ -1,0 +1,164 @@
+import {
+  diffViews,
+  HeraldError,
+  normaliseLabels,
+  resolveView,
+  viewDigest,
+  viewKey,
+  type SignedManifest,
+  type ViewSpec,
+  type ViewValues,
+} from '@herald/core';
+import type { ReleaseRecord, Store } from '@herald/store';
+import type { EntryCodec } from '../entry-codec.js';
+import type { KeyRing } from './keyring.js';
+import { encodeEvent } from './sse.js';
+
+/** A view at one release, signed, with its events encoded at most once. */
+export interface ComputedView {
+  key: string;
+  spec: ViewSpec;
+  secrets: boolean;
+  release: ReleaseRecord;
+  values: ViewValues;
+  digest: string;
+  signed: SignedManifest;
+  /** The `snapshot` event, encoded on first use. */
+  snapshotFrame?: Buffer;
+}
+
+/** Small insertion-ordered LRU. */
+class Lru<V> {
+  readonly #max: number;
+  readonly #map = new Map<string, V>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get(key: string): V | undefined {
+    const value = this.#map.get(key);
+    if (value !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, value);
+    }
+    return value;
+  }
+  set(key: string, value: V): void {
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+  }
+  delete(key: string): void {
+    this.#map.delete(key);
+  }
+}
+
+/**
+ * Computes views (resolve the label stack at a release, digest, sign) and the events that carry
+ * them. Everything is cached by (view, seq) and (view, from, to), so a release fanned out to
+ * thousands of clients is computed, signed and serialised once.
+ */
+export class ViewService {
+  readonly #store: Store;
+  readonly #codec: EntryCodec;
+  readonly #keys: KeyRing;
+  readonly #views = new Lru<Promise<ComputedView>>(2000);
+  readonly #deltas = new Lru<Buffer>(2000);
+  /** Counts serialisations of view events, for tests and metrics: fan-out must not multiply it. */
+  encodedEvents = 0;
+
+  constructor(deps: { store: Store; codec: EntryCodec; keys: KeyRing }) {
+    this.#store = deps.store;
+    this.#codec = deps.codec;
+    this.#keys = deps.keys;
+  }
+
+  /** The view at the namespace's newest release; undefined before its first release. */
+  async latest(spec: ViewSpec, secrets: boolean): Promise<ComputedView | undefined> {
+    const release = await this.#store.getRelease(spec.namespace);
+    return release && this.at(spec, secrets, release);
+  }
+
+  /** The view at a given release (cached). */
+  at(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+    const key = viewKey(spec, secrets);
+    const cacheKey = `${key}|${release.seq}`;
+    let view = this.#views.get(cacheKey);
+    if (!view) {
+      view = this.#compute(key, spec, secrets, release);
+      // A failed computation is not cached: the next caller tries again.
+      view.catch(() => this.#views.delete(cacheKey));
+      this.#views.set(cacheKey, view);
+    }
+    return view;
+  }
+
+  /** The view at `seq`, or undefined when that release is gone, unknown or compacted. */
+  async atSeq(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
+    const release = await this.#store.getRelease(spec.namespace, seq);
+    if (!release) return undefined;
+    try {
+      return await this.at(spec, secrets, release);
+    } catch (error) {
+      if (error instanceof HeraldError && error.code === 'revision_compacted') return undefined;
+      throw error;
+    }
+  }
+
+  snapshotFrame(view: ComputedView): Buffer {
+    if (!view.snapshotFrame) {
+      this.encodedEvents += 1;
+      view.snapshotFrame = encodeEvent('snapshot', { view: view.key, manifest: view.signed.manifest, signature: view.signed.signature, values: view.values });
+    }
+    return view.snapshotFrame;
+  }
+
+  deltaFrame(from: ComputedView, to: ComputedView): Buffer {
+    const cacheKey = `${to.key}|${from.release.seq}|${to.release.seq}`;
+    let frame = this.#deltas.get(cacheKey);
+    if (!frame) {
+      const delta = diffViews(from.values, to.values);
+      this.encodedEvents += 1;
+      frame = encodeEvent('delta', {
+        view: to.key,
+        fromSeq: from.release.seq,
+        fromDigest: from.digest,
+        manifest: to.signed.manifest,
+        signature: to.signed.signature,
+        set: delta.set,
+        remove: delta.remove,
+      });
+      this.#deltas.set(cacheKey, frame);
+    }
+    return frame;
+  }
+
+  /** The event that brings a client holding (seq, digest) to `target`: nothing, a delta, or a snapshot. */
+  async catchUp(target: ComputedView, held: { seq?: number; digest?: string }): Promise<Buffer | undefined> {
+    if (held.seq === target.release.seq && held.digest === target.digest) return undefined;
+    if (held.seq !== undefined && held.digest !== undefined && held.seq < target.release.seq) {
+      const base = await this.atSeq(target.spec, target.secrets, held.seq);
+      if (base && base.digest === held.digest) return this.deltaFrame(base, target);
+    }
+    return this.snapshotFrame(target);
+  }
+
+  async #compute(key: string, spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+    const labels = normaliseLabels(spec.labels);
+    const versions = await this.#store.readEntries({ namespace: spec.namespace, asOf: release.revision, labels });
+    const entries = versions
+      .filter((v) => secrets || !v.secret)
+      .map((v) => ({ key: v.key, label: v.label, value: this.#codec.decodedValue(v) }));
+    const values = resolveView(labels, entries);
+    const digest = viewDigest(values);
+    const signed = this.#keys.current().signManifest({
+      namespace: spec.namespace,
+      labels,
+      secrets,
+      seq: release.seq,
+      revision: release.revision,
+      digest,
+      issuedAt: release.createdAt,
+    });
+    return { key, spec: { namespace: spec.namespace, labels }, secrets, release, values, digest, signed };
+  }
+}

@@ -1,0 +1,213 @@
+import { encodeEvent } from './sse.js';
+import type { EventStream } from './sse.js';
+import type { ComputedView, ViewService } from './views.js';
+import type { ViewSpec } from '@herald/core';
+import type { Store } from '@herald/store';
+
+interface Subscriber {
+  stream: EventStream;
+  /** What the client holds now, as far as this server has sent it. */
+  seq: number | undefined;
+  digest: string | undefined;
+}
+
+/** Everyone watching one view (namespace, labels, audience). Its work runs one step at a time. */
+class Channel {
+  readonly key: string;
+  readonly spec: ViewSpec;
+  readonly secrets: boolean;
+  readonly subscribers = new Set<Subscriber>();
+  latest: ComputedView | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(key: string, spec: ViewSpec, secrets: boolean) {
+    this.key = key;
+    this.spec = spec;
+    this.secrets = secrets;
+  }
+
+  /** Serialises work on the channel, so an attach never races a broadcast. */
+  run(work: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(work, work);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export interface WatchRequestView {
+  spec: ViewSpec;
+  key: string;
+  secrets: boolean;
+  seq?: number;
+  digest?: string;
+}
+
+/**
+ * Fans releases out to watch streams. On every new revision it asks the store for the newest
+ * release of each watched namespace; a channel whose view moved sends each group of subscribers
+ * (those holding the same release) one pre-encoded event, the same bytes to every socket.
+ */
+export class WatchHub {
+  readonly #store: Store;
+  readonly #views: ViewService;
+  readonly #channels = new Map<string, Channel>();
+  readonly #byNamespace = new Map<string, Set<Channel>>();
+  readonly #streams = new Set<EventStream>();
+  readonly #onError: (error: unknown) => void;
+  #checking: Promise<void> | undefined;
+  #recheck = false;
+  readonly #unwatch: () => void;
+  /** Long polls waiting for a release newer than `afterSeq`, by namespace. */
+  readonly #waiters = new Map<string, Set<{ afterSeq: number; done: () => void }>>();
+
+  constructor(deps: { store: Store; views: ViewService; onError: (error: unknown) => void }) {
+    this.#store = deps.store;
+    this.#views = deps.views;
+    this.#onError = deps.onError;
+    this.#unwatch = deps.store.watchRevisions(() => this.#scheduleCheck());
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** Adds a stream for these views, sends each what it lacks, and keeps it up to date until it closes. */
+  async attach(stream: EventStream, views: readonly WatchRequestView[]): Promise<void> {
+    this.#streams.add(stream);
+    const subscriptions: Array<[Channel, Subscriber]> = [];
+    stream.onClose(() => {
+      this.#streams.delete(stream);
+      for (const [channel, subscriber] of subscriptions) this.#leave(channel, subscriber);
+    });
+    for (const view of views) {
+      const channel = this.#channel(view);
+      const subscriber: Subscriber = { stream, seq: view.seq, digest: view.digest };
+      subscriptions.push([channel, subscriber]);
+      await channel.run(async () => {
+        if (stream.closed) return;
+        channel.latest ??= await this.#views.latest(channel.spec, channel.secrets);
+        channel.subscribers.add(subscriber);
+        if (channel.latest) await this.#bringUp(channel.latest, [subscriber]);
+      });
+    }
+  }
+
+  /** Writes the same pre-encoded frame to every open stream (heartbeats, key changes). */
+  broadcast(frame: Buffer): void {
+    for (const stream of this.#streams) stream.write(frame);
+  }
+
+  /** Resolves once this node sees a release of the namespace newer than `afterSeq`, or after `ms`. */
+  nextRelease(namespace: string, afterSeq: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(namespace) ?? new Set();
+      const waiter = {
+        afterSeq,
+        done: () => {
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          if (waiters.size === 0) this.#waiters.delete(namespace);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.done, ms);
+      waiters.add(waiter);
+      this.#waiters.set(namespace, waiters);
+    });
+  }
+
+  /** Ends every stream (shutdown): clients reconnect elsewhere with what they hold. */
+  close(): void {
+    this.#unwatch();
+    for (const stream of this.#streams) stream.end();
+    for (const waiters of [...this.#waiters.values()]) for (const waiter of [...waiters]) waiter.done();
+  }
+
+  #channel(view: WatchRequestView): Channel {
+    let channel = this.#channels.get(view.key);
+    if (!channel) {
+      channel = new Channel(view.key, view.spec, view.secrets);
+      this.#channels.set(view.key, channel);
+      const set = this.#byNamespace.get(view.spec.namespace) ?? new Set();
+      set.add(channel);
+      this.#byNamespace.set(view.spec.namespace, set);
+    }
+    return channel;
+  }
+
+  #leave(channel: Channel, subscriber: Subscriber): void {
+    channel.subscribers.delete(subscriber);
+    if (channel.subscribers.size > 0) return;
+    this.#channels.delete(channel.key);
+    const set = this.#byNamespace.get(channel.spec.namespace);
+    set?.delete(channel);
+    if (set?.size === 0) this.#byNamespace.delete(channel.spec.namespace);
+  }
+
+  #scheduleCheck(): void {
+    if (this.#checking) {
+      this.#recheck = true;
+      return;
+    }
+    this.#checking = this.#check()
+      .catch((error: unknown) => this.#onError(error))
+      .finally(() => {
+        this.#checking = undefined;
+        if (this.#recheck) {
+          this.#recheck = false;
+          this.#scheduleCheck();
+        }
+      });
+  }
+
+  /** One query per watched namespace per burst of revisions; commits in between coalesce. */
+  async #check(): Promise<void> {
+    const namespaces = new Set([...this.#byNamespace.keys(), ...this.#waiters.keys()]);
+    for (const namespace of namespaces) {
+      const release = await this.#store.getRelease(namespace);
+      if (!release) continue;
+      for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) if (release.seq > waiter.afterSeq) waiter.done();
+      for (const channel of this.#byNamespace.get(namespace) ?? []) {
+        if (channel.latest && channel.latest.release.seq >= release.seq) continue;
+        await channel.run(async () => {
+          if (channel.latest && channel.latest.release.seq >= release.seq) return;
+          const target = await this.#views.at(channel.spec, channel.secrets, release);
+          channel.latest = target;
+          await this.#bringUp(target, [...channel.subscribers]);
+        });
+      }
+    }
+  }
+
+  /** Sends `target` to subscribers, grouped by what they hold: one encoding per group. */
+  async #bringUp(target: ComputedView, subscribers: Subscriber[]): Promise<void> {
+    const groups = new Map<string, Subscriber[]>();
+    for (const subscriber of subscribers) {
+      const id = `${subscriber.seq ?? ''}|${subscriber.digest ?? ''}`;
+      const group = groups.get(id);
+      if (group) group.push(subscriber);
+      else groups.set(id, [subscriber]);
+    }
+    for (const group of groups.values()) {
+      const first = group[0] as Subscriber;
+      if (first.seq !== undefined && first.seq > target.release.seq) {
+        // The client holds a newer release than this node knows of (another node is ahead): wait for it.
+        continue;
+      }
+      const frame = await this.#views.catchUp(target, { ...(first.seq === undefined ? {} : { seq: first.seq }), ...(first.digest === undefined ? {} : { digest: first.digest }) });
+      for (const subscriber of group) {
+        if (frame) subscriber.stream.write(frame);
+        subscriber.seq = target.release.seq;
+        subscriber.digest = target.digest;
+      }
+    }
+  }
+}
+
+export function heartbeatFrame(revision: number, at: number): Buffer {
+  return encodeEvent('heartbeat', { at, revision });
+}
