@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerApplyCommand } from './commands/apply.js';
+import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
@@ -20,6 +21,7 @@ registerNamespaceCommands(program);
 registerEntryCommands(program);
 registerApplyCommand(program);
 registerTokenCommands(program);
+registerDeliveryCommands(program);
 
 try {
   await program.parseAsync(process.argv);
