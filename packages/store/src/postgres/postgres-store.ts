@@ -348,10 +348,8 @@ export class PostgresStore implements Store {
         const prefix = param(query.keyPrefix);
         where.push(`key >= ${prefix}`, `starts_with(key, ${prefix})`);
       }
-      if (query.labels) {
-        if (query.labels.length === 0) return [];
-        where.push(`label = ANY(${param(query.labels)}::text[])`);
-      }
+      // An empty label list matches nothing (ANY of an empty array), after the as-of checks as in SQLite.
+      if (query.labels) where.push(`label = ANY(${param(query.labels)}::text[])`);
       if (query.after) {
         const key = param(query.after.key);
         where.push(`(key > ${key} OR (key = ${key} AND label > ${param(query.after.label)}))`);
