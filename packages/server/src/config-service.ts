@@ -98,6 +98,8 @@ export interface TokenView {
   revokedAt: string | null;
 }
 
+const maxCachedTokens = 10_000;
+
 /** How often a commit is retried when a concurrent commit changed a namespace whose document schema it checked. */
 const schemaCheckRetries = 5;
 
@@ -113,8 +115,23 @@ export class ConfigService {
   readonly #cipher: SecretCipher;
   readonly #codec: EntryCodec;
   readonly #onCommit: (revision: number, changes: number) => void;
+  /**
+   * Token lookups are cached briefly: a store query per request would be most of a small
+   * request's cost on PostgreSQL. A revocation on this node takes effect at once; on other nodes
+   * within `tokenCacheMs`.
+   */
+  readonly #tokenCache = new Map<string, { record: TokenRecord | undefined; until: number }>();
+  readonly #tokenCacheMs: number;
 
-  constructor(deps: { store: Store; clock: Clock; limits: Limits; cipher: SecretCipher; onCommit?: (revision: number, changes: number) => void }) {
+  constructor(deps: {
+    store: Store;
+    clock: Clock;
+    limits: Limits;
+    cipher: SecretCipher;
+    tokenCacheMs?: number;
+    onCommit?: (revision: number, changes: number) => void;
+  }) {
+    this.#tokenCacheMs = deps.tokenCacheMs ?? 0;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#limits = deps.limits;
@@ -136,8 +153,17 @@ export class ConfigService {
   /** The principal behind a bearer token, or `unauthenticated` for a missing, unknown, revoked or expired one. */
   async authenticate(token: string | undefined): Promise<Principal> {
     if (!token) throw new HeraldError('unauthenticated', 'send a bearer token in the Authorization header');
-    const record = await this.#store.findToken(hashToken(token));
-    if (!record || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= this.#clock.now())) {
+    const hash = hashToken(token);
+    const now = this.#clock.now();
+    let cached = this.#tokenCache.get(hash);
+    if (!cached || cached.until <= now) {
+      const record = await this.#store.findToken(hash);
+      if (this.#tokenCache.size >= maxCachedTokens) this.#tokenCache.clear();
+      cached = { record, until: now + this.#tokenCacheMs };
+      this.#tokenCache.set(hash, cached);
+    }
+    const { record } = cached;
+    if (!record || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) {
       throw new HeraldError('unauthenticated', 'the token is unknown, revoked or expired');
     }
     return { tokenId: record.id, name: record.name, scopes: record.scopes };
@@ -383,7 +409,9 @@ export class ConfigService {
 
   async revokeToken(principal: Principal, id: string): Promise<TokenView> {
     requireSystemAdmin(principal);
-    return tokenView(await this.#store.revokeToken(id, this.#clock.now(), this.#audit(principal, 'token.revoke', `token:${id}`)));
+    const revoked = tokenView(await this.#store.revokeToken(id, this.#clock.now(), this.#audit(principal, 'token.revoke', `token:${id}`)));
+    this.#tokenCache.clear();
+    return revoked;
   }
 
   // --- audit ---

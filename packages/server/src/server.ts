@@ -68,6 +68,7 @@ export class HeraldServer {
       clock: deps.clock,
       limits: this.config.limits,
       cipher: deps.cipher,
+      tokenCacheMs: this.config.tokenCacheMs,
       onCommit: (_revision, changes) => {
         this.metrics.commits.inc();
         this.metrics.committedChanges.inc(changes);
