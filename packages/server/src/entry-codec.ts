@@ -81,6 +81,10 @@ export class EntryCodec {
     let text: string;
     if (isJsonContentType(type)) {
       checkJsonDepth(value, this.#limits);
+      // JSON.parse reads 1e400 as Infinity, which JSON.stringify would silently store as null.
+      if (hasNonFiniteNumber(value)) {
+        throw new HeraldError('invalid_value', `the value of "${printable(key)}" has a number too large to store (beyond ±1.8e308)`);
+      }
       text = JSON.stringify(value);
     } else if (typeof value === 'string') {
       text = value;
@@ -111,4 +115,17 @@ export class EntryCodec {
       throw new HeraldError('value_too_large', `the value of "${printable(key)}" is ${bytes} bytes; the limit is ${this.#limits.maxValueBytes}`);
     }
   }
+}
+
+/** True when a parsed JSON value holds Infinity or -Infinity anywhere. Iterative, like jsonDepth. */
+function hasNonFiniteNumber(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (typeof current === 'number' && !Number.isFinite(current)) return true;
+    if (current === null || typeof current !== 'object') continue;
+    const children: unknown[] = Array.isArray(current) ? current : Object.values(current as Record<string, unknown>);
+    for (const child of children) pending.push(child);
+  }
+  return false;
 }

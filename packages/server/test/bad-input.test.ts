@@ -248,6 +248,22 @@ void describe('sizes', () => {
     assert.deepEqual(ok.value, nested(limits.maxJsonDepth));
   });
 
+  void it('refuses a number JSON.parse cannot hold (1e400 would become null) with invalid_value', async () => {
+    for (const body of ['{"value": 1e400}', '{"value": {"a": [1, -1e999]}}']) {
+      await refused('PUT', entryPath(ns, 'huge'), { body }, 'invalid_value', body);
+    }
+    await refused('POST', `/v1/namespaces/${ns}/commits`, { body: '{"changes":[{"op":"set","key":"huge","value":1e400}]}' }, 'invalid_value', 'commit');
+    const ok = (await accepted('PUT', entryPath(ns, 'huge'), { body: '{"value": 1.7e308}' })).json as { value: number };
+    assert.equal(ok.value, 1.7e308);
+  });
+
+  void it('refuses a token lifetime beyond 100 years with invalid_request (not a 500)', async () => {
+    for (const expiresInSeconds of ['100000000000000000000', '9007199254740991', String(100 * 365 * 24 * 3600 + 1)]) {
+      await refused('POST', '/v1/tokens', { body: `{"scopes":[{"namespaces":"*","role":"reader"}],"expiresInSeconds":${expiresInSeconds}}` }, 'invalid_request', expiresInSeconds);
+    }
+    await accepted('POST', '/v1/tokens', { body: { scopes: [{ namespaces: '*', role: 'reader' }], expiresInSeconds: 100 * 365 * 24 * 3600 } }, 201);
+  });
+
   void it('refuses a hostile body nested far deeper than any value with json_too_deep before parsing further', async () => {
     const body = `{"value":${'['.repeat(1000)}${']'.repeat(1000)}}`;
     await refused('PUT', entryPath(ns, 'deeper'), { body }, 'json_too_deep');

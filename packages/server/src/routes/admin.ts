@@ -13,7 +13,8 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
           {
             name: Type.Optional(Type.String({ maxLength: 200 })),
             scopes: Type.Array(Scope, { minItems: 1, maxItems: 100 }),
-            expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+            // Bounded (100 years), or the expiry time overflows what the store can hold and the request fails with a 500.
+            expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 * 365 * 24 * 3600 })),
           },
           { additionalProperties: false },
         ),
