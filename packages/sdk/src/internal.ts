@@ -1,0 +1,14 @@
+// Internal, for sibling packages (the relay and agent) and the SDK's own tests: no stability promise.
+export { Backoff, defaultBackoff, parseRetryAfter } from './backoff.js';
+export { cacheFormat, DiskCache, viewFileName, writeFileAtomic } from './cache.js';
+export type { CachedKeysFile, CachedViewFile, CacheRead } from './cache.js';
+export { Channel } from './channel.js';
+export { Sleep, systemClientClock } from './clock.js';
+export type { ClientClock } from './clock.js';
+export { isUsableKey, KeyRing } from './keyring.js';
+export { resolveOptions, viewId } from './options.js';
+export type { ResolvedOptions, ResolvedView } from './options.js';
+export { SseError, SseParser } from './sse.js';
+export type { SseEvent, SseParserOptions } from './sse.js';
+export { parseManifest, rejectionCodes, verifyDelta, verifySnapshot } from './verify.js';
+export type { RejectionCode, Verdict, VerifiedView, VerifyContext, ViewRef } from './verify.js';
