@@ -287,7 +287,7 @@ export class ConfigService {
     await this.#requireNamespace(namespace);
     const secrets = canReadSecrets(principal, namespace);
     const afterRevision = query.cursor === undefined ? undefined : Number(decodeCursor(query.cursor, ['number'])[0]);
-    if (query.key !== undefined) return this.#keyHistory(namespace, query.key, query.label, afterRevision, query.limit, secrets);
+    if (query.key !== undefined) return this.#keyHistory(namespace, query.key, query.label, query.order, afterRevision, query.limit, secrets);
     const commits = await this.#store.listCommits({
       namespace,
       order: query.order,
@@ -570,17 +570,22 @@ export class ConfigService {
     namespace: string,
     key: string,
     label: string | undefined,
-    beforeRevision: number | undefined,
+    order: 'newest' | 'oldest',
+    afterRevision: number | undefined,
     limit: number,
     secrets: boolean,
   ): Promise<Page<HistoryItem>> {
     checkKey(key, this.#limits);
+    // The cursor is the last revision shown: page on from it in the order asked for.
+    const paging =
+      afterRevision === undefined ? {} : order === 'oldest' ? { sinceRevision: afterRevision + 1 } : { beforeRevision: afterRevision };
     const versions = await this.#store.entryHistory({
       namespace,
       key,
+      order,
       limit: limit + 1,
       ...(label === undefined ? {} : { label }),
-      ...(beforeRevision === undefined ? {} : { beforeRevision }),
+      ...paging,
     });
     const page = versions.slice(0, limit);
     const last = page.at(-1);

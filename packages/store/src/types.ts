@@ -113,6 +113,8 @@ export interface HistoryQuery {
   beforeRevision?: number;
   /** Only versions at or after this revision. */
   sinceRevision?: number;
+  /** Newest first (the default) or oldest first. */
+  order?: 'newest' | 'oldest';
   limit: number;
 }
 
@@ -161,7 +163,7 @@ export interface Store {
   commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult>;
   /** Live entries matching the query in (key, label) order. */
   readEntries(query: EntryQuery): Promise<EntryVersion[]>;
-  /** Versions (tombstones included), newest first. */
+  /** Versions (tombstones included), newest first unless `order` says otherwise. */
   entryHistory(query: HistoryQuery): Promise<EntryVersion[]>;
   listCommits(query: CommitQuery): Promise<CommitRecord[]>;
   /**

@@ -10,6 +10,8 @@ import { AdminClient } from '@herald/sdk';
 import { tempDir } from './temp.js';
 
 export const testAdminToken = 'test-admin-token-0123456789';
+/** One fixed key for test servers, so a test can close a store and open a server on it again. */
+export const testSecretKey = Buffer.alloc(32, 7);
 
 export interface TestServer {
   server: HeraldServer;
@@ -24,7 +26,9 @@ export interface TestServer {
 const silentLogs = new Writable({ write: (_chunk, _encoding, done) => done() });
 
 /** A real server on 127.0.0.1 port 0, on a real SQLite file in a fresh temp folder unless a store is given. */
-export async function startTestServer(options: { store?: Store; clock?: Clock; config?: ServerConfigInput } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { store?: Store; clock?: Clock; config?: ServerConfigInput; /** 32 bytes; pass the same one to reopen a store. */ secretKey?: Buffer } = {},
+): Promise<TestServer> {
   const dir = options.store ? undefined : await tempDir();
   const store = options.store ?? SqliteStore.open({ path: join(dir?.path ?? '', 'herald.db') });
   const clock = options.clock ?? systemClock;
@@ -32,7 +36,7 @@ export async function startTestServer(options: { store?: Store; clock?: Clock; c
   const server = createServer({
     store,
     clock,
-    cipher: new SecretCipher(SecretCipher.generateKey()),
+    cipher: new SecretCipher(options.secretKey ?? testSecretKey),
     config: { port: 0, logLevel: 'silent', ...options.config },
     logStream: silentLogs,
   });

@@ -389,7 +389,7 @@ export class PostgresStore implements Store {
       if (query.beforeRevision !== undefined) add('revision < ?', query.beforeRevision);
       if (query.sinceRevision !== undefined) add('revision >= ?', query.sinceRevision);
       const { rows } = await this.#pool.query<EntryRow>(
-        `SELECT ${entryColumns} FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT $2`,
+        `SELECT ${entryColumns} FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision ${query.order === 'oldest' ? 'ASC' : 'DESC'}, key, label LIMIT $2`,
         params,
       );
       return rows.map(toVersion);

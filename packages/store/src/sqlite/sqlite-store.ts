@@ -270,7 +270,7 @@ export class SqliteStore implements Store {
       where.push('revision >= @since');
       params.since = query.sinceRevision;
     }
-    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision DESC, key, label LIMIT @limit`)
+    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision ${query.order === 'oldest' ? 'ASC' : 'DESC'}, key, label LIMIT @limit`)
       .all(params) as EntryRow[];
     return rows.map(toVersion);
   }
