@@ -5,6 +5,7 @@ import { registerEntryCommands } from './commands/entries.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerWatchCommand } from './commands/watch.js';
 import { describeFailure } from './output.js';
 
 const program = new Command('herald')
@@ -22,6 +23,7 @@ registerEntryCommands(program);
 registerApplyCommand(program);
 registerTokenCommands(program);
 registerDeliveryCommands(program);
+registerWatchCommand(program);
 
 try {
   await program.parseAsync(process.argv);
