@@ -4,6 +4,7 @@ import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
+import { registerSimulateCommand } from './commands/simulate.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { describeFailure } from './output.js';
@@ -24,6 +25,7 @@ registerApplyCommand(program);
 registerTokenCommands(program);
 registerDeliveryCommands(program);
 registerWatchCommand(program);
+registerSimulateCommand(program);
 
 try {
   await program.parseAsync(process.argv);

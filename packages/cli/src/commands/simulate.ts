@@ -1,0 +1,142 @@
+import type { Command } from 'commander';
+import type { PublicKeyInfo } from '@herald/core';
+import { HeraldClient } from '@herald/sdk';
+import { defaultUrl } from '../client-options.js';
+import { CliError, printLine, warn } from '../output.js';
+import { readTrustFile } from './watch.js';
+
+interface SimulateFlags {
+  url?: string;
+  token?: string;
+  ns: string;
+  instances: string;
+  label?: string[];
+  attr?: string[];
+  rejectWhen?: string[];
+  unhealthyWhen?: string[];
+  trust?: string;
+  prefix: string;
+  reportInterval: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `region=a,b,c` → ['region', ['a','b','c']]. */
+function parseAttr(spec: string): [string, string[]] {
+  const at = spec.indexOf('=');
+  const values = spec.slice(at + 1).split(',').filter(Boolean);
+  if (at <= 0 || values.length === 0) throw new CliError(`--attr must be NAME=v1,v2,…, got "${spec}"`, 2);
+  return [spec.slice(0, at), values];
+}
+
+function parseCondition(spec: string, flag: string): [string, string] {
+  const at = spec.indexOf('=');
+  if (at <= 0) throw new CliError(`${flag} must be NAME=VALUE, got "${spec}"`, 2);
+  return [spec.slice(0, at), spec.slice(at + 1)];
+}
+
+/**
+ * Attributes of instance i: each attribute's values are spread round-robin, offset by the
+ * attribute's position so that combinations mix (instance 0: first values; instance 1: second …).
+ */
+export function simulatedAttributes(index: number, attrs: ReadonlyArray<[string, string[]]>): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  let stride = 1;
+  for (const [name, values] of attrs) {
+    attributes[name] = values[Math.floor(index / stride) % values.length] as string;
+    stride *= values.length;
+  }
+  return attributes;
+}
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command('simulate')
+    .description('run N SDK instances in this process, for demos, tests and benchmarks')
+    .requiredOption('--ns <ns>', 'namespace every instance watches')
+    .requiredOption('--instances <n>', 'how many instances')
+    .option('--label <label>', 'label stack (repeatable)', collect)
+    .option('--attr <name=v1,v2>', 'spread these attribute values over the instances (repeatable)', collect)
+    .option('--reject-when <key=value>', 'instances reject a view whose KEY has this value (repeatable)', collect)
+    .option('--unhealthy-when <key=value>', 'instances report failing health while their view\'s KEY has this value (repeatable)', collect)
+    .option('--trust <file>', 'trusted public keys; without it, trusted on first contact')
+    .option('--prefix <id>', 'instance ids are PREFIX-0 … PREFIX-(N-1)', 'sim')
+    .option('--report-interval <ms>', 'periodic report interval', '30000')
+    .option('--url <url>', `control plane or relay URL (env HERALD_URL, default ${defaultUrl})`)
+    .option('--token <token>', 'token with the client role (env HERALD_TOKEN)')
+    .action(async (flags: SimulateFlags) => {
+      const count = Number(flags.instances);
+      if (!Number.isInteger(count) || count < 1 || count > 20_000) throw new CliError('--instances must be 1-20000', 2);
+      const token = flags.token ?? process.env.HERALD_TOKEN;
+      if (!token) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
+      const url = flags.url ?? (process.env.HERALD_URL || defaultUrl);
+      const attrs = (flags.attr ?? []).map(parseAttr);
+      const rejectWhen = (flags.rejectWhen ?? []).map((c) => parseCondition(c, '--reject-when'));
+      const unhealthyWhen = (flags.unhealthyWhen ?? []).map((c) => parseCondition(c, '--unhealthy-when'));
+      // One fetch of the keys for the whole fleet: N instances asking the same question is the cost being simulated, not this.
+      const trustedKeys = flags.trust ? readTrustFile(flags.trust) : await fetchKeys(url);
+      const seqs = new Map<number, { applied: number; rejected: number }>();
+      let summaryTimer: NodeJS.Timeout | undefined;
+      const summarize = () => {
+        summaryTimer ??= setTimeout(() => {
+          summaryTimer = undefined;
+          const line = [...seqs].sort(([a], [b]) => b - a).map(([seq, c]) => `release ${seq}: ${c.applied} applied, ${c.rejected} rejected`).join(' | ');
+          printLine(`${new Date().toISOString()} ${count} instances — ${line}`);
+        }, 250);
+      };
+      const bump = (seq: number, kind: 'applied' | 'rejected') => {
+        const entry = seqs.get(seq) ?? { applied: 0, rejected: 0 };
+        entry[kind] += 1;
+        seqs.set(seq, entry);
+        summarize();
+      };
+      const clients: HeraldClient[] = [];
+      for (let i = 0; i < count; i += 1) {
+        const attributes = simulatedAttributes(i, attrs);
+        const client = new HeraldClient({
+          url,
+          token,
+          instanceId: `${flags.prefix}-${i}`,
+          attributes,
+          views: [{ namespace: flags.ns, labels: flags.label ?? [] }],
+          trustedKeys,
+          reportIntervalMs: Number(flags.reportInterval),
+          validate: (values, view) => (conditionHolds(rejectWhen, values) ? `simulated rejection of release ${view.seq}` : undefined),
+        });
+        clients.push(client);
+        void (async () => {
+          for await (const change of client.changes()) {
+            bump(change.current.seq, 'applied');
+            if (conditionHolds(unhealthyWhen, change.newValues)) client.reportHealth('failing', `simulated failure on release ${change.current.seq}`);
+            else if (conditionHolds(unhealthyWhen, change.oldValues)) client.reportHealth('ok');
+          }
+        })();
+        void (async () => {
+          for await (const status of client.status()) if (status.type === 'rejected' && status.seq !== undefined) bump(status.seq, 'rejected');
+        })();
+      }
+      await Promise.all(clients.map((c) => c.start()));
+      printLine(`herald: simulating ${count} instances of ${flags.ns} against ${url}`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      warn('stopping the simulated fleet');
+      await Promise.all(clients.map((c) => c.close()));
+    });
+}
+
+async function fetchKeys(url: string): Promise<PublicKeyInfo[]> {
+  const response = await fetch(new URL('/v1/keys', url)).catch(() => undefined);
+  if (!response?.ok) throw new CliError(`cannot fetch the signing keys from ${url}`);
+  return ((await response.json()) as { keys: PublicKeyInfo[] }).keys;
+}
+
+/** KEY=VALUE holds for a view when its value at KEY, as text or as JSON, is VALUE. */
+export function conditionHolds(conditions: ReadonlyArray<[string, string]>, values: Readonly<Record<string, unknown>>): boolean {
+  return conditions.some(([key, expected]) => {
+    if (!Object.hasOwn(values, key)) return false;
+    const value = values[key];
+    return (typeof value === 'string' ? value : JSON.stringify(value)) === expected;
+  });
+}
