@@ -3,7 +3,7 @@
  * the consumer iterates with `for await`. Breaking out of the loop (or calling `return`) detaches
  * it, and the queue is dropped. Used for `changes()` and `status()`.
  */
-export class Channel<T> implements AsyncIterableIterator<T> {
+export class Channel<T> implements AsyncIterableIterator<T, undefined> {
   readonly #queue: T[] = [];
   readonly #waiting: Array<(result: IteratorResult<T, undefined>) => void> = [];
   readonly #onDetach: (() => void) | undefined;

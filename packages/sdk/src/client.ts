@@ -302,7 +302,7 @@ export class HeraldClient implements AsyncDisposable {
    * iterated before it). Leaving the loop detaches the iterator; it ends when the client closes.
    * Each iterator buffers what its consumer has not read yet.
    */
-  changes(options: { namespace?: string } = {}): AsyncIterableIterator<ViewChange> {
+  changes(options: { namespace?: string } = {}): AsyncIterableIterator<ViewChange, undefined> {
     const entry = { channel: undefined as unknown as Channel<ViewChange>, namespace: options.namespace };
     entry.channel = new Channel<ViewChange>(() => this.#changeChannels.delete(entry));
     if (this.#state === 'closed') entry.channel.end();
@@ -311,7 +311,7 @@ export class HeraldClient implements AsyncDisposable {
   }
 
   /** Status events from now on; the last is `closed`, after which the iterator ends. */
-  status(): AsyncIterableIterator<ClientStatus> {
+  status(): AsyncIterableIterator<ClientStatus, undefined> {
     const channel: Channel<ClientStatus> = new Channel<ClientStatus>(() => this.#statusChannels.delete(channel));
     if (this.#state === 'closed') channel.end();
     else this.#statusChannels.add(channel);
@@ -656,6 +656,11 @@ export class HeraldClient implements AsyncDisposable {
         return this.#onView(event.type, body);
       case 'heartbeat':
         if (typeof body.revision === 'number') this.#upstream = { revision: body.revision, heardAt: this.#clock.now() };
+        // A stream that lived to its first heartbeat after a resync is healthy again.
+        if (this.#holdBackoff) {
+          this.#holdBackoff = false;
+          this.#backoff.reset();
+        }
         return 'ok';
       case 'keys':
         if (Array.isArray(body.keys)) await this.#learnKeys(body.keys);
