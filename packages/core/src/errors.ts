@@ -39,6 +39,7 @@ export const errorCatalogue = {
   namespace_full: { status: 409, title: 'The namespace holds as many entries as allowed' },
   entry_locked: { status: 409, title: 'The entry is locked' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
+  rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },
   schema_violation: { status: 422, title: 'The change violates the namespace schema' },

@@ -20,6 +20,7 @@ export type {
   NamespaceRecord,
   ReleaseKind,
   ReleaseRecord,
+  RolloutRecord,
   SigningKeyRecord,
   Store,
   TokenRecord,

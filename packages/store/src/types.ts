@@ -54,6 +54,21 @@ export interface ReleaseRecord {
   createdAt: number;
 }
 
+/**
+ * A rollout as stored: the state machine's state is opaque JSON to the store. `version` grows by
+ * one with every save; a save names the version it read, so two writers can never overwrite each
+ * other's transitions unseen.
+ */
+export interface RolloutRecord {
+  id: string;
+  namespace: string;
+  /** Running, paused or frozen: at most one active rollout per namespace. */
+  active: boolean;
+  state: Record<string, unknown>;
+  version: number;
+  updatedAt: number;
+}
+
 /** A signing key as stored: the private key is encrypted by the caller before it gets here. */
 export interface SigningKeyRecord {
   keyId: string;
@@ -186,6 +201,22 @@ export interface Store {
   /** Releases newest first, before `beforeSeq`. */
   listReleases(query: { namespace: string; beforeSeq?: number; limit: number }): Promise<ReleaseRecord[]>;
 
+  /**
+   * Creates (expectedVersion 0) or updates a rollout. Fails with `precondition_failed` when the
+   * stored version is not `expectedVersion`, and with `rollout_active` when another rollout of the
+   * namespace is active. The audit record, when given, is appended in the same transaction.
+   */
+  saveRollout(
+    rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>,
+    expectedVersion: number,
+    audit: AuditInput | undefined,
+  ): Promise<RolloutRecord>;
+  getRollout(id: string): Promise<RolloutRecord | undefined>;
+  /** Active rollouts, of one namespace or of all. */
+  listActiveRollouts(namespace?: string): Promise<RolloutRecord[]>;
+  /** Rollouts of a namespace, newest first. */
+  listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]>;
+
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void>;
 
@@ -205,6 +236,9 @@ export interface Store {
    * the secret-encryption key, so a node with a different key refuses to start).
    */
   claimSetting(name: string, value: string): Promise<string>;
+  /** Sets a setting (last writer wins), auditing the change. */
+  putSetting(name: string, value: string, audit: AuditInput): Promise<void>;
+  getSetting(name: string): Promise<string | undefined>;
 
   appendAudit(input: AuditInput): Promise<AuditRecord>;
   /** Records in sequence order, after `afterSeq`. */

@@ -143,6 +143,18 @@ export const postgresMigrations: readonly string[] = [
     PRIMARY KEY (namespace, instance_id, labels)
   );
   `,
+  `
+  CREATE TABLE rollouts (
+    id text COLLATE "C" PRIMARY KEY,
+    namespace text COLLATE "C" NOT NULL,
+    active boolean NOT NULL,
+    state text NOT NULL,
+    version bigint NOT NULL,
+    updated_at bigint NOT NULL
+  );
+  CREATE UNIQUE INDEX rollouts_one_active ON rollouts (namespace) WHERE active;
+  CREATE INDEX rollouts_by_namespace ON rollouts (namespace, updated_at);
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

@@ -28,6 +28,7 @@ import type {
   NamespaceRecord,
   ReleaseKind,
   ReleaseRecord,
+  RolloutRecord,
   SigningKeyRecord,
   Store,
   TokenRecord,
@@ -211,6 +212,10 @@ export class PostgresStore implements Store {
     const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     // An idle connection whose backend dies emits here; the pool has already dropped it.
     pool.on('error', () => undefined);
+    // A new connection is handed out with no 'error' listener of the pool's, and the one #withClient
+    // adds comes a microtask later: a FATAL (pg_terminate_backend) in the same socket read as the end
+    // of the handshake would crash the process. Query failures still surface through the queries.
+    pool.on('connect', (client) => client.on('error', ignore));
     try {
       const client = await pool.connect();
       client.on('error', ignore);
@@ -308,6 +313,7 @@ export class PostgresStore implements Store {
       await client.query('DELETE FROM entry_versions WHERE namespace = $1', [name]);
       await client.query('DELETE FROM commits WHERE namespace = $1', [name]);
       await client.query('DELETE FROM releases WHERE namespace = $1', [name]);
+      await client.query('DELETE FROM rollouts WHERE namespace = $1', [name]);
       await client.query('DELETE FROM instance_views WHERE namespace = $1', [name]);
       await client.query('DELETE FROM namespaces WHERE name = $1', [name]);
       await this.#appendAuditIn(client, audit);
@@ -524,6 +530,68 @@ export class PostgresStore implements Store {
         [query.namespace, query.beforeSeq ?? Number.MAX_SAFE_INTEGER, query.limit],
       );
       return rows.map(toRelease);
+    });
+  }
+
+  async saveRollout(rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>, expectedVersion: number, audit: AuditInput | undefined): Promise<RolloutRecord> {
+    return this.#transaction(async (client) => {
+      await lockNamespaces(client, [rollout.namespace]);
+      const existing = await client.query<{ version: string | number }>('SELECT version FROM rollouts WHERE id = $1', [rollout.id]);
+      const version = Number(existing.rows[0]?.version ?? 0);
+      if (version !== expectedVersion) {
+        throw new HeraldError('precondition_failed', `rollout ${rollout.id} is at version ${version}, not ${expectedVersion}`);
+      }
+      if (rollout.active) {
+        const other = await client.query<{ id: string }>('SELECT id FROM rollouts WHERE namespace = $1 AND active AND id <> $2', [rollout.namespace, rollout.id]);
+        const id = other.rows[0]?.id;
+        if (id) throw new HeraldError('rollout_active', `rollout ${id} of "${rollout.namespace}" is still active`, { extensions: { rolloutId: id } });
+      }
+      const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: this.#clock.now() };
+      await client.query(
+        `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
+        [record.id, record.namespace, record.active, JSON.stringify(record.state), record.version, record.updatedAt],
+      );
+      if (audit) await this.#appendAuditIn(client, audit);
+      return record;
+    });
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<RolloutRow>('SELECT * FROM rollouts WHERE id = $1', [id]);
+      return rows[0] && toRollout(rows[0]);
+    });
+  }
+
+  async listActiveRollouts(namespace?: string): Promise<RolloutRecord[]> {
+    return this.#read(async () => {
+      const { rows } =
+        namespace === undefined
+          ? await this.#pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active ORDER BY namespace')
+          : await this.#pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active AND namespace = $1', [namespace]);
+      return rows.map(toRollout);
+    });
+  }
+
+  async listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<RolloutRow>('SELECT * FROM rollouts WHERE namespace = $1 ORDER BY updated_at DESC, id LIMIT $2', [namespace, limit]);
+      return rows.map(toRollout);
+    });
+  }
+
+  async putSetting(name: string, value: string, audit: AuditInput): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [name, value]);
+      await this.#appendAuditIn(client, audit);
+    });
+  }
+
+  async getSetting(name: string): Promise<string | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name]);
+      return rows[0]?.value;
     });
   }
 
@@ -1350,5 +1418,25 @@ function toRelease(row: ReleaseRow): ReleaseRecord {
     author: row.author,
     note: row.note,
     createdAt: Number(row.created_at),
+  };
+}
+
+interface RolloutRow {
+  id: string;
+  namespace: string;
+  active: boolean;
+  state: string;
+  version: number | string;
+  updated_at: number | string;
+}
+
+function toRollout(row: RolloutRow): RolloutRecord {
+  return {
+    id: row.id,
+    namespace: row.namespace,
+    active: row.active,
+    state: JSON.parse(row.state) as Record<string, unknown>,
+    version: Number(row.version),
+    updatedAt: Number(row.updated_at),
   };
 }

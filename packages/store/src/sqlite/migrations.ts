@@ -121,4 +121,16 @@ export const sqliteMigrations: readonly string[] = [
     PRIMARY KEY (namespace, instance_id, labels)
   ) STRICT;
   `,
+  `
+  CREATE TABLE rollouts (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX rollouts_one_active ON rollouts (namespace) WHERE active = 1;
+  CREATE INDEX rollouts_by_namespace ON rollouts (namespace, updated_at);
+  `,
 ];

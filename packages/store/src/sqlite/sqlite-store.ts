@@ -28,6 +28,7 @@ import type {
   NamespaceRecord,
   ReleaseKind,
   ReleaseRecord,
+  RolloutRecord,
   SigningKeyRecord,
   Store,
   TokenRecord,
@@ -196,6 +197,7 @@ export class SqliteStore implements Store {
       this.#prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM commits WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM releases WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM rollouts WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM instance_views WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM namespaces WHERE name = ?').run(name);
       this.#appendAuditSync(audit);
@@ -362,6 +364,62 @@ export class SqliteStore implements Store {
       query.limit,
     ) as ReleaseRow[];
     return rows.map(toRelease);
+  }
+
+  async saveRollout(rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>, expectedVersion: number, audit: AuditInput | undefined): Promise<RolloutRecord> {
+    return this.#transaction(() => {
+      const existing = this.#prepare('SELECT version FROM rollouts WHERE id = ?').get(rollout.id) as { version: number } | undefined;
+      if ((existing?.version ?? 0) !== expectedVersion) {
+        throw new HeraldError('precondition_failed', `rollout ${rollout.id} is at version ${existing?.version ?? 0}, not ${expectedVersion}`);
+      }
+      if (rollout.active) {
+        const other = this.#prepare('SELECT id FROM rollouts WHERE namespace = ? AND active = 1 AND id <> ?').get(rollout.namespace, rollout.id) as
+          | { id: string }
+          | undefined;
+        if (other) throw new HeraldError('rollout_active', `rollout ${other.id} of "${rollout.namespace}" is still active`, { extensions: { rolloutId: other.id } });
+      }
+      const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: this.#clock.now() };
+      this.#prepare(
+        `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
+      ).run(record.id, record.namespace, +record.active, JSON.stringify(record.state), record.version, record.updatedAt);
+      if (audit) this.#appendAuditSync(audit);
+      return record;
+    });
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RolloutRow | undefined;
+    return row && toRollout(row);
+  }
+
+  async listActiveRollouts(namespace?: string): Promise<RolloutRecord[]> {
+    this.#assertOpen();
+    const rows = (
+      namespace === undefined
+        ? this.#prepare('SELECT * FROM rollouts WHERE active = 1 ORDER BY namespace').all()
+        : this.#prepare('SELECT * FROM rollouts WHERE active = 1 AND namespace = ?').all(namespace)
+    ) as RolloutRow[];
+    return rows.map(toRollout);
+  }
+
+  async listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]> {
+    this.#assertOpen();
+    const rows = this.#prepare('SELECT * FROM rollouts WHERE namespace = ? ORDER BY updated_at DESC, id LIMIT ?').all(namespace, limit) as RolloutRow[];
+    return rows.map(toRollout);
+  }
+
+  async putSetting(name: string, value: string, audit: AuditInput): Promise<void> {
+    this.#transaction(() => {
+      this.#prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+      this.#appendAuditSync(audit);
+    });
+  }
+
+  async getSetting(name: string): Promise<string | undefined> {
+    this.#assertOpen();
+    return (this.#prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)?.value;
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -732,6 +790,26 @@ function toAudit(row: AuditRow): AuditRecord {
     details: JSON.parse(row.details) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+  };
+}
+
+interface RolloutRow {
+  id: string;
+  namespace: string;
+  active: number;
+  state: string;
+  version: number;
+  updated_at: number;
+}
+
+function toRollout(row: RolloutRow): RolloutRecord {
+  return {
+    id: row.id,
+    namespace: row.namespace,
+    active: row.active === 1,
+    state: JSON.parse(row.state) as Record<string, unknown>,
+    version: row.version,
+    updatedAt: row.updated_at,
   };
 }
 
