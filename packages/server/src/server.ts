@@ -12,6 +12,7 @@ import { KeyRing } from './delivery/keyring.js';
 import { ReportCollector } from './delivery/reports.js';
 import { encodeEvent } from './delivery/sse.js';
 import { ViewService } from './delivery/views.js';
+import { NewestReleaseRouting } from './delivery/routing.js';
 import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
@@ -92,7 +93,8 @@ export class HeraldServer {
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
     this.views = new ViewService({ store: deps.store, codec: this.service.codec, keys: this.keys });
-    this.hub = new WatchHub({ store: deps.store, views: this.views, onError: onBackgroundError });
+    const routing = new NewestReleaseRouting(deps.store);
+    this.hub = new WatchHub({ store: deps.store, routing, views: this.views, onError: onBackgroundError });
     this.#reports = new ReportCollector({
       store: deps.store,
       clock: deps.clock,
@@ -107,6 +109,7 @@ export class HeraldServer {
       views: this.views,
       keys: this.keys,
       reports: this.#reports,
+      routing,
       instanceTtlMs: this.config.instanceTtlMs,
     });
     this.keys.onChange(() => this.hub.broadcast(encodeEvent('keys', { keys: this.keys.published() })));

@@ -72,12 +72,6 @@ export class ViewService {
     this.#keys = deps.keys;
   }
 
-  /** The view at the namespace's newest release; undefined before its first release. */
-  async latest(spec: ViewSpec, secrets: boolean): Promise<ComputedView | undefined> {
-    const release = await this.#store.getRelease(spec.namespace);
-    return release && this.at(spec, secrets, release);
-  }
-
   /** The view at a given release (cached). */
   at(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
     const key = viewKey(spec, secrets);

@@ -1,11 +1,12 @@
-import { encodeEvent } from './sse.js';
-import type { EventStream } from './sse.js';
-import type { ComputedView, ViewService } from './views.js';
 import type { ViewSpec } from '@herald/core';
 import type { Store } from '@herald/store';
+import { targetRelease, type InstanceIdentity, type NamespaceRoute, type Routing } from './routing.js';
+import { encodeEvent, type EventStream } from './sse.js';
+import type { ComputedView, ViewService } from './views.js';
 
 interface Subscriber {
   stream: EventStream;
+  instance: InstanceIdentity;
   /** What the client holds now, as far as this server has sent it. */
   seq: number | undefined;
   digest: string | undefined;
@@ -17,7 +18,8 @@ class Channel {
   readonly spec: ViewSpec;
   readonly secrets: boolean;
   readonly subscribers = new Set<Subscriber>();
-  latest: ComputedView | undefined;
+  /** The route the subscribers were last brought to. */
+  routeVersion: string | undefined;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(key: string, spec: ViewSpec, secrets: boolean) {
@@ -43,12 +45,13 @@ export interface WatchRequestView {
 }
 
 /**
- * Fans releases out to watch streams. On every new revision it asks the store for the newest
- * release of each watched namespace; a channel whose view moved sends each group of subscribers
- * (those holding the same release) one pre-encoded event, the same bytes to every socket.
+ * Fans releases out to watch streams. After new revisions (and on a timer, for rollout steps
+ * taken by another node) it asks the routing where each watched namespace stands; a channel whose
+ * route moved sends each group of subscribers (same release held, same release due) one
+ * pre-encoded event: the same bytes to every socket.
  */
 export class WatchHub {
-  readonly #store: Store;
+  readonly #routing: Routing;
   readonly #views: ViewService;
   readonly #channels = new Map<string, Channel>();
   readonly #byNamespace = new Map<string, Set<Channel>>();
@@ -60,11 +63,11 @@ export class WatchHub {
   /** Long polls waiting for a release newer than `afterSeq`, by namespace. */
   readonly #waiters = new Map<string, Set<{ afterSeq: number; done: () => void }>>();
 
-  constructor(deps: { store: Store; views: ViewService; onError: (error: unknown) => void }) {
-    this.#store = deps.store;
+  constructor(deps: { store: Store; routing: Routing; views: ViewService; onError: (error: unknown) => void }) {
+    this.#routing = deps.routing;
     this.#views = deps.views;
     this.#onError = deps.onError;
-    this.#unwatch = deps.store.watchRevisions(() => this.#scheduleCheck());
+    this.#unwatch = deps.store.watchRevisions(() => this.refresh());
   }
 
   get streamCount(): number {
@@ -76,7 +79,7 @@ export class WatchHub {
   }
 
   /** Adds a stream for these views, sends each what it lacks, and keeps it up to date until it closes. */
-  async attach(stream: EventStream, views: readonly WatchRequestView[]): Promise<void> {
+  async attach(stream: EventStream, instance: InstanceIdentity, views: readonly WatchRequestView[]): Promise<void> {
     this.#streams.add(stream);
     const subscriptions: Array<[Channel, Subscriber]> = [];
     stream.onClose(() => {
@@ -85,13 +88,13 @@ export class WatchHub {
     });
     for (const view of views) {
       const channel = this.#channel(view);
-      const subscriber: Subscriber = { stream, seq: view.seq, digest: view.digest };
+      const subscriber: Subscriber = { stream, instance, seq: view.seq, digest: view.digest };
       subscriptions.push([channel, subscriber]);
       await channel.run(async () => {
         if (stream.closed) return;
-        channel.latest ??= await this.#views.latest(channel.spec, channel.secrets);
         channel.subscribers.add(subscriber);
-        if (channel.latest) await this.#bringUp(channel.latest, [subscriber]);
+        const route = await this.#routing.route(channel.spec.namespace);
+        if (route) await this.#bringUp(channel, route, [subscriber]);
       });
     }
   }
@@ -118,6 +121,23 @@ export class WatchHub {
       waiters.add(waiter);
       this.#waiters.set(namespace, waiters);
     });
+  }
+
+  /** Re-reads every watched namespace's route and sends what moved; bursts coalesce. */
+  refresh(): void {
+    if (this.#checking) {
+      this.#recheck = true;
+      return;
+    }
+    this.#checking = this.#check()
+      .catch((error: unknown) => this.#onError(error))
+      .finally(() => {
+        this.#checking = undefined;
+        if (this.#recheck) {
+          this.#recheck = false;
+          this.refresh();
+        }
+      });
   }
 
   /** Ends every stream (shutdown): clients reconnect elsewhere with what they hold. */
@@ -148,58 +168,45 @@ export class WatchHub {
     if (set?.size === 0) this.#byNamespace.delete(channel.spec.namespace);
   }
 
-  #scheduleCheck(): void {
-    if (this.#checking) {
-      this.#recheck = true;
-      return;
-    }
-    this.#checking = this.#check()
-      .catch((error: unknown) => this.#onError(error))
-      .finally(() => {
-        this.#checking = undefined;
-        if (this.#recheck) {
-          this.#recheck = false;
-          this.#scheduleCheck();
-        }
-      });
-  }
-
-  /** One query per watched namespace per burst of revisions; commits in between coalesce. */
   async #check(): Promise<void> {
     const namespaces = new Set([...this.#byNamespace.keys(), ...this.#waiters.keys()]);
     for (const namespace of namespaces) {
-      const release = await this.#store.getRelease(namespace);
-      if (!release) continue;
-      for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) if (release.seq > waiter.afterSeq) waiter.done();
+      const route = await this.#routing.route(namespace);
+      if (!route) continue;
+      for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) if (route.stable.seq > waiter.afterSeq) waiter.done();
       for (const channel of this.#byNamespace.get(namespace) ?? []) {
-        if (channel.latest && channel.latest.release.seq >= release.seq) continue;
+        if (channel.routeVersion === route.version) continue;
         await channel.run(async () => {
-          if (channel.latest && channel.latest.release.seq >= release.seq) return;
-          const target = await this.#views.at(channel.spec, channel.secrets, release);
-          channel.latest = target;
-          await this.#bringUp(target, [...channel.subscribers]);
+          if (channel.routeVersion === route.version) return;
+          await this.#bringUp(channel, route, [...channel.subscribers]);
+          channel.routeVersion = route.version;
         });
       }
     }
   }
 
-  /** Sends `target` to subscribers, grouped by what they hold: one encoding per group. */
-  async #bringUp(target: ComputedView, subscribers: Subscriber[]): Promise<void> {
-    const groups = new Map<string, Subscriber[]>();
+  /** Sends each subscriber what its route says it should hold: one encoding per (held, due) group. */
+  async #bringUp(channel: Channel, route: NamespaceRoute, subscribers: Subscriber[]): Promise<void> {
+    const groups = new Map<string, { target: ComputedView | undefined; seq: number; members: Subscriber[] }>();
     for (const subscriber of subscribers) {
-      const id = `${subscriber.seq ?? ''}|${subscriber.digest ?? ''}`;
+      const due = targetRelease(route, subscriber.instance);
+      const id = `${subscriber.seq ?? ''}|${subscriber.digest ?? ''}|${due.seq}`;
       const group = groups.get(id);
-      if (group) group.push(subscriber);
-      else groups.set(id, [subscriber]);
+      if (group) group.members.push(subscriber);
+      else groups.set(id, { target: undefined, seq: due.seq, members: [subscriber] });
     }
     for (const group of groups.values()) {
-      const first = group[0] as Subscriber;
-      if (first.seq !== undefined && first.seq > target.release.seq) {
-        // The client holds a newer release than this node knows of (another node is ahead): wait for it.
-        continue;
-      }
-      const frame = await this.#views.catchUp(target, { ...(first.seq === undefined ? {} : { seq: first.seq }), ...(first.digest === undefined ? {} : { digest: first.digest }) });
-      for (const subscriber of group) {
+      const due = group.seq === route.stable.seq ? route.stable : (route.candidate ?? route.stable);
+      const target = await this.#views.at(channel.spec, channel.secrets, due);
+      const first = group.members[0] as Subscriber;
+      // A client that already holds a newer release (from another node, or a rollout's candidate
+      // before a pause) is never offered an older one: it would refuse it anyway.
+      if (first.seq !== undefined && first.seq > target.release.seq) continue;
+      const frame = await this.#views.catchUp(target, {
+        ...(first.seq === undefined ? {} : { seq: first.seq }),
+        ...(first.digest === undefined ? {} : { digest: first.digest }),
+      });
+      for (const subscriber of group.members) {
         if (frame) subscriber.stream.write(frame);
         subscriber.seq = target.release.seq;
         subscriber.digest = target.digest;

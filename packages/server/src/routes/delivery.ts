@@ -62,6 +62,7 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         body: Type.Object(
           {
             instanceId: Type.Optional(Type.String({ maxLength: 256 })),
+            attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
             views: Type.Array(
               Type.Object(
                 {
@@ -94,7 +95,8 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
       stream.onClose(() => ctx.metrics.watchStreams.dec());
       try {
         stream.write(encodeEvent('hello', { revision: await ctx.currentRevision(), heartbeatMs: ctx.config.heartbeatMs, keys: delivery.publicKeys() }));
-        await hub.attach(stream, views);
+        const instance = { instanceId: request.body.instanceId ?? `anonymous-${request.id}`, attributes: request.body.attributes ?? {} };
+        await hub.attach(stream, instance, views);
       } catch (error) {
         // The response has started: the only way left to say "failed" is to cut the stream; the client retries.
         request.log.error({ err: error }, 'watch stream failed');
