@@ -570,7 +570,11 @@ export class HeraldClient implements AsyncDisposable {
       const response = await this.#options.fetch(this.#url('v1/watch'), {
         method: 'POST',
         headers: this.#headers({ 'content-type': 'application/json', accept: 'text/event-stream' }),
-        body: JSON.stringify({ instanceId: this.#options.instanceId, views: this.#views.map((view) => this.#watchRequestView(view)) }),
+        body: JSON.stringify({
+          instanceId: this.#options.instanceId,
+          attributes: this.#options.attributes,
+          views: this.#views.map((view) => this.#watchRequestView(view)),
+        }),
         signal: controller.signal,
       });
       if (response.status !== 200) return await this.#httpError(response);
