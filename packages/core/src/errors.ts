@@ -23,6 +23,7 @@ export const errorCatalogue = {
   too_many_changes: { status: 400, title: 'The commit has more changes than allowed' },
   too_many_labels: { status: 400, title: 'More labels were given than allowed' },
   duplicate_change: { status: 400, title: 'The commit changes the same entry twice' },
+  invalid_policy: { status: 400, title: 'The rollout policy is not valid' },
   // Authentication and authorisation
   unauthenticated: { status: 401, title: 'A valid token is required' },
   forbidden: { status: 403, title: 'The token does not allow this' },
@@ -38,6 +39,7 @@ export const errorCatalogue = {
   namespace_not_empty: { status: 409, title: 'The namespace still has entries' },
   namespace_full: { status: 409, title: 'The namespace holds as many entries as allowed' },
   entry_locked: { status: 409, title: 'The entry is locked' },
+  invalid_transition: { status: 409, title: 'The rollout cannot make that transition from its current state' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
