@@ -4,6 +4,7 @@ import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
+import { registerRolloutCommands } from './commands/rollout.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerWatchCommand } from './commands/watch.js';
@@ -26,6 +27,7 @@ registerTokenCommands(program);
 registerDeliveryCommands(program);
 registerWatchCommand(program);
 registerSimulateCommand(program);
+registerRolloutCommands(program);
 
 try {
   await program.parseAsync(process.argv);

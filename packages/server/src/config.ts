@@ -27,6 +27,8 @@ export interface ServerConfig {
   keyRefreshMs: number;
   /** Milliseconds a token lookup is cached; a revocation on another node takes effect within it. */
   tokenCacheMs: number;
+  /** Milliseconds between rollout controller passes (and route re-reads on every node). */
+  rolloutTickMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -45,6 +47,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   instanceTtlMs: 5 * 60_000,
   keyRefreshMs: 10_000,
   tokenCacheMs: 5_000,
+  rolloutTickMs: 500,
   logLevel: 'info',
 });
 
@@ -61,7 +64,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   if (limits.maxBodyBytes <= limits.maxValueBytes) problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
   if (config.host.length === 0) problems.push('host must not be empty');
-  for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'tokenCacheMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
+  for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'tokenCacheMs', 'rolloutTickMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
   }
   if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);

@@ -12,7 +12,9 @@ import { KeyRing } from './delivery/keyring.js';
 import { ReportCollector } from './delivery/reports.js';
 import { encodeEvent } from './delivery/sse.js';
 import { ViewService } from './delivery/views.js';
-import { NewestReleaseRouting } from './delivery/routing.js';
+import { RolloutController } from './rollouts/controller.js';
+import { RolloutRouting } from './rollouts/rollout-routing.js';
+import { RolloutService } from './rollouts/rollout-service.js';
 import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
@@ -56,6 +58,8 @@ export class HeraldServer {
   readonly views: ViewService;
   readonly hub: WatchHub;
   readonly delivery: DeliveryService;
+  readonly rollouts: RolloutService;
+  readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
   readonly #timers: NodeJS.Timeout[] = [];
   #ownedLeadership: Leadership | undefined;
@@ -93,7 +97,7 @@ export class HeraldServer {
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
     this.views = new ViewService({ store: deps.store, codec: this.service.codec, keys: this.keys });
-    const routing = new NewestReleaseRouting(deps.store);
+    const routing = new RolloutRouting(deps.store);
     this.hub = new WatchHub({ store: deps.store, routing, views: this.views, onError: onBackgroundError });
     this.#reports = new ReportCollector({
       store: deps.store,
@@ -112,6 +116,14 @@ export class HeraldServer {
       routing,
       instanceTtlMs: this.config.instanceTtlMs,
     });
+    this.rollouts = new RolloutService({
+      store: deps.store,
+      clock: deps.clock,
+      reports: this.#reports,
+      instanceTtlMs: this.config.instanceTtlMs,
+      onChange: () => this.hub.refresh(),
+    });
+    this.#controller = new RolloutController({ store: deps.store, service: this.rollouts, leadership, onError: onBackgroundError });
     this.keys.onChange(() => this.hub.broadcast(encodeEvent('keys', { keys: this.keys.published() })));
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
     this.#app.addHook('preClose', async () => this.hub.close());
@@ -119,6 +131,7 @@ export class HeraldServer {
       config: this.config,
       delivery: this.delivery,
       hub: this.hub,
+      rollouts: this.rollouts,
       node,
       service: this.service,
       metrics: this.metrics,
@@ -176,7 +189,10 @@ export class HeraldServer {
       );
     }, this.config.heartbeatMs);
     const keyRefresh = setInterval(() => void this.keys.refresh().catch(() => undefined), this.config.keyRefreshMs);
-    for (const timer of [heartbeat, keyRefresh]) {
+    // Rollout steps taken by the leader (maybe another node) move no revision: re-read routes on a timer.
+    const routeRefresh = setInterval(() => this.hub.refresh(), this.config.rolloutTickMs);
+    this.#controller.start(this.config.rolloutTickMs);
+    for (const timer of [heartbeat, keyRefresh, routeRefresh]) {
       timer.unref();
       this.#timers.push(timer);
     }
@@ -218,6 +234,7 @@ export class HeraldServer {
       await this.#app.close();
     } finally {
       clearTimeout(grace);
+      await this.#controller.close();
       await this.#reports.close();
       await this.#ownedLeadership?.close();
       this.#state = 'closed';

@@ -30,12 +30,15 @@ export function registerDeliveryCommands(program: Command): void {
   clientCommand(program.command('release <ns>').description('release the namespace as it is now (or roll back to an older release)'))
     .option('--note <text>', 'why')
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
-    .action(async (namespace: string, flags: ClientFlags & { note?: string; rollbackTo?: string }) => {
-      const release = await adminClient(flags).post<Release>(`${nsPath(namespace)}/releases`, {
+    .option('--supersede', 'on a staged namespace: abort the running rollout and start a new one')
+    .action(async (namespace: string, flags: ClientFlags & { note?: string; rollbackTo?: string; supersede?: boolean }) => {
+      const release = await adminClient(flags).post<Release & { rolloutId?: string }>(`${nsPath(namespace)}/releases`, {
         ...(flags.note ? { note: flags.note } : {}),
+        ...(flags.supersede ? { supersede: true } : {}),
         ...(flags.rollbackTo === undefined ? {} : { rollbackTo: parseRevision(flags.rollbackTo, '--rollback-to') }),
       });
       if (flags.json) printJson(release);
+      else if (release.rolloutId) printLine(`release ${release.seq} of ${namespace} is rolling out (${release.rolloutId}): herald rollout status ${namespace} --watch`);
       else printLine(`released ${namespace} as release ${release.seq} (revision ${release.revision}${release.kind === 'rollback' ? `, ${release.note}` : ''})`);
     });
 

@@ -1,18 +1,21 @@
 import {
   allowsSecrets,
   checkLabels,
+  formatPolicy,
   HeraldError,
   normaliseLabels,
+  parsePolicy,
   viewKey,
   type Clock,
   type Limits,
   type PublicKeyInfo,
+  type RolloutPolicyDocument,
   type ViewSpec,
 } from '@herald/core';
 import type { InstanceRecord, ReleaseRecord, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
 import type { KeyRing } from './keyring.js';
-import { policyOf, type RolloutPolicy } from './policy.js';
+import { policyOf } from './policy.js';
 import type { ReportCollector } from './reports.js';
 import type { Routing } from './routing.js';
 import type { WatchRequestView } from './watch-hub.js';
@@ -120,15 +123,6 @@ export class DeliveryService {
 
   // --- releases and policy ---
 
-  async release(principal: Principal, namespace: string, note: string): Promise<ReleaseView> {
-    requirePermission(principal, 'release', namespace);
-    const release = await this.#store.createRelease(
-      { namespace, kind: 'manual', author: actorOf(principal), note },
-      { actor: actorOf(principal), action: 'release.create', target: `namespace:${namespace}`, details: { note } },
-    );
-    return releaseView(release);
-  }
-
   /** A new release (higher seq) with the content of release `toSeq`: clients never go back in seq. */
   async rollback(principal: Principal, namespace: string, toSeq: number, note: string): Promise<ReleaseView> {
     requirePermission(principal, 'release', namespace);
@@ -147,19 +141,21 @@ export class DeliveryService {
     return (await this.#store.listReleases({ namespace, limit })).map(releaseView);
   }
 
-  async getPolicy(principal: Principal, namespace: string): Promise<RolloutPolicy> {
+  async getPolicy(principal: Principal, namespace: string): Promise<RolloutPolicyDocument> {
     requirePermission(principal, 'read', namespace);
-    return policyOf((await this.#requireNamespace(namespace)).policy);
+    return formatPolicy(policyOf((await this.#requireNamespace(namespace)).policy));
   }
 
-  async setPolicy(principal: Principal, namespace: string, policy: RolloutPolicy): Promise<RolloutPolicy> {
+  /** Validates (invalid_policy lists every problem with its path) and stores the canonical form. */
+  async setPolicy(principal: Principal, namespace: string, input: unknown): Promise<RolloutPolicyDocument> {
     requirePermission(principal, 'manage', namespace);
-    const record = await this.#store.updateNamespace(
+    const document = formatPolicy(parsePolicy(input));
+    await this.#store.updateNamespace(
       namespace,
-      { policy: { ...policy } },
-      { actor: actorOf(principal), action: 'namespace.policy.set', target: `namespace:${namespace}`, details: { policy } },
+      { policy: document as unknown as Record<string, unknown> },
+      { actor: actorOf(principal), action: 'namespace.policy.set', target: `namespace:${namespace}`, details: { policy: document } },
     );
-    return policyOf(record.policy);
+    return document;
   }
 
   // --- reports and fleet ---

@@ -1,14 +1,13 @@
-/** A namespace's rollout policy. `immediate`: every commit is released at once. `manual`: only `herald release`. */
-export interface RolloutPolicy {
-  strategy: 'immediate' | 'manual';
-}
+import { parsePolicy, type RolloutPolicy } from '@herald/core';
 
+/** A namespace without a stored policy releases every commit at once. */
 export const defaultPolicy: RolloutPolicy = { strategy: 'immediate' };
 
 export function policyOf(stored: Record<string, unknown> | null): RolloutPolicy {
-  return stored ? (stored as unknown as RolloutPolicy) : defaultPolicy;
+  return stored ? parsePolicy(stored) : defaultPolicy;
 }
 
+/** Only `immediate` namespaces release on commit; `manual` and `staged` ones release by hand. */
 export function releasesOnCommit(stored: Record<string, unknown> | null): boolean {
   return policyOf(stored).strategy === 'immediate';
 }

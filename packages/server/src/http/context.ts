@@ -7,6 +7,7 @@ import type { ConfigService } from '../config-service.js';
 import type { ServerConfig } from '../config.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
 import type { WatchHub } from '../delivery/watch-hub.js';
+import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Principal } from '../principal.js';
 
@@ -16,6 +17,7 @@ export interface RouteContext {
   config: Readonly<ServerConfig>;
   delivery: DeliveryService;
   hub: WatchHub;
+  rollouts: RolloutService;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
   service: ConfigService;

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { HeraldError } from '@herald/core';
 import type { HeraldApp, RouteContext } from '../http/context.js';
 import { NamespaceParams } from '../http/schemas.js';
+import { releaseView } from '../delivery/delivery-service.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
 
 const Labels = Type.Array(Type.String(), { maxItems: 64 });
@@ -34,7 +35,11 @@ const Release = Type.Object({
   note: Type.String(),
   createdAt: Type.String(),
 });
-const Policy = Type.Object({ strategy: Type.Union([Type.Literal('immediate'), Type.Literal('manual')]) }, { additionalProperties: false });
+// Validated by parsePolicy, which names every problem with its path (invalid_policy).
+const Policy = Type.Object(
+  { strategy: Type.Union([Type.Literal('immediate'), Type.Literal('manual'), Type.Literal('staged')]) },
+  { additionalProperties: true, description: 'strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback' },
+);
 const maxWatchViews = 64;
 const maxLongPollSeconds = 60;
 
@@ -237,20 +242,24 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         summary: 'Release the namespace as it is now, or (rollbackTo) a new release with the content of an older one',
         params: NamespaceParams,
         body: Type.Object(
-          { note: Type.Optional(Type.String({ maxLength: 4096 })), rollbackTo: Type.Optional(Type.Integer({ minimum: 1 })) },
+          {
+            note: Type.Optional(Type.String({ maxLength: 4096 })),
+            rollbackTo: Type.Optional(Type.Integer({ minimum: 1 })),
+            supersede: Type.Optional(Type.Boolean({ description: 'On a staged namespace: abort the running rollout and start a new one' })),
+          },
           { additionalProperties: false },
         ),
-        response: { 201: Release },
+        response: { 201: Type.Intersect([Release, Type.Object({ rolloutId: Type.Optional(Type.String()) })]) },
       },
     },
     async (request, reply) => {
       const principal = await ctx.principal(request);
       const note = request.body.note ?? '';
-      const release =
-        request.body.rollbackTo === undefined
-          ? await delivery.release(principal, request.params.ns, note)
-          : await delivery.rollback(principal, request.params.ns, request.body.rollbackTo, note);
-      return reply.code(201).send(release);
+      if (request.body.rollbackTo !== undefined) {
+        return reply.code(201).send(await delivery.rollback(principal, request.params.ns, request.body.rollbackTo, note));
+      }
+      const started = await ctx.rollouts.startRelease(principal, request.params.ns, note, request.body.supersede ?? false);
+      return reply.code(201).send({ ...releaseView(started.release), ...(started.rolloutId ? { rolloutId: started.rolloutId } : {}) });
     },
   );
 
@@ -264,5 +273,69 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
     '/v1/namespaces/:ns/policy',
     { schema: { tags: ['delivery'], summary: 'Set the rollout policy', params: NamespaceParams, body: Policy, response: { 200: Policy } } },
     async (request) => delivery.setPolicy(await ctx.principal(request), request.params.ns, request.body),
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/rollout',
+    {
+      schema: {
+        tags: ['rollouts'],
+        summary: 'The newest rollout of the namespace: state, waves with progress, gates against thresholds, bake left',
+        params: NamespaceParams,
+        response: { 200: Type.Object({ rollout: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]) }) },
+      },
+    },
+    async (request) => ({ rollout: ((await ctx.rollouts.status(await ctx.principal(request), request.params.ns)) ?? null) as Record<string, unknown> | null }),
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/rollouts',
+    {
+      schema: {
+        tags: ['rollouts'],
+        summary: 'Rollouts of the namespace, newest first, with their transition history',
+        params: NamespaceParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+      },
+    },
+    async (request) => ({
+      items: (await ctx.rollouts.history(await ctx.principal(request), request.params.ns, request.query.limit ?? 20)) as unknown as Array<Record<string, unknown>>,
+    }),
+  );
+
+  app.post(
+    '/v1/namespaces/:ns/rollout/:command',
+    {
+      schema: {
+        tags: ['rollouts'],
+        summary: 'pause, resume, abort (back to stable) or rollback the running rollout; audited with who and why',
+        params: Type.Object({
+          ns: Type.String(),
+          command: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('abort'), Type.Literal('rollback')]),
+        }),
+        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false })),
+        response: { 200: Type.Object({ state: Type.String(), wave: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]) }) },
+      },
+    },
+    async (request) => {
+      const state = await ctx.rollouts.command(await ctx.principal(request), request.params.ns, request.params.command, request.body?.reason ?? '');
+      return { state: state.state, wave: state.wave, reason: state.reason ?? null };
+    },
+  );
+
+  app.post(
+    '/v1/rollouts/:command',
+    {
+      schema: {
+        tags: ['rollouts'],
+        summary: 'freeze: halt every active rollout at once (new ones start frozen); unfreeze: let them go on (admin of *)',
+        params: Type.Object({ command: Type.Union([Type.Literal('freeze'), Type.Literal('unfreeze')]) }),
+        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false })),
+        response: { 200: Type.Object({ frozen: Type.Boolean(), rollouts: Type.Array(Type.String()) }) },
+      },
+    },
+    async (request) =>
+      ctx.rollouts.freezeAll(await ctx.principal(request), request.params.command === 'freeze', request.body?.reason ?? ''),
   );
 }

@@ -1,0 +1,19 @@
+import { formatPolicy, parsePolicy, parseRolloutState, type RolloutPolicy, type RolloutState } from '@herald/core';
+import type { RolloutRecord } from '@herald/store';
+
+/** A rollout as the server works with it: the machine's state and the policy it started with. */
+export interface Rollout {
+  record: RolloutRecord;
+  state: RolloutState;
+  /** The namespace's policy when the rollout started: a policy edit never changes a rollout under way. */
+  policy: RolloutPolicy;
+}
+
+export function fromRecord(record: RolloutRecord): Rollout {
+  const stored = record.state as { machine?: unknown; policy?: unknown };
+  return { record, state: parseRolloutState(stored.machine), policy: parsePolicy(stored.policy) };
+}
+
+export function toStoredState(state: RolloutState, policy: RolloutPolicy): Record<string, unknown> {
+  return { machine: state, policy: formatPolicy(policy) };
+}
