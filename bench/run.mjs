@@ -3,7 +3,10 @@
 import { spawnSync } from 'node:child_process';
 
 const full = process.argv.includes('--full');
-const scripts = [['commits.mjs', full ? ['--count', '5000'] : ['--count', '2000']]];
+const scripts = [
+  ['commits.mjs', full ? ['--count', '5000'] : ['--count', '2000']],
+  ['fanout.mjs', full ? ['--watchers', '1000,10000,18000'] : ['--watchers', '1000,10000']],
+];
 for (const [script, args] of scripts) {
   console.log(`\n### node bench/${script} ${args.join(' ')}`);
   const result = spawnSync(process.execPath, [new URL(script, import.meta.url).pathname, ...args], { stdio: 'inherit' });
