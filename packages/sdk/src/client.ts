@@ -175,6 +175,8 @@ export class HeraldClient implements AsyncDisposable {
   readonly #lifetime = new AbortController();
   /** Aborted by destroy: cuts the final report short too. */
   readonly #hardStop = new AbortController();
+  /** Aborted by destroy, or by close() when the report in flight outlives its grace. */
+  readonly #reportStop = new AbortController();
 
   #state: LifeState = 'new';
   #startPromise: Promise<void> | undefined;
@@ -344,6 +346,7 @@ export class HeraldClient implements AsyncDisposable {
   /** Forceful: stops everything at once, no last report. `closed()` resolves with `error`. Idempotent. */
   destroy(error?: Error): Promise<void> {
     this.#hardStop.abort(error);
+    this.#reportStop.abort(error);
     this.#closePromise ??= this.#shutdown(error, false);
     return this.#closePromise;
   }
@@ -366,10 +369,17 @@ export class HeraldClient implements AsyncDisposable {
     this.#reportTimer = undefined;
     await this.#runLoop;
     if (graceful && wasRunning) {
-      // A report in flight finishes (bounded by its timeout), then the last one says where we are.
-      if (this.#reporting) await this.#reporting;
+      // A report in flight may finish (a request cut mid-way can leave the server waiting for
+      // the rest of it), within a bound; then the last one says where we are.
+      if (this.#reporting) {
+        const grace = AbortSignal.timeout(closeReportTimeoutMs);
+        await Promise.race([this.#reporting, new Promise((resolve) => grace.addEventListener('abort', resolve, { once: true }))]);
+        this.#reportStop.abort(new HeraldClientError('client_closed', 'the client is closed'));
+        await this.#reporting;
+      }
       await this.#sendReport(closeReportTimeoutMs, this.#hardStop.signal);
-    } else if (this.#reporting) {
+    } else {
+      this.#reportStop.abort(error ?? new HeraldClientError('client_closed', 'the client is closed'));
       await this.#reporting;
     }
     await this.#cache?.flush();
@@ -842,7 +852,7 @@ export class HeraldClient implements AsyncDisposable {
       try {
         do {
           this.#reportAgain = false;
-          await this.#sendReport(reportTimeoutMs, this.#lifetime.signal);
+          await this.#sendReport(reportTimeoutMs, this.#reportStop.signal);
         } while (this.#reportAgain && this.#state === 'running');
       } finally {
         this.#reporting = undefined;
@@ -870,7 +880,8 @@ export class HeraldClient implements AsyncDisposable {
         const error = await this.#httpError(response);
         throw new HeraldClientError('http_error', error.message.replace('the watch was refused', 'the report was refused'), { status: error.status, ...(error.serverCode ? { serverCode: error.serverCode } : {}) });
       }
-      await response.body?.cancel().catch(() => undefined);
+      // Read to the end, so the connection goes back to the pool in a clean state.
+      await response.arrayBuffer();
     } catch (error) {
       // A report cut short by close() is followed by the last report: nothing to say.
       if (stop.aborted && this.#state !== 'running') return;
