@@ -78,7 +78,19 @@ class Proxy {
         socket.on('close', () => this.#sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      upstream.pipe(client);
+      const poisoned = this.poisonNext;
+      this.poisonNext = false;
+      upstream.on('data', (chunk: Buffer) => {
+        const ready = poisoned ? chunk.indexOf(readyForQuery) : -1;
+        if (ready === -1) {
+          client.write(chunk);
+          return;
+        }
+        // The backend is terminated the moment it is ready: its FATAL error arrives in the same packet.
+        client.write(Buffer.concat([chunk.subarray(0, ready + 6), terminatingPacket()]));
+        client.end();
+        upstream.destroy();
+      });
       let linked = true;
       client.on('data', (chunk: Buffer) => {
         const mode = this.onCommit;
@@ -110,6 +122,9 @@ class Proxy {
    */
   onCommit: 'deliver' | 'drop' | undefined;
 
+  /** The next connection is killed by the server right after it became ready. */
+  poisonNext = false;
+
   async start(port = 0): Promise<void> {
     this.#server.listen(port, '127.0.0.1');
     await once(this.#server, 'listening');
@@ -136,6 +151,24 @@ class Proxy {
 
 // A simple-protocol Query message carrying COMMIT, as pg sends it.
 const commitMessage = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 11]), Buffer.from('COMMIT\0')]);
+
+const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5]);
+
+/** ErrorResponse FATAL 57P01, as PostgreSQL sends it to a backend killed by pg_terminate_backend. */
+function terminatingPacket(): Buffer {
+  const field = (code: string, value: string): Buffer => Buffer.from(`${code}${value}\0`);
+  const body = Buffer.concat([
+    field('S', 'FATAL'),
+    field('V', 'FATAL'),
+    field('C', '57P01'),
+    field('M', 'terminating connection due to administrator command'),
+    Buffer.from([0]),
+  ]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
 
 function viaProxy(url: string, port: number): string {
   const proxied = new URL(url);
@@ -415,6 +448,29 @@ void describe('PostgresStore when the server goes away', () => {
       await eventually(async () => (await store.currentRevision()) === before + 1 && (await store.readEntries({ namespace: 'doubt', key: 'lost' })).length === 0, 'the unsent commit to be rolled back');
       const next = await commit(store, 'doubt', [set('next', 'v')]);
       assert.equal(next.revision, before + 2, 'the revision of the commit that did not land was given back');
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
+  // A backend killed while its connection is being handed out must fail one call, never the process
+  // (a pg Client 'error' without a listener throws). See checkOut() in postgres-store.ts.
+  void it('a backend terminated in the same packet as its ReadyForQuery fails the call, not the process', async () => {
+    const target = new URL(database.url);
+    const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start();
+    const store = await PostgresStore.open({ connectionString: viaProxy(database.url, proxy.port), connectionTimeoutMs: 2000, poolSize: 4 });
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        proxy.poisonNext = true;
+        // More transactions than idle connections, so the pool opens new ones.
+        const outcomes = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => store.appendAudit({ actor: 't', action: `poison ${round}.${i}`, target: 'x' })));
+        assert.equal(proxy.poisonNext, false, 'a new connection was opened and killed');
+        for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal(codeOf(outcome.reason), 'unavailable');
+      }
+      const record = await store.appendAudit({ actor: 't', action: 'after', target: 'x' });
+      assert.equal(record.action, 'after');
     } finally {
       await store.close();
       await proxy.close();

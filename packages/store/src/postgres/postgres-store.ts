@@ -217,8 +217,7 @@ export class PostgresStore implements Store {
     // of the handshake would crash the process. Query failures still surface through the queries.
     pool.on('connect', (client) => client.on('error', ignore));
     try {
-      const client = await pool.connect();
-      client.on('error', ignore);
+      const client = await checkOut(pool);
       try {
         await applyPostgresMigrations(client);
         client.release();
@@ -1279,12 +1278,10 @@ export class PostgresStore implements Store {
   async #withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
-      client = await this.#pool.connect();
+      client = await checkOut(this.#pool);
     } catch (error) {
       throw toStoreError(error);
     }
-    // A checked-out connection whose backend dies emits 'error'; without a listener that would crash.
-    client.on('error', ignore);
     try {
       const result = await work(client);
       client.off('error', ignore);
@@ -1310,6 +1307,27 @@ export class PostgresStore implements Store {
 }
 
 function ignore(): void {}
+
+/**
+ * Checks a connection out of the pool with an 'error' listener attached in the same tick as the
+ * pool hands it over. The pool removes its own listener at that moment, and a backend terminated
+ * during connection setup can deliver its FATAL error in the same packet as ReadyForQuery: with
+ * `await pool.connect()` that error would be emitted before our listener is attached (the promise
+ * resolves a microtask later), and an 'error' event without a listener kills the process.
+ * The caller removes `ignore` before releasing the connection.
+ */
+function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error || !client) {
+        reject(error ?? new Error('the pool returned no connection'));
+        return;
+      }
+      client.on('error', ignore);
+      resolve(client);
+    });
+  });
+}
 
 function closedError(): HeraldError {
   return new HeraldError('shutting_down', 'the store is closed');
