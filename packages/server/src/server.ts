@@ -11,13 +11,14 @@ import { DeliveryService } from './delivery/delivery-service.js';
 import { KeyRing } from './delivery/keyring.js';
 import { ReportCollector } from './delivery/reports.js';
 import { encodeEvent } from './delivery/sse.js';
-import { ViewService } from './delivery/views.js';
+import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
+import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -96,7 +97,7 @@ export class HeraldServer {
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
-    this.views = new ViewService({ store: deps.store, codec: this.service.codec, keys: this.keys });
+    this.views = new ViewService(new StoreViewOrigin({ store: deps.store, codec: this.service.codec, keys: this.keys }));
     const routing = new RolloutRouting(deps.store);
     this.hub = new WatchHub({ store: deps.store, routing, views: this.views, onError: onBackgroundError });
     this.#reports = new ReportCollector({
@@ -110,10 +111,8 @@ export class HeraldServer {
       store: deps.store,
       clock: deps.clock,
       limits: this.config.limits,
-      views: this.views,
       keys: this.keys,
       reports: this.#reports,
-      routing,
       instanceTtlMs: this.config.instanceTtlMs,
     });
     this.rollouts = new RolloutService({
@@ -169,6 +168,21 @@ export class HeraldServer {
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
+      registerWatchRoutes(routes, {
+        config: this.config,
+        watchStreams: this.metrics.watchStreams,
+        log: this.#app.log,
+        backend: {
+          authenticate: (request) => context.principal(request),
+          resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
+          routing,
+          views: this.views,
+          hub: this.hub,
+          publicKeys: () => this.keys.published(),
+          report: (principal, input) => this.delivery.report(principal, input),
+          currentRevision: () => deps.store.currentRevision(),
+        },
+      });
     });
   }
 

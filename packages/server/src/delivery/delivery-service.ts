@@ -17,9 +17,7 @@ import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
 import type { ReportCollector } from './reports.js';
-import type { Routing } from './routing.js';
 import type { WatchRequestView } from './watch-hub.js';
-import type { ComputedView, ViewService } from './views.js';
 
 export interface ReportInput {
   instanceId: string;
@@ -56,27 +54,21 @@ export class DeliveryService {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #limits: Limits;
-  readonly #views: ViewService;
   readonly #keys: KeyRing;
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
-  readonly #routing: Routing;
 
   constructor(deps: {
     store: Store;
     clock: Clock;
     limits: Limits;
-    views: ViewService;
     keys: KeyRing;
     reports: ReportCollector;
-    routing: Routing;
     instanceTtlMs: number;
   }) {
-    this.#routing = deps.routing;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#limits = deps.limits;
-    this.#views = deps.views;
     this.#keys = deps.keys;
     this.#reports = deps.reports;
     this.#instanceTtlMs = deps.instanceTtlMs;
@@ -112,13 +104,6 @@ export class DeliveryService {
       });
     }
     return resolved;
-  }
-
-  /** The view plain-HTTP clients get: the stable release (during a rollout, the candidate goes to watch clients it targets). */
-  async currentView(principal: Principal, namespace: string, labels: string[]): Promise<ComputedView | undefined> {
-    const [view] = (await this.resolveViews(principal, [{ namespace, labels }])) as [WatchRequestView];
-    const route = await this.#routing.route(namespace);
-    return route && this.#views.at(view.spec, view.secrets, route.stable);
   }
 
   // --- releases and policy ---

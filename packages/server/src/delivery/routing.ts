@@ -1,3 +1,4 @@
+import type { RolloutPolicyDocument, RolloutState } from '@herald/core';
 import type { ReleaseRecord, Store } from '@herald/store';
 
 /** Who an instance is, as far as release selection cares. */
@@ -17,6 +18,8 @@ export interface NamespaceRoute {
   isTargeted(instance: InstanceIdentity): boolean;
   /** Changes whenever any instance's target may have changed (new release, wave, state). */
   version: string;
+  /** The rollout behind the route, for relays that select releases themselves. */
+  rollout?: { state: RolloutState; policy: RolloutPolicyDocument };
 }
 
 export interface Routing {

@@ -52,24 +52,26 @@ class Lru<V> {
   }
 }
 
+/** Where views come from: computed and signed from the store (control plane), or fetched and verified from an upstream (relay). */
+export interface ViewOrigin {
+  compute(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView>;
+  /** The release with this seq, when the origin still has it. */
+  release(namespace: string, seq: number): Promise<ReleaseRecord | undefined>;
+}
+
 /**
- * Computes views (resolve the label stack at a release, digest, sign) and the events that carry
- * them. Everything is cached by (view, seq) and (view, from, to), so a release fanned out to
- * thousands of clients is computed, signed and serialised once.
+ * Views and the events that carry them. Everything is cached by (view, seq) and (view, from, to),
+ * so a release fanned out to thousands of clients is computed, signed and serialised once.
  */
 export class ViewService {
-  readonly #store: Store;
-  readonly #codec: EntryCodec;
-  readonly #keys: KeyRing;
+  readonly #origin: ViewOrigin;
   readonly #views = new Lru<Promise<ComputedView>>(2000);
   readonly #deltas = new Lru<Buffer>(2000);
   /** Counts serialisations of view events, for tests and metrics: fan-out must not multiply it. */
   encodedEvents = 0;
 
-  constructor(deps: { store: Store; codec: EntryCodec; keys: KeyRing }) {
-    this.#store = deps.store;
-    this.#codec = deps.codec;
-    this.#keys = deps.keys;
+  constructor(origin: ViewOrigin) {
+    this.#origin = origin;
   }
 
   /** The view at a given release (cached). */
@@ -78,7 +80,7 @@ export class ViewService {
     const cacheKey = `${key}|${release.seq}`;
     let view = this.#views.get(cacheKey);
     if (!view) {
-      view = this.#compute(key, spec, secrets, release);
+      view = this.#origin.compute(spec, secrets, release);
       // A failed computation is not cached: the next caller tries again.
       view.catch(() => this.#views.delete(cacheKey));
       this.#views.set(cacheKey, view);
@@ -88,7 +90,7 @@ export class ViewService {
 
   /** The view at `seq`, or undefined when that release is gone, unknown or compacted. */
   async atSeq(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
-    const release = await this.#store.getRelease(spec.namespace, seq);
+    const release = await this.#origin.release(spec.namespace, seq);
     if (!release) return undefined;
     try {
       return await this.at(spec, secrets, release);
@@ -135,8 +137,26 @@ export class ViewService {
     }
     return this.snapshotFrame(target);
   }
+}
 
-  async #compute(key: string, spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+/** The control plane's origin: resolve the label stack at the release's revision, digest, sign. */
+export class StoreViewOrigin implements ViewOrigin {
+  readonly #store: Store;
+  readonly #codec: EntryCodec;
+  readonly #keys: KeyRing;
+
+  constructor(deps: { store: Store; codec: EntryCodec; keys: KeyRing }) {
+    this.#store = deps.store;
+    this.#codec = deps.codec;
+    this.#keys = deps.keys;
+  }
+
+  release(namespace: string, seq: number): Promise<ReleaseRecord | undefined> {
+    return this.#store.getRelease(namespace, seq);
+  }
+
+  async compute(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+    const key = viewKey(spec, secrets);
     const labels = normaliseLabels(spec.labels);
     const versions = await this.#store.readEntries({ namespace: spec.namespace, asOf: release.revision, labels });
     const entries = versions

@@ -60,8 +60,8 @@ export class WatchHub {
   #checking: Promise<void> | undefined;
   #recheck = false;
   readonly #unwatch: () => void;
-  /** Long polls waiting for a release newer than `afterSeq`, by namespace. */
-  readonly #waiters = new Map<string, Set<{ afterSeq: number; done: () => void }>>();
+  /** Long polls waiting for a stable release newer than `afterSeq`, or (afterSeq NaN) for a route other than `version`. */
+  readonly #waiters = new Map<string, Set<{ afterSeq: number; version?: string; done: () => void }>>();
 
   constructor(deps: { store: Store; routing: Routing; views: ViewService; onError: (error: unknown) => void }) {
     this.#routing = deps.routing;
@@ -106,10 +106,19 @@ export class WatchHub {
 
   /** Resolves once this node sees a release of the namespace newer than `afterSeq`, or after `ms`. */
   nextRelease(namespace: string, afterSeq: number, ms: number): Promise<void> {
+    return this.#wait(namespace, { afterSeq }, ms);
+  }
+
+  /** Resolves once the namespace's route is no longer `version` (a release, a wave, a pause), or after `ms`. */
+  nextRoute(namespace: string, version: string, ms: number): Promise<void> {
+    return this.#wait(namespace, { afterSeq: Number.NaN, version }, ms);
+  }
+
+  #wait(namespace: string, until: { afterSeq: number; version?: string }, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(namespace) ?? new Set();
       const waiter = {
-        afterSeq,
+        ...until,
         done: () => {
           clearTimeout(timer);
           waiters.delete(waiter);
@@ -173,7 +182,9 @@ export class WatchHub {
     for (const namespace of namespaces) {
       const route = await this.#routing.route(namespace);
       if (!route) continue;
-      for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) if (route.stable.seq > waiter.afterSeq) waiter.done();
+      for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) {
+        if (waiter.version === undefined ? route.stable.seq > waiter.afterSeq : route.version !== waiter.version) waiter.done();
+      }
       for (const channel of this.#byNamespace.get(namespace) ?? []) {
         if (channel.routeVersion === route.version) continue;
         await channel.run(async () => {

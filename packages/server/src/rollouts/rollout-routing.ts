@@ -1,4 +1,4 @@
-import { selectsCandidate } from '@herald/core';
+import { formatPolicy, selectsCandidate } from '@herald/core';
 import type { Store } from '@herald/store';
 import type { NamespaceRoute, Routing } from '../delivery/routing.js';
 import { fromRecord } from './rollout-record.js';
@@ -33,6 +33,7 @@ export class RolloutRouting implements Routing {
       ...(candidate ? { candidate } : {}),
       isTargeted: (instance) => selectsCandidate(rollout.state, rollout.policy, instance),
       version: `rollout:${rollout.record.id}:${rollout.record.version}:${candidate ? candidate.seq : '-'}`,
+      rollout: { state: rollout.state, policy: formatPolicy(rollout.policy) },
     };
   }
 }

@@ -70,8 +70,15 @@ export class RolloutService {
         extensions: { rolloutId: active.id },
       });
     }
+    if (active) {
+      // Undone like an abort (a new release with the stable content, made while the old rollout
+      // still routes), so that its candidate never reaches everyone in between, and the instances
+      // on it go back to the stable content rather than keep a higher seq they would not give up.
+      const superseded = fromRecord(active);
+      await this.#undo(superseded, abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'), 'rollout.supersede', actor);
+    }
     const newest = await this.#store.getRelease(namespace);
-    const stableSeq = active ? fromRecord(active).state.fromSeq : newest?.seq;
+    const stableSeq = newest?.seq;
     if (policy.strategy !== 'staged' || stableSeq === undefined || !newest) {
       const release = await this.#store.createRelease(
         { namespace, kind: 'manual', author: actor, note },
@@ -79,10 +86,6 @@ export class RolloutService {
       );
       this.#onChange();
       return { release };
-    }
-    if (active) {
-      const superseded = fromRecord(active);
-      await this.#save(superseded, abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'), 'rollout.supersede', actor);
     }
     const id = `ro-${randomBytes(6).toString('hex')}`;
     const now = this.#clock.now();
@@ -224,7 +227,8 @@ export class RolloutService {
         actor,
         action,
         target: `namespace:${rollout.record.namespace}`,
-        details: { rolloutId: rollout.record.id, state: next.state, wave: next.wave, reason: next.reason ?? '' },
+        // The why of this transition (its history entry): a resume or an advance has no `reason` in the state.
+        details: { rolloutId: rollout.record.id, state: next.state, wave: next.wave, reason: next.history.at(-1)?.reason ?? next.reason ?? '' },
       },
     );
     this.#onChange();

@@ -1,31 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { HeraldError } from '@herald/core';
 import type { HeraldApp, RouteContext } from '../http/context.js';
 import { NamespaceParams } from '../http/schemas.js';
 import { releaseView } from '../delivery/delivery-service.js';
-import { EventStream, encodeEvent } from '../delivery/sse.js';
+import { PublicKey } from './watch.js';
 
-const Labels = Type.Array(Type.String(), { maxItems: 64 });
-const SignedView = Type.Object({
-  manifest: Type.Object({
-    namespace: Type.String(),
-    labels: Type.Array(Type.String()),
-    secrets: Type.Boolean(),
-    seq: Type.Integer(),
-    revision: Type.Integer(),
-    digest: Type.String(),
-    issuedAt: Type.Integer(),
-    keyId: Type.String(),
-  }),
-  signature: Type.String(),
-  values: Type.Record(Type.String(), Type.Unknown()),
-});
-const PublicKey = Type.Object({
-  keyId: Type.String(),
-  publicKey: Type.String(),
-  createdAt: Type.Integer(),
-  endorsedBy: Type.Optional(Type.Object({ keyId: Type.String(), signature: Type.String() })),
-});
 const Release = Type.Object({
   namespace: Type.String(),
   seq: Type.Integer(),
@@ -40,153 +18,14 @@ const Policy = Type.Object(
   { strategy: Type.Union([Type.Literal('immediate'), Type.Literal('manual'), Type.Literal('staged')]) },
   { additionalProperties: true, description: 'strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback' },
 );
-const maxWatchViews = 64;
-const maxLongPollSeconds = 60;
 
 export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void {
-  const { delivery, hub } = ctx;
-
-  app.get(
-    '/v1/keys',
-    { schema: { tags: ['delivery'], summary: 'The public keys that sign manifests, each endorsed by the one before', security: [], response: { 200: Type.Object({ keys: Type.Array(PublicKey) }) } } },
-    async () => ({ keys: delivery.publicKeys() }),
-  );
+  const { delivery } = ctx;
 
   app.post(
     '/v1/keys/rotate',
     { schema: { tags: ['delivery'], summary: 'Sign with a new key from now on, endorsed by the current one (admin)', response: { 200: PublicKey } } },
     async (request) => delivery.rotateKeys(await ctx.principal(request)),
-  );
-
-  app.post(
-    '/v1/watch',
-    {
-      schema: {
-        tags: ['delivery'],
-        summary: 'The watch stream (Server-Sent Events): snapshots, deltas and heartbeats for the views named; see docs/protocol.md',
-        body: Type.Object(
-          {
-            instanceId: Type.Optional(Type.String({ maxLength: 256 })),
-            attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
-            views: Type.Array(
-              Type.Object(
-                {
-                  namespace: Type.String(),
-                  labels: Type.Optional(Labels),
-                  seq: Type.Optional(Type.Integer({ minimum: 1 })),
-                  digest: Type.Optional(Type.String({ maxLength: 128 })),
-                },
-                { additionalProperties: false },
-              ),
-              { minItems: 1, maxItems: maxWatchViews },
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.String({ description: 'text/event-stream' }) },
-      },
-    },
-    async (request, reply) => {
-      const principal = await ctx.principal(request);
-      const views = await delivery.resolveViews(principal, request.body.views);
-      if (hub.streamCount >= ctx.config.maxWatchStreams) {
-        throw new HeraldError('unavailable', `this node serves ${hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`, {
-          retryAfter: ctx.config.retryAfterSeconds,
-        });
-      }
-      reply.hijack();
-      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
-      ctx.metrics.watchStreams.inc();
-      stream.onClose(() => ctx.metrics.watchStreams.dec());
-      try {
-        stream.write(encodeEvent('hello', { revision: await ctx.currentRevision(), heartbeatMs: ctx.config.heartbeatMs, keys: delivery.publicKeys() }));
-        const instance = { instanceId: request.body.instanceId ?? `anonymous-${request.id}`, attributes: request.body.attributes ?? {} };
-        await hub.attach(stream, instance, views);
-      } catch (error) {
-        // The response has started: the only way left to say "failed" is to cut the stream; the client retries.
-        request.log.error({ err: error }, 'watch stream failed');
-        stream.destroy();
-      }
-    },
-  );
-
-  app.get(
-    '/v1/views/:ns',
-    {
-      schema: {
-        tags: ['delivery'],
-        summary: 'One view, signed (ETag = digest; If-None-Match → 304; wait=N long-polls up to N seconds)',
-        params: NamespaceParams,
-        querystring: Type.Object(
-          { label: Type.Optional(Labels), wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })) },
-          { additionalProperties: false },
-        ),
-        response: { 200: SignedView, 304: Type.Null() },
-      },
-    },
-    async (request, reply) => {
-      const principal = await ctx.principal(request);
-      const labels = request.query.label ?? [];
-      const header = request.headers['if-none-match'];
-      const held = typeof header === 'string' ? header.replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1') : undefined;
-      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
-      for (;;) {
-        const view = await delivery.currentView(principal, request.params.ns, labels);
-        if (!view) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
-        void reply.header('etag', `"${view.digest}"`);
-        if (held !== view.digest) return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) return reply.code(304).send(null);
-        await hub.nextRelease(request.params.ns, view.release.seq, remaining);
-      }
-    },
-  );
-
-  app.post(
-    '/v1/reports',
-    {
-      schema: {
-        tags: ['delivery'],
-        summary: 'What an instance applied or rejected, and its health; written in batches',
-        body: Type.Object(
-          {
-            instanceId: Type.String({ minLength: 1, maxLength: 256 }),
-            attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
-            views: Type.Optional(
-              Type.Array(
-                Type.Object(
-                  {
-                    namespace: Type.String(),
-                    labels: Type.Optional(Labels),
-                    seq: Type.Integer({ minimum: 0 }),
-                    digest: Type.String({ maxLength: 128 }),
-                    status: Type.Union([Type.Literal('applied'), Type.Literal('rejected')]),
-                    reason: Type.Optional(Type.String({ maxLength: 1000 })),
-                  },
-                  { additionalProperties: false },
-                ),
-                { maxItems: maxWatchViews },
-              ),
-            ),
-            health: Type.Optional(
-              Type.Object(
-                {
-                  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('failing')]),
-                  detail: Type.Optional(Type.String({ maxLength: 1000 })),
-                },
-                { additionalProperties: false },
-              ),
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 202: Type.Object({ accepted: Type.Boolean() }) },
-      },
-    },
-    async (request, reply) => {
-      delivery.report(await ctx.principal(request), request.body);
-      return reply.code(202).send({ accepted: true });
-    },
   );
 
   app.get(

@@ -1,0 +1,266 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyBaseLogger } from 'fastify';
+import { HeraldError } from '@herald/core';
+import type { Gauge } from 'prom-client';
+import type { ServerConfig } from '../config.js';
+import { describeRoute, type WatchBackend } from '../delivery/backend.js';
+import { EventStream, encodeEvent } from '../delivery/sse.js';
+import type { WatchRequestView } from '../delivery/watch-hub.js';
+import type { HeraldApp } from '../http/context.js';
+import { NamespaceParams } from '../http/schemas.js';
+
+export const Labels = Type.Array(Type.String(), { maxItems: 64 });
+export const SignedView = Type.Object({
+  manifest: Type.Object({
+    namespace: Type.String(),
+    labels: Type.Array(Type.String()),
+    secrets: Type.Boolean(),
+    seq: Type.Integer(),
+    revision: Type.Integer(),
+    digest: Type.String(),
+    issuedAt: Type.Integer(),
+    keyId: Type.String(),
+  }),
+  signature: Type.String(),
+  values: Type.Record(Type.String(), Type.Unknown()),
+});
+export const PublicKey = Type.Object({
+  keyId: Type.String(),
+  publicKey: Type.String(),
+  createdAt: Type.Integer(),
+  endorsedBy: Type.Optional(Type.Object({ keyId: Type.String(), signature: Type.String() })),
+});
+const maxWatchViews = 64;
+const maxLongPollSeconds = 60;
+const ReportBody = Type.Object(
+  {
+    instanceId: Type.String({ minLength: 1, maxLength: 256 }),
+    attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
+    views: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            namespace: Type.String(),
+            labels: Type.Optional(Labels),
+            seq: Type.Integer({ minimum: 0 }),
+            digest: Type.String({ maxLength: 128 }),
+            status: Type.Union([Type.Literal('applied'), Type.Literal('rejected')]),
+            reason: Type.Optional(Type.String({ maxLength: 1000 })),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: maxWatchViews },
+      ),
+    ),
+    health: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('failing')]),
+          detail: Type.Optional(Type.String({ maxLength: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export interface WatchRouteContext {
+  config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
+  backend: WatchBackend;
+  watchStreams: Gauge;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * The delivery protocol (docs/protocol.md): keys, the watch stream, plain-HTTP views, routes and
+ * reports. Served the same way by the control plane and by relays.
+ */
+export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): void {
+  const { backend } = ctx;
+
+  app.get(
+    '/v1/keys',
+    { schema: { tags: ['delivery'], summary: 'The public keys that sign manifests, each endorsed by the one before', security: [], response: { 200: Type.Object({ keys: Type.Array(PublicKey) }) } } },
+    async () => ({ keys: backend.publicKeys() }),
+  );
+
+  app.post(
+    '/v1/watch',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'The watch stream (Server-Sent Events): snapshots, deltas and heartbeats for the views named; see docs/protocol.md',
+        body: Type.Object(
+          {
+            instanceId: Type.Optional(Type.String({ maxLength: 256 })),
+            attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
+            views: Type.Array(
+              Type.Object(
+                {
+                  namespace: Type.String(),
+                  labels: Type.Optional(Labels),
+                  seq: Type.Optional(Type.Integer({ minimum: 1 })),
+                  digest: Type.Optional(Type.String({ maxLength: 128 })),
+                },
+                { additionalProperties: false },
+              ),
+              { minItems: 1, maxItems: maxWatchViews },
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.String({ description: 'text/event-stream' }) },
+      },
+    },
+    async (request, reply) => {
+      const principal = await backend.authenticate(request);
+      const views = await backend.resolveViews(principal, request.body.views);
+      if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
+        throw new HeraldError('unavailable', `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`, {
+          retryAfter: ctx.config.retryAfterSeconds,
+        });
+      }
+      reply.hijack();
+      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
+      ctx.watchStreams.inc();
+      stream.onClose(() => ctx.watchStreams.dec());
+      try {
+        stream.write(encodeEvent('hello', { revision: await backend.currentRevision(), heartbeatMs: ctx.config.heartbeatMs, keys: backend.publicKeys() }));
+        const instance = { instanceId: request.body.instanceId ?? `anonymous-${request.id}`, attributes: request.body.attributes ?? {} };
+        await backend.hub.attach(stream, instance, views);
+      } catch (error) {
+        // The response has started: the only way left to say "failed" is to cut the stream; the client retries.
+        request.log.error({ err: error }, 'watch stream failed');
+        stream.destroy();
+      }
+    },
+  );
+
+  app.get(
+    '/v1/views/:ns',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'One view, signed (ETag = digest; If-None-Match → 304; wait=N long-polls up to N seconds)',
+        params: NamespaceParams,
+        querystring: Type.Object(
+          {
+            label: Type.Optional(Labels),
+            wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })),
+            seq: Type.Optional(Type.Integer({ minimum: 1, description: 'This release rather than the current one (relays fetch candidates so)' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: SignedView, 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const principal = await backend.authenticate(request);
+      const labels = request.query.label ?? [];
+      const [wanted] = (await backend.resolveViews(principal, [{ namespace: request.params.ns, labels }])) as [WatchRequestView];
+      if (request.query.seq !== undefined) {
+        const view = await backend.views.atSeq(wanted.spec, wanted.secrets, request.query.seq);
+        if (!view) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release ${request.query.seq} here`);
+        void reply.header('etag', `"${view.digest}"`);
+        return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
+      }
+      const header = request.headers['if-none-match'];
+      const held = typeof header === 'string' ? header.replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1') : undefined;
+      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
+      for (;;) {
+        const route = await backend.routing.route(request.params.ns);
+        const view = route && (await backend.views.at(wanted.spec, wanted.secrets, route.stable));
+        if (!view) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
+        void reply.header('etag', `"${view.digest}"`);
+        if (held !== view.digest) return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return reply.code(304).send(null);
+        await backend.hub.nextRelease(request.params.ns, view.release.seq, remaining);
+      }
+    },
+  );
+
+  app.get(
+    '/v1/route/:ns',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'Which releases the namespace routes to now (stable, candidate, rollout state); wait=N long-polls until version changes',
+        params: NamespaceParams,
+        querystring: Type.Object(
+          { version: Type.Optional(Type.String({ maxLength: 256 })), wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Record(Type.String(), Type.Unknown()), 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const principal = await backend.authenticate(request);
+      await backend.resolveViews(principal, [{ namespace: request.params.ns }]);
+      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
+      for (;;) {
+        const route = await backend.routing.route(request.params.ns);
+        if (!route) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
+        if (route.version !== request.query.version) return describeRoute(route) as unknown as Record<string, unknown>;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return reply.code(304).send(null);
+        await backend.hub.nextRoute(request.params.ns, route.version, remaining);
+      }
+    },
+  );
+
+  app.post(
+    '/v1/reports',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'What an instance applied or rejected, and its health; written in batches',
+        body: ReportBody,
+        response: { 202: Type.Object({ accepted: Type.Boolean() }) },
+      },
+    },
+    async (request, reply) => {
+      backend.report(await backend.authenticate(request), request.body);
+      return reply.code(202).send({ accepted: true });
+    },
+  );
+
+  app.post(
+    '/v1/reports/batch',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'Many instances\' reports at once (relays forward their clients\' reports so)',
+        body: Type.Object({ reports: Type.Array(ReportBody, { maxItems: 5000 }) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ accepted: Type.Integer() }) },
+      },
+    },
+    async (request, reply) => {
+      const principal = await backend.authenticate(request);
+      for (const report of request.body.reports) backend.report(principal, report);
+      return reply.code(202).send({ accepted: request.body.reports.length });
+    },
+  );
+
+  app.get(
+    '/v1/whoami',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'The token\'s id and scopes (relays check their clients\' tokens so)',
+        response: {
+          200: Type.Object({
+            tokenId: Type.String(),
+            name: Type.String(),
+            scopes: Type.Array(Type.Object({ namespaces: Type.String(), role: Type.String(), secrets: Type.Optional(Type.Boolean()) })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const principal = await backend.authenticate(request);
+      return { tokenId: principal.tokenId, name: principal.name, scopes: [...principal.scopes] };
+    },
+  );
+}
