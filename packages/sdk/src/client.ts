@@ -803,7 +803,10 @@ export class HeraldClient implements AsyncDisposable {
     }
     await this.#persistView(view, verdict.view);
     this.#accept(view, verdict.view, kind);
-    this.#holdBackoff = false;
+    if (this.#holdBackoff) {
+      this.#holdBackoff = false;
+      this.#backoff.reset();
+    }
     this.#reportSoon();
     return 'ok';
   }
