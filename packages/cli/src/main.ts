@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './commands/agent.js';
 import { registerApplyCommand } from './commands/apply.js';
 import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
+import { registerRelayCommand } from './commands/relay.js';
 import { registerRolloutCommands } from './commands/rollout.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerTokenCommands } from './commands/tokens.js';
@@ -28,6 +30,8 @@ registerDeliveryCommands(program);
 registerWatchCommand(program);
 registerSimulateCommand(program);
 registerRolloutCommands(program);
+registerRelayCommand(program);
+registerAgentCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,3 +8,5 @@ export type { ChangeInput, CommitInput, CommitOutcome, DiffItem, HistoryItem, Na
 export type { EntryView } from './entry-codec.js';
 export type { Principal } from './principal.js';
 export type { ProblemDocument } from './http/problem.js';
+export { Relay } from './relay/relay.js';
+export type { RelayOptions } from './relay/relay.js';

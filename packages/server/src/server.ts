@@ -99,9 +99,9 @@ export class HeraldServer {
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
     this.views = new ViewService(new StoreViewOrigin({ store: deps.store, codec: this.service.codec, keys: this.keys }));
     const routing = new RolloutRouting(deps.store);
-    this.hub = new WatchHub({ store: deps.store, routing, views: this.views, onError: onBackgroundError });
+    this.hub = new WatchHub({ revisions: (listener) => deps.store.watchRevisions(listener), routing, views: this.views, onError: onBackgroundError });
     this.#reports = new ReportCollector({
-      store: deps.store,
+      sink: (reports) => deps.store.recordReports(reports),
       clock: deps.clock,
       flushMs: this.config.reportFlushMs,
       maxBuffered: this.config.maxBufferedReports,

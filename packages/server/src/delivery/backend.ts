@@ -16,6 +16,8 @@ export interface ReleaseStub {
 /** Where a namespace stands, on the wire: what relays need to select releases exactly as the control plane does. */
 export interface RouteDescription {
   version: string;
+  /** The store revision the answering node had seen (relays pass on how fresh they are). */
+  revision?: number;
   stable: ReleaseStub;
   candidate?: ReleaseStub;
   rollout?: { state: RolloutState; policy: RolloutPolicyDocument };

@@ -1,5 +1,5 @@
 import { HeraldError, type Clock } from '@herald/core';
-import type { InstanceReport, Store } from '@herald/store';
+import type { InstanceReport } from '@herald/store';
 
 /**
  * Buffers instance reports and writes them to the store in batches (one transaction per
@@ -8,7 +8,7 @@ import type { InstanceReport, Store } from '@herald/store';
  * views are merged. The buffer is bounded: past it, reports are refused with 503 and retried.
  */
 export class ReportCollector {
-  readonly #store: Store;
+  readonly #sink: (reports: InstanceReport[]) => Promise<void>;
   readonly #clock: Clock;
   readonly #maxBuffered: number;
   readonly #onError: (error: unknown) => void;
@@ -16,8 +16,9 @@ export class ReportCollector {
   readonly #timer: NodeJS.Timeout;
   #flushing: Promise<void> | undefined;
 
-  constructor(deps: { store: Store; clock: Clock; flushMs: number; maxBuffered: number; onError: (error: unknown) => void }) {
-    this.#store = deps.store;
+  /** `sink` writes a batch: the store on a control plane, the upstream on a relay. */
+  constructor(deps: { sink: (reports: InstanceReport[]) => Promise<void>; clock: Clock; flushMs: number; maxBuffered: number; onError: (error: unknown) => void }) {
+    this.#sink = deps.sink;
     this.#clock = deps.clock;
     this.#maxBuffered = deps.maxBuffered;
     this.#onError = deps.onError;
@@ -51,7 +52,7 @@ export class ReportCollector {
     const batch = [...this.#buffer.values()];
     this.#buffer = new Map();
     try {
-      await this.#store.recordReports(batch);
+      await this.#sink(batch);
     } catch (error) {
       // Put them back unless newer ones arrived meanwhile; they are retried at the next interval.
       for (const report of batch) if (!this.#buffer.has(report.instanceId)) this.#buffer.set(report.instanceId, report);

@@ -95,7 +95,8 @@ export class ViewService {
     try {
       return await this.at(spec, secrets, release);
     } catch (error) {
-      if (error instanceof HeraldError && error.code === 'revision_compacted') return undefined;
+      // Gone (compacted, or unknown upstream of a relay): the client gets a snapshot instead.
+      if (error instanceof HeraldError && (error.code === 'revision_compacted' || error.code === 'revision_not_found')) return undefined;
       throw error;
     }
   }

@@ -1,5 +1,4 @@
 import type { ViewSpec } from '@herald/core';
-import type { Store } from '@herald/store';
 import { targetRelease, type InstanceIdentity, type NamespaceRoute, type Routing } from './routing.js';
 import { encodeEvent, type EventStream } from './sse.js';
 import type { ComputedView, ViewService } from './views.js';
@@ -63,11 +62,12 @@ export class WatchHub {
   /** Long polls waiting for a stable release newer than `afterSeq`, or (afterSeq NaN) for a route other than `version`. */
   readonly #waiters = new Map<string, Set<{ afterSeq: number; version?: string; done: () => void }>>();
 
-  constructor(deps: { store: Store; routing: Routing; views: ViewService; onError: (error: unknown) => void }) {
+  /** `revisions` wakes the hub on new revisions (a store's change feed); a relay calls refresh() itself. */
+  constructor(deps: { revisions?: (listener: () => void) => () => void; routing: Routing; views: ViewService; onError: (error: unknown) => void }) {
     this.#routing = deps.routing;
     this.#views = deps.views;
     this.#onError = deps.onError;
-    this.#unwatch = deps.store.watchRevisions(() => this.refresh());
+    this.#unwatch = deps.revisions ? deps.revisions(() => this.refresh()) : () => undefined;
   }
 
   get streamCount(): number {

@@ -95,7 +95,10 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
       const principal = await ctx.principal(request);
       const note = request.body.note ?? '';
       if (request.body.rollbackTo !== undefined) {
-        return reply.code(201).send(await delivery.rollback(principal, request.params.ns, request.body.rollbackTo, note));
+        const rollback = await delivery.rollback(principal, request.params.ns, request.body.rollbackTo, note);
+        // A release made without a commit moves no revision: wake the watch streams and long polls now.
+        ctx.hub.refresh();
+        return reply.code(201).send(rollback);
       }
       const started = await ctx.rollouts.startRelease(principal, request.params.ns, note, request.body.supersede ?? false);
       return reply.code(201).send({ ...releaseView(started.release), ...(started.rolloutId ? { rolloutId: started.rolloutId } : {}) });

@@ -1,0 +1,76 @@
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { PublicKeyInfo, Scope } from '@herald/core';
+import { writeFileAtomic } from '@herald/sdk/internal';
+import type { RouteDescription } from '../delivery/backend.js';
+
+/**
+ * What a relay keeps on disk so that it serves with no upstream: verified signed views (one file
+ * per view and release), the last route of each namespace, the pinned keys, and the scopes of
+ * tokens it has seen validated (by hash only). Files are written atomically; views are verified
+ * again when read.
+ */
+export class RelayCache {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  async open(): Promise<void> {
+    for (const sub of ['', 'views', 'routes']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+  }
+
+  static #name(parts: unknown): string {
+    return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+  }
+
+  viewPath(namespace: string, labels: readonly string[], seq: number): string {
+    return join(this.dir, 'views', `${RelayCache.#name([namespace, labels])}-${seq}.json`);
+  }
+
+  async readView(namespace: string, labels: readonly string[], seq: number): Promise<unknown> {
+    return this.#read(this.viewPath(namespace, labels, seq));
+  }
+
+  async writeView(namespace: string, labels: readonly string[], seq: number, signedView: unknown): Promise<void> {
+    await writeFileAtomic(this.viewPath(namespace, labels, seq), JSON.stringify(signedView));
+  }
+
+  async countViews(): Promise<number> {
+    return (await readdir(join(this.dir, 'views'))).filter((f) => f.endsWith('.json')).length;
+  }
+
+  async readRoute(namespace: string): Promise<RouteDescription | undefined> {
+    return (await this.#read(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`))) as RouteDescription | undefined;
+  }
+
+  async writeRoute(namespace: string, route: RouteDescription): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`), JSON.stringify(route));
+  }
+
+  async readKeys(): Promise<PublicKeyInfo[] | undefined> {
+    return (await this.#read(join(this.dir, 'keys.json'))) as PublicKeyInfo[] | undefined;
+  }
+
+  async writeKeys(keys: readonly PublicKeyInfo[]): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'keys.json'), JSON.stringify(keys, null, 2));
+  }
+
+  async readTokens(): Promise<Record<string, { tokenId: string; name: string; scopes: Scope[] }>> {
+    return ((await this.#read(join(this.dir, 'tokens.json'))) as Record<string, { tokenId: string; name: string; scopes: Scope[] }> | undefined) ?? {};
+  }
+
+  async writeTokens(tokens: Record<string, { tokenId: string; name: string; scopes: Scope[] }>): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'tokens.json'), JSON.stringify(tokens));
+  }
+
+  async #read(path: string): Promise<unknown> {
+    try {
+      return JSON.parse(await readFile(path, 'utf8')) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { HeraldError, type PublicKeyInfo, type Scope } from '@herald/core';
+import type { InstanceReport } from '@herald/store';
+import type { RouteDescription } from '../delivery/backend.js';
+
+/** An upstream answered with an error we pass on as it is (401, 403, 404…). */
+export class UpstreamRefusal extends HeraldError {}
+
+/**
+ * The relay's view of its upstream (a control plane or another relay): the same public API a
+ * client uses. Network failures become `unavailable`; refusals keep the upstream's code.
+ */
+export class Upstream {
+  readonly url: URL;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+  /** When the upstream last answered anything; 0 before the first answer. */
+  lastContact = 0;
+
+  constructor(url: string, token: string, timeoutMs = 15_000) {
+    this.url = new URL(url.endsWith('/') ? url : `${url}/`);
+    this.#token = token;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async keys(): Promise<PublicKeyInfo[]> {
+    return ((await this.#get('v1/keys', {}, undefined)) as { keys: PublicKeyInfo[] }).keys;
+  }
+
+  /** Asks the upstream who a downstream token is; `unauthenticated` when it does not know it. */
+  async whoami(token: string): Promise<{ tokenId: string; name: string; scopes: Scope[] }> {
+    return (await this.#get('v1/whoami', {}, token)) as { tokenId: string; name: string; scopes: Scope[] };
+  }
+
+  /** The namespace's route; with `version` and `wait`, a long poll that answers undefined when nothing changed. */
+  async route(namespace: string, version?: string, waitSeconds?: number): Promise<RouteDescription | undefined> {
+    const query: Record<string, string> = {};
+    if (version !== undefined) query.version = version;
+    if (waitSeconds !== undefined) query.wait = String(waitSeconds);
+    return (await this.#get(`v1/route/${encodeURIComponent(namespace)}`, query, undefined, (waitSeconds ?? 0) * 1000)) as RouteDescription | undefined;
+  }
+
+  async view(namespace: string, labels: readonly string[], seq: number): Promise<unknown> {
+    const url = new URL(`v1/views/${encodeURIComponent(namespace)}`, this.url);
+    for (const label of labels) url.searchParams.append('label', label);
+    url.searchParams.set('seq', String(seq));
+    return this.#request(url, { method: 'GET' }, undefined, 0);
+  }
+
+  async reports(reports: readonly Omit<InstanceReport, 'at'>[]): Promise<void> {
+    const body = reports.map((r) => ({
+      instanceId: r.instanceId,
+      attributes: r.attributes,
+      health: { status: r.health, detail: r.healthDetail },
+      views: r.views.map((v) => ({ namespace: v.namespace, labels: v.labels, seq: v.seq, digest: v.digest, status: v.status, ...(v.reason ? { reason: v.reason } : {}) })),
+    }));
+    await this.#request(new URL('v1/reports/batch', this.url), { method: 'POST', body: JSON.stringify({ reports: body }), headers: { 'content-type': 'application/json' } }, undefined, 0);
+  }
+
+  #get(path: string, query: Record<string, string>, token: string | undefined, extraMs = 0): Promise<unknown> {
+    const url = new URL(path, this.url);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    return this.#request(url, { method: 'GET' }, token, extraMs);
+  }
+
+  async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token ?? this.#token}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(this.#timeoutMs + extraMs),
+      });
+    } catch (cause) {
+      throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
+    }
+    this.lastContact = Date.now();
+    if (response.status === 304) return undefined;
+    const text = await response.text();
+    if (response.status >= 400) {
+      let problem: { code?: string; detail?: string } = {};
+      try {
+        problem = JSON.parse(text) as typeof problem;
+      } catch {
+        // not problem+json: keep the status only
+      }
+      if (response.status >= 500) throw new HeraldError('unavailable', `the upstream answered ${response.status}: ${problem.detail ?? ''}`, { retryAfter: 1 });
+      const code = problem.code && problem.code in { unauthenticated: 1, forbidden: 1, namespace_not_found: 1, revision_not_found: 1, revision_compacted: 1 } ? problem.code : 'invalid_request';
+      throw new UpstreamRefusal(code as 'forbidden', problem.detail ?? `the upstream answered ${response.status}`);
+    }
+    return text.length === 0 ? undefined : (JSON.parse(text) as unknown);
+  }
+}
