@@ -1354,6 +1354,7 @@ async function requireNamespace(client: pg.ClientBase, name: string): Promise<Na
 }
 
 function checkAsOf(asOf: number, current: number, compacted: number): void {
+  if (!Number.isInteger(asOf) || asOf < 0) throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
   if (asOf < compacted) {
     throw new HeraldError('revision_compacted', `history before revision ${compacted} was compacted`, {
       extensions: { compactedRevision: compacted },
