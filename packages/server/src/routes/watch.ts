@@ -203,7 +203,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         const route = await backend.routing.route(request.params.ns);
         if (!route) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
         if (route.version !== request.query.version) {
-          return { ...describeRoute(route), revision: await backend.currentRevision() } as unknown as Record<string, unknown>;
+          return { ...describeRoute(route), revision: await backend.currentRevision() };
         }
         const remaining = deadline - Date.now();
         if (remaining <= 0) return reply.code(304).send(null);
