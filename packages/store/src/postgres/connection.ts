@@ -40,8 +40,9 @@ const connectionErrorCodes = new Set([
 ]);
 
 // SQLSTATEs that mean "the server or the connection is not usable now; retry later". Deadlock and
-// serialization failures are included because a retry is the right answer to them too.
-const retryableStates = new Set(['57P01', '57P02', '57P03', '53300', '53400', '57014', '25P03', '40001', '40P01', '55P03']);
+// serialization failures are included because a retry is the right answer to them too, and so is
+// 25006 (read-only transaction): a connection that landed on a standby, as during a failover.
+const retryableStates = new Set(['57P01', '57P02', '57P03', '53300', '53400', '57014', '25P03', '40001', '40P01', '55P03', '25006']);
 
 const connectionMessages = [
   'Connection terminated',
@@ -50,6 +51,8 @@ const connectionMessages = [
   'not queryable',
   'Connection terminated due to connection timeout',
   'the database system is',
+  // 55000 at connect: the database is closed to connections (ALTER DATABASE … ALLOW_CONNECTIONS false).
+  'is not currently accepting connections',
 ];
 
 /** True when `error` means PostgreSQL or the way to it is (for now) gone, rather than a bad request. */
