@@ -255,6 +255,31 @@ void describe('PostgresStore with two nodes on one database', () => {
     assert.equal(await b.claimSetting('fingerprint', 'late'), claims[0]);
   });
 
+  void it('a release and a compaction racing from two nodes: no release is left below the compaction horizon', async () => {
+    for (let round = 0; round < 20; round += 1) {
+      const ns = fresh();
+      await createNamespaces(a, [ns]);
+      const first = await commit(a, ns, [set('k', '0')]);
+      for (let i = 1; i <= 3; i += 1) await commit(a, ns, [set('k', String(i))]);
+      const target = await a.currentRevision();
+      const [release, compaction] = await Promise.allSettled([
+        b.createRelease({ namespace: ns, revision: first.revision, kind: 'manual', author: 't', note: '' }, audit),
+        a.compact(target, audit),
+      ]);
+      const horizon = await a.compactedRevision();
+      if (release.status === 'fulfilled') {
+        assert.ok(horizon <= first.revision, `round ${round}: release at ${first.revision} but history compacted to ${horizon}`);
+        assert.equal(compaction.status, 'rejected');
+      } else {
+        assert.equal(codeOf(release.reason), 'revision_compacted');
+      }
+      // Releases pin their revision: later rounds must be able to compact again.
+      if (release.status === 'fulfilled') {
+        await a.createRelease({ namespace: ns, kind: 'manual', author: 't', note: '' }, audit);
+      }
+    }
+  });
+
   void it('concurrent conflicting commits from both nodes: exactly one wins', async () => {
     const ns = fresh();
     await createNamespaces(a, [ns]);

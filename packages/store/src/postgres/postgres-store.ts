@@ -497,8 +497,12 @@ export class PostgresStore implements Store {
       await lockNamespaces(client, [input.namespace]);
       const namespace = await requireNamespace(client, input.namespace);
       const revision = input.revision ?? namespace.revision;
+      // The compaction horizon is read FOR SHARE (compact() holds it FOR UPDATE), so no compaction
+      // can pass this release's revision between this check and COMMIT, nor miss the new release
+      // when it checks which revisions releases still pin.
+      const horizon = await client.query<{ value: number }>("SELECT value FROM meta WHERE name = 'compacted_revision' FOR SHARE");
       if (input.revision !== undefined) {
-        checkAsOf(revision, await this.#meta(client, 'revision'), await this.#meta(client, 'compacted_revision'));
+        checkAsOf(revision, await this.#meta(client, 'revision'), (horizon.rows[0] as { value: number }).value);
       }
       const { rows } = await client.query<ReleaseRow>(
         `INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at)
