@@ -17,6 +17,8 @@ const updates = Number(option('updates', '20'));
 const clientProcesses = Number(option('clients', '4'));
 const targets = option('targets', 'herald,etcd').split(',');
 const jsonOut = option('json', undefined);
+// --profile DIR: the Herald server runs with --cpu-prof and stops with SIGINT so the profile is written there.
+const profileDir = option('profile', undefined);
 const ticks = Number(execTicks());
 
 function execTicks() {
@@ -37,7 +39,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const payload = (i) => ({ update: i, padding: 'x'.repeat(1000) });
 
 async function heraldTarget() {
-  const server = await startHerald();
+  const server = await startHerald([], {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
   const write = async (i) => {
@@ -46,7 +48,13 @@ async function heraldTarget() {
     await response.arrayBuffer();
   };
   await write(0);
-  return { name: 'Herald', pid: server.pid, url: server.url, token: benchToken, write, stop: () => server.child.kill('SIGKILL') };
+  const stop = async () => {
+    if (!profileDir) return void server.child.kill('SIGKILL');
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill('SIGINT');
+    await exited;
+  };
+  return { name: 'Herald', pid: server.pid, url: server.url, token: benchToken, write, stop };
 }
 
 async function etcdTarget() {
@@ -134,7 +142,7 @@ try {
         results.push(result);
         console.error(`${result.target} W=${watchers}: last watcher p50 ${result.lastP50.toFixed(0)} ms, p99 ${result.lastP99.toFixed(0)} ms, ${result.rssPerWatcherKiB.toFixed(1)} KiB/watcher, missing ${result.missing}`);
       } finally {
-        target.stop();
+        await target.stop();
         await sleep(500);
       }
     }

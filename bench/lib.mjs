@@ -54,9 +54,9 @@ export function startProcess(command, args, { env = {}, ready, timeoutMs = 30_00
   });
 }
 
-export async function startHerald(extraArgs = [], env = {}) {
+export async function startHerald(extraArgs = [], env = {}, nodeArgs = []) {
   const port = await freePort();
-  const args = [heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...extraArgs];
+  const args = [...nodeArgs, heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...extraArgs];
   if (!extraArgs.includes('--postgres') && !extraArgs.includes('--data')) args.push('--data', tempFolder('herald-bench-'));
   const { child } = await startProcess(process.execPath, args, { env: { HERALD_ADMIN_TOKEN: benchToken, ...env }, ready: /listening on (http\S+)/, name: 'herald server' });
   return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
