@@ -704,6 +704,15 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
           (await store.entryHistory({ namespace: 'app', key: 'a', label: '', sinceRevision: 2, beforeRevision: 5, limit: 100 })).map((v) => v.revision),
           [4, 3, 2],
         );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', order: 'oldest', sinceRevision: 1, limit: 4 })).map((v) => `${v.revision}:${v.key}:${v.label}`),
+          ['1:a:', '1:a:prod', '2:a:', '3:a:'],
+          'oldest first: revision ascending, then (key, label)',
+        );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', order: 'oldest', sinceRevision: 4, limit: 2 })).map((v) => v.revision),
+          [4, 5],
+        );
         assert.deepEqual(await store.entryHistory({ namespace: 'app', key: 'zzz', limit: 10 }), []);
       });
 
