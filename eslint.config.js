@@ -1,6 +1,7 @@
 // One lint configuration for every package. Type-checked rules catch floating promises, which in a
 // server are lost errors; the import rules encode the package boundaries of docs/architecture.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const serverPackages = ['@herald/store', '@herald/server'];
@@ -32,7 +33,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/sdk/src/**/*.ts'],
+    files: ['packages/sdk/src/**/*.ts', 'packages/agent/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({ name, message: 'The client side must not depend on the server side.' })),
@@ -42,5 +43,9 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { ...globals.node } },
   },
 );
