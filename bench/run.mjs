@@ -7,6 +7,7 @@ const scripts = [
   ['commits.mjs', full ? ['--count', '5000'] : ['--count', '2000']],
   ['fanout.mjs', full ? ['--watchers', '1000,10000,18000'] : ['--watchers', '1000,10000']],
   ['catchup.mjs', full ? ['--rounds', '20'] : ['--rounds', '5']],
+  ['storm.mjs', ['--watchers', '10000']],
 ];
 for (const [script, args] of scripts) {
   console.log(`\n### node bench/${script} ${args.join(' ')}`);
