@@ -55,8 +55,10 @@ export function registerWatchCommand(program: Command): void {
       const stop = () => void client.close();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Iterate from before start(): the view loaded from the cache is emitted during start().
+      const changes = client.changes();
       await client.start();
-      for await (const change of client.changes()) printChange(change, flags.json === true);
+      for await (const change of changes) printChange(change, flags.json === true);
       await statuses;
       const error = await client.closed();
       if (error) throw new CliError(error.message);
