@@ -4,3 +4,9 @@ export { heraldBin, runHerald, startHeraldProcess, startTestServer, testAdminTok
 export type { ServerProcess, TestServer } from './server.js';
 export { createTestDatabase, terminateBackends, testAdminUrl } from './postgres.js';
 export type { TestDatabase } from './postgres.js';
+export { spawnHerald } from './child.js';
+export type { HeraldChild } from './child.js';
+export { TamperingProxy } from './proxy.js';
+export type { EventTamperer, ProxiedEvent } from './proxy.js';
+export { applyViewEvent, ChunkedResponseDecoder, RawWatch, sseChunk } from './watch.js';
+export type { HeldView, RawWatchOptions, RawWatchView, WatchEvent } from './watch.js';
