@@ -133,7 +133,9 @@ export class ViewService {
   async catchUp(target: ComputedView, held: { seq?: number; digest?: string }): Promise<Buffer | undefined> {
     if (held.seq === target.release.seq && held.digest === target.digest) return undefined;
     if (held.seq !== undefined && held.digest !== undefined && held.seq < target.release.seq) {
-      const base = await this.atSeq(target.spec, target.secrets, held.seq);
+      // A delta only saves bytes: a base that cannot be had now (a relay whose upstream is away and
+      // never cached that release) means a snapshot, not a stream that fails on every reconnect.
+      const base = await this.atSeq(target.spec, target.secrets, held.seq).catch(() => undefined);
       if (base && base.digest === held.digest) return this.deltaFrame(base, target);
     }
     return this.snapshotFrame(target);

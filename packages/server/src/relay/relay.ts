@@ -148,7 +148,8 @@ export class Relay implements Routing, ViewOrigin {
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
         // Ready when it can serve: it trusts keys and has either an upstream or a cache to serve from.
-        const ready = this.#trust.size > 0 && (this.#upstream.lastContact > 0 || this.#routes.size > 0);
+        // Cached routes are loaded when first asked for, so after a restart with no upstream the cache on disk is what counts.
+        const ready = this.#trust.size > 0 && (this.#upstream.lastContact > 0 || this.#routes.size > 0 || (await this.#cache.countViews()) > 0);
         return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', upstream: this.#upstream.lastContact > 0 ? 'reached' : 'not reached' });
       });
       routes.get('/metrics', { schema: { tags: ['system'], security: [] } }, async (_request, reply) =>
