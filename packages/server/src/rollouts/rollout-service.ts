@@ -114,7 +114,7 @@ export class RolloutService {
     const [latest] = await this.#store.listRollouts(namespace, 1);
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
-    const observation = await this.observe(rollout);
+    const observation = rollout.finalObservation ?? (await this.observe(rollout));
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now()),
       observation,
@@ -177,10 +177,10 @@ export class RolloutService {
         await this.#save(rollout, state, 'rollout.advance', 'controller');
         return;
       case 'succeed':
-        await this.#save(rollout, state, 'rollout.succeed', 'controller');
+        await this.#save(rollout, state, 'rollout.succeed', 'controller', observation);
         return;
       case 'fail':
-        if (state.state === 'rolled_back') await this.#undo(rollout, state, 'rollout.fail', 'controller');
+        if (state.state === 'rolled_back') await this.#undo(rollout, state, 'rollout.fail', 'controller', observation);
         else await this.#save(rollout, state, 'rollout.fail', 'controller');
         return;
     }
@@ -209,19 +209,25 @@ export class RolloutService {
   }
 
   /** Ends a rollout and sends everyone back to the stable content, as a new release made first. */
-  async #undo(rollout: Rollout, next: RolloutState, action: string, actor: string): Promise<RolloutState> {
+  async #undo(rollout: Rollout, next: RolloutState, action: string, actor: string, observation?: WaveObservation): Promise<RolloutState> {
     const stable = await this.#store.getRelease(rollout.state.namespace, rollout.state.fromSeq);
     if (!stable) throw new HeraldError('internal', `the stable release ${rollout.state.fromSeq} of "${rollout.state.namespace}" is gone`);
     await this.#store.createRelease(
       { namespace: rollout.state.namespace, revision: stable.revision, kind: 'rollback', author: actor, note: next.reason ?? `${action} of ${rollout.state.id}` },
       { actor, action: 'release.rollback', target: `namespace:${rollout.state.namespace}`, details: { rolloutId: rollout.state.id, toContentOf: stable.seq } },
     );
-    return this.#save(rollout, next, action, actor);
+    return this.#save(rollout, next, action, actor, observation ?? (await this.observe(rollout)));
   }
 
-  async #save(rollout: Rollout, next: RolloutState, action: string, actor: string): Promise<RolloutState> {
+  async #save(rollout: Rollout, next: RolloutState, action: string, actor: string, finalObservation?: WaveObservation): Promise<RolloutState> {
+    const active = ['running', 'paused', 'frozen'].includes(next.state);
     await this.#store.saveRollout(
-      { id: rollout.record.id, namespace: rollout.record.namespace, active: ['running', 'paused', 'frozen'].includes(next.state), state: toStoredState(next, rollout.policy) },
+      {
+        id: rollout.record.id,
+        namespace: rollout.record.namespace,
+        active,
+        state: toStoredState(next, rollout.policy, active ? undefined : finalObservation),
+      },
       rollout.record.version,
       {
         actor,
