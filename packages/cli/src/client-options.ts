@@ -19,7 +19,8 @@ export function clientCommand(command: Command): Command {
 
 export function adminClient(flags: ClientFlags): AdminClient {
   const token = flags.token ?? process.env.HERALD_TOKEN;
-  return new AdminClient({ url: flags.url ?? process.env.HERALD_URL ?? defaultUrl, ...(token ? { token } : {}) });
+  // An empty HERALD_URL counts as unset, as an empty HERALD_TOKEN does.
+  return new AdminClient({ url: flags.url ?? (process.env.HERALD_URL || defaultUrl), ...(token ? { token } : {}) });
 }
 
 export function nsPath(namespace: string, ...rest: string[]): string {

@@ -173,6 +173,7 @@ export class ConfigService {
 
   async createNamespace(principal: Principal, input: { name: string; description?: string; schema?: NamespaceSchema | null }): Promise<NamespaceView> {
     checkNamespaceName(input.name);
+    if (input.description?.includes('\u0000')) throw new HeraldError('invalid_request', 'the description must not contain U+0000');
     requirePermission(principal, 'manage', input.name);
     const schema = input.schema ?? null;
     if (schema) this.#compileSchema(schema);
@@ -386,6 +387,7 @@ export class ConfigService {
   ): Promise<{ token: string; info: TokenView }> {
     requireSystemAdmin(principal);
     if (input.scopes.length === 0) throw new HeraldError('invalid_request', 'a token needs at least one scope');
+    if (input.name?.includes('\u0000')) throw new HeraldError('invalid_request', 'the token name must not contain U+0000');
     const issued = issueToken();
     const now = this.#clock.now();
     const record: TokenRecord = {
@@ -450,6 +452,8 @@ export class ConfigService {
     action: string,
   ): Promise<CommitOutcome> {
     if (changes.length === 0) throw new HeraldError('invalid_request', 'a commit needs at least one change');
+    // PostgreSQL text cannot hold U+0000; refuse it on every store alike.
+    if (message.includes('\u0000')) throw new HeraldError('invalid_request', 'the commit message must not contain U+0000');
     if (changes.length > this.#limits.maxChangesPerCommit) {
       throw new HeraldError('too_many_changes', `${changes.length} changes; the limit is ${this.#limits.maxChangesPerCommit} per commit`);
     }

@@ -120,7 +120,13 @@ export function registerServerCommand(program: Command): void {
           .close()
           .then(() => leadership.close())
           .then(() => store.close())
-          .then(() => process.exit(0));
+          .then(
+            () => process.exit(0),
+            (error: unknown) => {
+              warn(`shutdown failed: ${(error as Error).message}`);
+              process.exit(1);
+            },
+          );
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));

@@ -58,6 +58,15 @@ export class RelayCache {
     await writeFileAtomic(join(this.dir, 'keys.json'), JSON.stringify(keys, null, 2));
   }
 
+  /** The relay's own token's scopes: which namespaces it receives with secrets, also when it restarts with no upstream. */
+  async readAudience(): Promise<Scope[] | undefined> {
+    return (await this.#read(join(this.dir, 'audience.json'))) as Scope[] | undefined;
+  }
+
+  async writeAudience(scopes: readonly Scope[]): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'audience.json'), JSON.stringify(scopes));
+  }
+
   async readTokens(): Promise<Record<string, { tokenId: string; name: string; scopes: Scope[] }>> {
     return ((await this.#read(join(this.dir, 'tokens.json'))) as Record<string, { tokenId: string; name: string; scopes: Scope[] }> | undefined) ?? {};
   }

@@ -301,9 +301,11 @@ export class Relay implements Routing, ViewOrigin {
       }
       const me = await this.#upstream.whoami(this.#options.token);
       this.#audience = me.scopes;
+      await this.#cache.writeAudience(me.scopes);
     } catch (error) {
       if (error instanceof UpstreamRefusal) throw error;
       if (!pinned) throw new HeraldError('unavailable', `cannot reach ${this.#options.upstream} to learn its keys, and no keys are pinned`, { cause: error });
+      this.#audience = (await this.#cache.readAudience()) ?? [];
       this.#published = (await this.#cache.readKeys()) ?? [...this.#trust.list().map((k) => ({ ...k, createdAt: 0 }))];
     }
   }
