@@ -33,6 +33,7 @@ export const errorCatalogue = {
   entry_not_found: { status: 404, title: 'The entry does not exist' },
   token_not_found: { status: 404, title: 'The token does not exist' },
   revision_not_found: { status: 404, title: 'The revision does not exist yet' },
+  snapshot_not_found: { status: 404, title: 'The snapshot does not exist' },
   method_not_allowed: { status: 405, title: 'The method is not allowed on this route' },
   // Conflicts with the current state
   namespace_exists: { status: 409, title: 'The namespace already exists' },
@@ -42,6 +43,7 @@ export const errorCatalogue = {
   invalid_transition: { status: 409, title: 'The rollout cannot make that transition from its current state' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
+  snapshot_exists: { status: 409, title: 'A snapshot with this name already exists' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },
   schema_violation: { status: 422, title: 'The change violates the namespace schema' },

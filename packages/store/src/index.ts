@@ -9,6 +9,7 @@ export type { Leadership, LeadershipState } from './leadership.js';
 export { leadershipApplicationName, PostgresLeadership } from './postgres/leadership.js';
 export type { PostgresLeadershipOptions } from './postgres/leadership.js';
 export type {
+  AccessKeyRecord,
   CommitQuery,
   CommitResult,
   CompactionResult,
@@ -22,6 +23,9 @@ export type {
   ReleaseRecord,
   RolloutRecord,
   SigningKeyRecord,
+  SnapshotFilter,
+  SnapshotRecord,
+  SnapshotStatus,
   Store,
   TokenRecord,
 } from './types.js';

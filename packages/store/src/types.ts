@@ -33,6 +33,51 @@ export interface TokenRecord {
   revokedAt: number | null;
 }
 
+/**
+ * A token that is also an HMAC access key (the Id and Secret of an Azure App Configuration
+ * connection string). HMAC verification needs the secret itself, so unlike a bearer token's it is
+ * kept, encrypted by the caller before it gets here; the token row carries scopes, expiry and
+ * revocation as for any token.
+ */
+export interface AccessKeyRecord {
+  token: TokenRecord;
+  encryptedSecret: string;
+}
+
+export type SnapshotStatus = 'provisioning' | 'ready' | 'archived' | 'failed';
+
+/** Which entries a snapshot took: a key filter, a label filter and tag filters (`name=value`), as the Azure API gives them. */
+export interface SnapshotFilter {
+  key: string;
+  label?: string;
+  tags?: string[];
+}
+
+/**
+ * A named, immutable copy of some of a namespace's entries (Azure App Configuration snapshots).
+ * Its items are copied when it is made, so later commits and compaction never change them; only
+ * its status (ready or archived), expiry and etag change afterwards.
+ */
+export interface SnapshotRecord {
+  namespace: string;
+  name: string;
+  status: SnapshotStatus;
+  filters: SnapshotFilter[];
+  compositionType: 'key' | 'key_label';
+  /** Seconds an archived snapshot is kept before it expires. */
+  retentionPeriod: number;
+  tags: Record<string, string>;
+  createdAt: number;
+  /** When an archived snapshot expires (ms since the epoch); null while it is ready. */
+  expiresAt: number | null;
+  /** The store revision whose state the items are a copy of. */
+  revision: number;
+  itemsCount: number;
+  /** Bytes of the items (keys, labels, values, content types and tags). */
+  size: number;
+  etag: string;
+}
+
 export interface CommitResult {
   revision: number;
   versions: EntryVersion[];
@@ -226,6 +271,37 @@ export interface Store {
   listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]>;
 
   createToken(token: TokenRecord, audit: AuditInput): Promise<void>;
+  /** Creates a token and its HMAC access key in one transaction (fails like createToken). */
+  createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void>;
+  /** The access key of the token with this id; undefined for an unknown id and for a token that is not an access key. */
+  findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined>;
+
+  /** The revision of the newest commit to the namespace made at or before `at` (ms since the epoch); 0 when there is none. */
+  namespaceRevisionAt(namespace: string, at: number): Promise<number>;
+
+  /**
+   * Stores a snapshot with a copy of its items, all or nothing. Fails with `namespace_not_found`,
+   * or `snapshot_exists` unless the snapshot of that name is archived and expired at
+   * `record.createdAt`, in which case it is replaced.
+   */
+  createSnapshot(record: SnapshotRecord, items: readonly EntryVersion[], audit: AuditInput): Promise<SnapshotRecord>;
+  getSnapshot(namespace: string, name: string): Promise<SnapshotRecord | undefined>;
+  /** Snapshots of a namespace in name order, after `after`. */
+  listSnapshots(query: { namespace: string; after?: string; limit: number }): Promise<SnapshotRecord[]>;
+  /**
+   * Sets a snapshot's status, expiry and etag. Fails with `snapshot_not_found`, or
+   * `precondition_failed` when `ifEtag` is given and is not the stored etag.
+   */
+  updateSnapshot(
+    namespace: string,
+    name: string,
+    patch: { status: SnapshotStatus; expiresAt: number | null; etag: string },
+    ifEtag: string | undefined,
+    audit: AuditInput,
+  ): Promise<SnapshotRecord>;
+  /** A snapshot's items in (key, label) order, after `after` (nothing for an unknown snapshot). */
+  readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]>;
+
   findToken(tokenHash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
   revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;

@@ -155,6 +155,49 @@ export const postgresMigrations: readonly string[] = [
   CREATE UNIQUE INDEX rollouts_one_active ON rollouts (namespace) WHERE active;
   CREATE INDEX rollouts_by_namespace ON rollouts (namespace, updated_at);
   `,
+  `
+  -- The Azure App Configuration API: HMAC access keys (a token whose secret is kept, encrypted),
+  -- point-in-time reads (the revision of a namespace at a time), and snapshots with their items.
+  CREATE TABLE access_keys (
+    token_id text COLLATE "C" PRIMARY KEY REFERENCES tokens (id),
+    encrypted_secret text NOT NULL
+  );
+
+  CREATE INDEX commits_by_namespace_time ON commits (namespace, created_at);
+
+  CREATE TABLE snapshots (
+    namespace text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    status text NOT NULL,
+    filters text NOT NULL,
+    composition_type text NOT NULL,
+    retention_period bigint NOT NULL,
+    tags text NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint,
+    revision bigint NOT NULL,
+    items_count bigint NOT NULL,
+    size bigint NOT NULL,
+    etag text NOT NULL,
+    PRIMARY KEY (namespace, name)
+  );
+
+  CREATE TABLE snapshot_items (
+    namespace text COLLATE "C" NOT NULL,
+    snapshot text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    label text COLLATE "C" NOT NULL,
+    revision bigint NOT NULL,
+    value bytea NOT NULL,
+    content_type text NOT NULL,
+    tags text NOT NULL,
+    locked boolean NOT NULL,
+    secret boolean NOT NULL,
+    author text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (namespace, snapshot, key, label)
+  );
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

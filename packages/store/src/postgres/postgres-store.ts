@@ -18,6 +18,7 @@ import {
   type NamespaceSchema,
 } from '@herald/core';
 import type {
+  AccessKeyRecord,
   CommitQuery,
   CommitResult,
   CompactionResult,
@@ -30,6 +31,8 @@ import type {
   ReleaseRecord,
   RolloutRecord,
   SigningKeyRecord,
+  SnapshotRecord,
+  SnapshotStatus,
   Store,
   TokenRecord,
 } from '../types.js';
@@ -314,6 +317,8 @@ export class PostgresStore implements Store {
       await client.query('DELETE FROM releases WHERE namespace = $1', [name]);
       await client.query('DELETE FROM rollouts WHERE namespace = $1', [name]);
       await client.query('DELETE FROM instance_views WHERE namespace = $1', [name]);
+      await client.query('DELETE FROM snapshot_items WHERE namespace = $1', [name]);
+      await client.query('DELETE FROM snapshots WHERE namespace = $1', [name]);
       await client.query('DELETE FROM namespaces WHERE name = $1', [name]);
       await this.#appendAuditIn(client, audit);
     });
@@ -718,6 +723,164 @@ export class PostgresStore implements Store {
       await client.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2', [at, id]);
       await this.#appendAuditIn(client, audit);
       return toToken({ ...row, revoked_at: at });
+    });
+  }
+
+  async createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void> {
+    const { token } = key;
+    await this.#transaction(async (client) => {
+      await client.query(
+        `INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt],
+      );
+      await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [token.id, key.encryptedSecret]);
+      await this.#appendAuditIn(client, audit);
+    });
+  }
+
+  async findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<TokenRow & { encrypted_secret: string }>(
+        'SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = $1',
+        [tokenId],
+      );
+      const row = rows[0];
+      return row && { token: toToken(row), encryptedSecret: row.encrypted_secret };
+    });
+  }
+
+  // --- point-in-time reads and snapshots ---
+
+  async namespaceRevisionAt(namespace: string, at: number): Promise<number> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<{ revision: number | null }>(
+        'SELECT max(revision) AS revision FROM commits WHERE namespace = $1 AND created_at <= $2',
+        [namespace, at],
+      );
+      return rows[0]?.revision ?? 0;
+    });
+  }
+
+  async createSnapshot(record: SnapshotRecord, items: readonly EntryVersion[], audit: AuditInput): Promise<SnapshotRecord> {
+    return this.#transaction(async (client) => {
+      // The namespace lock orders this after a concurrent delete of the namespace, which removes snapshots too.
+      await lockNamespaces(client, [record.namespace]);
+      await requireNamespace(client, record.namespace);
+      // An archived snapshot past its expiry is gone: its name may be used again.
+      const expired = await client.query<{ name: string }>(
+        `DELETE FROM snapshots WHERE namespace = $1 AND name = $2 AND status = 'archived' AND expires_at IS NOT NULL AND expires_at <= $3 RETURNING name`,
+        [record.namespace, record.name, record.createdAt],
+      );
+      if (expired.rows.length > 0) await client.query('DELETE FROM snapshot_items WHERE namespace = $1 AND snapshot = $2', [record.namespace, record.name]);
+      const inserted = await client.query(
+        `INSERT INTO snapshots (namespace, name, status, filters, composition_type, retention_period, tags, created_at, expires_at, revision, items_count, size, etag)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (namespace, name) DO NOTHING`,
+        [
+          record.namespace,
+          record.name,
+          record.status,
+          JSON.stringify(record.filters),
+          record.compositionType,
+          record.retentionPeriod,
+          JSON.stringify(record.tags),
+          record.createdAt,
+          record.expiresAt,
+          record.revision,
+          record.itemsCount,
+          record.size,
+          record.etag,
+        ],
+      );
+      if (inserted.rowCount === 0) throw new HeraldError('snapshot_exists', `snapshot "${record.name}" already exists in "${record.namespace}"`);
+      if (items.length > 0) {
+        await client.query(
+          `INSERT INTO snapshot_items (namespace, snapshot, key, label, revision, value, content_type, tags, locked, secret, author, created_at)
+           SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[], $8::text[], $9::boolean[], $10::boolean[], $11::text[], $12::bigint[])`,
+          [
+            record.namespace,
+            record.name,
+            items.map((v) => v.key),
+            items.map((v) => v.label),
+            items.map((v) => v.revision),
+            items.map((v) => Buffer.from(v.text, 'utf8')),
+            items.map((v) => v.contentType),
+            items.map((v) => JSON.stringify(v.tags)),
+            items.map((v) => v.locked),
+            items.map((v) => v.secret),
+            items.map((v) => v.author),
+            items.map((v) => v.createdAt),
+          ],
+        );
+      }
+      await this.#appendAuditIn(client, audit);
+      return record;
+    });
+  }
+
+  async getSnapshot(namespace: string, name: string): Promise<SnapshotRecord | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name = $2', [namespace, name]);
+      return rows[0] && toSnapshot(rows[0]);
+    });
+  }
+
+  async listSnapshots(query: { namespace: string; after?: string; limit: number }): Promise<SnapshotRecord[]> {
+    return this.#read(async () => {
+      const { rows } = await this.#pool.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name > $2 ORDER BY name LIMIT $3', [
+        query.namespace,
+        query.after ?? '',
+        query.limit,
+      ]);
+      return rows.map(toSnapshot);
+    });
+  }
+
+  async updateSnapshot(
+    namespace: string,
+    name: string,
+    patch: { status: SnapshotStatus; expiresAt: number | null; etag: string },
+    ifEtag: string | undefined,
+    audit: AuditInput,
+  ): Promise<SnapshotRecord> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name = $2 FOR UPDATE', [namespace, name]);
+      const row = rows[0];
+      if (!row) throw new HeraldError('snapshot_not_found', `snapshot "${name}" does not exist in "${namespace}"`);
+      if (ifEtag !== undefined && row.etag !== ifEtag) {
+        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, { extensions: { conflicts: [] } });
+      }
+      await client.query('UPDATE snapshots SET status = $1, expires_at = $2, etag = $3 WHERE namespace = $4 AND name = $5', [
+        patch.status,
+        patch.expiresAt,
+        patch.etag,
+        namespace,
+        name,
+      ]);
+      await this.#appendAuditIn(client, audit);
+      return { ...toSnapshot(row), ...patch };
+    });
+  }
+
+  async readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]> {
+    return this.#read(async () => {
+      const params: unknown[] = [query.namespace, query.name];
+      let where = 'namespace = $1 AND snapshot = $2';
+      if (query.after) {
+        params.push(query.after.key, query.after.label);
+        where += ' AND (key > $3 OR (key = $3 AND label > $4))';
+      }
+      let limit = '';
+      if (query.limit !== undefined) {
+        params.push(Math.max(0, Math.floor(query.limit)));
+        limit = ` LIMIT $${params.length}`;
+      }
+      const { rows } = await this.#pool.query<Omit<EntryRow, 'deleted'>>(
+        `SELECT namespace, key, label, revision, value, content_type, tags, locked, secret, author, created_at
+         FROM snapshot_items WHERE ${where} ORDER BY key, label${limit}`,
+        params,
+      );
+      return rows.map((row) => toVersion({ ...row, deleted: false }));
     });
   }
 
@@ -1419,6 +1582,40 @@ function toAudit(row: AuditRow): AuditRecord {
     details: JSON.parse(row.details) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+  };
+}
+
+interface SnapshotRow {
+  namespace: string;
+  name: string;
+  status: string;
+  filters: string;
+  composition_type: string;
+  retention_period: number;
+  tags: string;
+  created_at: number;
+  expires_at: number | null;
+  revision: number;
+  items_count: number;
+  size: number;
+  etag: string;
+}
+
+function toSnapshot(row: SnapshotRow): SnapshotRecord {
+  return {
+    namespace: row.namespace,
+    name: row.name,
+    status: row.status as SnapshotStatus,
+    filters: JSON.parse(row.filters) as SnapshotRecord['filters'],
+    compositionType: row.composition_type as SnapshotRecord['compositionType'],
+    retentionPeriod: row.retention_period,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revision: row.revision,
+    itemsCount: row.items_count,
+    size: row.size,
+    etag: row.etag,
   };
 }
 

@@ -133,4 +133,47 @@ export const sqliteMigrations: readonly string[] = [
   CREATE UNIQUE INDEX rollouts_one_active ON rollouts (namespace) WHERE active = 1;
   CREATE INDEX rollouts_by_namespace ON rollouts (namespace, updated_at);
   `,
+  `
+  -- The Azure App Configuration API: HMAC access keys (a token whose secret is kept, encrypted),
+  -- point-in-time reads (the revision of a namespace at a time), and snapshots with their items.
+  CREATE TABLE access_keys (
+    token_id TEXT PRIMARY KEY REFERENCES tokens (id),
+    encrypted_secret TEXT NOT NULL
+  ) STRICT;
+
+  CREATE INDEX commits_by_namespace_time ON commits (namespace, created_at);
+
+  CREATE TABLE snapshots (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    composition_type TEXT NOT NULL,
+    retention_period INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revision INTEGER NOT NULL,
+    items_count INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+  ) STRICT;
+
+  CREATE TABLE snapshot_items (
+    namespace TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    locked INTEGER NOT NULL,
+    secret INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, snapshot, key, label)
+  ) STRICT;
+  `,
 ];

@@ -18,6 +18,7 @@ import {
   type NamespaceSchema,
 } from '@herald/core';
 import type {
+  AccessKeyRecord,
   CommitQuery,
   CommitResult,
   CompactionResult,
@@ -30,6 +31,8 @@ import type {
   ReleaseRecord,
   RolloutRecord,
   SigningKeyRecord,
+  SnapshotRecord,
+  SnapshotStatus,
   Store,
   TokenRecord,
 } from '../types.js';
@@ -199,6 +202,8 @@ export class SqliteStore implements Store {
       this.#prepare('DELETE FROM releases WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM rollouts WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM instance_views WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM snapshot_items WHERE namespace = ?').run(name);
+      this.#prepare('DELETE FROM snapshots WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM namespaces WHERE name = ?').run(name);
       this.#appendAuditSync(audit);
     });
@@ -519,6 +524,127 @@ export class SqliteStore implements Store {
     });
   }
 
+  async createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void> {
+    const { token } = key;
+    this.#transaction(() => {
+      this.#prepare(
+        'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt);
+      this.#prepare('INSERT INTO access_keys (token_id, encrypted_secret) VALUES (?, ?)').run(token.id, key.encryptedSecret);
+      this.#appendAuditSync(audit);
+    });
+  }
+
+  async findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#prepare('SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = ?').get(tokenId) as
+      | (TokenRow & { encrypted_secret: string })
+      | undefined;
+    return row && { token: toToken(row), encryptedSecret: row.encrypted_secret };
+  }
+
+  async namespaceRevisionAt(namespace: string, at: number): Promise<number> {
+    this.#assertOpen();
+    const row = this.#prepare('SELECT max(revision) AS revision FROM commits WHERE namespace = ? AND created_at <= ?').get(namespace, at) as {
+      revision: number | null;
+    };
+    return row.revision ?? 0;
+  }
+
+  async createSnapshot(record: SnapshotRecord, items: readonly EntryVersion[], audit: AuditInput): Promise<SnapshotRecord> {
+    return this.#transaction(() => {
+      this.#requireNamespaceSync(record.namespace);
+      const existing = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(record.namespace, record.name) as SnapshotRow | undefined;
+      if (existing) {
+        if (!snapshotExpired(toSnapshot(existing), record.createdAt)) {
+          throw new HeraldError('snapshot_exists', `snapshot "${record.name}" already exists in "${record.namespace}"`);
+        }
+        this.#prepare('DELETE FROM snapshot_items WHERE namespace = ? AND snapshot = ?').run(record.namespace, record.name);
+        this.#prepare('DELETE FROM snapshots WHERE namespace = ? AND name = ?').run(record.namespace, record.name);
+      }
+      this.#prepare(
+        `INSERT INTO snapshots (namespace, name, status, filters, composition_type, retention_period, tags, created_at, expires_at, revision, items_count, size, etag)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        record.namespace,
+        record.name,
+        record.status,
+        JSON.stringify(record.filters),
+        record.compositionType,
+        record.retentionPeriod,
+        JSON.stringify(record.tags),
+        record.createdAt,
+        record.expiresAt,
+        record.revision,
+        record.itemsCount,
+        record.size,
+        record.etag,
+      );
+      const insert = this.#prepare(
+        `INSERT INTO snapshot_items (namespace, snapshot, key, label, revision, text, content_type, tags, locked, secret, author, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const v of items) {
+        insert.run(record.namespace, record.name, v.key, v.label, v.revision, v.text, v.contentType, JSON.stringify(v.tags), +v.locked, +v.secret, v.author, v.createdAt);
+      }
+      this.#appendAuditSync(audit);
+      return record;
+    });
+  }
+
+  async getSnapshot(namespace: string, name: string): Promise<SnapshotRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as SnapshotRow | undefined;
+    return row && toSnapshot(row);
+  }
+
+  async listSnapshots(query: { namespace: string; after?: string; limit: number }): Promise<SnapshotRecord[]> {
+    this.#assertOpen();
+    const rows = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name > ? ORDER BY name LIMIT ?').all(
+      query.namespace,
+      query.after ?? '',
+      query.limit,
+    ) as SnapshotRow[];
+    return rows.map(toSnapshot);
+  }
+
+  async updateSnapshot(
+    namespace: string,
+    name: string,
+    patch: { status: SnapshotStatus; expiresAt: number | null; etag: string },
+    ifEtag: string | undefined,
+    audit: AuditInput,
+  ): Promise<SnapshotRecord> {
+    return this.#transaction(() => {
+      const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as SnapshotRow | undefined;
+      if (!row) throw new HeraldError('snapshot_not_found', `snapshot "${name}" does not exist in "${namespace}"`);
+      if (ifEtag !== undefined && row.etag !== ifEtag) {
+        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, { extensions: { conflicts: [] } });
+      }
+      this.#prepare('UPDATE snapshots SET status = ?, expires_at = ?, etag = ? WHERE namespace = ? AND name = ?').run(
+        patch.status,
+        patch.expiresAt,
+        patch.etag,
+        namespace,
+        name,
+      );
+      this.#appendAuditSync(audit);
+      return { ...toSnapshot(row), ...patch };
+    });
+  }
+
+  async readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]> {
+    this.#assertOpen();
+    const after = query.after ? ' AND (key > @afterKey OR (key = @afterKey AND label > @afterLabel))' : '';
+    const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`;
+    const rows = this.#prepare(`SELECT * FROM snapshot_items WHERE namespace = @namespace AND snapshot = @name${after} ORDER BY key, label${limit}`).all({
+      namespace: query.namespace,
+      name: query.name,
+      ...(query.after ? { afterKey: query.after.key, afterLabel: query.after.label } : {}),
+    }) as Array<Omit<EntryRow, 'deleted'> & { snapshot: string }>;
+    return rows.map((row) => toVersion({ ...row, deleted: 0 }));
+  }
+
   async claimSetting(name: string, value: string): Promise<string> {
     return this.#transaction(() => {
       this.#prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
@@ -811,6 +937,45 @@ function toRollout(row: RolloutRow): RolloutRecord {
     version: row.version,
     updatedAt: row.updated_at,
   };
+}
+
+interface SnapshotRow {
+  namespace: string;
+  name: string;
+  status: string;
+  filters: string;
+  composition_type: string;
+  retention_period: number;
+  tags: string;
+  created_at: number;
+  expires_at: number | null;
+  revision: number;
+  items_count: number;
+  size: number;
+  etag: string;
+}
+
+function toSnapshot(row: SnapshotRow): SnapshotRecord {
+  return {
+    namespace: row.namespace,
+    name: row.name,
+    status: row.status as SnapshotStatus,
+    filters: JSON.parse(row.filters) as SnapshotRecord['filters'],
+    compositionType: row.composition_type as SnapshotRecord['compositionType'],
+    retentionPeriod: row.retention_period,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revision: row.revision,
+    itemsCount: row.items_count,
+    size: row.size,
+    etag: row.etag,
+  };
+}
+
+/** An archived snapshot past its expiry is gone: its name may be used again. */
+function snapshotExpired(snapshot: SnapshotRecord, now: number): boolean {
+  return snapshot.status === 'archived' && snapshot.expiresAt !== null && snapshot.expiresAt <= now;
 }
 
 interface ReleaseRow {
