@@ -15,6 +15,7 @@ import {
   issueToken,
   schemaViolation,
   SchemaValidator,
+  textContentType,
   type AuditInput,
   type AuditRecord,
   type AuditVerification,
@@ -41,6 +42,11 @@ export type ChangeInput =
       key: string;
       label?: string;
       value: unknown;
+      /**
+       * The value as text, stored verbatim (the Azure App Configuration API sends strings): checked
+       * against the content type (JSON types must parse), and `value` is then ignored.
+       */
+      text?: string;
       contentType?: string;
       tags?: Record<string, string>;
       secret?: boolean;
@@ -564,10 +570,16 @@ export class ConfigService {
     if (input.op !== 'set') return { op: input.op, key: input.key, label, ...preconditions };
     const tags = input.tags ?? {};
     checkTags(tags, this.#limits);
-    const { text, contentType } = this.#codec.encodeValue(input.key, input.value, input.contentType);
+    const { text, contentType } =
+      input.text === undefined ? this.#codec.encodeValue(input.key, input.value, input.contentType) : this.#verbatimText(input.key, input.text, input.contentType);
     const secret = input.secret ?? false;
     const stored = secret ? this.#cipher.encrypt(text, secretAssociatedData({ namespace, key: input.key, label })) : text;
     return { op: 'set', key: input.key, label, text: stored, contentType, tags, secret, ...preconditions };
+  }
+
+  #verbatimText(key: string, text: string, contentType = textContentType): { text: string; contentType: string } {
+    this.#codec.checkText(key, text, contentType);
+    return { text, contentType };
   }
 
   async #keyHistory(

@@ -30,6 +30,8 @@ export interface ServerConfig {
   /** Milliseconds between rollout controller passes (and route re-reads on every node). */
   rolloutTickMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
+  tls: { cert: string | Buffer; key: string | Buffer } | null;
 }
 
 export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
@@ -49,6 +51,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
   logLevel: 'info',
+  tls: null,
 });
 
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
@@ -67,6 +70,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'tokenCacheMs', 'rolloutTickMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
   }
+  if (config.tls && (!config.tls.cert || !config.tls.key)) problems.push('tls needs both cert and key');
   if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });
 }

@@ -16,6 +16,7 @@ import { RolloutController } from './rollouts/controller.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
+import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerWatchRoutes } from './routes/watch.js';
@@ -87,6 +88,7 @@ export class HeraldServer {
       ...(deps.logStream ? { logStream: deps.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: this.config.retryAfterSeconds,
+      tls: this.config.tls,
     });
     const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
     if (!deps.leadership) {
@@ -168,6 +170,7 @@ export class HeraldServer {
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
+      registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher });
       registerWatchRoutes(routes, {
         config: this.config,
         watchStreams: this.metrics.watchStreams,
@@ -218,7 +221,7 @@ export class HeraldServer {
     const address = this.#app.server.address() as AddressInfo | null;
     if (!address) throw new Error('the server is not listening');
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
   /** Graceful: new requests get 503, requests in flight finish (up to the grace period), then the sockets close. */

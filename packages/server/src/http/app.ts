@@ -17,6 +17,8 @@ export interface AppOptions {
   /** Answers 503 `shutting_down` to new requests once true. */
   isClosing: () => boolean;
   retryAfterSeconds: number;
+  /** Certificate and key (PEM) to serve HTTPS instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | null;
 }
 
 /** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
@@ -66,6 +68,8 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
 
 export function buildApp(options: AppOptions): HeraldApp {
   const app = Fastify({
+    // The https server type differs from http's only in TLS; the routes and hooks are the same.
+    ...((options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}) as object),
     logger: {
       level: options.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
@@ -135,7 +139,12 @@ export function buildApp(options: AppOptions): HeraldApp {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Herald admin API', version: '1', description: 'Errors are application/problem+json with a stable code (docs/errors.md).' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          azureHmac: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'Azure App Configuration HMAC-SHA256 with an access key (docs/azure-compat.md)' },
+        },
+      },
       security: [{ bearer: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
