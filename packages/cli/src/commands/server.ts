@@ -55,6 +55,8 @@ interface ServerFlags {
   nodeId?: string;
   secretKeyFile?: string;
   logLevel: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -70,8 +72,12 @@ export function registerServerCommand(program: Command): void {
     .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
     .option('--secret-key-file <file>', 'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY); every node of a cluster needs the same')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together', 2);
+      const tls = flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : null;
       const dataDir = resolve(flags.data);
       const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
       const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
@@ -97,7 +103,7 @@ export function registerServerCommand(program: Command): void {
         cipher,
         leadership,
         nodeId,
-        config: { host, port, logLevel: flags.logLevel as 'info' },
+        config: { host, port, logLevel: flags.logLevel as 'info', tls },
         ...(storeSize ? { storeSize } : {}),
       });
       const url = await server.listen();

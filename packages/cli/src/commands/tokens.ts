@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isRole, roles } from '@herald/core';
-import { adminClient, clientCommand, type ClientFlags } from '../client-options.js';
+import { adminClient, clientCommand, defaultUrl, type ClientFlags } from '../client-options.js';
 import { CliError, printJson, printLine } from '../output.js';
 
 interface TokenInfo {
@@ -30,14 +30,24 @@ export function registerTokenCommands(program: Command): void {
     .option('--name <name>', 'a name to recognise it by')
     .option('--secrets', 'may read secret values')
     .option('--expires-in <seconds>', 'expire after this many seconds')
-    .action(async (flags: ClientFlags & { role: string; ns: string; name?: string; secrets?: boolean; expiresIn?: string }) => {
+    .option('--azure', 'an Azure App Configuration access key for one namespace: prints a connection string Endpoint=…;Id=…;Secret=…')
+    .action(async (flags: ClientFlags & { role: string; ns: string; name?: string; secrets?: boolean; expiresIn?: string; azure?: boolean }) => {
       if (!isRole(flags.role)) throw new CliError(`--role must be one of ${roles.join(', ')}, got "${flags.role}"`, 2);
       if (flags.expiresIn !== undefined && !/^[1-9]\d*$/u.test(flags.expiresIn)) throw new CliError('--expires-in must be a number of seconds', 2);
-      const created = await adminClient(flags).post<{ token: string; info: TokenInfo }>('/v1/tokens', {
+      const body = {
         scopes: [{ namespaces: flags.ns, role: flags.role, ...(flags.secrets ? { secrets: true } : {}) }],
         ...(flags.name ? { name: flags.name } : {}),
         ...(flags.expiresIn ? { expiresInSeconds: Number(flags.expiresIn) } : {}),
-      });
+      };
+      if (flags.azure) {
+        const key = await adminClient(flags).post<{ id: string; secret: string; info: TokenInfo }>('/v1/azure/access-keys', body);
+        const endpoint = (flags.url ?? process.env.HERALD_URL ?? defaultUrl).replace(/\/+$/u, '');
+        const connectionString = `Endpoint=${endpoint};Id=${key.id};Secret=${key.secret}`;
+        if (flags.json) printJson({ connectionString, ...key });
+        else printLine(connectionString);
+        return;
+      }
+      const created = await adminClient(flags).post<{ token: string; info: TokenInfo }>('/v1/tokens', body);
       if (flags.json) printJson(created);
       else printLine(created.token);
     });
