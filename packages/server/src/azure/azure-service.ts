@@ -152,12 +152,13 @@ export class AzureService {
       ...(query.asOf === undefined ? {} : { maxRevision: query.asOf }),
     });
     const matches = (v: EntryVersion) => !v.deleted && matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
-    const { items, more } = await take(source, matches);
-    await this.#checkNamespaceWhenEmpty(caller, items);
-    const last = items.at(-1);
+    // History is unbounded, so one page reads at most so many versions: a filter that matches
+    // little gives short (even empty) pages with a next link rather than a scan of everything.
+    const { items, more, resume } = await take(source, matches, maxScannedVersions);
+    if (items.length === 0 && !more) await this.#requireNamespace(caller.namespace);
     return {
       items: items.map((v) => this.#toKeyValue(caller, v)),
-      ...(more && last ? { next: encodeToken([last.revision, last.key, last.label]) } : {}),
+      ...(more && resume ? { next: encodeToken([resume.revision, resume.key, resume.label]) } : {}),
       etagBasis: items.map((v) => [v.key, v.label, v.revision, v.locked]),
     };
   }
@@ -556,16 +557,29 @@ function revisionToken(token: string): { revision: number; key: string; label: s
   return { revision, key, label };
 }
 
-/** Up to a page of matching items, and whether more follow. */
-async function take<T>(source: AsyncIterable<T>, matches: (item: T) => boolean): Promise<{ items: T[]; more: boolean }> {
+/**
+ * Up to a page of matching items, and whether more follow. With a budget, at most that many items
+ * are read; when it runs out first, `more` is true and `resume` is where the next page starts
+ * (otherwise it is the last item of the page).
+ */
+async function take<T>(source: AsyncIterable<T>, matches: (item: T) => boolean, budget = Infinity): Promise<{ items: T[]; more: boolean; resume: T | undefined }> {
   const items: T[] = [];
+  let scanned = 0;
+  let last: T | undefined;
   for await (const item of source) {
-    if (!matches(item)) continue;
-    if (items.length === pageSize) return { items, more: true };
-    items.push(item);
+    if (scanned >= budget) return { items, more: true, resume: last };
+    scanned += 1;
+    if (matches(item)) {
+      if (items.length === pageSize) return { items, more: true, resume: items.at(-1) };
+      items.push(item);
+    }
+    last = item;
   }
-  return { items, more: false };
+  return { items, more: false, resume: items.at(-1) };
 }
+
+/** Versions one page of /revisions reads at most. */
+const maxScannedVersions = 20_000;
 
 const chunkSize = 250;
 
