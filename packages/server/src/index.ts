@@ -10,3 +10,4 @@ export type { Principal } from './principal.js';
 export type { ProblemDocument } from './http/problem.js';
 export { Relay } from './relay/relay.js';
 export type { RelayOptions } from './relay/relay.js';
+export type { FleetItem, ReleaseView } from './delivery/delivery-service.js';

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { canonicalJson } from '@herald/core';
 import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
 import { CliError, printJson, printLine, warn } from '../output.js';
-import { formatDiff, type EntryView } from './entries.js';
+import type { EntryView } from '@herald/server';
+import { formatDiff } from './entries.js';
 import { readStructuredFile } from './namespaces.js';
 
 const structuredExtensions = new Set(['.json', '.yaml', '.yml']);

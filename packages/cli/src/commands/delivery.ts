@@ -1,30 +1,11 @@
 import type { Command } from 'commander';
+import type { FleetItem, ReleaseView as Release } from '@herald/server';
 import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
 import { CliError, printJson, printLine } from '../output.js';
 import { parseRevision } from './entries.js';
 import { readStructuredFile } from './namespaces.js';
 
-interface Release {
-  namespace: string;
-  seq: number;
-  revision: number;
-  kind: string;
-  author: string;
-  note: string;
-  createdAt: string;
-}
 
-interface FleetItem {
-  instanceId: string;
-  attributes: Record<string, string>;
-  labels: string[];
-  seq: number;
-  digest: string;
-  status: 'applied' | 'rejected';
-  reason?: string;
-  health: string;
-  lastSeen: string;
-}
 
 export function registerDeliveryCommands(program: Command): void {
   clientCommand(program.command('release <ns>').description('release the namespace as it is now (or roll back to an older release)'))

@@ -1,22 +1,8 @@
 import type { Command } from 'commander';
+import type { EntryView } from '@herald/server';
 import { adminClient, clientCommand, entryPath, nsPath, type ClientFlags } from '../client-options.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
 
-export interface EntryView {
-  namespace: string;
-  key: string;
-  label: string;
-  value: unknown;
-  contentType: string;
-  tags: Record<string, string>;
-  locked: boolean;
-  secret: boolean;
-  redacted: boolean;
-  revision: number;
-  etag: string;
-  author: string;
-  updatedAt: string;
-}
 
 interface CommitResponse {
   revision: number;
