@@ -45,6 +45,7 @@ import {
   toStoreError,
   type PostgresTimeouts,
 } from './connection.js';
+import { toAudit, toNamespace, toRelease, toRollout, toSnapshot, toToken, toVersion, type AuditRow, type EntryRow, type NamespaceRow, type ReleaseRow, type RolloutRow, type SnapshotRow, type TokenRow } from '../rows.js';
 import { applyPostgresMigrations } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -79,52 +80,9 @@ interface PendingCommit {
 
 type Outcome = { ok: true; result: CommitResult } | { ok: false; error: unknown };
 
-interface EntryRow {
-  namespace: string;
-  key: string;
-  label: string;
-  revision: number;
-  value: Buffer;
-  content_type: string;
-  tags: string;
-  locked: boolean;
-  secret: boolean;
-  deleted: boolean;
-  author: string;
-  created_at: number;
-}
 
-interface NamespaceRow {
-  name: string;
-  description: string;
-  schema: string | null;
-  policy: string | null;
-  revision: number;
-  entry_count: number;
-  created_at: number;
-}
 
-interface TokenRow {
-  id: string;
-  name: string;
-  scopes: string;
-  token_hash: string;
-  created_at: number;
-  created_by: string;
-  expires_at: number | null;
-  revoked_at: number | null;
-}
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
 
 const entryColumns = 'namespace, key, label, revision, value, content_type, tags, locked, secret, deleted, author, created_at';
 
@@ -1530,133 +1488,12 @@ function checkAsOf(asOf: number, current: number, compacted: number): void {
   if (asOf > current) throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
 }
 
-function toVersion(row: EntryRow): EntryVersion {
-  return {
-    namespace: row.namespace,
-    key: row.key,
-    label: row.label,
-    revision: row.revision,
-    text: row.value.toString('utf8'),
-    contentType: row.content_type,
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    locked: row.locked,
-    secret: row.secret,
-    deleted: row.deleted,
-    author: row.author,
-    createdAt: row.created_at,
-  };
-}
 
-function toNamespace(row: NamespaceRow): NamespaceRecord {
-  return {
-    name: row.name,
-    description: row.description,
-    schema: row.schema === null ? null : (JSON.parse(row.schema) as NamespaceSchema),
-    policy: row.policy === null ? null : (JSON.parse(row.policy) as Record<string, unknown>),
-    revision: row.revision,
-    entryCount: row.entry_count,
-    createdAt: row.created_at,
-  };
-}
 
-function toToken(row: TokenRow): TokenRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    scopes: JSON.parse(row.scopes) as TokenRecord['scopes'],
-    tokenHash: row.token_hash,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-  };
-}
 
-function toAudit(row: AuditRow): AuditRecord {
-  return {
-    seq: row.seq,
-    at: row.at,
-    actor: row.actor,
-    action: row.action,
-    target: row.target,
-    details: JSON.parse(row.details) as Record<string, unknown>,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
 
-interface SnapshotRow {
-  namespace: string;
-  name: string;
-  status: string;
-  filters: string;
-  composition_type: string;
-  retention_period: number;
-  tags: string;
-  created_at: number;
-  expires_at: number | null;
-  revision: number;
-  items_count: number;
-  size: number;
-  etag: string;
-}
 
-function toSnapshot(row: SnapshotRow): SnapshotRecord {
-  return {
-    namespace: row.namespace,
-    name: row.name,
-    status: row.status as SnapshotStatus,
-    filters: JSON.parse(row.filters) as SnapshotRecord['filters'],
-    compositionType: row.composition_type as SnapshotRecord['compositionType'],
-    retentionPeriod: row.retention_period,
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revision: row.revision,
-    itemsCount: row.items_count,
-    size: row.size,
-    etag: row.etag,
-  };
-}
 
-interface ReleaseRow {
-  namespace: string;
-  seq: number | string;
-  revision: number | string;
-  kind: string;
-  author: string;
-  note: string;
-  created_at: number | string;
-}
 
-function toRelease(row: ReleaseRow): ReleaseRecord {
-  return {
-    namespace: row.namespace,
-    seq: Number(row.seq),
-    revision: Number(row.revision),
-    kind: row.kind as ReleaseKind,
-    author: row.author,
-    note: row.note,
-    createdAt: Number(row.created_at),
-  };
-}
 
-interface RolloutRow {
-  id: string;
-  namespace: string;
-  active: boolean;
-  state: string;
-  version: number | string;
-  updated_at: number | string;
-}
 
-function toRollout(row: RolloutRow): RolloutRecord {
-  return {
-    id: row.id,
-    namespace: row.namespace,
-    active: row.active,
-    state: JSON.parse(row.state) as Record<string, unknown>,
-    version: Number(row.version),
-    updatedAt: Number(row.updated_at),
-  };
-}

@@ -37,6 +37,7 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
+import { toAudit, toNamespace, toRelease, toRollout, toSnapshot, toToken, toVersion, type AuditRow, type EntryRow, type NamespaceRow, type ReleaseRow, type RolloutRow, type SnapshotRow, type TokenRow } from '../rows.js';
 import { sqliteMigrations } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -45,52 +46,9 @@ export interface SqliteStoreOptions {
   clock?: Clock;
 }
 
-interface EntryRow {
-  namespace: string;
-  key: string;
-  label: string;
-  revision: number;
-  text: string;
-  content_type: string;
-  tags: string;
-  locked: number;
-  secret: number;
-  deleted: number;
-  author: string;
-  created_at: number;
-}
 
-interface NamespaceRow {
-  name: string;
-  description: string;
-  schema: string | null;
-  policy: string | null;
-  revision: number;
-  entry_count: number;
-  created_at: number;
-}
 
-interface TokenRow {
-  id: string;
-  name: string;
-  scopes: string;
-  token_hash: string;
-  created_at: number;
-  created_by: string;
-  expires_at: number | null;
-  revoked_at: number | null;
-}
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
 
 interface PendingCommit {
   request: CommitRequest;
@@ -864,138 +822,17 @@ function migrate(db: Database.Database): void {
   }
 }
 
-function toVersion(row: EntryRow): EntryVersion {
-  return {
-    namespace: row.namespace,
-    key: row.key,
-    label: row.label,
-    revision: row.revision,
-    text: row.text,
-    contentType: row.content_type,
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    locked: row.locked === 1,
-    secret: row.secret === 1,
-    deleted: row.deleted === 1,
-    author: row.author,
-    createdAt: row.created_at,
-  };
-}
 
-function toNamespace(row: NamespaceRow): NamespaceRecord {
-  return {
-    name: row.name,
-    description: row.description,
-    schema: row.schema === null ? null : (JSON.parse(row.schema) as NamespaceSchema),
-    policy: row.policy === null ? null : (JSON.parse(row.policy) as Record<string, unknown>),
-    revision: row.revision,
-    entryCount: row.entry_count,
-    createdAt: row.created_at,
-  };
-}
 
-function toToken(row: TokenRow): TokenRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    scopes: JSON.parse(row.scopes) as TokenRecord['scopes'],
-    tokenHash: row.token_hash,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-  };
-}
 
-function toAudit(row: AuditRow): AuditRecord {
-  return {
-    seq: row.seq,
-    at: row.at,
-    actor: row.actor,
-    action: row.action,
-    target: row.target,
-    details: JSON.parse(row.details) as Record<string, unknown>,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
 
-interface RolloutRow {
-  id: string;
-  namespace: string;
-  active: number;
-  state: string;
-  version: number;
-  updated_at: number;
-}
 
-function toRollout(row: RolloutRow): RolloutRecord {
-  return {
-    id: row.id,
-    namespace: row.namespace,
-    active: row.active === 1,
-    state: JSON.parse(row.state) as Record<string, unknown>,
-    version: row.version,
-    updatedAt: row.updated_at,
-  };
-}
 
-interface SnapshotRow {
-  namespace: string;
-  name: string;
-  status: string;
-  filters: string;
-  composition_type: string;
-  retention_period: number;
-  tags: string;
-  created_at: number;
-  expires_at: number | null;
-  revision: number;
-  items_count: number;
-  size: number;
-  etag: string;
-}
 
-function toSnapshot(row: SnapshotRow): SnapshotRecord {
-  return {
-    namespace: row.namespace,
-    name: row.name,
-    status: row.status as SnapshotStatus,
-    filters: JSON.parse(row.filters) as SnapshotRecord['filters'],
-    compositionType: row.composition_type as SnapshotRecord['compositionType'],
-    retentionPeriod: row.retention_period,
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revision: row.revision,
-    itemsCount: row.items_count,
-    size: row.size,
-    etag: row.etag,
-  };
-}
 
 /** An archived snapshot past its expiry is gone: its name may be used again. */
 function snapshotExpired(snapshot: SnapshotRecord, now: number): boolean {
   return snapshot.status === 'archived' && snapshot.expiresAt !== null && snapshot.expiresAt <= now;
 }
 
-interface ReleaseRow {
-  namespace: string;
-  seq: number;
-  revision: number;
-  kind: string;
-  author: string;
-  note: string;
-  created_at: number;
-}
 
-function toRelease(row: ReleaseRow): ReleaseRecord {
-  return {
-    namespace: row.namespace,
-    seq: row.seq,
-    revision: row.revision,
-    kind: row.kind as ReleaseKind,
-    author: row.author,
-    note: row.note,
-    createdAt: row.created_at,
-  };
-}
