@@ -59,6 +59,8 @@ export class WatchHub {
   #checking: Promise<void> | undefined;
   #recheck = false;
   readonly #unwatch: () => void;
+  /** The last route read per namespace: attaching streams (a reconnect storm) reuse it; every check refreshes it. */
+  readonly #routes = new Map<string, NamespaceRoute>();
   /** Long polls waiting for a stable release newer than `afterSeq`, or (afterSeq NaN) for a route other than `version`. */
   readonly #waiters = new Map<string, Set<{ afterSeq: number; version?: string; done: () => void }>>();
 
@@ -93,8 +95,10 @@ export class WatchHub {
       await channel.run(async () => {
         if (stream.closed) return;
         channel.subscribers.add(subscriber);
-        const route = await this.#routing.route(channel.spec.namespace);
-        if (route) await this.#bringUp(channel, route, [subscriber]);
+        const route = this.#routes.get(channel.spec.namespace) ?? (await this.#routing.route(channel.spec.namespace));
+        if (!route) return;
+        this.#routes.set(channel.spec.namespace, route);
+        await this.#bringUp(channel, route, [subscriber]);
       });
     }
   }
@@ -174,14 +178,21 @@ export class WatchHub {
     this.#channels.delete(channel.key);
     const set = this.#byNamespace.get(channel.spec.namespace);
     set?.delete(channel);
-    if (set?.size === 0) this.#byNamespace.delete(channel.spec.namespace);
+    if (set?.size === 0) {
+      this.#byNamespace.delete(channel.spec.namespace);
+      this.#routes.delete(channel.spec.namespace);
+    }
   }
 
   async #check(): Promise<void> {
     const namespaces = new Set([...this.#byNamespace.keys(), ...this.#waiters.keys()]);
     for (const namespace of namespaces) {
       const route = await this.#routing.route(namespace);
-      if (!route) continue;
+      if (!route) {
+        this.#routes.delete(namespace);
+        continue;
+      }
+      this.#routes.set(namespace, route);
       for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) {
         if (waiter.version === undefined ? route.stable.seq > waiter.afterSeq : route.version !== waiter.version) waiter.done();
       }
