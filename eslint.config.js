@@ -8,7 +8,7 @@ const serverPackages = ['@herald/store', '@herald/server'];
 const ioModules = ['node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:child_process', 'pg', 'better-sqlite3'];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**', 'packages/ui/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**', 'packages/ui/vite.config.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -37,6 +37,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({ name, message: 'The client side must not depend on the server side.' })),
+      }],
+    },
+  },
+  {
+    // The web UI runs in the browser (its own tsconfig with DOM types) and talks only HTTP.
+    files: ['packages/ui/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['@herald/*', 'node:*'], message: 'The UI uses the admin API over HTTP only; it imports no Herald package and no Node module.' }],
       }],
     },
   },

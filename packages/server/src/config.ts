@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultLimits, HeraldError, type Limits } from '@herald/core';
 
 export interface ServerConfig {
@@ -32,6 +34,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
   tls: { cert: string | Buffer; key: string | Buffer } | null;
+  /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
+  uiDir: string | null;
 }
 
 export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
@@ -52,6 +56,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   rolloutTickMs: 500,
   logLevel: 'info',
   tls: null,
+  uiDir: null,
 });
 
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
@@ -69,6 +74,9 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   if (config.host.length === 0) problems.push('host must not be empty');
   for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'tokenCacheMs', 'rolloutTickMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
+  }
+  if (config.uiDir !== null && (typeof config.uiDir !== 'string' || !existsSync(join(config.uiDir, 'index.html')))) {
+    problems.push(`uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`);
   }
   if (config.tls && (!config.tls.cert || !config.tls.key)) problems.push('tls needs both cert and key');
   if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);

@@ -4,6 +4,7 @@ import { LocalLeadership, type Leadership, type Store } from '@herald/store';
 import { ConfigService } from './config-service.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { buildApp } from './http/app.js';
+import { StaticUi } from './http/static-ui.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
 import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
@@ -89,6 +90,7 @@ export class HeraldServer {
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: this.config.retryAfterSeconds,
       tls: this.config.tls,
+      ui: this.config.uiDir === null ? null : new StaticUi(this.config.uiDir),
     });
     const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
     if (!deps.leadership) {

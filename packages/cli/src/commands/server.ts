@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SecretCipher, systemClock } from '@herald/core';
 import { checkSecretKey, createServer, ensureBootstrapAdmin } from '@herald/server';
@@ -10,6 +11,9 @@ import { CliError, printLine, warn } from '../output.js';
 
 export const defaultDataDir = './herald-data';
 export const defaultListen = '127.0.0.1:8420';
+
+/** The web UI's build in this checkout (packages/ui/dist, made by `npm run build`), when there is one. */
+export const builtUiDir = fileURLToPath(new URL('../../../../ui/dist', import.meta.url));
 
 export function parseListen(value: string): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/u.exec(value);
@@ -57,6 +61,8 @@ interface ServerFlags {
   logLevel: string;
   tlsCert?: string;
   tlsKey?: string;
+  uiDir?: string;
+  ui: boolean;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -74,11 +80,20 @@ export function registerServerCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--ui-dir <dir>', 'serve the web UI from this build folder (default: packages/ui/dist when it was built)')
+    .option('--no-ui', 'serve no web UI')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together', 2);
       const tls = flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : null;
       const dataDir = resolve(flags.data);
+      let uiDir: string | null = null;
+      if (flags.ui && flags.uiDir !== undefined) {
+        uiDir = resolve(flags.uiDir);
+        if (!existsSync(join(uiDir, 'index.html'))) throw new CliError(`--ui-dir ${flags.uiDir} has no index.html`, 2);
+      } else if (flags.ui && existsSync(join(builtUiDir, 'index.html'))) {
+        uiDir = builtUiDir;
+      }
       const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
       const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
       const dbPath = join(dataDir, 'herald.db');
@@ -103,12 +118,13 @@ export function registerServerCommand(program: Command): void {
         cipher,
         leadership,
         nodeId,
-        config: { host, port, logLevel: flags.logLevel as 'info', tls },
+        config: { host, port, logLevel: flags.logLevel as 'info', tls, uiDir },
         ...(storeSize ? { storeSize } : {}),
       });
       const url = await server.listen();
       await leadership.start();
       printLine(`herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`);
+      if (uiDir) printLine(`herald: web UI at ${url}/`);
       if (bootstrap.generatedToken) {
         printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
         printLine(`herald: try: HERALD_URL=${url} HERALD_TOKEN=<token> npx herald ns create demo`);

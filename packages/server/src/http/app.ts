@@ -8,6 +8,7 @@ import { parseJsonBody } from './body.js';
 import type { HeraldApp } from './context.js';
 import { problemContentType, toProblem } from './problem.js';
 import { Entry, Namespace, Problem } from './schemas.js';
+import type { StaticUi } from './static-ui.js';
 
 export interface AppOptions {
   limits: Limits;
@@ -19,6 +20,8 @@ export interface AppOptions {
   retryAfterSeconds: number;
   /** Certificate and key (PEM) to serve HTTPS instead of HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer } | null;
+  /** The web UI's build, served to GET/HEAD requests that no API route matches. */
+  ui?: StaticUi | null;
 }
 
 /** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
@@ -130,7 +133,11 @@ export function buildApp(options: AppOptions): HeraldApp {
     return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(async (request, reply) => {
+    if (options.ui && (request.method === 'GET' || request.method === 'HEAD')) {
+      const file = await options.ui.resolve(request.url.split('?')[0] ?? '/');
+      if (file) return reply.code(file.status).headers(file.headers).send(file.body);
+    }
     const herald = new HeraldError('route_not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
     return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
   });

@@ -1,0 +1,147 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Api, describeError, loadToken, saveToken, whoami } from './api.js';
+import { describeScopes, isSystemAdmin } from './access.js';
+import { Confirm } from './components/ui.js';
+import { Link, navigate, useLocation } from './router.js';
+import { SessionContext, useSession, type Session } from './session.js';
+import type { WhoAmI } from './types.js';
+import { SignIn } from './screens/SignIn.js';
+import { Namespaces } from './screens/Namespaces.js';
+import { NamespaceScreen } from './screens/Namespace.js';
+import { Audit } from './screens/Audit.js';
+
+export function App() {
+  const [token, setToken] = useState<string | null>(() => loadToken());
+  const [who, setWho] = useState<WhoAmI | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const signOut = useCallback((why?: string) => {
+    saveToken(null);
+    setToken(null);
+    setWho(null);
+    setNotice(why ?? null);
+  }, []);
+
+  // A token kept from earlier in this tab: check it is still valid.
+  useEffect(() => {
+    if (!token || who) return;
+    whoami(token).then(setWho, (error: unknown) => signOut(`Signed out: ${describeError(error)}`));
+  }, [token, who, signOut]);
+
+  const session = useMemo<Session | null>(
+    () =>
+      token && who
+        ? { api: new Api(token, (error) => signOut(`Signed out: ${error.detail}`)), who, signOut: () => signOut() }
+        : null,
+    [token, who, signOut],
+  );
+
+  if (!token || !who || !session) {
+    if (token && !who) return <div className="center muted">Checking the token…</div>;
+    return (
+      <SignIn
+        notice={notice}
+        onSignedIn={(newToken, identity) => {
+          saveToken(newToken);
+          setToken(newToken);
+          setWho(identity);
+          setNotice(null);
+        }}
+      />
+    );
+  }
+  return (
+    <SessionContext.Provider value={session}>
+      <Shell />
+    </SessionContext.Provider>
+  );
+}
+
+function Shell() {
+  const { path } = useLocation();
+  return (
+    <div className="shell">
+      <Header />
+      <main>{route(path)}</main>
+    </div>
+  );
+}
+
+function route(path: string) {
+  const ns = /^\/ns\/([^/]+)(?:\/([a-z]+))?\/?$/u.exec(path);
+  if (ns) return <NamespaceScreen key={ns[1]} ns={decodeURIComponent(ns[1] ?? '')} tab={ns[2] ?? 'entries'} />;
+  if (path === '/audit') return <Audit />;
+  if (path === '/' || path === '/namespaces') return <Namespaces />;
+  return (
+    <div className="card">
+      <h2>Not found</h2>
+      <p>
+        Nothing at <code>{path}</code>. <Link to="/">Namespaces</Link>
+      </p>
+    </div>
+  );
+}
+
+function Header() {
+  const { who, api, signOut } = useSession();
+  const [freeze, setFreeze] = useState<null | 'freeze' | 'unfreeze'>(null);
+  const [frozen, setFrozen] = useState<string | null>(null);
+  const { path } = useLocation();
+  const admin = isSystemAdmin(who.scopes);
+  return (
+    <header className="top">
+      <Link to="/" className="brand">
+        <img src="/favicon.svg" alt="" width={22} height={22} /> Herald
+      </Link>
+      <nav>
+        <Link to="/" className={path === '/' || path.startsWith('/ns/') ? 'active' : ''}>
+          Namespaces
+        </Link>
+        <Link to="/audit" className={path === '/audit' ? 'active' : ''}>
+          Audit log
+        </Link>
+      </nav>
+      <div className="spacer" />
+      {frozen ? <span className="muted small">{frozen}</span> : null}
+      {admin ? (
+        <>
+          <button className="danger small-button" onClick={() => setFreeze('freeze')}>
+            Freeze all rollouts
+          </button>
+          <button className="small-button" onClick={() => setFreeze('unfreeze')}>
+            Unfreeze
+          </button>
+        </>
+      ) : null}
+      <span className="who" title={describeScopes(who.scopes)} data-testid="whoami">
+        {who.name || who.tokenId} · <span className="muted">{describeScopes(who.scopes)}</span>
+      </span>
+      <button
+        className="small-button"
+        onClick={() => {
+          signOut();
+          navigate('/');
+        }}
+      >
+        Sign out
+      </button>
+      {freeze ? (
+        <Confirm
+          title={freeze === 'freeze' ? 'Freeze every rollout?' : 'Unfreeze every rollout?'}
+          confirmLabel={freeze === 'freeze' ? 'Freeze all' : 'Unfreeze all'}
+          danger={freeze === 'freeze'}
+          withReason
+          onClose={() => setFreeze(null)}
+          onConfirm={async (reason) => {
+            const result = await api.post<{ frozen: boolean; rollouts: string[] }>(`/v1/rollouts/${freeze}`, reason ? { reason } : {});
+            setFrozen(result.frozen ? `Frozen (${result.rollouts.length} rollout(s))` : 'Rollouts unfrozen');
+          }}
+        >
+          {freeze === 'freeze'
+            ? 'Every active rollout halts at once, and new ones start frozen, until unfrozen.'
+            : 'Frozen rollouts go back to where they were (running or paused).'}
+        </Confirm>
+      ) : null}
+    </header>
+  );
+}

@@ -1,0 +1,46 @@
+// The namespace's JSON Schema checked in the browser with the library the server uses (ajv 8,
+// draft 2020-12, ajv-formats, allErrors), so an editor shows the server's own messages as you
+// type. The server checks again on save; it is the authority.
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { NamespaceSchema } from './types.js';
+import type { Violation } from './api.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+function compile(schema: Record<string, unknown>): ValidateFunction {
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true });
+  addFormats(ajv);
+  return ajv.compile(schema);
+}
+
+export class BrowserSchema {
+  readonly #document: ValidateFunction | undefined;
+  readonly #prefixes: Array<{ prefix: string; validate: ValidateFunction }>;
+
+  constructor(schema: NamespaceSchema | null) {
+    this.#document = schema?.document ? compile(schema.document) : undefined;
+    this.#prefixes = (schema?.prefixes ?? []).map(({ prefix, schema: s }) => ({ prefix, validate: compile(s) }));
+  }
+
+  get hasDocumentSchema(): boolean {
+    return this.#document !== undefined;
+  }
+
+  /** Violations of the prefix schemas by one value; paths as the server writes them (`key:/path`). */
+  valueViolations(key: string, value: unknown): Violation[] {
+    const out: Violation[] = [];
+    for (const { prefix, validate } of this.#prefixes) {
+      if (key.startsWith(prefix) && !validate(value)) {
+        for (const e of validate.errors ?? []) out.push({ path: `${key}:${e.instancePath}`, message: e.message ?? e.keyword });
+      }
+    }
+    return out;
+  }
+
+  /** Violations of the document schema by one label's namespace (key → value). */
+  documentViolations(label: string, document: Record<string, unknown>): Violation[] {
+    if (!this.#document || this.#document(document)) return [];
+    return (this.#document.errors ?? []).map((e) => ({ path: (label === '' ? '' : `[label ${label}]`) + e.instancePath, message: e.message ?? e.keyword }));
+  }
+}
