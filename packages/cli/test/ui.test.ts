@@ -257,7 +257,7 @@ void describe('web UI', { timeout: 600_000 }, () => {
     await see(preview.locator('.diff-removed', { hasText: '50' }));
     await see(preview.locator('.diff-added', { hasText: '40' }));
     assert.equal(await entryValue('db/pool/max'), 50, 'the preview is a dry run');
-    await dialog.getByLabel('Reason (audited)').fill('undo the unreviewed change');
+    await dialog.getByLabel('Commit message').fill('undo the unreviewed change');
     await shot('history-revert');
     await dialog.getByRole('button', { name: 'Revert', exact: true }).click();
     await see(page.getByTestId('reverted'));
@@ -290,8 +290,8 @@ void describe('web UI', { timeout: 600_000 }, () => {
   const stagedPolicy = {
     strategy: 'staged',
     waves: [
-      { name: 'canary', percent: 10, bake: '3s', match: { region: ['a'] } },
-      { name: 'half', percent: 50, bake: '3s' },
+      { name: 'canary', percent: 10, bake: '4s', match: { region: ['a'] } },
+      { name: 'half', percent: 50, bake: '4s' },
       { name: 'everyone', percent: 100, bake: '0s' },
     ],
     gates: { minReportRatio: 0.8, maxRejectRatio: 0, maxUnhealthyRatio: 0.05, reportDeadline: '60s' },
@@ -302,7 +302,7 @@ void describe('web UI', { timeout: 600_000 }, () => {
   async function release(note: string): Promise<void> {
     await page.getByRole('button', { name: 'Release now…' }).click();
     const dialog = page.getByRole('dialog');
-    await dialog.getByLabel('Reason (audited)').fill(note);
+    await dialog.getByLabel('Release note (audited)').fill(note);
     await dialog.getByRole('button', { name: 'Release', exact: true }).click();
     await see(page.getByTestId('released').filter({ hasText: 'rollout' }));
   }

@@ -39,6 +39,8 @@ export function Confirm(props: {
   confirmLabel: string;
   danger?: boolean;
   withReason?: boolean;
+  /** What the text field is called (an audited reason, a commit message, a release note). */
+  reasonLabel?: string;
   busyLabel?: string;
   onConfirm: (reason: string) => Promise<void>;
   onClose: () => void;
@@ -69,7 +71,7 @@ export function Confirm(props: {
       <div className="confirm-body">{props.children}</div>
       {props.withReason ? (
         <label className="field">
-          Reason (audited)
+          {props.reasonLabel ?? 'Reason (audited)'}
           <input value={reason} onChange={(e) => setReason(e.target.value)} placeholder="why" />
         </label>
       ) : null}

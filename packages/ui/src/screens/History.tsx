@@ -125,6 +125,7 @@ function RevertDialog({ ns, commit, onClose, onReverted }: { ns: string; commit:
       confirmLabel="Revert"
       danger
       withReason
+      reasonLabel="Commit message"
       busyLabel="Reverting"
       disabled={!preview.data || changes.length === 0}
       onClose={onClose}

@@ -298,6 +298,7 @@ function ReleaseCard({ ns, canRelease, onReleased, rolloutActive }: { ns: string
           title={`Release ${ns}?`}
           confirmLabel="Release"
           withReason
+          reasonLabel="Release note (audited)"
           onClose={() => setAsking(false)}
           onConfirm={async (note) => {
             const release = await api.post<Release>(`${nsPath(ns)}/releases`, { ...(note ? { note } : {}), ...(supersede ? { supersede: true } : {}) });
@@ -366,6 +367,7 @@ function ReleaseList({ ns, releases, fleet, canRelease, onRolledBack }: { ns: st
           confirmLabel="Roll back"
           danger
           withReason
+          reasonLabel="Release note (audited)"
           onClose={() => setTarget(null)}
           onConfirm={async (note) => {
             await api.post(`${nsPath(ns)}/releases`, { rollbackTo: target.seq, ...(note ? { note } : {}) });
