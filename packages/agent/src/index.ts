@@ -6,7 +6,9 @@ export { agentErrorCodes, AgentError } from './errors.js';
 export type { AgentErrorCode } from './errors.js';
 export { runCommand } from './exec.js';
 export type { ExecResult } from './exec.js';
-export { writeFileAtomic, writeIfChanged } from './files.js';
+export { writeIfChanged } from './files.js';
+// The atomic writer is the SDK's (its cache uses it too); the agent's files go through it.
+export { writeFileAtomic } from '@herald/sdk/internal';
 export type { WriteOutcome } from './files.js';
 export { envName, envValue, outputFormats, render, renderEnv, renderJson, renderYaml } from './render.js';
 export type { OutputFormat, RenderTarget } from './render.js';

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { canonicalJson, type PublicKeyInfo, type TrustStore } from '@herald/core';
+import { writeFileAtomic } from './atomic-file.js';
 import { verifySnapshot, type RejectionCode, type VerifiedView, type ViewRef } from './verify.js';
 
 /**
@@ -35,45 +36,6 @@ export type CacheRead<T> =
   | { status: 'ok'; value: T }
   /** Unreadable, unparsable or failing verification: ignored; `reason` says why. */
   | { status: 'ignored'; code: RejectionCode | 'unreadable'; reason: string; file: string };
-
-/** Writes `data` to `path` so that readers see the old content or the new one, and it survives a crash. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await fsyncDirectory(dir);
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-  } catch (error) {
-    // Windows cannot open a directory for fsync; the rename is as durable as it gets there.
-    if (process.platform === 'win32') return;
-    throw error;
-  }
-  try {
-    await handle.sync();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'EISDIR') throw error;
-  } finally {
-    await handle.close();
-  }
-}
 
 /** The file name for a view: a hash of [namespace, labels], so any namespace or label is a safe name. */
 export function viewFileName(view: ViewRef): string {

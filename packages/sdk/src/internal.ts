@@ -1,6 +1,7 @@
 // Internal, for sibling packages (the relay and agent) and the SDK's own tests: no stability promise.
 export { Backoff, defaultBackoff, parseRetryAfter } from './backoff.js';
-export { cacheFormat, DiskCache, viewFileName, writeFileAtomic } from './cache.js';
+export { tempSuffix, writeFileAtomic } from './atomic-file.js';
+export { cacheFormat, DiskCache, viewFileName } from './cache.js';
 export type { CachedKeysFile, CachedViewFile, CacheRead } from './cache.js';
 export { Channel } from './channel.js';
 export { Sleep, systemClientClock } from './clock.js';

@@ -66,7 +66,7 @@ void describe('writeFileAtomic', () => {
   void it('a process killed with SIGKILL in the middle of writes leaves a complete file', async () => {
     const cache = await freshCache('kill');
     const path = join(cache.dir, 'v.json');
-    const module = fileURLToPath(new URL('../src/cache.js', import.meta.url));
+    const module = fileURLToPath(new URL('../src/atomic-file.js', import.meta.url));
     const script = `
       const { writeFileAtomic } = await import(${JSON.stringify(module)});
       const bodies = ['x', 'y'].map((c) => JSON.stringify({ fill: c.repeat(2_000_000) }));
