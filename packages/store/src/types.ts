@@ -259,7 +259,7 @@ export interface Store {
   getRollout(id: string): Promise<RolloutRecord | undefined>;
   /** Active rollouts, of one namespace or of all. */
   listActiveRollouts(namespace?: string): Promise<RolloutRecord[]>;
-  /** Rollouts of a namespace, newest first. */
+  /** Rollouts of a namespace, most recently updated first. */
   listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]>;
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;

@@ -111,7 +111,8 @@ export class RolloutService {
 
   async status(principal: Principal, namespace: string): Promise<RolloutStatus | undefined> {
     requirePermission(principal, 'read', namespace);
-    const [latest] = await this.#store.listRollouts(namespace, 1);
+    // The active rollout when there is one: the one it superseded may have been saved in the same millisecond.
+    const [latest] = (await this.#store.listActiveRollouts(namespace)).concat(await this.#store.listRollouts(namespace, 1));
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
     const observation = rollout.finalObservation ?? (await this.observe(rollout));
@@ -124,7 +125,9 @@ export class RolloutService {
 
   async history(principal: Principal, namespace: string, limit: number): Promise<RolloutState[]> {
     requirePermission(principal, 'read', namespace);
-    return (await this.#store.listRollouts(namespace, limit)).map((r) => fromRecord(r).state);
+    // Newest started first: the store orders by last update, which ties when one rollout supersedes another.
+    const states = (await this.#store.listRollouts(namespace, limit)).map((r) => fromRecord(r).state);
+    return states.sort((a, b) => b.startedAt - a.startedAt);
   }
 
   async command(principal: Principal, namespace: string, command: RolloutCommand, reason: string): Promise<RolloutState> {
