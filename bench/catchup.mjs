@@ -3,13 +3,8 @@
 // it holds (one delta). etcd: a watch from the revision it had (every event replayed).
 //   node bench/catchup.mjs [--updates 1000] [--keys 100] [--rounds 5]
 import http from 'node:http';
-import { benchToken, machine, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const updates = Number(option('updates', '1000'));
 const keys = Number(option('keys', '100'));
 const rounds = Number(option('rounds', '5'));

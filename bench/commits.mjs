@@ -4,13 +4,8 @@
 //   node bench/commits.mjs [--count N] [--targets sqlite,postgres,postgres2,etcd] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { benchToken, machine, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const count = Number(option('count', '2000'));
 const targets = option('targets', 'sqlite,postgres,postgres2,etcd').split(',');
 const jsonOut = option('json', undefined);

@@ -4,14 +4,9 @@
 // update. Herald and etcd, same workload, same run.
 //   node bench/fanout.mjs [--watchers 1000,10000] [--updates 20] [--clients 4] [--targets herald,etcd] [--json FILE]
 import { fork } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { benchToken, machine, percentile, rssKiB, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { writeFileSync } from 'node:fs';
+import { benchToken, cpuSeconds, machine, option, percentile, rssKiB, sleep, startEtcd, startHerald, stopAll, table } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const sizes = option('watchers', '1000,10000').split(',').map(Number);
 const updates = Number(option('updates', '20'));
 const clientProcesses = Number(option('clients', '4'));
@@ -19,23 +14,7 @@ const targets = option('targets', 'herald,etcd').split(',');
 const jsonOut = option('json', undefined);
 // --profile DIR: the Herald server runs with --cpu-prof and stops with SIGINT so the profile is written there.
 const profileDir = option('profile', undefined);
-const ticks = Number(execTicks());
-
-function execTicks() {
-  try {
-    return readFileSync('/proc/self/stat', 'utf8') && 100;
-  } catch {
-    return 100;
-  }
-}
-
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
-}
-
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const payload = (i) => ({ update: i, padding: 'x'.repeat(1000) });
 
 async function heraldTarget() {

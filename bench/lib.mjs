@@ -2,7 +2,7 @@
 // installed from Debian when missing, percentiles, and tables. Every server started here is
 // stopped by stopAll(), also on Ctrl-C.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -120,3 +120,18 @@ export function rssKiB(pid) {
     return NaN;
   }
 }
+
+/** `--name value` from the command line, or `fallback`. */
+export function option(name, fallback) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (USER_HZ is 100 on Linux). */
+export function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,29 +6,16 @@
 //   node bench/relay.mjs [--watchers 1000] [--relays 2] [--updates 20] [--clients 2] [--json FILE]
 //   (--watchers is per relay; --clients is watcher processes per relay)
 import { fork } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { benchToken, freePort, heraldBin, machine, percentile, rssKiB, startHerald, startProcess, stopAll, table, tempFolder } from './lib.mjs';
+import { writeFileSync } from 'node:fs';
+import { benchToken, cpuSeconds, freePort, heraldBin, machine, option, percentile, rssKiB, sleep, startHerald, startProcess, stopAll, table, tempFolder } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const perRelay = Number(option('watchers', '1000'));
 const relayCount = Number(option('relays', '2'));
 const updates = Number(option('updates', '20'));
 const clientsPerGroup = Number(option('clients', '2'));
 const jsonOut = option('json', undefined);
 const total = perRelay * relayCount;
-const ticks = 100; // USER_HZ on Linux
-
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
-}
-
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const payload = (i) => ({ update: i, padding: 'x'.repeat(1000) });
 
 async function controlPlane() {

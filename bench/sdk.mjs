@@ -4,16 +4,10 @@
 // instance, not on the control plane.
 //   node bench/sdk.mjs [--clients 1000] [--updates 20]
 import { fork } from 'node:child_process';
-import { benchToken, machine, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, sleep, startHerald, stopAll, table } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const clients = Number(option('clients', '1000'));
 const updates = Number(option('updates', '20'));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 try {
   const server = await startHerald();

@@ -3,17 +3,11 @@
 // peak RSS during the storm. Herald and etcd, same run.
 //   node bench/storm.mjs [--watchers 10000] [--clients 4] [--targets herald,etcd]
 import { fork } from 'node:child_process';
-import { benchToken, ensureEtcd, freePort, heraldBin, machine, percentile, rssKiB, startProcess, stopAll, table, tempFolder } from './lib.mjs';
+import { benchToken, ensureEtcd, freePort, heraldBin, machine, option, percentile, rssKiB, sleep, startProcess, stopAll, table, tempFolder } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const watchers = Number(option('watchers', '10000'));
 const clientProcesses = Number(option('clients', '4'));
 const targets = option('targets', 'herald,etcd').split(',');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.timeOrigin + performance.now();
 
 async function heraldServer() {

@@ -228,7 +228,7 @@ export class HeraldServer {
 
   /** Graceful: new requests get 503, requests in flight finish (up to the grace period), then the sockets close. */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown(false);
+    this.#closing ??= this.#shutdown();
     return this.#closing;
   }
 
@@ -242,7 +242,7 @@ export class HeraldServer {
     await this.close();
   }
 
-  async #shutdown(_force: boolean): Promise<void> {
+  async #shutdown(): Promise<void> {
     this.#state = 'closing';
     for (const timer of this.#timers) clearInterval(timer);
     this.#unwatch();

@@ -1,5 +1,6 @@
 // Shared helpers for the server's HTTP tests: raw requests over fetch (so a test controls every
 // header and byte) and the checks every problem+json answer must pass.
+import type { EntryView } from '@herald/server';
 import assert from 'node:assert/strict';
 import { errorCatalogue, isErrorCode, type ErrorCode } from '@herald/core';
 import type { TestServer } from '@herald/testkit';
@@ -109,21 +110,8 @@ export async function setEntry(
   return response.json as EntryBody;
 }
 
-export interface EntryBody {
-  namespace: string;
-  key: string;
-  label: string;
-  value: unknown;
-  contentType: string;
-  tags: Record<string, string>;
-  locked: boolean;
-  secret: boolean;
-  redacted: boolean;
-  revision: number;
-  etag: string;
-  author: string;
-  updatedAt: string;
-}
+/** An entry as the admin API answers it: the server's own wire type. */
+export type EntryBody = EntryView;
 
 export async function createNamespace(ts: Pick<TestServer, 'url' | 'adminToken'>, name: string, extra: Record<string, unknown> = {}): Promise<void> {
   const response = await call(ts, 'POST', '/v1/namespaces', { body: { name, ...extra } });
