@@ -5,7 +5,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const serverPackages = ['@herald/store', '@herald/server'];
-const ioModules = ['node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:child_process', 'pg', 'better-sqlite3'];
+const ioModules = [
+  'node:fs',
+  'node:fs/promises',
+  'node:net',
+  'node:http',
+  'node:https',
+  'node:child_process',
+  'pg',
+  'better-sqlite3',
+];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'herald-data/**', 'packages/ui/vite.config.ts'] },
@@ -21,23 +30,38 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/require-await': 'off',
-      'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'Name every export of a module explicitly.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'Name every export of a module explicitly.' },
+      ],
     },
   },
   {
     files: ['packages/core/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [...ioModules, ...serverPackages].map((name) => ({ name, message: '@herald/core does no I/O and knows no server; do it in an adapter.' })),
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [...ioModules, ...serverPackages].map((name) => ({
+            name,
+            message: '@herald/core does no I/O and knows no server; do it in an adapter.',
+          })),
+        },
+      ],
     },
   },
   {
     files: ['packages/sdk/src/**/*.ts', 'packages/agent/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({ name, message: 'The client side must not depend on the server side.' })),
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({
+            name,
+            message: 'The client side must not depend on the server side.',
+          })),
+        },
+      ],
     },
   },
   {
@@ -45,9 +69,17 @@ export default tseslint.config(
     files: ['packages/ui/src/**/*.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['@herald/*', 'node:*'], message: 'The UI uses the admin API over HTTP only; it imports no Herald package and no Node module.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@herald/*', 'node:*'],
+              message: 'The UI uses the admin API over HTTP only; it imports no Herald package and no Node module.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -17,18 +17,28 @@ function stream(url, path, headers, body, done) {
     const started = performance.now();
     let bytes = 0;
     let text = '';
-    const request = http.request({ host: target.hostname, port: target.port, path, method: 'POST', agent: false, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (response) => {
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => {
-        bytes += Buffer.byteLength(chunk);
-        text += chunk;
-        if (done(text)) {
-          const ms = performance.now() - started;
-          request.destroy();
-          resolve({ ms, bytes });
-        }
-      });
-    });
+    const request = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (response) => {
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => {
+          bytes += Buffer.byteLength(chunk);
+          text += chunk;
+          if (done(text)) {
+            const ms = performance.now() - started;
+            request.destroy();
+            resolve({ ms, bytes });
+          }
+        });
+      },
+    );
     request.on('error', (error) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
     request.end(body);
   });
@@ -39,7 +49,11 @@ async function herald() {
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
   const commit = async (i) => {
-    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/key-${i % keys}`, { method: 'PUT', headers, body: JSON.stringify({ value: JSON.parse(value(i)) }) });
+    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/key-${i % keys}`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ value: JSON.parse(value(i)) }),
+    });
     await response.arrayBuffer();
   };
   for (let i = 0; i < keys; i += 1) await commit(i);
@@ -49,8 +63,18 @@ async function herald() {
     const base = round * updates + keys;
     for (let i = 0; i < updates; i += 1) await commit(base + i);
     const latest = await (await fetch(`${server.url}/v1/views/bench`, { headers })).json();
-    const body = JSON.stringify({ views: [{ namespace: 'bench', seq: held.manifest.seq, digest: held.manifest.digest }] });
-    results.push(await stream(server.url, '/v1/watch', headers, body, (text) => text.includes(`"seq":${latest.manifest.seq}`) && text.endsWith('\n\n')));
+    const body = JSON.stringify({
+      views: [{ namespace: 'bench', seq: held.manifest.seq, digest: held.manifest.digest }],
+    });
+    results.push(
+      await stream(
+        server.url,
+        '/v1/watch',
+        headers,
+        body,
+        (text) => text.includes(`"seq":${latest.manifest.seq}`) && text.endsWith('\n\n'),
+      ),
+    );
   }
   server.child.kill('SIGKILL');
   return results;
@@ -59,7 +83,13 @@ async function herald() {
 async function etcd() {
   const server = await startEtcd();
   const put = async (i) => {
-    const response = await fetch(`${server.url}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: Buffer.from(`bench/key-${i % keys}`).toString('base64'), value: Buffer.from(value(i)).toString('base64') }) });
+    const response = await fetch(`${server.url}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({
+        key: Buffer.from(`bench/key-${i % keys}`).toString('base64'),
+        value: Buffer.from(value(i)).toString('base64'),
+      }),
+    });
     return (await response.json()).header.revision;
   };
   for (let i = 0; i < keys; i += 1) await put(i);
@@ -88,8 +118,18 @@ try {
   };
   const hs = summary(h);
   const es = summary(e.results);
-  console.log(`\nCatch-up after ${updates} updates to ${keys} keys (~230-byte values), ${rounds} rounds. ${machine()}.\n`);
-  console.log(table(['server', 'time to current p50 ms', 'max ms', 'bytes received (p50)'], [['Herald (one delta)', ...hs], [`etcd ${e.version.replace(/^etcd Version: /, '')} (replay from revision)`, ...es]]));
+  console.log(
+    `\nCatch-up after ${updates} updates to ${keys} keys (~230-byte values), ${rounds} rounds. ${machine()}.\n`,
+  );
+  console.log(
+    table(
+      ['server', 'time to current p50 ms', 'max ms', 'bytes received (p50)'],
+      [
+        ['Herald (one delta)', ...hs],
+        [`etcd ${e.version.replace(/^etcd Version: /, '')} (replay from revision)`, ...es],
+      ],
+    ),
+  );
   console.log(`Herald/etcd: time ${(hs[0] / es[0]).toFixed(2)}×, bytes ${(hs[2] / es[2]).toFixed(3)}×`);
 } finally {
   await stopAll();

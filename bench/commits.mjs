@@ -120,10 +120,17 @@ try {
   await stopAll();
 }
 
-const names = { sqlite: 'Herald, SQLite', postgres: 'Herald, PostgreSQL, 1 node', postgres2: 'Herald, PostgreSQL, 2 nodes', etcd: `etcd ${etcdVersion.replace(/^etcd Version: /, '')}` };
+const names = {
+  sqlite: 'Herald, SQLite',
+  postgres: 'Herald, PostgreSQL, 1 node',
+  postgres2: 'Herald, PostgreSQL, 2 nodes',
+  etcd: `etcd ${etcdVersion.replace(/^etcd Version: /, '')}`,
+};
 const etcdResult = results.find((r) => r.target === 'etcd');
 const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}×` : '—');
-console.log(`\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with 16 writers.\n`);
+console.log(
+  `\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with 16 writers.\n`,
+);
 console.log(
   table(
     ['store', '1 writer /s', 'p50 ms', 'p99 ms', '16 writers /s', 'p50 ms', 'p99 ms', 'vs etcd (1 / 16)'],
@@ -135,7 +142,9 @@ console.log(
       r.concurrent.perSecond,
       r.concurrent.p50.toFixed(2),
       r.concurrent.p99.toFixed(2),
-      r.target === 'etcd' ? '1×' : `${ratio(r.sequential.perSecond, etcdResult?.sequential.perSecond)} / ${ratio(r.concurrent.perSecond, etcdResult?.concurrent.perSecond)}`,
+      r.target === 'etcd'
+        ? '1×'
+        : `${ratio(r.sequential.perSecond, etcdResult?.sequential.perSecond)} / ${ratio(r.concurrent.perSecond, etcdResult?.concurrent.perSecond)}`,
     ]),
   ),
 );

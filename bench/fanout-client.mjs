@@ -18,52 +18,84 @@ function record(update) {
 
 function openHerald(i) {
   const body = JSON.stringify({ instanceId: `bench-${process.pid}-${i}`, views: [{ namespace: 'bench' }] });
-  const request = http.request({
-    host: target.hostname, port: target.port, path: '/v1/watch', method: 'POST', agent: false,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-  }, (response) => {
-    if (response.statusCode !== 200) { process.send?.({ type: 'error', status: response.statusCode }); response.resume(); return; }
-    let pending = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk) => {
-      pending += chunk;
-      let end;
-      while ((end = pending.indexOf('\n\n')) >= 0) {
-        const event = pending.slice(0, end);
-        pending = pending.slice(end + 2);
-        if (event.startsWith('event: hello')) { open += 1; if (open === n) process.send?.({ type: 'ready' }); continue; }
-        if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) continue;
-        const match = /"update":(\d+)/.exec(event);
-        if (match) record(Number(match[1]));
+  const request = http.request(
+    {
+      host: target.hostname,
+      port: target.port,
+      path: '/v1/watch',
+      method: 'POST',
+      agent: false,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
+    },
+    (response) => {
+      if (response.statusCode !== 200) {
+        process.send?.({ type: 'error', status: response.statusCode });
+        response.resume();
+        return;
       }
-    });
-  });
+      let pending = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        pending += chunk;
+        let end;
+        while ((end = pending.indexOf('\n\n')) >= 0) {
+          const event = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          if (event.startsWith('event: hello')) {
+            open += 1;
+            if (open === n) process.send?.({ type: 'ready' });
+            continue;
+          }
+          if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) continue;
+          const match = /"update":(\d+)/.exec(event);
+          if (match) record(Number(match[1]));
+        }
+      });
+    },
+  );
   request.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   request.end(body);
 }
 
 function openEtcd(i) {
   const body = JSON.stringify({ create_request: { key: Buffer.from(key).toString('base64') } });
-  const request = http.request({ host: target.hostname, port: target.port, path: '/v3/watch', method: 'POST', agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
-    let pending = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk) => {
-      pending += chunk;
-      let end;
-      while ((end = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, end);
-        pending = pending.slice(end + 1);
-        const parsed = JSON.parse(line);
-        if (parsed.result?.created) { open += 1; if (open === n) process.send?.({ type: 'ready' }); continue; }
-        for (const ev of parsed.result?.events ?? []) {
-          const value = Buffer.from(ev.kv.value, 'base64').toString('utf8');
-          const match = /"update":(\d+)/.exec(value);
-          if (match) record(Number(match[1]));
+  const request = http.request(
+    {
+      host: target.hostname,
+      port: target.port,
+      path: '/v3/watch',
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    },
+    (response) => {
+      let pending = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        pending += chunk;
+        let end;
+        while ((end = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, end);
+          pending = pending.slice(end + 1);
+          const parsed = JSON.parse(line);
+          if (parsed.result?.created) {
+            open += 1;
+            if (open === n) process.send?.({ type: 'ready' });
+            continue;
+          }
+          for (const ev of parsed.result?.events ?? []) {
+            const value = Buffer.from(ev.kv.value, 'base64').toString('utf8');
+            const match = /"update":(\d+)/.exec(value);
+            if (match) record(Number(match[1]));
+          }
         }
-      }
-    });
-  });
+      });
+    },
+  );
   request.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   request.end(body);
   void i;

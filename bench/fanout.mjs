@@ -5,7 +5,19 @@
 //   node bench/fanout.mjs [--watchers 1000,10000] [--updates 20] [--clients 4] [--targets herald,etcd] [--json FILE]
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { benchToken, cpuSeconds, machine, option, percentile, rssKiB, sleep, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import {
+  benchToken,
+  cpuSeconds,
+  machine,
+  option,
+  percentile,
+  rssKiB,
+  sleep,
+  startEtcd,
+  startHerald,
+  stopAll,
+  table,
+} from './lib.mjs';
 
 const sizes = option('watchers', '1000,10000').split(',').map(Number);
 const updates = Number(option('updates', '20'));
@@ -22,7 +34,11 @@ async function heraldTarget() {
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
   const write = async (i) => {
-    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/config`, { method: 'PUT', headers, body: JSON.stringify({ value: payload(i) }) });
+    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/config`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ value: payload(i) }),
+    });
     if (response.status !== 200) throw new Error(`herald answered ${response.status}`);
     await response.arrayBuffer();
   };
@@ -42,13 +58,24 @@ async function etcdTarget() {
   const write = async (i) => {
     const response = await fetch(`${etcd.url}/v3/kv/put`, {
       method: 'POST',
-      body: JSON.stringify({ key: Buffer.from(key).toString('base64'), value: Buffer.from(JSON.stringify(payload(i))).toString('base64') }),
+      body: JSON.stringify({
+        key: Buffer.from(key).toString('base64'),
+        value: Buffer.from(JSON.stringify(payload(i))).toString('base64'),
+      }),
     });
     if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
     await response.arrayBuffer();
   };
   await write(0);
-  return { name: `etcd ${etcd.version.replace(/^etcd Version: /, '')}`, pid: etcd.pid, url: etcd.url, token: '-', key, write, stop: () => etcd.child.kill('SIGKILL') };
+  return {
+    name: `etcd ${etcd.version.replace(/^etcd Version: /, '')}`,
+    pid: etcd.pid,
+    url: etcd.url,
+    token: '-',
+    key,
+    write,
+    stop: () => etcd.child.kill('SIGKILL'),
+  };
 }
 
 async function run(target, kind, watchers) {
@@ -58,12 +85,23 @@ async function run(target, kind, watchers) {
   for (let c = 0; c < clientProcesses; c += 1) {
     const count = Math.min(per, watchers - c * per);
     if (count <= 0) break;
-    const child = fork(new URL('fanout-client.mjs', import.meta.url).pathname, [kind, target.url, target.token, String(count), target.key ?? ''], { stdio: 'inherit' });
+    const child = fork(
+      new URL('fanout-client.mjs', import.meta.url).pathname,
+      [kind, target.url, target.token, String(count), target.key ?? ''],
+      { stdio: 'inherit' },
+    );
     clients.push(child);
   }
-  await Promise.all(clients.map((child) => new Promise((resolve, reject) => {
-    child.on('message', (m) => (m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined));
-  })));
+  await Promise.all(
+    clients.map(
+      (child) =>
+        new Promise((resolve, reject) => {
+          child.on('message', (m) =>
+            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
+          );
+        }),
+    ),
+  );
   await sleep(1000);
   const rssIdle = rssKiB(target.pid);
   const cpuBefore = cpuSeconds(target.pid);
@@ -76,13 +114,19 @@ async function run(target, kind, watchers) {
   await sleep(2000);
   const cpu = cpuSeconds(target.pid) - cpuBefore;
   const rssPeak = rssKiB(target.pid);
-  const reports = await Promise.all(clients.map((child) => new Promise((resolve) => {
-    child.once('message', (m) => resolve(m));
-    child.send({ type: 'report' });
-  })));
+  const reports = await Promise.all(
+    clients.map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('message', (m) => resolve(m));
+          child.send({ type: 'report' });
+        }),
+    ),
+  );
   for (const child of clients) child.send({ type: 'exit' });
   const byUpdate = new Map();
-  for (const report of reports) for (const [update, times] of report.received) byUpdate.set(update, [...(byUpdate.get(update) ?? []), ...times]);
+  for (const report of reports)
+    for (const [update, times] of report.received) byUpdate.set(update, [...(byUpdate.get(update) ?? []), ...times]);
   const lastWatcher = [];
   const all = [];
   let missing = 0;
@@ -119,7 +163,9 @@ try {
       try {
         const result = await run(target, kind, watchers);
         results.push(result);
-        console.error(`${result.target} W=${watchers}: last watcher p50 ${result.lastP50.toFixed(0)} ms, p99 ${result.lastP99.toFixed(0)} ms, ${result.rssPerWatcherKiB.toFixed(1)} KiB/watcher, missing ${result.missing}`);
+        console.error(
+          `${result.target} W=${watchers}: last watcher p50 ${result.lastP50.toFixed(0)} ms, p99 ${result.lastP99.toFixed(0)} ms, ${result.rssPerWatcherKiB.toFixed(1)} KiB/watcher, missing ${result.missing}`,
+        );
       } finally {
         await target.stop();
         await sleep(500);
@@ -130,10 +176,21 @@ try {
   await stopAll();
 }
 
-console.log(`\nFan-out: ${updates} updates of a ~1 KiB JSON value 200 ms apart; one connection per watcher over ${clientProcesses} client processes. ${machine()}.\n`);
+console.log(
+  `\nFan-out: ${updates} updates of a ~1 KiB JSON value 200 ms apart; one connection per watcher over ${clientProcesses} client processes. ${machine()}.\n`,
+);
 console.log(
   table(
-    ['server', 'W', 'commit→last watcher p50 / p99 / max ms', 'per-watcher p50 / p99 ms', 'missed', 'RSS per idle watcher', 'peak RSS', 'server CPU per update'],
+    [
+      'server',
+      'W',
+      'commit→last watcher p50 / p99 / max ms',
+      'per-watcher p50 / p99 ms',
+      'missed',
+      'RSS per idle watcher',
+      'peak RSS',
+      'server CPU per update',
+    ],
     results.map((r) => [
       r.target,
       r.watchers,
@@ -149,6 +206,9 @@ console.log(
 const herald = (w) => results.find((r) => r.watchers === w && r.target === 'Herald');
 const etcd = (w) => results.find((r) => r.watchers === w && r.target.startsWith('etcd'));
 for (const w of sizes) {
-  if (herald(w) && etcd(w)) console.log(`W=${w}: Herald/etcd commit→last watcher p99 ${(herald(w).lastP99 / etcd(w).lastP99).toFixed(2)}×, RSS per watcher ${(herald(w).rssPerWatcherKiB / etcd(w).rssPerWatcherKiB).toFixed(2)}×`);
+  if (herald(w) && etcd(w))
+    console.log(
+      `W=${w}: Herald/etcd commit→last watcher p99 ${(herald(w).lastP99 / etcd(w).lastP99).toFixed(2)}×, RSS per watcher ${(herald(w).rssPerWatcherKiB / etcd(w).rssPerWatcherKiB).toFixed(2)}×`,
+    );
 }
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ machine: machine(), updates, clientProcesses, results }, null, 2));

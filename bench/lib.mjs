@@ -57,8 +57,13 @@ export function startProcess(command, args, { env = {}, ready, timeoutMs = 30_00
 export async function startHerald(extraArgs = [], env = {}, nodeArgs = []) {
   const port = await freePort();
   const args = [...nodeArgs, heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...extraArgs];
-  if (!extraArgs.includes('--postgres') && !extraArgs.includes('--data')) args.push('--data', tempFolder('herald-bench-'));
-  const { child } = await startProcess(process.execPath, args, { env: { HERALD_ADMIN_TOKEN: benchToken, ...env }, ready: /listening on (http\S+)/, name: 'herald server' });
+  if (!extraArgs.includes('--postgres') && !extraArgs.includes('--data'))
+    args.push('--data', tempFolder('herald-bench-'));
+  const { child } = await startProcess(process.execPath, args, {
+    env: { HERALD_ADMIN_TOKEN: benchToken, ...env },
+    ready: /listening on (http\S+)/,
+    name: 'herald server',
+  });
   return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
 }
 
@@ -66,9 +71,12 @@ export function ensureEtcd() {
   try {
     execFileSync('etcd', ['--version'], { stdio: 'ignore' });
   } catch {
-    console.error('etcd is missing: installing Debian\'s etcd-server with apt-get');
+    console.error("etcd is missing: installing Debian's etcd-server with apt-get");
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
   return execFileSync('etcd', ['--version']).toString().split('\n')[0];
 }
@@ -78,15 +86,26 @@ export async function startEtcd() {
   const clientPort = await freePort();
   const peerPort = await freePort();
   const dir = tempFolder('etcd-bench-');
-  const { child } = await startProcess('etcd', [
-    '--data-dir', dir,
-    '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-    '--quota-backend-bytes', String(8 * 1024 ** 3),
-  ], { ready: /ready to serve client requests|serving insecure client requests/, name: 'etcd' });
+  const { child } = await startProcess(
+    'etcd',
+    [
+      '--data-dir',
+      dir,
+      '--listen-client-urls',
+      `http://127.0.0.1:${clientPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${clientPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peerPort}`,
+      '--quota-backend-bytes',
+      String(8 * 1024 ** 3),
+    ],
+    { ready: /ready to serve client requests|serving insecure client requests/, name: 'etcd' },
+  );
   return { url: `http://127.0.0.1:${clientPort}`, child, pid: child.pid, version };
 }
 
@@ -115,7 +134,11 @@ export function table(headers, rows) {
 
 export function rssKiB(pid) {
   try {
-    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim());
+    return Number(
+      execFileSync('ps', ['-o', 'rss=', '-p', String(pid)])
+        .toString()
+        .trim(),
+    );
   } catch {
     return NaN;
   }

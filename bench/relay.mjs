@@ -7,7 +7,22 @@
 //   (--watchers is per relay; --clients is watcher processes per relay)
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { benchToken, cpuSeconds, freePort, heraldBin, machine, option, percentile, rssKiB, sleep, startHerald, startProcess, stopAll, table, tempFolder } from './lib.mjs';
+import {
+  benchToken,
+  cpuSeconds,
+  freePort,
+  heraldBin,
+  machine,
+  option,
+  percentile,
+  rssKiB,
+  sleep,
+  startHerald,
+  startProcess,
+  stopAll,
+  table,
+  tempFolder,
+} from './lib.mjs';
 
 const perRelay = Number(option('watchers', '1000'));
 const relayCount = Number(option('relays', '2'));
@@ -23,7 +38,11 @@ async function controlPlane() {
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
   const write = async (i) => {
-    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/config`, { method: 'PUT', headers, body: JSON.stringify({ value: payload(i) }) });
+    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/config`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ value: payload(i) }),
+    });
     if (response.status !== 200) throw new Error(`herald answered ${response.status}`);
     await response.arrayBuffer();
   };
@@ -35,7 +54,18 @@ async function startRelay(upstream) {
   const port = await freePort();
   const { child } = await startProcess(
     process.execPath,
-    [heraldBin, 'relay', '--upstream', upstream, '--listen', `127.0.0.1:${port}`, '--cache', tempFolder('herald-relay-bench-'), '--log-level', 'warn'],
+    [
+      heraldBin,
+      'relay',
+      '--upstream',
+      upstream,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--cache',
+      tempFolder('herald-relay-bench-'),
+      '--log-level',
+      'warn',
+    ],
     { env: { HERALD_TOKEN: benchToken }, ready: /relay listening on (http\S+)/, name: 'herald relay' },
   );
   return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
@@ -47,19 +77,36 @@ async function watchers(url, count) {
   const clients = [];
   for (let c = 0; c < clientsPerGroup; c += 1) {
     const n = Math.min(per, count - c * per);
-    if (n > 0) clients.push(fork(new URL('fanout-client.mjs', import.meta.url).pathname, ['herald', url, benchToken, String(n), ''], { stdio: 'inherit' }));
+    if (n > 0)
+      clients.push(
+        fork(new URL('fanout-client.mjs', import.meta.url).pathname, ['herald', url, benchToken, String(n), ''], {
+          stdio: 'inherit',
+        }),
+      );
   }
-  await Promise.all(clients.map((child) => new Promise((resolve, reject) => {
-    child.on('message', (m) => (m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined));
-  })));
+  await Promise.all(
+    clients.map(
+      (child) =>
+        new Promise((resolve, reject) => {
+          child.on('message', (m) =>
+            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
+          );
+        }),
+    ),
+  );
   return clients;
 }
 
 async function collect(clients) {
-  const reports = await Promise.all(clients.map((child) => new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send({ type: 'report' });
-  })));
+  const reports = await Promise.all(
+    clients.map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('message', resolve);
+          child.send({ type: 'report' });
+        }),
+    ),
+  );
   for (const child of clients) child.send({ type: 'exit' });
   return reports;
 }
@@ -67,7 +114,8 @@ async function collect(clients) {
 /** Commit → last watcher per update, over every watcher. */
 function latencies(reports, acks, expected) {
   const byUpdate = new Map();
-  for (const report of reports) for (const [update, times] of report.received) byUpdate.set(update, [...(byUpdate.get(update) ?? []), ...times]);
+  for (const report of reports)
+    for (const [update, times] of report.received) byUpdate.set(update, [...(byUpdate.get(update) ?? []), ...times]);
   const last = [];
   let missing = 0;
   for (const [update, ack] of acks) {
@@ -166,7 +214,9 @@ try {
   for (const run of [throughRelays, direct]) {
     const result = await run();
     results.push(result);
-    console.error(`${result.path}: last watcher p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, missing ${result.missing}`);
+    console.error(
+      `${result.path}: last watcher p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, missing ${result.missing}`,
+    );
     await sleep(500);
   }
 } finally {
@@ -174,10 +224,21 @@ try {
 }
 
 const ms = (v) => (Number.isFinite(v) ? v.toFixed(0) : '-');
-console.log(`\nRelays: ${updates} updates of a ~1 KiB JSON value 200 ms apart; ${total} watchers, one connection each, ${clientsPerGroup} watcher processes per relay (the same processes for the direct run). ${machine()}.\n`);
+console.log(
+  `\nRelays: ${updates} updates of a ~1 KiB JSON value 200 ms apart; ${total} watchers, one connection each, ${clientsPerGroup} watcher processes per relay (the same processes for the direct run). ${machine()}.\n`,
+);
 console.log(
   table(
-    ['path', 'commit→last watcher p50 / p99 / max ms', 'missed', 'control plane: streams', 'RSS growth for them', 'peak RSS', 'CPU during the updates', 'CPU per update'],
+    [
+      'path',
+      'commit→last watcher p50 / p99 / max ms',
+      'missed',
+      'control plane: streams',
+      'RSS growth for them',
+      'peak RSS',
+      'CPU during the updates',
+      'CPU per update',
+    ],
     results.map((r) => [
       r.path,
       `${ms(r.p50)} / ${ms(r.p99)} / ${ms(r.max)}`,
@@ -192,10 +253,18 @@ console.log(
 );
 const relayed = results.find((r) => r.relay);
 if (relayed) {
-  console.log(`\nOne relay (mean of ${relayCount}), ${perRelay} watchers: ${relayed.relay.rssPerWatcherKiB.toFixed(1)} KiB RSS per idle watcher, peak RSS ${relayed.relay.rssPeakMiB.toFixed(0)} MiB, CPU per update ${relayed.relay.cpuPerUpdateMs.toFixed(1)} ms.`);
+  console.log(
+    `\nOne relay (mean of ${relayCount}), ${perRelay} watchers: ${relayed.relay.rssPerWatcherKiB.toFixed(1)} KiB RSS per idle watcher, peak RSS ${relayed.relay.rssPeakMiB.toFixed(0)} MiB, CPU per update ${relayed.relay.cpuPerUpdateMs.toFixed(1)} ms.`,
+  );
 }
 const plain = results.find((r) => !r.relay);
 if (relayed && plain) {
-  console.log(`Control plane with the relays in front vs the same ${total} watchers on it directly: CPU ${(relayed.cpCpuSeconds / plain.cpCpuSeconds).toFixed(2)}×, RSS growth ${relayed.cpRssGrowthMiB.toFixed(1)} vs ${plain.cpRssGrowthMiB.toFixed(1)} MiB; commit→last watcher p99 ${(relayed.p99 / plain.p99).toFixed(2)}×.`);
+  console.log(
+    `Control plane with the relays in front vs the same ${total} watchers on it directly: CPU ${(relayed.cpCpuSeconds / plain.cpCpuSeconds).toFixed(2)}×, RSS growth ${relayed.cpRssGrowthMiB.toFixed(1)} vs ${plain.cpRssGrowthMiB.toFixed(1)} MiB; commit→last watcher p99 ${(relayed.p99 / plain.p99).toFixed(2)}×.`,
+  );
 }
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ machine: machine(), updates, perRelay, relayCount, clientsPerGroup, results }, null, 2));
+if (jsonOut)
+  writeFileSync(
+    jsonOut,
+    JSON.stringify({ machine: machine(), updates, perRelay, relayCount, clientsPerGroup, results }, null, 2),
+  );

@@ -13,6 +13,8 @@ const scripts = [
 ];
 for (const [script, args] of scripts) {
   console.log(`\n### node bench/${script} ${args.join(' ')}`);
-  const result = spawnSync(process.execPath, [new URL(script, import.meta.url).pathname, ...args], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
+    stdio: 'inherit',
+  });
   if (result.status !== 0) process.exit(result.status ?? 1);
 }

@@ -8,7 +8,14 @@ const keys = (await (await fetch(`${url}/v1/keys`)).json()).keys;
 let applied = 0;
 const clients = [];
 for (let i = 0; i < n; i += 1) {
-  const client = new HeraldClient({ url, token, instanceId: `sdk-bench-${i}`, views: [{ namespace: 'bench' }], trustedKeys: keys, reportIntervalMs: 600_000 });
+  const client = new HeraldClient({
+    url,
+    token,
+    instanceId: `sdk-bench-${i}`,
+    views: [{ namespace: 'bench' }],
+    trustedKeys: keys,
+    reportIntervalMs: 600_000,
+  });
   clients.push(client);
   void (async () => {
     for await (const _change of client.changes()) applied += 1;

@@ -13,10 +13,20 @@ try {
   const server = await startHerald();
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
-  const write = async (i) => (await fetch(`${server.url}/v1/namespaces/bench/entries/config`, { method: 'PUT', headers, body: JSON.stringify({ value: { update: i, padding: 'x'.repeat(1000) } }) })).arrayBuffer();
+  const write = async (i) =>
+    (
+      await fetch(`${server.url}/v1/namespaces/bench/entries/config`, {
+        method: 'PUT',
+        headers,
+        body: JSON.stringify({ value: { update: i, padding: 'x'.repeat(1000) } }),
+      })
+    ).arrayBuffer();
   await write(0);
-  const child = fork(new URL('sdk-client.mjs', import.meta.url).pathname, [server.url, benchToken, String(clients)], { stdio: 'inherit' });
-  const next = (type) => new Promise((resolve) => child.once('message', (m) => (m.type === type ? resolve(m) : undefined)));
+  const child = fork(new URL('sdk-client.mjs', import.meta.url).pathname, [server.url, benchToken, String(clients)], {
+    stdio: 'inherit',
+  });
+  const next = (type) =>
+    new Promise((resolve) => child.once('message', (m) => (m.type === type ? resolve(m) : undefined)));
   await next('ready');
   await sleep(1000);
   child.send({ type: 'mark' });
@@ -30,8 +40,15 @@ try {
   const report = await next('report');
   child.send({ type: 'exit' });
   const perUpdatePerClientUs = (report.cpuMs * 1000) / report.applied;
-  console.log(`\nSDK client cost: ${clients} clients in one process, ${updates} updates of ~1 KiB (signature + digest verified, values frozen, change events). ${machine()}.\n`);
-  console.log(table(['clients', 'updates applied', 'client CPU', 'per update per client'], [[clients, report.applied, `${report.cpuMs.toFixed(0)} ms`, `${perUpdatePerClientUs.toFixed(0)} µs`]]));
+  console.log(
+    `\nSDK client cost: ${clients} clients in one process, ${updates} updates of ~1 KiB (signature + digest verified, values frozen, change events). ${machine()}.\n`,
+  );
+  console.log(
+    table(
+      ['clients', 'updates applied', 'client CPU', 'per update per client'],
+      [[clients, report.applied, `${report.cpuMs.toFixed(0)} ms`, `${perUpdatePerClientUs.toFixed(0)} µs`]],
+    ),
+  );
 } finally {
   await stopAll();
 }

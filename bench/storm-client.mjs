@@ -27,41 +27,59 @@ function open(i, attempt) {
   const headers = { 'content-type': 'application/json' };
   if (kind === 'etcd') {
     path = '/v3/watch';
-    body = JSON.stringify({ create_request: { key: Buffer.from(key).toString('base64'), ...(held.revision ? { start_revision: held.revision + 1 } : {}) } });
+    body = JSON.stringify({
+      create_request: {
+        key: Buffer.from(key).toString('base64'),
+        ...(held.revision ? { start_revision: held.revision + 1 } : {}),
+      },
+    });
   } else {
     path = '/v1/watch';
     headers.authorization = `Bearer ${token}`;
-    body = JSON.stringify({ instanceId: `storm-${process.pid}-${i}`, views: [{ namespace: 'bench', ...(held.seq ? { seq: held.seq, digest: held.digest } : {}) }] });
+    body = JSON.stringify({
+      instanceId: `storm-${process.pid}-${i}`,
+      views: [{ namespace: 'bench', ...(held.seq ? { seq: held.seq, digest: held.digest } : {}) }],
+    });
   }
   let counted = false;
-  const request = http.request({ host: target.hostname, port: target.port, path, method: 'POST', agent: false, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (response) => {
-    if (response.statusCode !== 200) {
-      response.resume();
-      return;
-    }
-    let pending = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk) => {
-      pending += chunk;
-      if (!counted && (kind === 'etcd' ? pending.includes('"created":true') : pending.includes('event: hello'))) {
-        counted = true;
-        attempt = 0;
-        onLive();
+  const request = http.request(
+    {
+      host: target.hostname,
+      port: target.port,
+      path,
+      method: 'POST',
+      agent: false,
+      headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+    },
+    (response) => {
+      if (response.statusCode !== 200) {
+        response.resume();
+        return;
       }
-      if (kind !== 'etcd') {
-        const match = /"manifest":\{[^}]*"seq":(\d+)[^}]*"digest":"([0-9a-f]+)"/.exec(pending);
-        if (match) {
-          held.seq = Number(match[1]);
-          held.digest = match[2];
+      let pending = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        pending += chunk;
+        if (!counted && (kind === 'etcd' ? pending.includes('"created":true') : pending.includes('event: hello'))) {
+          counted = true;
+          attempt = 0;
+          onLive();
         }
-      } else {
-        const rev = /"revision":"(\d+)"/.exec(pending);
-        if (rev) held.revision = Math.max(held.revision, Number(rev[1]));
-      }
-      if (pending.length > 65536) pending = pending.slice(-4096);
-    });
-    response.on('error', () => undefined);
-  });
+        if (kind !== 'etcd') {
+          const match = /"manifest":\{[^}]*"seq":(\d+)[^}]*"digest":"([0-9a-f]+)"/.exec(pending);
+          if (match) {
+            held.seq = Number(match[1]);
+            held.digest = match[2];
+          }
+        } else {
+          const rev = /"revision":"(\d+)"/.exec(pending);
+          if (rev) held.revision = Math.max(held.revision, Number(rev[1]));
+        }
+        if (pending.length > 65536) pending = pending.slice(-4096);
+      });
+      response.on('error', () => undefined);
+    },
+  );
   request.on('error', () => undefined);
   // 'close' comes exactly once, however the stream ended (end, reset, refused): the one place to retry.
   request.on('close', () => {

@@ -3,7 +3,21 @@
 // peak RSS during the storm. Herald and etcd, same run.
 //   node bench/storm.mjs [--watchers 10000] [--clients 4] [--targets herald,etcd]
 import { fork } from 'node:child_process';
-import { benchToken, ensureEtcd, freePort, heraldBin, machine, option, percentile, rssKiB, sleep, startProcess, stopAll, table, tempFolder } from './lib.mjs';
+import {
+  benchToken,
+  ensureEtcd,
+  freePort,
+  heraldBin,
+  machine,
+  option,
+  percentile,
+  rssKiB,
+  sleep,
+  startProcess,
+  stopAll,
+  table,
+  tempFolder,
+} from './lib.mjs';
 
 const watchers = Number(option('watchers', '10000'));
 const clientProcesses = Number(option('clients', '4'));
@@ -14,18 +28,26 @@ async function heraldServer() {
   const port = await freePort();
   const data = tempFolder('herald-storm-');
   const start = async () => {
-    const { child } = await startProcess(process.execPath, [heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--data', data, '--log-level', 'warn'], {
-      env: { HERALD_ADMIN_TOKEN: benchToken },
-      ready: /listening on/,
-      name: 'herald server',
-    });
+    const { child } = await startProcess(
+      process.execPath,
+      [heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--data', data, '--log-level', 'warn'],
+      {
+        env: { HERALD_ADMIN_TOKEN: benchToken },
+        ready: /listening on/,
+        name: 'herald server',
+      },
+    );
     return child;
   };
   const url = `http://127.0.0.1:${port}`;
   const child = await start();
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
-  await fetch(`${url}/v1/namespaces/bench/entries/config`, { method: 'PUT', headers, body: JSON.stringify({ value: { padding: 'x'.repeat(1000) } }) });
+  await fetch(`${url}/v1/namespaces/bench/entries/config`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ value: { padding: 'x'.repeat(1000) } }),
+  });
   return { name: 'Herald', url, token: benchToken, key: '', child, start };
 }
 
@@ -36,15 +58,34 @@ async function etcdServer() {
   const dir = tempFolder('etcd-storm-');
   const start = async () =>
     (
-      await startProcess('etcd', [
-        '--data-dir', dir, '--listen-client-urls', `http://127.0.0.1:${clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-      ], { ready: /ready to serve client requests|serving insecure client requests/, name: 'etcd' })
+      await startProcess(
+        'etcd',
+        [
+          '--data-dir',
+          dir,
+          '--listen-client-urls',
+          `http://127.0.0.1:${clientPort}`,
+          '--advertise-client-urls',
+          `http://127.0.0.1:${clientPort}`,
+          '--listen-peer-urls',
+          `http://127.0.0.1:${peerPort}`,
+          '--initial-advertise-peer-urls',
+          `http://127.0.0.1:${peerPort}`,
+          '--initial-cluster',
+          `default=http://127.0.0.1:${peerPort}`,
+        ],
+        { ready: /ready to serve client requests|serving insecure client requests/, name: 'etcd' },
+      )
     ).child;
   const child = await start();
   const url = `http://127.0.0.1:${clientPort}`;
-  await fetch(`${url}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('bench/config').toString('base64'), value: Buffer.from('x'.repeat(1000)).toString('base64') }) });
+  await fetch(`${url}/v3/kv/put`, {
+    method: 'POST',
+    body: JSON.stringify({
+      key: Buffer.from('bench/config').toString('base64'),
+      value: Buffer.from('x'.repeat(1000)).toString('base64'),
+    }),
+  });
   return { name: `etcd ${version.replace(/^etcd Version: /, '')}`, url, token: '-', key: 'bench/config', child, start };
 }
 
@@ -54,9 +95,18 @@ async function run(kind) {
   const clients = [];
   for (let c = 0; c < clientProcesses; c += 1) {
     const count = Math.min(per, watchers - c * per);
-    if (count > 0) clients.push(fork(new URL('storm-client.mjs', import.meta.url).pathname, [kind, server.url, server.token, String(count), server.key], { stdio: 'inherit' }));
+    if (count > 0)
+      clients.push(
+        fork(
+          new URL('storm-client.mjs', import.meta.url).pathname,
+          [kind, server.url, server.token, String(count), server.key],
+          { stdio: 'inherit' },
+        ),
+      );
   }
-  await Promise.all(clients.map((child) => new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))));
+  await Promise.all(
+    clients.map((child) => new Promise((resolve) => child.on('message', (m) => m.type === 'ready' && resolve()))),
+  );
   await sleep(1000);
   server.child.kill('SIGKILL');
   await sleep(1000);
@@ -67,21 +117,43 @@ async function run(kind) {
   let report;
   for (let i = 0; i < 120; i += 1) {
     await sleep(1000);
-    const reports = await Promise.all(clients.map((c) => new Promise((resolve) => { c.once('message', resolve); c.send({ type: 'report' }); })));
+    const reports = await Promise.all(
+      clients.map(
+        (c) =>
+          new Promise((resolve) => {
+            c.once('message', resolve);
+            c.send({ type: 'report' });
+          }),
+      ),
+    );
     const live = reports.reduce((sum, r) => sum + r.live, 0);
     report = reports;
     if (live >= watchers * 0.99) break;
   }
   clearInterval(rssTimer);
-  const times = report.flatMap((r) => r.connectedAt).filter((t) => t >= restartedAt).sort((a, b) => a - b);
+  const times = report
+    .flatMap((r) => r.connectedAt)
+    .filter((t) => t >= restartedAt)
+    .sort((a, b) => a - b);
   const t99 = times.length >= watchers * 0.99 ? times[Math.ceil(watchers * 0.99) - 1] - restartedAt : NaN;
   const buckets = new Map();
-  for (const t of times) buckets.set(Math.floor((t - restartedAt) / 100), (buckets.get(Math.floor((t - restartedAt) / 100)) ?? 0) + 1);
+  for (const t of times)
+    buckets.set(Math.floor((t - restartedAt) / 100), (buckets.get(Math.floor((t - restartedAt) / 100)) ?? 0) + 1);
   const peakRate = Math.max(0, ...buckets.values()) * 10;
   for (const c of clients) c.send({ type: 'exit' });
   child.kill('SIGKILL');
   await sleep(500);
-  return { target: server.name, t99, p50: percentile(times.map((t) => t - restartedAt), 50), peakRate, peakRssMiB: peakRss / 1024, reconnected: times.length };
+  return {
+    target: server.name,
+    t99,
+    p50: percentile(
+      times.map((t) => t - restartedAt),
+      50,
+    ),
+    peakRate,
+    peakRssMiB: peakRss / 1024,
+    reconnected: times.length,
+  };
 }
 
 const results = [];
@@ -94,5 +166,19 @@ try {
 } finally {
   await stopAll();
 }
-console.log(`\nReconnect storm: ${watchers} watchers (full-jitter backoff, base 0.5 s, cap 30 s) over ${clientProcesses} processes; the server is killed and restarted. ${machine()}.\n`);
-console.log(table(['server', 'reconnected', 'p50 ms', '99 % live after ms', 'peak reconnects /s', 'peak RSS during storm'], results.map((r) => [r.target, r.reconnected, r.p50.toFixed(0), r.t99.toFixed(0), r.peakRate, `${r.peakRssMiB.toFixed(0)} MiB`])));
+console.log(
+  `\nReconnect storm: ${watchers} watchers (full-jitter backoff, base 0.5 s, cap 30 s) over ${clientProcesses} processes; the server is killed and restarted. ${machine()}.\n`,
+);
+console.log(
+  table(
+    ['server', 'reconnected', 'p50 ms', '99 % live after ms', 'peak reconnects /s', 'peak RSS during storm'],
+    results.map((r) => [
+      r.target,
+      r.reconnected,
+      r.p50.toFixed(0),
+      r.t99.toFixed(0),
+      r.peakRate,
+      `${r.peakRssMiB.toFixed(0)} MiB`,
+    ]),
+  ),
+);

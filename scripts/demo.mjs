@@ -109,7 +109,11 @@ async function herald(...args) {
 
 async function main() {
   say(`herald demo: data folder ${dir}`);
-  const server = startChild(['server', '--data', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], 'server.log', { HERALD_ADMIN_TOKEN: token });
+  const server = startChild(
+    ['server', '--data', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
+    'server.log',
+    { HERALD_ADMIN_TOKEN: token },
+  );
   const [, url] = await waitForLine(server, /listening on (http\S+)/u, 'the control plane');
   env = { HERALD_URL: url, HERALD_TOKEN: token };
   say(`herald demo: control plane on ${url}, admin token ${token}; to use it from another terminal:`);
@@ -150,12 +154,28 @@ async function main() {
   await herald('release', ns, '--note', 'first release: everyone at once');
 
   const sim = startChild(
-    ['simulate', '--ns', ns, '--instances', instances, '--attr', 'region=westus,eastus,europe', '--reject-when', 'bad=true', '--unhealthy-when', 'crash=true', '--report-interval', '5000'],
+    [
+      'simulate',
+      '--ns',
+      ns,
+      '--instances',
+      instances,
+      '--attr',
+      'region=westus,eastus,europe',
+      '--reject-when',
+      'bad=true',
+      '--unhealthy-when',
+      'crash=true',
+      '--report-interval',
+      '5000',
+    ],
     'fleet.log',
     env,
   );
   await waitForLine(sim, /simulating \d+ instances/u, 'the simulated fleet', 60_000);
-  say(`herald demo: ${instances} simulated instances in westus, eastus and europe (their log: ${join(dir, 'fleet.log')})`);
+  say(
+    `herald demo: ${instances} simulated instances in westus, eastus and europe (their log: ${join(dir, 'fleet.log')})`,
+  );
   // Let the fleet report the first release, so the first wave has instances to judge by.
   await new Promise((resolve) => setTimeout(resolve, 2000));
   await herald('fleet', ns);

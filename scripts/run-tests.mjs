@@ -15,12 +15,23 @@ function findTests(dir) {
 }
 
 const packages = readdirSync('packages').map((name) => join('packages', name, 'dist', 'test'));
-const all = packages.filter((dir) => { try { return statSync(dir).isDirectory(); } catch { return false; } }).flatMap(findTests).sort();
+const all = packages
+  .filter((dir) => {
+    try {
+      return statSync(dir).isDirectory();
+    } catch {
+      return false;
+    }
+  })
+  .flatMap(findTests)
+  .sort();
 const filters = process.argv.slice(2);
 const selected = filters.length === 0 ? all : all.filter((file) => filters.some((f) => file.includes(f)));
 if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...selected], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...selected], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);

@@ -1,6 +1,13 @@
 import { HeraldClient, type ClientStatus, type HealthStatus, type ViewChange, type ViewSnapshot } from '@herald/sdk';
 import { viewId } from '@herald/sdk/internal';
-import { agentDefaults, isAgentConfig, resolveAgentConfig, type AgentConfig, type AgentConfigInput, type Subscription } from './config.js';
+import {
+  agentDefaults,
+  isAgentConfig,
+  resolveAgentConfig,
+  type AgentConfig,
+  type AgentConfigInput,
+  type Subscription,
+} from './config.js';
 import { AgentError } from './errors.js';
 import { runCommand } from './exec.js';
 import { removeStaleTemps, writeIfChanged, type WriteOutcome } from './files.js';
@@ -16,11 +23,29 @@ interface Target {
 /** What the agent does, for logs. A discriminated union on `type`. */
 export type AgentEvent =
   /** The file now holds this release (`outcome` written), already did (unchanged), or only needed its mode fixed. */
-  | (Target & { readonly type: 'file'; readonly outcome: WriteOutcome; readonly seq: number; readonly digest: string; readonly mode: number; readonly via: 'cache' | 'server' })
+  | (Target & {
+      readonly type: 'file';
+      readonly outcome: WriteOutcome;
+      readonly seq: number;
+      readonly digest: string;
+      readonly mode: number;
+      readonly via: 'cache' | 'server';
+    })
   /** The file could not be written; retried with backoff, and the agent reports itself failing meanwhile. */
-  | (Target & { readonly type: 'write-failed'; readonly seq: number; readonly reason: string; readonly retryInMs: number })
+  | (Target & {
+      readonly type: 'write-failed';
+      readonly seq: number;
+      readonly reason: string;
+      readonly retryInMs: number;
+    })
   /** The reload command ran after a change. */
-  | (Target & { readonly type: 'exec'; readonly command: string; readonly ok: boolean; readonly durationMs: number; readonly reason: string | undefined })
+  | (Target & {
+      readonly type: 'exec';
+      readonly command: string;
+      readonly ok: boolean;
+      readonly durationMs: number;
+      readonly reason: string | undefined;
+    })
   /** Health as reported to the control plane changed. */
   | { readonly type: 'health'; readonly status: HealthStatus; readonly detail: string }
   /** The local HTTP endpoint listens at `url`. */
@@ -91,13 +116,23 @@ export class Agent implements AsyncDisposable {
     this.config = isAgentConfig(config) ? config : resolveAgentConfig(config);
     this.#onEvent = options.onEvent ?? (() => undefined);
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#subs = this.config.subscriptions.map((sub) => ({ sub, pending: undefined, worker: undefined, problem: undefined, writeFailures: 0, retryTimer: undefined }));
+    this.#subs = this.config.subscriptions.map((sub) => ({
+      sub,
+      pending: undefined,
+      worker: undefined,
+      problem: undefined,
+      writeFailures: 0,
+      retryTimer: undefined,
+    }));
     for (const state of this.#subs) {
       const list = this.#byView.get(state.sub.viewId) ?? [];
       list.push(state);
       this.#byView.set(state.sub.viewId, list);
     }
-    const views = [...this.#byView.values()].map((list) => ({ namespace: (list[0] as SubscriptionState).sub.namespace, labels: [...(list[0] as SubscriptionState).sub.labels] }));
+    const views = [...this.#byView.values()].map((list) => ({
+      namespace: (list[0] as SubscriptionState).sub.namespace,
+      labels: [...(list[0] as SubscriptionState).sub.labels],
+    }));
     try {
       this.#client = new HeraldClient({
         url: this.config.url,
@@ -111,7 +146,10 @@ export class Agent implements AsyncDisposable {
         validate: (values, view) => this.#check(values, view),
       });
     } catch (error) {
-      throw new AgentError('invalid_config', `invalid agent configuration: ${(error as Error).message}`, { problems: [(error as Error).message], cause: error });
+      throw new AgentError('invalid_config', `invalid agent configuration: ${(error as Error).message}`, {
+        problems: [(error as Error).message],
+        cause: error,
+      });
     }
     if (this.config.http) {
       const serveSecrets = this.config.http.serveSecrets;
@@ -160,7 +198,11 @@ export class Agent implements AsyncDisposable {
         this.#httpUrl = await this.#http.listen(this.config.http.host, this.config.http.port);
       } catch (error) {
         await this.destroy(error as Error);
-        throw new AgentError('invalid_config', `the local HTTP endpoint cannot listen on ${this.config.http.host}:${this.config.http.port}: ${(error as Error).message}`, { cause: error });
+        throw new AgentError(
+          'invalid_config',
+          `the local HTTP endpoint cannot listen on ${this.config.http.host}:${this.config.http.port}: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
       this.#emit({ type: 'listening', url: this.#httpUrl });
     }
@@ -227,7 +269,10 @@ export class Agent implements AsyncDisposable {
   }
 
   /** The validate hook: refuse a view that some subscription cannot render. */
-  #check(values: Readonly<Record<string, unknown>>, view: { namespace: string; labels: readonly string[] }): string | undefined {
+  #check(
+    values: Readonly<Record<string, unknown>>,
+    view: { namespace: string; labels: readonly string[] },
+  ): string | undefined {
     const subs = this.#byView.get(viewIdOf(view)) ?? [];
     const reasons: string[] = [];
     for (const { sub } of subs) {
@@ -297,7 +342,15 @@ export class Agent implements AsyncDisposable {
     }
     state.writeFailures = 0;
     if (state.problem?.startsWith('cannot write ')) state.problem = undefined;
-    this.#emit({ type: 'file', ...target, outcome, seq: snapshot.seq, digest: snapshot.digest, mode, via: snapshot.source });
+    this.#emit({
+      type: 'file',
+      ...target,
+      outcome,
+      seq: snapshot.seq,
+      digest: snapshot.digest,
+      mode,
+      via: snapshot.source,
+    });
     if (outcome === 'written' && sub.exec !== undefined) {
       const result = await runCommand(sub.exec, {
         timeoutMs: sub.execTimeoutMs,
@@ -313,7 +366,8 @@ export class Agent implements AsyncDisposable {
       });
       const reason = result.ok ? undefined : result.reason;
       this.#emit({ type: 'exec', ...target, command: sub.exec, ok: result.ok, durationMs: result.durationMs, reason });
-      state.problem = reason === undefined ? undefined : `reload for ${sub.out} failed (release ${snapshot.seq}): ${reason}`;
+      state.problem =
+        reason === undefined ? undefined : `reload for ${sub.out} failed (release ${snapshot.seq}): ${reason}`;
     }
     this.#updateHealth();
   }

@@ -80,7 +80,13 @@ export interface AgentConfig {
 }
 
 /** The defaults, in one place. */
-export const agentDefaults: Readonly<{ format: OutputFormat; execTimeoutMs: number; reportIntervalMs: number; fileMode: number; secretFileMode: number }> = Object.freeze({
+export const agentDefaults: Readonly<{
+  format: OutputFormat;
+  execTimeoutMs: number;
+  reportIntervalMs: number;
+  fileMode: number;
+  secretFileMode: number;
+}> = Object.freeze({
   format: 'json',
   execTimeoutMs: 30_000,
   reportIntervalMs: 30_000,
@@ -88,7 +94,18 @@ export const agentDefaults: Readonly<{ format: OutputFormat; execTimeoutMs: numb
   secretFileMode: 0o600,
 });
 
-const topLevelKeys = new Set(['url', 'token', 'tokenFile', 'instanceId', 'attributes', 'trust', 'cacheDir', 'reportInterval', 'http', 'subscriptions']);
+const topLevelKeys = new Set([
+  'url',
+  'token',
+  'tokenFile',
+  'instanceId',
+  'attributes',
+  'trust',
+  'cacheDir',
+  'reportInterval',
+  'http',
+  'subscriptions',
+]);
 const subscriptionKeys = new Set(['namespace', 'labels', 'out', 'format', 'template', 'mode', 'exec', 'execTimeout']);
 const httpKeys = new Set(['listen', 'serveSecrets']);
 const maxSubscriptions = 64;
@@ -108,7 +125,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined)
+    return String(value);
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
@@ -129,9 +147,11 @@ export function readTrustFile(path: string): PublicKeyInfo[] {
     throw new Error(`cannot read trusted keys from ${path}: ${(error as Error).message}`);
   }
   const keys: unknown = Array.isArray(parsed) ? parsed : isObject(parsed) ? parsed.keys : undefined;
-  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${path} holds no keys (expected {"keys": [...]} as GET /v1/keys answers)`);
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new Error(`${path} holds no keys (expected {"keys": [...]} as GET /v1/keys answers)`);
   keys.forEach((key, i) => {
-    if (!isUsableKey(key)) throw new Error(`${path}: keys[${i}] is not an Ed25519 public key ({keyId, publicKey, createdAt})`);
+    if (!isUsableKey(key))
+      throw new Error(`${path}: keys[${i}] is not an Ed25519 public key ({keyId, publicKey, createdAt})`);
   });
   return keys as PublicKeyInfo[];
 }
@@ -144,14 +164,19 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = Number(match[3]);
   if (port > 65535) throw new Error(`port ${port} is out of range`);
   const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-  if (!loopback) throw new Error(`"${host}" is not a loopback address: the endpoint has no authentication, so it listens on 127.0.0.1, ::1 or localhost only`);
+  if (!loopback)
+    throw new Error(
+      `"${host}" is not a loopback address: the endpoint has no authentication, so it listens on 127.0.0.1, ::1 or localhost only`,
+    );
   return { host, port };
 }
 
 /** "0640" → 0o640. */
 function parseMode(value: unknown): number {
   if (typeof value !== 'string' || !/^0?[0-7]{3}$/u.test(value)) {
-    throw new Error(`must be an octal string such as "0644" or "0640", not ${describe(value)}${typeof value === 'number' ? ' (quote it: YAML reads 0640 as the decimal number 640)' : ''}`);
+    throw new Error(
+      `must be an octal string such as "0644" or "0640", not ${describe(value)}${typeof value === 'number' ? ' (quote it: YAML reads 0640 as the decimal number 640)' : ''}`,
+    );
   }
   return Number.parseInt(value, 8);
 }
@@ -172,7 +197,8 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
   const path = (value: string): string => (isAbsolute(value) ? value : resolve(baseDir, value));
   const text = (where: string, value: unknown, required: boolean): string | undefined => {
     if (value === undefined) return required ? fail(`${where} is required`) : undefined;
-    if (typeof value !== 'string' || value.trim() === '') return fail(`${where} must be a non-empty string, not ${describe(value)}`);
+    if (typeof value !== 'string' || value.trim() === '')
+      return fail(`${where} must be a non-empty string, not ${describe(value)}`);
     return value;
   };
   const duration = (where: string, value: unknown, fallback: number, min: number): number => {
@@ -183,14 +209,19 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
     return checked.ms;
   };
 
-  if (!isObject(input)) throw new AgentError('invalid_config', `the agent configuration must be an object, not ${describe(input)}`, { problems: ['the configuration must be an object'] });
-  for (const key of Object.keys(input)) if (!topLevelKeys.has(key)) fail(`unknown setting "${key}" (known: ${[...topLevelKeys].join(', ')})`);
+  if (!isObject(input))
+    throw new AgentError('invalid_config', `the agent configuration must be an object, not ${describe(input)}`, {
+      problems: ['the configuration must be an object'],
+    });
+  for (const key of Object.keys(input))
+    if (!topLevelKeys.has(key)) fail(`unknown setting "${key}" (known: ${[...topLevelKeys].join(', ')})`);
 
   const url = text('url', input.url, true);
   if (url !== undefined) {
     try {
       const parsed = new URL(url);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(`url must be http: or https:, not ${parsed.protocol}`);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+        fail(`url must be http: or https:, not ${parsed.protocol}`);
     } catch {
       fail(`url ${describe(url)} is not a URL`);
     }
@@ -239,10 +270,12 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
   if (input.http !== undefined) {
     if (!isObject(input.http)) fail(`http must be an object ({listen: "127.0.0.1:7401"}), not ${describe(input.http)}`);
     else {
-      for (const key of Object.keys(input.http)) if (!httpKeys.has(key)) fail(`unknown setting "http.${key}" (known: ${[...httpKeys].join(', ')})`);
+      for (const key of Object.keys(input.http))
+        if (!httpKeys.has(key)) fail(`unknown setting "http.${key}" (known: ${[...httpKeys].join(', ')})`);
       const listen = text('http.listen', input.http.listen, true);
       const serveSecrets = input.http.serveSecrets ?? false;
-      if (typeof serveSecrets !== 'boolean') fail(`http.serveSecrets must be true or false, not ${describe(serveSecrets)}`);
+      if (typeof serveSecrets !== 'boolean')
+        fail(`http.serveSecrets must be true or false, not ${describe(serveSecrets)}`);
       if (listen !== undefined) {
         try {
           http = { ...parseListen(listen), serveSecrets: serveSecrets === true };
@@ -255,14 +288,17 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
 
   const subscriptions: Subscription[] = [];
   const given: unknown = input.subscriptions;
-  if (!Array.isArray(given) || given.length === 0) fail('subscriptions must list at least one view to write ({namespace, out})');
+  if (!Array.isArray(given) || given.length === 0)
+    fail('subscriptions must list at least one view to write ({namespace, out})');
   else if (given.length > maxSubscriptions) fail(`at most ${maxSubscriptions} subscriptions, not ${given.length}`);
   else {
     const outs = new Map<string, number>();
     (given as unknown[]).forEach((entry, i) => {
       const at = `subscriptions[${i}]`;
       if (!isObject(entry)) return fail(`${at} must be an object ({namespace, out, format…}), not ${describe(entry)}`);
-      for (const key of Object.keys(entry)) if (!subscriptionKeys.has(key)) fail(`unknown setting "${at}.${key}" (known: ${[...subscriptionKeys].join(', ')})`);
+      for (const key of Object.keys(entry))
+        if (!subscriptionKeys.has(key))
+          fail(`unknown setting "${at}.${key}" (known: ${[...subscriptionKeys].join(', ')})`);
       const namespace = text(`${at}.namespace`, entry.namespace, true);
       if (namespace !== undefined) {
         try {
@@ -273,7 +309,8 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
       }
       const rawLabels: unknown = typeof entry.labels === 'string' ? [entry.labels] : (entry.labels ?? []);
       let labels: string[] = [];
-      if (!Array.isArray(rawLabels) || !rawLabels.every((l) => typeof l === 'string')) fail(`${at}.labels must be a list of strings, not ${describe(rawLabels)}`);
+      if (!Array.isArray(rawLabels) || !rawLabels.every((l) => typeof l === 'string'))
+        fail(`${at}.labels must be a list of strings, not ${describe(rawLabels)}`);
       else {
         labels = rawLabels;
         if (labels.length > defaultLimits.maxLabels) fail(`${at}.labels: at most ${defaultLimits.maxLabels} labels`);
@@ -293,7 +330,8 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
         outs.set(out, i);
       }
       const format = (entry.format ?? agentDefaults.format) as OutputFormat;
-      if (!outputFormats.includes(format)) fail(`${at}.format must be one of ${outputFormats.join(', ')}, not ${describe(entry.format)}`);
+      if (!outputFormats.includes(format))
+        fail(`${at}.format must be one of ${outputFormats.join(', ')}, not ${describe(entry.format)}`);
       let template: Subscription['template'];
       const templateText = text(`${at}.template`, entry.template, format === 'template');
       if (templateText !== undefined && format !== 'template') fail(`${at}.template is only for format: template`);
@@ -316,7 +354,17 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
       const exec = text(`${at}.exec`, entry.exec, false);
       const execTimeoutMs = duration(`${at}.execTimeout`, entry.execTimeout, agentDefaults.execTimeoutMs, 1);
       if (namespace === undefined || out === undefined) return undefined;
-      subscriptions.push({ namespace, labels, viewId: viewId(namespace, labels), out, format, template, mode, exec, execTimeoutMs });
+      subscriptions.push({
+        namespace,
+        labels,
+        viewId: viewId(namespace, labels),
+        out,
+        format,
+        template,
+        mode,
+        exec,
+        execTimeoutMs,
+      });
       return undefined;
     });
   }
@@ -345,19 +393,29 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
  * file's folder. `overrides` (from command-line flags or the environment) fill settings the file
  * leaves out: `fill` only where the file has none, `force` over the file.
  */
-export function loadAgentConfig(file: string, overrides: { fill?: Partial<AgentConfigInput>; force?: Partial<AgentConfigInput> } = {}): AgentConfig {
+export function loadAgentConfig(
+  file: string,
+  overrides: { fill?: Partial<AgentConfigInput>; force?: Partial<AgentConfigInput> } = {},
+): AgentConfig {
   let parsed: unknown;
   try {
     parsed = parseYaml(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new AgentError('invalid_config', `cannot read the agent configuration ${file}: ${(error as Error).message}`, { problems: [(error as Error).message] });
+    throw new AgentError('invalid_config', `cannot read the agent configuration ${file}: ${(error as Error).message}`, {
+      problems: [(error as Error).message],
+    });
   }
-  if (!isObject(parsed)) throw new AgentError('invalid_config', `${file} must hold a mapping of settings (url, token, subscriptions…)`, { problems: ['not a mapping'] });
+  if (!isObject(parsed))
+    throw new AgentError('invalid_config', `${file} must hold a mapping of settings (url, token, subscriptions…)`, {
+      problems: ['not a mapping'],
+    });
   const merged: Record<string, unknown> = { ...parsed };
-  for (const [key, value] of Object.entries(overrides.fill ?? {})) if (merged[key] === undefined && value !== undefined) merged[key] = value;
+  for (const [key, value] of Object.entries(overrides.fill ?? {}))
+    if (merged[key] === undefined && value !== undefined) merged[key] = value;
   for (const [key, value] of Object.entries(overrides.force ?? {})) if (value !== undefined) merged[key] = value;
   // The file names either token or tokenFile; a token given from outside replaces both.
   if (overrides.force?.token !== undefined) delete merged.tokenFile;
-  if (overrides.fill?.token !== undefined && parsed.tokenFile !== undefined && parsed.token === undefined) delete merged.token;
+  if (overrides.fill?.token !== undefined && parsed.tokenFile !== undefined && parsed.token === undefined)
+    delete merged.token;
   return resolveAgentConfig(merged as unknown as AgentConfigInput, { baseDir: dirname(resolve(file)) });
 }

@@ -7,7 +7,10 @@ const reasonOutputChars = 300;
 
 /** The last non-empty line of what the command printed (stderr preferred), shortened. */
 function lastLine(text: string): string {
-  const lines = text.split(/\r?\n/u).map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split(/\r?\n/u)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.at(-1) ?? '';
   return line.length > reasonOutputChars ? `${line.slice(0, reasonOutputChars - 3)}...` : line;
 }
@@ -25,7 +28,10 @@ function keepTail(previous: string, chunk: Buffer): string {
  * (SIGKILL), so a hung reload cannot pile up behind the next one. Waits for the exit, not for its
  * output to close: a reload that starts a daemon which keeps the pipes open still counts as done.
  */
-export function runCommand(command: string, options: { timeoutMs: number; env?: Record<string, string>; signal?: AbortSignal }): Promise<ExecResult> {
+export function runCommand(
+  command: string,
+  options: { timeoutMs: number; env?: Record<string, string>; signal?: AbortSignal },
+): Promise<ExecResult> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   return new Promise<ExecResult>((resolve) => {
@@ -65,7 +71,9 @@ export function runCommand(command: string, options: { timeoutMs: number; env?: 
       child.stderr.destroy();
       resolve(result);
     };
-    child.once('error', (error) => finish({ ok: false, durationMs: elapsed(), reason: `could not run: ${error.message}` }));
+    child.once('error', (error) =>
+      finish({ ok: false, durationMs: elapsed(), reason: `could not run: ${error.message}` }),
+    );
     const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (code === 0 && why === undefined) {
         finish({ ok: true, durationMs: elapsed() });

@@ -5,7 +5,6 @@ import { tempSuffix, writeFileAtomic } from '@herald/sdk/internal';
 /** What `writeIfChanged` did. */
 export type WriteOutcome = 'written' | 'unchanged' | 'mode-changed';
 
-
 /**
  * Writes `data` to `path` atomically unless the file already holds exactly these bytes; then only
  * its mode is corrected, when it differs. Reading what is on disk (not what was last written)

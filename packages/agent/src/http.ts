@@ -18,18 +18,41 @@ interface Problem {
   detail: string;
 }
 
-const titles: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 503: 'Service Unavailable' };
+const titles: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  503: 'Service Unavailable',
+};
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   response.end(response.req.method === 'HEAD' ? undefined : text);
 }
 
 function problem(response: ServerResponse, p: Omit<Problem, 'title'>, headers: Record<string, string> = {}): void {
-  const body = { type: 'about:blank', title: titles[p.status] ?? 'Error', status: p.status, code: p.code, detail: p.detail, instance: response.req.url ?? '' };
+  const body = {
+    type: 'about:blank',
+    title: titles[p.status] ?? 'Error',
+    status: p.status,
+    code: p.code,
+    detail: p.detail,
+    instance: response.req.url ?? '',
+  };
   const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(p.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  response.writeHead(p.status, {
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   response.end(response.req.method === 'HEAD' ? undefined : text);
 }
 
@@ -37,7 +60,9 @@ function problem(response: ServerResponse, p: Omit<Problem, 'title'>, headers: R
 function allowedHost(host: string | undefined, port: number): boolean {
   if (host === undefined) return false;
   const names = ['127.0.0.1', 'localhost', '[::1]'];
-  return names.some((name) => host === name || host === `${name}:${port}`) || /^127(?:\.\d{1,3}){3}(?::\d+)?$/u.test(host);
+  return (
+    names.some((name) => host === name || host === `${name}:${port}`) || /^127(?:\.\d{1,3}){3}(?::\d+)?$/u.test(host)
+  );
 }
 
 function body(snapshot: ViewSnapshot): Record<string, unknown> {
@@ -81,7 +106,9 @@ export class LocalHttp {
 
   constructor(source: ViewSource) {
     this.#source = source;
-    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (request, response) => this.#handle(request, response));
+    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (request, response) =>
+      this.#handle(request, response),
+    );
     this.#server.keepAliveTimeout = 5_000;
   }
 
@@ -113,11 +140,19 @@ export class LocalHttp {
 
   #handle(request: IncomingMessage, response: ServerResponse): void {
     if (!allowedHost(request.headers.host, this.#port)) {
-      problem(response, { status: 403, code: 'forbidden_host', detail: 'this endpoint answers only to a loopback Host (127.0.0.1, localhost, [::1])' });
+      problem(response, {
+        status: 403,
+        code: 'forbidden_host',
+        detail: 'this endpoint answers only to a loopback Host (127.0.0.1, localhost, [::1])',
+      });
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      problem(response, { status: 405, code: 'method_not_allowed', detail: 'the agent serves GET only' }, { allow: 'GET, HEAD' });
+      problem(
+        response,
+        { status: 405, code: 'method_not_allowed', detail: 'the agent serves GET only' },
+        { allow: 'GET, HEAD' },
+      );
       return;
     }
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -128,50 +163,96 @@ export class LocalHttp {
       send(response, ready ? 200 : 503, {
         status: ready ? health.status : 'starting',
         detail: ready ? health.detail : 'waiting for the first values of every view',
-        views: views.map((v) => ({ namespace: v.namespace, labels: v.labels, seq: v.snapshot?.seq ?? null, digest: v.snapshot?.digest ?? null, source: v.snapshot?.source ?? null })),
+        views: views.map((v) => ({
+          namespace: v.namespace,
+          labels: v.labels,
+          seq: v.snapshot?.seq ?? null,
+          digest: v.snapshot?.digest ?? null,
+          source: v.snapshot?.source ?? null,
+        })),
       });
       return;
     }
     if (url.pathname === '/v1/views') {
-      send(response, 200, { items: views.map((v) => ({ namespace: v.namespace, labels: v.labels, seq: v.snapshot?.seq ?? null, digest: v.snapshot?.digest ?? null })) });
+      send(response, 200, {
+        items: views.map((v) => ({
+          namespace: v.namespace,
+          labels: v.labels,
+          seq: v.snapshot?.seq ?? null,
+          digest: v.snapshot?.digest ?? null,
+        })),
+      });
       return;
     }
     const match = /^\/v1\/views\/([^/]+)$/u.exec(url.pathname);
     if (!match) {
-      problem(response, { status: 404, code: 'not_found', detail: `no such path ${url.pathname} (try /v1/views/{namespace} or /healthz)` });
+      problem(response, {
+        status: 404,
+        code: 'not_found',
+        detail: `no such path ${url.pathname} (try /v1/views/{namespace} or /healthz)`,
+      });
       return;
     }
     let namespace: string;
     try {
       namespace = decodeURIComponent(match[1] ?? '');
     } catch {
-      problem(response, { status: 400, code: 'invalid_request', detail: 'the namespace is not valid percent-encoding' });
+      problem(response, {
+        status: 400,
+        code: 'invalid_request',
+        detail: 'the namespace is not valid percent-encoding',
+      });
       return;
     }
     const asked = url.searchParams.has('label') ? url.searchParams.getAll('label') : undefined;
     const candidates = views.filter((v) => v.namespace === namespace);
-    const view = asked === undefined ? (candidates.length === 1 ? candidates[0] : undefined) : candidates.find((v) => sameLabels(v.labels, asked));
+    const view =
+      asked === undefined
+        ? candidates.length === 1
+          ? candidates[0]
+          : undefined
+        : candidates.find((v) => sameLabels(v.labels, asked));
     if (!view) {
       if (asked === undefined && candidates.length > 1) {
         const stacks = candidates.map((c) => JSON.stringify(c.labels)).join(', ');
-        problem(response, { status: 400, code: 'ambiguous_view', detail: `namespace "${namespace}" is followed with several label stacks (${stacks}): name one with label=…` });
+        problem(response, {
+          status: 400,
+          code: 'ambiguous_view',
+          detail: `namespace "${namespace}" is followed with several label stacks (${stacks}): name one with label=…`,
+        });
       } else {
-        problem(response, { status: 404, code: 'unknown_view', detail: `the agent does not follow ${JSON.stringify(namespace)} with labels ${JSON.stringify(asked ?? [])}` });
+        problem(response, {
+          status: 404,
+          code: 'unknown_view',
+          detail: `the agent does not follow ${JSON.stringify(namespace)} with labels ${JSON.stringify(asked ?? [])}`,
+        });
       }
       return;
     }
     const snapshot = view.snapshot;
     if (!snapshot) {
-      problem(response, { status: 503, code: 'not_ready', detail: 'the agent has no values for this view yet' }, { 'retry-after': '1' });
+      problem(
+        response,
+        { status: 503, code: 'not_ready', detail: 'the agent has no values for this view yet' },
+        { 'retry-after': '1' },
+      );
       return;
     }
     if (snapshot.manifest.secrets && !this.#source.serveSecrets) {
-      problem(response, { status: 403, code: 'secrets_not_served', detail: 'this view carries secrets: read its file, or set http.serveSecrets: true to serve it to every local process' });
+      problem(response, {
+        status: 403,
+        code: 'secrets_not_served',
+        detail:
+          'this view carries secrets: read its file, or set http.serveSecrets: true to serve it to every local process',
+      });
       return;
     }
     const etag = `"${snapshot.digest}"`;
     const ifNoneMatch = request.headers['if-none-match'];
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === `W/${etag}`)) {
+    if (
+      ifNoneMatch !== undefined &&
+      ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === `W/${etag}`)
+    ) {
       response.writeHead(304, { etag, 'cache-control': 'no-store' });
       response.end();
       return;

@@ -1,6 +1,13 @@
 export { Agent, createAgent } from './agent.js';
 export type { AgentEvent, AgentOptions } from './agent.js';
-export { agentDefaults, isAgentConfig, loadAgentConfig, parseListen, readTrustFile, resolveAgentConfig } from './config.js';
+export {
+  agentDefaults,
+  isAgentConfig,
+  loadAgentConfig,
+  parseListen,
+  readTrustFile,
+  resolveAgentConfig,
+} from './config.js';
 export type { AgentConfig, AgentConfigInput, Subscription, SubscriptionInput } from './config.js';
 export { agentErrorCodes, AgentError } from './errors.js';
 export type { AgentErrorCode } from './errors.js';

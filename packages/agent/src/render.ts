@@ -10,7 +10,8 @@ type Values = Readonly<Record<string, unknown>>;
 /** A plain object with the view's keys in order (the view's own object has a null prototype). */
 function plain(values: Values): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(values)) Object.defineProperty(out, key, { value: values[key], enumerable: true, writable: true, configurable: true });
+  for (const key of Object.keys(values))
+    Object.defineProperty(out, key, { value: values[key], enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -44,10 +45,17 @@ const bareValue = /^[A-Za-z0-9_@%+=:,./-]+$/u;
  */
 export function envValue(value: unknown, key = ''): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (text.includes('\u0000')) throw new AgentError('render_failed', `env: the value of "${key}" contains a NUL character, which no environment variable can hold`);
+  if (text.includes('\u0000'))
+    throw new AgentError(
+      'render_failed',
+      `env: the value of "${key}" contains a NUL character, which no environment variable can hold`,
+    );
   if (text === '') return '';
   if (bareValue.test(text)) return text;
-  const escaped = text.replace(/[\\"$`]/gu, (c) => `\\${c}`).replace(/\n/gu, '\\n').replace(/\r/gu, '\\r');
+  const escaped = text
+    .replace(/[\\"$`]/gu, (c) => `\\${c}`)
+    .replace(/\n/gu, '\\n')
+    .replace(/\r/gu, '\\r');
   return `"${escaped}"`;
 }
 
@@ -57,10 +65,13 @@ export function renderEnv(values: Values, header: string): string {
   for (const key of Object.keys(values)) {
     const name = envName(key);
     const other = byName.get(name);
-    if (other !== undefined) throw new AgentError('render_failed', `env: keys "${other}" and "${key}" both become ${name}`);
+    if (other !== undefined)
+      throw new AgentError('render_failed', `env: keys "${other}" and "${key}" both become ${name}`);
     byName.set(name, key);
   }
-  const lines = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, key]) => `${name}=${envValue(values[key], key)}\n`);
+  const lines = [...byName.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, key]) => `${name}=${envValue(values[key], key)}\n`);
   return `${header}${lines.join('')}`;
 }
 

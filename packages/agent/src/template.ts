@@ -71,7 +71,11 @@ export function parseTemplate(source: string, name = 'template'): Template {
     text += source.slice(i, open);
     const line = source.slice(0, open).split('\n').length;
     const close = source.indexOf('}}', open + 2);
-    if (close === -1) throw new AgentError('invalid_config', `${name} line ${line}: "{{" is not closed by "}}" (write "\\{{" for a literal "{{")`);
+    if (close === -1)
+      throw new AgentError(
+        'invalid_config',
+        `${name} line ${line}: "{{" is not closed by "}}" (write "\\{{" for a literal "{{")`,
+      );
     if (text) parts.push({ kind: 'text', text });
     text = '';
     parts.push({ kind: 'key', ...parseKey(source.slice(open + 2, close), `${name} line ${line}`) });
@@ -84,7 +88,10 @@ export function parseTemplate(source: string, name = 'template'): Template {
     render(values: Readonly<Record<string, unknown>>): string {
       const missing = keys.filter((key) => !Object.hasOwn(values, key));
       if (missing.length > 0) {
-        throw new AgentError('render_failed', `${name} uses ${missing.map((k) => JSON.stringify(k)).join(', ')}, which the view does not have`);
+        throw new AgentError(
+          'render_failed',
+          `${name} uses ${missing.map((k) => JSON.stringify(k)).join(', ')}, which the view does not have`,
+        );
       }
       let out = '';
       for (const part of parts) {

@@ -34,7 +34,9 @@ before(async () => {
   await set('shop', 'db/pool/max', 20, 'prod');
   await release('shop');
   // A client token that may not read secrets: its views carry none.
-  clientToken = (await server.admin.post<{ token: string }>('/v1/tokens', { scopes: [{ namespaces: '*', role: 'client' }] })).token;
+  clientToken = (
+    await server.admin.post<{ token: string }>('/v1/tokens', { scopes: [{ namespaces: '*', role: 'client' }] })
+  ).token;
 });
 
 after(async () => {
@@ -60,7 +62,11 @@ async function fleet(ns: string): Promise<FleetItem[]> {
 }
 
 /** Polls `check` until it returns something other than undefined (bounded; no timing asserted). */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -70,7 +76,8 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -83,14 +90,23 @@ async function readOr(path: string): Promise<string | undefined> {
   }
 }
 
-function startAgent(config: Omit<AgentConfigInput, 'url' | 'token'> & { token?: string }): { agent: Agent; events: AgentEvent[] } {
+function startAgent(config: Omit<AgentConfigInput, 'url' | 'token'> & { token?: string }): {
+  agent: Agent;
+  events: AgentEvent[];
+} {
   const events: AgentEvent[] = [];
-  const agent = createAgent({ url: server.url, token: clientToken, reportInterval: '1s', ...config }, { onEvent: (event) => events.push(event) });
+  const agent = createAgent(
+    { url: server.url, token: clientToken, reportInterval: '1s', ...config },
+    { onEvent: (event) => events.push(event) },
+  );
   agents.push(agent);
   return { agent, events };
 }
 
-function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function httpGet(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers }, (res) => {
       let body = '';
@@ -112,53 +128,107 @@ void describe('files', () => {
     const { agent, events } = startAgent({
       instanceId: 'files-1',
       subscriptions: [
-        { namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.json'), format: 'json', exec: `echo "$HERALD_SEQ $HERALD_NAMESPACE" >> "${execLog}"` },
+        {
+          namespace: 'shop',
+          labels: ['', 'prod'],
+          out: join(out, 'app.json'),
+          format: 'json',
+          exec: `echo "$HERALD_SEQ $HERALD_NAMESPACE" >> "${execLog}"`,
+        },
         { namespace: 'shop', out: join(out, 'default.yaml'), format: 'yaml' },
         { namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.env'), format: 'env' },
-        { namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.conf'), format: 'template', template: join(out, 'app.tmpl') },
+        {
+          namespace: 'shop',
+          labels: ['', 'prod'],
+          out: join(out, 'app.conf'),
+          format: 'template',
+          template: join(out, 'app.tmpl'),
+        },
       ],
     });
     await agent.start();
     const json = await until('app.json', async () => (await readOr(join(out, 'app.json'))) || undefined);
     assert.deepEqual(JSON.parse(json), { 'db/pool/max': 20, name: 'shop' });
-    assert.deepEqual(parseYaml(await until('default.yaml', () => readOr(join(out, 'default.yaml')))), { 'db/pool/max': 10, name: 'shop' });
+    assert.deepEqual(parseYaml(await until('default.yaml', () => readOr(join(out, 'default.yaml')))), {
+      'db/pool/max': 10,
+      name: 'shop',
+    });
     const env = await until('app.env', () => readOr(join(out, 'app.env')));
     assert.match(env, /^DB_POOL_MAX=20$/mu);
     assert.match(env, /^NAME=shop$/mu);
     assert.equal(await until('app.conf', () => readOr(join(out, 'app.conf'))), 'max=20\nname="shop"\n');
-    for (const name of ['app.json', 'default.yaml', 'app.env', 'app.conf']) assert.equal((await stat(join(out, name))).mode & 0o777, 0o644, name);
+    for (const name of ['app.json', 'default.yaml', 'app.env', 'app.conf'])
+      assert.equal((await stat(join(out, name))).mode & 0o777, 0o644, name);
     const firstSeq = agent.views()[0]?.snapshot?.seq;
     assert.equal(await until('exec', async () => (await readOr(execLog))?.trim() || undefined), `${firstSeq} shop`);
 
     // A release that changes none of these views: nothing is rewritten, nothing reloaded.
     await set('shop', 'db/pool/max', 99, 'staging');
     const quiet = await release('shop');
-    await until('the quiet release', () => (events.filter((e) => e.type === 'file' && e.seq === quiet).length === 4 ? true : undefined));
-    assert.ok(events.filter((e) => e.type === 'file' && e.seq === quiet).every((e) => e.type === 'file' && e.outcome === 'unchanged'));
+    await until('the quiet release', () =>
+      events.filter((e) => e.type === 'file' && e.seq === quiet).length === 4 ? true : undefined,
+    );
+    assert.ok(
+      events
+        .filter((e) => e.type === 'file' && e.seq === quiet)
+        .every((e) => e.type === 'file' && e.outcome === 'unchanged'),
+    );
     assert.equal((await readFile(execLog, 'utf8')).trim().split('\n').length, 1);
 
     // A release that changes the prod view: its three files are rewritten, the yaml is not.
     await set('shop', 'db/pool/max', 30, 'prod');
     const next = await release('shop');
     // (Each commit is also released on an immediate namespace: the change may come at a lower seq.)
-    const writes = (): AgentEvent[] => events.filter((e) => e.type === 'file' && e.seq > quiet && e.outcome === 'written');
+    const writes = (): AgentEvent[] =>
+      events.filter((e) => e.type === 'file' && e.seq > quiet && e.outcome === 'written');
     await until('the writes of the release', () => (writes().length === 3 ? true : undefined));
-    assert.deepEqual(writes().map((e) => (e.type === 'file' ? e.out : '')).sort(), [join(out, 'app.conf'), join(out, 'app.env'), join(out, 'app.json')]);
+    assert.deepEqual(
+      writes()
+        .map((e) => (e.type === 'file' ? e.out : ''))
+        .sort(),
+      [join(out, 'app.conf'), join(out, 'app.env'), join(out, 'app.json')],
+    );
     const changed = writes()[0]?.type === 'file' ? (writes()[0] as { seq: number }).seq : -1;
-    assert.equal((JSON.parse(await readFile(join(out, 'app.json'), 'utf8')) as Record<string, unknown>)['db/pool/max'], 30);
+    assert.equal(
+      (JSON.parse(await readFile(join(out, 'app.json'), 'utf8')) as Record<string, unknown>)['db/pool/max'],
+      30,
+    );
     assert.equal(await readFile(join(out, 'app.conf'), 'utf8'), 'max=30\nname="shop"\n');
     assert.match(await readFile(join(out, 'app.env'), 'utf8'), /^DB_POOL_MAX=30$/mu);
     assert.deepEqual(parseYaml(await readFile(join(out, 'default.yaml'), 'utf8')), { 'db/pool/max': 10, name: 'shop' });
-    await until('release seen', () => (events.some((e) => e.type === 'file' && e.seq === next && e.out === join(out, 'default.yaml') && e.outcome === 'unchanged') ? true : undefined));
-    assert.deepEqual((await until('second exec', async () => ((await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? readFile(execLog, 'utf8') : undefined))).trim().split('\n'), [`${firstSeq} shop`, `${changed} shop`]);
+    await until('release seen', () =>
+      events.some(
+        (e) => e.type === 'file' && e.seq === next && e.out === join(out, 'default.yaml') && e.outcome === 'unchanged',
+      )
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(
+      (
+        await until('second exec', async () =>
+          (await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? readFile(execLog, 'utf8') : undefined,
+        )
+      )
+        .trim()
+        .split('\n'),
+      [`${firstSeq} shop`, `${changed} shop`],
+    );
     await agent.close();
-    assert.deepEqual((await readdir(out)).filter((name) => name.includes('herald-tmp')), []);
+    assert.deepEqual(
+      (await readdir(out)).filter((name) => name.includes('herald-tmp')),
+      [],
+    );
   });
 
   void it('a restarted agent that finds its files current runs no exec; one whose file differs does', async () => {
     const out = join(dir.path, 'restart');
     const execLog = join(out, 'exec.log');
-    const config = { instanceId: 'restart-1', subscriptions: [{ namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.json'), exec: `echo run >> "${execLog}"` }] };
+    const config = {
+      instanceId: 'restart-1',
+      subscriptions: [
+        { namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.json'), exec: `echo run >> "${execLog}"` },
+      ],
+    };
     const first = startAgent(config);
     await first.agent.start();
     await until('exec', () => readOr(execLog));
@@ -173,8 +243,13 @@ void describe('files', () => {
     await writeFile(join(out, 'app.json'), '{"edited": true}\n');
     const third = startAgent(config);
     await third.agent.start();
-    await until('the repaired file and the exec', async () => ((await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? true : undefined));
-    assert.equal((JSON.parse(await readFile(join(out, 'app.json'), 'utf8')) as Record<string, unknown>).edited, undefined);
+    await until('the repaired file and the exec', async () =>
+      (await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? true : undefined,
+    );
+    assert.equal(
+      (JSON.parse(await readFile(join(out, 'app.json'), 'utf8')) as Record<string, unknown>).edited,
+      undefined,
+    );
     await third.agent.close();
   });
 
@@ -189,7 +264,9 @@ void describe('files', () => {
       ],
     });
     await agent.start();
-    await until('both files', async () => ((await readOr(join(out, 'app.json'))) && (await readOr(join(out, 'app.env'))) ? true : undefined));
+    await until('both files', async () =>
+      (await readOr(join(out, 'app.json'))) && (await readOr(join(out, 'app.env'))) ? true : undefined,
+    );
     assert.equal((await stat(join(out, 'app.json'))).mode & 0o777, 0o600);
     assert.equal((await stat(join(out, 'app.env'))).mode & 0o777, 0o640);
     await agent.close();
@@ -204,7 +281,10 @@ void describe('files', () => {
     await writeFile(join(out, stale), 'half');
     await writeFile(join(out, live), 'in progress');
     await writeFile(join(out, 'unrelated.herald-tmp'), 'x');
-    const { agent } = startAgent({ instanceId: 'stale-1', subscriptions: [{ namespace: 'shop', out: join(out, 'app.json') }] });
+    const { agent } = startAgent({
+      instanceId: 'stale-1',
+      subscriptions: [{ namespace: 'shop', out: join(out, 'app.json') }],
+    });
     await agent.start();
     await until('app.json', () => readOr(join(out, 'app.json')));
     const names = await readdir(out);
@@ -222,17 +302,28 @@ void describe('health and rejections', () => {
     await writeFile(marker, '');
     const { agent } = startAgent({
       instanceId: 'health-1',
-      subscriptions: [{ namespace: 'shop', labels: ['', 'prod'], out: join(out, 'app.json'), exec: `if [ -e "${marker}" ]; then echo "config test failed" >&2; exit 4; fi` }],
+      subscriptions: [
+        {
+          namespace: 'shop',
+          labels: ['', 'prod'],
+          out: join(out, 'app.json'),
+          exec: `if [ -e "${marker}" ]; then echo "config test failed" >&2; exit 4; fi`,
+        },
+      ],
     });
     await agent.start();
-    const failing = await until('failing health', async () => (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'failing'));
+    const failing = await until('failing health', async () =>
+      (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'failing'),
+    );
     assert.match(failing.healthDetail ?? '', /exit code 4: config test failed/u);
     assert.equal(agent.health.status, 'failing');
 
     await rm(marker);
     await set('shop', 'db/pool/max', 31, 'prod');
     const seq = await release('shop');
-    const healed = await until('ok health', async () => (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'ok' && i.seq === seq));
+    const healed = await until('ok health', async () =>
+      (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'ok' && i.seq === seq),
+    );
     assert.equal(healed.status, 'applied');
     await agent.close();
   });
@@ -243,14 +334,23 @@ void describe('health and rejections', () => {
     await writeFile(join(out, 'app.tmpl'), 'name={{ name }}\n');
     await set('shop', 'name', 'shop');
     const good = await release('shop');
-    const { agent } = startAgent({ instanceId: 'reject-1', subscriptions: [{ namespace: 'shop', out: join(out, 'app.conf'), format: 'template', template: join(out, 'app.tmpl') }] });
+    const { agent } = startAgent({
+      instanceId: 'reject-1',
+      subscriptions: [
+        { namespace: 'shop', out: join(out, 'app.conf'), format: 'template', template: join(out, 'app.tmpl') },
+      ],
+    });
     await agent.start();
     await until('app.conf', () => readOr(join(out, 'app.conf')));
-    await until('applied', async () => (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === good && i.status === 'applied'));
+    await until('applied', async () =>
+      (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === good && i.status === 'applied'),
+    );
 
     await remove('shop', 'name');
     const bad = await release('shop');
-    const rejected = await until('rejected', async () => (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === bad && i.status === 'rejected'));
+    const rejected = await until('rejected', async () =>
+      (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === bad && i.status === 'rejected'),
+    );
     assert.match(rejected.reason ?? '', /app\.tmpl uses "name", which the view does not have/u);
     assert.equal(await readFile(join(out, 'app.conf'), 'utf8'), 'name=shop\n');
     await agent.close();
@@ -277,11 +377,19 @@ void describe('local HTTP', () => {
     await until('prod.json', () => readOr(join(out, 'prod.json')));
     const first = await httpGet(`${base}/v1/views/shop?label=&label=prod`);
     assert.equal(first.status, 200);
-    const body = JSON.parse(first.body) as { seq: number; digest: string; values: Record<string, unknown>; labels: string[] };
+    const body = JSON.parse(first.body) as {
+      seq: number;
+      digest: string;
+      values: Record<string, unknown>;
+      labels: string[];
+    };
     assert.deepEqual(body.values, JSON.parse(await readFile(join(out, 'prod.json'), 'utf8')));
     assert.equal(first.headers.etag, `"${body.digest}"`);
     assert.equal(body.seq, agent.views()[0]?.snapshot?.seq);
-    assert.equal((await httpGet(`${base}/v1/views/shop?label=&label=prod`, { 'if-none-match': `"${body.digest}"` })).status, 304);
+    assert.equal(
+      (await httpGet(`${base}/v1/views/shop?label=&label=prod`, { 'if-none-match': `"${body.digest}"` })).status,
+      304,
+    );
 
     const health = JSON.parse((await httpGet(`${base}/healthz`)).body) as { status: string; views: unknown[] };
     assert.equal(health.status, 'ok');
@@ -297,7 +405,9 @@ void describe('local HTTP', () => {
     await set('shop', 'db/pool/max', 32, 'prod');
     const seq = await release('shop');
     const next = await until('the new values', async () => {
-      const response = await httpGet(`${base}/v1/views/shop?label=&label=prod`, { 'if-none-match': `"${body.digest}"` });
+      const response = await httpGet(`${base}/v1/views/shop?label=&label=prod`, {
+        'if-none-match': `"${body.digest}"`,
+      });
       const current = response.status === 200 ? (JSON.parse(response.body) as typeof body) : undefined;
       return current?.seq === seq ? current : undefined;
     });
@@ -308,7 +418,12 @@ void describe('local HTTP', () => {
   });
 
   void it('does not serve a view with secrets unless told to', async () => {
-    const { agent } = startAgent({ token: server.adminToken, instanceId: 'http-2', http: { listen: '127.0.0.1:0' }, subscriptions: [{ namespace: 'shop', out: join(dir.path, 'http2', 'a.json') }] });
+    const { agent } = startAgent({
+      token: server.adminToken,
+      instanceId: 'http-2',
+      http: { listen: '127.0.0.1:0' },
+      subscriptions: [{ namespace: 'shop', out: join(dir.path, 'http2', 'a.json') }],
+    });
     await agent.start();
     const response = await until('an answer', async () => {
       const r = await httpGet(`${agent.httpUrl ?? ''}/v1/views/shop`);
@@ -322,7 +437,10 @@ void describe('local HTTP', () => {
 
 void describe('lifecycle', () => {
   void it('close() is idempotent and graceful; closed() resolves with no error; asyncDispose closes', async () => {
-    const { agent } = startAgent({ instanceId: 'life-1', subscriptions: [{ namespace: 'shop', out: join(dir.path, 'life', 'a.json') }] });
+    const { agent } = startAgent({
+      instanceId: 'life-1',
+      subscriptions: [{ namespace: 'shop', out: join(dir.path, 'life', 'a.json') }],
+    });
     await agent.start();
     const a = agent.close();
     const b = agent.close();
@@ -334,7 +452,12 @@ void describe('lifecycle', () => {
     await assert.rejects(never.start(), { code: 'agent_closed' });
 
     {
-      await using disposable = createAgent({ url: server.url, token: clientToken, instanceId: 'life-2', subscriptions: [{ namespace: 'shop', out: join(dir.path, 'life', 'b.json') }] });
+      await using disposable = createAgent({
+        url: server.url,
+        token: clientToken,
+        instanceId: 'life-2',
+        subscriptions: [{ namespace: 'shop', out: join(dir.path, 'life', 'b.json') }],
+      });
       await disposable.start();
       agents.push(disposable);
     }
@@ -348,7 +471,13 @@ void describe('lifecycle', () => {
     await own.admin.post('/v1/namespaces', { name: 'ops' });
     await own.admin.put('/v1/namespaces/ops/entries/level', { value: 'debug' });
     await own.admin.post('/v1/namespaces/ops/releases', {});
-    const config = { url: own.url, token: own.adminToken, instanceId: 'offline-1', cacheDir, subscriptions: [{ namespace: 'ops', out: join(out, 'ops.json') }] };
+    const config = {
+      url: own.url,
+      token: own.adminToken,
+      instanceId: 'offline-1',
+      cacheDir,
+      subscriptions: [{ namespace: 'ops', out: join(out, 'ops.json') }],
+    };
     const first = createAgent(config);
     agents.push(first);
     await first.start();
@@ -361,7 +490,9 @@ void describe('lifecycle', () => {
     const second = createAgent(config, { onEvent: (e) => events.push(e) });
     agents.push(second);
     await second.start();
-    assert.deepEqual(JSON.parse(await until('ops.json from the cache', () => readOr(join(out, 'ops.json')))), { level: 'debug' });
+    assert.deepEqual(JSON.parse(await until('ops.json from the cache', () => readOr(join(out, 'ops.json')))), {
+      level: 'debug',
+    });
     assert.ok(events.some((e) => e.type === 'file' && e.via === 'cache' && e.outcome === 'written'));
     await second.close();
   });

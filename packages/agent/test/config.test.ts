@@ -5,7 +5,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { agentDefaults, AgentError, createAgent, loadAgentConfig, parseListen, resolveAgentConfig, type AgentConfigInput } from '@herald/agent';
+import {
+  agentDefaults,
+  AgentError,
+  createAgent,
+  loadAgentConfig,
+  parseListen,
+  resolveAgentConfig,
+  type AgentConfigInput,
+} from '@herald/agent';
 
 let dir: string;
 const key = { keyId: 'k-1', publicKey: Buffer.alloc(32, 1).toString('base64'), createdAt: 1 };
@@ -21,7 +29,12 @@ after(async () => {
 });
 
 function minimal(extra: Partial<AgentConfigInput> = {}): AgentConfigInput {
-  return { url: 'http://127.0.0.1:8420', token: 't', subscriptions: [{ namespace: 'payments', out: join(dir, 'out.json') }], ...extra };
+  return {
+    url: 'http://127.0.0.1:8420',
+    token: 't',
+    subscriptions: [{ namespace: 'payments', out: join(dir, 'out.json') }],
+    ...extra,
+  };
 }
 
 function problemsOf(input: unknown, baseDir = dir): string[] {
@@ -65,7 +78,18 @@ void describe('resolveAgentConfig', () => {
         instanceId: 'web-1',
         attributes: { region: 'eu' },
         http: { listen: '127.0.0.1:0' },
-        subscriptions: [{ namespace: 'payments', labels: 'prod', out: 'app.conf', format: 'template', template: 'app.tmpl', mode: '0640', exec: 'true', execTimeout: '2m' }],
+        subscriptions: [
+          {
+            namespace: 'payments',
+            labels: 'prod',
+            out: 'app.conf',
+            format: 'template',
+            template: 'app.tmpl',
+            mode: '0640',
+            exec: 'true',
+            execTimeout: '2m',
+          },
+        ],
       },
       { baseDir: dir },
     );
@@ -110,13 +134,20 @@ void describe('resolveAgentConfig', () => {
       /subscriptions\[3\]\.template: .*missing\.tmpl/u,
       /subscriptions\[4\] must be an object/u,
     ];
-    for (const pattern of expect) assert.ok(problems.some((p) => pattern.test(p)), `no problem matches ${pattern}; got:\n${problems.join('\n')}`);
+    for (const pattern of expect)
+      assert.ok(
+        problems.some((p) => pattern.test(p)),
+        `no problem matches ${pattern}; got:\n${problems.join('\n')}`,
+      );
     assert.equal(problems.length, expect.length, problems.join('\n'));
   });
 
   void it('refuses an empty subscription list, a template on a non-template format, and token with tokenFile', () => {
     assert.match(problemsOf(minimal({ subscriptions: [] })).join(), /at least one view/u);
-    assert.match(problemsOf(minimal({ subscriptions: [{ namespace: 'a', out: 'x', template: 'app.tmpl' }] })).join(), /only for format: template/u);
+    assert.match(
+      problemsOf(minimal({ subscriptions: [{ namespace: 'a', out: 'x', template: 'app.tmpl' }] })).join(),
+      /only for format: template/u,
+    );
     assert.match(problemsOf(minimal({ tokenFile: 'token.txt' })).join(), /not both/u);
   });
 
@@ -144,9 +175,24 @@ void describe('loadAgentConfig', () => {
     const file = join(sub, 'agent.yaml');
     await writeFile(
       file,
-      ['instanceId: from-file', 'subscriptions:', '  - namespace: payments', '    labels: [prod, prod/eu]', '    out: out/app.env', '    format: env', '  - namespace: payments', '    out: app.conf', '    format: template', '    template: app.tmpl', ''].join('\n'),
+      [
+        'instanceId: from-file',
+        'subscriptions:',
+        '  - namespace: payments',
+        '    labels: [prod, prod/eu]',
+        '    out: out/app.env',
+        '    format: env',
+        '  - namespace: payments',
+        '    out: app.conf',
+        '    format: template',
+        '    template: app.tmpl',
+        '',
+      ].join('\n'),
     );
-    const config = loadAgentConfig(file, { fill: { url: 'http://127.0.0.1:1', token: 'env-token' }, force: { instanceId: 'from-flag' } });
+    const config = loadAgentConfig(file, {
+      fill: { url: 'http://127.0.0.1:1', token: 'env-token' },
+      force: { instanceId: 'from-flag' },
+    });
     assert.equal(config.url, 'http://127.0.0.1:1');
     assert.equal(config.token, 'env-token');
     assert.equal(config.instanceId, 'from-flag');
@@ -158,7 +204,10 @@ void describe('loadAgentConfig', () => {
   void it('a file that is not YAML or not a mapping is one clear error', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'url: [unclosed');
-    assert.throws(() => loadAgentConfig(file), (error: AgentError) => error.code === 'invalid_config' && error.message.includes(file));
+    assert.throws(
+      () => loadAgentConfig(file),
+      (error: AgentError) => error.code === 'invalid_config' && error.message.includes(file),
+    );
     await writeFile(file, '- a\n- b\n');
     assert.throws(() => loadAgentConfig(file), /must hold a mapping/u);
   });

@@ -55,20 +55,28 @@ void describe('writeFileAtomic', () => {
     } finally {
       process.umask(previous);
     }
-    assert.deepEqual((await readdir(dir)).filter((name) => name.includes('herald-tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.includes('herald-tmp')),
+      [],
+    );
   });
 });
 
 void describe('runCommand', () => {
   void it('succeeds on exit 0, with the environment given', async () => {
     const out = join(dir, 'env.txt');
-    const result = await runCommand(`printf %s "$HERALD_SEQ" > "${out}"`, { timeoutMs: 10_000, env: { HERALD_SEQ: '7' } });
+    const result = await runCommand(`printf %s "$HERALD_SEQ" > "${out}"`, {
+      timeoutMs: 10_000,
+      env: { HERALD_SEQ: '7' },
+    });
     assert.equal(result.ok, true);
     assert.equal(await readFile(out, 'utf8'), '7');
   });
 
   void it('a non-zero exit fails with the code and the last line printed', async () => {
-    const result = await runCommand('echo starting; echo "reload refused: bad config" >&2; exit 3', { timeoutMs: 10_000 });
+    const result = await runCommand('echo starting; echo "reload refused: bad config" >&2; exit 3', {
+      timeoutMs: 10_000,
+    });
     assert.equal(result.ok, false);
     assert.equal(!result.ok && result.reason, 'exit code 3: reload refused: bad config');
   });

@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { envName, envValue, parseTemplate, render, renderEnv, renderJson, renderYaml, type RenderTarget } from '@herald/agent';
+import {
+  envName,
+  envValue,
+  parseTemplate,
+  render,
+  renderEnv,
+  renderJson,
+  renderYaml,
+  type RenderTarget,
+} from '@herald/agent';
 
 const run = promisify(execFile);
 
@@ -19,7 +28,14 @@ function view(values: Record<string, unknown>): Readonly<Record<string, unknown>
   return Object.freeze(out);
 }
 
-const sample = view({ 'db/pool/max': 10, 'feature.on': true, name: 'payments', limits: { rps: 50, burst: [1, 2] }, nothing: null, ratio: 0.25 });
+const sample = view({
+  'db/pool/max': 10,
+  'feature.on': true,
+  name: 'payments',
+  limits: { rps: 50, burst: [1, 2] },
+  nothing: null,
+  ratio: 0.25,
+});
 
 let dir: string;
 before(async () => {
@@ -34,7 +50,14 @@ void describe('json', () => {
     const text = renderJson(sample);
     assert.ok(text.endsWith('}\n'));
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    assert.deepEqual(parsed, { 'db/pool/max': 10, 'feature.on': true, limits: { rps: 50, burst: [1, 2] }, name: 'payments', nothing: null, ratio: 0.25 });
+    assert.deepEqual(parsed, {
+      'db/pool/max': 10,
+      'feature.on': true,
+      limits: { rps: 50, burst: [1, 2] },
+      name: 'payments',
+      nothing: null,
+      ratio: 0.25,
+    });
     assert.equal(Object.getPrototypeOf(parsed), Object.prototype);
   });
 
@@ -88,11 +111,14 @@ void describe('env', () => {
   void it('lines are sorted by name; two keys with one name fail the render, naming both', () => {
     const text = renderEnv(view({ zeta: 1, alpha: 'x' }), '# h\n');
     assert.equal(text, '# h\nALPHA=x\nZETA=1\n');
-    assert.throws(() => renderEnv(view({ 'db.pool': 1, 'db/pool': 2 }), ''), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'render_failed');
-      assert.match(error.message, /"db\.pool" and "db\/pool" both become DB_POOL/u);
-      return true;
-    });
+    assert.throws(
+      () => renderEnv(view({ 'db.pool': 1, 'db/pool': 2 }), ''),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'render_failed');
+        assert.match(error.message, /"db\.pool" and "db\/pool" both become DB_POOL/u);
+        return true;
+      },
+    );
   });
 
   void it('a POSIX shell that sources the file gets every value back exactly', async () => {
@@ -118,14 +144,20 @@ void describe('env', () => {
     const got = JSON.parse(stdout) as Record<string, string>;
     for (const key of Object.keys(values)) {
       const value = values[key];
-      assert.equal(got[envName(key)], typeof value === 'string' ? value : JSON.stringify(value), `round trip of ${key}`);
+      assert.equal(
+        got[envName(key)],
+        typeof value === 'string' ? value : JSON.stringify(value),
+        `round trip of ${key}`,
+      );
     }
   });
 });
 
 void describe('template', () => {
   void it('{{ key }} puts a string as it is and any other value as JSON; | json always JSON', () => {
-    const template = parseTemplate('max={{ db/pool/max }} name={{name}} quoted={{ name | json }} limits={{ limits }}\n');
+    const template = parseTemplate(
+      'max={{ db/pool/max }} name={{name}} quoted={{ name | json }} limits={{ limits }}\n',
+    );
     assert.deepEqual(template.keys, ['db/pool/max', 'name', 'limits']);
     assert.equal(template.render(sample), 'max=10 name=payments quoted="payments" limits={"rps":50,"burst":[1,2]}\n');
   });
@@ -137,11 +169,14 @@ void describe('template', () => {
 
   void it('a key the view lacks fails the render (no silent empty value), own keys only', () => {
     const template = parseTemplate('{{ name }} {{ constructor }} {{ missing }}', 'app.tmpl');
-    assert.throws(() => template.render(sample), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'render_failed');
-      assert.match(error.message, /app\.tmpl uses "constructor", "missing"/u);
-      return true;
-    });
+    assert.throws(
+      () => template.render(sample),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'render_failed');
+        assert.match(error.message, /app\.tmpl uses "constructor", "missing"/u);
+        return true;
+      },
+    );
   });
 
   void it('bad templates are refused when parsed, with the line', () => {
@@ -156,6 +191,9 @@ void describe('template', () => {
     assert.deepEqual(JSON.parse(render(target('json'), sample)), JSON.parse(renderJson(sample)));
     assert.match(render(target('yaml'), sample), /^# Written by herald agent from namespace payments, labels prod;/u);
     assert.match(render(target('env'), sample), /\nDB_POOL_MAX=10\n/u);
-    assert.equal(render({ ...base, format: 'template', template: { parsed: parseTemplate('{{ name }}') } }, sample), 'payments');
+    assert.equal(
+      render({ ...base, format: 'template', template: { parsed: parseTemplate('{{ name }}') } }, sample),
+      'payments',
+    );
   });
 });

@@ -18,7 +18,13 @@ const program = new Command('herald')
   // A usage error is one line on stderr like every other failure (no help dump after it), so
   // scripts can log it as is; `herald <command> --help` shows the usage.
   .configureOutput({
-    outputError: (text, write) => write(`herald: ${text.replace(/^error: /u, '').trim().replace(/\s*\n\s*/gu, ' ')} (see herald --help)\n`),
+    outputError: (text, write) =>
+      write(
+        `herald: ${text
+          .replace(/^error: /u, '')
+          .trim()
+          .replace(/\s*\n\s*/gu, ' ')} (see herald --help)\n`,
+      ),
   });
 
 registerServerCommand(program);

@@ -28,10 +28,17 @@ export function describeFailure(error: unknown): { line: string; exitCode: numbe
   if (error instanceof HeraldApiError) {
     // The server's detail usually lists the violations already; add them only when it does not,
     // so that each is named once.
-    const violations = Array.isArray(error.problem.violations) ? (error.problem.violations as Array<{ path: string; message: string }>) : [];
+    const violations = Array.isArray(error.problem.violations)
+      ? (error.problem.violations as Array<{ path: string; message: string }>)
+      : [];
     const first = violations[0];
     const listed = first === undefined || error.message.includes(`${first.path || '/'} ${first.message}`);
-    const extra = listed ? '' : ` — ${violations.slice(0, 3).map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`;
+    const extra = listed
+      ? ''
+      : ` — ${violations
+          .slice(0, 3)
+          .map((v) => `${v.path || '/'} ${v.message}`)
+          .join('; ')}`;
     return { line: `${error.message}${extra} [${error.code}]`, exitCode: 1 };
   }
   if (error instanceof HeraldError) return { line: `${error.message} [${error.code}]`, exitCode: 1 };

@@ -38,9 +38,14 @@ const running = new Set<AgentProcess>();
 const servers = new Set<ServerProcess>();
 
 function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
-  const child = spawn(process.execPath, [heraldBin, 'agent', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [heraldBin, 'agent', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stderr: string[] = [];
-  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? code)),
+  );
   createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
   child.stdout.resume();
   const agent: AgentProcess = {
@@ -48,12 +53,17 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
     stderr,
     exited,
     line: (pattern, from = 0, timeoutMs = 30_000) =>
-      until(`a line ${pattern} from herald agent ${args.join(' ')}`, () => {
-        const found = stderr.slice(from).find((l) => pattern.test(l));
-        if (found !== undefined) return found;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`herald agent exited; stderr: ${stderr.join(' | ')}`);
-        return undefined;
-      }, timeoutMs),
+      until(
+        `a line ${pattern} from herald agent ${args.join(' ')}`,
+        () => {
+          const found = stderr.slice(from).find((l) => pattern.test(l));
+          if (found !== undefined) return found;
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`herald agent exited; stderr: ${stderr.join(' | ')}`);
+          return undefined;
+        },
+        timeoutMs,
+      ),
     stop: (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
@@ -65,7 +75,11 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
 }
 
 /** Polls `check` until it returns something other than undefined; bounded, and no timing is asserted. */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -76,7 +90,8 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
       last = error;
       if (error instanceof Error && error.message.startsWith('herald agent exited')) throw error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -90,24 +105,42 @@ async function readOr(path: string): Promise<string | undefined> {
 }
 
 /** The file parsed as JSON once `accept` likes it. */
-async function jsonFile(path: string, accept: (value: Record<string, unknown>) => boolean = () => true, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-  return until(`${path} as wanted`, async () => {
-    const text = await readOr(path);
-    if (text === undefined) return undefined;
-    const value = JSON.parse(text) as Record<string, unknown>;
-    return accept(value) ? value : undefined;
-  }, timeoutMs);
+async function jsonFile(
+  path: string,
+  accept: (value: Record<string, unknown>) => boolean = () => true,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
+  return until(
+    `${path} as wanted`,
+    async () => {
+      const text = await readOr(path);
+      if (text === undefined) return undefined;
+      const value = JSON.parse(text) as Record<string, unknown>;
+      return accept(value) ? value : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function fleet(ns: string, url = server.url): Promise<FleetItem[]> {
-  return parseJson<{ instances: FleetItem[] }>(ok(await runHerald(['fleet', ns, '--json'], { HERALD_URL: url, HERALD_TOKEN: testAdminToken }))).instances;
+  return parseJson<{ instances: FleetItem[] }>(
+    ok(await runHerald(['fleet', ns, '--json'], { HERALD_URL: url, HERALD_TOKEN: testAdminToken })),
+  ).instances;
 }
 
 const agentEnv = (): Record<string, string> => ({ HERALD_URL: server.url, HERALD_TOKEN: clientToken });
 
 before(async () => {
   dir = await tempDir('herald-cli-agent-');
-  server = await startHeraldProcess(['server', '--data', join(dir.path, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+  server = await startHeraldProcess([
+    'server',
+    '--data',
+    join(dir.path, 'data'),
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+  ]);
   servers.add(server);
   herald = heraldAt(server.url, testAdminToken);
   admin = new AdminClient({ url: server.url, token: testAdminToken });
@@ -131,7 +164,22 @@ void describe('herald agent --format json', () => {
     const trust = join(dir.path, 'keys.json');
     await writeFile(trust, ok(await herald(['keys', 'list', '--json'])));
     const out = join(dir.path, 'json', 'web.json');
-    const agent = spawnAgent(['--url', server.url, '--token', clientToken, '--ns', 'web', '--out', out, '--format', 'json', '--trust', trust, '--instance-id', 'cli-json']);
+    const agent = spawnAgent([
+      '--url',
+      server.url,
+      '--token',
+      clientToken,
+      '--ns',
+      'web',
+      '--out',
+      out,
+      '--format',
+      'json',
+      '--trust',
+      trust,
+      '--instance-id',
+      'cli-json',
+    ]);
     assert.deepEqual(await jsonFile(out), { name: 'web', port: 8080 });
     assert.equal((await stat(out)).mode & 0o777, 0o644);
     await agent.line(/^herald: agent wrote .*web\.json \(web release \d+, from server, mode 0644\)$/u);
@@ -143,7 +191,10 @@ void describe('herald agent --format json', () => {
 
     assert.equal(await agent.stop('SIGTERM'), 0);
     assert.match(agent.stderr.at(-1) ?? '', /^herald: agent stopped$/u);
-    assert.ok(agent.stderr.every((l) => l.startsWith('herald: agent ')), agent.stderr.join('\n'));
+    assert.ok(
+      agent.stderr.every((l) => l.startsWith('herald: agent ')),
+      agent.stderr.join('\n'),
+    );
   });
 });
 
@@ -152,11 +203,19 @@ void describe('herald agent --format yaml | env', () => {
     const yamlOut = join(dir.path, 'formats', 'web.yaml');
     const envOut = join(dir.path, 'formats', 'web.env');
     ok(await herald(['set', 'web', 'motd', '"it\'s $HOME"', '--label', 'prod']));
-    const yaml = spawnAgent(['--ns', 'web', '--out', yamlOut, '--format', 'yaml', '--instance-id', 'cli-yaml'], agentEnv());
-    const env = spawnAgent(['--ns', 'web', '--label', '', '--label', 'prod', '--out', envOut, '--format', 'env', '--instance-id', 'cli-env'], agentEnv());
+    const yaml = spawnAgent(
+      ['--ns', 'web', '--out', yamlOut, '--format', 'yaml', '--instance-id', 'cli-yaml'],
+      agentEnv(),
+    );
+    const env = spawnAgent(
+      ['--ns', 'web', '--label', '', '--label', 'prod', '--out', envOut, '--format', 'env', '--instance-id', 'cli-env'],
+      agentEnv(),
+    );
     const yamlText = await until('web.yaml', () => readOr(yamlOut));
     assert.deepEqual(parseYaml(yamlText), { name: 'web', port: 8081 });
-    const envText = await until('web.env with motd', async () => ((await readOr(envOut))?.includes('MOTD=') ? readOr(envOut) : undefined));
+    const envText = await until('web.env with motd', async () =>
+      (await readOr(envOut))?.includes('MOTD=') ? readOr(envOut) : undefined,
+    );
     assert.deepEqual(
       envText.split('\n').filter((l) => l && !l.startsWith('#')),
       ['MOTD="it\'s \\$HOME"', 'NAME=web', 'PORT=9090'],
@@ -200,7 +259,12 @@ void describe('herald agent --config', () => {
 
     const view = await until('the view over HTTP', async () => {
       const response = await fetch(`${base}/v1/views/web?label=`);
-      return response.status === 200 ? { etag: response.headers.get('etag'), body: (await response.json()) as { seq: number; digest: string; values: Record<string, unknown> } } : undefined;
+      return response.status === 200
+        ? {
+            etag: response.headers.get('etag'),
+            body: (await response.json()) as { seq: number; digest: string; values: Record<string, unknown> },
+          }
+        : undefined;
     });
     assert.deepEqual(view.body.values, await jsonFile(join(folder, 'out', 'web.json')));
     assert.equal(view.etag, `"${view.body.digest}"`);
@@ -210,22 +274,47 @@ void describe('herald agent --config', () => {
     ok(await herald(['set', 'web', 'name', '"web-2"']));
     const seq = parseJson<{ seq: number }>(ok(await herald(['release', 'web', '--json']))).seq;
     const updated = await until('new values over HTTP', async () => {
-      const body = (await (await fetch(`${base}/v1/views/web?label=`)).json()) as { seq: number; values: Record<string, unknown> };
+      const body = (await (await fetch(`${base}/v1/views/web?label=`)).json()) as {
+        seq: number;
+        values: Record<string, unknown>;
+      };
       return body.seq === seq ? body : undefined;
     });
     assert.equal(updated.values.name, 'web-2');
-    assert.equal(await until('app.conf with web-2', async () => ((await readOr(join(folder, 'out', 'app.conf')))?.includes('web-2') ? readOr(join(folder, 'out', 'app.conf')) : undefined)), 'listen :9091\nname "web-2"\n');
+    assert.equal(
+      await until('app.conf with web-2', async () =>
+        (await readOr(join(folder, 'out', 'app.conf')))?.includes('web-2')
+          ? readOr(join(folder, 'out', 'app.conf'))
+          : undefined,
+      ),
+      'listen :9091\nname "web-2"\n',
+    );
     await agent.stop();
   });
 
   void test('a bad command line or config file is one clear line and exit 2', async () => {
-    fails(await runHerald(['agent', '--ns', 'web'], agentEnv()), { exitCode: 2, line: /needs --ns NS and --out FILE/u });
-    fails(await runHerald(['agent', '--ns', 'web', '--out', 'x.json', '--format', 'xml'], agentEnv()), { exitCode: 2, line: /format must be one of json, yaml, env, template/u });
-    fails(await runHerald(['agent', '--ns', 'web', '--out', 'x.json'], { HERALD_URL: server.url, HERALD_TOKEN: '' }), { exitCode: 2, line: /a token is needed/u });
+    fails(await runHerald(['agent', '--ns', 'web'], agentEnv()), {
+      exitCode: 2,
+      line: /needs --ns NS and --out FILE/u,
+    });
+    fails(await runHerald(['agent', '--ns', 'web', '--out', 'x.json', '--format', 'xml'], agentEnv()), {
+      exitCode: 2,
+      line: /format must be one of json, yaml, env, template/u,
+    });
+    fails(await runHerald(['agent', '--ns', 'web', '--out', 'x.json'], { HERALD_URL: server.url, HERALD_TOKEN: '' }), {
+      exitCode: 2,
+      line: /a token is needed/u,
+    });
     const file = join(dir.path, 'bad-agent.yaml');
     await writeFile(file, 'subscriptions:\n  - namespace: web\n    out: a.json\n    mode: 0640\n');
-    fails(await runHerald(['agent', '--config', file], agentEnv()), { exitCode: 2, line: /mode must be an octal string .*quote it/u });
-    fails(await runHerald(['agent', '--config', file, '--ns', 'web'], agentEnv()), { exitCode: 2, line: /--ns cannot be combined with --config/u });
+    fails(await runHerald(['agent', '--config', file], agentEnv()), {
+      exitCode: 2,
+      line: /mode must be an octal string .*quote it/u,
+    });
+    fails(await runHerald(['agent', '--config', file, '--ns', 'web'], agentEnv()), {
+      exitCode: 2,
+      line: /--ns cannot be combined with --config/u,
+    });
   });
 });
 
@@ -235,7 +324,12 @@ void describe('atomic writes', () => {
     const step = 997;
     const base = 400_000;
     const commit = (n: number) =>
-      admin.post('/v1/namespaces/big/commits', { changes: [{ op: 'set', key: 'n', value: n }, { op: 'set', key: 'blob', value: 'x'.repeat(base + n * step) }] });
+      admin.post('/v1/namespaces/big/commits', {
+        changes: [
+          { op: 'set', key: 'n', value: n },
+          { op: 'set', key: 'blob', value: 'x'.repeat(base + n * step) },
+        ],
+      });
     await commit(0);
     const out = join(dir.path, 'atomic', 'big.json');
     const agent = spawnAgent(['--ns', 'big', '--out', out, '--instance-id', 'cli-atomic'], agentEnv());
@@ -260,7 +354,9 @@ void describe('atomic writes', () => {
         }
       }
       process.stdout.write(JSON.stringify({ reads, bad, distinct: seen.size, errors }));`;
-    const reader = spawn(process.execPath, ['-e', readerScript, out, stopFile, String(base), String(step)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reader = spawn(process.execPath, ['-e', readerScript, out, stopFile, String(base), String(step)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let report = '';
     reader.stdout.on('data', (chunk: Buffer) => (report += chunk.toString()));
     const readerDone = new Promise<void>((resolve) => reader.once('close', () => resolve()));
@@ -291,34 +387,48 @@ void describe('herald agent --exec', () => {
     const marker = join(folder, 'broken');
     const out = join(folder, 'web.json');
     const exec = `echo "$HERALD_SEQ" >> "${log}"; if [ -e "${marker}" ]; then echo "config check failed" >&2; exit 3; fi`;
-    const agent = spawnAgent(['--ns', 'web', '--out', out, '--exec', exec, '--instance-id', 'cli-exec', '--cache', join(folder, 'cache')], agentEnv());
+    const agent = spawnAgent(
+      ['--ns', 'web', '--out', out, '--exec', exec, '--instance-id', 'cli-exec', '--cache', join(folder, 'cache')],
+      agentEnv(),
+    );
     await jsonFile(out);
     await until('the first reload', async () => ((await readOr(log))?.trim() ? true : undefined));
     const ran = async () => (await readFile(log, 'utf8')).trim().split('\n');
     assert.equal((await ran()).length, 1);
-    await until('health ok', async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'));
+    await until('health ok', async () =>
+      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'),
+    );
 
     // A release that does not change this view: no reload.
     ok(await herald(['set', 'web', 'other', '1', '--label', 'staging']));
     const quiet = parseJson<{ seq: number }>(ok(await herald(['release', 'web', '--json']))).seq;
-    await until('the quiet release applied', async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.seq === quiet));
+    await until('the quiet release applied', async () =>
+      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.seq === quiet),
+    );
     await agent.line(new RegExp(`is current \\(web release ${quiet}\\)`, 'u'));
     assert.equal((await ran()).length, 1);
 
     await writeFile(marker, '');
     ok(await herald(['set', 'web', 'port', '8082']));
-    const failing = await until('health failing', async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'failing'));
+    const failing = await until('health failing', async () =>
+      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'failing'),
+    );
     assert.match(failing.healthDetail ?? '', /exit code 3: config check failed/u);
     await agent.line(/^herald: agent reload failed after writing .*web\.json: ".*" exit code 3: config check failed$/u);
 
     await rm(marker);
     ok(await herald(['set', 'web', 'port', '8083']));
-    await until('health ok again', async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'));
+    await until('health ok again', async () =>
+      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'),
+    );
     assert.equal((await ran()).length, 3);
     await agent.stop();
 
     // Restarted with its file current: no reload.
-    const again = spawnAgent(['--ns', 'web', '--out', out, '--exec', exec, '--instance-id', 'cli-exec', '--cache', join(folder, 'cache')], agentEnv());
+    const again = spawnAgent(
+      ['--ns', 'web', '--out', out, '--exec', exec, '--instance-id', 'cli-exec', '--cache', join(folder, 'cache')],
+      agentEnv(),
+    );
     await again.line(/web\.json is current/u);
     assert.equal((await ran()).length, 3);
     await again.stop();
@@ -361,7 +471,15 @@ void describe('the control plane killed with SIGKILL', () => {
     await b.line(/wrote .*ops\.json \(ops release \d+, from cache, mode 0644\)/u);
 
     // The control plane comes back on the same data and port: the next release reaches both.
-    plane = await startHeraldProcess(['server', '--data', data, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn']);
+    plane = await startHeraldProcess([
+      'server',
+      '--data',
+      data,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'warn',
+    ]);
     servers.add(plane);
     ok(await as(['set', 'ops', 'level', '"debug"']));
     ok(await as(['release', 'ops']));

@@ -16,7 +16,11 @@ interface Entry {
   revision: number;
 }
 interface HistoryPage {
-  items: Array<{ revision: number; message: string; changes: Array<{ op: string; key: string; label: string; entry?: Entry }> }>;
+  items: Array<{
+    revision: number;
+    message: string;
+    changes: Array<{ op: string; key: string; label: string; entry?: Entry }>;
+  }>;
 }
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -26,7 +30,15 @@ let counter = 0;
 
 before(async () => {
   dir = await tempDir('herald-cli-apply-');
-  server = await startHeraldProcess(['server', '--data', join(dir.path, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+  server = await startHeraldProcess([
+    'server',
+    '--data',
+    join(dir.path, 'data'),
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+  ]);
   herald = heraldAt(server.url, testAdminToken);
 });
 
@@ -79,7 +91,8 @@ void test('nested YAML and JSON files: the diff is shown and applied as exactly 
   const { ns, folder } = await fixture();
   await writeFiles(folder, nested);
   const out = ok(await herald(['apply', '-f', folder, '--ns', ns]));
-  for (const key of Object.keys(nestedValues)) assert.match(out, new RegExp(`^\\+ ${key} = `, 'mu'), `diff line for ${key}`);
+  for (const key of Object.keys(nestedValues))
+    assert.match(out, new RegExp(`^\\+ ${key} = `, 'mu'), `diff line for ${key}`);
   assert.deepEqual(await live(ns), nestedValues);
 
   const commits = await history(ns);
@@ -89,7 +102,10 @@ void test('nested YAML and JSON files: the diff is shown and applied as exactly 
   assert.deepEqual(commit.changes.map((c) => c.key).sort(), Object.keys(nestedValues).sort());
   assert.ok(commit.changes.every((c) => c.op === 'set'));
   assert.match(out, new RegExp(`revision ${commit.revision}\\b`, 'u'));
-  assert.equal(parseJson<{ revision: number }>(ok(await herald(['ns', 'get', ns, '--json']))).revision, commit.revision);
+  assert.equal(
+    parseJson<{ revision: number }>(ok(await herald(['ns', 'get', ns, '--json']))).revision,
+    commit.revision,
+  );
 });
 
 void test('--dry-run shows the diff and changes nothing', async () => {
@@ -109,7 +125,12 @@ void test('--dry-run shows the diff and changes nothing', async () => {
   );
   assert.equal(json.applied, false);
   assert.equal(json.dryRun, true);
-  assert.deepEqual(json.changes.map((c) => `${c.kind} ${c.key}`).sort(), ['added db/pool', 'added db/replicas/eu', 'added features', 'changed name']);
+  assert.deepEqual(json.changes.map((c) => `${c.kind} ${c.key}`).sort(), [
+    'added db/pool',
+    'added db/replicas/eu',
+    'added features',
+    'changed name',
+  ]);
   assert.deepEqual(await history(ns), before);
 });
 
@@ -122,7 +143,9 @@ void test('re-applying an unchanged folder is a no-op: no new revision', async (
   assert.match(out, /already matches/u);
   assert.doesNotMatch(out, /^[+~-] /mu);
   assert.deepEqual(await history(ns), before);
-  const json = parseJson<{ applied: boolean; revision: number | null }>(ok(await herald(['apply', '-f', folder, '--ns', ns, '--json'])));
+  const json = parseJson<{ applied: boolean; revision: number | null }>(
+    ok(await herald(['apply', '-f', folder, '--ns', ns, '--json'])),
+  );
   assert.equal(json.applied, false);
   assert.equal(json.revision, null);
   assert.equal((await history(ns)).length, 1);
@@ -138,7 +161,10 @@ void test('a changed file shows a ~ line and only that key changes, in one new c
   assert.doesNotMatch(out, /^[+~-] (features|name|db\/replicas)/mu);
   const commits = await history(ns);
   assert.equal(commits.length, 2);
-  assert.deepEqual(commits[0]?.changes.map((c) => [c.op, c.key, c.entry?.value]), [['set', 'db/pool', { max: 20, idle: 2 }]]);
+  assert.deepEqual(
+    commits[0]?.changes.map((c) => [c.op, c.key, c.entry?.value]),
+    [['set', 'db/pool', { max: 20, idle: 2 }]],
+  );
   assert.deepEqual((await live(ns))['db/pool'], { max: 20, idle: 2 });
 });
 
@@ -214,7 +240,11 @@ void test('a file that violates the namespace schema: nothing is applied, the vi
   const schemaFile = join(dir.path, `schema-${ns}.json`);
   await writeFile(
     schemaFile,
-    JSON.stringify({ prefixes: [{ prefix: 'db/pool', schema: { type: 'object', properties: { max: { type: 'integer', maximum: 100 } } } }] }),
+    JSON.stringify({
+      prefixes: [
+        { prefix: 'db/pool', schema: { type: 'object', properties: { max: { type: 'integer', maximum: 100 } } } },
+      ],
+    }),
   );
   ok(await herald(['schema', 'set', ns, '-f', schemaFile]));
   await writeFiles(folder, { ...nested, 'db/pool.yaml': 'max: 1000\n' });

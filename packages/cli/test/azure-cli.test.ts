@@ -25,10 +25,33 @@ before(async () => {
   caFile = join(dir.path, 'cert.pem');
   const keyFile = join(dir.path, 'key.pem');
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', caFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    keyFile,
+    '-out',
+    caFile,
   ]);
-  server = await startHeraldProcess(['server', '--data', join(dir.path, 'data'), '--listen', '127.0.0.1:0', '--tls-cert', caFile, '--tls-key', keyFile]);
+  server = await startHeraldProcess([
+    'server',
+    '--data',
+    join(dir.path, 'data'),
+    '--listen',
+    '127.0.0.1:0',
+    '--tls-cert',
+    caFile,
+    '--tls-key',
+    keyFile,
+  ]);
   herald = (args, env = {}) => heraldAt(server.url, testAdminToken)(args, { NODE_EXTRA_CA_CERTS: caFile, ...env });
 });
 
@@ -54,8 +77,13 @@ void describe('herald server over HTTPS with the Azure clients', () => {
 
   void it('token create --azure prints a connection string that the SDK and the provider use unchanged', async () => {
     ok(await herald(['ns', 'create', 'shop']));
-    const connectionString = ok(await herald(['token', 'create', '--role', 'writer', '--ns', 'shop', '--azure', '--name', 'shop-app'])).trim();
-    assert.match(connectionString, new RegExp(`^Endpoint=${server.url.replace(/[.]/gu, '\\.')};Id=[0-9a-f]{16};Secret=[A-Za-z0-9+/]{43}=$`, 'u'));
+    const connectionString = ok(
+      await herald(['token', 'create', '--role', 'writer', '--ns', 'shop', '--azure', '--name', 'shop-app']),
+    ).trim();
+    assert.match(
+      connectionString,
+      new RegExp(`^Endpoint=${server.url.replace(/[.]/gu, '\\.')};Id=[0-9a-f]{16};Secret=[A-Za-z0-9+/]{43}=$`, 'u'),
+    );
 
     const result = await script<{ set: string; got: string; listed: string[]; loaded: Record<string, unknown> }>(
       `
@@ -73,7 +101,12 @@ void describe('herald server over HTTPS with the Azure clients', () => {
       `,
       { CS: connectionString },
     );
-    assert.deepEqual(result, { set: 'Shop', got: 'Shop', listed: ['web/port', 'web/title'], loaded: { port: 8443, title: 'Shop' } });
+    assert.deepEqual(result, {
+      set: 'Shop',
+      got: 'Shop',
+      listed: ['web/port', 'web/title'],
+      loaded: { port: 8443, title: 'Shop' },
+    });
 
     // The same entries through Herald's own CLI: they are Herald entries.
     assert.equal(ok(await herald(['get', 'shop', 'web/title'])).trim(), 'Shop');
@@ -95,7 +128,9 @@ void describe('herald server over HTTPS with the Azure clients', () => {
   });
 
   void it('a revoked access key is refused with 401', async () => {
-    const connectionString = ok(await herald(['token', 'create', '--role', 'reader', '--ns', 'shop', '--azure'])).trim();
+    const connectionString = ok(
+      await herald(['token', 'create', '--role', 'reader', '--ns', 'shop', '--azure']),
+    ).trim();
     const id = /;Id=([0-9a-f]+);/u.exec(connectionString)?.[1] ?? '';
     ok(await herald(['token', 'revoke', id]));
     // The server caches access keys for up to 5 s (tokenCacheMs); this one was never looked up, so it is refused at once.

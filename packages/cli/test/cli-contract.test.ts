@@ -43,7 +43,9 @@ async function nsRevision(ns: string): Promise<number> {
 }
 
 async function getEntry(ns: string, key: string, label?: string): Promise<Entry> {
-  return parseJson<Entry>(ok(await herald(['get', ns, key, '--json', ...(label === undefined ? [] : ['--label', label])])));
+  return parseJson<Entry>(
+    ok(await herald(['get', ns, key, '--json', ...(label === undefined ? [] : ['--label', label])])),
+  );
 }
 
 void describe('herald ns create NS', () => {
@@ -108,14 +110,20 @@ void describe('herald set / get', () => {
 
   void test('--if-revision N: applies at the right revision, fails non-zero and changes nothing otherwise', async () => {
     const first = parseJson<Entry>(ok(await herald(['set', 'entries', 'guarded', '1', '--json'])));
-    const second = parseJson<Entry>(ok(await herald(['set', 'entries', 'guarded', '2', '--if-revision', String(first.revision), '--json'])));
+    const second = parseJson<Entry>(
+      ok(await herald(['set', 'entries', 'guarded', '2', '--if-revision', String(first.revision), '--json'])),
+    );
     assert.ok(second.revision > first.revision);
     assert.equal(second.value, 2);
 
     const before = await nsRevision('entries');
     // Stale: the entry moved on from first.revision.
-    fails(await herald(['set', 'entries', 'guarded', '3', '--if-revision', String(first.revision)]), { line: /\[precondition_failed\]/u });
-    fails(await herald(['set', 'entries', 'guarded', '3', '--if-revision', String(second.revision + 1000)]), { line: /\[precondition_failed\]/u });
+    fails(await herald(['set', 'entries', 'guarded', '3', '--if-revision', String(first.revision)]), {
+      line: /\[precondition_failed\]/u,
+    });
+    fails(await herald(['set', 'entries', 'guarded', '3', '--if-revision', String(second.revision + 1000)]), {
+      line: /\[precondition_failed\]/u,
+    });
     // 0 means "only if absent".
     fails(await herald(['set', 'entries', 'guarded', '3', '--if-revision', '0']), { line: /\[precondition_failed\]/u });
     assert.equal(await nsRevision('entries'), before);
@@ -136,27 +144,40 @@ void describe('herald history NS [KEY]', () => {
   const revisions: number[] = [];
   before(async () => {
     ok(await herald(['ns', 'create', 'hist']));
-    for (const [key, value] of [['a', '1'], ['b', '2'], ['a', '3']] as const) {
+    for (const [key, value] of [
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+    ] as const) {
       revisions.push(parseJson<Entry>(ok(await herald(['set', 'hist', key, value, '--json']))).revision);
     }
   });
 
   void test('--json lists every commit of the namespace, newest first, with the values written', async () => {
     const page = parseJson<History>(ok(await herald(['history', 'hist', '--json'])));
-    assert.deepEqual(page.items.map((i) => i.revision), [...revisions].reverse());
+    assert.deepEqual(
+      page.items.map((i) => i.revision),
+      [...revisions].reverse(),
+    );
     const written = page.items.map((i) => i.changes.map((c) => [c.op, c.key, c.entry?.value]));
     assert.deepEqual(written, [[['set', 'a', 3]], [['set', 'b', 2]], [['set', 'a', 1]]]);
   });
 
   void test('with KEY, only the commits that touched that key', async () => {
     const page = parseJson<History>(ok(await herald(['history', 'hist', 'a', '--json'])));
-    assert.deepEqual(page.items.map((i) => i.revision), [revisions[2], revisions[0]]);
+    assert.deepEqual(
+      page.items.map((i) => i.revision),
+      [revisions[2], revisions[0]],
+    );
     assert.ok(page.items.every((i) => i.changes.every((c) => c.key === 'a')));
   });
 
   void test('--oldest reverses the order; the human form names each revision and change', async () => {
     const page = parseJson<History>(ok(await herald(['history', 'hist', '--oldest', '--json'])));
-    assert.deepEqual(page.items.map((i) => i.revision), revisions);
+    assert.deepEqual(
+      page.items.map((i) => i.revision),
+      revisions,
+    );
     const text = ok(await herald(['history', 'hist']));
     const shown = [...text.matchAll(/^revision (\d+)/gmu)].map((m) => Number(m[1]));
     assert.deepEqual(shown, [...revisions].reverse());
@@ -183,7 +204,9 @@ void describe('herald apply -f DIR --ns NS', () => {
     assert.match(dry, /^\+ db\/pool/mu);
     assert.equal(await nsRevision('gitops'), start);
 
-    const applied = parseJson<{ applied: boolean; revision: number }>(ok(await herald(['apply', '-f', folder, '--ns', 'gitops', '--json'])));
+    const applied = parseJson<{ applied: boolean; revision: number }>(
+      ok(await herald(['apply', '-f', folder, '--ns', 'gitops', '--json'])),
+    );
     assert.equal(applied.applied, true);
     assert.deepEqual((await getEntry('gitops', 'db/pool')).value, { max: 10 });
     assert.deepEqual((await getEntry('gitops', 'feature')).value, { on: true });
@@ -217,10 +240,14 @@ void describe('herald token create --role ROLE --ns GLOB', () => {
   });
 
   void test('a writer token with a glob writes the namespaces it matches, only those', async () => {
-    const created = parseJson<{ token: string; info: { id: string; scopes: Array<{ role: string; namespaces: string }> } }>(
-      ok(await herald(['token', 'create', '--role', 'writer', '--ns', 'team-*', '--json'])),
+    const created = parseJson<{
+      token: string;
+      info: { id: string; scopes: Array<{ role: string; namespaces: string }> };
+    }>(ok(await herald(['token', 'create', '--role', 'writer', '--ns', 'team-*', '--json'])));
+    assert.deepEqual(
+      created.info.scopes.map((s) => [s.role, s.namespaces]),
+      [['writer', 'team-*']],
     );
-    assert.deepEqual(created.info.scopes.map((s) => [s.role, s.namespaces]), [['writer', 'team-*']]);
     const asWriter = heraldAt(server.url, created.token);
     ok(await asWriter(['set', 'team-a', 'k', '7']));
     ok(await asWriter(['set', 'team-b', 'k', '8']));
@@ -241,12 +268,21 @@ void describe('herald token create --role ROLE --ns GLOB', () => {
 void describe('failures: one line on stderr starting with "herald:", non-zero exit', () => {
   void test('unreachable server', async () => {
     const port = await closedPort();
-    fails(await herald(['get', 'entries', 'port'], { HERALD_URL: `http://127.0.0.1:${port}` }), { exitCode: 1, line: /cannot reach .*\[unreachable\]/u });
+    fails(await herald(['get', 'entries', 'port'], { HERALD_URL: `http://127.0.0.1:${port}` }), {
+      exitCode: 1,
+      line: /cannot reach .*\[unreachable\]/u,
+    });
   });
 
   void test('401: missing or unknown token', async () => {
-    fails(await herald(['get', 'entries', 'port'], { HERALD_TOKEN: 'not-a-real-token' }), { exitCode: 1, line: /\[unauthenticated\]/u });
-    fails(await runHerald(['get', 'entries', 'port'], { HERALD_URL: server.url }), { exitCode: 1, line: /\[unauthenticated\]/u });
+    fails(await herald(['get', 'entries', 'port'], { HERALD_TOKEN: 'not-a-real-token' }), {
+      exitCode: 1,
+      line: /\[unauthenticated\]/u,
+    });
+    fails(await runHerald(['get', 'entries', 'port'], { HERALD_URL: server.url }), {
+      exitCode: 1,
+      line: /\[unauthenticated\]/u,
+    });
   });
 
   void test('403: a token without the scope', async () => {
@@ -261,7 +297,10 @@ void describe('failures: one line on stderr starting with "herald:", non-zero ex
   });
 
   void test('412: a failed precondition', async () => {
-    fails(await herald(['set', 'entries', 'port', '1', '--if-revision', '999999']), { exitCode: 1, line: /\[precondition_failed\]/u });
+    fails(await herald(['set', 'entries', 'port', '1', '--if-revision', '999999']), {
+      exitCode: 1,
+      line: /\[precondition_failed\]/u,
+    });
   });
 
   void test('usage errors exit 2: missing argument, unknown option, unknown command', async () => {
@@ -306,17 +345,40 @@ void describe('flags and environment', () => {
     const out = ok(await runHerald(['get', 'entries', 'port', '--url', server.url, '--token', testAdminToken]));
     assert.equal(out.trim(), '8080');
     // The --url given is the one used: pointed at a closed port, the same command fails.
-    fails(await runHerald(['get', 'entries', 'port', '--token', testAdminToken, '--url', `http://127.0.0.1:${await closedPort()}`]));
+    fails(
+      await runHerald([
+        'get',
+        'entries',
+        'port',
+        '--token',
+        testAdminToken,
+        '--url',
+        `http://127.0.0.1:${await closedPort()}`,
+      ]),
+    );
   });
 
   void test('HERALD_URL and HERALD_TOKEN work instead of the flags; flags win over them', async () => {
-    assert.equal(ok(await runHerald(['get', 'entries', 'port'], { HERALD_URL: server.url, HERALD_TOKEN: testAdminToken })).trim(), '8080');
     assert.equal(
-      ok(await runHerald(['get', 'entries', 'port', '--token', testAdminToken], { HERALD_URL: server.url, HERALD_TOKEN: 'wrong-token-123' })).trim(),
+      ok(await runHerald(['get', 'entries', 'port'], { HERALD_URL: server.url, HERALD_TOKEN: testAdminToken })).trim(),
       '8080',
     );
     assert.equal(
-      ok(await runHerald(['get', 'entries', 'port', '--url', server.url], { HERALD_URL: `http://127.0.0.1:${await closedPort()}`, HERALD_TOKEN: testAdminToken })).trim(),
+      ok(
+        await runHerald(['get', 'entries', 'port', '--token', testAdminToken], {
+          HERALD_URL: server.url,
+          HERALD_TOKEN: 'wrong-token-123',
+        }),
+      ).trim(),
+      '8080',
+    );
+    assert.equal(
+      ok(
+        await runHerald(['get', 'entries', 'port', '--url', server.url], {
+          HERALD_URL: `http://127.0.0.1:${await closedPort()}`,
+          HERALD_TOKEN: testAdminToken,
+        }),
+      ).trim(),
       '8080',
     );
   });

@@ -18,7 +18,17 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { SecretCipher } from '@herald/core';
-import { createTestDatabase, heraldBin, runHerald, startHeraldProcess, tempDir, testAdminToken, testAdminUrl, type ServerProcess, type TestDatabase } from '@herald/testkit';
+import {
+  createTestDatabase,
+  heraldBin,
+  runHerald,
+  startHeraldProcess,
+  tempDir,
+  testAdminToken,
+  testAdminUrl,
+  type ServerProcess,
+  type TestDatabase,
+} from '@herald/testkit';
 
 // What the nodes are given is chosen here: settings inherited from the shell would change the test.
 delete process.env.HERALD_SECRET_KEY;
@@ -91,7 +101,20 @@ after(async () => {
 });
 
 function serverArgs(id: string, keyArgs: string[] = ['--secret-key-file', keyFile]): string[] {
-  return ['server', '--postgres', db.url, '--listen', '127.0.0.1:0', '--node-id', id, '--data', join(dir.path, id), ...keyArgs, '--log-level', 'error'];
+  return [
+    'server',
+    '--postgres',
+    db.url,
+    '--listen',
+    '127.0.0.1:0',
+    '--node-id',
+    id,
+    '--data',
+    join(dir.path, id),
+    ...keyArgs,
+    '--log-level',
+    'error',
+  ];
 }
 
 async function startNode(id: string): Promise<Node> {
@@ -104,7 +127,12 @@ async function startNode(id: string): Promise<Node> {
   return node;
 }
 
-async function call(url: string, method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  init: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const response = await fetch(new URL(path, url), {
     method,
     headers: {
@@ -133,7 +161,8 @@ async function expectStatus(reply: Promise<Reply>, status: number, what: string)
 }
 
 async function cluster(node: Node): Promise<ClusterView> {
-  return (await expectStatus(call(node.url, 'GET', '/v1/cluster'), 200, `GET /v1/cluster on ${node.id}`)).body as unknown as ClusterView;
+  return (await expectStatus(call(node.url, 'GET', '/v1/cluster'), 200, `GET /v1/cluster on ${node.id}`))
+    .body as unknown as ClusterView;
 }
 
 async function createNamespace(node: Node, name: string): Promise<void> {
@@ -157,7 +186,13 @@ async function history(node: Node, ns: string, limit = 1000): Promise<HistoryIte
   let cursor: string | undefined;
   do {
     const query = new URLSearchParams({ order: 'oldest', limit: String(limit), ...(cursor ? { cursor } : {}) });
-    const page = (await expectStatus(call(node.url, 'GET', `/v1/namespaces/${ns}/history?${query.toString()}`), 200, `history of ${ns}`)).body as unknown as {
+    const page = (
+      await expectStatus(
+        call(node.url, 'GET', `/v1/namespaces/${ns}/history?${query.toString()}`),
+        200,
+        `history of ${ns}`,
+      )
+    ).body as unknown as {
       items: HistoryItem[];
       next?: string;
     };
@@ -170,7 +205,11 @@ async function history(node: Node, ns: string, limit = 1000): Promise<HistoryIte
 /** Strictly increasing and gap-free: each revision is the previous one plus one. */
 function assertContiguous(revisions: number[], what: string): void {
   for (let i = 1; i < revisions.length; i += 1) {
-    assert.equal(revisions[i], (revisions[i - 1] as number) + 1, `${what}: revision ${String(revisions[i])} follows ${String(revisions[i - 1])}`);
+    assert.equal(
+      revisions[i],
+      (revisions[i - 1] as number) + 1,
+      `${what}: revision ${String(revisions[i])} follows ${String(revisions[i - 1])}`,
+    );
   }
 }
 
@@ -179,7 +218,12 @@ function assertContiguous(revisions: number[], what: string): void {
  * answers (at most `polls` times). Asserts in every poll that at most one node that answered says it
  * leads. Returns the answers of the poll that satisfied `done`.
  */
-async function pollCluster(nodes: Node[], done: (views: ClusterView[]) => boolean, what: string, polls = 75): Promise<ClusterView[]> {
+async function pollCluster(
+  nodes: Node[],
+  done: (views: ClusterView[]) => boolean,
+  what: string,
+  polls = 75,
+): Promise<ClusterView[]> {
   for (let poll = 0; poll < polls; poll += 1) {
     const answers = await Promise.all(
       nodes.map(async (node) => {
@@ -203,7 +247,10 @@ async function pollCluster(nodes: Node[], done: (views: ClusterView[]) => boolea
 const exactlyOneLeader = (views: ClusterView[]): boolean => views.filter((view) => view.node.leader).length === 1;
 
 /** Runs `herald server …` expected to fail before it listens; killed (and reported) if it does not end. */
-function runFailingServer(args: string[], env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function runFailingServer(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [heraldBin, ...args], {
       env: { ...process.env, HERALD_ADMIN_TOKEN: testAdminToken, ...env },
@@ -243,7 +290,9 @@ void test('two nodes started at the same moment on a fresh database both become 
   empty.on('error', () => undefined);
   await empty.connect();
   try {
-    const { rows } = await empty.query<{ t: string | null }>("SELECT to_regclass('public.schema_migrations')::text AS t");
+    const { rows } = await empty.query<{ t: string | null }>(
+      "SELECT to_regclass('public.schema_migrations')::text AS t",
+    );
     assert.equal(rows[0]?.t, null, 'the database has no schema before the nodes start');
   } finally {
     await empty.end();
@@ -268,12 +317,17 @@ void test('two nodes started at the same moment on a fresh database both become 
   await check.connect();
   let versions: number[];
   try {
-    versions = (await check.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((row) => row.version);
+    versions = (
+      await check.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')
+    ).rows.map((row) => row.version);
   } finally {
     await check.end();
   }
   assert.ok(versions.length >= 1);
-  assert.deepEqual(versions, versions.map((_v, i) => i + 1));
+  assert.deepEqual(
+    versions,
+    versions.map((_v, i) => i + 1),
+  );
 
   const migrate = await runHerald(['migrate', '--postgres', db.url]);
   assert.equal(migrate.code, 0, `herald migrate: ${migrate.stderr}`);
@@ -297,16 +351,26 @@ void test('a write acknowledged by one node is read at once on the other; Herald
   await createNamespace(a, 'ryw');
   for (let i = 0; i < 10; i += 1) {
     const [writer, reader] = i % 2 === 0 ? [a, b] : [b, a];
-    const written = await expectStatus(putEntry(writer, 'ryw', 'greeting', { value: { text: `hello ${i}` } }), 200, `write ${i} on ${writer.id}`);
+    const written = await expectStatus(
+      putEntry(writer, 'ryw', 'greeting', { value: { text: `hello ${i}` } }),
+      200,
+      `write ${i} on ${writer.id}`,
+    );
     const revision = ackedRevision(written);
     assert.equal(written.body?.revision, revision);
 
-    const plain = await expectStatus(call(reader.url, 'GET', '/v1/namespaces/ryw/entries/greeting'), 200, `read on ${reader.id}`);
+    const plain = await expectStatus(
+      call(reader.url, 'GET', '/v1/namespaces/ryw/entries/greeting'),
+      200,
+      `read on ${reader.id}`,
+    );
     assert.deepEqual(plain.body?.value, { text: `hello ${i}` }, `${reader.id} sees what ${writer.id} acknowledged`);
     assert.equal(plain.body?.revision, revision);
 
     const gated = await expectStatus(
-      call(reader.url, 'GET', '/v1/namespaces/ryw/entries/greeting', { headers: { 'herald-min-revision': String(revision) } }),
+      call(reader.url, 'GET', '/v1/namespaces/ryw/entries/greeting', {
+        headers: { 'herald-min-revision': String(revision) },
+      }),
       200,
       `read with Herald-Min-Revision ${revision} on ${reader.id}`,
     );
@@ -315,7 +379,9 @@ void test('a write acknowledged by one node is read at once on the other; Herald
   }
 
   const current = (await cluster(b)).revision;
-  const future = await call(b.url, 'GET', '/v1/namespaces/ryw/entries/greeting', { headers: { 'herald-min-revision': String(current + 1_000_000) } });
+  const future = await call(b.url, 'GET', '/v1/namespaces/ryw/entries/greeting', {
+    headers: { 'herald-min-revision': String(current + 1_000_000) },
+  });
   assert.equal(future.status, 503, future.text);
   assert.equal(future.body?.code, 'unavailable');
   assert.match(future.headers.get('content-type') ?? '', /^application\/problem\+json/u);
@@ -326,11 +392,17 @@ void test('conflicting writes to one entry through both nodes, each with ifRevis
   const [a, b] = twoNodes();
   const ns = 'contest';
   await createNamespace(a, ns);
-  let revision = ackedRevision(await expectStatus(putEntry(a, ns, 'contested', { value: 'start' }), 200, 'first write'));
+  let revision = ackedRevision(
+    await expectStatus(putEntry(a, ns, 'contested', { value: 'start' }), 200, 'first write'),
+  );
   const rounds = 8;
   for (let round = 0; round < rounds; round += 1) {
     const writers = [a, b, a, b, a, b];
-    const replies = await Promise.all(writers.map((node, i) => putEntry(node, ns, 'contested', { value: `round ${round} writer ${i}`, ifRevision: revision })));
+    const replies = await Promise.all(
+      writers.map((node, i) =>
+        putEntry(node, ns, 'contested', { value: `round ${round} writer ${i}`, ifRevision: revision }),
+      ),
+    );
     const winners = replies.flatMap((reply, i) => (reply.status === 200 ? [i] : []));
     assert.equal(winners.length, 1, `round ${round}: one winner, got ${replies.map((r) => r.status).join(' ')}`);
     for (const [i, reply] of replies.entries()) {
@@ -344,7 +416,9 @@ void test('conflicting writes to one entry through both nodes, each with ifRevis
     assert.ok(next > revision);
     for (const node of [a, b]) {
       const read = await expectStatus(
-        call(node.url, 'GET', `/v1/namespaces/${ns}/entries/contested`, { headers: { 'herald-min-revision': String(next) } }),
+        call(node.url, 'GET', `/v1/namespaces/${ns}/entries/contested`, {
+          headers: { 'herald-min-revision': String(next) },
+        }),
         200,
         `read on ${node.id}`,
       );
@@ -354,7 +428,14 @@ void test('conflicting writes to one entry through both nodes, each with ifRevis
     revision = next;
   }
   // One version per round (and the first write), nothing from the losers.
-  const versions = (await expectStatus(call(b.url, 'GET', `/v1/namespaces/${ns}/history?key=contested&limit=1000`), 200, 'key history')).body?.items ?? [];
+  const versions =
+    (
+      await expectStatus(
+        call(b.url, 'GET', `/v1/namespaces/${ns}/history?key=contested&limit=1000`),
+        200,
+        'key history',
+      )
+    ).body?.items ?? [];
   assert.equal(versions.length, rounds + 1);
   assert.equal((await history(a, ns)).length, rounds + 1);
 });
@@ -377,7 +458,11 @@ void test('concurrent non-conflicting writes through both nodes: the history is 
     }),
   );
   assert.equal(acks.length, writers.length * perWriter);
-  assert.equal(new Set(acks.map((ack) => ack.revision)).size, acks.length, 'every acknowledged write has its own revision');
+  assert.equal(
+    new Set(acks.map((ack) => ack.revision)).size,
+    acks.length,
+    'every acknowledged write has its own revision',
+  );
 
   const items = await history(a, ns);
   const revisions = items.map((item) => item.revision);
@@ -399,7 +484,9 @@ void test('concurrent non-conflicting writes through both nodes: the history is 
   assert.deepEqual(await history(b, ns, 37), items);
   // The latest value of every key, on both nodes.
   for (const node of [a, b]) {
-    const latest = ((await expectStatus(call(node.url, 'GET', `/v1/namespaces/${ns}/entries?limit=1000`), 200, 'entries')).body?.items ?? []) as Array<{ key: string; value: unknown }>;
+    const latest = ((
+      await expectStatus(call(node.url, 'GET', `/v1/namespaces/${ns}/entries?limit=1000`), 200, 'entries')
+    ).body?.items ?? []) as Array<{ key: string; value: unknown }>;
     assert.deepEqual(
       latest.map((entry) => [entry.key, entry.value]),
       writers.map(({ key }) => [key, perWriter - 1]).sort(),
@@ -418,7 +505,11 @@ void test('SIGKILL of the leader hands leadership to another node with a larger 
 
   assert.equal(await killed.process.kill('SIGKILL'), 'SIGKILL');
   running = running.filter((node) => node !== killed);
-  const handedOver = await pollCluster(survivors, (answers) => answers.some((view) => view.node.leader && view.node.fence > old.node.fence), 'a new leader');
+  const handedOver = await pollCluster(
+    survivors,
+    (answers) => answers.some((view) => view.node.leader && view.node.fence > old.node.fence),
+    'a new leader',
+  );
   const successor = handedOver.find((view) => view.node.leader) as ClusterView;
   assert.notEqual(successor.node.id, killed.id);
 
@@ -427,7 +518,9 @@ void test('SIGKILL of the leader hands leadership to another node with a larger 
   term.on('error', () => undefined);
   await term.connect();
   try {
-    const recorded = await term.query<{ fence: string; holder: string }>("SELECT fence::text, holder FROM leadership WHERE name = 'controller'");
+    const recorded = await term.query<{ fence: string; holder: string }>(
+      "SELECT fence::text, holder FROM leadership WHERE name = 'controller'",
+    );
     assert.equal(Number(recorded.rows[0]?.fence), successor.node.fence);
     assert.ok(recorded.rows[0]?.holder.startsWith(`${successor.node.id}:`), JSON.stringify(recorded.rows));
   } finally {
@@ -439,7 +532,9 @@ void test('SIGKILL of the leader hands leadership to another node with a larger 
   const settled = await pollCluster([...survivors, back], exactlyOneLeader, 'one leader after the restart');
   assert.deepEqual(
     settled.map((view) => [view.node.id, view.node.leader, view.node.fence]).sort(),
-    [...survivors, back].map((node) => [node.id, node.id === successor.node.id, node.id === successor.node.id ? successor.node.fence : 0]).sort(),
+    [...survivors, back]
+      .map((node) => [node.id, node.id === successor.node.id, node.id === successor.node.id ? successor.node.fence : 0])
+      .sort(),
   );
 });
 
@@ -449,7 +544,8 @@ void test('a node started with another secret key refuses to start with one line
     client.on('error', () => undefined);
     await client.connect();
     try {
-      return (await client.query<{ value: string }>("SELECT value FROM settings WHERE name = 'secret_key_fingerprint'")).rows[0]?.value;
+      return (await client.query<{ value: string }>("SELECT value FROM settings WHERE name = 'secret_key_fingerprint'"))
+        .rows[0]?.value;
     } finally {
       await client.end();
     }
@@ -462,22 +558,38 @@ void test('a node started with another secret key refuses to start with one line
   await writeFile(otherFile, `${otherKey.toString('base64')}\n`, { mode: 0o600 });
   const attempts: Array<{ how: string; args: string[]; env: Record<string, string> }> = [
     { how: '--secret-key-file', args: serverArgs('node-wrong-file', ['--secret-key-file', otherFile]), env: {} },
-    { how: 'HERALD_SECRET_KEY', args: serverArgs('node-wrong-env', []), env: { HERALD_SECRET_KEY: otherKey.toString('base64') } },
+    {
+      how: 'HERALD_SECRET_KEY',
+      args: serverArgs('node-wrong-env', []),
+      env: { HERALD_SECRET_KEY: otherKey.toString('base64') },
+    },
   ];
   for (const attempt of attempts) {
     const result = await runFailingServer(attempt.args, attempt.env);
-    assert.equal(result.signal, null, `${attempt.how}: the node ended by itself (it was still running after 30 s: ${result.stdout})`);
+    assert.equal(
+      result.signal,
+      null,
+      `${attempt.how}: the node ended by itself (it was still running after 30 s: ${result.stdout})`,
+    );
     assert.notEqual(result.code, 0, `${attempt.how}: exit code`);
     assert.doesNotMatch(result.stdout, /listening on/u, `${attempt.how}: it never listened`);
     assert.match(result.stderr, /^herald: [^\n]+\n$/u, `${attempt.how}: exactly one line on stderr: ${result.stderr}`);
     assert.match(result.stderr, /secret key/iu);
-    assert.ok(result.stderr.includes(clusterFingerprint), `${attempt.how}: names the cluster key's fingerprint: ${result.stderr}`);
-    assert.ok(result.stderr.includes(new SecretCipher(otherKey).fingerprint()), `${attempt.how}: names its own key's fingerprint: ${result.stderr}`);
+    assert.ok(
+      result.stderr.includes(clusterFingerprint),
+      `${attempt.how}: names the cluster key's fingerprint: ${result.stderr}`,
+    );
+    assert.ok(
+      result.stderr.includes(new SecretCipher(otherKey).fingerprint()),
+      `${attempt.how}: names its own key's fingerprint: ${result.stderr}`,
+    );
   }
   assert.equal(await readFingerprint(), clusterFingerprint, 'the refused nodes changed nothing');
 
   // The same key given the other way (HERALD_SECRET_KEY) is accepted: the refusal was about the key.
-  const same = await startHeraldProcess(serverArgs('node-same-env', []), { HERALD_SECRET_KEY: clusterKey.toString('base64') });
+  const same = await startHeraldProcess(serverArgs('node-same-env', []), {
+    HERALD_SECRET_KEY: clusterKey.toString('base64'),
+  });
   started.push(same);
   assert.equal(await readyStatus({ id: 'node-same-env', url: same.url, process: same, stderr: [] }), 200);
   assert.equal(await same.kill('SIGTERM'), 0);
@@ -493,7 +605,9 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   assert.ok(nodes.length >= 2);
   const ns = 'outage';
   await createNamespace(nodes[0] as Node, ns);
-  const fenceBefore = (await pollCluster(nodes, exactlyOneLeader, 'one leader before the outage')).find((view) => view.node.leader)?.node.fence ?? 0;
+  const fenceBefore =
+    (await pollCluster(nodes, exactlyOneLeader, 'one leader before the outage')).find((view) => view.node.leader)?.node
+      .fence ?? 0;
   const revisionBefore = (await cluster(nodes[0] as Node)).revision;
 
   const outcomes: Outcome[] = [];
@@ -513,11 +627,20 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
           if (reply.status === 200) {
             outcomes.push({ kind: 'ok', node: node.id, message, key, value: i, revision: ackedRevision(reply) });
             if (wasAfter) successesAfter.set(key, (successesAfter.get(key) ?? 0) + 1);
-          } else if (reply.status === 503 && reply.body?.code === 'unavailable' && /^\d+$/u.test(reply.headers.get('retry-after') ?? '')) {
+          } else if (
+            reply.status === 503 &&
+            reply.body?.code === 'unavailable' &&
+            /^\d+$/u.test(reply.headers.get('retry-after') ?? '')
+          ) {
             outcomes.push({ kind: 'unavailable', node: node.id, message });
             await sleep(50);
           } else {
-            outcomes.push({ kind: 'unexpected', node: node.id, message, detail: `${reply.status} retry-after=${String(reply.headers.get('retry-after'))} ${reply.text}` });
+            outcomes.push({
+              kind: 'unexpected',
+              node: node.id,
+              message,
+              detail: `${reply.status} retry-after=${String(reply.headers.get('retry-after'))} ${reply.text}`,
+            });
           }
         } catch (error) {
           // A timeout (a hang) or a refused connection (a dead node): both failures.
@@ -549,7 +672,10 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   };
   let terminated = 0;
   try {
-    await waitFor(() => outcomes.filter((o) => o.kind === 'ok').length >= 40, '40 acknowledged writes before the outage');
+    await waitFor(
+      () => outcomes.filter((o) => o.kind === 'ok').length >= 40,
+      '40 acknowledged writes before the outage',
+    );
     // The outage: every backend of the database, again and again for a while, so that requests
     // meet dead connections, connections being replaced, and connections refused mid-handshake.
     phase = 'outage';
@@ -562,7 +688,12 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
       await sleep(20 + (round % 5) * 10);
     }
     phase = 'after';
-    await waitFor(() => writers.every(({ key }) => (successesAfter.get(key) ?? 0) >= 5) || outcomes.some((o) => o.kind === 'unexpected'), 'every writer to succeed again');
+    await waitFor(
+      () =>
+        writers.every(({ key }) => (successesAfter.get(key) ?? 0) >= 5) ||
+        outcomes.some((o) => o.kind === 'unexpected'),
+      'every writer to succeed again',
+    );
   } finally {
     stop = true;
     await writing;
@@ -570,12 +701,22 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   }
 
   const unexpected = outcomes.filter((o) => o.kind === 'unexpected');
-  const exits = nodes.map((node) => `${node.id}: exit ${String(node.process.child.exitCode ?? node.process.child.signalCode)}, stderr ${node.stderr.join('')}`).join('\n');
-  assert.deepEqual(unexpected, [], `every request got 200 or 503 unavailable with Retry-After, none hung or failed otherwise\n${exits}`);
+  const exits = nodes
+    .map(
+      (node) =>
+        `${node.id}: exit ${String(node.process.child.exitCode ?? node.process.child.signalCode)}, stderr ${node.stderr.join('')}`,
+    )
+    .join('\n');
+  assert.deepEqual(
+    unexpected,
+    [],
+    `every request got 200 or 503 unavailable with Retry-After, none hung or failed otherwise\n${exits}`,
+  );
   assert.ok(terminated > 0, 'backends were terminated');
   const unavailable = outcomes.filter((o) => o.kind === 'unavailable');
   assert.ok(unavailable.length > 0, 'some writes met the outage and got 503');
-  for (const probe of probes) assert.ok(probe.status === 200 || probe.status === 503, `/readyz on ${probe.node}: ${String(probe.status)}`);
+  for (const probe of probes)
+    assert.ok(probe.status === 200 || probe.status === 503, `/readyz on ${probe.node}: ${String(probe.status)}`);
   for (const { key } of writers) assert.ok((successesAfter.get(key) ?? 0) >= 5, `${key} wrote again after the outage`);
   for (const node of nodes) assert.equal(node.process.child.exitCode, null, `${node.id} is still running`);
 
@@ -595,7 +736,9 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
     finalWrites.push({ message, revision: ackedRevision(reply) });
     const reader = nodes[(i + 1) % nodes.length] as Node;
     const read = await expectStatus(
-      call(reader.url, 'GET', `/v1/namespaces/${ns}/entries/final`, { headers: { 'herald-min-revision': String(ackedRevision(reply)) } }),
+      call(reader.url, 'GET', `/v1/namespaces/${ns}/entries/final`, {
+        headers: { 'herald-min-revision': String(ackedRevision(reply)) },
+      }),
       200,
       `read on ${reader.id}`,
     );
@@ -622,11 +765,16 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   }
   for (const write of finalWrites) assert.equal(byMessage.get(write.message)?.[0]?.revision, write.revision);
   const attempted = new Set(outcomes.map((o) => o.message));
-  for (const message of byMessage.keys()) assert.ok(attempted.has(message) || message.startsWith('after the outage'), `${message} was written by the test`);
+  for (const message of byMessage.keys())
+    assert.ok(attempted.has(message) || message.startsWith('after the outage'), `${message} was written by the test`);
 
   // Leadership came back with a new term (its connection was terminated too), and every node
   // listens for new revisions again.
-  const views = await pollCluster(nodes, (answers) => answers.some((view) => view.node.leader && view.node.fence > fenceBefore), 'a leader with a new term');
+  const views = await pollCluster(
+    nodes,
+    (answers) => answers.some((view) => view.node.leader && view.node.fence > fenceBefore),
+    'a leader with a new term',
+  );
   assert.equal(views.filter((view) => view.node.leader).length, 1);
   let listening = 0;
   for (let i = 0; i < 75; i += 1) {
@@ -639,7 +787,9 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
     await sleep(200);
   }
   assert.equal(listening, nodes.length, 'one LISTEN connection per node again');
-  console.log(`outage: ${terminated} backends terminated; ${acked.length} writes acknowledged, ${unavailable.length} answered 503; ${probes.filter((p) => p.status === 503).length} /readyz 503s`);
+  console.log(
+    `outage: ${terminated} backends terminated; ${acked.length} writes acknowledged, ${unavailable.length} answered 503; ${probes.filter((p) => p.status === 503).length} /readyz 503s`,
+  );
 });
 
 void test('a database closed to connections, then read-only (a standby, as during a failover): 503 unavailable, never a 500 or a hang; refused writes are not applied; recovery', async () => {
@@ -661,7 +811,10 @@ void test('a database closed to connections, then read-only (a standby, as durin
     assert.match(reply.headers.get('retry-after') ?? '', /^\d+$/u, `${what}: Retry-After`);
   };
   const terminateAll = () =>
-    admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+    admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [db.name],
+    );
   /** The first write after a fault may still meet a connection the pool has not dropped yet. */
   const writeOnceRecovered = async (node: Node, message: string): Promise<void> => {
     for (let attempt = 0; attempt < 75; attempt += 1) {
@@ -715,7 +868,10 @@ void test('a database closed to connections, then read-only (a standby, as durin
       }
       assert.equal(read?.status, 200, `reads are served by ${node.id} from a read-only database`);
       expectUnavailable(await write(node, `read-only, via ${node.id}`), `write on ${node.id} to a read-only database`);
-      expectUnavailable(await call(node.url, 'POST', '/v1/namespaces', { body: { name: `ro-${node.id}` } }), `namespace creation on ${node.id}`);
+      expectUnavailable(
+        await call(node.url, 'POST', '/v1/namespaces', { body: { name: `ro-${node.id}` } }),
+        `namespace creation on ${node.id}`,
+      );
     }
   } finally {
     await admin.query(`ALTER DATABASE ${db.name} RESET default_transaction_read_only`);
@@ -727,7 +883,12 @@ void test('a database closed to connections, then read-only (a standby, as durin
     assert.equal((await write(node, `and again, via ${node.id}`)).status, 200, `writes through ${node.id} succeed`);
   }
   for (const node of nodes) assert.equal(node.process.child.exitCode, null, `${node.id} is still running`);
-  for (const node of nodes) assert.equal((await call(node.url, 'GET', `/v1/namespaces/ro-${node.id}`)).status, 404, 'the refused namespace was not created');
+  for (const node of nodes)
+    assert.equal(
+      (await call(node.url, 'GET', `/v1/namespaces/ro-${node.id}`)).status,
+      404,
+      'the refused namespace was not created',
+    );
 
   // Exactly the acknowledged writes are in the history: nothing refused was applied.
   const items = await history(nodes[0] as Node, ns);

@@ -34,7 +34,11 @@ interface Commit {
   changes: Array<{ op: string; key: string; label: string; entry?: { value: unknown } }>;
 }
 
-const headers = { authorization: `Bearer ${testAdminToken}`, 'content-type': 'application/json', accept: 'application/json' };
+const headers = {
+  authorization: `Bearer ${testAdminToken}`,
+  'content-type': 'application/json',
+  accept: 'application/json',
+};
 
 async function api<T>(url: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const response = await fetch(new URL(path, url), {
@@ -91,7 +95,11 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
     const revisions = commits.map((c) => c.revision);
     // 1..max, no hole and no duplicate: the i-th commit (oldest first) is revision i + 1.
     const firstBad = revisions.findIndex((r, i) => r !== i + 1);
-    assert.equal(firstBad, -1, `cycle ${cycle}: revisions are not 1..${revisions.length}: at position ${firstBad} found ${revisions[firstBad]}`);
+    assert.equal(
+      firstBad,
+      -1,
+      `cycle ${cycle}: revisions are not 1..${revisions.length}: at position ${firstBad} found ${revisions[firstBad]}`,
+    );
     const max = revisions.length;
     assert.ok(max >= committedMax, `cycle ${cycle}: the revision went back from ${committedMax} to ${max}`);
 
@@ -102,7 +110,10 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
       const change = commit.changes[0];
       assert.ok(change && change.op === 'set' && change.entry, `revision ${commit.revision} is a set with its value`);
       const value = change.entry.value;
-      assert.ok(typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= attempted, `revision ${commit.revision}: ${String(value)} was never written`);
+      assert.ok(
+        typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= attempted,
+        `revision ${commit.revision}: ${String(value)} was never written`,
+      );
       assert.ok(!seenValues.has(value), `value ${value} was committed twice`);
       assert.ok(!refused.has(value), `value ${value} was refused by the server, yet it is in the store`);
       seenValues.add(value);
@@ -114,7 +125,9 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
       const found = byRevision.get(ack.revision);
       if (found?.key !== ack.key || found.value !== ack.value) {
         lostNow += 1;
-        t.diagnostic(`LOST: ${ack.key}=${ack.value} acknowledged at revision ${ack.revision} in cycle ${ack.cycle}; store has ${JSON.stringify(found)}`);
+        t.diagnostic(
+          `LOST: ${ack.key}=${ack.value} acknowledged at revision ${ack.revision} in cycle ${ack.cycle}; store has ${JSON.stringify(found)}`,
+        );
       }
     }
     lost = Math.max(lost, lostNow);
@@ -122,7 +135,10 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
     // An independent read path for a sample: the entry as of its acknowledged revision.
     const sample = acked.filter((a) => a.cycle === cycle - 1).slice(-20);
     for (const ack of sample) {
-      const entry = await api<{ value: unknown; revision: number }>(url, `/v1/namespaces/${ns}/entries/${ack.key}?asOf=${ack.revision}`);
+      const entry = await api<{ value: unknown; revision: number }>(
+        url,
+        `/v1/namespaces/${ns}/entries/${ack.key}?asOf=${ack.revision}`,
+      );
       assert.deepEqual([entry.value, entry.revision], [ack.value, ack.revision], `${ack.key} as of ${ack.revision}`);
     }
     // The live entries agree with the newest commit of each key.
@@ -182,7 +198,11 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
     // Revisions keep increasing across restarts: nothing acknowledged after a restart reuses a
     // revision that was committed before it.
     const fresh = acked.slice(ackedBefore);
-    for (const ack of fresh) assert.ok(ack.revision > committedMax, `cycle ${cycle}: acknowledged revision ${ack.revision} is not above ${committedMax}`);
+    for (const ack of fresh)
+      assert.ok(
+        ack.revision > committedMax,
+        `cycle ${cycle}: acknowledged revision ${ack.revision} is not above ${committedMax}`,
+      );
   }
 
   server = await startServer(data);
@@ -198,5 +218,9 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
   t.diagnostic(summary);
   assert.equal(lost, 0, 'acknowledged writes lost');
   assert.ok(acked.length >= cycles, `too few acknowledged writes to mean anything: ${acked.length}`);
-  assert.equal(finalMax, acked.length + unknownPresent, 'every committed revision is an acknowledged write or an unanswered one');
+  assert.equal(
+    finalMax,
+    acked.length + unknownPresent,
+    'every committed revision is an acknowledged write or an unanswered one',
+  );
 });

@@ -83,10 +83,20 @@ after(async () => {
 const serverLogs = new Map<string, string>();
 
 async function startServer(name: string): Promise<ServerProcess> {
-  const started = await startHeraldProcess(['server', '--data', join(dir.path, name), '--listen', '127.0.0.1:0', '--log-level', 'error']);
+  const started = await startHeraldProcess([
+    'server',
+    '--data',
+    join(dir.path, name),
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'error',
+  ]);
   servers.push(started);
   serverLogs.set(started.url, '');
-  started.child.stderr?.on('data', (chunk: Buffer) => serverLogs.set(started.url, `${serverLogs.get(started.url) ?? ''}${chunk.toString()}`.slice(-4000)));
+  started.child.stderr?.on('data', (chunk: Buffer) =>
+    serverLogs.set(started.url, `${serverLogs.get(started.url) ?? ''}${chunk.toString()}`.slice(-4000)),
+  );
   return started;
 }
 
@@ -102,13 +112,20 @@ async function api<T>(url: string, method: string, path: string, body?: unknown,
   try {
     response = await fetch(new URL(path, url), {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(fetchBoundMs),
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`${method} ${path}: ${(error as Error).message} (${cause?.code ?? cause?.message ?? 'no cause'}); ${serverState(url)}`, { cause: error });
+    throw new Error(
+      `${method} ${path}: ${(error as Error).message} (${cause?.code ?? cause?.message ?? 'no cause'}); ${serverState(url)}`,
+      { cause: error },
+    );
   }
   const text = await response.text();
   assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
@@ -116,10 +133,20 @@ async function api<T>(url: string, method: string, path: string, body?: unknown,
 }
 
 async function createClientToken(url: string): Promise<string> {
-  return (await api<{ token: string }>(url, 'POST', '/v1/tokens', { name: 'delivery-e2e', scopes: [{ namespaces: '*', role: 'client' }] })).token;
+  return (
+    await api<{ token: string }>(url, 'POST', '/v1/tokens', {
+      name: 'delivery-e2e',
+      scopes: [{ namespaces: '*', role: 'client' }],
+    })
+  ).token;
 }
 
-async function createNamespace(name: string, values: Record<string, unknown>, url = server.url, token = clientToken): Promise<SignedView> {
+async function createNamespace(
+  name: string,
+  values: Record<string, unknown>,
+  url = server.url,
+  token = clientToken,
+): Promise<SignedView> {
   await api(url, 'POST', '/v1/namespaces', { name });
   await commit(name, values, url);
   return view(name, url, token);
@@ -127,7 +154,9 @@ async function createNamespace(name: string, values: Record<string, unknown>, ur
 
 /** One commit (the immediate policy: one release); `undefined` deletes a key. */
 async function commit(ns: string, values: Record<string, unknown>, url = server.url): Promise<number> {
-  const changes = Object.entries(values).map(([key, value]) => (value === undefined ? { op: 'delete', key } : { op: 'set', key, value }));
+  const changes = Object.entries(values).map(([key, value]) =>
+    value === undefined ? { op: 'delete', key } : { op: 'set', key, value },
+  );
   return (await api<{ revision: number }>(url, 'POST', `/v1/namespaces/${ns}/commits`, { changes })).revision;
 }
 
@@ -143,7 +172,12 @@ async function fleet(ns: string): Promise<FleetItem[]> {
 }
 
 /** Polls `check` (at most `tries` times) until it returns something other than undefined or false. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, tries = 120, pauseMs = 500): Promise<T> {
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  tries = 120,
+  pauseMs = 500,
+): Promise<T> {
   let last: unknown;
   for (let i = 0; i < tries; i += 1) {
     try {
@@ -175,7 +209,11 @@ function watchLines(child: HeraldChild): WatchLine[] {
   return child.stdout.map((line) => parseJson<WatchLine>(line));
 }
 
-async function waitForWatchLine(child: HeraldChild, match: (line: WatchLine) => boolean, timeoutMs = 30_000): Promise<WatchLine> {
+async function waitForWatchLine(
+  child: HeraldChild,
+  match: (line: WatchLine) => boolean,
+  timeoutMs = 30_000,
+): Promise<WatchLine> {
   return parseJson<WatchLine>(await child.waitForLine((line) => match(parseJson<WatchLine>(line)), { timeoutMs }));
 }
 
@@ -195,20 +233,32 @@ async function inBatches<T>(items: T[], limit: number, fn: (item: T) => Promise<
 void test('100 SDK instances in a child process receive a release and all report it applied', async () => {
   const ns = 'hundred';
   const v1 = await createNamespace(ns, { greeting: 'one', pool: { max: 10 } });
-  const sim = herald(['simulate', '--ns', ns, '--instances', '100', '--prefix', 'h', '--attr', 'region=west,east'], { HERALD_URL: server.url, HERALD_TOKEN: clientToken });
+  const sim = herald(['simulate', '--ns', ns, '--instances', '100', '--prefix', 'h', '--attr', 'region=west,east'], {
+    HERALD_URL: server.url,
+    HERALD_TOKEN: clientToken,
+  });
   await sim.waitForLine((line) => line.startsWith('herald: simulating 100 instances'));
   const onRelease = (seq: number, digest: string) => async () => {
     const mine = (await fleet(ns)).filter((i) => i.instanceId.startsWith('h-'));
-    return mine.length === 100 && mine.every((i) => i.status === 'applied' && i.seq === seq && i.digest === digest) && mine;
+    return (
+      mine.length === 100 && mine.every((i) => i.status === 'applied' && i.seq === seq && i.digest === digest) && mine
+    );
   };
   await eventually('100 instances applied at release 1', onRelease(v1.manifest.seq, v1.manifest.digest));
 
   await commit(ns, { greeting: 'two', pool: { max: 20 } });
   const v2 = await view(ns);
   assert.equal(v2.manifest.seq, v1.manifest.seq + 1);
-  const applied = await eventually('100 instances applied at release 2', onRelease(v2.manifest.seq, v2.manifest.digest));
+  const applied = await eventually(
+    '100 instances applied at release 2',
+    onRelease(v2.manifest.seq, v2.manifest.digest),
+  );
   assert.equal(new Set(applied.map((i) => i.instanceId)).size, 100, '100 distinct instances');
-  assert.deepEqual(new Set(applied.map((i) => i.attributes.region)), new Set(['west', 'east']), 'their attributes reached the fleet');
+  assert.deepEqual(
+    new Set(applied.map((i) => i.attributes.region)),
+    new Set(['west', 'east']),
+    'their attributes reached the fleet',
+  );
   assert.ok(applied.every((i) => i.health === 'ok'));
   await stop(sim);
 });
@@ -218,7 +268,10 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   const v1 = await createNamespace(ns, { message: 'v1-zzzz', n: 1 });
   const proxy = await TamperingProxy.start(server.url);
   proxies.push(proxy);
-  const watch = herald(['watch', ns, '--json', '--instance-id', 'tamper-watch'], { HERALD_URL: proxy.url, HERALD_TOKEN: clientToken });
+  const watch = herald(['watch', ns, '--json', '--instance-id', 'tamper-watch'], {
+    HERALD_URL: proxy.url,
+    HERALD_TOKEN: clientToken,
+  });
   const first = await waitForWatchLine(watch, (l) => l.seq === v1.manifest.seq);
   assert.equal(first.digest, v1.manifest.digest);
   assert.equal(first.via, 'snapshot');
@@ -226,7 +279,8 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   await eventually('the watch reported release 1 applied', async () => (await item())?.status === 'applied');
 
   // One byte of the delta's values: "zzzz" becomes "zzzy".
-  proxy.tamper = ({ type, data }) => (type === 'delta' && data.includes('zzzz') ? data.replace('zzzz', 'zzzy') : undefined);
+  proxy.tamper = ({ type, data }) =>
+    type === 'delta' && data.includes('zzzz') ? data.replace('zzzz', 'zzzy') : undefined;
   await commit(ns, { message: 'v2-zzzz', n: 2 });
   const v2 = await view(ns);
   const rejected2 = await eventually('release 2 reported rejected', async () => {
@@ -251,8 +305,15 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
     return found?.status === 'rejected' && found.seq === v3.manifest.seq && found;
   });
   assert.match(rejected3.reason ?? '', /bad_signature/u);
-  assert.deepEqual(watchLines(watch).map((l) => l.seq), [v1.manifest.seq], 'no line for a tampered release');
-  assert.ok(watch.stderr.some((line) => line.includes(`rejected release ${v2.manifest.seq}`)), watch.stderr.join('\n'));
+  assert.deepEqual(
+    watchLines(watch).map((l) => l.seq),
+    [v1.manifest.seq],
+    'no line for a tampered release',
+  );
+  assert.ok(
+    watch.stderr.some((line) => line.includes(`rejected release ${v2.manifest.seq}`)),
+    watch.stderr.join('\n'),
+  );
 
   // Disarmed: the next release is accepted, computed from release 1 (what the watch kept).
   proxy.tamper = undefined;
@@ -262,8 +323,14 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   assert.equal(accepted.digest, v4.manifest.digest);
   assert.deepEqual(accepted.values, { message: 'v4-zzzz', n: 4 });
   assert.equal(accepted.via, 'delta');
-  assert.deepEqual(watchLines(watch).map((l) => l.seq), [v1.manifest.seq, v4.manifest.seq]);
-  assert.ok(watch.stdout.every((line) => !line.includes('zzzy')), 'no altered value was ever printed');
+  assert.deepEqual(
+    watchLines(watch).map((l) => l.seq),
+    [v1.manifest.seq, v4.manifest.seq],
+  );
+  assert.ok(
+    watch.stdout.every((line) => !line.includes('zzzy')),
+    'no altered value was ever printed',
+  );
   await eventually('release 4 reported applied', async () => {
     const found = await item();
     return found?.status === 'applied' && found.seq === v4.manifest.seq;
@@ -287,7 +354,10 @@ void test('a replayed older signed release is refused: the client keeps the newe
   const r2 = await view(ns);
   const proxy = await TamperingProxy.start(server.url);
   proxies.push(proxy);
-  const watch = herald(['watch', ns, '--json', '--instance-id', 'replay-watch'], { HERALD_URL: proxy.url, HERALD_TOKEN: clientToken });
+  const watch = herald(['watch', ns, '--json', '--instance-id', 'replay-watch'], {
+    HERALD_URL: proxy.url,
+    HERALD_TOKEN: clientToken,
+  });
   const held = await waitForWatchLine(watch, (l) => l.seq === r2.manifest.seq);
   assert.equal(held.digest, r2.manifest.digest);
   await eventually('the watch stream through the proxy', async () => proxy.streams >= 1);
@@ -300,7 +370,10 @@ void test('a replayed older signed release is refused: the client keeps the newe
   });
   assert.equal(rejected.seq, r1.manifest.seq, 'the report names the release refused');
   assert.match(rejected.reason ?? '', /seq_regressed/u);
-  assert.ok(watch.stderr.some((line) => line.includes(`rejected release ${r1.manifest.seq}`)), watch.stderr.join('\n'));
+  assert.ok(
+    watch.stderr.some((line) => line.includes(`rejected release ${r1.manifest.seq}`)),
+    watch.stderr.join('\n'),
+  );
 
   // It kept release 2: the next release arrives as a delta from 2, and nothing older was printed.
   await commit(ns, { stage: 'three' });
@@ -309,7 +382,10 @@ void test('a replayed older signed release is refused: the client keeps the newe
   assert.equal(next.via, 'delta');
   assert.equal(next.digest, r3.manifest.digest);
   assert.deepEqual(next.values, { stage: 'three' });
-  assert.deepEqual(watchLines(watch).map((l) => l.seq), [r2.manifest.seq, r3.manifest.seq]);
+  assert.deepEqual(
+    watchLines(watch).map((l) => l.seq),
+    [r2.manifest.seq, r3.manifest.seq],
+  );
   await stop(watch);
 });
 
@@ -323,7 +399,11 @@ void test('a client reconnecting after 1,000 missed releases gets one delta to t
   const newest = await view(ns);
   assert.equal(newest.manifest.seq, rN.manifest.seq + 1000, 'every commit made a release');
 
-  const stream = await RawWatch.open(server.url, [{ namespace: ns, seq: rN.manifest.seq, digest: rN.manifest.digest }], { token: clientToken });
+  const stream = await RawWatch.open(
+    server.url,
+    [{ namespace: ns, seq: rN.manifest.seq, digest: rN.manifest.digest }],
+    { token: clientToken },
+  );
   streams.push(stream);
   assert.equal(stream.status, 200);
   const hello = await stream.nextView();
@@ -340,7 +420,10 @@ void test('a client reconnecting after 1,000 missed releases gets one delta to t
   assert.equal(applied.manifest.digest, newest.manifest.digest);
   assert.deepEqual({ ...applied.values }, newest.values);
   const keys = (await api<{ keys: PublicKeyInfo[] }>(server.url, 'GET', '/v1/keys')).keys;
-  assert.ok(new TrustStore(keys).verify({ manifest, signature: delta.body.signature as string }), 'the delta carries the signed manifest');
+  assert.ok(
+    new TrustStore(keys).verify({ manifest, signature: delta.body.signature as string }),
+    'the delta carries the signed manifest',
+  );
 
   // Nothing else was sent for the missed releases: the next event is the next release's delta.
   await commit(ns, { k0: 'after' });
@@ -355,10 +438,25 @@ void test('a client reconnecting after 1,000 missed releases gets one delta to t
 void test('a validate hook failure becomes a reject report in herald fleet; the instances keep the previous release', async () => {
   const ns = 'validated';
   const v1 = await createNamespace(ns, { feature: 'on', n: 1 });
-  const sim = herald(['simulate', '--ns', ns, '--instances', '5', '--prefix', 'val', '--reject-when', 'feature=broken', '--unhealthy-when', 'feature=broken'], {
-    HERALD_URL: server.url,
-    HERALD_TOKEN: clientToken,
-  });
+  const sim = herald(
+    [
+      'simulate',
+      '--ns',
+      ns,
+      '--instances',
+      '5',
+      '--prefix',
+      'val',
+      '--reject-when',
+      'feature=broken',
+      '--unhealthy-when',
+      'feature=broken',
+    ],
+    {
+      HERALD_URL: server.url,
+      HERALD_TOKEN: clientToken,
+    },
+  );
   await sim.waitForLine((line) => line.startsWith('herald: simulating 5 instances'));
   const mine = async () => (await fleet(ns)).filter((i) => i.instanceId.startsWith('val-'));
   await eventually('5 instances applied at release 1', async () => {
@@ -386,7 +484,10 @@ void test('a validate hook failure becomes a reject report in herald fleet; the 
   const v3 = await view(ns);
   await eventually('5 instances applied at release 3', async () => {
     const items = await mine();
-    return items.length === 5 && items.every((i) => i.status === 'applied' && i.seq === v3.manifest.seq && i.digest === v3.manifest.digest);
+    return (
+      items.length === 5 &&
+      items.every((i) => i.status === 'applied' && i.seq === v3.manifest.seq && i.digest === v3.manifest.digest)
+    );
   });
   await stop(sim);
 });

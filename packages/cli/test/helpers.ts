@@ -18,7 +18,8 @@ delete process.env.HERALD_TOKEN;
 
 /** Runs `herald args…` with HERALD_URL/HERALD_TOKEN for the given server and token. */
 export function heraldAt(url: string, token: string) {
-  return (args: string[], env: Record<string, string> = {}): Promise<RunResult> => runHerald(args, { HERALD_URL: url, HERALD_TOKEN: token, ...env });
+  return (args: string[], env: Record<string, string> = {}): Promise<RunResult> =>
+    runHerald(args, { HERALD_URL: url, HERALD_TOKEN: token, ...env });
 }
 
 /** Asserts exit 0 and an empty stderr; returns stdout. */
@@ -33,7 +34,10 @@ export function ok(result: RunResult, what = 'command'): string {
  * stderr that starts with "herald:", and nothing on stdout (unless `stdout: 'any'`: apply prints
  * its diff before the server refuses the commit). Returns the stderr line.
  */
-export function fails(result: RunResult, expect: { exitCode?: number; line?: RegExp; stdout?: 'empty' | 'any' } = {}): string {
+export function fails(
+  result: RunResult,
+  expect: { exitCode?: number; line?: RegExp; stdout?: 'empty' | 'any' } = {},
+): string {
   assert.notEqual(result.code, 0, `expected a failure, got exit 0 with ${result.stdout}`);
   if (expect.exitCode !== undefined) assert.equal(result.code, expect.exitCode, `exit code; stderr: ${result.stderr}`);
   assert.match(result.stderr, /^herald: [^\n]+\n$/u, 'exactly one line on stderr, starting with "herald:"');

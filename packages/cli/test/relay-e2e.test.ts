@@ -77,7 +77,10 @@ class Cli {
 
   constructor(args: string[], env: Record<string, string>) {
     this.args = args;
-    this.child = spawn(process.execPath, [heraldBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [heraldBin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(this);
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.stdout.push(line));
@@ -156,13 +159,33 @@ let trustFile: string;
 let admin: ReturnType<typeof heraldAt>;
 
 async function startControlPlane(port: number): Promise<Node> {
-  const proc = await started(startHeraldProcess(['server', '--data', join(dir.path, 'control-plane'), '--listen', `127.0.0.1:${port}`, '--log-level', 'error']));
+  const proc = await started(
+    startHeraldProcess([
+      'server',
+      '--data',
+      join(dir.path, 'control-plane'),
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'error',
+    ]),
+  );
   return { port, url: proc.url, process: proc };
 }
 
 /** Relay A pins the control plane's keys from a trust file; relay B trusts relay A's on first contact and pins them in its cache. */
 async function startRelay(name: 'a' | 'b', upstream: string, port: number): Promise<Node> {
-  const args = ['relay', '--upstream', upstream, '--listen', `127.0.0.1:${port}`, '--cache', join(dir.path, `relay-${name}`), '--log-level', 'error'];
+  const args = [
+    'relay',
+    '--upstream',
+    upstream,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--cache',
+    join(dir.path, `relay-${name}`),
+    '--log-level',
+    'error',
+  ];
   if (name === 'a') args.push('--trust', trustFile);
   const proc = await started(startHeraldProcess(args, { HERALD_TOKEN: clientToken }));
   return { port, url: proc.url, process: proc };
@@ -173,7 +196,12 @@ before(async () => {
   const [cpPort, aPort, bPort] = [await stablePort(), await stablePort(), await stablePort()];
   cp = await startControlPlane(cpPort);
   admin = heraldAt(cp.url, testAdminToken);
-  clientToken = (await api<{ token: string }>(cp.url, 'POST', '/v1/tokens', { name: 'relay-e2e', scopes: [{ namespaces: '*', role: 'client' }] })).token;
+  clientToken = (
+    await api<{ token: string }>(cp.url, 'POST', '/v1/tokens', {
+      name: 'relay-e2e',
+      scopes: [{ namespaces: '*', role: 'client' }],
+    })
+  ).token;
   trustFile = join(dir.path, 'trusted-keys.json');
   writeFileSync(trustFile, JSON.stringify(await api(cp.url, 'GET', '/v1/keys')));
   relayA = await startRelay('a', cp.url, aPort);
@@ -193,7 +221,11 @@ async function chainUp(): Promise<void> {
 async function api<T>(url: string, method: string, path: string, body?: unknown, token = testAdminToken): Promise<T> {
   const response = await fetch(new URL(path, url), {
     method,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(fetchBoundMs),
   });
@@ -231,7 +263,12 @@ async function metric(url: string, name: string): Promise<number> {
  * Polls `check` until it returns something other than undefined/false; fails past `timeoutMs` (a
  * liveness guard). A failed assertion inside `check` fails at once; other errors are retried.
  */
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, pauseMs = 300): Promise<T> {
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  pauseMs = 300,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -242,7 +279,8 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined | 
       if (error instanceof assert.AssertionError) throw error;
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(pauseMs);
   }
 }
@@ -255,7 +293,12 @@ function tally(items: readonly FleetItem[]): string {
 }
 
 /** Waits until every instance with one of these ids (all of them present) reports `view` applied. */
-async function fleetApplied(ns: string, ids: readonly string[], view: SignedView, timeoutMs = 90_000): Promise<FleetItem[]> {
+async function fleetApplied(
+  ns: string,
+  ids: readonly string[],
+  view: SignedView,
+  timeoutMs = 90_000,
+): Promise<FleetItem[]> {
   let seen = '';
   try {
     return await eventually(
@@ -264,7 +307,13 @@ async function fleetApplied(ns: string, ids: readonly string[], view: SignedView
         const wanted = new Set(ids);
         const mine = (await fleet(ns)).filter((i) => wanted.has(i.instanceId));
         seen = tally(mine);
-        return mine.length === ids.length && mine.every((i) => i.status === 'applied' && i.seq === view.manifest.seq && i.digest === view.manifest.digest) && mine;
+        return (
+          mine.length === ids.length &&
+          mine.every(
+            (i) => i.status === 'applied' && i.seq === view.manifest.seq && i.digest === view.manifest.digest,
+          ) &&
+          mine
+        );
       },
       timeoutMs,
       500,
@@ -277,7 +326,23 @@ async function fleetApplied(ns: string, ids: readonly string[], view: SignedView
 // --- the fleet behind relay B ---------------------------------------------------------------------
 
 function simulate(url: string, ns: string, count: number, prefix: string, extra: string[] = []): Cli {
-  return new Cli(['simulate', '--url', url, '--ns', ns, '--instances', String(count), '--prefix', prefix, '--trust', trustFile, ...extra], { HERALD_TOKEN: clientToken });
+  return new Cli(
+    [
+      'simulate',
+      '--url',
+      url,
+      '--ns',
+      ns,
+      '--instances',
+      String(count),
+      '--prefix',
+      prefix,
+      '--trust',
+      trustFile,
+      ...extra,
+    ],
+    { HERALD_TOKEN: clientToken },
+  );
 }
 
 async function simulationStarted(sim: Cli): Promise<void> {
@@ -302,7 +367,21 @@ function simCounts(sim: Cli, seq: number): { applied: number; rejected: number }
 }
 
 function watch(url: string, ns: string, instanceId: string, cache?: string): Cli {
-  return new Cli(['watch', ns, '--json', '--url', url, '--instance-id', instanceId, '--trust', trustFile, ...(cache ? ['--cache', cache] : [])], { HERALD_TOKEN: clientToken });
+  return new Cli(
+    [
+      'watch',
+      ns,
+      '--json',
+      '--url',
+      url,
+      '--instance-id',
+      instanceId,
+      '--trust',
+      trustFile,
+      ...(cache ? ['--cache', cache] : []),
+    ],
+    { HERALD_TOKEN: clientToken },
+  );
 }
 
 function watchLines(w: Cli): WatchLine[] {
@@ -328,9 +407,28 @@ interface Agent {
 }
 
 function agentCli(id: string, out: string, cache: string, ns: string): Cli {
-  return new Cli(['agent', '--url', relayB.url, '--ns', ns, '--out', out, '--format', 'json', '--cache', cache, '--instance-id', id, '--trust', trustFile], {
-    HERALD_TOKEN: clientToken,
-  });
+  return new Cli(
+    [
+      'agent',
+      '--url',
+      relayB.url,
+      '--ns',
+      ns,
+      '--out',
+      out,
+      '--format',
+      'json',
+      '--cache',
+      cache,
+      '--instance-id',
+      id,
+      '--trust',
+      trustFile,
+    ],
+    {
+      HERALD_TOKEN: clientToken,
+    },
+  );
 }
 
 async function startAgent(i: number, ns: string): Promise<Agent> {
@@ -498,27 +596,48 @@ void test('a release reaches 100 SDK instances and 3 agents behind two relays, a
   assert.equal(v2.manifest.seq, v1.manifest.seq + 1);
   const applied = await fleetApplied(ns, [...simIds, ...agentIds], v2);
   for (const agent of agents) await agentFileHolds(agent, v2.values);
-  await eventually('the simulator to count release 2 applied by all', () => simCounts(sim, v2.manifest.seq).applied === simulated);
+  await eventually(
+    'the simulator to count release 2 applied by all',
+    () => simCounts(sim, v2.manifest.seq).applied === simulated,
+  );
   assert.equal(simCounts(sim, v2.manifest.seq).rejected, 0);
 
   // As the operator reads it: `herald fleet --json` on the control plane.
-  const shown = parseJson<{ instances: FleetItem[]; releases: Array<{ seq: number; applied: number; rejected: number }> }>(ok(await admin(['fleet', ns, '--json']), 'herald fleet'));
+  const shown = parseJson<{
+    instances: FleetItem[];
+    releases: Array<{ seq: number; applied: number; rejected: number }>;
+  }>(ok(await admin(['fleet', ns, '--json']), 'herald fleet'));
   const top = shown.releases.find((r) => r.seq === v2.manifest.seq);
-  assert.ok(top && top.applied >= simulated + agentCount && top.rejected === 0, `herald fleet: ${JSON.stringify(shown.releases)}`);
+  assert.ok(
+    top && top.applied >= simulated + agentCount && top.rejected === 0,
+    `herald fleet: ${JSON.stringify(shown.releases)}`,
+  );
   assert.equal(new Set(applied.map((i) => i.instanceId)).size, simulated + agentCount);
 
   // The control plane holds no stream per instance: relay B holds them, relay A follows routes only.
   assert.equal(await metric(cp.url, 'herald_watch_streams'), 0, 'no instance watches the control plane itself');
-  assert.equal(await metric(relayA.url, 'herald_watch_streams'), 0, 'relay B follows relay A by route polls, not by one stream per instance');
+  assert.equal(
+    await metric(relayA.url, 'herald_watch_streams'),
+    0,
+    'relay B follows relay A by route polls, not by one stream per instance',
+  );
   assert.ok((await metric(relayB.url, 'herald_watch_streams')) >= simulated + agentCount);
   for (const relay of [relayA, relayB]) {
-    assert.ok((await metric(relay.url, 'herald_relay_reports_forwarded_total')) >= simulated + agentCount, `${relay.url} forwarded the reports`);
+    assert.ok(
+      (await metric(relay.url, 'herald_relay_reports_forwarded_total')) >= simulated + agentCount,
+      `${relay.url} forwarded the reports`,
+    );
     assert.ok((await metric(relay.url, 'herald_relay_cached_views')) >= 2, `${relay.url} keeps both releases on disk`);
-    assert.ok((await metric(relay.url, 'herald_relay_upstream_last_contact_seconds')) >= 0, `${relay.url} has reached its upstream`);
+    assert.ok(
+      (await metric(relay.url, 'herald_relay_upstream_last_contact_seconds')) >= 0,
+      `${relay.url} has reached its upstream`,
+    );
     const ready = await fetch(new URL('/readyz', relay.url), { signal: AbortSignal.timeout(fetchBoundMs) });
     assert.equal(ready.status, 200, `${relay.url}/readyz`);
   }
-  t.diagnostic(`release ${v2.manifest.seq} applied by ${simulated} SDK instances and ${agentCount} agents behind relay B; fleet: ${tally(applied)}`);
+  t.diagnostic(
+    `release ${v2.manifest.seq} applied by ${simulated} SDK instances and ${agentCount} agents behind relay B; fleet: ${tally(applied)}`,
+  );
 });
 
 void test('with the control plane killed (then both relays too), everyone keeps its config, newcomers get the cached release, and the next release flows once it is back', async (t) => {
@@ -566,7 +685,9 @@ void test('with the control plane killed (then both relays too), everyone keeps 
   restarted.cli = agentCli(restarted.id, restarted.out, restarted.cache, ns);
   await agentFileHolds(restarted, v2.values);
   assert.ok(
-    restarted.cli.stderr.some((line) => line.includes('starting from the verified cache') && line.includes(`release ${v2.manifest.seq}`)),
+    restarted.cli.stderr.some(
+      (line) => line.includes('starting from the verified cache') && line.includes(`release ${v2.manifest.seq}`),
+    ),
     `the restarted agent says it started from its cache: ${restarted.cli.stderr.join(' | ')}`,
   );
 
@@ -581,28 +702,52 @@ void test('with the control plane killed (then both relays too), everyone keeps 
   // A client back with an older release from its own cache, one the relay never had: a snapshot of what the relay has.
   const returning = watch(relayB.url, gns, 'gap-watch', gapCache);
   const caught = await watchLine(returning, g2.manifest.seq);
-  assert.deepEqual(watchLines(returning).map((l) => [l.seq, l.via]), [[g1.manifest.seq, 'cache'], [g2.manifest.seq, 'snapshot']]);
+  assert.deepEqual(
+    watchLines(returning).map((l) => [l.seq, l.via]),
+    [
+      [g1.manifest.seq, 'cache'],
+      [g2.manifest.seq, 'snapshot'],
+    ],
+  );
   assert.equal(caught.digest, g2.manifest.digest);
   await returning.kill();
   // The fleet comes back to relay B on its own (the SDK reconnects with what it holds).
-  await eventually('the fleet to reconnect to the restarted relay B', async () => (await metric(relayB.url, 'herald_watch_streams')) >= simulated + agentCount + 1, 90_000, 500);
+  await eventually(
+    'the fleet to reconnect to the restarted relay B',
+    async () => (await metric(relayB.url, 'herald_watch_streams')) >= simulated + agentCount + 1,
+    90_000,
+    500,
+  );
 
   // 4. Relay A restarts from its cache, the control plane still down.
   relayA = await startRelay('a', cp.url, relayA.port);
   const third = watch(relayA.url, ns, 'newcomer-3');
-  assert.equal((await watchLine(third, v2.manifest.seq)).digest, v2.manifest.digest, 'relay A serves its cached release with no control plane');
+  assert.equal(
+    (await watchLine(third, v2.manifest.seq)).digest,
+    v2.manifest.digest,
+    'relay A serves its cached release with no control plane',
+  );
 
   // Through the whole outage every client and agent kept its config.
   sim.assertAlive();
   assert.equal(simCounts(sim, v2.manifest.seq).applied, simulated);
-  assert.ok(!sim.stdout.some((line) => new RegExp(`release ${v2.manifest.seq + 1}`, 'u').test(line)), 'no release appeared from nowhere');
+  assert.ok(
+    !sim.stdout.some((line) => new RegExp(`release ${v2.manifest.seq + 1}`, 'u').test(line)),
+    'no release appeared from nowhere',
+  );
   for (const [i, agent] of agents.entries()) {
     agent.cli.assertAlive();
     if (agent === restarted) continue;
     assert.deepEqual(fileState(agent), before[i], `${agent.out} was left untouched`);
   }
-  for (const w of [newcomer, second, third]) assert.deepEqual(watchLines(w).map((l) => l.seq), [v2.manifest.seq]);
-  t.diagnostic(`outage of the control plane: ${Math.round((Date.now() - outageStarted) / 1000)} s; the fleet kept release ${v2.manifest.seq} throughout`);
+  for (const w of [newcomer, second, third])
+    assert.deepEqual(
+      watchLines(w).map((l) => l.seq),
+      [v2.manifest.seq],
+    );
+  t.diagnostic(
+    `outage of the control plane: ${Math.round((Date.now() - outageStarted) / 1000)} s; the fleet kept release ${v2.manifest.seq} throughout`,
+  );
 
   // 5. The control plane comes back (same data folder, same port): the next release flows through.
   cp = await startControlPlane(cp.port);
@@ -615,7 +760,10 @@ void test('with the control plane killed (then both relays too), everyone keeps 
     assert.equal(line.digest, v3.manifest.digest);
     assert.equal(line.via, 'delta', 'a client that kept its release through the outage gets one delta');
   }
-  await eventually('the simulator to count release 3 applied by all', () => simCounts(sim, v3.manifest.seq).applied === simulated);
+  await eventually(
+    'the simulator to count release 3 applied by all',
+    () => simCounts(sim, v3.manifest.seq).applied === simulated,
+  );
   assert.equal(simCounts(sim, v3.manifest.seq).rejected, 0);
 
   for (const cli of [sim, newcomer, second, third, ...agents.map((a) => a.cli)]) await cli.kill();
@@ -639,12 +787,20 @@ void test('a relay that flips one byte of what it relays gets every view rejecte
   const rejectedAt = async (seq: number, reason: RegExp): Promise<FleetItem[]> => {
     let seen = '';
     try {
-      return await eventually(`${ids.length} instances to reject release ${seq}`, async () => {
-        const mine = (await fleet(tns)).filter((i) => ids.includes(i.instanceId));
-        seen = JSON.stringify(mine.map((i) => [i.instanceId, i.seq, i.status, i.reason]));
-        assert.ok(mine.every((i) => i.status === 'rejected'), `an instance applied a tampered view: ${seen}`);
-        return mine.length === ids.length && mine.every((i) => i.seq === seq && reason.test(i.reason ?? '')) && mine;
-      }, 90_000, 500);
+      return await eventually(
+        `${ids.length} instances to reject release ${seq}`,
+        async () => {
+          const mine = (await fleet(tns)).filter((i) => ids.includes(i.instanceId));
+          seen = JSON.stringify(mine.map((i) => [i.instanceId, i.seq, i.status, i.reason]));
+          assert.ok(
+            mine.every((i) => i.status === 'rejected'),
+            `an instance applied a tampered view: ${seen}`,
+          );
+          return mine.length === ids.length && mine.every((i) => i.seq === seq && reason.test(i.reason ?? '')) && mine;
+        },
+        90_000,
+        500,
+      );
     } catch (error) {
       throw new Error(`${(error as Error).message}; fleet: ${seen}`, { cause: error });
     }
@@ -661,15 +817,23 @@ void test('a relay that flips one byte of what it relays gets every view rejecte
   // Nothing was applied: the watch printed no line, the simulator counted no application.
   victim.assertAlive();
   assert.deepEqual(victim.stdout, [], 'herald watch printed nothing for tampered releases');
-  assert.ok(victim.stderr.some((line) => line.includes(`rejected release ${v1.manifest.seq}`)), victim.stderr.join('\n'));
-  assert.ok(victim.stderr.some((line) => line.includes(`rejected release ${v2t.manifest.seq}`)), victim.stderr.join('\n'));
+  assert.ok(
+    victim.stderr.some((line) => line.includes(`rejected release ${v1.manifest.seq}`)),
+    victim.stderr.join('\n'),
+  );
+  assert.ok(
+    victim.stderr.some((line) => line.includes(`rejected release ${v2t.manifest.seq}`)),
+    victim.stderr.join('\n'),
+  );
   for (const seq of [v1.manifest.seq, v2t.manifest.seq]) {
     assert.equal(simCounts(victims, seq).applied, 0, `no simulated instance applied release ${seq}`);
     assert.equal(simCounts(victims, seq).rejected, 10, `every simulated instance rejected release ${seq}`);
   }
   const released = (await fleet(tns)).filter((i) => ids.includes(i.instanceId));
   assert.ok(released.every((i) => i.status === 'rejected'));
-  t.diagnostic(`altered events: ${JSON.stringify(proxy.flipped)}; every one of ${ids.length} clients rejected releases ${v1.manifest.seq} (values) and ${v2t.manifest.seq} (manifest)`);
+  t.diagnostic(
+    `altered events: ${JSON.stringify(proxy.flipped)}; every one of ${ids.length} clients rejected releases ${v1.manifest.seq} (values) and ${v2t.manifest.seq} (manifest)`,
+  );
   for (const cli of [control, victim, victims]) await cli.kill();
   await proxy.close();
 });
@@ -696,26 +860,48 @@ void test('a staged rollout through two relays targets the same instances as wit
   ok(await admin(['policy', 'set', sns, '-f', policyFile]), 'policy set');
   const policy: RolloutPolicy = parsePolicy(parseJson(ok(await admin(['policy', 'get', sns]), 'policy get')));
   ok(await admin(['set', sns, 'color', '"blue"']), 'set');
-  const stable = parseJson<{ seq: number; rolloutId?: string }>(ok(await admin(['release', sns, '--json']), 'first release'));
+  const stable = parseJson<{ seq: number; rolloutId?: string }>(
+    ok(await admin(['release', sns, '--json']), 'first release'),
+  );
   assert.equal(stable.rolloutId, undefined, 'the first release goes to everyone');
   const ids = Array.from({ length: fleetSize }, (_, i) => `p-${i}`);
   const args = ['--attr', 'region=a,b,c'];
 
   // The fleet connected straight to the control plane, on the stable release.
-  const direct = new Cli(['simulate', '--url', cp.url, '--ns', sns, '--instances', String(fleetSize), '--prefix', 'p', '--trust', trustFile, ...args], { HERALD_TOKEN: clientToken });
+  const direct = new Cli(
+    [
+      'simulate',
+      '--url',
+      cp.url,
+      '--ns',
+      sns,
+      '--instances',
+      String(fleetSize),
+      '--prefix',
+      'p',
+      '--trust',
+      trustFile,
+      ...args,
+    ],
+    { HERALD_TOKEN: clientToken },
+  );
   await simulationStarted(direct);
   const stableView = await api<SignedView>(cp.url, 'GET', `/v1/views/${sns}`, undefined, clientToken);
   const onStable = await fleetApplied(sns, ids, stableView);
 
   // A candidate: the rollout's first wave targets its share of regions a and b.
   ok(await admin(['set', sns, 'color', '"green"']), 'set');
-  const candidate = parseJson<{ seq: number; rolloutId: string }>(ok(await admin(['release', sns, '--json']), 'candidate release'));
+  const candidate = parseJson<{ seq: number; rolloutId: string }>(
+    ok(await admin(['release', sns, '--json']), 'candidate release'),
+  );
   assert.ok(candidate.rolloutId, 'a release of a staged namespace starts a rollout');
   const status = parseJson<RolloutStatus>(ok(await admin(['rollout', 'status', sns, '--json']), 'rollout status'));
   assert.equal(status.id, candidate.rolloutId);
   assert.equal(status.state, 'running');
   assert.equal(status.wave, 0);
-  const expected = new Map(onStable.map((i) => [i.instanceId, isTargeted(policy, status.wave, status.id, i) ? candidate.seq : stable.seq]));
+  const expected = new Map(
+    onStable.map((i) => [i.instanceId, isTargeted(policy, status.wave, status.id, i) ? candidate.seq : stable.seq]),
+  );
   const targeted = [...expected.values()].filter((seq) => seq === candidate.seq).length;
   assert.ok(targeted > 0 && targeted < fleetSize, `the first wave targets part of the fleet (${targeted})`);
 
@@ -723,13 +909,18 @@ void test('a staged rollout through two relays targets the same instances as wit
   const settled = async (what: string, since: number): Promise<Map<string, number>> => {
     let diff = '';
     try {
-      return await eventually(what, async () => {
-        const items = (await fleet(sns)).filter((i) => expected.has(i.instanceId));
-        const fresh = items.filter((i) => Date.parse(i.lastSeen) >= since && i.status === 'applied');
-        const wrong = fresh.filter((i) => i.seq !== expected.get(i.instanceId));
-        diff = `${fresh.length} fresh of ${items.length}; not as the first wave selects: ${wrong.map((i) => `${i.instanceId}@${i.seq}`).join(', ')}`;
-        return fresh.length === fleetSize && wrong.length === 0 && new Map(fresh.map((i) => [i.instanceId, i.seq]));
-      }, 90_000, 500);
+      return await eventually(
+        what,
+        async () => {
+          const items = (await fleet(sns)).filter((i) => expected.has(i.instanceId));
+          const fresh = items.filter((i) => Date.parse(i.lastSeen) >= since && i.status === 'applied');
+          const wrong = fresh.filter((i) => i.seq !== expected.get(i.instanceId));
+          diff = `${fresh.length} fresh of ${items.length}; not as the first wave selects: ${wrong.map((i) => `${i.instanceId}@${i.seq}`).join(', ')}`;
+          return fresh.length === fleetSize && wrong.length === 0 && new Map(fresh.map((i) => [i.instanceId, i.seq]));
+        },
+        90_000,
+        500,
+      );
     } catch (error) {
       throw new Error(`${(error as Error).message}; ${diff}`, { cause: error });
     }
@@ -742,13 +933,24 @@ void test('a staged rollout through two relays targets the same instances as wit
   const relayed = simulate(relayB.url, sns, fleetSize, 'p', args);
   await simulationStarted(relayed);
   const throughRelays = await settled('the fleet behind the relays to hold what the first wave selects', switched);
-  assert.deepEqual(throughRelays, withoutRelays, 'the relays route each instance to the release the control plane routes it to');
-  await eventually('the simulator behind the relays to count what it applied', () => simCounts(relayed, candidate.seq).applied === targeted && simCounts(relayed, stable.seq).applied === fleetSize - targeted);
+  assert.deepEqual(
+    throughRelays,
+    withoutRelays,
+    'the relays route each instance to the release the control plane routes it to',
+  );
+  await eventually(
+    'the simulator behind the relays to count what it applied',
+    () =>
+      simCounts(relayed, candidate.seq).applied === targeted &&
+      simCounts(relayed, stable.seq).applied === fleetSize - targeted,
+  );
 
   const still = parseJson<RolloutStatus>(ok(await admin(['rollout', 'status', sns, '--json']), 'rollout status'));
   assert.equal(still.state, 'running');
   assert.equal(still.wave, 0, 'still the first wave when the fleet was read (else the comparison proves nothing)');
-  t.diagnostic(`first wave of rollout ${status.id}: ${targeted} of ${fleetSize} instances on candidate ${candidate.seq}, the same ones with and without relays`);
+  t.diagnostic(
+    `first wave of rollout ${status.id}: ${targeted} of ${fleetSize} instances on candidate ${candidate.seq}, the same ones with and without relays`,
+  );
   ok(await admin(['rollout', 'abort', sns, '--reason', 'relay-e2e: done']), 'abort');
   await relayed.kill();
 });

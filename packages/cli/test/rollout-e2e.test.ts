@@ -108,7 +108,8 @@ async function startServer(data: string, listen = '127.0.0.1:0'): Promise<Server
   servers.add(server);
   // A control plane that dies when no test killed it explains the failures that follow.
   void server.exited.then((how) => {
-    if (servers.has(server)) process.stderr.write(`rollout-e2e: the control plane at ${server.url} exited unexpectedly (${String(how)})\n`);
+    if (servers.has(server))
+      process.stderr.write(`rollout-e2e: the control plane at ${server.url} exited unexpectedly (${String(how)})\n`);
   });
   return server;
 }
@@ -171,7 +172,12 @@ class Simulation {
 // --- polling ------------------------------------------------------------------------------------
 
 /** Polls `probe` until it returns something other than undefined/false; fails after `timeoutMs` (a liveness guard, not a timing assertion). */
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 45_000, intervalMs = 200): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 45_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -198,7 +204,11 @@ function planeAt(url: string, dir: string): Plane {
     api: async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
       const response = await fetch(new URL(path, url), {
         method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${testAdminToken}`, accept: 'application/json', ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${testAdminToken}`,
+          accept: 'application/json',
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
         signal: AbortSignal.timeout(20_000),
       });
@@ -212,7 +222,9 @@ function planeAt(url: string, dir: string): Plane {
 let shared: Plane;
 
 /** A control plane of one test's own, on a fresh data folder. */
-async function ownPlane(prefix: string): Promise<{ plane: Plane; server: ServerProcess; data: string; stop: () => Promise<void> }> {
+async function ownPlane(
+  prefix: string,
+): Promise<{ plane: Plane; server: ServerProcess; data: string; stop: () => Promise<void> }> {
   const dir = await tempDir(prefix);
   cleanups.push(dir.cleanup);
   const data = join(dir.path, 'data');
@@ -238,7 +250,14 @@ function policyDocument(waves: WaveSpec[], gates: Record<string, unknown> = {}):
   return {
     strategy: 'staged',
     waves,
-    gates: { minReportRatio: 0.9, maxRejectRatio: 0, maxUnhealthyRatio: 0, reportDeadline: '60s', minInstances: 1, ...gates },
+    gates: {
+      minReportRatio: 0.9,
+      maxRejectRatio: 0,
+      maxUnhealthyRatio: 0,
+      reportDeadline: '60s',
+      minInstances: 1,
+      ...gates,
+    },
     autoRollback: true,
   };
 }
@@ -266,7 +285,17 @@ async function stagedNamespace(
   const stable = parseJson<Release>(ok(await herald(['release', ns, '--json']), 'first release'));
   assert.equal(stable.rolloutId, undefined, 'the first release of a namespace goes to everyone, with no rollout');
   // Instance ids are fleet-wide (health is per instance): each scenario's fleet has ids of its own.
-  const sim = new Simulation(plane.url, ['--ns', ns, '--instances', String(fleetSize), '--attr', 'region=westus,eastus,europe', '--prefix', `${ns}-sim`, ...simulate]);
+  const sim = new Simulation(plane.url, [
+    '--ns',
+    ns,
+    '--instances',
+    String(fleetSize),
+    '--attr',
+    'region=westus,eastus,europe',
+    '--prefix',
+    `${ns}-sim`,
+    ...simulate,
+  ]);
   await sim.started();
   await fleetAt(plane, ns, fleetSize, stable.seq);
   return { policy: stored, sim, stable };
@@ -306,7 +335,9 @@ async function cliStatus(plane: Plane, ns: string): Promise<RolloutStatus> {
 }
 
 async function apiStatus(plane: Plane, ns: string): Promise<RolloutStatus> {
-  const { rollout } = await plane.api<{ rollout: RolloutStatus | null }>(`/v1/namespaces/${encodeURIComponent(ns)}/rollout`);
+  const { rollout } = await plane.api<{ rollout: RolloutStatus | null }>(
+    `/v1/namespaces/${encodeURIComponent(ns)}/rollout`,
+  );
   assert.ok(rollout, `${ns} has a rollout`);
   return rollout;
 }
@@ -341,7 +372,8 @@ function checkHistory(history: HistoryEntry[], waves: number, end: string): void
   for (let wave = 1; wave < waves; wave += 1) expected.push(`running->running@${wave}`);
   expected.push(`running->${end}@${waves - 1}`);
   assert.equal(shown, expected.join(', '), 'the transitions of the rollout, oldest first');
-  for (let i = 1; i < history.length; i += 1) assert.ok((history[i]?.at ?? 0) >= (history[i - 1]?.at ?? 0), 'history is in time order');
+  for (let i = 1; i < history.length; i += 1)
+    assert.ok((history[i]?.at ?? 0) >= (history[i - 1]?.at ?? 0), 'history is in time order');
 }
 
 /**
@@ -356,10 +388,13 @@ async function badRelease(t: TestContext, ns: string, mode: 'reject' | 'unhealth
     { name: 'half', percent: 50, bake: '2s' },
     { name: 'everyone', percent: 100, bake: '1s' },
   ];
-  const { policy, sim, stable } = await stagedNamespace(shared, ns, policyDocument(waves), { color: 'blue', limit: 10 }, [
-    mode === 'reject' ? '--reject-when' : '--unhealthy-when',
-    'bad=true',
-  ]);
+  const { policy, sim, stable } = await stagedNamespace(
+    shared,
+    ns,
+    policyDocument(waves),
+    { color: 'blue', limit: 10 },
+    [mode === 'reject' ? '--reject-when' : '--unhealthy-when', 'bad=true'],
+  );
   const before = await fleet(shared, ns);
   const stableDigest = before[0]?.digest;
   assert.ok(stableDigest);
@@ -388,23 +423,37 @@ async function badRelease(t: TestContext, ns: string, mode: 'reject' | 'unhealth
   assert.match(final.reason ?? '', new RegExp(`rolled back to release ${stable.seq}`, 'u'));
 
   // The rollback: a new release, higher than the candidate, with the stable content, and everyone on it.
-  const releases = parseJson<{ items: Release[] }>(ok(await shared.herald(['releases', ns, '--json']), 'releases')).items;
+  const releases = parseJson<{ items: Release[] }>(
+    ok(await shared.herald(['releases', ns, '--json']), 'releases'),
+  ).items;
   const rollbackRelease = releases[0];
-  assert.ok(rollbackRelease && rollbackRelease.seq > candidate.seq, `a release after the candidate: ${JSON.stringify(releases[0])}`);
+  assert.ok(
+    rollbackRelease && rollbackRelease.seq > candidate.seq,
+    `a release after the candidate: ${JSON.stringify(releases[0])}`,
+  );
   assert.equal(rollbackRelease.kind, 'rollback');
   assert.equal(rollbackRelease.revision, stable.revision, 'the rollback release has the stable content');
   const after = await fleetAt(shared, ns, fleetSize, rollbackRelease.seq);
-  assert.ok(after.every((i) => i.digest === stableDigest), 'every instance holds the stable content again');
+  assert.ok(
+    after.every((i) => i.digest === stableDigest),
+    'every instance holds the stable content again',
+  );
   const view = await shared.api<{ values: Record<string, unknown> }>(`/v1/views/${ns}`);
   assert.deepEqual(view.values, { color: 'blue', limit: 10 });
   if (mode === 'unhealthy') {
-    await until('every instance healthy again on the rollback release', async () => (await fleet(shared, ns)).every((i) => i.health === 'ok'));
+    await until('every instance healthy again on the rollback release', async () =>
+      (await fleet(shared, ns)).every((i) => i.health === 'ok'),
+    );
   }
 
   // Who ever got the candidate: seen in the fleet, and counted by the simulator itself.
-  await until('the simulator to print the rollback release', () => sim.counts(rollbackRelease.seq).applied === fleetSize);
+  await until(
+    'the simulator to print the rollback release',
+    () => sim.counts(rollbackRelease.seq).applied === fleetSize,
+  );
   const counted = sim.counts(candidate.seq);
-  for (const id of seen.keys()) assert.ok(expected.has(id), `${id} got the bad release, yet the first wave does not target it`);
+  for (const id of seen.keys())
+    assert.ok(expected.has(id), `${id} got the bad release, yet the first wave does not target it`);
   if (mode === 'reject') {
     assert.equal(counted.applied, 0, 'no instance applied a release it rejects');
     assert.ok([...seen.values()].every((i) => i.status === 'rejected'));
@@ -468,8 +517,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
           // While wave w runs, only instances it targets hold the candidate (unless it moved on meanwhile).
           const items = await fleet(shared, ns);
           const targeted = targetedIds(policy, s.wave, s.id, items);
-          const outside = items.filter((i) => i.seq === candidate.seq && !targeted.has(i.instanceId)).map((i) => i.instanceId);
-          if (outside.length > 0) assert.ok((await apiStatus(shared, ns)).wave > s.wave, `${outside.join(', ')} hold the candidate outside wave ${s.wave}`);
+          const outside = items
+            .filter((i) => i.seq === candidate.seq && !targeted.has(i.instanceId))
+            .map((i) => i.instanceId);
+          if (outside.length > 0)
+            assert.ok(
+              (await apiStatus(shared, ns)).wave > s.wave,
+              `${outside.join(', ')} hold the candidate outside wave ${s.wave}`,
+            );
         }
         if (seenWaves.at(-1) !== s.wave) seenWaves.push(s.wave);
         return s.state === 'succeeded' && s;
@@ -481,7 +536,11 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     const samplerError = await sampler;
     assert.equal(samplerError, undefined, 'the API poll failed');
     t.diagnostic(`waves seen by rollout status --json: ${seenWaves.join(' → ')}; by the API: ${sampled.join(' → ')}`);
-    assert.deepEqual(seenWaves, [...seenWaves].sort((a, b) => a - b), `the wave index never goes down: ${seenWaves.join(' → ')}`);
+    assert.deepEqual(
+      seenWaves,
+      [...seenWaves].sort((a, b) => a - b),
+      `the wave index never goes down: ${seenWaves.join(' → ')}`,
+    );
     assert.deepEqual(sampled, [0, 1, 2], 'every wave in turn, none skipped');
     assert.equal(final.wave, waves.length - 1);
     assert.ok(final.waves.every((w) => w.status === 'done'));
@@ -532,7 +591,10 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       `restarted in ${Date.now() - killedAt} ms; first status: ${afterRestart.state} at wave ${afterRestart.wave}, ${afterRestart.bakeRemainingMs} ms of bake left (down time counts as bake: the wave's instances kept the candidate)`,
     );
     assert.equal(afterRestart.id, atKill.id);
-    assert.ok(afterRestart.wave >= atKill.wave, `back to wave ${afterRestart.wave} after the restart (it was at ${atKill.wave})`);
+    assert.ok(
+      afterRestart.wave >= atKill.wave,
+      `back to wave ${afterRestart.wave} after the restart (it was at ${atKill.wave})`,
+    );
     plane = planeAt(server.url, plane.dir);
     assert.equal(server.url, `http://127.0.0.1:${port}`);
     const waveSeen: number[] = [];
@@ -553,7 +615,11 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     t.diagnostic(`after the restart: waves ${waveSeen.join(' → ')}, then succeeded`);
 
     const history = await rolloutHistory(plane, ns);
-    assert.equal(history.filter((r) => r.toSeq === candidate.seq).length, 1, 'one rollout of the candidate, never restarted');
+    assert.equal(
+      history.filter((r) => r.toSeq === candidate.seq).length,
+      1,
+      'one rollout of the candidate, never restarted',
+    );
     assert.equal(history[0]?.id, atKill.id);
     checkHistory(history[0]?.history ?? [], waves.length, 'succeeded');
 
@@ -570,7 +636,13 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       { name: 'canary', percent: 10, bake: '5m' },
       { name: 'everyone', percent: 100, bake: '1s' },
     ];
-    const { policy, sim, stable } = await stagedNamespace(shared, ns, policyDocument(waves, { reportDeadline: '10m' }), { color: 'blue' }, []);
+    const { policy, sim, stable } = await stagedNamespace(
+      shared,
+      ns,
+      policyDocument(waves, { reportDeadline: '10m' }),
+      { color: 'blue' },
+      [],
+    );
     const stableDigest = (await fleet(shared, ns))[0]?.digest;
     await put(shared, ns, 'color', 'green');
     const firstCandidate = await release(shared, ns);
@@ -585,7 +657,11 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     const still = await cliStatus(shared, ns);
     assert.equal(still.id, firstCandidate.rolloutId);
     assert.equal(still.state, 'running');
-    assert.equal(parseJson<{ items: Release[] }>(ok(await shared.herald(['releases', ns, '--json']))).items[0]?.seq, firstCandidate.seq, 'the refused release made nothing');
+    assert.equal(
+      parseJson<{ items: Release[] }>(ok(await shared.herald(['releases', ns, '--json']))).items[0]?.seq,
+      firstCandidate.seq,
+      'the refused release made nothing',
+    );
 
     await put(shared, ns, 'color', 'purple');
     const second = await release(shared, ns, '--supersede');
@@ -604,12 +680,23 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       const items = await fleet(shared, ns);
       return (
         items.length === fleetSize &&
-        items.every((i) => i.status === 'applied' && (secondTargets.has(i.instanceId) ? i.seq === second.seq : i.seq === newest?.fromSeq && i.digest === stableDigest))
+        items.every(
+          (i) =>
+            i.status === 'applied' &&
+            (secondTargets.has(i.instanceId)
+              ? i.seq === second.seq
+              : i.seq === newest?.fromSeq && i.digest === stableDigest),
+        )
       );
     });
     const superseded = sim.counts(firstCandidate.seq);
-    t.diagnostic(`superseded candidate ${firstCandidate.seq} reached ${superseded.applied} instances (its first wave: ${firstTargets.size}); the new first wave: ${secondTargets.size}`);
-    assert.ok(superseded.applied <= firstTargets.size, `the superseded candidate reached ${superseded.applied} instances, beyond its first wave of ${firstTargets.size}`);
+    t.diagnostic(
+      `superseded candidate ${firstCandidate.seq} reached ${superseded.applied} instances (its first wave: ${firstTargets.size}); the new first wave: ${secondTargets.size}`,
+    );
+    assert.ok(
+      superseded.applied <= firstTargets.size,
+      `the superseded candidate reached ${superseded.applied} instances, beyond its first wave of ${firstTargets.size}`,
+    );
 
     ok(await shared.herald(['rollout', 'abort', ns, '--reason', 'e2e: done']), 'abort');
     assert.equal((await cliStatus(shared, ns)).state, 'aborted');
@@ -633,7 +720,16 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     });
 
     const lateCount = 40;
-    const late = new Simulation(shared.url, ['--ns', ns, '--instances', String(lateCount), '--attr', 'region=westus,eastus,europe', '--prefix', `${ns}-late`]);
+    const late = new Simulation(shared.url, [
+      '--ns',
+      ns,
+      '--instances',
+      String(lateCount),
+      '--attr',
+      'region=westus,eastus,europe',
+      '--prefix',
+      `${ns}-late`,
+    ]);
     await late.started();
     const items = await until('the late instances to report', async () => {
       const all = await fleet(shared, ns);
@@ -642,16 +738,29 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     });
     const atCheck = await apiStatus(shared, ns);
     assert.equal(atCheck.state, 'running');
-    assert.equal(atCheck.wave, atStart.wave, 'still the same wave when the fleet was read (else the check proves nothing)');
+    assert.equal(
+      atCheck.wave,
+      atStart.wave,
+      'still the same wave when the fleet was read (else the check proves nothing)',
+    );
 
     let lateOnCandidate = 0;
     for (const item of items) {
       const targeted = isTargeted(policy, atStart.wave, candidate.rolloutId, item);
-      assert.equal(item.seq, targeted ? candidate.seq : stable.seq, `${item.instanceId} (${JSON.stringify(item.attributes)}) ${targeted ? 'is' : 'is not'} targeted by wave ${atStart.wave}`);
+      assert.equal(
+        item.seq,
+        targeted ? candidate.seq : stable.seq,
+        `${item.instanceId} (${JSON.stringify(item.attributes)}) ${targeted ? 'is' : 'is not'} targeted by wave ${atStart.wave}`,
+      );
       if (item.instanceId.startsWith(`${ns}-late-`) && targeted) lateOnCandidate += 1;
     }
-    assert.ok(lateOnCandidate > 0 && lateOnCandidate < lateCount, `the late instances are split by their buckets (${lateOnCandidate} of ${lateCount} on the candidate)`);
-    t.diagnostic(`${lateOnCandidate} of ${lateCount} late instances got the candidate at wave ${atStart.wave}, as their buckets select`);
+    assert.ok(
+      lateOnCandidate > 0 && lateOnCandidate < lateCount,
+      `the late instances are split by their buckets (${lateOnCandidate} of ${lateCount} on the candidate)`,
+    );
+    t.diagnostic(
+      `${lateOnCandidate} of ${lateCount} late instances got the candidate at wave ${atStart.wave}, as their buckets select`,
+    );
 
     await until('the rollout to succeed', async () => (await apiStatus(shared, ns)).state === 'succeeded', 60_000, 300);
     await fleetAt(shared, ns, fleetSize + lateCount, candidate.seq);
@@ -672,7 +781,12 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     await put(plane, ns, 'color', 'green');
     const candidate = await release(plane, ns);
 
-    const paused = parseJson<{ state: string; wave: number }>(ok(await plane.herald(['rollout', 'pause', ns, '--reason', 'e2e: pause to look at dashboards', '--json']), 'pause'));
+    const paused = parseJson<{ state: string; wave: number }>(
+      ok(
+        await plane.herald(['rollout', 'pause', ns, '--reason', 'e2e: pause to look at dashboards', '--json']),
+        'pause',
+      ),
+    );
     assert.equal(paused.state, 'paused');
     const heldWave = paused.wave;
     // Well past the bake of the wave: it stays paused on the same wave, with its bake left unchanged.
@@ -691,9 +805,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       return s.wave > heldWave && s;
     });
 
-    const frozen = parseJson<{ frozen: boolean; rollouts: string[] }>(ok(await plane.herald(['rollout', 'freeze', '--reason', 'e2e: incident elsewhere', '--json']), 'freeze'));
+    const frozen = parseJson<{ frozen: boolean; rollouts: string[] }>(
+      ok(await plane.herald(['rollout', 'freeze', '--reason', 'e2e: incident elsewhere', '--json']), 'freeze'),
+    );
     assert.equal(frozen.frozen, true);
-    assert.ok(frozen.rollouts.includes(candidate.rolloutId), `the freeze names the rollout: ${frozen.rollouts.join(', ')}`);
+    assert.ok(
+      frozen.rollouts.includes(candidate.rolloutId),
+      `the freeze names the rollout: ${frozen.rollouts.join(', ')}`,
+    );
     const frozenAt = (await cliStatus(plane, ns)).wave;
     assert.ok(frozenAt >= resumed.wave);
     for (let i = 0; i < 3; i += 1) {
@@ -713,7 +832,9 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     await fleetAt(plane, ns, fleetSize, candidate.seq);
 
     // Every transition of this rollout is in the audit log, with who and why.
-    const audit = parseJson<{ items: AuditRecord[] }>(ok(await plane.herald(['audit', 'list', '--json', '--limit', '1000']), 'audit list')).items;
+    const audit = parseJson<{ items: AuditRecord[] }>(
+      ok(await plane.herald(['audit', 'list', '--json', '--limit', '1000']), 'audit list'),
+    ).items;
     const mine = audit.filter((r) => r.details.rolloutId === candidate.rolloutId);
     const actions = mine.map((r) => r.action);
     t.diagnostic(`audit of ${candidate.rolloutId}: ${actions.join(', ')}`);
@@ -729,12 +850,25 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       const record = mine.find((r) => r.action === action);
       assert.ok(record, `${action} is audited (found: ${actions.join(', ')})`);
       if (action !== 'rollout.start') assert.match(String(record.details.reason), why, `${action} says why`);
-      assert.match(record.actor, action === 'rollout.succeed' ? /^controller$/u : /bootstrap admin/u, `${action} says who`);
+      assert.match(
+        record.actor,
+        action === 'rollout.succeed' ? /^controller$/u : /bootstrap admin/u,
+        `${action} says who`,
+      );
     }
     assert.equal(actions.filter((a) => a === 'rollout.advance').length, waves.length - 1, 'one advance per wave');
-    for (const r of mine.filter((x) => x.action === 'rollout.advance')) assert.match(String(r.details.reason), /passed/u, 'an advance says why');
-    for (const [action, why] of [['rollouts.freeze', /e2e: incident elsewhere/u], ['rollouts.unfreeze', /e2e: incident over/u]] as const) {
-      assert.ok(audit.some((r) => r.action === action && why.test(String(r.details.reason)) && /bootstrap admin/u.test(r.actor)), `${action} is audited with who and why`);
+    for (const r of mine.filter((x) => x.action === 'rollout.advance'))
+      assert.match(String(r.details.reason), /passed/u, 'an advance says why');
+    for (const [action, why] of [
+      ['rollouts.freeze', /e2e: incident elsewhere/u],
+      ['rollouts.unfreeze', /e2e: incident over/u],
+    ] as const) {
+      assert.ok(
+        audit.some(
+          (r) => r.action === action && why.test(String(r.details.reason)) && /bootstrap admin/u.test(r.actor),
+        ),
+        `${action} is audited with who and why`,
+      );
     }
     await sim.kill();
     await stop();

@@ -39,7 +39,10 @@ const running = new Set<Launched>();
 
 /** Runs `herald server …`; resolves once it prints where it listens (rejects if it exits first). */
 async function launch(args: string[], env: Record<string, string> = {}): Promise<Launched> {
-  const child = spawn(process.execPath, [heraldBin, 'server', ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [heraldBin, 'server', ...args], {
+    env: baseEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   // 'close', not 'exit': it comes after stdout and stderr have been read to the end.
@@ -51,7 +54,9 @@ async function launch(args: string[], env: Record<string, string> = {}): Promise
       const match = /control plane listening on (http\S+)/u.exec(line);
       if (match?.[1]) resolve(match[1]);
     });
-    void exited.then((exit) => reject(new Error(`herald server exited (${JSON.stringify(exit)}) before listening: ${stderr.join(' | ')}`)));
+    void exited.then((exit) =>
+      reject(new Error(`herald server exited (${JSON.stringify(exit)}) before listening: ${stderr.join(' | ')}`)),
+    );
   });
   const launched: Launched = {
     url,
@@ -91,7 +96,10 @@ async function allOutput(server: Launched): Promise<string> {
 /** Runs `herald server …` that is expected to fail before listening. */
 function runServer(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [heraldBin, 'server', ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [heraldBin, 'server', ...args], {
+      env: baseEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -105,7 +113,10 @@ function runServer(args: string[], env: Record<string, string> = {}): Promise<Ru
 }
 
 async function status(url: string, path: string, token?: string): Promise<number> {
-  const response = await fetch(new URL(path, url), { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(new URL(path, url), {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
   await response.arrayBuffer();
   return response.status;
 }
@@ -146,7 +157,11 @@ void test('first start without HERALD_ADMIN_TOKEN prints an admin token once; it
   assert.equal(ok(await runHerald(['get', 'demo', 'k', '--url', second.url, '--token', token])).trim(), '1');
   assert.deepEqual(await second.stop('SIGTERM'), { code: 0, signal: null });
   // Checked once it has ended, so that a line printed after the "listening" line is not missed.
-  assert.deepEqual(second.stdout.filter((l) => adminTokenLine.test(l)), [], 'no admin token on a later start');
+  assert.deepEqual(
+    second.stdout.filter((l) => adminTokenLine.test(l)),
+    [],
+    'no admin token on a later start',
+  );
   assert.equal((await allOutput(second)).includes(token), false);
 });
 
@@ -156,18 +171,31 @@ void test('HERALD_ADMIN_TOKEN sets the bootstrap admin token: it works, and noth
   const server = await launch(['--data', data, '--listen', '127.0.0.1:0'], { HERALD_ADMIN_TOKEN: adminToken });
   assert.equal(await status(server.url, '/v1/tokens', adminToken), 200);
   assert.equal(await status(server.url, '/v1/tokens', 'operator-not-the-token'), 401);
-  const created = parseJson<{ name: string }>(ok(await runHerald(['ns', 'create', 'env-made', '--json'], { HERALD_URL: server.url, HERALD_TOKEN: adminToken })));
+  const created = parseJson<{ name: string }>(
+    ok(await runHerald(['ns', 'create', 'env-made', '--json'], { HERALD_URL: server.url, HERALD_TOKEN: adminToken })),
+  );
   assert.equal(created.name, 'env-made');
   assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });
-  assert.deepEqual(server.stdout.filter((l) => adminTokenLine.test(l)), [], 'no generated admin token');
-  assert.equal((await allOutput(server)).includes(adminToken), false, 'the token from the environment is never printed');
+  assert.deepEqual(
+    server.stdout.filter((l) => adminTokenLine.test(l)),
+    [],
+    'no generated admin token',
+  );
+  assert.equal(
+    (await allOutput(server)).includes(adminToken),
+    false,
+    'the token from the environment is never printed',
+  );
 
   // Started again without it: the folder already has an admin, so no token is generated, and the
   // one from the environment still works.
   const again = await launch(['--data', data, '--listen', '127.0.0.1:0']);
   assert.equal(await status(again.url, '/v1/namespaces/env-made', adminToken), 200);
   assert.deepEqual(await again.stop('SIGINT'), { code: 0, signal: null });
-  assert.deepEqual(again.stdout.filter((l) => adminTokenLine.test(l)), []);
+  assert.deepEqual(
+    again.stdout.filter((l) => adminTokenLine.test(l)),
+    [],
+  );
 });
 
 void test('a HERALD_ADMIN_TOKEN that is too short is refused with one line', async () => {
@@ -199,8 +227,14 @@ void test('SIGTERM and SIGINT shut it down gracefully: exit code 0, the port clo
     }
     ok(await runHerald(['set', 'kept', signal, '"written before the signal"'], client));
     assert.deepEqual(await server.stop(signal), { code: 0, signal: null }, `${signal} exit`);
-    assert.ok(server.stderr.some((l) => l.includes(signal)), `it says it is shutting down on ${signal}`);
-    await assert.rejects(fetch(new URL('/healthz', server.url), { signal: AbortSignal.timeout(5_000) }), 'nothing listens after exit');
+    assert.ok(
+      server.stderr.some((l) => l.includes(signal)),
+      `it says it is shutting down on ${signal}`,
+    );
+    await assert.rejects(
+      fetch(new URL('/healthz', server.url), { signal: AbortSignal.timeout(5_000) }),
+      'nothing listens after exit',
+    );
   }
   const after = await launch(['--data', data, '--listen', '127.0.0.1:0'], env);
   const client = { HERALD_URL: after.url, HERALD_TOKEN: adminToken };
@@ -210,7 +244,15 @@ void test('SIGTERM and SIGINT shut it down gracefully: exit code 0, the port clo
 });
 
 void test('--listen with a bad value exits 2 with one line, before touching the data folder', async () => {
-  for (const listen of ['nonsense', '127.0.0.1', '127.0.0.1:', ':8420', '127.0.0.1:99999', '127.0.0.1:80x', 'localhost:-1']) {
+  for (const listen of [
+    'nonsense',
+    '127.0.0.1',
+    '127.0.0.1:',
+    ':8420',
+    '127.0.0.1:99999',
+    '127.0.0.1:80x',
+    'localhost:-1',
+  ]) {
     const data = join(dir.path, `bad-listen-${listen.replace(/[^a-z0-9]/giu, '_')}`);
     const result = await runServer(['--data', data, '--listen', listen]);
     fails(result, { exitCode: 2, line: /--listen/u });

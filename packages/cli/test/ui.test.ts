@@ -17,11 +17,21 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { spawnHerald, startHeraldProcess, tempDir, testAdminToken, type HeraldChild, type ServerProcess } from '@herald/testkit';
+import {
+  spawnHerald,
+  startHeraldProcess,
+  tempDir,
+  testAdminToken,
+  type HeraldChild,
+  type ServerProcess,
+} from '@herald/testkit';
 
 const chromiumPath = '/usr/bin/chromium';
 const uiDist = fileURLToPath(new URL('../../../ui/dist', import.meta.url));
-const screenshotDir = process.env.HERALD_UPDATE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../../../docs/screenshots', import.meta.url)) : undefined;
+const screenshotDir =
+  process.env.HERALD_UPDATE_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../../../docs/screenshots', import.meta.url))
+    : undefined;
 const ns = 'payments';
 const fleetSize = 300;
 /** Bounded waits for UI states (a loaded 2-core machine runs the server, 300 instances and chromium). */
@@ -41,10 +51,16 @@ after(async () => {
 
 // --- the admin API, to set the scene and check results ------------------------------------------
 
-async function api<T = Record<string, unknown>>(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<T> {
+async function api<T = Record<string, unknown>>(
+  path: string,
+  init: { method?: string; body?: unknown; token?: string } = {},
+): Promise<T> {
   const response = await fetch(new URL(path, server.url), {
     method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${init.token ?? testAdminToken}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${init.token ?? testAdminToken}`,
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
   });
   const text = await response.text();
@@ -115,14 +131,30 @@ void describe('web UI', { timeout: 600_000 }, () => {
       cleanups.push(folder.cleanup);
       shots = folder.path;
     }
-    server = await startHeraldProcess(['server', '--data', join(data.path, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'error']);
+    server = await startHeraldProcess([
+      'server',
+      '--data',
+      join(data.path, 'data'),
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'error',
+    ]);
     cleanups.push(() => server.kill('SIGKILL'));
     const profile = await tempDir('herald-ui-chromium-');
     cleanups.push(profile.cleanup);
     context = await chromium.launchPersistentContext(profile.path, {
       executablePath: chromiumPath,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+        '--disable-quic',
+      ],
       viewport: { width: 1440, height: 900 },
     });
     cleanups.push(() => context.close());
@@ -161,7 +193,13 @@ void describe('web UI', { timeout: 600_000 }, () => {
     assert.ok(openapi.paths['/v1/namespaces'], 'the OpenAPI document still describes the API');
     assert.equal((await fetch(`${server.url}/metrics`)).status, 200);
     // Leaving the folder: raw dot segments, encoded ones, encoded slashes, dot files.
-    for (const path of ['/../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fpackage.json', '/assets/..%2f..%2f..%2fpackage.json', '/.env']) {
+    for (const path of [
+      '/../../../etc/passwd',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/..%2f..%2fpackage.json',
+      '/assets/..%2f..%2f..%2fpackage.json',
+      '/.env',
+    ]) {
       const answer = await rawGet(path);
       assert.ok(answer.status === 404 || answer.status === 400, `${path}: ${answer.status}`);
       assert.doesNotMatch(answer.type, /javascript|octet-stream/u, path);
@@ -169,20 +207,28 @@ void describe('web UI', { timeout: 600_000 }, () => {
     assert.equal((await fetch(`${server.url}/`, { method: 'POST' })).status, 404, 'only GET and HEAD reach the UI');
   });
 
-  void test('sign in: a wrong token is refused with the server\'s words; the admin token shows who it is', async () => {
+  void test("sign in: a wrong token is refused with the server's words; the admin token shows who it is", async () => {
     await signIn(page, 'not-a-token');
     await see(page.getByText('Sign-in refused'));
     await shot('sign-in');
     await page.getByLabel('Token').fill(testAdminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await see(page.getByTestId('whoami').filter({ hasText: 'admin of *' }));
-    assert.equal(await page.evaluate("sessionStorage.getItem('herald.token')"), testAdminToken, 'the token is kept in sessionStorage');
+    assert.equal(
+      await page.evaluate("sessionStorage.getItem('herald.token')"),
+      testAdminToken,
+      'the token is kept in sessionStorage',
+    );
   });
 
   void test('create a namespace with a JSON Schema', async () => {
     await page.getByLabel('Namespace name').fill(ns);
     await page.getByLabel('Description').fill('payment service settings');
-    await page.getByLabel('Schema').fill(JSON.stringify({ prefixes: [{ prefix: 'db/pool/', schema: { type: 'integer', minimum: 1, maximum: 100 } }] }));
+    await page
+      .getByLabel('Schema')
+      .fill(
+        JSON.stringify({ prefixes: [{ prefix: 'db/pool/', schema: { type: 'integer', minimum: 1, maximum: 100 } }] }),
+      );
     await page.getByRole('button', { name: 'Create namespace' }).click();
     await see(page.getByTestId('ns-title').filter({ hasText: ns }));
     const created = await api<{ hasSchema: boolean; description: string }>(`/v1/namespaces/${ns}`);
@@ -190,7 +236,7 @@ void describe('web UI', { timeout: 600_000 }, () => {
     assert.equal(created.description, 'payment service settings');
   });
 
-  void test('an invalid edit is refused with the schema\'s message; a valid one shows its diff against the live value and saves', async () => {
+  void test("an invalid edit is refused with the schema's message; a valid one shows its diff against the live value and saves", async () => {
     await page.getByRole('button', { name: 'New entry' }).click();
     const editor = page.getByTestId('editor');
     await editor.getByLabel('Key', { exact: true }).fill('db/pool/max');
@@ -198,7 +244,11 @@ void describe('web UI', { timeout: 600_000 }, () => {
     await see(editor.getByTestId('validation').filter({ hasText: 'Not valid JSON' }));
     await editor.getByLabel('Value').fill('500');
     await see(editor.getByTestId('validation').filter({ hasText: 'db/pool/max: must be <= 100' }));
-    assert.equal(await editor.getByRole('button', { name: 'Review changes' }).isDisabled(), true, 'an invalid value cannot be saved');
+    assert.equal(
+      await editor.getByRole('button', { name: 'Review changes' }).isDisabled(),
+      true,
+      'an invalid value cannot be saved',
+    );
     await editor.getByLabel('Value').fill('20');
     await see(editor.getByTestId('validation').filter({ hasText: 'matches the namespace schema' }));
     await editor.getByRole('button', { name: 'Review changes' }).click();
@@ -233,7 +283,10 @@ void describe('web UI', { timeout: 600_000 }, () => {
     await edit.getByRole('button', { name: 'Review changes' }).click();
     await see(edit.getByTestId('save-diff'));
     // Someone else saves meanwhile, through the API.
-    await api(`/v1/namespaces/${ns}/entries/${encodeURIComponent('db/pool/max')}`, { method: 'PUT', body: { value: 50, message: 'someone else' } });
+    await api(`/v1/namespaces/${ns}/entries/${encodeURIComponent('db/pool/max')}`, {
+      method: 'PUT',
+      body: { value: 50, message: 'someone else' },
+    });
     await edit.getByRole('button', { name: 'Save', exact: true }).click();
     const conflict = await see(edit.getByTestId('conflict'));
     await see(conflict.getByText('someone saved first'));
@@ -266,7 +319,10 @@ void describe('web UI', { timeout: 600_000 }, () => {
   });
 
   void test('a token sees only what its scopes allow, and is told what it may not do', async () => {
-    const { token } = await api<{ token: string }>('/v1/tokens', { method: 'POST', body: { name: 'ui reader', scopes: [{ namespaces: 'pay*', role: 'reader' }] } });
+    const { token } = await api<{ token: string }>('/v1/tokens', {
+      method: 'POST',
+      body: { name: 'ui reader', scopes: [{ namespaces: 'pay*', role: 'reader' }] },
+    });
     await api('/v1/namespaces', { method: 'POST', body: { name: 'inventory' } });
     // Another tab: sessionStorage is per tab, so this one signs in on its own.
     const reader = await context.newPage();
@@ -274,7 +330,11 @@ void describe('web UI', { timeout: 600_000 }, () => {
       await signIn(reader, token);
       await see(reader.getByTestId('whoami').filter({ hasText: 'reader of pay*' }));
       await see(reader.getByTestId(`ns-row-${ns}`));
-      assert.equal(await reader.getByTestId('ns-row-inventory').count(), 0, 'a namespace outside the scopes is not listed');
+      assert.equal(
+        await reader.getByTestId('ns-row-inventory').count(),
+        0,
+        'a namespace outside the scopes is not listed',
+      );
       await reader.getByRole('link', { name: ns, exact: true }).click();
       await see(reader.getByText(/may not write namespace "payments"/u));
       assert.equal(await reader.getByRole('button', { name: 'New entry' }).count(), 0);
@@ -309,20 +369,42 @@ void describe('web UI', { timeout: 600_000 }, () => {
 
   void test('a staged rollout to 300 simulated instances shows its waves progressing live to completion', async () => {
     simulation = spawnHerald(
-      ['simulate', '--url', server.url, '--ns', ns, '--instances', String(fleetSize), '--attr', 'region=a,b,c', '--reject-when', 'bad=true', '--report-interval', '1000', '--prefix', 'web'],
+      [
+        'simulate',
+        '--url',
+        server.url,
+        '--ns',
+        ns,
+        '--instances',
+        String(fleetSize),
+        '--attr',
+        'region=a,b,c',
+        '--reject-when',
+        'bad=true',
+        '--report-interval',
+        '1000',
+        '--prefix',
+        'web',
+      ],
       { HERALD_TOKEN: testAdminToken },
     );
     cleanups.push(() => simulation.stop('SIGKILL'));
-    await until('every simulated instance in the fleet view', async () => {
-      const fleet = await api<{ instances: unknown[] }>(`/v1/fleet/${ns}`);
-      return fleet.instances.length === fleetSize;
-    }, 120_000);
+    await until(
+      'every simulated instance in the fleet view',
+      async () => {
+        const fleet = await api<{ instances: unknown[] }>(`/v1/fleet/${ns}`);
+        return fleet.instances.length === fleetSize;
+      },
+      120_000,
+    );
 
     await page.goto(`${server.url}/ns/${ns}/rollout`);
     // The policy, edited in the UI: an invalid one is refused with the server's violations first.
     const policyCard = page.getByTestId('policy');
     await policyCard.getByRole('button', { name: 'Edit policy' }).click();
-    await policyCard.getByLabel('Policy').fill(JSON.stringify({ strategy: 'staged', waves: [{ name: 'canary', percent: 10, bake: 'soon' }] }));
+    await policyCard
+      .getByLabel('Policy')
+      .fill(JSON.stringify({ strategy: 'staged', waves: [{ name: 'canary', percent: 10, bake: 'soon' }] }));
     await policyCard.getByRole('button', { name: 'Save policy' }).click();
     await see(policyCard.getByRole('alert').filter({ hasText: 'waves[0].bake' }));
     await policyCard.getByLabel('Policy').fill(JSON.stringify(stagedPolicy, null, 2));
@@ -331,17 +413,26 @@ void describe('web UI', { timeout: 600_000 }, () => {
     assert.equal((await api<{ strategy: string }>(`/v1/namespaces/${ns}/policy`)).strategy, 'staged');
 
     // A change to release: with a staged policy, a commit is not released until someone releases it.
-    await api(`/v1/namespaces/${ns}/entries/${encodeURIComponent('db/pool/max')}`, { method: 'PUT', body: { value: 60, message: 'bigger pool' } });
+    await api(`/v1/namespaces/${ns}/entries/${encodeURIComponent('db/pool/max')}`, {
+      method: 'PUT',
+      body: { value: 60, message: 'bigger pool' },
+    });
     // A marker that a reload would lose: the waves must move without one.
     await page.evaluate('window.heraldMarker = 42');
     await release('bigger pool');
 
     const rollout = page.getByTestId('rollout');
-    const wave = (name: string, status: string) => rollout.locator(`[data-testid="wave-${name}"][data-status="${status}"]`);
+    const wave = (name: string, status: string) =>
+      rollout.locator(`[data-testid="wave-${name}"][data-status="${status}"]`);
     await see(wave('canary', 'current'), rolloutTimeout);
     await see(rollout.getByTestId('bake'));
     // The canary's counts fill in as its instances report.
-    await see(wave('canary', 'current').getByTestId('wave-counts').filter({ hasText: /applied [1-9]/u }), rolloutTimeout);
+    await see(
+      wave('canary', 'current')
+        .getByTestId('wave-counts')
+        .filter({ hasText: /applied [1-9]/u }),
+      rolloutTimeout,
+    );
     await shot('rollout-live');
     await see(wave('half', 'current'), rolloutTimeout);
     await see(wave('canary', 'done'));
@@ -360,7 +451,12 @@ void describe('web UI', { timeout: 600_000 }, () => {
     await see(page.locator('[data-testid="rollout"][data-state="rolled_back"]'), rolloutTimeout);
     await see(page.getByTestId('rollout-reason').filter({ hasText: /rejected release/u }));
     await see(page.locator('[data-testid="wave-canary"] .wave-status', { hasText: 'stopped here' }));
-    await see(page.locator('[data-testid="wave-canary"]').getByTestId('wave-counts').filter({ hasText: /rejected [1-9]/u }));
+    await see(
+      page
+        .locator('[data-testid="wave-canary"]')
+        .getByTestId('wave-counts')
+        .filter({ hasText: /rejected [1-9]/u }),
+    );
     await shot('rollout-rolled-back');
     const status = await api<{ rollout: { state: string } }>(`/v1/namespaces/${ns}/rollout`);
     assert.equal(status.rollout.state, 'rolled_back');

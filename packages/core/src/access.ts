@@ -31,12 +31,17 @@ export function isRole(value: string): value is Role {
 }
 
 export function globMatches(glob: string, name: string): boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\]/gu, '\\$&').replace(/\*/gu, '.*').replace(/\?/gu, '.');
+  const pattern = glob
+    .replace(/[.+^${}()|[\]\\]/gu, '\\$&')
+    .replace(/\*/gu, '.*')
+    .replace(/\?/gu, '.');
   return new RegExp(`^${pattern}$`, 'u').test(name);
 }
 
 export function allows(scopes: readonly Scope[], permission: Permission, namespace: string): boolean {
-  return scopes.some((scope) => permissionsByRole[scope.role].has(permission) && globMatches(scope.namespaces, namespace));
+  return scopes.some(
+    (scope) => permissionsByRole[scope.role].has(permission) && globMatches(scope.namespaces, namespace),
+  );
 }
 
 /** Admins read secrets; other roles only when their scope says so. */

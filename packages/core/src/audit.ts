@@ -38,7 +38,11 @@ export function auditHash(record: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
-export function chainAuditRecord(previous: Pick<AuditRecord, 'seq' | 'hash'> | undefined, input: AuditInput, at: number): AuditRecord {
+export function chainAuditRecord(
+  previous: Pick<AuditRecord, 'seq' | 'hash'> | undefined,
+  input: AuditInput,
+  at: number,
+): AuditRecord {
   const unhashed = {
     seq: (previous?.seq ?? 0) + 1,
     at,
@@ -72,9 +76,15 @@ export class AuditChainVerifier {
     this.#count += 1;
     if (this.#firstBad) return;
     if (record.seq !== this.#expectedSeq) {
-      this.#firstBad = { seq: record.seq, reason: `expected record ${this.#expectedSeq}, found ${record.seq} (removed or reordered)` };
+      this.#firstBad = {
+        seq: record.seq,
+        reason: `expected record ${this.#expectedSeq}, found ${record.seq} (removed or reordered)`,
+      };
     } else if (record.prevHash !== this.#prevHash) {
-      this.#firstBad = { seq: record.seq, reason: 'does not link to the previous record (removed, reordered or altered)' };
+      this.#firstBad = {
+        seq: record.seq,
+        reason: 'does not link to the previous record (removed, reordered or altered)',
+      };
     } else if (auditHash(record) !== record.hash) {
       this.#firstBad = { seq: record.seq, reason: 'its content does not match its hash (altered)' };
     }

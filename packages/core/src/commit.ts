@@ -75,7 +75,10 @@ export function planCommit(
     if (conflict) conflicts.push(conflict);
   }
   if (conflicts.length > 0) {
-    const described = conflicts.map((c) => `${describeAddress(c)} expected ${c.expected}, is ${c.actualRevision === null ? 'absent' : `at revision ${c.actualRevision}`}`);
+    const described = conflicts.map(
+      (c) =>
+        `${describeAddress(c)} expected ${c.expected}, is ${c.actualRevision === null ? 'absent' : `at revision ${c.actualRevision}`}`,
+    );
     throw new HeraldError('precondition_failed', `precondition failed, nothing changed: ${described.join('; ')}`, {
       extensions: { conflicts },
     });
@@ -89,7 +92,14 @@ export function planCommit(
         extensions: { key: change.key, label: change.label },
       });
     }
-    const base = { namespace: request.namespace, key: change.key, label: change.label, revision, author: request.author, createdAt: now };
+    const base = {
+      namespace: request.namespace,
+      key: change.key,
+      label: change.label,
+      revision,
+      author: request.author,
+      createdAt: now,
+    };
     switch (change.op) {
       case 'set':
         if (!live) liveDelta += 1;
@@ -127,7 +137,8 @@ function checkPrecondition(
   if (change.ifRevision !== undefined && actualRevision !== (change.ifRevision === 0 ? null : change.ifRevision)) {
     return conflict(change.ifRevision === 0 ? 'absent' : `revision ${change.ifRevision}`);
   }
-  if (change.ifEtag !== undefined && (!live || etagOf(live) !== change.ifEtag)) return conflict(`etag "${change.ifEtag}"`);
+  if (change.ifEtag !== undefined && (!live || etagOf(live) !== change.ifEtag))
+    return conflict(`etag "${change.ifEtag}"`);
   return undefined;
 }
 
@@ -136,7 +147,8 @@ export function checkDistinctChanges(changes: readonly Change[]): void {
   const seen = new Set<string>();
   for (const change of changes) {
     const id = addressId(change);
-    if (seen.has(id)) throw new HeraldError('duplicate_change', `entry ${describeAddress(change)} appears twice in one commit`);
+    if (seen.has(id))
+      throw new HeraldError('duplicate_change', `entry ${describeAddress(change)} appears twice in one commit`);
     seen.add(id);
   }
 }

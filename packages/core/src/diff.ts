@@ -19,7 +19,8 @@ export function diffStates(before: readonly EntryVersion[], after: readonly Entr
   for (const [id, old] of beforeById) {
     const next = afterById.get(id);
     if (!next) diffs.push({ key: old.key, label: old.label, kind: 'removed', before: old });
-    else if (!sameContent(old, next)) diffs.push({ key: old.key, label: old.label, kind: 'changed', before: old, after: next });
+    else if (!sameContent(old, next))
+      diffs.push({ key: old.key, label: old.label, kind: 'changed', before: old, after: next });
   }
   for (const [id, next] of afterById) {
     if (!beforeById.has(id)) diffs.push({ key: next.key, label: next.label, kind: 'added', after: next });

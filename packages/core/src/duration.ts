@@ -17,23 +17,37 @@ const durationPattern = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
  * What is wrong with `input` as a duration, or undefined when nothing is; `ms` is the value when
  * it is fine. Used by the policy parser, which collects every problem before it throws.
  */
-export function checkDuration(input: unknown): { ms: number; problem?: undefined } | { ms?: undefined; problem: string } {
+export function checkDuration(
+  input: unknown,
+): { ms: number; problem?: undefined } | { ms?: undefined; problem: string } {
   if (typeof input === 'number') {
-    if (!Number.isInteger(input) || input < 0) return { problem: `must be a whole, non-negative number of milliseconds, not ${input}` };
+    if (!Number.isInteger(input) || input < 0)
+      return { problem: `must be a whole, non-negative number of milliseconds, not ${input}` };
     if (input > maxDurationMs) return { problem: `must be at most 30 days (${maxDurationMs} ms), not ${input}` };
     return { ms: input };
   }
-  if (typeof input !== 'string') return { problem: `must be a duration such as "30s", "5m" or "1h30m", or a number of milliseconds; got ${describe(input)}` };
+  if (typeof input !== 'string')
+    return {
+      problem: `must be a duration such as "30s", "5m" or "1h30m", or a number of milliseconds; got ${describe(input)}`,
+    };
   const text = input.trim();
   if (text === '0') return { ms: 0 };
-  if (/^\d+(?:\.\d+)?$/u.test(text)) return { problem: `"${printable(text)}" has no unit: write "${text}ms" or "${text}s"` };
+  if (/^\d+(?:\.\d+)?$/u.test(text))
+    return { problem: `"${printable(text)}" has no unit: write "${text}ms" or "${text}s"` };
   const parts = text === '' ? null : durationPattern.exec(text);
   if (!parts || parts.slice(1).every((part) => part === undefined)) {
-    return { problem: `"${printable(input.slice(0, 40))}" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m (units h, m, s, ms, largest first)` };
+    return {
+      problem: `"${printable(input.slice(0, 40))}" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m (units h, m, s, ms, largest first)`,
+    };
   }
   const [, h, m, s, ms] = parts;
   let total = 0;
-  for (const [value, unit] of [[h, unitMs.h], [m, unitMs.m], [s, unitMs.s], [ms, unitMs.ms]] as const) {
+  for (const [value, unit] of [
+    [h, unitMs.h],
+    [m, unitMs.m],
+    [s, unitMs.s],
+    [ms, unitMs.ms],
+  ] as const) {
     if (value !== undefined) total += Number(value) * unit;
   }
   const whole = Math.round(total);
@@ -54,7 +68,8 @@ export function parseDuration(input: unknown, what = 'duration'): number {
 
 /** The canonical spelling of a duration: `0s`, `500ms`, `30s`, `1h30m`, `1m0s5ms` is `1m5ms`. parseDuration reads it back exactly. */
 export function formatDuration(ms: number): string {
-  if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`a duration is a whole, non-negative number of milliseconds, not ${ms}`);
+  if (!Number.isInteger(ms) || ms < 0)
+    throw new RangeError(`a duration is a whole, non-negative number of milliseconds, not ${ms}`);
   if (ms === 0) return '0s';
   let rest = ms;
   let text = '';

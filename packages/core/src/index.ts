@@ -12,14 +12,7 @@ export {
   jsonDepth,
   printable,
 } from './validation.js';
-export {
-  addressId,
-  describeAddress,
-  entryEtag,
-  isJsonContentType,
-  jsonContentType,
-  textContentType,
-} from './entry.js';
+export { addressId, describeAddress, entryEtag, isJsonContentType, jsonContentType, textContentType } from './entry.js';
 export type { EntryAddress, EntryVersion } from './entry.js';
 export { checkDistinctChanges, planCommit } from './commit.js';
 export type { Change, ChangePrecondition, CommitRecord, CommitRequest, PlannedCommit } from './commit.js';
@@ -30,7 +23,17 @@ export type { AuditInput, AuditRecord, AuditVerification } from './audit.js';
 export { SecretCipher } from './secrets.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
-export { allows, allowsSecrets, globMatches, hashToken, isRole, isSystemAdmin, issueToken, roles, tokenFromSecret } from './access.js';
+export {
+  allows,
+  allowsSecrets,
+  globMatches,
+  hashToken,
+  isRole,
+  isSystemAdmin,
+  issueToken,
+  roles,
+  tokenFromSecret,
+} from './access.js';
 export type { IssuedToken, Permission, Role, Scope } from './access.js';
 export { decodeCursor, encodeCursor } from './paging.js';
 export type { Page } from './paging.js';

@@ -16,7 +16,8 @@ export function decodeCursor(cursor: string, shape: ReadonlyArray<'string' | 'nu
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }
   // JSON.parse reads 1e999 as Infinity, which no database can bind: only finite numbers pass.
-  const fits = (part: unknown, i: number): boolean => typeof part === shape[i] && (typeof part !== 'number' || Number.isFinite(part));
+  const fits = (part: unknown, i: number): boolean =>
+    typeof part === shape[i] && (typeof part !== 'number' || Number.isFinite(part));
   if (!Array.isArray(parsed) || parsed.length !== shape.length || !parsed.every(fits)) {
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }

@@ -104,7 +104,14 @@ export const defaultGates: Readonly<RolloutGates> = Object.freeze({
 /** When no `reportDeadline` is set, a wave's reports must be in by max(its bake, this). */
 export const minimumReportDeadlineMs = 60_000;
 
-const limits = { waves: 20, matchAttributes: 16, matchValues: 100, attributeLength: 64, valueLength: 256, minInstances: 1_000_000 };
+const limits = {
+  waves: 20,
+  matchAttributes: 16,
+  matchValues: 100,
+  attributeLength: 64,
+  valueLength: 256,
+  minInstances: 1_000_000,
+};
 const waveNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u;
 // eslint-disable-next-line no-control-regex
 const controlCharacters = /[\u0000-\u001f\u007f-\u009f]/u;
@@ -127,10 +134,17 @@ export function parsePolicy(input: unknown): RolloutPolicy {
   };
   const policy = parseInto(input, problem);
   if (problems.length > 0 || policy === undefined) {
-    const shown = problems.slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
-    throw new HeraldError('invalid_policy', `the rollout policy is not valid (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${shown}`, {
-      extensions: { violations: problems.slice(0, 100) },
-    });
+    const shown = problems
+      .slice(0, 10)
+      .map((p) => `${p.path}: ${p.message}`)
+      .join('; ');
+    throw new HeraldError(
+      'invalid_policy',
+      `the rollout policy is not valid (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${shown}`,
+      {
+        extensions: { violations: problems.slice(0, 100) },
+      },
+    );
   }
   return policy;
 }
@@ -147,16 +161,24 @@ function parseInto(input: unknown, problem: (path: string, message: string) => v
     return undefined;
   }
   if (typeof strategy !== 'string' || !(rolloutStrategies as readonly string[]).includes(strategy)) {
-    problem('strategy', `must be one of ${rolloutStrategies.join(', ')}; got ${typeof strategy === 'string' ? `"${printable(strategy.slice(0, 40))}"` : describe(strategy)}`);
+    problem(
+      'strategy',
+      `must be one of ${rolloutStrategies.join(', ')}; got ${typeof strategy === 'string' ? `"${printable(strategy.slice(0, 40))}"` : describe(strategy)}`,
+    );
     return undefined;
   }
   if (strategy !== 'staged') {
     for (const field of ['waves', 'gates', 'autoRollback'] as const) {
-      if (input[field] !== undefined) problem(field, `only a staged policy has ${field}; strategy ${strategy} sends each release to every instance at once`);
+      if (input[field] !== undefined)
+        problem(
+          field,
+          `only a staged policy has ${field}; strategy ${strategy} sends each release to every instance at once`,
+        );
     }
     return { strategy: strategy as 'immediate' | 'manual' };
   }
-  const waves = input.waves === undefined ? defaultWaves.map((wave) => ({ ...wave })) : parseWaves(input.waves, problem);
+  const waves =
+    input.waves === undefined ? defaultWaves.map((wave) => ({ ...wave })) : parseWaves(input.waves, problem);
   const gates = parseGates(input.gates, problem);
   let autoRollback = true;
   if (input.autoRollback !== undefined) {
@@ -168,7 +190,10 @@ function parseInto(input: unknown, problem: (path: string, message: string) => v
 
 function parseWaves(input: unknown, problem: (path: string, message: string) => void): RolloutWave[] {
   if (!Array.isArray(input)) {
-    problem('waves', `must be a list of waves (leave it out for the default 1 % → 10 % → 50 % → 100 %); got ${describe(input)}`);
+    problem(
+      'waves',
+      `must be a list of waves (leave it out for the default 1 % → 10 % → 50 % → 100 %); got ${describe(input)}`,
+    );
     return [];
   }
   if (input.length === 0) {
@@ -188,8 +213,13 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
     }
     unknownKeys(raw, ['name', 'percent', 'bake', 'match'], `${path}.`, problem);
     let name = `wave-${index + 1}`;
-    if (typeof raw.name !== 'string') problem(`${path}.name`, raw.name === undefined ? 'is required' : `must be a string; got ${describe(raw.name)}`);
-    else if (!waveNamePattern.test(raw.name)) problem(`${path}.name`, `"${printable(raw.name.slice(0, 70))}" must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    if (typeof raw.name !== 'string')
+      problem(`${path}.name`, raw.name === undefined ? 'is required' : `must be a string; got ${describe(raw.name)}`);
+    else if (!waveNamePattern.test(raw.name))
+      problem(
+        `${path}.name`,
+        `"${printable(raw.name.slice(0, 70))}" must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      );
     else {
       name = raw.name;
       const earlier = names.get(name);
@@ -197,13 +227,18 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
       else names.set(name, index);
     }
     let percent = 100;
-    if (raw.percent === undefined) problem(`${path}.percent`, 'is required: the share of the matching instances, more than 0 and at most 100');
-    else if (typeof raw.percent !== 'number' || !Number.isFinite(raw.percent)) problem(`${path}.percent`, `must be a number; got ${describe(raw.percent)}`);
-    else if (raw.percent <= 0 || raw.percent > 100) problem(`${path}.percent`, `must be more than 0 and at most 100; got ${raw.percent}`);
-    else if (Math.abs(raw.percent * 100 - Math.round(raw.percent * 100)) > 1e-9) problem(`${path}.percent`, `must be a multiple of 0.01 (instances fall into 10000 buckets); got ${raw.percent}`);
+    if (raw.percent === undefined)
+      problem(`${path}.percent`, 'is required: the share of the matching instances, more than 0 and at most 100');
+    else if (typeof raw.percent !== 'number' || !Number.isFinite(raw.percent))
+      problem(`${path}.percent`, `must be a number; got ${describe(raw.percent)}`);
+    else if (raw.percent <= 0 || raw.percent > 100)
+      problem(`${path}.percent`, `must be more than 0 and at most 100; got ${raw.percent}`);
+    else if (Math.abs(raw.percent * 100 - Math.round(raw.percent * 100)) > 1e-9)
+      problem(`${path}.percent`, `must be a multiple of 0.01 (instances fall into 10000 buckets); got ${raw.percent}`);
     else percent = raw.percent;
     let bakeMs = 0;
-    if (raw.bake === undefined) problem(`${path}.bake`, 'is required: how long the wave runs before it can pass, e.g. "30s" or "0s"');
+    if (raw.bake === undefined)
+      problem(`${path}.bake`, 'is required: how long the wave runs before it can pass, e.g. "30s" or "0s"');
     else {
       const bake = checkDuration(raw.bake);
       if (bake.problem !== undefined) problem(`${path}.bake`, bake.problem);
@@ -217,7 +252,10 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
       const selector = selectorKey(wave.match);
       const before = highest.get(selector);
       if (before !== undefined && percent < before.percent) {
-        problem(`${path}.percent`, `${percent} is less than the ${before.percent} of waves[${before.index}], which selects the same instances; a later wave must not shrink an earlier one`);
+        problem(
+          `${path}.percent`,
+          `${percent} is less than the ${before.percent} of waves[${before.index}], which selects the same instances; a later wave must not shrink an earlier one`,
+        );
       } else highest.set(selector, { percent, index });
     }
   });
@@ -226,20 +264,29 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
   if (last !== undefined && waves.length === input.length) {
     const path = `waves[${waves.length - 1}]`;
     if (last.percent !== 100) {
-      problem(`${path}.percent`, `the last wave must be 100 (got ${last.percent}), so that a finished rollout covers every instance`);
+      problem(
+        `${path}.percent`,
+        `the last wave must be 100 (got ${last.percent}), so that a finished rollout covers every instance`,
+      );
     }
-    if (last.match !== undefined) problem(`${path}.match`, 'the last wave must have no match, so that a finished rollout covers every instance');
+    if (last.match !== undefined)
+      problem(`${path}.match`, 'the last wave must have no match, so that a finished rollout covers every instance');
   }
   return waves;
 }
 
-function parseMatch(input: unknown, path: string, problem: (path: string, message: string) => void): WaveMatch | undefined {
+function parseMatch(
+  input: unknown,
+  path: string,
+  problem: (path: string, message: string) => void,
+): WaveMatch | undefined {
   if (!isPlainObject(input)) {
     problem(path, `must be an object of attribute → allowed values, e.g. { region: [westus] }; got ${describe(input)}`);
     return undefined;
   }
   const entries = Object.entries(input);
-  if (entries.length > limits.matchAttributes) problem(path, `names ${entries.length} attributes; the limit is ${limits.matchAttributes}`);
+  if (entries.length > limits.matchAttributes)
+    problem(path, `names ${entries.length} attributes; the limit is ${limits.matchAttributes}`);
   // Built from entries, not by assignment: an attribute called "__proto__" must stay an attribute.
   const match: Array<[string, string[]]> = [];
   for (const [attribute, raw] of entries.slice(0, limits.matchAttributes)) {
@@ -250,14 +297,19 @@ function parseMatch(input: unknown, path: string, problem: (path: string, messag
     }
     const values = typeof raw === 'string' ? [raw] : raw;
     if (!Array.isArray(values) || values.length === 0) {
-      problem(at, `must be a value or a non-empty list of values; got ${Array.isArray(values) ? 'an empty list' : describe(raw)}`);
+      problem(
+        at,
+        `must be a value or a non-empty list of values; got ${Array.isArray(values) ? 'an empty list' : describe(raw)}`,
+      );
       continue;
     }
-    if (values.length > limits.matchValues) problem(at, `lists ${values.length} values; the limit is ${limits.matchValues}`);
+    if (values.length > limits.matchValues)
+      problem(at, `lists ${values.length} values; the limit is ${limits.matchValues}`);
     const allowed: string[] = [];
     values.slice(0, limits.matchValues).forEach((value: unknown, i) => {
       if (typeof value !== 'string') problem(`${at}[${i}]`, `must be a string; got ${describe(value)}`);
-      else if (value.length > limits.valueLength || controlCharacters.test(value)) problem(`${at}[${i}]`, `values are at most ${limits.valueLength} characters with no control characters`);
+      else if (value.length > limits.valueLength || controlCharacters.test(value))
+        problem(`${at}[${i}]`, `values are at most ${limits.valueLength} characters with no control characters`);
       else if (!allowed.includes(value)) allowed.push(value);
     });
     match.push([attribute, allowed]);
@@ -272,12 +324,20 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
     problem('gates', `must be an object; got ${describe(input)}`);
     return gates;
   }
-  unknownKeys(input, ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio', 'reportDeadline', 'minInstances'], 'gates.', problem);
+  unknownKeys(
+    input,
+    ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio', 'reportDeadline', 'minInstances'],
+    'gates.',
+    problem,
+  );
   for (const name of ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio'] as const) {
     const value = input[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-      problem(`gates.${name}`, `must be a ratio from 0 to 1 (e.g. 0.05 for 5 %); got ${typeof value === 'number' ? value : describe(value)}`);
+      problem(
+        `gates.${name}`,
+        `must be a ratio from 0 to 1 (e.g. 0.05 for 5 %); got ${typeof value === 'number' ? value : describe(value)}`,
+      );
     } else gates[name] = value;
   }
   if (input.reportDeadline !== undefined) {
@@ -289,7 +349,10 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
   if (input.minInstances !== undefined) {
     const value = input.minInstances;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > limits.minInstances) {
-      problem('gates.minInstances', `must be a whole number from 0 to ${limits.minInstances}; got ${typeof value === 'number' ? value : describe(value)}`);
+      problem(
+        'gates.minInstances',
+        `must be a whole number from 0 to ${limits.minInstances}; got ${typeof value === 'number' ? value : describe(value)}`,
+      );
     } else gates.minInstances = value;
   }
   return gates;
@@ -309,8 +372,13 @@ export function formatPolicy(policy: RolloutPolicy): RolloutPolicyDocument {
   return {
     strategy: 'staged',
     waves: policy.waves.map((wave) => {
-      const out: { name: string; percent: number; bake: string; match?: WaveMatch } = { name: wave.name, percent: wave.percent, bake: formatDuration(wave.bakeMs) };
-      if (wave.match !== undefined) out.match = Object.fromEntries(Object.entries(wave.match).map(([k, v]) => [k, [...v]]));
+      const out: { name: string; percent: number; bake: string; match?: WaveMatch } = {
+        name: wave.name,
+        percent: wave.percent,
+        bake: formatDuration(wave.bakeMs),
+      };
+      if (wave.match !== undefined)
+        out.match = Object.fromEntries(Object.entries(wave.match).map(([k, v]) => [k, [...v]]));
       return out;
     }),
     gates,
@@ -377,7 +445,12 @@ export function firstWaveOf(policy: RolloutPolicy, rolloutId: string, instance: 
  * matches its attributes and its bucket is below percent_j × 100. So an instance in an earlier
  * wave stays in every later one. A policy that is not staged targets everyone.
  */
-export function isTargeted(policy: RolloutPolicy, waveIndex: number, rolloutId: string, instance: RolloutInstance): boolean {
+export function isTargeted(
+  policy: RolloutPolicy,
+  waveIndex: number,
+  rolloutId: string,
+  instance: RolloutInstance,
+): boolean {
   if (waveIndex < 0) return false;
   const first = firstWaveOf(policy, rolloutId, instance);
   return first !== undefined && first <= waveIndex;
@@ -387,7 +460,14 @@ export function isTargeted(policy: RolloutPolicy, waveIndex: number, rolloutId: 
 
 export type RolloutStateName = 'running' | 'paused' | 'frozen' | 'succeeded' | 'rolled_back' | 'aborted';
 
-export const rolloutStateNames: readonly RolloutStateName[] = ['running', 'paused', 'frozen', 'succeeded', 'rolled_back', 'aborted'];
+export const rolloutStateNames: readonly RolloutStateName[] = [
+  'running',
+  'paused',
+  'frozen',
+  'succeeded',
+  'rolled_back',
+  'aborted',
+];
 
 export interface RolloutHistoryEntry {
   at: number;
@@ -498,8 +578,10 @@ export function startRollout(input: StartRolloutInput): RolloutState {
   const { id, namespace, fromSeq, toSeq, now, actor } = input;
   checkNow(now);
   if (typeof id !== 'string' || id.length === 0) throw new RangeError('a rollout needs a non-empty id');
-  if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new RangeError(`fromSeq must be a whole number ≥ 0, not ${fromSeq}`);
-  if (!Number.isSafeInteger(toSeq) || toSeq <= fromSeq) throw new RangeError(`toSeq must be a whole number above fromSeq (${fromSeq}), not ${toSeq}`);
+  if (!Number.isSafeInteger(fromSeq) || fromSeq < 0)
+    throw new RangeError(`fromSeq must be a whole number ≥ 0, not ${fromSeq}`);
+  if (!Number.isSafeInteger(toSeq) || toSeq <= fromSeq)
+    throw new RangeError(`toSeq must be a whole number above fromSeq (${fromSeq}), not ${toSeq}`);
   return {
     id,
     namespace,
@@ -511,7 +593,16 @@ export function startRollout(input: StartRolloutInput): RolloutState {
     startedAt: now,
     updatedAt: now,
     bakedMs: 0,
-    history: [{ at: now, from: 'none', to: 'running', wave: 0, actor, reason: input.reason ?? `roll out release ${toSeq} (stable: ${fromSeq})` }],
+    history: [
+      {
+        at: now,
+        from: 'none',
+        to: 'running',
+        wave: 0,
+        actor,
+        reason: input.reason ?? `roll out release ${toSeq} (stable: ${fromSeq})`,
+      },
+    ],
   };
 }
 
@@ -545,20 +636,37 @@ export function bakedMsAt(state: RolloutState, now: number): number {
  * 7. Bake not elapsed (paused and frozen time do not count): hold.
  * 8. Otherwise the wave passes: advance to the next one, or after the last, succeed.
  */
-export function evaluate(state: RolloutState, policy: RolloutPolicy, observation: WaveObservation, now: number): { state: RolloutState; decision: RolloutDecision } {
+export function evaluate(
+  state: RolloutState,
+  policy: RolloutPolicy,
+  observation: WaveObservation,
+  now: number,
+): { state: RolloutState; decision: RolloutDecision } {
   checkNow(now);
   checkObservation(observation);
-  const hold = (why: HoldReason, message: string, bakeRemainingMs = 0, recheckInMs?: number): { state: RolloutState; decision: RolloutDecision } => {
+  const hold = (
+    why: HoldReason,
+    message: string,
+    bakeRemainingMs = 0,
+    recheckInMs?: number,
+  ): { state: RolloutState; decision: RolloutDecision } => {
     const decision: RolloutDecision = { kind: 'hold', why, wave: state.wave, message, bakeRemainingMs };
     if (recheckInMs !== undefined) decision.recheckInMs = recheckInMs;
     return { state, decision };
   };
   if (state.state === 'frozen') return hold('frozen', 'frozen: nothing moves until unfreeze');
-  if (!isActiveRollout(state)) return hold('finished', `the rollout has ${state.state === 'succeeded' ? 'succeeded' : state.state === 'aborted' ? 'been aborted' : 'been rolled back'}`);
+  if (!isActiveRollout(state))
+    return hold(
+      'finished',
+      `the rollout has ${state.state === 'succeeded' ? 'succeeded' : state.state === 'aborted' ? 'been aborted' : 'been rolled back'}`,
+    );
   if (policy.strategy !== 'staged') {
     if (state.state === 'paused') return hold('paused', `paused${state.reason ? `: ${state.reason}` : ''}`);
     const message = `strategy ${policy.strategy}: release ${state.toSeq} goes to every instance at once`;
-    return { state: transition(state, now, 'succeeded', controllerActor, message, { reason: message }), decision: { kind: 'succeed', wave: state.wave, message } };
+    return {
+      state: transition(state, now, 'succeeded', controllerActor, message, { reason: message }),
+      decision: { kind: 'succeed', wave: state.wave, message },
+    };
   }
   const index = Math.min(state.wave, policy.waves.length - 1);
   const wave = policy.waves[index] as RolloutWave;
@@ -570,13 +678,28 @@ export function evaluate(state: RolloutState, policy: RolloutPolicy, observation
   if (failing !== undefined) {
     const message = `${label}: ${failing.count} of ${o.targeted} targeted instances ${failing.gate === 'maxRejectRatio' ? 'rejected release' : 'report unhealthy on release'} ${state.toSeq} (${ratioText(failing.value)}), above ${failing.gate} ${failing.threshold}`;
     if (state.state === 'paused' && !policy.autoRollback) return hold('paused', `paused; and ${message}`);
-    return fail(state, policy, now, { gate: failing.gate, wave: index, value: failing.value, threshold: failing.threshold, message });
+    return fail(state, policy, now, {
+      gate: failing.gate,
+      wave: index,
+      value: failing.value,
+      threshold: failing.threshold,
+      message,
+    });
   }
-  if (state.state === 'paused') return hold('paused', `paused${state.reason ? `: ${state.reason}` : ''}`, Math.max(0, wave.bakeMs - bakedMsAt(state, now)));
+  if (state.state === 'paused')
+    return hold(
+      'paused',
+      `paused${state.reason ? `: ${state.reason}` : ''}`,
+      Math.max(0, wave.bakeMs - bakedMsAt(state, now)),
+    );
 
   const bakeRemainingMs = Math.max(0, wave.bakeMs - bakedMsAt(state, now));
   if (o.targeted < gates.minInstances) {
-    return hold('too_few_instances', `${label} targets ${o.targeted} instance${o.targeted === 1 ? '' : 's'}; it needs at least ${gates.minInstances} (gates.minInstances) to judge the release`, bakeRemainingMs);
+    return hold(
+      'too_few_instances',
+      `${label} targets ${o.targeted} instance${o.targeted === 1 ? '' : 's'}; it needs at least ${gates.minInstances} (gates.minInstances) to judge the release`,
+      bakeRemainingMs,
+    );
   }
   const reportRatio = reportRatioOf(o);
   if (reportRatio < gates.minReportRatio) {
@@ -585,20 +708,45 @@ export function evaluate(state: RolloutState, policy: RolloutPolicy, observation
     const reportsText = `${o.reported} of ${o.targeted} targeted instances reported (${ratioText(reportRatio)}), below minReportRatio ${gates.minReportRatio}`;
     if (now >= deadlineAt) {
       const message = `${label}: only ${reportsText} by the report deadline of ${formatDuration(deadline)}; a missing signal is a failing signal`;
-      return fail(state, policy, now, { gate: 'minReportRatio', wave: index, value: reportRatio, threshold: gates.minReportRatio, message });
+      return fail(state, policy, now, {
+        gate: 'minReportRatio',
+        wave: index,
+        value: reportRatio,
+        threshold: gates.minReportRatio,
+        message,
+      });
     }
     const untilDeadline = deadlineAt - now;
     if (bakeRemainingMs > 0) {
-      return hold('baking', `${label}: baking, ${formatDuration(bakeRemainingMs)} left; ${reportsText}`, bakeRemainingMs, Math.min(bakeRemainingMs, untilDeadline));
+      return hold(
+        'baking',
+        `${label}: baking, ${formatDuration(bakeRemainingMs)} left; ${reportsText}`,
+        bakeRemainingMs,
+        Math.min(bakeRemainingMs, untilDeadline),
+      );
     }
-    return hold('waiting_for_reports', `${label}: ${reportsText}; failing in ${formatDuration(untilDeadline)} if they do not come`, 0, untilDeadline);
+    return hold(
+      'waiting_for_reports',
+      `${label}: ${reportsText}; failing in ${formatDuration(untilDeadline)} if they do not come`,
+      0,
+      untilDeadline,
+    );
   }
-  if (bakeRemainingMs > 0) return hold('baking', `${label}: baking, ${formatDuration(bakeRemainingMs)} left`, bakeRemainingMs, bakeRemainingMs);
+  if (bakeRemainingMs > 0)
+    return hold(
+      'baking',
+      `${label}: baking, ${formatDuration(bakeRemainingMs)} left`,
+      bakeRemainingMs,
+      bakeRemainingMs,
+    );
 
   const passed = `${label} passed: ${o.applied} applied, ${o.rejected} rejected, ${o.unhealthy} unhealthy of ${o.targeted} targeted; baked ${formatDuration(wave.bakeMs)}`;
   if (index >= policy.waves.length - 1) {
     const message = `${passed}; release ${state.toSeq} is now stable`;
-    return { state: transition(state, now, 'succeeded', controllerActor, message, { reason: message }), decision: { kind: 'succeed', wave: index, message } };
+    return {
+      state: transition(state, now, 'succeeded', controllerActor, message, { reason: message }),
+      decision: { kind: 'succeed', wave: index, message },
+    };
   }
   const next = index + 1;
   const nextWave = policy.waves[next] as RolloutWave;
@@ -611,18 +759,34 @@ function fail(
   state: RolloutState,
   policy: StagedRolloutPolicy,
   now: number,
-  f: { gate: Exclude<RolloutGateName, 'minInstances'>; wave: number; value: number; threshold: number; message: string },
+  f: {
+    gate: Exclude<RolloutGateName, 'minInstances'>;
+    wave: number;
+    value: number;
+    threshold: number;
+    message: string;
+  },
 ): { state: RolloutState; decision: RolloutDecision } {
   const to = policy.autoRollback ? 'rolled_back' : 'paused';
-  const reason = policy.autoRollback ? `${f.message}; rolled back to release ${state.fromSeq}` : `${f.message}; paused (autoRollback is off): roll back, abort, or resume once fixed`;
-  return { state: transition(state, now, to, controllerActor, reason, { reason }), decision: { kind: 'fail', ...f, message: reason, rolledBack: policy.autoRollback } };
+  const reason = policy.autoRollback
+    ? `${f.message}; rolled back to release ${state.fromSeq}`
+    : `${f.message}; paused (autoRollback is off): roll back, abort, or resume once fixed`;
+  return {
+    state: transition(state, now, to, controllerActor, reason, { reason }),
+    decision: { kind: 'fail', ...f, message: reason, rolledBack: policy.autoRollback },
+  };
 }
 
-function failingRatioGate(o: WaveObservation, gates: RolloutGates): { gate: 'maxRejectRatio' | 'maxUnhealthyRatio'; value: number; threshold: number; count: number } | undefined {
+function failingRatioGate(
+  o: WaveObservation,
+  gates: RolloutGates,
+): { gate: 'maxRejectRatio' | 'maxUnhealthyRatio'; value: number; threshold: number; count: number } | undefined {
   const rejectRatio = ratio(o.rejected, o.targeted);
-  if (rejectRatio > gates.maxRejectRatio) return { gate: 'maxRejectRatio', value: rejectRatio, threshold: gates.maxRejectRatio, count: o.rejected };
+  if (rejectRatio > gates.maxRejectRatio)
+    return { gate: 'maxRejectRatio', value: rejectRatio, threshold: gates.maxRejectRatio, count: o.rejected };
   const unhealthyRatio = ratio(o.unhealthy, o.targeted);
-  if (unhealthyRatio > gates.maxUnhealthyRatio) return { gate: 'maxUnhealthyRatio', value: unhealthyRatio, threshold: gates.maxUnhealthyRatio, count: o.unhealthy };
+  if (unhealthyRatio > gates.maxUnhealthyRatio)
+    return { gate: 'maxUnhealthyRatio', value: unhealthyRatio, threshold: gates.maxUnhealthyRatio, count: o.unhealthy };
   return undefined;
 }
 
@@ -651,7 +815,14 @@ export function unfreeze(state: RolloutState, now: number, actor: string, reason
   expectState(state, 'unfreeze', ['frozen']);
   const to = state.frozenFrom ?? 'running';
   const why = reason || `unfrozen by ${actor}`;
-  return transition(state, now, to, actor, why, to === 'paused' ? { reason: state.history.findLast((h) => h.to === 'paused')?.reason ?? why } : {});
+  return transition(
+    state,
+    now,
+    to,
+    actor,
+    why,
+    to === 'paused' ? { reason: state.history.findLast((h) => h.to === 'paused')?.reason ?? why } : {},
+  );
 }
 
 /**
@@ -685,9 +856,13 @@ export function selectsCandidate(state: RolloutState, policy: RolloutPolicy, ins
 function expectState(state: RolloutState, command: string, from: readonly RolloutStateName[]): void {
   if (from.includes(state.state)) return;
   const hint = state.state === 'frozen' ? '; unfreeze it first' : isActiveRollout(state) ? '' : '; it has finished';
-  throw new HeraldError('invalid_transition', `cannot ${command} rollout ${printable(state.id)} of ${printable(state.namespace)}: it is ${state.state.replace('_', ' ')}${hint} (${command} works when it is ${from.join(' or ')})`, {
-    extensions: { rolloutState: state.state, allowedFrom: [...from] },
-  });
+  throw new HeraldError(
+    'invalid_transition',
+    `cannot ${command} rollout ${printable(state.id)} of ${printable(state.namespace)}: it is ${state.state.replace('_', ' ')}${hint} (${command} works when it is ${from.join(' or ')})`,
+    {
+      extensions: { rolloutState: state.state, allowedFrom: [...from] },
+    },
+  );
 }
 
 /**
@@ -705,7 +880,13 @@ function transition(
 ): RolloutState {
   checkNow(now);
   const at = Math.max(now, state.updatedAt);
-  const next: RolloutState = { ...state, state: to, updatedAt: at, bakedMs: bakedMsAt(state, at), history: [...state.history] };
+  const next: RolloutState = {
+    ...state,
+    state: to,
+    updatedAt: at,
+    bakedMs: bakedMsAt(state, at),
+    history: [...state.history],
+  };
   delete next.reason;
   delete next.frozenFrom;
   if (changes.reason !== undefined) next.reason = changes.reason;
@@ -778,7 +959,12 @@ export interface RolloutSummary {
 }
 
 /** The status of a rollout at `now`, from its state, its policy and the current wave's counts. Pure; changes nothing. */
-export function summarize(state: RolloutState, policy: RolloutPolicy, observation: WaveObservation, now: number): RolloutSummary {
+export function summarize(
+  state: RolloutState,
+  policy: RolloutPolicy,
+  observation: WaveObservation,
+  now: number,
+): RolloutSummary {
   const { decision } = evaluate(state, policy, observation, now);
   const staged = policy.strategy === 'staged';
   const active = isActiveRollout(state);
@@ -788,7 +974,14 @@ export function summarize(state: RolloutState, policy: RolloutPolicy, observatio
   const waves: WaveSummary[] = staged
     ? policy.waves.map((w, i) => {
         const status = state.state === 'succeeded' || i < index ? 'done' : i === index ? 'current' : 'pending';
-        const item: WaveSummary = { index: i, name: w.name, percent: w.percent, bake: formatDuration(w.bakeMs), bakeMs: w.bakeMs, status };
+        const item: WaveSummary = {
+          index: i,
+          name: w.name,
+          percent: w.percent,
+          bake: formatDuration(w.bakeMs),
+          bakeMs: w.bakeMs,
+          status,
+        };
         if (w.match !== undefined) item.match = w.match;
         if (status === 'current') Object.assign(item, countsOf(observation));
         return item;
@@ -848,20 +1041,25 @@ export function parseRolloutState(input: unknown): RolloutState {
     throw new HeraldError('internal', `stored rollout state is not valid: ${what}`);
   };
   if (!isPlainObject(input)) return bad('not an object');
-  for (const field of ['id', 'namespace'] as const) if (typeof input[field] !== 'string') bad(`${field} is not a string`);
+  for (const field of ['id', 'namespace'] as const)
+    if (typeof input[field] !== 'string') bad(`${field} is not a string`);
   for (const field of ['fromSeq', 'toSeq', 'wave', 'waveStartedAt', 'startedAt', 'updatedAt', 'bakedMs'] as const) {
     const value = input[field];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) bad(`${field} is not a number ≥ 0`);
   }
-  if (typeof input.state !== 'string' || !(rolloutStateNames as readonly string[]).includes(input.state)) bad('state is not a rollout state');
+  if (typeof input.state !== 'string' || !(rolloutStateNames as readonly string[]).includes(input.state))
+    bad('state is not a rollout state');
   if (input.pausedAt !== undefined && typeof input.pausedAt !== 'number') bad('pausedAt is not a number');
-  if (input.frozenFrom !== undefined && input.frozenFrom !== 'running' && input.frozenFrom !== 'paused') bad('frozenFrom is not running or paused');
+  if (input.frozenFrom !== undefined && input.frozenFrom !== 'running' && input.frozenFrom !== 'paused')
+    bad('frozenFrom is not running or paused');
   if (input.reason !== undefined && typeof input.reason !== 'string') bad('reason is not a string');
   if (!Array.isArray(input.history)) return bad('history is not a list');
   for (const entry of input.history as unknown[]) {
-    if (!isPlainObject(entry) || typeof entry.at !== 'number' || typeof entry.wave !== 'number') bad('a history entry is malformed');
+    if (!isPlainObject(entry) || typeof entry.at !== 'number' || typeof entry.wave !== 'number')
+      bad('a history entry is malformed');
     const e = entry as Record<string, unknown>;
-    for (const field of ['from', 'to', 'actor', 'reason']) if (typeof e[field] !== 'string') bad(`a history entry's ${field} is not a string`);
+    for (const field of ['from', 'to', 'actor', 'reason'])
+      if (typeof e[field] !== 'string') bad(`a history entry's ${field} is not a string`);
   }
   return input as unknown as RolloutState;
 }
@@ -882,33 +1080,53 @@ function ratioText(value: number): string {
   return `${Math.round(value * 10_000) / 100} %`;
 }
 
-function countsOf(o: WaveObservation): Pick<WaveSummary, 'targeted' | 'reported' | 'applied' | 'rejected' | 'unhealthy'> {
-  return { targeted: o.targeted, reported: o.reported, applied: o.applied, rejected: o.rejected, unhealthy: o.unhealthy };
+function countsOf(
+  o: WaveObservation,
+): Pick<WaveSummary, 'targeted' | 'reported' | 'applied' | 'rejected' | 'unhealthy'> {
+  return {
+    targeted: o.targeted,
+    reported: o.reported,
+    applied: o.applied,
+    rejected: o.rejected,
+    unhealthy: o.unhealthy,
+  };
 }
 
 function checkNow(now: number): void {
-  if (typeof now !== 'number' || !Number.isFinite(now)) throw new RangeError(`now must be a finite number of milliseconds, not ${String(now)}`);
+  if (typeof now !== 'number' || !Number.isFinite(now))
+    throw new RangeError(`now must be a finite number of milliseconds, not ${String(now)}`);
 }
 
 function checkObservation(o: WaveObservation): void {
   for (const field of ['targeted', 'reported', 'applied', 'rejected', 'unhealthy'] as const) {
     const value = o[field];
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`observation.${field} must be a whole number ≥ 0, not ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`observation.${field} must be a whole number ≥ 0, not ${String(value)}`);
   }
 }
 
 function selectorKey(match: WaveMatch | undefined): string {
   if (match === undefined) return '';
-  return JSON.stringify(Object.keys(match).sort().map((k) => [k, [...(match[k] ?? [])].sort()]));
+  return JSON.stringify(
+    Object.keys(match)
+      .sort()
+      .map((k) => [k, [...(match[k] ?? [])].sort()]),
+  );
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function unknownKeys(object: Record<string, unknown>, known: readonly string[], prefix: string, problem: (path: string, message: string) => void): void {
+function unknownKeys(
+  object: Record<string, unknown>,
+  known: readonly string[],
+  prefix: string,
+  problem: (path: string, message: string) => void,
+): void {
   for (const key of Object.keys(object)) {
-    if (!known.includes(key)) problem(`${prefix}${printable(key.slice(0, 64))}`, `is not a field here (known: ${known.join(', ')})`);
+    if (!known.includes(key))
+      problem(`${prefix}${printable(key.slice(0, 64))}`, `is not a field here (known: ${known.join(', ')})`);
   }
 }
 

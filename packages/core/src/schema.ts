@@ -39,7 +39,9 @@ function compile(schema: Record<string, unknown>, where: string): ValidateFuncti
     // another's, and grow without bound. Compiled validators are cached above, so this is rare.
     validate = createAjv().compile(JSON.parse(text) as Record<string, unknown>);
   } catch (cause) {
-    throw new HeraldError('invalid_schema', `${where} is not a valid JSON Schema: ${(cause as Error).message}`, { cause });
+    throw new HeraldError('invalid_schema', `${where} is not a valid JSON Schema: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   if (compiledCache.size >= maxCachedValidators) compiledCache.clear();
   compiledCache.set(id, validate);
@@ -91,7 +93,10 @@ export class SchemaValidator {
 }
 
 export function schemaViolation(violations: Violation[]): HeraldError {
-  const shown = violations.slice(0, 5).map((v) => `${v.path || '/'} ${v.message}`).join('; ');
+  const shown = violations
+    .slice(0, 5)
+    .map((v) => `${v.path || '/'} ${v.message}`)
+    .join('; ');
   return new HeraldError('schema_violation', `${violations.length} schema violation(s): ${shown}`, {
     extensions: { violations: violations.slice(0, 100) },
   });

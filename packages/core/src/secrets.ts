@@ -37,7 +37,8 @@ export class SecretCipher {
   }
 
   decrypt(ciphertext: string, associatedData: string): string {
-    if (!ciphertext.startsWith(formatPrefix)) throw new HeraldError('internal', 'a secret value is in an unknown format');
+    if (!ciphertext.startsWith(formatPrefix))
+      throw new HeraldError('internal', 'a secret value is in an unknown format');
     const raw = Buffer.from(ciphertext.slice(formatPrefix.length), 'base64');
     // A truncated value would make node:crypto throw a bare TypeError on the IV or tag length.
     if (raw.length < ivBytes + tagBytes) throw new HeraldError('internal', 'a secret value is truncated');
@@ -47,7 +48,11 @@ export class SecretCipher {
     try {
       return Buffer.concat([decipher.update(raw.subarray(ivBytes + tagBytes)), decipher.final()]).toString('utf8');
     } catch (cause) {
-      throw new HeraldError('internal', 'a secret value could not be decrypted: wrong secret key, or the data was altered', { cause });
+      throw new HeraldError(
+        'internal',
+        'a secret value could not be decrypted: wrong secret key, or the data was altered',
+        { cause },
+      );
     }
   }
 }

@@ -70,12 +70,18 @@ export class SigningKey {
 
   signManifest(manifest: Omit<Manifest, 'keyId'>): SignedManifest {
     const full: Manifest = { ...manifest, keyId: this.keyId };
-    return { manifest: full, signature: sign(null, Buffer.from(canonicalJson(full)), this.#privateKey).toString('base64') };
+    return {
+      manifest: full,
+      signature: sign(null, Buffer.from(canonicalJson(full)), this.#privateKey).toString('base64'),
+    };
   }
 
   /** Endorses the next key: clients that trust this key may then trust that one. */
   endorse(next: Pick<PublicKeyInfo, 'keyId' | 'publicKey' | 'createdAt'>): { keyId: string; signature: string } {
-    return { keyId: this.keyId, signature: sign(null, Buffer.from(endorsementBody(next)), this.#privateKey).toString('base64') };
+    return {
+      keyId: this.keyId,
+      signature: sign(null, Buffer.from(endorsementBody(next)), this.#privateKey).toString('base64'),
+    };
   }
 }
 
@@ -122,7 +128,12 @@ export class TrustStore {
         if (this.#keys.has(key.keyId) || !key.endorsedBy) continue;
         const endorser = this.#keys.get(key.endorsedBy.keyId);
         if (!endorser) continue;
-        const ok = verify(null, Buffer.from(endorsementBody(key)), endorser, Buffer.from(key.endorsedBy.signature, 'base64'));
+        const ok = verify(
+          null,
+          Buffer.from(endorsementBody(key)),
+          endorser,
+          Buffer.from(key.endorsedBy.signature, 'base64'),
+        );
         if (ok) {
           this.add(key);
           learned.push(key.keyId);

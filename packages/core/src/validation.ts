@@ -28,14 +28,18 @@ export function checkKey(key: string, limits: Pick<Limits, 'maxKeyLength'>): voi
   }
   if (key === '.' || key === '..') throw new HeraldError('invalid_key', `key must not be "${key}"`);
   if (key.includes('%')) throw new HeraldError('invalid_key', `key "${printable(key)}" must not contain "%"`);
-  if (controlCharacters.test(key)) throw new HeraldError('invalid_key', `key "${printable(key)}" must not contain control characters`);
+  if (controlCharacters.test(key))
+    throw new HeraldError('invalid_key', `key "${printable(key)}" must not contain control characters`);
   if (!key.isWellFormed()) throw new HeraldError('invalid_key', 'key must be well-formed Unicode');
 }
 
 /** Labels follow the key rules; the empty string is the "no label" label. */
 export function checkLabel(label: string, limits: Pick<Limits, 'maxLabelLength'>): void {
   if (label.length > limits.maxLabelLength) {
-    throw new HeraldError('invalid_label', `label is ${label.length} characters; the limit is ${limits.maxLabelLength}`);
+    throw new HeraldError(
+      'invalid_label',
+      `label is ${label.length} characters; the limit is ${limits.maxLabelLength}`,
+    );
   }
   if (label === '.' || label === '..') throw new HeraldError('invalid_label', `label must not be "${label}"`);
   if (label.includes('%')) throw new HeraldError('invalid_label', `label "${printable(label)}" must not contain "%"`);
@@ -61,7 +65,10 @@ export function checkTags(tags: Record<string, string>, limits: Pick<Limits, 'ma
     const value = tags[name] ?? '';
     if (name.length === 0) throw new HeraldError('invalid_tags', 'tag names must not be empty');
     if (name.length > limits.maxTagLength || value.length > limits.maxTagLength) {
-      throw new HeraldError('invalid_tags', `tag "${printable(name)}" is longer than ${limits.maxTagLength} characters`);
+      throw new HeraldError(
+        'invalid_tags',
+        `tag "${printable(name)}" is longer than ${limits.maxTagLength} characters`,
+      );
     }
     if (controlCharacters.test(name) || controlCharacters.test(value)) {
       throw new HeraldError('invalid_tags', `tag "${printable(name)}" must not contain control characters`);

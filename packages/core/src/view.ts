@@ -24,7 +24,10 @@ export function normaliseLabels(labels: readonly string[]): string[] {
  * Resolves a label stack: for each key, the value under the last label of the stack that has it.
  * `entries` may come in any order; the result has keys in sorted order.
  */
-export function resolveView(labels: readonly string[], entries: ReadonlyArray<{ key: string; label: string; value: unknown }>): ViewValues {
+export function resolveView(
+  labels: readonly string[],
+  entries: ReadonlyArray<{ key: string; label: string; value: unknown }>,
+): ViewValues {
   const stack = normaliseLabels(labels);
   const rank = new Map(stack.map((label, i) => [label, i]));
   const chosen = new Map<string, { rank: number; value: unknown }>();

@@ -22,7 +22,8 @@ void describe('roles and permissions', () => {
   void test('the five roles', () => {
     assert.deepEqual([...roles], ['admin', 'writer', 'releaser', 'reader', 'client']);
     for (const role of roles) assert.equal(isRole(role), true);
-    for (const other of ['', 'Admin', 'root', 'toString', 'includes', 'admin ']) assert.equal(isRole(other), false, other);
+    for (const other of ['', 'Admin', 'root', 'toString', 'includes', 'admin '])
+      assert.equal(isRole(other), false, other);
   });
 
   void test('each role has exactly its permissions', () => {
@@ -97,7 +98,23 @@ void describe('globMatches', () => {
     assert.equal(globMatches('a.b', 'axb'), false);
     assert.equal(globMatches('team.*', 'team.api'), true);
     assert.equal(globMatches('team.*', 'teamxapi'), false);
-    const literals = ['a+b', 'a^b', 'a$b', 'a{1}b', 'a(b)', 'a|b', 'a[b]', 'a\\b', '(x', 'x)', '[', ']', '{', '}', '\\'];
+    const literals = [
+      'a+b',
+      'a^b',
+      'a$b',
+      'a{1}b',
+      'a(b)',
+      'a|b',
+      'a[b]',
+      'a\\b',
+      '(x',
+      'x)',
+      '[',
+      ']',
+      '{',
+      '}',
+      '\\',
+    ];
     for (const glob of literals) {
       assert.equal(globMatches(glob, glob), true, `${glob} matches itself`);
     }
@@ -148,7 +165,13 @@ void describe('allowsSecrets', () => {
 void describe('isSystemAdmin', () => {
   void test('only admin on "*" is a system admin', () => {
     assert.equal(isSystemAdmin([{ namespaces: '*', role: 'admin' }]), true);
-    assert.equal(isSystemAdmin([{ namespaces: 'payments', role: 'reader' }, { namespaces: '*', role: 'admin' }]), true);
+    assert.equal(
+      isSystemAdmin([
+        { namespaces: 'payments', role: 'reader' },
+        { namespaces: '*', role: 'admin' },
+      ]),
+      true,
+    );
     assert.equal(isSystemAdmin([]), false);
     assert.equal(isSystemAdmin([{ namespaces: 'payments', role: 'admin' }]), false);
     assert.equal(isSystemAdmin([{ namespaces: 'a*', role: 'admin' }]), false);
@@ -183,6 +206,10 @@ void describe('tokens', () => {
 
   void test('tokenFromSecret keeps the given id and token and hashes it', () => {
     const t = tokenFromSecret('bootstrap', 'operator-chosen secret');
-    assert.deepEqual(t, { id: 'bootstrap', token: 'operator-chosen secret', tokenHash: hashToken('operator-chosen secret') });
+    assert.deepEqual(t, {
+      id: 'bootstrap',
+      token: 'operator-chosen secret',
+      tokenHash: hashToken('operator-chosen secret'),
+    });
   });
 });

@@ -16,7 +16,16 @@ function buildChain(length: number): AuditRecord[] {
   for (let i = 0; i < length; i += 1) {
     const previous = records.at(-1);
     records.push(
-      chainAuditRecord(previous, { actor: `user${i % 3}`, action: i % 2 ? 'entry.set' : 'namespace.create', target: `namespace:ns${i}`, details: { i, note: 'x' } }, 1_000 + i),
+      chainAuditRecord(
+        previous,
+        {
+          actor: `user${i % 3}`,
+          action: i % 2 ? 'entry.set' : 'namespace.create',
+          target: `namespace:ns${i}`,
+          details: { i, note: 'x' },
+        },
+        1_000 + i,
+      ),
     );
   }
   return records;
@@ -52,11 +61,29 @@ void test('each record links to the previous one and takes the next seq', () => 
 void test('the hash is SHA-256 over the RFC 8785 canonical JSON of the fields, independent of property order', () => {
   const record = chainAuditRecord(undefined, { actor: 'a', action: 'b', target: 'c', details: { z: 1, a: [1, 2] } }, 7);
   const expected = createHash('sha256')
-    .update(canonicalJson({ seq: 1, at: 7, actor: 'a', action: 'b', target: 'c', details: { a: [1, 2], z: 1 }, prevHash: auditGenesisHash }))
+    .update(
+      canonicalJson({
+        seq: 1,
+        at: 7,
+        actor: 'a',
+        action: 'b',
+        target: 'c',
+        details: { a: [1, 2], z: 1 },
+        prevHash: auditGenesisHash,
+      }),
+    )
     .digest('hex');
   assert.equal(record.hash, expected);
   const { hash: _hash, ...rest } = record;
-  const reordered = { prevHash: rest.prevHash, details: { a: [1, 2], z: 1 }, target: 'c', action: 'b', actor: 'a', at: 7, seq: 1 };
+  const reordered = {
+    prevHash: rest.prevHash,
+    details: { a: [1, 2], z: 1 },
+    target: 'c',
+    action: 'b',
+    actor: 'a',
+    at: 7,
+    seq: 1,
+  };
   assert.equal(auditHash(reordered), record.hash);
 });
 
@@ -68,7 +95,11 @@ void test('the verifier accepts a correct chain and reports its count and head',
 void test('the verifier accepts a correct chain fed in several pages', () => {
   const records = buildChain(25);
   for (const pageSize of [1, 3, 7, 10, 24, 25]) {
-    assert.deepEqual(verify(records, pageSize), { ok: true, count: 25, head: records[24]?.hash }, `page size ${pageSize}`);
+    assert.deepEqual(
+      verify(records, pageSize),
+      { ok: true, count: 25, head: records[24]?.hash },
+      `page size ${pageSize}`,
+    );
   }
 });
 

@@ -81,7 +81,10 @@ void test('strings: only the mandatory escapes, other Unicode as is', () => {
 });
 
 void test('nested objects are sorted at every level; arrays keep their order', () => {
-  assert.equal(canonicalJson({ b: { d: 1, c: [3, 2, { z: 0, y: 1 }] }, a: null }), '{"a":null,"b":{"c":[3,2,{"y":1,"z":0}],"d":1}}');
+  assert.equal(
+    canonicalJson({ b: { d: 1, c: [3, 2, { z: 0, y: 1 }] }, a: null }),
+    '{"a":null,"b":{"c":[3,2,{"y":1,"z":0}],"d":1}}',
+  );
   assert.equal(canonicalJson({ b: 1, a: 2 }), canonicalJson({ a: 2, b: 1 }));
   assert.equal(canonicalJson({ aa: 1, a: 2, B: 3, _: 4, '': 5 }), '{"":5,"B":3,"_":4,"a":2,"aa":1}');
 });
@@ -104,6 +107,6 @@ void test('scalars and empty containers', () => {
 });
 
 void test('the output re-parses to the same value', () => {
-  const value = { z: [1, 2.5, 'three', { y: null, x: true }], a: { '😀': 'ok', 'é': -1e-7 } };
+  const value = { z: [1, 2.5, 'three', { y: null, x: true }], a: { '😀': 'ok', é: -1e-7 } };
   assert.deepEqual(JSON.parse(canonicalJson(value)), value);
 });

@@ -71,7 +71,15 @@ function conflictsOf(error: HeraldError): Conflict[] {
 
 void describe('planCommit: set', () => {
   void test('a new entry becomes a live version at the commit revision, and liveDelta is +1', () => {
-    const change: Change = { op: 'set', key: 'db/host', label: 'prod', text: 'h', contentType: 'text/plain', tags: { a: 'b' }, secret: true };
+    const change: Change = {
+      op: 'set',
+      key: 'db/host',
+      label: 'prod',
+      text: 'h',
+      contentType: 'text/plain',
+      tags: { a: 'b' },
+      secret: true,
+    };
     const planned = plan([change]);
     assert.deepEqual(planned, {
       liveDelta: 1,
@@ -117,7 +125,10 @@ void describe('planCommit: set', () => {
 
   void test('entries of the current state that no change names are not written', () => {
     const planned = plan([set('a')], state(stored('a'), stored('b'), stored('c')));
-    assert.deepEqual(planned.versions.map((v) => v.key), ['a']);
+    assert.deepEqual(
+      planned.versions.map((v) => v.key),
+      ['a'],
+    );
   });
 
   void test('an empty commit plans nothing', () => {
@@ -128,7 +139,16 @@ void describe('planCommit: set', () => {
     const current = state(stored('existing'), stored('gone'), stored('dead', { deleted: true }));
     const planned = plan([set('new1'), set('new2'), set('existing'), op('delete', 'gone'), set('dead')], current);
     assert.equal(planned.liveDelta, 1 + 1 + 0 - 1 + 1);
-    assert.deepEqual(planned.versions.map((v) => [v.key, v.deleted]), [['new1', false], ['new2', false], ['existing', false], ['gone', true], ['dead', false]]);
+    assert.deepEqual(
+      planned.versions.map((v) => [v.key, v.deleted]),
+      [
+        ['new1', false],
+        ['new2', false],
+        ['existing', false],
+        ['gone', true],
+        ['dead', false],
+      ],
+    );
   });
 });
 
@@ -166,7 +186,12 @@ void describe('planCommit: delete', () => {
 
 void describe('planCommit: lock and unlock', () => {
   void test('lock writes a locked copy of the current content', () => {
-    const before = stored('a', { text: 'secret-ciphertext', contentType: 'text/plain', tags: { t: '1' }, secret: true });
+    const before = stored('a', {
+      text: 'secret-ciphertext',
+      contentType: 'text/plain',
+      tags: { t: '1' },
+      secret: true,
+    });
     const planned = plan([op('lock', 'a')], state(before));
     assert.equal(planned.liveDelta, 0);
     assert.deepEqual(planned.versions, [
@@ -205,7 +230,13 @@ void describe('planCommit: lock and unlock', () => {
     assert.equal(plan([op('lock', 'a')], state(locked)).versions[0]?.locked, true);
     const unlocked = plan([op('unlock', 'a')], state(locked)).versions[0];
     assert.ok(unlocked);
-    const planned = planCommit({ namespace, changes: [set('a', '"after"')], author: 'bob', message: '' }, state(unlocked), etagOf, revision + 1, now + 1);
+    const planned = planCommit(
+      { namespace, changes: [set('a', '"after"')], author: 'bob', message: '' },
+      state(unlocked),
+      etagOf,
+      revision + 1,
+      now + 1,
+    );
     assert.equal(planned.versions[0]?.text, '"after"');
     assert.equal(planned.versions[0]?.locked, false);
   });
@@ -231,9 +262,15 @@ void describe('planCommit: preconditions', () => {
 
   void test('ifRevision fails on any other revision, reporting the actual one', () => {
     for (const expected of [4, 6, 1, 10]) {
-      const error = planError([set('a', '"x"', '', { ifRevision: expected })], state(stored('a')), 'precondition_failed');
+      const error = planError(
+        [set('a', '"x"', '', { ifRevision: expected })],
+        state(stored('a')),
+        'precondition_failed',
+      );
       assert.equal(error.status, 412);
-      assert.deepEqual(conflictsOf(error), [{ key: 'a', label: '', expected: `revision ${expected}`, actualRevision: 5 }]);
+      assert.deepEqual(conflictsOf(error), [
+        { key: 'a', label: '', expected: `revision ${expected}`, actualRevision: 5 },
+      ]);
     }
   });
 
@@ -254,7 +291,11 @@ void describe('planCommit: preconditions', () => {
   void test('ifAbsent passes on a missing or deleted entry and fails on a live one', () => {
     assert.equal(plan([set('a', '"x"', '', { ifAbsent: true })]).liveDelta, 1);
     assert.equal(plan([set('a', '"x"', '', { ifAbsent: true })], state(stored('a', { deleted: true }))).liveDelta, 1);
-    const error = planError([set('a', '"x"', 'prod', { ifAbsent: true })], state(stored('a', { label: 'prod', revision: 8 })), 'precondition_failed');
+    const error = planError(
+      [set('a', '"x"', 'prod', { ifAbsent: true })],
+      state(stored('a', { label: 'prod', revision: 8 })),
+      'precondition_failed',
+    );
     assert.deepEqual(conflictsOf(error), [{ key: 'a', label: 'prod', expected: 'absent', actualRevision: 8 }]);
   });
 
@@ -282,8 +323,13 @@ void describe('planCommit: preconditions', () => {
   void test('ifEtag uses the etagOf function it is given', () => {
     const current = stored('a');
     assert.equal(
-      planCommit({ namespace, changes: [set('a', '"x"', '', { ifEtag: 'W/custom' })], author: 'a', message: '' }, state(current), () => 'W/custom', revision, now)
-        .versions.length,
+      planCommit(
+        { namespace, changes: [set('a', '"x"', '', { ifEtag: 'W/custom' })], author: 'a', message: '' },
+        state(current),
+        () => 'W/custom',
+        revision,
+        now,
+      ).versions.length,
       1,
     );
   });
@@ -292,7 +338,10 @@ void describe('planCommit: preconditions', () => {
     const current = stored('a');
     planError([set('a', '"x"', '', { ifRevision: 5, ifEtag: 'wrong' })], state(current), 'precondition_failed');
     planError([set('a', '"x"', '', { ifRevision: 4, ifEtag: etagOf(current) })], state(current), 'precondition_failed');
-    assert.equal(plan([set('a', '"x"', '', { ifRevision: 5, ifEtag: etagOf(current) })], state(current)).versions.length, 1);
+    assert.equal(
+      plan([set('a', '"x"', '', { ifRevision: 5, ifEtag: etagOf(current) })], state(current)).versions.length,
+      1,
+    );
   });
 
   void test('preconditions apply to delete, lock and unlock as well', () => {
@@ -303,7 +352,12 @@ void describe('planCommit: preconditions', () => {
   });
 
   void test('conflicts are listed for ALL failing changes, in order, not only the first', () => {
-    const current = state(stored('a'), stored('b', { revision: 6 }), stored('c'), stored('d', { label: 'prod', revision: 9 }));
+    const current = state(
+      stored('a'),
+      stored('b', { revision: 6 }),
+      stored('c'),
+      stored('d', { label: 'prod', revision: 9 }),
+    );
     const error = planError(
       [
         set('a', '"x"', '', { ifRevision: 1 }),
@@ -322,7 +376,8 @@ void describe('planCommit: preconditions', () => {
       { key: 'd', label: 'prod', expected: 'etag "stale"', actualRevision: 9 },
       { key: 'missing', label: '', expected: 'revision 3', actualRevision: null },
     ]);
-    for (const key of ['"a"', '"b"', '"d" (label "prod")', '"missing"']) assert.ok(error.message.includes(key), error.message);
+    for (const key of ['"a"', '"b"', '"d" (label "prod")', '"missing"'])
+      assert.ok(error.message.includes(key), error.message);
     assert.ok(!error.message.includes('"c"'));
   });
 
@@ -335,7 +390,10 @@ void describe('planCommit: preconditions', () => {
       current,
       'precondition_failed',
     );
-    assert.deepEqual(conflictsOf(error).map((c) => c.key), ['a', 'c']);
+    assert.deepEqual(
+      conflictsOf(error).map((c) => c.key),
+      ['a', 'c'],
+    );
   });
 
   void test('a failed precondition wins over a missing entry later in the commit', () => {
@@ -345,14 +403,18 @@ void describe('planCommit: preconditions', () => {
       current,
       'precondition_failed',
     );
-    assert.deepEqual(conflictsOf(error).map((c) => c.key), ['a', 'a2']);
+    assert.deepEqual(
+      conflictsOf(error).map((c) => c.key),
+      ['a', 'a2'],
+    );
   });
 
   void test('a failed precondition throws: no plan is returned even when other changes are valid', () => {
     const current = state(stored('a'));
     assert.throws(
       () => plan([set('new1'), set('a', '"x"', '', { ifRevision: 4 }), set('new2')], current),
-      (error: unknown) => error instanceof HeraldError && error.code === 'precondition_failed' && conflictsOf(error).length === 1,
+      (error: unknown) =>
+        error instanceof HeraldError && error.code === 'precondition_failed' && conflictsOf(error).length === 1,
     );
   });
 });
@@ -360,7 +422,9 @@ void describe('planCommit: preconditions', () => {
 void describe('checkDistinctChanges', () => {
   void test('accepts distinct addresses, including one key under several labels', () => {
     assert.doesNotThrow(() => checkDistinctChanges([]));
-    assert.doesNotThrow(() => checkDistinctChanges([set('a'), set('b'), set('a', '"x"', 'prod'), op('delete', 'a', 'dev')]));
+    assert.doesNotThrow(() =>
+      checkDistinctChanges([set('a'), set('b'), set('a', '"x"', 'prod'), op('delete', 'a', 'dev')]),
+    );
   });
 
   void test('refuses the same key and label twice, whatever the operations', () => {
@@ -369,11 +433,17 @@ void describe('checkDistinctChanges', () => {
       [set('a', '"1"', 'prod'), op('delete', 'a', 'prod')],
       [op('lock', 'a'), op('unlock', 'a')],
     ]) {
-      assert.throws(() => checkDistinctChanges(pair), (error: unknown) => error instanceof HeraldError && error.code === 'duplicate_change');
+      assert.throws(
+        () => checkDistinctChanges(pair),
+        (error: unknown) => error instanceof HeraldError && error.code === 'duplicate_change',
+      );
     }
   });
 
   void test('names the duplicated entry', () => {
-    assert.throws(() => checkDistinctChanges([set('x'), set('db/host', '"1"', 'prod'), set('db/host', '"2"', 'prod')]), /"db\/host" \(label "prod"\)/u);
+    assert.throws(
+      () => checkDistinctChanges([set('x'), set('db/host', '"1"', 'prod'), set('db/host', '"2"', 'prod')]),
+      /"db\/host" \(label "prod"\)/u,
+    );
   });
 });

@@ -67,19 +67,39 @@ void test('tag order does not matter', () => {
 
 void test('tombstones are absent: deleted on one side is added or removed, deleted on both is nothing', () => {
   assert.deepEqual(diffStates([v('a', { deleted: true })], [v('a', { deleted: true, revision: 3 })]), []);
-  assert.deepEqual(diffStates([v('a', { deleted: true })], [v('a')]).map((d) => d.kind), ['added']);
-  assert.deepEqual(diffStates([v('a')], [v('a', { deleted: true })]).map((d) => d.kind), ['removed']);
+  assert.deepEqual(
+    diffStates([v('a', { deleted: true })], [v('a')]).map((d) => d.kind),
+    ['added'],
+  );
+  assert.deepEqual(
+    diffStates([v('a')], [v('a', { deleted: true })]).map((d) => d.kind),
+    ['removed'],
+  );
 });
 
 void test('the same key under different labels are different entries', () => {
   const diffs = diffStates([v('a', { label: 'dev' })], [v('a', { label: 'prod' })]);
-  assert.deepEqual(diffs.map((d) => [d.key, d.label, d.kind]), [['a', 'dev', 'removed'], ['a', 'prod', 'added']]);
+  assert.deepEqual(
+    diffs.map((d) => [d.key, d.label, d.kind]),
+    [
+      ['a', 'dev', 'removed'],
+      ['a', 'prod', 'added'],
+    ],
+  );
 });
 
 void test('the result is sorted by key then label, whatever the input order', () => {
   const after = [v('b', { label: 'z' }), v('a', { label: 'y' }), v('b'), v('a')];
   const diffs = diffStates([], after);
-  assert.deepEqual(diffs.map((d) => [d.key, d.label]), [['a', ''], ['a', 'y'], ['b', ''], ['b', 'z']]);
+  assert.deepEqual(
+    diffs.map((d) => [d.key, d.label]),
+    [
+      ['a', ''],
+      ['a', 'y'],
+      ['b', ''],
+      ['b', 'z'],
+    ],
+  );
 });
 
 void test('sameContent ignores revision and metadata but not content', () => {

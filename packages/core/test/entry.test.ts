@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressId, describeAddress, entryEtag, isJsonContentType, jsonContentType, textContentType } from '../src/index.js';
+import {
+  addressId,
+  describeAddress,
+  entryEtag,
+  isJsonContentType,
+  jsonContentType,
+  textContentType,
+} from '../src/index.js';
 
 void test('content type constants', () => {
   assert.equal(jsonContentType, 'application/json');

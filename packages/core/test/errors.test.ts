@@ -36,7 +36,8 @@ void test('the statuses clients rely on are stable', () => {
     internal: 500,
     unavailable: 503,
   };
-  for (const [code, status] of Object.entries(expected)) assert.equal(errorCatalogue[code as ErrorCode].status, status, code);
+  for (const [code, status] of Object.entries(expected))
+    assert.equal(errorCatalogue[code as ErrorCode].status, status, code);
 });
 
 void test('isErrorCode accepts catalogued codes only, not inherited object members', () => {
@@ -64,7 +65,11 @@ void test('HeraldError carries code, status from the catalogue and the title as 
 void test('HeraldError takes a detail message, extensions, retryAfter and cause', () => {
   const cause = new Error('root');
   const conflicts = [{ key: 'a', label: '', expected: 'absent', actualRevision: 3 }];
-  const error = new HeraldError('precondition_failed', 'the detail', { extensions: { conflicts }, retryAfter: 7, cause });
+  const error = new HeraldError('precondition_failed', 'the detail', {
+    extensions: { conflicts },
+    retryAfter: 7,
+    cause,
+  });
   assert.equal(error.code, 'precondition_failed');
   assert.equal(error.status, 412);
   assert.equal(error.message, 'the detail');

@@ -23,18 +23,21 @@ void test('a maximal value fits in a maximal body, with room for the envelope', 
 });
 
 void test('the documented defaults', () => {
-  assert.deepEqual({ ...defaultLimits }, {
-    maxBodyBytes: 4 * 1024 * 1024,
-    maxValueBytes: 1024 * 1024,
-    maxKeyLength: 1024,
-    maxLabelLength: 256,
-    maxLabels: 16,
-    maxJsonDepth: 32,
-    maxChangesPerCommit: 1000,
-    maxEntriesPerNamespace: 20_000,
-    maxTags: 32,
-    maxTagLength: 256,
-    maxSchemaBytes: 256 * 1024,
-    maxPageSize: 1000,
-  });
+  assert.deepEqual(
+    { ...defaultLimits },
+    {
+      maxBodyBytes: 4 * 1024 * 1024,
+      maxValueBytes: 1024 * 1024,
+      maxKeyLength: 1024,
+      maxLabelLength: 256,
+      maxLabels: 16,
+      maxJsonDepth: 32,
+      maxChangesPerCommit: 1000,
+      maxEntriesPerNamespace: 20_000,
+      maxTags: 32,
+      maxTagLength: 256,
+      maxSchemaBytes: 256 * 1024,
+      maxPageSize: 1000,
+    },
+  );
 });

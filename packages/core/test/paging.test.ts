@@ -12,12 +12,18 @@ void test('cursors round-trip for every shape', () => {
   const cases: Array<[Array<string | number>, Array<'string' | 'number'>]> = [
     [['payments'], ['string']],
     [[''], ['string']],
-    [['db/pool/max', 'prod'], ['string', 'string']],
+    [
+      ['db/pool/max', 'prod'],
+      ['string', 'string'],
+    ],
     [['ключ 😀 "quoted" \\ %'], ['string']],
     [[0], ['number']],
     [[42], ['number']],
     [[Number.MAX_SAFE_INTEGER], ['number']],
-    [['a', 7], ['string', 'number']],
+    [
+      ['a', 7],
+      ['string', 'number'],
+    ],
     [[], []],
   ];
   for (const [position, shape] of cases) {

@@ -90,7 +90,8 @@ function violationsOf(input: unknown): Violation[] {
     assert.equal(error.status, 400);
     const violations = error.extensions.violations as Violation[];
     assert.ok(Array.isArray(violations) && violations.length > 0);
-    for (const v of violations) assert.ok(error.message.includes(v.path) || violations.length > 10, `${v.path} is not in the message`);
+    for (const v of violations)
+      assert.ok(error.message.includes(v.path) || violations.length > 10, `${v.path} is not in the message`);
     return violations;
   }
   assert.fail(`parsePolicy accepted ${JSON.stringify(input)}`);
@@ -98,7 +99,8 @@ function violationsOf(input: unknown): Violation[] {
 
 const pathsOf = (input: unknown): string[] => violationsOf(input).map((v) => v.path);
 
-const isTransitionError = (error: unknown): boolean => error instanceof HeraldError && error.code === 'invalid_transition' && error.status === 409;
+const isTransitionError = (error: unknown): boolean =>
+  error instanceof HeraldError && error.code === 'invalid_transition' && error.status === 409;
 
 // --- durations ----------------------------------------------------------------------------------
 
@@ -127,11 +129,39 @@ void describe('durations', () => {
   });
 
   void test('refuse what is not a duration, saying why', () => {
-    const bad: unknown[] = ['30', '1.5', '5 m', '5x', '', ' ', '1m1h', '30s5m', '-5s', '5S', '1d', 'ms', 'h', '0.5ms', '721h', -1, 1.5, Number.NaN, Infinity, 31 * 24 * 3_600_000, null, {}, [], true];
+    const bad: unknown[] = [
+      '30',
+      '1.5',
+      '5 m',
+      '5x',
+      '',
+      ' ',
+      '1m1h',
+      '30s5m',
+      '-5s',
+      '5S',
+      '1d',
+      'ms',
+      'h',
+      '0.5ms',
+      '721h',
+      -1,
+      1.5,
+      Number.NaN,
+      Infinity,
+      31 * 24 * 3_600_000,
+      null,
+      {},
+      [],
+      true,
+    ];
     for (const input of bad) {
       const result = checkDuration(input);
       assert.ok(result.problem !== undefined, `accepted ${String(input)}`);
-      assert.throws(() => parseDuration(input, '--bake'), (e: unknown) => e instanceof HeraldError && e.code === 'invalid_request' && e.message.startsWith('--bake '));
+      assert.throws(
+        () => parseDuration(input, '--bake'),
+        (e: unknown) => e instanceof HeraldError && e.code === 'invalid_request' && e.message.startsWith('--bake '),
+      );
     }
     assert.match(checkDuration('30').problem ?? '', /no unit: write "30ms" or "30s"/u);
   });
@@ -177,9 +207,19 @@ void describe('parsePolicy', () => {
     const policy = staged({});
     assert.deepEqual(
       policy.waves.map((w) => [w.percent, formatDuration(w.bakeMs)]),
-      [[1, '5m'], [10, '10m'], [50, '10m'], [100, '0s']],
+      [
+        [1, '5m'],
+        [10, '10m'],
+        [50, '10m'],
+        [100, '0s'],
+      ],
     );
-    assert.deepEqual(policy.gates, { minReportRatio: 0.8, maxRejectRatio: 0, maxUnhealthyRatio: 0.05, minInstances: 1 });
+    assert.deepEqual(policy.gates, {
+      minReportRatio: 0.8,
+      maxRejectRatio: 0,
+      maxUnhealthyRatio: 0.05,
+      minInstances: 1,
+    });
     assert.equal(policy.autoRollback, true);
     assert.equal(reportDeadlineOf(policy, 0), 5 * 60_000);
     assert.equal(reportDeadlineOf(policy, 3), 60_000, 'max(bake, 60s)');
@@ -193,7 +233,13 @@ void describe('parsePolicy', () => {
 
   void test('partial gates keep the other defaults; reportDeadline and minInstances are read', () => {
     const policy = staged({ gates: { maxUnhealthyRatio: 0.2, reportDeadline: '5m', minInstances: 3 } });
-    assert.deepEqual(policy.gates, { minReportRatio: 0.8, maxRejectRatio: 0, maxUnhealthyRatio: 0.2, reportDeadlineMs: 300_000, minInstances: 3 });
+    assert.deepEqual(policy.gates, {
+      minReportRatio: 0.8,
+      maxRejectRatio: 0,
+      maxUnhealthyRatio: 0.2,
+      reportDeadlineMs: 300_000,
+      minInstances: 3,
+    });
     assert.equal(reportDeadlineOf(policy, 0), 300_000);
     assert.equal(staged({ autoRollback: false }).autoRollback, false);
   });
@@ -201,7 +247,10 @@ void describe('parsePolicy', () => {
   void test('immediate and manual have no waves, gates or autoRollback', () => {
     assert.deepEqual(parsePolicy({ strategy: 'immediate' }), { strategy: 'immediate' });
     assert.deepEqual(parsePolicy({ strategy: 'manual' }), { strategy: 'manual' });
-    assert.deepEqual(pathsOf({ strategy: 'manual', waves: [{ name: 'a', percent: 100, bake: '0s' }], gates: {}, autoRollback: true }), ['waves', 'gates', 'autoRollback']);
+    assert.deepEqual(
+      pathsOf({ strategy: 'manual', waves: [{ name: 'a', percent: 100, bake: '0s' }], gates: {}, autoRollback: true }),
+      ['waves', 'gates', 'autoRollback'],
+    );
   });
 
   void test('every problem is listed with its path', () => {
@@ -214,7 +263,14 @@ void describe('parsePolicy', () => {
         { percent: 50, bake: '1x' },
         { name: 'all', percent: 100, bake: -5 },
       ],
-      gates: { minReportRatio: 1.5, maxRejectRatio: -0.1, maxUnhealthyRatio: '5%', reportDeadline: '0s', minInstances: 1.5, minReport: 1 },
+      gates: {
+        minReportRatio: 1.5,
+        maxRejectRatio: -0.1,
+        maxUnhealthyRatio: '5%',
+        reportDeadline: '0s',
+        minInstances: 1.5,
+        minReport: 1,
+      },
       autoRollback: 'yes',
     });
     assert.deepEqual(violations.map((v) => v.path).sort(), [
@@ -248,20 +304,43 @@ void describe('parsePolicy', () => {
     assert.deepEqual(pathsOf({ strategy: 'yolo' }), ['strategy']);
     assert.deepEqual(pathsOf({ strategy: 'staged', waves: [] }), ['waves']);
     assert.deepEqual(pathsOf({ strategy: 'staged', waves: { canary: 1 } }), ['waves']);
-    assert.deepEqual(pathsOf({ strategy: 'staged', waves: [null, { name: 'all', percent: 100, bake: 0 }] }), ['waves[0]']);
+    assert.deepEqual(pathsOf({ strategy: 'staged', waves: [null, { name: 'all', percent: 100, bake: 0 }] }), [
+      'waves[0]',
+    ]);
     assert.deepEqual(pathsOf({ strategy: 'staged', gates: [] }), ['gates']);
-    assert.deepEqual(pathsOf({ strategy: 'staged', waves: Array.from({ length: 21 }, (_, i) => ({ name: `w${i}`, percent: 100, bake: 0 })) }), ['waves']);
+    assert.deepEqual(
+      pathsOf({
+        strategy: 'staged',
+        waves: Array.from({ length: 21 }, (_, i) => ({ name: `w${i}`, percent: 100, bake: 0 })),
+      }),
+      ['waves'],
+    );
   });
 
   void test('percent: more than 0, at most 100, in steps of 0.01', () => {
-    const wave = (percent: unknown): unknown => ({ strategy: 'staged', waves: [{ name: 'a', percent, bake: '1s' }, { name: 'all', percent: 100, bake: 0 }] });
-    for (const bad of [0, -1, 100.5, 101, 0.001, 12.345, Number.NaN, '10', null]) assert.deepEqual(pathsOf(wave(bad)), ['waves[0].percent'], String(bad));
-    for (const good of [0.01, 0.5, 1, 12.34, 99.99, 100]) assert.equal(staged((wave(good) as { waves: unknown }) as Record<string, unknown>).waves[0]!.percent, good);
+    const wave = (percent: unknown): unknown => ({
+      strategy: 'staged',
+      waves: [
+        { name: 'a', percent, bake: '1s' },
+        { name: 'all', percent: 100, bake: 0 },
+      ],
+    });
+    for (const bad of [0, -1, 100.5, 101, 0.001, 12.345, Number.NaN, '10', null])
+      assert.deepEqual(pathsOf(wave(bad)), ['waves[0].percent'], String(bad));
+    for (const good of [0.01, 0.5, 1, 12.34, 99.99, 100])
+      assert.equal(staged(wave(good) as { waves: unknown } as Record<string, unknown>).waves[0]!.percent, good);
   });
 
   void test('percents never shrink for the same selector; different selectors may', () => {
     assert.deepEqual(
-      pathsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 20, bake: 0 }, { name: 'b', percent: 10, bake: 0 }, { name: 'c', percent: 100, bake: 0 }] }),
+      pathsOf({
+        strategy: 'staged',
+        waves: [
+          { name: 'a', percent: 20, bake: 0 },
+          { name: 'b', percent: 10, bake: 0 },
+          { name: 'c', percent: 100, bake: 0 },
+        ],
+      }),
       ['waves[1].percent'],
     );
     assert.deepEqual(
@@ -288,11 +367,28 @@ void describe('parsePolicy', () => {
   });
 
   void test('the last wave is 100 % of everyone', () => {
-    assert.deepEqual(pathsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 10, bake: 0 }, { name: 'b', percent: 50, bake: 0 }] }), ['waves[1].percent']);
-    assert.deepEqual(pathsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 100, bake: 0, match: { region: 'westus' } }] }), ['waves[0].match']);
-    assert.match(violationsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 10, bake: 0 }] })[0]!.message, /finished rollout covers every instance/u);
+    assert.deepEqual(
+      pathsOf({
+        strategy: 'staged',
+        waves: [
+          { name: 'a', percent: 10, bake: 0 },
+          { name: 'b', percent: 50, bake: 0 },
+        ],
+      }),
+      ['waves[1].percent'],
+    );
+    assert.deepEqual(
+      pathsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 100, bake: 0, match: { region: 'westus' } }] }),
+      ['waves[0].match'],
+    );
+    assert.match(
+      violationsOf({ strategy: 'staged', waves: [{ name: 'a', percent: 10, bake: 0 }] })[0]!.message,
+      /finished rollout covers every instance/u,
+    );
     // An empty match is no match.
-    assert.deepEqual(staged({ waves: [{ name: 'all', percent: 100, bake: '0s', match: {} }] }).waves, [{ name: 'all', percent: 100, bakeMs: 0 }]);
+    assert.deepEqual(staged({ waves: [{ name: 'all', percent: 100, bake: '0s', match: {} }] }).waves, [
+      { name: 'all', percent: 100, bakeMs: 0 },
+    ]);
   });
 
   void test('match: attribute → a value or a list of values', () => {
@@ -303,14 +399,27 @@ void describe('parsePolicy', () => {
       ],
     });
     assert.deepEqual(policy.waves[0]!.match, { service: ['checkout'], region: ['westus', 'eastus'] });
-    const wave0 = (match: unknown): unknown => ({ strategy: 'staged', waves: [{ name: 'a', percent: 5, bake: 0, match }, { name: 'all', percent: 100, bake: 0 }] });
+    const wave0 = (match: unknown): unknown => ({
+      strategy: 'staged',
+      waves: [
+        { name: 'a', percent: 5, bake: 0, match },
+        { name: 'all', percent: 100, bake: 0 },
+      ],
+    });
     assert.deepEqual(pathsOf(wave0({ region: [] })), ['waves[0].match.region']);
-    assert.deepEqual(pathsOf(wave0({ region: [1, 'x', null] })), ['waves[0].match.region[0]', 'waves[0].match.region[2]']);
+    assert.deepEqual(pathsOf(wave0({ region: [1, 'x', null] })), [
+      'waves[0].match.region[0]',
+      'waves[0].match.region[2]',
+    ]);
     assert.deepEqual(pathsOf(wave0({ region: { a: 1 } })), ['waves[0].match.region']);
     assert.deepEqual(pathsOf(wave0('region=westus')), ['waves[0].match']);
     assert.deepEqual(pathsOf(wave0({ '': ['x'] })), ['waves[0].match.']);
     // "__proto__" from JSON is an attribute like any other, not a prototype.
-    const parsed = staged(JSON.parse('{"waves":[{"name":"a","percent":5,"bake":0,"match":{"__proto__":["x"]}},{"name":"all","percent":100,"bake":0}]}') as Record<string, unknown>);
+    const parsed = staged(
+      JSON.parse(
+        '{"waves":[{"name":"a","percent":5,"bake":0,"match":{"__proto__":["x"]}},{"name":"all","percent":100,"bake":0}]}',
+      ) as Record<string, unknown>,
+    );
     const match = parsed.waves[0]!.match!;
     assert.deepEqual(Object.keys(match), ['__proto__']);
     assert.equal(Object.getPrototypeOf(match), Object.prototype);
@@ -354,8 +463,16 @@ void describe('parsePolicy', () => {
 
 void describe('bucketing', () => {
   void test('bucketOf is the first 6 bytes of SHA-256(rolloutId NUL instanceId), big-endian, mod 10000', () => {
-    for (const [rollout, instance] of [['r-1', 'i-1'], ['', ''], ['rollout', 'ключ 😀']]) {
-      const expected = createHash('sha256').update(Buffer.from(`${rollout}\u0000${instance}`, 'utf8')).digest().readUIntBE(0, 6) % 10_000;
+    for (const [rollout, instance] of [
+      ['r-1', 'i-1'],
+      ['', ''],
+      ['rollout', 'ключ 😀'],
+    ]) {
+      const expected =
+        createHash('sha256')
+          .update(Buffer.from(`${rollout}\u0000${instance}`, 'utf8'))
+          .digest()
+          .readUIntBE(0, 6) % 10_000;
       assert.equal(bucketOf(rollout!, instance!), expected);
       assert.equal(bucketOf(rollout!, instance!), bucketOf(rollout!, instance!));
     }
@@ -376,7 +493,8 @@ void describe('bucketing', () => {
       slices[Math.floor(bucket / 100)]! += 1;
     }
     assert.ok(min >= 0 && max < 10_000 && min < 10 && max > 9990, `${min}..${max}`);
-    for (const [i, count] of slices.entries()) assert.ok(Math.abs(count / n - 0.01) <= 0.002, `slice ${i} holds ${count}`);
+    for (const [i, count] of slices.entries())
+      assert.ok(Math.abs(count / n - 0.01) <= 0.002, `slice ${i} holds ${count}`);
     // The first 10 % and 50 % as well.
     const upTo = (k: number): number => slices.slice(0, k).reduce((a, b) => a + b, 0) / n;
     assert.ok(Math.abs(upTo(10) - 0.1) <= 0.005, String(upTo(10)));
@@ -411,7 +529,11 @@ void describe('bucketing', () => {
       assert.equal(isTargeted(policy, -1, 'r-9', instance), false);
       assert.equal(isTargeted(policy, 99, 'r-9', instance), true);
       const first = firstWaveOf(policy, 'r-9', instance);
-      assert.ok(first !== undefined && isTargeted(policy, first, 'r-9', instance) && (first === 0 || !isTargeted(policy, first - 1, 'r-9', instance)));
+      assert.ok(
+        first !== undefined &&
+          isTargeted(policy, first, 'r-9', instance) &&
+          (first === 0 || !isTargeted(policy, first - 1, 'r-9', instance)),
+      );
     }
     assert.equal(counts[3], 20_000);
     assert.ok(counts[0]! > 120 && counts[0]! < 280, `1 %: ${counts[0]}`);
@@ -435,7 +557,8 @@ void describe('bucketing', () => {
     assert.equal(isTargeted(policy, 0, 'r', noRegion), false);
     assert.equal(isTargeted(policy, 1, 'r', west), true, 'still in after its wave');
     let east = 0;
-    for (let i = 0; i < 10_000; i++) if (isTargeted(policy, 1, 'r', { instanceId: `e-${i}`, attributes: { region: 'eastus' } })) east++;
+    for (let i = 0; i < 10_000; i++)
+      if (isTargeted(policy, 1, 'r', { instanceId: `e-${i}`, attributes: { region: 'eastus' } })) east++;
     assert.ok(east > 900 && east < 1100, String(east));
     assert.equal(isTargeted(policy, 2, 'r', westOther), true);
     assert.equal(matchesWave(undefined, {}), true);
@@ -465,13 +588,28 @@ void describe('rollout state machine', () => {
       startedAt: T0,
       updatedAt: T0,
       bakedMs: 0,
-      history: [{ at: T0, from: 'none', to: 'running', wave: 0, actor: 'alice', reason: 'roll out release 5 (stable: 4)' }],
+      history: [
+        { at: T0, from: 'none', to: 'running', wave: 0, actor: 'alice', reason: 'roll out release 5 (stable: 4)' },
+      ],
     });
     assert.equal(isActiveRollout(state), true);
-    assert.throws(() => startRollout({ id: 'r', namespace: 'n', fromSeq: 5, toSeq: 5, now: T0, actor: 'a' }), RangeError);
-    assert.throws(() => startRollout({ id: '', namespace: 'n', fromSeq: 0, toSeq: 1, now: T0, actor: 'a' }), RangeError);
-    assert.throws(() => startRollout({ id: 'r', namespace: 'n', fromSeq: 0, toSeq: 1, now: Number.NaN, actor: 'a' }), RangeError);
-    assert.equal(startRollout({ id: 'r', namespace: 'n', fromSeq: 0, toSeq: 1, now: T0, actor: 'a', reason: 'first' }).history[0]!.reason, 'first');
+    assert.throws(
+      () => startRollout({ id: 'r', namespace: 'n', fromSeq: 5, toSeq: 5, now: T0, actor: 'a' }),
+      RangeError,
+    );
+    assert.throws(
+      () => startRollout({ id: '', namespace: 'n', fromSeq: 0, toSeq: 1, now: T0, actor: 'a' }),
+      RangeError,
+    );
+    assert.throws(
+      () => startRollout({ id: 'r', namespace: 'n', fromSeq: 0, toSeq: 1, now: Number.NaN, actor: 'a' }),
+      RangeError,
+    );
+    assert.equal(
+      startRollout({ id: 'r', namespace: 'n', fromSeq: 0, toSeq: 1, now: T0, actor: 'a', reason: 'first' }).history[0]!
+        .reason,
+      'first',
+    );
   });
 
   void test('a good release passes every wave and becomes stable', () => {
@@ -507,7 +645,12 @@ void describe('rollout state machine', () => {
     assert.match(state.reason ?? '', /release 5 is now stable/u);
     assert.deepEqual(
       state.history.map((h) => [h.from, h.to, h.wave, h.actor]),
-      [['none', 'running', 0, 'alice'], ['running', 'running', 1, 'controller'], ['running', 'running', 2, 'controller'], ['running', 'succeeded', 2, 'controller']],
+      [
+        ['none', 'running', 0, 'alice'],
+        ['running', 'running', 1, 'controller'],
+        ['running', 'running', 2, 'controller'],
+        ['running', 'succeeded', 2, 'controller'],
+      ],
     );
     expectHold(evaluate(state, policy, obs(100, 100, 100), s(200)).decision, 'finished');
   });
@@ -539,10 +682,10 @@ void describe('rollout state machine', () => {
     assert.equal(expectHold(evaluate(state, policy, obs(10, 10), s(624)).decision, 'baking').bakeRemainingMs, 1000);
     const r = evaluate(state, policy, obs(10, 10), s(625));
     assert.equal(r.decision.kind, 'advance');
-    assert.deepEqual(
-      r.state.history.map((h) => [h.from, h.to, h.actor, h.reason]).slice(1, 3),
-      [['running', 'paused', 'bob', 'looking at the dashboards'], ['paused', 'running', 'bob', 'resumed by bob']],
-    );
+    assert.deepEqual(r.state.history.map((h) => [h.from, h.to, h.actor, h.reason]).slice(1, 3), [
+      ['running', 'paused', 'bob', 'looking at the dashboards'],
+      ['paused', 'running', 'bob', 'resumed by bob'],
+    ]);
   });
 
   void test('rejects fail fast, during the bake, and roll back', () => {
@@ -554,8 +697,18 @@ void describe('rollout state machine', () => {
     assert.equal(fail.rolledBack, true);
     assert.equal(fail.wave, 0);
     assert.equal(r.state.state, 'rolled_back');
-    assert.match(r.state.reason ?? '', /1 of 10 targeted instances rejected release 5 \(10 %\), above maxRejectRatio 0; rolled back to release 4/u);
-    assert.deepEqual(r.state.history.at(-1), { at: s(1), from: 'running', to: 'rolled_back', wave: 0, actor: 'controller', reason: r.state.reason });
+    assert.match(
+      r.state.reason ?? '',
+      /1 of 10 targeted instances rejected release 5 \(10 %\), above maxRejectRatio 0; rolled back to release 4/u,
+    );
+    assert.deepEqual(r.state.history.at(-1), {
+      at: s(1),
+      from: 'running',
+      to: 'rolled_back',
+      wave: 0,
+      actor: 'controller',
+      reason: r.state.reason,
+    });
     // A tolerated share does not fail.
     const lenient = threeWaves({ gates: { maxRejectRatio: 0.1 } });
     expectHold(evaluate(start(), lenient, obs(10, 3, 1), s(1)).decision, 'baking');
@@ -607,7 +760,10 @@ void describe('rollout state machine', () => {
     expectHold(evaluate(state, policy, obs(10, 5), s(10)).decision, 'baking');
     const waiting = expectHold(evaluate(state, policy, obs(10, 5), s(45)).decision, 'waiting_for_reports');
     assert.equal(waiting.recheckInMs, 15_000);
-    assert.match(waiting.message, /5 of 10 targeted instances reported \(50 %\), below minReportRatio 0\.8; failing in 15s/u);
+    assert.match(
+      waiting.message,
+      /5 of 10 targeted instances reported \(50 %\), below minReportRatio 0\.8; failing in 15s/u,
+    );
     const r = evaluate(state, policy, obs(10, 5), s(60));
     const fail = expectFail(r.decision, 'minReportRatio');
     assert.equal(fail.value, 0.5);
@@ -660,7 +816,11 @@ void describe('rollout state machine', () => {
     assert.equal(state.pausedAt, undefined);
     assert.equal(state.reason, undefined);
     r = evaluate(state, policy, obs(10, 10), s(500));
-    assert.equal(expectHold(r.decision, 'baking').bakeRemainingMs, 20_000, 'the 10s baked before the freeze still count');
+    assert.equal(
+      expectHold(r.decision, 'baking').bakeRemainingMs,
+      20_000,
+      'the 10s baked before the freeze still count',
+    );
     assert.equal(evaluate(state, policy, obs(10, 10), s(520)).decision.kind, 'advance');
 
     // A paused rollout frozen and unfrozen is paused again, with its reason.
@@ -684,7 +844,14 @@ void describe('rollout state machine', () => {
       assert.equal(aborted.state, 'aborted');
       assert.equal(aborted.reason, 'superseded by release 6');
       assert.equal(aborted.frozenFrom, undefined);
-      assert.deepEqual(aborted.history.at(-1), { at: s(2), from: from.state, to: 'aborted', wave: 0, actor: 'carol', reason: 'superseded by release 6' });
+      assert.deepEqual(aborted.history.at(-1), {
+        at: s(2),
+        from: from.state,
+        to: 'aborted',
+        wave: 0,
+        actor: 'carol',
+        reason: 'superseded by release 6',
+      });
       const rolledBack = rollback(from, s(2), 'carol');
       assert.equal(rolledBack.state, 'rolled_back');
       assert.equal(rolledBack.reason, 'rolled back by carol');
@@ -697,7 +864,12 @@ void describe('rollout state machine', () => {
     const running = start();
     const paused = pause(running, s(1), 'a');
     const frozen = freeze(running, s(1), 'a');
-    const succeeded = evaluate(evaluate(evaluate(running, policy, obs(1, 1), s(30)).state, policy, obs(1, 1), s(90)).state, policy, obs(1, 1), s(90)).state;
+    const succeeded = evaluate(
+      evaluate(evaluate(running, policy, obs(1, 1), s(30)).state, policy, obs(1, 1), s(90)).state,
+      policy,
+      obs(1, 1),
+      s(90),
+    ).state;
     assert.equal(succeeded.state, 'succeeded');
     const rolledBack = rollback(running, s(1), 'a');
     const aborted = abort(running, s(1), 'a');
@@ -721,7 +893,10 @@ void describe('rollout state machine', () => {
       );
     }
     for (const [what, command] of refused) assert.throws(command, isTransitionError, what);
-    assert.throws(() => resume(succeeded, s(2), 'a'), /cannot resume rollout r-1 of payments: it is succeeded; it has finished \(resume works when it is paused\)/u);
+    assert.throws(
+      () => resume(succeeded, s(2), 'a'),
+      /cannot resume rollout r-1 of payments: it is succeeded; it has finished \(resume works when it is paused\)/u,
+    );
     assert.throws(() => pause(frozen, s(2), 'a'), /it is frozen; unfreeze it first/u);
     assert.equal(running.state, 'running');
     assert.equal(running.history.length, 1, 'the commands return new states');
@@ -748,8 +923,20 @@ void describe('rollout state machine', () => {
     r = evaluate(state, policy, obs(10, 10, 5), s(46));
     roundTrip(r.state);
     assert.equal(r.state.state, 'rolled_back');
-    for (const broken of [null, [], {}, { ...state, state: 'exploded' }, { ...state, wave: -1 }, { ...state, history: 'x' }, { ...state, history: [{ at: 1 }] }, { ...state, id: 7 }]) {
-      assert.throws(() => parseRolloutState(broken), (e: unknown) => e instanceof HeraldError && e.code === 'internal');
+    for (const broken of [
+      null,
+      [],
+      {},
+      { ...state, state: 'exploded' },
+      { ...state, wave: -1 },
+      { ...state, history: 'x' },
+      { ...state, history: [{ at: 1 }] },
+      { ...state, id: 7 },
+    ]) {
+      assert.throws(
+        () => parseRolloutState(broken),
+        (e: unknown) => e instanceof HeraldError && e.code === 'internal',
+      );
     }
   });
 
@@ -764,7 +951,8 @@ void describe('rollout state machine', () => {
   void test('selectsCandidate: the current wave while active, everyone after success, no one after a rollback or abort', () => {
     const policy = threeWaves();
     const fleet = Array.from({ length: 2000 }, (_, i) => ({ instanceId: `i-${i}`, attributes: {} }));
-    const count = (state: RolloutState): number => fleet.filter((instance) => selectsCandidate(state, policy, instance)).length;
+    const count = (state: RolloutState): number =>
+      fleet.filter((instance) => selectsCandidate(state, policy, instance)).length;
     const running = start();
     const canaries = count(running);
     assert.ok(canaries > 150 && canaries < 250, String(canaries));
@@ -794,7 +982,10 @@ void describe('rollout state machine', () => {
     assert.equal(paused.bakedMs, 0);
     assert.equal(bakedMsAt(start(s(100)), s(90)), 0);
     assert.throws(() => evaluate(start(), policy, obs(-1, 0), s(1)), RangeError);
-    assert.throws(() => evaluate(start(), policy, { targeted: 1, reported: 0.5, applied: 0, rejected: 0, unhealthy: 0 }, s(1)), RangeError);
+    assert.throws(
+      () => evaluate(start(), policy, { targeted: 1, reported: 0.5, applied: 0, rejected: 0, unhealthy: 0 }, s(1)),
+      RangeError,
+    );
     assert.throws(() => evaluate(start(), policy, obs(1, 1), Number.NaN), RangeError);
     // More reports than targeted (an instance that left after reporting) count as all reported.
     assert.equal(evaluate(start(), policy, obs(3, 5), s(30)).decision.kind, 'advance');
@@ -807,7 +998,12 @@ void describe('summarize', () => {
   void test('a running rollout: waves, counts of the current one, gates against thresholds, bake left', () => {
     const policy = threeWaves();
     const state = evaluate(start(), policy, obs(10, 10), s(30)).state;
-    const summary = summarize(state, policy, { targeted: 50, reported: 30, applied: 29, rejected: 1, unhealthy: 2 }, s(40));
+    const summary = summarize(
+      state,
+      policy,
+      { targeted: 50, reported: 30, applied: 29, rejected: 1, unhealthy: 2 },
+      s(40),
+    );
     assert.deepEqual(JSON.parse(JSON.stringify(summary)), summary, 'plain JSON');
     assert.equal(summary.state, 'running');
     assert.equal(summary.wave, 1);
@@ -816,7 +1012,19 @@ void describe('summarize', () => {
     assert.equal(summary.toSeq, 5);
     assert.deepEqual(summary.waves, [
       { index: 0, name: 'canary', percent: 10, bake: '30s', bakeMs: 30_000, status: 'done' },
-      { index: 1, name: 'half', percent: 50, bake: '1m', bakeMs: 60_000, status: 'current', targeted: 50, reported: 30, applied: 29, rejected: 1, unhealthy: 2 },
+      {
+        index: 1,
+        name: 'half',
+        percent: 50,
+        bake: '1m',
+        bakeMs: 60_000,
+        status: 'current',
+        targeted: 50,
+        reported: 30,
+        applied: 29,
+        rejected: 1,
+        unhealthy: 2,
+      },
       { index: 2, name: 'everyone', percent: 100, bake: '0s', bakeMs: 0, status: 'pending' },
     ]);
     assert.deepEqual(summary.gates, [
@@ -845,15 +1053,26 @@ void describe('summarize', () => {
     assert.equal(paused.reason, 'lunch');
     assert.equal(paused.pausedAt, s(12));
     assert.equal(paused.next.why, 'paused');
-    const done = evaluate(evaluate(evaluate(start(), policy, obs(1, 1), s(30)).state, policy, obs(1, 1), s(90)).state, policy, obs(1, 1), s(90)).state;
+    const done = evaluate(
+      evaluate(evaluate(start(), policy, obs(1, 1), s(30)).state, policy, obs(1, 1), s(90)).state,
+      policy,
+      obs(1, 1),
+      s(90),
+    ).state;
     const finished = summarize(done, policy, obs(100, 100), s(100));
     assert.equal(finished.state, 'succeeded');
-    assert.deepEqual(finished.waves.map((w) => w.status), ['done', 'done', 'done']);
+    assert.deepEqual(
+      finished.waves.map((w) => w.status),
+      ['done', 'done', 'done'],
+    );
     assert.equal(finished.bakeRemainingMs, 0);
     assert.equal(finished.reportDeadlineAt, null);
     assert.equal(finished.next.why, 'finished');
     const failed = summarize(rollback(start(), s(1), 'bob', 'bad'), policy, obs(10, 1, 1), s(2));
-    assert.deepEqual(failed.waves.map((w) => w.status), ['current', 'pending', 'pending']);
+    assert.deepEqual(
+      failed.waves.map((w) => w.status),
+      ['current', 'pending', 'pending'],
+    );
     assert.equal(failed.reason, 'bad');
     const direct = summarize(start(), parsePolicy({ strategy: 'manual' }), obs(0, 0), s(0));
     assert.deepEqual([direct.waves, direct.gates, direct.waveName, direct.next.kind], [[], [], null, 'succeed']);

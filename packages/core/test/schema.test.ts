@@ -32,7 +32,13 @@ void describe('SchemaValidator construction', () => {
   });
 
   void test('an invalid document schema is invalid_schema', () => {
-    for (const document of [{ type: 'nonsense' }, { minimum: 'x' }, { properties: 5 }, { required: 'a' }, { type: 'object', additionalProperties: 'no' }]) {
+    for (const document of [
+      { type: 'nonsense' },
+      { minimum: 'x' },
+      { properties: 5 },
+      { required: 'a' },
+      { type: 'object', additionalProperties: 'no' },
+    ]) {
       const error = construct({ document });
       assert.equal(error?.code, 'invalid_schema', JSON.stringify(document));
       assert.equal(error?.status, 400);
@@ -41,7 +47,12 @@ void describe('SchemaValidator construction', () => {
   });
 
   void test('an invalid prefix schema is invalid_schema naming the prefix', () => {
-    const error = construct({ prefixes: [{ prefix: 'ok/', schema: { type: 'string' } }, { prefix: 'db/', schema: { type: 12 } }] });
+    const error = construct({
+      prefixes: [
+        { prefix: 'ok/', schema: { type: 'string' } },
+        { prefix: 'db/', schema: { type: 12 } },
+      ],
+    });
     assert.equal(error?.code, 'invalid_schema');
     assert.match(error?.message ?? '', /prefix "db\/"/u);
   });
@@ -80,7 +91,11 @@ void describe('remote $ref', () => {
 
   void test('local $ref and $defs work', () => {
     const validator = new SchemaValidator({
-      document: { $defs: { port: { type: 'integer', minimum: 1, maximum: 65535 } }, type: 'object', properties: { port: { $ref: '#/$defs/port' } } },
+      document: {
+        $defs: { port: { type: 'integer', minimum: 1, maximum: 65535 } },
+        type: 'object',
+        properties: { port: { $ref: '#/$defs/port' } },
+      },
     });
     assert.deepEqual(validator.documentViolations('', { port: 80 }), []);
     assert.equal(validator.documentViolations('', { port: 70000 }).length, 1);
@@ -96,11 +111,21 @@ void describe('schemas are isolated from one another', () => {
     const b = new SchemaValidator({ document: { $id: id, type: 'object', required: ['b'] } });
     assert.equal(a.documentViolations('', { b: 1 }).length, 1);
     assert.equal(b.documentViolations('', { b: 1 }).length, 0);
-    assert.equal(new SchemaValidator({ prefixes: [{ prefix: 'x', schema: { $id: id, type: 'string' } }] }).valueViolations('x', 1).length, 1);
+    assert.equal(
+      new SchemaValidator({ prefixes: [{ prefix: 'x', schema: { $id: id, type: 'string' } }] }).valueViolations('x', 1)
+        .length,
+      1,
+    );
   });
 
   void test("a schema cannot $ref another namespace's schema by its $id", () => {
-    new SchemaValidator({ document: { $id: 'https://example.com/other-team.json', type: 'object', properties: { secret: { const: 'abc' } } } });
+    new SchemaValidator({
+      document: {
+        $id: 'https://example.com/other-team.json',
+        type: 'object',
+        properties: { secret: { const: 'abc' } },
+      },
+    });
     const error = construct({ document: { $ref: 'https://example.com/other-team.json' } });
     assert.equal(error?.code, 'invalid_schema');
   });
@@ -132,7 +157,11 @@ void describe('document violations', () => {
 
   void test('every violation is listed with its JSON Pointer path', () => {
     const violations = validator.documentViolations('', { 'db/port': 0, features: { beta: 'yes' }, extra: 1 });
-    const at = (path: string): string => violations.filter((v) => v.path === path).map((v) => v.message).join(' | ');
+    const at = (path: string): string =>
+      violations
+        .filter((v) => v.path === path)
+        .map((v) => v.message)
+        .join(' | ');
     assert.match(at(''), /required property 'db\/host'/u);
     assert.match(at(''), /additional properties/u);
     assert.match(at('/db~1port'), />= 1/u);
@@ -142,8 +171,14 @@ void describe('document violations', () => {
 
   void test('paths name the label when there is one', () => {
     const violations = validator.documentViolations('prod', { 'db/host': 'h', 'db/port': 'x' });
-    assert.deepEqual(violations.map((v) => v.path), ['[label prod]/db~1port']);
-    assert.deepEqual(validator.documentViolations('prod', {}).map((v) => v.path), ['[label prod]', '[label prod]']);
+    assert.deepEqual(
+      violations.map((v) => v.path),
+      ['[label prod]/db~1port'],
+    );
+    assert.deepEqual(
+      validator.documentViolations('prod', {}).map((v) => v.path),
+      ['[label prod]', '[label prod]'],
+    );
   });
 
   void test('each call reports its own violations', () => {
@@ -156,7 +191,14 @@ void describe('document violations', () => {
 void describe('prefix schemas', () => {
   const validator = new SchemaValidator({
     prefixes: [
-      { prefix: 'db/', schema: { type: 'object', required: ['host'], properties: { host: { type: 'string' }, port: { type: 'integer' } } } },
+      {
+        prefix: 'db/',
+        schema: {
+          type: 'object',
+          required: ['host'],
+          properties: { host: { type: 'string' }, port: { type: 'integer' } },
+        },
+      },
       { prefix: 'db/pool/', schema: { type: 'object', properties: { max: { maximum: 100 } } } },
       { prefix: 'flags/', schema: { type: 'boolean' } },
     ],
@@ -169,13 +211,18 @@ void describe('prefix schemas', () => {
     assert.deepEqual(validator.valueViolations('DB/host', 'not an object'), []);
     assert.equal(validator.valueViolations('db/main', 'not an object').length, 1);
     assert.deepEqual(validator.valueViolations('flags/beta', true), []);
-    assert.deepEqual(validator.valueViolations('flags/beta', 'true'), [{ path: 'flags/beta:', message: 'must be boolean' }]);
+    assert.deepEqual(validator.valueViolations('flags/beta', 'true'), [
+      { path: 'flags/beta:', message: 'must be boolean' },
+    ]);
   });
 
   void test('paths start with the key, then the JSON Pointer inside the value', () => {
     const violations: Violation[] = validator.valueViolations('db/main', { host: 5, port: 'x' });
     assert.deepEqual(violations.map((v) => v.path).sort(), ['db/main:/host', 'db/main:/port']);
-    assert.deepEqual(validator.valueViolations('db/main', {}).map((v) => v.path), ['db/main:']);
+    assert.deepEqual(
+      validator.valueViolations('db/main', {}).map((v) => v.path),
+      ['db/main:'],
+    );
   });
 
   void test('every matching prefix applies', () => {
@@ -192,9 +239,17 @@ void describe('prefix schemas', () => {
 
 void describe('formats', () => {
   const cases: Array<[string, unknown[], unknown[]]> = [
-    ['uri', ['https://example.com/a?b=c', 'urn:isbn:0451450523'], ['not a uri', '/relative/path', 'http://exa mple.com']],
+    [
+      'uri',
+      ['https://example.com/a?b=c', 'urn:isbn:0451450523'],
+      ['not a uri', '/relative/path', 'http://exa mple.com'],
+    ],
     ['email', ['ops@example.com'], ['not-an-email', '@example.com']],
-    ['date-time', ['2026-01-01T00:00:00Z', '2026-01-01T12:30:00+02:00'], ['2026-01-01', 'yesterday', '2026-13-01T00:00:00Z']],
+    [
+      'date-time',
+      ['2026-01-01T00:00:00Z', '2026-01-01T12:30:00+02:00'],
+      ['2026-01-01', 'yesterday', '2026-13-01T00:00:00Z'],
+    ],
     ['ipv4', ['10.0.0.1'], ['10.0.0.256', '::1']],
     ['uuid', ['123e4567-e89b-12d3-a456-426614174000'], ['123e4567']],
     ['hostname', ['db.internal.example'], ['-bad-.example', 'under_score..x']],
@@ -203,7 +258,8 @@ void describe('formats', () => {
   for (const [format, good, bad] of cases) {
     void test(`"format": "${format}" is checked`, () => {
       const validator = new SchemaValidator({ prefixes: [{ prefix: 'v', schema: { type: 'string', format } }] });
-      for (const value of good) assert.deepEqual(validator.valueViolations('v', value), [], `${format}: ${String(value)}`);
+      for (const value of good)
+        assert.deepEqual(validator.valueViolations('v', value), [], `${format}: ${String(value)}`);
       for (const value of bad) {
         const violations = validator.valueViolations('v', value);
         assert.equal(violations.length, 1, `${format}: ${String(value)}`);
@@ -213,16 +269,23 @@ void describe('formats', () => {
   }
 
   void test('formats are checked in document schemas too', () => {
-    const validator = new SchemaValidator({ document: { type: 'object', properties: { endpoint: { type: 'string', format: 'uri' } } } });
+    const validator = new SchemaValidator({
+      document: { type: 'object', properties: { endpoint: { type: 'string', format: 'uri' } } },
+    });
     assert.deepEqual(validator.documentViolations('', { endpoint: 'https://example.com' }), []);
-    assert.deepEqual(validator.documentViolations('', { endpoint: 'nope' }), [{ path: '/endpoint', message: 'must match format "uri"' }]);
+    assert.deepEqual(validator.documentViolations('', { endpoint: 'nope' }), [
+      { path: '/endpoint', message: 'must match format "uri"' },
+    ]);
   });
 });
 
 void test('JSON Schema 2020-12 keywords are understood', () => {
   const validator = new SchemaValidator({
     prefixes: [
-      { prefix: 'pair', schema: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer' }], items: false } },
+      {
+        prefix: 'pair',
+        schema: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer' }], items: false },
+      },
       { prefix: 'strict', schema: { type: 'object', properties: { a: true }, unevaluatedProperties: false } },
       { prefix: 'dep', schema: { type: 'object', dependentRequired: { user: ['password'] } } },
     ],
@@ -235,7 +298,10 @@ void test('JSON Schema 2020-12 keywords are understood', () => {
 });
 
 void test('unknown annotations are tolerated', () => {
-  assert.equal(construct({ document: { type: 'object', 'x-owner': 'team-a', description: 'd', examples: [{}] } }), undefined);
+  assert.equal(
+    construct({ document: { type: 'object', 'x-owner': 'team-a', description: 'd', examples: [{}] } }),
+    undefined,
+  );
 });
 
 void describe('schemaViolation', () => {

@@ -49,7 +49,12 @@ void test('the wrong key fails with a HeraldError', () => {
 void test('a ciphertext moved to another address (different associated data) fails', () => {
   const cipher = new SecretCipher(SecretCipher.generateKey());
   const ciphertext = cipher.encrypt('s', address);
-  for (const elsewhere of ['payments\u0000db/password\u0000dev', 'payments\u0000db/user\u0000prod', 'other\u0000db/password\u0000prod', '']) {
+  for (const elsewhere of [
+    'payments\u0000db/password\u0000dev',
+    'payments\u0000db/user\u0000prod',
+    'other\u0000db/password\u0000prod',
+    '',
+  ]) {
     assert.throws(() => cipher.decrypt(ciphertext, elsewhere), isDecryptFailure, JSON.stringify(elsewhere));
   }
 });
@@ -69,7 +74,11 @@ void test('a tampered ciphertext, tag or IV fails with a HeraldError', () => {
   for (const index of [0, 11, 12, 27, 28, raw.length - 1]) {
     const tampered = Buffer.from(raw);
     tampered[index] = (tampered[index] ?? 0) ^ 0x01;
-    assert.throws(() => cipher.decrypt(`v1:${tampered.toString('base64')}`, address), isDecryptFailure, `byte ${index}`);
+    assert.throws(
+      () => cipher.decrypt(`v1:${tampered.toString('base64')}`, address),
+      isDecryptFailure,
+      `byte ${index}`,
+    );
   }
 });
 
@@ -77,8 +86,19 @@ void test('a truncated or malformed ciphertext fails with a HeraldError, not a c
   const cipher = new SecretCipher(SecretCipher.generateKey());
   const valid = cipher.encrypt('value', address);
   const raw = Buffer.from(valid.slice(3), 'base64');
-  for (const bad of ['v1:', 'v1:AAAA', `v1:${raw.subarray(0, 12).toString('base64')}`, `v1:${raw.subarray(0, 20).toString('base64')}`, `v1:${raw.subarray(0, 28).toString('base64')}`, 'v1:!!!!']) {
-    assert.throws(() => cipher.decrypt(bad, address), (error: unknown) => error instanceof HeraldError, bad);
+  for (const bad of [
+    'v1:',
+    'v1:AAAA',
+    `v1:${raw.subarray(0, 12).toString('base64')}`,
+    `v1:${raw.subarray(0, 20).toString('base64')}`,
+    `v1:${raw.subarray(0, 28).toString('base64')}`,
+    'v1:!!!!',
+  ]) {
+    assert.throws(
+      () => cipher.decrypt(bad, address),
+      (error: unknown) => error instanceof HeraldError,
+      bad,
+    );
   }
 });
 
@@ -86,7 +106,10 @@ void test('an unknown format is refused', () => {
   const cipher = new SecretCipher(SecretCipher.generateKey());
   const valid = cipher.encrypt('value', address);
   for (const bad of ['', 'plaintext', valid.slice(3), `v2:${valid.slice(3)}`]) {
-    assert.throws(() => cipher.decrypt(bad, address), (error: unknown) => error instanceof HeraldError && /unknown format/u.test(error.message));
+    assert.throws(
+      () => cipher.decrypt(bad, address),
+      (error: unknown) => error instanceof HeraldError && /unknown format/u.test(error.message),
+    );
   }
 });
 

@@ -36,13 +36,44 @@ const controlCharacters = [
 
 void describe('checkNamespaceName', () => {
   void test('accepts plain lower-case names of 1 to 64 characters', () => {
-    for (const name of ['a', '0', 'payments', 'team-a', 'team_a', 'team.a', 'a1-b2_c3.d4', 'a'.repeat(64), `a${'-'.repeat(62)}b`]) {
+    for (const name of [
+      'a',
+      '0',
+      'payments',
+      'team-a',
+      'team_a',
+      'team.a',
+      'a1-b2_c3.d4',
+      'a'.repeat(64),
+      `a${'-'.repeat(62)}b`,
+    ]) {
       assert.doesNotThrow(() => checkNamespaceName(name), name);
     }
   });
 
   void test('refuses empty, too long, upper case, edge punctuation and anything outside a-z 0-9 . _ -', () => {
-    const bad = ['', 'a'.repeat(65), 'Payments', 'A', '-a', 'a-', '.a', 'a.', '_a', 'a_', 'a/b', 'a b', 'a*', 'a?', 'ä', 'a%', 'a\n', '\na', 'a\u0000', 'é'];
+    const bad = [
+      '',
+      'a'.repeat(65),
+      'Payments',
+      'A',
+      '-a',
+      'a-',
+      '.a',
+      'a.',
+      '_a',
+      'a_',
+      'a/b',
+      'a b',
+      'a*',
+      'a?',
+      'ä',
+      'a%',
+      'a\n',
+      '\na',
+      'a\u0000',
+      'é',
+    ];
     for (const name of bad) rejects(() => checkNamespaceName(name), 'invalid_namespace_name');
   });
 
@@ -100,7 +131,8 @@ void describe('checkKey', () => {
   void test('refuses "." and ".." as a whole key only', () => {
     rejects(() => checkKey('.', limits), 'invalid_key');
     rejects(() => checkKey('..', limits), 'invalid_key');
-    for (const key of ['...', '.a', 'a.', '..a', 'a..', 'a/./b', 'a/../b']) assert.doesNotThrow(() => checkKey(key, limits), key);
+    for (const key of ['...', '.a', 'a.', '..a', 'a..', 'a/./b', 'a/../b'])
+      assert.doesNotThrow(() => checkKey(key, limits), key);
   });
 
   void test('refuses every control character (C0, DEL, C1), wherever it is', () => {

@@ -49,8 +49,15 @@ export class AdminClient {
     return segments.map((s) => encodeURIComponent(s)).join('/');
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; body: T; headers: Headers }> {
-    const url = new URL(path.replace(/^\//u, ''), this.#base.href.endsWith('/') ? this.#base : new URL(`${this.#base.href}/`));
+  async request<T>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<{ status: number; body: T; headers: Headers }> {
+    const url = new URL(
+      path.replace(/^\//u, ''),
+      this.#base.href.endsWith('/') ? this.#base : new URL(`${this.#base.href}/`),
+    );
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value === undefined) continue;
       for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
@@ -80,7 +87,12 @@ export class AdminClient {
       }
     }
     if (response.status >= 400) {
-      throw new HeraldApiError(response.status, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : { detail: typeof body === 'string' && body.length > 0 ? body : `HTTP ${response.status}` });
+      throw new HeraldApiError(
+        response.status,
+        typeof body === 'object' && body !== null
+          ? (body as Record<string, unknown>)
+          : { detail: typeof body === 'string' && body.length > 0 ? body : `HTTP ${response.status}` },
+      );
     }
     return { status: response.status, body: body as T, headers: response.headers };
   }
@@ -106,7 +118,10 @@ export class AdminClient {
     const items: T[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.get<{ items: T[]; next?: string }>(path, { ...options, query: { ...options.query, limit: 1000, cursor } });
+      const page = await this.get<{ items: T[]; next?: string }>(path, {
+        ...options,
+        query: { ...options.query, limit: 1000, cursor },
+      });
       items.push(...page.items);
       cursor = page.next;
       if (items.length > maxItems) throw new Error(`more than ${maxItems} items at ${path}`);

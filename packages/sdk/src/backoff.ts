@@ -31,7 +31,11 @@ export class Backoff {
     this.#capMs = options.capMs ?? defaultBackoff.capMs;
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? defaultBackoff.maxRetryAfterMs;
     this.#random = options.random ?? Math.random;
-    for (const [name, value] of [['baseMs', this.#baseMs], ['capMs', this.#capMs], ['maxRetryAfterMs', this.#maxRetryAfterMs]] as const) {
+    for (const [name, value] of [
+      ['baseMs', this.#baseMs],
+      ['capMs', this.#capMs],
+      ['maxRetryAfterMs', this.#maxRetryAfterMs],
+    ] as const) {
       if (!Number.isFinite(value) || value < 0) throw new RangeError(`backoff ${name} must be a finite number >= 0`);
     }
   }

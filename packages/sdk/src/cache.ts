@@ -39,7 +39,10 @@ export type CacheRead<T> =
 
 /** The file name for a view: a hash of [namespace, labels], so any namespace or label is a safe name. */
 export function viewFileName(view: ViewRef): string {
-  const id = createHash('sha256').update(canonicalJson([view.namespace, view.labels])).digest('hex').slice(0, 32);
+  const id = createHash('sha256')
+    .update(canonicalJson([view.namespace, view.labels]))
+    .digest('hex')
+    .slice(0, 32);
   return `view-${id}.json`;
 }
 
@@ -49,9 +52,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function isKeyInfo(value: unknown): value is PublicKeyInfo {
   if (!isObject(value)) return false;
-  if (typeof value.keyId !== 'string' || typeof value.publicKey !== 'string' || typeof value.createdAt !== 'number') return false;
+  if (typeof value.keyId !== 'string' || typeof value.publicKey !== 'string' || typeof value.createdAt !== 'number')
+    return false;
   if (value.endorsedBy === undefined) return true;
-  return isObject(value.endorsedBy) && typeof value.endorsedBy.keyId === 'string' && typeof value.endorsedBy.signature === 'string';
+  return (
+    isObject(value.endorsedBy) &&
+    typeof value.endorsedBy.keyId === 'string' &&
+    typeof value.endorsedBy.signature === 'string'
+  );
 }
 
 export class DiskCache {
@@ -97,10 +105,12 @@ export class DiskCache {
     const read = await this.#readJson(path);
     if (read.status !== 'ok') return read;
     const data = read.value;
-    if (!isObject(data) || data.format !== cacheFormat) return { status: 'ignored', code: 'malformed', reason: 'not a Herald view cache file', file: path };
+    if (!isObject(data) || data.format !== cacheFormat)
+      return { status: 'ignored', code: 'malformed', reason: 'not a Herald view cache file', file: path };
     const verdict = verifySnapshot(data, { view, held: undefined, trust });
     if (verdict.outcome === 'accept') return { status: 'ok', value: verdict.view };
-    if (verdict.outcome === 'reject') return { status: 'ignored', code: verdict.code, reason: verdict.reason, file: path };
+    if (verdict.outcome === 'reject')
+      return { status: 'ignored', code: verdict.code, reason: verdict.reason, file: path };
     return { status: 'ignored', code: 'malformed', reason: 'unexpected verdict', file: path };
   }
 
@@ -121,10 +131,22 @@ export class DiskCache {
     const read = await this.#readJson(path);
     if (read.status !== 'ok') return read;
     const data = read.value;
-    if (!isObject(data) || data.format !== cacheFormat || !Array.isArray(data.pinned) || !Array.isArray(data.published)) {
+    if (
+      !isObject(data) ||
+      data.format !== cacheFormat ||
+      !Array.isArray(data.pinned) ||
+      !Array.isArray(data.published)
+    ) {
       return { status: 'ignored', code: 'malformed', reason: 'not a Herald keys cache file', file: path };
     }
-    return { status: 'ok', value: { format: cacheFormat, pinned: data.pinned.filter(isKeyInfo), published: data.published.filter(isKeyInfo) } };
+    return {
+      status: 'ok',
+      value: {
+        format: cacheFormat,
+        pinned: data.pinned.filter(isKeyInfo),
+        published: data.published.filter(isKeyInfo),
+      },
+    };
   }
 
   async writeKeys(keys: { pinned: readonly PublicKeyInfo[]; published: readonly PublicKeyInfo[] }): Promise<void> {

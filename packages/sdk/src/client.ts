@@ -5,7 +5,14 @@ import { Channel } from './channel.js';
 import { Sleep, type ClientClock } from './clock.js';
 import { abortError, HeraldClientError } from './errors.js';
 import { isUsableKey, KeyRing } from './keyring.js';
-import { resolveOptions, viewId, type HealthStatus, type HeraldClientOptions, type ResolvedOptions, type ResolvedView } from './options.js';
+import {
+  resolveOptions,
+  viewId,
+  type HealthStatus,
+  type HeraldClientOptions,
+  type ResolvedOptions,
+  type ResolvedView,
+} from './options.js';
 import { SseError, SseParser, type SseEvent } from './sse.js';
 import { verifyDelta, verifySnapshot, type RejectionCode, type Verdict, type VerifiedView } from './verify.js';
 
@@ -58,13 +65,26 @@ export type ClientStatus =
   | { readonly type: 'disconnected'; readonly error: Error }
   | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number }
   /** Serving views from the verified cache that the control plane has not confirmed yet. */
-  | { readonly type: 'stale-cache'; readonly views: ReadonlyArray<ViewName & { readonly seq: number; readonly digest: string; readonly issuedAt: number }> }
+  | {
+      readonly type: 'stale-cache';
+      readonly views: ReadonlyArray<
+        ViewName & { readonly seq: number; readonly digest: string; readonly issuedAt: number }
+      >;
+    }
   /** 'tofu': these keys were trusted because the server presented them on first contact. */
-  | { readonly type: 'trusted-on-first-use'; readonly keys: ReadonlyArray<{ readonly keyId: string; readonly publicKey: string }> }
+  | {
+      readonly type: 'trusted-on-first-use';
+      readonly keys: ReadonlyArray<{ readonly keyId: string; readonly publicKey: string }>;
+    }
   /** New signing keys trusted through an endorsement by a trusted key (rotation). */
   | { readonly type: 'keys-learned'; readonly keyIds: readonly string[] }
   /** A view (or a release of it) was refused; the previous values stay. */
-  | (ViewName & { readonly type: 'rejected'; readonly seq: number | undefined; readonly code: RejectionCode; readonly reason: string })
+  | (ViewName & {
+      readonly type: 'rejected';
+      readonly seq: number | undefined;
+      readonly code: RejectionCode;
+      readonly reason: string;
+    })
   /** The server can no longer serve a view (e.g. its namespace was deleted); the values held stay. */
   | (ViewName & { readonly type: 'view-error'; readonly code: string; readonly detail: string })
   /** The server sent something that is not the protocol (ignored). */
@@ -225,7 +245,9 @@ export class HeraldClient implements AsyncDisposable {
       throw reason;
     }
     const stopped = (): Error =>
-      signal?.aborted ? abortError(signal.reason) : new HeraldClientError('client_closed', 'the client was closed while starting');
+      signal?.aborted
+        ? abortError(signal.reason)
+        : new HeraldClientError('client_closed', 'the client was closed while starting');
     if (signal) {
       const listener = (): void => void this.destroy(abortError(signal.reason));
       signal.addEventListener('abort', listener, { once: true });
@@ -291,7 +313,11 @@ export class HeraldClient implements AsyncDisposable {
 
   /** Every watched view with what is held (undefined before its first values), in option order. */
   snapshots(): Array<ViewName & { readonly snapshot: ViewSnapshot | undefined }> {
-    return this.#views.map((view) => ({ namespace: view.ref.namespace, labels: view.ref.labels, snapshot: view.held?.snapshot }));
+    return this.#views.map((view) => ({
+      namespace: view.ref.namespace,
+      labels: view.ref.labels,
+      snapshot: view.held?.snapshot,
+    }));
   }
 
   /** Whether a stream is up, and the freshest revision the upstream told of (hello or heartbeat). */
@@ -322,7 +348,11 @@ export class HeraldClient implements AsyncDisposable {
 
   /** Sets the health sent with reports, and sends a report soon. */
   reportHealth(status: HealthStatus, detail = ''): void {
-    if (status !== 'ok' && status !== 'degraded' && status !== 'failing') throw new HeraldClientError('invalid_options', `health status must be ok, degraded or failing, not ${String(status)}`);
+    if (status !== 'ok' && status !== 'degraded' && status !== 'failing')
+      throw new HeraldClientError(
+        'invalid_options',
+        `health status must be ok, degraded or failing, not ${String(status)}`,
+      );
     this.#health = { status, detail: String(detail).slice(0, maxReasonLength) };
     this.#reportSoon();
   }
@@ -373,7 +403,10 @@ export class HeraldClient implements AsyncDisposable {
       // the rest of it), within a bound; then the last one says where we are.
       if (this.#reporting) {
         const grace = AbortSignal.timeout(closeReportTimeoutMs);
-        await Promise.race([this.#reporting, new Promise((resolve) => grace.addEventListener('abort', resolve, { once: true }))]);
+        await Promise.race([
+          this.#reporting,
+          new Promise((resolve) => grace.addEventListener('abort', resolve, { once: true })),
+        ]);
         this.#reportStop.abort(new HeraldClientError('client_closed', 'the client is closed'));
         await this.#reporting;
       }
@@ -385,7 +418,10 @@ export class HeraldClient implements AsyncDisposable {
     await this.#cache?.flush();
     this.#connected = false;
     this.#state = 'closed';
-    if (!this.#ready.settled) this.#ready.reject(new HeraldClientError('client_closed', 'the client closed before every view was ready', { cause: error }));
+    if (!this.#ready.settled)
+      this.#ready.reject(
+        new HeraldClientError('client_closed', 'the client closed before every view was ready', { cause: error }),
+      );
     this.#emitStatus({ type: 'closed', error });
     for (const { channel } of this.#changeChannels) channel.end();
     for (const channel of this.#statusChannels) channel.end();
@@ -401,8 +437,13 @@ export class HeraldClient implements AsyncDisposable {
       return view;
     }
     const matches = this.#views.filter((view) => view.ref.namespace === namespace);
-    if (matches.length === 0) throw new HeraldClientError('unknown_view', `the client does not watch namespace "${namespace}"`);
-    if (matches.length > 1) throw new HeraldClientError('ambiguous_view', `namespace "${namespace}" is watched with ${matches.length} label stacks; pass labels`);
+    if (matches.length === 0)
+      throw new HeraldClientError('unknown_view', `the client does not watch namespace "${namespace}"`);
+    if (matches.length > 1)
+      throw new HeraldClientError(
+        'ambiguous_view',
+        `namespace "${namespace}" is watched with ${matches.length} label stacks; pass labels`,
+      );
     return matches[0] as ViewState;
   }
 
@@ -433,7 +474,8 @@ export class HeraldClient implements AsyncDisposable {
     }
     const keys = await cache.readKeys();
     if (keys.status === 'ok') this.#keys.restore(keys.value);
-    else if (keys.status === 'ignored') this.#emitStatus({ type: 'cache-ignored', file: keys.file, code: keys.code, reason: keys.reason });
+    else if (keys.status === 'ignored')
+      this.#emitStatus({ type: 'cache-ignored', file: keys.file, code: keys.code, reason: keys.reason });
     const stale: Array<ViewName & { seq: number; digest: string; issuedAt: number }> = [];
     for (const view of this.#views) {
       const read = await cache.readView(view.ref, this.#keys.trust);
@@ -445,12 +487,23 @@ export class HeraldClient implements AsyncDisposable {
       // The application's rules may have changed since the file was written: check them again.
       const refusal = await this.#validate(view, read.value);
       if (refusal !== undefined) {
-        this.#emitStatus({ type: 'cache-ignored', file: cache.viewPath(view.ref), code: 'validation_failed', reason: refusal });
+        this.#emitStatus({
+          type: 'cache-ignored',
+          file: cache.viewPath(view.ref),
+          code: 'validation_failed',
+          reason: refusal,
+        });
         continue;
       }
       this.#accept(view, read.value, 'cache');
       const m = read.value.manifest;
-      stale.push({ namespace: view.ref.namespace, labels: view.ref.labels, seq: m.seq, digest: m.digest, issuedAt: m.issuedAt });
+      stale.push({
+        namespace: view.ref.namespace,
+        labels: view.ref.labels,
+        seq: m.seq,
+        digest: m.digest,
+        issuedAt: m.issuedAt,
+      });
     }
     if (stale.length > 0) this.#emitStatus({ type: 'stale-cache', views: stale });
   }
@@ -482,7 +535,13 @@ export class HeraldClient implements AsyncDisposable {
     const m = candidate.manifest;
     deepFreeze(candidate.values);
     try {
-      const result = await hook(candidate.values, { namespace: view.ref.namespace, labels: view.ref.labels, seq: m.seq, revision: m.revision, digest: m.digest });
+      const result = await hook(candidate.values, {
+        namespace: view.ref.namespace,
+        labels: view.ref.labels,
+        seq: m.seq,
+        revision: m.revision,
+        digest: m.digest,
+      });
       if (typeof result === 'string' && result.length > 0) return result;
       return undefined;
     } catch (error) {
@@ -514,7 +573,18 @@ export class HeraldClient implements AsyncDisposable {
     view.refused = undefined;
     // Values from the cache are applied too: the fleet should know what this instance runs.
     view.outcome = { seq: m.seq, digest: m.digest, status: 'applied' };
-    this.#emitChange(Object.freeze({ namespace: view.ref.namespace, labels: view.ref.labels, current: snapshot, previous, oldValues, newValues: values, changedKeys, via }));
+    this.#emitChange(
+      Object.freeze({
+        namespace: view.ref.namespace,
+        labels: view.ref.labels,
+        current: snapshot,
+        previous,
+        oldValues,
+        newValues: values,
+        changedKeys,
+        via,
+      }),
+    );
     this.#checkReady();
   }
 
@@ -572,7 +642,10 @@ export class HeraldClient implements AsyncDisposable {
     let silenceLimitMs = connectTimeoutMs;
     const arm = (): void => {
       disarm();
-      watchdog = this.#clock.setTimeout(() => stop(new HeraldClientError('stream_stalled', `nothing heard from the server for ${silenceLimitMs} ms`)), silenceLimitMs);
+      watchdog = this.#clock.setTimeout(
+        () => stop(new HeraldClientError('stream_stalled', `nothing heard from the server for ${silenceLimitMs} ms`)),
+        silenceLimitMs,
+      );
     };
     this.#emitStatus({ type: 'connecting', attempt: this.#backoff.attempt });
     arm();
@@ -591,7 +664,10 @@ export class HeraldClient implements AsyncDisposable {
       const type = response.headers.get('content-type') ?? '';
       if (!type.toLowerCase().startsWith('text/event-stream') || !response.body) {
         await response.body?.cancel().catch(() => undefined);
-        return new HeraldClientError('protocol_error', `the watch answered ${type || 'no content type'}, not text/event-stream`);
+        return new HeraldClientError(
+          'protocol_error',
+          `the watch answered ${type || 'no content type'}, not text/event-stream`,
+        );
       }
       const reader = response.body.getReader();
       const parser = new SseParser();
@@ -611,13 +687,23 @@ export class HeraldClient implements AsyncDisposable {
         arm();
       }
       const truncated = parser.end();
-      return ended ?? new HeraldClientError('stream_ended', truncated ? 'the server ended the stream in the middle of an event' : 'the server ended the stream');
+      return (
+        ended ??
+        new HeraldClientError(
+          'stream_ended',
+          truncated ? 'the server ended the stream in the middle of an event' : 'the server ended the stream',
+        )
+      );
     } catch (error) {
       if (ended) return ended;
       if (error instanceof SseError) return new HeraldClientError('protocol_error', error.message, { cause: error });
       if (error instanceof HeraldClientError) return error;
       const code = (error as { cause?: { code?: string } }).cause?.code;
-      return new HeraldClientError('unreachable', `cannot reach ${this.#options.base.origin}${code ? ` (${code})` : ''}`, { cause: error });
+      return new HeraldClientError(
+        'unreachable',
+        `cannot reach ${this.#options.base.origin}${code ? ` (${code})` : ''}`,
+        { cause: error },
+      );
     } finally {
       disarm();
       this.#stopStream = undefined;
@@ -642,10 +728,15 @@ export class HeraldClient implements AsyncDisposable {
     } catch {
       // not problem+json: the status says enough
     }
-    const retryAfterMs = response.status === 503 ? parseRetryAfter(response.headers.get('retry-after'), this.#clock.now()) : undefined;
+    const retryAfterMs =
+      response.status === 503 ? parseRetryAfter(response.headers.get('retry-after'), this.#clock.now()) : undefined;
     const serverCode = typeof problem.code === 'string' ? problem.code : undefined;
     const detail = typeof problem.detail === 'string' ? problem.detail : `HTTP ${response.status}`;
-    return new HeraldClientError('http_error', `the watch was refused: ${detail}`, { status: response.status, ...(serverCode ? { serverCode } : {}), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    return new HeraldClientError('http_error', `the watch was refused: ${detail}`, {
+      status: response.status,
+      ...(serverCode ? { serverCode } : {}),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
   }
 
   async #handleEvent(event: SseEvent, setSilenceLimit: (ms: number) => void): Promise<'ok' | 'resync'> {
@@ -683,8 +774,16 @@ export class HeraldClient implements AsyncDisposable {
         const view = this.#route(body);
         const code = typeof body.code === 'string' ? body.code : 'view_error';
         const detail = typeof body.detail === 'string' ? body.detail : '';
-        if (view) this.#emitStatus({ type: 'view-error', namespace: view.ref.namespace, labels: view.ref.labels, code, detail });
-        else this.#emitStatus({ type: 'protocol-error', detail: `view-error for a view not watched: ${code} ${detail}` });
+        if (view)
+          this.#emitStatus({
+            type: 'view-error',
+            namespace: view.ref.namespace,
+            labels: view.ref.labels,
+            code,
+            detail,
+          });
+        else
+          this.#emitStatus({ type: 'protocol-error', detail: `view-error for a view not watched: ${code} ${detail}` });
         return 'ok';
       }
       default:
@@ -710,7 +809,10 @@ export class HeraldClient implements AsyncDisposable {
   async #pinFirstUse(keys: PublicKeyInfo[]): Promise<void> {
     const pinned = this.#keys.pinOnFirstUse(keys);
     if (pinned.length === 0) return;
-    this.#emitStatus({ type: 'trusted-on-first-use', keys: pinned.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey })) });
+    this.#emitStatus({
+      type: 'trusted-on-first-use',
+      keys: pinned.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey })),
+    });
     await this.#persistKeys();
   }
 
@@ -765,15 +867,20 @@ export class HeraldClient implements AsyncDisposable {
     let labels: unknown;
     if (Array.isArray(name)) [namespace, labels] = name as unknown[];
     else if (typeof name === 'object' && name !== null) ({ namespace, labels } = name as Record<string, unknown>);
-    else if (name === undefined && typeof body.manifest === 'object' && body.manifest !== null) ({ namespace, labels } = body.manifest as Record<string, unknown>);
-    if (typeof namespace !== 'string' || !Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return undefined;
+    else if (name === undefined && typeof body.manifest === 'object' && body.manifest !== null)
+      ({ namespace, labels } = body.manifest as Record<string, unknown>);
+    if (typeof namespace !== 'string' || !Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))
+      return undefined;
     return this.#byId.get(viewId(namespace, labels));
   }
 
   async #onView(kind: 'snapshot' | 'delta', body: Record<string, unknown>): Promise<'ok' | 'resync'> {
     const view = this.#route(body);
     if (!view) {
-      this.#emitStatus({ type: 'protocol-error', detail: `a ${kind} for a view not watched: ${JSON.stringify(body.view) ?? 'no view'}` });
+      this.#emitStatus({
+        type: 'protocol-error',
+        detail: `a ${kind} for a view not watched: ${JSON.stringify(body.view) ?? 'no view'}`,
+      });
       return 'ok';
     }
     const check = (): Verdict => {
@@ -781,7 +888,8 @@ export class HeraldClient implements AsyncDisposable {
       return kind === 'snapshot' ? verifySnapshot(body, context) : verifyDelta(body, context);
     };
     let verdict = check();
-    if (verdict.outcome === 'reject' && verdict.code === 'untrusted_key' && (await this.#refreshKeys())) verdict = check();
+    if (verdict.outcome === 'reject' && verdict.code === 'untrusted_key' && (await this.#refreshKeys()))
+      verdict = check();
     if (verdict.outcome === 'unchanged') return 'ok';
     if (verdict.outcome === 'reject') {
       if (verdict.code === 'delta_base_mismatch') {
@@ -869,9 +977,23 @@ export class HeraldClient implements AsyncDisposable {
     const views = this.#views.flatMap((view) => {
       const o = view.outcome;
       if (!o) return [];
-      return [{ namespace: view.ref.namespace, labels: view.ref.labels, seq: o.seq, digest: o.digest, status: o.status, ...(o.reason === undefined ? {} : { reason: o.reason }) }];
+      return [
+        {
+          namespace: view.ref.namespace,
+          labels: view.ref.labels,
+          seq: o.seq,
+          digest: o.digest,
+          status: o.status,
+          ...(o.reason === undefined ? {} : { reason: o.reason }),
+        },
+      ];
     });
-    const body = { instanceId: this.#options.instanceId, attributes: this.#options.attributes, views, health: this.#health };
+    const body = {
+      instanceId: this.#options.instanceId,
+      attributes: this.#options.attributes,
+      views,
+      health: this.#health,
+    };
     try {
       const response = await this.#options.fetch(this.#url('v1/reports'), {
         method: 'POST',
@@ -881,14 +1003,23 @@ export class HeraldClient implements AsyncDisposable {
       });
       if (response.status >= 300) {
         const error = await this.#httpError(response);
-        throw new HeraldClientError('http_error', error.message.replace('the watch was refused', 'the report was refused'), { status: error.status, ...(error.serverCode ? { serverCode: error.serverCode } : {}) });
+        throw new HeraldClientError(
+          'http_error',
+          error.message.replace('the watch was refused', 'the report was refused'),
+          { status: error.status, ...(error.serverCode ? { serverCode: error.serverCode } : {}) },
+        );
       }
       // Read to the end, so the connection goes back to the pool in a clean state.
       await response.arrayBuffer();
     } catch (error) {
       // A report cut short by close() is followed by the last report: nothing to say.
       if (stop.aborted && this.#state !== 'running') return;
-      const reported = error instanceof HeraldClientError ? error : new HeraldClientError('unreachable', `the report could not be sent: ${(error as Error).message}`, { cause: error });
+      const reported =
+        error instanceof HeraldClientError
+          ? error
+          : new HeraldClientError('unreachable', `the report could not be sent: ${(error as Error).message}`, {
+              cause: error,
+            });
       this.#emitStatus({ type: 'report-failed', error: reported });
     }
   }

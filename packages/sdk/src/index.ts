@@ -2,7 +2,14 @@ export { AdminClient, HeraldApiError } from './admin-client.js';
 export type { AdminClientOptions, RequestOptions } from './admin-client.js';
 export { HeraldClient } from './client.js';
 export type { ClientStatus, ClientStatusType, ViewChange, ViewSelector, ViewSnapshot } from './client.js';
-export type { HealthStatus, HeraldClientOptions, ValidateContext, ValidateHook, ValidateResult, WatchedView } from './options.js';
+export type {
+  HealthStatus,
+  HeraldClientOptions,
+  ValidateContext,
+  ValidateHook,
+  ValidateResult,
+  WatchedView,
+} from './options.js';
 export { clientErrorCodes, HeraldClientError } from './errors.js';
 export type { ClientErrorCode, HeraldClientErrorOptions } from './errors.js';
 export { rejectionCodes } from './verify.js';

@@ -60,7 +60,8 @@ export class KeyRing {
     for (const key of keys) {
       if (!isUsableKey(key)) continue;
       const known = this.#published.get(key.keyId);
-      if (known && known.publicKey === key.publicKey && known.endorsedBy?.signature === key.endorsedBy?.signature) continue;
+      if (known && known.publicKey === key.publicKey && known.endorsedBy?.signature === key.endorsedBy?.signature)
+        continue;
       if (this.#published.size >= KeyRing.maxPublished && !known) continue;
       this.#published.set(key.keyId, copyKey(key));
       changed = true;
@@ -84,10 +85,17 @@ function copyKey(key: PublicKeyInfo): PublicKeyInfo {
 export function isUsableKey(key: unknown): key is PublicKeyInfo {
   if (typeof key !== 'object' || key === null) return false;
   const k = key as Record<string, unknown>;
-  if (typeof k.keyId !== 'string' || k.keyId.length === 0 || typeof k.publicKey !== 'string' || typeof k.createdAt !== 'number') return false;
+  if (
+    typeof k.keyId !== 'string' ||
+    k.keyId.length === 0 ||
+    typeof k.publicKey !== 'string' ||
+    typeof k.createdAt !== 'number'
+  )
+    return false;
   if (k.endorsedBy !== undefined) {
     const e = k.endorsedBy as Record<string, unknown> | null;
-    if (typeof e !== 'object' || e === null || typeof e.keyId !== 'string' || typeof e.signature !== 'string') return false;
+    if (typeof e !== 'object' || e === null || typeof e.keyId !== 'string' || typeof e.signature !== 'string')
+      return false;
   }
   try {
     publicKeyFromRaw(k.publicKey);

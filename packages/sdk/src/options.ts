@@ -22,7 +22,10 @@ export interface ValidateContext {
 
 /** Accept by returning nothing (or ""); refuse by throwing or by returning a non-empty reason. */
 export type ValidateResult = string | undefined | void;
-export type ValidateHook = (values: Readonly<ViewValues>, view: ValidateContext) => ValidateResult | Promise<ValidateResult>;
+export type ValidateHook = (
+  values: Readonly<ViewValues>,
+  view: ValidateContext,
+) => ValidateResult | Promise<ValidateResult>;
 
 export type HealthStatus = 'ok' | 'degraded' | 'failing';
 
@@ -103,10 +106,12 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   } catch {
     fail(`url "${String(input.url)}" is not a URL`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') fail(`url must be http: or https:, not ${base.protocol}`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    fail(`url must be http: or https:, not ${base.protocol}`);
   if (!base.pathname.endsWith('/')) base.pathname = `${base.pathname}/`;
   if (typeof input.token !== 'string' || input.token.length === 0) fail('token must be a non-empty string');
-  if (typeof input.instanceId !== 'string' || input.instanceId.length === 0) fail('instanceId must be a non-empty string');
+  if (typeof input.instanceId !== 'string' || input.instanceId.length === 0)
+    fail('instanceId must be a non-empty string');
 
   const attributes: Record<string, string> = {};
   const givenAttributes = input.attributes ?? {};
@@ -125,9 +130,11 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   const seen = new Set<string>();
   const views: ResolvedView[] = (givenViews as unknown[]).map((given, i) => {
     const view = given as Partial<WatchedView> | null;
-    if (typeof view !== 'object' || view === null || typeof view.namespace !== 'string' || view.namespace.length === 0) fail(`views[${i}].namespace must be a non-empty string`);
+    if (typeof view !== 'object' || view === null || typeof view.namespace !== 'string' || view.namespace.length === 0)
+      fail(`views[${i}].namespace must be a non-empty string`);
     const labels: unknown = view.labels ?? [];
-    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) fail(`views[${i}].labels must be an array of strings`);
+    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))
+      fail(`views[${i}].labels must be an array of strings`);
     const normalised = normaliseLabels(labels);
     const id = viewId(view.namespace, normalised);
     if (seen.has(id)) fail(`views[${i}] repeats ${id}`);
@@ -141,7 +148,8 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   } else if (Array.isArray(input.trustedKeys) && input.trustedKeys.length > 0) {
     const given = input.trustedKeys as readonly unknown[];
     const keys = given.map((key, i) => {
-      if (!isUsableKey(key)) fail(`trustedKeys[${i}] is not an Ed25519 public key ({keyId, publicKey: base64 of 32 bytes, createdAt})`);
+      if (!isUsableKey(key))
+        fail(`trustedKeys[${i}] is not an Ed25519 public key ({keyId, publicKey: base64 of 32 bytes, createdAt})`);
       return Object.freeze({ ...key });
     });
     trustedKeys = Object.freeze(keys);
@@ -149,15 +157,22 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
     fail("trustedKeys must be a non-empty array of public keys, or 'tofu'");
   }
 
-  if (input.cacheDir !== undefined && (typeof input.cacheDir !== 'string' || input.cacheDir.length === 0)) fail('cacheDir must be a non-empty string');
+  if (input.cacheDir !== undefined && (typeof input.cacheDir !== 'string' || input.cacheDir.length === 0))
+    fail('cacheDir must be a non-empty string');
   if (input.validate !== undefined && typeof input.validate !== 'function') fail('validate must be a function');
   const reportIntervalMs = input.reportIntervalMs ?? clientDefaults.reportIntervalMs;
-  if (typeof reportIntervalMs !== 'number' || !Number.isFinite(reportIntervalMs) || reportIntervalMs <= 0) fail('reportIntervalMs must be a positive number');
+  if (typeof reportIntervalMs !== 'number' || !Number.isFinite(reportIntervalMs) || reportIntervalMs <= 0)
+    fail('reportIntervalMs must be a positive number');
   const fetchFn = input.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') fail('fetch must be a function');
   if (input.signal !== undefined && !(input.signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
   const clock = input.clock ?? systemClientClock;
-  if (typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') fail('clock must have now, setTimeout and clearTimeout');
+  if (
+    typeof clock.now !== 'function' ||
+    typeof clock.setTimeout !== 'function' ||
+    typeof clock.clearTimeout !== 'function'
+  )
+    fail('clock must have now, setTimeout and clearTimeout');
 
   return Object.freeze({
     base,

@@ -75,11 +75,14 @@ export function parseManifest(value: unknown): Manifest | string {
   if (!isObject(value)) return 'the manifest is not an object';
   const { namespace, labels, secrets, seq, revision, digest, issuedAt, keyId } = value;
   if (typeof namespace !== 'string') return 'manifest.namespace is not a string';
-  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return 'manifest.labels is not an array of strings';
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))
+    return 'manifest.labels is not an array of strings';
   if (typeof secrets !== 'boolean') return 'manifest.secrets is not a boolean';
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) return 'manifest.seq is not a non-negative integer';
-  if (!Number.isSafeInteger(revision) || (revision as number) < 0) return 'manifest.revision is not a non-negative integer';
-  if (typeof digest !== 'string' || !digestPattern.test(digest)) return 'manifest.digest is not a lowercase hex SHA-256';
+  if (!Number.isSafeInteger(revision) || (revision as number) < 0)
+    return 'manifest.revision is not a non-negative integer';
+  if (typeof digest !== 'string' || !digestPattern.test(digest))
+    return 'manifest.digest is not a lowercase hex SHA-256';
   if (typeof issuedAt !== 'number' || !Number.isFinite(issuedAt)) return 'manifest.issuedAt is not a number';
   if (typeof keyId !== 'string' || keyId.length === 0) return 'manifest.keyId is not a string';
   return value as unknown as Manifest;
@@ -92,25 +95,47 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Checks 1–3, shared by snapshots and deltas. Returns the manifest, or a verdict to stop with. */
-function checkManifest(payload: Record<string, unknown>, context: VerifyContext): { manifest: Manifest; signature: string } | Verdict {
+function checkManifest(
+  payload: Record<string, unknown>,
+  context: VerifyContext,
+): { manifest: Manifest; signature: string } | Verdict {
   const manifest = parseManifest(payload.manifest);
   if (typeof manifest === 'string') return reject('malformed', manifest);
   const signature = payload.signature;
   if (typeof signature !== 'string') return reject('malformed', 'the signature is not a string', manifest);
   // 1. A trusted key, and a signature that verifies over the canonical manifest.
-  if (!context.trust.has(manifest.keyId)) return reject('untrusted_key', `manifest signed by untrusted key ${manifest.keyId}`, manifest);
-  if (!context.trust.verify({ manifest, signature })) return reject('bad_signature', `the signature of seq ${manifest.seq} does not verify under key ${manifest.keyId}`, manifest);
+  if (!context.trust.has(manifest.keyId))
+    return reject('untrusted_key', `manifest signed by untrusted key ${manifest.keyId}`, manifest);
+  if (!context.trust.verify({ manifest, signature }))
+    return reject(
+      'bad_signature',
+      `the signature of seq ${manifest.seq} does not verify under key ${manifest.keyId}`,
+      manifest,
+    );
   // 2. The view asked for.
   if (manifest.namespace !== context.view.namespace || !sameLabels(manifest.labels, context.view.labels)) {
-    return reject('wrong_view', `manifest is for ${JSON.stringify([manifest.namespace, manifest.labels])}, not ${JSON.stringify([context.view.namespace, context.view.labels])}`, manifest);
+    return reject(
+      'wrong_view',
+      `manifest is for ${JSON.stringify([manifest.namespace, manifest.labels])}, not ${JSON.stringify([context.view.namespace, context.view.labels])}`,
+      manifest,
+    );
   }
   // 3. Never a lower seq; the same seq only with the same digest.
   const held = context.held?.manifest;
   if (held) {
-    if (manifest.seq < held.seq) return reject('seq_regressed', `seq ${manifest.seq} is lower than the seq ${held.seq} held (replay or rollback)`, manifest);
+    if (manifest.seq < held.seq)
+      return reject(
+        'seq_regressed',
+        `seq ${manifest.seq} is lower than the seq ${held.seq} held (replay or rollback)`,
+        manifest,
+      );
     if (manifest.seq === held.seq) {
       if (manifest.digest === held.digest) return { outcome: 'unchanged' };
-      return reject('seq_conflict', `seq ${manifest.seq} is held with digest ${held.digest}, offered with ${manifest.digest}`, manifest);
+      return reject(
+        'seq_conflict',
+        `seq ${manifest.seq} is held with digest ${held.digest}, offered with ${manifest.digest}`,
+        manifest,
+      );
     }
   }
   return { manifest, signature };
@@ -124,7 +149,12 @@ function checkDigest(manifest: Manifest, signature: string, values: ViewValues):
   } catch {
     return reject('malformed', 'the values have no canonical JSON encoding', manifest);
   }
-  if (digest !== manifest.digest) return reject('digest_mismatch', `the values hash to ${digest}, the manifest of seq ${manifest.seq} says ${manifest.digest}`, manifest);
+  if (digest !== manifest.digest)
+    return reject(
+      'digest_mismatch',
+      `the values hash to ${digest}, the manifest of seq ${manifest.seq} says ${manifest.digest}`,
+      manifest,
+    );
   return { outcome: 'accept', view: { manifest, signature, values } };
 }
 
@@ -150,13 +180,20 @@ export function verifyDelta(payload: unknown, context: VerifyContext): Verdict {
   if ('outcome' in checked) return checked;
   const { manifest, signature } = checked;
   const { fromSeq, fromDigest, set, remove } = payload;
-  if (!Number.isSafeInteger(fromSeq) || typeof fromDigest !== 'string') return reject('malformed', 'the delta has no fromSeq/fromDigest', manifest);
-  if (!isObject(set) || !Array.isArray(remove) || !remove.every((k) => typeof k === 'string')) return reject('malformed', 'the delta has no set object or remove list', manifest);
+  if (!Number.isSafeInteger(fromSeq) || typeof fromDigest !== 'string')
+    return reject('malformed', 'the delta has no fromSeq/fromDigest', manifest);
+  if (!isObject(set) || !Array.isArray(remove) || !remove.every((k) => typeof k === 'string'))
+    return reject('malformed', 'the delta has no set object or remove list', manifest);
   // 4. From exactly what the client holds.
   const held = context.held;
-  if (!held) return reject('delta_base_mismatch', `a delta from seq ${String(fromSeq)} arrived but nothing is held`, manifest);
+  if (!held)
+    return reject('delta_base_mismatch', `a delta from seq ${String(fromSeq)} arrived but nothing is held`, manifest);
   if (fromSeq !== held.manifest.seq || fromDigest !== held.manifest.digest) {
-    return reject('delta_base_mismatch', `a delta from seq ${String(fromSeq)} (${fromDigest}) arrived but seq ${held.manifest.seq} (${held.manifest.digest}) is held`, manifest);
+    return reject(
+      'delta_base_mismatch',
+      `a delta from seq ${String(fromSeq)} (${fromDigest}) arrived but seq ${held.manifest.seq} (${held.manifest.digest}) is held`,
+      manifest,
+    );
   }
   // 5. The result hashes to the signed digest.
   return checkDigest(manifest, signature, applyDelta(held.values, { set, remove }));

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TrustStore } from '@herald/core';
-import { DiskCache, KeyRing, viewFileName, writeFileAtomic, type VerifiedView, type ViewRef } from '@herald/sdk/internal';
+import {
+  DiskCache,
+  KeyRing,
+  viewFileName,
+  writeFileAtomic,
+  type VerifiedView,
+  type ViewRef,
+} from '@herald/sdk/internal';
 import { flipSignature, newKey, publicInfo, signView } from './fixtures.js';
 
 const key = newKey('k-1');
@@ -75,7 +82,9 @@ void describe('writeFileAtomic', () => {
       for (let i = 1; ; i += 1) await writeFileAtomic(${JSON.stringify(path)}, bodies[i % 2]);
     `;
     for (let round = 0; round < 3; round += 1) {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       await new Promise((resolve) => setTimeout(resolve, 50 + round * 40));
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -91,7 +100,10 @@ void describe('writeFileAtomic', () => {
 void describe('DiskCache', () => {
   void it('names files by a hash of [namespace, labels], so any name is safe on disk', () => {
     assert.match(viewFileName({ namespace: '../../etc', labels: ['a/b', '\0'] }), /^view-[0-9a-f]{32}\.json$/u);
-    assert.notEqual(viewFileName({ namespace: 'a', labels: [''] }), viewFileName({ namespace: 'a', labels: ['', 'prod'] }));
+    assert.notEqual(
+      viewFileName({ namespace: 'a', labels: [''] }),
+      viewFileName({ namespace: 'a', labels: ['', 'prod'] }),
+    );
   });
 
   void it('writes {manifest, signature, values} and reads them back verified', async () => {
@@ -113,18 +125,34 @@ void describe('DiskCache', () => {
     await cache.writeView(view, verified);
     const path = cache.viewPath(view);
     const good = await readFile(path, 'utf8');
-    const file = JSON.parse(good) as { manifest: Record<string, unknown>; signature: string; values: Record<string, unknown> };
+    const file = JSON.parse(good) as {
+      manifest: Record<string, unknown>;
+      signature: string;
+      values: Record<string, unknown>;
+    };
 
     const cases: Array<[string, string, string]> = [
-      ['a value changed', JSON.stringify({ ...file, values: { ...file.values, 'db/pool/max': 11 } }), 'digest_mismatch'],
+      [
+        'a value changed',
+        JSON.stringify({ ...file, values: { ...file.values, 'db/pool/max': 11 } }),
+        'digest_mismatch',
+      ],
       ['a key added', JSON.stringify({ ...file, values: { ...file.values, extra: 1 } }), 'digest_mismatch'],
       ['the seq raised', JSON.stringify({ ...file, manifest: { ...file.manifest, seq: 99 } }), 'bad_signature'],
       ['the signature altered', JSON.stringify({ ...file, signature: flipSignature(file.signature) }), 'bad_signature'],
       ['truncated', good.slice(0, good.length / 2), 'malformed'],
       ['not JSON at all', '\u0000\u0001garbage', 'malformed'],
       ['another format', JSON.stringify({ ...file, format: 2 }), 'malformed'],
-      ['another view\'s file', JSON.stringify({ ...file, ...signView(key, { namespace: 'search', seq: 1, values: {} }) }), 'wrong_view'],
-      ['signed by a stranger', JSON.stringify({ ...file, ...signView(newKey('k-x'), { labels: ['', 'prod'], seq: 3, values: {} }) }), 'untrusted_key'],
+      [
+        "another view's file",
+        JSON.stringify({ ...file, ...signView(key, { namespace: 'search', seq: 1, values: {} }) }),
+        'wrong_view',
+      ],
+      [
+        'signed by a stranger',
+        JSON.stringify({ ...file, ...signView(newKey('k-x'), { labels: ['', 'prod'], seq: 3, values: {} }) }),
+        'untrusted_key',
+      ],
     ];
     for (const [what, content, code] of cases) {
       await writeFile(path, content);
@@ -142,8 +170,12 @@ void describe('DiskCache', () => {
 
   void it('queues writes to one file, so the last write wins', async () => {
     const cache = await freshCache('order');
-    const versions = Array.from({ length: 20 }, (_, i) => signView(key, { labels: ['', 'prod'], seq: i + 1, values: { i } }));
-    await Promise.all(versions.map((v) => cache.writeView(view, { manifest: v.manifest, signature: v.signature, values: v.values })));
+    const versions = Array.from({ length: 20 }, (_, i) =>
+      signView(key, { labels: ['', 'prod'], seq: i + 1, values: { i } }),
+    );
+    await Promise.all(
+      versions.map((v) => cache.writeView(view, { manifest: v.manifest, signature: v.signature, values: v.values })),
+    );
     await cache.flush();
     const read = await cache.readView(view, trust);
     assert.equal(read.status === 'ok' ? read.value.manifest.seq : -1, 20);
@@ -163,7 +195,10 @@ void describe('DiskCache', () => {
 
     // An attacker who can write the file adds a key of their own, with and without a forged endorsement.
     const evil = newKey('k-evil');
-    await cache.writeKeys({ pinned: [publicInfo(evil)], published: [publicInfo(evil), publicInfo(newKey('k-evil2'), evil)] });
+    await cache.writeKeys({
+      pinned: [publicInfo(evil)],
+      published: [publicInfo(evil), publicInfo(newKey('k-evil2'), evil)],
+    });
     const tampered = await cache.readKeys();
     const victim = new KeyRing([publicInfo(key)]);
     if (tampered.status === 'ok') victim.restore(tampered.value);
@@ -179,7 +214,10 @@ void describe('DiskCache', () => {
     const cache = await freshCache('tofu');
     const ring = new KeyRing('tofu');
     assert.equal(ring.awaitingFirstUse, true);
-    assert.deepEqual(ring.pinOnFirstUse([publicInfo(key)]).map((k) => k.keyId), ['k-1']);
+    assert.deepEqual(
+      ring.pinOnFirstUse([publicInfo(key)]).map((k) => k.keyId),
+      ['k-1'],
+    );
     assert.equal(ring.awaitingFirstUse, false);
     assert.deepEqual(ring.pinOnFirstUse([publicInfo(newKey('k-later'))]), [], 'first use happens once');
     await cache.writeKeys(ring.toFile());

@@ -24,11 +24,21 @@ after(async () => {
 });
 
 function options(overrides: Partial<HeraldClientOptions> = {}): HeraldClientOptions {
-  return { url: unreachable, token: 'client-token', instanceId: 'web-1', views: [{ namespace: 'payments', labels: ['prod'] }], trustedKeys: [publicInfo(key)], ...overrides };
+  return {
+    url: unreachable,
+    token: 'client-token',
+    instanceId: 'web-1',
+    views: [{ namespace: 'payments', labels: ['prod'] }],
+    trustedKeys: [publicInfo(key)],
+    ...overrides,
+  };
 }
 
 /** Reads status events until one of `type` arrives; returns it and everything before it. */
-async function until<T extends ClientStatus['type']>(statuses: AsyncIterator<ClientStatus>, type: T): Promise<{ found: Extract<ClientStatus, { type: T }>; seen: ClientStatus[] }> {
+async function until<T extends ClientStatus['type']>(
+  statuses: AsyncIterator<ClientStatus>,
+  type: T,
+): Promise<{ found: Extract<ClientStatus, { type: T }>; seen: ClientStatus[] }> {
   const seen: ClientStatus[] = [];
   for (;;) {
     const next = await statuses.next();
@@ -38,12 +48,18 @@ async function until<T extends ClientStatus['type']>(statuses: AsyncIterator<Cli
   }
 }
 
-async function seedCache(dir: string, views: Array<{ namespace: string; labels: string[]; seq: number; values: Record<string, unknown> }>): Promise<void> {
+async function seedCache(
+  dir: string,
+  views: Array<{ namespace: string; labels: string[]; seq: number; values: Record<string, unknown> }>,
+): Promise<void> {
   const cache = new DiskCache(dir);
   await cache.open();
   for (const v of views) {
     const signed = signView(key, { namespace: v.namespace, labels: v.labels, seq: v.seq, values: v.values });
-    await cache.writeView({ namespace: v.namespace, labels: v.labels }, { manifest: signed.manifest, signature: signed.signature, values: signed.values });
+    await cache.writeView(
+      { namespace: v.namespace, labels: v.labels },
+      { manifest: signed.manifest, signature: signed.signature, values: signed.values },
+    );
   }
 }
 
@@ -66,7 +82,11 @@ void describe('options', () => {
       ['validate', { validate: 'yes' as unknown as () => void }],
     ];
     for (const [name, override] of bad) {
-      assert.throws(() => new HeraldClient(options(override)), (error: { code?: string; message: string }) => error.code === 'invalid_options' && error.message.includes(name), name);
+      assert.throws(
+        () => new HeraldClient(options(override)),
+        (error: { code?: string; message: string }) => error.code === 'invalid_options' && error.message.includes(name),
+        name,
+      );
     }
   });
 });
@@ -104,7 +124,7 @@ void describe('lifecycle', () => {
     const closed = await client.closed();
     assert.ok(closed instanceof Error);
     assert.equal((closed as { code?: string }).code, 'aborted');
-    assert.equal((closed).cause, 'bye', 'a non-Error reason is kept as the cause');
+    assert.equal(closed.cause, 'bye', 'a non-Error reason is kept as the cause');
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
     const { found } = await until(statuses, 'closed');
     assert.equal(found.error, closed);
@@ -149,14 +169,20 @@ void describe('reconnecting', () => {
     const statuses = client.status();
     await client.start();
     const first = await until(statuses, 'reconnecting');
-    assert.deepEqual(first.seen.map((s) => s.type), ['connecting', 'disconnected', 'reconnecting']);
+    assert.deepEqual(
+      first.seen.map((s) => s.type),
+      ['connecting', 'disconnected', 'reconnecting'],
+    );
     const disconnected = first.seen[1] as Extract<ClientStatus, { type: 'disconnected' }>;
     assert.equal((disconnected.error as { code?: string }).code, 'unreachable');
     assert.equal(first.found.delayMs, 250, 'half of the 500 ms ceiling');
     assert.equal(first.found.attempt, 1);
     // Nothing happens until the clock moves.
     clock.advance(249);
-    const raced = await Promise.race([statuses.next(), new Promise((resolve) => setTimeout(() => resolve('quiet'), 50))]);
+    const raced = await Promise.race([
+      statuses.next(),
+      new Promise((resolve) => setTimeout(() => resolve('quiet'), 50)),
+    ]);
     assert.equal(raced, 'quiet');
     clock.advance(1);
     // The pending next() from the race gets the connecting event.
@@ -192,7 +218,13 @@ void describe('start-up from the verified cache', () => {
       { namespace: 'payments', labels: ['', 'prod'], seq: 7, values: { 'db/pool/max': 20, 'feature/x': true } },
       { namespace: 'search', labels: [''], seq: 2, values: { shards: 3 } },
     ]);
-    const client = new HeraldClient(options({ cacheDir, clock: new ManualTimers(), views: [{ namespace: 'payments', labels: ['', 'prod'] }, { namespace: 'search' }] }));
+    const client = new HeraldClient(
+      options({
+        cacheDir,
+        clock: new ManualTimers(),
+        views: [{ namespace: 'payments', labels: ['', 'prod'] }, { namespace: 'search' }],
+      }),
+    );
     const statuses = client.status();
     const changes = client.changes();
     await client.start();
@@ -208,7 +240,13 @@ void describe('start-up from the verified cache', () => {
       (client.values('search') as Record<string, unknown>).shards = 4;
     }, TypeError);
     const { found } = await until(statuses, 'stale-cache');
-    assert.deepEqual(found.views.map((v) => [v.namespace, v.seq]), [['payments', 7], ['search', 2]]);
+    assert.deepEqual(
+      found.views.map((v) => [v.namespace, v.seq]),
+      [
+        ['payments', 7],
+        ['search', 2],
+      ],
+    );
     const first = await changes.next();
     assert.equal(first.value?.via, 'cache');
     assert.deepEqual(first.value?.changedKeys, ['db/pool/max', 'feature/x']);
@@ -224,14 +262,18 @@ void describe('start-up from the verified cache', () => {
     ]);
     const cache = new DiskCache(cacheDir);
     const path = cache.viewPath({ namespace: 'payments', labels: ['', 'prod'] });
-    const file = JSON.parse(await (await import('node:fs/promises')).readFile(path, 'utf8')) as { values: Record<string, unknown> };
+    const file = JSON.parse(await (await import('node:fs/promises')).readFile(path, 'utf8')) as {
+      values: Record<string, unknown>;
+    };
     await writeFile(path, JSON.stringify({ ...file, values: { 'db/pool/max': 9999 } }));
-    const client = new HeraldClient(options({
-      cacheDir,
-      clock: new ManualTimers(),
-      views: [{ namespace: 'payments', labels: ['', 'prod'] }, { namespace: 'search' }],
-      validate: (values) => (values.shards === 3 ? 'shards must not be 3 any more' : undefined),
-    }));
+    const client = new HeraldClient(
+      options({
+        cacheDir,
+        clock: new ManualTimers(),
+        views: [{ namespace: 'payments', labels: ['', 'prod'] }, { namespace: 'search' }],
+        validate: (values) => (values.shards === 3 ? 'shards must not be 3 any more' : undefined),
+      }),
+    );
     const statuses = client.status();
     await client.start();
     const first = await until(statuses, 'cache-ignored');
@@ -250,12 +292,23 @@ void describe('start-up from the verified cache', () => {
   });
 
   void it('get() names the view: unknown_view, ambiguous_view', async () => {
-    const client = new HeraldClient(options({ views: [{ namespace: 'a', labels: ['x'] }, { namespace: 'a', labels: ['y'] }] }));
+    const client = new HeraldClient(
+      options({
+        views: [
+          { namespace: 'a', labels: ['x'] },
+          { namespace: 'a', labels: ['y'] },
+        ],
+      }),
+    );
     assert.throws(() => client.get('b', 'k'), { code: 'unknown_view' });
     assert.throws(() => client.get('a', 'k'), { code: 'ambiguous_view' });
     assert.throws(() => client.get('a', 'k', { labels: ['z'] }), { code: 'unknown_view' });
     assert.equal(client.get('a', 'k', { labels: ['x'] }), undefined, 'no values yet');
-    assert.throws(() => client.get('a', 'k', { labels: ['', 'x'] }), { code: 'unknown_view' }, '[x] and ["", x] are different stacks');
+    assert.throws(
+      () => client.get('a', 'k', { labels: ['', 'x'] }),
+      { code: 'unknown_view' },
+      '[x] and ["", x] are different stacks',
+    );
     await client.close();
   });
 });

@@ -1,5 +1,12 @@
 // Signed views and deltas made with core's real signing code, for the SDK's unit tests.
-import { diffViews, SigningKey, viewDigest, type PublicKeyInfo, type SignedManifest, type ViewValues } from '@herald/core';
+import {
+  diffViews,
+  SigningKey,
+  viewDigest,
+  type PublicKeyInfo,
+  type SignedManifest,
+  type ViewValues,
+} from '@herald/core';
 
 export function newKey(keyId = 'k-1', createdAt = 1_700_000_000_000): SigningKey {
   return SigningKey.generate(keyId, createdAt).key;
@@ -15,7 +22,10 @@ export interface SignedView extends SignedManifest {
   values: ViewValues;
 }
 
-export function signView(key: SigningKey, options: { namespace?: string; labels?: string[]; seq: number; revision?: number; values: ViewValues }): SignedView {
+export function signView(
+  key: SigningKey,
+  options: { namespace?: string; labels?: string[]; seq: number; revision?: number; values: ViewValues },
+): SignedView {
   const signed = key.signManifest({
     namespace: options.namespace ?? 'payments',
     labels: options.labels ?? [''],
@@ -37,7 +47,14 @@ export interface DeltaPayload extends SignedManifest {
 
 export function deltaBetween(from: SignedView, to: SignedView): DeltaPayload {
   const { set, remove } = diffViews(from.values, to.values);
-  return { fromSeq: from.manifest.seq, fromDigest: from.manifest.digest, manifest: to.manifest, signature: to.signature, set, remove };
+  return {
+    fromSeq: from.manifest.seq,
+    fromDigest: from.manifest.digest,
+    manifest: to.manifest,
+    signature: to.signature,
+    set,
+    remove,
+  };
 }
 
 /** A copy with one character of the base64 signature changed (still valid base64). */

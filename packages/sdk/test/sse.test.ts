@@ -18,7 +18,10 @@ void describe('SseParser', () => {
   });
 
   void it('defaults the type to "message" and resets the type after each event', () => {
-    assert.deepEqual(types(parse(['event: a\ndata: 1\n\ndata: 2\n\n'])), [['a', '1'], ['message', '2']]);
+    assert.deepEqual(types(parse(['event: a\ndata: 1\n\ndata: 2\n\n'])), [
+      ['a', '1'],
+      ['message', '2'],
+    ]);
   });
 
   void it('joins several data lines with \\n', () => {
@@ -26,7 +29,11 @@ void describe('SseParser', () => {
   });
 
   void it('removes one space after the colon, not more; a line without a colon is a field with an empty value', () => {
-    assert.deepEqual(types(parse(['data:  two spaces\n\ndata:none\n\ndata\n\n'])), [['message', ' two spaces'], ['message', 'none'], ['message', '']]);
+    assert.deepEqual(types(parse(['data:  two spaces\n\ndata:none\n\ndata\n\n'])), [
+      ['message', ' two spaces'],
+      ['message', 'none'],
+      ['message', ''],
+    ]);
   });
 
   void it('ignores comments, including heartbeats sent as comments, and unknown fields', () => {
@@ -38,7 +45,11 @@ void describe('SseParser', () => {
   });
 
   void it('accepts CRLF, LF and CR line ends, mixed', () => {
-    assert.deepEqual(types(parse(['event: a\r\ndata: 1\r\n\r\nevent: b\rdata: 2\r\revent: c\ndata: 3\n\n'])), [['a', '1'], ['b', '2'], ['c', '3']]);
+    assert.deepEqual(types(parse(['event: a\r\ndata: 1\r\n\r\nevent: b\rdata: 2\r\revent: c\ndata: 3\n\n'])), [
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ]);
   });
 
   void it('treats a CR at the end of a chunk and an LF at the start of the next as one line end', () => {
@@ -52,7 +63,11 @@ void describe('SseParser', () => {
     assert.equal(whole.length, 2);
     for (let i = 0; i <= text.length; i += 1) {
       for (let j = i; j <= text.length; j += 7) {
-        assert.deepEqual(types(parse([text.slice(0, i), text.slice(i, j), text.slice(j)])), whole, `split at ${i}, ${j}`);
+        assert.deepEqual(
+          types(parse([text.slice(0, i), text.slice(i, j), text.slice(j)])),
+          whole,
+          `split at ${i}, ${j}`,
+        );
       }
     }
     assert.deepEqual(types(parse([...text])), whole, 'one character per chunk');
@@ -73,13 +88,18 @@ void describe('SseParser', () => {
   void it('keeps the last id and parses retry', () => {
     const parser = new SseParser();
     const events = parser.push('id: 7\ndata: a\n\ndata: b\n\nretry: 2500\nretry: soon\nid: bad\0id\ndata: c\n\n');
-    assert.deepEqual(events.map((e) => e.lastEventId), ['7', '7', '7']);
+    assert.deepEqual(
+      events.map((e) => e.lastEventId),
+      ['7', '7', '7'],
+    );
     assert.equal(parser.retry, 2500);
   });
 
   void it('drops an unfinished event at the end and says so', () => {
     const parser = new SseParser();
-    assert.deepEqual(parser.push('data: complete\n\ndata: partial\n'), [{ type: 'message', data: 'complete', lastEventId: '' }]);
+    assert.deepEqual(parser.push('data: complete\n\ndata: partial\n'), [
+      { type: 'message', data: 'complete', lastEventId: '' },
+    ]);
     assert.equal(parser.end(), true);
     const clean = new SseParser();
     clean.push('data: complete\n\n');
@@ -88,7 +108,10 @@ void describe('SseParser', () => {
 
   void it('bounds the size of one event, whether one long line or many data lines', () => {
     assert.throws(() => parse(['data: ', 'x'.repeat(100), 'y'.repeat(100)], { maxEventSize: 150 }), SseError);
-    assert.throws(() => parse(['data: 0123456789\n'.repeat(20)], { maxEventSize: 150 }), (e: SseError) => e.code === 'sse_event_too_large');
+    assert.throws(
+      () => parse(['data: 0123456789\n'.repeat(20)], { maxEventSize: 150 }),
+      (e: SseError) => e.code === 'sse_event_too_large',
+    );
     // The bound is per event: many small events pass.
     assert.equal(parse(['data: 0123456789\n\n'.repeat(100)], { maxEventSize: 150 }).length, 100);
   });

@@ -90,7 +90,29 @@ async function usage(client: HeraldClient): Promise<void> {
         break;
     }
   }
-  expectType<Equal<Extract<ClientStatusType, 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'stale-cache' | 'trusted-on-first-use' | 'rejected' | 'closed'>, 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'stale-cache' | 'trusted-on-first-use' | 'rejected' | 'closed'>>();
+  expectType<
+    Equal<
+      Extract<
+        ClientStatusType,
+        | 'connecting'
+        | 'connected'
+        | 'disconnected'
+        | 'reconnecting'
+        | 'stale-cache'
+        | 'trusted-on-first-use'
+        | 'rejected'
+        | 'closed'
+      >,
+      | 'connecting'
+      | 'connected'
+      | 'disconnected'
+      | 'reconnecting'
+      | 'stale-cache'
+      | 'trusted-on-first-use'
+      | 'rejected'
+      | 'closed'
+    >
+  >();
   const status: ClientStatus = { type: 'connected', revision: 1, heartbeatMs: 1000 };
   // @ts-expect-error a rejected status needs its reason
   const incomplete: ClientStatus = { type: 'rejected', namespace: 'n', labels: [], seq: 1, code: 'digest_mismatch' };
@@ -108,7 +130,8 @@ async function usage(client: HeraldClient): Promise<void> {
 }
 
 // The validate hook may return nothing, a reason, or a promise of either.
-const sync: ValidateHook = (values) => (typeof values['db/pool/max'] === 'number' ? undefined : 'db/pool/max must be a number');
+const sync: ValidateHook = (values) =>
+  typeof values['db/pool/max'] === 'number' ? undefined : 'db/pool/max must be a number';
 const asyncHook: ValidateHook = async (_values, _view) => {
   expectType<Equal<typeof _view.seq, number>>();
 };

@@ -29,14 +29,27 @@ void describe('verifySnapshot', () => {
 
   void it('1. refuses a key it does not trust, and a signature that does not verify', () => {
     const stranger = newKey('k-evil');
-    assert.equal(rejection(verifySnapshot(signView(stranger, { seq: 5, values: {} }), { view, held: undefined, trust })), 'untrusted_key');
+    assert.equal(
+      rejection(verifySnapshot(signView(stranger, { seq: 5, values: {} }), { view, held: undefined, trust })),
+      'untrusted_key',
+    );
     // Same key id, different key: the signature fails.
     const impostor = newKey('k-1');
-    assert.equal(rejection(verifySnapshot(signView(impostor, { seq: 5, values: {} }), { view, held: undefined, trust })), 'bad_signature');
-    assert.equal(rejection(verifySnapshot({ ...v5, signature: flipSignature(v5.signature) }, { view, held: undefined, trust })), 'bad_signature');
+    assert.equal(
+      rejection(verifySnapshot(signView(impostor, { seq: 5, values: {} }), { view, held: undefined, trust })),
+      'bad_signature',
+    );
+    assert.equal(
+      rejection(verifySnapshot({ ...v5, signature: flipSignature(v5.signature) }, { view, held: undefined, trust })),
+      'bad_signature',
+    );
     // Any change to the manifest breaks the signature, including a member it did not have.
     for (const change of [{ seq: 50 }, { revision: 1 }, { issuedAt: 0 }, { secrets: true }, { extra: 1 }]) {
-      assert.equal(rejection(verifySnapshot({ ...v5, manifest: { ...v5.manifest, ...change } }, { view, held: undefined, trust })), 'bad_signature', JSON.stringify(change));
+      assert.equal(
+        rejection(verifySnapshot({ ...v5, manifest: { ...v5.manifest, ...change } }, { view, held: undefined, trust })),
+        'bad_signature',
+        JSON.stringify(change),
+      );
     }
   });
 
@@ -45,7 +58,10 @@ void describe('verifySnapshot', () => {
     assert.equal(rejection(verifySnapshot(other, { view, held: undefined, trust })), 'wrong_view');
     const prod = signView(key, { labels: ['', 'prod'], seq: 5, values: {} });
     assert.equal(rejection(verifySnapshot(prod, { view, held: undefined, trust })), 'wrong_view');
-    assert.equal(verifySnapshot(prod, { view: { namespace: 'payments', labels: ['', 'prod'] }, held: undefined, trust }).outcome, 'accept');
+    assert.equal(
+      verifySnapshot(prod, { view: { namespace: 'payments', labels: ['', 'prod'] }, held: undefined, trust }).outcome,
+      'accept',
+    );
     // [] and [""] are the same stack.
     const empty = signView(key, { labels: [], seq: 5, values: {} });
     assert.equal(verifySnapshot(empty, { view, held: undefined, trust }).outcome, 'accept');
@@ -55,7 +71,11 @@ void describe('verifySnapshot', () => {
     const held6: VerifiedView = { manifest: v6.manifest, signature: v6.signature, values: v6.values };
     const verdict = verifySnapshot(v5, { view, held: held6, trust });
     assert.equal(rejection(verdict), 'seq_regressed');
-    assert.equal(verdict.outcome === 'reject' ? verdict.manifest?.seq : undefined, 5, 'the refused seq is named for the report');
+    assert.equal(
+      verdict.outcome === 'reject' ? verdict.manifest?.seq : undefined,
+      5,
+      'the refused seq is named for the report',
+    );
     const fork = signView(key, { seq: 6, values: { other: 1 } });
     assert.equal(rejection(verifySnapshot(fork, { view, held: held6, trust })), 'seq_conflict');
     assert.deepEqual(verifySnapshot(v6, { view, held: held6, trust }), { outcome: 'unchanged' });
@@ -63,21 +83,49 @@ void describe('verifySnapshot', () => {
   });
 
   void it('5. refuses values whose digest is not the signed one', () => {
-    assert.equal(rejection(verifySnapshot({ ...v5, values: { ...v5.values, 'db/pool/max': 11 } }, { view, held: undefined, trust })), 'digest_mismatch');
-    assert.equal(rejection(verifySnapshot({ ...v5, values: { 'db/pool/max': 10 } }, { view, held: undefined, trust })), 'digest_mismatch');
+    assert.equal(
+      rejection(
+        verifySnapshot({ ...v5, values: { ...v5.values, 'db/pool/max': 11 } }, { view, held: undefined, trust }),
+      ),
+      'digest_mismatch',
+    );
+    assert.equal(
+      rejection(verifySnapshot({ ...v5, values: { 'db/pool/max': 10 } }, { view, held: undefined, trust })),
+      'digest_mismatch',
+    );
   });
 
   void it('checks in the documented order: signature before view, view before seq, seq before digest', () => {
     const held6: VerifiedView = { manifest: v6.manifest, signature: v6.signature, values: v6.values };
-    const wrongEverything = { manifest: { ...v5.manifest, namespace: 'search' }, signature: v5.signature, values: { tampered: true } };
+    const wrongEverything = {
+      manifest: { ...v5.manifest, namespace: 'search' },
+      signature: v5.signature,
+      values: { tampered: true },
+    };
     assert.equal(rejection(verifySnapshot(wrongEverything, { view, held: held6, trust })), 'bad_signature');
     const otherView = signView(key, { namespace: 'search', seq: 1, values: {} });
-    assert.equal(rejection(verifySnapshot({ ...otherView, values: { tampered: true } }, { view, held: held6, trust })), 'wrong_view');
-    assert.equal(rejection(verifySnapshot({ ...v5, values: { tampered: true } }, { view, held: held6, trust })), 'seq_regressed');
+    assert.equal(
+      rejection(verifySnapshot({ ...otherView, values: { tampered: true } }, { view, held: held6, trust })),
+      'wrong_view',
+    );
+    assert.equal(
+      rejection(verifySnapshot({ ...v5, values: { tampered: true } }, { view, held: held6, trust })),
+      'seq_regressed',
+    );
   });
 
   void it('refuses malformed events without throwing', () => {
-    for (const bad of [null, 'x', [], {}, { manifest: v5.manifest }, { manifest: { ...v5.manifest, seq: -1 }, signature: v5.signature, values: {} }, { manifest: { ...v5.manifest, digest: 'ABC' }, signature: v5.signature, values: {} }, { ...v5, values: [] }, { ...v5, values: null }]) {
+    for (const bad of [
+      null,
+      'x',
+      [],
+      {},
+      { manifest: v5.manifest },
+      { manifest: { ...v5.manifest, seq: -1 }, signature: v5.signature, values: {} },
+      { manifest: { ...v5.manifest, digest: 'ABC' }, signature: v5.signature, values: {} },
+      { ...v5, values: [] },
+      { ...v5, values: null },
+    ]) {
       assert.equal(rejection(verifySnapshot(bad, { view, held: undefined, trust })), 'malformed', JSON.stringify(bad));
     }
   });
@@ -93,26 +141,41 @@ void describe('verifyDelta', () => {
   void it('4. refuses a delta from another seq or digest, or when nothing is held', () => {
     const delta = deltaBetween(v5, v6);
     assert.equal(rejection(verifyDelta({ ...delta, fromSeq: 4 }, { view, held: held5, trust })), 'delta_base_mismatch');
-    assert.equal(rejection(verifyDelta({ ...delta, fromDigest: '0'.repeat(64) }, { view, held: held5, trust })), 'delta_base_mismatch');
+    assert.equal(
+      rejection(verifyDelta({ ...delta, fromDigest: '0'.repeat(64) }, { view, held: held5, trust })),
+      'delta_base_mismatch',
+    );
     assert.equal(rejection(verifyDelta(delta, { view, held: undefined, trust })), 'delta_base_mismatch');
   });
 
   void it('5. refuses a delta whose set or remove was altered', () => {
     const delta = deltaBetween(v5, v6);
-    assert.equal(rejection(verifyDelta({ ...delta, set: { ...delta.set, 'db/pool/max': 21 } }, { view, held: held5, trust })), 'digest_mismatch');
+    assert.equal(
+      rejection(verifyDelta({ ...delta, set: { ...delta.set, 'db/pool/max': 21 } }, { view, held: held5, trust })),
+      'digest_mismatch',
+    );
     assert.equal(rejection(verifyDelta({ ...delta, remove: [] }, { view, held: held5, trust })), 'digest_mismatch');
     const a = signView(key, { seq: 8, values: { keep: 1, change: 1 } });
     const b = signView(key, { seq: 9, values: { keep: 1, change: 2 } });
     const fromA = deltaBetween(a, b);
     const heldA: VerifiedView = { manifest: a.manifest, signature: a.signature, values: a.values };
     assert.equal(verifyDelta(fromA, { view, held: heldA, trust }).outcome, 'accept');
-    assert.equal(rejection(verifyDelta({ ...fromA, remove: ['keep'] }, { view, held: heldA, trust })), 'digest_mismatch');
+    assert.equal(
+      rejection(verifyDelta({ ...fromA, remove: ['keep'] }, { view, held: heldA, trust })),
+      'digest_mismatch',
+    );
   });
 
   void it('runs checks 1–3 on deltas too', () => {
     const delta = deltaBetween(v5, v6);
-    assert.equal(rejection(verifyDelta({ ...delta, signature: flipSignature(delta.signature) }, { view, held: held5, trust })), 'bad_signature');
-    assert.equal(rejection(verifyDelta(delta, { view: { namespace: 'search', labels: [''] }, held: held5, trust })), 'wrong_view');
+    assert.equal(
+      rejection(verifyDelta({ ...delta, signature: flipSignature(delta.signature) }, { view, held: held5, trust })),
+      'bad_signature',
+    );
+    assert.equal(
+      rejection(verifyDelta(delta, { view: { namespace: 'search', labels: [''] }, held: held5, trust })),
+      'wrong_view',
+    );
     const held6: VerifiedView = { manifest: v6.manifest, signature: v6.signature, values: v6.values };
     const v4 = signView(key, { seq: 4, values: {} });
     assert.equal(rejection(verifyDelta(deltaBetween(v6, v4), { view, held: held6, trust })), 'seq_regressed');

@@ -23,7 +23,12 @@ before(async () => {
   ts = await startTestServer();
   root = await mkdtemp(join(tmpdir(), 'herald-sdk-e2e-'));
   keys = (await ts.admin.get<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys;
-  token = (await ts.admin.post<{ token: string }>('/v1/tokens', { name: 'sdk-e2e', scopes: [{ namespaces: '*', role: 'client' }] })).token;
+  token = (
+    await ts.admin.post<{ token: string }>('/v1/tokens', {
+      name: 'sdk-e2e',
+      scopes: [{ namespaces: '*', role: 'client' }],
+    })
+  ).token;
 });
 
 after(async () => {
@@ -42,15 +47,24 @@ async function createNamespace(name: string, values: Record<string, unknown>, se
 }
 
 /** One commit (immediate policy: one release). `undefined` deletes a key. */
-async function commit(namespace: string, values: Record<string, unknown>, label?: string, server: TestServer = ts): Promise<number> {
+async function commit(
+  namespace: string,
+  values: Record<string, unknown>,
+  label?: string,
+  server: TestServer = ts,
+): Promise<number> {
   const changes = Object.entries(values).map(([key, value]) =>
-    value === undefined ? { op: 'delete', key, ...(label ? { label } : {}) } : { op: 'set', key, value, ...(label ? { label } : {}) },
+    value === undefined
+      ? { op: 'delete', key, ...(label ? { label } : {}) }
+      : { op: 'set', key, value, ...(label ? { label } : {}) },
   );
   return (await server.admin.post<{ revision: number }>(`/v1/namespaces/${namespace}/commits`, { changes })).revision;
 }
 
 async function latestSeq(namespace: string, server: TestServer = ts): Promise<number> {
-  const { items } = await server.admin.get<{ items: Array<{ seq: number }> }>(`/v1/namespaces/${namespace}/releases`, { query: { limit: 1 } });
+  const { items } = await server.admin.get<{ items: Array<{ seq: number }> }>(`/v1/namespaces/${namespace}/releases`, {
+    query: { limit: 1 },
+  });
   return items[0]?.seq ?? 0;
 }
 
@@ -82,7 +96,12 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined | 
 }
 
 /** The next item of an iterator that matches, within `ms`. */
-async function next<T>(what: string, iterator: AsyncIterator<T>, match: (value: T) => boolean = () => true, ms = 10_000): Promise<T> {
+async function next<T>(
+  what: string,
+  iterator: AsyncIterator<T>,
+  match: (value: T) => boolean = () => true,
+  ms = 10_000,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
@@ -102,8 +121,18 @@ function isStatus<T extends ClientStatus['type']>(type: T): (s: ClientStatus) =>
   return (s) => s.type === type;
 }
 
-function client(options: Partial<HeraldClientOptions> & Pick<HeraldClientOptions, 'views'>, server: TestServer = ts): HeraldClient {
-  return new HeraldClient({ url: server.url, token, instanceId: `e2e-${Math.random().toString(36).slice(2, 10)}`, trustedKeys: keys, attributes: { region: 'westus', service: 'e2e' }, ...options });
+function client(
+  options: Partial<HeraldClientOptions> & Pick<HeraldClientOptions, 'views'>,
+  server: TestServer = ts,
+): HeraldClient {
+  return new HeraldClient({
+    url: server.url,
+    token,
+    instanceId: `e2e-${Math.random().toString(36).slice(2, 10)}`,
+    trustedKeys: keys,
+    attributes: { region: 'westus', service: 'e2e' },
+    ...options,
+  });
 }
 
 function withSeq(event: WireEvent): number | undefined {
@@ -170,11 +199,21 @@ void describe('watch, end to end against a real server', () => {
       assert.equal(change.previous?.seq, first.current.seq);
       assert.equal(change.current.seq, await latestSeq('e2e-delta'));
       assert.deepEqual([w.count('snapshot'), w.count('delta')], [1, 1]);
-      const delta = JSON.parse(w.events.find((e) => e.type === 'delta')?.data ?? '{}') as { set: object; remove: string[] };
+      const delta = JSON.parse(w.events.find((e) => e.type === 'delta')?.data ?? '{}') as {
+        set: object;
+        remove: string[];
+      };
       assert.deepEqual(delta.set, { 'feature/x': false, 'new/key': 'v' }, 'only what changed is on the wire');
       assert.deepEqual(delta.remove, ['gone']);
-      const file = await readFile(join(dir, (await import('@herald/sdk/internal')).viewFileName({ namespace: 'e2e-delta', labels: [''] })), 'utf8');
-      assert.equal((JSON.parse(file) as { manifest: { seq: number } }).manifest.seq, change.current.seq, 'persisted before being announced');
+      const file = await readFile(
+        join(dir, (await import('@herald/sdk/internal')).viewFileName({ namespace: 'e2e-delta', labels: [''] })),
+        'utf8',
+      );
+      assert.equal(
+        (JSON.parse(file) as { manifest: { seq: number } }).manifest.seq,
+        change.current.seq,
+        'persisted before being announced',
+      );
     } finally {
       await c.close();
     }
@@ -192,7 +231,9 @@ void describe('watch, end to end against a real server', () => {
 
     // 1,000 commits, so 1,000 releases (immediate policy); twenty at a time, the last one alone.
     for (let i = 0; i < 999; i += 20) {
-      await Promise.all(Array.from({ length: Math.min(20, 999 - i) }, (_, j) => commit('e2e-resume', { counter: i + j })));
+      await Promise.all(
+        Array.from({ length: Math.min(20, 999 - i) }, (_, j) => commit('e2e-resume', { counter: i + j })),
+      );
     }
     await commit('e2e-resume', { counter: 999 });
     assert.equal(await latestSeq('e2e-resume'), held.seq + 1000);
@@ -210,7 +251,9 @@ void describe('watch, end to end against a real server', () => {
       assert.equal(resumed.current.seq, held.seq + 1000);
       assert.deepEqual(resumed.changedKeys, ['counter']);
       assert.equal(second.get('e2e-resume', 'counter'), 999);
-      assert.deepEqual((w.requests[0] as { views: unknown }).views, [{ namespace: 'e2e-resume', labels: [''], seq: held.seq, digest: held.digest }]);
+      assert.deepEqual((w.requests[0] as { views: unknown }).views, [
+        { namespace: 'e2e-resume', labels: [''], seq: held.seq, digest: held.digest },
+      ]);
       // Give a stray event time to arrive, then count: one delta, no snapshot, on one connection.
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.deepEqual([w.connections, w.count('snapshot'), w.count('delta')], [1, 0, 1]);
@@ -224,7 +267,14 @@ void describe('watch, end to end against a real server', () => {
     const ownKeys = (await own.admin.get<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys;
     await createNamespace('e2e-offline', { 'db/host': 'db.internal', 'db/pool/max': 12 }, own);
     const dir = cacheDir();
-    const options = { url: own.url, token: own.adminToken, instanceId: 'offline-1', views: [{ namespace: 'e2e-offline' }], trustedKeys: ownKeys, cacheDir: dir };
+    const options = {
+      url: own.url,
+      token: own.adminToken,
+      instanceId: 'offline-1',
+      views: [{ namespace: 'e2e-offline' }],
+      trustedKeys: ownKeys,
+      cacheDir: dir,
+    };
     const online = new HeraldClient(options);
     await online.start();
     await online.ready();
@@ -278,15 +328,31 @@ void describe('watch, end to end against a real server', () => {
 
   void it('a proxy altering one byte of a delta value or of a manifest gets the release rejected, nothing applied; the next release recovers', async () => {
     const cases = [
-      { name: 'e2e-tamper-value', expected: 'digest_mismatch', alter: (data: string) => data.replace('"limit":2', '"limit":3') },
-      { name: 'e2e-tamper-manifest', expected: 'bad_signature', alter: (data: string) => data.replace(/"revision":(\d)/u, (_, d: string) => `"revision":${(Number(d) + 1) % 10}`) },
+      {
+        name: 'e2e-tamper-value',
+        expected: 'digest_mismatch',
+        alter: (data: string) => data.replace('"limit":2', '"limit":3'),
+      },
+      {
+        name: 'e2e-tamper-manifest',
+        expected: 'bad_signature',
+        alter: (data: string) =>
+          data.replace(/"revision":(\d)/u, (_, d: string) => `"revision":${(Number(d) + 1) % 10}`),
+      },
     ];
     for (const { name, expected, alter } of cases) {
       await createNamespace(name, { limit: 1 });
       const base = await latestSeq(name);
-      const w = wire((event) => (withSeq(event) === base + 1 && event.type === 'delta' ? [{ ...event, data: alter(event.data) }] : [event]));
+      const w = wire((event) =>
+        withSeq(event) === base + 1 && event.type === 'delta' ? [{ ...event, data: alter(event.data) }] : [event],
+      );
       const instanceId = `${name}-1`;
-      const c = client({ views: [{ namespace: name }], fetch: w.fetch, instanceId, reconnect: { baseMs: 20, capMs: 50 } });
+      const c = client({
+        views: [{ namespace: name }],
+        fetch: w.fetch,
+        instanceId,
+        reconnect: { baseMs: 20, capMs: 50 },
+      });
       const statuses = c.status();
       const changes = c.changes();
       try {
@@ -310,7 +376,9 @@ void describe('watch, end to end against a real server', () => {
         assert.equal(change.current.seq, base + 2);
         assert.equal(c.get(name, 'limit'), 4);
         assert.equal(w.connections, 2);
-        assert.deepEqual((w.requests[1] as { views: unknown[] }).views, [{ namespace: name, labels: [''], seq: base, digest: change.previous?.digest }]);
+        assert.deepEqual((w.requests[1] as { views: unknown[] }).views, [
+          { namespace: name, labels: [''], seq: base, digest: change.previous?.digest },
+        ]);
         await eventually('the applied report', async () => (await fleetEntry(name, instanceId))?.status === 'applied');
       } finally {
         await c.close();
@@ -381,7 +449,10 @@ void describe('watch, end to end against a real server', () => {
       await c.ready();
       await eventually('the first report', async () => (await fleetEntry('e2e-health', instanceId))?.health === 'ok');
       c.reportHealth('failing', 'database unreachable');
-      await eventually('the health report', async () => (await fleetEntry('e2e-health', instanceId))?.health === 'failing');
+      await eventually(
+        'the health report',
+        async () => (await fleetEntry('e2e-health', instanceId))?.health === 'failing',
+      );
     } finally {
       await c.close();
     }
@@ -393,7 +464,14 @@ void describe('watch, end to end against a real server', () => {
       const pinned = (await own.admin.get<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys;
       await createNamespace('e2e-rotate', { v: 1 }, own);
       const dir = cacheDir();
-      const c = new HeraldClient({ url: own.url, token: own.adminToken, instanceId: 'rotate-1', views: [{ namespace: 'e2e-rotate' }], trustedKeys: pinned, cacheDir: dir });
+      const c = new HeraldClient({
+        url: own.url,
+        token: own.adminToken,
+        instanceId: 'rotate-1',
+        views: [{ namespace: 'e2e-rotate' }],
+        trustedKeys: pinned,
+        cacheDir: dir,
+      });
       const statuses = c.status();
       const changes = c.changes();
       try {
@@ -411,7 +489,14 @@ void describe('watch, end to end against a real server', () => {
         await c.close();
       }
       // A restart with only the original key pinned trusts the cached release signed by the new one.
-      const again = new HeraldClient({ url: 'http://127.0.0.1:1', token: 't', instanceId: 'rotate-1', views: [{ namespace: 'e2e-rotate' }], trustedKeys: pinned, cacheDir: dir });
+      const again = new HeraldClient({
+        url: 'http://127.0.0.1:1',
+        token: 't',
+        instanceId: 'rotate-1',
+        views: [{ namespace: 'e2e-rotate' }],
+        trustedKeys: pinned,
+        cacheDir: dir,
+      });
       try {
         await again.start();
         await again.ready();
@@ -433,14 +518,27 @@ void describe('watch, end to end against a real server', () => {
       await c.start();
       await c.ready();
       const tofu = await next('trusted-on-first-use', statuses, isStatus('trusted-on-first-use'));
-      assert.deepEqual(tofu.type === 'trusted-on-first-use' && tofu.keys.map((k) => k.keyId), keys.map((k) => k.keyId));
+      assert.deepEqual(
+        tofu.type === 'trusted-on-first-use' && tofu.keys.map((k) => k.keyId),
+        keys.map((k) => k.keyId),
+      );
     } finally {
       await c.close();
     }
     const file = JSON.parse(await readFile(join(dir, 'keys.json'), 'utf8')) as { pinned: PublicKeyInfo[] };
-    assert.deepEqual(file.pinned.map((k) => k.keyId), keys.map((k) => k.keyId));
+    assert.deepEqual(
+      file.pinned.map((k) => k.keyId),
+      keys.map((k) => k.keyId),
+    );
     // Restarted with the control plane away: the pinned keys verify the cache; no second first use.
-    const again = new HeraldClient({ url: 'http://127.0.0.1:1', token, instanceId: 'tofu', views: [{ namespace: 'e2e-tofu' }], trustedKeys: 'tofu', cacheDir: dir });
+    const again = new HeraldClient({
+      url: 'http://127.0.0.1:1',
+      token,
+      instanceId: 'tofu',
+      views: [{ namespace: 'e2e-tofu' }],
+      trustedKeys: 'tofu',
+      cacheDir: dir,
+    });
     const statuses2 = again.status();
     try {
       await again.start();
@@ -457,7 +555,13 @@ void describe('watch, end to end against a real server', () => {
     try {
       const ownKeys = (await own.admin.get<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys;
       await createNamespace('e2e-shed', { v: 1 }, own);
-      const options = { url: own.url, token: own.adminToken, views: [{ namespace: 'e2e-shed' }], trustedKeys: ownKeys, reconnect: { baseMs: 10, capMs: 20 } };
+      const options = {
+        url: own.url,
+        token: own.adminToken,
+        views: [{ namespace: 'e2e-shed' }],
+        trustedKeys: ownKeys,
+        reconnect: { baseMs: 10, capMs: 20 },
+      };
       const first = new HeraldClient({ ...options, instanceId: 'shed-1' });
       await first.start();
       await first.ready();
@@ -466,10 +570,14 @@ void describe('watch, end to end against a real server', () => {
       try {
         await second.start();
         const down = await next('the 503', statuses, isStatus('disconnected'));
-        const error = down.type === 'disconnected' ? (down.error as { code?: string; status?: number; retryAfterMs?: number }) : {};
+        const error =
+          down.type === 'disconnected' ? (down.error as { code?: string; status?: number; retryAfterMs?: number }) : {};
         assert.deepEqual([error.code, error.status, error.retryAfterMs], ['http_error', 503, 1000]);
         const wait = await next('reconnecting', statuses, isStatus('reconnecting'));
-        assert.ok(wait.type === 'reconnecting' && wait.delayMs >= 1000 && wait.delayMs <= 1020, 'Retry-After plus jitter');
+        assert.ok(
+          wait.type === 'reconnecting' && wait.delayMs >= 1000 && wait.delayMs <= 1020,
+          'Retry-After plus jitter',
+        );
         await first.close();
         await second.ready();
         assert.equal(second.get('e2e-shed', 'v'), 1);
@@ -518,7 +626,10 @@ void describe('watch, end to end against a real server', () => {
     });
     assert.equal(code, 0, stderr);
     assert.equal(stdout, 'closed undefined\n');
-    assert.ok(Date.now() - closedAt < 2000, `exited ${Date.now() - closedAt} ms after close(): something held the event loop`);
+    assert.ok(
+      Date.now() - closedAt < 2000,
+      `exited ${Date.now() - closedAt} ms after close(): something held the event loop`,
+    );
     const entry = await fleetEntry('e2e-exit', 'exit-1');
     assert.equal(entry?.health, 'degraded', 'the last report went out');
   });

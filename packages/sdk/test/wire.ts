@@ -48,7 +48,8 @@ export function wire(rewrite?: Rewrite): Wire {
           for (const event of parser.push(chunk)) {
             const seen = { ...event, connection };
             events.push(seen);
-            for (const out of rewrite ? rewrite(seen) : [event]) controller.enqueue(encoder.encode(`event: ${out.type}\ndata: ${out.data}\n\n`));
+            for (const out of rewrite ? rewrite(seen) : [event])
+              controller.enqueue(encoder.encode(`event: ${out.type}\ndata: ${out.data}\n\n`));
           }
         },
       }),
@@ -62,6 +63,7 @@ export function wire(rewrite?: Rewrite): Wire {
       return connections;
     },
     requests,
-    count: (type, connection) => events.filter((e) => e.type === type && (connection === undefined || e.connection === connection)).length,
+    count: (type, connection) =>
+      events.filter((e) => e.type === type && (connection === undefined || e.connection === connection)).length,
   };
 }

@@ -9,7 +9,11 @@ const bootstrapActor = 'herald (bootstrap)';
  * exact token becomes an admin of every namespace, once. Without it, a store that has no token at
  * all gets a generated admin token, returned so that it can be printed this one time.
  */
-export async function ensureBootstrapAdmin(store: Store, clock: Clock, adminToken: string | undefined): Promise<{ generatedToken?: string }> {
+export async function ensureBootstrapAdmin(
+  store: Store,
+  clock: Clock,
+  adminToken: string | undefined,
+): Promise<{ generatedToken?: string }> {
   if (adminToken !== undefined) {
     if (adminToken.length < 8) throw new Error('HERALD_ADMIN_TOKEN must be at least 8 characters');
     if (await store.findToken(hashToken(adminToken))) return {};
@@ -30,8 +34,22 @@ export async function ensureBootstrapAdmin(store: Store, clock: Clock, adminToke
 
 async function createAdmin(store: Store, clock: Clock, id: string, tokenHash: string, name: string): Promise<void> {
   await store.createToken(
-    { id, name, scopes: [{ namespaces: '*', role: 'admin' }], tokenHash, createdAt: clock.now(), createdBy: bootstrapActor, expiresAt: null, revokedAt: null },
-    { actor: bootstrapActor, action: 'token.create', target: `token:${id}`, details: { name, scopes: [{ namespaces: '*', role: 'admin' }] } },
+    {
+      id,
+      name,
+      scopes: [{ namespaces: '*', role: 'admin' }],
+      tokenHash,
+      createdAt: clock.now(),
+      createdBy: bootstrapActor,
+      expiresAt: null,
+      revokedAt: null,
+    },
+    {
+      actor: bootstrapActor,
+      action: 'token.create',
+      target: `token:${id}`,
+      details: { name, scopes: [{ namespaces: '*', role: 'admin' }] },
+    },
   );
 }
 

@@ -54,7 +54,14 @@ export type ChangeInput =
       ifEtag?: string;
       ifAbsent?: boolean;
     }
-  | { op: 'delete' | 'lock' | 'unlock'; key: string; label?: string; ifRevision?: number; ifEtag?: string; ifAbsent?: boolean };
+  | {
+      op: 'delete' | 'lock' | 'unlock';
+      key: string;
+      label?: string;
+      ifRevision?: number;
+      ifEtag?: string;
+      ifAbsent?: boolean;
+    };
 
 export interface CommitInput {
   message?: string;
@@ -177,9 +184,13 @@ export class ConfigService {
 
   // --- namespaces ---
 
-  async createNamespace(principal: Principal, input: { name: string; description?: string; schema?: NamespaceSchema | null }): Promise<NamespaceView> {
+  async createNamespace(
+    principal: Principal,
+    input: { name: string; description?: string; schema?: NamespaceSchema | null },
+  ): Promise<NamespaceView> {
     checkNamespaceName(input.name);
-    if (input.description?.includes('\u0000')) throw new HeraldError('invalid_request', 'the description must not contain U+0000');
+    if (input.description?.includes('\u0000'))
+      throw new HeraldError('invalid_request', 'the description must not contain U+0000');
     requirePermission(principal, 'manage', input.name);
     const schema = input.schema ?? null;
     if (schema) this.#compileSchema(schema);
@@ -209,7 +220,11 @@ export class ConfigService {
 
   async deleteNamespace(principal: Principal, name: string, force: boolean): Promise<void> {
     requirePermission(principal, 'manage', name);
-    await this.#store.deleteNamespace(name, { force }, this.#audit(principal, 'namespace.delete', `namespace:${name}`, { force }));
+    await this.#store.deleteNamespace(
+      name,
+      { force },
+      this.#audit(principal, 'namespace.delete', `namespace:${name}`, { force }),
+    );
   }
 
   async getSchema(principal: Principal, name: string): Promise<NamespaceSchema | null> {
@@ -222,7 +237,10 @@ export class ConfigService {
     requirePermission(principal, 'manage', name);
     const schemaBytes = Buffer.byteLength(JSON.stringify(schema), 'utf8');
     if (schemaBytes > this.#limits.maxSchemaBytes) {
-      throw new HeraldError('invalid_schema', `the schema is ${schemaBytes} bytes; the limit is ${this.#limits.maxSchemaBytes}`);
+      throw new HeraldError(
+        'invalid_schema',
+        `the schema is ${schemaBytes} bytes; the limit is ${this.#limits.maxSchemaBytes}`,
+      );
     }
     if (schema) {
       const validator = this.#compileSchema(schema);
@@ -240,13 +258,28 @@ export class ConfigService {
 
   // --- entries ---
 
-  async readEntry(principal: Principal, namespace: string, key: string, label: string, asOf?: number): Promise<EntryView> {
+  async readEntry(
+    principal: Principal,
+    namespace: string,
+    key: string,
+    label: string,
+    asOf?: number,
+  ): Promise<EntryView> {
     requirePermission(principal, 'read', namespace);
     checkKey(key, this.#limits);
     checkLabel(label, this.#limits);
     await this.#requireNamespace(namespace);
-    const [version] = await this.#store.readEntries({ namespace, key, labels: [label], ...(asOf === undefined ? {} : { asOf }) });
-    if (!version) throw new HeraldError('entry_not_found', `entry "${key}"${label ? ` (label "${label}")` : ''} does not exist in "${namespace}"`);
+    const [version] = await this.#store.readEntries({
+      namespace,
+      key,
+      labels: [label],
+      ...(asOf === undefined ? {} : { asOf }),
+    });
+    if (!version)
+      throw new HeraldError(
+        'entry_not_found',
+        `entry "${key}"${label ? ` (label "${label}")` : ''} does not exist in "${namespace}"`,
+      );
     return this.#codec.view(version, canReadSecrets(principal, namespace));
   }
 
@@ -282,7 +315,14 @@ export class ConfigService {
   async commit(principal: Principal, namespace: string, input: CommitInput): Promise<CommitOutcome> {
     requirePermission(principal, 'write', namespace);
     const changes = input.changes.map((change) => this.#toChange(namespace, change));
-    return this.#commitChanges(principal, namespace, changes, input.message ?? '', input.ifNamespaceRevision, 'entries.commit');
+    return this.#commitChanges(
+      principal,
+      namespace,
+      changes,
+      input.message ?? '',
+      input.ifNamespaceRevision,
+      'entries.commit',
+    );
   }
 
   async history(
@@ -294,7 +334,8 @@ export class ConfigService {
     await this.#requireNamespace(namespace);
     const secrets = canReadSecrets(principal, namespace);
     const afterRevision = query.cursor === undefined ? undefined : Number(decodeCursor(query.cursor, ['number'])[0]);
-    if (query.key !== undefined) return this.#keyHistory(namespace, query.key, query.label, query.order, afterRevision, query.limit, secrets);
+    if (query.key !== undefined)
+      return this.#keyHistory(namespace, query.key, query.label, query.order, afterRevision, query.limit, secrets);
     const commits = await this.#store.listCommits({
       namespace,
       order: query.order,
@@ -302,7 +343,8 @@ export class ConfigService {
       ...(afterRevision === undefined ? {} : { afterRevision }),
     });
     const page = commits.slice(0, query.limit);
-    const versions = page.length === 0 ? new Map<string, EntryVersion>() : await this.#versionsOfCommits(namespace, page);
+    const versions =
+      page.length === 0 ? new Map<string, EntryVersion>() : await this.#versionsOfCommits(namespace, page);
     const items = page.map((commit) => ({
       ...commitHeader(commit),
       changes: commit.changes.map((change) => {
@@ -314,7 +356,11 @@ export class ConfigService {
     return { items, ...(commits.length > query.limit && last ? { next: encodeCursor([last.revision]) } : {}) };
   }
 
-  async diff(principal: Principal, namespace: string, query: { from: number; to?: number; label?: string; key?: string }): Promise<{ from: number; to: number; changes: DiffItem[] }> {
+  async diff(
+    principal: Principal,
+    namespace: string,
+    query: { from: number; to?: number; label?: string; key?: string },
+  ): Promise<{ from: number; to: number; changes: DiffItem[] }> {
     requirePermission(principal, 'read', namespace);
     await this.#requireNamespace(namespace);
     const to = query.to ?? (await this.#store.currentRevision());
@@ -372,7 +418,15 @@ export class ConfigService {
     if (input.dryRun || diffs.length === 0) return { revision: null, changes: shown };
     const changes: Change[] = diffs.map((d) =>
       d.after
-        ? { op: 'set', key: d.key, label: d.label, text: d.after.text, contentType: d.after.contentType, tags: d.after.tags, secret: d.after.secret }
+        ? {
+            op: 'set',
+            key: d.key,
+            label: d.label,
+            text: d.after.text,
+            contentType: d.after.contentType,
+            tags: d.after.tags,
+            secret: d.after.secret,
+          }
         : { op: 'delete', key: d.key, label: d.label },
     );
     const message = input.message ?? `revert to revision ${input.revision}`;
@@ -382,7 +436,10 @@ export class ConfigService {
 
   async compact(principal: Principal, revision: number): Promise<{ revision: number; removedVersions: number }> {
     requireSystemAdmin(principal);
-    return this.#store.compact(revision, this.#audit(principal, 'store.compact', 'store', { requestedRevision: revision }));
+    return this.#store.compact(
+      revision,
+      this.#audit(principal, 'store.compact', 'store', { requestedRevision: revision }),
+    );
   }
 
   // --- tokens ---
@@ -393,7 +450,8 @@ export class ConfigService {
   ): Promise<{ token: string; info: TokenView }> {
     requireSystemAdmin(principal);
     if (input.scopes.length === 0) throw new HeraldError('invalid_request', 'a token needs at least one scope');
-    if (input.name?.includes('\u0000')) throw new HeraldError('invalid_request', 'the token name must not contain U+0000');
+    if (input.name?.includes('\u0000'))
+      throw new HeraldError('invalid_request', 'the token name must not contain U+0000');
     const issued = issueToken();
     const now = this.#clock.now();
     const record: TokenRecord = {
@@ -406,7 +464,10 @@ export class ConfigService {
       expiresAt: input.expiresInSeconds === undefined ? null : now + input.expiresInSeconds * 1000,
       revokedAt: null,
     };
-    await this.#store.createToken(record, this.#audit(principal, 'token.create', `token:${issued.id}`, { name: record.name, scopes: record.scopes }));
+    await this.#store.createToken(
+      record,
+      this.#audit(principal, 'token.create', `token:${issued.id}`, { name: record.name, scopes: record.scopes }),
+    );
     return { token: issued.token, info: tokenView(record) };
   }
 
@@ -417,7 +478,9 @@ export class ConfigService {
 
   async revokeToken(principal: Principal, id: string): Promise<TokenView> {
     requireSystemAdmin(principal);
-    const revoked = tokenView(await this.#store.revokeToken(id, this.#clock.now(), this.#audit(principal, 'token.revoke', `token:${id}`)));
+    const revoked = tokenView(
+      await this.#store.revokeToken(id, this.#clock.now(), this.#audit(principal, 'token.revoke', `token:${id}`)),
+    );
     this.#tokenCache.clear();
     return revoked;
   }
@@ -427,7 +490,10 @@ export class ConfigService {
   async listAudit(principal: Principal, query: { cursor?: string; limit: number }): Promise<Page<AuditRecord>> {
     requireSystemAdmin(principal);
     const afterSeq = query.cursor === undefined ? undefined : Number(decodeCursor(query.cursor, ['number'])[0]);
-    const records = await this.#store.listAudit({ limit: query.limit + 1, ...(afterSeq === undefined ? {} : { afterSeq }) });
+    const records = await this.#store.listAudit({
+      limit: query.limit + 1,
+      ...(afterSeq === undefined ? {} : { afterSeq }),
+    });
     const page = records.slice(0, query.limit);
     const last = page.at(-1);
     return { items: page, ...(records.length > query.limit && last ? { next: encodeCursor([last.seq]) } : {}) };
@@ -459,9 +525,13 @@ export class ConfigService {
   ): Promise<CommitOutcome> {
     if (changes.length === 0) throw new HeraldError('invalid_request', 'a commit needs at least one change');
     // PostgreSQL text cannot hold U+0000; refuse it on every store alike.
-    if (message.includes('\u0000')) throw new HeraldError('invalid_request', 'the commit message must not contain U+0000');
+    if (message.includes('\u0000'))
+      throw new HeraldError('invalid_request', 'the commit message must not contain U+0000');
     if (changes.length > this.#limits.maxChangesPerCommit) {
-      throw new HeraldError('too_many_changes', `${changes.length} changes; the limit is ${this.#limits.maxChangesPerCommit} per commit`);
+      throw new HeraldError(
+        'too_many_changes',
+        `${changes.length} changes; the limit is ${this.#limits.maxChangesPerCommit} per commit`,
+      );
     }
     checkDistinctChanges(changes);
     for (let attempt = 1; ; attempt += 1) {
@@ -511,7 +581,9 @@ export class ConfigService {
     const newValues = new Map<string, unknown>();
     for (const change of changes) {
       if (change.op !== 'set') continue;
-      const plain = change.secret ? this.#cipher.decrypt(change.text, secretAssociatedData({ ...change, namespace: ns.name })) : change.text;
+      const plain = change.secret
+        ? this.#cipher.decrypt(change.text, secretAssociatedData({ ...change, namespace: ns.name }))
+        : change.text;
       const value = this.#codec.checkText(change.key, plain, change.contentType);
       newValues.set(addressId(change), value);
       violations.push(...validator.valueViolations(change.key, value));
@@ -524,7 +596,8 @@ export class ConfigService {
       for (const label of labels) {
         // Null prototype: a key named __proto__ must be a plain member, not the prototype.
         const document = Object.create(null) as Record<string, unknown>;
-        for (const version of current) if (version.label === label) document[version.key] = this.#codec.decodedValue(version);
+        for (const version of current)
+          if (version.label === label) document[version.key] = this.#codec.decodedValue(version);
         for (const change of changes) {
           if (change.label !== label) continue;
           if (change.op === 'set') document[change.key] = newValues.get(addressId(change));
@@ -571,9 +644,13 @@ export class ConfigService {
     const tags = input.tags ?? {};
     checkTags(tags, this.#limits);
     const { text, contentType } =
-      input.text === undefined ? this.#codec.encodeValue(input.key, input.value, input.contentType) : this.#verbatimText(input.key, input.text, input.contentType);
+      input.text === undefined
+        ? this.#codec.encodeValue(input.key, input.value, input.contentType)
+        : this.#verbatimText(input.key, input.text, input.contentType);
     const secret = input.secret ?? false;
-    const stored = secret ? this.#cipher.encrypt(text, secretAssociatedData({ namespace, key: input.key, label })) : text;
+    const stored = secret
+      ? this.#cipher.encrypt(text, secretAssociatedData({ namespace, key: input.key, label }))
+      : text;
     return { op: 'set', key: input.key, label, text: stored, contentType, tags, secret, ...preconditions };
   }
 
@@ -594,7 +671,11 @@ export class ConfigService {
     checkKey(key, this.#limits);
     // The cursor is the last revision shown: page on from it in the order asked for.
     const paging =
-      afterRevision === undefined ? {} : order === 'oldest' ? { sinceRevision: afterRevision + 1 } : { beforeRevision: afterRevision };
+      afterRevision === undefined
+        ? {}
+        : order === 'oldest'
+          ? { sinceRevision: afterRevision + 1 }
+          : { beforeRevision: afterRevision };
     const versions = await this.#store.entryHistory({
       namespace,
       key,
@@ -611,7 +692,9 @@ export class ConfigService {
         author: v.author,
         message: '',
         at: new Date(v.createdAt).toISOString(),
-        changes: [{ op: v.deleted ? 'delete' : 'set', key: v.key, label: v.label, entry: this.#codec.view(v, secrets) }],
+        changes: [
+          { op: v.deleted ? 'delete' : 'set', key: v.key, label: v.label, entry: this.#codec.view(v, secrets) },
+        ],
       })),
       ...(versions.length > limit && last ? { next: encodeCursor([last.revision]) } : {}),
     };
@@ -663,7 +746,12 @@ function namespaceView(record: NamespaceRecord): NamespaceView {
 }
 
 function commitHeader(commit: CommitRecord): Omit<HistoryItem, 'changes'> {
-  return { revision: commit.revision, author: commit.author, message: commit.message, at: new Date(commit.createdAt).toISOString() };
+  return {
+    revision: commit.revision,
+    author: commit.author,
+    message: commit.message,
+    at: new Date(commit.createdAt).toISOString(),
+  };
 }
 
 function tokenView(record: TokenRecord): TokenView {

@@ -69,16 +69,32 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) problems.push(`limits.${name} must be a positive integer`);
   }
-  if (limits.maxBodyBytes <= limits.maxValueBytes) problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
+  if (limits.maxBodyBytes <= limits.maxValueBytes)
+    problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
   if (config.host.length === 0) problems.push('host must not be empty');
-  for (const name of ['maxWatchStreams', 'maxStreamBufferBytes', 'heartbeatMs', 'reportFlushMs', 'maxBufferedReports', 'instanceTtlMs', 'keyRefreshMs', 'tokenCacheMs', 'rolloutTickMs', 'minRevisionWaitMs', 'shutdownGraceMs'] as const) {
+  for (const name of [
+    'maxWatchStreams',
+    'maxStreamBufferBytes',
+    'heartbeatMs',
+    'reportFlushMs',
+    'maxBufferedReports',
+    'instanceTtlMs',
+    'keyRefreshMs',
+    'tokenCacheMs',
+    'rolloutTickMs',
+    'minRevisionWaitMs',
+    'shutdownGraceMs',
+  ] as const) {
     if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
   }
   if (config.uiDir !== null && (typeof config.uiDir !== 'string' || !existsSync(join(config.uiDir, 'index.html')))) {
-    problems.push(`uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`);
+    problems.push(
+      `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
+    );
   }
   if (config.tls && (!config.tls.cert || !config.tls.key)) problems.push('tls needs both cert and key');
-  if (problems.length > 0) throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });
 }

@@ -83,13 +83,19 @@ export class EntryCodec {
       checkJsonDepth(value, this.#limits);
       // JSON.parse reads 1e400 as Infinity, which JSON.stringify would silently store as null.
       if (hasNonFiniteNumber(value)) {
-        throw new HeraldError('invalid_value', `the value of "${printable(key)}" has a number too large to store (beyond ±1.8e308)`);
+        throw new HeraldError(
+          'invalid_value',
+          `the value of "${printable(key)}" has a number too large to store (beyond ±1.8e308)`,
+        );
       }
       text = JSON.stringify(value);
     } else if (typeof value === 'string') {
       text = value;
     } else {
-      throw new HeraldError('invalid_value', `the value of "${printable(key)}" must be a string for content type ${type}`);
+      throw new HeraldError(
+        'invalid_value',
+        `the value of "${printable(key)}" must be a string for content type ${type}`,
+      );
     }
     this.checkTextSize(key, text);
     return { text, contentType: type };
@@ -103,7 +109,10 @@ export class EntryCodec {
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new HeraldError('invalid_value', `the value of "${printable(key)}" is not valid JSON, as content type ${contentType} requires`);
+      throw new HeraldError(
+        'invalid_value',
+        `the value of "${printable(key)}" is not valid JSON, as content type ${contentType} requires`,
+      );
     }
     checkJsonDepth(parsed, this.#limits);
     return parsed;
@@ -112,7 +121,10 @@ export class EntryCodec {
   checkTextSize(key: string, text: string): void {
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > this.#limits.maxValueBytes) {
-      throw new HeraldError('value_too_large', `the value of "${printable(key)}" is ${bytes} bytes; the limit is ${this.#limits.maxValueBytes}`);
+      throw new HeraldError(
+        'value_too_large',
+        `the value of "${printable(key)}" is ${bytes} bytes; the limit is ${this.#limits.maxValueBytes}`,
+      );
     }
   }
 }

@@ -4,7 +4,15 @@ export { defaultServerConfig, resolveServerConfig } from './config.js';
 export type { ServerConfig, ServerConfigInput } from './config.js';
 export { checkSecretKey, ensureBootstrapAdmin } from './bootstrap.js';
 export { ConfigService } from './config-service.js';
-export type { ChangeInput, CommitInput, CommitOutcome, DiffItem, HistoryItem, NamespaceView, TokenView } from './config-service.js';
+export type {
+  ChangeInput,
+  CommitInput,
+  CommitOutcome,
+  DiffItem,
+  HistoryItem,
+  NamespaceView,
+  TokenView,
+} from './config-service.js';
 export type { EntryView } from './entry-codec.js';
 export type { Principal } from './principal.js';
 export type { ProblemDocument } from './http/problem.js';

@@ -18,12 +18,32 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly commits = new Counter({ name: 'herald_commits_total', help: 'Commits applied', registers: [this.registry] });
-  readonly committedChanges = new Counter({ name: 'herald_committed_changes_total', help: 'Entry changes applied', registers: [this.registry] });
-  readonly revision = new Gauge({ name: 'herald_revision', help: 'Highest committed revision seen by this node', registers: [this.registry] });
+  readonly committedChanges = new Counter({
+    name: 'herald_committed_changes_total',
+    help: 'Entry changes applied',
+    registers: [this.registry],
+  });
+  readonly revision = new Gauge({
+    name: 'herald_revision',
+    help: 'Highest committed revision seen by this node',
+    registers: [this.registry],
+  });
 
-  readonly watchStreams = new Gauge({ name: 'herald_watch_streams', help: 'Open watch streams', registers: [this.registry] });
-  readonly leader = new Gauge({ name: 'herald_leader', help: '1 while this node leads the cluster singleton jobs', registers: [this.registry] });
-  readonly leaderFence = new Gauge({ name: 'herald_leader_fence', help: 'Fence of the leadership term this node holds (0 when not leader)', registers: [this.registry] });
+  readonly watchStreams = new Gauge({
+    name: 'herald_watch_streams',
+    help: 'Open watch streams',
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'herald_leader',
+    help: '1 while this node leads the cluster singleton jobs',
+    registers: [this.registry],
+  });
+  readonly leaderFence = new Gauge({
+    name: 'herald_leader_fence',
+    help: 'Fence of the leadership term this node holds (0 when not leader)',
+    registers: [this.registry],
+  });
 
   trackLeadership(leadership: Leadership): void {
     const update = () => {

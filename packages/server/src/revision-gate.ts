@@ -35,7 +35,11 @@ export class RevisionGate {
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(waiter);
-        reject(new HeraldError('unavailable', `this node has not seen revision ${revision} yet (it is at ${this.#known})`, { retryAfter: 1 }));
+        reject(
+          new HeraldError('unavailable', `this node has not seen revision ${revision} yet (it is at ${this.#known})`, {
+            retryAfter: 1,
+          }),
+        );
       }, this.#maxWaitMs);
       this.#waiters.add(waiter);
     });

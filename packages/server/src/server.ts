@@ -101,9 +101,16 @@ export class HeraldServer {
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
-    this.views = new ViewService(new StoreViewOrigin({ store: deps.store, codec: this.service.codec, keys: this.keys }));
+    this.views = new ViewService(
+      new StoreViewOrigin({ store: deps.store, codec: this.service.codec, keys: this.keys }),
+    );
     const routing = new RolloutRouting(deps.store);
-    this.hub = new WatchHub({ revisions: (listener) => deps.store.watchRevisions(listener), routing, views: this.views, onError: onBackgroundError });
+    this.hub = new WatchHub({
+      revisions: (listener) => deps.store.watchRevisions(listener),
+      routing,
+      views: this.views,
+      onError: onBackgroundError,
+    });
     this.#reports = new ReportCollector({
       sink: (reports) => deps.store.recordReports(reports),
       clock: deps.clock,
@@ -126,7 +133,12 @@ export class HeraldServer {
       instanceTtlMs: this.config.instanceTtlMs,
       onChange: () => this.hub.refresh(),
     });
-    this.#controller = new RolloutController({ store: deps.store, service: this.rollouts, leadership, onError: onBackgroundError });
+    this.#controller = new RolloutController({
+      store: deps.store,
+      service: this.rollouts,
+      leadership,
+      onError: onBackgroundError,
+    });
     this.keys.onChange(() => this.hub.broadcast(encodeEvent('keys', { keys: this.keys.published() })));
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
     this.#app.addHook('preClose', async () => this.hub.close());

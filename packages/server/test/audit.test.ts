@@ -65,7 +65,13 @@ async function withServer<T>(path: string, body: (ts: TestServer) => Promise<T>)
   let server: HeraldServer | undefined;
   try {
     await ensureBootstrapAdmin(store, systemClock, testAdminToken);
-    server = createServer({ store, clock: systemClock, cipher: new SecretCipher(secretKey), config: { port: 0, logLevel: 'silent' }, logStream: silentLogs });
+    server = createServer({
+      store,
+      clock: systemClock,
+      cipher: new SecretCipher(secretKey),
+      config: { port: 0, logLevel: 'silent' },
+      logStream: silentLogs,
+    });
     const url = await server.listen();
     const ts: TestServer = {
       server,
@@ -91,10 +97,19 @@ void describe('audit log', () => {
     await withServer(original(), async (ts) => {
       const initial = await auditOf(ts);
       let expected = initial.length;
-      assert.deepEqual([initial[0]?.seq, initial[0]?.action], [1, 'token.create'], 'the bootstrap admin token is the first record');
+      assert.deepEqual(
+        [initial[0]?.seq, initial[0]?.action],
+        [1, 'token.create'],
+        'the bootstrap admin token is the first record',
+      );
 
       /** Runs an action and asserts exactly one new record with this action and target. */
-      const audited = async (action: string, target: string | RegExp, run: () => Promise<RawResponse>, status: number) => {
+      const audited = async (
+        action: string,
+        target: string | RegExp,
+        run: () => Promise<RawResponse>,
+        status: number,
+      ) => {
         const response = await run();
         assert.equal(response.status, status, `${action}: ${response.text}`);
         const records = await auditOf(ts);
@@ -112,8 +127,18 @@ void describe('audit log', () => {
         assert.equal((await auditOf(ts)).length, expected, `${what} (${response.status}) must not be audited`);
       };
 
-      await audited('namespace.create', 'namespace:audited', () => call(ts, 'POST', '/v1/namespaces', { body: { name: 'audited' } }), 201);
-      const put = await audited('entries.commit', 'namespace:audited', () => call(ts, 'PUT', entryPath('audited', 'k'), { body: { value: 1 } }), 200);
+      await audited(
+        'namespace.create',
+        'namespace:audited',
+        () => call(ts, 'POST', '/v1/namespaces', { body: { name: 'audited' } }),
+        201,
+      );
+      const put = await audited(
+        'entries.commit',
+        'namespace:audited',
+        () => call(ts, 'PUT', entryPath('audited', 'k'), { body: { value: 1 } }),
+        200,
+      );
       assert.deepEqual(put.details.changes, [{ op: 'set', key: 'k', label: '' }]);
       assert.equal(typeof put.details.revision, 'number', 'the commit record names its revision');
       const commit = await audited(
@@ -121,24 +146,57 @@ void describe('audit log', () => {
         'namespace:audited',
         () =>
           call(ts, 'POST', '/v1/namespaces/audited/commits', {
-            body: { message: 'two at once', changes: [{ op: 'set', key: 'k', value: 2 }, { op: 'set', key: 'j', value: 3, secret: true }] },
+            body: {
+              message: 'two at once',
+              changes: [
+                { op: 'set', key: 'k', value: 2 },
+                { op: 'set', key: 'j', value: 3, secret: true },
+              ],
+            },
           }),
         201,
       );
       assert.equal(commit.details.message, 'two at once');
-      await audited('entries.commit', 'namespace:audited', () => call(ts, 'PUT', '/v1/namespaces/audited/locks/k'), 200);
-      await audited('entries.commit', 'namespace:audited', () => call(ts, 'DELETE', '/v1/namespaces/audited/locks/k'), 200);
-      await audited('namespace.schema.set', 'namespace:audited', () => call(ts, 'PUT', '/v1/namespaces/audited/schema', { body: { schema: { prefixes: [] } } }), 200);
-      await audited('namespace.schema.remove', 'namespace:audited', () => call(ts, 'PUT', '/v1/namespaces/audited/schema', { body: { schema: null } }), 200);
+      await audited(
+        'entries.commit',
+        'namespace:audited',
+        () => call(ts, 'PUT', '/v1/namespaces/audited/locks/k'),
+        200,
+      );
+      await audited(
+        'entries.commit',
+        'namespace:audited',
+        () => call(ts, 'DELETE', '/v1/namespaces/audited/locks/k'),
+        200,
+      );
+      await audited(
+        'namespace.schema.set',
+        'namespace:audited',
+        () => call(ts, 'PUT', '/v1/namespaces/audited/schema', { body: { schema: { prefixes: [] } } }),
+        200,
+      );
+      await audited(
+        'namespace.schema.remove',
+        'namespace:audited',
+        () => call(ts, 'PUT', '/v1/namespaces/audited/schema', { body: { schema: null } }),
+        200,
+      );
       const revertTo = put.details.revision as number;
-      await audited('entries.revert', 'namespace:audited', () => call(ts, 'POST', '/v1/namespaces/audited/revert', { body: { revision: revertTo } }), 200);
+      await audited(
+        'entries.revert',
+        'namespace:audited',
+        () => call(ts, 'POST', '/v1/namespaces/audited/revert', { body: { revision: revertTo } }),
+        200,
+      );
 
       let tokenId = '';
       const created = await audited(
         'token.create',
         /^token:/u,
         async () => {
-          const response = await call(ts, 'POST', '/v1/tokens', { body: { name: 'writer', scopes: [{ namespaces: 'audited', role: 'writer' }] } });
+          const response = await call(ts, 'POST', '/v1/tokens', {
+            body: { name: 'writer', scopes: [{ namespaces: 'audited', role: 'writer' }] },
+          });
           tokenId = (response.json as { info: { id: string } }).info.id;
           return response;
         },
@@ -150,20 +208,44 @@ void describe('audit log', () => {
       // A write by another token is recorded under that token's name and id.
       const writer = await createToken(ts, [{ namespaces: 'audited', role: 'writer' }], { name: 'writer' });
       expected += 1;
-      const byWriter = await audited('entries.commit', 'namespace:audited', () => call(ts, 'PUT', entryPath('audited', 'w'), { token: writer.token, body: { value: 1 } }), 200);
+      const byWriter = await audited(
+        'entries.commit',
+        'namespace:audited',
+        () => call(ts, 'PUT', entryPath('audited', 'w'), { token: writer.token, body: { value: 1 } }),
+        200,
+      );
       assert.ok(byWriter.actor.includes(writer.id), `actor ${byWriter.actor} names token ${writer.id}`);
 
       const revision = await ts.store.currentRevision();
-      const compacted = await audited('store.compact', 'store', () => call(ts, 'POST', '/v1/compact', { body: { revision } }), 200);
+      const compacted = await audited(
+        'store.compact',
+        'store',
+        () => call(ts, 'POST', '/v1/compact', { body: { revision } }),
+        200,
+      );
       assert.equal(compacted.details.revision, revision);
-      await audited('namespace.delete', 'namespace:audited', () => call(ts, 'DELETE', '/v1/namespaces/audited?force=true'), 204);
+      await audited(
+        'namespace.delete',
+        'namespace:audited',
+        () => call(ts, 'DELETE', '/v1/namespaces/audited?force=true'),
+        204,
+      );
 
       // Refused actions and reads leave no record.
-      await audited('namespace.create', 'namespace:audited', () => call(ts, 'POST', '/v1/namespaces', { body: { name: 'audited' } }), 201);
+      await audited(
+        'namespace.create',
+        'namespace:audited',
+        () => call(ts, 'POST', '/v1/namespaces', { body: { name: 'audited' } }),
+        201,
+      );
       await notAudited('duplicate namespace', () => call(ts, 'POST', '/v1/namespaces', { body: { name: 'audited' } }));
-      await notAudited('failed precondition', () => call(ts, 'PUT', entryPath('audited', 'k'), { body: { value: 1, ifRevision: 999_999 } }));
+      await notAudited('failed precondition', () =>
+        call(ts, 'PUT', entryPath('audited', 'k'), { body: { value: 1, ifRevision: 999_999 } }),
+      );
       await notAudited('forbidden', () => call(ts, 'DELETE', '/v1/namespaces/audited', { token: writer.token }));
-      await notAudited('unauthenticated', () => call(ts, 'POST', '/v1/namespaces', { token: null, body: { name: 'nope' } }));
+      await notAudited('unauthenticated', () =>
+        call(ts, 'POST', '/v1/namespaces', { token: null, body: { name: 'nope' } }),
+      );
       await notAudited('bad input', () => call(ts, 'PUT', entryPath('audited', '%'), { body: { value: 1 } }));
       await notAudited('reads', async () => {
         await call(ts, 'GET', '/v1/namespaces/audited/entries');
@@ -202,7 +284,10 @@ void describe('audit log', () => {
 
 void describe('tampering with the file', () => {
   /** A copy of the log as the first suite left it (plus the token the forbidden test created), tampered with by `tamper`. */
-  async function tampered(name: string, tamper: (db: Database.Database, records: AuditRecord[]) => void): Promise<Verification> {
+  async function tampered(
+    name: string,
+    tamper: (db: Database.Database, records: AuditRecord[]) => void,
+  ): Promise<Verification> {
     const target = join(dir.path, name);
     await cp(join(dir.path, 'original'), target, { recursive: true });
     const path = join(target, 'herald.db');
@@ -236,7 +321,7 @@ void describe('tampering with the file', () => {
 
   void it('detects a changed record at that record', async () => {
     const result = await tampered('changed-details', (db) => {
-      db.prepare("UPDATE audit SET details = '{\"message\":\"nothing to see\"}' WHERE seq = ?").run(middle);
+      db.prepare('UPDATE audit SET details = \'{"message":"nothing to see"}\' WHERE seq = ?').run(middle);
     });
     assert.equal(result.ok, false);
     assert.equal(result.firstBad?.seq, middle);
@@ -244,7 +329,11 @@ void describe('tampering with the file', () => {
   });
 
   void it('detects a changed actor, action or time at that record', async () => {
-    for (const [column, value] of [['actor', 'someone else'], ['action', 'namespace.read'], ['at', 0]] as const) {
+    for (const [column, value] of [
+      ['actor', 'someone else'],
+      ['action', 'namespace.read'],
+      ['at', 0],
+    ] as const) {
       const result = await tampered(`changed-${column}`, (db) => {
         db.prepare(`UPDATE audit SET ${column} = ? WHERE seq = ?`).run(value, middle);
       });
@@ -257,7 +346,11 @@ void describe('tampering with the file', () => {
     const result = await tampered('rehashed', (db, records) => {
       const record = records[middle - 1] as AuditRecord;
       const forged = { ...record, details: { ...record.details, forged: true } };
-      db.prepare('UPDATE audit SET details = ?, hash = ? WHERE seq = ?').run(JSON.stringify(forged.details), auditHash(forged), middle);
+      db.prepare('UPDATE audit SET details = ?, hash = ? WHERE seq = ?').run(
+        JSON.stringify(forged.details),
+        auditHash(forged),
+        middle,
+      );
     });
     assert.equal(result.ok, false);
     assert.equal(result.firstBad?.seq, middle + 1);

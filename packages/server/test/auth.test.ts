@@ -10,7 +10,16 @@ import Database from 'better-sqlite3';
 import { ManualClock } from '@herald/core';
 import { SqliteStore } from '@herald/store';
 import { startTestServer, tempDir, type TestServer } from '@herald/testkit';
-import { assertProblem, call, createNamespace, createToken, entryPath, setEntry, storeState, type RawResponse } from './helpers.js';
+import {
+  assertProblem,
+  call,
+  createNamespace,
+  createToken,
+  entryPath,
+  setEntry,
+  storeState,
+  type RawResponse,
+} from './helpers.js';
 
 let ts: TestServer;
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -34,15 +43,25 @@ after(async () => {
 
 async function unauthenticated(response: RawResponse, message: string): Promise<void> {
   assertProblem(response, 'unauthenticated', message);
-  assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer\b/u, `${message}: WWW-Authenticate names the scheme`);
+  assert.match(
+    response.headers.get('www-authenticate') ?? '',
+    /^Bearer\b/u,
+    `${message}: WWW-Authenticate names the scheme`,
+  );
 }
 
 void describe('401 unauthenticated', () => {
   void it('refuses a request without a token, and changes nothing', async () => {
     const before = await storeState(ts);
     await unauthenticated(await call(ts, 'GET', '/v1/namespaces', { token: null }), 'list');
-    await unauthenticated(await call(ts, 'POST', '/v1/namespaces', { token: null, body: { name: 'sneaky' } }), 'create');
-    await unauthenticated(await call(ts, 'PUT', entryPath('team-a-1', 'k'), { token: null, body: { value: 1 } }), 'write');
+    await unauthenticated(
+      await call(ts, 'POST', '/v1/namespaces', { token: null, body: { name: 'sneaky' } }),
+      'create',
+    );
+    await unauthenticated(
+      await call(ts, 'PUT', entryPath('team-a-1', 'k'), { token: null, body: { value: 1 } }),
+      'write',
+    );
     await unauthenticated(await call(ts, 'GET', '/v1/audit', { token: null }), 'audit');
     assert.deepEqual(await storeState(ts), before);
   });
@@ -51,16 +70,31 @@ void describe('401 unauthenticated', () => {
     const wrong = await call(ts, 'GET', '/v1/namespaces', { token: 'hrd_not-a-real-token' });
     await unauthenticated(wrong, 'wrong token');
     // One character off the real admin token.
-    await unauthenticated(await call(ts, 'GET', '/v1/namespaces', { token: `${ts.adminToken.slice(0, -1)}x` }), 'near miss');
+    await unauthenticated(
+      await call(ts, 'GET', '/v1/namespaces', { token: `${ts.adminToken.slice(0, -1)}x` }),
+      'near miss',
+    );
     const basic = Buffer.from(`admin:${ts.adminToken}`).toString('base64');
-    await unauthenticated(await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: `Basic ${basic}` } }), 'basic');
-    await unauthenticated(await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: 'Bearer ' } }), 'empty bearer');
-    await unauthenticated(await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: ts.adminToken } }), 'no scheme');
+    await unauthenticated(
+      await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: `Basic ${basic}` } }),
+      'basic',
+    );
+    await unauthenticated(
+      await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: 'Bearer ' } }),
+      'empty bearer',
+    );
+    await unauthenticated(
+      await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: ts.adminToken } }),
+      'no scheme',
+    );
   });
 
   void it('accepts the bearer scheme in any case (RFC 9110 §11.1)', async () => {
     for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
-      const response = await call(ts, 'GET', '/v1/namespaces', { token: null, headers: { authorization: `${scheme} ${ts.adminToken}` } });
+      const response = await call(ts, 'GET', '/v1/namespaces', {
+        token: null,
+        headers: { authorization: `${scheme} ${ts.adminToken}` },
+      });
       assert.equal(response.status, 200, `${scheme}: ${response.text}`);
     }
   });
@@ -129,19 +163,63 @@ interface Operation {
 }
 
 const operations: Operation[] = [
-  { name: 'get namespace', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}`, { token }) },
-  { name: 'list entries', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/entries`, { token }) },
-  { name: 'get entry', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', entryPath(ns, 'greeting'), { token }) },
-  { name: 'history', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/history`, { token }) },
-  { name: 'key history', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/history?key=greeting`, { token }) },
-  { name: 'diff', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=1`, { token }) },
-  { name: 'get schema', permission: 'read', ok: 200, run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/schema`, { token }) },
-  { name: 'put entry', permission: 'write', ok: 200, run: (token, ns, tag) => call(ts, 'PUT', entryPath(ns, `by/${tag}`), { token, body: { value: tag } }) },
+  {
+    name: 'get namespace',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}`, { token }),
+  },
+  {
+    name: 'list entries',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/entries`, { token }),
+  },
+  {
+    name: 'get entry',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', entryPath(ns, 'greeting'), { token }),
+  },
+  {
+    name: 'history',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/history`, { token }),
+  },
+  {
+    name: 'key history',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/history?key=greeting`, { token }),
+  },
+  {
+    name: 'diff',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=1`, { token }),
+  },
+  {
+    name: 'get schema',
+    permission: 'read',
+    ok: 200,
+    run: (token, ns) => call(ts, 'GET', `/v1/namespaces/${ns}/schema`, { token }),
+  },
+  {
+    name: 'put entry',
+    permission: 'write',
+    ok: 200,
+    run: (token, ns, tag) => call(ts, 'PUT', entryPath(ns, `by/${tag}`), { token, body: { value: tag } }),
+  },
   {
     name: 'commit',
     permission: 'write',
     ok: 201,
-    run: (token, ns, tag) => call(ts, 'POST', `/v1/namespaces/${ns}/commits`, { token, body: { changes: [{ op: 'set', key: `commit/${tag}`, value: 1 }] } }),
+    run: (token, ns, tag) =>
+      call(ts, 'POST', `/v1/namespaces/${ns}/commits`, {
+        token,
+        body: { changes: [{ op: 'set', key: `commit/${tag}`, value: 1 }] },
+      }),
   },
   {
     name: 'lock',
@@ -163,14 +241,25 @@ const operations: Operation[] = [
       return call(ts, 'DELETE', entryPath(ns, key), { token });
     },
   },
-  { name: 'revert (dry run)', permission: 'write', ok: 200, run: (token, ns) => call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { token, body: { revision: 1, dryRun: true } }) },
+  {
+    name: 'revert (dry run)',
+    permission: 'write',
+    ok: 200,
+    run: (token, ns) => call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { token, body: { revision: 1, dryRun: true } }),
+  },
   {
     name: 'create namespace',
     permission: 'manage',
     ok: 201,
-    run: (token, ns, tag) => call(ts, 'POST', '/v1/namespaces', { token, body: { name: `${ns.replace(/-\d+$/u, '')}-new-${tag}` } }),
+    run: (token, ns, tag) =>
+      call(ts, 'POST', '/v1/namespaces', { token, body: { name: `${ns.replace(/-\d+$/u, '')}-new-${tag}` } }),
   },
-  { name: 'set schema', permission: 'manage', ok: 200, run: (token, ns) => call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { token, body: { schema: { prefixes: [] } } }) },
+  {
+    name: 'set schema',
+    permission: 'manage',
+    ok: 200,
+    run: (token, ns) => call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { token, body: { schema: { prefixes: [] } } }),
+  },
   {
     name: 'delete namespace',
     permission: 'manage',
@@ -181,12 +270,32 @@ const operations: Operation[] = [
       return call(ts, 'DELETE', `/v1/namespaces/${name}`, { token });
     },
   },
-  { name: 'create token', permission: 'system', ok: 201, run: (token) => call(ts, 'POST', '/v1/tokens', { token, body: { scopes: [{ namespaces: '*', role: 'admin' }] } }) },
+  {
+    name: 'create token',
+    permission: 'system',
+    ok: 201,
+    run: (token) => call(ts, 'POST', '/v1/tokens', { token, body: { scopes: [{ namespaces: '*', role: 'admin' }] } }),
+  },
   { name: 'list tokens', permission: 'system', ok: 200, run: (token) => call(ts, 'GET', '/v1/tokens', { token }) },
-  { name: 'revoke token', permission: 'system', ok: 200, run: (token) => call(ts, 'DELETE', '/v1/tokens/anything', { token }) },
+  {
+    name: 'revoke token',
+    permission: 'system',
+    ok: 200,
+    run: (token) => call(ts, 'DELETE', '/v1/tokens/anything', { token }),
+  },
   { name: 'read audit', permission: 'system', ok: 200, run: (token) => call(ts, 'GET', '/v1/audit', { token }) },
-  { name: 'verify audit', permission: 'system', ok: 200, run: (token) => call(ts, 'GET', '/v1/audit/verify', { token }) },
-  { name: 'compact', permission: 'system', ok: 200, run: (token) => call(ts, 'POST', '/v1/compact', { token, body: { revision: 1 } }) },
+  {
+    name: 'verify audit',
+    permission: 'system',
+    ok: 200,
+    run: (token) => call(ts, 'GET', '/v1/audit/verify', { token }),
+  },
+  {
+    name: 'compact',
+    permission: 'system',
+    ok: 200,
+    run: (token) => call(ts, 'POST', '/v1/compact', { token, body: { revision: 1 } }),
+  },
 ];
 
 void describe('roles and scopes (403 forbidden)', () => {
@@ -194,7 +303,8 @@ void describe('roles and scopes (403 forbidden)', () => {
   const tokens = new Map<Role, string>();
 
   before(async () => {
-    for (const role of roles) tokens.set(role, (await createToken(ts, [{ namespaces: 'team-a-*', role }], { name: role })).token);
+    for (const role of roles)
+      tokens.set(role, (await createToken(ts, [{ namespaces: 'team-a-*', role }], { name: role })).token);
   });
 
   for (const role of roles) {
@@ -209,7 +319,8 @@ void describe('roles and scopes (403 forbidden)', () => {
         } else {
           assertProblem(response, 'forbidden', `${role} may not ${op.name}`);
           // Setup writes (done as admin inside run) are allowed; only the refused request itself must change nothing.
-          if (!['lock', 'delete entry', 'delete namespace'].includes(op.name)) assert.deepEqual(await storeState(ts), before, `${role} ${op.name} changed the store`);
+          if (!['lock', 'delete entry', 'delete namespace'].includes(op.name))
+            assert.deepEqual(await storeState(ts), before, `${role} ${op.name} changed the store`);
         }
         // Outside its glob, the same token may do nothing at all, and an absent namespace looks the same as a present one.
         if (op.permission !== 'system') {
@@ -217,7 +328,11 @@ void describe('roles and scopes (403 forbidden)', () => {
           assertProblem(outside, 'forbidden', `${role} ${op.name} on team-b-1`);
         }
       }
-      assertProblem(await call(ts, 'GET', '/v1/namespaces/team-b-missing', { token }), 'forbidden', 'absent namespace outside the glob');
+      assertProblem(
+        await call(ts, 'GET', '/v1/namespaces/team-b-missing', { token }),
+        'forbidden',
+        'absent namespace outside the glob',
+      );
     });
   }
 
@@ -246,7 +361,11 @@ void describe('roles and scopes (403 forbidden)', () => {
     assert.equal((await call(ts, 'GET', '/v1/namespaces/team-b-1', { token })).status, 200);
     assertProblem(await call(ts, 'GET', '/v1/namespaces/team-a-2', { token }), 'forbidden');
     const dotted = await createToken(ts, [{ namespaces: 'team.a.1', role: 'reader' }]);
-    assertProblem(await call(ts, 'GET', '/v1/namespaces/team-a-1', { token: dotted.token }), 'forbidden', '"." is not a wildcard');
+    assertProblem(
+      await call(ts, 'GET', '/v1/namespaces/team-a-1', { token: dotted.token }),
+      'forbidden',
+      '"." is not a wildcard',
+    );
   });
 });
 
@@ -255,7 +374,12 @@ void describe('namespace listing', () => {
     const names: string[] = [];
     let cursor: string | undefined;
     for (let pages = 0; pages < 100; pages += 1) {
-      const response = await call(ts, 'GET', `/v1/namespaces?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token });
+      const response = await call(
+        ts,
+        'GET',
+        `/v1/namespaces?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        { token },
+      );
       assert.equal(response.status, 200, response.text);
       const page = response.json as { items: Array<{ name: string }>; next?: string };
       names.push(...page.items.map((item) => item.name));
@@ -270,12 +394,19 @@ void describe('namespace listing', () => {
       const { token } = await createToken(ts, [{ namespaces: 'team-a-*', role }]);
       for (const limit of [1, 2, 100]) {
         const names = await listAll(token, limit);
-        assert.ok(names.includes('team-a-1') && names.includes('team-a-2'), `${role} limit ${limit}: ${names.join(',')}`);
-        assert.ok(names.every((name) => name.startsWith('team-a-')), `${role} limit ${limit} sees only team-a-*: ${names.join(',')}`);
+        assert.ok(
+          names.includes('team-a-1') && names.includes('team-a-2'),
+          `${role} limit ${limit}: ${names.join(',')}`,
+        );
+        assert.ok(
+          names.every((name) => name.startsWith('team-a-')),
+          `${role} limit ${limit} sees only team-a-*: ${names.join(',')}`,
+        );
       }
     }
     const all = await listAll(ts.adminToken, 100);
-    for (const name of ['team-a-1', 'team-a-2', 'team-b-1', 'other']) assert.ok(all.includes(name), `admin sees ${name}`);
+    for (const name of ['team-a-1', 'team-a-2', 'team-b-1', 'other'])
+      assert.ok(all.includes(name), `admin sees ${name}`);
   });
 });
 
@@ -283,7 +414,10 @@ void describe('tokens at rest', () => {
   void it('are stored only as SHA-256 hashes: no token string in the tokens or audit tables, the API or the file', async () => {
     const issued = [
       await createToken(ts, [{ namespaces: '*', role: 'reader' }], { name: 'hash-check-1' }),
-      await createToken(ts, [{ namespaces: 'team-a-*', role: 'writer', secrets: true }], { name: 'hash-check-2', expiresInSeconds: 3600 }),
+      await createToken(ts, [{ namespaces: 'team-a-*', role: 'writer', secrets: true }], {
+        name: 'hash-check-2',
+        expiresInSeconds: 3600,
+      }),
     ];
     const secrets = [ts.adminToken, ...issued.map((i) => i.token)];
     for (const token of issued.map((i) => i.token)) assert.match(token, /^hrd_[A-Za-z0-9_-]{43}$/u, 'a 256-bit token');
@@ -309,9 +443,21 @@ void describe('tokens at rest', () => {
       db.close();
     }
 
-    const raw = Buffer.concat(await Promise.all(['herald.db', 'herald.db-wal'].map((f) => readFile(join(dir.path, f)).catch(() => Buffer.alloc(0)))));
+    const raw = Buffer.concat(
+      await Promise.all(
+        ['herald.db', 'herald.db-wal'].map((f) => readFile(join(dir.path, f)).catch(() => Buffer.alloc(0))),
+      ),
+    );
     for (const secret of secrets) assert.equal(raw.indexOf(secret), -1, 'a token string is in the database file');
-    assert.notEqual(raw.indexOf(createHash('sha256').update(issued[0]?.token ?? '').digest('hex')), -1, 'the file holds the hash');
+    assert.notEqual(
+      raw.indexOf(
+        createHash('sha256')
+          .update(issued[0]?.token ?? '')
+          .digest('hex'),
+      ),
+      -1,
+      'the file holds the hash',
+    );
 
     const listing = await call(ts, 'GET', '/v1/tokens');
     const auditApi = await call(ts, 'GET', '/v1/audit?limit=1000');
@@ -319,6 +465,9 @@ void describe('tokens at rest', () => {
       assert.ok(!listing.text.includes(secret), 'GET /v1/tokens shows a token');
       assert.ok(!auditApi.text.includes(secret), 'GET /v1/audit shows a token');
     }
-    assert.ok(!listing.text.includes('tokenHash') && !listing.text.includes('token_hash'), 'the listing does not even show hashes');
+    assert.ok(
+      !listing.text.includes('tokenHash') && !listing.text.includes('token_hash'),
+      'the listing does not even show hashes',
+    );
   });
 });

@@ -19,7 +19,10 @@ export async function createAccessKey(
   extra: { secrets?: boolean; name?: string } = {},
 ): Promise<AccessKey> {
   const response = await call(ts, 'POST', '/v1/azure/access-keys', {
-    body: { scopes: [{ namespaces: namespace, role, ...(extra.secrets ? { secrets: true } : {}) }], ...(extra.name ? { name: extra.name } : {}) },
+    body: {
+      scopes: [{ namespaces: namespace, role, ...(extra.secrets ? { secrets: true } : {}) }],
+      ...(extra.name ? { name: extra.name } : {}),
+    },
   });
   assert.equal(response.status, 201, response.text);
   const { id, secret } = response.json as { id: string; secret: string };
@@ -27,7 +30,11 @@ export async function createAccessKey(
 }
 
 /** A namespace and a writer access key for it: one Azure "store". */
-export async function createStore(ts: Pick<TestServer, 'url' | 'adminToken'>, namespace: string, role: 'admin' | 'writer' | 'reader' = 'writer'): Promise<AccessKey> {
+export async function createStore(
+  ts: Pick<TestServer, 'url' | 'adminToken'>,
+  namespace: string,
+  role: 'admin' | 'writer' | 'reader' = 'writer',
+): Promise<AccessKey> {
   await createNamespace(ts, namespace);
   return createAccessKey(ts, namespace, role);
 }

@@ -16,7 +16,9 @@ let azure: AppConfigurationClient;
 
 before(async () => {
   ts = await startTestServer();
-  await createNamespace(ts, 'payments', { schema: { prefixes: [{ prefix: 'limits/', schema: { type: 'integer', minimum: 1 } }] } });
+  await createNamespace(ts, 'payments', {
+    schema: { prefixes: [{ prefix: 'limits/', schema: { type: 'integer', minimum: 1 } }] },
+  });
   key = await createAccessKey(ts, 'payments', 'writer', { name: 'azure-app' });
   azure = new AppConfigurationClient(key.connectionString, insecure);
 });
@@ -28,7 +30,13 @@ after(async () => {
 void describe('Azure writes are Herald entries', () => {
   void it('gets a revision, a history record and an audit record under the access key', async () => {
     const before = await ts.store.currentRevision();
-    const written = await azure.setConfigurationSetting({ key: 'db/host', label: 'prod', value: 'db.internal', contentType: 'text/plain', tags: { owner: 'ops' } });
+    const written = await azure.setConfigurationSetting({
+      key: 'db/host',
+      label: 'prod',
+      value: 'db.internal',
+      contentType: 'text/plain',
+      tags: { owner: 'ops' },
+    });
     const entry = (await call(ts, 'GET', entryPath('payments', 'db/host', 'prod'))).json as EntryBody;
     assert.equal(entry.revision, before + 1);
     assert.equal(entry.value, 'db.internal');
@@ -37,17 +45,38 @@ void describe('Azure writes are Herald entries', () => {
     assert.equal(entry.etag, written.etag, 'the Azure etag is the Herald etag');
     assert.equal(entry.author, `azure-app (${key.id})`);
 
-    const history = (await call(ts, 'GET', '/v1/namespaces/payments/history?key=db/host&label=prod')).json as { items: Array<{ revision: number; author: string }> };
-    assert.deepEqual(history.items.map((h) => [h.revision, h.author]), [[entry.revision, `azure-app (${key.id})`]]);
-    const audit = (await call(ts, 'GET', '/v1/audit?limit=1000')).json as { items: Array<{ actor: string; action: string; target: string; details: { revision?: number } }> };
+    const history = (await call(ts, 'GET', '/v1/namespaces/payments/history?key=db/host&label=prod')).json as {
+      items: Array<{ revision: number; author: string }>;
+    };
+    assert.deepEqual(
+      history.items.map((h) => [h.revision, h.author]),
+      [[entry.revision, `azure-app (${key.id})`]],
+    );
+    const audit = (await call(ts, 'GET', '/v1/audit?limit=1000')).json as {
+      items: Array<{ actor: string; action: string; target: string; details: { revision?: number } }>;
+    };
     const record = audit.items.find((r) => r.details.revision === entry.revision);
-    assert.deepEqual(record && [record.actor, record.action, record.target], [`azure-app (${key.id})`, 'entries.commit', 'namespace:payments']);
-    assert.ok(audit.items.some((r) => r.action === 'token.create' && r.target === `token:${key.id}`), 'creating the access key was audited');
+    assert.deepEqual(record && [record.actor, record.action, record.target], [
+      `azure-app (${key.id})`,
+      'entries.commit',
+      'namespace:payments',
+    ]);
+    assert.ok(
+      audit.items.some((r) => r.action === 'token.create' && r.target === `token:${key.id}`),
+      'creating the access key was audited',
+    );
 
     await azure.setReadOnly({ key: 'db/host', label: 'prod' }, true);
     const locked = (await call(ts, 'GET', entryPath('payments', 'db/host', 'prod'))).json as EntryBody;
     assert.equal(locked.locked, true, 'an Azure lock is a Herald lock');
-    assert.equal((await call(ts, 'PUT', entryPath('payments', 'db/host', 'prod'), { body: { value: 'x', contentType: 'text/plain' } })).status, 409);
+    assert.equal(
+      (
+        await call(ts, 'PUT', entryPath('payments', 'db/host', 'prod'), {
+          body: { value: 'x', contentType: 'text/plain' },
+        })
+      ).status,
+      409,
+    );
     await azure.setReadOnly({ key: 'db/host', label: 'prod' }, false);
   });
 
@@ -63,18 +92,33 @@ void describe('Azure writes are Herald entries', () => {
     assert.equal(error?.statusCode, 422);
     assert.equal(error?.details?.type, 'urn:herald:error:schema_violation');
     assert.match(error?.details?.detail ?? '', /limits\/rps/u, 'the problem names the violation');
-    assert.equal(await statusOf(azure.setConfigurationSetting({ key: 'limits/burst', value: '0', contentType: 'application/json' })), 422);
+    assert.equal(
+      await statusOf(
+        azure.setConfigurationSetting({ key: 'limits/burst', value: '0', contentType: 'application/json' }),
+      ),
+      422,
+    );
     assert.deepEqual(await storeState(ts), before);
     assert.equal((await azure.getConfigurationSetting({ key: 'limits/rps' })).value, '100');
   });
 
   void it('arrives at a Herald SDK watcher, JSON content types as parsed values', async () => {
     const reader = await createToken(ts, [{ namespaces: 'payments', role: 'client' }]);
-    const watcher = new HeraldClient({ url: ts.url, token: reader.token, instanceId: 'azure-test-1', views: [{ namespace: 'payments', labels: [''] }], trustedKeys: 'tofu' });
+    const watcher = new HeraldClient({
+      url: ts.url,
+      token: reader.token,
+      instanceId: 'azure-test-1',
+      views: [{ namespace: 'payments', labels: [''] }],
+      trustedKeys: 'tofu',
+    });
     try {
       await watcher.start();
       await watcher.ready();
-      await azure.setConfigurationSetting({ key: 'feature/limits', value: '{"max": 5}', contentType: 'application/json' });
+      await azure.setConfigurationSetting({
+        key: 'feature/limits',
+        value: '{"max": 5}',
+        contentType: 'application/json',
+      });
       await azure.setConfigurationSetting({ key: 'greeting', value: 'hello from azure' });
       const deadline = Date.now() + 10_000;
       while (watcher.get('payments', 'greeting') !== 'hello from azure' && Date.now() < deadline) await sleep(10);
@@ -101,10 +145,24 @@ void describe('Azure writes are Herald entries', () => {
 
   void it('keeps secrets secret: redacted for keys without the right, still secret after an Azure write', async () => {
     await setEntry(ts, 'payments', 'db/password', { value: 'hunter2', contentType: 'text/plain', secret: true });
-    const plain = new AppConfigurationClient((await createAccessKey(ts, 'payments', 'reader')).connectionString, insecure);
-    const trusted = new AppConfigurationClient((await createAccessKey(ts, 'payments', 'reader', { secrets: true })).connectionString, insecure);
-    assert.equal((await plain.getConfigurationSetting({ key: 'db/password' })).value, null, 'null for a key that may not read secrets');
-    assert.ok((await all(plain.listConfigurationSettings({ keyFilter: 'db/*' }))).every((s) => s.key !== 'db/password' || s.value === null));
+    const plain = new AppConfigurationClient(
+      (await createAccessKey(ts, 'payments', 'reader')).connectionString,
+      insecure,
+    );
+    const trusted = new AppConfigurationClient(
+      (await createAccessKey(ts, 'payments', 'reader', { secrets: true })).connectionString,
+      insecure,
+    );
+    assert.equal(
+      (await plain.getConfigurationSetting({ key: 'db/password' })).value,
+      null,
+      'null for a key that may not read secrets',
+    );
+    assert.ok(
+      (await all(plain.listConfigurationSettings({ keyFilter: 'db/*' }))).every(
+        (s) => s.key !== 'db/password' || s.value === null,
+      ),
+    );
     assert.equal((await trusted.getConfigurationSetting({ key: 'db/password' })).value, 'hunter2');
 
     await azure.setConfigurationSetting({ key: 'db/password', value: 'correct horse' });

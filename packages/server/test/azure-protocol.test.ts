@@ -35,7 +35,11 @@ interface SignOptions {
 }
 
 /** One request signed as the Azure SDKs sign them (or deliberately not quite). */
-async function signed(method: string, target: string, options: SignOptions = {}): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
+async function signed(
+  method: string,
+  target: string,
+  options: SignOptions = {},
+): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
   const url = new URL(target, ts.url);
   const body = options.body ?? '';
   const date = new Date().toUTCString();
@@ -48,7 +52,9 @@ async function signed(method: string, target: string, options: SignOptions = {})
   const dateHeader = options.dateHeader ?? 'x-ms-date';
   const signedHeaders = options.signedHeaders ?? [dateHeader, 'host', 'x-ms-content-sha256'];
   const stringToSign = `${method}\n${options.signedTarget ?? target}\n${signedHeaders.map((h) => values[h]).join(';')}`;
-  const signature = createHmac('sha256', Buffer.from(options.secret ?? key.secret, 'base64')).update(stringToSign).digest('base64');
+  const signature = createHmac('sha256', Buffer.from(options.secret ?? key.secret, 'base64'))
+    .update(stringToSign)
+    .digest('base64');
   const separator = options.separator ?? '&';
   const headers: Record<string, string> = {
     [dateHeader]: date,
@@ -80,13 +86,44 @@ void describe('Azure API: HMAC authentication', () => {
     const before = await storeState(ts);
     const cases: Array<[string, Promise<{ status: number; headers: Headers }>, RegExp]> = [
       ['no Authorization', fetchStatus('PUT', '/kv/x', '{"value":"1"}'), /Missing Authorization/u],
-      ['a bearer token', fetchStatus('PUT', '/kv/x', '{"value":"1"}', { authorization: `Bearer ${ts.adminToken}` }), /Unsupported authentication scheme/u],
-      ['a body other than the one hashed', signed('PUT', '/kv/x', { body: '{"value":"1"}', sentBody: '{"value":"2"}' }), /content hash/u],
-      ['the host not signed', signed('PUT', '/kv/x', { body: '{"value":"1"}', signedHeaders: ['x-ms-date', 'x-ms-content-sha256'] }), /host must be signed/u],
-      ['the content hash not signed', signed('PUT', '/kv/x', { body: '{"value":"1"}', signedHeaders: ['x-ms-date', 'host'] }), /x-ms-content-sha256 must be signed/u],
-      ['a decoded request-target signed', signed('PUT', '/kv/a%2Fb', { body: '{"value":"1"}', signedTarget: '/kv/a/b' }), /Invalid Signature/u],
-      ['another secret', signed('PUT', '/kv/x', { body: '{"value":"1"}', secret: Buffer.alloc(32, 1).toString('base64') }), /Invalid Signature/u],
-      ['an old date', signed('PUT', '/kv/x', { body: '{"value":"1"}', headers: { 'x-ms-date': new Date(Date.now() - 20 * 60_000).toUTCString() } }), /Invalid Signature|expired/u],
+      [
+        'a bearer token',
+        fetchStatus('PUT', '/kv/x', '{"value":"1"}', { authorization: `Bearer ${ts.adminToken}` }),
+        /Unsupported authentication scheme/u,
+      ],
+      [
+        'a body other than the one hashed',
+        signed('PUT', '/kv/x', { body: '{"value":"1"}', sentBody: '{"value":"2"}' }),
+        /content hash/u,
+      ],
+      [
+        'the host not signed',
+        signed('PUT', '/kv/x', { body: '{"value":"1"}', signedHeaders: ['x-ms-date', 'x-ms-content-sha256'] }),
+        /host must be signed/u,
+      ],
+      [
+        'the content hash not signed',
+        signed('PUT', '/kv/x', { body: '{"value":"1"}', signedHeaders: ['x-ms-date', 'host'] }),
+        /x-ms-content-sha256 must be signed/u,
+      ],
+      [
+        'a decoded request-target signed',
+        signed('PUT', '/kv/a%2Fb', { body: '{"value":"1"}', signedTarget: '/kv/a/b' }),
+        /Invalid Signature/u,
+      ],
+      [
+        'another secret',
+        signed('PUT', '/kv/x', { body: '{"value":"1"}', secret: Buffer.alloc(32, 1).toString('base64') }),
+        /Invalid Signature/u,
+      ],
+      [
+        'an old date',
+        signed('PUT', '/kv/x', {
+          body: '{"value":"1"}',
+          headers: { 'x-ms-date': new Date(Date.now() - 20 * 60_000).toUTCString() },
+        }),
+        /Invalid Signature|expired/u,
+      ],
     ];
     for (const [what, pending, reason] of cases) {
       const response = await pending;
@@ -99,8 +136,17 @@ void describe('Azure API: HMAC authentication', () => {
   });
 });
 
-async function fetchStatus(method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers }> {
-  const response = await fetch(new URL(path, ts.url), { method, body, headers: { 'content-type': 'application/json', ...headers } });
+async function fetchStatus(
+  method: string,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers }> {
+  const response = await fetch(new URL(path, ts.url), {
+    method,
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
   await response.text();
   return { status: response.status, headers: response.headers };
 }
@@ -126,7 +172,10 @@ void describe('Azure API: the rest of the protocol', () => {
   void it('lists keys (distinct, filtered, in pages of 100)', async () => {
     for (let i = 0; i < 120; i += 1) {
       await signed('PUT', `/kv/k%2F${String(i).padStart(3, '0')}?api-version=1.0`, { body: '{"value":"x"}' });
-      if (i % 2 === 0) await signed('PUT', `/kv/k%2F${String(i).padStart(3, '0')}?api-version=1.0&label=prod`, { body: '{"value":"y"}' });
+      if (i % 2 === 0)
+        await signed('PUT', `/kv/k%2F${String(i).padStart(3, '0')}?api-version=1.0&label=prod`, {
+          body: '{"value":"y"}',
+        });
     }
     const first = await signed('GET', '/keys?api-version=2026-04-01&name=k/*');
     assert.equal(first.status, 200);
@@ -137,8 +186,13 @@ void describe('Azure API: the rest of the protocol', () => {
     assert.ok(body['@nextLink']?.startsWith('/keys?api-version=2026-04-01&after='));
     assert.equal(first.headers.get('link'), `<${body['@nextLink']}>; rel="next"`);
     const second = await signed('GET', body['@nextLink'] ?? '');
-    assert.deepEqual((second.json as { items: Array<{ name: string }> }).items.map((i) => i.name), Array.from({ length: 20 }, (_, i) => `k/${100 + i}`));
-    assert.deepEqual(((await signed('GET', '/keys?name=raw*')).json as { items: unknown[] }).items, [{ name: 'raw/path' }]);
+    assert.deepEqual(
+      (second.json as { items: Array<{ name: string }> }).items.map((i) => i.name),
+      Array.from({ length: 20 }, (_, i) => `k/${100 + i}`),
+    );
+    assert.deepEqual(((await signed('GET', '/keys?name=raw*')).json as { items: unknown[] }).items, [
+      { name: 'raw/path' },
+    ]);
   });
 
   void it('sends Sync-Token as id=value;sn=N, and answers a token from the future after a short wait', async () => {
@@ -147,7 +201,9 @@ void describe('Azure API: the rest of the protocol', () => {
     const match = /^([^=]+)=([^;]+);sn=(\d+)$/u.exec(token);
     assert.ok(match, `Sync-Token ${token} must match the SDK's pattern`);
     assert.equal(Number(match[3]), await ts.store.currentRevision());
-    const future = await signed('GET', '/kv/raw%2Fpath', { headers: { 'sync-token': `${match[1]}=${Number(match[2]) + 1000}` } });
+    const future = await signed('GET', '/kv/raw%2Fpath', {
+      headers: { 'sync-token': `${match[1]}=${Number(match[2]) + 1000}` },
+    });
     assert.equal(future.status, 200);
   });
 

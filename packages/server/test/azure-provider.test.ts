@@ -35,14 +35,26 @@ async function store(namespace: string): Promise<{ client: AppConfigurationClien
 }
 
 /** What every provider needs against a self-hosted server on plain HTTP (docs/azure-compat.md). */
-const base: AzureAppConfigurationOptions = { clientOptions: insecure, replicaDiscoveryEnabled: false, startupOptions: { timeoutInMs: 15_000 } };
+const base: AzureAppConfigurationOptions = {
+  clientOptions: insecure,
+  replicaDiscoveryEnabled: false,
+  startupOptions: { timeoutInMs: 15_000 },
+};
 
 /** The provider's refresh does nothing until its interval (at least 1 s) has passed since the last one. */
 const refreshInterval = 1000;
 const afterInterval = () => sleep(refreshInterval + 100);
 
-function flag(id: string, enabled: boolean, extra: Partial<FeatureFlagValue> = {}): SetConfigurationSettingParam<FeatureFlagValue> {
-  return { key: `${featureFlagPrefix}${id}`, contentType: featureFlagContentType, value: { id, enabled, conditions: { clientFilters: [] }, ...extra } };
+function flag(
+  id: string,
+  enabled: boolean,
+  extra: Partial<FeatureFlagValue> = {},
+): SetConfigurationSettingParam<FeatureFlagValue> {
+  return {
+    key: `${featureFlagPrefix}${id}`,
+    contentType: featureFlagContentType,
+    value: { id, enabled, conditions: { clientFilters: [] }, ...extra },
+  };
 }
 
 void describe('Azure provider 2.6: load()', () => {
@@ -51,14 +63,22 @@ void describe('Azure provider 2.6: load()', () => {
     await client.setConfigurationSetting({ key: 'app:db:host', value: 'localhost' });
     await client.setConfigurationSetting({ key: 'app:db:host', label: 'prod', value: 'db.prod' });
     await client.setConfigurationSetting({ key: 'app:db:port', value: '5432', contentType: 'application/json' });
-    await client.setConfigurationSetting({ key: 'app:limits', value: '{"rps": 100, "burst": [1, 2]}', contentType: 'application/json' });
+    await client.setConfigurationSetting({
+      key: 'app:limits',
+      value: '{"rps": 100, "burst": [1, 2]}',
+      contentType: 'application/json',
+    });
     await client.setConfigurationSetting({ key: 'shared:region', value: 'westeurope', tags: { scope: 'global' } });
     await client.setConfigurationSetting({ key: 'shared:secretish', value: 'hidden', tags: { scope: 'local' } });
     await client.setConfigurationSetting({ key: 'unrelated', value: 'x' });
 
     const settings = await load(connectionString, {
       ...base,
-      selectors: [{ keyFilter: 'app:*' }, { keyFilter: 'app:*', labelFilter: 'prod' }, { keyFilter: 'shared:*', tagFilters: ['scope=global'] }],
+      selectors: [
+        { keyFilter: 'app:*' },
+        { keyFilter: 'app:*', labelFilter: 'prod' },
+        { keyFilter: 'shared:*', tagFilters: ['scope=global'] },
+      ],
       trimKeyPrefixes: ['app:', 'shared:'],
     });
     assert.deepEqual([...settings.keys()].sort(), ['db:host', 'db:port', 'limits', 'region']);
@@ -82,7 +102,11 @@ void describe('Azure provider 2.6: load()', () => {
     await client.setConfigurationSetting({ key: 'svc:mode', value: 'v1' });
     await client.beginCreateSnapshotAndWait({ name: 'frozen', filters: [{ keyFilter: 'svc:*', labelFilter: '\0' }] });
     await client.setConfigurationSetting({ key: 'svc:mode', value: 'v2' });
-    await client.setConfigurationSetting({ key: 'pointer', value: JSON.stringify({ snapshot_name: 'frozen' }), contentType: snapshotReferenceContentType });
+    await client.setConfigurationSetting({
+      key: 'pointer',
+      value: JSON.stringify({ snapshot_name: 'frozen' }),
+      contentType: snapshotReferenceContentType,
+    });
 
     const fromSnapshot = await load(connectionString, { ...base, selectors: [{ snapshotName: 'frozen' }] });
     assert.deepEqual([...fromSnapshot.entries()], [['svc:mode', 'v1']]);
@@ -92,7 +116,11 @@ void describe('Azure provider 2.6: load()', () => {
 
   void it('resolves a Key Vault reference with the application resolver (the server only stores it)', async () => {
     const { client, connectionString } = await store('provider-keyvault');
-    await client.setConfigurationSetting({ key: 'db:password', contentType: secretReferenceContentType, value: JSON.stringify({ uri: 'https://vault.example.net/secrets/db-password' }) });
+    await client.setConfigurationSetting({
+      key: 'db:password',
+      contentType: secretReferenceContentType,
+      value: JSON.stringify({ uri: 'https://vault.example.net/secrets/db-password' }),
+    });
     await client.setConfigurationSetting({ key: 'db:user', value: 'app' });
     const asked: string[] = [];
     const settings = await load(connectionString, {
@@ -118,7 +146,11 @@ void describe('Azure provider 2.6: refresh', () => {
     const settings = await load(connectionString, {
       ...base,
       selectors: [{ keyFilter: 'app:*' }],
-      refreshOptions: { enabled: true, refreshIntervalInMs: refreshInterval, watchedSettings: [{ key: 'app:sentinel' }] },
+      refreshOptions: {
+        enabled: true,
+        refreshIntervalInMs: refreshInterval,
+        watchedSettings: [{ key: 'app:sentinel' }],
+      },
     });
     let refreshes = 0;
     settings.onRefresh(() => (refreshes += 1));
@@ -146,7 +178,11 @@ void describe('Azure provider 2.6: refresh', () => {
     const { client, connectionString } = await store('provider-watch-all');
     const name = (i: number) => `item:${String(i).padStart(3, '0')}`;
     for (let i = 0; i < 150; i += 1) await client.setConfigurationSetting({ key: name(i), value: String(i) });
-    const settings = await load(connectionString, { ...base, selectors: [{ keyFilter: 'item:*' }], refreshOptions: { enabled: true, refreshIntervalInMs: refreshInterval } });
+    const settings = await load(connectionString, {
+      ...base,
+      selectors: [{ keyFilter: 'item:*' }],
+      refreshOptions: { enabled: true, refreshIntervalInMs: refreshInterval },
+    });
     assert.equal(settings.size, 150);
     let refreshes = 0;
     settings.onRefresh(() => (refreshes += 1));
@@ -184,12 +220,30 @@ void describe('Azure provider 2.6: feature flags', () => {
 
     const settings = await load(connectionString, {
       ...base,
-      featureFlagOptions: { enabled: true, selectors: [{ keyFilter: '*' }], refresh: { enabled: true, refreshIntervalInMs: refreshInterval } },
+      featureFlagOptions: {
+        enabled: true,
+        selectors: [{ keyFilter: '*' }],
+        refresh: { enabled: true, refreshIntervalInMs: refreshInterval },
+      },
     });
     type Flags = { feature_flags: Array<{ id: string; enabled: boolean; description?: string }> };
-    const flags = () => settings.get<Flags>('feature_management')?.feature_flags.map((f) => [f.id, f.enabled]).sort();
-    assert.deepEqual(flags(), [['Beta', true], ['Legacy', false]], 'flags with the null label');
-    assert.equal(settings.get<Flags>('feature_management')?.feature_flags.find((f) => f.id === 'Beta')?.description, 'the beta');
+    const flags = () =>
+      settings
+        .get<Flags>('feature_management')
+        ?.feature_flags.map((f) => [f.id, f.enabled])
+        .sort();
+    assert.deepEqual(
+      flags(),
+      [
+        ['Beta', true],
+        ['Legacy', false],
+      ],
+      'flags with the null label',
+    );
+    assert.equal(
+      settings.get<Flags>('feature_management')?.feature_flags.find((f) => f.id === 'Beta')?.description,
+      'the beta',
+    );
     assert.equal(settings.get('app:title'), 'Shop');
     assert.equal(settings.has(`${featureFlagPrefix}Beta`), false, 'flags are not plain settings');
 
@@ -202,9 +256,18 @@ void describe('Azure provider 2.6: feature flags', () => {
     await afterInterval();
     await settings.refresh();
     assert.equal(refreshes, 1);
-    assert.deepEqual(flags(), [['Beta', true], ['Legacy', true]]);
+    assert.deepEqual(flags(), [
+      ['Beta', true],
+      ['Legacy', true],
+    ]);
 
-    const prod = await load(connectionString, { ...base, featureFlagOptions: { enabled: true, selectors: [{ keyFilter: 'Beta', labelFilter: 'prod' }] } });
-    assert.deepEqual(prod.get<Flags>('feature_management')?.feature_flags.map((f) => [f.id, f.enabled]), [['Beta', false]]);
+    const prod = await load(connectionString, {
+      ...base,
+      featureFlagOptions: { enabled: true, selectors: [{ keyFilter: 'Beta', labelFilter: 'prod' }] },
+    });
+    assert.deepEqual(
+      prod.get<Flags>('feature_management')?.feature_flags.map((f) => [f.id, f.enabled]),
+      [['Beta', false]],
+    );
   });
 });

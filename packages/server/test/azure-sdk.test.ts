@@ -32,11 +32,17 @@ async function freshClient(namespace: string): Promise<AppConfigurationClient> {
   return new AppConfigurationClient(fresh.connectionString, insecure);
 }
 
-const keysOf = (settings: ConfigurationSetting[]) => settings.map((s) => (s.label === undefined ? s.key : `${s.key}@${s.label}`));
+const keysOf = (settings: ConfigurationSetting[]) =>
+  settings.map((s) => (s.label === undefined ? s.key : `${s.key}@${s.label}`));
 
 void describe('Azure SDK 1.13: key-values', () => {
   void it('creates, reads, updates and deletes a key-value without a label', async () => {
-    const created = await client.setConfigurationSetting({ key: 'crud/plain', value: 'one', contentType: 'text/plain', tags: { team: 'a' } });
+    const created = await client.setConfigurationSetting({
+      key: 'crud/plain',
+      value: 'one',
+      contentType: 'text/plain',
+      tags: { team: 'a' },
+    });
     assert.equal(created.key, 'crud/plain');
     assert.equal(created.label, undefined);
     assert.equal(created.value, 'one');
@@ -60,7 +66,11 @@ void describe('Azure SDK 1.13: key-values', () => {
     const deleted = await client.deleteConfigurationSetting({ key: 'crud/plain' });
     assert.equal(deleted.statusCode, 200);
     assert.equal(await statusOf(client.getConfigurationSetting({ key: 'crud/plain' })), 404);
-    assert.equal((await client.deleteConfigurationSetting({ key: 'crud/plain' })).statusCode, 204, 'deleting what is not there is a 204');
+    assert.equal(
+      (await client.deleteConfigurationSetting({ key: 'crud/plain' })).statusCode,
+      204,
+      'deleting what is not there is a 204',
+    );
   });
 
   void it('keeps one key-value per label, the null label apart from the others', async () => {
@@ -76,20 +86,39 @@ void describe('Azure SDK 1.13: key-values', () => {
 
     await client.deleteConfigurationSetting({ key: 'crud/labelled', label: 'prod' });
     assert.equal(await statusOf(client.getConfigurationSetting({ key: 'crud/labelled', label: 'prod' })), 404);
-    assert.equal((await client.getConfigurationSetting({ key: 'crud/labelled' })).value, 'default', 'other labels are untouched');
-    assert.deepEqual(keysOf(await all(client.listConfigurationSettings({ keyFilter: 'crud/labelled' }))), ['crud/labelled', 'crud/labelled@prod/westeurope']);
+    assert.equal(
+      (await client.getConfigurationSetting({ key: 'crud/labelled' })).value,
+      'default',
+      'other labels are untouched',
+    );
+    assert.deepEqual(keysOf(await all(client.listConfigurationSettings({ keyFilter: 'crud/labelled' }))), [
+      'crud/labelled',
+      'crud/labelled@prod/westeurope',
+    ]);
   });
 
   void it('stores values and content types verbatim, JSON text included', async () => {
     const json = '{ "pool" : { "max": 40, "min":1.50 } }';
     await client.setConfigurationSetting({ key: 'verbatim/json', value: json, contentType: 'application/json' });
     await client.setConfigurationSetting({ key: 'verbatim/empty', value: '' });
-    await client.setConfigurationSetting({ key: 'verbatim/odd-type', value: 'x', contentType: 'application/x-custom; version=2' });
+    await client.setConfigurationSetting({
+      key: 'verbatim/odd-type',
+      value: 'x',
+      contentType: 'application/x-custom; version=2',
+    });
     assert.equal((await client.getConfigurationSetting({ key: 'verbatim/json' })).value, json);
     assert.equal((await client.getConfigurationSetting({ key: 'verbatim/empty' })).value, '');
-    assert.equal((await client.getConfigurationSetting({ key: 'verbatim/odd-type' })).contentType, 'application/x-custom; version=2');
+    assert.equal(
+      (await client.getConfigurationSetting({ key: 'verbatim/odd-type' })).contentType,
+      'application/x-custom; version=2',
+    );
     // A JSON content type with text that is not JSON is refused: Herald values match their content type.
-    assert.equal(await statusOf(client.setConfigurationSetting({ key: 'verbatim/bad', value: '{not json', contentType: 'application/json' })), 400);
+    assert.equal(
+      await statusOf(
+        client.setConfigurationSetting({ key: 'verbatim/bad', value: '{not json', contentType: 'application/json' }),
+      ),
+      400,
+    );
   });
 
   void it('handles awkward keys and labels: reserved URL characters, spaces, Unicode, filter characters', async () => {
@@ -109,9 +138,19 @@ void describe('Azure SDK 1.13: key-values', () => {
       'ünïcødé/κλειδί',
       'emoji😀',
       '.appconfig.featureflag/Beta',
-      "quote'double\"",
+      'quote\'double"',
     ];
-    const labels = [undefined, 'prod/westeurope', 'with space', 'ü', 'a:b', 'plus+label', 'star*label', 'comma,label', 'back\\label'];
+    const labels = [
+      undefined,
+      'prod/westeurope',
+      'with space',
+      'ü',
+      'a:b',
+      'plus+label',
+      'star*label',
+      'comma,label',
+      'back\\label',
+    ];
     for (const [i, k] of keys.entries()) {
       const label = labels[i % labels.length];
       const set = await client.setConfigurationSetting({ key: k, label, value: `v${i}` });
@@ -123,8 +162,17 @@ void describe('Azure SDK 1.13: key-values', () => {
       // SDK puts filters in the query unencoded, so it cannot send one holding "?", "#" or "&".)
       if (!/[?#&]/u.test(k)) {
         const escape = (text: string) => text.replace(/[\\*,]/gu, (c) => `\\${c}`);
-        const listed = await all(client.listConfigurationSettings({ keyFilter: escape(k), labelFilter: label === undefined ? '\0' : escape(label) }));
-        assert.deepEqual(listed.map((s) => [s.key, s.label, s.value]), [[k, label, `v${i}`]], `list ${k}`);
+        const listed = await all(
+          client.listConfigurationSettings({
+            keyFilter: escape(k),
+            labelFilter: label === undefined ? '\0' : escape(label),
+          }),
+        );
+        assert.deepEqual(
+          listed.map((s) => [s.key, s.label, s.value]),
+          [[k, label, `v${i}`]],
+          `list ${k}`,
+        );
       }
       await client.setReadOnly({ key: k, label }, true);
       assert.equal((await client.getConfigurationSetting({ key: k, label })).isReadOnly, true);
@@ -156,16 +204,27 @@ void describe('Azure SDK 1.13: filters and $select', () => {
     for (const s of settings) await filtered.setConfigurationSetting(s);
   });
 
-  const list = async (options: Parameters<AppConfigurationClient['listConfigurationSettings']>[0]) => keysOf(await all(filtered.listConfigurationSettings(options)));
+  const list = async (options: Parameters<AppConfigurationClient['listConfigurationSettings']>[0]) =>
+    keysOf(await all(filtered.listConfigurationSettings(options)));
 
   void it('filters keys: any, exact, prefix, suffix, contains, alternatives and escapes', async () => {
     assert.equal((await list({})).length, 8, 'no filter: everything, any label');
     assert.equal((await list({ keyFilter: '*' })).length, 8);
     assert.deepEqual(await list({ keyFilter: 'app/db/host' }), ['app/db/host', 'app/db/host@prod']);
     assert.deepEqual(await list({ keyFilter: 'app/web/*' }), ['app/web/port@prod-eu', 'app/web/port@test']);
-    assert.deepEqual(await list({ keyFilter: '*/port' }), ['app/db/port@prod', 'app/web/port@prod-eu', 'app/web/port@test', 'other/port']);
+    assert.deepEqual(await list({ keyFilter: '*/port' }), [
+      'app/db/port@prod',
+      'app/web/port@prod-eu',
+      'app/web/port@test',
+      'other/port',
+    ]);
     assert.deepEqual(await list({ keyFilter: '*db*' }), ['app/db/host', 'app/db/host@prod', 'app/db/port@prod']);
-    assert.deepEqual(await list({ keyFilter: 'other/port,app/db/*' }), ['app/db/host', 'app/db/host@prod', 'app/db/port@prod', 'other/port']);
+    assert.deepEqual(await list({ keyFilter: 'other/port,app/db/*' }), [
+      'app/db/host',
+      'app/db/host@prod',
+      'app/db/port@prod',
+      'other/port',
+    ]);
     assert.deepEqual(await list({ keyFilter: 'star\\*literal' }), ['star*literal']);
     assert.deepEqual(await list({ keyFilter: 'star\\**' }), ['star*literal']);
     assert.deepEqual(await list({ keyFilter: 'comma\\,literal' }), ['comma,literal@x,y']);
@@ -175,28 +234,47 @@ void describe('Azure SDK 1.13: filters and $select', () => {
   void it('filters labels: the null label, exact, prefix and alternatives, combined with keys', async () => {
     assert.deepEqual(await list({ labelFilter: '\0' }), ['app/db/host', 'other/port', 'star*literal']);
     assert.deepEqual(await list({ labelFilter: 'prod' }), ['app/db/host@prod', 'app/db/port@prod']);
-    assert.deepEqual(await list({ labelFilter: 'prod*' }), ['app/db/host@prod', 'app/db/port@prod', 'app/web/port@prod-eu']);
+    assert.deepEqual(await list({ labelFilter: 'prod*' }), [
+      'app/db/host@prod',
+      'app/db/port@prod',
+      'app/web/port@prod-eu',
+    ]);
     assert.deepEqual(await list({ labelFilter: 'test,\0', keyFilter: 'app/*' }), ['app/db/host', 'app/web/port@test']);
     assert.deepEqual(await list({ labelFilter: 'x\\,y' }), ['comma,literal@x,y']);
-    assert.deepEqual(await list({ keyFilter: 'app/*', labelFilter: '*' }), ['app/db/host', 'app/db/host@prod', 'app/db/port@prod', 'app/web/port@prod-eu', 'app/web/port@test']);
+    assert.deepEqual(await list({ keyFilter: 'app/*', labelFilter: '*' }), [
+      'app/db/host',
+      'app/db/host@prod',
+      'app/db/port@prod',
+      'app/web/port@prod-eu',
+      'app/web/port@test',
+    ]);
   });
 
   void it('filters by tags (every tag filter must hold)', async () => {
-    assert.deepEqual(await list({ tagsFilter: ['tier=data'] }), ['app/db/host', 'app/db/host@prod', 'app/db/port@prod']);
+    assert.deepEqual(await list({ tagsFilter: ['tier=data'] }), [
+      'app/db/host',
+      'app/db/host@prod',
+      'app/db/port@prod',
+    ]);
     assert.deepEqual(await list({ tagsFilter: ['tier=data', 'env=prod'] }), ['app/db/host', 'app/db/host@prod']);
     assert.deepEqual(await list({ tagsFilter: ['tier=web'], keyFilter: 'app/*' }), ['app/web/port@test']);
     assert.deepEqual(await list({ tagsFilter: ['tier=none'] }), []);
   });
 
   void it('returns only the fields asked for with $select', async () => {
-    const [setting] = await all(filtered.listConfigurationSettings({ keyFilter: 'other/port', fields: ['key', 'value'] }));
+    const [setting] = await all(
+      filtered.listConfigurationSettings({ keyFilter: 'other/port', fields: ['key', 'value'] }),
+    );
     assert.ok(setting);
     assert.equal(setting.key, 'other/port');
     assert.equal(setting.value, '1');
     assert.equal(setting.etag, undefined);
     assert.equal(setting.lastModified, undefined);
     assert.equal(setting.contentType, undefined);
-    const one = await filtered.getConfigurationSetting({ key: 'app/db/host', label: 'prod' }, { fields: ['key', 'label', 'isReadOnly', 'tags'] });
+    const one = await filtered.getConfigurationSetting(
+      { key: 'app/db/host', label: 'prod' },
+      { fields: ['key', 'label', 'isReadOnly', 'tags'] },
+    );
     assert.equal(one.value, undefined);
     assert.equal(one.isReadOnly, false);
     assert.deepEqual(one.tags, { tier: 'data', env: 'prod' });
@@ -211,7 +289,10 @@ void describe('Azure SDK 1.13: filters and $select', () => {
   void it('lists labels, with a name filter', async () => {
     const labels = (await all(filtered.listLabels())).map((l) => l.name);
     assert.deepEqual(labels, [null, 'prod', 'prod-eu', 'test', 'x,y']);
-    assert.deepEqual((await all(filtered.listLabels({ nameFilter: 'prod*' }))).map((l) => l.name), ['prod', 'prod-eu']);
+    assert.deepEqual(
+      (await all(filtered.listLabels({ nameFilter: 'prod*' }))).map((l) => l.name),
+      ['prod', 'prod-eu'],
+    );
   });
 });
 
@@ -222,13 +303,29 @@ void describe('Azure SDK 1.13: conditional requests', () => {
     assert.equal(unchanged.statusCode, 304);
     const second = await client.setConfigurationSetting({ ...first, value: '2' }, { onlyIfUnchanged: true });
     assert.equal(second.value, '2');
-    assert.equal((await client.getConfigurationSetting(first, { onlyIfChanged: true })).statusCode, 200, 'changed since first');
-    assert.equal(await statusOf(client.setConfigurationSetting({ ...first, value: '3' }, { onlyIfUnchanged: true })), 412, 'stale etag');
+    assert.equal(
+      (await client.getConfigurationSetting(first, { onlyIfChanged: true })).statusCode,
+      200,
+      'changed since first',
+    );
+    assert.equal(
+      await statusOf(client.setConfigurationSetting({ ...first, value: '3' }, { onlyIfUnchanged: true })),
+      412,
+      'stale etag',
+    );
     assert.equal(await statusOf(client.deleteConfigurationSetting(first, { onlyIfUnchanged: true })), 412);
-    assert.equal((await client.getConfigurationSetting({ key: 'cond/a' })).value, '2', 'nothing was written by the refused requests');
+    assert.equal(
+      (await client.getConfigurationSetting({ key: 'cond/a' })).value,
+      '2',
+      'nothing was written by the refused requests',
+    );
 
     assert.equal((await client.addConfigurationSetting({ key: 'cond/new', value: 'n' })).value, 'n');
-    assert.equal(await statusOf(client.addConfigurationSetting({ key: 'cond/new', value: 'again' })), 412, 'add is If-None-Match: *');
+    assert.equal(
+      await statusOf(client.addConfigurationSetting({ key: 'cond/new', value: 'again' })),
+      412,
+      'add is If-None-Match: *',
+    );
     assert.equal((await client.getConfigurationSetting({ key: 'cond/new' })).value, 'n');
     assert.equal((await client.deleteConfigurationSetting(second, { onlyIfUnchanged: true })).statusCode, 200);
   });
@@ -246,24 +343,58 @@ void describe('Azure SDK 1.13: revisions and point-in-time reads', () => {
     await revs.setReadOnly({ key: 'r/a' }, true);
 
     const history = await all(revs.listRevisions({ keyFilter: 'r/a' }));
-    assert.deepEqual(history.map((r) => [r.value, r.isReadOnly]), [['v2', true], ['v2', false], ['v1', false]]);
-    assert.deepEqual((await all(revs.listRevisions({ labelFilter: 'prod' }))).map((r) => r.key), ['r/b']);
-    assert.deepEqual((await all(revs.listRevisions({ keyFilter: 'r/*', fields: ['key', 'value'] }))).map((r) => r.value), ['v2', 'b1', 'v2', 'v1']);
+    assert.deepEqual(
+      history.map((r) => [r.value, r.isReadOnly]),
+      [
+        ['v2', true],
+        ['v2', false],
+        ['v1', false],
+      ],
+    );
+    assert.deepEqual(
+      (await all(revs.listRevisions({ labelFilter: 'prod' }))).map((r) => r.key),
+      ['r/b'],
+    );
+    assert.deepEqual(
+      (await all(revs.listRevisions({ keyFilter: 'r/*', fields: ['key', 'value'] }))).map((r) => r.value),
+      ['v2', 'b1', 'v2', 'v1'],
+    );
 
     assert.equal((await revs.getConfigurationSetting({ key: 'r/a' }, { acceptDateTime: between })).value, 'v1');
-    assert.deepEqual((await all(revs.listConfigurationSettings({ acceptDateTime: between }))).map((s) => [s.key, s.value]), [['r/a', 'v1']]);
-    assert.deepEqual((await all(revs.listRevisions({ acceptDateTime: between }))).map((s) => s.value), ['v1']);
-    assert.equal(await statusOf(revs.getConfigurationSetting({ key: 'r/b', label: 'prod' }, { acceptDateTime: between })), 404, 'it did not exist then');
-    assert.deepEqual(await all(revs.listConfigurationSettings({ acceptDateTime: new Date(0) })), [], 'before anything was written');
+    assert.deepEqual(
+      (await all(revs.listConfigurationSettings({ acceptDateTime: between }))).map((s) => [s.key, s.value]),
+      [['r/a', 'v1']],
+    );
+    assert.deepEqual(
+      (await all(revs.listRevisions({ acceptDateTime: between }))).map((s) => s.value),
+      ['v1'],
+    );
+    assert.equal(
+      await statusOf(revs.getConfigurationSetting({ key: 'r/b', label: 'prod' }, { acceptDateTime: between })),
+      404,
+      'it did not exist then',
+    );
+    assert.deepEqual(
+      await all(revs.listConfigurationSettings({ acceptDateTime: new Date(0) })),
+      [],
+      'before anything was written',
+    );
   });
 
   void it('pages through more than 100 revisions', async () => {
     const revs = await freshClient('many-revisions');
     for (let i = 0; i < 130; i += 1) await revs.setConfigurationSetting({ key: 'counter', value: String(i) });
     const pages = [];
-    for await (const page of revs.listRevisions({ keyFilter: 'counter' }).byPage()) pages.push(page.items.map((s) => Number(s.value)));
-    assert.deepEqual(pages.map((p) => p.length), [100, 30]);
-    assert.deepEqual(pages.flat(), Array.from({ length: 130 }, (_, i) => 129 - i));
+    for await (const page of revs.listRevisions({ keyFilter: 'counter' }).byPage())
+      pages.push(page.items.map((s) => Number(s.value)));
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [100, 30],
+    );
+    assert.deepEqual(
+      pages.flat(),
+      Array.from({ length: 130 }, (_, i) => 129 - i),
+    );
   });
 });
 
@@ -299,15 +430,25 @@ void describe('Azure SDK 1.13: more than 100 key-values', () => {
 
   before(async () => {
     big = await freshClient('big');
-    for (let i = 0; i < count; i += 1) await big.setConfigurationSetting({ key: name(i), label: i % 2 === 0 ? undefined : 'odd', value: String(i) });
+    for (let i = 0; i < count; i += 1)
+      await big.setConfigurationSetting({ key: name(i), label: i % 2 === 0 ? undefined : 'odd', value: String(i) });
   });
 
   void it('lists them all in pages of at most 100, in key order', async () => {
     const pages = [];
     for await (const page of big.listConfigurationSettings({ keyFilter: 'page/*' }).byPage()) pages.push(page);
-    assert.deepEqual(pages.map((p) => p.items.length), [100, 100, 50]);
-    assert.deepEqual(pages.flatMap((p) => p.items.map((s) => s.key)), Array.from({ length: count }, (_, i) => name(i)));
-    assert.equal((await all(big.listConfigurationSettings({ keyFilter: 'page/*', labelFilter: 'odd' }))).length, count / 2);
+    assert.deepEqual(
+      pages.map((p) => p.items.length),
+      [100, 100, 50],
+    );
+    assert.deepEqual(
+      pages.flatMap((p) => p.items.map((s) => s.key)),
+      Array.from({ length: count }, (_, i) => name(i)),
+    );
+    assert.equal(
+      (await all(big.listConfigurationSettings({ keyFilter: 'page/*', labelFilter: 'odd' }))).length,
+      count / 2,
+    );
     assert.equal((await all(big.listConfigurationSettings({ keyFilter: 'page/1*,page/2*' }))).length, 150);
   });
 
@@ -317,13 +458,23 @@ void describe('Azure SDK 1.13: more than 100 key-values', () => {
     const etags = first.map((p) => p.etag as string);
     assert.equal(new Set(etags).size, 3);
     const again = [];
-    for await (const page of big.listConfigurationSettings({ keyFilter: 'page/*', pageEtags: etags }).byPage()) again.push(page);
-    assert.deepEqual(again.map((p) => Number(p._response.status)), [304, 304, 304], 'every page unchanged, and the 304s lead to the next page');
+    for await (const page of big.listConfigurationSettings({ keyFilter: 'page/*', pageEtags: etags }).byPage())
+      again.push(page);
+    assert.deepEqual(
+      again.map((p) => Number(p._response.status)),
+      [304, 304, 304],
+      'every page unchanged, and the 304s lead to the next page',
+    );
 
     await big.setConfigurationSetting({ key: name(150), value: 'changed' });
     const after = [];
-    for await (const page of big.listConfigurationSettings({ keyFilter: 'page/*', pageEtags: etags }).byPage()) after.push(page);
-    assert.deepEqual(after.map((p) => Number(p._response.status)), [304, 200, 304], 'only the page holding the change');
+    for await (const page of big.listConfigurationSettings({ keyFilter: 'page/*', pageEtags: etags }).byPage())
+      after.push(page);
+    assert.deepEqual(
+      after.map((p) => Number(p._response.status)),
+      [304, 200, 304],
+      'only the page holding the change',
+    );
     assert.ok(after[1]?.items.some((s) => s.key === name(150) && s.value === 'changed'));
   });
 
@@ -331,7 +482,15 @@ void describe('Azure SDK 1.13: more than 100 key-values', () => {
     const pages = [];
     for await (const page of big.checkConfigurationSettings({ keyFilter: 'page/*' }).byPage()) pages.push(page);
     assert.equal(pages.length, 3);
-    assert.deepEqual(pages.map((p) => [Number(p._response.status), p.items.length]), [[200, 0], [200, 0], [200, 0]], 'no bodies, but the Link header leads on');
+    assert.deepEqual(
+      pages.map((p) => [Number(p._response.status), p.items.length]),
+      [
+        [200, 0],
+        [200, 0],
+        [200, 0],
+      ],
+      'no bodies, but the Link header leads on',
+    );
   });
 });
 
@@ -347,7 +506,12 @@ void describe('Azure SDK 1.13: snapshots', () => {
   });
 
   void it('creates a snapshot through the long-running operation, and its contents never change', async () => {
-    const poller = await snaps.beginCreateSnapshot({ name: 'release-1', filters: [{ keyFilter: 'svc/*', labelFilter: '\0' }], tags: { release: '1' }, retentionPeriodInSeconds: 3600 });
+    const poller = await snaps.beginCreateSnapshot({
+      name: 'release-1',
+      filters: [{ keyFilter: 'svc/*', labelFilter: '\0' }],
+      tags: { release: '1' },
+      retentionPeriodInSeconds: 3600,
+    });
     const created = await poller.pollUntilDone();
     assert.equal(created.name, 'release-1');
     assert.equal(created.status, 'ready');
@@ -359,35 +523,73 @@ void describe('Azure SDK 1.13: snapshots', () => {
     await snaps.setConfigurationSetting({ key: 'svc/a', value: 'a1' });
     await snaps.deleteConfigurationSetting({ key: 'svc/b' });
     const items = await all(snaps.listConfigurationSettingsForSnapshot('release-1'));
-    assert.deepEqual(items.map((s) => [s.key, s.label, s.value]), [['svc/a', undefined, 'a0'], ['svc/b', undefined, 'b0']]);
+    assert.deepEqual(
+      items.map((s) => [s.key, s.label, s.value]),
+      [
+        ['svc/a', undefined, 'a0'],
+        ['svc/b', undefined, 'b0'],
+      ],
+    );
     assert.deepEqual(items[1]?.tags, { keep: 'yes' });
     assert.equal((await snaps.getSnapshot('release-1')).itemCount, 2);
-    assert.equal(await statusOf(snaps.beginCreateSnapshotAndWait({ name: 'release-1', filters: [{ keyFilter: '*' }] })), 409, 'a name is taken');
+    assert.equal(
+      await statusOf(snaps.beginCreateSnapshotAndWait({ name: 'release-1', filters: [{ keyFilter: '*' }] })),
+      409,
+      'a name is taken',
+    );
   });
 
   void it('composes by key (later filters win) or by key and label', async () => {
-    const byKey = await snaps.beginCreateSnapshotAndWait({ name: 'by-key', filters: [{ keyFilter: 'svc/a', labelFilter: '\0' }, { keyFilter: 'svc/a', labelFilter: 'prod' }] });
+    const byKey = await snaps.beginCreateSnapshotAndWait({
+      name: 'by-key',
+      filters: [
+        { keyFilter: 'svc/a', labelFilter: '\0' },
+        { keyFilter: 'svc/a', labelFilter: 'prod' },
+      ],
+    });
     assert.equal(byKey.itemCount, 1);
-    assert.deepEqual((await all(snaps.listConfigurationSettingsForSnapshot('by-key'))).map((s) => s.value), ['a-prod']);
-    const byKeyLabel = await snaps.beginCreateSnapshotAndWait({ name: 'by-key-label', compositionType: 'key_label', filters: [{ keyFilter: 'svc/a', labelFilter: '*' }] });
+    assert.deepEqual(
+      (await all(snaps.listConfigurationSettingsForSnapshot('by-key'))).map((s) => s.value),
+      ['a-prod'],
+    );
+    const byKeyLabel = await snaps.beginCreateSnapshotAndWait({
+      name: 'by-key-label',
+      compositionType: 'key_label',
+      filters: [{ keyFilter: 'svc/a', labelFilter: '*' }],
+    });
     assert.equal(byKeyLabel.itemCount, 2);
     assert.equal(
-      await statusOf(snaps.beginCreateSnapshotAndWait({ name: 'bad', filters: [{ keyFilter: 'svc/*', labelFilter: '*' }] })),
+      await statusOf(
+        snaps.beginCreateSnapshotAndWait({ name: 'bad', filters: [{ keyFilter: 'svc/*', labelFilter: '*' }] }),
+      ),
       400,
       'a label filter matching several labels needs key_label',
     );
   });
 
   void it('lists, archives and recovers snapshots', async () => {
-    await snaps.beginCreateSnapshotAndWait({ name: 'tagged-only', filters: [{ keyFilter: '*', tagsFilter: ['keep=yes'] }] });
+    await snaps.beginCreateSnapshotAndWait({
+      name: 'tagged-only',
+      filters: [{ keyFilter: '*', tagsFilter: ['keep=yes'] }],
+    });
     const names = (await all(snaps.listSnapshots())).map((s) => s.name);
     assert.ok(names.includes('release-1') && names.includes('by-key') && names.includes('tagged-only'));
-    assert.deepEqual((await all(snaps.listSnapshots({ nameFilter: 'by-*' }))).map((s) => s.name), ['by-key', 'by-key-label']);
+    assert.deepEqual(
+      (await all(snaps.listSnapshots({ nameFilter: 'by-*' }))).map((s) => s.name),
+      ['by-key', 'by-key-label'],
+    );
     const archived = await snaps.archiveSnapshot('by-key');
     assert.equal(archived.status, 'archived');
     assert.ok(archived.expiresOn instanceof Date && archived.expiresOn.getTime() > Date.now());
-    assert.deepEqual((await all(snaps.listSnapshots({ statusFilter: ['archived'] }))).map((s) => s.name), ['by-key']);
-    assert.deepEqual((await all(snaps.listConfigurationSettingsForSnapshot('by-key'))).map((s) => s.value), ['a-prod'], 'an archived snapshot can still be read');
+    assert.deepEqual(
+      (await all(snaps.listSnapshots({ statusFilter: ['archived'] }))).map((s) => s.name),
+      ['by-key'],
+    );
+    assert.deepEqual(
+      (await all(snaps.listConfigurationSettingsForSnapshot('by-key'))).map((s) => s.value),
+      ['a-prod'],
+      'an archived snapshot can still be read',
+    );
     const recovered = await snaps.recoverSnapshot('by-key');
     assert.equal(recovered.status, 'ready');
     assert.equal(recovered.expiresOn, undefined);
@@ -399,14 +601,23 @@ void describe('Azure SDK 1.13: snapshots', () => {
 void describe('Azure SDK 1.13: authentication and access', () => {
   void it('refuses a wrong secret and an unknown id with 401, and writes nothing', async () => {
     const before = await storeState(ts);
-    const wrongSecret = new AppConfigurationClient(`Endpoint=${ts.url};Id=${key.id};Secret=${Buffer.alloc(32, 9).toString('base64')}`, insecure);
-    const unknownId = new AppConfigurationClient(`Endpoint=${ts.url};Id=0123456789abcdef;Secret=${key.secret}`, insecure);
+    const wrongSecret = new AppConfigurationClient(
+      `Endpoint=${ts.url};Id=${key.id};Secret=${Buffer.alloc(32, 9).toString('base64')}`,
+      insecure,
+    );
+    const unknownId = new AppConfigurationClient(
+      `Endpoint=${ts.url};Id=0123456789abcdef;Secret=${key.secret}`,
+      insecure,
+    );
     for (const bad of [wrongSecret, unknownId]) {
       assert.equal(await statusOf(bad.setConfigurationSetting({ key: 'auth/x', value: 'x' })), 401);
       assert.equal(await statusOf(bad.addConfigurationSetting({ key: 'auth/y', value: 'y' })), 401);
       assert.equal(await statusOf(bad.deleteConfigurationSetting({ key: 'cond/a' })), 401);
       assert.equal(await statusOf(bad.setReadOnly({ key: 'locked/a' }, true)), 401);
-      assert.equal(await statusOf(bad.beginCreateSnapshotAndWait({ name: 'nope', filters: [{ keyFilter: '*' }] })), 401);
+      assert.equal(
+        await statusOf(bad.beginCreateSnapshotAndWait({ name: 'nope', filters: [{ keyFilter: '*' }] })),
+        401,
+      );
       assert.equal(await statusOf(bad.getConfigurationSetting({ key: 'locked/a' })), 401);
       assert.equal(await statusOf(all(bad.listConfigurationSettings())), 401);
     }
@@ -424,7 +635,11 @@ void describe('Azure SDK 1.13: authentication and access', () => {
       assert.equal(await statusOf(sdk.setConfigurationSetting({ key: 'k', value: 'v' })), 401);
       assert.equal(await skewed.store.currentRevision(), before);
       clock.set(Date.now() - 14 * 60_000);
-      assert.equal((await sdk.setConfigurationSetting({ key: 'k', value: 'v' })).value, 'v', 'within 15 minutes is fine');
+      assert.equal(
+        (await sdk.setConfigurationSetting({ key: 'k', value: 'v' })).value,
+        'v',
+        'within 15 minutes is fine',
+      );
     } finally {
       await skewed.close();
     }
@@ -438,7 +653,10 @@ void describe('Azure SDK 1.13: authentication and access', () => {
     const before = await storeState(ts);
     assert.equal(await statusOf(readOnly.setConfigurationSetting({ key: 'acl/a', value: 'b' })), 403);
     assert.equal(await statusOf(readOnly.setReadOnly({ key: 'acl/a' }, true)), 403);
-    assert.equal(await statusOf(readOnly.beginCreateSnapshotAndWait({ name: 'r', filters: [{ keyFilter: '*' }] })), 403);
+    assert.equal(
+      await statusOf(readOnly.beginCreateSnapshotAndWait({ name: 'r', filters: [{ keyFilter: '*' }] })),
+      403,
+    );
     assert.deepEqual(await storeState(ts), before);
 
     const revoked = await call(ts, 'DELETE', `/v1/tokens/${reader.id}`);
@@ -452,7 +670,10 @@ void describe('Azure SDK 1.13: authentication and access', () => {
     const neighbour = new AppConfigurationClient((await createAccessKey(ts, 'neighbour')).connectionString, insecure);
     await neighbour.setConfigurationSetting({ key: 'acl/a', value: 'theirs' });
     assert.equal((await client.getConfigurationSetting({ key: 'acl/a' })).value, 'a');
-    assert.deepEqual((await all(neighbour.listConfigurationSettings())).map((s) => s.key), ['acl/a']);
+    assert.deepEqual(
+      (await all(neighbour.listConfigurationSettings())).map((s) => s.key),
+      ['acl/a'],
+    );
   });
 
   void it('refuses access keys that are not bound to exactly one namespace', async () => {

@@ -6,7 +6,17 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ErrorCode } from '@herald/core';
 import { startTestServer, type TestServer } from '@herald/testkit';
-import { assertProblem, call, createNamespace, entryPath, setEntry, storeState, type Problem, type RawOptions, type RawResponse } from './helpers.js';
+import {
+  assertProblem,
+  call,
+  createNamespace,
+  entryPath,
+  setEntry,
+  storeState,
+  type Problem,
+  type RawOptions,
+  type RawResponse,
+} from './helpers.js';
 
 const limits = {
   maxBodyBytes: 4096,
@@ -34,7 +44,13 @@ after(async () => {
 });
 
 /** Sends the request and asserts the problem and that the store did not move. */
-async function refused(method: string, path: string, options: RawOptions, code: ErrorCode, message?: string): Promise<Problem> {
+async function refused(
+  method: string,
+  path: string,
+  options: RawOptions,
+  code: ErrorCode,
+  message?: string,
+): Promise<Problem> {
   const before = await storeState(ts);
   const response = await call(ts, method, path, options);
   const problem = assertProblem(response, code, message);
@@ -69,7 +85,11 @@ function rawPathRequest(method: string, path: string, body: string): Promise<Raw
         port: url.port,
         method,
         path,
-        headers: { authorization: `Bearer ${ts.adminToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          authorization: `Bearer ${ts.adminToken}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -77,7 +97,8 @@ function rawPathRequest(method: string, path: string, body: string): Promise<Raw
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const headers = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
+          for (const [name, value] of Object.entries(res.headers))
+            if (typeof value === 'string') headers.set(name, value);
           let json: unknown;
           try {
             json = JSON.parse(text);
@@ -125,15 +146,42 @@ void describe('malformed bodies', () => {
   });
 
   void it('refuses a body of another content type with unsupported_media_type', async () => {
-    await refused('PUT', entryPath(ns, 'k'), { body: '{"value":1}', contentType: 'text/plain' }, 'unsupported_media_type', 'text/plain');
-    await refused('PUT', entryPath(ns, 'k'), { body: 'value=1', contentType: 'application/x-www-form-urlencoded' }, 'unsupported_media_type', 'form');
-    await refused('POST', '/v1/namespaces', { body: '{"name":"x"}', contentType: 'application/xml' }, 'unsupported_media_type', 'xml');
+    await refused(
+      'PUT',
+      entryPath(ns, 'k'),
+      { body: '{"value":1}', contentType: 'text/plain' },
+      'unsupported_media_type',
+      'text/plain',
+    );
+    await refused(
+      'PUT',
+      entryPath(ns, 'k'),
+      { body: 'value=1', contentType: 'application/x-www-form-urlencoded' },
+      'unsupported_media_type',
+      'form',
+    );
+    await refused(
+      'POST',
+      '/v1/namespaces',
+      { body: '{"name":"x"}', contentType: 'application/xml' },
+      'unsupported_media_type',
+      'xml',
+    );
     // A body with no content type at all is not guessed to be JSON.
-    await refused('POST', '/v1/namespaces', { body: '{"name":"x"}', contentType: null }, 'unsupported_media_type', 'none');
+    await refused(
+      'POST',
+      '/v1/namespaces',
+      { body: '{"name":"x"}', contentType: null },
+      'unsupported_media_type',
+      'none',
+    );
   });
 
   void it('accepts application/json with a charset parameter', async () => {
-    await accepted('PUT', entryPath(ns, 'charset'), { body: '{"value":"ü"}', contentType: 'application/json; charset=utf-8' });
+    await accepted('PUT', entryPath(ns, 'charset'), {
+      body: '{"value":"ü"}',
+      contentType: 'application/json; charset=utf-8',
+    });
   });
 });
 
@@ -152,7 +200,13 @@ void describe('request shape', () => {
       ['POST', '/v1/compact', { revision: 'latest' }, '/revision'],
     ];
     for (const [method, path, body, field] of cases) {
-      const problem = await refused(method, path, { body }, 'invalid_request', `${method} ${path} ${JSON.stringify(body)}`);
+      const problem = await refused(
+        method,
+        path,
+        { body },
+        'invalid_request',
+        `${method} ${path} ${JSON.stringify(body)}`,
+      );
       const violations = problem.violations as Array<{ path: string; message: string }>;
       assert.ok(Array.isArray(violations) && violations.length > 0, `violations listed for ${JSON.stringify(body)}`);
       assert.ok(
@@ -163,7 +217,12 @@ void describe('request shape', () => {
   });
 
   void it('refuses a missing required field with invalid_request', async () => {
-    const problem = await refused('PUT', entryPath(ns, 'k'), { body: { contentType: 'application/json' } }, 'invalid_request');
+    const problem = await refused(
+      'PUT',
+      entryPath(ns, 'k'),
+      { body: { contentType: 'application/json' } },
+      'invalid_request',
+    );
     assert.match(JSON.stringify(problem.violations), /value/u);
   });
 
@@ -177,7 +236,13 @@ void describe('request shape', () => {
       ['PUT', entryPath(ns, 'k'), JSON.parse('{"value": 1, "__proto__": {"admin": true}}'), '__proto__'],
     ];
     for (const [method, path, body, field] of cases) {
-      const problem = await refused(method, path, { body: JSON.stringify(body) }, 'invalid_request', `${method} ${path}`);
+      const problem = await refused(
+        method,
+        path,
+        { body: JSON.stringify(body) },
+        'invalid_request',
+        `${method} ${path}`,
+      );
       assert.ok(
         (problem.violations as Array<{ message: string }>).some((v) => v.message.includes(`"${field}"`)),
         `a violation names "${field}": ${JSON.stringify(problem.violations)}`,
@@ -218,8 +283,15 @@ void describe('sizes', () => {
   void it('refuses a value one byte over maxValueBytes with value_too_large, and accepts one exactly at it (bytes, not characters)', async () => {
     // "é" is two bytes in UTF-8: 512 of them are exactly the limit, one more byte is over.
     const atLimit = 'é'.repeat(limits.maxValueBytes / 2);
-    await refused('PUT', entryPath(ns, 'text'), { body: { value: `${atLimit}a`, contentType: 'text/plain' } }, 'value_too_large', 'text');
-    const ok = (await accepted('PUT', entryPath(ns, 'text'), { body: { value: atLimit, contentType: 'text/plain' } })).json as { value: string };
+    await refused(
+      'PUT',
+      entryPath(ns, 'text'),
+      { body: { value: `${atLimit}a`, contentType: 'text/plain' } },
+      'value_too_large',
+      'text',
+    );
+    const ok = (await accepted('PUT', entryPath(ns, 'text'), { body: { value: atLimit, contentType: 'text/plain' } }))
+      .json as { value: string };
     assert.equal(ok.value, atLimit);
     // A JSON value is measured as its JSON text: the quotes count.
     const jsonAtLimit = 'j'.repeat(limits.maxValueBytes - 2);
@@ -236,7 +308,13 @@ void describe('sizes', () => {
   });
 
   void it('refuses a value nested one level deeper than maxJsonDepth with json_too_deep, and accepts one exactly at it', async () => {
-    await refused('PUT', entryPath(ns, 'deep'), { body: { value: nested(limits.maxJsonDepth + 1) } }, 'json_too_deep', 'put');
+    await refused(
+      'PUT',
+      entryPath(ns, 'deep'),
+      { body: { value: nested(limits.maxJsonDepth + 1) } },
+      'json_too_deep',
+      'put',
+    );
     await refused(
       'POST',
       `/v1/namespaces/${ns}/commits`,
@@ -244,7 +322,8 @@ void describe('sizes', () => {
       'json_too_deep',
       'commit',
     );
-    const ok = (await accepted('PUT', entryPath(ns, 'deep'), { body: { value: nested(limits.maxJsonDepth) } })).json as { value: unknown };
+    const ok = (await accepted('PUT', entryPath(ns, 'deep'), { body: { value: nested(limits.maxJsonDepth) } }))
+      .json as { value: unknown };
     assert.deepEqual(ok.value, nested(limits.maxJsonDepth));
   });
 
@@ -252,16 +331,33 @@ void describe('sizes', () => {
     for (const body of ['{"value": 1e400}', '{"value": {"a": [1, -1e999]}}']) {
       await refused('PUT', entryPath(ns, 'huge'), { body }, 'invalid_value', body);
     }
-    await refused('POST', `/v1/namespaces/${ns}/commits`, { body: '{"changes":[{"op":"set","key":"huge","value":1e400}]}' }, 'invalid_value', 'commit');
+    await refused(
+      'POST',
+      `/v1/namespaces/${ns}/commits`,
+      { body: '{"changes":[{"op":"set","key":"huge","value":1e400}]}' },
+      'invalid_value',
+      'commit',
+    );
     const ok = (await accepted('PUT', entryPath(ns, 'huge'), { body: '{"value": 1.7e308}' })).json as { value: number };
     assert.equal(ok.value, 1.7e308);
   });
 
   void it('refuses a token lifetime beyond 100 years with invalid_request (not a 500)', async () => {
     for (const expiresInSeconds of ['100000000000000000000', '9007199254740991', String(100 * 365 * 24 * 3600 + 1)]) {
-      await refused('POST', '/v1/tokens', { body: `{"scopes":[{"namespaces":"*","role":"reader"}],"expiresInSeconds":${expiresInSeconds}}` }, 'invalid_request', expiresInSeconds);
+      await refused(
+        'POST',
+        '/v1/tokens',
+        { body: `{"scopes":[{"namespaces":"*","role":"reader"}],"expiresInSeconds":${expiresInSeconds}}` },
+        'invalid_request',
+        expiresInSeconds,
+      );
     }
-    await accepted('POST', '/v1/tokens', { body: { scopes: [{ namespaces: '*', role: 'reader' }], expiresInSeconds: 100 * 365 * 24 * 3600 } }, 201);
+    await accepted(
+      'POST',
+      '/v1/tokens',
+      { body: { scopes: [{ namespaces: '*', role: 'reader' }], expiresInSeconds: 100 * 365 * 24 * 3600 } },
+      201,
+    );
   });
 
   void it('refuses a hostile body nested far deeper than any value with json_too_deep before parsing further', async () => {
@@ -286,7 +382,20 @@ void describe('keys and labels', () => {
   });
 
   void it('refuses "%", ".", "..", control characters and the empty key with invalid_key, in the URL and in commits', async () => {
-    const bad = ['%', 'a%b', '%41', '.', '..', 'a\u0000b', 'tab\there', 'line\nbreak', '\u007f', 'c1\u0085', 'bell\u0007', ''];
+    const bad = [
+      '%',
+      'a%b',
+      '%41',
+      '.',
+      '..',
+      'a\u0000b',
+      'tab\there',
+      'line\nbreak',
+      '\u007f',
+      'c1\u0085',
+      'bell\u0007',
+      '',
+    ];
     for (const key of bad) {
       await refused(
         'POST',
@@ -297,12 +406,24 @@ void describe('keys and labels', () => {
       );
       // "." and ".." cannot travel as a URL segment through fetch; the empty key is the listing route.
       if (key !== '.' && key !== '..' && key !== '') {
-        await refused('PUT', entryPath(ns, key), { body: { value: 1 } }, 'invalid_key', `url key ${JSON.stringify(key)}`);
+        await refused(
+          'PUT',
+          entryPath(ns, key),
+          { body: { value: 1 } },
+          'invalid_key',
+          `url key ${JSON.stringify(key)}`,
+        );
         await refused('GET', entryPath(ns, key), {}, 'invalid_key', `get key ${JSON.stringify(key)}`);
       }
     }
     // A lone surrogate is not well-formed Unicode.
-    await refused('POST', `/v1/namespaces/${ns}/commits`, { body: `{"changes":[{"op":"set","key":"\\ud800","value":1}]}` }, 'invalid_key', 'lone surrogate');
+    await refused(
+      'POST',
+      `/v1/namespaces/${ns}/commits`,
+      { body: `{"changes":[{"op":"set","key":"\\ud800","value":1}]}` },
+      'invalid_key',
+      'lone surrogate',
+    );
   });
 
   void it('refuses "." and ".." sent as a raw URL segment with invalid_key', async () => {
@@ -315,9 +436,24 @@ void describe('keys and labels', () => {
   });
 
   void it('accepts keys with spaces, ":", "/", "?", "#" and Unicode', async () => {
-    const good = ['with space', 'a:b:c', 'db/pool/max', '/leading', 'trailing/', 'q?x=1', 'hash#frag', 'ünïcødé', '日本語', '😀 emoji', 'a+b&c=d'];
+    const good = [
+      'with space',
+      'a:b:c',
+      'db/pool/max',
+      '/leading',
+      'trailing/',
+      'q?x=1',
+      'hash#frag',
+      'ünïcødé',
+      '日本語',
+      '😀 emoji',
+      'a+b&c=d',
+    ];
     for (const key of good) {
-      const entry = (await accepted('PUT', entryPath(ns, key), { body: { value: key } })).json as { key: string; value: string };
+      const entry = (await accepted('PUT', entryPath(ns, key), { body: { value: key } })).json as {
+        key: string;
+        value: string;
+      };
       assert.equal(entry.key, key);
       const read = (await accepted('GET', entryPath(ns, key), {})).json as { key: string; value: string };
       assert.deepEqual([read.key, read.value], [key, key]);
@@ -327,7 +463,13 @@ void describe('keys and labels', () => {
   void it('refuses bad labels with invalid_label and accepts labels like keys', async () => {
     const bad = ['%', '.', '..', 'l'.repeat(limits.maxLabelLength + 1), 'a\u0001', '\u009f'];
     for (const label of bad) {
-      await refused('PUT', entryPath(ns, 'labelled', label), { body: { value: 1 } }, 'invalid_label', `url label ${JSON.stringify(label)}`);
+      await refused(
+        'PUT',
+        entryPath(ns, 'labelled', label),
+        { body: { value: 1 } },
+        'invalid_label',
+        `url label ${JSON.stringify(label)}`,
+      );
       await refused(
         'POST',
         `/v1/namespaces/${ns}/commits`,
@@ -336,41 +478,94 @@ void describe('keys and labels', () => {
         `commit label ${JSON.stringify(label)}`,
       );
       await refused('GET', entryPath(ns, 'labelled', label), {}, 'invalid_label', `get label ${JSON.stringify(label)}`);
-      await refused('GET', `/v1/namespaces/${ns}/entries?label=${encodeURIComponent(label)}`, {}, 'invalid_label', `list label ${JSON.stringify(label)}`);
+      await refused(
+        'GET',
+        `/v1/namespaces/${ns}/entries?label=${encodeURIComponent(label)}`,
+        {},
+        'invalid_label',
+        `list label ${JSON.stringify(label)}`,
+      );
     }
     for (const label of ['prod', 'prod/westeurope', 'with space', 'a:b', 'ünï', 'l'.repeat(limits.maxLabelLength)]) {
-      const entry = (await accepted('PUT', entryPath(ns, 'labelled', label), { body: { value: label } })).json as { label: string };
+      const entry = (await accepted('PUT', entryPath(ns, 'labelled', label), { body: { value: label } })).json as {
+        label: string;
+      };
       assert.equal(entry.label, label);
-      const read = (await accepted('GET', entryPath(ns, 'labelled', label), {})).json as { label: string; value: string };
+      const read = (await accepted('GET', entryPath(ns, 'labelled', label), {})).json as {
+        label: string;
+        value: string;
+      };
       assert.equal(read.value, label);
     }
   });
 
   void it('refuses more labels than maxLabels in a listing with too_many_labels', async () => {
     const labels = ['a', 'b', 'c', 'd'].slice(0, limits.maxLabels + 1);
-    await refused('GET', `/v1/namespaces/${ns}/entries?${labels.map((l) => `label=${l}`).join('&')}`, {}, 'too_many_labels');
-    await accepted('GET', `/v1/namespaces/${ns}/entries?${labels.slice(0, limits.maxLabels).map((l) => `label=${l}`).join('&')}`, {});
+    await refused(
+      'GET',
+      `/v1/namespaces/${ns}/entries?${labels.map((l) => `label=${l}`).join('&')}`,
+      {},
+      'too_many_labels',
+    );
+    await accepted(
+      'GET',
+      `/v1/namespaces/${ns}/entries?${labels
+        .slice(0, limits.maxLabels)
+        .map((l) => `label=${l}`)
+        .join('&')}`,
+      {},
+    );
   });
 
   void it('refuses too many or bad tags with invalid_tags', async () => {
-    await refused('PUT', entryPath(ns, 'tagged'), { body: { value: 1, tags: { a: '1', b: '2', c: '3' } } }, 'invalid_tags', 'count');
-    await refused('PUT', entryPath(ns, 'tagged'), { body: { value: 1, tags: { '': 'x' } } }, 'invalid_tags', 'empty name');
-    await refused('PUT', entryPath(ns, 'tagged'), { body: { value: 1, tags: { a: 'line\nbreak' } } }, 'invalid_tags', 'control');
-    const entry = (await accepted('PUT', entryPath(ns, 'tagged'), { body: { value: 1, tags: { a: '1', b: '2' } } })).json as { tags: unknown };
+    await refused(
+      'PUT',
+      entryPath(ns, 'tagged'),
+      { body: { value: 1, tags: { a: '1', b: '2', c: '3' } } },
+      'invalid_tags',
+      'count',
+    );
+    await refused(
+      'PUT',
+      entryPath(ns, 'tagged'),
+      { body: { value: 1, tags: { '': 'x' } } },
+      'invalid_tags',
+      'empty name',
+    );
+    await refused(
+      'PUT',
+      entryPath(ns, 'tagged'),
+      { body: { value: 1, tags: { a: 'line\nbreak' } } },
+      'invalid_tags',
+      'control',
+    );
+    const entry = (await accepted('PUT', entryPath(ns, 'tagged'), { body: { value: 1, tags: { a: '1', b: '2' } } }))
+      .json as { tags: unknown };
     assert.deepEqual(entry.tags, { a: '1', b: '2' });
   });
 });
 
 void describe('commits', () => {
   const commitPath = `/v1/namespaces/${ns}/commits`;
-  const sets = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ op: 'set', key: `${prefix}${i}`, value: i }));
+  const sets = (n: number, prefix: string) =>
+    Array.from({ length: n }, (_, i) => ({ op: 'set', key: `${prefix}${i}`, value: i }));
 
   void it('refuses maxChangesPerCommit + 1 changes with too_many_changes, and accepts exactly the limit', async () => {
-    await refused('POST', commitPath, { body: { changes: sets(limits.maxChangesPerCommit + 1, 'many/') } }, 'too_many_changes');
+    await refused(
+      'POST',
+      commitPath,
+      { body: { changes: sets(limits.maxChangesPerCommit + 1, 'many/') } },
+      'too_many_changes',
+    );
     // Empty the namespace first so that the accepted commit does not hit maxEntriesPerNamespace.
     const other = 'bad-input-changes';
     await createNamespace(ts, other);
-    await accepted('POST', `/v1/namespaces/${other}/commits`, { body: { changes: sets(limits.maxChangesPerCommit, 'many/') } }, 201);
+    await accepted(
+      'POST',
+      `/v1/namespaces/${other}/commits`,
+      { body: { changes: sets(limits.maxChangesPerCommit, 'many/') } },
+      201,
+    );
   });
 
   void it('refuses an empty change list with invalid_request', async () => {
@@ -381,14 +576,28 @@ void describe('commits', () => {
     await refused(
       'POST',
       commitPath,
-      { body: { changes: [{ op: 'set', key: 'dup', value: 1 }, { op: 'set', key: 'dup', value: 2 }] } },
+      {
+        body: {
+          changes: [
+            { op: 'set', key: 'dup', value: 1 },
+            { op: 'set', key: 'dup', value: 2 },
+          ],
+        },
+      },
       'duplicate_change',
       'set twice',
     );
     await refused(
       'POST',
       commitPath,
-      { body: { changes: [{ op: 'set', key: 'existing', label: 'x', value: 1 }, { op: 'delete', key: 'existing', label: 'x' }] } },
+      {
+        body: {
+          changes: [
+            { op: 'set', key: 'existing', label: 'x', value: 1 },
+            { op: 'delete', key: 'existing', label: 'x' },
+          ],
+        },
+      },
       'duplicate_change',
       'set and delete',
     );
@@ -413,11 +622,24 @@ void describe('commits', () => {
     await accepted('POST', `/v1/namespaces/${full}/commits`, { body: { changes: sets(4, 'f') } }, 201);
     await accepted('POST', `/v1/namespaces/${full}/commits`, { body: { changes: sets(2, 'g') } }, 201);
     await refused('PUT', entryPath(full, 'one-too-many'), { body: { value: 1 } }, 'namespace_full', 'single');
-    await refused('PUT', entryPath(full, 'f0', 'another-label'), { body: { value: 1 } }, 'namespace_full', 'label counts too');
+    await refused(
+      'PUT',
+      entryPath(full, 'f0', 'another-label'),
+      { body: { value: 1 } },
+      'namespace_full',
+      'label counts too',
+    );
     await refused(
       'POST',
       `/v1/namespaces/${full}/commits`,
-      { body: { changes: [{ op: 'set', key: 'f0', value: 'updated' }, { op: 'set', key: 'new', value: 1 }] } },
+      {
+        body: {
+          changes: [
+            { op: 'set', key: 'f0', value: 'updated' },
+            { op: 'set', key: 'new', value: 1 },
+          ],
+        },
+      },
       'namespace_full',
       'mixed',
     );
@@ -425,13 +647,38 @@ void describe('commits', () => {
     assert.equal(f0.value, 0, 'the update in the refused commit was not applied');
     await accepted('PUT', entryPath(full, 'f0'), { body: { value: 'updated' } });
     // One out, one in, in a single commit, keeps the count at the limit.
-    await accepted('POST', `/v1/namespaces/${full}/commits`, { body: { changes: [{ op: 'delete', key: 'f1' }, { op: 'set', key: 'new', value: 1 }] } }, 201);
+    await accepted(
+      'POST',
+      `/v1/namespaces/${full}/commits`,
+      {
+        body: {
+          changes: [
+            { op: 'delete', key: 'f1' },
+            { op: 'set', key: 'new', value: 1 },
+          ],
+        },
+      },
+      201,
+    );
   });
 });
 
 void describe('names and cursors', () => {
   void it('refuses bad namespace names with invalid_namespace_name', async () => {
-    for (const name of ['', 'Upper', '-lead', 'trail-', 'a/b', 'a b', 'ü', 'x'.repeat(65), '.', '..', 'a%b', 'a\u0000']) {
+    for (const name of [
+      '',
+      'Upper',
+      '-lead',
+      'trail-',
+      'a/b',
+      'a b',
+      'ü',
+      'x'.repeat(65),
+      '.',
+      '..',
+      'a%b',
+      'a\u0000',
+    ]) {
       await refused('POST', '/v1/namespaces', { body: { name } }, 'invalid_namespace_name', JSON.stringify(name));
     }
     await accepted('POST', '/v1/namespaces', { body: { name: 'x'.repeat(64) } }, 201);
@@ -461,7 +708,13 @@ void describe('names and cursors', () => {
     await refused('GET', `/v1/namespaces/${ns}/entries?asOf=1.5`, {}, 'invalid_request', 'fraction');
     const current = await ts.store.currentRevision();
     await refused('GET', `/v1/namespaces/${ns}/entries?asOf=${current + 100}`, {}, 'revision_not_found', 'future');
-    await refused('POST', '/v1/compact', { body: { revision: current + 100 } }, 'invalid_revision', 'compact the future');
+    await refused(
+      'POST',
+      '/v1/compact',
+      { body: { revision: current + 100 } },
+      'invalid_revision',
+      'compact the future',
+    );
   });
 
   void it('answers a missing namespace or entry with namespace_not_found / entry_not_found', async () => {

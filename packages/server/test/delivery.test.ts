@@ -11,7 +11,16 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { applyDelta, TrustStore, viewDigest, type Manifest, type PublicKeyInfo, type ViewValues } from '@herald/core';
 import { SseParser } from '@herald/sdk';
-import { applyViewEvent, ChunkedResponseDecoder, RawWatch, startTestServer, type HeldView, type RawWatchView, type TestServer, type WatchEvent } from '@herald/testkit';
+import {
+  applyViewEvent,
+  ChunkedResponseDecoder,
+  RawWatch,
+  startTestServer,
+  type HeldView,
+  type RawWatchView,
+  type TestServer,
+  type WatchEvent,
+} from '@herald/testkit';
 import { assertProblem, call, createNamespace, createToken, type RawResponse } from './helpers.js';
 
 interface SignedView {
@@ -53,7 +62,11 @@ async function closeAll(streams: RawWatch[]): Promise<void> {
 }
 
 /** Polls until `check` returns something other than undefined or false (bounded). */
-async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 20_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -67,7 +80,12 @@ async function eventually<T>(what: string, check: () => T | undefined | false | 
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -76,7 +94,9 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 /** One commit; `undefined` deletes a key. With the immediate policy it is also a release. */
 async function commit(ts: TestServer, ns: string, values: Record<string, unknown>, label?: string): Promise<number> {
   const changes = Object.entries(values).map(([key, value]) =>
-    value === undefined ? { op: 'delete', key, ...(label === undefined ? {} : { label }) } : { op: 'set', key, value, ...(label === undefined ? {} : { label }) },
+    value === undefined
+      ? { op: 'delete', key, ...(label === undefined ? {} : { label }) }
+      : { op: 'set', key, value, ...(label === undefined ? {} : { label }) },
   );
   const response = await call(ts, 'POST', `/v1/namespaces/${ns}/commits`, { body: { changes } });
   assert.equal(response.status, 201, response.text);
@@ -89,8 +109,17 @@ function viewPath(ns: string, labels: string[] = [], extra = ''): string {
   return `/v1/views/${encodeURIComponent(ns)}${all ? `?${all}` : ''}`;
 }
 
-async function getView(ts: TestServer, ns: string, options: { labels?: string[]; token?: string } = {}): Promise<SignedView> {
-  const response = await call(ts, 'GET', viewPath(ns, options.labels), options.token === undefined ? {} : { token: options.token });
+async function getView(
+  ts: TestServer,
+  ns: string,
+  options: { labels?: string[]; token?: string } = {},
+): Promise<SignedView> {
+  const response = await call(
+    ts,
+    'GET',
+    viewPath(ns, options.labels),
+    options.token === undefined ? {} : { token: options.token },
+  );
   assert.equal(response.status, 200, response.text);
   return response.json as SignedView;
 }
@@ -146,10 +175,25 @@ void describe('watch streams and plain HTTP (shared server, heartbeats every 200
     assert.equal(typeof body.signature, 'string');
 
     // Later labels override earlier ones; a key only under an earlier label shows through.
-    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod', 'prod/eu'], token: clientToken })).values, { x: 'prod-eu', y: 'only-default', z: 'eu' });
-    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod/eu', 'prod'], token: clientToken })).values, { x: 'prod', y: 'only-default', z: 'eu' });
-    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod'], token: clientToken })).values, { x: 'prod', y: 'only-default' });
-    assert.deepEqual((await getView(ts, ns, { labels: ['prod'], token: clientToken })).values, { x: 'prod' }, 'a stack without "" has no defaults');
+    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod', 'prod/eu'], token: clientToken })).values, {
+      x: 'prod-eu',
+      y: 'only-default',
+      z: 'eu',
+    });
+    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod/eu', 'prod'], token: clientToken })).values, {
+      x: 'prod',
+      y: 'only-default',
+      z: 'eu',
+    });
+    assert.deepEqual((await getView(ts, ns, { labels: ['', 'prod'], token: clientToken })).values, {
+      x: 'prod',
+      y: 'only-default',
+    });
+    assert.deepEqual(
+      (await getView(ts, ns, { labels: ['prod'], token: clientToken })).values,
+      { x: 'prod' },
+      'a stack without "" has no defaults',
+    );
 
     const etag = first.headers.get('etag') as string;
     const unchanged = await call(ts, 'GET', viewPath(ns), { token: clientToken, headers: { 'if-none-match': etag } });
@@ -159,7 +203,10 @@ void describe('watch streams and plain HTTP (shared server, heartbeats every 200
     assert.equal(other.status, 200, 'another digest gets the view');
 
     // Long poll: the request waits; a commit meanwhile answers it with the new view.
-    const polling = call(ts, 'GET', viewPath(ns, [], 'wait=5'), { token: clientToken, headers: { 'if-none-match': etag } });
+    const polling = call(ts, 'GET', viewPath(ns, [], 'wait=5'), {
+      token: clientToken,
+      headers: { 'if-none-match': etag },
+    });
     await sleep(300);
     await commit(ts, ns, { y: 'changed' });
     const answered = await polling;
@@ -171,7 +218,10 @@ void describe('watch streams and plain HTTP (shared server, heartbeats every 200
     assert.notEqual(fresh.manifest.digest, body.manifest.digest);
 
     // A release that leaves this view's values alone does not answer its long poll: 304 once the wait is over.
-    const quiet = call(ts, 'GET', viewPath(ns, [], 'wait=1'), { token: clientToken, headers: { 'if-none-match': `"${fresh.manifest.digest}"` } });
+    const quiet = call(ts, 'GET', viewPath(ns, [], 'wait=1'), {
+      token: clientToken,
+      headers: { 'if-none-match': `"${fresh.manifest.digest}"` },
+    });
     await commit(ts, ns, { x: 'elsewhere' }, 'staging');
     assert.equal((await quiet).status, 304, 'the view did not change: 304');
   });
@@ -190,8 +240,16 @@ void describe('watch streams and plain HTTP (shared server, heartbeats every 200
     const stream = await watch(ts, clientToken, [{ namespace: ns, seq: v1.manifest.seq, digest: v1.manifest.digest }]);
     assert.equal((await stream.nextView()).type, 'hello');
     await commit(ts, ns, { mode: 'two', extra: 1 });
-    assert.deepEqual((await releases(ts, ns)).map((r) => r.seq), [1], 'a commit under the manual policy makes no release');
-    assert.equal((await getView(ts, ns, { token: clientToken })).manifest.digest, v1.manifest.digest, 'the view is still release 1');
+    assert.deepEqual(
+      (await releases(ts, ns)).map((r) => r.seq),
+      [1],
+      'a commit under the manual policy makes no release',
+    );
+    assert.equal(
+      (await getView(ts, ns, { token: clientToken })).manifest.digest,
+      v1.manifest.digest,
+      'the view is still release 1',
+    );
 
     const made = await call(ts, 'POST', `/v1/namespaces/${ns}/releases`, { body: { note: 'by hand' } });
     assert.equal(made.status, 201, made.text);
@@ -226,7 +284,9 @@ void describe('watch streams and plain HTTP (shared server, heartbeats every 200
     const ns = 'secretive';
     await createNamespace(ts, ns);
     await commit(ts, ns, { host: 'db.internal' });
-    const put = await call(ts, 'PUT', `/v1/namespaces/${ns}/entries/${encodeURIComponent('db/password')}`, { body: { value: 'hunter2', secret: true } });
+    const put = await call(ts, 'PUT', `/v1/namespaces/${ns}/entries/${encodeURIComponent('db/password')}`, {
+      body: { value: 'hunter2', secret: true },
+    });
     assert.equal(put.status, 200, put.text);
     const withSecretsToken = (await createToken(ts, [{ namespaces: ns, role: 'client', secrets: true }])).token;
 
@@ -293,7 +353,11 @@ void it('fans a release out to 1,000 streams with one encoding per distinct (fro
     const { manifest } = await getView(ts, ns, { token: clientToken });
     held.push({ seq: manifest.seq, digest: manifest.digest });
   }
-  const [r1, r2, r3] = held as [{ seq: number; digest: string }, { seq: number; digest: string }, { seq: number; digest: string }];
+  const [r1, r2, r3] = held as [
+    { seq: number; digest: string },
+    { seq: number; digest: string },
+    { seq: number; digest: string },
+  ];
   assert.deepEqual([r1.seq, r2.seq, r3.seq], [1, 2, 3]);
 
   // 400 streams hold nothing, 300 hold release 1, 300 hold release 2: three distinct (from, to).
@@ -303,7 +367,9 @@ void it('fans a release out to 1,000 streams with one encoding per distinct (fro
     ...Array.from({ length: 300 }, () => ({ holds: r2 })),
   ];
   const before = ts.server.views.encodedEvents;
-  const streams = await inBatches(plan, 50, ({ holds }) => watch(ts, clientToken, [{ namespace: ns, ...(holds ?? {}) }]));
+  const streams = await inBatches(plan, 50, ({ holds }) =>
+    watch(ts, clientToken, [{ namespace: ns, ...(holds ?? {}) }]),
+  );
   for (const stream of streams) assert.equal(stream.status, 200, stream.refusal);
   const firsts = await inBatches(streams, 100, async (stream) => {
     assert.equal((await stream.nextView()).type, 'hello');
@@ -323,7 +389,11 @@ void it('fans a release out to 1,000 streams with one encoding per distinct (fro
     set.add(event.data);
     dataByGroup.set(group, set);
   });
-  assert.deepEqual([...dataByGroup.values()].map((s) => s.size), [1, 1, 1], 'one identical event per group');
+  assert.deepEqual(
+    [...dataByGroup.values()].map((s) => s.size),
+    [1, 1, 1],
+    'one identical event per group',
+  );
   assert.equal(ts.server.views.encodedEvents - before, 3, 'snapshot@3, delta 1→3 and delta 2→3, each encoded once');
   assert.equal(ts.server.hub.streamCount, 1000);
 
@@ -371,16 +441,18 @@ void it('a slow client is cut off at its buffer bound; a normal one gets every r
   const received: WatchEvent[] = [];
   const onData = (chunk: Buffer): void => {
     for (const piece of decoder.push(chunk)) {
-      for (const e of parser.push(piece)) received.push({ type: e.type, data: e.data, body: JSON.parse(e.data) as Record<string, unknown> });
+      for (const e of parser.push(piece))
+        received.push({ type: e.type, data: e.data, body: JSON.parse(e.data) as Record<string, unknown> });
     }
   };
   slowSocket.on('data', onData);
   const slowClosed = new Promise<void>((resolve) => slowSocket.once('close', () => resolve()));
-  await eventually('the slow client\'s snapshot', () => received.some((e) => e.type === 'snapshot'));
+  await eventually("the slow client's snapshot", () => received.some((e) => e.type === 'snapshot'));
   slowSocket.pause();
   assert.match(decoder.head ?? '', /^HTTP\/1\.1 200/u);
   let slowHeld: HeldView | undefined;
-  for (const event of received.splice(0)) if (event.type === 'snapshot' || event.type === 'delta') slowHeld = applyViewEvent(slowHeld, event);
+  for (const event of received.splice(0))
+    if (event.type === 'snapshot' || event.type === 'delta') slowHeld = applyViewEvent(slowHeld, event);
   assert.equal(slowHeld?.manifest.seq, start.manifest.seq);
   await eventually('both streams attached', () => ts.server.hub.streamCount === 2);
 
@@ -408,12 +480,15 @@ void it('a slow client is cut off at its buffer bound; a normal one gets every r
   // Whatever else reached the slow client before the cut (its socket may have been reset); then its stream is over.
   slowSocket.resume();
   await within(slowClosed, 30_000, 'the end of the slow stream');
-  for (const event of received) if (event.type === 'snapshot' || event.type === 'delta') slowHeld = applyViewEvent(slowHeld, event);
+  for (const event of received)
+    if (event.type === 'snapshot' || event.type === 'delta') slowHeld = applyViewEvent(slowHeld, event);
   assert.ok(slowHeld);
   assert.ok(slowHeld.manifest.seq < newest.manifest.seq, 'the slow client did not get everything: it was cut off');
 
   // It resumes with what it holds: exactly one delta to the newest, then only what comes next.
-  const resumed = await watch(ts, ts.adminToken, [{ namespace: ns, seq: slowHeld.manifest.seq, digest: slowHeld.manifest.digest }]);
+  const resumed = await watch(ts, ts.adminToken, [
+    { namespace: ns, seq: slowHeld.manifest.seq, digest: slowHeld.manifest.digest },
+  ]);
   assert.equal((await resumed.nextView()).type, 'hello');
   const catchUp = await resumed.nextView();
   assert.equal(catchUp.type, 'delta');
@@ -441,7 +516,12 @@ void it('sheds load: past maxWatchStreams a watch gets 503 with Retry-After and 
   assert.equal(c.status, 503);
   const retryAfter = c.headers.get('retry-after');
   assert.ok(retryAfter !== null && /^\d+$/u.test(retryAfter), `Retry-After: ${String(retryAfter)}`);
-  const refused: RawResponse = { status: c.status, headers: c.headers, text: c.refusal, json: JSON.parse(c.refusal) as unknown };
+  const refused: RawResponse = {
+    status: c.status,
+    headers: c.headers,
+    text: c.refusal,
+    json: JSON.parse(c.refusal) as unknown,
+  };
   assertProblem(refused, 'unavailable');
   assert.equal(ts.server.hub.streamCount, 2, 'the refused watch holds no stream');
 
@@ -466,12 +546,19 @@ void it('signs every view: TrustStore verifies against /v1/keys; a rotation is e
   const v1 = await getView(ts, ns);
   assert.equal(v1.manifest.keyId, oldKey.keyId);
   assert.ok(trustOld.verify(v1), 'the manifest verifies under the published key');
-  assert.equal(trustOld.verify({ manifest: { ...v1.manifest, seq: v1.manifest.seq + 1 }, signature: v1.signature }), false, 'an altered manifest does not');
+  assert.equal(
+    trustOld.verify({ manifest: { ...v1.manifest, seq: v1.manifest.seq + 1 }, signature: v1.signature }),
+    false,
+    'an altered manifest does not',
+  );
 
   const stream = await watch(ts, ts.adminToken, [{ namespace: ns, seq: v1.manifest.seq, digest: v1.manifest.digest }]);
   const hello = await stream.nextView();
   assert.equal(hello.type, 'hello');
-  assert.deepEqual((hello.body.keys as PublicKeyInfo[]).map((k) => k.keyId), [oldKey.keyId]);
+  assert.deepEqual(
+    (hello.body.keys as PublicKeyInfo[]).map((k) => k.keyId),
+    [oldKey.keyId],
+  );
 
   const rotated = await call(ts, 'POST', '/v1/keys/rotate', { body: {} });
   assert.equal(rotated.status, 200, rotated.text);
@@ -481,7 +568,10 @@ void it('signs every view: TrustStore verifies against /v1/keys; a rotation is e
 
   const announced = await stream.nextView();
   assert.equal(announced.type, 'keys', 'watch streams are told of the new key');
-  assert.deepEqual((announced.body.keys as PublicKeyInfo[]).map((k) => k.keyId).sort(), [oldKey.keyId, newKey.keyId].sort());
+  assert.deepEqual(
+    (announced.body.keys as PublicKeyInfo[]).map((k) => k.keyId).sort(),
+    [oldKey.keyId, newKey.keyId].sort(),
+  );
 
   await commit(ts, ns, { k: 'v2' });
   const delta = await stream.nextView();
@@ -496,7 +586,10 @@ void it('signs every view: TrustStore verifies against /v1/keys; a rotation is e
   assert.deepEqual(trustOld.learn(keys1), [newKey.keyId], 'the new key is learned through the endorsement');
   assert.ok(trustOld.verify(signed));
   assert.ok(trustOld.verify(v2));
-  assert.deepEqual({ ...applyDelta(v1.values, { set: delta.body.set as ViewValues, remove: delta.body.remove as string[] }) }, v2.values);
+  assert.deepEqual(
+    { ...applyDelta(v1.values, { set: delta.body.set as ViewValues, remove: delta.body.remove as string[] }) },
+    v2.values,
+  );
 
   assert.equal(new TrustStore().learn(keys1).length, 0, 'a key endorsed by no trusted key is not learned');
   await closeAll([stream]);

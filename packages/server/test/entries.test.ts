@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteStore } from '@herald/store';
 import { startTestServer, tempDir, type TestServer } from '@herald/testkit';
-import { assertProblem, call, createNamespace, createToken, entryPath, setEntry, storeState, type EntryBody, type RawResponse } from './helpers.js';
+import {
+  assertProblem,
+  call,
+  createNamespace,
+  createToken,
+  entryPath,
+  setEntry,
+  storeState,
+  type EntryBody,
+  type RawResponse,
+} from './helpers.js';
 
 let ts: TestServer;
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -30,7 +40,13 @@ interface CommitBody {
 }
 
 interface HistoryPage {
-  items: Array<{ revision: number; author: string; message: string; at: string; changes: Array<{ op: string; key: string; label: string; entry?: EntryBody }> }>;
+  items: Array<{
+    revision: number;
+    author: string;
+    message: string;
+    at: string;
+    changes: Array<{ op: string; key: string; label: string; entry?: EntryBody }>;
+  }>;
   next?: string;
 }
 
@@ -44,7 +60,11 @@ async function committed(ns: string, changes: unknown[], message?: string): Prom
   return response.json as CommitBody;
 }
 
-async function getEntry(ns: string, key: string, options: { label?: string; token?: string; asOf?: number } = {}): Promise<RawResponse> {
+async function getEntry(
+  ns: string,
+  key: string,
+  options: { label?: string; token?: string; asOf?: number } = {},
+): Promise<RawResponse> {
   let path = entryPath(ns, key, options.label);
   if (options.asOf !== undefined) path += `${path.includes('?') ? '&' : '?'}asOf=${options.asOf}`;
   return call(ts, 'GET', path, options.token === undefined ? {} : { token: options.token });
@@ -56,7 +76,11 @@ async function valueOf(ns: string, key: string, options: { label?: string; asOf?
   return (response.json as EntryBody).value;
 }
 
-async function listing(ns: string, query = '', token?: string): Promise<{ revision: number; items: EntryBody[]; next?: string }> {
+async function listing(
+  ns: string,
+  query = '',
+  token?: string,
+): Promise<{ revision: number; items: EntryBody[]; next?: string }> {
   const response = await call(ts, 'GET', `/v1/namespaces/${ns}/entries${query}`, token === undefined ? {} : { token });
   assert.equal(response.status, 200, response.text);
   return response.json as { revision: number; items: EntryBody[]; next?: string };
@@ -65,7 +89,8 @@ async function listing(ns: string, query = '', token?: string): Promise<{ revisi
 /** key[@label] → value of every live entry, for comparing whole states. */
 async function stateOf(ns: string, query = ''): Promise<Record<string, unknown>> {
   const state: Record<string, unknown> = {};
-  for (const item of (await listing(ns, query)).items) state[item.label ? `${item.key}@${item.label}` : item.key] = item.value;
+  for (const item of (await listing(ns, query)).items)
+    state[item.label ? `${item.key}@${item.label}` : item.key] = item.value;
   return state;
 }
 
@@ -74,9 +99,20 @@ void describe('values', () => {
   before(() => createNamespace(ts, ns));
 
   void it('stores JSON values of every kind and reads them back with their content type, tags and ETag', async () => {
-    const values: unknown[] = [{ max: 5, hosts: ['a', 'b'], nested: { ok: true, none: null } }, [1, 'two', 3.5], 'a string', 42, -0.5, true, false, null];
+    const values: unknown[] = [
+      { max: 5, hosts: ['a', 'b'], nested: { ok: true, none: null } },
+      [1, 'two', 3.5],
+      'a string',
+      42,
+      -0.5,
+      true,
+      false,
+      null,
+    ];
     for (const [i, value] of values.entries()) {
-      const put = await call(ts, 'PUT', entryPath(ns, `json/${i}`), { body: { value, tags: { owner: 'team-a', n: String(i) } } });
+      const put = await call(ts, 'PUT', entryPath(ns, `json/${i}`), {
+        body: { value, tags: { owner: 'team-a', n: String(i) } },
+      });
       assert.equal(put.status, 200, put.text);
       const entry = put.json as EntryBody;
       assert.deepEqual(entry.value, value);
@@ -101,9 +137,17 @@ void describe('values', () => {
     assert.equal(await valueOf(ns, 'banner'), text);
     const yaml = await setEntry(ts, ns, 'config.yaml', { value: 'a: 1\nb: [2, 3]\n', contentType: 'application/yaml' });
     assert.equal(yaml.value, 'a: 1\nb: [2, 3]\n');
-    const flag = await setEntry(ts, ns, 'flag', { value: { enabled: true }, contentType: 'application/vnd.microsoft.appconfig.ff+json;charset=utf-8' });
+    const flag = await setEntry(ts, ns, 'flag', {
+      value: { enabled: true },
+      contentType: 'application/vnd.microsoft.appconfig.ff+json;charset=utf-8',
+    });
     assert.deepEqual(flag.value, { enabled: true });
-    assertProblem(await call(ts, 'PUT', entryPath(ns, 'bad-text'), { body: { value: { not: 'a string' }, contentType: 'text/plain' } }), 'invalid_value');
+    assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'bad-text'), {
+        body: { value: { not: 'a string' }, contentType: 'text/plain' },
+      }),
+      'invalid_value',
+    );
   });
 
   void it('keeps entries of the same key under different labels apart', async () => {
@@ -114,7 +158,10 @@ void describe('values', () => {
     assert.equal(await valueOf(ns, 'db/pool', { label: 'prod' }), 40);
     assert.equal(await valueOf(ns, 'db/pool', { label: 'prod/westeurope' }), 80);
     const prodOnly = await listing(ns, '?prefix=db/&label=prod');
-    assert.deepEqual(prodOnly.items.map((e) => [e.key, e.label, e.value]), [['db/pool', 'prod', 40]]);
+    assert.deepEqual(
+      prodOnly.items.map((e) => [e.key, e.label, e.value]),
+      [['db/pool', 'prod', 40]],
+    );
     assertProblem(await getEntry(ns, 'db/pool', { label: 'staging' }), 'entry_not_found');
   });
 
@@ -158,7 +205,10 @@ void describe('commits and preconditions', () => {
       'three at once',
     );
     assert.equal(result.revision, before + 1);
-    assert.deepEqual(result.entries.map((e) => e.revision), [result.revision, result.revision, result.revision]);
+    assert.deepEqual(
+      result.entries.map((e) => e.revision),
+      [result.revision, result.revision, result.revision],
+    );
     const nsInfo = (await call(ts, 'GET', `/v1/namespaces/${ns}`)).json as { revision: number; entryCount: number };
     assert.deepEqual([nsInfo.revision, nsInfo.entryCount], [result.revision, 3]);
     const history = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?limit=1`)).json as HistoryPage;
@@ -178,7 +228,12 @@ void describe('commits and preconditions', () => {
       ],
     });
     const problem = assertProblem(response, 'precondition_failed');
-    const conflicts = problem.conflicts as Array<{ key: string; label: string; expected: string; actualRevision: number | null }>;
+    const conflicts = problem.conflicts as Array<{
+      key: string;
+      label: string;
+      expected: string;
+      actualRevision: number | null;
+    }>;
     assert.deepEqual(
       conflicts.map((c) => [c.key, c.label, c.actualRevision]),
       [
@@ -196,47 +251,90 @@ void describe('commits and preconditions', () => {
     const a = (await getEntry(ns, 'a')).json as EntryBody;
     // ifRevision: right → applied; the old one afterwards → conflict.
     const first = await committed(ns, [{ op: 'set', key: 'a', value: 2, ifRevision: a.revision }]);
-    assertProblem(await commit(ns, { changes: [{ op: 'set', key: 'a', value: 3, ifRevision: a.revision }] }), 'precondition_failed', 'stale ifRevision');
+    assertProblem(
+      await commit(ns, { changes: [{ op: 'set', key: 'a', value: 3, ifRevision: a.revision }] }),
+      'precondition_failed',
+      'stale ifRevision',
+    );
     // ifRevision 0 means "absent".
     await committed(ns, [{ op: 'set', key: 'zero', value: 1, ifRevision: 0 }]);
-    assertProblem(await commit(ns, { changes: [{ op: 'set', key: 'zero', value: 2, ifRevision: 0 }] }), 'precondition_failed', 'ifRevision 0 on a present entry');
+    assertProblem(
+      await commit(ns, { changes: [{ op: 'set', key: 'zero', value: 2, ifRevision: 0 }] }),
+      'precondition_failed',
+      'ifRevision 0 on a present entry',
+    );
     // ifEtag.
     const etag = first.entries[0]?.etag as string;
     await committed(ns, [{ op: 'set', key: 'a', value: 4, ifEtag: etag }]);
-    assertProblem(await commit(ns, { changes: [{ op: 'delete', key: 'a', ifEtag: etag }] }), 'precondition_failed', 'stale ifEtag');
+    assertProblem(
+      await commit(ns, { changes: [{ op: 'delete', key: 'a', ifEtag: etag }] }),
+      'precondition_failed',
+      'stale ifEtag',
+    );
     // ifAbsent.
     await committed(ns, [{ op: 'set', key: 'absent-once', value: 1, ifAbsent: true }]);
-    assertProblem(await commit(ns, { changes: [{ op: 'set', key: 'absent-once', value: 2, ifAbsent: true }] }), 'precondition_failed', 'ifAbsent on a present entry');
+    assertProblem(
+      await commit(ns, { changes: [{ op: 'set', key: 'absent-once', value: 2, ifAbsent: true }] }),
+      'precondition_failed',
+      'ifAbsent on a present entry',
+    );
     // ifNamespaceRevision: the namespace must not have moved since.
     const nsRevision = ((await call(ts, 'GET', `/v1/namespaces/${ns}`)).json as { revision: number }).revision;
     await committed(ns, [{ op: 'set', key: 'guarded', value: 1 }]);
-    const stale = await commit(ns, { ifNamespaceRevision: nsRevision, changes: [{ op: 'set', key: 'guarded', value: 2 }] });
+    const stale = await commit(ns, {
+      ifNamespaceRevision: nsRevision,
+      changes: [{ op: 'set', key: 'guarded', value: 2 }],
+    });
     assertProblem(stale, 'precondition_failed', 'stale ifNamespaceRevision');
     assert.equal(await valueOf(ns, 'guarded'), 1);
     assert.equal(await valueOf(ns, 'a'), 4);
   });
 
   void it('honours If-Match, If-None-Match: * (create only) and If-None-Match on reads (304)', async () => {
-    const created = await call(ts, 'PUT', entryPath(ns, 'http'), { body: { value: 1 }, headers: { 'if-none-match': '*' } });
+    const created = await call(ts, 'PUT', entryPath(ns, 'http'), {
+      body: { value: 1 },
+      headers: { 'if-none-match': '*' },
+    });
     assert.equal(created.status, 200, created.text);
     const etag = (created.json as EntryBody).etag;
-    const again = await call(ts, 'PUT', entryPath(ns, 'http'), { body: { value: 2 }, headers: { 'if-none-match': '*' } });
+    const again = await call(ts, 'PUT', entryPath(ns, 'http'), {
+      body: { value: 2 },
+      headers: { 'if-none-match': '*' },
+    });
     const problem = assertProblem(again, 'precondition_failed', 'create-only on an existing entry');
-    assert.deepEqual((problem.conflicts as Array<{ key: string }>).map((c) => c.key), ['http']);
+    assert.deepEqual(
+      (problem.conflicts as Array<{ key: string }>).map((c) => c.key),
+      ['http'],
+    );
 
-    const updated = await call(ts, 'PUT', entryPath(ns, 'http'), { body: { value: 3 }, headers: { 'if-match': `"${etag}"` } });
+    const updated = await call(ts, 'PUT', entryPath(ns, 'http'), {
+      body: { value: 3 },
+      headers: { 'if-match': `"${etag}"` },
+    });
     assert.equal(updated.status, 200, updated.text);
     const newEtag = (updated.json as EntryBody).etag;
     assert.notEqual(newEtag, etag, 'a new version has a new ETag');
-    assertProblem(await call(ts, 'PUT', entryPath(ns, 'http'), { body: { value: 4 }, headers: { 'if-match': `"${etag}"` } }), 'precondition_failed', 'stale If-Match');
-    assertProblem(await call(ts, 'DELETE', entryPath(ns, 'http'), { headers: { 'if-match': `"${etag}"` } }), 'precondition_failed', 'stale If-Match on delete');
+    assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'http'), { body: { value: 4 }, headers: { 'if-match': `"${etag}"` } }),
+      'precondition_failed',
+      'stale If-Match',
+    );
+    assertProblem(
+      await call(ts, 'DELETE', entryPath(ns, 'http'), { headers: { 'if-match': `"${etag}"` } }),
+      'precondition_failed',
+      'stale If-Match on delete',
+    );
     assert.equal(await valueOf(ns, 'http'), 3);
 
     const notModified = await call(ts, 'GET', entryPath(ns, 'http'), { headers: { 'if-none-match': `"${newEtag}"` } });
     assert.equal(notModified.status, 304);
     assert.equal(notModified.text, '');
     assert.equal(notModified.headers.get('etag'), `"${newEtag}"`);
-    assert.equal((await call(ts, 'GET', entryPath(ns, 'http'), { headers: { 'if-none-match': `W/"${newEtag}"` } })).status, 304, 'weak comparison');
+    assert.equal(
+      (await call(ts, 'GET', entryPath(ns, 'http'), { headers: { 'if-none-match': `W/"${newEtag}"` } })).status,
+      304,
+      'weak comparison',
+    );
     const modified = await call(ts, 'GET', entryPath(ns, 'http'), { headers: { 'if-none-match': `"${etag}"` } });
     assert.equal(modified.status, 200);
     assert.equal((modified.json as EntryBody).value, 3);
@@ -248,8 +346,14 @@ void describe('commits and preconditions', () => {
 
   void it('takes ifRevision in the body of a single PUT', async () => {
     const entry = await setEntry(ts, ns, 'single', { value: 1 });
-    assertProblem(await call(ts, 'PUT', entryPath(ns, 'single'), { body: { value: 2, ifRevision: entry.revision - 1 } }), 'precondition_failed');
-    assert.equal((await call(ts, 'PUT', entryPath(ns, 'single'), { body: { value: 2, ifRevision: entry.revision } })).status, 200);
+    assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'single'), { body: { value: 2, ifRevision: entry.revision - 1 } }),
+      'precondition_failed',
+    );
+    assert.equal(
+      (await call(ts, 'PUT', entryPath(ns, 'single'), { body: { value: 2, ifRevision: entry.revision } })).status,
+      200,
+    );
   });
 });
 
@@ -266,11 +370,20 @@ void describe('locks', () => {
     assert.equal(((await getEntry(ns, 'frozen')).json as EntryBody).locked, true);
 
     const before = await storeState(ts);
-    const set = assertProblem(await call(ts, 'PUT', entryPath(ns, 'frozen'), { body: { value: 'v2' } }), 'entry_locked', 'set');
+    const set = assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'frozen'), { body: { value: 'v2' } }),
+      'entry_locked',
+      'set',
+    );
     assert.equal(set.key, 'frozen');
     assertProblem(await call(ts, 'DELETE', entryPath(ns, 'frozen')), 'entry_locked', 'delete');
     assertProblem(
-      await commit(ns, { changes: [{ op: 'set', key: 'other', value: 1 }, { op: 'set', key: 'frozen', value: 'v3' }] }),
+      await commit(ns, {
+        changes: [
+          { op: 'set', key: 'other', value: 1 },
+          { op: 'set', key: 'frozen', value: 'v3' },
+        ],
+      }),
       'entry_locked',
       'commit',
     );
@@ -311,14 +424,20 @@ void describe('secrets', () => {
     reader = (await createToken(ts, [{ namespaces: ns, role: 'reader' }])).token;
     secretReader = (await createToken(ts, [{ namespaces: ns, role: 'reader', secrets: true }])).token;
     writer = (await createToken(ts, [{ namespaces: ns, role: 'writer' }])).token;
-    const written = await setEntry(ts, ns, 'db/password', { value: plaintext, contentType: 'text/plain', secret: true });
+    const written = await setEntry(ts, ns, 'db/password', {
+      value: plaintext,
+      contentType: 'text/plain',
+      secret: true,
+    });
     assert.equal(written.value, plaintext, 'the admin who wrote it may read it');
     await setEntry(ts, ns, 'db/password', { value: { user: 'app', password: plaintext }, secret: true }, 'prod');
     await setEntry(ts, ns, 'db/host', { value: plainMarker, contentType: 'text/plain' });
   });
 
   void it('are encrypted at rest: the plaintext is nowhere in the database file or its WAL', async () => {
-    const files = await Promise.all(['herald.db', 'herald.db-wal'].map((name) => readFile(join(dir.path, name)).catch(() => Buffer.alloc(0))));
+    const files = await Promise.all(
+      ['herald.db', 'herald.db-wal'].map((name) => readFile(join(dir.path, name)).catch(() => Buffer.alloc(0))),
+    );
     const bytes = Buffer.concat(files);
     assert.ok(bytes.length > 0);
     // The same search finds a value that is not secret: it looks in the right place.
@@ -360,11 +479,17 @@ void describe('secrets', () => {
 
   void it('are redacted for a writer without secrets, even in the answer to its own write and in a revert dry run', async () => {
     const other = `W-${randomBytes(8).toString('hex')}`;
-    const response = await call(ts, 'PUT', entryPath(ns, 'api/key'), { token: writer, body: { value: other, contentType: 'text/plain', secret: true } });
+    const response = await call(ts, 'PUT', entryPath(ns, 'api/key'), {
+      token: writer,
+      body: { value: other, contentType: 'text/plain', secret: true },
+    });
     assert.equal(response.status, 200, response.text);
     assert.ok(!response.text.includes(other));
     assert.equal((response.json as EntryBody).redacted, true);
-    const dryRun = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { token: writer, body: { revision: 1, dryRun: true } });
+    const dryRun = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, {
+      token: writer,
+      body: { revision: 1, dryRun: true },
+    });
     assert.equal(dryRun.status, 200, dryRun.text);
     assert.ok(!dryRun.text.includes(other) && !dryRun.text.includes(plaintext));
     assert.equal(await valueOf(ns, 'api/key'), other);
@@ -379,8 +504,12 @@ void describe('secrets', () => {
 
   void it('are validated against the schema without the plaintext appearing in the violation', async () => {
     const schemaNs = 'secrets-schema';
-    await createNamespace(ts, schemaNs, { schema: { prefixes: [{ prefix: 'tokens/', schema: { type: 'string', maxLength: 8 } }] } });
-    const response = await call(ts, 'PUT', entryPath(schemaNs, 'tokens/api'), { body: { value: plaintext, secret: true } });
+    await createNamespace(ts, schemaNs, {
+      schema: { prefixes: [{ prefix: 'tokens/', schema: { type: 'string', maxLength: 8 } }] },
+    });
+    const response = await call(ts, 'PUT', entryPath(schemaNs, 'tokens/api'), {
+      body: { value: plaintext, secret: true },
+    });
     assertProblem(response, 'schema_violation');
     assert.ok(!response.text.includes(plaintext));
   });
@@ -424,11 +553,22 @@ void describe('JSON Schema', () => {
     });
     const problem = assertProblem(response, 'schema_violation');
     const violations = problem.violations as Array<{ path: string; message: string }>;
-    assert.ok(violations.every((v) => typeof v.path === 'string' && typeof v.message === 'string' && v.message.length > 0));
+    assert.ok(
+      violations.every((v) => typeof v.path === 'string' && typeof v.message === 'string' && v.message.length > 0),
+    );
     const paths = violations.map((v) => v.path);
-    assert.ok(paths.some((p) => p.includes('port')), `port: ${JSON.stringify(violations)}`);
-    assert.ok(paths.some((p) => p.startsWith('limits/cpu')), `limits/cpu: ${JSON.stringify(violations)}`);
-    assert.ok(paths.some((p) => p.startsWith('limits/memory')), `limits/memory: ${JSON.stringify(violations)}`);
+    assert.ok(
+      paths.some((p) => p.includes('port')),
+      `port: ${JSON.stringify(violations)}`,
+    );
+    assert.ok(
+      paths.some((p) => p.startsWith('limits/cpu')),
+      `limits/cpu: ${JSON.stringify(violations)}`,
+    );
+    assert.ok(
+      paths.some((p) => p.startsWith('limits/memory')),
+      `limits/memory: ${JSON.stringify(violations)}`,
+    );
     assert.deepEqual(await storeState(ts), before);
     assert.equal(await valueOf(ns, 'port'), 8080);
     assertProblem(await getEntry(ns, 'limits/cpu'), 'entry_not_found');
@@ -436,10 +576,22 @@ void describe('JSON Schema', () => {
 
   void it('refuses removing a required key and a single PUT of a wrong type', async () => {
     const before = await storeState(ts);
-    const deleted = assertProblem(await call(ts, 'DELETE', entryPath(ns, 'port')), 'schema_violation', 'delete required');
+    const deleted = assertProblem(
+      await call(ts, 'DELETE', entryPath(ns, 'port')),
+      'schema_violation',
+      'delete required',
+    );
     assert.match(JSON.stringify(deleted.violations), /port/u);
-    assertProblem(await call(ts, 'PUT', entryPath(ns, 'name'), { body: { value: 7 } }), 'schema_violation', 'wrong type');
-    assertProblem(await call(ts, 'PUT', entryPath(ns, 'limits/disk'), { body: { value: 1.5 } }), 'schema_violation', 'prefix');
+    assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'name'), { body: { value: 7 } }),
+      'schema_violation',
+      'wrong type',
+    );
+    assertProblem(
+      await call(ts, 'PUT', entryPath(ns, 'limits/disk'), { body: { value: 1.5 } }),
+      'schema_violation',
+      'prefix',
+    );
     assert.deepEqual(await storeState(ts), before);
   });
 
@@ -455,18 +607,36 @@ void describe('JSON Schema', () => {
   void it('refuses a schema the current entries violate, keeping the old one', async () => {
     const before = await storeState(ts);
     const stricter = { document: { type: 'object', required: ['port', 'owner'] } };
-    const problem = assertProblem(await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: stricter } }), 'schema_violation');
+    const problem = assertProblem(
+      await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: stricter } }),
+      'schema_violation',
+    );
     assert.match(JSON.stringify(problem.violations), /owner/u);
     const tighter = { prefixes: [{ prefix: 'limits/', schema: { type: 'integer', maximum: 1 } }] };
-    assertProblem(await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: tighter } }), 'schema_violation', 'prefix');
+    assertProblem(
+      await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: tighter } }),
+      'schema_violation',
+      'prefix',
+    );
     assert.deepEqual(await storeState(ts), before);
-    assert.deepEqual(((await call(ts, 'GET', `/v1/namespaces/${ns}/schema`)).json as { schema: unknown }).schema, schema);
+    assert.deepEqual(
+      ((await call(ts, 'GET', `/v1/namespaces/${ns}/schema`)).json as { schema: unknown }).schema,
+      schema,
+    );
   });
 
   void it('refuses a schema that is not a JSON Schema with invalid_schema', async () => {
     const before = await storeState(ts);
-    assertProblem(await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: { document: { type: 'nonsense' } } } }), 'invalid_schema');
-    assertProblem(await call(ts, 'POST', '/v1/namespaces', { body: { name: 'bad-schema', schema: { document: { minimum: 'one' } } } }), 'invalid_schema');
+    assertProblem(
+      await call(ts, 'PUT', `/v1/namespaces/${ns}/schema`, { body: { schema: { document: { type: 'nonsense' } } } }),
+      'invalid_schema',
+    );
+    assertProblem(
+      await call(ts, 'POST', '/v1/namespaces', {
+        body: { name: 'bad-schema', schema: { document: { minimum: 'one' } } },
+      }),
+      'invalid_schema',
+    );
     assert.deepEqual(await storeState(ts), before);
   });
 
@@ -488,7 +658,18 @@ void describe('history, diff, as-of and revert', () => {
   before(async () => {
     await createNamespace(ts, ns);
     r.push((await committed(ns, [{ op: 'set', key: 'a', value: 1 }], 'one')).revision); // r[0]
-    r.push((await committed(ns, [{ op: 'set', key: 'a', value: 2 }, { op: 'set', key: 'b', value: 1 }], 'two')).revision); // r[1]
+    r.push(
+      (
+        await committed(
+          ns,
+          [
+            { op: 'set', key: 'a', value: 2 },
+            { op: 'set', key: 'b', value: 1 },
+          ],
+          'two',
+        )
+      ).revision,
+    ); // r[1]
     r.push((await committed(ns, [{ op: 'delete', key: 'b' }], 'three')).revision); // r[2]
     r.push((await committed(ns, [{ op: 'set', key: 'a', label: 'prod', value: 3 }], 'four')).revision); // r[3]
     r.push((await committed(ns, [{ op: 'set', key: 'c', value: 'x', contentType: 'text/plain' }], 'five')).revision); // r[4]
@@ -499,17 +680,29 @@ void describe('history, diff, as-of and revert', () => {
 
   void it('lists the commits of a namespace newest or oldest first, with the values written', async () => {
     const newest = (await call(ts, 'GET', `/v1/namespaces/${ns}/history`)).json as HistoryPage;
-    assert.deepEqual(newest.items.map((i) => i.revision), [...r].reverse());
-    assert.deepEqual(newest.items.map((i) => i.message), ['five', 'four', 'three', 'two', 'one']);
+    assert.deepEqual(
+      newest.items.map((i) => i.revision),
+      [...r].reverse(),
+    );
+    assert.deepEqual(
+      newest.items.map((i) => i.message),
+      ['five', 'four', 'three', 'two', 'one'],
+    );
     const two = newest.items[3];
-    assert.deepEqual(two?.changes.map((c) => [c.op, c.key, c.label, c.entry?.value]), [
-      ['set', 'a', '', 2],
-      ['set', 'b', '', 1],
-    ]);
+    assert.deepEqual(
+      two?.changes.map((c) => [c.op, c.key, c.label, c.entry?.value]),
+      [
+        ['set', 'a', '', 2],
+        ['set', 'b', '', 1],
+      ],
+    );
     assert.equal(newest.items[2]?.changes[0]?.op, 'delete');
     assert.ok(newest.items.every((i) => i.author.length > 0 && !Number.isNaN(Date.parse(i.at))));
     const oldest = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?order=oldest`)).json as HistoryPage;
-    assert.deepEqual(oldest.items.map((i) => i.revision), r);
+    assert.deepEqual(
+      oldest.items.map((i) => i.revision),
+      r,
+    );
   });
 
   void it('pages history with a cursor and a Link header, in both orders', async () => {
@@ -542,16 +735,24 @@ void describe('history, diff, as-of and revert', () => {
       ],
     );
     const aDefault = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=a&label=`)).json as HistoryPage;
-    assert.deepEqual(aDefault.items.map((i) => i.revision), [r[1], r[0]]);
+    assert.deepEqual(
+      aDefault.items.map((i) => i.revision),
+      [r[1], r[0]],
+    );
     const b = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=b`)).json as HistoryPage;
-    assert.deepEqual(b.items.map((i) => [i.revision, i.changes[0]?.op]), [
-      [r[2], 'delete'],
-      [r[1], 'set'],
-    ]);
+    assert.deepEqual(
+      b.items.map((i) => [i.revision, i.changes[0]?.op]),
+      [
+        [r[2], 'delete'],
+        [r[1], 'set'],
+      ],
+    );
     const seen: number[] = [];
     let cursor: string | undefined;
     do {
-      const page = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=a&limit=1${cursor ? `&cursor=${cursor}` : ''}`)).json as HistoryPage;
+      const page = (
+        await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=a&limit=1${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json as HistoryPage;
       seen.push(...page.items.map((i) => i.revision));
       cursor = page.next;
     } while (cursor);
@@ -559,24 +760,40 @@ void describe('history, diff, as-of and revert', () => {
   });
 
   void it('diffs two revisions', async () => {
-    type Diff = { from: number; to: number; changes: Array<{ key: string; label: string; kind: string; before?: EntryBody; after?: EntryBody }> };
+    type Diff = {
+      from: number;
+      to: number;
+      changes: Array<{ key: string; label: string; kind: string; before?: EntryBody; after?: EntryBody }>;
+    };
     const d1 = (await call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=${r[0]}&to=${r[1]}`)).json as Diff;
     assert.deepEqual([d1.from, d1.to], [r[0], r[1]]);
-    assert.deepEqual(d1.changes.map((c) => [c.key, c.kind, c.before?.value, c.after?.value]), [
-      ['a', 'changed', 1, 2],
-      ['b', 'added', undefined, 1],
-    ]);
+    assert.deepEqual(
+      d1.changes.map((c) => [c.key, c.kind, c.before?.value, c.after?.value]),
+      [
+        ['a', 'changed', 1, 2],
+        ['b', 'added', undefined, 1],
+      ],
+    );
     const d2 = (await call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=${r[1]}&to=${r[2]}`)).json as Diff;
-    assert.deepEqual(d2.changes.map((c) => [c.key, c.kind, c.before?.value]), [['b', 'removed', 1]]);
+    assert.deepEqual(
+      d2.changes.map((c) => [c.key, c.kind, c.before?.value]),
+      [['b', 'removed', 1]],
+    );
     // From r[0] to now: b came and went, so it is not there at all.
     const d3 = (await call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=${r[0]}`)).json as Diff;
-    assert.deepEqual(d3.changes.map((c) => [c.key, c.label, c.kind]), [
-      ['a', '', 'changed'],
-      ['a', 'prod', 'added'],
-      ['c', '', 'added'],
-    ]);
+    assert.deepEqual(
+      d3.changes.map((c) => [c.key, c.label, c.kind]),
+      [
+        ['a', '', 'changed'],
+        ['a', 'prod', 'added'],
+        ['c', '', 'added'],
+      ],
+    );
     const keyOnly = (await call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=${r[0]}&key=c`)).json as Diff;
-    assert.deepEqual(keyOnly.changes.map((c) => c.key), ['c']);
+    assert.deepEqual(
+      keyOnly.changes.map((c) => c.key),
+      ['c'],
+    );
     const same = (await call(ts, 'GET', `/v1/namespaces/${ns}/diff?from=${r[4]}&to=${r[4]}`)).json as Diff;
     assert.deepEqual(same.changes, []);
   });
@@ -597,16 +814,24 @@ void describe('history, diff, as-of and revert', () => {
     const before = await storeState(ts);
     const dry = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { body: { revision: r[1], dryRun: true } });
     assert.equal(dry.status, 200, dry.text);
-    const dryBody = dry.json as { revision: number | null; changes: Array<{ key: string; label: string; kind: string }> };
+    const dryBody = dry.json as {
+      revision: number | null;
+      changes: Array<{ key: string; label: string; kind: string }>;
+    };
     assert.equal(dryBody.revision, null);
-    assert.deepEqual(dryBody.changes.map((c) => [c.key, c.label, c.kind]), [
-      ['a', 'prod', 'removed'],
-      ['b', '', 'added'],
-      ['c', '', 'removed'],
-    ]);
+    assert.deepEqual(
+      dryBody.changes.map((c) => [c.key, c.label, c.kind]),
+      [
+        ['a', 'prod', 'removed'],
+        ['b', '', 'added'],
+        ['c', '', 'removed'],
+      ],
+    );
     assert.deepEqual(await storeState(ts), before, 'the dry run changed the store');
 
-    const real = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { body: { revision: r[1], message: 'back to two' } });
+    const real = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, {
+      body: { revision: r[1], message: 'back to two' },
+    });
     assert.equal(real.status, 200, real.text);
     const realBody = real.json as { revision: number; changes: Array<{ key: string; label: string; kind: string }> };
     assert.equal(realBody.revision, before.revision + 1);
@@ -619,12 +844,17 @@ void describe('history, diff, as-of and revert', () => {
     const history = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?limit=1`)).json as HistoryPage;
     assert.deepEqual([history.items[0]?.revision, history.items[0]?.message], [realBody.revision, 'back to two']);
     // Nothing left to revert: no commit.
-    const noop = (await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { body: { revision: r[1] } })).json as { revision: number | null };
+    const noop = (await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { body: { revision: r[1] } })).json as {
+      revision: number | null;
+    };
     assert.equal(noop.revision, null);
   });
 
   void it('reverts one key only', async () => {
-    await committed(ns, [{ op: 'set', key: 'b', value: 'changed' }, { op: 'set', key: 'a', value: 'changed' }]);
+    await committed(ns, [
+      { op: 'set', key: 'b', value: 'changed' },
+      { op: 'set', key: 'a', value: 'changed' },
+    ]);
     const reverted = await call(ts, 'POST', `/v1/namespaces/${ns}/revert`, { body: { revision: r[0], key: 'a' } });
     assert.equal(reverted.status, 200, reverted.text);
     assert.deepEqual(await stateOf(ns), { a: 1, b: 'changed' });
@@ -652,9 +882,21 @@ void describe('compaction', () => {
     const below = await call(own, 'GET', `/v1/namespaces/compact/entries?asOf=${at - 1}`);
     const problem = assertProblem(below, 'revision_compacted');
     assert.equal(problem.compactedRevision, at);
-    assertProblem(await call(own, 'GET', `${entryPath('compact', 'k')}?asOf=${revisions[0]}`), 'revision_compacted', 'single entry');
-    assertProblem(await call(own, 'GET', `/v1/namespaces/compact/diff?from=${revisions[0]}`), 'revision_compacted', 'diff');
-    assertProblem(await call(own, 'POST', '/v1/namespaces/compact/revert', { body: { revision: revisions[0], dryRun: true } }), 'revision_compacted', 'revert');
+    assertProblem(
+      await call(own, 'GET', `${entryPath('compact', 'k')}?asOf=${revisions[0]}`),
+      'revision_compacted',
+      'single entry',
+    );
+    assertProblem(
+      await call(own, 'GET', `/v1/namespaces/compact/diff?from=${revisions[0]}`),
+      'revision_compacted',
+      'diff',
+    );
+    assertProblem(
+      await call(own, 'POST', '/v1/namespaces/compact/revert', { body: { revision: revisions[0], dryRun: true } }),
+      'revision_compacted',
+      'revert',
+    );
     // At the compaction revision and after, reads still work; the present is untouched.
     const atRead = (await call(own, 'GET', `${entryPath('compact', 'k')}?asOf=${at}`)).json as EntryBody;
     assert.equal(atRead.value, 3);
@@ -662,15 +904,23 @@ void describe('compaction', () => {
     assert.equal(now.value, 4);
     assert.ok(goneAt > at, 'the later delete is still history');
     const keyHistory = (await call(own, 'GET', '/v1/namespaces/compact/history?key=k')).json as HistoryPage;
-    assert.deepEqual(keyHistory.items.map((i) => i.revision), [revisions[3], revisions[2]]);
+    assert.deepEqual(
+      keyHistory.items.map((i) => i.revision),
+      [revisions[3], revisions[2]],
+    );
 
-    const audit = (await call(own, 'GET', '/v1/audit?limit=1000')).json as { items: Array<{ action: string; details: Record<string, unknown> }> };
+    const audit = (await call(own, 'GET', '/v1/audit?limit=1000')).json as {
+      items: Array<{ action: string; details: Record<string, unknown> }>;
+    };
     const record = audit.items.at(-1);
     assert.equal(record?.action, 'store.compact');
     assert.equal(record?.details.revision, at);
     assert.equal(record?.details.removedVersions, result.removedVersions);
     // Compacting again at or below is a no-op.
-    const again = (await call(own, 'POST', '/v1/compact', { body: { revision: at - 1 } })).json as { revision: number; removedVersions: number };
+    const again = (await call(own, 'POST', '/v1/compact', { body: { revision: at - 1 } })).json as {
+      revision: number;
+      removedVersions: number;
+    };
     assert.deepEqual(again, { revision: at, removedVersions: 0 });
   });
 });
@@ -724,13 +974,16 @@ void describe('awkward keys', () => {
       assert.deepEqual(await valueOf(ns, key), { polluted: true });
     }
     // A value with an own "__proto__" member keeps it as data.
-    const put = await call(ts, 'PUT', entryPath(ns, 'proto-value'), { body: '{"value":{"__proto__":{"polluted":true},"x":1}}' });
+    const put = await call(ts, 'PUT', entryPath(ns, 'proto-value'), {
+      body: '{"value":{"__proto__":{"polluted":true},"x":1}}',
+    });
     assert.equal(put.status, 200, put.text);
     const read = await getEntry(ns, 'proto-value');
     assert.match(read.text, /"__proto__":\{"polluted":true\}/u);
     assert.ok(Object.hasOwn((read.json as EntryBody).value as object, '__proto__'));
     const keys = (await listing(ns)).items.map((e) => e.key);
-    for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) assert.ok(keys.includes(key), `${key} is listed`);
+    for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty'])
+      assert.ok(keys.includes(key), `${key} is listed`);
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype was polluted');
     assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
   });
@@ -740,21 +993,50 @@ void describe('awkward keys', () => {
     // and "additionalProperties" see it like any other member.)
     const required = 'keys-schema-required';
     await createNamespace(ts, required, { schema: { document: { type: 'object', required: ['__proto__'] } } });
-    const missing = assertProblem(await call(ts, 'PUT', entryPath(required, 'other'), { body: { value: 1 } }), 'schema_violation', 'required __proto__ missing');
+    const missing = assertProblem(
+      await call(ts, 'PUT', entryPath(required, 'other'), { body: { value: 1 } }),
+      'schema_violation',
+      'required __proto__ missing',
+    );
     assert.match(JSON.stringify(missing.violations), /__proto__/u);
     await committed(required, [
       { op: 'set', key: '__proto__', value: 1 },
       { op: 'set', key: 'other', value: 'x' },
     ]);
-    assertProblem(await call(ts, 'DELETE', entryPath(required, '__proto__')), 'schema_violation', 'required __proto__ deleted');
+    assertProblem(
+      await call(ts, 'DELETE', entryPath(required, '__proto__')),
+      'schema_violation',
+      'required __proto__ deleted',
+    );
     const closed = 'keys-schema-closed';
-    await createNamespace(ts, closed, { schema: { document: { type: 'object', properties: { a: {} }, additionalProperties: false } } });
-    assertProblem(await call(ts, 'PUT', entryPath(closed, '__proto__'), { body: { value: 1 } }), 'schema_violation', 'additional __proto__');
+    await createNamespace(ts, closed, {
+      schema: { document: { type: 'object', properties: { a: {} }, additionalProperties: false } },
+    });
+    assertProblem(
+      await call(ts, 'PUT', entryPath(closed, '__proto__'), { body: { value: 1 } }),
+      'schema_violation',
+      'additional __proto__',
+    );
     await setEntry(ts, closed, 'a', { value: 1 });
   });
 
   void it('keys with "/", "?", "#", quotes, spaces and Unicode round-trip through the URL', async () => {
-    const keys = ['a/b/c', 'what?', 'why#not', 'two words', '  padded  ', 'ünïcødé/ключ', '日本語/設定', '😀/🎉', 'a+b=c&d', "quote'\"", 'back\\slash', 'semi;colon', 'tilde~', '[brackets]'];
+    const keys = [
+      'a/b/c',
+      'what?',
+      'why#not',
+      'two words',
+      '  padded  ',
+      'ünïcødé/ключ',
+      '日本語/設定',
+      '😀/🎉',
+      'a+b=c&d',
+      'quote\'"',
+      'back\\slash',
+      'semi;colon',
+      'tilde~',
+      '[brackets]',
+    ];
     for (const key of keys) {
       const written = await setEntry(ts, ns, key, { value: key });
       assert.equal(written.key, key);
@@ -772,7 +1054,8 @@ void describe('awkward keys', () => {
       assert.deepEqual(items, keys.filter((k) => k.startsWith(prefix)).sort(), `prefix ${prefix}`);
     }
     // History and diff by such a key.
-    const history = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=${encodeURIComponent('why#not')}`)).json as HistoryPage;
+    const history = (await call(ts, 'GET', `/v1/namespaces/${ns}/history?key=${encodeURIComponent('why#not')}`))
+      .json as HistoryPage;
     assert.equal(history.items[0]?.changes[0]?.key, 'why#not');
   });
 });

@@ -24,7 +24,13 @@ before(async () => {
   rows = [];
   for (const line of doc.split('\n')) {
     const cells = /^\|\s*`([^`]+)`\s*\|\s*(\d{3})\s*\|(.*)\|(.*)\|\s*$/u.exec(line);
-    if (cells) rows.push({ code: cells[1] ?? '', status: Number(cells[2]), meaning: (cells[3] ?? '').trim(), action: (cells[4] ?? '').trim() });
+    if (cells)
+      rows.push({
+        code: cells[1] ?? '',
+        status: Number(cells[2]),
+        meaning: (cells[3] ?? '').trim(),
+        action: (cells[4] ?? '').trim(),
+      });
   }
 });
 
@@ -57,7 +63,17 @@ void describe('docs/errors.md', () => {
 
   void it('describes the problem+json shape: every member the server sends', () => {
     assert.match(doc, /application\/problem\+json/u);
-    for (const member of ['type', 'title', 'status', 'code', 'detail', 'instance', 'violations', 'conflicts', 'compactedRevision']) {
+    for (const member of [
+      'type',
+      'title',
+      'status',
+      'code',
+      'detail',
+      'instance',
+      'violations',
+      'conflicts',
+      'compactedRevision',
+    ]) {
       assert.match(doc, new RegExp(`^\\| \`${member}\` \\|`, 'mu'), `the member ${member} is not described`);
     }
   });

@@ -24,13 +24,21 @@ export interface RawOptions {
 }
 
 /** One HTTP request to the test server, with nothing added but what the options say. */
-export async function call(ts: Pick<TestServer, 'url' | 'adminToken'>, method: string, path: string, options: RawOptions = {}): Promise<RawResponse> {
+export async function call(
+  ts: Pick<TestServer, 'url' | 'adminToken'>,
+  method: string,
+  path: string,
+  options: RawOptions = {},
+): Promise<RawResponse> {
   const headers: Record<string, string> = { ...options.headers };
   const token = options.token === undefined ? ts.adminToken : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
   let body: string | Uint8Array | undefined;
   if (options.body !== undefined) {
-    body = typeof options.body === 'string' || options.body instanceof Uint8Array ? options.body : JSON.stringify(options.body);
+    body =
+      typeof options.body === 'string' || options.body instanceof Uint8Array
+        ? options.body
+        : JSON.stringify(options.body);
     const contentType = options.contentType === undefined ? 'application/json' : options.contentType;
     if (contentType !== null) headers['content-type'] = contentType;
   } else if (options.contentType) {
@@ -113,7 +121,11 @@ export async function setEntry(
 /** An entry as the admin API answers it: the server's own wire type. */
 export type EntryBody = EntryView;
 
-export async function createNamespace(ts: Pick<TestServer, 'url' | 'adminToken'>, name: string, extra: Record<string, unknown> = {}): Promise<void> {
+export async function createNamespace(
+  ts: Pick<TestServer, 'url' | 'adminToken'>,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const response = await call(ts, 'POST', '/v1/namespaces', { body: { name, ...extra } });
   assert.equal(response.status, 201, response.text);
 }
@@ -125,6 +137,8 @@ export async function createNamespace(ts: Pick<TestServer, 'url' | 'adminToken'>
 export async function storeState(ts: TestServer): Promise<{ revision: number; audit: number; namespaces: string }> {
   const revision = await ts.store.currentRevision();
   const audit = (await ts.store.listAudit({ limit: 1_000_000 })).length;
-  const namespaces = (await ts.store.listNamespaces({ limit: 1000 })).map((ns) => `${ns.name}@${ns.revision}#${ns.entryCount}`).join(',');
+  const namespaces = (await ts.store.listNamespaces({ limit: 1000 }))
+    .map((ns) => `${ns.name}@${ns.revision}#${ns.entryCount}`)
+    .join(',');
   return { revision, audit, namespaces };
 }

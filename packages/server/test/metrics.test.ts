@@ -37,10 +37,12 @@ function parseExposition(text: string): Exposition {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/u.exec(line);
     assert.ok(match?.[1] && match[3], `not a sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/gu)) labels[pair[1] ?? ''] = pair[2] ?? '';
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/gu))
+      labels[pair[1] ?? ''] = pair[2] ?? '';
     // Prometheus parses values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes "Nan").
     const raw = match[3].toLowerCase();
-    const value = raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : raw === 'nan' ? NaN : Number(raw);
+    const value =
+      raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : raw === 'nan' ? NaN : Number(raw);
     assert.ok(!Number.isNaN(value) || raw === 'nan', `not a number in: ${line}`);
     samples.push({ name: match[1], labels, value });
   }
@@ -48,13 +50,17 @@ function parseExposition(text: string): Exposition {
 }
 
 function value(exposition: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = exposition.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  const found = exposition.samples.find(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
   return found?.value;
 }
 
 let ts: TestServer;
 
-async function scrape(server: Pick<TestServer, 'url' | 'adminToken'> = ts): Promise<{ text: string; exposition: Exposition }> {
+async function scrape(
+  server: Pick<TestServer, 'url' | 'adminToken'> = ts,
+): Promise<{ text: string; exposition: Exposition }> {
   const response = await call(server, 'GET', '/metrics', { token: null });
   assert.equal(response.status, 200, response.text);
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/u);
@@ -72,7 +78,9 @@ async function scrapeUntil(check: (exposition: Exposition) => boolean): Promise<
     if (check(last)) return last;
     await sleep(20);
   }
-  assert.fail(`the metrics never satisfied the check: ${JSON.stringify(last?.samples.filter((s) => s.name.startsWith('herald_http')).slice(0, 20))}`);
+  assert.fail(
+    `the metrics never satisfied the check: ${JSON.stringify(last?.samples.filter((s) => s.name.startsWith('herald_http')).slice(0, 20))}`,
+  );
 }
 
 before(async () => {
@@ -92,7 +100,10 @@ void describe('/metrics', () => {
     assert.equal(exposition.types.get('herald_commits_total'), 'counter');
     assert.equal(exposition.types.get('herald_committed_changes_total'), 'counter');
     assert.equal(exposition.types.get('herald_revision'), 'gauge');
-    assert.ok(exposition.samples.some((s) => s.name.startsWith('herald_process_')), 'process metrics are exported too');
+    assert.ok(
+      exposition.samples.some((s) => s.name.startsWith('herald_process_')),
+      'process metrics are exported too',
+    );
   });
 
   void it('counts requests by method, route template and status, and times them in a histogram', async () => {
@@ -101,7 +112,9 @@ void describe('/metrics', () => {
     for (let i = 0; i < 3; i += 1) assert.equal((await call(ts, 'GET', '/v1/namespaces/metrics')).status, 200);
     assert.equal((await call(ts, 'GET', '/v1/namespaces/missing')).status, 404);
     const exposition = await scrapeUntil(
-      (e) => value(e, 'herald_http_requests_total', labels) === before + 3 && value(e, 'herald_http_requests_total', { ...labels, status: '404' }) === 1,
+      (e) =>
+        value(e, 'herald_http_requests_total', labels) === before + 3 &&
+        value(e, 'herald_http_requests_total', { ...labels, status: '404' }) === 1,
     );
     const timing = { method: 'GET', route: '/v1/namespaces/:ns' };
     const count = value(exposition, 'herald_http_request_duration_seconds_count', timing) ?? 0;
@@ -118,7 +131,10 @@ void describe('/metrics', () => {
     assert.ok(!text.includes(path), 'the raw path is a label value');
     // Entry keys are in the path too, and must not become labels either.
     await setEntry(ts, 'metrics', 'secret-looking/key-name', { value: 1 });
-    await scrapeUntil((e) => (value(e, 'herald_http_requests_total', { method: 'PUT', route: '/v1/namespaces/:ns/entries/*' }) ?? 0) >= 1);
+    await scrapeUntil(
+      (e) =>
+        (value(e, 'herald_http_requests_total', { method: 'PUT', route: '/v1/namespaces/:ns/entries/*' }) ?? 0) >= 1,
+    );
     assert.ok(!(await scrape()).text.includes('secret-looking'), 'an entry key is a label value');
   });
 
@@ -127,7 +143,13 @@ void describe('/metrics', () => {
     const commits = value(before, 'herald_commits_total') ?? 0;
     const changes = value(before, 'herald_committed_changes_total') ?? 0;
     const response = await call(ts, 'POST', '/v1/namespaces/metrics/commits', {
-      body: { changes: [{ op: 'set', key: 'a', value: 1 }, { op: 'set', key: 'b', value: 2 }, { op: 'set', key: 'c', value: 3 }] },
+      body: {
+        changes: [
+          { op: 'set', key: 'a', value: 1 },
+          { op: 'set', key: 'b', value: 2 },
+          { op: 'set', key: 'c', value: 3 },
+        ],
+      },
     });
     assert.equal(response.status, 201, response.text);
     const revision = (response.json as { revision: number }).revision;

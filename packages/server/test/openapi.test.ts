@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '@herald/testkit';
-import { call, createNamespace, createToken, entryPath, setEntry, type RawOptions, type RawResponse } from './helpers.js';
+import {
+  call,
+  createNamespace,
+  createToken,
+  entryPath,
+  setEntry,
+  type RawOptions,
+  type RawResponse,
+} from './helpers.js';
 
 interface Operation {
   parameters?: Array<{ name: string; in: string }>;
@@ -61,7 +69,11 @@ function registeredRoutes(): Array<{ method: string; path: string }> {
     assert.ok(match?.[1], `unexpected printRoutes line: ${line}`);
     stack.length = depth;
     stack.push(match[1]);
-    for (const method of (match[2] ?? '').split(',').map((m) => m.trim()).filter(Boolean)) routes.push({ method, path: stack.join('') });
+    for (const method of (match[2] ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean))
+      routes.push({ method, path: stack.join('') });
   }
   return routes;
 }
@@ -86,12 +98,18 @@ void describe('/openapi.json', () => {
     assert.ok(routes.length >= 20, `found ${routes.length} routes in printRoutes`);
     for (const route of routes) {
       const path = toOpenApiPath(route.path);
-      assert.ok(doc.paths[path]?.[route.method.toLowerCase()], `${route.method} ${route.path} (${path}) is not in /openapi.json`);
+      assert.ok(
+        doc.paths[path]?.[route.method.toLowerCase()],
+        `${route.method} ${route.path} (${path}) is not in /openapi.json`,
+      );
     }
     for (const [path, operations] of Object.entries(doc.paths)) {
       for (const method of Object.keys(operations)) {
         const url = path.replace(/\{\*\}$/u, '*').replace(/\{([^}]+)\}/gu, ':$1');
-        assert.ok(ts.server.app.hasRoute({ method: method.toUpperCase(), url }), `/openapi.json documents ${method} ${path}, which is not a route`);
+        assert.ok(
+          ts.server.app.hasRoute({ method: method.toUpperCase(), url }),
+          `/openapi.json documents ${method} ${path}, which is not a route`,
+        );
         assert.ok(
           routes.some((r) => r.method === method.toUpperCase() && r.path === url),
           `${method} ${path} is documented but not registered`,
@@ -105,7 +123,11 @@ void describe('/openapi.json', () => {
       for (const [method, operation] of Object.entries(operations)) {
         const clientError = operation.responses['4XX'] ?? operation.responses.default;
         assert.ok(clientError, `${method} ${path} documents no 4xx answer`);
-        assert.equal(resolve(clientError.content?.['application/problem+json']?.schema), doc.components?.schemas?.Problem, `${method} ${path}`);
+        assert.equal(
+          resolve(clientError.content?.['application/problem+json']?.schema),
+          doc.components?.schemas?.Problem,
+          `${method} ${path}`,
+        );
       }
     }
   });
@@ -122,26 +144,92 @@ void describe('/openapi.json', () => {
       { method: 'GET', route: '/metrics', path: '/metrics', status: 200 },
       { method: 'GET', route: '/v1/namespaces', path: '/v1/namespaces?limit=10', status: 200 },
       { method: 'GET', route: '/v1/namespaces', path: '/v1/namespaces', options: { token: null }, status: 401 },
-      { method: 'POST', route: '/v1/namespaces', path: '/v1/namespaces', options: { body: { name: 'oas-2', description: 'two' } }, status: 201 },
-      { method: 'POST', route: '/v1/namespaces', path: '/v1/namespaces', options: { body: { name: 'oas-2' } }, status: 409 },
+      {
+        method: 'POST',
+        route: '/v1/namespaces',
+        path: '/v1/namespaces',
+        options: { body: { name: 'oas-2', description: 'two' } },
+        status: 201,
+      },
+      {
+        method: 'POST',
+        route: '/v1/namespaces',
+        path: '/v1/namespaces',
+        options: { body: { name: 'oas-2' } },
+        status: 409,
+      },
       { method: 'GET', route: '/v1/namespaces/:ns', path: '/v1/namespaces/oas', status: 200 },
       { method: 'GET', route: '/v1/namespaces/:ns', path: '/v1/namespaces/missing', status: 404 },
-      { method: 'PUT', route: '/v1/namespaces/:ns/schema', path: '/v1/namespaces/oas/schema', options: { body: { schema: { prefixes: [] } } }, status: 200 },
+      {
+        method: 'PUT',
+        route: '/v1/namespaces/:ns/schema',
+        path: '/v1/namespaces/oas/schema',
+        options: { body: { schema: { prefixes: [] } } },
+        status: 200,
+      },
       { method: 'GET', route: '/v1/namespaces/:ns/schema', path: '/v1/namespaces/oas/schema', status: 200 },
-      { method: 'PUT', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'db/pool', 'prod'), options: { body: { value: 2 } }, status: 200 },
-      { method: 'PUT', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'x'), options: { body: { value: 2, bogus: 1 } }, status: 400 },
-      { method: 'PUT', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'x'), options: { token: reader.token, body: { value: 2 } }, status: 403 },
+      {
+        method: 'PUT',
+        route: '/v1/namespaces/:ns/entries/*',
+        path: entryPath('oas', 'db/pool', 'prod'),
+        options: { body: { value: 2 } },
+        status: 200,
+      },
+      {
+        method: 'PUT',
+        route: '/v1/namespaces/:ns/entries/*',
+        path: entryPath('oas', 'x'),
+        options: { body: { value: 2, bogus: 1 } },
+        status: 400,
+      },
+      {
+        method: 'PUT',
+        route: '/v1/namespaces/:ns/entries/*',
+        path: entryPath('oas', 'x'),
+        options: { token: reader.token, body: { value: 2 } },
+        status: 403,
+      },
       { method: 'GET', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'db/pool'), status: 200 },
-      { method: 'GET', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'db/pool'), options: { headers: { 'if-none-match': `"${first.etag}"` } }, status: 304 },
-      { method: 'GET', route: '/v1/namespaces/:ns/entries', path: '/v1/namespaces/oas/entries?prefix=db&label=prod&limit=5', status: 200 },
+      {
+        method: 'GET',
+        route: '/v1/namespaces/:ns/entries/*',
+        path: entryPath('oas', 'db/pool'),
+        options: { headers: { 'if-none-match': `"${first.etag}"` } },
+        status: 304,
+      },
+      {
+        method: 'GET',
+        route: '/v1/namespaces/:ns/entries',
+        path: '/v1/namespaces/oas/entries?prefix=db&label=prod&limit=5',
+        status: 200,
+      },
       { method: 'PUT', route: '/v1/namespaces/:ns/locks/*', path: '/v1/namespaces/oas/locks/db%2Fpool', status: 200 },
-      { method: 'PUT', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'db/pool'), options: { body: { value: 3 } }, status: 409 },
-      { method: 'DELETE', route: '/v1/namespaces/:ns/locks/*', path: '/v1/namespaces/oas/locks/db%2Fpool', status: 200 },
+      {
+        method: 'PUT',
+        route: '/v1/namespaces/:ns/entries/*',
+        path: entryPath('oas', 'db/pool'),
+        options: { body: { value: 3 } },
+        status: 409,
+      },
+      {
+        method: 'DELETE',
+        route: '/v1/namespaces/:ns/locks/*',
+        path: '/v1/namespaces/oas/locks/db%2Fpool',
+        status: 200,
+      },
       {
         method: 'POST',
         route: '/v1/namespaces/:ns/commits',
         path: '/v1/namespaces/oas/commits',
-        options: { body: { message: 'm', changes: [{ op: 'set', key: 'a', value: 1 }, { op: 'set', key: 'b', value: 'b', contentType: 'text/plain' }] } },
+        options: {
+          body: {
+            message: 'm',
+            changes: [
+              { op: 'set', key: 'a', value: 1 },
+              { op: 'set', key: 'b', value: 'b', contentType: 'text/plain' },
+            ],
+          },
+        },
         status: 201,
       },
       {
@@ -152,16 +240,49 @@ void describe('/openapi.json', () => {
         status: 412,
       },
       { method: 'DELETE', route: '/v1/namespaces/:ns/entries/*', path: entryPath('oas', 'b'), status: 200 },
-      { method: 'GET', route: '/v1/namespaces/:ns/history', path: '/v1/namespaces/oas/history?order=oldest&limit=2', status: 200 },
-      { method: 'GET', route: '/v1/namespaces/:ns/history', path: '/v1/namespaces/oas/history?key=a&label=', status: 200 },
-      { method: 'GET', route: '/v1/namespaces/:ns/diff', path: `/v1/namespaces/oas/diff?from=${first.revision}&key=a`, status: 200 },
-      { method: 'POST', route: '/v1/namespaces/:ns/revert', path: '/v1/namespaces/oas/revert', options: { body: { revision: first.revision, dryRun: true } }, status: 200 },
-      { method: 'POST', route: '/v1/tokens', path: '/v1/tokens', options: { body: { name: 'n', scopes: [{ namespaces: 'oas', role: 'client' }], expiresInSeconds: 60 } }, status: 201 },
+      {
+        method: 'GET',
+        route: '/v1/namespaces/:ns/history',
+        path: '/v1/namespaces/oas/history?order=oldest&limit=2',
+        status: 200,
+      },
+      {
+        method: 'GET',
+        route: '/v1/namespaces/:ns/history',
+        path: '/v1/namespaces/oas/history?key=a&label=',
+        status: 200,
+      },
+      {
+        method: 'GET',
+        route: '/v1/namespaces/:ns/diff',
+        path: `/v1/namespaces/oas/diff?from=${first.revision}&key=a`,
+        status: 200,
+      },
+      {
+        method: 'POST',
+        route: '/v1/namespaces/:ns/revert',
+        path: '/v1/namespaces/oas/revert',
+        options: { body: { revision: first.revision, dryRun: true } },
+        status: 200,
+      },
+      {
+        method: 'POST',
+        route: '/v1/tokens',
+        path: '/v1/tokens',
+        options: { body: { name: 'n', scopes: [{ namespaces: 'oas', role: 'client' }], expiresInSeconds: 60 } },
+        status: 201,
+      },
       { method: 'GET', route: '/v1/tokens', path: '/v1/tokens', status: 200 },
       { method: 'DELETE', route: '/v1/tokens/:id', path: `/v1/tokens/${revocable.id}`, status: 200 },
       { method: 'GET', route: '/v1/audit', path: '/v1/audit?limit=2', status: 200 },
       { method: 'GET', route: '/v1/audit/verify', path: '/v1/audit/verify', status: 200 },
-      { method: 'POST', route: '/v1/compact', path: '/v1/compact', options: { body: { revision: first.revision } }, status: 200 },
+      {
+        method: 'POST',
+        route: '/v1/compact',
+        path: '/v1/compact',
+        options: { body: { revision: first.revision } },
+        status: 200,
+      },
       { method: 'DELETE', route: '/v1/namespaces/:ns', path: '/v1/namespaces/oas-2', status: 204 },
       { method: 'GET', route: '/openapi.json', path: '/openapi.json', status: 200 },
     ];
@@ -176,8 +297,12 @@ void describe('/openapi.json', () => {
       families.add(sample.route.split('/').slice(0, 4).join('/'));
 
       const status = String(response.status);
-      const documented = operation.responses[status] ?? operation.responses[`${status[0]}XX`] ?? operation.responses.default;
-      assert.ok(documented, `${what}: status ${status} is not documented (documented: ${Object.keys(operation.responses).join(', ')})`);
+      const documented =
+        operation.responses[status] ?? operation.responses[`${status[0]}XX`] ?? operation.responses.default;
+      assert.ok(
+        documented,
+        `${what}: status ${status} is not documented (documented: ${Object.keys(operation.responses).join(', ')})`,
+      );
 
       const query = new URL(sample.path, 'http://x').searchParams;
       for (const name of new Set(query.keys())) {
@@ -193,15 +318,27 @@ void describe('/openapi.json', () => {
       }
       const contentType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
       const media = documented.content?.[contentType];
-      assert.ok(media, `${what}: answered ${contentType}, documented ${Object.keys(documented.content ?? {}).join(', ')}`);
+      assert.ok(
+        media,
+        `${what}: answered ${contentType}, documented ${Object.keys(documented.content ?? {}).join(', ')}`,
+      );
       const schema = resolve(media.schema);
       if (contentType.endsWith('json') && schema?.required) {
         const body = response.json as Record<string, unknown>;
-        for (const member of schema.required) assert.ok(Object.hasOwn(body, member), `${what}: documented member ${member} is missing`);
+        for (const member of schema.required)
+          assert.ok(Object.hasOwn(body, member), `${what}: documented member ${member} is missing`);
       }
     }
     assert.ok(samples.length >= 10);
-    for (const family of ['/healthz', '/metrics', '/v1/namespaces', '/v1/tokens', '/v1/audit', '/v1/compact', '/openapi.json']) {
+    for (const family of [
+      '/healthz',
+      '/metrics',
+      '/v1/namespaces',
+      '/v1/tokens',
+      '/v1/audit',
+      '/v1/compact',
+      '/openapi.json',
+    ]) {
       assert.ok(families.has(family), `no sample for ${family}`);
     }
   });

@@ -1,5 +1,13 @@
 import type { AuditRecord, EntryVersion, NamespaceSchema } from '@herald/core';
-import type { NamespaceRecord, ReleaseKind, ReleaseRecord, RolloutRecord, SnapshotRecord, SnapshotStatus, TokenRecord } from './types.js';
+import type {
+  NamespaceRecord,
+  ReleaseKind,
+  ReleaseRecord,
+  RolloutRecord,
+  SnapshotRecord,
+  SnapshotStatus,
+  TokenRecord,
+} from './types.js';
 
 /**
  * Rows as both adapters select them, and their mapping to records: one definition, so the two

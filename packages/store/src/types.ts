@@ -204,7 +204,10 @@ export interface Store {
   /** History at or before this revision is gone; as-of reads below it fail with `revision_compacted`. */
   compactedRevision(): Promise<number>;
 
-  createNamespace(input: { name: string; description: string; schema: NamespaceSchema | null }, audit: AuditInput): Promise<NamespaceRecord>;
+  createNamespace(
+    input: { name: string; description: string; schema: NamespaceSchema | null },
+    audit: AuditInput,
+  ): Promise<NamespaceRecord>;
   getNamespace(name: string): Promise<NamespaceRecord | undefined>;
   /** Namespaces in name order, after `after`. */
   listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]>;
@@ -300,7 +303,12 @@ export interface Store {
     audit: AuditInput,
   ): Promise<SnapshotRecord>;
   /** A snapshot's items in (key, label) order, after `after` (nothing for an unknown snapshot). */
-  readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]>;
+  readSnapshotItems(query: {
+    namespace: string;
+    name: string;
+    after?: { key: string; label: string };
+    limit?: number;
+  }): Promise<EntryVersion[]>;
 
   findToken(tokenHash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;

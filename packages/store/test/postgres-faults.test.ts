@@ -26,7 +26,11 @@ function commit(store: Store, namespace: string, changes: Change[], message = 'm
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function eventually<T>(attempt: () => Promise<T | undefined> | T | undefined, what: string, boundMs = 30_000): Promise<T> {
+async function eventually<T>(
+  attempt: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  boundMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + boundMs;
   for (;;) {
     try {
@@ -49,7 +53,12 @@ async function allCommits(store: Store, namespaces: readonly string[]): Promise<
   for (const namespace of namespaces) {
     let afterRevision: number | undefined;
     for (;;) {
-      const page = await store.listCommits({ namespace, order: 'oldest', limit: 500, ...(afterRevision === undefined ? {} : { afterRevision }) });
+      const page = await store.listCommits({
+        namespace,
+        order: 'oldest',
+        limit: 500,
+        ...(afterRevision === undefined ? {} : { afterRevision }),
+      });
       found.push(...page);
       if (page.length < 500) break;
       afterRevision = page.at(-1)?.revision;
@@ -59,7 +68,11 @@ async function allCommits(store: Store, namespaces: readonly string[]): Promise<
 }
 
 async function createNamespaces(store: Store, names: readonly string[]): Promise<void> {
-  for (const name of names) await store.createNamespace({ name, description: '', schema: null }, { actor: 'tester', action: 'namespace.create', target: name });
+  for (const name of names)
+    await store.createNamespace(
+      { name, description: '', schema: null },
+      { actor: 'tester', action: 'namespace.create', target: name },
+    );
 }
 
 /** A TCP proxy on loopback in front of PostgreSQL, which the test can cut and restore. */
@@ -203,12 +216,20 @@ void describe('PostgresStore with two nodes on one database', () => {
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
-      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      assert.deepEqual(rows.map((r) => r.version), postgresMigrations.map((_, i) => i + 1));
+      const { rows } = await client.query<{ version: number }>(
+        'SELECT version FROM schema_migrations ORDER BY version',
+      );
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        postgresMigrations.map((_, i) => i + 1),
+      );
     } finally {
       await client.end();
     }
-    assert.deepEqual(await migratePostgres(database.url), { from: postgresMigrations.length, to: postgresMigrations.length });
+    assert.deepEqual(await migratePostgres(database.url), {
+      from: postgresMigrations.length,
+      to: postgresMigrations.length,
+    });
   });
 
   void it('a commit on one node is readable on the other at once', async () => {
@@ -240,17 +261,26 @@ void describe('PostgresStore with two nodes on one database', () => {
     await createNamespaces(a, [ns]);
     const start = await a.currentRevision();
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 10 }, (_, i) => commit(a, ns, [set(`k${i}`, 'v')], i === 4 ? 'bad\u0000message' : `good ${i}`)),
+      Array.from({ length: 10 }, (_, i) =>
+        commit(a, ns, [set(`k${i}`, 'v')], i === 4 ? 'bad\u0000message' : `good ${i}`),
+      ),
     );
     assert.equal(outcomes[4]?.status, 'rejected');
-    assert.equal(codeOf((outcomes[4]).reason), 'invalid_request');
-    const revisions = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.revision] : [])).sort((x, y) => x - y);
-    assert.deepEqual(revisions, Array.from({ length: 9 }, (_, i) => start + i + 1));
+    assert.equal(codeOf(outcomes[4].reason), 'invalid_request');
+    const revisions = outcomes
+      .flatMap((o) => (o.status === 'fulfilled' ? [o.value.revision] : []))
+      .sort((x, y) => x - y);
+    assert.deepEqual(
+      revisions,
+      Array.from({ length: 9 }, (_, i) => start + i + 1),
+    );
     assert.equal((await a.readEntries({ namespace: ns })).length, 9);
   });
 
   void it('claimSetting from both nodes at once: one value wins everywhere', async () => {
-    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimSetting('fingerprint', `node-${i}`)));
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).claimSetting('fingerprint', `node-${i}`)),
+    );
     assert.equal(new Set(claims).size, 1);
     assert.equal(await b.claimSetting('fingerprint', 'late'), claims[0]);
   });
@@ -268,7 +298,10 @@ void describe('PostgresStore with two nodes on one database', () => {
       ]);
       const horizon = await a.compactedRevision();
       if (release.status === 'fulfilled') {
-        assert.ok(horizon <= first.revision, `round ${round}: release at ${first.revision} but history compacted to ${horizon}`);
+        assert.ok(
+          horizon <= first.revision,
+          `round ${round}: release at ${first.revision} but history compacted to ${horizon}`,
+        );
         assert.equal(compaction.status, 'rejected');
       } else {
         assert.equal(codeOf(release.reason), 'revision_compacted');
@@ -284,7 +317,9 @@ void describe('PostgresStore with two nodes on one database', () => {
     const ns = fresh();
     await createNamespaces(a, [ns]);
     const seed = await commit(a, ns, [set('k', 'seed')]);
-    const attempts = Array.from({ length: 20 }, (_, i) => commit(i % 2 === 0 ? a : b, ns, [set('k', `writer ${i}`, { ifRevision: seed.revision })]));
+    const attempts = Array.from({ length: 20 }, (_, i) =>
+      commit(i % 2 === 0 ? a : b, ns, [set('k', `writer ${i}`, { ifRevision: seed.revision })]),
+    );
     const outcomes = await Promise.allSettled(attempts);
     const winners = outcomes.filter((o): o is PromiseFulfilledResult<CommitResult> => o.status === 'fulfilled');
     assert.equal(winners.length, 1);
@@ -307,7 +342,9 @@ void describe('PostgresStore with two nodes on one database', () => {
     const watcher = (async () => {
       while (writing || seen < (await observer.currentRevision())) {
         const current = await observer.currentRevision();
-        const commits = (await allCommits(observer, namespaces)).filter((c) => c.revision > seen && c.revision <= current);
+        const commits = (await allCommits(observer, namespaces)).filter(
+          (c) => c.revision > seen && c.revision <= current,
+        );
         const expected = Array.from({ length: current - seen }, (_, i) => seen + i + 1);
         const got = commits.map((c) => c.revision);
         if (got.join() !== expected.join()) violations.push(`after ${seen} up to ${current}: saw ${got.join()}`);
@@ -330,7 +367,10 @@ void describe('PostgresStore with two nodes on one database', () => {
     await observer.close();
     assert.deepEqual(violations, []);
     const revisions = results.map((r) => r.revision).sort((x, y) => x - y);
-    assert.deepEqual(revisions, Array.from({ length: 180 }, (_, i) => start + i + 1));
+    assert.deepEqual(
+      revisions,
+      Array.from({ length: 180 }, (_, i) => start + i + 1),
+    );
     assert.equal(seen, start + 180);
   });
 
@@ -363,7 +403,10 @@ void describe('PostgresStore with two nodes on one database', () => {
     }
     const perNode = (prefix: string): number => [...acknowledged.keys()].filter((k) => k.startsWith(prefix)).length;
     const atCut = { a: perNode('a/'), b: perNode('b/') };
-    await eventually(() => perNode('a/') > atCut.a + 5 && perNode('b/') > atCut.b + 5, 'both nodes to commit again after the terminations');
+    await eventually(
+      () => perNode('a/') > atCut.a + 5 && perNode('b/') > atCut.b + 5,
+      'both nodes to commit again after the terminations',
+    );
     streaming = false;
     await Promise.all(streams);
     t.diagnostic(`${acknowledged.size} commits acknowledged, ${failures.length} failed`);
@@ -374,18 +417,28 @@ void describe('PostgresStore with two nodes on one database', () => {
     const commits = await allCommits(b, namespaces);
     const byMessage = new Map<string, number[]>();
     for (const c of commits) byMessage.set(c.message, [...(byMessage.get(c.message) ?? []), c.revision]);
-    for (const [key, revisions] of byMessage) assert.equal(revisions.length, 1, `${key} was applied ${revisions.length} times`);
+    for (const [key, revisions] of byMessage)
+      assert.equal(revisions.length, 1, `${key} was applied ${revisions.length} times`);
     for (const [key, revision] of acknowledged) {
       assert.deepEqual(byMessage.get(key), [revision], `acknowledged commit ${key} is stored at its revision`);
-      const [entry] = await a.readEntries({ namespace: key.startsWith('a/') ? (namespaces[0] as string) : (namespaces[1] as string), key });
+      const [entry] = await a.readEntries({
+        namespace: key.startsWith('a/') ? (namespaces[0] as string) : (namespaces[1] as string),
+        key,
+      });
       assert.equal(entry?.revision, revision);
     }
     // Still gap-free store-wide, and the audit chain is whole.
     const current = await a.currentRevision();
-    const everything = await allCommits(a, (await a.listNamespaces({ limit: 100 })).map((n) => n.name));
-    assert.deepEqual(everything.map((c) => c.revision), Array.from({ length: current }, (_, i) => i + 1));
+    const everything = await allCommits(
+      a,
+      (await a.listNamespaces({ limit: 100 })).map((n) => n.name),
+    );
+    assert.deepEqual(
+      everything.map((c) => c.revision),
+      Array.from({ length: current }, (_, i) => i + 1),
+    );
     const verifier = new AuditChainVerifier();
-    for (let afterSeq = 0; ; ) {
+    for (let afterSeq = 0; ;) {
       const page = await a.listAudit({ afterSeq, limit: 500 });
       for (const record of page) verifier.add(record);
       if (page.length < 500) break;
@@ -394,7 +447,10 @@ void describe('PostgresStore with two nodes on one database', () => {
     assert.equal(verifier.result().ok, true, JSON.stringify(verifier.result().firstBad));
     // B's watcher survived its listening connection being killed.
     const last = await commit(a, namespaces[0] as string, [set('after', 'v')]);
-    await eventually(() => heardOnB.some((r) => r >= last.revision), "B's watcher to hear a commit made after the terminations");
+    await eventually(
+      () => heardOnB.some((r) => r >= last.revision),
+      "B's watcher to hear a commit made after the terminations",
+    );
     stopWatching();
   });
 });
@@ -413,7 +469,10 @@ void describe('PostgresStore when the server goes away', () => {
     await closed.start();
     const port = closed.port;
     await closed.close();
-    const error = await PostgresStore.open({ connectionString: viaProxy(database.url, port), connectionTimeoutMs: 1000 }).then(
+    const error = await PostgresStore.open({
+      connectionString: viaProxy(database.url, port),
+      connectionTimeoutMs: 1000,
+    }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -425,7 +484,11 @@ void describe('PostgresStore when the server goes away', () => {
     const target = new URL(database.url);
     const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });
     await proxy.start();
-    const store = await PostgresStore.open({ connectionString: viaProxy(database.url, proxy.port), connectionTimeoutMs: 1000, revisionCheckMs: 100 });
+    const store = await PostgresStore.open({
+      connectionString: viaProxy(database.url, proxy.port),
+      connectionTimeoutMs: 1000,
+      revisionCheckMs: 100,
+    });
     try {
       await createNamespaces(store, ['app']);
       const first = await commit(store, 'app', [set('a', '1')]);
@@ -438,13 +501,22 @@ void describe('PostgresStore when the server goes away', () => {
         () => store.currentRevision(),
         () => store.appendAudit({ actor: 'x', action: 'y', target: 'z' }),
       ]) {
-        const error = await call().then(() => undefined, (e: unknown) => e);
+        const error = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         assert.equal(codeOf(error), 'unavailable');
       }
       await proxy.start(proxy.port);
-      const second = await eventually(() => commit(store, 'app', [set('b', '2')]), 'a commit to succeed once the server is back');
+      const second = await eventually(
+        () => commit(store, 'app', [set('b', '2')]),
+        'a commit to succeed once the server is back',
+      );
       assert.equal(second.revision, first.revision + 1, 'the failed commit took no revision');
-      assert.deepEqual((await store.readEntries({ namespace: 'app' })).map((v) => v.text), ['1', '2']);
+      assert.deepEqual(
+        (await store.readEntries({ namespace: 'app' })).map((v) => v.text),
+        ['1', '2'],
+      );
       await eventually(() => heard.includes(second.revision), 'the watcher to hear the commit after the outage');
     } finally {
       await store.close();
@@ -456,7 +528,10 @@ void describe('PostgresStore when the server goes away', () => {
     const target = new URL(database.url);
     const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });
     await proxy.start();
-    const store = await PostgresStore.open({ connectionString: viaProxy(database.url, proxy.port), connectionTimeoutMs: 2000 });
+    const store = await PostgresStore.open({
+      connectionString: viaProxy(database.url, proxy.port),
+      connectionTimeoutMs: 2000,
+    });
     try {
       await createNamespaces(store, ['doubt']);
       const before = await store.currentRevision();
@@ -467,10 +542,18 @@ void describe('PostgresStore when the server goes away', () => {
       assert.equal((await store.entryHistory({ namespace: 'doubt', key: 'landed', limit: 10 })).length, 1);
 
       proxy.onCommit = 'drop';
-      const error = await commit(store, 'doubt', [set('lost', 'v')]).then(() => undefined, (e: unknown) => e);
+      const error = await commit(store, 'doubt', [set('lost', 'v')]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.equal(proxy.onCommit, undefined, 'the proxy cut the connection at COMMIT');
       assert.equal(codeOf(error), 'unavailable');
-      await eventually(async () => (await store.currentRevision()) === before + 1 && (await store.readEntries({ namespace: 'doubt', key: 'lost' })).length === 0, 'the unsent commit to be rolled back');
+      await eventually(
+        async () =>
+          (await store.currentRevision()) === before + 1 &&
+          (await store.readEntries({ namespace: 'doubt', key: 'lost' })).length === 0,
+        'the unsent commit to be rolled back',
+      );
       const next = await commit(store, 'doubt', [set('next', 'v')]);
       assert.equal(next.revision, before + 2, 'the revision of the commit that did not land was given back');
     } finally {
@@ -485,14 +568,23 @@ void describe('PostgresStore when the server goes away', () => {
     const target = new URL(database.url);
     const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });
     await proxy.start();
-    const store = await PostgresStore.open({ connectionString: viaProxy(database.url, proxy.port), connectionTimeoutMs: 2000, poolSize: 4 });
+    const store = await PostgresStore.open({
+      connectionString: viaProxy(database.url, proxy.port),
+      connectionTimeoutMs: 2000,
+      poolSize: 4,
+    });
     try {
       for (let round = 0; round < 3; round += 1) {
         proxy.poisonNext = true;
         // More transactions than idle connections, so the pool opens new ones.
-        const outcomes = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => store.appendAudit({ actor: 't', action: `poison ${round}.${i}`, target: 'x' })));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 4 }, (_, i) =>
+            store.appendAudit({ actor: 't', action: `poison ${round}.${i}`, target: 'x' }),
+          ),
+        );
         assert.equal(proxy.poisonNext, false, 'a new connection was opened and killed');
-        for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal(codeOf(outcome.reason), 'unavailable');
+        for (const outcome of outcomes)
+          if (outcome.status === 'rejected') assert.equal(codeOf(outcome.reason), 'unavailable');
       }
       const record = await store.appendAudit({ actor: 't', action: 'after', target: 'x' });
       assert.equal(record.action, 'after');
@@ -515,7 +607,10 @@ void describe('PostgresStore when the server goes away', () => {
     try {
       await store.currentRevision();
       proxy.freeze();
-      const error = await store.currentRevision().then(() => undefined, (e: unknown) => e);
+      const error = await store.currentRevision().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.equal(codeOf(error), 'unavailable');
     } finally {
       await proxy.close();
@@ -595,7 +690,10 @@ void describe('PostgresLeadership', () => {
   });
 
   void it('nodes started together elect exactly one leader; closing it hands over', async () => {
-    const nodes = Array.from({ length: 4 }, () => new PostgresLeadership({ connectionString: database.url, name: 'elect', retryMs: 50 }));
+    const nodes = Array.from(
+      { length: 4 },
+      () => new PostgresLeadership({ connectionString: database.url, name: 'elect', retryMs: 50 }),
+    );
     try {
       await Promise.all(nodes.map((n) => n.start()));
       const leaders = nodes.filter((n) => n.isLeader());

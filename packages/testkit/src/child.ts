@@ -23,7 +23,10 @@ export interface HeraldChild {
 
 /** Runs `herald args…` with `env` added to this process's environment. */
 export function spawnHerald(args: string[], env: Record<string, string> = {}): HeraldChild {
-  const child = spawn(process.execPath, [heraldBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [heraldBin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const listeners = new Set<() => void>();
@@ -68,7 +71,11 @@ export function spawnHerald(args: string[], env: Record<string, string> = {}): H
         };
         const timer = setTimeout(() => {
           finish();
-          reject(new Error(`no awaited line from herald ${args.join(' ')} within ${timeoutMs} ms; stdout: ${stdout.join(' | ')}; stderr: ${stderr.join(' | ')}`));
+          reject(
+            new Error(
+              `no awaited line from herald ${args.join(' ')} within ${timeoutMs} ms; stdout: ${stdout.join(' | ')}; stderr: ${stderr.join(' | ')}`,
+            ),
+          );
         }, timeoutMs);
         const finish = (): void => {
           clearTimeout(timer);

@@ -27,7 +27,12 @@ const silentLogs = new Writable({ write: (_chunk, _encoding, done) => done() });
 
 /** A real server on 127.0.0.1 port 0, on a real SQLite file in a fresh temp folder unless a store is given. */
 export async function startTestServer(
-  options: { store?: Store; clock?: Clock; config?: ServerConfigInput; /** 32 bytes; pass the same one to reopen a store. */ secretKey?: Buffer } = {},
+  options: {
+    store?: Store;
+    clock?: Clock;
+    config?: ServerConfigInput;
+    /** 32 bytes; pass the same one to reopen a store. */ secretKey?: Buffer;
+  } = {},
 ): Promise<TestServer> {
   const dir = options.store ? undefined : await tempDir();
   const store = options.store ?? SqliteStore.open({ path: join(dir?.path ?? '', 'herald.db') });
@@ -72,17 +77,26 @@ export interface ServerProcess {
  * Runs `herald server` (or any herald command that prints "listening on URL") as a child process
  * and resolves once it listens. Extra args and env are passed through.
  */
-export async function startHeraldProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<ServerProcess> {
+export async function startHeraldProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, [heraldBin, ...args], {
     env: { ...process.env, HERALD_ADMIN_TOKEN: testAdminToken, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
   const errors: string[] = [];
-  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? code)),
+  );
   createInterface({ input: child.stderr }).on('line', (line) => errors.push(line));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`herald ${args.join(' ')} did not start in ${timeoutMs} ms: ${errors.join(' | ')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`herald ${args.join(' ')} did not start in ${timeoutMs} ms: ${errors.join(' | ')}`)),
+      timeoutMs,
+    );
     createInterface({ input: child.stdout }).on('line', (line) => {
       output.push(line);
       const match = /listening on (http\S+)/u.exec(line);
@@ -109,9 +123,15 @@ export async function startHeraldProcess(args: string[], env: Record<string, str
 }
 
 /** Runs one herald CLI command to completion; never throws for a non-zero exit. */
-export function runHerald(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runHerald(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [heraldBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [heraldBin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -55,7 +55,11 @@ export class RawWatch {
     const controller = new AbortController();
     const response = await fetch(new URL('/v1/watch', url), {
       method: 'POST',
-      headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: {
+        authorization: `Bearer ${options.token}`,
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      },
       body: JSON.stringify({ ...(options.instanceId ? { instanceId: options.instanceId } : {}), views }),
       signal: controller.signal,
     });
@@ -82,9 +86,15 @@ export class RawWatch {
         this.#cursor += 1;
         return event;
       }
-      if (this.#ended) throw new Error(`the watch stream ended${this.#error ? ` (${this.#error.message})` : ''} after ${this.events.length} events`);
+      if (this.#ended)
+        throw new Error(
+          `the watch stream ended${this.#error ? ` (${this.#error.message})` : ''} after ${this.events.length} events`,
+        );
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`no watch event within ${timeoutMs} ms (after ${this.events.length} events: ${this.events.map((e) => e.type).join(', ')})`);
+      if (remaining <= 0)
+        throw new Error(
+          `no watch event within ${timeoutMs} ms (after ${this.events.length} events: ${this.events.map((e) => e.type).join(', ')})`,
+        );
       await this.#arrival(remaining);
     }
   }
@@ -145,7 +155,12 @@ export class RawWatch {
         const chunk = await reader.read();
         if (chunk.done) break;
         const parsed = parser.push(chunk.value);
-        for (const event of parsed) this.events.push({ type: event.type, data: event.data, body: JSON.parse(event.data) as Record<string, unknown> });
+        for (const event of parsed)
+          this.events.push({
+            type: event.type,
+            data: event.data,
+            body: JSON.parse(event.data) as Record<string, unknown>,
+          });
         if (parsed.length > 0) this.#wake();
       }
       this.#finish();
@@ -169,7 +184,15 @@ export interface HeldView {
  * digest of the result); throws on any mismatch. Signatures are the caller's business (TrustStore).
  */
 export function applyViewEvent(held: HeldView | undefined, event: WatchEvent): HeldView {
-  const body = event.body as { manifest: Manifest; signature: string; values?: ViewValues; fromSeq?: number; fromDigest?: string; set?: ViewValues; remove?: string[] };
+  const body = event.body as {
+    manifest: Manifest;
+    signature: string;
+    values?: ViewValues;
+    fromSeq?: number;
+    fromDigest?: string;
+    set?: ViewValues;
+    remove?: string[];
+  };
   let values: ViewValues;
   if (event.type === 'snapshot') {
     values = body.values as ViewValues;
@@ -183,7 +206,10 @@ export function applyViewEvent(held: HeldView | undefined, event: WatchEvent): H
     throw new Error(`not a view event: ${event.type}`);
   }
   const digest = viewDigest(values);
-  if (digest !== body.manifest.digest) throw new Error(`the values of seq ${body.manifest.seq} hash to ${digest}, the manifest says ${body.manifest.digest}`);
+  if (digest !== body.manifest.digest)
+    throw new Error(
+      `the values of seq ${body.manifest.seq} hash to ${digest}, the manifest says ${body.manifest.digest}`,
+    );
   return { manifest: body.manifest, signature: body.signature, values };
 }
 

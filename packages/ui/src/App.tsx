@@ -133,7 +133,10 @@ function Header() {
           withReason
           onClose={() => setFreeze(null)}
           onConfirm={async (reason) => {
-            const result = await api.post<{ frozen: boolean; rollouts: string[] }>(`/v1/rollouts/${freeze}`, reason ? { reason } : {});
+            const result = await api.post<{ frozen: boolean; rollouts: string[] }>(
+              `/v1/rollouts/${freeze}`,
+              reason ? { reason } : {},
+            );
             setFrozen(result.frozen ? `Frozen (${result.rollouts.length} rollout(s))` : 'Rollouts unfrozen');
           }}
         >

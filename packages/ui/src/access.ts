@@ -13,12 +13,17 @@ const permissionsByRole: Record<Role, readonly Permission[]> = {
 };
 
 export function globMatches(glob: string, name: string): boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\]/gu, '\\$&').replace(/\*/gu, '.*').replace(/\?/gu, '.');
+  const pattern = glob
+    .replace(/[.+^${}()|[\]\\]/gu, '\\$&')
+    .replace(/\*/gu, '.*')
+    .replace(/\?/gu, '.');
   return new RegExp(`^${pattern}$`, 'u').test(name);
 }
 
 export function allows(scopes: readonly Scope[], permission: Permission, namespace: string): boolean {
-  return scopes.some((scope) => (permissionsByRole[scope.role] ?? []).includes(permission) && globMatches(scope.namespaces, namespace));
+  return scopes.some(
+    (scope) => (permissionsByRole[scope.role] ?? []).includes(permission) && globMatches(scope.namespaces, namespace),
+  );
 }
 
 /** Tokens, audit, freeze-all: admin of every namespace. */

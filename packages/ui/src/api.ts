@@ -87,7 +87,11 @@ export class Api {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...options.headers };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: 'application/json',
+      ...options.headers,
+    };
     const init: RequestInit = { method, headers, cache: 'no-store' };
     if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -121,11 +125,13 @@ export class Api {
   }
 
   async put<T>(path: string, body: unknown, headers?: Record<string, string>, query?: Query): Promise<T> {
-    return (await this.request<T>('PUT', path, { body, ...(headers ? { headers } : {}), ...(query ? { query } : {}) })).data;
+    return (await this.request<T>('PUT', path, { body, ...(headers ? { headers } : {}), ...(query ? { query } : {}) }))
+      .data;
   }
 
   async delete<T>(path: string, query?: Query, headers?: Record<string, string>): Promise<T> {
-    return (await this.request<T>('DELETE', path, { ...(query ? { query } : {}), ...(headers ? { headers } : {}) })).data;
+    return (await this.request<T>('DELETE', path, { ...(query ? { query } : {}), ...(headers ? { headers } : {}) }))
+      .data;
   }
 
   /** Every page of a cursor-paged list, up to `maxPages`. */

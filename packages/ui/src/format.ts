@@ -10,7 +10,7 @@ export function valueText(value: unknown, contentType: string): string {
 }
 
 export function preview(value: unknown, contentType: string, max = 80): string {
-  const text = isJsonType(contentType) ? JSON.stringify(value) ?? '' : String(value);
+  const text = isJsonType(contentType) ? (JSON.stringify(value) ?? '') : String(value);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 

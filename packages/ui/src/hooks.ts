@@ -12,7 +12,11 @@ export interface Polled<T> {
  * Runs `load` now and again `intervalMs` after each answer (never two at once), until the component
  * goes or `deps` change. `intervalMs` null loads once. The previous data stays while reloading.
  */
-export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs: number | null, deps: readonly unknown[]): Polled<T> {
+export function usePoll<T>(
+  load: (signal: AbortSignal) => Promise<T>,
+  intervalMs: number | null,
+  deps: readonly unknown[],
+): Polled<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
   const [loading, setLoading] = useState(true);
@@ -42,7 +46,8 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs
         setError(caught);
       }
       setLoading(false);
-      if (intervalRef.current !== null && !controller.signal.aborted) timer = window.setTimeout(() => void run(), intervalRef.current);
+      if (intervalRef.current !== null && !controller.signal.aborted)
+        timer = window.setTimeout(() => void run(), intervalRef.current);
     };
     void run();
     return () => {

@@ -32,7 +32,8 @@ export class BrowserSchema {
     const out: Violation[] = [];
     for (const { prefix, validate } of this.#prefixes) {
       if (key.startsWith(prefix) && !validate(value)) {
-        for (const e of validate.errors ?? []) out.push({ path: `${key}:${e.instancePath}`, message: e.message ?? e.keyword });
+        for (const e of validate.errors ?? [])
+          out.push({ path: `${key}:${e.instancePath}`, message: e.message ?? e.keyword });
       }
     }
     return out;
@@ -41,6 +42,9 @@ export class BrowserSchema {
   /** Violations of the document schema by one label's namespace (key → value). */
   documentViolations(label: string, document: Record<string, unknown>): Violation[] {
     if (!this.#document || this.#document(document)) return [];
-    return (this.#document.errors ?? []).map((e) => ({ path: (label === '' ? '' : `[label ${label}]`) + e.instancePath, message: e.message ?? e.keyword }));
+    return (this.#document.errors ?? []).map((e) => ({
+      path: (label === '' ? '' : `[label ${label}]`) + e.instancePath,
+      message: e.message ?? e.keyword,
+    }));
   }
 }

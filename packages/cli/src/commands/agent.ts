@@ -1,6 +1,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { AgentError, createAgent, loadAgentConfig, resolveAgentConfig, type AgentConfig, type AgentConfigInput, type AgentEvent } from '@herald/agent';
+import {
+  AgentError,
+  createAgent,
+  loadAgentConfig,
+  resolveAgentConfig,
+  type AgentConfig,
+  type AgentConfigInput,
+  type AgentEvent,
+} from '@herald/agent';
 import type { ClientStatus } from '@herald/sdk';
 import { defaultUrl } from '../client-options.js';
 import { CliError, warn } from '../output.js';
@@ -27,7 +35,18 @@ interface AgentFlags {
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** Flags that describe one subscription: with --config, the file's `subscriptions` say that. */
-const subscriptionFlags = ['ns', 'label', 'out', 'format', 'template', 'mode', 'exec', 'execTimeout', 'http', 'attr'] as const;
+const subscriptionFlags = [
+  'ns',
+  'label',
+  'out',
+  'format',
+  'template',
+  'mode',
+  'exec',
+  'execTimeout',
+  'http',
+  'attr',
+] as const;
 
 function say(line: string): void {
   warn(`agent ${line}`);
@@ -57,11 +76,18 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
     }
     return loadAgentConfig(flags.config, {
       // The command line wins over the file; the environment only fills what the file leaves out.
-      force: { url: flags.url, token: flags.token, instanceId: flags.instanceId, cacheDir: absolute(flags.cache), trust: absolute(flags.trust) },
+      force: {
+        url: flags.url,
+        token: flags.token,
+        instanceId: flags.instanceId,
+        cacheDir: absolute(flags.cache),
+        trust: absolute(flags.trust),
+      },
       fill: { url: env.HERALD_URL || defaultUrl, token: env.HERALD_TOKEN || undefined },
     });
   }
-  if (flags.ns === undefined || flags.out === undefined) throw new CliError('herald agent needs --ns NS and --out FILE (or --config FILE)', 2);
+  if (flags.ns === undefined || flags.out === undefined)
+    throw new CliError('herald agent needs --ns NS and --out FILE (or --config FILE)', 2);
   if (token === undefined) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
   const format = flags.format ?? (flags.template === undefined ? 'json' : 'template');
   const input: AgentConfigInput = {
@@ -99,13 +125,18 @@ function eventPrinter(config: AgentConfig): (event: AgentEvent) => void {
   const client = (status: ClientStatus): void => {
     switch (status.type) {
       case 'trusted-on-first-use':
-        say(`trusting the server's signing keys on first contact: ${status.keys.map((k) => k.keyId).join(', ')}${config.cacheDir ? ` (pinned in ${config.cacheDir})` : ' (not pinned: no --cache)'}`);
+        say(
+          `trusting the server's signing keys on first contact: ${status.keys.map((k) => k.keyId).join(', ')}${config.cacheDir ? ` (pinned in ${config.cacheDir})` : ' (not pinned: no --cache)'}`,
+        );
         break;
       case 'keys-learned':
         say(`trusting rotated signing keys: ${status.keyIds.join(', ')}`);
         break;
       case 'stale-cache':
-        for (const v of status.views) say(`starting from the verified cache: ${viewName(v.namespace, v.labels)} release ${v.seq} (issued ${new Date(v.issuedAt).toISOString()})`);
+        for (const v of status.views)
+          say(
+            `starting from the verified cache: ${viewName(v.namespace, v.labels)} release ${v.seq} (issued ${new Date(v.issuedAt).toISOString()})`,
+          );
         break;
       case 'connected':
         if (connected !== true) say(`connected to ${config.url} (revision ${status.revision})`);
@@ -116,7 +147,9 @@ function eventPrinter(config: AgentConfig): (event: AgentEvent) => void {
         connected = false;
         break;
       case 'rejected':
-        say(`rejected ${viewName(status.namespace, status.labels)} release ${status.seq ?? '?'}: ${status.reason} [${status.code}]`);
+        say(
+          `rejected ${viewName(status.namespace, status.labels)} release ${status.seq ?? '?'}: ${status.reason} [${status.code}]`,
+        );
         break;
       case 'view-error':
         say(`${viewName(status.namespace, status.labels)}: ${status.detail} [${status.code}]`);
@@ -141,8 +174,10 @@ function eventPrinter(config: AgentConfig): (event: AgentEvent) => void {
     switch (event.type) {
       case 'file': {
         const what = `${viewName(event.namespace, event.labels)} release ${event.seq}`;
-        if (event.outcome === 'written') say(`wrote ${event.out} (${what}, from ${event.via}, mode ${event.mode.toString(8).padStart(4, '0')})`);
-        else if (event.outcome === 'mode-changed') say(`set the mode of ${event.out} to ${event.mode.toString(8).padStart(4, '0')} (${what})`);
+        if (event.outcome === 'written')
+          say(`wrote ${event.out} (${what}, from ${event.via}, mode ${event.mode.toString(8).padStart(4, '0')})`);
+        else if (event.outcome === 'mode-changed')
+          say(`set the mode of ${event.out} to ${event.mode.toString(8).padStart(4, '0')} (${what})`);
         else say(`${event.out} is current (${what})`);
         break;
       }
@@ -173,7 +208,10 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('host agent: write views to files atomically, run a reload command on change, serve them on localhost')
-    .option('--config <file>', 'agent configuration (YAML): several views, files, formats, HTTP; see packages/agent/README.md')
+    .option(
+      '--config <file>',
+      'agent configuration (YAML): several views, files, formats, HTTP; see packages/agent/README.md',
+    )
     .option('--url <url>', `control plane or relay URL (env HERALD_URL, default ${defaultUrl})`)
     .option('--token <token>', 'token with the client role (env HERALD_TOKEN)')
     .option('--ns <ns>', 'namespace to write')
@@ -185,7 +223,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--exec <command>', 'shell command to run after the file changed')
     .option('--exec-timeout <duration>', 'how long the command may run (default 30s)')
     .option('--cache <dir>', 'verified cache folder (then a restart works without the control plane)')
-    .option('--trust <file>', "trusted public keys (GET /v1/keys); without it, the server's keys are trusted on first contact")
+    .option(
+      '--trust <file>',
+      "trusted public keys (GET /v1/keys); without it, the server's keys are trusted on first contact",
+    )
     .option('--instance-id <id>', 'how this host appears in the fleet (default: the host name)')
     .option('--attr <key=value>', 'an attribute reported to the fleet (repeatable)', collect)
     .option('--http <host:port>', 'serve the views on this loopback address (GET /v1/views/{ns}, /healthz)')
@@ -211,7 +252,8 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       say(`following ${config.subscriptions.length} file(s) as instance ${config.instanceId} from ${config.url}`);
-      if (config.cacheDir === undefined) say('has no --cache: after a restart it needs the control plane to write its files');
+      if (config.cacheDir === undefined)
+        say('has no --cache: after a restart it needs the control plane to write its files');
       try {
         await agent.start();
       } catch (error) {

@@ -67,67 +67,99 @@ function sameValue(live: EntryView, value: unknown): boolean {
 }
 
 export function registerApplyCommand(program: Command): void {
-  clientCommand(program.command('apply').description('make a namespace match a folder of YAML/JSON files, as one commit, after showing the diff'))
+  clientCommand(
+    program
+      .command('apply')
+      .description('make a namespace match a folder of YAML/JSON files, as one commit, after showing the diff'),
+  )
     .requiredOption('-f, --file <dir>', 'folder of config files (path → key)')
     .requiredOption('--ns <ns>', 'namespace')
     .option('--label <label>', 'label the entries get', '')
     .option('--dry-run', 'show the diff, change nothing')
     .option('--prune', 'delete entries that are not in the folder')
     .option('-m, --message <text>', 'commit message')
-    .action(async (flags: ClientFlags & { file: string; ns: string; label: string; dryRun?: boolean; prune?: boolean; message?: string }) => {
-      const desired = readConfigFolder(flags.file);
-      const client = adminClient(flags);
-      const live = await client.all<EntryView>(`${nsPath(flags.ns)}/entries`, { query: { label: [flags.label] } });
-      const liveByKey = new Map(live.map((e) => [e.key, e]));
-      const desiredKeys = new Set(desired.map((d) => d.key));
-      const diff: Array<{ key: string; label: string; kind: 'added' | 'changed' | 'removed'; before?: EntryView; after?: { value: unknown; redacted: boolean } }> = [];
-      // Each change carries the revision it was diffed against, so a change made by someone else
-      // between this diff and the commit fails the apply instead of being overwritten unseen.
-      const changes: unknown[] = [];
-      for (const d of desired) {
-        const current = liveByKey.get(d.key);
-        if (current?.redacted) {
-          warn(`${d.key} is a secret this token cannot read; leaving it as it is`);
-          continue;
+    .action(
+      async (
+        flags: ClientFlags & {
+          file: string;
+          ns: string;
+          label: string;
+          dryRun?: boolean;
+          prune?: boolean;
+          message?: string;
+        },
+      ) => {
+        const desired = readConfigFolder(flags.file);
+        const client = adminClient(flags);
+        const live = await client.all<EntryView>(`${nsPath(flags.ns)}/entries`, { query: { label: [flags.label] } });
+        const liveByKey = new Map(live.map((e) => [e.key, e]));
+        const desiredKeys = new Set(desired.map((d) => d.key));
+        const diff: Array<{
+          key: string;
+          label: string;
+          kind: 'added' | 'changed' | 'removed';
+          before?: EntryView;
+          after?: { value: unknown; redacted: boolean };
+        }> = [];
+        // Each change carries the revision it was diffed against, so a change made by someone else
+        // between this diff and the commit fails the apply instead of being overwritten unseen.
+        const changes: unknown[] = [];
+        for (const d of desired) {
+          const current = liveByKey.get(d.key);
+          if (current?.redacted) {
+            warn(`${d.key} is a secret this token cannot read; leaving it as it is`);
+            continue;
+          }
+          if (current && sameValue(current, d.value)) continue;
+          diff.push({
+            key: d.key,
+            label: flags.label,
+            kind: current ? 'changed' : 'added',
+            ...(current ? { before: current } : {}),
+            after: { value: d.value, redacted: false },
+          });
+          changes.push({
+            op: 'set',
+            key: d.key,
+            label: flags.label,
+            value: d.value,
+            contentType: 'application/json',
+            ...(current
+              ? { ifRevision: current.revision, secret: current.secret, tags: current.tags }
+              : { ifAbsent: true }),
+          });
         }
-        if (current && sameValue(current, d.value)) continue;
-        diff.push({ key: d.key, label: flags.label, kind: current ? 'changed' : 'added', ...(current ? { before: current } : {}), after: { value: d.value, redacted: false } });
-        changes.push({
-          op: 'set',
-          key: d.key,
-          label: flags.label,
-          value: d.value,
-          contentType: 'application/json',
-          ...(current ? { ifRevision: current.revision, secret: current.secret, tags: current.tags } : { ifAbsent: true }),
+        if (flags.prune) {
+          for (const current of live) {
+            if (desiredKeys.has(current.key)) continue;
+            diff.push({ key: current.key, label: flags.label, kind: 'removed', before: current });
+            changes.push({ op: 'delete', key: current.key, label: flags.label, ifRevision: current.revision });
+          }
+        }
+        const unmanaged = flags.prune ? 0 : live.filter((e) => !desiredKeys.has(e.key)).length;
+        if (!flags.json) {
+          for (const line of formatDiff(diff)) printLine(line);
+          if (unmanaged > 0)
+            printLine(
+              `(${unmanaged} entr${unmanaged === 1 ? 'y' : 'ies'} not in the folder kept; --prune deletes them)`,
+            );
+        }
+        if (changes.length === 0) {
+          if (flags.json) printJson({ applied: false, revision: null, changes: diff });
+          else printLine(`${flags.ns} already matches ${flags.file}`);
+          return;
+        }
+        if (flags.dryRun) {
+          if (flags.json) printJson({ applied: false, dryRun: true, revision: null, changes: diff });
+          else printLine(`dry run: ${changes.length} change(s) not applied`);
+          return;
+        }
+        const result = await client.post<{ revision: number }>(`${nsPath(flags.ns)}/commits`, {
+          message: flags.message ?? `herald apply -f ${flags.file}`,
+          changes,
         });
-      }
-      if (flags.prune) {
-        for (const current of live) {
-          if (desiredKeys.has(current.key)) continue;
-          diff.push({ key: current.key, label: flags.label, kind: 'removed', before: current });
-          changes.push({ op: 'delete', key: current.key, label: flags.label, ifRevision: current.revision });
-        }
-      }
-      const unmanaged = flags.prune ? 0 : live.filter((e) => !desiredKeys.has(e.key)).length;
-      if (!flags.json) {
-        for (const line of formatDiff(diff)) printLine(line);
-        if (unmanaged > 0) printLine(`(${unmanaged} entr${unmanaged === 1 ? 'y' : 'ies'} not in the folder kept; --prune deletes them)`);
-      }
-      if (changes.length === 0) {
-        if (flags.json) printJson({ applied: false, revision: null, changes: diff });
-        else printLine(`${flags.ns} already matches ${flags.file}`);
-        return;
-      }
-      if (flags.dryRun) {
-        if (flags.json) printJson({ applied: false, dryRun: true, revision: null, changes: diff });
-        else printLine(`dry run: ${changes.length} change(s) not applied`);
-        return;
-      }
-      const result = await client.post<{ revision: number }>(`${nsPath(flags.ns)}/commits`, {
-        message: flags.message ?? `herald apply -f ${flags.file}`,
-        changes,
-      });
-      if (flags.json) printJson({ applied: true, revision: result.revision, changes: diff });
-      else printLine(`applied ${changes.length} change(s) to ${flags.ns} at revision ${result.revision}`);
-    });
+        if (flags.json) printJson({ applied: true, revision: result.revision, changes: diff });
+        else printLine(`applied ${changes.length} change(s) to ${flags.ns} at revision ${result.revision}`);
+      },
+    );
 }

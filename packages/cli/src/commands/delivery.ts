@@ -5,65 +5,101 @@ import { CliError, printJson, printLine } from '../output.js';
 import { parseRevision } from './entries.js';
 import { readStructuredFile } from './namespaces.js';
 
-
-
 export function registerDeliveryCommands(program: Command): void {
-  clientCommand(program.command('release <ns>').description('release the namespace as it is now (or roll back to an older release)'))
+  clientCommand(
+    program
+      .command('release <ns>')
+      .description('release the namespace as it is now (or roll back to an older release)'),
+  )
     .option('--note <text>', 'why')
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
     .option('--supersede', 'on a staged namespace: abort the running rollout and start a new one')
-    .action(async (namespace: string, flags: ClientFlags & { note?: string; rollbackTo?: string; supersede?: boolean }) => {
-      const release = await adminClient(flags).post<Release & { rolloutId?: string }>(`${nsPath(namespace)}/releases`, {
-        ...(flags.note ? { note: flags.note } : {}),
-        ...(flags.supersede ? { supersede: true } : {}),
-        ...(flags.rollbackTo === undefined ? {} : { rollbackTo: parseRevision(flags.rollbackTo, '--rollback-to') }),
-      });
-      if (flags.json) printJson(release);
-      else if (release.rolloutId) printLine(`release ${release.seq} of ${namespace} is rolling out (${release.rolloutId}): herald rollout status ${namespace} --watch`);
-      else printLine(`released ${namespace} as release ${release.seq} (revision ${release.revision}${release.kind === 'rollback' ? `, ${release.note}` : ''})`);
-    });
+    .action(
+      async (namespace: string, flags: ClientFlags & { note?: string; rollbackTo?: string; supersede?: boolean }) => {
+        const release = await adminClient(flags).post<Release & { rolloutId?: string }>(
+          `${nsPath(namespace)}/releases`,
+          {
+            ...(flags.note ? { note: flags.note } : {}),
+            ...(flags.supersede ? { supersede: true } : {}),
+            ...(flags.rollbackTo === undefined ? {} : { rollbackTo: parseRevision(flags.rollbackTo, '--rollback-to') }),
+          },
+        );
+        if (flags.json) printJson(release);
+        else if (release.rolloutId)
+          printLine(
+            `release ${release.seq} of ${namespace} is rolling out (${release.rolloutId}): herald rollout status ${namespace} --watch`,
+          );
+        else
+          printLine(
+            `released ${namespace} as release ${release.seq} (revision ${release.revision}${release.kind === 'rollback' ? `, ${release.note}` : ''})`,
+          );
+      },
+    );
 
   clientCommand(program.command('releases <ns>').description('releases of a namespace, newest first'))
     .option('--limit <n>', 'at most N', '20')
     .action(async (namespace: string, flags: ClientFlags & { limit: string }) => {
-      const { items } = await adminClient(flags).get<{ items: Release[] }>(`${nsPath(namespace)}/releases`, { query: { limit: flags.limit } });
+      const { items } = await adminClient(flags).get<{ items: Release[] }>(`${nsPath(namespace)}/releases`, {
+        query: { limit: flags.limit },
+      });
       if (flags.json) return printJson({ items });
-      for (const r of items) printLine(`${r.seq}\trevision ${r.revision}\t${r.kind}\t${r.createdAt}\t${r.author}${r.note ? `\t${r.note}` : ''}`);
+      for (const r of items)
+        printLine(
+          `${r.seq}\trevision ${r.revision}\t${r.kind}\t${r.createdAt}\t${r.author}${r.note ? `\t${r.note}` : ''}`,
+        );
     });
 
   const policy = program.command('policy').description('the rollout policy of a namespace');
-  clientCommand(policy.command('get <ns>').description('print the policy')).action(async (namespace: string, flags: ClientFlags) => {
-    printJson(await adminClient(flags).get(`${nsPath(namespace)}/policy`));
-  });
+  clientCommand(policy.command('get <ns>').description('print the policy')).action(
+    async (namespace: string, flags: ClientFlags) => {
+      printJson(await adminClient(flags).get(`${nsPath(namespace)}/policy`));
+    },
+  );
   clientCommand(policy.command('set <ns>').description('set the policy from a YAML or JSON file'))
     .requiredOption('-f, --file <file>', 'policy file')
     .action(async (namespace: string, flags: ClientFlags & { file: string }) => {
       const body = readStructuredFile(flags.file);
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new CliError(`${flags.file} must hold a policy object`);
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new CliError(`${flags.file} must hold a policy object`);
       const result = await adminClient(flags).put(`${nsPath(namespace)}/policy`, body);
       if (flags.json) printJson(result);
       else printLine(`policy of ${namespace} set`);
     });
 
   const keys = program.command('keys').description('the keys that sign releases');
-  clientCommand(keys.command('list').description('the public keys clients may trust')).action(async (flags: ClientFlags) => {
-    const result = await adminClient(flags).get<{ keys: Array<{ keyId: string; publicKey: string; createdAt: number; endorsedBy?: { keyId: string } }> }>('/v1/keys');
-    if (flags.json) return printJson(result);
-    for (const k of result.keys) printLine(`${k.keyId}\t${k.publicKey}\t${new Date(k.createdAt).toISOString()}${k.endorsedBy ? `\tendorsed by ${k.endorsedBy.keyId}` : ''}`);
-  });
-  clientCommand(keys.command('rotate').description('sign with a new key from now on, endorsed by the current one')).action(async (flags: ClientFlags) => {
+  clientCommand(keys.command('list').description('the public keys clients may trust')).action(
+    async (flags: ClientFlags) => {
+      const result = await adminClient(flags).get<{
+        keys: Array<{ keyId: string; publicKey: string; createdAt: number; endorsedBy?: { keyId: string } }>;
+      }>('/v1/keys');
+      if (flags.json) return printJson(result);
+      for (const k of result.keys)
+        printLine(
+          `${k.keyId}\t${k.publicKey}\t${new Date(k.createdAt).toISOString()}${k.endorsedBy ? `\tendorsed by ${k.endorsedBy.keyId}` : ''}`,
+        );
+    },
+  );
+  clientCommand(
+    keys.command('rotate').description('sign with a new key from now on, endorsed by the current one'),
+  ).action(async (flags: ClientFlags) => {
     const key = await adminClient(flags).post<{ keyId: string; publicKey: string }>('/v1/keys/rotate', {});
     if (flags.json) printJson(key);
     else printLine(`now signing with ${key.keyId} (${key.publicKey})`);
   });
 
-  clientCommand(program.command('fleet <ns>').description('which instances run which release of a namespace, and who rejected it'))
-    .action(async (namespace: string, flags: ClientFlags) => {
-      const fleet = await adminClient(flags).get<{ instances: FleetItem[]; releases: Array<{ seq: number; applied: number; rejected: number }> }>(`/v1/fleet/${encodeURIComponent(namespace)}`);
-      if (flags.json) return printJson(fleet);
-      printLine(`${fleet.instances.length} instance view(s) reporting on ${namespace}`);
-      for (const r of fleet.releases) printLine(`  release ${r.seq}: ${r.applied} applied, ${r.rejected} rejected`);
-      for (const i of fleet.instances.filter((item) => item.status === 'rejected')) printLine(`  rejected by ${i.instanceId} (release ${i.seq}): ${i.reason ?? ''}`);
-      for (const i of fleet.instances.filter((item) => item.health !== 'ok')) printLine(`  ${i.instanceId} health ${i.health}`);
-    });
+  clientCommand(
+    program.command('fleet <ns>').description('which instances run which release of a namespace, and who rejected it'),
+  ).action(async (namespace: string, flags: ClientFlags) => {
+    const fleet = await adminClient(flags).get<{
+      instances: FleetItem[];
+      releases: Array<{ seq: number; applied: number; rejected: number }>;
+    }>(`/v1/fleet/${encodeURIComponent(namespace)}`);
+    if (flags.json) return printJson(fleet);
+    printLine(`${fleet.instances.length} instance view(s) reporting on ${namespace}`);
+    for (const r of fleet.releases) printLine(`  release ${r.seq}: ${r.applied} applied, ${r.rejected} rejected`);
+    for (const i of fleet.instances.filter((item) => item.status === 'rejected'))
+      printLine(`  rejected by ${i.instanceId} (release ${i.seq}): ${i.reason ?? ''}`);
+    for (const i of fleet.instances.filter((item) => item.health !== 'ok'))
+      printLine(`  ${i.instanceId} health ${i.health}`);
+  });
 }

@@ -3,7 +3,6 @@ import type { EntryView } from '@herald/server';
 import { adminClient, clientCommand, entryPath, nsPath, type ClientFlags } from '../client-options.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
 
-
 interface CommitResponse {
   revision: number;
   entries: EntryView[];
@@ -54,7 +53,15 @@ export function registerEntryCommands(program: Command): void {
         namespace: string,
         key: string,
         raw: string,
-        flags: ClientFlags & { label: string; ifRevision?: string; text?: boolean; contentType?: string; secret?: boolean; tag?: string[]; message?: string },
+        flags: ClientFlags & {
+          label: string;
+          ifRevision?: string;
+          text?: boolean;
+          contentType?: string;
+          secret?: boolean;
+          tag?: string[];
+          message?: string;
+        },
       ) => {
         let value: unknown = raw;
         if (!flags.text) {
@@ -65,16 +72,23 @@ export function registerEntryCommands(program: Command): void {
           }
         }
         const tags = parseTags(flag(flags.tag));
-        const entry = await adminClient(flags).put<EntryView>(entryPath(namespace, 'entries', key), {
-          value,
-          contentType: flags.contentType ?? (flags.text ? 'text/plain' : 'application/json'),
-          ...(tags ? { tags } : {}),
-          ...(flags.secret ? { secret: true } : {}),
-          ...(flags.message ? { message: flags.message } : {}),
-          ...(flags.ifRevision === undefined ? {} : { ifRevision: parseRevision(flags.ifRevision, '--if-revision') }),
-        }, { query: { label: flags.label } });
+        const entry = await adminClient(flags).put<EntryView>(
+          entryPath(namespace, 'entries', key),
+          {
+            value,
+            contentType: flags.contentType ?? (flags.text ? 'text/plain' : 'application/json'),
+            ...(tags ? { tags } : {}),
+            ...(flags.secret ? { secret: true } : {}),
+            ...(flags.message ? { message: flags.message } : {}),
+            ...(flags.ifRevision === undefined ? {} : { ifRevision: parseRevision(flags.ifRevision, '--if-revision') }),
+          },
+          { query: { label: flags.label } },
+        );
         if (flags.json) printJson(entry);
-        else printLine(`${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(showValue(entry))} (revision ${entry.revision})`);
+        else
+          printLine(
+            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(showValue(entry))} (revision ${entry.revision})`,
+          );
       },
     );
 
@@ -83,7 +97,10 @@ export function registerEntryCommands(program: Command): void {
     .option('--as-of <revision>', 'read it as it was at a past revision')
     .action(async (namespace: string, key: string, flags: ClientFlags & { label: string; asOf?: string }) => {
       const entry = await adminClient(flags).get<EntryView>(entryPath(namespace, 'entries', key), {
-        query: { label: flags.label, asOf: flags.asOf === undefined ? undefined : parseRevision(flags.asOf, '--as-of') },
+        query: {
+          label: flags.label,
+          asOf: flags.asOf === undefined ? undefined : parseRevision(flags.asOf, '--as-of'),
+        },
       });
       if (flags.json) printJson(entry);
       else printLine(showValue(entry));
@@ -123,77 +140,128 @@ export function registerEntryCommands(program: Command): void {
             ? (await client.request<CommitResponse>('PUT', path, { query: { label: flags.label } })).body
             : await client.delete<CommitResponse>(path, { query: { label: flags.label } });
         if (flags.json) printJson(result);
-        else printLine(`${name === 'rm' ? 'deleted' : `${name}ed`} ${namespace}/${key}${flags.label ? ` [${flags.label}]` : ''} (revision ${result.revision})`);
+        else
+          printLine(
+            `${name === 'rm' ? 'deleted' : `${name}ed`} ${namespace}/${key}${flags.label ? ` [${flags.label}]` : ''} (revision ${result.revision})`,
+          );
       });
   }
 
-  clientCommand(program.command('history <ns> [key]').description('commits of a namespace (or versions of one key), newest first'))
+  clientCommand(
+    program.command('history <ns> [key]').description('commits of a namespace (or versions of one key), newest first'),
+  )
     .option('--label <label>', 'with KEY: only this label')
     .option('--oldest', 'oldest first')
     .option('--limit <n>', 'at most N commits', '50')
-    .action(async (namespace: string, key: string | undefined, flags: ClientFlags & { label?: string; oldest?: boolean; limit: string }) => {
-      const page = await adminClient(flags).get<{ items: HistoryItem[]; next?: string }>(`${nsPath(namespace)}/history`, {
-        query: { key, label: flags.label, order: flags.oldest ? 'oldest' : 'newest', limit: parseRevision(flags.limit, '--limit') },
-      });
-      if (flags.json) return printJson(page);
-      for (const item of page.items) {
-        printLine(`revision ${item.revision}  ${item.at}  ${item.author}${item.message ? `  "${item.message}"` : ''}`);
-        for (const change of item.changes) {
-          const where = `${change.key}${change.label ? ` [${change.label}]` : ''}`;
-          const shown = change.entry && change.op === 'set' ? ` = ${oneLine(showValue(change.entry))}` : '';
-          printLine(`  ${change.op.padEnd(6)} ${where}${shown}`);
+    .action(
+      async (
+        namespace: string,
+        key: string | undefined,
+        flags: ClientFlags & { label?: string; oldest?: boolean; limit: string },
+      ) => {
+        const page = await adminClient(flags).get<{ items: HistoryItem[]; next?: string }>(
+          `${nsPath(namespace)}/history`,
+          {
+            query: {
+              key,
+              label: flags.label,
+              order: flags.oldest ? 'oldest' : 'newest',
+              limit: parseRevision(flags.limit, '--limit'),
+            },
+          },
+        );
+        if (flags.json) return printJson(page);
+        for (const item of page.items) {
+          printLine(
+            `revision ${item.revision}  ${item.at}  ${item.author}${item.message ? `  "${item.message}"` : ''}`,
+          );
+          for (const change of item.changes) {
+            const where = `${change.key}${change.label ? ` [${change.label}]` : ''}`;
+            const shown = change.entry && change.op === 'set' ? ` = ${oneLine(showValue(change.entry))}` : '';
+            printLine(`  ${change.op.padEnd(6)} ${where}${shown}`);
+          }
         }
-      }
-      if (page.next) printLine('… more: raise --limit');
-    });
+        if (page.next) printLine('… more: raise --limit');
+      },
+    );
 
   clientCommand(program.command('diff <ns>').description('what changed between two revisions'))
     .requiredOption('--from <revision>', 'older revision')
     .option('--to <revision>', 'newer revision (default: current)')
     .option('--label <label>', 'only this label')
     .action(async (namespace: string, flags: ClientFlags & { from: string; to?: string; label?: string }) => {
-      const result = await adminClient(flags).get<{ from: number; to: number; changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }> }>(
-        `${nsPath(namespace)}/diff`,
-        { query: { from: parseRevision(flags.from, '--from'), to: flags.to === undefined ? undefined : parseRevision(flags.to, '--to'), label: flags.label } },
-      );
+      const result = await adminClient(flags).get<{
+        from: number;
+        to: number;
+        changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }>;
+      }>(`${nsPath(namespace)}/diff`, {
+        query: {
+          from: parseRevision(flags.from, '--from'),
+          to: flags.to === undefined ? undefined : parseRevision(flags.to, '--to'),
+          label: flags.label,
+        },
+      });
       if (flags.json) return printJson(result);
       printLine(`diff ${namespace} ${result.from}..${result.to}: ${result.changes.length} change(s)`);
       for (const line of formatDiff(result.changes)) printLine(line);
     });
 
-  clientCommand(program.command('revert <ns>').description('make a namespace (or key) as it was at a revision, as a new commit'))
+  clientCommand(
+    program.command('revert <ns>').description('make a namespace (or key) as it was at a revision, as a new commit'),
+  )
     .requiredOption('--to <revision>', 'the revision to go back to')
     .option('--key <key>', 'only this key')
     .option('--label <label>', 'only this label')
     .option('--dry-run', 'show the diff only')
     .option('-m, --message <text>', 'commit message')
-    .action(async (namespace: string, flags: ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string }) => {
-      const result = await adminClient(flags).post<{ revision: number | null; changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }> }>(
-        `${nsPath(namespace)}/revert`,
-        {
+    .action(
+      async (
+        namespace: string,
+        flags: ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string },
+      ) => {
+        const result = await adminClient(flags).post<{
+          revision: number | null;
+          changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }>;
+        }>(`${nsPath(namespace)}/revert`, {
           revision: parseRevision(flags.to, '--to'),
           ...(flags.key === undefined ? {} : { key: flags.key }),
           ...(flags.label === undefined ? {} : { label: flags.label }),
           ...(flags.message === undefined ? {} : { message: flags.message }),
           ...(flags.dryRun ? { dryRun: true } : {}),
-        },
-      );
-      if (flags.json) return printJson(result);
-      for (const line of formatDiff(result.changes)) printLine(line);
-      printLine(result.revision === null ? (flags.dryRun ? 'dry run: nothing changed' : 'nothing to revert') : `reverted at revision ${result.revision}`);
-    });
+        });
+        if (flags.json) return printJson(result);
+        for (const line of formatDiff(result.changes)) printLine(line);
+        printLine(
+          result.revision === null
+            ? flags.dryRun
+              ? 'dry run: nothing changed'
+              : 'nothing to revert'
+            : `reverted at revision ${result.revision}`,
+        );
+      },
+    );
 
   clientCommand(program.command('compact').description('drop history older than a revision (audited)'))
     .requiredOption('--revision <n>', 'keep what is visible at and after this revision')
     .action(async (flags: ClientFlags & { revision: string }) => {
-      const result = await adminClient(flags).post<{ revision: number; removedVersions: number }>('/v1/compact', { revision: parseRevision(flags.revision, '--revision') });
+      const result = await adminClient(flags).post<{ revision: number; removedVersions: number }>('/v1/compact', {
+        revision: parseRevision(flags.revision, '--revision'),
+      });
       if (flags.json) printJson(result);
       else printLine(`compacted to revision ${result.revision}: ${result.removedVersions} old version(s) removed`);
     });
 }
 
 /** Human diff lines: "+ key = new", "- key = old", "~ key: old -> new". */
-export function formatDiff(changes: Array<{ key: string; label: string; kind: string; before?: Pick<EntryView, 'value' | 'redacted'>; after?: Pick<EntryView, 'value' | 'redacted'> }>): string[] {
+export function formatDiff(
+  changes: Array<{
+    key: string;
+    label: string;
+    kind: string;
+    before?: Pick<EntryView, 'value' | 'redacted'>;
+    after?: Pick<EntryView, 'value' | 'redacted'>;
+  }>,
+): string[] {
   return changes.map((c) => {
     const where = `${c.key}${c.label ? ` [${c.label}]` : ''}`;
     if (c.kind === 'added' && c.after) return `+ ${where} = ${oneLine(showValue(c.after))}`;

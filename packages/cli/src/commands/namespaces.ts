@@ -30,7 +30,8 @@ export function readStructuredFile(path: string): unknown {
 /** A schema file is either {document?, prefixes?} or a plain JSON Schema, taken as the document schema. */
 function readSchemaFile(path: string): unknown {
   const content = readStructuredFile(path);
-  if (typeof content !== 'object' || content === null || Array.isArray(content)) throw new CliError(`${path} must hold a JSON Schema object`);
+  if (typeof content !== 'object' || content === null || Array.isArray(content))
+    throw new CliError(`${path} must hold a JSON Schema object`);
   const keys = Object.keys(content);
   const wrapped = keys.length > 0 && keys.every((k) => k === 'document' || k === 'prefixes');
   return wrapped ? content : { document: content };
@@ -55,14 +56,22 @@ export function registerNamespaceCommands(program: Command): void {
   clientCommand(ns.command('list').description('list namespaces')).action(async (flags: ClientFlags) => {
     const items = await adminClient(flags).all<NamespaceView>('/v1/namespaces');
     if (flags.json) return printJson({ items });
-    for (const item of items) printLine(`${item.name}\t${item.entryCount} entries\trevision ${item.revision}${item.hasSchema ? '\tschema' : ''}`);
+    for (const item of items)
+      printLine(
+        `${item.name}\t${item.entryCount} entries\trevision ${item.revision}${item.hasSchema ? '\tschema' : ''}`,
+      );
   });
 
-  clientCommand(ns.command('get <ns>').description('show a namespace')).action(async (name: string, flags: ClientFlags) => {
-    const item = await adminClient(flags).get<NamespaceView>(nsPath(name));
-    if (flags.json) printJson(item);
-    else printLine(`${item.name}: ${item.entryCount} entries, revision ${item.revision}${item.hasSchema ? ', has a schema' : ''}${item.description ? ` — ${item.description}` : ''}`);
-  });
+  clientCommand(ns.command('get <ns>').description('show a namespace')).action(
+    async (name: string, flags: ClientFlags) => {
+      const item = await adminClient(flags).get<NamespaceView>(nsPath(name));
+      if (flags.json) printJson(item);
+      else
+        printLine(
+          `${item.name}: ${item.entryCount} entries, revision ${item.revision}${item.hasSchema ? ', has a schema' : ''}${item.description ? ` — ${item.description}` : ''}`,
+        );
+    },
+  );
 
   clientCommand(ns.command('delete <ns>').description('delete a namespace (one with entries needs --force)'))
     .option('--force', 'also delete its entries and history')
@@ -73,9 +82,11 @@ export function registerNamespaceCommands(program: Command): void {
     });
 
   const schema = program.command('schema').description('the JSON Schema of a namespace');
-  clientCommand(schema.command('get <ns>').description('print the schema')).action(async (name: string, flags: ClientFlags) => {
-    printJson((await adminClient(flags).get<{ schema: unknown }>(nsPath(name, 'schema'))).schema);
-  });
+  clientCommand(schema.command('get <ns>').description('print the schema')).action(
+    async (name: string, flags: ClientFlags) => {
+      printJson((await adminClient(flags).get<{ schema: unknown }>(nsPath(name, 'schema'))).schema);
+    },
+  );
   clientCommand(schema.command('set <ns>').description('set the schema; refused if current entries violate it'))
     .requiredOption('-f, --file <file>', 'schema file (YAML or JSON)')
     .action(async (name: string, flags: ClientFlags & { file: string }) => {
@@ -83,9 +94,11 @@ export function registerNamespaceCommands(program: Command): void {
       if (flags.json) printJson({ namespace: name, schema: 'set' });
       else printLine(`schema of ${name} set`);
     });
-  clientCommand(schema.command('remove <ns>').description('remove the schema')).action(async (name: string, flags: ClientFlags) => {
-    await adminClient(flags).put(nsPath(name, 'schema'), { schema: null });
-    if (flags.json) printJson({ namespace: name, schema: null });
-    else printLine(`schema of ${name} removed`);
-  });
+  clientCommand(schema.command('remove <ns>').description('remove the schema')).action(
+    async (name: string, flags: ClientFlags) => {
+      await adminClient(flags).put(nsPath(name, 'schema'), { schema: null });
+      if (flags.json) printJson({ namespace: name, schema: null });
+      else printLine(`schema of ${name} removed`);
+    },
+  );
 }

@@ -58,7 +58,8 @@ export function renderStatus(s: RolloutStatus): string[] {
     lines.push(`  ${mark} wave ${i} ${w.name} (${w.percent}%)${counts}`);
   }
   for (const g of s.gates) lines.push(`  gate ${g.name}: ${Number(g.value.toFixed(3))} vs ${g.threshold} ${g.status}`);
-  if (!terminalStates.has(s.state)) lines.push(`  bake left: ${Math.ceil(s.bakeRemainingMs / 1000)} s — next: ${s.next.message}`);
+  if (!terminalStates.has(s.state))
+    lines.push(`  bake left: ${Math.ceil(s.bakeRemainingMs / 1000)} s — next: ${s.next.message}`);
   if (s.reason) lines.push(`  reason: ${s.reason}`);
   return lines;
 }
@@ -70,7 +71,9 @@ async function fetchStatus(client: AdminClient, namespace: string): Promise<Roll
 }
 
 export function registerRolloutCommands(program: Command): void {
-  const rollout = program.command('rollout').description('staged rollouts: status, pause, resume, abort, rollback, freeze');
+  const rollout = program
+    .command('rollout')
+    .description('staged rollouts: status, pause, resume, abort, rollback, freeze');
 
   clientCommand(rollout.command('status <ns>').description('the current (or last) rollout of a namespace'))
     .option('--watch', 'redraw live until the rollout ends')
@@ -92,17 +95,29 @@ export function registerRolloutCommands(program: Command): void {
     clientCommand(rollout.command(`${command} <ns>`).description(`${command} the running rollout`))
       .option('--reason <text>', 'why (kept in the audit log)')
       .action(async (namespace: string, flags: ClientFlags & { reason?: string }) => {
-        const result = await adminClient(flags).post<{ state: string; wave: number }>(`${nsPath(namespace)}/rollout/${command}`, flags.reason ? { reason: flags.reason } : {});
+        const result = await adminClient(flags).post<{ state: string; wave: number }>(
+          `${nsPath(namespace)}/rollout/${command}`,
+          flags.reason ? { reason: flags.reason } : {},
+        );
         if (flags.json) printJson(result);
         else printLine(`rollout of ${namespace}: ${result.state.replace('_', ' ')} (wave ${result.wave})`);
       });
   }
 
   for (const command of ['freeze', 'unfreeze'] as const) {
-    clientCommand(rollout.command(command).description(command === 'freeze' ? 'emergency stop: halt every running rollout at once' : 'let frozen rollouts go on'))
+    clientCommand(
+      rollout
+        .command(command)
+        .description(
+          command === 'freeze' ? 'emergency stop: halt every running rollout at once' : 'let frozen rollouts go on',
+        ),
+    )
       .option('--reason <text>', 'why (kept in the audit log)')
       .action(async (flags: ClientFlags & { reason?: string }) => {
-        const result = await adminClient(flags).post<{ frozen: boolean; rollouts: string[] }>(`/v1/rollouts/${command}`, flags.reason ? { reason: flags.reason } : {});
+        const result = await adminClient(flags).post<{ frozen: boolean; rollouts: string[] }>(
+          `/v1/rollouts/${command}`,
+          flags.reason ? { reason: flags.reason } : {},
+        );
         if (flags.json) printJson(result);
         else printLine(`${result.frozen ? 'frozen' : 'unfrozen'}: ${result.rollouts.length} rollout(s)`);
       });

@@ -6,7 +6,15 @@ import { SecretCipher, systemClock } from '@herald/core';
 import { checkSecretKey, createServer, ensureBootstrapAdmin } from '@herald/server';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { LocalLeadership, migratePostgres, PostgresLeadership, PostgresStore, SqliteStore, type Leadership, type Store } from '@herald/store';
+import {
+  LocalLeadership,
+  migratePostgres,
+  PostgresLeadership,
+  PostgresStore,
+  SqliteStore,
+  type Leadership,
+  type Store,
+} from '@herald/store';
 import { CliError, printLine, warn } from '../output.js';
 
 export const defaultDataDir = './herald-data';
@@ -71,12 +79,17 @@ const controllerLeadership = 'controller';
 export function registerServerCommand(program: Command): void {
   program
     .command('server')
-    .description('run a control-plane node: embedded SQLite by default, or one of several stateless nodes on PostgreSQL')
+    .description(
+      'run a control-plane node: embedded SQLite by default, or one of several stateless nodes on PostgreSQL',
+    )
     .option('--data <dir>', 'data folder (the SQLite store, and the secret key unless given)', defaultDataDir)
     .option('--listen <host:port>', 'address to listen on', defaultListen)
     .option('--postgres <url>', 'use PostgreSQL instead of SQLite (env HERALD_POSTGRES_URL); schema migrated on start')
     .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
-    .option('--secret-key-file <file>', 'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY); every node of a cluster needs the same')
+    .option(
+      '--secret-key-file <file>',
+      'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY); every node of a cluster needs the same',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
@@ -84,8 +97,10 @@ export function registerServerCommand(program: Command): void {
     .option('--no-ui', 'serve no web UI')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
-      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together', 2);
-      const tls = flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : null;
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined))
+        throw new CliError('--tls-cert and --tls-key go together', 2);
+      const tls =
+        flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : null;
       const dataDir = resolve(flags.data);
       let uiDir: string | null = null;
       if (flags.ui && flags.uiDir !== undefined) {
@@ -103,7 +118,11 @@ export function registerServerCommand(program: Command): void {
       mkdirSync(dataDir, { recursive: true });
       if (postgresUrl) {
         store = await PostgresStore.open({ connectionString: postgresUrl });
-        leadership = new PostgresLeadership({ connectionString: postgresUrl, name: controllerLeadership, holder: `${nodeId}:${randomBytes(3).toString('hex')}` });
+        leadership = new PostgresLeadership({
+          connectionString: postgresUrl,
+          name: controllerLeadership,
+          holder: `${nodeId}:${randomBytes(3).toString('hex')}`,
+        });
       } else {
         store = SqliteStore.open({ path: dbPath });
         leadership = new LocalLeadership();
@@ -123,7 +142,9 @@ export function registerServerCommand(program: Command): void {
       });
       const url = await server.listen();
       await leadership.start();
-      printLine(`herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`);
+      printLine(
+        `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
+      );
       if (uiDir) printLine(`herald: web UI at ${url}/`);
       if (bootstrap.generatedToken) {
         printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
@@ -160,7 +181,11 @@ export function registerServerCommand(program: Command): void {
     .requiredOption('--postgres <url>', 'PostgreSQL connection URL')
     .action(async (flags: { postgres: string }) => {
       const result = await migratePostgres(flags.postgres);
-      printLine(result.from === result.to ? `schema already at version ${result.to}` : `schema migrated from version ${result.from} to ${result.to}`);
+      printLine(
+        result.from === result.to
+          ? `schema already at version ${result.to}`
+          : `schema migrated from version ${result.from} to ${result.to}`,
+      );
     });
 }
 

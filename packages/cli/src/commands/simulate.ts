@@ -24,7 +24,10 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 /** `region=a,b,c` → ['region', ['a','b','c']]. */
 function parseAttr(spec: string): [string, string[]] {
   const at = spec.indexOf('=');
-  const values = spec.slice(at + 1).split(',').filter(Boolean);
+  const values = spec
+    .slice(at + 1)
+    .split(',')
+    .filter(Boolean);
   if (at <= 0 || values.length === 0) throw new CliError(`--attr must be NAME=v1,v2,…, got "${spec}"`, 2);
   return [spec.slice(0, at), values];
 }
@@ -58,7 +61,11 @@ export function registerSimulateCommand(program: Command): void {
     .option('--label <label>', 'label stack (repeatable)', collect)
     .option('--attr <name=v1,v2>', 'spread these attribute values over the instances (repeatable)', collect)
     .option('--reject-when <key=value>', 'instances reject a view whose KEY has this value (repeatable)', collect)
-    .option('--unhealthy-when <key=value>', 'instances report failing health while their view\'s KEY has this value (repeatable)', collect)
+    .option(
+      '--unhealthy-when <key=value>',
+      "instances report failing health while their view's KEY has this value (repeatable)",
+      collect,
+    )
     .option('--trust <file>', 'trusted public keys; without it, trusted on first contact')
     .option('--prefix <id>', 'instance ids are PREFIX-0 … PREFIX-(N-1)', 'sim')
     .option('--report-interval <ms>', 'periodic report interval', '30000')
@@ -80,7 +87,10 @@ export function registerSimulateCommand(program: Command): void {
       const summarize = () => {
         summaryTimer ??= setTimeout(() => {
           summaryTimer = undefined;
-          const line = [...seqs].sort(([a], [b]) => b - a).map(([seq, c]) => `release ${seq}: ${c.applied} applied, ${c.rejected} rejected`).join(' | ');
+          const line = [...seqs]
+            .sort(([a], [b]) => b - a)
+            .map(([seq, c]) => `release ${seq}: ${c.applied} applied, ${c.rejected} rejected`)
+            .join(' | ');
           printLine(`${new Date().toISOString()} ${count} instances — ${line}`);
         }, 250);
       };
@@ -101,18 +111,21 @@ export function registerSimulateCommand(program: Command): void {
           views: [{ namespace: flags.ns, labels: flags.label ?? [] }],
           trustedKeys,
           reportIntervalMs: Number(flags.reportInterval),
-          validate: (values, view) => (conditionHolds(rejectWhen, values) ? `simulated rejection of release ${view.seq}` : undefined),
+          validate: (values, view) =>
+            conditionHolds(rejectWhen, values) ? `simulated rejection of release ${view.seq}` : undefined,
         });
         clients.push(client);
         void (async () => {
           for await (const change of client.changes()) {
             bump(change.current.seq, 'applied');
-            if (conditionHolds(unhealthyWhen, change.newValues)) client.reportHealth('failing', `simulated failure on release ${change.current.seq}`);
+            if (conditionHolds(unhealthyWhen, change.newValues))
+              client.reportHealth('failing', `simulated failure on release ${change.current.seq}`);
             else if (conditionHolds(unhealthyWhen, change.oldValues)) client.reportHealth('ok');
           }
         })();
         void (async () => {
-          for await (const status of client.status()) if (status.type === 'rejected' && status.seq !== undefined) bump(status.seq, 'rejected');
+          for await (const status of client.status())
+            if (status.type === 'rejected' && status.seq !== undefined) bump(status.seq, 'rejected');
         })();
       }
       await Promise.all(clients.map((c) => c.start()));
@@ -133,7 +146,10 @@ async function fetchKeys(url: string): Promise<PublicKeyInfo[]> {
 }
 
 /** KEY=VALUE holds for a view when its value at KEY, as text or as JSON, is VALUE. */
-export function conditionHolds(conditions: ReadonlyArray<[string, string]>, values: Readonly<Record<string, unknown>>): boolean {
+export function conditionHolds(
+  conditions: ReadonlyArray<[string, string]>,
+  values: Readonly<Record<string, unknown>>,
+): boolean {
   return conditions.some(([key, expected]) => {
     if (!Object.hasOwn(values, key)) return false;
     const value = values[key];

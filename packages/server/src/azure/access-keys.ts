@@ -58,15 +58,24 @@ export class AccessKeys {
     requireSystemAdmin(principal);
     const [scope, ...others] = input.scopes;
     if (!scope || others.length > 0) {
-      throw new HeraldError('invalid_request', 'an access key has exactly one scope: the one namespace it serves as an Azure App Configuration store');
+      throw new HeraldError(
+        'invalid_request',
+        'an access key has exactly one scope: the one namespace it serves as an Azure App Configuration store',
+      );
     }
     try {
       checkNamespaceName(scope.namespaces);
     } catch {
-      throw new HeraldError('invalid_request', `an access key serves one namespace, so its scope must name one ("${scope.namespaces}" is not a namespace name)`);
+      throw new HeraldError(
+        'invalid_request',
+        `an access key serves one namespace, so its scope must name one ("${scope.namespaces}" is not a namespace name)`,
+      );
     }
     if (!accessKeyRoles.has(scope.role)) {
-      throw new HeraldError('invalid_request', `an access key needs a role that can read entries (admin, writer, releaser or reader), not ${scope.role}`);
+      throw new HeraldError(
+        'invalid_request',
+        `an access key needs a role that can read entries (admin, writer, releaser or reader), not ${scope.role}`,
+      );
     }
     const id = issueToken().id;
     // The token row needs a hash; this one is of a string no one is given, so the key is HMAC only.
@@ -85,7 +94,12 @@ export class AccessKeys {
     };
     await this.#store.createAccessKey(
       { token, encryptedSecret: this.#cipher.encrypt(secret, accessKeyAssociatedData(id)) },
-      { actor: actorOf(principal), action: 'token.create', target: `token:${id}`, details: { name: token.name, scopes: token.scopes, azure: true } },
+      {
+        actor: actorOf(principal),
+        action: 'token.create',
+        target: `token:${id}`,
+        details: { name: token.name, scopes: token.scopes, azure: true },
+      },
     );
     return { id, secret, token };
   }
@@ -111,8 +125,14 @@ export class AccessKeys {
       this.#cache.set(id, cached);
     }
     const { resolved } = cached;
-    if (!resolved || resolved.token.revokedAt !== null || (resolved.token.expiresAt !== null && resolved.token.expiresAt <= now)) {
-      throw new HeraldError('unauthenticated', 'Invalid Credential', { extensions: { wwwAuthenticate: 'Invalid Credential' } });
+    if (
+      !resolved ||
+      resolved.token.revokedAt !== null ||
+      (resolved.token.expiresAt !== null && resolved.token.expiresAt <= now)
+    ) {
+      throw new HeraldError('unauthenticated', 'Invalid Credential', {
+        extensions: { wwwAuthenticate: 'Invalid Credential' },
+      });
     }
     return resolved;
   }

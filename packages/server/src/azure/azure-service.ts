@@ -101,12 +101,18 @@ export class AzureService {
   async asOf(caller: AccessKeyCaller, acceptDatetime: string | undefined): Promise<number | undefined> {
     if (acceptDatetime === undefined) return undefined;
     const at = Date.parse(acceptDatetime);
-    if (Number.isNaN(at)) throw invalidArgument('Accept-Datetime', 'Accept-Datetime must be a date (ISO 8601 or an HTTP date)');
+    if (Number.isNaN(at))
+      throw invalidArgument('Accept-Datetime', 'Accept-Datetime must be a date (ISO 8601 or an HTTP date)');
     if (at >= this.#clock.now()) return undefined;
     return this.#store.namespaceRevisionAt(caller.namespace, at);
   }
 
-  async getKeyValue(caller: AccessKeyCaller, key: string, label: string, asOf?: number): Promise<AzureKeyValue | undefined> {
+  async getKeyValue(
+    caller: AccessKeyCaller,
+    key: string,
+    label: string,
+    asOf?: number,
+  ): Promise<AzureKeyValue | undefined> {
     this.#checkAddress(caller, 'read', key, label);
     const version = await this.#live(caller.namespace, key, label, asOf);
     return version && this.#toKeyValue(caller, version);
@@ -121,11 +127,21 @@ export class AzureService {
     let source: AsyncIterable<EntryVersion>;
     if (query.snapshot !== undefined) {
       const snapshot = await this.getSnapshot(caller, query.snapshot);
-      source = chunks((from, limit) => this.#store.readSnapshotItems({ namespace: caller.namespace, name: snapshot.name, ...(from ? { after: from } : {}), limit }), after);
+      source = chunks(
+        (from, limit) =>
+          this.#store.readSnapshotItems({
+            namespace: caller.namespace,
+            name: snapshot.name,
+            ...(from ? { after: from } : {}),
+            limit,
+          }),
+        after,
+      );
     } else {
       source = this.#entries(caller.namespace, keyFilter, labelFilter, query.asOf, after);
     }
-    const matches = (v: EntryVersion) => matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
+    const matches = (v: EntryVersion) =>
+      matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
     const { items, more } = await take(source, matches);
     await this.#checkNamespaceWhenEmpty(caller, items);
     const last = items.at(-1);
@@ -151,7 +167,8 @@ export class AzureService {
       ...(after ? { after } : {}),
       ...(query.asOf === undefined ? {} : { maxRevision: query.asOf }),
     });
-    const matches = (v: EntryVersion) => !v.deleted && matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
+    const matches = (v: EntryVersion) =>
+      !v.deleted && matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
     // History is unbounded, so one page reads at most so many versions: a filter that matches
     // little gives short (even empty) pages with a next link rather than a scan of everything.
     const { items, more, resume } = await take(source, matches, maxScannedVersions);
@@ -164,11 +181,20 @@ export class AzureService {
   }
 
   /** Distinct keys of the live key-values, in order. */
-  async listKeys(caller: AccessKeyCaller, query: { name?: string; after?: string; asOf?: number }): Promise<Page<{ name: string }>> {
+  async listKeys(
+    caller: AccessKeyCaller,
+    query: { name?: string; after?: string; asOf?: number },
+  ): Promise<Page<{ name: string }>> {
     requirePermission(caller.principal, 'read', caller.namespace);
     const filter = parseNameFilter(query.name, 'name');
     const after = query.after === undefined ? undefined : String(decodeToken(query.after, ['string'])[0]);
-    const source = this.#entries(caller.namespace, filter, undefined, query.asOf, after === undefined ? undefined : { key: after, label: this.#pastEveryLabel });
+    const source = this.#entries(
+      caller.namespace,
+      filter,
+      undefined,
+      query.asOf,
+      after === undefined ? undefined : { key: after, label: this.#pastEveryLabel },
+    );
     const names: string[] = [];
     let more = false;
     for await (const version of source) {
@@ -180,17 +206,27 @@ export class AzureService {
       names.push(version.key);
     }
     const last = names.at(-1);
-    return { items: names.map((name) => ({ name })), ...(more && last !== undefined ? { next: encodeToken([last]) } : {}), etagBasis: names };
+    return {
+      items: names.map((name) => ({ name })),
+      ...(more && last !== undefined ? { next: encodeToken([last]) } : {}),
+      etagBasis: names,
+    };
   }
 
   /** Distinct labels of the live key-values, in order; the empty label is `null`. */
-  async listLabels(caller: AccessKeyCaller, query: { name?: string; after?: string; asOf?: number }): Promise<Page<{ name: string | null }>> {
+  async listLabels(
+    caller: AccessKeyCaller,
+    query: { name?: string; after?: string; asOf?: number },
+  ): Promise<Page<{ name: string | null }>> {
     requirePermission(caller.principal, 'read', caller.namespace);
     const filter = parseNameFilter(query.name, 'name', { nullLabel: true });
     const after = query.after === undefined ? undefined : String(decodeToken(query.after, ['string'])[0]);
     const labels = new Set<string>();
-    for await (const version of this.#entries(caller.namespace, undefined, filter, query.asOf, undefined)) labels.add(version.label);
-    const sorted = [...labels].filter((l) => matchesName(filter, l) && (after === undefined || byteOrder(l, after) > 0)).sort(byteOrder);
+    for await (const version of this.#entries(caller.namespace, undefined, filter, query.asOf, undefined))
+      labels.add(version.label);
+    const sorted = [...labels]
+      .filter((l) => matchesName(filter, l) && (after === undefined || byteOrder(l, after) > 0))
+      .sort(byteOrder);
     const page = sorted.slice(0, pageSize);
     const last = page.at(-1);
     return {
@@ -202,7 +238,13 @@ export class AzureService {
 
   // --- writes ---
 
-  async putKeyValue(caller: AccessKeyCaller, key: string, label: string, body: unknown, conditions: Conditions): Promise<Written> {
+  async putKeyValue(
+    caller: AccessKeyCaller,
+    key: string,
+    label: string,
+    body: unknown,
+    conditions: Conditions,
+  ): Promise<Written> {
     this.#checkAddress(caller, 'write', key, label);
     const input = parseKeyValueBody(body, this.#limits);
     const current = await this.#live(caller.namespace, key, label);
@@ -222,23 +264,41 @@ export class AzureService {
   }
 
   /** The deleted key-value, or undefined when there was none (the service answers 204). */
-  async deleteKeyValue(caller: AccessKeyCaller, key: string, label: string, conditions: Conditions): Promise<Written | undefined> {
+  async deleteKeyValue(
+    caller: AccessKeyCaller,
+    key: string,
+    label: string,
+    conditions: Conditions,
+  ): Promise<Written | undefined> {
     this.#checkAddress(caller, 'write', key, label);
     const current = await this.#live(caller.namespace, key, label);
     if (!current && conditions.ifMatch === undefined) return undefined;
     try {
       return await this.#commitOne(caller, { op: 'delete', key, label, ...guard(current, conditions) });
     } catch (error) {
-      if (error instanceof HeraldError && error.code === 'entry_not_found' && conditions.ifMatch === undefined) return undefined;
+      if (error instanceof HeraldError && error.code === 'entry_not_found' && conditions.ifMatch === undefined)
+        return undefined;
       throw error;
     }
   }
 
-  async setLock(caller: AccessKeyCaller, key: string, label: string, locked: boolean, conditions: Conditions): Promise<Written> {
+  async setLock(
+    caller: AccessKeyCaller,
+    key: string,
+    label: string,
+    locked: boolean,
+    conditions: Conditions,
+  ): Promise<Written> {
     this.#checkAddress(caller, 'write', key, label);
-    const current = conditions.ifMatch === undefined && conditions.ifNoneMatch === undefined ? undefined : await this.#live(caller.namespace, key, label);
+    const current =
+      conditions.ifMatch === undefined && conditions.ifNoneMatch === undefined
+        ? undefined
+        : await this.#live(caller.namespace, key, label);
     if (!current && (conditions.ifMatch !== undefined || conditions.ifNoneMatch !== undefined)) {
-      throw new HeraldError('entry_not_found', `key-value "${printable(key)}"${label ? ` (label "${printable(label)}")` : ''} does not exist`);
+      throw new HeraldError(
+        'entry_not_found',
+        `key-value "${printable(key)}"${label ? ` (label "${printable(label)}")` : ''} does not exist`,
+      );
     }
     return this.#commitOne(caller, { op: locked ? 'lock' : 'unlock', key, label, ...guard(current, conditions) });
   }
@@ -257,14 +317,25 @@ export class AzureService {
       const labelFilter = parseNameFilter(filter.label ?? '', 'filters.label', { nullLabel: true });
       const tags = parseTagFilters(filter.tags ?? []);
       for await (const version of this.#entries(caller.namespace, keyFilter, labelFilter, revision, undefined)) {
-        if (!matchesName(keyFilter, version.key) || !matchesName(labelFilter, version.label) || !matchesTags(tags, version.tags)) continue;
+        if (
+          !matchesName(keyFilter, version.key) ||
+          !matchesName(labelFilter, version.label) ||
+          !matchesTags(tags, version.tags)
+        )
+          continue;
         // "key" composition: one key-value per key, the later filter winning; "key_label": every key and label.
         chosen.set(input.compositionType === 'key' ? version.key : `${version.key}\u0000${version.label}`, version);
       }
     }
     const items = [...chosen.values()].sort(addressOrder);
     const size = items.reduce(
-      (sum, v) => sum + Buffer.byteLength(v.key) + Buffer.byteLength(v.label) + Buffer.byteLength(v.text) + Buffer.byteLength(v.contentType) + Buffer.byteLength(JSON.stringify(v.tags)),
+      (sum, v) =>
+        sum +
+        Buffer.byteLength(v.key) +
+        Buffer.byteLength(v.label) +
+        Buffer.byteLength(v.text) +
+        Buffer.byteLength(v.contentType) +
+        Buffer.byteLength(JSON.stringify(v.tags)),
       0,
     );
     const record: SnapshotRecord = {
@@ -282,32 +353,50 @@ export class AzureService {
       size,
       etag: newSnapshotEtag(),
     };
-    return this.#store.createSnapshot(record, items, this.#audit(caller, 'azure.snapshot.create', { snapshot: name, revision, items: items.length }));
+    return this.#store.createSnapshot(
+      record,
+      items,
+      this.#audit(caller, 'azure.snapshot.create', { snapshot: name, revision, items: items.length }),
+    );
   }
 
   /** A snapshot; `snapshot_not_found` when there is none, or it was archived and has expired. */
   async getSnapshot(caller: AccessKeyCaller, name: string): Promise<SnapshotRecord> {
     requirePermission(caller.principal, 'read', caller.namespace);
     const record = await this.#store.getSnapshot(caller.namespace, name);
-    if (!record || this.#expired(record)) throw new HeraldError('snapshot_not_found', `snapshot "${printable(name)}" does not exist`);
+    if (!record || this.#expired(record))
+      throw new HeraldError('snapshot_not_found', `snapshot "${printable(name)}" does not exist`);
     return record;
   }
 
-  async listSnapshots(caller: AccessKeyCaller, query: { name?: string; status?: string; after?: string }): Promise<Page<SnapshotRecord>> {
+  async listSnapshots(
+    caller: AccessKeyCaller,
+    query: { name?: string; status?: string; after?: string },
+  ): Promise<Page<SnapshotRecord>> {
     requirePermission(caller.principal, 'read', caller.namespace);
     const filter = parseNameFilter(query.name, 'name');
     const statuses = query.status === undefined ? undefined : query.status.split(',').map((s) => s.trim());
     for (const status of statuses ?? []) {
-      if (!['provisioning', 'ready', 'archived', 'failed'].includes(status)) throw filterError('status', `unknown status "${status}"`);
+      if (!['provisioning', 'ready', 'archived', 'failed'].includes(status))
+        throw filterError('status', `unknown status "${status}"`);
     }
     let after = query.after === undefined ? undefined : String(decodeToken(query.after, ['string'])[0]);
     const items: SnapshotRecord[] = [];
     let more = false;
     const chunk = pageSize + 1;
     outer: for (;;) {
-      const records = await this.#store.listSnapshots({ namespace: caller.namespace, ...(after === undefined ? {} : { after }), limit: chunk });
+      const records = await this.#store.listSnapshots({
+        namespace: caller.namespace,
+        ...(after === undefined ? {} : { after }),
+        limit: chunk,
+      });
       for (const record of records) {
-        if (this.#expired(record) || !matchesName(filter, record.name) || (statuses && !statuses.includes(record.status))) continue;
+        if (
+          this.#expired(record) ||
+          !matchesName(filter, record.name) ||
+          (statuses && !statuses.includes(record.status))
+        )
+          continue;
         if (items.length === pageSize) {
           more = true;
           break outer;
@@ -318,16 +407,29 @@ export class AzureService {
       after = records.at(-1)?.name;
     }
     const last = items.at(-1);
-    return { items, ...(more && last ? { next: encodeToken([last.name]) } : {}), etagBasis: items.map((s) => [s.name, s.etag]) };
+    return {
+      items,
+      ...(more && last ? { next: encodeToken([last.name]) } : {}),
+      etagBasis: items.map((s) => [s.name, s.etag]),
+    };
   }
 
   /** Archives (`{"status":"archived"}`) or recovers (`{"status":"ready"}`) a snapshot. */
-  async updateSnapshot(caller: AccessKeyCaller, name: string, body: unknown, ifMatch: string | undefined): Promise<SnapshotRecord> {
+  async updateSnapshot(
+    caller: AccessKeyCaller,
+    name: string,
+    body: unknown,
+    ifMatch: string | undefined,
+  ): Promise<SnapshotRecord> {
     requirePermission(caller.principal, 'write', caller.namespace);
     const status = parseStatusPatch(body);
     const current = await this.getSnapshot(caller, name);
     if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== current.etag) {
-      throw new HeraldError('precondition_failed', `snapshot "${printable(name)}" has changed (its etag is not "${printable(ifMatch)}")`, { extensions: { conflicts: [] } });
+      throw new HeraldError(
+        'precondition_failed',
+        `snapshot "${printable(name)}" has changed (its etag is not "${printable(ifMatch)}")`,
+        { extensions: { conflicts: [] } },
+      );
     }
     if (current.status === status) return current;
     if (current.status !== 'ready' && current.status !== 'archived') {
@@ -339,7 +441,9 @@ export class AzureService {
       name,
       { status, expiresAt, etag: newSnapshotEtag() },
       current.etag,
-      this.#audit(caller, status === 'archived' ? 'azure.snapshot.archive' : 'azure.snapshot.recover', { snapshot: name }),
+      this.#audit(caller, status === 'archived' ? 'azure.snapshot.archive' : 'azure.snapshot.recover', {
+        snapshot: name,
+      }),
     );
   }
 
@@ -359,7 +463,12 @@ export class AzureService {
   async #live(namespace: string, key: string, label: string, asOf?: number): Promise<EntryVersion | undefined> {
     // Before the namespace's first commit nothing existed (and revision 0 may be compacted away).
     if (asOf === 0) return undefined;
-    const [version] = await this.#store.readEntries({ namespace, key, labels: [label], ...(asOf === undefined ? {} : { asOf }) });
+    const [version] = await this.#store.readEntries({
+      namespace,
+      key,
+      labels: [label],
+      ...(asOf === undefined ? {} : { asOf }),
+    });
     return version;
   }
 
@@ -373,7 +482,8 @@ export class AzureService {
       beforeRevision: outcome.revision + 1,
       limit: 1,
     });
-    if (!version || version.revision !== outcome.revision) throw new HeraldError('internal', 'the version just written could not be read back');
+    if (!version || version.revision !== outcome.revision)
+      throw new HeraldError('internal', 'the version just written could not be read back');
     return { kv: this.#toKeyValue(caller, version), revision: outcome.revision };
   }
 
@@ -382,13 +492,22 @@ export class AzureService {
    * alternative, merged; a single scan when an alternative needs one. Exact labels are selected by
    * the store; every other condition is the caller's to check.
    */
-  #entries(namespace: string, keyFilter: NameFilter | undefined, labelFilter: NameFilter | undefined, asOf: number | undefined, after: { key: string; label: string } | undefined): AsyncIterable<EntryVersion> {
+  #entries(
+    namespace: string,
+    keyFilter: NameFilter | undefined,
+    labelFilter: NameFilter | undefined,
+    asOf: number | undefined,
+    after: { key: string; label: string } | undefined,
+  ): AsyncIterable<EntryVersion> {
     if (asOf === 0) return empty();
     const labels = exactValues(labelFilter);
     const base: EntryQuery = { namespace, ...(asOf === undefined ? {} : { asOf }), ...(labels ? { labels } : {}) };
-    const read = (query: EntryQuery) => chunks((from, limit) => this.#store.readEntries({ ...query, ...(from ? { after: from } : {}), limit }), after);
+    const read = (query: EntryQuery) =>
+      chunks((from, limit) => this.#store.readEntries({ ...query, ...(from ? { after: from } : {}), limit }), after);
     if (!keyFilter || keyFilter.some((m) => m.kind !== 'exact' && m.kind !== 'prefix')) return read(base);
-    const streams = keyFilter.map((m) => read(m.kind === 'exact' ? { ...base, key: m.value } : { ...base, keyPrefix: (m as { value: string }).value }));
+    const streams = keyFilter.map((m) =>
+      read(m.kind === 'exact' ? { ...base, key: m.value } : { ...base, keyPrefix: (m as { value: string }).value }),
+    );
     return streams.length === 1 ? (streams[0] as AsyncIterable<EntryVersion>) : merge(streams);
   }
 
@@ -399,7 +518,12 @@ export class AzureService {
    */
   async *#history(
     namespace: string,
-    options: { key?: string; label?: string; after?: { revision: number; key: string; label: string }; maxRevision?: number },
+    options: {
+      key?: string;
+      label?: string;
+      after?: { revision: number; key: string; label: string };
+      maxRevision?: number;
+    },
   ): AsyncGenerator<EntryVersion> {
     const chunk = this.#limits.maxChangesPerCommit + pageSize + 1;
     let skip = options.after;
@@ -430,7 +554,11 @@ export class AzureService {
   }
 
   async #requireNamespace(namespace: string): Promise<void> {
-    if (!(await this.#store.getNamespace(namespace))) throw new HeraldError('namespace_not_found', `namespace "${namespace}" (the store of this access key) does not exist`);
+    if (!(await this.#store.getNamespace(namespace)))
+      throw new HeraldError(
+        'namespace_not_found',
+        `namespace "${namespace}" (the store of this access key) does not exist`,
+      );
   }
 
   #expired(record: SnapshotRecord): boolean {
@@ -439,7 +567,12 @@ export class AzureService {
 
   #audit(caller: AccessKeyCaller, action: string, details: Record<string, unknown>) {
     const { principal } = caller;
-    return { actor: principal.name ? `${principal.name} (${principal.tokenId})` : principal.tokenId, action, target: `namespace:${caller.namespace}`, details };
+    return {
+      actor: principal.name ? `${principal.name} (${principal.tokenId})` : principal.tokenId,
+      action,
+      target: `namespace:${caller.namespace}`,
+      details,
+    };
   }
 }
 
@@ -448,7 +581,11 @@ function guard(current: EntryVersion | undefined, conditions: Conditions): Pick<
   const etag = current ? entryEtag(current, current.revision) : undefined;
   const failed = (expected: string) =>
     new HeraldError('precondition_failed', `precondition failed, nothing changed: expected ${expected}`, {
-      extensions: { conflicts: current ? [{ key: current.key, label: current.label, expected, actualRevision: current.revision }] : [] },
+      extensions: {
+        conflicts: current
+          ? [{ key: current.key, label: current.label, expected, actualRevision: current.revision }]
+          : [],
+      },
     });
   if (conditions.ifMatch !== undefined) {
     if (!etag) throw failed(conditions.ifMatch === '*' ? 'an existing key-value' : `etag "${conditions.ifMatch}"`);
@@ -473,10 +610,13 @@ interface KeyValueInput {
 /** A PUT body: `value`, `content_type` and `tags` are used; read-only members the SDK echoes back (etag, last_modified, locked, key, label) are ignored. */
 function parseKeyValueBody(body: unknown, limits: Limits): KeyValueInput {
   if (body === undefined) return { value: '', contentType: '', tags: {} };
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('body', 'the body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw invalidArgument('body', 'the body must be a JSON object');
   const { value, content_type: contentType, tags } = body as Record<string, unknown>;
-  if (value !== undefined && value !== null && typeof value !== 'string') throw invalidArgument('value', 'value must be a string or null');
-  if (contentType !== undefined && contentType !== null && typeof contentType !== 'string') throw invalidArgument('content_type', 'content_type must be a string or null');
+  if (value !== undefined && value !== null && typeof value !== 'string')
+    throw invalidArgument('value', 'value must be a string or null');
+  if (contentType !== undefined && contentType !== null && typeof contentType !== 'string')
+    throw invalidArgument('content_type', 'content_type must be a string or null');
   if (typeof contentType === 'string' && (contentType.length > 256 || controlCharacters.test(contentType))) {
     throw invalidArgument('content_type', 'content_type must be at most 256 characters, without control characters');
   }
@@ -487,10 +627,12 @@ function parseKeyValueBody(body: unknown, limits: Limits): KeyValueInput {
 
 function parseTags(tags: unknown, name: string): Record<string, string> {
   if (tags === undefined || tags === null) return {};
-  if (typeof tags !== 'object' || Array.isArray(tags)) throw invalidArgument(name, `${name} must be an object of strings`);
+  if (typeof tags !== 'object' || Array.isArray(tags))
+    throw invalidArgument(name, `${name} must be an object of strings`);
   const out: Record<string, string> = {};
   for (const [tag, value] of Object.entries(tags as Record<string, unknown>)) {
-    if (value !== null && typeof value !== 'string') throw invalidArgument(name, `tag "${printable(tag)}" must have a string value`);
+    if (value !== null && typeof value !== 'string')
+      throw invalidArgument(name, `tag "${printable(tag)}" must have a string value`);
     out[tag] = value ?? '';
   }
   return out;
@@ -499,36 +641,57 @@ function parseTags(tags: unknown, name: string): Record<string, string> {
 function parseSnapshotBody(
   body: unknown,
   limits: Limits,
-): { filters: SnapshotFilter[]; compositionType: 'key' | 'key_label'; retentionPeriod: number; tags: Record<string, string> } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('body', 'the body must be a JSON object');
+): {
+  filters: SnapshotFilter[];
+  compositionType: 'key' | 'key_label';
+  retentionPeriod: number;
+  tags: Record<string, string>;
+} {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw invalidArgument('body', 'the body must be a JSON object');
   const input = body as Record<string, unknown>;
   const filters = input.filters;
   if (!Array.isArray(filters) || filters.length === 0 || filters.length > maxSnapshotFilters) {
     throw invalidArgument('filters', `filters must be an array of 1 to ${maxSnapshotFilters} filters`);
   }
   const parsed = filters.map((f: unknown): SnapshotFilter => {
-    if (f === null || typeof f !== 'object' || Array.isArray(f)) throw invalidArgument('filters', 'each filter must be an object with a key');
+    if (f === null || typeof f !== 'object' || Array.isArray(f))
+      throw invalidArgument('filters', 'each filter must be an object with a key');
     const { key, label, tags } = f as Record<string, unknown>;
     if (typeof key !== 'string' || key === '') throw invalidArgument('filters.key', 'each filter needs a key filter');
-    if (label !== undefined && label !== null && typeof label !== 'string') throw invalidArgument('filters.label', 'a label filter must be a string');
-    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))) throw invalidArgument('filters.tags', 'tag filters must be strings name=value');
+    if (label !== undefined && label !== null && typeof label !== 'string')
+      throw invalidArgument('filters.label', 'a label filter must be a string');
+    if (tags !== undefined && (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')))
+      throw invalidArgument('filters.tags', 'tag filters must be strings name=value');
     // Checked now, so a bad filter is a 400 and not a snapshot that can never be made.
     parseNameFilter(key, 'filters.key');
     parseTagFilters((tags as string[] | undefined) ?? []);
     return { key, ...(typeof label === 'string' ? { label } : {}), ...(tags ? { tags: tags as string[] } : {}) };
   });
   const composition = input.composition_type ?? 'key';
-  if (composition !== 'key' && composition !== 'key_label') throw invalidArgument('composition_type', 'composition_type must be "key" or "key_label"');
+  if (composition !== 'key' && composition !== 'key_label')
+    throw invalidArgument('composition_type', 'composition_type must be "key" or "key_label"');
   for (const filter of parsed) {
     const labels = parseNameFilter(filter.label ?? '', 'filters.label', { nullLabel: true });
     // As the service: with one key-value per key, a filter names one label (null when omitted).
     if (composition === 'key' && exactValues(labels)?.length !== 1) {
-      throw invalidArgument('filters.label', 'label filters that match several labels ("*", "a,b") need composition_type "key_label"');
+      throw invalidArgument(
+        'filters.label',
+        'label filters that match several labels ("*", "a,b") need composition_type "key_label"',
+      );
     }
   }
   const retention = input.retention_period ?? defaultRetentionSeconds;
-  if (typeof retention !== 'number' || !Number.isInteger(retention) || retention < minRetentionSeconds || retention > maxRetentionSeconds) {
-    throw invalidArgument('retention_period', `retention_period must be whole seconds from ${minRetentionSeconds} to ${maxRetentionSeconds}`);
+  if (
+    typeof retention !== 'number' ||
+    !Number.isInteger(retention) ||
+    retention < minRetentionSeconds ||
+    retention > maxRetentionSeconds
+  ) {
+    throw invalidArgument(
+      'retention_period',
+      `retention_period must be whole seconds from ${minRetentionSeconds} to ${maxRetentionSeconds}`,
+    );
   }
   const tags = parseTags(input.tags, 'tags');
   checkTags(tags, limits);
@@ -536,14 +699,29 @@ function parseSnapshotBody(
 }
 
 function parseStatusPatch(body: unknown): SnapshotStatus {
-  const status = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>).status : undefined;
-  if (status !== 'archived' && status !== 'ready') throw invalidArgument('status', 'send {"status": "archived"} to archive a snapshot or {"status": "ready"} to recover it');
+  const status =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as Record<string, unknown>).status
+      : undefined;
+  if (status !== 'archived' && status !== 'ready')
+    throw invalidArgument(
+      'status',
+      'send {"status": "archived"} to archive a snapshot or {"status": "ready"} to recover it',
+    );
   return status;
 }
 
 function checkSnapshotName(name: string): void {
-  if (name.length === 0 || name.length > maxSnapshotNameLength || controlCharacters.test(name) || !name.isWellFormed()) {
-    throw invalidArgument('name', `a snapshot name is 1 to ${maxSnapshotNameLength} characters, without control characters`);
+  if (
+    name.length === 0 ||
+    name.length > maxSnapshotNameLength ||
+    controlCharacters.test(name) ||
+    !name.isWellFormed()
+  ) {
+    throw invalidArgument(
+      'name',
+      `a snapshot name is 1 to ${maxSnapshotNameLength} characters, without control characters`,
+    );
   }
 }
 
@@ -562,7 +740,11 @@ function revisionToken(token: string): { revision: number; key: string; label: s
  * are read; when it runs out first, `more` is true and `resume` is where the next page starts
  * (otherwise it is the last item of the page).
  */
-async function take<T>(source: AsyncIterable<T>, matches: (item: T) => boolean, budget = Infinity): Promise<{ items: T[]; more: boolean; resume: T | undefined }> {
+async function take<T>(
+  source: AsyncIterable<T>,
+  matches: (item: T) => boolean,
+  budget = Infinity,
+): Promise<{ items: T[]; more: boolean; resume: T | undefined }> {
   const items: T[] = [];
   let scanned = 0;
   let last: T | undefined;
@@ -604,13 +786,15 @@ async function* merge(streams: Array<AsyncIterable<EntryVersion>>): AsyncGenerat
   const heads = await Promise.all(iterators.map((it) => it.next()));
   for (;;) {
     let smallest: EntryVersion | undefined;
-    for (const head of heads) if (!head.done && (!smallest || addressOrder(head.value, smallest) < 0)) smallest = head.value;
+    for (const head of heads)
+      if (!head.done && (!smallest || addressOrder(head.value, smallest) < 0)) smallest = head.value;
     if (!smallest) return;
     yield smallest;
     const current = smallest;
     await Promise.all(
       heads.map(async (head, i) => {
-        if (!head.done && addressOrder(head.value, current) === 0) heads[i] = await (iterators[i] as AsyncIterator<EntryVersion>).next();
+        if (!head.done && addressOrder(head.value, current) === 0)
+          heads[i] = await (iterators[i] as AsyncIterator<EntryVersion>).next();
       }),
     );
   }

@@ -21,14 +21,20 @@ export const maxFilterAlternatives = 5;
 export const maxTagFilters = 5;
 
 export function filterError(parameter: string, detail: string): HeraldError {
-  return new HeraldError('invalid_request', `invalid ${parameter} filter: ${detail}`, { extensions: { name: parameter } });
+  return new HeraldError('invalid_request', `invalid ${parameter} filter: ${detail}`, {
+    extensions: { name: parameter },
+  });
 }
 
 /**
  * Parses a filter; undefined (no parameter) means anything. `nullLabel` makes `\0` and an empty
  * alternative mean the empty label.
  */
-export function parseNameFilter(raw: string | undefined, parameter: string, options: { nullLabel?: boolean } = {}): NameFilter | undefined {
+export function parseNameFilter(
+  raw: string | undefined,
+  parameter: string,
+  options: { nullLabel?: boolean } = {},
+): NameFilter | undefined {
   if (raw === undefined) return undefined;
   const alternatives: NameFilter = [];
   for (const part of splitUnescaped(raw, parameter)) {
@@ -39,7 +45,10 @@ export function parseNameFilter(raw: string | undefined, parameter: string, opti
     alternatives.push(toMatcher(part, parameter));
   }
   if (alternatives.length > maxFilterAlternatives) {
-    throw filterError(parameter, `at most ${maxFilterAlternatives} alternatives separated by ",", got ${alternatives.length}`);
+    throw filterError(
+      parameter,
+      `at most ${maxFilterAlternatives} alternatives separated by ",", got ${alternatives.length}`,
+    );
   }
   return alternatives.some((a) => a.kind === 'any') ? [{ kind: 'any' }] : alternatives;
 }

@@ -44,7 +44,8 @@ export function parseHmacAuthorization(header: string | undefined): HmacAuthoriz
   const credential = parts.get('credential');
   const signedHeaders = parts.get('signedheaders');
   const signature = parts.get('signature');
-  if (!credential || !signedHeaders || !signature) throw hmacError('Invalid Authorization header: Credential, SignedHeaders and Signature are required');
+  if (!credential || !signedHeaders || !signature)
+    throw hmacError('Invalid Authorization header: Credential, SignedHeaders and Signature are required');
   return { credential, signedHeaders: signedHeaders.split(';').map((h) => h.trim().toLowerCase()), signature };
 }
 
@@ -73,11 +74,13 @@ export function verifyHmacRequest(request: SignedRequest, auth: HmacAuthorizatio
   }
   const date = Date.parse(headerValue(request.headers, dateHeader) ?? '');
   if (Number.isNaN(date)) throw hmacError('Invalid access token date');
-  if (Math.abs(now - date) > maxClockSkewMs) throw hmacError('The access token has expired: its date is more than 15 minutes from the server time');
+  if (Math.abs(now - date) > maxClockSkewMs)
+    throw hmacError('The access token has expired: its date is more than 15 minutes from the server time');
   const contentHash = createHash('sha256')
     .update(request.body ?? Buffer.alloc(0))
     .digest('base64');
-  if (headerValue(request.headers, 'x-ms-content-sha256') !== contentHash) throw hmacError('Invalid content hash: x-ms-content-sha256 does not match the body');
+  if (headerValue(request.headers, 'x-ms-content-sha256') !== contentHash)
+    throw hmacError('Invalid content hash: x-ms-content-sha256 does not match the body');
   const expected = signature(secret, `${request.method.toUpperCase()}\n${request.pathAndQuery}\n${values.join(';')}`);
   const given = Buffer.from(auth.signature, 'base64');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw hmacError('Invalid Signature');

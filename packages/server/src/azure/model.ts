@@ -33,7 +33,16 @@ export interface AzureKeyValue {
   last_modified: string;
 }
 
-export const keyValueFields = ['key', 'label', 'content_type', 'value', 'last_modified', 'tags', 'locked', 'etag'] as const;
+export const keyValueFields = [
+  'key',
+  'label',
+  'content_type',
+  'value',
+  'last_modified',
+  'tags',
+  'locked',
+  'etag',
+] as const;
 
 export function toKeyValue(version: EntryVersion, plaintext: string | null): AzureKeyValue {
   return {
@@ -53,7 +62,8 @@ export function parseSelect(raw: string | undefined, allowed: readonly string[])
   if (raw === undefined || raw === '') return undefined;
   const fields = raw.split(',').map((f) => f.trim());
   for (const field of fields) {
-    if (!allowed.includes(field)) throw invalidArgument('$select', `$select: unknown field "${field}"; choose from ${allowed.join(', ')}`);
+    if (!allowed.includes(field))
+      throw invalidArgument('$select', `$select: unknown field "${field}"; choose from ${allowed.join(', ')}`);
   }
   return fields;
 }
@@ -101,7 +111,19 @@ export function addressOrder(a: { key: string; label: string }, b: { key: string
   return byteOrder(a.key, b.key) || byteOrder(a.label, b.label);
 }
 
-export const snapshotFields = ['name', 'status', 'filters', 'composition_type', 'created', 'expires', 'retention_period', 'size', 'items_count', 'tags', 'etag'] as const;
+export const snapshotFields = [
+  'name',
+  'status',
+  'filters',
+  'composition_type',
+  'created',
+  'expires',
+  'retention_period',
+  'size',
+  'items_count',
+  'tags',
+  'etag',
+] as const;
 
 export interface AzureSnapshot {
   etag: string;

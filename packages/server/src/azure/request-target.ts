@@ -30,7 +30,8 @@ export class RawQuery {
   /** The value of a parameter given once; a repeated one is refused. */
   get(name: string): string | undefined {
     const values = this.#values.get(name);
-    if (values && values.length > 1) throw invalidArgument(name, `query parameter ${name} is given ${values.length} times`);
+    if (values && values.length > 1)
+      throw invalidArgument(name, `query parameter ${name} is given ${values.length} times`);
     return values?.[0];
   }
 
@@ -51,7 +52,9 @@ export interface RequestTarget {
 
 export function parseRequestTarget(url: string): RequestTarget {
   const at = url.indexOf('?');
-  return at < 0 ? { path: url, query: new RawQuery('') } : { path: url.slice(0, at), query: new RawQuery(url.slice(at + 1)) };
+  return at < 0
+    ? { path: url, query: new RawQuery('') }
+    : { path: url.slice(0, at), query: new RawQuery(url.slice(at + 1)) };
 }
 
 /** The decoded rest of the path after `prefix` (e.g. the key after `/kv/`). */

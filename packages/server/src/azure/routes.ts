@@ -9,7 +9,16 @@ import { RevisionGate } from '../revision-gate.js';
 import { AccessKeys, type AccessKeyCaller } from './access-keys.js';
 import { AzureService, type Conditions, type Page } from './azure-service.js';
 import { parseHmacAuthorization, verifyHmacRequest } from './hmac.js';
-import { keyValueFields, mediaTypes, pageEtag, parseSelect, project, snapshotFields, toAzureSnapshot, type AzureKeyValue } from './model.js';
+import {
+  keyValueFields,
+  mediaTypes,
+  pageEtag,
+  parseSelect,
+  project,
+  snapshotFields,
+  toAzureSnapshot,
+  type AzureKeyValue,
+} from './model.js';
 import { invalidArgument, parseRequestTarget, pathRest, type RawQuery } from './request-target.js';
 
 /**
@@ -57,11 +66,16 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
     {
       schema: {
         tags: ['tokens'],
-        summary: 'Create an Azure App Configuration access key (HMAC id + secret) bound to one namespace; the secret is in this response only',
+        summary:
+          'Create an Azure App Configuration access key (HMAC id + secret) bound to one namespace; the secret is in this response only',
         body: Type.Object(
           {
             name: Type.Optional(Type.String({ maxLength: 200 })),
-            scopes: Type.Array(Scope, { minItems: 1, maxItems: 1, description: 'Exactly one: the namespace (a name, not a glob) and the role' }),
+            scopes: Type.Array(Scope, {
+              minItems: 1,
+              maxItems: 1,
+              description: 'Exactly one: the namespace (a name, not a glob) and the role',
+            }),
             expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 * 365 * 24 * 3600 })),
           },
           { additionalProperties: false },
@@ -103,7 +117,12 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
       const auth = parseHmacAuthorization(request.headers.authorization);
       const key = await keys.resolve(auth.credential);
       verifyHmacRequest(
-        { method: request.method, pathAndQuery: request.raw.url ?? request.url, headers: request.headers, body: rawBody(request) },
+        {
+          method: request.method,
+          pathAndQuery: request.raw.url ?? request.url,
+          headers: request.headers,
+          body: rawBody(request),
+        },
         auth,
         key.secret,
         clock.now(),
@@ -126,65 +145,111 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
     });
 
     const doc = (summary: string) => ({ schema: { tags: ['azure'], summary, security: [{ azureHmac: [] }] } });
-    const setSync = (reply: FastifyReply, revision: number) => void reply.header('sync-token', syncToken(syncId, revision));
+    const setSync = (reply: FastifyReply, revision: number) =>
+      void reply.header('sync-token', syncToken(syncId, revision));
 
     // --- key-values ---
 
-    scope.get('/kv/*', doc('Azure: get a key-value (label, $select; If-None-Match gives 304; Accept-Datetime reads the past)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const caller = callerOf(request);
-      const key = pathRest(path, '/kv/', 'key');
-      const select = parseSelect(query.get('$select'), keyValueFields);
-      const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
-      const kv = await azure.getKeyValue(caller, key, labelParam(query), asOf);
-      if (!kv) throw new HeraldError('entry_not_found', 'the key-value does not exist', { extensions: { name: key } });
-      const conditions = conditionsOf(request);
-      if (conditions.ifMatch !== undefined && conditions.ifMatch !== '*' && conditions.ifMatch !== kv.etag) {
-        throw new HeraldError('precondition_failed', 'the key-value has changed (If-Match)', { extensions: { conflicts: [] } });
-      }
-      keyValueHeaders(reply, kv);
-      if (asOf !== undefined) void reply.header('memento-datetime', new Date(kv.last_modified).toUTCString());
-      if (conditions.ifNoneMatch !== undefined && (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === kv.etag)) return reply.code(304).send();
-      return reply.type(mediaTypes.kv).send(JSON.stringify(project(kv, select)));
-    });
+    scope.get(
+      '/kv/*',
+      doc('Azure: get a key-value (label, $select; If-None-Match gives 304; Accept-Datetime reads the past)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const caller = callerOf(request);
+        const key = pathRest(path, '/kv/', 'key');
+        const select = parseSelect(query.get('$select'), keyValueFields);
+        const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
+        const kv = await azure.getKeyValue(caller, key, labelParam(query), asOf);
+        if (!kv)
+          throw new HeraldError('entry_not_found', 'the key-value does not exist', { extensions: { name: key } });
+        const conditions = conditionsOf(request);
+        if (conditions.ifMatch !== undefined && conditions.ifMatch !== '*' && conditions.ifMatch !== kv.etag) {
+          throw new HeraldError('precondition_failed', 'the key-value has changed (If-Match)', {
+            extensions: { conflicts: [] },
+          });
+        }
+        keyValueHeaders(reply, kv);
+        if (asOf !== undefined) void reply.header('memento-datetime', new Date(kv.last_modified).toUTCString());
+        if (
+          conditions.ifNoneMatch !== undefined &&
+          (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === kv.etag)
+        )
+          return reply.code(304).send();
+        return reply.type(mediaTypes.kv).send(JSON.stringify(project(kv, select)));
+      },
+    );
 
-    scope.put('/kv/*', doc('Azure: set a key-value (body {value, content_type, tags}; If-Match, If-None-Match: * to add)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const body = jsonBody(request, ctx);
-      const label = query.has('label') ? labelParam(query) : bodyLabel(body);
-      const written = await azure.putKeyValue(callerOf(request), pathRest(path, '/kv/', 'key'), label, body, conditionsOf(request));
-      keyValueHeaders(reply, written.kv);
-      setSync(reply, written.revision);
-      return reply.type(mediaTypes.kv).send(JSON.stringify(written.kv));
-    });
+    scope.put(
+      '/kv/*',
+      doc('Azure: set a key-value (body {value, content_type, tags}; If-Match, If-None-Match: * to add)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const body = jsonBody(request, ctx);
+        const label = query.has('label') ? labelParam(query) : bodyLabel(body);
+        const written = await azure.putKeyValue(
+          callerOf(request),
+          pathRest(path, '/kv/', 'key'),
+          label,
+          body,
+          conditionsOf(request),
+        );
+        keyValueHeaders(reply, written.kv);
+        setSync(reply, written.revision);
+        return reply.type(mediaTypes.kv).send(JSON.stringify(written.kv));
+      },
+    );
 
-    scope.delete('/kv/*', doc('Azure: delete a key-value (200 with it, 204 when there was none; If-Match)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const deleted = await azure.deleteKeyValue(callerOf(request), pathRest(path, '/kv/', 'key'), labelParam(query), conditionsOf(request));
-      if (!deleted) return reply.code(204).send();
-      keyValueHeaders(reply, deleted.kv);
-      setSync(reply, deleted.revision);
-      return reply.type(mediaTypes.kv).send(JSON.stringify(deleted.kv));
-    });
+    scope.delete(
+      '/kv/*',
+      doc('Azure: delete a key-value (200 with it, 204 when there was none; If-Match)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const deleted = await azure.deleteKeyValue(
+          callerOf(request),
+          pathRest(path, '/kv/', 'key'),
+          labelParam(query),
+          conditionsOf(request),
+        );
+        if (!deleted) return reply.code(204).send();
+        keyValueHeaders(reply, deleted.kv);
+        setSync(reply, deleted.revision);
+        return reply.type(mediaTypes.kv).send(JSON.stringify(deleted.kv));
+      },
+    );
 
-    scope.get('/kv', doc('Azure: list key-values (key, label, tags filters; $select; after; snapshot; Accept-Datetime); pages of 100'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const caller = callerOf(request);
-      const select = parseSelect(query.get('$select'), keyValueFields);
-      const snapshot = query.get('snapshot');
-      const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
-      const page = await azure.listKeyValues(caller, { ...listParams(query), ...(asOf === undefined ? {} : { asOf }), ...(snapshot === undefined ? {} : { snapshot }) });
-      return sendPage(request, reply, path, query, page, (kv) => project(kv, select), mediaTypes.kvset, select);
-    });
+    scope.get(
+      '/kv',
+      doc('Azure: list key-values (key, label, tags filters; $select; after; snapshot; Accept-Datetime); pages of 100'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const caller = callerOf(request);
+        const select = parseSelect(query.get('$select'), keyValueFields);
+        const snapshot = query.get('snapshot');
+        const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
+        const page = await azure.listKeyValues(caller, {
+          ...listParams(query),
+          ...(asOf === undefined ? {} : { asOf }),
+          ...(snapshot === undefined ? {} : { snapshot }),
+        });
+        return sendPage(request, reply, path, query, page, (kv) => project(kv, select), mediaTypes.kvset, select);
+      },
+    );
 
-    scope.get('/revisions', doc('Azure: list revisions of key-values, newest first (key, label, tags filters; $select; after)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const caller = callerOf(request);
-      const select = parseSelect(query.get('$select'), keyValueFields);
-      const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
-      const page = await azure.listRevisions(caller, { ...listParams(query), ...(asOf === undefined ? {} : { asOf }) });
-      return sendPage(request, reply, path, query, page, (kv) => project(kv, select), mediaTypes.kvset, select);
-    });
+    scope.get(
+      '/revisions',
+      doc('Azure: list revisions of key-values, newest first (key, label, tags filters; $select; after)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const caller = callerOf(request);
+        const select = parseSelect(query.get('$select'), keyValueFields);
+        const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
+        const page = await azure.listRevisions(caller, {
+          ...listParams(query),
+          ...(asOf === undefined ? {} : { asOf }),
+        });
+        return sendPage(request, reply, path, query, page, (kv) => project(kv, select), mediaTypes.kvset, select);
+      },
+    );
 
     scope.get('/keys', doc('Azure: list keys (name filter; after)'), async (request, reply) => {
       const { path, query } = parseRequestTarget(request.url);
@@ -194,20 +259,39 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
       return sendPage(request, reply, path, query, page, (item) => item, mediaTypes.keyset, undefined);
     });
 
-    scope.get('/labels', doc('Azure: list labels (name filter; after; the empty label is null)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const caller = callerOf(request);
-      const select = parseSelect(query.get('$select'), ['name']);
-      const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
-      const page = await azure.listLabels(caller, nameParams(query, asOf));
-      return sendPage(request, reply, path, query, page, (item) => project(item, select), mediaTypes.labelset, select);
-    });
+    scope.get(
+      '/labels',
+      doc('Azure: list labels (name filter; after; the empty label is null)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const caller = callerOf(request);
+        const select = parseSelect(query.get('$select'), ['name']);
+        const asOf = await azure.asOf(caller, header(request, 'accept-datetime'));
+        const page = await azure.listLabels(caller, nameParams(query, asOf));
+        return sendPage(
+          request,
+          reply,
+          path,
+          query,
+          page,
+          (item) => project(item, select),
+          mediaTypes.labelset,
+          select,
+        );
+      },
+    );
 
     // --- locks ---
 
     const lock = (locked: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
       const { path, query } = parseRequestTarget(request.url);
-      const written = await azure.setLock(callerOf(request), pathRest(path, '/locks/', 'key'), labelParam(query), locked, conditionsOf(request));
+      const written = await azure.setLock(
+        callerOf(request),
+        pathRest(path, '/locks/', 'key'),
+        labelParam(query),
+        locked,
+        conditionsOf(request),
+      );
       keyValueHeaders(reply, written.kv);
       setSync(reply, written.revision);
       return reply.type(mediaTypes.kv).send(JSON.stringify(written.kv));
@@ -217,77 +301,125 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
 
     // --- snapshots ---
 
-    scope.put('/snapshots/*', doc('Azure: create a snapshot (body {filters, composition_type, retention_period, tags}); 201 with Operation-Location'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const name = pathRest(path, '/snapshots/', 'name');
-      const record = await azure.createSnapshot(callerOf(request), name, jsonBody(request, ctx));
-      const apiVersion = query.get('api-version');
-      const operation = `${origin(request)}/operations?snapshot=${encodeURIComponent(name)}${apiVersion === undefined ? '' : `&api-version=${encodeURIComponent(apiVersion)}`}`;
-      return reply
-        .code(201)
-        .header('operation-location', operation)
-        .header('etag', `"${record.etag}"`)
-        .header('last-modified', new Date(record.createdAt).toUTCString())
-        .type(mediaTypes.snapshot)
-        .send(JSON.stringify(toAzureSnapshot(record)));
-    });
+    scope.put(
+      '/snapshots/*',
+      doc(
+        'Azure: create a snapshot (body {filters, composition_type, retention_period, tags}); 201 with Operation-Location',
+      ),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const name = pathRest(path, '/snapshots/', 'name');
+        const record = await azure.createSnapshot(callerOf(request), name, jsonBody(request, ctx));
+        const apiVersion = query.get('api-version');
+        const operation = `${origin(request)}/operations?snapshot=${encodeURIComponent(name)}${apiVersion === undefined ? '' : `&api-version=${encodeURIComponent(apiVersion)}`}`;
+        return reply
+          .code(201)
+          .header('operation-location', operation)
+          .header('etag', `"${record.etag}"`)
+          .header('last-modified', new Date(record.createdAt).toUTCString())
+          .type(mediaTypes.snapshot)
+          .send(JSON.stringify(toAzureSnapshot(record)));
+      },
+    );
 
-    scope.get('/snapshots/*', doc('Azure: get a snapshot ($select; If-None-Match gives 304)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const name = pathRest(path, '/snapshots/', 'name');
-      const select = parseSelect(query.get('$select'), snapshotFields);
-      const record = await azure.getSnapshot(callerOf(request), name);
-      void reply
-        .header('etag', `"${record.etag}"`)
-        .header('last-modified', new Date(record.createdAt).toUTCString())
-        .header('link', `</kv?snapshot=${encodeURIComponent(name)}>; rel="items"`);
-      const conditions = conditionsOf(request);
-      if (conditions.ifMatch !== undefined && conditions.ifMatch !== '*' && conditions.ifMatch !== record.etag) {
-        throw new HeraldError('precondition_failed', 'the snapshot has changed (If-Match)', { extensions: { conflicts: [] } });
-      }
-      if (conditions.ifNoneMatch !== undefined && (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === record.etag)) return reply.code(304).send();
-      return reply.type(mediaTypes.snapshot).send(JSON.stringify(project(toAzureSnapshot(record), select)));
-    });
-
-    scope.patch('/snapshots/*', doc('Azure: archive ({"status":"archived"}) or recover ({"status":"ready"}) a snapshot (If-Match)'), async (request, reply) => {
-      const { path } = parseRequestTarget(request.url);
-      const name = pathRest(path, '/snapshots/', 'name');
-      const conditions = conditionsOf(request);
-      const caller = callerOf(request);
-      if (conditions.ifNoneMatch !== undefined) {
-        const current = await azure.getSnapshot(caller, name);
-        if (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === current.etag) {
-          throw new HeraldError('precondition_failed', 'the snapshot matches If-None-Match', { extensions: { conflicts: [] } });
+    scope.get(
+      '/snapshots/*',
+      doc('Azure: get a snapshot ($select; If-None-Match gives 304)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const name = pathRest(path, '/snapshots/', 'name');
+        const select = parseSelect(query.get('$select'), snapshotFields);
+        const record = await azure.getSnapshot(callerOf(request), name);
+        void reply
+          .header('etag', `"${record.etag}"`)
+          .header('last-modified', new Date(record.createdAt).toUTCString())
+          .header('link', `</kv?snapshot=${encodeURIComponent(name)}>; rel="items"`);
+        const conditions = conditionsOf(request);
+        if (conditions.ifMatch !== undefined && conditions.ifMatch !== '*' && conditions.ifMatch !== record.etag) {
+          throw new HeraldError('precondition_failed', 'the snapshot has changed (If-Match)', {
+            extensions: { conflicts: [] },
+          });
         }
-      }
-      const record = await azure.updateSnapshot(caller, name, jsonBody(request, ctx), conditions.ifMatch);
-      return reply.header('etag', `"${record.etag}"`).type(mediaTypes.snapshot).send(JSON.stringify(toAzureSnapshot(record)));
-    });
+        if (
+          conditions.ifNoneMatch !== undefined &&
+          (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === record.etag)
+        )
+          return reply.code(304).send();
+        return reply.type(mediaTypes.snapshot).send(JSON.stringify(project(toAzureSnapshot(record), select)));
+      },
+    );
 
-    scope.get('/snapshots', doc('Azure: list snapshots (name and status filters; $select; after)'), async (request, reply) => {
-      const { path, query } = parseRequestTarget(request.url);
-      const select = parseSelect(query.get('$select'), snapshotFields);
-      const status = query.get('status');
-      const name = query.get('name');
-      const after = query.get('after');
-      const page = await azure.listSnapshots(callerOf(request), {
-        ...(name === undefined ? {} : { name }),
-        ...(status === undefined || status === '*' ? {} : { status }),
-        ...(after === undefined ? {} : { after }),
-      });
-      return sendPage(request, reply, path, query, page, (record) => project(toAzureSnapshot(record), select), mediaTypes.snapshotset, select);
-    });
+    scope.patch(
+      '/snapshots/*',
+      doc('Azure: archive ({"status":"archived"}) or recover ({"status":"ready"}) a snapshot (If-Match)'),
+      async (request, reply) => {
+        const { path } = parseRequestTarget(request.url);
+        const name = pathRest(path, '/snapshots/', 'name');
+        const conditions = conditionsOf(request);
+        const caller = callerOf(request);
+        if (conditions.ifNoneMatch !== undefined) {
+          const current = await azure.getSnapshot(caller, name);
+          if (conditions.ifNoneMatch === '*' || conditions.ifNoneMatch === current.etag) {
+            throw new HeraldError('precondition_failed', 'the snapshot matches If-None-Match', {
+              extensions: { conflicts: [] },
+            });
+          }
+        }
+        const record = await azure.updateSnapshot(caller, name, jsonBody(request, ctx), conditions.ifMatch);
+        return reply
+          .header('etag', `"${record.etag}"`)
+          .type(mediaTypes.snapshot)
+          .send(JSON.stringify(toAzureSnapshot(record)));
+      },
+    );
 
-    scope.get('/operations', doc('Azure: the state of a snapshot creation (snapshots are made at once, so it has succeeded)'), async (request, reply) => {
-      const { query } = parseRequestTarget(request.url);
-      const name = query.get('snapshot');
-      if (name === undefined) throw invalidArgument('snapshot', 'the snapshot query parameter is required');
-      const record = await azure.getSnapshot(callerOf(request), name);
-      const failed = record.status === 'failed';
-      return reply
-        .type(mediaTypes.json)
-        .send(JSON.stringify({ id: name, status: failed ? 'Failed' : 'Succeeded', error: failed ? { code: 'Failed', message: 'the snapshot could not be made' } : null }));
-    });
+    scope.get(
+      '/snapshots',
+      doc('Azure: list snapshots (name and status filters; $select; after)'),
+      async (request, reply) => {
+        const { path, query } = parseRequestTarget(request.url);
+        const select = parseSelect(query.get('$select'), snapshotFields);
+        const status = query.get('status');
+        const name = query.get('name');
+        const after = query.get('after');
+        const page = await azure.listSnapshots(callerOf(request), {
+          ...(name === undefined ? {} : { name }),
+          ...(status === undefined || status === '*' ? {} : { status }),
+          ...(after === undefined ? {} : { after }),
+        });
+        return sendPage(
+          request,
+          reply,
+          path,
+          query,
+          page,
+          (record) => project(toAzureSnapshot(record), select),
+          mediaTypes.snapshotset,
+          select,
+        );
+      },
+    );
+
+    scope.get(
+      '/operations',
+      doc('Azure: the state of a snapshot creation (snapshots are made at once, so it has succeeded)'),
+      async (request, reply) => {
+        const { query } = parseRequestTarget(request.url);
+        const name = query.get('snapshot');
+        if (name === undefined) throw invalidArgument('snapshot', 'the snapshot query parameter is required');
+        const record = await azure.getSnapshot(callerOf(request), name);
+        const failed = record.status === 'failed';
+        return reply
+          .type(mediaTypes.json)
+          .send(
+            JSON.stringify({
+              id: name,
+              status: failed ? 'Failed' : 'Succeeded',
+              error: failed ? { code: 'Failed', message: 'the snapshot could not be made' } : null,
+            }),
+          );
+      },
+    );
   });
 }
 
@@ -322,13 +454,22 @@ function listParams(query: RawQuery): { key?: string; label?: string; tags: stri
   const key = query.get('key');
   const label = query.get('label');
   const after = query.get('after');
-  return { ...(key === undefined ? {} : { key }), ...(label === undefined ? {} : { label }), tags: query.getAll('tags'), ...(after === undefined ? {} : { after }) };
+  return {
+    ...(key === undefined ? {} : { key }),
+    ...(label === undefined ? {} : { label }),
+    tags: query.getAll('tags'),
+    ...(after === undefined ? {} : { after }),
+  };
 }
 
 function nameParams(query: RawQuery, asOf: number | undefined): { name?: string; after?: string; asOf?: number } {
   const name = query.get('name');
   const after = query.get('after');
-  return { ...(name === undefined ? {} : { name }), ...(after === undefined ? {} : { after }), ...(asOf === undefined ? {} : { asOf }) };
+  return {
+    ...(name === undefined ? {} : { name }),
+    ...(after === undefined ? {} : { after }),
+    ...(asOf === undefined ? {} : { asOf }),
+  };
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -338,7 +479,12 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 /** If-Match / If-None-Match without quotes (the first etag of a list); `*` as is. */
 function conditionsOf(request: FastifyRequest): Conditions {
-  const unquote = (value: string | undefined) => value?.split(',')[0]?.trim().replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1');
+  const unquote = (value: string | undefined) =>
+    value
+      ?.split(',')[0]
+      ?.trim()
+      .replace(/^W\//u, '')
+      .replace(/^"(.*)"$/u, '$1');
   const ifMatch = unquote(header(request, 'if-match'));
   const ifNoneMatch = unquote(header(request, 'if-none-match'));
   return { ...(ifMatch === undefined ? {} : { ifMatch }), ...(ifNoneMatch === undefined ? {} : { ifNoneMatch }) };
@@ -409,9 +555,13 @@ function sendError(error: FastifyError | HeraldError, request: FastifyRequest, r
   const { wwwAuthenticate, name, ...extensions } = herald.extensions;
   if (herald.status === 401) {
     const reason = typeof wwwAuthenticate === 'string' ? wwwAuthenticate : 'Invalid access token';
-    void reply.header('www-authenticate', `HMAC-SHA256 error="invalid_token" error_description="${reason.replace(/["\\]/gu, '')}", Bearer`);
+    void reply.header(
+      'www-authenticate',
+      `HMAC-SHA256 error="invalid_token" error_description="${reason.replace(/["\\]/gu, '')}", Bearer`,
+    );
   }
-  if (herald.retryAfter !== undefined || herald.status === 503) void reply.header('retry-after', String(herald.retryAfter ?? 1));
+  if (herald.retryAfter !== undefined || herald.status === 503)
+    void reply.header('retry-after', String(herald.retryAfter ?? 1));
   const kind = azureErrorTypes[herald.code];
   const locked = herald.code === 'entry_locked';
   const title = locked
@@ -442,6 +592,7 @@ function toHeraldError(error: FastifyError | HeraldError): HeraldError {
     default:
       break;
   }
-  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return new HeraldError('invalid_request', error.message);
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500)
+    return new HeraldError('invalid_request', error.message);
   return new HeraldError('internal', 'internal error; the request id is in the server log', { cause: error });
 }

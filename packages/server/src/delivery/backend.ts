@@ -24,7 +24,11 @@ export interface RouteDescription {
 }
 
 export function describeRoute(route: NamespaceRoute): RouteDescription {
-  const stub = (r: { seq: number; revision: number; createdAt: number }): ReleaseStub => ({ seq: r.seq, revision: r.revision, createdAt: r.createdAt });
+  const stub = (r: { seq: number; revision: number; createdAt: number }): ReleaseStub => ({
+    seq: r.seq,
+    revision: r.revision,
+    createdAt: r.createdAt,
+  });
   return {
     version: route.version,
     stable: stub(route.stable),
@@ -40,7 +44,10 @@ export function describeRoute(route: NamespaceRoute): RouteDescription {
  */
 export interface WatchBackend {
   authenticate(request: FastifyRequest): Promise<Principal>;
-  resolveViews(principal: Principal, requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>): Promise<WatchRequestView[]>;
+  resolveViews(
+    principal: Principal,
+    requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>,
+  ): Promise<WatchRequestView[]>;
   routing: Routing;
   views: ViewService;
   hub: WatchHub;

@@ -22,7 +22,14 @@ import type { WatchRequestView } from './watch-hub.js';
 export interface ReportInput {
   instanceId: string;
   attributes?: Record<string, string>;
-  views?: Array<{ namespace: string; labels?: string[]; seq: number; digest: string; status: 'applied' | 'rejected'; reason?: string }>;
+  views?: Array<{
+    namespace: string;
+    labels?: string[];
+    seq: number;
+    digest: string;
+    status: 'applied' | 'rejected';
+    reason?: string;
+  }>;
   health?: { status: 'ok' | 'degraded' | 'failing'; detail?: string };
 }
 
@@ -84,7 +91,10 @@ export class DeliveryService {
   }
 
   /** Checks a watch or view request and decides each view's audience (with secrets or not). */
-  async resolveViews(principal: Principal, requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>): Promise<WatchRequestView[]> {
+  async resolveViews(
+    principal: Principal,
+    requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>,
+  ): Promise<WatchRequestView[]> {
     const resolved: WatchRequestView[] = [];
     for (const view of requested) {
       const labels = normaliseLabels(view.labels ?? []);
@@ -114,8 +124,19 @@ export class DeliveryService {
     const target = await this.#store.getRelease(namespace, toSeq);
     if (!target) throw new HeraldError('revision_not_found', `namespace "${namespace}" has no release ${toSeq}`);
     const release = await this.#store.createRelease(
-      { namespace, revision: target.revision, kind: 'rollback', author: actorOf(principal), note: note || `rollback to release ${toSeq}` },
-      { actor: actorOf(principal), action: 'release.rollback', target: `namespace:${namespace}`, details: { toSeq, note } },
+      {
+        namespace,
+        revision: target.revision,
+        kind: 'rollback',
+        author: actorOf(principal),
+        note: note || `rollback to release ${toSeq}`,
+      },
+      {
+        actor: actorOf(principal),
+        action: 'release.rollback',
+        target: `namespace:${namespace}`,
+        details: { toSeq, note },
+      },
     );
     return releaseView(release);
   }
@@ -138,7 +159,12 @@ export class DeliveryService {
     await this.#store.updateNamespace(
       namespace,
       { policy: document as unknown as Record<string, unknown> },
-      { actor: actorOf(principal), action: 'namespace.policy.set', target: `namespace:${namespace}`, details: { policy: document } },
+      {
+        actor: actorOf(principal),
+        action: 'namespace.policy.set',
+        target: `namespace:${namespace}`,
+        details: { policy: document },
+      },
     );
     return document;
   }
@@ -166,7 +192,10 @@ export class DeliveryService {
     });
   }
 
-  async fleet(principal: Principal, namespace: string): Promise<{ instances: FleetItem[]; releases: Array<{ seq: number; applied: number; rejected: number }> }> {
+  async fleet(
+    principal: Principal,
+    namespace: string,
+  ): Promise<{ instances: FleetItem[]; releases: Array<{ seq: number; applied: number; rejected: number }> }> {
     requirePermission(principal, 'read', namespace);
     await this.#requireNamespace(namespace);
     await this.#reports.flush();

@@ -41,7 +41,11 @@ export class KeyRing {
     const changed = newest.keyId !== this.#current?.keyId || keys.length !== this.#keys.length;
     this.#keys = keys;
     if (changed) {
-      this.#current = new SigningKey(newest.keyId, this.#cipher.decrypt(newest.encryptedPrivateKey, keyAssociatedData), newest.createdAt);
+      this.#current = new SigningKey(
+        newest.keyId,
+        this.#cipher.decrypt(newest.encryptedPrivateKey, keyAssociatedData),
+        newest.createdAt,
+      );
       for (const listener of this.#listeners) listener();
     }
   }
@@ -79,8 +83,17 @@ export class KeyRing {
     const { key, privateKeyPem } = SigningKey.generate(keyId, createdAt);
     const endorsedBy = endorser ? endorser.endorse({ keyId, publicKey: key.publicKey, createdAt }) : null;
     await this.#store.addSigningKey(
-      { keyId, publicKey: key.publicKey, encryptedPrivateKey: this.#cipher.encrypt(privateKeyPem, keyAssociatedData), createdAt, endorsedBy },
-      { ...audit, details: { ...audit.details, keyId, publicKey: key.publicKey, endorsedBy: endorsedBy?.keyId ?? null } },
+      {
+        keyId,
+        publicKey: key.publicKey,
+        encryptedPrivateKey: this.#cipher.encrypt(privateKeyPem, keyAssociatedData),
+        createdAt,
+        endorsedBy,
+      },
+      {
+        ...audit,
+        details: { ...audit.details, keyId, publicKey: key.publicKey, endorsedBy: endorsedBy?.keyId ?? null },
+      },
     );
     return { keyId, publicKey: key.publicKey, createdAt, ...(endorsedBy ? { endorsedBy } : {}) };
   }

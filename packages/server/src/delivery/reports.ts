@@ -17,7 +17,13 @@ export class ReportCollector {
   #flushing: Promise<void> | undefined;
 
   /** `sink` writes a batch: the store on a control plane, the upstream on a relay. */
-  constructor(deps: { sink: (reports: InstanceReport[]) => Promise<void>; clock: Clock; flushMs: number; maxBuffered: number; onError: (error: unknown) => void }) {
+  constructor(deps: {
+    sink: (reports: InstanceReport[]) => Promise<void>;
+    clock: Clock;
+    flushMs: number;
+    maxBuffered: number;
+    onError: (error: unknown) => void;
+  }) {
     this.#sink = deps.sink;
     this.#clock = deps.clock;
     this.#maxBuffered = deps.maxBuffered;
@@ -29,7 +35,9 @@ export class ReportCollector {
   accept(report: Omit<InstanceReport, 'at'>): void {
     const previous = this.#buffer.get(report.instanceId);
     if (!previous && this.#buffer.size >= this.#maxBuffered) {
-      throw new HeraldError('unavailable', 'too many reports are waiting to be written; retry later', { retryAfter: 2 });
+      throw new HeraldError('unavailable', 'too many reports are waiting to be written; retry later', {
+        retryAfter: 2,
+      });
     }
     const views = new Map((previous?.views ?? []).map((v) => [JSON.stringify([v.namespace, v.labels]), v]));
     for (const v of report.views) views.set(JSON.stringify([v.namespace, v.labels]), v);

@@ -96,7 +96,8 @@ export class ViewService {
       return await this.at(spec, secrets, release);
     } catch (error) {
       // Gone (compacted, or unknown upstream of a relay): the client gets a snapshot instead.
-      if (error instanceof HeraldError && (error.code === 'revision_compacted' || error.code === 'revision_not_found')) return undefined;
+      if (error instanceof HeraldError && (error.code === 'revision_compacted' || error.code === 'revision_not_found'))
+        return undefined;
       throw error;
     }
   }
@@ -104,7 +105,12 @@ export class ViewService {
   snapshotFrame(view: ComputedView): Buffer {
     if (!view.snapshotFrame) {
       this.encodedEvents += 1;
-      view.snapshotFrame = encodeEvent('snapshot', { view: view.key, manifest: view.signed.manifest, signature: view.signed.signature, values: view.values });
+      view.snapshotFrame = encodeEvent('snapshot', {
+        view: view.key,
+        manifest: view.signed.manifest,
+        signature: view.signed.signature,
+        values: view.values,
+      });
     }
     return view.snapshotFrame;
   }

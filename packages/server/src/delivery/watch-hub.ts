@@ -65,7 +65,12 @@ export class WatchHub {
   readonly #waiters = new Map<string, Set<{ afterSeq: number; version?: string; done: () => void }>>();
 
   /** `revisions` wakes the hub on new revisions (a store's change feed); a relay calls refresh() itself. */
-  constructor(deps: { revisions?: (listener: () => void) => () => void; routing: Routing; views: ViewService; onError: (error: unknown) => void }) {
+  constructor(deps: {
+    revisions?: (listener: () => void) => () => void;
+    routing: Routing;
+    views: ViewService;
+    onError: (error: unknown) => void;
+  }) {
     this.#routing = deps.routing;
     this.#views = deps.views;
     this.#onError = deps.onError;
@@ -194,7 +199,8 @@ export class WatchHub {
       }
       this.#routes.set(namespace, route);
       for (const waiter of [...(this.#waiters.get(namespace) ?? [])]) {
-        if (waiter.version === undefined ? route.stable.seq > waiter.afterSeq : route.version !== waiter.version) waiter.done();
+        if (waiter.version === undefined ? route.stable.seq > waiter.afterSeq : route.version !== waiter.version)
+          waiter.done();
       }
       for (const channel of this.#byNamespace.get(namespace) ?? []) {
         if (channel.routeVersion === route.version) continue;

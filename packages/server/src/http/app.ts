@@ -35,9 +35,13 @@ function toHeraldError(error: FastifyError): HeraldError {
           ? `unknown field "${v.params.additionalProperty}"`
           : (v.message ?? v.keyword),
     }));
-    return new HeraldError('invalid_request', `${error.validationContext ?? 'request'}: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`, {
-      extensions: { violations },
-    });
+    return new HeraldError(
+      'invalid_request',
+      `${error.validationContext ?? 'request'}: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+      {
+        extensions: { violations },
+      },
+    );
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -64,7 +68,9 @@ function toHeraldError(error: FastifyError): HeraldError {
 const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
   const build = AjvCompiler();
   const lenient = build(externalSchemas, options);
-  const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<typeof build>[1];
+  const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<
+    typeof build
+  >[1];
   const strict = build(externalSchemas, strictOptions);
   return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
 };
@@ -105,7 +111,10 @@ export function buildApp(options: AppOptions): HeraldApp {
   // Every route can answer a problem+json error; say so in the OpenAPI document, or a client
   // generated from it knows of no error responses at all. (The error handlers send strings, so
   // these schemas are never used to serialise.)
-  const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: 'Problem' } } } });
+  const problemResponse = (description: string) => ({
+    description,
+    content: { 'application/problem+json': { schema: { $ref: 'Problem' } } },
+  });
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
     route.schema.response = {
@@ -130,7 +139,10 @@ export function buildApp(options: AppOptions): HeraldApp {
     if (herald.status === 401) void reply.header('www-authenticate', 'Bearer realm="herald"');
     if (herald.retryAfter !== undefined) void reply.header('retry-after', String(herald.retryAfter));
     else if (herald.status === 503) void reply.header('retry-after', String(options.retryAfterSeconds));
-    return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
+    return reply
+      .code(herald.status)
+      .type(problemContentType)
+      .send(JSON.stringify(toProblem(herald, request.id)));
   });
 
   app.setNotFoundHandler(async (request, reply) => {
@@ -139,22 +151,36 @@ export function buildApp(options: AppOptions): HeraldApp {
       if (file) return reply.code(file.status).headers(file.headers).send(file.body);
     }
     const herald = new HeraldError('route_not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
-    return reply.code(herald.status).type(problemContentType).send(JSON.stringify(toProblem(herald, request.id)));
+    return reply
+      .code(herald.status)
+      .type(problemContentType)
+      .send(JSON.stringify(toProblem(herald, request.id)));
   });
 
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Herald admin API', version: '1', description: 'Errors are application/problem+json with a stable code (docs/errors.md).' },
+      info: {
+        title: 'Herald admin API',
+        version: '1',
+        description: 'Errors are application/problem+json with a stable code (docs/errors.md).',
+      },
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
-          azureHmac: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'Azure App Configuration HMAC-SHA256 with an access key (docs/azure-compat.md)' },
+          azureHmac: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: 'Azure App Configuration HMAC-SHA256 with an access key (docs/azure-compat.md)',
+          },
         },
       },
       security: [{ bearer: [] }],
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   });
 
   return app;

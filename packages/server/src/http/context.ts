@@ -11,7 +11,13 @@ import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Principal } from '../principal.js';
 
-export type HeraldApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type HeraldApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 export interface RouteContext {
   config: Readonly<ServerConfig>;
@@ -53,4 +59,3 @@ export function sendPage<P extends Page<unknown>>(request: FastifyRequest, reply
   }
   return page;
 }
-

@@ -1,4 +1,4 @@
-import type { HeraldError} from '@herald/core';
+import type { HeraldError } from '@herald/core';
 import { errorCatalogue, type ErrorCode } from '@herald/core';
 
 export const problemContentType = 'application/problem+json; charset=utf-8';

@@ -53,13 +53,17 @@ const JsonSchemaObject = Type.Record(Type.String(), Type.Unknown());
 export const NamespaceSchemaBody = Type.Object(
   {
     document: Type.Optional(JsonSchemaObject),
-    prefixes: Type.Optional(Type.Array(Type.Object({ prefix: Type.String(), schema: JsonSchemaObject }, { additionalProperties: false }))),
+    prefixes: Type.Optional(
+      Type.Array(Type.Object({ prefix: Type.String(), schema: JsonSchemaObject }, { additionalProperties: false })),
+    ),
   },
   { additionalProperties: false },
 );
 
 const Preconditions = {
-  ifRevision: Type.Optional(Type.Integer({ minimum: 0, description: 'Current revision the entry must be at; 0 means absent' })),
+  ifRevision: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Current revision the entry must be at; 0 means absent' }),
+  ),
   ifEtag: Type.Optional(Type.String()),
   ifAbsent: Type.Optional(Type.Boolean()),
 };
@@ -135,7 +139,11 @@ export const DiffItem = Type.Object({
 
 export const Scope = Type.Object(
   {
-    namespaces: Type.String({ minLength: 1, maxLength: 128, description: 'Namespace glob: * any run, ? one character' }),
+    namespaces: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'Namespace glob: * any run, ? one character',
+    }),
     role: Type.Union(roles.map((role) => Type.Literal(role))),
     secrets: Type.Optional(Type.Boolean({ description: 'May read secret values (admins always may)' })),
   },

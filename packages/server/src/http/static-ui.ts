@@ -26,7 +26,20 @@ const contentTypes: Record<string, string> = {
 };
 
 /** Paths that belong to the API (here or in the Azure data plane): never answered with the app. */
-const apiPrefixes = ['/v1', '/healthz', '/readyz', '/metrics', '/openapi.json', '/kv', '/revisions', '/keys', '/labels', '/locks', '/snapshots', '/operations'];
+const apiPrefixes = [
+  '/v1',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/openapi.json',
+  '/kv',
+  '/revisions',
+  '/keys',
+  '/labels',
+  '/locks',
+  '/snapshots',
+  '/operations',
+];
 
 export interface StaticResponse {
   status: 200;
@@ -74,7 +87,8 @@ export class StaticUi {
       return undefined;
     }
     const segments = decoded.split('/').filter((s) => s.length > 0);
-    if (segments.some((s) => s === '..' || s === '.' || s.includes('\\') || s.includes('\0') || s.startsWith('.'))) return undefined;
+    if (segments.some((s) => s === '..' || s === '.' || s.includes('\\') || s.includes('\0') || s.startsWith('.')))
+      return undefined;
     const relative = segments.join('/');
     const file = relative === '' ? undefined : await this.#file(relative);
     if (file) return this.#respond(file, relative.startsWith('assets/'));
@@ -115,5 +129,7 @@ export class StaticUi {
 }
 
 export function isApiPath(urlPath: string): boolean {
-  return apiPrefixes.some((prefix) => urlPath === prefix || urlPath.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
+  return apiPrefixes.some(
+    (prefix) => urlPath === prefix || urlPath.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`),
+  );
 }

@@ -43,7 +43,8 @@ export class RelayCache {
   }
 
   async readRoute(namespace: string): Promise<RouteDescription | undefined> {
-    return (await this.#read(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`))) as RouteDescription | undefined;
+    return (await this.#read(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`))) as
+      RouteDescription | undefined;
   }
 
   async writeRoute(namespace: string, route: RouteDescription): Promise<void> {
@@ -68,7 +69,10 @@ export class RelayCache {
   }
 
   async readTokens(): Promise<Record<string, { tokenId: string; name: string; scopes: Scope[] }>> {
-    return ((await this.#read(join(this.dir, 'tokens.json'))) as Record<string, { tokenId: string; name: string; scopes: Scope[] }> | undefined) ?? {};
+    return (
+      ((await this.#read(join(this.dir, 'tokens.json'))) as
+        Record<string, { tokenId: string; name: string; scopes: Scope[] }> | undefined) ?? {}
+    );
   }
 
   async writeTokens(tokens: Record<string, { tokenId: string; name: string; scopes: Scope[] }>): Promise<void> {

@@ -1,4 +1,20 @@
-import { hashToken, allows, allowsSecrets, checkLabels, defaultLimits, HeraldError, normaliseLabels, parsePolicy, selectsCandidate, systemClock, TrustStore, viewKey, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
+import {
+  hashToken,
+  allows,
+  allowsSecrets,
+  checkLabels,
+  defaultLimits,
+  HeraldError,
+  normaliseLabels,
+  parsePolicy,
+  selectsCandidate,
+  systemClock,
+  TrustStore,
+  viewKey,
+  type Clock,
+  type PublicKeyInfo,
+  type Scope,
+} from '@herald/core';
 import type { ReleaseRecord } from '@herald/store';
 import { Backoff, verifySnapshot } from '@herald/sdk/internal';
 import type { FastifyRequest } from 'fastify';
@@ -97,7 +113,11 @@ export class Relay implements Routing, ViewOrigin {
     const cache = this.#cache;
     this.#metrics = {
       watchStreams: new Gauge({ name: 'herald_watch_streams', help: 'Open watch streams', registers: [this.registry] }),
-      reportsForwarded: new Counter({ name: 'herald_relay_reports_forwarded_total', help: 'Instance reports forwarded upstream', registers: [this.registry] }),
+      reportsForwarded: new Counter({
+        name: 'herald_relay_reports_forwarded_total',
+        help: 'Instance reports forwarded upstream',
+        registers: [this.registry],
+      }),
       upstreamAge: new Gauge({
         name: 'herald_relay_upstream_last_contact_seconds',
         help: 'Seconds since the upstream last answered (lag)',
@@ -149,8 +169,15 @@ export class Relay implements Routing, ViewOrigin {
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
         // Ready when it can serve: it trusts keys and has either an upstream or a cache to serve from.
         // Cached routes are loaded when first asked for, so after a restart with no upstream the cache on disk is what counts.
-        const ready = this.#trust.size > 0 && (this.#upstream.lastContact > 0 || this.#routes.size > 0 || (await this.#cache.countViews()) > 0);
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', upstream: this.#upstream.lastContact > 0 ? 'reached' : 'not reached' });
+        const ready =
+          this.#trust.size > 0 &&
+          (this.#upstream.lastContact > 0 || this.#routes.size > 0 || (await this.#cache.countViews()) > 0);
+        return reply
+          .code(ready ? 200 : 503)
+          .send({
+            status: ready ? 'ready' : 'unavailable',
+            upstream: this.#upstream.lastContact > 0 ? 'reached' : 'not reached',
+          });
       });
       routes.get('/metrics', { schema: { tags: ['system'], security: [] } }, async (_request, reply) =>
         reply.type(this.registry.contentType).send(await this.registry.metrics()),
@@ -164,7 +191,10 @@ export class Relay implements Routing, ViewOrigin {
     this.#persistedTokens = await this.#cache.readTokens();
     await this.#loadKeys();
     await this.#app.listen({ host: this.#options.host ?? '127.0.0.1', port: this.#options.port ?? 0 });
-    const heartbeat = setInterval(() => this.hub.broadcast(heartbeatFrame(this.#revision, Date.now())), this.#options.heartbeatMs ?? 15_000);
+    const heartbeat = setInterval(
+      () => this.hub.broadcast(heartbeatFrame(this.#revision, Date.now())),
+      this.#options.heartbeatMs ?? 15_000,
+    );
     const keys = setInterval(() => void this.#refreshKeys().catch(() => undefined), 60_000);
     for (const timer of [heartbeat, keys]) {
       timer.unref();
@@ -217,7 +247,11 @@ export class Relay implements Routing, ViewOrigin {
   }
 
   /** A view release from the disk cache, else from the upstream; verified either way before use. */
-  async compute(spec: { namespace: string; labels: string[] }, _secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+  async compute(
+    spec: { namespace: string; labels: string[] },
+    _secrets: boolean,
+    release: ReleaseRecord,
+  ): Promise<ComputedView> {
     const labels = normaliseLabels(spec.labels);
     let payload = await this.#cache.readView(spec.namespace, labels, release.seq);
     let verified = payload === undefined ? undefined : this.#verify(spec.namespace, labels, release.seq, payload);
@@ -228,7 +262,12 @@ export class Relay implements Routing, ViewOrigin {
         await this.#refreshKeys();
         verified = this.#verify(spec.namespace, labels, release.seq, payload);
       }
-      if (!verified) throw new HeraldError('unavailable', `the upstream sent release ${release.seq} of ${spec.namespace} that does not verify`, { retryAfter: 1 });
+      if (!verified)
+        throw new HeraldError(
+          'unavailable',
+          `the upstream sent release ${release.seq} of ${spec.namespace} that does not verify`,
+          { retryAfter: 1 },
+        );
       await this.#cache.writeView(spec.namespace, labels, release.seq, payload);
     }
     const { manifest, signature, values } = verified;
@@ -275,7 +314,16 @@ export class Relay implements Routing, ViewOrigin {
     const policy = rollout ? parsePolicy(rollout.policy) : undefined;
     const route: NamespaceRoute = {
       stable: releaseStub(namespace, description.stable.seq, description.stable.revision, description.stable.createdAt),
-      ...(description.candidate ? { candidate: releaseStub(namespace, description.candidate.seq, description.candidate.revision, description.candidate.createdAt) } : {}),
+      ...(description.candidate
+        ? {
+            candidate: releaseStub(
+              namespace,
+              description.candidate.seq,
+              description.candidate.revision,
+              description.candidate.createdAt,
+            ),
+          }
+        : {}),
       isTargeted: rollout && policy ? (instance) => selectsCandidate(rollout.state, policy, instance) : () => false,
       version: description.version,
       ...(rollout ? { rollout } : {}),
@@ -304,7 +352,12 @@ export class Relay implements Routing, ViewOrigin {
       await this.#cache.writeAudience(me.scopes);
     } catch (error) {
       if (error instanceof UpstreamRefusal) throw error;
-      if (!pinned) throw new HeraldError('unavailable', `cannot reach ${this.#options.upstream} to learn its keys, and no keys are pinned`, { cause: error });
+      if (!pinned)
+        throw new HeraldError(
+          'unavailable',
+          `cannot reach ${this.#options.upstream} to learn its keys, and no keys are pinned`,
+          { cause: error },
+        );
       this.#audience = (await this.#cache.readAudience()) ?? [];
       this.#published = (await this.#cache.readKeys()) ?? [...this.#trust.list().map((k) => ({ ...k, createdAt: 0 }))];
     }
@@ -369,7 +422,10 @@ export class Relay implements Routing, ViewOrigin {
       // The relay serves what its own token receives; it must not hand secrets to a client that may not read them.
       const secrets = allowsSecrets(this.#audience, view.namespace);
       if (secrets && !allowsSecrets(principal.scopes, view.namespace)) {
-        throw new HeraldError('forbidden', `this relay serves "${view.namespace}" with secrets, which token ${principal.tokenId} may not read`);
+        throw new HeraldError(
+          'forbidden',
+          `this relay serves "${view.namespace}" with secrets, which token ${principal.tokenId} may not read`,
+        );
       }
       const spec = { namespace: view.namespace, labels };
       return {
@@ -384,7 +440,8 @@ export class Relay implements Routing, ViewOrigin {
 
   #report(principal: Principal, input: ReportInput): void {
     for (const v of input.views ?? []) {
-      if (!allows(principal.scopes, 'view', v.namespace)) throw new HeraldError('forbidden', `token ${principal.tokenId} may not report on "${v.namespace}"`);
+      if (!allows(principal.scopes, 'view', v.namespace))
+        throw new HeraldError('forbidden', `token ${principal.tokenId} may not report on "${v.namespace}"`);
     }
     this.#reports.accept({
       instanceId: input.instanceId,

@@ -36,7 +36,12 @@ export class Upstream {
     const query: Record<string, string> = {};
     if (version !== undefined) query.version = version;
     if (waitSeconds !== undefined) query.wait = String(waitSeconds);
-    return (await this.#get(`v1/route/${encodeURIComponent(namespace)}`, query, undefined, (waitSeconds ?? 0) * 1000)) as RouteDescription | undefined;
+    return (await this.#get(
+      `v1/route/${encodeURIComponent(namespace)}`,
+      query,
+      undefined,
+      (waitSeconds ?? 0) * 1000,
+    )) as RouteDescription | undefined;
   }
 
   async view(namespace: string, labels: readonly string[], seq: number): Promise<unknown> {
@@ -51,9 +56,21 @@ export class Upstream {
       instanceId: r.instanceId,
       attributes: r.attributes,
       health: { status: r.health, detail: r.healthDetail },
-      views: r.views.map((v) => ({ namespace: v.namespace, labels: v.labels, seq: v.seq, digest: v.digest, status: v.status, ...(v.reason ? { reason: v.reason } : {}) })),
+      views: r.views.map((v) => ({
+        namespace: v.namespace,
+        labels: v.labels,
+        seq: v.seq,
+        digest: v.digest,
+        status: v.status,
+        ...(v.reason ? { reason: v.reason } : {}),
+      })),
     }));
-    await this.#request(new URL('v1/reports/batch', this.url), { method: 'POST', body: JSON.stringify({ reports: body }), headers: { 'content-type': 'application/json' } }, undefined, 0);
+    await this.#request(
+      new URL('v1/reports/batch', this.url),
+      { method: 'POST', body: JSON.stringify({ reports: body }), headers: { 'content-type': 'application/json' } },
+      undefined,
+      0,
+    );
   }
 
   #get(path: string, query: Record<string, string>, token: string | undefined, extraMs = 0): Promise<unknown> {
@@ -67,7 +84,11 @@ export class Upstream {
     try {
       response = await fetch(url, {
         ...init,
-        headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token ?? this.#token}`, accept: 'application/json' },
+        headers: {
+          ...(init.headers as Record<string, string> | undefined),
+          authorization: `Bearer ${token ?? this.#token}`,
+          accept: 'application/json',
+        },
         signal: AbortSignal.timeout(this.#timeoutMs + extraMs),
       });
     } catch (cause) {
@@ -83,8 +104,16 @@ export class Upstream {
       } catch {
         // not problem+json: keep the status only
       }
-      if (response.status >= 500) throw new HeraldError('unavailable', `the upstream answered ${response.status}: ${problem.detail ?? ''}`, { retryAfter: 1 });
-      const code = problem.code && problem.code in { unauthenticated: 1, forbidden: 1, namespace_not_found: 1, revision_not_found: 1, revision_compacted: 1 } ? problem.code : 'invalid_request';
+      if (response.status >= 500)
+        throw new HeraldError('unavailable', `the upstream answered ${response.status}: ${problem.detail ?? ''}`, {
+          retryAfter: 1,
+        });
+      const code =
+        problem.code &&
+        problem.code in
+          { unauthenticated: 1, forbidden: 1, namespace_not_found: 1, revision_not_found: 1, revision_compacted: 1 }
+          ? problem.code
+          : 'invalid_request';
       throw new UpstreamRefusal(code as 'forbidden', problem.detail ?? `the upstream answered ${response.status}`);
     }
     return text.length === 0 ? undefined : (JSON.parse(text) as unknown);

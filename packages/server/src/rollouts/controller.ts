@@ -14,7 +14,12 @@ export class RolloutController {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(deps: { store: Store; service: RolloutService; leadership: Leadership; onError: (error: unknown) => void }) {
+  constructor(deps: {
+    store: Store;
+    service: RolloutService;
+    leadership: Leadership;
+    onError: (error: unknown) => void;
+  }) {
     this.#store = deps.store;
     this.#service = deps.service;
     this.#leadership = deps.leadership;

@@ -1,4 +1,11 @@
-import { formatPolicy, parsePolicy, parseRolloutState, type RolloutPolicy, type RolloutState, type WaveObservation } from '@herald/core';
+import {
+  formatPolicy,
+  parsePolicy,
+  parseRolloutState,
+  type RolloutPolicy,
+  type RolloutState,
+  type WaveObservation,
+} from '@herald/core';
 import type { RolloutRecord } from '@herald/store';
 
 /** A rollout as the server works with it: the machine's state and the policy it started with. */
@@ -21,6 +28,10 @@ export function fromRecord(record: RolloutRecord): Rollout {
   };
 }
 
-export function toStoredState(state: RolloutState, policy: RolloutPolicy, finalObservation?: WaveObservation): Record<string, unknown> {
+export function toStoredState(
+  state: RolloutState,
+  policy: RolloutPolicy,
+  finalObservation?: WaveObservation,
+): Record<string, unknown> {
   return { machine: state, policy: formatPolicy(policy), ...(finalObservation ? { finalObservation } : {}) };
 }

@@ -44,7 +44,13 @@ export class RolloutService {
   readonly #instanceTtlMs: number;
   readonly #onChange: () => void;
 
-  constructor(deps: { store: Store; clock: Clock; reports: ReportCollector; instanceTtlMs: number; onChange: () => void }) {
+  constructor(deps: {
+    store: Store;
+    clock: Clock;
+    reports: ReportCollector;
+    instanceTtlMs: number;
+    onChange: () => void;
+  }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#reports = deps.reports;
@@ -58,7 +64,12 @@ export class RolloutService {
    * candidate that everyone would get. The first release of a namespace has nothing to protect
    * and goes to everyone.
    */
-  async startRelease(principal: Principal, namespace: string, note: string, supersede: boolean): Promise<{ release: ReleaseRecord; rolloutId?: string }> {
+  async startRelease(
+    principal: Principal,
+    namespace: string,
+    note: string,
+    supersede: boolean,
+  ): Promise<{ release: ReleaseRecord; rolloutId?: string }> {
     requirePermission(principal, 'release', namespace);
     const ns = await this.#store.getNamespace(namespace);
     if (!ns) throw new HeraldError('namespace_not_found', `namespace "${namespace}" does not exist`);
@@ -66,16 +77,25 @@ export class RolloutService {
     const actor = actorOf(principal);
     const [active] = await this.#store.listActiveRollouts(namespace);
     if (active && !supersede) {
-      throw new HeraldError('rollout_active', `rollout ${active.id} of "${namespace}" is still ${fromRecord(active).state.state}; abort it or release with --supersede`, {
-        extensions: { rolloutId: active.id },
-      });
+      throw new HeraldError(
+        'rollout_active',
+        `rollout ${active.id} of "${namespace}" is still ${fromRecord(active).state.state}; abort it or release with --supersede`,
+        {
+          extensions: { rolloutId: active.id },
+        },
+      );
     }
     if (active) {
       // Undone like an abort (a new release with the stable content, made while the old rollout
       // still routes), so that its candidate never reaches everyone in between, and the instances
       // on it go back to the stable content rather than keep a higher seq they would not give up.
       const superseded = fromRecord(active);
-      await this.#undo(superseded, abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'), 'rollout.supersede', actor);
+      await this.#undo(
+        superseded,
+        abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'),
+        'rollout.supersede',
+        actor,
+      );
     }
     const newest = await this.#store.getRelease(namespace);
     const stableSeq = newest?.seq;
@@ -89,12 +109,26 @@ export class RolloutService {
     }
     const id = `ro-${randomBytes(6).toString('hex')}`;
     const now = this.#clock.now();
-    let state = startRollout({ id, namespace, fromSeq: stableSeq, toSeq: newest.seq + 1, now, actor, ...(note ? { reason: note } : {}) });
-    if ((await this.#store.getSetting(freezeSetting)) === 'true') state = freeze(state, now, actor, 'every rollout is frozen');
+    let state = startRollout({
+      id,
+      namespace,
+      fromSeq: stableSeq,
+      toSeq: newest.seq + 1,
+      now,
+      actor,
+      ...(note ? { reason: note } : {}),
+    });
+    if ((await this.#store.getSetting(freezeSetting)) === 'true')
+      state = freeze(state, now, actor, 'every rollout is frozen');
     const record = await this.#store.saveRollout(
       { id, namespace, active: true, state: toStoredState(state, policy) },
       0,
-      { actor, action: 'rollout.start', target: `namespace:${namespace}`, details: { rolloutId: id, fromSeq: stableSeq, note } },
+      {
+        actor,
+        action: 'rollout.start',
+        target: `namespace:${namespace}`,
+        details: { rolloutId: id, fromSeq: stableSeq, note },
+      },
     );
     const release = await this.#store.createRelease(
       { namespace, kind: 'rollout', author: actor, note },
@@ -103,7 +137,11 @@ export class RolloutService {
     if (release.seq !== state.toSeq) {
       // Someone released in between; the rollout is about the release actually made.
       state = { ...state, toSeq: release.seq };
-      await this.#store.saveRollout({ id, namespace, active: true, state: toStoredState(state, policy) }, record.version, undefined);
+      await this.#store.saveRollout(
+        { id, namespace, active: true, state: toStoredState(state, policy) },
+        record.version,
+        undefined,
+      );
     }
     this.#onChange();
     return { release, rolloutId: id };
@@ -112,7 +150,9 @@ export class RolloutService {
   async status(principal: Principal, namespace: string): Promise<RolloutStatus | undefined> {
     requirePermission(principal, 'read', namespace);
     // The active rollout when there is one: the one it superseded may have been saved in the same millisecond.
-    const [latest] = (await this.#store.listActiveRollouts(namespace)).concat(await this.#store.listRollouts(namespace, 1));
+    const [latest] = (await this.#store.listActiveRollouts(namespace)).concat(
+      await this.#store.listRollouts(namespace, 1),
+    );
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
     const observation = rollout.finalObservation ?? (await this.observe(rollout));
@@ -130,7 +170,12 @@ export class RolloutService {
     return states.sort((a, b) => b.startedAt - a.startedAt);
   }
 
-  async command(principal: Principal, namespace: string, command: RolloutCommand, reason: string): Promise<RolloutState> {
+  async command(
+    principal: Principal,
+    namespace: string,
+    command: RolloutCommand,
+    reason: string,
+  ): Promise<RolloutState> {
     requirePermission(principal, 'release', namespace);
     const [active] = await this.#store.listActiveRollouts(namespace);
     if (!active) throw new HeraldError('invalid_transition', `namespace "${namespace}" has no rollout to ${command}`);
@@ -151,17 +196,28 @@ export class RolloutService {
   }
 
   /** The emergency stop: every active rollout halts where it is, and new ones start frozen, until unfrozen. */
-  async freezeAll(principal: Principal, frozen: boolean, reason: string): Promise<{ frozen: boolean; rollouts: string[] }> {
+  async freezeAll(
+    principal: Principal,
+    frozen: boolean,
+    reason: string,
+  ): Promise<{ frozen: boolean; rollouts: string[] }> {
     requireSystemAdmin(principal);
     const actor = actorOf(principal);
-    await this.#store.putSetting(freezeSetting, String(frozen), { actor, action: frozen ? 'rollouts.freeze' : 'rollouts.unfreeze', target: 'rollouts', details: { reason } });
+    await this.#store.putSetting(freezeSetting, String(frozen), {
+      actor,
+      action: frozen ? 'rollouts.freeze' : 'rollouts.unfreeze',
+      target: 'rollouts',
+      details: { reason },
+    });
     const changed: string[] = [];
     for (const record of await this.#store.listActiveRollouts()) {
       const rollout = fromRecord(record);
       const isFrozen = rollout.state.state === 'frozen';
       if (frozen === isFrozen) continue;
       const now = this.#clock.now();
-      const next = frozen ? freeze(rollout.state, now, actor, reason || undefined) : unfreeze(rollout.state, now, actor, reason || undefined);
+      const next = frozen
+        ? freeze(rollout.state, now, actor, reason || undefined)
+        : unfreeze(rollout.state, now, actor, reason || undefined);
       await this.#save(rollout, next, frozen ? 'rollout.freeze' : 'rollout.unfreeze', actor);
       changed.push(record.id);
     }
@@ -193,7 +249,10 @@ export class RolloutService {
   async observe(rollout: Rollout): Promise<WaveObservation> {
     await this.#reports.flush();
     const { state, policy } = rollout;
-    const instances = await this.#store.listInstances({ namespace: state.namespace, seenSince: this.#clock.now() - this.#instanceTtlMs });
+    const instances = await this.#store.listInstances({
+      namespace: state.namespace,
+      seenSince: this.#clock.now() - this.#instanceTtlMs,
+    });
     const observation: WaveObservation = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
     for (const instance of instances) {
       if (!isTargeted(policy, state.wave, state.id, instance)) continue;
@@ -212,17 +271,44 @@ export class RolloutService {
   }
 
   /** Ends a rollout and sends everyone back to the stable content, as a new release made first. */
-  async #undo(rollout: Rollout, next: RolloutState, action: string, actor: string, observation?: WaveObservation): Promise<RolloutState> {
+  async #undo(
+    rollout: Rollout,
+    next: RolloutState,
+    action: string,
+    actor: string,
+    observation?: WaveObservation,
+  ): Promise<RolloutState> {
     const stable = await this.#store.getRelease(rollout.state.namespace, rollout.state.fromSeq);
-    if (!stable) throw new HeraldError('internal', `the stable release ${rollout.state.fromSeq} of "${rollout.state.namespace}" is gone`);
+    if (!stable)
+      throw new HeraldError(
+        'internal',
+        `the stable release ${rollout.state.fromSeq} of "${rollout.state.namespace}" is gone`,
+      );
     await this.#store.createRelease(
-      { namespace: rollout.state.namespace, revision: stable.revision, kind: 'rollback', author: actor, note: next.reason ?? `${action} of ${rollout.state.id}` },
-      { actor, action: 'release.rollback', target: `namespace:${rollout.state.namespace}`, details: { rolloutId: rollout.state.id, toContentOf: stable.seq } },
+      {
+        namespace: rollout.state.namespace,
+        revision: stable.revision,
+        kind: 'rollback',
+        author: actor,
+        note: next.reason ?? `${action} of ${rollout.state.id}`,
+      },
+      {
+        actor,
+        action: 'release.rollback',
+        target: `namespace:${rollout.state.namespace}`,
+        details: { rolloutId: rollout.state.id, toContentOf: stable.seq },
+      },
     );
     return this.#save(rollout, next, action, actor, observation ?? (await this.observe(rollout)));
   }
 
-  async #save(rollout: Rollout, next: RolloutState, action: string, actor: string, finalObservation?: WaveObservation): Promise<RolloutState> {
+  async #save(
+    rollout: Rollout,
+    next: RolloutState,
+    action: string,
+    actor: string,
+    finalObservation?: WaveObservation,
+  ): Promise<RolloutState> {
     const active = ['running', 'paused', 'frozen'].includes(next.state);
     await this.#store.saveRollout(
       {
@@ -237,7 +323,12 @@ export class RolloutService {
         action,
         target: `namespace:${rollout.record.namespace}`,
         // The why of this transition (its history entry): a resume or an advance has no `reason` in the state.
-        details: { rolloutId: rollout.record.id, state: next.state, wave: next.wave, reason: next.history.at(-1)?.reason ?? next.reason ?? '' },
+        details: {
+          rolloutId: rollout.record.id,
+          state: next.state,
+          wave: next.wave,
+          reason: next.history.at(-1)?.reason ?? next.reason ?? '',
+        },
       },
     );
     this.#onChange();

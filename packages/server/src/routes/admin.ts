@@ -21,19 +21,31 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
         response: { 201: Type.Object({ token: Type.String(), info: TokenInfo }) },
       },
     },
-    async (request, reply) => reply.code(201).send(await ctx.service.createToken(await ctx.principal(request), request.body)),
+    async (request, reply) =>
+      reply.code(201).send(await ctx.service.createToken(await ctx.principal(request), request.body)),
   );
 
   app.get(
     '/v1/tokens',
-    { schema: { tags: ['tokens'], summary: 'List tokens (never their secrets)', response: { 200: Type.Object({ items: Type.Array(TokenInfo) }) } } },
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'List tokens (never their secrets)',
+        response: { 200: Type.Object({ items: Type.Array(TokenInfo) }) },
+      },
+    },
     async (request) => ({ items: await ctx.service.listTokens(await ctx.principal(request)) }),
   );
 
   app.delete(
     '/v1/tokens/:id',
     {
-      schema: { tags: ['tokens'], summary: 'Revoke a token', params: Type.Object({ id: Type.String() }), response: { 200: TokenInfo } },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token',
+        params: Type.Object({ id: Type.String() }),
+        response: { 200: TokenInfo },
+      },
     },
     async (request) => ctx.service.revokeToken(await ctx.principal(request), request.params.id),
   );
@@ -81,7 +93,8 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
     {
       schema: {
         tags: ['history'],
-        summary: 'Drop history older than a revision (audited); as-of reads before it then fail with revision_compacted',
+        summary:
+          'Drop history older than a revision (audited); as-of reads before it then fail with revision_compacted',
         body: Type.Object({ revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ revision: Type.Integer(), removedVersions: Type.Integer() }) },
       },

@@ -16,7 +16,11 @@ const Release = Type.Object({
 // Validated by parsePolicy, which names every problem with its path (invalid_policy).
 const Policy = Type.Object(
   { strategy: Type.Union([Type.Literal('immediate'), Type.Literal('manual'), Type.Literal('staged')]) },
-  { additionalProperties: true, description: 'strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback' },
+  {
+    additionalProperties: true,
+    description:
+      'strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback',
+  },
 );
 
 export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void {
@@ -24,7 +28,13 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
 
   app.post(
     '/v1/keys/rotate',
-    { schema: { tags: ['delivery'], summary: 'Sign with a new key from now on, endorsed by the current one (admin)', response: { 200: PublicKey } } },
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'Sign with a new key from now on, endorsed by the current one (admin)',
+        response: { 200: PublicKey },
+      },
+    },
     async (request) => delivery.rotateKeys(await ctx.principal(request)),
   );
 
@@ -51,7 +61,9 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
                 lastSeen: Type.String(),
               }),
             ),
-            releases: Type.Array(Type.Object({ seq: Type.Integer(), applied: Type.Integer(), rejected: Type.Integer() })),
+            releases: Type.Array(
+              Type.Object({ seq: Type.Integer(), applied: Type.Integer(), rejected: Type.Integer() }),
+            ),
           }),
         },
       },
@@ -66,11 +78,16 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         tags: ['delivery'],
         summary: 'Releases of a namespace, newest first',
         params: NamespaceParams,
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(Release) }) },
       },
     },
-    async (request) => ({ items: await delivery.listReleases(await ctx.principal(request), request.params.ns, request.query.limit ?? 50) }),
+    async (request) => ({
+      items: await delivery.listReleases(await ctx.principal(request), request.params.ns, request.query.limit ?? 50),
+    }),
   );
 
   app.post(
@@ -84,7 +101,9 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
           {
             note: Type.Optional(Type.String({ maxLength: 4096 })),
             rollbackTo: Type.Optional(Type.Integer({ minimum: 1 })),
-            supersede: Type.Optional(Type.Boolean({ description: 'On a staged namespace: abort the running rollout and start a new one' })),
+            supersede: Type.Optional(
+              Type.Boolean({ description: 'On a staged namespace: abort the running rollout and start a new one' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -100,20 +119,42 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         ctx.hub.refresh();
         return reply.code(201).send(rollback);
       }
-      const started = await ctx.rollouts.startRelease(principal, request.params.ns, note, request.body.supersede ?? false);
-      return reply.code(201).send({ ...releaseView(started.release), ...(started.rolloutId ? { rolloutId: started.rolloutId } : {}) });
+      const started = await ctx.rollouts.startRelease(
+        principal,
+        request.params.ns,
+        note,
+        request.body.supersede ?? false,
+      );
+      return reply
+        .code(201)
+        .send({ ...releaseView(started.release), ...(started.rolloutId ? { rolloutId: started.rolloutId } : {}) });
     },
   );
 
   app.get(
     '/v1/namespaces/:ns/policy',
-    { schema: { tags: ['delivery'], summary: 'The rollout policy of a namespace', params: NamespaceParams, response: { 200: Policy } } },
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'The rollout policy of a namespace',
+        params: NamespaceParams,
+        response: { 200: Policy },
+      },
+    },
     async (request) => delivery.getPolicy(await ctx.principal(request), request.params.ns),
   );
 
   app.put(
     '/v1/namespaces/:ns/policy',
-    { schema: { tags: ['delivery'], summary: 'Set the rollout policy', params: NamespaceParams, body: Policy, response: { 200: Policy } } },
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'Set the rollout policy',
+        params: NamespaceParams,
+        body: Policy,
+        response: { 200: Policy },
+      },
+    },
     async (request) => delivery.setPolicy(await ctx.principal(request), request.params.ns, request.body),
   );
 
@@ -124,10 +165,17 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         tags: ['rollouts'],
         summary: 'The newest rollout of the namespace: state, waves with progress, gates against thresholds, bake left',
         params: NamespaceParams,
-        response: { 200: Type.Object({ rollout: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]) }) },
+        response: {
+          200: Type.Object({ rollout: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]) }),
+        },
       },
     },
-    async (request) => ({ rollout: ((await ctx.rollouts.status(await ctx.principal(request), request.params.ns)) ?? null) as Record<string, unknown> | null }),
+    async (request) => ({
+      rollout: ((await ctx.rollouts.status(await ctx.principal(request), request.params.ns)) ?? null) as Record<
+        string,
+        unknown
+      > | null,
+    }),
   );
 
   app.get(
@@ -137,12 +185,19 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         tags: ['rollouts'],
         summary: 'Rollouts of the namespace, newest first, with their transition history',
         params: NamespaceParams,
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
     },
     async (request) => ({
-      items: (await ctx.rollouts.history(await ctx.principal(request), request.params.ns, request.query.limit ?? 20)) as unknown as Array<Record<string, unknown>>,
+      items: (await ctx.rollouts.history(
+        await ctx.principal(request),
+        request.params.ns,
+        request.query.limit ?? 20,
+      )) as unknown as Array<Record<string, unknown>>,
     }),
   );
 
@@ -154,14 +209,32 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         summary: 'pause, resume, abort (back to stable) or rollback the running rollout; audited with who and why',
         params: Type.Object({
           ns: Type.String(),
-          command: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('abort'), Type.Literal('rollback')]),
+          command: Type.Union([
+            Type.Literal('pause'),
+            Type.Literal('resume'),
+            Type.Literal('abort'),
+            Type.Literal('rollback'),
+          ]),
         }),
-        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false })),
-        response: { 200: Type.Object({ state: Type.String(), wave: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]) }) },
+        body: Type.Optional(
+          Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+        ),
+        response: {
+          200: Type.Object({
+            state: Type.String(),
+            wave: Type.Integer(),
+            reason: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
       },
     },
     async (request) => {
-      const state = await ctx.rollouts.command(await ctx.principal(request), request.params.ns, request.params.command, request.body?.reason ?? '');
+      const state = await ctx.rollouts.command(
+        await ctx.principal(request),
+        request.params.ns,
+        request.params.command,
+        request.body?.reason ?? '',
+      );
       return { state: state.state, wave: state.wave, reason: state.reason ?? null };
     },
   );
@@ -171,13 +244,20 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
     {
       schema: {
         tags: ['rollouts'],
-        summary: 'freeze: halt every active rollout at once (new ones start frozen); unfreeze: let them go on (admin of *)',
+        summary:
+          'freeze: halt every active rollout at once (new ones start frozen); unfreeze: let them go on (admin of *)',
         params: Type.Object({ command: Type.Union([Type.Literal('freeze'), Type.Literal('unfreeze')]) }),
-        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false })),
+        body: Type.Optional(
+          Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+        ),
         response: { 200: Type.Object({ frozen: Type.Boolean(), rollouts: Type.Array(Type.String()) }) },
       },
     },
     async (request) =>
-      ctx.rollouts.freezeAll(await ctx.principal(request), request.params.command === 'freeze', request.body?.reason ?? ''),
+      ctx.rollouts.freezeAll(
+        await ctx.principal(request),
+        request.params.command === 'freeze',
+        request.body?.reason ?? '',
+      ),
   );
 }

@@ -3,9 +3,21 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '@herald/core';
 import type { ChangeInput } from '../config-service.js';
 import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
-import { CommitBody, CommitResponse, DiffItem, Entry, HistoryItem, NamespaceParams, Paging, PutEntryBody } from '../http/schemas.js';
+import {
+  CommitBody,
+  CommitResponse,
+  DiffItem,
+  Entry,
+  HistoryItem,
+  NamespaceParams,
+  Paging,
+  PutEntryBody,
+} from '../http/schemas.js';
 
-const EntryParams = Type.Object({ ns: Type.String(), '*': Type.String({ description: 'The key, URL-encoded; "/" may stay unencoded' }) });
+const EntryParams = Type.Object({
+  ns: Type.String(),
+  '*': Type.String({ description: 'The key, URL-encoded; "/" may stay unencoded' }),
+});
 const LabelQuery = Type.Object({ label: Type.Optional(Type.String()) }, { additionalProperties: false });
 const Revision = Type.Integer({ minimum: 0 });
 
@@ -13,7 +25,10 @@ const Revision = Type.Integer({ minimum: 0 });
 function etagHeader(request: FastifyRequest, name: 'if-match' | 'if-none-match'): string | undefined {
   const raw: string | string[] | undefined = request.headers[name];
   const value = typeof raw === 'string' ? raw : raw?.[0];
-  return value?.trim().replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1');
+  return value
+    ?.trim()
+    .replace(/^W\//u, '')
+    .replace(/^"(.*)"$/u, '$1');
 }
 
 export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
@@ -34,7 +49,11 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ revision: Type.Integer(), items: Type.Array(Type.Ref(Entry)), next: Type.Optional(Type.String()) }),
+          200: Type.Object({
+            revision: Type.Integer(),
+            items: Type.Array(Type.Ref(Entry)),
+            next: Type.Optional(Type.String()),
+          }),
         },
       },
     },
@@ -58,7 +77,10 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         tags: ['entries'],
         summary: 'Read one entry (ETag header; If-None-Match gives 304)',
         params: EntryParams,
-        querystring: Type.Object({ label: Type.Optional(Type.String()), asOf: Type.Optional(Revision) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { label: Type.Optional(Type.String()), asOf: Type.Optional(Revision) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Ref(Entry), 304: Type.Null() },
       },
     },
@@ -113,19 +135,45 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
   );
 
-  const singleChange = (op: 'delete' | 'lock' | 'unlock') => async (request: FastifyRequest<{ Params: { ns: string; '*': string }; Querystring: { label?: string } }>, reply: FastifyReply) => {
-    const ifMatch = etagHeader(request, 'if-match');
-    const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
-      changes: [{ op, key: request.params['*'], label: request.query.label ?? '', ...(ifMatch && ifMatch !== '*' ? { ifEtag: ifMatch } : {}) }],
-    });
-    void reply.header('herald-revision', String(outcome.revision));
-    return outcome;
-  };
+  const singleChange =
+    (op: 'delete' | 'lock' | 'unlock') =>
+    async (
+      request: FastifyRequest<{ Params: { ns: string; '*': string }; Querystring: { label?: string } }>,
+      reply: FastifyReply,
+    ) => {
+      const ifMatch = etagHeader(request, 'if-match');
+      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
+        changes: [
+          {
+            op,
+            key: request.params['*'],
+            label: request.query.label ?? '',
+            ...(ifMatch && ifMatch !== '*' ? { ifEtag: ifMatch } : {}),
+          },
+        ],
+      });
+      void reply.header('herald-revision', String(outcome.revision));
+      return outcome;
+    };
   const singleChangeSchema = (summary: string) => ({
-    schema: { tags: ['entries'], summary, params: EntryParams, querystring: LabelQuery, response: { 200: CommitResponse } },
+    schema: {
+      tags: ['entries'],
+      summary,
+      params: EntryParams,
+      querystring: LabelQuery,
+      response: { 200: CommitResponse },
+    },
   });
-  app.delete('/v1/namespaces/:ns/entries/*', singleChangeSchema('Delete one entry (If-Match: etag)'), singleChange('delete'));
-  app.put('/v1/namespaces/:ns/locks/*', singleChangeSchema('Lock an entry: read-only until unlocked'), singleChange('lock'));
+  app.delete(
+    '/v1/namespaces/:ns/entries/*',
+    singleChangeSchema('Delete one entry (If-Match: etag)'),
+    singleChange('delete'),
+  );
+  app.put(
+    '/v1/namespaces/:ns/locks/*',
+    singleChangeSchema('Lock an entry: read-only until unlocked'),
+    singleChange('lock'),
+  );
   app.delete('/v1/namespaces/:ns/locks/*', singleChangeSchema('Unlock an entry'), singleChange('unlock'));
 
   app.post(
@@ -185,7 +233,12 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'What changed between two revisions (to defaults to the current one)',
         params: NamespaceParams,
         querystring: Type.Object(
-          { from: Revision, to: Type.Optional(Revision), label: Type.Optional(Type.String()), key: Type.Optional(Type.String()) },
+          {
+            from: Revision,
+            to: Type.Optional(Revision),
+            label: Type.Optional(Type.String()),
+            key: Type.Optional(Type.String()),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), changes: Type.Array(DiffItem) }) },
@@ -207,7 +260,8 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     {
       schema: {
         tags: ['history'],
-        summary: 'Make the namespace (or one key or label) as it was at a revision, as a new commit; dryRun shows the diff only',
+        summary:
+          'Make the namespace (or one key or label) as it was at a revision, as a new commit; dryRun shows the diff only',
         params: NamespaceParams,
         body: Type.Object(
           {
@@ -219,7 +273,9 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ revision: Type.Union([Type.Integer(), Type.Null()]), changes: Type.Array(DiffItem) }) },
+        response: {
+          200: Type.Object({ revision: Type.Union([Type.Integer(), Type.Null()]), changes: Type.Array(DiffItem) }),
+        },
       },
     },
     async (request) => ctx.service.revert(await ctx.principal(request), request.params.ns, request.body),

@@ -15,7 +15,10 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
     },
     async (request, reply) => {
       const principal = await ctx.principal(request);
-      const page = await ctx.service.listNamespaces(principal, { limit: request.query.limit ?? 100, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) });
+      const page = await ctx.service.listNamespaces(principal, {
+        limit: request.query.limit ?? 100,
+        ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
+      });
       return sendPage(request, reply, page);
     },
   );
@@ -44,13 +47,23 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
         ...(request.body.description === undefined ? {} : { description: request.body.description }),
         ...(request.body.schema === undefined ? {} : { schema: request.body.schema }),
       });
-      return reply.code(201).header('location', `/v1/namespaces/${encodeURIComponent(created.name)}`).send(created);
+      return reply
+        .code(201)
+        .header('location', `/v1/namespaces/${encodeURIComponent(created.name)}`)
+        .send(created);
     },
   );
 
   app.get(
     '/v1/namespaces/:ns',
-    { schema: { tags: ['namespaces'], summary: 'Get a namespace', params: NamespaceParams, response: { 200: Type.Ref(Namespace) } } },
+    {
+      schema: {
+        tags: ['namespaces'],
+        summary: 'Get a namespace',
+        params: NamespaceParams,
+        response: { 200: Type.Ref(Namespace) },
+      },
+    },
     async (request) => ctx.service.getNamespace(await ctx.principal(request), request.params.ns),
   );
 
@@ -89,13 +102,13 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
     {
       schema: {
         tags: ['namespaces'],
-        summary: 'Set or (with null) remove the JSON Schema; refused with the violations when current entries do not satisfy it',
+        summary:
+          'Set or (with null) remove the JSON Schema; refused with the violations when current entries do not satisfy it',
         params: NamespaceParams,
         body: Type.Object({ schema: Type.Union([NamespaceSchemaBody, Type.Null()]) }, { additionalProperties: false }),
         response: { 200: Type.Ref(Namespace) },
       },
     },
-    async (request) =>
-      ctx.service.setSchema(await ctx.principal(request), request.params.ns, request.body.schema),
+    async (request) => ctx.service.setSchema(await ctx.principal(request), request.params.ns, request.body.schema),
   );
 }

@@ -35,7 +35,9 @@ const maxLongPollSeconds = 60;
 const ReportBody = Type.Object(
   {
     instanceId: Type.String({ minLength: 1, maxLength: 256 }),
-    attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
+    attributes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 }),
+    ),
     views: Type.Optional(
       Type.Array(
         Type.Object(
@@ -81,7 +83,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
 
   app.get(
     '/v1/keys',
-    { schema: { tags: ['delivery'], summary: 'The public keys that sign manifests, each endorsed by the one before', security: [], response: { 200: Type.Object({ keys: Type.Array(PublicKey) }) } } },
+    {
+      schema: {
+        tags: ['delivery'],
+        summary: 'The public keys that sign manifests, each endorsed by the one before',
+        security: [],
+        response: { 200: Type.Object({ keys: Type.Array(PublicKey) }) },
+      },
+    },
     async () => ({ keys: backend.publicKeys() }),
   );
 
@@ -90,11 +99,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     {
       schema: {
         tags: ['delivery'],
-        summary: 'The watch stream (Server-Sent Events): snapshots, deltas and heartbeats for the views named; see docs/protocol.md',
+        summary:
+          'The watch stream (Server-Sent Events): snapshots, deltas and heartbeats for the views named; see docs/protocol.md',
         body: Type.Object(
           {
             instanceId: Type.Optional(Type.String({ maxLength: 256 })),
-            attributes: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
+            attributes: Type.Optional(
+              Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 64 }),
+            ),
             views: Type.Array(
               Type.Object(
                 {
@@ -117,17 +129,30 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
-        throw new HeraldError('unavailable', `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`, {
-          retryAfter: ctx.config.retryAfterSeconds,
-        });
+        throw new HeraldError(
+          'unavailable',
+          `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`,
+          {
+            retryAfter: ctx.config.retryAfterSeconds,
+          },
+        );
       }
       reply.hijack();
       const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
       ctx.watchStreams.inc();
       stream.onClose(() => ctx.watchStreams.dec());
       try {
-        stream.write(encodeEvent('hello', { revision: await backend.currentRevision(), heartbeatMs: ctx.config.heartbeatMs, keys: backend.publicKeys() }));
-        const instance = { instanceId: request.body.instanceId ?? `anonymous-${request.id}`, attributes: request.body.attributes ?? {} };
+        stream.write(
+          encodeEvent('hello', {
+            revision: await backend.currentRevision(),
+            heartbeatMs: ctx.config.heartbeatMs,
+            keys: backend.publicKeys(),
+          }),
+        );
+        const instance = {
+          instanceId: request.body.instanceId ?? `anonymous-${request.id}`,
+          attributes: request.body.attributes ?? {},
+        };
         await backend.hub.attach(stream, instance, views);
       } catch (error) {
         // The response has started: the only way left to say "failed" is to cut the stream; the client retries.
@@ -148,7 +173,12 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
           {
             label: Type.Optional(Labels),
             wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })),
-            seq: Type.Optional(Type.Integer({ minimum: 1, description: 'This release rather than the current one (relays fetch candidates so)' })),
+            seq: Type.Optional(
+              Type.Integer({
+                minimum: 1,
+                description: 'This release rather than the current one (relays fetch candidates so)',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -158,10 +188,16 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     async (request, reply) => {
       const principal = await backend.authenticate(request);
       const labels = request.query.label ?? [];
-      const [wanted] = (await backend.resolveViews(principal, [{ namespace: request.params.ns, labels }])) as [WatchRequestView];
+      const [wanted] = (await backend.resolveViews(principal, [{ namespace: request.params.ns, labels }])) as [
+        WatchRequestView,
+      ];
       if (request.query.seq !== undefined) {
         const view = await backend.views.atSeq(wanted.spec, wanted.secrets, request.query.seq);
-        if (!view) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release ${request.query.seq} here`);
+        if (!view)
+          throw new HeraldError(
+            'revision_not_found',
+            `namespace "${request.params.ns}" has no release ${request.query.seq} here`,
+          );
         void reply.header('etag', `"${view.digest}"`);
         return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
       }
@@ -173,7 +209,8 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         const view = route && (await backend.views.at(wanted.spec, wanted.secrets, route.stable));
         if (!view) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
         void reply.header('etag', `"${view.digest}"`);
-        if (held !== view.digest) return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
+        if (held !== view.digest)
+          return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
         const remaining = deadline - Date.now();
         if (remaining <= 0) return reply.code(304).send(null);
         await backend.hub.nextRelease(request.params.ns, view.release.seq, remaining);
@@ -186,10 +223,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     {
       schema: {
         tags: ['delivery'],
-        summary: 'Which releases the namespace routes to now (stable, candidate, rollout state); wait=N long-polls until version changes',
+        summary:
+          'Which releases the namespace routes to now (stable, candidate, rollout state); wait=N long-polls until version changes',
         params: NamespaceParams,
         querystring: Type.Object(
-          { version: Type.Optional(Type.String({ maxLength: 256 })), wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })) },
+          {
+            version: Type.Optional(Type.String({ maxLength: 256 })),
+            wait: Type.Optional(Type.Integer({ minimum: 0, maximum: maxLongPollSeconds })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Type.Record(Type.String(), Type.Unknown()), 304: Type.Null() },
@@ -233,7 +274,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     {
       schema: {
         tags: ['delivery'],
-        summary: 'Many instances\' reports at once (relays forward their clients\' reports so)',
+        summary: "Many instances' reports at once (relays forward their clients' reports so)",
         body: Type.Object({ reports: Type.Array(ReportBody, { maxItems: 5000 }) }, { additionalProperties: false }),
         response: { 202: Type.Object({ accepted: Type.Integer() }) },
       },
@@ -250,12 +291,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     {
       schema: {
         tags: ['delivery'],
-        summary: 'The token\'s id and scopes (relays check their clients\' tokens so)',
+        summary: "The token's id and scopes (relays check their clients' tokens so)",
         response: {
           200: Type.Object({
             tokenId: Type.String(),
             name: Type.String(),
-            scopes: Type.Array(Type.Object({ namespaces: Type.String(), role: Type.String(), secrets: Type.Optional(Type.Boolean()) })),
+            scopes: Type.Array(
+              Type.Object({ namespaces: Type.String(), role: Type.String(), secrets: Type.Optional(Type.Boolean()) }),
+            ),
           }),
         },
       },

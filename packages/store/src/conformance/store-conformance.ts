@@ -24,7 +24,15 @@ import {
   type ErrorCode,
   type NamespaceSchema,
 } from '@herald/core';
-import type { CommitResult, InstanceReport, RolloutRecord, SigningKeyRecord, SnapshotRecord, Store, TokenRecord } from '../types.js';
+import type {
+  CommitResult,
+  InstanceReport,
+  RolloutRecord,
+  SigningKeyRecord,
+  SnapshotRecord,
+  Store,
+  TokenRecord,
+} from '../types.js';
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -43,19 +51,36 @@ function op(kind: 'delete' | 'lock' | 'unlock', key: string, label = '', extra: 
 }
 
 function request(namespace: string, changes: Change[], extra: Partial<CommitRequest> = {}): CommitRequest {
-  return { namespace, changes, author: 'alice', message: `change ${changes.map((c) => `${c.op} ${c.key}`).join(', ')}`, ...extra };
+  return {
+    namespace,
+    changes,
+    author: 'alice',
+    message: `change ${changes.map((c) => `${c.op} ${c.key}`).join(', ')}`,
+    ...extra,
+  };
 }
 
-async function commit(store: Store, namespace: string, changes: Change[], extra: Partial<CommitRequest> = {}): Promise<CommitResult> {
+async function commit(
+  store: Store,
+  namespace: string,
+  changes: Change[],
+  extra: Partial<CommitRequest> = {},
+): Promise<CommitResult> {
   return store.commit(request(namespace, changes, extra), audit('entries.commit', `namespace:${namespace}`), noLimit);
 }
 
 async function createNs(store: Store, name: string, schema: NamespaceSchema | null = null): Promise<void> {
-  await store.createNamespace({ name, description: `the ${name} namespace`, schema }, audit('namespace.create', `namespace:${name}`));
+  await store.createNamespace(
+    { name, description: `the ${name} namespace`, schema },
+    audit('namespace.create', `namespace:${name}`),
+  );
 }
 
 /** Asserts that `promise` rejects with a HeraldError of `code`; returns the error for more checks. */
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<{ code: string; extensions: Record<string, unknown> }> {
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+): Promise<{ code: string; extensions: Record<string, unknown> }> {
   let caught: unknown;
   try {
     await promise;
@@ -111,7 +136,10 @@ function token(id: string, createdAt: number, extra: Partial<TokenRecord> = {}):
   return {
     id,
     name: `token ${id}`,
-    scopes: [{ namespaces: 'pay*', role: 'writer', secrets: true }, { namespaces: '*', role: 'reader' }],
+    scopes: [
+      { namespaces: 'pay*', role: 'writer', secrets: true },
+      { namespaces: '*', role: 'reader' },
+    ],
     tokenHash: `hash-of-${id}`.padEnd(64, '0'),
     createdAt,
     createdBy: 'admin',
@@ -150,9 +178,15 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
   void describe(`Store conformance: ${name}`, () => {
     void describe('namespaces', () => {
       test('createNamespace returns the record and getNamespace reads it back', async (store) => {
-        const schema: NamespaceSchema = { document: { type: 'object', required: ['a'] }, prefixes: [{ prefix: 'db/', schema: { type: 'integer' } }] };
+        const schema: NamespaceSchema = {
+          document: { type: 'object', required: ['a'] },
+          prefixes: [{ prefix: 'db/', schema: { type: 'integer' } }],
+        };
         const before = Date.now();
-        const created = await store.createNamespace({ name: 'payments', description: 'money', schema }, audit('namespace.create'));
+        const created = await store.createNamespace(
+          { name: 'payments', description: 'money', schema },
+          audit('namespace.create'),
+        );
         const after = Date.now();
         assert.equal(created.name, 'payments');
         assert.equal(created.description, 'money');
@@ -169,7 +203,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('createNamespace refuses an existing name with namespace_exists and records nothing', async (store) => {
         await createNs(store, 'payments');
         const before = await snapshot(store, 'payments');
-        await rejectsWith(store.createNamespace({ name: 'payments', description: 'again', schema: null }, audit('namespace.create')), 'namespace_exists');
+        await rejectsWith(
+          store.createNamespace({ name: 'payments', description: 'again', schema: null }, audit('namespace.create')),
+          'namespace_exists',
+        );
         assert.deepEqual(await snapshot(store, 'payments'), before);
       });
 
@@ -183,7 +220,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         for (const n of names) await createNs(store, n);
         const expected = [...names].sort(byteOrder);
         const all = await store.listNamespaces({ limit: 100 });
-        assert.deepEqual(all.map((n) => n.name), expected);
+        assert.deepEqual(
+          all.map((n) => n.name),
+          expected,
+        );
         const paged: string[] = [];
         let after: string | undefined;
         for (;;) {
@@ -194,12 +234,18 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
           after = page.at(-1)?.name;
         }
         assert.deepEqual(paged, expected);
-        assert.deepEqual(await store.listNamespaces({ after: 'a.1', limit: 2 }).then((p) => p.map((n) => n.name)), expected.slice(expected.indexOf('a.1') + 1, expected.indexOf('a.1') + 3));
+        assert.deepEqual(
+          await store.listNamespaces({ after: 'a.1', limit: 2 }).then((p) => p.map((n) => n.name)),
+          expected.slice(expected.indexOf('a.1') + 1, expected.indexOf('a.1') + 3),
+        );
       });
 
       test('updateNamespace changes only what the patch names', async (store) => {
         const schema: NamespaceSchema = { document: { type: 'object' } };
-        const created = await store.createNamespace({ name: 'app', description: 'first', schema }, audit('namespace.create'));
+        const created = await store.createNamespace(
+          { name: 'app', description: 'first', schema },
+          audit('namespace.create'),
+        );
         await commit(store, 'app', [set('a', '1')]);
         const described = await store.updateNamespace('app', { description: 'second' }, audit('namespace.update'));
         assert.equal(described.description, 'second');
@@ -215,7 +261,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         assert.equal(cleared.schema, null);
         assert.deepEqual(await store.getNamespace('app'), cleared);
         assert.equal(await store.currentRevision(), 1);
-        await rejectsWith(store.updateNamespace('missing', { description: 'x' }, audit('namespace.update')), 'namespace_not_found');
+        await rejectsWith(
+          store.updateNamespace('missing', { description: 'x' }, audit('namespace.update')),
+          'namespace_not_found',
+        );
       });
 
       test('deleteNamespace removes an empty namespace; a missing one is namespace_not_found', async (store) => {
@@ -223,15 +272,24 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await createNs(store, 'b');
         await store.deleteNamespace('a', { force: false }, audit('namespace.delete'));
         assert.equal(await store.getNamespace('a'), undefined);
-        assert.deepEqual((await store.listNamespaces({ limit: 10 })).map((n) => n.name), ['b']);
-        await rejectsWith(store.deleteNamespace('a', { force: false }, audit('namespace.delete')), 'namespace_not_found');
+        assert.deepEqual(
+          (await store.listNamespaces({ limit: 10 })).map((n) => n.name),
+          ['b'],
+        );
+        await rejectsWith(
+          store.deleteNamespace('a', { force: false }, audit('namespace.delete')),
+          'namespace_not_found',
+        );
       });
 
       test('deleteNamespace refuses live entries unless forced, and changes nothing', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '1'), set('b', '2')]);
         const before = await snapshot(store, 'app');
-        await rejectsWith(store.deleteNamespace('app', { force: false }, audit('namespace.delete')), 'namespace_not_empty');
+        await rejectsWith(
+          store.deleteNamespace('app', { force: false }, audit('namespace.delete')),
+          'namespace_not_empty',
+        );
         assert.deepEqual(await snapshot(store, 'app'), before);
       });
 
@@ -257,7 +315,11 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         assert.equal(fresh?.revision, 0);
         assert.equal(fresh?.entryCount, 0);
         assert.deepEqual(await store.readEntries({ namespace: 'app' }), []);
-        assert.deepEqual(await store.readEntries({ namespace: 'app', asOf: 2 }), [], 'no as-of read sees the old namespace');
+        assert.deepEqual(
+          await store.readEntries({ namespace: 'app', asOf: 2 }),
+          [],
+          'no as-of read sees the old namespace',
+        );
         assert.deepEqual(await store.entryHistory({ namespace: 'app', limit: 100 }), []);
         assert.deepEqual(await store.listCommits({ namespace: 'app', order: 'newest', limit: 100 }), []);
         // A locked entry of the old namespace is gone too: the same key can be written.
@@ -284,18 +346,39 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('a commit returns the versions it wrote, as readEntries reads them', async (store) => {
         await createNs(store, 'app');
         const before = Date.now();
-        const result = await commit(store, 'app', [
-          set('db/url', '{"host":"h"}', 'prod', { contentType: 'application/json', tags: { owner: 'team-a', 'ü': 'ß' } }),
-          set('token', 'c2VjcmV0', '', { secret: true }),
-        ], { author: 'bob', message: 'first' });
+        const result = await commit(
+          store,
+          'app',
+          [
+            set('db/url', '{"host":"h"}', 'prod', {
+              contentType: 'application/json',
+              tags: { owner: 'team-a', ü: 'ß' },
+            }),
+            set('token', 'c2VjcmV0', '', { secret: true }),
+          ],
+          { author: 'bob', message: 'first' },
+        );
         const after = Date.now();
         assert.equal(result.revision, 1);
         assert.equal(result.versions.length, 2);
         const [url, secret] = result.versions;
-        assert.deepEqual({ ...url, createdAt: 0 }, {
-          namespace: 'app', key: 'db/url', label: 'prod', revision: 1, text: '{"host":"h"}', contentType: 'application/json',
-          tags: { owner: 'team-a', 'ü': 'ß' }, locked: false, secret: false, deleted: false, author: 'bob', createdAt: 0,
-        });
+        assert.deepEqual(
+          { ...url, createdAt: 0 },
+          {
+            namespace: 'app',
+            key: 'db/url',
+            label: 'prod',
+            revision: 1,
+            text: '{"host":"h"}',
+            contentType: 'application/json',
+            tags: { owner: 'team-a', ü: 'ß' },
+            locked: false,
+            secret: false,
+            deleted: false,
+            author: 'bob',
+            createdAt: 0,
+          },
+        );
         assert.ok(url !== undefined && url.createdAt >= before && url.createdAt <= after);
         assert.equal(secret?.secret, true);
         assert.deepEqual(await store.readEntries({ namespace: 'app' }), sortByAddress(result.versions));
@@ -303,17 +386,43 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
 
       test('values, tags and content types round-trip exactly', async (store) => {
         await createNs(store, 'app');
-        const texts = ['', ' padded ', 'line\r\nbreak\n', 'nul\u0000inside', '😀 emoji ｚ é', 'x'.repeat(100_000), '{"a":[1,2.50,"\\u0000"]}'];
-        const changes = texts.map((text, i) => set(`k${i}`, text, '', { contentType: `text/plain; charset=utf-8; v=${i}`, tags: { [`t${i}`]: text.slice(0, 20).replace(/[\r\n]/gu, '').replaceAll('\u0000', '') } }));
+        const texts = [
+          '',
+          ' padded ',
+          'line\r\nbreak\n',
+          'nul\u0000inside',
+          '😀 emoji ｚ é',
+          'x'.repeat(100_000),
+          '{"a":[1,2.50,"\\u0000"]}',
+        ];
+        const changes = texts.map((text, i) =>
+          set(`k${i}`, text, '', {
+            contentType: `text/plain; charset=utf-8; v=${i}`,
+            tags: {
+              [`t${i}`]: text
+                .slice(0, 20)
+                .replace(/[\r\n]/gu, '')
+                .replaceAll('\u0000', ''),
+            },
+          }),
+        );
         await commit(store, 'app', changes);
         const read = await store.readEntries({ namespace: 'app' });
-        assert.deepEqual(read.map((v) => [v.text, v.contentType, v.tags]), sortByAddress(changes as Array<Extract<Change, { op: 'set' }>>).map((c) => [c.text, c.contentType, c.tags]));
+        assert.deepEqual(
+          read.map((v) => [v.text, v.contentType, v.tags]),
+          sortByAddress(changes as Array<Extract<Change, { op: 'set' }>>).map((c) => [c.text, c.contentType, c.tags]),
+        );
       });
 
       test('a multi-change commit applies every change at one revision and is one commit', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('seed', '0')]);
-        const result = await commit(store, 'app', [set('a', '1'), set('a', '2', 'prod'), set('b', '3'), op('delete', 'seed')], { message: 'batch' });
+        const result = await commit(
+          store,
+          'app',
+          [set('a', '1'), set('a', '2', 'prod'), set('b', '3'), op('delete', 'seed')],
+          { message: 'batch' },
+        );
         assert.equal(result.revision, 2);
         const entries = await store.readEntries({ namespace: 'app' });
         assert.deepEqual(addresses(entries), ['a|', 'a|prod', 'b|']);
@@ -333,7 +442,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await createNs(store, 'app');
         await commit(store, 'app', [set('x', '1')]);
         const before = await snapshot(store, 'app');
-        await rejectsWith(commit(store, 'app', [set('y', '2'), set('x', '3'), op('delete', 'missing')]), 'entry_not_found');
+        await rejectsWith(
+          commit(store, 'app', [set('y', '2'), set('x', '3'), op('delete', 'missing')]),
+          'entry_not_found',
+        );
         assert.deepEqual(await snapshot(store, 'app'), before);
         // The next commit takes the next revision: the failed one used none.
         assert.equal((await commit(store, 'app', [set('y', '2')])).revision, 2);
@@ -372,9 +484,18 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [set('a', 'old')]);
         await commit(store, 'app', [set('a', 'new')]);
         const live = await store.readEntries({ namespace: 'app' });
-        assert.deepEqual(live.map((v) => [v.text, v.revision]), [['new', 2]]);
+        assert.deepEqual(
+          live.map((v) => [v.text, v.revision]),
+          [['new', 2]],
+        );
         const history = await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 10 });
-        assert.deepEqual(history.map((v) => [v.text, v.revision]), [['new', 2], ['old', 1]]);
+        assert.deepEqual(
+          history.map((v) => [v.text, v.revision]),
+          [
+            ['new', 2],
+            ['old', 1],
+          ],
+        );
       });
     });
 
@@ -384,7 +505,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [set('a', '1')]);
         await commit(store, 'app', [set('a', '2')]);
         const before = await snapshot(store, 'app');
-        const error = await rejectsWith(commit(store, 'app', [set('a', 'stale', '', { ifRevision: 1 })]), 'precondition_failed');
+        const error = await rejectsWith(
+          commit(store, 'app', [set('a', 'stale', '', { ifRevision: 1 })]),
+          'precondition_failed',
+        );
         assert.deepEqual(conflictsOf(error), [{ key: 'a', label: '', expected: 'revision 1', actualRevision: 2 }]);
         assert.deepEqual(await snapshot(store, 'app'), before);
         const ok = await commit(store, 'app', [set('a', 'fresh', '', { ifRevision: 2 })]);
@@ -395,7 +519,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('ifRevision 0 means the entry must not exist', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '1', '', { ifRevision: 0 })]);
-        const error = await rejectsWith(commit(store, 'app', [set('a', '2', '', { ifRevision: 0 })]), 'precondition_failed');
+        const error = await rejectsWith(
+          commit(store, 'app', [set('a', '2', '', { ifRevision: 0 })]),
+          'precondition_failed',
+        );
         assert.deepEqual(conflictsOf(error), [{ key: 'a', label: '', expected: 'absent', actualRevision: 1 }]);
         assert.equal((await store.readEntries({ namespace: 'app' }))[0]?.text, '1');
       });
@@ -406,11 +533,21 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const etag1 = entryEtag({ namespace: 'app', key: 'a', label: 'prod' }, 1);
         await commit(store, 'app', [set('a', '2', 'prod', { ifEtag: etag1 })]);
         const before = await snapshot(store, 'app');
-        const stale = await rejectsWith(commit(store, 'app', [set('a', '3', 'prod', { ifEtag: etag1 })]), 'precondition_failed');
-        assert.deepEqual(conflictsOf(stale), [{ key: 'a', label: 'prod', expected: `etag "${etag1}"`, actualRevision: 2 }]);
+        const stale = await rejectsWith(
+          commit(store, 'app', [set('a', '3', 'prod', { ifEtag: etag1 })]),
+          'precondition_failed',
+        );
+        assert.deepEqual(conflictsOf(stale), [
+          { key: 'a', label: 'prod', expected: `etag "${etag1}"`, actualRevision: 2 },
+        ]);
         const missingEtag = entryEtag({ namespace: 'app', key: 'b', label: '' }, 1);
-        const missing = await rejectsWith(commit(store, 'app', [set('b', '1', '', { ifEtag: missingEtag })]), 'precondition_failed');
-        assert.deepEqual(conflictsOf(missing), [{ key: 'b', label: '', expected: `etag "${missingEtag}"`, actualRevision: null }]);
+        const missing = await rejectsWith(
+          commit(store, 'app', [set('b', '1', '', { ifEtag: missingEtag })]),
+          'precondition_failed',
+        );
+        assert.deepEqual(conflictsOf(missing), [
+          { key: 'b', label: '', expected: `etag "${missingEtag}"`, actualRevision: null },
+        ]);
         assert.deepEqual(await snapshot(store, 'app'), before);
         const etag2 = entryEtag({ namespace: 'app', key: 'a', label: 'prod' }, 2);
         assert.equal((await commit(store, 'app', [op('delete', 'a', 'prod', { ifEtag: etag2 })])).revision, 3);
@@ -419,7 +556,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('ifAbsent fails on a live entry and passes on a new or deleted one', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '1', '', { ifAbsent: true })]);
-        const error = await rejectsWith(commit(store, 'app', [set('a', '2', '', { ifAbsent: true })]), 'precondition_failed');
+        const error = await rejectsWith(
+          commit(store, 'app', [set('a', '2', '', { ifAbsent: true })]),
+          'precondition_failed',
+        );
         assert.deepEqual(conflictsOf(error), [{ key: 'a', label: '', expected: 'absent', actualRevision: 1 }]);
         await commit(store, 'app', [op('delete', 'a')]);
         const recreated = await commit(store, 'app', [set('a', '3', '', { ifAbsent: true })]);
@@ -431,7 +571,11 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [set('a', '1'), set('b', '1')]);
         const before = await snapshot(store, 'app');
         const error = await rejectsWith(
-          commit(store, 'app', [set('a', 'x', '', { ifRevision: 7 }), set('c', 'new', '', { ifAbsent: true }), set('b', 'x', '', { ifAbsent: true })]),
+          commit(store, 'app', [
+            set('a', 'x', '', { ifRevision: 7 }),
+            set('c', 'new', '', { ifAbsent: true }),
+            set('b', 'x', '', { ifAbsent: true }),
+          ]),
           'precondition_failed',
         );
         assert.deepEqual(conflictsOf(error), [
@@ -449,7 +593,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         // The store moved to 2, the namespace is still at 1.
         assert.equal((await commit(store, 'app', [set('b', '1')], { ifNamespaceRevision: 1 })).revision, 3);
         const before = await snapshot(store, 'app');
-        const error = await rejectsWith(commit(store, 'app', [set('c', '1')], { ifNamespaceRevision: 2 }), 'precondition_failed');
+        const error = await rejectsWith(
+          commit(store, 'app', [set('c', '1')], { ifNamespaceRevision: 2 }),
+          'precondition_failed',
+        );
         assert.deepEqual(conflictsOf(error), []);
         assert.deepEqual(await snapshot(store, 'app'), before);
         assert.equal((await commit(store, 'app', [set('c', '1')], { ifNamespaceRevision: 3 })).revision, 4);
@@ -503,14 +650,19 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('namespace_full refuses new entries past maxEntriesPerNamespace, counting every label', async (store) => {
         await createNs(store, 'app');
         const limits = { maxEntriesPerNamespace: 3 };
-        const write = (changes: Change[]): Promise<CommitResult> => store.commit(request('app', changes), audit('entries.commit'), limits);
+        const write = (changes: Change[]): Promise<CommitResult> =>
+          store.commit(request('app', changes), audit('entries.commit'), limits);
         await write([set('a', '1'), set('a', '1', 'prod'), set('b', '1')]);
         const before = await snapshot(store, 'app');
         await rejectsWith(write([set('c', '1')]), 'namespace_full');
         await rejectsWith(write([set('b', '2'), set('c', '1')]), 'namespace_full');
         assert.deepEqual(await snapshot(store, 'app'), before);
         assert.equal((await write([set('a', '2')])).revision, 2, 'an overwrite of a full namespace is fine');
-        assert.equal((await write([op('delete', 'b'), set('c', '1')])).revision, 3, 'a commit that keeps the count is fine');
+        assert.equal(
+          (await write([op('delete', 'b'), set('c', '1')])).revision,
+          3,
+          'a commit that keeps the count is fine',
+        );
         await write([op('delete', 'c')]);
         assert.equal((await write([set('d', '1')])).revision, 5, 'room made by a delete can be used');
         assert.equal((await store.getNamespace('app'))?.entryCount, 3);
@@ -522,10 +674,15 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const namespaces = ['a', 'b', 'c'];
         for (const n of namespaces) await createNs(store, n);
         const results = await Promise.all(
-          Array.from({ length: 60 }, (_, i) => commit(store, namespaces[i % 3] as string, [set(`k${i}`, String(i))], { message: `m${i}` })),
+          Array.from({ length: 60 }, (_, i) =>
+            commit(store, namespaces[i % 3] as string, [set(`k${i}`, String(i))], { message: `m${i}` }),
+          ),
         );
         const revisions = results.map((r) => r.revision).sort((x, y) => x - y);
-        assert.deepEqual(revisions, Array.from({ length: 60 }, (_, i) => i + 1));
+        assert.deepEqual(
+          revisions,
+          Array.from({ length: 60 }, (_, i) => i + 1),
+        );
         assert.equal(await store.currentRevision(), 60);
         for (const [i, result] of results.entries()) {
           const ns = namespaces[i % 3] as string;
@@ -533,16 +690,28 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
           assert.equal(entry?.revision, result.revision);
           assert.equal(entry?.text, String(i));
         }
-        const commits = (await Promise.all(namespaces.map((ns) => store.listCommits({ namespace: ns, order: 'oldest', limit: 100 })))).flat();
-        assert.deepEqual(commits.map((c) => c.revision).sort((x, y) => x - y), revisions);
-        for (const c of commits) assert.equal(results[Number(c.message.slice(1))]?.revision, c.revision, 'each commit record carries its own revision');
+        const commits = (
+          await Promise.all(namespaces.map((ns) => store.listCommits({ namespace: ns, order: 'oldest', limit: 100 })))
+        ).flat();
+        assert.deepEqual(
+          commits.map((c) => c.revision).sort((x, y) => x - y),
+          revisions,
+        );
+        for (const c of commits)
+          assert.equal(
+            results[Number(c.message.slice(1))]?.revision,
+            c.revision,
+            'each commit record carries its own revision',
+          );
       });
 
       test('concurrent commits with the same ifRevision: exactly one wins', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('counter', '0')]);
         const outcomes = await Promise.allSettled(
-          Array.from({ length: 12 }, (_, i) => commit(store, 'app', [set('counter', `writer ${i}`, '', { ifRevision: 1 })])),
+          Array.from({ length: 12 }, (_, i) =>
+            commit(store, 'app', [set('counter', `writer ${i}`, '', { ifRevision: 1 })]),
+          ),
         );
         const winners = outcomes.filter((o): o is PromiseFulfilledResult<CommitResult> => o.status === 'fulfilled');
         assert.equal(winners.length, 1);
@@ -558,7 +727,9 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('concurrent creates with ifAbsent: exactly one wins', async (store) => {
         await createNs(store, 'app');
         const outcomes = await Promise.allSettled(
-          Array.from({ length: 12 }, (_, i) => commit(store, 'app', [set('lock/owner', `node ${i}`, '', { ifAbsent: true })])),
+          Array.from({ length: 12 }, (_, i) =>
+            commit(store, 'app', [set('lock/owner', `node ${i}`, '', { ifAbsent: true })]),
+          ),
         );
         assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
         for (const o of outcomes) {
@@ -570,10 +741,15 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('concurrent commits on one entry each build on the previous one', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '0')]);
-        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => commit(store, 'app', [set('a', String(i + 1))])));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => commit(store, 'app', [set('a', String(i + 1))])),
+        );
         const history = await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 100 });
         assert.equal(history.length, 21);
-        assert.deepEqual(history.map((v) => v.revision), Array.from({ length: 21 }, (_, i) => 21 - i));
+        assert.deepEqual(
+          history.map((v) => v.revision),
+          Array.from({ length: 21 }, (_, i) => 21 - i),
+        );
         const newest = results.reduce((a, b) => (a.revision > b.revision ? a : b));
         assert.equal((await store.readEntries({ namespace: 'app' }))[0]?.text, newest.versions[0]?.text);
         assert.equal((await store.getNamespace('app'))?.entryCount, 1);
@@ -587,7 +763,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await createNs(store, 'app');
         await createNs(store, 'zzz');
         await commit(store, 'zzz', [set('a', 'elsewhere')]);
-        const changes = keys.flatMap((key, i) => [set(key, `v${i}`), ...(i % 2 === 0 ? [set(key, `p${i}`, 'prod'), set(key, `P${i}`, 'Prod')] : [])]);
+        const changes = keys.flatMap((key, i) => [
+          set(key, `v${i}`),
+          ...(i % 2 === 0 ? [set(key, `p${i}`, 'prod'), set(key, `P${i}`, 'Prod')] : []),
+        ]);
         return (await commit(store, 'app', changes)).versions;
       }
 
@@ -616,7 +795,18 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         assert.equal(prod.length, 7);
         assert.ok(prod.every((a) => a.endsWith('|prod')));
         const some = await find({ labels: ['', 'Prod'], keyPrefix: 'a' });
-        assert.deepEqual(some, ['a|', 'a|Prod', 'a-|', 'a-|Prod', 'a/b|', 'aB|', 'aB|Prod', 'a_b|', 'axb|', 'axb|Prod']);
+        assert.deepEqual(some, [
+          'a|',
+          'a|Prod',
+          'a-|',
+          'a-|Prod',
+          'a/b|',
+          'aB|',
+          'aB|Prod',
+          'a_b|',
+          'axb|',
+          'axb|Prod',
+        ]);
       });
 
       test('readEntries pages with after and limit', async (store) => {
@@ -624,7 +814,9 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const paged: EntryVersion[] = [];
         let after: { key: string; label: string } | undefined;
         for (;;) {
-          const page = await store.readEntries(after === undefined ? { namespace: 'app', limit: 4 } : { namespace: 'app', after, limit: 4 });
+          const page = await store.readEntries(
+            after === undefined ? { namespace: 'app', limit: 4 } : { namespace: 'app', after, limit: 4 },
+          );
           assert.ok(page.length <= 4);
           paged.push(...page);
           if (page.length < 4) break;
@@ -633,7 +825,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         }
         assert.deepEqual(paged, all);
         // "after" sits between two labels of one key.
-        assert.deepEqual(addresses(await store.readEntries({ namespace: 'app', after: { key: 'a', label: 'Prod' }, limit: 2 })), ['a|prod', 'a-|']);
+        assert.deepEqual(
+          addresses(await store.readEntries({ namespace: 'app', after: { key: 'a', label: 'Prod' }, limit: 2 })),
+          ['a|prod', 'a-|'],
+        );
         assert.deepEqual(await store.readEntries({ namespace: 'app', limit: 0 }), []);
         assert.equal((await store.readEntries({ namespace: 'app', limit: 3 })).length, 3);
       });
@@ -650,15 +845,40 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const at = async (asOf: number): Promise<Array<[string, string, number, boolean]>> =>
           (await store.readEntries({ namespace: 'app', asOf })).map((v) => [v.key, v.text, v.revision, v.locked]);
         assert.deepEqual(await at(0), []);
-        assert.deepEqual(await at(1), [['a', 'a1', 1, false], ['b', 'b1', 1, false]]);
-        assert.deepEqual(await at(2), [['a', 'a1', 1, false], ['b', 'b1', 1, false]]);
-        assert.deepEqual(await at(3), [['a', 'a2', 3, false], ['b', 'b1', 1, false], ['c', 'c1', 3, false]]);
-        assert.deepEqual(await at(4), [['a', 'a2', 3, false], ['c', 'c1', 3, false]]);
-        assert.deepEqual(await at(5), [['a', 'a2', 5, true], ['c', 'c1', 3, false]]);
-        assert.deepEqual(await at(6), [['a', 'a2', 5, true], ['b', 'b2', 6, false]]);
-        assert.deepEqual(await store.readEntries({ namespace: 'app', asOf: 6 }), await store.readEntries({ namespace: 'app' }));
+        assert.deepEqual(await at(1), [
+          ['a', 'a1', 1, false],
+          ['b', 'b1', 1, false],
+        ]);
+        assert.deepEqual(await at(2), [
+          ['a', 'a1', 1, false],
+          ['b', 'b1', 1, false],
+        ]);
+        assert.deepEqual(await at(3), [
+          ['a', 'a2', 3, false],
+          ['b', 'b1', 1, false],
+          ['c', 'c1', 3, false],
+        ]);
+        assert.deepEqual(await at(4), [
+          ['a', 'a2', 3, false],
+          ['c', 'c1', 3, false],
+        ]);
+        assert.deepEqual(await at(5), [
+          ['a', 'a2', 5, true],
+          ['c', 'c1', 3, false],
+        ]);
+        assert.deepEqual(await at(6), [
+          ['a', 'a2', 5, true],
+          ['b', 'b2', 6, false],
+        ]);
+        assert.deepEqual(
+          await store.readEntries({ namespace: 'app', asOf: 6 }),
+          await store.readEntries({ namespace: 'app' }),
+        );
         assert.deepEqual(addresses(await store.readEntries({ namespace: 'app', asOf: 3, keyPrefix: 'b' })), ['b|']);
-        assert.deepEqual(addresses(await store.readEntries({ namespace: 'app', asOf: 3, after: { key: 'a', label: '' }, limit: 1 })), ['b|']);
+        assert.deepEqual(
+          addresses(await store.readEntries({ namespace: 'app', asOf: 3, after: { key: 'a', label: '' }, limit: 1 })),
+          ['b|'],
+        );
         await rejectsWith(store.readEntries({ namespace: 'app', asOf: 7 }), 'revision_not_found');
         await rejectsWith(store.readEntries({ namespace: 'app', asOf: -1 }), 'invalid_revision');
         await rejectsWith(store.readEntries({ namespace: 'app', asOf: 1.5 }), 'invalid_revision');
@@ -675,42 +895,85 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [op('delete', 'a')]); // 5
         await commit(store, 'app', [set('a', 'v3')]); // 6
         const history = await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 100 });
-        assert.deepEqual(history.map((v) => [v.revision, v.text, v.locked, v.deleted]), [
-          [6, 'v3', false, false],
-          [5, 'v2', false, true],
-          [4, 'v2', false, false],
-          [3, 'v2', true, false],
-          [2, 'v2', false, false],
-          [1, 'v1', false, false],
-        ]);
-        assert.deepEqual((await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 2 })).map((v) => v.revision), [6, 5]);
-        assert.deepEqual((await store.entryHistory({ namespace: 'app', key: 'a', label: '', beforeRevision: 5, limit: 2 })).map((v) => v.revision), [4, 3]);
-        assert.deepEqual((await store.entryHistory({ namespace: 'app', key: 'a', label: '', beforeRevision: 2, limit: 2 })).map((v) => v.revision), [1]);
-        assert.deepEqual((await store.entryHistory({ namespace: 'app', key: 'a', label: 'prod', limit: 10 })).map((v) => v.text), ['p1']);
+        assert.deepEqual(
+          history.map((v) => [v.revision, v.text, v.locked, v.deleted]),
+          [
+            [6, 'v3', false, false],
+            [5, 'v2', false, true],
+            [4, 'v2', false, false],
+            [3, 'v2', true, false],
+            [2, 'v2', false, false],
+            [1, 'v1', false, false],
+          ],
+        );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 2 })).map((v) => v.revision),
+          [6, 5],
+        );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', beforeRevision: 5, limit: 2 })).map(
+            (v) => v.revision,
+          ),
+          [4, 3],
+        );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', beforeRevision: 2, limit: 2 })).map(
+            (v) => v.revision,
+          ),
+          [1],
+        );
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: 'prod', limit: 10 })).map((v) => v.text),
+          ['p1'],
+        );
         // Every label of a key, and the whole namespace: newest first, then (key, label).
         assert.deepEqual(
           (await store.entryHistory({ namespace: 'app', key: 'a', limit: 100 })).map((v) => `${v.revision}:${v.label}`),
           ['6:', '5:', '4:', '3:', '2:', '1:', '1:prod'],
         );
         assert.deepEqual(
-          (await store.entryHistory({ namespace: 'app', beforeRevision: 5, limit: 3 })).map((v) => `${v.revision}:${v.key}:${v.label}`),
+          (await store.entryHistory({ namespace: 'app', beforeRevision: 5, limit: 3 })).map(
+            (v) => `${v.revision}:${v.key}:${v.label}`,
+          ),
           ['4:a:', '4:b:', '3:a:'],
         );
         assert.deepEqual(
-          (await store.entryHistory({ namespace: 'app', sinceRevision: 4, limit: 100 })).map((v) => `${v.revision}:${v.key}:${v.label}`),
+          (await store.entryHistory({ namespace: 'app', sinceRevision: 4, limit: 100 })).map(
+            (v) => `${v.revision}:${v.key}:${v.label}`,
+          ),
           ['6:a:', '5:a:', '4:a:', '4:b:'],
         );
         assert.deepEqual(
-          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', sinceRevision: 2, beforeRevision: 5, limit: 100 })).map((v) => v.revision),
+          (
+            await store.entryHistory({
+              namespace: 'app',
+              key: 'a',
+              label: '',
+              sinceRevision: 2,
+              beforeRevision: 5,
+              limit: 100,
+            })
+          ).map((v) => v.revision),
           [4, 3, 2],
         );
         assert.deepEqual(
-          (await store.entryHistory({ namespace: 'app', order: 'oldest', sinceRevision: 1, limit: 4 })).map((v) => `${v.revision}:${v.key}:${v.label}`),
+          (await store.entryHistory({ namespace: 'app', order: 'oldest', sinceRevision: 1, limit: 4 })).map(
+            (v) => `${v.revision}:${v.key}:${v.label}`,
+          ),
           ['1:a:', '1:a:prod', '2:a:', '3:a:'],
           'oldest first: revision ascending, then (key, label)',
         );
         assert.deepEqual(
-          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', order: 'oldest', sinceRevision: 4, limit: 2 })).map((v) => v.revision),
+          (
+            await store.entryHistory({
+              namespace: 'app',
+              key: 'a',
+              label: '',
+              order: 'oldest',
+              sinceRevision: 4,
+              limit: 2,
+            })
+          ).map((v) => v.revision),
           [4, 5],
         );
         assert.deepEqual(await store.entryHistory({ namespace: 'app', key: 'zzz', limit: 10 }), []);
@@ -727,19 +990,49 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [op('delete', 'k1'), op('lock', 'k2')], { author: 'z', message: 'two' });
         const after = Date.now();
         const newest = await store.listCommits({ namespace: 'app', order: 'newest', limit: 100 });
-        assert.deepEqual(newest.map((c) => c.revision), [11, 9, 7, 5, 3, 1]);
+        assert.deepEqual(
+          newest.map((c) => c.revision),
+          [11, 9, 7, 5, 3, 1],
+        );
         const first = newest.at(-1) as CommitRecord;
-        assert.deepEqual({ ...first, createdAt: 0 }, {
-          revision: 1, namespace: 'app', author: 'author1', message: 'message 1', createdAt: 0, changes: [{ op: 'set', key: 'k1', label: '' }],
-        });
+        assert.deepEqual(
+          { ...first, createdAt: 0 },
+          {
+            revision: 1,
+            namespace: 'app',
+            author: 'author1',
+            message: 'message 1',
+            createdAt: 0,
+            changes: [{ op: 'set', key: 'k1', label: '' }],
+          },
+        );
         assert.ok(first.createdAt >= before && first.createdAt <= after);
-        assert.deepEqual(newest[0]?.changes, [{ op: 'delete', key: 'k1', label: '' }, { op: 'lock', key: 'k2', label: '' }]);
+        assert.deepEqual(newest[0]?.changes, [
+          { op: 'delete', key: 'k1', label: '' },
+          { op: 'lock', key: 'k2', label: '' },
+        ]);
         const oldest = await store.listCommits({ namespace: 'app', order: 'oldest', limit: 100 });
         assert.deepEqual(oldest, [...newest].reverse());
-        assert.deepEqual((await store.listCommits({ namespace: 'app', order: 'newest', afterRevision: 9, limit: 2 })).map((c) => c.revision), [7, 5]);
-        assert.deepEqual((await store.listCommits({ namespace: 'app', order: 'oldest', afterRevision: 5, limit: 2 })).map((c) => c.revision), [7, 9]);
-        assert.deepEqual((await store.listCommits({ namespace: 'app', order: 'oldest', afterRevision: 11, limit: 2 })), []);
-        assert.deepEqual((await store.listCommits({ namespace: 'app', order: 'newest', afterRevision: 1, limit: 2 })), []);
+        assert.deepEqual(
+          (await store.listCommits({ namespace: 'app', order: 'newest', afterRevision: 9, limit: 2 })).map(
+            (c) => c.revision,
+          ),
+          [7, 5],
+        );
+        assert.deepEqual(
+          (await store.listCommits({ namespace: 'app', order: 'oldest', afterRevision: 5, limit: 2 })).map(
+            (c) => c.revision,
+          ),
+          [7, 9],
+        );
+        assert.deepEqual(
+          await store.listCommits({ namespace: 'app', order: 'oldest', afterRevision: 11, limit: 2 }),
+          [],
+        );
+        assert.deepEqual(
+          await store.listCommits({ namespace: 'app', order: 'newest', afterRevision: 1, limit: 2 }),
+          [],
+        );
         assert.deepEqual(await store.listCommits({ namespace: 'missing', order: 'newest', limit: 2 }), []);
       });
     });
@@ -769,9 +1062,17 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const compacted = await rejectsWith(store.readEntries({ namespace: 'app', asOf: 3 }), 'revision_compacted');
         assert.equal(compacted.extensions.compactedRevision, 4);
         await rejectsWith(store.readEntries({ namespace: 'app', asOf: 0 }), 'revision_compacted');
-        for (const r of [4, 5]) assert.deepEqual(await store.readEntries({ namespace: 'app', asOf: r }), reads.get(r), `as-of ${r} is unchanged`);
+        for (const r of [4, 5])
+          assert.deepEqual(
+            await store.readEntries({ namespace: 'app', asOf: r }),
+            reads.get(r),
+            `as-of ${r} is unchanged`,
+          );
         assert.deepEqual(await store.readEntries({ namespace: 'app' }), current);
-        assert.deepEqual((await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 10 })).map((v) => v.revision), [5, 2]);
+        assert.deepEqual(
+          (await store.entryHistory({ namespace: 'app', key: 'a', label: '', limit: 10 })).map((v) => v.revision),
+          [5, 2],
+        );
         assert.deepEqual(await store.entryHistory({ namespace: 'app', key: 'b', label: '', limit: 10 }), []);
         const records = await allAudit(store);
         assert.equal(records.length, auditBefore + 1);
@@ -800,7 +1101,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const later = await store.compact(5, audit('store.compact'));
         assert.equal(later.revision, 5);
         assert.equal(await store.compactedRevision(), 5);
-        assert.deepEqual((await store.readEntries({ namespace: 'app', asOf: 5 })).map((v) => v.text), ['a3', 'c1']);
+        assert.deepEqual(
+          (await store.readEntries({ namespace: 'app', asOf: 5 })).map((v) => v.text),
+          ['a3', 'c1'],
+        );
       });
     });
 
@@ -838,14 +1142,26 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await commit(store, 'app', [set('a', '1')]); // 1
         await commit(store, 'other', [set('a', '1')]); // 2
         const before = Date.now();
-        const first = await store.createRelease({ namespace: 'app', kind: 'manual', author: 'alice', note: 'first' }, audit('release.create', 'namespace:app'));
+        const first = await store.createRelease(
+          { namespace: 'app', kind: 'manual', author: 'alice', note: 'first' },
+          audit('release.create', 'namespace:app'),
+        );
         const after = Date.now();
-        assert.deepEqual({ ...first, createdAt: 0 }, { namespace: 'app', seq: 1, revision: 1, kind: 'manual', author: 'alice', note: 'first', createdAt: 0 });
+        assert.deepEqual(
+          { ...first, createdAt: 0 },
+          { namespace: 'app', seq: 1, revision: 1, kind: 'manual', author: 'alice', note: 'first', createdAt: 0 },
+        );
         assert.ok(first.createdAt >= before && first.createdAt <= after);
-        const pinned = await store.createRelease({ namespace: 'app', revision: 2, kind: 'rollback', author: 'bob', note: '' }, audit('release.create'));
+        const pinned = await store.createRelease(
+          { namespace: 'app', revision: 2, kind: 'rollback', author: 'bob', note: '' },
+          audit('release.create'),
+        );
         assert.equal(pinned.seq, 2);
         assert.equal(pinned.revision, 2);
-        const elsewhere = await store.createRelease({ namespace: 'other', kind: 'commit', author: 'c', note: '' }, audit('release.create'));
+        const elsewhere = await store.createRelease(
+          { namespace: 'other', kind: 'commit', author: 'c', note: '' },
+          audit('release.create'),
+        );
         assert.equal(elsewhere.seq, 1, 'seq counts per namespace');
         assert.equal(elsewhere.revision, 2);
         assert.deepEqual(await store.getRelease('app'), pinned, 'without seq: the newest');
@@ -853,41 +1169,83 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         assert.equal(await store.getRelease('app', 3), undefined);
         assert.equal(await store.getRelease('missing'), undefined);
         const records = await allAudit(store);
-        assert.deepEqual(records.filter((r) => r.action === 'release.create').map((r) => r.details), [
-          { seq: 1, revision: 1 },
-          { seq: 2, revision: 2 },
-          { seq: 1, revision: 2 },
-        ]);
+        assert.deepEqual(
+          records.filter((r) => r.action === 'release.create').map((r) => r.details),
+          [
+            { seq: 1, revision: 1 },
+            { seq: 2, revision: 2 },
+            { seq: 1, revision: 2 },
+          ],
+        );
       });
 
       test('createRelease refuses a missing namespace and revisions that do not exist (yet)', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '1')]);
         const input = { kind: 'manual' as const, author: 'a', note: '' };
-        await rejectsWith(store.createRelease({ ...input, namespace: 'ghost' }, audit('release.create')), 'namespace_not_found');
-        await rejectsWith(store.createRelease({ ...input, namespace: 'app', revision: 2 }, audit('release.create')), 'revision_not_found');
-        await rejectsWith(store.createRelease({ ...input, namespace: 'app', revision: -1 }, audit('release.create')), 'invalid_revision');
+        await rejectsWith(
+          store.createRelease({ ...input, namespace: 'ghost' }, audit('release.create')),
+          'namespace_not_found',
+        );
+        await rejectsWith(
+          store.createRelease({ ...input, namespace: 'app', revision: 2 }, audit('release.create')),
+          'revision_not_found',
+        );
+        await rejectsWith(
+          store.createRelease({ ...input, namespace: 'app', revision: -1 }, audit('release.create')),
+          'invalid_revision',
+        );
         await commit(store, 'app', [set('a', '2')]);
         await store.compact(2, audit('store.compact'));
-        await rejectsWith(store.createRelease({ ...input, namespace: 'app', revision: 1 }, audit('release.create')), 'revision_compacted');
+        await rejectsWith(
+          store.createRelease({ ...input, namespace: 'app', revision: 1 }, audit('release.create')),
+          'revision_compacted',
+        );
         assert.equal(await store.getRelease('app'), undefined, 'nothing was released');
       });
 
       test('listReleases lists newest first, paged by beforeSeq; concurrent releases get distinct seqs', async (store) => {
         await createNs(store, 'app');
-        const made = await Promise.all(Array.from({ length: 8 }, (_, i) => store.createRelease({ namespace: 'app', kind: 'manual', author: 'a', note: `n${i}` }, audit('release.create'))));
-        assert.deepEqual(made.map((r) => r.seq).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7, 8]);
-        assert.deepEqual((await store.listReleases({ namespace: 'app', limit: 3 })).map((r) => r.seq), [8, 7, 6]);
-        assert.deepEqual((await store.listReleases({ namespace: 'app', beforeSeq: 6, limit: 3 })).map((r) => r.seq), [5, 4, 3]);
-        assert.deepEqual((await store.listReleases({ namespace: 'app', beforeSeq: 2, limit: 3 })).map((r) => r.seq), [1]);
+        const made = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.createRelease(
+              { namespace: 'app', kind: 'manual', author: 'a', note: `n${i}` },
+              audit('release.create'),
+            ),
+          ),
+        );
+        assert.deepEqual(
+          made.map((r) => r.seq).sort((x, y) => x - y),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
+        assert.deepEqual(
+          (await store.listReleases({ namespace: 'app', limit: 3 })).map((r) => r.seq),
+          [8, 7, 6],
+        );
+        assert.deepEqual(
+          (await store.listReleases({ namespace: 'app', beforeSeq: 6, limit: 3 })).map((r) => r.seq),
+          [5, 4, 3],
+        );
+        assert.deepEqual(
+          (await store.listReleases({ namespace: 'app', beforeSeq: 2, limit: 3 })).map((r) => r.seq),
+          [1],
+        );
         const listed = await store.listReleases({ namespace: 'app', limit: 100 });
-        assert.deepEqual(listed, [...made].sort((x, y) => y.seq - x.seq));
+        assert.deepEqual(
+          listed,
+          [...made].sort((x, y) => y.seq - x.seq),
+        );
         assert.deepEqual(await store.listReleases({ namespace: 'missing', limit: 3 }), []);
       });
     });
 
     void describe('rollouts', () => {
-      const rollout = (id: string, namespace: string, active: boolean, state: Record<string, unknown> = { phase: 'wave', wave: 0 }): Omit<RolloutRecord, 'version' | 'updatedAt'> => ({
+      const rollout = (
+        id: string,
+        namespace: string,
+        active: boolean,
+        state: Record<string, unknown> = { phase: 'wave', wave: 0 },
+      ): Omit<RolloutRecord, 'version' | 'updatedAt'> => ({
         id,
         namespace,
         active,
@@ -897,13 +1255,23 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
       test('saveRollout creates at version 1 and updates only from the version read', async (store) => {
         await createNs(store, 'app');
         const before = Date.now();
-        const created = await store.saveRollout(rollout('r1', 'app', true, { waves: [{ percent: 1 }], nested: { ok: true } }), 0, audit('rollout.start'));
+        const created = await store.saveRollout(
+          rollout('r1', 'app', true, { waves: [{ percent: 1 }], nested: { ok: true } }),
+          0,
+          audit('rollout.start'),
+        );
         assert.equal(created.version, 1);
         assert.ok(created.updatedAt >= before && created.updatedAt <= Date.now());
         assert.deepEqual(await store.getRollout('r1'), created);
-        const stale = await rejectsWith(store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 0, undefined), 'precondition_failed');
+        const stale = await rejectsWith(
+          store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 0, undefined),
+          'precondition_failed',
+        );
         assert.ok(stale);
-        await rejectsWith(store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 2, undefined), 'precondition_failed');
+        await rejectsWith(
+          store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 2, undefined),
+          'precondition_failed',
+        );
         await rejectsWith(store.saveRollout(rollout('r-new', 'app', false), 1, undefined), 'precondition_failed');
         assert.deepEqual(await store.getRollout('r1'), created, 'a refused save changes nothing');
         const updated = await store.saveRollout(rollout('r1', 'app', true, { phase: 'bake' }), 1, undefined);
@@ -921,7 +1289,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         assert.equal(await count(), start + 1);
         await store.saveRollout(rollout('r1', 'app', true), 1, undefined);
         assert.equal(await count(), start + 1);
-        await rejectsWith(store.saveRollout(rollout('r1', 'app', true), 1, audit('rollout.pause')), 'precondition_failed');
+        await rejectsWith(
+          store.saveRollout(rollout('r1', 'app', true), 1, audit('rollout.pause')),
+          'precondition_failed',
+        );
         assert.equal(await count(), start + 1, 'a refused save records nothing');
       });
 
@@ -937,8 +1308,15 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await store.saveRollout(rollout('r1', 'app', false, { phase: 'done' }), 1, undefined);
         const r2 = await store.saveRollout(rollout('r2', 'app', true), 1, undefined);
         assert.equal(r2.version, 2);
-        assert.deepEqual((await store.listActiveRollouts('app')).map((r) => r.id), ['r2']);
-        assert.deepEqual((await store.listActiveRollouts()).map((r) => r.id), ['r2', 'r3'], 'all namespaces, in namespace order');
+        assert.deepEqual(
+          (await store.listActiveRollouts('app')).map((r) => r.id),
+          ['r2'],
+        );
+        assert.deepEqual(
+          (await store.listActiveRollouts()).map((r) => r.id),
+          ['r2', 'r3'],
+          'all namespaces, in namespace order',
+        );
         assert.deepEqual(await store.listActiveRollouts('missing'), []);
       });
 
@@ -952,37 +1330,78 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await store.saveRollout(rollout('c', 'app', false), 0, undefined);
         await pause();
         await store.saveRollout(rollout('a', 'app', false, { again: true }), 1, undefined);
-        assert.deepEqual((await store.listRollouts('app', 10)).map((r) => r.id), ['a', 'c', 'b']);
-        assert.deepEqual((await store.listRollouts('app', 2)).map((r) => r.id), ['a', 'c']);
+        assert.deepEqual(
+          (await store.listRollouts('app', 10)).map((r) => r.id),
+          ['a', 'c', 'b'],
+        );
+        assert.deepEqual(
+          (await store.listRollouts('app', 2)).map((r) => r.id),
+          ['a', 'c'],
+        );
         assert.deepEqual(await store.listRollouts('missing', 10), []);
       });
 
       test('concurrent saves from the same version: exactly one wins', async (store) => {
         await createNs(store, 'app');
         await store.saveRollout(rollout('r1', 'app', true), 0, undefined);
-        const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.saveRollout(rollout('r1', 'app', true, { writer: i }), 1, undefined)));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) =>
+            store.saveRollout(rollout('r1', 'app', true, { writer: i }), 1, undefined),
+          ),
+        );
         const winners = outcomes.filter((o): o is PromiseFulfilledResult<RolloutRecord> => o.status === 'fulfilled');
         assert.equal(winners.length, 1);
-        for (const o of outcomes) if (o.status === 'rejected') assert.equal((o.reason as { code?: string }).code, 'precondition_failed');
+        for (const o of outcomes)
+          if (o.status === 'rejected') assert.equal((o.reason as { code?: string }).code, 'precondition_failed');
         assert.deepEqual(await store.getRollout('r1'), winners[0]?.value);
-        const starts = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.saveRollout(rollout(`new${i}`, 'app', true), 0, undefined)));
-        assert.ok(starts.every((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'rollout_active'));
+        const starts = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) => store.saveRollout(rollout(`new${i}`, 'app', true), 0, undefined)),
+        );
+        assert.ok(
+          starts.every((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'rollout_active'),
+        );
       });
     });
 
     void describe('signing keys', () => {
       test('addSigningKey stores keys, audited; listSigningKeys lists them oldest first', async (store) => {
-        const k2: SigningKeyRecord = { keyId: 'k2', publicKey: 'pub2', encryptedPrivateKey: 'enc2', createdAt: 2000, endorsedBy: { keyId: 'k1', signature: 'sig' } };
-        const k1: SigningKeyRecord = { keyId: 'k1', publicKey: 'pub1', encryptedPrivateKey: 'enc1', createdAt: 1000, endorsedBy: null };
-        const k0: SigningKeyRecord = { keyId: 'k0', publicKey: 'pub0', encryptedPrivateKey: 'enc0', createdAt: 2000, endorsedBy: null };
+        const k2: SigningKeyRecord = {
+          keyId: 'k2',
+          publicKey: 'pub2',
+          encryptedPrivateKey: 'enc2',
+          createdAt: 2000,
+          endorsedBy: { keyId: 'k1', signature: 'sig' },
+        };
+        const k1: SigningKeyRecord = {
+          keyId: 'k1',
+          publicKey: 'pub1',
+          encryptedPrivateKey: 'enc1',
+          createdAt: 1000,
+          endorsedBy: null,
+        };
+        const k0: SigningKeyRecord = {
+          keyId: 'k0',
+          publicKey: 'pub0',
+          encryptedPrivateKey: 'enc0',
+          createdAt: 2000,
+          endorsedBy: null,
+        };
         for (const key of [k2, k1, k0]) await store.addSigningKey(key, audit('signing-key.add', `key:${key.keyId}`));
         assert.deepEqual(await store.listSigningKeys(), [k1, k0, k2]);
-        assert.deepEqual((await allAudit(store)).map((r) => r.target), ['key:k2', 'key:k1', 'key:k0']);
+        assert.deepEqual(
+          (await allAudit(store)).map((r) => r.target),
+          ['key:k2', 'key:k1', 'key:k0'],
+        );
       });
     });
 
     void describe('instances', () => {
-      const report = (instanceId: string, at: number, views: InstanceReport['views'], extra: Partial<InstanceReport> = {}): InstanceReport => ({
+      const report = (
+        instanceId: string,
+        at: number,
+        views: InstanceReport['views'],
+        extra: Partial<InstanceReport> = {},
+      ): InstanceReport => ({
         instanceId,
         attributes: { region: 'eu', zone: 'eu-1' },
         health: 'ok',
@@ -991,7 +1410,13 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         at,
         ...extra,
       });
-      const view = (namespace: string, labels: string[], seq: number, status: 'applied' | 'rejected' = 'applied', reason = ''): InstanceReport['views'][number] => ({
+      const view = (
+        namespace: string,
+        labels: string[],
+        seq: number,
+        status: 'applied' | 'rejected' = 'applied',
+        reason = '',
+      ): InstanceReport['views'][number] => ({
         namespace,
         labels,
         seq,
@@ -1009,7 +1434,11 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
           report('i-4', 1000, [view('other', [], 1)]),
         ]);
         await store.recordReports([
-          report('i-1', 2000, [view('app', ['default'], 4, 'rejected', 'digest mismatch')], { health: 'degraded', healthDetail: 'slow', attributes: { region: 'us' } }),
+          report('i-1', 2000, [view('app', ['default'], 4, 'rejected', 'digest mismatch')], {
+            health: 'degraded',
+            healthDetail: 'slow',
+            attributes: { region: 'us' },
+          }),
           // An older report arriving late changes nothing.
           report('i-2', 900, [view('app', ['default', 'prod'], 1)], { health: 'failing' }),
         ]);
@@ -1021,7 +1450,17 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
             health: 'degraded',
             healthDetail: 'slow',
             lastSeen: 2000,
-            views: [{ namespace: 'app', labels: ['default'], seq: 4, digest: 'd4', status: 'rejected', reason: 'digest mismatch', updatedAt: 2000 }],
+            views: [
+              {
+                namespace: 'app',
+                labels: ['default'],
+                seq: 4,
+                digest: 'd4',
+                status: 'rejected',
+                reason: 'digest mismatch',
+                updatedAt: 2000,
+              },
+            ],
           },
           {
             instanceId: 'i-2',
@@ -1029,11 +1468,27 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
             health: 'ok',
             healthDetail: '',
             lastSeen: 1000,
-            views: [{ namespace: 'app', labels: ['default', 'prod'], seq: 3, digest: 'd3', status: 'applied', reason: '', updatedAt: 1000 }],
+            views: [
+              {
+                namespace: 'app',
+                labels: ['default', 'prod'],
+                seq: 3,
+                digest: 'd3',
+                status: 'applied',
+                reason: '',
+                updatedAt: 1000,
+              },
+            ],
           },
         ]);
-        assert.deepEqual((await store.listInstances({ namespace: 'app', seenSince: 0 })).map((i) => i.instanceId), ['i-1', 'i-2', 'i-3']);
-        assert.deepEqual((await store.listInstances({ namespace: 'other', seenSince: 0 })).map((i) => i.instanceId), ['i-2', 'i-4']);
+        assert.deepEqual(
+          (await store.listInstances({ namespace: 'app', seenSince: 0 })).map((i) => i.instanceId),
+          ['i-1', 'i-2', 'i-3'],
+        );
+        assert.deepEqual(
+          (await store.listInstances({ namespace: 'other', seenSince: 0 })).map((i) => i.instanceId),
+          ['i-2', 'i-4'],
+        );
         assert.deepEqual(await store.listInstances({ namespace: 'app', seenSince: 3000 }), []);
       });
     });
@@ -1064,22 +1519,36 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
     void describe('access keys', () => {
       test('createAccessKey makes a token and its key at once; findAccessKey finds it by token id, and sees revocation', async (store) => {
         const t = token('k1', 1000, { scopes: [{ namespaces: 'app', role: 'reader' }] });
-        await store.createAccessKey({ token: t, encryptedSecret: 'v1:sealed' }, audit('token.create', 'token:k1', { azure: true }));
+        await store.createAccessKey(
+          { token: t, encryptedSecret: 'v1:sealed' },
+          audit('token.create', 'token:k1', { azure: true }),
+        );
         assert.deepEqual(await store.findAccessKey('k1'), { token: t, encryptedSecret: 'v1:sealed' });
         assert.deepEqual(await store.findToken(t.tokenHash), t, 'it is a token like any other');
-        assert.deepEqual((await store.listTokens()).map((x) => x.id), ['k1']);
+        assert.deepEqual(
+          (await store.listTokens()).map((x) => x.id),
+          ['k1'],
+        );
         await store.createToken(token('plain', 2000), audit('token.create'));
         assert.equal(await store.findAccessKey('plain'), undefined, 'a plain token is not an access key');
         assert.equal(await store.findAccessKey('nope'), undefined);
         await store.revokeToken('k1', 5000, audit('token.revoke', 'token:k1'));
         assert.equal((await store.findAccessKey('k1'))?.token.revokedAt, 5000);
-        assert.deepEqual((await allAudit(store)).map((r) => r.action), ['token.create', 'token.create', 'token.revoke']);
+        assert.deepEqual(
+          (await allAudit(store)).map((r) => r.action),
+          ['token.create', 'token.create', 'token.revoke'],
+        );
       });
 
       test('createAccessKey with a taken id writes nothing', async (store) => {
         await store.createToken(token('k1', 1000), audit('token.create'));
         const before = await allAudit(store);
-        await assert.rejects(store.createAccessKey({ token: token('k1', 2000, { tokenHash: 'other'.padEnd(64, '0') }), encryptedSecret: 's' }, audit('token.create')));
+        await assert.rejects(
+          store.createAccessKey(
+            { token: token('k1', 2000, { tokenHash: 'other'.padEnd(64, '0') }), encryptedSecret: 's' },
+            audit('token.create'),
+          ),
+        );
         assert.equal(await store.findAccessKey('k1'), undefined);
         assert.deepEqual(await allAudit(store), before);
       });
@@ -1110,7 +1579,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         namespace: 'app',
         name,
         status: 'ready',
-        filters: [{ key: 'a*', label: '' }, { key: 'b', tags: ['t=1'] }],
+        filters: [
+          { key: 'a*', label: '' },
+          { key: 'b', tags: ['t=1'] },
+        ],
         compositionType: 'key',
         retentionPeriod: 3600,
         tags: { team: 'x' },
@@ -1125,15 +1597,29 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
 
       test('createSnapshot keeps a copy of its items that later commits do not change', async (store) => {
         await createNs(store, 'app');
-        const first = await commit(store, 'app', [set('a1', 'one'), set('a2', 'two', 'prod', { tags: { t: '1' } }), set('zz', '{}', '', { contentType: 'application/json' })]);
+        const first = await commit(store, 'app', [
+          set('a1', 'one'),
+          set('a2', 'two', 'prod', { tags: { t: '1' } }),
+          set('zz', '{}', '', { contentType: 'application/json' }),
+        ]);
         const items = await store.readEntries({ namespace: 'app' });
         const snap = record('s1', { revision: first.revision, itemsCount: items.length, size: 42 });
         assert.deepEqual(await store.createSnapshot(snap, items, audit('snapshot.create', 'namespace:app')), snap);
         await commit(store, 'app', [set('a1', 'changed'), op('delete', 'zz')]);
         assert.deepEqual(await store.getSnapshot('app', 's1'), snap);
         assert.deepEqual(await store.readSnapshotItems({ namespace: 'app', name: 's1' }), items);
-        assert.deepEqual(addresses(await store.readSnapshotItems({ namespace: 'app', name: 's1', after: { key: 'a1', label: '' }, limit: 1 })), ['a2|prod']);
-        assert.deepEqual(addresses(await store.readSnapshotItems({ namespace: 'app', name: 's1', after: { key: 'a2', label: 'prod' } })), ['zz|']);
+        assert.deepEqual(
+          addresses(
+            await store.readSnapshotItems({ namespace: 'app', name: 's1', after: { key: 'a1', label: '' }, limit: 1 }),
+          ),
+          ['a2|prod'],
+        );
+        assert.deepEqual(
+          addresses(
+            await store.readSnapshotItems({ namespace: 'app', name: 's1', after: { key: 'a2', label: 'prod' } }),
+          ),
+          ['zz|'],
+        );
         assert.deepEqual(await store.readSnapshotItems({ namespace: 'app', name: 'missing' }), []);
         assert.equal(await store.getSnapshot('app', 'missing'), undefined);
         assert.equal(await store.getSnapshot('other', 's1'), undefined);
@@ -1143,11 +1629,26 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await createNs(store, 'app');
         await store.createSnapshot(record('s1'), [], audit('snapshot.create'));
         const before = await allAudit(store);
-        await rejectsWith(store.createSnapshot(record('s1', { createdAt: 99_999 }), [], audit('snapshot.create')), 'snapshot_exists');
-        await rejectsWith(store.createSnapshot(record('s1', { namespace: 'nope' }), [], audit('snapshot.create')), 'namespace_not_found');
+        await rejectsWith(
+          store.createSnapshot(record('s1', { createdAt: 99_999 }), [], audit('snapshot.create')),
+          'snapshot_exists',
+        );
+        await rejectsWith(
+          store.createSnapshot(record('s1', { namespace: 'nope' }), [], audit('snapshot.create')),
+          'namespace_not_found',
+        );
         assert.deepEqual(await allAudit(store), before, 'failures record nothing');
-        await store.updateSnapshot('app', 's1', { status: 'archived', expiresAt: 5000, etag: 'e2' }, undefined, audit('snapshot.archive'));
-        await rejectsWith(store.createSnapshot(record('s1', { createdAt: 4999 }), [], audit('snapshot.create')), 'snapshot_exists');
+        await store.updateSnapshot(
+          'app',
+          's1',
+          { status: 'archived', expiresAt: 5000, etag: 'e2' },
+          undefined,
+          audit('snapshot.archive'),
+        );
+        await rejectsWith(
+          store.createSnapshot(record('s1', { createdAt: 4999 }), [], audit('snapshot.create')),
+          'snapshot_exists',
+        );
         const replacement = record('s1', { createdAt: 5000, etag: 'e3' });
         await store.createSnapshot(replacement, [], audit('snapshot.create'));
         assert.deepEqual(await store.getSnapshot('app', 's1'), replacement);
@@ -1158,22 +1659,47 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await createNs(store, 'other');
         for (const name of ['c', 'a', 'b']) await store.createSnapshot(record(name), [], audit('snapshot.create'));
         await store.createSnapshot(record('a', { namespace: 'other' }), [], audit('snapshot.create'));
-        const archived = await store.updateSnapshot('app', 'b', { status: 'archived', expiresAt: 9000, etag: 'e2' }, 'etag-b', audit('snapshot.archive'));
+        const archived = await store.updateSnapshot(
+          'app',
+          'b',
+          { status: 'archived', expiresAt: 9000, etag: 'e2' },
+          'etag-b',
+          audit('snapshot.archive'),
+        );
         assert.deepEqual(archived, record('b', { status: 'archived', expiresAt: 9000, etag: 'e2' }));
         assert.deepEqual(await store.getSnapshot('app', 'b'), archived);
         const count = (await allAudit(store)).length;
-        await rejectsWith(store.updateSnapshot('app', 'b', { status: 'ready', expiresAt: null, etag: 'e3' }, 'etag-b', audit('x')), 'precondition_failed');
-        await rejectsWith(store.updateSnapshot('app', 'zz', { status: 'ready', expiresAt: null, etag: 'e3' }, undefined, audit('x')), 'snapshot_not_found');
+        await rejectsWith(
+          store.updateSnapshot('app', 'b', { status: 'ready', expiresAt: null, etag: 'e3' }, 'etag-b', audit('x')),
+          'precondition_failed',
+        );
+        await rejectsWith(
+          store.updateSnapshot('app', 'zz', { status: 'ready', expiresAt: null, etag: 'e3' }, undefined, audit('x')),
+          'snapshot_not_found',
+        );
         assert.equal((await allAudit(store)).length, count);
-        assert.deepEqual((await store.listSnapshots({ namespace: 'app', limit: 10 })).map((x) => x.name), ['a', 'b', 'c']);
-        assert.deepEqual((await store.listSnapshots({ namespace: 'app', after: 'a', limit: 1 })).map((x) => x.name), ['b']);
-        assert.deepEqual((await store.listSnapshots({ namespace: 'other', limit: 10 })).map((x) => x.namespace), ['other']);
+        assert.deepEqual(
+          (await store.listSnapshots({ namespace: 'app', limit: 10 })).map((x) => x.name),
+          ['a', 'b', 'c'],
+        );
+        assert.deepEqual(
+          (await store.listSnapshots({ namespace: 'app', after: 'a', limit: 1 })).map((x) => x.name),
+          ['b'],
+        );
+        assert.deepEqual(
+          (await store.listSnapshots({ namespace: 'other', limit: 10 })).map((x) => x.namespace),
+          ['other'],
+        );
       });
 
       test('deleting a namespace removes its snapshots and their items', async (store) => {
         await createNs(store, 'app');
         await commit(store, 'app', [set('a', '1')]);
-        await store.createSnapshot(record('s1'), await store.readEntries({ namespace: 'app' }), audit('snapshot.create'));
+        await store.createSnapshot(
+          record('s1'),
+          await store.readEntries({ namespace: 'app' }),
+          audit('snapshot.create'),
+        );
         await store.deleteNamespace('app', { force: true }, audit('namespace.delete'));
         await createNs(store, 'app');
         assert.equal(await store.getSnapshot('app', 's1'), undefined);
@@ -1187,16 +1713,26 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const expected: Array<{ action: string; target: string; details: Record<string, unknown> }> = [];
         const check = async (): Promise<void> => {
           const records = await allAudit(store);
-          assert.deepEqual(records.map((r) => ({ action: r.action, target: r.target, details: r.details })), expected);
+          assert.deepEqual(
+            records.map((r) => ({ action: r.action, target: r.target, details: r.details })),
+            expected,
+          );
           assert.ok(records.every((r) => r.actor === 'tester'));
         };
-        await store.createNamespace({ name: 'app', description: '', schema: null }, audit('namespace.create', 'namespace:app', { why: 'test' }));
+        await store.createNamespace(
+          { name: 'app', description: '', schema: null },
+          audit('namespace.create', 'namespace:app', { why: 'test' }),
+        );
         expected.push({ action: 'namespace.create', target: 'namespace:app', details: { why: 'test' } });
         await check();
         await store.updateNamespace('app', { description: 'd' }, audit('namespace.update', 'namespace:app'));
         expected.push({ action: 'namespace.update', target: 'namespace:app', details: {} });
         await check();
-        await store.commit(request('app', [set('a', '1'), set('b', '2')]), audit('entries.commit', 'namespace:app', { keys: 2 }), noLimit);
+        await store.commit(
+          request('app', [set('a', '1'), set('b', '2')]),
+          audit('entries.commit', 'namespace:app', { keys: 2 }),
+          noLimit,
+        );
         expected.push({ action: 'entries.commit', target: 'namespace:app', details: { keys: 2, revision: 1 } });
         await check();
         await store.commit(request('app', [set('a', '3')]), audit('entries.commit', 'namespace:app'), noLimit);
@@ -1209,19 +1745,34 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await store.revokeToken('t', 2, audit('token.revoke', 'token:t'));
         expected.push({ action: 'token.revoke', target: 'token:t', details: {} });
         await check();
-        const appended = await store.appendAudit(audit('login', 'user:x', { ip: '127.0.0.1', nested: { ok: true, n: 1.5 } }));
-        expected.push({ action: 'login', target: 'user:x', details: { ip: '127.0.0.1', nested: { ok: true, n: 1.5 } } });
+        const appended = await store.appendAudit(
+          audit('login', 'user:x', { ip: '127.0.0.1', nested: { ok: true, n: 1.5 } }),
+        );
+        expected.push({
+          action: 'login',
+          target: 'user:x',
+          details: { ip: '127.0.0.1', nested: { ok: true, n: 1.5 } },
+        });
         await store.deleteNamespace('app', { force: true }, audit('namespace.delete', 'namespace:app'));
         expected.push({ action: 'namespace.delete', target: 'namespace:app', details: {} });
         await check();
         // Failures record nothing.
-        await rejectsWith(store.updateNamespace('app', { description: 'x' }, audit('namespace.update')), 'namespace_not_found');
-        await rejectsWith(store.deleteNamespace('app', { force: true }, audit('namespace.delete')), 'namespace_not_found');
+        await rejectsWith(
+          store.updateNamespace('app', { description: 'x' }, audit('namespace.update')),
+          'namespace_not_found',
+        );
+        await rejectsWith(
+          store.deleteNamespace('app', { force: true }, audit('namespace.delete')),
+          'namespace_not_found',
+        );
         await rejectsWith(commit(store, 'app', [set('a', '1')]), 'namespace_not_found');
         await check();
 
         const records = await allAudit(store);
-        assert.deepEqual(records.map((r) => r.seq), expected.map((_, i) => i + 1));
+        assert.deepEqual(
+          records.map((r) => r.seq),
+          expected.map((_, i) => i + 1),
+        );
         assert.deepEqual(records[7], appended, 'appendAudit returns the record as stored');
         const verifier = new AuditChainVerifier();
         for (const r of records) verifier.add(r);
@@ -1237,9 +1788,18 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
 
       test('listAudit pages with afterSeq and limit', async (store) => {
         for (let i = 0; i < 7; i += 1) await store.appendAudit(audit(`a${i}`));
-        assert.deepEqual((await store.listAudit({ limit: 3 })).map((r) => r.seq), [1, 2, 3]);
-        assert.deepEqual((await store.listAudit({ afterSeq: 3, limit: 3 })).map((r) => r.action), ['a3', 'a4', 'a5']);
-        assert.deepEqual((await store.listAudit({ afterSeq: 6, limit: 3 })).map((r) => r.seq), [7]);
+        assert.deepEqual(
+          (await store.listAudit({ limit: 3 })).map((r) => r.seq),
+          [1, 2, 3],
+        );
+        assert.deepEqual(
+          (await store.listAudit({ afterSeq: 3, limit: 3 })).map((r) => r.action),
+          ['a3', 'a4', 'a5'],
+        );
+        assert.deepEqual(
+          (await store.listAudit({ afterSeq: 6, limit: 3 })).map((r) => r.seq),
+          [7],
+        );
         assert.deepEqual(await store.listAudit({ afterSeq: 7, limit: 3 }), []);
       });
 
@@ -1255,8 +1815,14 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const verifier = new AuditChainVerifier();
         for (const r of records) verifier.add(r);
         assert.equal(verifier.result().ok, true, JSON.stringify(verifier.result().firstBad));
-        const revisions = records.filter((r) => r.action === 'entries.commit').map((r) => r.details.revision as number).sort((a, b) => a - b);
-        assert.deepEqual(revisions, Array.from({ length: 25 }, (_, i) => i + 1));
+        const revisions = records
+          .filter((r) => r.action === 'entries.commit')
+          .map((r) => r.details.revision as number)
+          .sort((a, b) => a - b);
+        assert.deepEqual(
+          revisions,
+          Array.from({ length: 25 }, (_, i) => i + 1),
+        );
       });
     });
 
@@ -1268,7 +1834,10 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         const stopA = store.watchRevisions((r) => heardA.push(r));
         store.watchRevisions((r) => heardB.push(r));
         const first = await commit(store, 'app', [set('a', '1')]);
-        await eventually(() => heardA.includes(first.revision) && heardB.includes(first.revision), 'both listeners to hear revision 1');
+        await eventually(
+          () => heardA.includes(first.revision) && heardB.includes(first.revision),
+          'both listeners to hear revision 1',
+        );
         stopA();
         const countA = heardA.length;
         const second = await commit(store, 'app', [set('a', '2')]);
@@ -1277,7 +1846,8 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
         await eventually(() => heardB.includes(third.revision), 'the remaining listener to hear revision 3');
         assert.equal(heardA.length, countA, 'the unsubscribed listener heard nothing more');
         assert.ok(heardA.every((r) => r <= first.revision));
-        for (let i = 1; i < heardB.length; i += 1) assert.ok((heardB[i] as number) > (heardB[i - 1] as number), 'revisions only grow');
+        for (let i = 1; i < heardB.length; i += 1)
+          assert.ok((heardB[i] as number) > (heardB[i - 1] as number), 'revisions only grow');
       });
     });
 

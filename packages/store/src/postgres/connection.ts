@@ -10,7 +10,10 @@ export interface PostgresTimeouts {
   statementTimeoutMs: number;
 }
 
-export const defaultTimeouts: Readonly<PostgresTimeouts> = Object.freeze({ connectionTimeoutMs: 5_000, statementTimeoutMs: 30_000 });
+export const defaultTimeouts: Readonly<PostgresTimeouts> = Object.freeze({
+  connectionTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+});
 
 /** int8 as a JavaScript number: revisions, sequence numbers and times stay far below 2^53. */
 function typeOverrides(): pg.CustomTypesConfig {
@@ -19,7 +22,11 @@ function typeOverrides(): pg.CustomTypesConfig {
   return types;
 }
 
-export function clientConfig(connectionString: string, timeouts: PostgresTimeouts, applicationName: string): pg.ClientConfig {
+export function clientConfig(
+  connectionString: string,
+  timeouts: PostgresTimeouts,
+  applicationName: string,
+): pg.ClientConfig {
   return {
     connectionString,
     application_name: applicationName,
@@ -36,13 +43,33 @@ export function clientConfig(connectionString: string, timeouts: PostgresTimeout
 }
 
 const connectionErrorCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
 ]);
 
 // SQLSTATEs that mean "the server or the connection is not usable now; retry later". Deadlock and
 // serialization failures are included because a retry is the right answer to them too, and so is
 // 25006 (read-only transaction): a connection that landed on a standby, as during a failover.
-const retryableStates = new Set(['57P01', '57P02', '57P03', '53300', '53400', '57014', '25P03', '40001', '40P01', '55P03', '25006']);
+const retryableStates = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '53400',
+  '57014',
+  '25P03',
+  '40001',
+  '40P01',
+  '55P03',
+  '25006',
+]);
 
 const connectionMessages = [
   'Connection terminated',
@@ -74,10 +101,15 @@ export function toStoreError(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === '22021' || code === '22P05') {
     // PostgreSQL text cannot hold U+0000 (entry values are bytea and can; names and messages cannot).
-    return new HeraldError('invalid_request', 'the request contains a character the database cannot store (U+0000)', { cause: error });
+    return new HeraldError('invalid_request', 'the request contains a character the database cannot store (U+0000)', {
+      cause: error,
+    });
   }
   if (isConnectionError(error)) {
-    return new HeraldError('unavailable', `PostgreSQL is unavailable: ${(error as Error).message}`, { cause: error, retryAfter: 1 });
+    return new HeraldError('unavailable', `PostgreSQL is unavailable: ${(error as Error).message}`, {
+      cause: error,
+      retryAfter: 1,
+    });
   }
   return error;
 }

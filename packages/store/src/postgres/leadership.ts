@@ -50,7 +50,11 @@ export class PostgresLeadership implements Leadership {
   constructor(options: PostgresLeadershipOptions) {
     this.#retryMs = options.retryMs ?? 1000;
     this.#config = {
-      ...clientConfig(options.connectionString, { ...defaultTimeouts, statementTimeoutMs: Math.max(2_000, this.#retryMs * 5) }, leadershipApplicationName),
+      ...clientConfig(
+        options.connectionString,
+        { ...defaultTimeouts, statementTimeoutMs: Math.max(2_000, this.#retryMs * 5) },
+        leadershipApplicationName,
+      ),
       // A leader must notice a dead network quickly, not after the default bound.
       query_timeout: Math.max(2_000, this.#retryMs * 5),
       keepAliveInitialDelayMillis: Math.max(1_000, this.#retryMs),
@@ -85,7 +89,9 @@ export class PostgresLeadership implements Leadership {
     const client = this.#client;
     if (!this.#leader || !client) return false;
     try {
-      const { rows } = await client.query<{ fence: number }>('SELECT fence FROM leadership WHERE name = $1', [this.#name]);
+      const { rows } = await client.query<{ fence: number }>('SELECT fence FROM leadership WHERE name = $1', [
+        this.#name,
+      ]);
       return this.#leader && rows[0]?.fence === this.#fence;
     } catch {
       this.#lose(client);
@@ -169,7 +175,9 @@ export class PostgresLeadership implements Leadership {
   }
 
   async #tryTake(client: pg.Client): Promise<void> {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [this.#key]);
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
+      this.#key,
+    ]);
     if (!rows[0]?.locked) return;
     try {
       const term = await client.query<{ fence: number }>(

@@ -220,10 +220,14 @@ export async function applyPostgresMigrations(client: pg.ClientBase): Promise<Mi
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
-    const { rows } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0)::integer AS version FROM schema_migrations');
+    const { rows } = await client.query<{ version: number }>(
+      'SELECT coalesce(max(version), 0)::integer AS version FROM schema_migrations',
+    );
     const from = rows[0]?.version ?? 0;
     if (from > postgresMigrations.length) {
-      throw new Error(`the database is at schema version ${from}, newer than this Herald (${postgresMigrations.length}); upgrade Herald`);
+      throw new Error(
+        `the database is at schema version ${from}, newer than this Herald (${postgresMigrations.length}); upgrade Herald`,
+      );
     }
     for (let i = from; i < postgresMigrations.length; i += 1) {
       await client.query(postgresMigrations[i] as string);

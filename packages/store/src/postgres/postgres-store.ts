@@ -45,7 +45,22 @@ import {
   toStoreError,
   type PostgresTimeouts,
 } from './connection.js';
-import { toAudit, toNamespace, toRelease, toRollout, toSnapshot, toToken, toVersion, type AuditRow, type EntryRow, type NamespaceRow, type ReleaseRow, type RolloutRow, type SnapshotRow, type TokenRow } from '../rows.js';
+import {
+  toAudit,
+  toNamespace,
+  toRelease,
+  toRollout,
+  toSnapshot,
+  toToken,
+  toVersion,
+  type AuditRow,
+  type EntryRow,
+  type NamespaceRow,
+  type ReleaseRow,
+  type RolloutRow,
+  type SnapshotRow,
+  type TokenRow,
+} from '../rows.js';
 import { applyPostgresMigrations } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -80,11 +95,8 @@ interface PendingCommit {
 
 type Outcome = { ok: true; result: CommitResult } | { ok: false; error: unknown };
 
-
-
-
-
-const entryColumns = 'namespace, key, label, revision, value, content_type, tags, locked, secret, deleted, author, created_at';
+const entryColumns =
+  'namespace, key, label, revision, value, content_type, tags, locked, secret, deleted, author, created_at';
 
 /**
  * The shared store: any number of Herald nodes on one PostgreSQL database.
@@ -233,10 +245,10 @@ export class PostgresStore implements Store {
 
   async listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]> {
     return this.#read(async () => {
-      const { rows } = await this.#pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2', [
-        query.after ?? '',
-        query.limit,
-      ]);
+      const { rows } = await this.#pool.query<NamespaceRow>(
+        'SELECT * FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2',
+        [query.after ?? '', query.limit],
+      );
       return rows.map(toNamespace);
     });
   }
@@ -254,7 +266,12 @@ export class PostgresStore implements Store {
       const policy = patch.policy === undefined ? existing.policy : patch.policy;
       const { rows } = await client.query<NamespaceRow>(
         'UPDATE namespaces SET description = $1, schema = $2, policy = $3 WHERE name = $4 RETURNING *',
-        [description, schema === null ? null : JSON.stringify(schema), policy === null ? null : JSON.stringify(policy), name],
+        [
+          description,
+          schema === null ? null : JSON.stringify(schema),
+          policy === null ? null : JSON.stringify(policy),
+          name,
+        ],
       );
       await this.#appendAuditIn(client, audit);
       return toNamespace(rows[0] as NamespaceRow);
@@ -268,7 +285,10 @@ export class PostgresStore implements Store {
       await lockNamespaces(client, [name]);
       const existing = await requireNamespace(client, name);
       if (existing.entryCount > 0 && !options.force) {
-        throw new HeraldError('namespace_not_empty', `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`);
+        throw new HeraldError(
+          'namespace_not_empty',
+          `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`,
+        );
       }
       await client.query('DELETE FROM entry_versions WHERE namespace = $1', [name]);
       await client.query('DELETE FROM commits WHERE namespace = $1', [name]);
@@ -307,7 +327,8 @@ export class PostgresStore implements Store {
       if (query.asOf === undefined) {
         where.push('superseded_at IS NULL');
       } else {
-        if (!Number.isInteger(query.asOf) || query.asOf < 0) throw new HeraldError('invalid_revision', `revision ${query.asOf} is not a revision`);
+        if (!Number.isInteger(query.asOf) || query.asOf < 0)
+          throw new HeraldError('invalid_revision', `revision ${query.asOf} is not a revision`);
         const asOf = param(query.asOf);
         where.push(`revision <= ${asOf}`, `(superseded_at IS NULL OR superseded_at > ${asOf})`);
       }
@@ -380,7 +401,10 @@ export class PostgresStore implements Store {
         message: string;
         created_at: number;
         changes: string;
-      }>(`SELECT * FROM commits WHERE namespace = $1${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT $2`, params);
+      }>(
+        `SELECT * FROM commits WHERE namespace = $1${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT $2`,
+        params,
+      );
       return rows.map((row) => ({
         revision: row.revision,
         namespace: row.namespace,
@@ -399,7 +423,10 @@ export class PostgresStore implements Store {
       const already = await this.#meta(client, 'compacted_revision', true);
       const current = await this.#meta(client, 'revision');
       if (!Number.isInteger(revision) || revision < 1 || revision > current) {
-        throw new HeraldError('invalid_revision', `compaction revision must be between 1 and the current revision ${current}`);
+        throw new HeraldError(
+          'invalid_revision',
+          `compaction revision must be between 1 and the current revision ${current}`,
+        );
       }
       const pinned = await client.query<{ namespace: string; revision: number }>(
         `SELECT r.namespace, r.revision FROM releases r
@@ -445,7 +472,16 @@ export class PostgresStore implements Store {
       await client.query(
         `INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt],
+        [
+          token.id,
+          token.name,
+          JSON.stringify(token.scopes),
+          token.tokenHash,
+          token.createdAt,
+          token.createdBy,
+          token.expiresAt,
+          token.revokedAt,
+        ],
       );
       await this.#appendAuditIn(client, audit);
     });
@@ -463,7 +499,9 @@ export class PostgresStore implements Store {
       // The compaction horizon is read FOR SHARE (compact() holds it FOR UPDATE), so no compaction
       // can pass this release's revision between this check and COMMIT, nor miss the new release
       // when it checks which revisions releases still pin.
-      const horizon = await client.query<{ value: number }>("SELECT value FROM meta WHERE name = 'compacted_revision' FOR SHARE");
+      const horizon = await client.query<{ value: number }>(
+        "SELECT value FROM meta WHERE name = 'compacted_revision' FOR SHARE",
+      );
       if (input.revision !== undefined) {
         checkAsOf(revision, await this.#meta(client, 'revision'), (horizon.rows[0] as { value: number }).value);
       }
@@ -483,8 +521,14 @@ export class PostgresStore implements Store {
     return this.#read(async () => {
       const { rows } =
         seq === undefined
-          ? await this.#pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 ORDER BY seq DESC LIMIT 1', [namespace])
-          : await this.#pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 AND seq = $2', [namespace, seq]);
+          ? await this.#pool.query<ReleaseRow>(
+              'SELECT * FROM releases WHERE namespace = $1 ORDER BY seq DESC LIMIT 1',
+              [namespace],
+            )
+          : await this.#pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 AND seq = $2', [
+              namespace,
+              seq,
+            ]);
       return rows[0] && toRelease(rows[0]);
     });
   }
@@ -499,18 +543,33 @@ export class PostgresStore implements Store {
     });
   }
 
-  async saveRollout(rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>, expectedVersion: number, audit: AuditInput | undefined): Promise<RolloutRecord> {
+  async saveRollout(
+    rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>,
+    expectedVersion: number,
+    audit: AuditInput | undefined,
+  ): Promise<RolloutRecord> {
     return this.#transaction(async (client) => {
       await lockNamespaces(client, [rollout.namespace]);
-      const existing = await client.query<{ version: string | number }>('SELECT version FROM rollouts WHERE id = $1', [rollout.id]);
+      const existing = await client.query<{ version: string | number }>('SELECT version FROM rollouts WHERE id = $1', [
+        rollout.id,
+      ]);
       const version = Number(existing.rows[0]?.version ?? 0);
       if (version !== expectedVersion) {
-        throw new HeraldError('precondition_failed', `rollout ${rollout.id} is at version ${version}, not ${expectedVersion}`);
+        throw new HeraldError(
+          'precondition_failed',
+          `rollout ${rollout.id} is at version ${version}, not ${expectedVersion}`,
+        );
       }
       if (rollout.active) {
-        const other = await client.query<{ id: string }>('SELECT id FROM rollouts WHERE namespace = $1 AND active AND id <> $2', [rollout.namespace, rollout.id]);
+        const other = await client.query<{ id: string }>(
+          'SELECT id FROM rollouts WHERE namespace = $1 AND active AND id <> $2',
+          [rollout.namespace, rollout.id],
+        );
         const id = other.rows[0]?.id;
-        if (id) throw new HeraldError('rollout_active', `rollout ${id} of "${rollout.namespace}" is still active`, { extensions: { rolloutId: id } });
+        if (id)
+          throw new HeraldError('rollout_active', `rollout ${id} of "${rollout.namespace}" is still active`, {
+            extensions: { rolloutId: id },
+          });
       }
       const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: this.#clock.now() };
       await client.query(
@@ -542,14 +601,20 @@ export class PostgresStore implements Store {
 
   async listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]> {
     return this.#read(async () => {
-      const { rows } = await this.#pool.query<RolloutRow>('SELECT * FROM rollouts WHERE namespace = $1 ORDER BY updated_at DESC, id LIMIT $2', [namespace, limit]);
+      const { rows } = await this.#pool.query<RolloutRow>(
+        'SELECT * FROM rollouts WHERE namespace = $1 ORDER BY updated_at DESC, id LIMIT $2',
+        [namespace, limit],
+      );
       return rows.map(toRollout);
     });
   }
 
   async putSetting(name: string, value: string, audit: AuditInput): Promise<void> {
     await this.#transaction(async (client) => {
-      await client.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [name, value]);
+      await client.query(
+        'INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+        [name, value],
+      );
       await this.#appendAuditIn(client, audit);
     });
   }
@@ -584,7 +649,13 @@ export class PostgresStore implements Store {
     await this.#transaction(async (client) => {
       await client.query(
         'INSERT INTO signing_keys (key_id, public_key, encrypted_private_key, created_at, endorsed_by) VALUES ($1, $2, $3, $4, $5)',
-        [key.keyId, key.publicKey, key.encryptedPrivateKey, key.createdAt, key.endorsedBy === null ? null : JSON.stringify(key.endorsedBy)],
+        [
+          key.keyId,
+          key.publicKey,
+          key.encryptedPrivateKey,
+          key.createdAt,
+          key.endorsedBy === null ? null : JSON.stringify(key.endorsedBy),
+        ],
       );
       await this.#appendAuditIn(client, audit);
     });
@@ -597,7 +668,8 @@ export class PostgresStore implements Store {
     for (const r of reports) if ((latest.get(r.instanceId)?.at ?? -1) <= r.at) latest.set(r.instanceId, r);
     const instances = [...latest.values()];
     const views = new Map<string, [InstanceReport, InstanceReport['views'][number]]>();
-    for (const r of reports) for (const v of r.views) views.set(JSON.stringify([r.instanceId, v.namespace, v.labels]), [r, v]);
+    for (const r of reports)
+      for (const v of r.views) views.set(JSON.stringify([r.instanceId, v.namespace, v.labels]), [r, v]);
     const viewRows = [...views.values()];
     await this.#transaction(async (client) => {
       await client.query(
@@ -690,9 +762,21 @@ export class PostgresStore implements Store {
       await client.query(
         `INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt],
+        [
+          token.id,
+          token.name,
+          JSON.stringify(token.scopes),
+          token.tokenHash,
+          token.createdAt,
+          token.createdBy,
+          token.expiresAt,
+          token.revokedAt,
+        ],
       );
-      await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [token.id, key.encryptedSecret]);
+      await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [
+        token.id,
+        key.encryptedSecret,
+      ]);
       await this.#appendAuditIn(client, audit);
     });
   }
@@ -720,7 +804,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  async createSnapshot(record: SnapshotRecord, items: readonly EntryVersion[], audit: AuditInput): Promise<SnapshotRecord> {
+  async createSnapshot(
+    record: SnapshotRecord,
+    items: readonly EntryVersion[],
+    audit: AuditInput,
+  ): Promise<SnapshotRecord> {
     return this.#transaction(async (client) => {
       // The namespace lock orders this after a concurrent delete of the namespace, which removes snapshots too.
       await lockNamespaces(client, [record.namespace]);
@@ -730,7 +818,11 @@ export class PostgresStore implements Store {
         `DELETE FROM snapshots WHERE namespace = $1 AND name = $2 AND status = 'archived' AND expires_at IS NOT NULL AND expires_at <= $3 RETURNING name`,
         [record.namespace, record.name, record.createdAt],
       );
-      if (expired.rows.length > 0) await client.query('DELETE FROM snapshot_items WHERE namespace = $1 AND snapshot = $2', [record.namespace, record.name]);
+      if (expired.rows.length > 0)
+        await client.query('DELETE FROM snapshot_items WHERE namespace = $1 AND snapshot = $2', [
+          record.namespace,
+          record.name,
+        ]);
       const inserted = await client.query(
         `INSERT INTO snapshots (namespace, name, status, filters, composition_type, retention_period, tags, created_at, expires_at, revision, items_count, size, etag)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (namespace, name) DO NOTHING`,
@@ -750,7 +842,8 @@ export class PostgresStore implements Store {
           record.etag,
         ],
       );
-      if (inserted.rowCount === 0) throw new HeraldError('snapshot_exists', `snapshot "${record.name}" already exists in "${record.namespace}"`);
+      if (inserted.rowCount === 0)
+        throw new HeraldError('snapshot_exists', `snapshot "${record.name}" already exists in "${record.namespace}"`);
       if (items.length > 0) {
         await client.query(
           `INSERT INTO snapshot_items (namespace, snapshot, key, label, revision, value, content_type, tags, locked, secret, author, created_at)
@@ -778,18 +871,20 @@ export class PostgresStore implements Store {
 
   async getSnapshot(namespace: string, name: string): Promise<SnapshotRecord | undefined> {
     return this.#read(async () => {
-      const { rows } = await this.#pool.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name = $2', [namespace, name]);
+      const { rows } = await this.#pool.query<SnapshotRow>(
+        'SELECT * FROM snapshots WHERE namespace = $1 AND name = $2',
+        [namespace, name],
+      );
       return rows[0] && toSnapshot(rows[0]);
     });
   }
 
   async listSnapshots(query: { namespace: string; after?: string; limit: number }): Promise<SnapshotRecord[]> {
     return this.#read(async () => {
-      const { rows } = await this.#pool.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name > $2 ORDER BY name LIMIT $3', [
-        query.namespace,
-        query.after ?? '',
-        query.limit,
-      ]);
+      const { rows } = await this.#pool.query<SnapshotRow>(
+        'SELECT * FROM snapshots WHERE namespace = $1 AND name > $2 ORDER BY name LIMIT $3',
+        [query.namespace, query.after ?? '', query.limit],
+      );
       return rows.map(toSnapshot);
     });
   }
@@ -802,25 +897,32 @@ export class PostgresStore implements Store {
     audit: AuditInput,
   ): Promise<SnapshotRecord> {
     return this.#transaction(async (client) => {
-      const { rows } = await client.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name = $2 FOR UPDATE', [namespace, name]);
+      const { rows } = await client.query<SnapshotRow>(
+        'SELECT * FROM snapshots WHERE namespace = $1 AND name = $2 FOR UPDATE',
+        [namespace, name],
+      );
       const row = rows[0];
       if (!row) throw new HeraldError('snapshot_not_found', `snapshot "${name}" does not exist in "${namespace}"`);
       if (ifEtag !== undefined && row.etag !== ifEtag) {
-        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, { extensions: { conflicts: [] } });
+        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, {
+          extensions: { conflicts: [] },
+        });
       }
-      await client.query('UPDATE snapshots SET status = $1, expires_at = $2, etag = $3 WHERE namespace = $4 AND name = $5', [
-        patch.status,
-        patch.expiresAt,
-        patch.etag,
-        namespace,
-        name,
-      ]);
+      await client.query(
+        'UPDATE snapshots SET status = $1, expires_at = $2, etag = $3 WHERE namespace = $4 AND name = $5',
+        [patch.status, patch.expiresAt, patch.etag, namespace, name],
+      );
       await this.#appendAuditIn(client, audit);
       return { ...toSnapshot(row), ...patch };
     });
   }
 
-  async readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]> {
+  async readSnapshotItems(query: {
+    namespace: string;
+    name: string;
+    after?: { key: string; label: string };
+    limit?: number;
+  }): Promise<EntryVersion[]> {
     return this.#read(async () => {
       const params: unknown[] = [query.namespace, query.name];
       let where = 'namespace = $1 AND snapshot = $2';
@@ -850,7 +952,10 @@ export class PostgresStore implements Store {
 
   async listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     return this.#read(async () => {
-      const { rows } = await this.#pool.query<AuditRow>('SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2', [query.afterSeq ?? 0, query.limit]);
+      const { rows } = await this.#pool.query<AuditRow>('SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2', [
+        query.afterSeq ?? 0,
+        query.limit,
+      ]);
       return rows.map(toAudit);
     });
   }
@@ -985,7 +1090,8 @@ export class PostgresStore implements Store {
         'SELECT name, revision, entry_count FROM namespaces WHERE name = ANY($1::text[])',
         [names],
       );
-      for (const row of nsRows.rows) namespaces.set(row.name, { revision: row.revision, entryCount: row.entry_count, touched: false });
+      for (const row of nsRows.rows)
+        namespaces.set(row.name, { revision: row.revision, entryCount: row.entry_count, touched: false });
       const releaseSeqs = new Map<string, number>();
       if (round.some((item) => item.request.release)) {
         const seqRows = await client.query<{ namespace: string; seq: number }>(
@@ -997,7 +1103,8 @@ export class PostgresStore implements Store {
       const wanted = new Map<string, [string, string, string]>();
       for (const item of round) {
         if (!namespaces.has(item.request.namespace)) continue;
-        for (const c of item.request.changes) wanted.set(slot(item.request.namespace, c), [item.request.namespace, c.key, c.label]);
+        for (const c of item.request.changes)
+          wanted.set(slot(item.request.namespace, c), [item.request.namespace, c.key, c.label]);
       }
       /** The latest version of each address (tombstones included), updated as the round's commits are decided. */
       const latest = new Map<string, EntryVersion>();
@@ -1029,8 +1136,12 @@ export class PostgresStore implements Store {
         try {
           checkDistinctChanges(request.changes);
           const namespace = namespaces.get(request.namespace);
-          if (!namespace) throw new HeraldError('namespace_not_found', `namespace "${request.namespace}" does not exist`);
-          if (request.ifNamespaceRevision !== undefined && (namespace.touched || namespace.revision > request.ifNamespaceRevision)) {
+          if (!namespace)
+            throw new HeraldError('namespace_not_found', `namespace "${request.namespace}" does not exist`);
+          if (
+            request.ifNamespaceRevision !== undefined &&
+            (namespace.touched || namespace.revision > request.ifNamespaceRevision)
+          ) {
             const error = new HeraldError(
               'precondition_failed',
               `namespace "${request.namespace}" changed after revision ${request.ifNamespaceRevision}`,
@@ -1195,9 +1306,13 @@ export class PostgresStore implements Store {
           accepted.map((a) => a.item.request.author),
           accepted.map((a) => a.item.request.message),
           accepted.map(() => now),
-          accepted.map((a) => JSON.stringify(a.item.request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label })))),
+          accepted.map((a) =>
+            JSON.stringify(a.item.request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label }))),
+          ),
           touched.map(([name]) => name),
-          touched.map(([name]) => Math.max(...accepted.filter((a) => a.item.request.namespace === name).map((a) => a.revision))),
+          touched.map(([name]) =>
+            Math.max(...accepted.filter((a) => a.item.request.namespace === name).map((a) => a.revision)),
+          ),
           touched.map(([, ns]) => ns.entryCount),
         ],
       );
@@ -1206,7 +1321,10 @@ export class PostgresStore implements Store {
         accepted.map((a) => {
           const outcome = outcomes[a.index];
           const release = outcome?.ok ? outcome.result.release : undefined;
-          return { ...a.item.audit, details: { ...a.item.audit.details, revision: a.revision, ...(release ? { releaseSeq: release.seq } : {}) } };
+          return {
+            ...a.item.audit,
+            details: { ...a.item.audit.details, revision: a.revision, ...(release ? { releaseSeq: release.seq } : {}) },
+          };
         }),
         top,
       );
@@ -1220,11 +1338,15 @@ export class PostgresStore implements Store {
         // Every outcome was decided and filled in before COMMIT was sent.
         if (status === 'committed') return outcomes;
         if (status === undefined) {
-          throw new HeraldError('unavailable', 'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown', {
-            cause: error,
-            retryAfter: 1,
-            extensions: { outcome: 'unknown' },
-          });
+          throw new HeraldError(
+            'unavailable',
+            'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown',
+            {
+              cause: error,
+              retryAfter: 1,
+              extensions: { outcome: 'unknown' },
+            },
+          );
         }
       }
       if (!isConnectionError(error)) await client.query('ROLLBACK').catch(() => undefined);
@@ -1234,7 +1356,9 @@ export class PostgresStore implements Store {
 
   async #transactionStatus(xid: string): Promise<'committed' | 'aborted' | 'in progress' | undefined> {
     try {
-      const { rows } = await this.#pool.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid]);
+      const { rows } = await this.#pool.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [
+        xid,
+      ]);
       const status = rows[0]?.status;
       return status === 'committed' || status === 'aborted' || status === 'in progress' ? status : undefined;
     } catch {
@@ -1251,9 +1375,15 @@ export class PostgresStore implements Store {
    */
   async #appendAuditIn(client: pg.ClientBase, input: AuditInput): Promise<AuditRecord>;
   async #appendAuditIn(client: pg.ClientBase, inputs: AuditInput[], revision: number): Promise<AuditRecord[]>;
-  async #appendAuditIn(client: pg.ClientBase, inputs: AuditInput | AuditInput[], revision?: number): Promise<AuditRecord | AuditRecord[]> {
+  async #appendAuditIn(
+    client: pg.ClientBase,
+    inputs: AuditInput | AuditInput[],
+    revision?: number,
+  ): Promise<AuditRecord | AuditRecord[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const { rows } = await client.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
+    const { rows } = await client.query<{ seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE',
+    );
     let previous = rows[0] as { seq: number; hash: string };
     const now = this.#clock.now();
     const records = list.map((input) => {
@@ -1347,7 +1477,8 @@ export class PostgresStore implements Store {
       const revision = await this.#meta(listener ?? this.#pool, 'revision');
       this.#deliver(revision);
     } catch {
-      if (listener && this.#listenerClient === listener) listener.emit('error', new Error('the listening connection failed its check'));
+      if (listener && this.#listenerClient === listener)
+        listener.emit('error', new Error('the listening connection failed its check'));
     } finally {
       this.#polling = false;
     }
@@ -1370,8 +1501,15 @@ export class PostgresStore implements Store {
 
   // --- internals: plumbing ---
 
-  async #meta(queryable: pg.Pool | pg.ClientBase, name: 'revision' | 'compacted_revision', forUpdate = false): Promise<number> {
-    const { rows } = await queryable.query<{ value: number }>(`SELECT value FROM meta WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`, [name]);
+  async #meta(
+    queryable: pg.Pool | pg.ClientBase,
+    name: 'revision' | 'compacted_revision',
+    forUpdate = false,
+  ): Promise<number> {
+    const { rows } = await queryable.query<{ value: number }>(
+      `SELECT value FROM meta WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+      [name],
+    );
     return (rows[0] as { value: number }).value;
   }
 
@@ -1469,7 +1607,10 @@ function slot(namespace: string, address: { key: string; label: string }): strin
  */
 async function lockNamespaces(client: pg.ClientBase, names: readonly string[]): Promise<void> {
   const keys = [...new Set(names.map((name) => advisoryKey32(`namespace:${name}`)))].sort((a, b) => a - b);
-  await client.query('SELECT pg_advisory_xact_lock($1::integer, k) FROM unnest($2::integer[]) AS k', [namespaceLockClass, keys]);
+  await client.query('SELECT pg_advisory_xact_lock($1::integer, k) FROM unnest($2::integer[]) AS k', [
+    namespaceLockClass,
+    keys,
+  ]);
 }
 
 async function requireNamespace(client: pg.ClientBase, name: string): Promise<NamespaceRecord> {
@@ -1479,21 +1620,13 @@ async function requireNamespace(client: pg.ClientBase, name: string): Promise<Na
 }
 
 function checkAsOf(asOf: number, current: number, compacted: number): void {
-  if (!Number.isInteger(asOf) || asOf < 0) throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
+  if (!Number.isInteger(asOf) || asOf < 0)
+    throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
   if (asOf < compacted) {
     throw new HeraldError('revision_compacted', `history before revision ${compacted} was compacted`, {
       extensions: { compactedRevision: compacted },
     });
   }
-  if (asOf > current) throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
+  if (asOf > current)
+    throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
 }
-
-
-
-
-
-
-
-
-
-

@@ -37,7 +37,22 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
-import { toAudit, toNamespace, toRelease, toRollout, toSnapshot, toToken, toVersion, type AuditRow, type EntryRow, type NamespaceRow, type ReleaseRow, type RolloutRow, type SnapshotRow, type TokenRow } from '../rows.js';
+import {
+  toAudit,
+  toNamespace,
+  toRelease,
+  toRollout,
+  toSnapshot,
+  toToken,
+  toVersion,
+  type AuditRow,
+  type EntryRow,
+  type NamespaceRow,
+  type ReleaseRow,
+  type RolloutRow,
+  type SnapshotRow,
+  type TokenRow,
+} from '../rows.js';
 import { sqliteMigrations } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -45,10 +60,6 @@ export interface SqliteStoreOptions {
   path: string;
   clock?: Clock;
 }
-
-
-
-
 
 interface PendingCommit {
   request: CommitRequest;
@@ -110,8 +121,9 @@ export class SqliteStore implements Store {
   ): Promise<NamespaceRecord> {
     return this.#transaction(() => {
       const now = this.#clock.now();
-      const inserted = this.#prepare('INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
-        .run(input.name, input.description, input.schema === null ? null : JSON.stringify(input.schema), now);
+      const inserted = this.#prepare(
+        'INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      ).run(input.name, input.description, input.schema === null ? null : JSON.stringify(input.schema), now);
       if (inserted.changes === 0) throw new HeraldError('namespace_exists', `namespace "${input.name}" already exists`);
       this.#appendAuditSync(audit);
       return this.#namespaceSync(input.name) as NamespaceRecord;
@@ -125,8 +137,10 @@ export class SqliteStore implements Store {
 
   async listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]> {
     this.#assertOpen();
-    const rows = this.#prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
-      .all(query.after ?? '', query.limit) as NamespaceRow[];
+    const rows = this.#prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?').all(
+      query.after ?? '',
+      query.limit,
+    ) as NamespaceRow[];
     return rows.map(toNamespace);
   }
 
@@ -140,8 +154,12 @@ export class SqliteStore implements Store {
       const description = patch.description ?? existing.description;
       const schema = patch.schema === undefined ? existing.schema : patch.schema;
       const policy = patch.policy === undefined ? existing.policy : patch.policy;
-      this.#prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?')
-        .run(description, schema === null ? null : JSON.stringify(schema), policy === null ? null : JSON.stringify(policy), name);
+      this.#prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?').run(
+        description,
+        schema === null ? null : JSON.stringify(schema),
+        policy === null ? null : JSON.stringify(policy),
+        name,
+      );
       this.#appendAuditSync(audit);
       return this.#namespaceSync(name) as NamespaceRecord;
     });
@@ -153,7 +171,10 @@ export class SqliteStore implements Store {
     this.#transaction(() => {
       const existing = this.#requireNamespaceSync(name);
       if (existing.entryCount > 0 && !options.force) {
-        throw new HeraldError('namespace_not_empty', `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`);
+        throw new HeraldError(
+          'namespace_not_empty',
+          `namespace "${name}" has ${existing.entryCount} entries; delete them first or force`,
+        );
       }
       this.#prepare('DELETE FROM entry_versions WHERE namespace = ?').run(name);
       this.#prepare('DELETE FROM commits WHERE namespace = ?').run(name);
@@ -210,8 +231,9 @@ export class SqliteStore implements Store {
       params.afterLabel = query.after.label;
     }
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`;
-    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY key, label${limit}`)
-      .all(params) as EntryRow[];
+    const rows = this.#prepare(
+      `SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY key, label${limit}`,
+    ).all(params) as EntryRow[];
     return rows.map(toVersion);
   }
 
@@ -235,8 +257,9 @@ export class SqliteStore implements Store {
       where.push('revision >= @since');
       params.since = query.sinceRevision;
     }
-    const rows = this.#prepare(`SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision ${query.order === 'oldest' ? 'ASC' : 'DESC'}, key, label LIMIT @limit`)
-      .all(params) as EntryRow[];
+    const rows = this.#prepare(
+      `SELECT * FROM entry_versions WHERE ${where.join(' AND ')} ORDER BY revision ${query.order === 'oldest' ? 'ASC' : 'DESC'}, key, label LIMIT @limit`,
+    ).all(params) as EntryRow[];
     return rows.map(toVersion);
   }
 
@@ -245,9 +268,8 @@ export class SqliteStore implements Store {
     const newest = query.order === 'newest';
     const after = query.afterRevision === undefined ? '' : newest ? ' AND revision < @after' : ' AND revision > @after';
     const rows = this.#prepare(
-        `SELECT * FROM commits WHERE namespace = @namespace${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT @limit`,
-      )
-      .all({ namespace: query.namespace, after: query.afterRevision, limit: query.limit }) as Array<{
+      `SELECT * FROM commits WHERE namespace = @namespace${after} ORDER BY revision ${newest ? 'DESC' : 'ASC'} LIMIT @limit`,
+    ).all({ namespace: query.namespace, after: query.afterRevision, limit: query.limit }) as Array<{
       revision: number;
       namespace: string;
       author: string;
@@ -270,7 +292,10 @@ export class SqliteStore implements Store {
     return this.#transaction(() => {
       const current = this.#meta('revision');
       if (!Number.isInteger(revision) || revision < 1 || revision > current) {
-        throw new HeraldError('invalid_revision', `compaction revision must be between 1 and the current revision ${current}`);
+        throw new HeraldError(
+          'invalid_revision',
+          `compaction revision must be between 1 and the current revision ${current}`,
+        );
       }
       const pinned = this.#prepare(
         'SELECT namespace, max(seq) AS seq, revision FROM releases GROUP BY namespace ORDER BY revision LIMIT 1',
@@ -285,8 +310,9 @@ export class SqliteStore implements Store {
       if (revision <= already) return { revision: already, removedVersions: 0 };
       // Superseded versions no read at or after `revision` can see, and tombstones that are already the past.
       const superseded = this.#prepare('DELETE FROM entry_versions WHERE superseded_at <= ?').run(revision);
-      const tombstones = this.#prepare('DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?')
-        .run(revision);
+      const tombstones = this.#prepare(
+        'DELETE FROM entry_versions WHERE superseded_at IS NULL AND deleted = 1 AND revision <= ?',
+      ).run(revision);
       this.#prepare("UPDATE meta SET value = ? WHERE name = 'compacted_revision'").run(revision);
       const result = { revision, removedVersions: superseded.changes + tombstones.changes };
       this.#appendAuditSync({ ...audit, details: { ...audit.details, ...result } });
@@ -329,23 +355,42 @@ export class SqliteStore implements Store {
     return rows.map(toRelease);
   }
 
-  async saveRollout(rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>, expectedVersion: number, audit: AuditInput | undefined): Promise<RolloutRecord> {
+  async saveRollout(
+    rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>,
+    expectedVersion: number,
+    audit: AuditInput | undefined,
+  ): Promise<RolloutRecord> {
     return this.#transaction(() => {
-      const existing = this.#prepare('SELECT version FROM rollouts WHERE id = ?').get(rollout.id) as { version: number } | undefined;
+      const existing = this.#prepare('SELECT version FROM rollouts WHERE id = ?').get(rollout.id) as
+        { version: number } | undefined;
       if ((existing?.version ?? 0) !== expectedVersion) {
-        throw new HeraldError('precondition_failed', `rollout ${rollout.id} is at version ${existing?.version ?? 0}, not ${expectedVersion}`);
+        throw new HeraldError(
+          'precondition_failed',
+          `rollout ${rollout.id} is at version ${existing?.version ?? 0}, not ${expectedVersion}`,
+        );
       }
       if (rollout.active) {
-        const other = this.#prepare('SELECT id FROM rollouts WHERE namespace = ? AND active = 1 AND id <> ?').get(rollout.namespace, rollout.id) as
-          | { id: string }
-          | undefined;
-        if (other) throw new HeraldError('rollout_active', `rollout ${other.id} of "${rollout.namespace}" is still active`, { extensions: { rolloutId: other.id } });
+        const other = this.#prepare('SELECT id FROM rollouts WHERE namespace = ? AND active = 1 AND id <> ?').get(
+          rollout.namespace,
+          rollout.id,
+        ) as { id: string } | undefined;
+        if (other)
+          throw new HeraldError('rollout_active', `rollout ${other.id} of "${rollout.namespace}" is still active`, {
+            extensions: { rolloutId: other.id },
+          });
       }
       const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: this.#clock.now() };
       this.#prepare(
         `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
-      ).run(record.id, record.namespace, +record.active, JSON.stringify(record.state), record.version, record.updatedAt);
+      ).run(
+        record.id,
+        record.namespace,
+        +record.active,
+        JSON.stringify(record.state),
+        record.version,
+        record.updatedAt,
+      );
       if (audit) this.#appendAuditSync(audit);
       return record;
     });
@@ -369,20 +414,26 @@ export class SqliteStore implements Store {
 
   async listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]> {
     this.#assertOpen();
-    const rows = this.#prepare('SELECT * FROM rollouts WHERE namespace = ? ORDER BY updated_at DESC, id LIMIT ?').all(namespace, limit) as RolloutRow[];
+    const rows = this.#prepare('SELECT * FROM rollouts WHERE namespace = ? ORDER BY updated_at DESC, id LIMIT ?').all(
+      namespace,
+      limit,
+    ) as RolloutRow[];
     return rows.map(toRollout);
   }
 
   async putSetting(name: string, value: string, audit: AuditInput): Promise<void> {
     this.#transaction(() => {
-      this.#prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+      this.#prepare(
+        'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      ).run(name, value);
       this.#appendAuditSync(audit);
     });
   }
 
   async getSetting(name: string): Promise<string | undefined> {
     this.#assertOpen();
-    return (this.#prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+    return (this.#prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)
+      ?.value;
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -405,7 +456,9 @@ export class SqliteStore implements Store {
 
   async addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void> {
     this.#transaction(() => {
-      this.#prepare('INSERT INTO signing_keys (key_id, public_key, encrypted_private_key, created_at, endorsed_by) VALUES (?, ?, ?, ?, ?)').run(
+      this.#prepare(
+        'INSERT INTO signing_keys (key_id, public_key, encrypted_private_key, created_at, endorsed_by) VALUES (?, ?, ?, ?, ?)',
+      ).run(
         key.keyId,
         key.publicKey,
         key.encryptedPrivateKey,
@@ -430,9 +483,24 @@ export class SqliteStore implements Store {
            reason = excluded.reason, updated_at = excluded.updated_at WHERE excluded.updated_at >= instance_views.updated_at`,
       );
       for (const report of reports) {
-        instance.run(report.instanceId, JSON.stringify(report.attributes), report.health, report.healthDetail, report.at);
+        instance.run(
+          report.instanceId,
+          JSON.stringify(report.attributes),
+          report.health,
+          report.healthDetail,
+          report.at,
+        );
         for (const v of report.views) {
-          view.run(report.instanceId, v.namespace, JSON.stringify(v.labels), v.seq, v.digest, v.status, v.reason, report.at);
+          view.run(
+            report.instanceId,
+            v.namespace,
+            JSON.stringify(v.labels),
+            v.seq,
+            v.digest,
+            v.status,
+            v.reason,
+            report.at,
+          );
         }
       }
     });
@@ -452,9 +520,17 @@ export class SqliteStore implements Store {
   async createToken(token: TokenRecord, audit: AuditInput): Promise<void> {
     this.#transaction(() => {
       this.#prepare(
-          'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt);
+        'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        token.id,
+        token.name,
+        JSON.stringify(token.scopes),
+        token.tokenHash,
+        token.createdAt,
+        token.createdBy,
+        token.expiresAt,
+        token.revokedAt,
+      );
       this.#appendAuditSync(audit);
     });
   }
@@ -487,37 +563,61 @@ export class SqliteStore implements Store {
     this.#transaction(() => {
       this.#prepare(
         'INSERT INTO tokens (id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ).run(token.id, token.name, JSON.stringify(token.scopes), token.tokenHash, token.createdAt, token.createdBy, token.expiresAt, token.revokedAt);
-      this.#prepare('INSERT INTO access_keys (token_id, encrypted_secret) VALUES (?, ?)').run(token.id, key.encryptedSecret);
+      ).run(
+        token.id,
+        token.name,
+        JSON.stringify(token.scopes),
+        token.tokenHash,
+        token.createdAt,
+        token.createdBy,
+        token.expiresAt,
+        token.revokedAt,
+      );
+      this.#prepare('INSERT INTO access_keys (token_id, encrypted_secret) VALUES (?, ?)').run(
+        token.id,
+        key.encryptedSecret,
+      );
       this.#appendAuditSync(audit);
     });
   }
 
   async findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined> {
     this.#assertOpen();
-    const row = this.#prepare('SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = ?').get(tokenId) as
-      | (TokenRow & { encrypted_secret: string })
-      | undefined;
+    const row = this.#prepare(
+      'SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = ?',
+    ).get(tokenId) as (TokenRow & { encrypted_secret: string }) | undefined;
     return row && { token: toToken(row), encryptedSecret: row.encrypted_secret };
   }
 
   async namespaceRevisionAt(namespace: string, at: number): Promise<number> {
     this.#assertOpen();
-    const row = this.#prepare('SELECT max(revision) AS revision FROM commits WHERE namespace = ? AND created_at <= ?').get(namespace, at) as {
+    const row = this.#prepare(
+      'SELECT max(revision) AS revision FROM commits WHERE namespace = ? AND created_at <= ?',
+    ).get(namespace, at) as {
       revision: number | null;
     };
     return row.revision ?? 0;
   }
 
-  async createSnapshot(record: SnapshotRecord, items: readonly EntryVersion[], audit: AuditInput): Promise<SnapshotRecord> {
+  async createSnapshot(
+    record: SnapshotRecord,
+    items: readonly EntryVersion[],
+    audit: AuditInput,
+  ): Promise<SnapshotRecord> {
     return this.#transaction(() => {
       this.#requireNamespaceSync(record.namespace);
-      const existing = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(record.namespace, record.name) as SnapshotRow | undefined;
+      const existing = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(
+        record.namespace,
+        record.name,
+      ) as SnapshotRow | undefined;
       if (existing) {
         if (!snapshotExpired(toSnapshot(existing), record.createdAt)) {
           throw new HeraldError('snapshot_exists', `snapshot "${record.name}" already exists in "${record.namespace}"`);
         }
-        this.#prepare('DELETE FROM snapshot_items WHERE namespace = ? AND snapshot = ?').run(record.namespace, record.name);
+        this.#prepare('DELETE FROM snapshot_items WHERE namespace = ? AND snapshot = ?').run(
+          record.namespace,
+          record.name,
+        );
         this.#prepare('DELETE FROM snapshots WHERE namespace = ? AND name = ?').run(record.namespace, record.name);
       }
       this.#prepare(
@@ -543,7 +643,20 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const v of items) {
-        insert.run(record.namespace, record.name, v.key, v.label, v.revision, v.text, v.contentType, JSON.stringify(v.tags), +v.locked, +v.secret, v.author, v.createdAt);
+        insert.run(
+          record.namespace,
+          record.name,
+          v.key,
+          v.label,
+          v.revision,
+          v.text,
+          v.contentType,
+          JSON.stringify(v.tags),
+          +v.locked,
+          +v.secret,
+          v.author,
+          v.createdAt,
+        );
       }
       this.#appendAuditSync(audit);
       return record;
@@ -552,7 +665,8 @@ export class SqliteStore implements Store {
 
   async getSnapshot(namespace: string, name: string): Promise<SnapshotRecord | undefined> {
     this.#assertOpen();
-    const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as SnapshotRow | undefined;
+    const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as
+      SnapshotRow | undefined;
     return row && toSnapshot(row);
   }
 
@@ -574,10 +688,13 @@ export class SqliteStore implements Store {
     audit: AuditInput,
   ): Promise<SnapshotRecord> {
     return this.#transaction(() => {
-      const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as SnapshotRow | undefined;
+      const row = this.#prepare('SELECT * FROM snapshots WHERE namespace = ? AND name = ?').get(namespace, name) as
+        SnapshotRow | undefined;
       if (!row) throw new HeraldError('snapshot_not_found', `snapshot "${name}" does not exist in "${namespace}"`);
       if (ifEtag !== undefined && row.etag !== ifEtag) {
-        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, { extensions: { conflicts: [] } });
+        throw new HeraldError('precondition_failed', `snapshot "${name}" has etag "${row.etag}", not "${ifEtag}"`, {
+          extensions: { conflicts: [] },
+        });
       }
       this.#prepare('UPDATE snapshots SET status = ?, expires_at = ?, etag = ? WHERE namespace = ? AND name = ?').run(
         patch.status,
@@ -591,11 +708,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async readSnapshotItems(query: { namespace: string; name: string; after?: { key: string; label: string }; limit?: number }): Promise<EntryVersion[]> {
+  async readSnapshotItems(query: {
+    namespace: string;
+    name: string;
+    after?: { key: string; label: string };
+    limit?: number;
+  }): Promise<EntryVersion[]> {
     this.#assertOpen();
     const after = query.after ? ' AND (key > @afterKey OR (key = @afterKey AND label > @afterLabel))' : '';
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`;
-    const rows = this.#prepare(`SELECT * FROM snapshot_items WHERE namespace = @namespace AND snapshot = @name${after} ORDER BY key, label${limit}`).all({
+    const rows = this.#prepare(
+      `SELECT * FROM snapshot_items WHERE namespace = @namespace AND snapshot = @name${after} ORDER BY key, label${limit}`,
+    ).all({
       namespace: query.namespace,
       name: query.name,
       ...(query.after ? { afterKey: query.after.key, afterLabel: query.after.label } : {}),
@@ -616,8 +740,10 @@ export class SqliteStore implements Store {
 
   async listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     this.#assertOpen();
-    const rows = this.#prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(query.afterSeq ?? 0, query.limit) as AuditRow[];
+    const rows = this.#prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(
+      query.afterSeq ?? 0,
+      query.limit,
+    ) as AuditRow[];
     return rows.map(toAudit);
   }
 
@@ -661,7 +787,10 @@ export class SqliteStore implements Store {
       this.#db.exec('COMMIT');
     } catch (error) {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-      const failure = new HeraldError('unavailable', 'the store could not write the commit', { cause: error, retryAfter: 1 });
+      const failure = new HeraldError('unavailable', 'the store could not write the commit', {
+        cause: error,
+        retryAfter: 1,
+      });
       for (const item of batch) item.reject(failure);
       return;
     }
@@ -718,24 +847,61 @@ export class SqliteStore implements Store {
     );
     for (const v of plan.versions) {
       supersede.run(revision, v.namespace, v.key, v.label);
-      insert.run(v.namespace, v.key, v.label, v.revision, v.text, v.contentType, JSON.stringify(v.tags), +v.locked, +v.secret, +v.deleted, v.author, v.createdAt);
+      insert.run(
+        v.namespace,
+        v.key,
+        v.label,
+        v.revision,
+        v.text,
+        v.contentType,
+        JSON.stringify(v.tags),
+        +v.locked,
+        +v.secret,
+        +v.deleted,
+        v.author,
+        v.createdAt,
+      );
     }
     const changes = request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label }));
-    this.#prepare('INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
-    this.#prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(revision, entryCount, request.namespace);
+    this.#prepare(
+      'INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
+    this.#prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(
+      revision,
+      entryCount,
+      request.namespace,
+    );
     this.#prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
     const release = request.release
-      ? this.#insertReleaseSync({ namespace: request.namespace, revision, kind: 'commit', author: request.author, note: request.message })
+      ? this.#insertReleaseSync({
+          namespace: request.namespace,
+          revision,
+          kind: 'commit',
+          author: request.author,
+          note: request.message,
+        })
       : undefined;
-    this.#appendAuditSync({ ...item.audit, details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) } });
+    this.#appendAuditSync({
+      ...item.audit,
+      details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) },
+    });
     return { revision, versions: plan.versions, ...(release ? { release } : {}) };
   }
 
-  #insertReleaseSync(input: { namespace: string; revision: number; kind: ReleaseKind; author: string; note: string }): ReleaseRecord {
-    const last = this.#prepare('SELECT max(seq) AS seq FROM releases WHERE namespace = ?').get(input.namespace) as { seq: number | null };
+  #insertReleaseSync(input: {
+    namespace: string;
+    revision: number;
+    kind: ReleaseKind;
+    author: string;
+    note: string;
+  }): ReleaseRecord {
+    const last = this.#prepare('SELECT max(seq) AS seq FROM releases WHERE namespace = ?').get(input.namespace) as {
+      seq: number | null;
+    };
     const release: ReleaseRecord = { ...input, seq: (last.seq ?? 0) + 1, createdAt: this.#clock.now() };
-    this.#prepare('INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    this.#prepare(
+      'INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(
       release.namespace,
       release.seq,
       release.revision,
@@ -749,11 +915,20 @@ export class SqliteStore implements Store {
 
   #appendAuditSync(input: AuditInput): AuditRecord {
     const last = this.#prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
-      | { seq: number; hash: string }
-      | undefined;
+      { seq: number; hash: string } | undefined;
     const record = chainAuditRecord(last, input, this.#clock.now());
-    this.#prepare('INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(record.seq, record.at, record.actor, record.action, record.target, JSON.stringify(record.details), record.prevHash, record.hash);
+    this.#prepare(
+      'INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      record.seq,
+      record.at,
+      record.actor,
+      record.action,
+      record.target,
+      JSON.stringify(record.details),
+      record.prevHash,
+      record.hash,
+    );
     return record;
   }
 
@@ -778,7 +953,8 @@ export class SqliteStore implements Store {
   }
 
   #checkAsOf(asOf: number): void {
-    if (!Number.isInteger(asOf) || asOf < 0) throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
+    if (!Number.isInteger(asOf) || asOf < 0)
+      throw new HeraldError('invalid_revision', `revision ${asOf} is not a revision`);
     const compacted = this.#meta('compacted_revision');
     if (asOf < compacted) {
       throw new HeraldError('revision_compacted', `history before revision ${compacted} was compacted`, {
@@ -786,7 +962,8 @@ export class SqliteStore implements Store {
       });
     }
     const current = this.#meta('revision');
-    if (asOf > current) throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
+    if (asOf > current)
+      throw new HeraldError('revision_not_found', `revision ${asOf} is newer than the current revision ${current}`);
   }
 
   #namespaceSync(name: string): NamespaceRecord | undefined {
@@ -812,7 +989,9 @@ function closedError(): HeraldError {
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > sqliteMigrations.length) {
-    throw new Error(`the database is at schema version ${version}, newer than this Herald (${sqliteMigrations.length}); upgrade Herald`);
+    throw new Error(
+      `the database is at schema version ${version}, newer than this Herald (${sqliteMigrations.length}); upgrade Herald`,
+    );
   }
   for (let i = version; i < sqliteMigrations.length; i += 1) {
     db.transaction(() => {
@@ -822,17 +1001,7 @@ function migrate(db: Database.Database): void {
   }
 }
 
-
-
-
-
-
-
-
-
 /** An archived snapshot past its expiry is gone: its name may be used again. */
 function snapshotExpired(snapshot: SnapshotRecord, now: number): boolean {
   return snapshot.status === 'archived' && snapshot.expiresAt !== null && snapshot.expiresAt <= now;
 }
-
-

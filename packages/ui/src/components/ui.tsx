@@ -9,7 +9,13 @@ import type { Entry, RolloutStateName } from '../types.js';
 export function Problem({ error, title }: { error: unknown; title?: string }) {
   if (error === undefined || error === null) return null;
   const api = error instanceof ApiError ? error : undefined;
-  const detail = api ? api.detail : error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error);
+  const detail = api
+    ? api.detail
+    : error instanceof Error
+      ? error.message
+      : typeof error === 'string'
+        ? error
+        : JSON.stringify(error);
   const forbidden = api?.status === 403;
   return (
     <div className={`problem ${forbidden ? 'problem-forbidden' : ''}`} role="alert" data-code={api?.code}>
@@ -80,7 +86,12 @@ export function Confirm(props: {
         <button type="button" onClick={props.onClose} disabled={busy}>
           Cancel
         </button>
-        <button type="button" className={props.danger ? 'danger' : 'primary'} onClick={() => void confirm()} disabled={busy || props.disabled}>
+        <button
+          type="button"
+          className={props.danger ? 'danger' : 'primary'}
+          onClick={() => void confirm()}
+          disabled={busy || props.disabled}
+        >
           {busy ? (props.busyLabel ?? 'Working') + '…' : props.confirmLabel}
         </button>
       </div>
@@ -110,7 +121,11 @@ function entryText(entry: Entry | null | undefined): string {
 }
 
 /** One change of a diff (`/diff` or a revert preview): key, label, kind, and the value's line diff. */
-export function EntryChange({ change }: { change: { key: string; label: string; kind: string; before?: Entry | null; after?: Entry | null } }) {
+export function EntryChange({
+  change,
+}: {
+  change: { key: string; label: string; kind: string; before?: Entry | null; after?: Entry | null };
+}) {
   return (
     <div className="entry-change">
       <div className="entry-change-head">
@@ -122,12 +137,25 @@ export function EntryChange({ change }: { change: { key: string; label: string; 
   );
 }
 
-export function Bar({ parts, total, title }: { parts: Array<{ value: number; className: string; label: string }>; total: number; title?: string }) {
+export function Bar({
+  parts,
+  total,
+  title,
+}: {
+  parts: Array<{ value: number; className: string; label: string }>;
+  total: number;
+  title?: string;
+}) {
   return (
     <div className="bar" title={title} role="img" aria-label={title}>
       {parts.map((part) =>
         part.value > 0 && total > 0 ? (
-          <div key={part.label} className={`bar-part ${part.className}`} style={{ width: `${Math.min(100, (part.value / total) * 100)}%` }} title={`${part.label}: ${part.value}`} />
+          <div
+            key={part.label}
+            className={`bar-part ${part.className}`}
+            style={{ width: `${Math.min(100, (part.value / total) * 100)}%` }}
+            title={`${part.label}: ${part.value}`}
+          />
         ) : null,
       )}
     </div>
@@ -136,14 +164,32 @@ export function Bar({ parts, total, title }: { parts: Array<{ value: number; cla
 
 export function StateBadge({ state }: { state: RolloutStateName | null | undefined }) {
   if (!state) return <span className="badge badge-none">no rollout</span>;
-  return <span className={`badge badge-${state}`} data-testid="rollout-state">{state.replace('_', ' ')}</span>;
+  return (
+    <span className={`badge badge-${state}`} data-testid="rollout-state">
+      {state.replace('_', ' ')}
+    </span>
+  );
 }
 
-export function Tabs({ tabs, current, onSelect }: { tabs: Array<[string, string]>; current: string; onSelect: (id: string) => void }) {
+export function Tabs({
+  tabs,
+  current,
+  onSelect,
+}: {
+  tabs: Array<[string, string]>;
+  current: string;
+  onSelect: (id: string) => void;
+}) {
   return (
     <div className="tabs" role="tablist">
       {tabs.map(([id, label]) => (
-        <button key={id} role="tab" aria-selected={current === id} className={current === id ? 'tab active' : 'tab'} onClick={() => onSelect(id)}>
+        <button
+          key={id}
+          role="tab"
+          aria-selected={current === id}
+          className={current === id ? 'tab active' : 'tab'}
+          onClick={() => onSelect(id)}
+        >
           {label}
         </button>
       ))}

@@ -31,20 +31,31 @@ export function Audit() {
     <div className="page">
       <div className="page-head">
         <h2>Audit log</h2>
-        <input className="filter wide" placeholder="Search actor, action, target, details" value={query} onChange={(e) => setQuery(e.target.value)} aria-label="Search the audit log" />
+        <input
+          className="filter wide"
+          placeholder="Search actor, action, target, details"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          aria-label="Search the audit log"
+        />
       </div>
       {!isSystemAdmin(who.scopes) ? (
-        <div className="notice">The audit log is for administrators of every namespace (admin of *); your token has {describeScopes(who.scopes)}.</div>
+        <div className="notice">
+          The audit log is for administrators of every namespace (admin of *); your token has{' '}
+          {describeScopes(who.scopes)}.
+        </div>
       ) : null}
       {verify.data ? (
         <div className={verify.data.ok ? 'success chain' : 'problem chain'} data-testid="chain" role="status">
           {verify.data.ok ? (
             <>
-              <strong>Chain intact</strong>: {verify.data.count} records verified; head <code>{verify.data.head.slice(0, 16)}…</code>
+              <strong>Chain intact</strong>: {verify.data.count} records verified; head{' '}
+              <code>{verify.data.head.slice(0, 16)}…</code>
             </>
           ) : (
             <>
-              <strong>Chain broken</strong> at record {verify.data.firstBad?.seq}: {verify.data.firstBad?.reason} ({verify.data.count} records)
+              <strong>Chain broken</strong> at record {verify.data.firstBad?.seq}: {verify.data.firstBad?.reason} (
+              {verify.data.count} records)
             </>
           )}
         </div>

@@ -10,7 +10,15 @@ import { EntryEditor } from './EntryEditor.js';
 
 const anyLabel = '\u0000any';
 
-export function Entries({ ns, namespace, onChanged }: { ns: string; namespace: Namespace | undefined; onChanged: () => void }) {
+export function Entries({
+  ns,
+  namespace,
+  onChanged,
+}: {
+  ns: string;
+  namespace: Namespace | undefined;
+  onChanged: () => void;
+}) {
   const { api, who } = useSession();
   const [prefix, setPrefix] = useState('');
   const [label, setLabel] = useState(anyLabel);
@@ -21,7 +29,11 @@ export function Entries({ ns, namespace, onChanged }: { ns: string; namespace: N
   const [justSaved, setJustSaved] = useState<Entry | null>(null);
   const entries = usePoll(
     (signal) =>
-      api.get<EntryPage>(`${nsPath(ns)}/entries`, { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000) }, signal),
+      api.get<EntryPage>(
+        `${nsPath(ns)}/entries`,
+        { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000) },
+        signal,
+      ),
     5000,
     [api, ns, prefix, label, limit],
   );
@@ -35,7 +47,10 @@ export function Entries({ ns, namespace, onChanged }: { ns: string; namespace: N
   const canWrite = allows(who.scopes, 'write', ns);
   const items = entries.data?.items ?? [];
   const selectedEntry = useMemo(
-    () => (selected && selected !== 'new' ? items.find((e) => e.key === selected.key && e.label === selected.label) : undefined),
+    () =>
+      selected && selected !== 'new'
+        ? items.find((e) => e.key === selected.key && e.label === selected.label)
+        : undefined,
     [items, selected],
   );
   return (
@@ -69,7 +84,9 @@ export function Entries({ ns, namespace, onChanged }: { ns: string; namespace: N
       {entries.loading && !entries.data ? <Loading /> : null}
       <div className="split">
         <div className="split-main">
-          {entries.data && items.length === 0 ? <p className="muted">No entries{prefix ? ` under "${prefix}"` : ''}.</p> : null}
+          {entries.data && items.length === 0 ? (
+            <p className="muted">No entries{prefix ? ` under "${prefix}"` : ''}.</p>
+          ) : null}
           {items.length > 0 ? (
             <table className="table entries-table" data-testid="entries">
               <thead>
@@ -87,7 +104,12 @@ export function Entries({ ns, namespace, onChanged }: { ns: string; namespace: N
                   <EntryRow
                     key={`${entry.key}\u0000${entry.label}`}
                     entry={entry}
-                    selected={selected !== null && selected !== 'new' && selected.key === entry.key && selected.label === entry.label}
+                    selected={
+                      selected !== null &&
+                      selected !== 'new' &&
+                      selected.key === entry.key &&
+                      selected.label === entry.label
+                    }
                     onSelect={() => {
                       setJustSaved(null);
                       setSelected({ key: entry.key, label: entry.label });
@@ -134,14 +156,34 @@ function EntryRow({ entry, selected, onSelect }: { entry: Entry; selected: boole
         <button className="link key" onClick={onSelect}>
           {entry.key}
         </button>
-        {entry.locked ? <span className="chip chip-locked" title="locked: read-only until unlocked">locked</span> : null}
-        {entry.secret ? <span className="chip chip-secret" title="encrypted at rest">secret</span> : null}
+        {entry.locked ? (
+          <span className="chip chip-locked" title="locked: read-only until unlocked">
+            locked
+          </span>
+        ) : null}
+        {entry.secret ? (
+          <span className="chip chip-secret" title="encrypted at rest">
+            secret
+          </span>
+        ) : null}
       </td>
-      <td>{entry.label ? <span className="label-chip">{entry.label}</span> : <span className="muted small">(default)</span>}</td>
+      <td>
+        {entry.label ? (
+          <span className="label-chip">{entry.label}</span>
+        ) : (
+          <span className="muted small">(default)</span>
+        )}
+      </td>
       <td className="value-cell">
-        {entry.redacted ? <span className="muted">•••••• redacted</span> : <code>{preview(entry.value, entry.contentType)}</code>}
+        {entry.redacted ? (
+          <span className="muted">•••••• redacted</span>
+        ) : (
+          <code>{preview(entry.value, entry.contentType)}</code>
+        )}
       </td>
-      <td className="small">{isJsonType(entry.contentType) ? <span className="muted">{entry.contentType}</span> : entry.contentType}</td>
+      <td className="small">
+        {isJsonType(entry.contentType) ? <span className="muted">{entry.contentType}</span> : entry.contentType}
+      </td>
       <td className="num">{entry.revision}</td>
       <td className="small muted" title={entry.author}>
         {ago(entry.updatedAt)} · {whoOf(entry.author)}

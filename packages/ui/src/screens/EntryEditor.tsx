@@ -53,7 +53,9 @@ export function EntryEditor(props: {
   const [saveError, setSaveError] = useState<unknown>(undefined);
   const [conflict, setConflict] = useState<{ theirs: Entry | null; detail: string } | null>(null);
   const [saved, setSaved] = useState<Entry | null>(
-    props.justSaved && target && props.justSaved.key === target.key && props.justSaved.label === target.label ? props.justSaved : null,
+    props.justSaved && target && props.justSaved.key === target.key && props.justSaved.label === target.label
+      ? props.justSaved
+      : null,
   );
   const [busy, setBusy] = useState(false);
   const [schema, setSchema] = useState<BrowserSchema | null | undefined>(props.hasSchema ? undefined : null);
@@ -92,7 +94,9 @@ export function EntryEditor(props: {
           setSchema(new BrowserSchema(s));
         } catch (error) {
           setSchema(null);
-          setSchemaError(`The namespace schema could not be compiled in the browser (${(error as Error).message}); the server still checks it on save.`);
+          setSchemaError(
+            `The namespace schema could not be compiled in the browser (${(error as Error).message}); the server still checks it on save.`,
+          );
         }
       },
       (error: unknown) => {
@@ -138,7 +142,8 @@ export function EntryEditor(props: {
 
   const liveText = live && !live.redacted ? valueText(live.value, live.contentType) : '';
   const newText = parsed.error ? text : valueText(parsed.value, contentType);
-  const unchanged = live !== null && live !== undefined && !live.redacted && liveText === newText && live.contentType === contentType;
+  const unchanged =
+    live !== null && live !== undefined && !live.redacted && liveText === newText && live.contentType === contentType;
   const canWrite = allows(who.scopes, 'write', ns);
   const blocked = !canWrite || (live?.locked ?? false);
   const valid = parsed.error === null && violations.length === 0 && key !== '';
@@ -201,7 +206,12 @@ export function EntryEditor(props: {
           </label>
           <label className="field">
             Label
-            <input value={label} onChange={(e) => setLabel(e.target.value)} placeholder="(default)" aria-label="Entry label" />
+            <input
+              value={label}
+              onChange={(e) => setLabel(e.target.value)}
+              placeholder="(default)"
+              aria-label="Entry label"
+            />
           </label>
           <label className="field">
             Content type
@@ -210,14 +220,25 @@ export function EntryEditor(props: {
         </div>
       ) : live ? (
         <div className="meta small">
-          <span className="label-chip">{labelName(live.label)}</span> {live.contentType} · revision {live.revision} · {whoOf(live.author)}, {ago(live.updatedAt)}
+          <span className="label-chip">{labelName(live.label)}</span> {live.contentType} · revision {live.revision} ·{' '}
+          {whoOf(live.author)}, {ago(live.updatedAt)}
           {live.locked ? <span className="chip chip-locked">locked</span> : null}
           {live.secret ? <span className="chip chip-secret">secret</span> : null}
-          {Object.keys(live.tags).length > 0 ? <span className="muted"> · tags {Object.entries(live.tags).map(([k, v]) => `${k}=${v}`).join(', ')}</span> : null}
+          {Object.keys(live.tags).length > 0 ? (
+            <span className="muted">
+              {' '}
+              · tags{' '}
+              {Object.entries(live.tags)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ')}
+            </span>
+          ) : null}
         </div>
       ) : null}
 
-      {live?.redacted ? <div className="notice">This secret is redacted for your token; its value cannot be shown or diffed here.</div> : null}
+      {live?.redacted ? (
+        <div className="notice">This secret is redacted for your token; its value cannot be shown or diffed here.</div>
+      ) : null}
       {live?.locked ? <div className="notice">Locked: read-only until unlocked.</div> : null}
       {!canWrite ? <div className="problem problem-forbidden">{notAllowed(who.scopes, 'write', ns)}</div> : null}
       {schemaError ? <div className="notice">{schemaError}</div> : null}
@@ -247,7 +268,13 @@ export function EntryEditor(props: {
               </div>
             ))}
             {!parsed.error && violations.length === 0 && key !== '' ? (
-              <div className="valid-msg">{schema ? 'Valid JSON, matches the namespace schema' : isJsonType(contentType) ? 'Valid JSON' : 'Text value'}</div>
+              <div className="valid-msg">
+                {schema
+                  ? 'Valid JSON, matches the namespace schema'
+                  : isJsonType(contentType)
+                    ? 'Valid JSON'
+                    : 'Text value'}
+              </div>
             ) : null}
           </div>
           <div className="actions">
@@ -270,7 +297,12 @@ export function EntryEditor(props: {
           <TextDiff before={liveText} after={newText} testId="save-diff" />
           <label className="field">
             Commit message
-            <input value={message} onChange={(e) => setMessage(e.target.value)} placeholder="why this change" aria-label="Commit message" />
+            <input
+              value={message}
+              onChange={(e) => setMessage(e.target.value)}
+              placeholder="why this change"
+              aria-label="Commit message"
+            />
           </label>
           <div className="actions">
             <button onClick={() => setStage('edit')} disabled={busy}>
@@ -289,9 +321,13 @@ export function EntryEditor(props: {
           {conflict.theirs ? (
             <>
               <p className="small">
-                Now at revision {conflict.theirs.revision} by {whoOf(conflict.theirs.author)} at {time(conflict.theirs.updatedAt)}. Their value → yours:
+                Now at revision {conflict.theirs.revision} by {whoOf(conflict.theirs.author)} at{' '}
+                {time(conflict.theirs.updatedAt)}. Their value → yours:
               </p>
-              <TextDiff before={conflict.theirs.redacted ? '' : valueText(conflict.theirs.value, conflict.theirs.contentType)} after={newText} />
+              <TextDiff
+                before={conflict.theirs.redacted ? '' : valueText(conflict.theirs.value, conflict.theirs.contentType)}
+                after={newText}
+              />
               <button
                 onClick={() => {
                   setLive(conflict.theirs);
@@ -325,7 +361,8 @@ export function EntryEditor(props: {
             props.onSaved({ ...live });
           }}
         >
-          The entry {live.label ? `(label ${live.label}) ` : ''}is deleted as a new commit; history keeps it and it can be reverted.
+          The entry {live.label ? `(label ${live.label}) ` : ''}is deleted as a new commit; history keeps it and it can
+          be reverted.
         </Confirm>
       ) : null}
     </div>

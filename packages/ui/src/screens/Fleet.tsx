@@ -12,7 +12,11 @@ const preferredAttributes = ['region', 'service', 'version'];
 
 export function FleetScreen({ ns, fleet, error }: { ns: string; fleet: Fleet | undefined; error: unknown }) {
   const { api } = useSession();
-  const releases = usePoll((signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 10 }, signal), 5000, [api, ns]);
+  const releases = usePoll(
+    (signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 10 }, signal),
+    5000,
+    [api, ns],
+  );
   const attributes = useMemo(() => {
     const names = new Set<string>();
     for (const instance of fleet?.instances ?? []) for (const name of Object.keys(instance.attributes)) names.add(name);
@@ -36,7 +40,13 @@ export function FleetScreen({ ns, fleet, error }: { ns: string; fleet: Fleet | u
             {newest !== undefined ? (
               <Stat
                 label={`on the newest release #${newest}`}
-                value={instances.length ? percent(instances.filter((i) => i.seq === newest && i.status === 'applied').length / instances.length) : '—'}
+                value={
+                  instances.length
+                    ? percent(
+                        instances.filter((i) => i.seq === newest && i.status === 'applied').length / instances.length,
+                      )
+                    : '—'
+                }
               />
             ) : null}
             <Stat label="rejected" value={String(rejected.length)} tone={rejected.length ? 'bad' : undefined} />
@@ -59,12 +69,21 @@ export function FleetScreen({ ns, fleet, error }: { ns: string; fleet: Fleet | u
                   </label>
                 ) : null}
               </div>
-              {instances.length === 0 ? <p className="muted">No instance has reported on this namespace lately.</p> : null}
-              {attribute ? <Groups instances={instances} attribute={attribute} seqs={seqs} /> : instances.length > 0 ? <p className="muted small">The instances report no attributes.</p> : null}
+              {instances.length === 0 ? (
+                <p className="muted">No instance has reported on this namespace lately.</p>
+              ) : null}
+              {attribute ? (
+                <Groups instances={instances} attribute={attribute} seqs={seqs} />
+              ) : instances.length > 0 ? (
+                <p className="muted small">The instances report no attributes.</p>
+              ) : null}
             </div>
             <div className="card">
               <h3>Convergence per release</h3>
-              <p className="small muted">Share of the fleet on each release against time since the release, sampled every second while this namespace is open.</p>
+              <p className="small muted">
+                Share of the fleet on each release against time since the release, sampled every second while this
+                namespace is open.
+              </p>
               <ConvergenceChart ns={ns} releases={releases.data?.items ?? []} height={260} />
             </div>
           </div>
@@ -140,7 +159,11 @@ function Groups({ instances, attribute, seqs }: { instances: FleetInstance[]; at
                   <td>
                     <Bar
                       total={members.length}
-                      title={shown.map((seq) => `#${seq}: ${members.filter((m) => m.seq === seq && m.status === 'applied').length}`).join(', ')}
+                      title={shown
+                        .map(
+                          (seq) => `#${seq}: ${members.filter((m) => m.seq === seq && m.status === 'applied').length}`,
+                        )
+                        .join(', ')}
                       parts={[
                         ...shown.map((seq) => ({
                           value: members.filter((m) => m.seq === seq && m.status === 'applied').length,
@@ -152,7 +175,10 @@ function Groups({ instances, attribute, seqs }: { instances: FleetInstance[]; at
                     />
                     <div className="small muted">
                       {shown
-                        .map((seq) => [seq, members.filter((m) => m.seq === seq && m.status === 'applied').length] as const)
+                        .map(
+                          (seq) =>
+                            [seq, members.filter((m) => m.seq === seq && m.status === 'applied').length] as const,
+                        )
                         .filter(([, n]) => n > 0)
                         .map(([seq, n]) => `#${seq}: ${n}`)
                         .join(' · ')}
@@ -195,10 +221,21 @@ function Rejects({ rejected }: { rejected: FleetInstance[] }) {
 
 function Instances({ instances }: { instances: FleetInstance[] }) {
   const [filter, setFilter] = useState('');
-  const shown = instances.filter((i) => !filter || `${i.instanceId} ${Object.values(i.attributes).join(' ')} #${i.seq} ${i.status}`.includes(filter)).slice(0, 100);
+  const shown = instances
+    .filter(
+      (i) =>
+        !filter || `${i.instanceId} ${Object.values(i.attributes).join(' ')} #${i.seq} ${i.status}`.includes(filter),
+    )
+    .slice(0, 100);
   return (
     <>
-      <input className="filter" placeholder="Filter: id, attribute, #seq, status" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter instances" />
+      <input
+        className="filter"
+        placeholder="Filter: id, attribute, #seq, status"
+        value={filter}
+        onChange={(e) => setFilter(e.target.value)}
+        aria-label="Filter instances"
+      />
       <div className="scroll">
         <table className="table small">
           <thead>
@@ -214,7 +251,11 @@ function Instances({ instances }: { instances: FleetInstance[] }) {
             {shown.map((i) => (
               <tr key={i.instanceId}>
                 <td>{i.instanceId}</td>
-                <td className="muted">{Object.entries(i.attributes).map(([k, v]) => `${k}=${v}`).join(' ')}</td>
+                <td className="muted">
+                  {Object.entries(i.attributes)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')}
+                </td>
                 <td>
                   #{i.seq} <span className={i.status === 'rejected' ? 'c-rejected' : 'muted'}>{i.status}</span>
                 </td>
@@ -227,7 +268,11 @@ function Instances({ instances }: { instances: FleetInstance[] }) {
           </tbody>
         </table>
       </div>
-      {instances.length > shown.length ? <p className="muted small">{shown.length} of {instances.length} shown.</p> : null}
+      {instances.length > shown.length ? (
+        <p className="muted small">
+          {shown.length} of {instances.length} shown.
+        </p>
+      ) : null}
     </>
   );
 }
@@ -276,7 +321,12 @@ export function ConvergenceChart({ ns, releases, height }: { ns: string; release
       scales: { x: { time: false }, y: { range: [0, 100] } },
       axes: [
         { label: 'seconds since release', stroke: '#555', grid: { stroke: '#eee' } },
-        { label: '% of fleet', stroke: '#555', grid: { stroke: '#eee' }, values: (_u, ticks) => ticks.map((t) => `${t}%`) },
+        {
+          label: '% of fleet',
+          stroke: '#555',
+          grid: { stroke: '#eee' },
+          values: (_u, ticks) => ticks.map((t) => `${t}%`),
+        },
       ],
       series: [
         { label: 's' },

@@ -30,7 +30,9 @@ export function History({ ns, onChanged }: { ns: string; onChanged: () => void }
           {done}
         </div>
       ) : null}
-      {!canWrite ? <p className="muted small">{notAllowed(who.scopes, 'write', ns)} Reverting is not offered.</p> : null}
+      {!canWrite ? (
+        <p className="muted small">{notAllowed(who.scopes, 'write', ns)} Reverting is not offered.</p>
+      ) : null}
       {history.data && items.length === 0 ? <p className="muted">No commits yet.</p> : null}
       <ol className="timeline" data-testid="history">
         {items.map((commit) => (
@@ -96,7 +98,11 @@ export function History({ ns, onChanged }: { ns: string; onChanged: () => void }
 
 function CommitDiff({ ns, revision }: { ns: string; revision: number }) {
   const { api } = useSession();
-  const diff = usePoll((signal) => api.get<DiffResult>(`${nsPath(ns)}/diff`, { from: revision - 1, to: revision }, signal), null, [api, ns, revision]);
+  const diff = usePoll(
+    (signal) => api.get<DiffResult>(`${nsPath(ns)}/diff`, { from: revision - 1, to: revision }, signal),
+    null,
+    [api, ns, revision],
+  );
   if (diff.error) return <Problem error={diff.error} />;
   if (!diff.data) return <Loading what="Loading the diff" />;
   if (diff.data.changes.length === 0) return <p className="muted small">No change to values (locks only).</p>;
@@ -109,7 +115,17 @@ function CommitDiff({ ns, revision }: { ns: string; revision: number }) {
   );
 }
 
-function RevertDialog({ ns, commit, onClose, onReverted }: { ns: string; commit: Commit; onClose: () => void; onReverted: (text: string) => void }) {
+function RevertDialog({
+  ns,
+  commit,
+  onClose,
+  onReverted,
+}: {
+  ns: string;
+  commit: Commit;
+  onClose: () => void;
+  onReverted: (text: string) => void;
+}) {
   const { api } = useSession();
   const [mode, setMode] = useState<'before' | 'at'>('before');
   const target = mode === 'before' ? commit.revision - 1 : commit.revision;
@@ -134,21 +150,27 @@ function RevertDialog({ ns, commit, onClose, onReverted }: { ns: string; commit:
           revision: target,
           message: reason || `revert to r${target} (undo r${commit.revision})`,
         });
-        onReverted(`Reverted to r${target} as revision ${String(result.revision)} (${result.changes.length} change(s)).`);
+        onReverted(
+          `Reverted to r${target} as revision ${String(result.revision)} (${result.changes.length} change(s)).`,
+        );
       }}
     >
       <div className="radio-row">
         <label>
-          <input type="radio" checked={mode === 'before'} onChange={() => setMode('before')} /> Undo r{commit.revision}: back to r{commit.revision - 1}
+          <input type="radio" checked={mode === 'before'} onChange={() => setMode('before')} /> Undo r{commit.revision}:
+          back to r{commit.revision - 1}
         </label>
         <label>
-          <input type="radio" checked={mode === 'at'} onChange={() => setMode('at')} /> Back to r{commit.revision} (undo what came after)
+          <input type="radio" checked={mode === 'at'} onChange={() => setMode('at')} /> Back to r{commit.revision} (undo
+          what came after)
         </label>
       </div>
       <p className="small muted">The namespace becomes as it was at r{target}, as a new commit. Preview (dry run):</p>
       <Problem error={preview.error} />
       {!preview.data && !preview.error ? <Loading what="Computing the diff" /> : null}
-      {preview.data && changes.length === 0 ? <p className="muted">Nothing to revert: the namespace is already as it was at r{target}.</p> : null}
+      {preview.data && changes.length === 0 ? (
+        <p className="muted">Nothing to revert: the namespace is already as it was at r{target}.</p>
+      ) : null}
       <div className="revert-preview" data-testid="revert-preview">
         {changes.map((change, i) => (
           <EntryChange key={i} change={change} />

@@ -41,7 +41,13 @@ export function Namespaces() {
             soft(() => api.get<{ rollout: RolloutStatus | null }>(`${nsPath(ns.name)}/rollout`)),
             soft(() => api.get<Fleet>(`/v1/fleet/${encodeURIComponent(ns.name)}`)),
           ]);
-          return { ns, release: releases ? (releases.items[0] ?? null) : undefined, rollout: rollout?.rollout, fleet, problems };
+          return {
+            ns,
+            release: releases ? (releases.items[0] ?? null) : undefined,
+            rollout: rollout?.rollout,
+            fleet,
+            problems,
+          };
         }),
       );
       return { rows, complete, total: items.length };
@@ -54,7 +60,13 @@ export function Namespaces() {
     <div className="page">
       <div className="page-head">
         <h2>Namespaces</h2>
-        <input className="filter" placeholder="Filter by name" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter namespaces" />
+        <input
+          className="filter"
+          placeholder="Filter by name"
+          value={filter}
+          onChange={(e) => setFilter(e.target.value)}
+          aria-label="Filter namespaces"
+        />
       </div>
       <Problem error={list.error} />
       {list.loading && !list.data ? <Loading /> : null}
@@ -80,9 +92,17 @@ export function Namespaces() {
           </tbody>
         </table>
       ) : null}
-      {list.data && list.data.total > maxShown ? <p className="muted">Showing {maxShown} of {list.data.total}; filter to narrow down.</p> : null}
-      {canManageSome(who.scopes) ? <CreateNamespace onCreated={list.refresh} /> : (
-        <p className="muted small">Creating namespaces needs an admin scope; your token has {describeScopes(who.scopes)}.</p>
+      {list.data && list.data.total > maxShown ? (
+        <p className="muted">
+          Showing {maxShown} of {list.data.total}; filter to narrow down.
+        </p>
+      ) : null}
+      {canManageSome(who.scopes) ? (
+        <CreateNamespace onCreated={list.refresh} />
+      ) : (
+        <p className="muted small">
+          Creating namespaces needs an admin scope; your token has {describeScopes(who.scopes)}.
+        </p>
       )}
     </div>
   );
@@ -98,16 +118,31 @@ function NamespaceRow({ row }: { row: Row }) {
         <Link to={nsRoute(ns.name)} className="ns-link">
           {ns.name}
         </Link>
-        {ns.hasSchema ? <span className="chip" title="has a JSON Schema">schema</span> : null}
+        {ns.hasSchema ? (
+          <span className="chip" title="has a JSON Schema">
+            schema
+          </span>
+        ) : null}
         {ns.description ? <div className="muted small">{ns.description}</div> : null}
-        {row.problems.length > 0 ? <div className="muted small" title={row.problems.join('\n')}>some details hidden: {row.problems[0]}</div> : null}
+        {row.problems.length > 0 ? (
+          <div className="muted small" title={row.problems.join('\n')}>
+            some details hidden: {row.problems[0]}
+          </div>
+        ) : null}
       </td>
       <td className="num">{ns.entryCount}</td>
       <td className="num">{ns.revision}</td>
       <td>
-        {release === undefined ? <span className="muted">—</span> : release === null ? <span className="muted">none yet</span> : (
+        {release === undefined ? (
+          <span className="muted">—</span>
+        ) : release === null ? (
+          <span className="muted">none yet</span>
+        ) : (
           <span>
-            <strong>#{release.seq}</strong> <span className="muted small">r{release.revision} · {release.kind} · {ago(release.createdAt)}</span>
+            <strong>#{release.seq}</strong>{' '}
+            <span className="muted small">
+              r{release.revision} · {release.kind} · {ago(release.createdAt)}
+            </span>
           </span>
         )}
       </td>
@@ -160,7 +195,11 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
     try {
       const parsed = JSON.parse(schema) as unknown;
       // As the CLI does: a plain schema is the document schema.
-      const shaped = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && ('document' in parsed || 'prefixes' in parsed);
+      const shaped =
+        typeof parsed === 'object' &&
+        parsed !== null &&
+        !Array.isArray(parsed) &&
+        ('document' in parsed || 'prefixes' in parsed);
       parsedSchema = shaped ? parsed : { document: parsed };
     } catch (e) {
       schemaError = `Schema is not valid JSON: ${(e as Error).message}`;
@@ -172,7 +211,11 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
     setBusy(true);
     setError(undefined);
     try {
-      await api.post(`/v1/namespaces`, { name, ...(description ? { description } : {}), ...(parsedSchema !== undefined ? { schema: parsedSchema } : {}) });
+      await api.post(`/v1/namespaces`, {
+        name,
+        ...(description ? { description } : {}),
+        ...(parsedSchema !== undefined ? { schema: parsedSchema } : {}),
+      });
       onCreated();
       navigate(nsRoute(name));
     } catch (caught) {
@@ -186,7 +229,13 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
       <div className="row">
         <label className="field">
           Name
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="payments" pattern="[a-z0-9._\-]{1,64}" aria-label="Namespace name" />
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="payments"
+            pattern="[a-z0-9._\-]{1,64}"
+            aria-label="Namespace name"
+          />
         </label>
         <label className="field grow">
           Description
@@ -195,10 +244,21 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
       </div>
       <label className="field">
         JSON Schema (optional: a plain schema is the document schema, or {'{document, prefixes: [{prefix, schema}]}'})
-        <textarea rows={4} className="code" value={schema} onChange={(e) => setSchema(e.target.value)} aria-label="Schema" spellCheck={false} />
+        <textarea
+          rows={4}
+          className="code"
+          value={schema}
+          onChange={(e) => setSchema(e.target.value)}
+          aria-label="Schema"
+          spellCheck={false}
+        />
       </label>
       {schemaError ? <div className="problem">{schemaError}</div> : null}
-      {!allowed ? <div className="problem problem-forbidden">Your token may not create "{name}" ({describeScopes(who.scopes)}).</div> : null}
+      {!allowed ? (
+        <div className="problem problem-forbidden">
+          Your token may not create "{name}" ({describeScopes(who.scopes)}).
+        </div>
+      ) : null}
       <Problem error={error} />
       <button type="submit" className="primary" disabled={busy || name === '' || schemaError !== null}>
         Create namespace

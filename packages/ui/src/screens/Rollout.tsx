@@ -6,16 +6,41 @@ import { shareOn } from '../fleet-samples.js';
 import { ago, duration, percent, time, who as whoOf } from '../format.js';
 import { useNow, usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
-import { activeStates, type Fleet, type GateSummary, type PolicyDocument, type Release, type RolloutRecord, type RolloutStatus, type WaveSummary } from '../types.js';
+import {
+  activeStates,
+  type Fleet,
+  type GateSummary,
+  type PolicyDocument,
+  type Release,
+  type RolloutRecord,
+  type RolloutStatus,
+  type WaveSummary,
+} from '../types.js';
 import { ConvergenceChart } from './Fleet.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
 const commandText: Record<Command, { title: string; body: string; danger: boolean }> = {
-  pause: { title: 'Pause the rollout?', body: 'The current wave stays where it is; bake time stops counting.', danger: false },
-  resume: { title: 'Resume the rollout?', body: 'The current wave goes on baking and the gates are checked again.', danger: false },
-  abort: { title: 'Abort the rollout?', body: 'A new release with the stable content goes to everyone; the candidate is dropped.', danger: true },
-  rollback: { title: 'Roll back the rollout?', body: 'A new release with the stable content goes to everyone, as an automatic rollback would.', danger: true },
+  pause: {
+    title: 'Pause the rollout?',
+    body: 'The current wave stays where it is; bake time stops counting.',
+    danger: false,
+  },
+  resume: {
+    title: 'Resume the rollout?',
+    body: 'The current wave goes on baking and the gates are checked again.',
+    danger: false,
+  },
+  abort: {
+    title: 'Abort the rollout?',
+    body: 'A new release with the stable content goes to everyone; the candidate is dropped.',
+    danger: true,
+  },
+  rollback: {
+    title: 'Roll back the rollout?',
+    body: 'A new release with the stable content goes to everyone, as an automatic rollback would.',
+    danger: true,
+  },
 };
 
 /**
@@ -52,7 +77,12 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
     <div className="rollout-screen">
       <div className="grid-2">
         <div>
-          <ReleaseCard ns={ns} canRelease={canRelease} onReleased={() => setRouteVersion((n) => n + 1)} rolloutActive={isActive} />
+          <ReleaseCard
+            ns={ns}
+            canRelease={canRelease}
+            onReleased={() => setRouteVersion((n) => n + 1)}
+            rolloutActive={isActive}
+          />
           <PolicyCard ns={ns} />
         </div>
         <div>
@@ -60,9 +90,15 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
             <h3>Current rollout</h3>
             <Problem error={rollout.error} />
             {rollout.loading && !rollout.data ? <Loading /> : null}
-            {rollout.data && !status ? <p className="muted">No rollout yet. With a staged policy, a release starts one.</p> : null}
-            {status ? <RolloutView status={status} canRelease={canRelease} onCommand={() => setRouteVersion((n) => n + 1)} /> : null}
-            {!canRelease ? <p className="muted small">{notAllowed(who.scopes, 'release', ns)} Controls are hidden.</p> : null}
+            {rollout.data && !status ? (
+              <p className="muted">No rollout yet. With a staged policy, a release starts one.</p>
+            ) : null}
+            {status ? (
+              <RolloutView status={status} canRelease={canRelease} onCommand={() => setRouteVersion((n) => n + 1)} />
+            ) : null}
+            {!canRelease ? (
+              <p className="muted small">{notAllowed(who.scopes, 'release', ns)} Controls are hidden.</p>
+            ) : null}
           </div>
         </div>
       </div>
@@ -70,7 +106,13 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
         <div className="card">
           <h3>Releases</h3>
           <Problem error={releases.error} />
-          <ReleaseList ns={ns} releases={releases.data?.items ?? []} fleet={fleet} canRelease={canRelease} onRolledBack={() => setRouteVersion((n) => n + 1)} />
+          <ReleaseList
+            ns={ns}
+            releases={releases.data?.items ?? []}
+            fleet={fleet}
+            canRelease={canRelease}
+            onRolledBack={() => setRouteVersion((n) => n + 1)}
+          />
         </div>
         <div className="card">
           <h3>Convergence</h3>
@@ -95,10 +137,14 @@ function useRouteWatch(ns: string, onChange: () => void): void {
       let version: string | undefined;
       while (!controller.signal.aborted) {
         try {
-          const response = await api.request<{ version?: string } | null>('GET', `/v1/route/${encodeURIComponent(ns)}`, {
-            query: { version, wait: 25 },
-            signal: controller.signal,
-          });
+          const response = await api.request<{ version?: string } | null>(
+            'GET',
+            `/v1/route/${encodeURIComponent(ns)}`,
+            {
+              query: { version, wait: 25 },
+              signal: controller.signal,
+            },
+          );
           if (response.status === 200 && response.data) {
             if (version !== undefined) callback.current();
             version = response.data.version;
@@ -106,7 +152,9 @@ function useRouteWatch(ns: string, onChange: () => void): void {
         } catch (error) {
           if (controller.signal.aborted) return;
           // No release yet (404) or a hiccup: try again a little later.
-          await new Promise((resolve) => setTimeout(resolve, error instanceof ApiError && error.status === 404 ? 3000 : 2000));
+          await new Promise((resolve) =>
+            setTimeout(resolve, error instanceof ApiError && error.status === 404 ? 3000 : 2000),
+          );
         }
       }
     };
@@ -115,7 +163,15 @@ function useRouteWatch(ns: string, onChange: () => void): void {
   }, [api, ns, callback]);
 }
 
-function RolloutView({ status, canRelease, onCommand }: { status: RolloutStatus; canRelease: boolean; onCommand: () => void }) {
+function RolloutView({
+  status,
+  canRelease,
+  onCommand,
+}: {
+  status: RolloutStatus;
+  canRelease: boolean;
+  onCommand: () => void;
+}) {
   const { api } = useSession();
   const now = useNow(250);
   const [fetchedAt, setFetchedAt] = useState(() => Date.now());
@@ -125,7 +181,11 @@ function RolloutView({ status, canRelease, onCommand }: { status: RolloutStatus;
   // The bake left, counted down between polls while the wave runs.
   const bakeLeft = running ? Math.max(0, status.bakeRemainingMs - (now - fetchedAt)) : status.bakeRemainingMs;
   const active = activeStates.includes(status.state);
-  const available: Command[] = !active ? [] : status.state === 'running' ? ['pause', 'abort', 'rollback'] : ['resume', 'abort', 'rollback'];
+  const available: Command[] = !active
+    ? []
+    : status.state === 'running'
+      ? ['pause', 'abort', 'rollback']
+      : ['resume', 'abort', 'rollback'];
   return (
     <div className="rollout" data-testid="rollout" data-state={status.state}>
       <div className="rollout-head">
@@ -139,7 +199,10 @@ function RolloutView({ status, canRelease, onCommand }: { status: RolloutStatus;
         {status.frozenAll ? <span className="badge badge-frozen">every rollout frozen</span> : null}
       </div>
       {status.reason ? (
-        <div className={status.state === 'rolled_back' || status.state === 'aborted' ? 'problem' : 'notice'} data-testid="rollout-reason">
+        <div
+          className={status.state === 'rolled_back' || status.state === 'aborted' ? 'problem' : 'notice'}
+          data-testid="rollout-reason"
+        >
           {status.reason}
         </div>
       ) : null}
@@ -148,9 +211,19 @@ function RolloutView({ status, canRelease, onCommand }: { status: RolloutStatus;
       </p>
       {active ? (
         <div className="bake" data-testid="bake">
-          Wave <strong>{status.waveName}</strong>: bake {duration(status.bakedMs + (running ? now - fetchedAt : 0))} of {duration(status.bakeMs)}
-          {bakeLeft > 0 ? <> · <strong>{duration(bakeLeft)}</strong> left</> : ' · baked'}
-          {status.reportDeadlineAt ? <span className="muted"> · reports due by {time(status.reportDeadlineAt)}</span> : null}
+          Wave <strong>{status.waveName}</strong>: bake {duration(status.bakedMs + (running ? now - fetchedAt : 0))} of{' '}
+          {duration(status.bakeMs)}
+          {bakeLeft > 0 ? (
+            <>
+              {' '}
+              · <strong>{duration(bakeLeft)}</strong> left
+            </>
+          ) : (
+            ' · baked'
+          )}
+          {status.reportDeadlineAt ? (
+            <span className="muted"> · reports due by {time(status.reportDeadlineAt)}</span>
+          ) : null}
         </div>
       ) : null}
       <ol className="waves" data-testid="waves">
@@ -190,17 +263,27 @@ function RolloutView({ status, canRelease, onCommand }: { status: RolloutStatus;
 
 function WaveRow({ wave, finished, state }: { wave: WaveSummary; finished: boolean; state: string }) {
   const targeted = wave.targeted ?? 0;
-  const match = wave.match ? Object.entries(wave.match).map(([k, v]) => `${k}=${v.join('|')}`).join(' ') : 'all instances';
+  const match = wave.match
+    ? Object.entries(wave.match)
+        .map(([k, v]) => `${k}=${v.join('|')}`)
+        .join(' ')
+    : 'all instances';
   const failed = wave.status === 'current' && (state === 'rolled_back' || state === 'aborted');
   return (
-    <li className={`wave wave-${wave.status} ${failed ? 'wave-failed' : ''}`} data-testid={`wave-${wave.name}`} data-status={wave.status}>
+    <li
+      className={`wave wave-${wave.status} ${failed ? 'wave-failed' : ''}`}
+      data-testid={`wave-${wave.name}`}
+      data-status={wave.status}
+    >
       <div className="wave-head">
         <span className="wave-name">{wave.name}</span>
         <span className="muted small">
           {wave.percent}% of {match} · bake {wave.bake}
         </span>
         <div className="spacer" />
-        <span className={`wave-status small ${failed ? 'fail' : ''}`}>{failed ? 'stopped here' : wave.status === 'current' && finished ? 'last' : wave.status}</span>
+        <span className={`wave-status small ${failed ? 'fail' : ''}`}>
+          {failed ? 'stopped here' : wave.status === 'current' && finished ? 'last' : wave.status}
+        </span>
       </div>
       {wave.status === 'current' ? (
         <>
@@ -269,7 +352,17 @@ function Gates({ gates }: { gates: GateSummary[] }) {
   );
 }
 
-function ReleaseCard({ ns, canRelease, onReleased, rolloutActive }: { ns: string; canRelease: boolean; onReleased: () => void; rolloutActive: boolean }) {
+function ReleaseCard({
+  ns,
+  canRelease,
+  onReleased,
+  rolloutActive,
+}: {
+  ns: string;
+  canRelease: boolean;
+  onReleased: () => void;
+  rolloutActive: boolean;
+}) {
   const { api } = useSession();
   const [asking, setAsking] = useState(false);
   const [supersede, setSupersede] = useState(false);
@@ -278,7 +371,9 @@ function ReleaseCard({ ns, canRelease, onReleased, rolloutActive }: { ns: string
   return (
     <div className="card">
       <h3>Release</h3>
-      <p className="small muted">Freezes the namespace as it is now. On a staged namespace this starts a rollout through the waves.</p>
+      <p className="small muted">
+        Freezes the namespace as it is now. On a staged namespace this starts a rollout through the waves.
+      </p>
       <button
         className="primary"
         onClick={() => {
@@ -301,14 +396,20 @@ function ReleaseCard({ ns, canRelease, onReleased, rolloutActive }: { ns: string
           reasonLabel="Release note (audited)"
           onClose={() => setAsking(false)}
           onConfirm={async (note) => {
-            const release = await api.post<Release>(`${nsPath(ns)}/releases`, { ...(note ? { note } : {}), ...(supersede ? { supersede: true } : {}) });
-            setDone(`Release #${release.seq} made${release.rolloutId ? `; rollout ${release.rolloutId} started` : ''}.`);
+            const release = await api.post<Release>(`${nsPath(ns)}/releases`, {
+              ...(note ? { note } : {}),
+              ...(supersede ? { supersede: true } : {}),
+            });
+            setDone(
+              `Release #${release.seq} made${release.rolloutId ? `; rollout ${release.rolloutId} started` : ''}.`,
+            );
             onReleased();
           }}
         >
           {rolloutActive ? (
             <label className="small">
-              <input type="checkbox" checked={supersede} onChange={(e) => setSupersede(e.target.checked)} /> A rollout is running: supersede it (abort it, then start this one)
+              <input type="checkbox" checked={supersede} onChange={(e) => setSupersede(e.target.checked)} /> A rollout
+              is running: supersede it (abort it, then start this one)
             </label>
           ) : (
             'The current revision becomes a new release.'
@@ -319,7 +420,19 @@ function ReleaseCard({ ns, canRelease, onReleased, rolloutActive }: { ns: string
   );
 }
 
-function ReleaseList({ ns, releases, fleet, canRelease, onRolledBack }: { ns: string; releases: Release[]; fleet: Fleet | undefined; canRelease: boolean; onRolledBack: () => void }) {
+function ReleaseList({
+  ns,
+  releases,
+  fleet,
+  canRelease,
+  onRolledBack,
+}: {
+  ns: string;
+  releases: Release[];
+  fleet: Fleet | undefined;
+  canRelease: boolean;
+  onRolledBack: () => void;
+}) {
   const { api } = useSession();
   const [target, setTarget] = useState<Release | null>(null);
   if (releases.length === 0) return <p className="muted">No release yet.</p>;
@@ -348,7 +461,9 @@ function ReleaseList({ ns, releases, fleet, canRelease, onRolledBack }: { ns: st
                 </td>
                 <td className="small">{release.kind}</td>
                 <td className="small">{release.note}</td>
-                <td className="small">{share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}</td>
+                <td className="small">
+                  {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
+                </td>
                 <td>
                   {canRelease && i > 0 ? (
                     <button className="small-button" onClick={() => setTarget(release)}>
@@ -374,7 +489,8 @@ function ReleaseList({ ns, releases, fleet, canRelease, onRolledBack }: { ns: st
             onRolledBack();
           }}
         >
-          A new release (higher seq) with the content of #{target.seq} (revision {target.revision}) goes to every instance at once.
+          A new release (higher seq) with the content of #{target.seq} (revision {target.revision}) goes to every
+          instance at once.
         </Confirm>
       ) : null}
     </>
@@ -422,16 +538,20 @@ function checkPolicy(text: string): { value?: unknown; problems: string[] } {
     return { problems: [`Not valid JSON: ${(error as Error).message}`] };
   }
   const problems: string[] = [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problems: ['The policy must be a JSON object'] };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { problems: ['The policy must be a JSON object'] };
   const policy = value as Record<string, unknown>;
-  if (!['immediate', 'manual', 'staged'].includes(String(policy.strategy))) problems.push('strategy must be immediate, manual or staged');
+  if (!['immediate', 'manual', 'staged'].includes(String(policy.strategy)))
+    problems.push('strategy must be immediate, manual or staged');
   if (policy.strategy === 'staged') {
-    if (!Array.isArray(policy.waves) || policy.waves.length === 0) problems.push('waves: a staged policy needs at least one wave');
+    if (!Array.isArray(policy.waves) || policy.waves.length === 0)
+      problems.push('waves: a staged policy needs at least one wave');
     else
       policy.waves.forEach((w: unknown, i) => {
         const wave = (w ?? {}) as Record<string, unknown>;
         if (typeof wave.name !== 'string' || wave.name === '') problems.push(`waves[${i}].name is required`);
-        if (typeof wave.percent !== 'number' || wave.percent <= 0 || wave.percent > 100) problems.push(`waves[${i}].percent must be more than 0 and at most 100`);
+        if (typeof wave.percent !== 'number' || wave.percent <= 0 || wave.percent > 100)
+          problems.push(`waves[${i}].percent must be more than 0 and at most 100`);
         if (typeof wave.bake !== 'string') problems.push(`waves[${i}].bake is required, e.g. "30s"`);
       });
   }
@@ -440,7 +560,10 @@ function checkPolicy(text: string): { value?: unknown; problems: string[] } {
 
 function PolicyCard({ ns }: { ns: string }) {
   const { api, who } = useSession();
-  const policy = usePoll((signal) => api.get<PolicyDocument>(`${nsPath(ns)}/policy`, undefined, signal), null, [api, ns]);
+  const policy = usePoll((signal) => api.get<PolicyDocument>(`${nsPath(ns)}/policy`, undefined, signal), null, [
+    api,
+    ns,
+  ]);
   const [editing, setEditing] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -468,7 +591,13 @@ function PolicyCard({ ns }: { ns: string }) {
         <>
           <PolicySummary policy={policy.data} />
           {canManage ? (
-            <button onClick={() => setEditing(JSON.stringify(policy.data?.strategy === 'staged' ? policy.data : examplePolicy, null, 2))}>Edit policy</button>
+            <button
+              onClick={() =>
+                setEditing(JSON.stringify(policy.data?.strategy === 'staged' ? policy.data : examplePolicy, null, 2))
+              }
+            >
+              Edit policy
+            </button>
           ) : (
             <p className="muted small">{notAllowed(who.scopes, 'manage', ns)}</p>
           )}
@@ -476,7 +605,14 @@ function PolicyCard({ ns }: { ns: string }) {
       ) : null}
       {editing !== null ? (
         <>
-          <textarea className="code" rows={16} value={editing} onChange={(e) => setEditing(e.target.value)} spellCheck={false} aria-label="Policy" />
+          <textarea
+            className="code"
+            rows={16}
+            value={editing}
+            onChange={(e) => setEditing(e.target.value)}
+            spellCheck={false}
+            aria-label="Policy"
+          />
           {check && check.problems.length > 0 ? (
             <ul className="violations invalid-msg">
               {check.problems.map((p, i) => (
@@ -487,7 +623,11 @@ function PolicyCard({ ns }: { ns: string }) {
           <Problem error={error} title="Policy refused" />
           <div className="actions">
             <button onClick={() => setEditing(null)}>Cancel</button>
-            <button className="primary" disabled={busy || !check || check.problems.length > 0} onClick={() => void save()}>
+            <button
+              className="primary"
+              disabled={busy || !check || check.problems.length > 0}
+              onClick={() => void save()}
+            >
               Save policy
             </button>
           </div>
@@ -501,7 +641,10 @@ function PolicySummary({ policy }: { policy: PolicyDocument }) {
   if (policy.strategy !== 'staged') {
     return (
       <p>
-        <strong>{policy.strategy}</strong>: {policy.strategy === 'immediate' ? 'every commit is released at once, to every instance.' : 'only a release (button above) releases, to every instance at once.'}
+        <strong>{policy.strategy}</strong>:{' '}
+        {policy.strategy === 'immediate'
+          ? 'every commit is released at once, to every instance.'
+          : 'only a release (button above) releases, to every instance at once.'}
       </p>
     );
   }
@@ -513,13 +656,20 @@ function PolicySummary({ policy }: { policy: PolicyDocument }) {
       <ol>
         {(policy.waves ?? []).map((w) => (
           <li key={w.name}>
-            {w.name}: {w.percent}% {w.match ? `of ${Object.entries(w.match).map(([k, v]) => `${k}=${v.join('|')}`).join(' ')}` : ''}, bake {w.bake}
+            {w.name}: {w.percent}%{' '}
+            {w.match
+              ? `of ${Object.entries(w.match)
+                  .map(([k, v]) => `${k}=${v.join('|')}`)
+                  .join(' ')}`
+              : ''}
+            , bake {w.bake}
           </li>
         ))}
       </ol>
       {policy.gates ? (
         <p className="muted">
-          gates: reported ≥ {percent(policy.gates.minReportRatio)}, rejected ≤ {percent(policy.gates.maxRejectRatio)}, unhealthy ≤ {percent(policy.gates.maxUnhealthyRatio)}
+          gates: reported ≥ {percent(policy.gates.minReportRatio)}, rejected ≤ {percent(policy.gates.maxRejectRatio)},
+          unhealthy ≤ {percent(policy.gates.maxUnhealthyRatio)}
           {policy.gates.reportDeadline ? `, reports within ${policy.gates.reportDeadline}` : ''}
         </p>
       ) : null}

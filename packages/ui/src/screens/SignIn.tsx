@@ -4,7 +4,13 @@ import { Problem } from '../components/ui.js';
 import type { WhoAmI } from '../types.js';
 
 /** The token is checked with GET /v1/whoami and kept in sessionStorage (this tab only). */
-export function SignIn({ onSignedIn, notice }: { onSignedIn: (token: string, who: WhoAmI) => void; notice: string | null }) {
+export function SignIn({
+  onSignedIn,
+  notice,
+}: {
+  onSignedIn: (token: string, who: WhoAmI) => void;
+  notice: string | null;
+}) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -30,7 +36,15 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (token: string, who
         {notice ? <div className="notice">{notice}</div> : null}
         <label className="field">
           Token
-          <input type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} placeholder="hrd_…" autoFocus aria-label="Token" />
+          <input
+            type="password"
+            autoComplete="off"
+            value={token}
+            onChange={(e) => setToken(e.target.value)}
+            placeholder="hrd_…"
+            autoFocus
+            aria-label="Token"
+          />
         </label>
         <Problem error={error} title="Sign-in refused" />
         <button type="submit" className="primary" disabled={busy || token.trim() === ''}>
