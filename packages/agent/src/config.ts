@@ -29,6 +29,9 @@ export interface SubscriptionInput {
 }
 
 /** What `createAgent` takes: the YAML config file's content, or the same object built in code. */
+/** Settings from flags or the environment: an absent or undefined one leaves the file's alone. */
+export type ConfigOverrides = { [K in keyof AgentConfigInput]?: AgentConfigInput[K] | undefined };
+
 export interface AgentConfigInput {
   /** The control plane or a relay. */
   url: string;
@@ -395,7 +398,7 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
  */
 export function loadAgentConfig(
   file: string,
-  overrides: { fill?: Partial<AgentConfigInput>; force?: Partial<AgentConfigInput> } = {},
+  overrides: { fill?: ConfigOverrides; force?: ConfigOverrides } = {},
 ): AgentConfig {
   let parsed: unknown;
   try {

@@ -32,9 +32,9 @@ export type ClientErrorCode = (typeof clientErrorCodes)[number];
 export interface HeraldClientErrorOptions {
   cause?: unknown;
   /** HTTP status, for `http_error`. */
-  status?: number;
+  status?: number | undefined;
   /** The server's problem+json `code`, for `http_error`. */
-  serverCode?: string;
+  serverCode?: string | undefined;
   /** Milliseconds the server asked the client to wait (503 + Retry-After). */
   retryAfterMs?: number;
 }

@@ -76,7 +76,7 @@ void describe('options', () => {
       ['labels', { views: [{ namespace: 'a', labels: 'prod' as unknown as string[] }] }],
       ['trustedKeys', { trustedKeys: [] }],
       ['trustedKeys', { trustedKeys: [{ keyId: 'k', publicKey: 'c2hvcnQ=', createdAt: 1 }] }],
-      ['trustedKeys', { trustedKeys: undefined }],
+      ['trustedKeys', { trustedKeys: undefined as unknown as [] }],
       ['attribute', { attributes: { replicas: 3 as unknown as string } }],
       ['reportIntervalMs', { reportIntervalMs: 0 }],
       ['validate', { validate: 'yes' as unknown as () => void }],

@@ -63,14 +63,18 @@ async function committed(ns: string, changes: unknown[], message?: string): Prom
 async function getEntry(
   ns: string,
   key: string,
-  options: { label?: string; token?: string; asOf?: number } = {},
+  options: { label?: string; token?: string; asOf?: number | undefined } = {},
 ): Promise<RawResponse> {
   let path = entryPath(ns, key, options.label);
   if (options.asOf !== undefined) path += `${path.includes('?') ? '&' : '?'}asOf=${options.asOf}`;
   return call(ts, 'GET', path, options.token === undefined ? {} : { token: options.token });
 }
 
-async function valueOf(ns: string, key: string, options: { label?: string; asOf?: number } = {}): Promise<unknown> {
+async function valueOf(
+  ns: string,
+  key: string,
+  options: { label?: string; asOf?: number | undefined } = {},
+): Promise<unknown> {
   const response = await getEntry(ns, key, options);
   assert.equal(response.status, 200, response.text);
   return (response.json as EntryBody).value;

@@ -210,7 +210,7 @@ export interface Store {
   ): Promise<NamespaceRecord>;
   getNamespace(name: string): Promise<NamespaceRecord | undefined>;
   /** Namespaces in name order, after `after`. */
-  listNamespaces(query: { after?: string; limit: number }): Promise<NamespaceRecord[]>;
+  listNamespaces(query: { after?: string | undefined; limit: number }): Promise<NamespaceRecord[]>;
   updateNamespace(
     name: string,
     patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },

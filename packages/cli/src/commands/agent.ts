@@ -52,8 +52,7 @@ function say(line: string): void {
   warn(`agent ${line}`);
 }
 
-function attributes(pairs: string[] | undefined): Record<string, string> | undefined {
-  if (!pairs) return undefined;
+function attributes(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');

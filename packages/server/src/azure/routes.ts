@@ -409,15 +409,13 @@ export function registerAzureRoutes(app: HeraldApp, deps: AzureRouteDeps): void 
         if (name === undefined) throw invalidArgument('snapshot', 'the snapshot query parameter is required');
         const record = await azure.getSnapshot(callerOf(request), name);
         const failed = record.status === 'failed';
-        return reply
-          .type(mediaTypes.json)
-          .send(
-            JSON.stringify({
-              id: name,
-              status: failed ? 'Failed' : 'Succeeded',
-              error: failed ? { code: 'Failed', message: 'the snapshot could not be made' } : null,
-            }),
-          );
+        return reply.type(mediaTypes.json).send(
+          JSON.stringify({
+            id: name,
+            status: failed ? 'Failed' : 'Succeeded',
+            error: failed ? { code: 'Failed', message: 'the snapshot could not be made' } : null,
+          }),
+        );
       },
     );
   });

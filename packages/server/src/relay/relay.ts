@@ -172,12 +172,10 @@ export class Relay implements Routing, ViewOrigin {
         const ready =
           this.#trust.size > 0 &&
           (this.#upstream.lastContact > 0 || this.#routes.size > 0 || (await this.#cache.countViews()) > 0);
-        return reply
-          .code(ready ? 200 : 503)
-          .send({
-            status: ready ? 'ready' : 'unavailable',
-            upstream: this.#upstream.lastContact > 0 ? 'reached' : 'not reached',
-          });
+        return reply.code(ready ? 200 : 503).send({
+          status: ready ? 'ready' : 'unavailable',
+          upstream: this.#upstream.lastContact > 0 ? 'reached' : 'not reached',
+        });
       });
       routes.get('/metrics', { schema: { tags: ['system'], security: [] } }, async (_request, reply) =>
         reply.type(this.registry.contentType).send(await this.registry.metrics()),
