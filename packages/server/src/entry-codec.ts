@@ -29,8 +29,15 @@ export interface EntryView {
   updatedAt: string;
 }
 
-export function secretAssociatedData(version: { namespace: string; key: string; label: string }): string {
-  return `${version.namespace}\u0000${version.key}\u0000${version.label}`;
+/** Where an entry lives; a secret's ciphertext is bound to it, so it cannot be moved to another address. */
+export interface EntryAddress {
+  namespace: string;
+  key: string;
+  label: string;
+}
+
+function secretAssociatedData(address: EntryAddress): string {
+  return `${address.namespace}\u0000${address.key}\u0000${address.label}`;
 }
 
 /** Turns stored text into the value the API returns, decrypting secrets only for callers allowed to read them. */
@@ -45,7 +52,17 @@ export class EntryCodec {
 
   /** Plain text of a version (decrypted when secret). Callers decide whether it may be shown. */
   plaintext(version: EntryVersion): string {
-    return version.secret ? this.#cipher.decrypt(version.text, secretAssociatedData(version)) : version.text;
+    return this.unseal(version, version.text, version.secret);
+  }
+
+  /** The text to store for an entry at this address: encrypted, bound to the address, when secret. */
+  seal(address: EntryAddress, text: string, secret: boolean): string {
+    return secret ? this.#cipher.encrypt(text, secretAssociatedData(address)) : text;
+  }
+
+  /** The plain text of text stored for an entry at this address. */
+  unseal(address: EntryAddress, text: string, secret: boolean): string {
+    return secret ? this.#cipher.decrypt(text, secretAssociatedData(address)) : text;
   }
 
   decodedValue(version: EntryVersion): unknown {

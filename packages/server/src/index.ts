@@ -3,16 +3,13 @@ export type { ServerDependencies } from './server.js';
 export { defaultServerConfig, resolveServerConfig } from './config.js';
 export type { ServerConfig, ServerConfigInput } from './config.js';
 export { checkSecretKey, ensureBootstrapAdmin } from './bootstrap.js';
-export { ConfigService } from './config-service.js';
-export type {
-  ChangeInput,
-  CommitInput,
-  CommitOutcome,
-  DiffItem,
-  HistoryItem,
-  NamespaceView,
-  TokenView,
-} from './config-service.js';
+export type { AdminServices } from './services/admin-services.js';
+export type { AuditService } from './services/audit-service.js';
+export type { ChangeInput, CommitInput } from './services/change-input.js';
+export type { CommitOutcome, EntryService } from './services/entry-service.js';
+export type { DiffItem, HistoryItem, HistoryService } from './services/history-service.js';
+export type { NamespaceService, NamespaceView } from './services/namespace-service.js';
+export type { TokenService, TokenView } from './services/token-service.js';
 export type { EntryView } from './entry-codec.js';
 export type { Principal } from './principal.js';
 export type { ProblemDocument } from './http/problem.js';

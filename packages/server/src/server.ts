@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { HeraldError, type Clock, type SecretCipher } from '@herald/core';
 import { LocalLeadership, type Leadership, type Store } from '@herald/store';
-import { ConfigService } from './config-service.js';
+import { EntryCodec } from './entry-codec.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { buildApp } from './http/app.js';
 import { StaticUi } from './http/static-ui.js';
@@ -24,6 +24,7 @@ import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { createAdminServices, type AdminServices } from './services/admin-services.js';
 
 export interface ServerDependencies {
   store: Store;
@@ -49,7 +50,8 @@ type State = 'built' | 'listening' | 'closing' | 'closed';
  */
 export class HeraldServer {
   readonly config: Readonly<ServerConfig>;
-  readonly service: ConfigService;
+  /** The admin operations (tokens, audit, namespaces, entries, history), one service each. */
+  readonly services: AdminServices;
   readonly metrics: ServerMetrics;
   readonly #app: HeraldApp;
   readonly #store: Store;
@@ -71,11 +73,12 @@ export class HeraldServer {
     this.config = resolveServerConfig(deps.config);
     this.#store = deps.store;
     this.metrics = new ServerMetrics(deps.storeSize ? { storeSize: deps.storeSize } : {});
-    this.service = new ConfigService({
+    const codec = new EntryCodec(deps.cipher, this.config.limits);
+    this.services = createAdminServices({
       store: deps.store,
       clock: deps.clock,
       limits: this.config.limits,
-      cipher: deps.cipher,
+      codec,
       tokenCacheMs: this.config.tokenCacheMs,
       onCommit: (_revision, changes) => {
         this.metrics.commits.inc();
@@ -101,9 +104,7 @@ export class HeraldServer {
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
-    this.views = new ViewService(
-      new StoreViewOrigin({ store: deps.store, codec: this.service.codec, keys: this.keys }),
-    );
+    this.views = new ViewService(new StoreViewOrigin({ store: deps.store, codec, keys: this.keys }));
     const routing = new RolloutRouting(deps.store);
     this.hub = new WatchHub({
       revisions: (listener) => deps.store.watchRevisions(listener),
@@ -148,9 +149,9 @@ export class HeraldServer {
       hub: this.hub,
       rollouts: this.rollouts,
       node,
-      service: this.service,
+      services: this.services,
       metrics: this.metrics,
-      principal: principalResolver(this.service),
+      principal: principalResolver(this.services.tokens),
       currentRevision: () => this.#store.currentRevision(),
       ready: async () => {
         try {
@@ -184,7 +185,7 @@ export class HeraldServer {
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
-      registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher });
+      registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
       registerWatchRoutes(routes, {
         config: this.config,
         watchStreams: this.metrics.watchStreams,

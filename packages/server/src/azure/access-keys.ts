@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { checkNamespaceName, HeraldError, issueToken, type Clock, type Scope, type SecretCipher } from '@herald/core';
 import type { Store, TokenRecord } from '@herald/store';
-import { actorOf, requireSystemAdmin, type Principal } from '../principal.js';
+import { auditBy, requireSystemAdmin, type Principal } from '../principal.js';
+import { tokenRecord, type TokenInput } from '../services/token-service.js';
 
 /**
  * Access keys for the Azure App Configuration API: the Id and Secret of a connection string.
@@ -51,10 +52,7 @@ export class AccessKeys {
   }
 
   /** Creates an access key (admin of `*` only, like any token); the secret is in the result only. */
-  async create(
-    principal: Principal,
-    input: { name?: string; scopes: Scope[]; expiresInSeconds?: number },
-  ): Promise<{ id: string; secret: string; token: TokenRecord }> {
+  async create(principal: Principal, input: TokenInput): Promise<{ id: string; secret: string; token: TokenRecord }> {
     requireSystemAdmin(principal);
     const [scope, ...others] = input.scopes;
     if (!scope || others.length > 0) {
@@ -81,25 +79,15 @@ export class AccessKeys {
     // The token row needs a hash; this one is of a string no one is given, so the key is HMAC only.
     const unusable = issueToken();
     const secret = randomBytes(32).toString('base64');
-    const now = this.#clock.now();
-    const token: TokenRecord = {
-      id,
-      name: input.name ?? '',
-      scopes: [scope],
-      tokenHash: unusable.tokenHash,
-      createdAt: now,
-      createdBy: actorOf(principal),
-      expiresAt: input.expiresInSeconds === undefined ? null : now + input.expiresInSeconds * 1000,
-      revokedAt: null,
-    };
+    const token = tokenRecord(
+      principal,
+      { ...input, scopes: [scope] },
+      { id, tokenHash: unusable.tokenHash },
+      this.#clock.now(),
+    );
     await this.#store.createAccessKey(
       { token, encryptedSecret: this.#cipher.encrypt(secret, accessKeyAssociatedData(id)) },
-      {
-        actor: actorOf(principal),
-        action: 'token.create',
-        target: `token:${id}`,
-        details: { name: token.name, scopes: token.scopes, azure: true },
-      },
+      auditBy(principal, 'token.create', `token:${id}`, { name: token.name, scopes: token.scopes, azure: true }),
     );
     return { id, secret, token };
   }

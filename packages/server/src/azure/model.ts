@@ -19,6 +19,15 @@ export const mediaTypes = {
 /** Azure items are at most 100 per page. */
 export const pageSize = 100;
 
+/** A page of an Azure listing, before it is rendered. */
+export interface AzurePage<T> {
+  items: T[];
+  /** The continuation token of the next page, when there is one. */
+  next?: string;
+  /** What the page's etag is computed from. */
+  etagBasis: unknown;
+}
+
 export interface AzureKeyValue {
   etag: string;
   key: string;

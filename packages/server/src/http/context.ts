@@ -3,13 +3,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
 import type { Page } from '@herald/core';
 import type { Leadership } from '@herald/store';
-import type { ConfigService } from '../config-service.js';
 import type { ServerConfig } from '../config.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
 import type { WatchHub } from '../delivery/watch-hub.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Principal } from '../principal.js';
+import type { AdminServices } from '../services/admin-services.js';
 
 export type HeraldApp = FastifyInstance<
   RawServerDefault,
@@ -26,7 +26,8 @@ export interface RouteContext {
   rollouts: RolloutService;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
-  service: ConfigService;
+  /** The admin operations: tokens, audit, namespaces, entries, history. */
+  services: AdminServices;
   metrics: ServerMetrics;
   /** The authenticated caller; throws `unauthenticated` (401). Cached per request. */
   principal(request: FastifyRequest): Promise<Principal>;
@@ -37,7 +38,12 @@ export interface RouteContext {
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 
-export function principalResolver(service: ConfigService): (request: FastifyRequest) => Promise<Principal> {
+/** Who holds a bearer secret (the TokenService, or anything that answers the same way). */
+export interface Authenticator {
+  authenticate(token: string | undefined): Promise<Principal>;
+}
+
+export function principalResolver(service: Authenticator): (request: FastifyRequest) => Promise<Principal> {
   return async (request) => {
     const cached = principals.get(request);
     if (cached) return cached;
@@ -48,6 +54,14 @@ export function principalResolver(service: ConfigService): (request: FastifyRequ
     principals.set(request, principal);
     return principal;
   };
+}
+
+/** The paging a list request asks for: its limit (or the route's default) and its cursor when sent. */
+export function pagingOf(
+  query: { limit?: number; cursor?: string },
+  defaultLimit: number,
+): { limit: number; cursor?: string } {
+  return { limit: query.limit ?? defaultLimit, ...(query.cursor ? { cursor: query.cursor } : {}) };
 }
 
 /** Sends a page with the cursor both in the body and as an RFC 8288 Link header, so plain HTTP clients can follow it. */

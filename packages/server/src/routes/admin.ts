@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import { pagingOf, sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
 import { AuditRecord, Paging, Scope, TokenInfo } from '../http/schemas.js';
 
 export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
@@ -22,7 +22,7 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await ctx.service.createToken(await ctx.principal(request), request.body)),
+      reply.code(201).send(await ctx.services.tokens.createToken(await ctx.principal(request), request.body)),
   );
 
   app.get(
@@ -34,7 +34,7 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
         response: { 200: Type.Object({ items: Type.Array(TokenInfo) }) },
       },
     },
-    async (request) => ({ items: await ctx.service.listTokens(await ctx.principal(request)) }),
+    async (request) => ({ items: await ctx.services.tokens.listTokens(await ctx.principal(request)) }),
   );
 
   app.delete(
@@ -47,7 +47,7 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
         response: { 200: TokenInfo },
       },
     },
-    async (request) => ctx.service.revokeToken(await ctx.principal(request), request.params.id),
+    async (request) => ctx.services.tokens.revokeToken(await ctx.principal(request), request.params.id),
   );
 
   app.get(
@@ -61,10 +61,7 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const page = await ctx.service.listAudit(await ctx.principal(request), {
-        limit: request.query.limit ?? 100,
-        ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
-      });
+      const page = await ctx.services.audit.listAudit(await ctx.principal(request), pagingOf(request.query, 100));
       return sendPage(request, reply, page);
     },
   );
@@ -85,7 +82,7 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
         },
       },
     },
-    async (request) => ctx.service.verifyAudit(await ctx.principal(request)),
+    async (request) => ctx.services.audit.verifyAudit(await ctx.principal(request)),
   );
 
   app.post(
@@ -99,6 +96,6 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
         response: { 200: Type.Object({ revision: Type.Integer(), removedVersions: Type.Integer() }) },
       },
     },
-    async (request) => ctx.service.compact(await ctx.principal(request), request.body.revision),
+    async (request) => ctx.services.history.compact(await ctx.principal(request), request.body.revision),
   );
 }

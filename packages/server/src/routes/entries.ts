@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '@herald/core';
-import type { ChangeInput } from '../config-service.js';
-import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import { pagingOf, sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import type { ChangeInput } from '../services/change-input.js';
 import {
   CommitBody,
   CommitResponse,
@@ -59,12 +59,11 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
-      const page = await ctx.service.listEntries(await ctx.principal(request), request.params.ns, {
-        limit: q.limit ?? 100,
+      const page = await ctx.services.entries.listEntries(await ctx.principal(request), request.params.ns, {
+        ...pagingOf(q, 100),
         ...(q.prefix ? { prefix: q.prefix } : {}),
         ...(q.label ? { labels: q.label } : {}),
         ...(q.asOf === undefined ? {} : { asOf: q.asOf }),
-        ...(q.cursor ? { cursor: q.cursor } : {}),
       });
       return sendPage(request, reply, page);
     },
@@ -85,7 +84,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const entry = await ctx.service.readEntry(
+      const entry = await ctx.services.entries.readEntry(
         await ctx.principal(request),
         request.params.ns,
         request.params['*'],
@@ -125,7 +124,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         ...(ifMatch === undefined || ifMatch === '*' ? {} : { ifEtag: ifMatch }),
         ...(etagHeader(request, 'if-none-match') === '*' ? { ifAbsent: true } : {}),
       };
-      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
+      const outcome = await ctx.services.entries.commit(await ctx.principal(request), request.params.ns, {
         changes: [change],
         ...(body.message === undefined ? {} : { message: body.message }),
       });
@@ -142,7 +141,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       reply: FastifyReply,
     ) => {
       const ifMatch = etagHeader(request, 'if-match');
-      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, {
+      const outcome = await ctx.services.entries.commit(await ctx.principal(request), request.params.ns, {
         changes: [
           {
             op,
@@ -188,7 +187,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const outcome = await ctx.service.commit(await ctx.principal(request), request.params.ns, request.body);
+      const outcome = await ctx.services.entries.commit(await ctx.principal(request), request.params.ns, request.body);
       return reply.code(201).header('herald-revision', String(outcome.revision)).send(outcome);
     },
   );
@@ -214,12 +213,11 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
-      const page = await ctx.service.history(await ctx.principal(request), request.params.ns, {
+      const page = await ctx.services.history.history(await ctx.principal(request), request.params.ns, {
+        ...pagingOf(q, 50),
         order: q.order ?? 'newest',
-        limit: q.limit ?? 50,
         ...(q.key === undefined ? {} : { key: q.key }),
         ...(q.label === undefined ? {} : { label: q.label }),
-        ...(q.cursor ? { cursor: q.cursor } : {}),
       });
       return sendPage(request, reply, page);
     },
@@ -246,7 +244,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
-      return ctx.service.diff(await ctx.principal(request), request.params.ns, {
+      return ctx.services.history.diff(await ctx.principal(request), request.params.ns, {
         from: q.from,
         ...(q.to === undefined ? {} : { to: q.to }),
         ...(q.label === undefined ? {} : { label: q.label }),
@@ -278,6 +276,6 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         },
       },
     },
-    async (request) => ctx.service.revert(await ctx.principal(request), request.params.ns, request.body),
+    async (request) => ctx.services.entries.revert(await ctx.principal(request), request.params.ns, request.body),
   );
 }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
+import { pagingOf, sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
 import { Namespace, NamespaceParams, NamespaceSchemaBody, Paging } from '../http/schemas.js';
 
 export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void {
@@ -15,10 +15,7 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
     },
     async (request, reply) => {
       const principal = await ctx.principal(request);
-      const page = await ctx.service.listNamespaces(principal, {
-        limit: request.query.limit ?? 100,
-        ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
-      });
+      const page = await ctx.services.namespaces.listNamespaces(principal, pagingOf(request.query, 100));
       return sendPage(request, reply, page);
     },
   );
@@ -42,7 +39,7 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
     },
     async (request, reply) => {
       const principal = await ctx.principal(request);
-      const created = await ctx.service.createNamespace(principal, {
+      const created = await ctx.services.namespaces.createNamespace(principal, {
         name: request.body.name,
         ...(request.body.description === undefined ? {} : { description: request.body.description }),
         ...(request.body.schema === undefined ? {} : { schema: request.body.schema }),
@@ -64,7 +61,7 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
         response: { 200: Type.Ref(Namespace) },
       },
     },
-    async (request) => ctx.service.getNamespace(await ctx.principal(request), request.params.ns),
+    async (request) => ctx.services.namespaces.getNamespace(await ctx.principal(request), request.params.ns),
   );
 
   app.delete(
@@ -79,7 +76,11 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
       },
     },
     async (request, reply) => {
-      await ctx.service.deleteNamespace(await ctx.principal(request), request.params.ns, request.query.force ?? false);
+      await ctx.services.namespaces.deleteNamespace(
+        await ctx.principal(request),
+        request.params.ns,
+        request.query.force ?? false,
+      );
       return reply.code(204).send(null);
     },
   );
@@ -94,7 +95,9 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
         response: { 200: Type.Object({ schema: Type.Union([NamespaceSchemaBody, Type.Null()]) }) },
       },
     },
-    async (request) => ({ schema: await ctx.service.getSchema(await ctx.principal(request), request.params.ns) }),
+    async (request) => ({
+      schema: await ctx.services.namespaces.getSchema(await ctx.principal(request), request.params.ns),
+    }),
   );
 
   app.put(
@@ -109,6 +112,7 @@ export function registerNamespaceRoutes(app: HeraldApp, ctx: RouteContext): void
         response: { 200: Type.Ref(Namespace) },
       },
     },
-    async (request) => ctx.service.setSchema(await ctx.principal(request), request.params.ns, request.body.schema),
+    async (request) =>
+      ctx.services.namespaces.setSchema(await ctx.principal(request), request.params.ns, request.body.schema),
   );
 }

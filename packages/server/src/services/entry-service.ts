@@ -1,0 +1,224 @@
+import {
+  checkDistinctChanges,
+  checkKey,
+  checkLabel,
+  checkLabels,
+  decodeCursor,
+  diffStates,
+  HeraldError,
+  type Change,
+  type Limits,
+  type Page,
+} from '@herald/core';
+import type { Store } from '@herald/store';
+import type { EntryCodec, EntryView } from '../entry-codec.js';
+import { releasesOnCommit } from '../delivery/policy.js';
+import { actorOf, auditBy, canReadSecrets, requirePermission, type Principal } from '../principal.js';
+import { toChange, type CommitInput } from './change-input.js';
+import { diffItem, type DiffItem } from './history-service.js';
+import { requireNamespace } from './namespace-service.js';
+import { pageOf } from './paging.js';
+import type { SchemaCheck } from './schema-check.js';
+
+export interface CommitOutcome {
+  revision: number;
+  entries: EntryView[];
+  /** The release made with the commit (namespaces with the `immediate` policy). */
+  releaseSeq?: number;
+}
+
+export type EntryStore = Pick<Store, 'getNamespace' | 'readEntries' | 'currentRevision' | 'commit'>;
+
+/** How often a commit is retried when a concurrent commit changed a namespace whose document schema it checked. */
+const schemaCheckRetries = 5;
+
+/**
+ * The entries of a namespace: reading them (secrets only for callers allowed to), and changing
+ * them by commits, each checked against the limits and the namespace schema and audited. Every
+ * interface (REST, the CLI through REST, the Azure-compatible API) writes through here, so all get
+ * the same rules.
+ */
+export class EntryService {
+  readonly #store: EntryStore;
+  readonly #limits: Limits;
+  readonly #codec: EntryCodec;
+  readonly #schemas: SchemaCheck;
+  readonly #onCommit: (revision: number, changes: number) => void;
+
+  constructor(deps: {
+    store: EntryStore;
+    limits: Limits;
+    codec: EntryCodec;
+    schemas: SchemaCheck;
+    onCommit?: (revision: number, changes: number) => void;
+  }) {
+    this.#store = deps.store;
+    this.#limits = deps.limits;
+    this.#codec = deps.codec;
+    this.#schemas = deps.schemas;
+    this.#onCommit = deps.onCommit ?? (() => undefined);
+  }
+
+  async readEntry(
+    principal: Principal,
+    namespace: string,
+    key: string,
+    label: string,
+    asOf?: number,
+  ): Promise<EntryView> {
+    requirePermission(principal, 'read', namespace);
+    checkKey(key, this.#limits);
+    checkLabel(label, this.#limits);
+    await requireNamespace(this.#store, namespace);
+    const [version] = await this.#store.readEntries({
+      namespace,
+      key,
+      labels: [label],
+      ...(asOf === undefined ? {} : { asOf }),
+    });
+    if (!version)
+      throw new HeraldError(
+        'entry_not_found',
+        `entry "${key}"${label ? ` (label "${label}")` : ''} does not exist in "${namespace}"`,
+      );
+    return this.#codec.view(version, canReadSecrets(principal, namespace));
+  }
+
+  async listEntries(
+    principal: Principal,
+    namespace: string,
+    query: { prefix?: string; labels?: string[]; asOf?: number; cursor?: string; limit: number },
+  ): Promise<Page<EntryView> & { revision: number }> {
+    requirePermission(principal, 'read', namespace);
+    if (query.labels) checkLabels(query.labels, this.#limits);
+    await requireNamespace(this.#store, namespace);
+    // Read the revision first: the listing is then at least as new as the revision reported.
+    const revision = query.asOf ?? (await this.#store.currentRevision());
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string', 'string']);
+    const versions = await this.#store.readEntries({
+      namespace,
+      ...(query.prefix ? { keyPrefix: query.prefix } : {}),
+      ...(query.labels ? { labels: query.labels } : {}),
+      ...(query.asOf === undefined ? {} : { asOf: query.asOf }),
+      ...(after ? { after: { key: String(after[0]), label: String(after[1]) } } : {}),
+      limit: query.limit + 1,
+    });
+    const secrets = canReadSecrets(principal, namespace);
+    const page = pageOf(versions, query.limit, (last) => [last.key, last.label]);
+    return { revision, ...page, items: page.items.map((v) => this.#codec.view(v, secrets)) };
+  }
+
+  async commit(principal: Principal, namespace: string, input: CommitInput): Promise<CommitOutcome> {
+    requirePermission(principal, 'write', namespace);
+    const changes = input.changes.map((change) => toChange(namespace, change, this.#codec, this.#limits));
+    return this.#commitChanges(
+      principal,
+      namespace,
+      changes,
+      input.message ?? '',
+      input.ifNamespaceRevision,
+      'entries.commit',
+    );
+  }
+
+  /**
+   * Makes the namespace (or one key, or one label) look as it did at `revision`, as a new commit.
+   * Guarded by the namespace revision read here, so a concurrent change fails the revert rather
+   * than being silently undone.
+   */
+  async revert(
+    principal: Principal,
+    namespace: string,
+    input: { revision: number; key?: string; label?: string; message?: string; dryRun?: boolean },
+  ): Promise<{ revision: number | null; changes: DiffItem[] }> {
+    requirePermission(principal, 'write', namespace);
+    const ns = await requireNamespace(this.#store, namespace);
+    const scope = {
+      ...(input.label === undefined ? {} : { labels: [input.label] }),
+      ...(input.key === undefined ? {} : { key: input.key }),
+    };
+    const [current, target] = await Promise.all([
+      this.#store.readEntries({ namespace, ...scope }),
+      this.#store.readEntries({ namespace, asOf: input.revision, ...scope }),
+    ]);
+    const diffs = diffStates(current, target);
+    const secrets = canReadSecrets(principal, namespace);
+    const shown = diffs.map((d) => diffItem(this.#codec, d, secrets));
+    if (input.dryRun || diffs.length === 0) return { revision: null, changes: shown };
+    const changes: Change[] = diffs.map((d) =>
+      d.after
+        ? {
+            op: 'set',
+            key: d.key,
+            label: d.label,
+            text: d.after.text,
+            contentType: d.after.contentType,
+            tags: d.after.tags,
+            secret: d.after.secret,
+          }
+        : { op: 'delete', key: d.key, label: d.label },
+    );
+    const message = input.message ?? `revert to revision ${input.revision}`;
+    const outcome = await this.#commitChanges(principal, namespace, changes, message, ns.revision, 'entries.revert');
+    return { revision: outcome.revision, changes: shown };
+  }
+
+  async #commitChanges(
+    principal: Principal,
+    namespace: string,
+    changes: Change[],
+    message: string,
+    callerNamespaceRevision: number | undefined,
+    action: string,
+  ): Promise<CommitOutcome> {
+    if (changes.length === 0) throw new HeraldError('invalid_request', 'a commit needs at least one change');
+    // PostgreSQL text cannot hold U+0000; refuse it on every store alike.
+    if (message.includes('\u0000'))
+      throw new HeraldError('invalid_request', 'the commit message must not contain U+0000');
+    if (changes.length > this.#limits.maxChangesPerCommit) {
+      throw new HeraldError(
+        'too_many_changes',
+        `${changes.length} changes; the limit is ${this.#limits.maxChangesPerCommit} per commit`,
+      );
+    }
+    checkDistinctChanges(changes);
+    for (let attempt = 1; ; attempt += 1) {
+      const ns = await requireNamespace(this.#store, namespace);
+      const schemaGuard = ns.schema ? await this.#schemas.ofChanges(ns, ns.schema, changes) : undefined;
+      const ifNamespaceRevision = callerNamespaceRevision ?? schemaGuard;
+      try {
+        const result = await this.#store.commit(
+          {
+            namespace,
+            changes,
+            author: actorOf(principal),
+            message,
+            release: releasesOnCommit(ns.policy),
+            ...(ifNamespaceRevision === undefined ? {} : { ifNamespaceRevision }),
+          },
+          auditBy(principal, action, `namespace:${namespace}`, {
+            message,
+            changes: changes.map((c) => ({ op: c.op, key: c.key, label: c.label })),
+          }),
+          this.#limits,
+        );
+        this.#onCommit(result.revision, changes.length);
+        const secrets = canReadSecrets(principal, namespace);
+        return {
+          revision: result.revision,
+          entries: result.versions.map((v) => this.#codec.view(v, secrets)),
+          ...(result.release ? { releaseSeq: result.release.seq } : {}),
+        };
+      } catch (error) {
+        // Only our own schema guard is retried; a revision the caller asked for is the caller's to handle.
+        const schemaRace =
+          error instanceof HeraldError &&
+          error.code === 'precondition_failed' &&
+          callerNamespaceRevision === undefined &&
+          schemaGuard !== undefined &&
+          'namespaceRevision' in error.extensions;
+        if (!schemaRace || attempt >= schemaCheckRetries) throw error;
+      }
+    }
+  }
+}
