@@ -5,7 +5,7 @@ import { requirePermission } from '../principal.js';
 import type { AccessKeyCaller } from './access-keys.js';
 import { checkAddress, keyValueFor } from './caller.js';
 import { take, type EntrySource } from './entry-source.js';
-import { exactValues, matchesName, matchesTags, parseNameFilter, parseTagFilters } from './filters.js';
+import { exactValues, matchesName, matchesTags, parseNameFilter, parseTagFilters, type NameFilter } from './filters.js';
 import { byteOrder, decodeToken, encodeToken, pageSize, type AzureKeyValue, type AzurePage } from './model.js';
 import { invalidArgument } from './request-target.js';
 import type { Snapshots } from './snapshots.js';
@@ -78,10 +78,7 @@ export class KeyValueReads {
   }
 
   async listKeyValues(caller: AccessKeyCaller, query: ListQuery): Promise<AzurePage<AzureKeyValue>> {
-    requirePermission(caller.principal, 'read', caller.namespace);
-    const keyFilter = parseNameFilter(query.key, 'key');
-    const labelFilter = parseNameFilter(query.label, 'label', { nullLabel: true });
-    const tags = parseTagFilters(query.tags);
+    const { keyFilter, labelFilter, matches } = listFilters(caller, query);
     const after = query.after === undefined ? undefined : addressToken(query.after);
     let source: AsyncIterable<EntryVersion>;
     if (query.snapshot !== undefined) {
@@ -90,8 +87,6 @@ export class KeyValueReads {
     } else {
       source = this.#source.entries(caller.namespace, keyFilter, labelFilter, query.asOf, after);
     }
-    const matches = (v: EntryVersion) =>
-      matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
     const { items, more } = await take(source, matches);
     // A key bound to a namespace that does not exist (any more) says so, rather than listing nothing.
     if (items.length === 0) await this.#source.requireNamespace(caller.namespace);
@@ -105,10 +100,7 @@ export class KeyValueReads {
 
   /** Versions of key-values, newest first (deletions are not listed: a deleted key-value has no value). */
   async listRevisions(caller: AccessKeyCaller, query: ListQuery): Promise<AzurePage<AzureKeyValue>> {
-    requirePermission(caller.principal, 'read', caller.namespace);
-    const keyFilter = parseNameFilter(query.key, 'key');
-    const labelFilter = parseNameFilter(query.label, 'label', { nullLabel: true });
-    const tags = parseTagFilters(query.tags);
+    const { keyFilter, labelFilter, matches } = listFilters(caller, query);
     const after = query.after === undefined ? undefined : revisionToken(query.after);
     const keys = exactValues(keyFilter);
     const labels = exactValues(labelFilter);
@@ -118,11 +110,9 @@ export class KeyValueReads {
       ...(after ? { after } : {}),
       ...(query.asOf === undefined ? {} : { maxRevision: query.asOf }),
     });
-    const matches = (v: EntryVersion) =>
-      !v.deleted && matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
     // History is unbounded, so one page reads at most so many versions: a filter that matches
     // little gives short (even empty) pages with a next link rather than a scan of everything.
-    const { items, more, resume } = await take(source, matches, maxScannedVersions);
+    const { items, more, resume } = await take(source, (v) => !v.deleted && matches(v), maxScannedVersions);
     if (items.length === 0 && !more) await this.#source.requireNamespace(caller.namespace);
     return {
       items: items.map((v) => keyValueFor(caller, v, this.#codec)),
@@ -186,6 +176,20 @@ export class KeyValueReads {
       etagBasis: page,
     };
   }
+}
+
+/** The key, label and tag filters of a key-value listing (after the read permission), and the test they make. */
+function listFilters(
+  caller: AccessKeyCaller,
+  query: ListQuery,
+): { keyFilter: NameFilter | undefined; labelFilter: NameFilter | undefined; matches: (v: EntryVersion) => boolean } {
+  requirePermission(caller.principal, 'read', caller.namespace);
+  const keyFilter = parseNameFilter(query.key, 'key');
+  const labelFilter = parseNameFilter(query.label, 'label', { nullLabel: true });
+  const tags = parseTagFilters(query.tags);
+  const matches = (v: EntryVersion) =>
+    matchesName(keyFilter, v.key) && matchesName(labelFilter, v.label) && matchesTags(tags, v.tags);
+  return { keyFilter, labelFilter, matches };
 }
 
 function addressToken(token: string): { key: string; label: string } {

@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError, type Limits } from '@herald/core';
 import type { HeraldApp } from '../http/context.js';
+import type { AccessKeyCaller } from './access-keys.js';
 import type { KeyValueReads } from './key-value-reads.js';
 import type { KeyValueWrites } from './key-value-writes.js';
-import { keyValueFields, mediaTypes, parseSelect, project } from './model.js';
+import { keyValueFields, mediaTypes, parseSelect, project, type AzurePage } from './model.js';
 import {
   azureDoc,
   bodyLabel,
@@ -20,7 +21,7 @@ import {
   sendWritten,
   type Callers,
 } from './replies.js';
-import { parseRequestTarget, pathRest } from './request-target.js';
+import { parseRequestTarget, pathRest, type RawQuery } from './request-target.js';
 
 /** The Azure routes of key-values: `/kv`, `/revisions`, `/keys`, `/labels` and `/locks`. */
 export function registerKeyValueRoutes(
@@ -83,61 +84,62 @@ export function registerKeyValueRoutes(
     },
   );
 
+  /** A listing: `$select` among `fields` (none when undefined), Accept-Datetime, then the page. */
+  const listing =
+    <T extends object>(
+      read: (caller: AccessKeyCaller, query: RawQuery, asOf: number | undefined) => Promise<AzurePage<T>>,
+      fields: readonly string[] | undefined,
+      mediaType: string,
+    ) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const target = parseRequestTarget(request.url);
+      const caller = callers.of(request);
+      const select = fields && parseSelect(target.query.get('$select'), fields);
+      const asOf = await reads.asOf(caller, header(request, 'accept-datetime'));
+      const page = await read(caller, target.query, asOf);
+      return sendPage(request, reply, target, page, (item) => project(item, select), mediaType, select);
+    };
+
   scope.get(
     '/kv',
     azureDoc(
       'Azure: list key-values (key, label, tags filters; $select; after; snapshot; Accept-Datetime); pages of 100',
     ),
-    async (request, reply) => {
-      const target = parseRequestTarget(request.url);
-      const caller = callers.of(request);
-      const select = parseSelect(target.query.get('$select'), keyValueFields);
-      const snapshot = target.query.get('snapshot');
-      const asOf = await reads.asOf(caller, header(request, 'accept-datetime'));
-      const page = await reads.listKeyValues(caller, {
-        ...listParams(target.query),
-        ...(asOf === undefined ? {} : { asOf }),
-        ...(snapshot === undefined ? {} : { snapshot }),
-      });
-      return sendPage(request, reply, target, page, (kv) => project(kv, select), mediaTypes.kvset, select);
-    },
+    listing(
+      (caller, query, asOf) => {
+        const snapshot = query.get('snapshot');
+        return reads.listKeyValues(caller, {
+          ...listParams(query),
+          ...(asOf === undefined ? {} : { asOf }),
+          ...(snapshot === undefined ? {} : { snapshot }),
+        });
+      },
+      keyValueFields,
+      mediaTypes.kvset,
+    ),
   );
 
   scope.get(
     '/revisions',
     azureDoc('Azure: list revisions of key-values, newest first (key, label, tags filters; $select; after)'),
-    async (request, reply) => {
-      const target = parseRequestTarget(request.url);
-      const caller = callers.of(request);
-      const select = parseSelect(target.query.get('$select'), keyValueFields);
-      const asOf = await reads.asOf(caller, header(request, 'accept-datetime'));
-      const page = await reads.listRevisions(caller, {
-        ...listParams(target.query),
-        ...(asOf === undefined ? {} : { asOf }),
-      });
-      return sendPage(request, reply, target, page, (kv) => project(kv, select), mediaTypes.kvset, select);
-    },
+    listing(
+      (caller, query, asOf) =>
+        reads.listRevisions(caller, { ...listParams(query), ...(asOf === undefined ? {} : { asOf }) }),
+      keyValueFields,
+      mediaTypes.kvset,
+    ),
   );
 
-  scope.get('/keys', azureDoc('Azure: list keys (name filter; after)'), async (request, reply) => {
-    const target = parseRequestTarget(request.url);
-    const caller = callers.of(request);
-    const asOf = await reads.asOf(caller, header(request, 'accept-datetime'));
-    const page = await reads.listKeys(caller, nameParams(target.query, asOf));
-    return sendPage(request, reply, target, page, (item) => item, mediaTypes.keyset, undefined);
-  });
+  scope.get(
+    '/keys',
+    azureDoc('Azure: list keys (name filter; after)'),
+    listing((caller, query, asOf) => reads.listKeys(caller, nameParams(query, asOf)), undefined, mediaTypes.keyset),
+  );
 
   scope.get(
     '/labels',
     azureDoc('Azure: list labels (name filter; after; the empty label is null)'),
-    async (request, reply) => {
-      const target = parseRequestTarget(request.url);
-      const caller = callers.of(request);
-      const select = parseSelect(target.query.get('$select'), ['name']);
-      const asOf = await reads.asOf(caller, header(request, 'accept-datetime'));
-      const page = await reads.listLabels(caller, nameParams(target.query, asOf));
-      return sendPage(request, reply, target, page, (item) => project(item, select), mediaTypes.labelset, select);
-    },
+    listing((caller, query, asOf) => reads.listLabels(caller, nameParams(query, asOf)), ['name'], mediaTypes.labelset),
   );
 
   const lock = (locked: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
