@@ -1,14 +1,15 @@
-import { diffViews, type Manifest, type PublicKeyInfo, type ViewErrorData, type ViewValues } from '@herald/core';
+// The watch client: its public API, its lifecycle and the state of its views (what is held, how
+// a view is accepted, refused or loaded from the cache). One cohesive thing, a little over 500
+// lines; what it composes has its own file: the stream (stream.ts), the reporter (reporter.ts),
+// the keys (client-keys.ts), the types it shows (client-types.ts).
+import { diffViews, type Manifest, type ViewErrorData, type ViewValues } from '@herald/core';
 import { DiskCache } from './cache.js';
 import { Channel } from './channel.js';
+import { ClientKeys } from './client-keys.js';
 import type { ClientStatus, ViewChange, ViewName, ViewSelector, ViewSnapshot } from './client-types.js';
-import type { ClientClock } from './clock.js';
 import { Deferred } from './deferred.js';
 import { abortError, HeraldClientError } from './errors.js';
-import { isUsableKey, KeyRing } from './keyring.js';
 import {
-  endpoint,
-  requestHeaders,
   resolveOptions,
   viewId,
   type HealthStatus,
@@ -36,9 +37,6 @@ interface ViewState {
 }
 
 type LifeState = 'new' | 'starting' | 'running' | 'closing' | 'closed';
-
-const keysRequestTimeoutMs = 10_000;
-const keysRefreshMinIntervalMs = 10_000;
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
@@ -71,10 +69,9 @@ function emptyValues(): Readonly<ViewValues> {
  */
 export class HeraldClient implements AsyncDisposable {
   readonly #options: ResolvedOptions;
-  readonly #clock: ClientClock;
   readonly #views: ViewState[];
   readonly #byId = new Map<string, ViewState>();
-  readonly #keys: KeyRing;
+  readonly #keys: ClientKeys;
   readonly #cache: DiskCache | undefined;
   readonly #stream: WatchStream;
   readonly #reporter: Reporter;
@@ -89,21 +86,19 @@ export class HeraldClient implements AsyncDisposable {
   #startPromise: Promise<void> | undefined;
   #closePromise: Promise<void> | undefined;
   #runLoop: Promise<void> | undefined;
-  #lastKeysRefresh = Number.NEGATIVE_INFINITY;
   #abortListener: (() => void) | undefined;
 
   constructor(options: HeraldClientOptions) {
     this.#options = resolveOptions(options);
-    this.#clock = this.#options.clock;
     this.#views = this.#options.views.map((ref) => ({ ref, held: undefined, refused: undefined, outcome: undefined }));
     for (const view of this.#views) this.#byId.set(view.ref.id, view);
-    this.#keys = new KeyRing(this.#options.trustedKeys);
     this.#cache = this.#options.cacheDir === undefined ? undefined : new DiskCache(this.#options.cacheDir);
     const status = (event: ClientStatus): void => this.#emitStatus(event);
+    this.#keys = new ClientKeys({ options: this.#options, cache: this.#cache, status, signal: this.#lifetime.signal });
     this.#stream = new WatchStream(this.#options, {
       watchViews: () => this.#views.map((view) => this.#watchRequestView(view)),
-      onHelloKeys: (keys) => this.#onHelloKeys(keys),
-      onKeys: (keys) => this.#learnKeys(keys),
+      onHelloKeys: (keys) => this.#keys.presented(keys),
+      onKeys: (keys) => this.#keys.learn(keys),
       onView: (kind, payload) => this.#onView(kind, payload),
       onViewError: (data) => this.#onViewError(data),
       status,
@@ -377,15 +372,6 @@ export class HeraldClient implements AsyncDisposable {
     }
   }
 
-  async #persistKeys(): Promise<void> {
-    if (!this.#cache) return;
-    try {
-      await this.#cache.writeKeys(this.#keys.toFile());
-    } catch (error) {
-      this.#emitStatus({ type: 'cache-error', error: error as Error });
-    }
-  }
-
   // ── accepting and refusing ──────────────────────────────────────────────────────────────────
 
   /** Runs the validate hook; returns the refusal reason, or undefined to accept. */
@@ -485,54 +471,6 @@ export class HeraldClient implements AsyncDisposable {
       });
   }
 
-  async #onHelloKeys(presented: readonly PublicKeyInfo[]): Promise<void> {
-    const keys = presented.filter(isUsableKey);
-    if (this.#keys.awaitingFirstUse && keys.length > 0) await this.#pinFirstUse(keys);
-    else if (keys.length > 0) await this.#learnKeys(keys);
-  }
-
-  async #pinFirstUse(keys: PublicKeyInfo[]): Promise<void> {
-    const pinned = this.#keys.pinOnFirstUse(keys);
-    if (pinned.length === 0) return;
-    this.#emitStatus({
-      type: 'trusted-on-first-use',
-      keys: pinned.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey })),
-    });
-    await this.#persistKeys();
-  }
-
-  async #learnKeys(keys: readonly unknown[]): Promise<void> {
-    const { learned, changed } = this.#keys.learn(keys.filter(isUsableKey));
-    if (learned.length > 0) this.#emitStatus({ type: 'keys-learned', keyIds: learned });
-    if (changed) await this.#persistKeys();
-  }
-
-  /** GET /v1/keys, at most every 10 s: a manifest named a key not (yet) trusted. */
-  async #refreshKeys(): Promise<boolean> {
-    const now = this.#clock.now();
-    if (now - this.#lastKeysRefresh < keysRefreshMinIntervalMs) return false;
-    this.#lastKeysRefresh = now;
-    try {
-      const response = await this.#options.fetch(endpoint(this.#options, 'v1/keys'), {
-        headers: requestHeaders(this.#options, { accept: 'application/json' }),
-        signal: AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(keysRequestTimeoutMs)]),
-      });
-      if (response.status !== 200) {
-        await response.body?.cancel().catch(() => undefined);
-        return false;
-      }
-      const body = (await response.json()) as { keys?: unknown };
-      if (!Array.isArray(body.keys)) return false;
-      const keys = body.keys.filter(isUsableKey);
-      const before = this.#keys.trust.size;
-      if (this.#keys.awaitingFirstUse) await this.#pinFirstUse(keys);
-      else await this.#learnKeys(keys);
-      return this.#keys.trust.size > before;
-    } catch {
-      return false;
-    }
-  }
-
   /**
    * Which watched view an event is for: its `view` (the view key `[namespace, labels, secrets]`,
    * as JSON text or as an array, or an object with namespace and labels), else its manifest's.
@@ -575,7 +513,7 @@ export class HeraldClient implements AsyncDisposable {
       return kind === 'snapshot' ? verifySnapshot(payload, context) : verifyDelta(payload, context);
     };
     let verdict = check();
-    if (verdict.outcome === 'reject' && verdict.code === 'untrusted_key' && (await this.#refreshKeys()))
+    if (verdict.outcome === 'reject' && verdict.code === 'untrusted_key' && (await this.#keys.refresh()))
       verdict = check();
     if (verdict.outcome === 'unchanged') return 'ignored';
     if (verdict.outcome === 'reject') {
