@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ViewSnapshot } from '@herald/sdk';
+import { agentHttpErrors, type AgentHttpErrorCode } from './errors.js';
 
 /** What the HTTP endpoint needs from the agent. */
 export interface ViewSource {
@@ -12,9 +13,7 @@ export interface ViewSource {
 }
 
 interface Problem {
-  status: number;
-  code: string;
-  title: string;
+  code: AgentHttpErrorCode;
   detail: string;
 }
 
@@ -37,17 +36,18 @@ function send(response: ServerResponse, status: number, body: unknown, headers: 
   response.end(response.req.method === 'HEAD' ? undefined : text);
 }
 
-function problem(response: ServerResponse, p: Omit<Problem, 'title'>, headers: Record<string, string> = {}): void {
+function problem(response: ServerResponse, p: Problem, headers: Record<string, string> = {}): void {
+  const status = agentHttpErrors[p.code];
   const body = {
     type: 'about:blank',
-    title: titles[p.status] ?? 'Error',
-    status: p.status,
+    title: titles[status] ?? 'Error',
+    status,
     code: p.code,
     detail: p.detail,
     instance: response.req.url ?? '',
   };
   const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(p.status, {
+  response.writeHead(status, {
     'content-type': 'application/problem+json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
@@ -141,18 +141,13 @@ export class LocalHttp {
   #handle(request: IncomingMessage, response: ServerResponse): void {
     if (!allowedHost(request.headers.host, this.#port)) {
       problem(response, {
-        status: 403,
         code: 'forbidden_host',
         detail: 'this endpoint answers only to a loopback Host (127.0.0.1, localhost, [::1])',
       });
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      problem(
-        response,
-        { status: 405, code: 'method_not_allowed', detail: 'the agent serves GET only' },
-        { allow: 'GET, HEAD' },
-      );
+      problem(response, { code: 'method_not_allowed', detail: 'the agent serves GET only' }, { allow: 'GET, HEAD' });
       return;
     }
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -187,7 +182,6 @@ export class LocalHttp {
     const match = /^\/v1\/views\/([^/]+)$/u.exec(url.pathname);
     if (!match) {
       problem(response, {
-        status: 404,
         code: 'not_found',
         detail: `no such path ${url.pathname} (try /v1/views/{namespace} or /healthz)`,
       });
@@ -198,7 +192,6 @@ export class LocalHttp {
       namespace = decodeURIComponent(match[1] ?? '');
     } catch {
       problem(response, {
-        status: 400,
         code: 'invalid_request',
         detail: 'the namespace is not valid percent-encoding',
       });
@@ -216,13 +209,11 @@ export class LocalHttp {
       if (asked === undefined && candidates.length > 1) {
         const stacks = candidates.map((c) => JSON.stringify(c.labels)).join(', ');
         problem(response, {
-          status: 400,
           code: 'ambiguous_view',
           detail: `namespace "${namespace}" is followed with several label stacks (${stacks}): name one with label=…`,
         });
       } else {
         problem(response, {
-          status: 404,
           code: 'unknown_view',
           detail: `the agent does not follow ${JSON.stringify(namespace)} with labels ${JSON.stringify(asked ?? [])}`,
         });
@@ -233,14 +224,13 @@ export class LocalHttp {
     if (!snapshot) {
       problem(
         response,
-        { status: 503, code: 'not_ready', detail: 'the agent has no values for this view yet' },
+        { code: 'not_ready', detail: 'the agent has no values for this view yet' },
         { 'retry-after': '1' },
       );
       return;
     }
     if (snapshot.manifest.secrets && !this.#source.serveSecrets) {
       problem(response, {
-        status: 403,
         code: 'secrets_not_served',
         detail:
           'this view carries secrets: read its file, or set http.serveSecrets: true to serve it to every local process',

@@ -9,8 +9,8 @@ export {
   resolveAgentConfig,
 } from './config.js';
 export type { AgentConfig, AgentConfigInput, Subscription, SubscriptionInput } from './config.js';
-export { agentErrorCodes, AgentError } from './errors.js';
-export type { AgentErrorCode } from './errors.js';
+export { agentErrorCodes, AgentError, agentHttpErrors } from './errors.js';
+export type { AgentErrorCode, AgentHttpErrorCode } from './errors.js';
 export { runCommand } from './exec.js';
 export type { ExecResult } from './exec.js';
 export { writeIfChanged } from './files.js';

@@ -97,3 +97,22 @@ export type {
   WaveObservation,
   WaveSummary,
 } from './rollout.js';
+export { isWatchEventName, parseManifest, parseWatchEvent, watchEventNames } from './watch-events.js';
+export type {
+  DeltaData,
+  DeltaEvent,
+  HeartbeatData,
+  HeartbeatEvent,
+  HelloData,
+  HelloEvent,
+  KeysData,
+  KeysEvent,
+  SnapshotData,
+  SnapshotEvent,
+  ViewErrorData,
+  ViewErrorEvent,
+  WatchEvent,
+  WatchEventData,
+  WatchEventName,
+  WatchEventParse,
+} from './watch-events.js';

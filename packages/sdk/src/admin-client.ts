@@ -1,3 +1,5 @@
+import { readProblem, type HttpProblem } from './http-problem.js';
+
 /**
  * A small client for Herald's admin API over fetch: the CLI uses it, and so can scripts. Errors
  * are HeraldApiError with the server's stable `code` (see docs/errors.md); match on that.
@@ -6,13 +8,21 @@ export class HeraldApiError extends Error {
   readonly code: string;
   readonly status: number;
   readonly problem: Record<string, unknown>;
+  /** Milliseconds the server asked to wait before retrying (Retry-After), when it said. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(status: number, problem: Record<string, unknown>) {
+  constructor(status: number, problem: Record<string, unknown>, retryAfterMs?: number) {
     super(typeof problem.detail === 'string' ? problem.detail : `HTTP ${status}`);
     this.name = 'HeraldApiError';
     this.status = status;
     this.code = typeof problem.code === 'string' ? problem.code : 'http_error';
     this.problem = problem;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** The error for a refused request, from what its response said (see readProblem). */
+  static fromProblem(problem: HttpProblem): HeraldApiError {
+    return new HeraldApiError(problem.status, problem.document ?? { detail: problem.detail }, problem.retryAfterMs);
   }
 }
 
@@ -77,6 +87,7 @@ export class AdminClient {
       const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).name;
       throw new HeraldApiError(0, { code: 'unreachable', detail: `cannot reach ${this.#base.origin} (${reason})` });
     }
+    if (response.status >= 400) throw HeraldApiError.fromProblem(await readProblem(response, Date.now()));
     const text = await response.text();
     let body: unknown = undefined;
     if (text.length > 0) {
@@ -85,14 +96,6 @@ export class AdminClient {
       } catch {
         body = text;
       }
-    }
-    if (response.status >= 400) {
-      throw new HeraldApiError(
-        response.status,
-        typeof body === 'object' && body !== null
-          ? (body as Record<string, unknown>)
-          : { detail: typeof body === 'string' && body.length > 0 ? body : `HTTP ${response.status}` },
-      );
     }
     return { status: response.status, body: body as T, headers: response.headers };
   }

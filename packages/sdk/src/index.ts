@@ -1,7 +1,7 @@
 export { AdminClient, HeraldApiError } from './admin-client.js';
 export type { AdminClientOptions, RequestOptions } from './admin-client.js';
 export { HeraldClient } from './client.js';
-export type { ClientStatus, ClientStatusType, ViewChange, ViewSelector, ViewSnapshot } from './client.js';
+export type { ClientStatus, ClientStatusType, ViewChange, ViewSelector, ViewSnapshot } from './client-types.js';
 export type {
   HealthStatus,
   HeraldClientOptions,

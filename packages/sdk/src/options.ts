@@ -190,3 +190,13 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
     signal: input.signal,
   });
 }
+
+/** An endpoint of the server, relative to `url` (so a path prefix is kept). */
+export function endpoint(options: ResolvedOptions, path: string): URL {
+  return new URL(path, options.base);
+}
+
+/** Headers of every request to the server: the bearer token, and `extra`. */
+export function requestHeaders(options: ResolvedOptions, extra: Record<string, string> = {}): Record<string, string> {
+  return { authorization: `Bearer ${options.token}`, ...extra };
+}

@@ -1,4 +1,12 @@
-import { applyDelta, normaliseLabels, viewDigest, type Manifest, type TrustStore, type ViewValues } from '@herald/core';
+import {
+  applyDelta,
+  normaliseLabels,
+  parseManifest,
+  viewDigest,
+  type Manifest,
+  type TrustStore,
+  type ViewValues,
+} from '@herald/core';
 
 /**
  * The checks of docs/protocol.md "Signed manifests", in its order, as pure functions: a view is
@@ -66,26 +74,6 @@ function reject(code: RejectionCode, reason: string, manifest?: Manifest): Verdi
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const digestPattern = /^[0-9a-f]{64}$/u;
-
-/** The manifest's shape, or a reason it is not one. Extra members are kept: the signature covers them. */
-export function parseManifest(value: unknown): Manifest | string {
-  if (!isObject(value)) return 'the manifest is not an object';
-  const { namespace, labels, secrets, seq, revision, digest, issuedAt, keyId } = value;
-  if (typeof namespace !== 'string') return 'manifest.namespace is not a string';
-  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))
-    return 'manifest.labels is not an array of strings';
-  if (typeof secrets !== 'boolean') return 'manifest.secrets is not a boolean';
-  if (!Number.isSafeInteger(seq) || (seq as number) < 0) return 'manifest.seq is not a non-negative integer';
-  if (!Number.isSafeInteger(revision) || (revision as number) < 0)
-    return 'manifest.revision is not a non-negative integer';
-  if (typeof digest !== 'string' || !digestPattern.test(digest))
-    return 'manifest.digest is not a lowercase hex SHA-256';
-  if (typeof issuedAt !== 'number' || !Number.isFinite(issuedAt)) return 'manifest.issuedAt is not a number';
-  if (typeof keyId !== 'string' || keyId.length === 0) return 'manifest.keyId is not a string';
-  return value as unknown as Manifest;
 }
 
 function sameLabels(a: readonly string[], b: readonly string[]): boolean {

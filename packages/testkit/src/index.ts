@@ -8,5 +8,5 @@ export { spawnHerald } from './child.js';
 export type { HeraldChild } from './child.js';
 export { TamperingProxy } from './proxy.js';
 export type { EventTamperer, ProxiedEvent } from './proxy.js';
-export { applyViewEvent, ChunkedResponseDecoder, RawWatch, sseChunk } from './watch.js';
-export type { HeldView, RawWatchOptions, RawWatchView, WatchEvent } from './watch.js';
+export { applyViewEvent, ChunkedResponseDecoder, RawWatch, readWatchEvent, sseChunk } from './watch.js';
+export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, WatchEvent } from './watch.js';

@@ -1,16 +1,27 @@
 // Raw watch streams for tests: POST /v1/watch over fetch, parsed with the SDK's SseParser, so a
-// test sees every event exactly as the server sent it (no SDK logic in between), and a small
-// verifier that applies snapshots and deltas the way docs/protocol.md says a client must.
-import { applyDelta, viewDigest, type Manifest, type ViewValues } from '@herald/core';
+// test sees every event exactly as the server sent it (no SDK logic in between), read into core's
+// WatchEvent union, and a small verifier that applies snapshots and deltas the way
+// docs/protocol.md says a client must.
+import { applyDelta, parseWatchEvent, viewDigest, type Manifest, type ViewValues, type WatchEvent } from '@herald/core';
 import { SseParser } from '@herald/sdk';
 
-export interface WatchEvent {
+/** One event as received: its name and data text exactly as sent, and what they say. */
+export interface ReceivedWatchEvent {
+  /** The `event:` name. */
   type: string;
   /** The `data:` text, exactly as received. */
   data: string;
-  /** The parsed data. */
+  /** The parsed data, as sent (for assertions on the wire shape itself). */
   body: Record<string, unknown>;
+  /**
+   * The event read into the protocol's union (RawWatch sets it; see readWatchEvent); undefined when
+   * it is not the protocol's shape.
+   */
+  event?: WatchEvent | undefined;
 }
+
+/** The name tests have always imported; the type is ReceivedWatchEvent. */
+export type { ReceivedWatchEvent as WatchEvent };
 
 export interface RawWatchView {
   namespace: string;
@@ -25,6 +36,17 @@ export interface RawWatchOptions {
   instanceId?: string;
 }
 
+/** Reads one event of a stream (its name and data text) as a test sees it. */
+export function readWatchEvent(type: string, data: string): ReceivedWatchEvent {
+  const read = parseWatchEvent(type, data);
+  return {
+    type,
+    data,
+    body: JSON.parse(data) as Record<string, unknown>,
+    event: read.status === 'ok' ? read.event : undefined,
+  };
+}
+
 /**
  * One watch stream. Events are kept in arrival order; `next()` hands them out one at a time, each
  * wait bounded (a liveness guard: a missing event fails the test instead of hanging it).
@@ -34,7 +56,7 @@ export class RawWatch {
   readonly headers: Headers;
   /** The body of a refused watch (problem+json), '' for a stream. */
   readonly refusal: string;
-  readonly events: WatchEvent[] = [];
+  readonly events: ReceivedWatchEvent[] = [];
   #cursor = 0;
   #ended = false;
   #error: Error | undefined;
@@ -78,7 +100,7 @@ export class RawWatch {
   }
 
   /** The next event; rejects when none arrives within `timeoutMs` or the stream ends first. */
-  async next(timeoutMs = 15_000): Promise<WatchEvent> {
+  async next(timeoutMs = 15_000): Promise<ReceivedWatchEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const event = this.events[this.#cursor];
@@ -100,7 +122,7 @@ export class RawWatch {
   }
 
   /** The next event that is not a heartbeat (heartbeats in between are skipped). */
-  async nextView(timeoutMs = 15_000): Promise<WatchEvent> {
+  async nextView(timeoutMs = 15_000): Promise<ReceivedWatchEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const event = await this.next(Math.max(1, deadline - Date.now()));
@@ -109,7 +131,7 @@ export class RawWatch {
   }
 
   /** Resolves once the stream has ended (bounded), with every event received. */
-  async untilEnded(timeoutMs = 15_000): Promise<WatchEvent[]> {
+  async untilEnded(timeoutMs = 15_000): Promise<ReceivedWatchEvent[]> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#ended) {
       const remaining = deadline - Date.now();
@@ -155,12 +177,7 @@ export class RawWatch {
         const chunk = await reader.read();
         if (chunk.done) break;
         const parsed = parser.push(chunk.value);
-        for (const event of parsed)
-          this.events.push({
-            type: event.type,
-            data: event.data,
-            body: JSON.parse(event.data) as Record<string, unknown>,
-          });
+        for (const event of parsed) this.events.push(readWatchEvent(event.type, event.data));
         if (parsed.length > 0) this.#wake();
       }
       this.#finish();
@@ -183,34 +200,25 @@ export interface HeldView {
  * Applies a snapshot or delta event to what is held and checks it as a client must (delta base,
  * digest of the result); throws on any mismatch. Signatures are the caller's business (TrustStore).
  */
-export function applyViewEvent(held: HeldView | undefined, event: WatchEvent): HeldView {
-  const body = event.body as {
-    manifest: Manifest;
-    signature: string;
-    values?: ViewValues;
-    fromSeq?: number;
-    fromDigest?: string;
-    set?: ViewValues;
-    remove?: string[];
-  };
+export function applyViewEvent(held: HeldView | undefined, received: ReceivedWatchEvent): HeldView {
+  const event = received.event ?? readWatchEvent(received.type, received.data).event;
   let values: ViewValues;
-  if (event.type === 'snapshot') {
-    values = body.values as ViewValues;
-  } else if (event.type === 'delta') {
+  if (event?.event === 'snapshot') {
+    values = event.data.values;
+  } else if (event?.event === 'delta') {
     if (!held) throw new Error('a delta arrived but nothing is held');
-    if (body.fromSeq !== held.manifest.seq || body.fromDigest !== held.manifest.digest) {
-      throw new Error(`a delta from ${String(body.fromSeq)} arrived but ${held.manifest.seq} is held`);
+    if (event.data.fromSeq !== held.manifest.seq || event.data.fromDigest !== held.manifest.digest) {
+      throw new Error(`a delta from ${event.data.fromSeq} arrived but ${held.manifest.seq} is held`);
     }
-    values = applyDelta(held.values, { set: body.set ?? {}, remove: body.remove ?? [] });
+    values = applyDelta(held.values, { set: event.data.set, remove: event.data.remove });
   } else {
-    throw new Error(`not a view event: ${event.type}`);
+    throw new Error(`not a view event of the protocol's shape: ${received.type} ${received.data.slice(0, 200)}`);
   }
+  const { manifest, signature } = event.data;
   const digest = viewDigest(values);
-  if (digest !== body.manifest.digest)
-    throw new Error(
-      `the values of seq ${body.manifest.seq} hash to ${digest}, the manifest says ${body.manifest.digest}`,
-    );
-  return { manifest: body.manifest, signature: body.signature, values };
+  if (digest !== manifest.digest)
+    throw new Error(`the values of seq ${manifest.seq} hash to ${digest}, the manifest says ${manifest.digest}`);
+  return { manifest, signature, values };
 }
 
 /** An SSE event framed as the server frames it (one HTTP/1.1 chunk), e.g. to replay captured data. */

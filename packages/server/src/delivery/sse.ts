@@ -1,12 +1,17 @@
 import type { Socket } from 'node:net';
+import type { WatchEvent, WatchEventData, WatchEventName } from '@herald/core';
 
 /**
  * Server-Sent Events written straight to the socket. Each event is framed once as a complete
  * HTTP/1.1 chunk (size line, SSE text, CRLF), so fanning it out costs one socket write per
- * client and nothing else: no per-client serialisation, no per-write chunk framing.
+ * client and nothing else: no per-client serialisation, no per-write chunk framing. Only the
+ * watch stream's events (core's WatchEvent union) can be encoded.
  */
-export function encodeEvent(event: string, data: unknown): Buffer {
-  const body = Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`, 'utf8');
+export function encodeEvent(event: WatchEvent): Buffer;
+export function encodeEvent<N extends WatchEventName>(event: N, data: WatchEventData<N>): Buffer;
+export function encodeEvent(event: WatchEvent | WatchEventName, data?: unknown): Buffer {
+  const [name, payload] = typeof event === 'string' ? [event, data] : [event.event, event.data];
+  const body = Buffer.from(`event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`, 'utf8');
   return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, crlf]);
 }
 

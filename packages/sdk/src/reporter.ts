@@ -1,0 +1,167 @@
+import type { ClientStatus } from './client-types.js';
+import { HeraldClientError } from './errors.js';
+import { problemFromResponse } from './http-problem.js';
+import { endpoint, requestHeaders, type HealthStatus, type ResolvedOptions } from './options.js';
+
+/** One view's line of a report (docs/protocol.md, "Reports"). */
+export interface ReportedView {
+  readonly namespace: string;
+  readonly labels: readonly string[];
+  readonly seq: number;
+  readonly digest: string;
+  readonly status: 'applied' | 'rejected';
+  readonly reason?: string;
+}
+
+const reportTimeoutMs = 10_000;
+const closeReportTimeoutMs = 2_000;
+export const maxReasonLength = 1000;
+
+/**
+ * Tells the server what this instance runs: POST /v1/reports after every applied or refused view
+ * (bursts coalesce into one) and at least every `reportIntervalMs` (±10 %), with the health the
+ * application set. A failed report is a status event, never an exception: the next one follows.
+ *
+ * Lifecycle: `start()` arms the timer; `stop()` ends new reports (the one in flight goes on);
+ * `finish(graceful)` then waits for the one in flight (at most ~2 s) and sends a last one, or
+ * cuts it; `abort()` cuts everything short at any time (destroy).
+ */
+export class Reporter {
+  readonly #options: ResolvedOptions;
+  readonly #views: () => ReportedView[];
+  readonly #status: (status: ClientStatus) => void;
+  /** Aborted by abort(): cuts the final report short too. */
+  readonly #hardStop = new AbortController();
+  /** Aborted by abort(), or by finish() when the report in flight outlives its grace. */
+  readonly #reportStop = new AbortController();
+  #running = false;
+  /** Whether the reporter was running when stop() came: only then is a last report due. */
+  #ranUntilStop = false;
+  #health: { status: HealthStatus; detail: string } = { status: 'ok', detail: '' };
+  #timer: unknown;
+  #reporting: Promise<void> | undefined;
+  #again = false;
+
+  constructor(deps: { options: ResolvedOptions; views: () => ReportedView[]; status: (status: ClientStatus) => void }) {
+    this.#options = deps.options;
+    this.#views = deps.views;
+    this.#status = deps.status;
+  }
+
+  start(): void {
+    this.#running = true;
+    this.#schedule();
+  }
+
+  /** Sets the health sent with reports, and sends a report soon. */
+  setHealth(status: HealthStatus, detail: string): void {
+    if (status !== 'ok' && status !== 'degraded' && status !== 'failing')
+      throw new HeraldClientError(
+        'invalid_options',
+        `health status must be ok, degraded or failing, not ${String(status)}`,
+      );
+    this.#health = { status, detail: String(detail).slice(0, maxReasonLength) };
+    this.soon();
+  }
+
+  /** Sends a report now, or right after the one in flight (bursts coalesce into one). */
+  soon(): void {
+    if (!this.#running) return;
+    if (this.#reporting) {
+      this.#again = true;
+      return;
+    }
+    this.#reporting = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#send(reportTimeoutMs, this.#reportStop.signal);
+        } while (this.#again && this.#running);
+      } finally {
+        this.#reporting = undefined;
+        this.#schedule();
+      }
+    })();
+  }
+
+  /** No new reports from now on; the one in flight goes on until finish(). */
+  stop(): void {
+    this.#ranUntilStop = this.#running;
+    this.#running = false;
+    this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * After stop(). Graceful: a report in flight may finish (a request cut mid-way can leave the
+   * server waiting for the rest of it), within a bound; then the last one says where we are.
+   * Otherwise the one in flight is cut with `error`.
+   */
+  async finish(graceful: boolean, error: Error | undefined): Promise<void> {
+    if (graceful && this.#ranUntilStop) {
+      if (this.#reporting) {
+        const grace = AbortSignal.timeout(closeReportTimeoutMs);
+        await Promise.race([
+          this.#reporting,
+          new Promise((resolve) => grace.addEventListener('abort', resolve, { once: true })),
+        ]);
+        this.#reportStop.abort(new HeraldClientError('client_closed', 'the client is closed'));
+        await this.#reporting;
+      }
+      await this.#send(closeReportTimeoutMs, this.#hardStop.signal);
+    } else {
+      this.#reportStop.abort(error ?? new HeraldClientError('client_closed', 'the client is closed'));
+      await this.#reporting;
+    }
+  }
+
+  /** Cuts the report in flight and any last report short (destroy). */
+  abort(error: Error | undefined): void {
+    this.#hardStop.abort(error);
+    this.#reportStop.abort(error);
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    const clock = this.#options.clock;
+    clock.clearTimeout(this.#timer);
+    // ±10 %: a fleet started at once does not report in lockstep forever.
+    const interval = this.#options.reportIntervalMs * (0.9 + 0.2 * Math.random());
+    this.#timer = clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.soon();
+    }, interval);
+  }
+
+  /** One POST /v1/reports; failures become a status event, never an exception. */
+  async #send(timeoutMs: number, stop: AbortSignal): Promise<void> {
+    const body = {
+      instanceId: this.#options.instanceId,
+      attributes: this.#options.attributes,
+      views: this.#views(),
+      health: this.#health,
+    };
+    try {
+      const response = await this.#options.fetch(endpoint(this.#options, 'v1/reports'), {
+        method: 'POST',
+        headers: requestHeaders(this.#options, { 'content-type': 'application/json', accept: 'application/json' }),
+        body: JSON.stringify(body),
+        signal: AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]),
+      });
+      if (response.status >= 300)
+        throw await problemFromResponse(response, 'the report was refused', this.#options.clock.now());
+      // Read to the end, so the connection goes back to the pool in a clean state.
+      await response.arrayBuffer();
+    } catch (error) {
+      // A report cut short by close() is followed by the last report: nothing to say.
+      if (stop.aborted && !this.#running) return;
+      const reported =
+        error instanceof HeraldClientError
+          ? error
+          : new HeraldClientError('unreachable', `the report could not be sent: ${(error as Error).message}`, {
+              cause: error,
+            });
+      this.#status({ type: 'report-failed', error: reported });
+    }
+  }
+}
