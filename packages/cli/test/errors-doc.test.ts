@@ -10,7 +10,7 @@ import { agentErrorCodes, agentHttpErrors } from '@herald/agent';
 import { errorCatalogue, errorCodes } from '@herald/core';
 import { clientErrorCodes, rejectionCodes } from '@herald/sdk';
 
-// From packages/server/dist/test/ up to the repository root.
+// From packages/cli/dist/test/ up to the repository root.
 const docUrl = new URL('../../../../docs/errors.md', import.meta.url);
 
 interface Row {
