@@ -81,7 +81,7 @@ export function registerDeliveryCommands(program: Command): void {
   clientCommand(
     keys.command('rotate').description('sign with a new key from now on, endorsed by the current one'),
   ).action(async (flags: ClientFlags) => {
-    const key = await adminClient(flags).post<{ keyId: string; publicKey: string }>('/v1/keys/rotate', {});
+    const key = await adminClient(flags).post<PublicKeyInfo>('/v1/keys/rotate', {});
     if (flags.json) printJson(key);
     else printLine(`now signing with ${key.keyId} (${key.publicKey})`);
   });
