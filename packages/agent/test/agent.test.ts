@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { createAgent, type Agent, type AgentConfigInput, type AgentEvent } from '@herald/agent';
-import { startTestServer, tempDir, type TestServer } from '@herald/testkit';
+import { eventually, startTestServer, tempDir, type TestServer } from '@herald/testkit';
 
 let server: TestServer;
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -59,27 +59,6 @@ async function release(ns: string): Promise<number> {
 
 async function fleet(ns: string): Promise<FleetItem[]> {
   return (await server.admin.get<{ instances: FleetItem[] }>(`/v1/fleet/${ns}`)).instances;
-}
-
-/** Polls `check` until it returns something other than undefined (bounded; no timing asserted). */
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function readOr(path: string): Promise<string | undefined> {
@@ -147,26 +126,38 @@ void describe('files', () => {
       ],
     });
     await agent.start();
-    const json = await until('app.json', async () => (await readOr(join(out, 'app.json'))) || undefined);
-    assert.deepEqual(JSON.parse(json), { 'db/pool/max': 20, name: 'shop' });
-    assert.deepEqual(parseYaml(await until('default.yaml', () => readOr(join(out, 'default.yaml')))), {
-      'db/pool/max': 10,
-      name: 'shop',
+    const json = await eventually(async () => (await readOr(join(out, 'app.json'))) || undefined, {
+      message: 'app.json',
     });
-    const env = await until('app.env', () => readOr(join(out, 'app.env')));
+    assert.deepEqual(JSON.parse(json), { 'db/pool/max': 20, name: 'shop' });
+    assert.deepEqual(
+      parseYaml(await eventually(() => readOr(join(out, 'default.yaml')), { message: 'default.yaml' })),
+      {
+        'db/pool/max': 10,
+        name: 'shop',
+      },
+    );
+    const env = await eventually(() => readOr(join(out, 'app.env')), { message: 'app.env' });
     assert.match(env, /^DB_POOL_MAX=20$/mu);
     assert.match(env, /^NAME=shop$/mu);
-    assert.equal(await until('app.conf', () => readOr(join(out, 'app.conf'))), 'max=20\nname="shop"\n');
+    assert.equal(
+      await eventually(() => readOr(join(out, 'app.conf')), { message: 'app.conf' }),
+      'max=20\nname="shop"\n',
+    );
     for (const name of ['app.json', 'default.yaml', 'app.env', 'app.conf'])
       assert.equal((await stat(join(out, name))).mode & 0o777, 0o644, name);
     const firstSeq = agent.views()[0]?.snapshot?.seq;
-    assert.equal(await until('exec', async () => (await readOr(execLog))?.trim() || undefined), `${firstSeq} shop`);
+    assert.equal(
+      await eventually(async () => (await readOr(execLog))?.trim() || undefined, { message: 'exec' }),
+      `${firstSeq} shop`,
+    );
 
     // A release that changes none of these views: nothing is rewritten, nothing reloaded.
     await set('shop', 'db/pool/max', 99, 'staging');
     const quiet = await release('shop');
-    await until('the quiet release', () =>
-      events.filter((e) => e.type === 'file' && e.seq === quiet).length === 4 ? true : undefined,
+    await eventually(
+      () => (events.filter((e) => e.type === 'file' && e.seq === quiet).length === 4 ? true : undefined),
+      { message: 'the quiet release' },
     );
     assert.ok(
       events
@@ -181,7 +172,7 @@ void describe('files', () => {
     // (Each commit is also released on an immediate namespace: the change may come at a lower seq.)
     const writes = (): AgentEvent[] =>
       events.filter((e) => e.type === 'file' && e.seq > quiet && e.outcome === 'written');
-    await until('the writes of the release', () => (writes().length === 3 ? true : undefined));
+    await eventually(() => (writes().length === 3 ? true : undefined), { message: 'the writes of the release' });
     assert.deepEqual(
       writes()
         .map((e) => (e.type === 'file' ? e.out : ''))
@@ -196,17 +187,22 @@ void describe('files', () => {
     assert.equal(await readFile(join(out, 'app.conf'), 'utf8'), 'max=30\nname="shop"\n');
     assert.match(await readFile(join(out, 'app.env'), 'utf8'), /^DB_POOL_MAX=30$/mu);
     assert.deepEqual(parseYaml(await readFile(join(out, 'default.yaml'), 'utf8')), { 'db/pool/max': 10, name: 'shop' });
-    await until('release seen', () =>
-      events.some(
-        (e) => e.type === 'file' && e.seq === next && e.out === join(out, 'default.yaml') && e.outcome === 'unchanged',
-      )
-        ? true
-        : undefined,
+    await eventually(
+      () =>
+        events.some(
+          (e) =>
+            e.type === 'file' && e.seq === next && e.out === join(out, 'default.yaml') && e.outcome === 'unchanged',
+        )
+          ? true
+          : undefined,
+      { message: 'release seen' },
     );
     assert.deepEqual(
       (
-        await until('second exec', async () =>
-          (await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? readFile(execLog, 'utf8') : undefined,
+        await eventually(
+          async () =>
+            (await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? readFile(execLog, 'utf8') : undefined,
+          { message: 'second exec' },
         )
       )
         .trim()
@@ -231,11 +227,13 @@ void describe('files', () => {
     };
     const first = startAgent(config);
     await first.agent.start();
-    await until('exec', () => readOr(execLog));
+    await eventually(() => readOr(execLog), { message: 'exec' });
     await first.agent.close();
     const second = startAgent(config);
     await second.agent.start();
-    await until('the check of the file', () => (second.events.some((e) => e.type === 'file') ? true : undefined));
+    await eventually(() => (second.events.some((e) => e.type === 'file') ? true : undefined), {
+      message: 'the check of the file',
+    });
     assert.ok(second.events.some((e) => e.type === 'file' && e.outcome === 'unchanged'));
     await second.agent.close();
     assert.equal((await readFile(execLog, 'utf8')).trim().split('\n').length, 1);
@@ -243,8 +241,9 @@ void describe('files', () => {
     await writeFile(join(out, 'app.json'), '{"edited": true}\n');
     const third = startAgent(config);
     await third.agent.start();
-    await until('the repaired file and the exec', async () =>
-      (await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? true : undefined,
+    await eventually(
+      async () => ((await readFile(execLog, 'utf8')).trim().split('\n').length === 2 ? true : undefined),
+      { message: 'the repaired file and the exec' },
     );
     assert.equal(
       (JSON.parse(await readFile(join(out, 'app.json'), 'utf8')) as Record<string, unknown>).edited,
@@ -264,8 +263,9 @@ void describe('files', () => {
       ],
     });
     await agent.start();
-    await until('both files', async () =>
-      (await readOr(join(out, 'app.json'))) && (await readOr(join(out, 'app.env'))) ? true : undefined,
+    await eventually(
+      async () => ((await readOr(join(out, 'app.json'))) && (await readOr(join(out, 'app.env'))) ? true : undefined),
+      { message: 'both files' },
     );
     assert.equal((await stat(join(out, 'app.json'))).mode & 0o777, 0o600);
     assert.equal((await stat(join(out, 'app.env'))).mode & 0o777, 0o640);
@@ -286,7 +286,7 @@ void describe('files', () => {
       subscriptions: [{ namespace: 'shop', out: join(out, 'app.json') }],
     });
     await agent.start();
-    await until('app.json', () => readOr(join(out, 'app.json')));
+    await eventually(() => readOr(join(out, 'app.json')), { message: 'app.json' });
     const names = await readdir(out);
     assert.ok(!names.includes(stale), 'the dead process left it: removed');
     assert.ok(names.includes(live) && names.includes('unrelated.herald-tmp'));
@@ -312,8 +312,9 @@ void describe('health and rejections', () => {
       ],
     });
     await agent.start();
-    const failing = await until('failing health', async () =>
-      (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'failing'),
+    const failing = await eventually(
+      async () => (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'failing'),
+      { message: 'failing health' },
     );
     assert.match(failing.healthDetail ?? '', /exit code 4: config test failed/u);
     assert.equal(agent.health.status, 'failing');
@@ -321,8 +322,9 @@ void describe('health and rejections', () => {
     await rm(marker);
     await set('shop', 'db/pool/max', 31, 'prod');
     const seq = await release('shop');
-    const healed = await until('ok health', async () =>
-      (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'ok' && i.seq === seq),
+    const healed = await eventually(
+      async () => (await fleet('shop')).find((i) => i.instanceId === 'health-1' && i.health === 'ok' && i.seq === seq),
+      { message: 'ok health' },
     );
     assert.equal(healed.status, 'applied');
     await agent.close();
@@ -341,15 +343,19 @@ void describe('health and rejections', () => {
       ],
     });
     await agent.start();
-    await until('app.conf', () => readOr(join(out, 'app.conf')));
-    await until('applied', async () =>
-      (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === good && i.status === 'applied'),
+    await eventually(() => readOr(join(out, 'app.conf')), { message: 'app.conf' });
+    await eventually(
+      async () =>
+        (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === good && i.status === 'applied'),
+      { message: 'applied' },
     );
 
     await remove('shop', 'name');
     const bad = await release('shop');
-    const rejected = await until('rejected', async () =>
-      (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === bad && i.status === 'rejected'),
+    const rejected = await eventually(
+      async () =>
+        (await fleet('shop')).find((i) => i.instanceId === 'reject-1' && i.seq === bad && i.status === 'rejected'),
+      { message: 'rejected' },
     );
     assert.match(rejected.reason ?? '', /app\.tmpl uses "name", which the view does not have/u);
     assert.equal(await readFile(join(out, 'app.conf'), 'utf8'), 'name=shop\n');
@@ -373,8 +379,10 @@ void describe('local HTTP', () => {
     await agent.start();
     const base = agent.httpUrl;
     assert.ok(base);
-    await until('values', async () => ((await httpGet(`${base}/healthz`)).status === 200 ? true : undefined));
-    await until('prod.json', () => readOr(join(out, 'prod.json')));
+    await eventually(async () => ((await httpGet(`${base}/healthz`)).status === 200 ? true : undefined), {
+      message: 'values',
+    });
+    await eventually(() => readOr(join(out, 'prod.json')), { message: 'prod.json' });
     const first = await httpGet(`${base}/v1/views/shop?label=&label=prod`);
     assert.equal(first.status, 200);
     const body = JSON.parse(first.body) as {
@@ -404,13 +412,16 @@ void describe('local HTTP', () => {
 
     await set('shop', 'db/pool/max', 32, 'prod');
     const seq = await release('shop');
-    const next = await until('the new values', async () => {
-      const response = await httpGet(`${base}/v1/views/shop?label=&label=prod`, {
-        'if-none-match': `"${body.digest}"`,
-      });
-      const current = response.status === 200 ? (JSON.parse(response.body) as typeof body) : undefined;
-      return current?.seq === seq ? current : undefined;
-    });
+    const next = await eventually(
+      async () => {
+        const response = await httpGet(`${base}/v1/views/shop?label=&label=prod`, {
+          'if-none-match': `"${body.digest}"`,
+        });
+        const current = response.status === 200 ? (JSON.parse(response.body) as typeof body) : undefined;
+        return current?.seq === seq ? current : undefined;
+      },
+      { message: 'the new values' },
+    );
     assert.equal(next.seq, seq);
     assert.equal(next.values['db/pool/max'], 32);
     await agent.close();
@@ -425,10 +436,13 @@ void describe('local HTTP', () => {
       subscriptions: [{ namespace: 'shop', out: join(dir.path, 'http2', 'a.json') }],
     });
     await agent.start();
-    const response = await until('an answer', async () => {
-      const r = await httpGet(`${agent.httpUrl ?? ''}/v1/views/shop`);
-      return r.status === 503 ? undefined : r;
-    });
+    const response = await eventually(
+      async () => {
+        const r = await httpGet(`${agent.httpUrl ?? ''}/v1/views/shop`);
+        return r.status === 503 ? undefined : r;
+      },
+      { message: 'an answer' },
+    );
     assert.equal(response.status, 403);
     assert.match(response.body, /secrets_not_served/u);
     await agent.close();
@@ -481,7 +495,7 @@ void describe('lifecycle', () => {
     const first = createAgent(config);
     agents.push(first);
     await first.start();
-    await until('ops.json', () => readOr(join(out, 'ops.json')));
+    await eventually(() => readOr(join(out, 'ops.json')), { message: 'ops.json' });
     await first.close();
     await own.close();
     await rm(join(out, 'ops.json'));
@@ -490,9 +504,12 @@ void describe('lifecycle', () => {
     const second = createAgent(config, { onEvent: (e) => events.push(e) });
     agents.push(second);
     await second.start();
-    assert.deepEqual(JSON.parse(await until('ops.json from the cache', () => readOr(join(out, 'ops.json')))), {
-      level: 'debug',
-    });
+    assert.deepEqual(
+      JSON.parse(await eventually(() => readOr(join(out, 'ops.json')), { message: 'ops.json from the cache' })),
+      {
+        level: 'debug',
+      },
+    );
     assert.ok(events.some((e) => e.type === 'file' && e.via === 'cache' && e.outcome === 'written'));
     await second.close();
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand, writeFileAtomic, writeIfChanged } from '@herald/agent';
+import { eventually } from '@herald/testkit';
 
 let dir: string;
 before(async () => {
@@ -89,14 +90,18 @@ void describe('runCommand', () => {
     const pid = Number(await readFile(pidFile, 'utf8'));
     // The background sleep was in the group: it is gone too (poll: the kernel reaps it shortly).
     let alive = true;
-    for (let i = 0; i < 50 && alive; i += 1) {
-      try {
-        process.kill(pid, 0);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      } catch {
-        alive = false;
-      }
-    }
+    await eventually(
+      () => {
+        try {
+          process.kill(pid, 0);
+          return undefined;
+        } catch {
+          alive = false;
+          return true;
+        }
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    ).catch(() => undefined);
     assert.equal(alive, false, `process ${pid} outlived the timeout`);
   });
 

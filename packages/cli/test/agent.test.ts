@@ -9,7 +9,15 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { AdminClient } from '@herald/sdk';
-import { heraldBin, runHerald, startHeraldProcess, tempDir, testAdminToken, type ServerProcess } from '@herald/testkit';
+import {
+  eventually,
+  heraldBin,
+  runHerald,
+  startHeraldProcess,
+  tempDir,
+  testAdminToken,
+  type ServerProcess,
+} from '@herald/testkit';
 import { fails, heraldAt, ok, parseJson, type RunResult } from './helpers.js';
 
 interface AgentProcess {
@@ -53,8 +61,7 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
     stderr,
     exited,
     line: (pattern, from = 0, timeoutMs = 30_000) =>
-      until(
-        `a line ${pattern} from herald agent ${args.join(' ')}`,
+      eventually(
         () => {
           const found = stderr.slice(from).find((l) => pattern.test(l));
           if (found !== undefined) return found;
@@ -62,7 +69,7 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
             throw new Error(`herald agent exited; stderr: ${stderr.join(' | ')}`);
           return undefined;
         },
-        timeoutMs,
+        { message: `a line ${pattern} from herald agent ${args.join(' ')}`, timeoutMs, fatal: agentExited },
       ),
     stop: (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -74,27 +81,9 @@ function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProc
   return agent;
 }
 
-/** Polls `check` until it returns something other than undefined; bounded, and no timing is asserted. */
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-      if (error instanceof Error && error.message.startsWith('herald agent exited')) throw error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** A probe that saw the agent process end fails the wait at once. */
+const agentExited = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('herald agent exited');
 
 async function readOr(path: string): Promise<string | undefined> {
   try {
@@ -110,15 +99,14 @@ async function jsonFile(
   accept: (value: Record<string, unknown>) => boolean = () => true,
   timeoutMs = 30_000,
 ): Promise<Record<string, unknown>> {
-  return until(
-    `${path} as wanted`,
+  return eventually(
     async () => {
       const text = await readOr(path);
       if (text === undefined) return undefined;
       const value = JSON.parse(text) as Record<string, unknown>;
       return accept(value) ? value : undefined;
     },
-    timeoutMs,
+    { message: `${path} as wanted`, timeoutMs, fatal: agentExited },
   );
 }
 
@@ -211,10 +199,11 @@ void describe('herald agent --format yaml | env', () => {
       ['--ns', 'web', '--label', '', '--label', 'prod', '--out', envOut, '--format', 'env', '--instance-id', 'cli-env'],
       agentEnv(),
     );
-    const yamlText = await until('web.yaml', () => readOr(yamlOut));
+    const yamlText = await eventually(() => readOr(yamlOut), { message: 'web.yaml', fatal: agentExited });
     assert.deepEqual(parseYaml(yamlText), { name: 'web', port: 8081 });
-    const envText = await until('web.env with motd', async () =>
-      (await readOr(envOut))?.includes('MOTD=') ? readOr(envOut) : undefined,
+    const envText = await eventually(
+      async () => ((await readOr(envOut))?.includes('MOTD=') ? readOr(envOut) : undefined),
+      { message: 'web.env with motd', fatal: agentExited },
     );
     assert.deepEqual(
       envText.split('\n').filter((l) => l && !l.startsWith('#')),
@@ -223,7 +212,10 @@ void describe('herald agent --format yaml | env', () => {
     await yaml.line(/trusting the server's signing keys on first contact/u);
 
     ok(await herald(['set', 'web', 'port', '9091', '--label', 'prod']));
-    await until('web.env at 9091', async () => ((await readOr(envOut))?.includes('PORT=9091\n') ? true : undefined));
+    await eventually(async () => ((await readOr(envOut))?.includes('PORT=9091\n') ? true : undefined), {
+      message: 'web.env at 9091',
+      fatal: agentExited,
+    });
     // The yaml view (no label) did not change: it is not rewritten.
     assert.equal(await readFile(yamlOut, 'utf8'), yamlText);
     await Promise.all([yaml.stop(), env.stop()]);
@@ -255,17 +247,23 @@ void describe('herald agent --config', () => {
     );
     const agent = spawnAgent(['--config', join(folder, 'agent.yaml')], agentEnv());
     const base = /serving views on (http:\/\/\S+)$/u.exec(await agent.line(/serving views on http/u))?.[1] ?? '';
-    assert.equal(await until('app.conf', () => readOr(join(folder, 'out', 'app.conf'))), 'listen :9091\nname "web"\n');
+    assert.equal(
+      await eventually(() => readOr(join(folder, 'out', 'app.conf')), { message: 'app.conf', fatal: agentExited }),
+      'listen :9091\nname "web"\n',
+    );
 
-    const view = await until('the view over HTTP', async () => {
-      const response = await fetch(`${base}/v1/views/web?label=`);
-      return response.status === 200
-        ? {
-            etag: response.headers.get('etag'),
-            body: (await response.json()) as { seq: number; digest: string; values: Record<string, unknown> },
-          }
-        : undefined;
-    });
+    const view = await eventually(
+      async () => {
+        const response = await fetch(`${base}/v1/views/web?label=`);
+        return response.status === 200
+          ? {
+              etag: response.headers.get('etag'),
+              body: (await response.json()) as { seq: number; digest: string; values: Record<string, unknown> },
+            }
+          : undefined;
+      },
+      { message: 'the view over HTTP', fatal: agentExited },
+    );
     assert.deepEqual(view.body.values, await jsonFile(join(folder, 'out', 'web.json')));
     assert.equal(view.etag, `"${view.body.digest}"`);
     assert.equal((await fetch(`${base}/v1/views/web?label=&label=prod`)).status, 200);
@@ -273,19 +271,24 @@ void describe('herald agent --config', () => {
 
     ok(await herald(['set', 'web', 'name', '"web-2"']));
     const seq = parseJson<{ seq: number }>(ok(await herald(['release', 'web', '--json']))).seq;
-    const updated = await until('new values over HTTP', async () => {
-      const body = (await (await fetch(`${base}/v1/views/web?label=`)).json()) as {
-        seq: number;
-        values: Record<string, unknown>;
-      };
-      return body.seq === seq ? body : undefined;
-    });
+    const updated = await eventually(
+      async () => {
+        const body = (await (await fetch(`${base}/v1/views/web?label=`)).json()) as {
+          seq: number;
+          values: Record<string, unknown>;
+        };
+        return body.seq === seq ? body : undefined;
+      },
+      { message: 'new values over HTTP', fatal: agentExited },
+    );
     assert.equal(updated.values.name, 'web-2');
     assert.equal(
-      await until('app.conf with web-2', async () =>
-        (await readOr(join(folder, 'out', 'app.conf')))?.includes('web-2')
-          ? readOr(join(folder, 'out', 'app.conf'))
-          : undefined,
+      await eventually(
+        async () =>
+          (await readOr(join(folder, 'out', 'app.conf')))?.includes('web-2')
+            ? readOr(join(folder, 'out', 'app.conf'))
+            : undefined,
+        { message: 'app.conf with web-2', fatal: agentExited },
       ),
       'listen :9091\nname "web-2"\n',
     );
@@ -392,35 +395,42 @@ void describe('herald agent --exec', () => {
       agentEnv(),
     );
     await jsonFile(out);
-    await until('the first reload', async () => ((await readOr(log))?.trim() ? true : undefined));
+    await eventually(async () => ((await readOr(log))?.trim() ? true : undefined), {
+      message: 'the first reload',
+      fatal: agentExited,
+    });
     const ran = async () => (await readFile(log, 'utf8')).trim().split('\n');
     assert.equal((await ran()).length, 1);
-    await until('health ok', async () =>
-      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'),
-    );
+    await eventually(async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'), {
+      message: 'health ok',
+      fatal: agentExited,
+    });
 
     // A release that does not change this view: no reload.
     ok(await herald(['set', 'web', 'other', '1', '--label', 'staging']));
     const quiet = parseJson<{ seq: number }>(ok(await herald(['release', 'web', '--json']))).seq;
-    await until('the quiet release applied', async () =>
-      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.seq === quiet),
-    );
+    await eventually(async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.seq === quiet), {
+      message: 'the quiet release applied',
+      fatal: agentExited,
+    });
     await agent.line(new RegExp(`is current \\(web release ${quiet}\\)`, 'u'));
     assert.equal((await ran()).length, 1);
 
     await writeFile(marker, '');
     ok(await herald(['set', 'web', 'port', '8082']));
-    const failing = await until('health failing', async () =>
-      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'failing'),
+    const failing = await eventually(
+      async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'failing'),
+      { message: 'health failing', fatal: agentExited },
     );
     assert.match(failing.healthDetail ?? '', /exit code 3: config check failed/u);
     await agent.line(/^herald: agent reload failed after writing .*web\.json: ".*" exit code 3: config check failed$/u);
 
     await rm(marker);
     ok(await herald(['set', 'web', 'port', '8083']));
-    await until('health ok again', async () =>
-      (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'),
-    );
+    await eventually(async () => (await fleet('web')).find((i) => i.instanceId === 'cli-exec' && i.health === 'ok'), {
+      message: 'health ok again',
+      fatal: agentExited,
+    });
     assert.equal((await ran()).length, 3);
     await agent.stop();
 

@@ -20,6 +20,7 @@ import pg from 'pg';
 import { SecretCipher } from '@herald/core';
 import {
   createTestDatabase,
+  eventually,
   heraldBin,
   runHerald,
   startHeraldProcess,
@@ -224,24 +225,32 @@ async function pollCluster(
   what: string,
   polls = 75,
 ): Promise<ClusterView[]> {
-  for (let poll = 0; poll < polls; poll += 1) {
-    const answers = await Promise.all(
-      nodes.map(async (node) => {
-        try {
-          const reply = await call(node.url, 'GET', '/v1/cluster');
-          return reply.status === 200 ? (reply.body as unknown as ClusterView) : undefined;
-        } catch {
-          return undefined;
-        }
-      }),
-    );
-    const views = answers.filter((view): view is ClusterView => view !== undefined);
-    const leaders = views.filter((view) => view.node.leader);
-    assert.ok(leaders.length <= 1, `two leaders at once: ${JSON.stringify(leaders)}`);
-    if (views.length === nodes.length && done(views)) return views;
-    await sleep(200);
-  }
-  assert.fail(`no poll of ${nodes.map((n) => n.id).join(', ')} showed ${what} within ${polls} polls`);
+  // Bounded by time, generously: a poll is 200 ms of pause plus the answers, which take longer
+  // while a node is down.
+  return eventually(
+    async () => {
+      const answers = await Promise.all(
+        nodes.map(async (node) => {
+          try {
+            const reply = await call(node.url, 'GET', '/v1/cluster');
+            return reply.status === 200 ? (reply.body as unknown as ClusterView) : undefined;
+          } catch {
+            return undefined;
+          }
+        }),
+      );
+      const views = answers.filter((view): view is ClusterView => view !== undefined);
+      const leaders = views.filter((view) => view.node.leader);
+      assert.ok(leaders.length <= 1, `two leaders at once: ${JSON.stringify(leaders)}`);
+      return views.length === nodes.length && done(views) ? views : undefined;
+    },
+    {
+      message: `a poll of ${nodes.map((n) => n.id).join(', ')} showing ${what}`,
+      timeoutMs: polls * 1000,
+      intervalMs: 200,
+      fatal: () => true,
+    },
+  );
 }
 
 const exactlyOneLeader = (views: ClusterView[]): boolean => views.filter((view) => view.node.leader).length === 1;
@@ -666,16 +675,11 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
     }
   })();
 
-  const waitFor = async (condition: () => boolean, what: string): Promise<void> => {
-    for (let i = 0; i < 600 && !condition(); i += 1) await sleep(50);
-    assert.ok(condition(), `waited for ${what}`);
-  };
   let terminated = 0;
   try {
-    await waitFor(
-      () => outcomes.filter((o) => o.kind === 'ok').length >= 40,
-      '40 acknowledged writes before the outage',
-    );
+    await eventually(() => outcomes.filter((o) => o.kind === 'ok').length >= 40, {
+      message: '40 acknowledged writes before the outage',
+    });
     // The outage: every backend of the database, again and again for a while, so that requests
     // meet dead connections, connections being replaced, and connections refused mid-handshake.
     phase = 'outage';
@@ -688,11 +692,11 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
       await sleep(20 + (round % 5) * 10);
     }
     phase = 'after';
-    await waitFor(
+    await eventually(
       () =>
         writers.every(({ key }) => (successesAfter.get(key) ?? 0) >= 5) ||
         outcomes.some((o) => o.kind === 'unexpected'),
-      'every writer to succeed again',
+      { message: 'every writer to succeed again' },
     );
   } finally {
     stop = true;
@@ -723,10 +727,13 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   // Recovered: ready, writes through every node readable on the others at once.
   for (const node of nodes) {
     let status = 0;
-    for (let i = 0; i < 75 && status !== 200; i += 1) {
-      status = await readyStatus(node);
-      if (status !== 200) await sleep(200);
-    }
+    await eventually(
+      async () => {
+        status = await readyStatus(node);
+        return status === 200;
+      },
+      { message: `${node.id} /readyz to be 200 again`, timeoutMs: 75_000, intervalMs: 200, fatal: () => true },
+    );
     assert.equal(status, 200, `${node.id} /readyz is 200 again`);
   }
   const finalWrites: Array<{ message: string; revision: number }> = [];
@@ -777,15 +784,17 @@ void test('every PostgreSQL backend terminated while writers run: 503s, no hang,
   );
   assert.equal(views.filter((view) => view.node.leader).length, 1);
   let listening = 0;
-  for (let i = 0; i < 75; i += 1) {
-    const { rows } = await admin.query<{ n: string }>(
-      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'herald-listen'",
-      [db.name],
-    );
-    listening = Number(rows[0]?.n ?? 0);
-    if (listening === nodes.length) break;
-    await sleep(200);
-  }
+  await eventually(
+    async () => {
+      const { rows } = await admin.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'herald-listen'",
+        [db.name],
+      );
+      listening = Number(rows[0]?.n ?? 0);
+      return listening === nodes.length;
+    },
+    { message: 'one LISTEN connection per node again', timeoutMs: 75 * 1000, intervalMs: 200, fatal: () => true },
+  );
   assert.equal(listening, nodes.length, 'one LISTEN connection per node again');
   console.log(
     `outage: ${terminated} backends terminated; ${acked.length} writes acknowledged, ${unavailable.length} answered 503; ${probes.filter((p) => p.status === 503).length} /readyz 503s`,
@@ -816,21 +825,34 @@ void test('a database closed to connections, then read-only (a standby, as durin
       [db.name],
     );
   /** The first write after a fault may still meet a connection the pool has not dropped yet. */
+  // Each bounded generously in time: a try is 200 ms of pause plus a request to a recovering node.
   const writeOnceRecovered = async (node: Node, message: string): Promise<void> => {
-    for (let attempt = 0; attempt < 75; attempt += 1) {
-      const reply = await write(node, `${message} (attempt ${attempt})`);
-      if (reply.status === 200) return;
-      expectUnavailable(reply, `${message} while recovering`);
-      await sleep(200);
-    }
-    assert.fail(`${message}: no write succeeded on ${node.id}`);
+    let attempt = 0;
+    await eventually(
+      async () => {
+        const reply = await write(node, `${message} (attempt ${attempt})`);
+        attempt += 1;
+        if (reply.status === 200) return true;
+        expectUnavailable(reply, `${message} while recovering`);
+        return undefined;
+      },
+      {
+        message: `${message}: a write that succeeds on ${node.id}`,
+        timeoutMs: 75_000,
+        intervalMs: 200,
+        fatal: () => true,
+      },
+    );
   };
   const readyAgain = async (node: Node): Promise<void> => {
     let status = 0;
-    for (let i = 0; i < 75 && status !== 200; i += 1) {
-      status = await readyStatus(node);
-      if (status !== 200) await sleep(200);
-    }
+    await eventually(
+      async () => {
+        status = await readyStatus(node);
+        return status === 200;
+      },
+      { message: `${node.id} /readyz to be 200 again`, timeoutMs: 75_000, intervalMs: 200, fatal: () => true },
+    );
     assert.equal(status, 200, `${node.id} /readyz is 200 again`);
   };
   for (const node of nodes) assert.equal((await write(node, `before, via ${node.id}`)).status, 200);
@@ -859,13 +881,20 @@ void test('a database closed to connections, then read-only (a standby, as durin
     await terminateAll();
     for (const node of nodes) {
       let read: Reply | undefined;
-      for (let attempt = 0; attempt < 75 && read?.status !== 200; attempt += 1) {
-        read = await call(node.url, 'GET', `/v1/namespaces/${ns}/entries/k`);
-        if (read.status !== 200) {
+      await eventually(
+        async () => {
+          read = await call(node.url, 'GET', `/v1/namespaces/${ns}/entries/k`);
+          if (read.status === 200) return true;
           expectUnavailable(read, `read on ${node.id} after the termination`);
-          await sleep(200);
-        }
-      }
+          return undefined;
+        },
+        {
+          message: `a read on ${node.id} from the read-only database`,
+          timeoutMs: 75_000,
+          intervalMs: 200,
+          fatal: () => true,
+        },
+      );
       assert.equal(read?.status, 200, `reads are served by ${node.id} from a read-only database`);
       expectUnavailable(await write(node, `read-only, via ${node.id}`), `write on ${node.id} to a read-only database`);
       expectUnavailable(

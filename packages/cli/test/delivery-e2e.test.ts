@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TrustStore, type Manifest, type PublicKeyInfo, type ViewValues } from '@herald/core';
 import {
+  eventually,
   applyViewEvent,
   RawWatch,
   spawnHerald,
@@ -171,26 +171,6 @@ async function fleet(ns: string): Promise<FleetItem[]> {
   return parseJson<{ instances: FleetItem[] }>(out).instances;
 }
 
-/** Polls `check` (at most `tries` times) until it returns something other than undefined or false. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  tries = 120,
-  pauseMs = 500,
-): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i += 1) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(pauseMs);
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 /** Starts a herald child (stopped in `after` whatever happens). */
 function herald(args: string[], env: Record<string, string>): HeraldChild {
   const child = spawnHerald(args, env);
@@ -244,15 +224,20 @@ void test('100 SDK instances in a child process receive a release and all report
       mine.length === 100 && mine.every((i) => i.status === 'applied' && i.seq === seq && i.digest === digest) && mine
     );
   };
-  await eventually('100 instances applied at release 1', onRelease(v1.manifest.seq, v1.manifest.digest));
+  await eventually(onRelease(v1.manifest.seq, v1.manifest.digest), {
+    message: '100 instances applied at release 1',
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
 
   await commit(ns, { greeting: 'two', pool: { max: 20 } });
   const v2 = await view(ns);
   assert.equal(v2.manifest.seq, v1.manifest.seq + 1);
-  const applied = await eventually(
-    '100 instances applied at release 2',
-    onRelease(v2.manifest.seq, v2.manifest.digest),
-  );
+  const applied = await eventually(onRelease(v2.manifest.seq, v2.manifest.digest), {
+    message: '100 instances applied at release 2',
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
   assert.equal(new Set(applied.map((i) => i.instanceId)).size, 100, '100 distinct instances');
   assert.deepEqual(
     new Set(applied.map((i) => i.attributes.region)),
@@ -276,17 +261,24 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   assert.equal(first.digest, v1.manifest.digest);
   assert.equal(first.via, 'snapshot');
   const item = async () => (await fleet(ns)).find((i) => i.instanceId === 'tamper-watch');
-  await eventually('the watch reported release 1 applied', async () => (await item())?.status === 'applied');
+  await eventually(async () => (await item())?.status === 'applied', {
+    message: 'the watch reported release 1 applied',
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
 
   // One byte of the delta's values: "zzzz" becomes "zzzy".
   proxy.tamper = ({ type, data }) =>
     type === 'delta' && data.includes('zzzz') ? data.replace('zzzz', 'zzzy') : undefined;
   await commit(ns, { message: 'v2-zzzz', n: 2 });
   const v2 = await view(ns);
-  const rejected2 = await eventually('release 2 reported rejected', async () => {
-    const found = await item();
-    return found?.status === 'rejected' && found.seq === v2.manifest.seq && found;
-  });
+  const rejected2 = await eventually(
+    async () => {
+      const found = await item();
+      return found?.status === 'rejected' && found.seq === v2.manifest.seq && found;
+    },
+    { message: 'release 2 reported rejected', timeoutMs: 120_000, intervalMs: 500 },
+  );
   assert.match(rejected2.reason ?? '', /digest_mismatch/u);
   assert.ok(proxy.tampered >= 1, 'the proxy altered the delta');
 
@@ -300,10 +292,13 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   };
   await commit(ns, { message: 'v3-zzzz', n: 3 });
   const v3 = await view(ns);
-  const rejected3 = await eventually('release 3 reported rejected', async () => {
-    const found = await item();
-    return found?.status === 'rejected' && found.seq === v3.manifest.seq && found;
-  });
+  const rejected3 = await eventually(
+    async () => {
+      const found = await item();
+      return found?.status === 'rejected' && found.seq === v3.manifest.seq && found;
+    },
+    { message: 'release 3 reported rejected', timeoutMs: 120_000, intervalMs: 500 },
+  );
   assert.match(rejected3.reason ?? '', /bad_signature/u);
   assert.deepEqual(
     watchLines(watch).map((l) => l.seq),
@@ -331,10 +326,13 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
     watch.stdout.every((line) => !line.includes('zzzy')),
     'no altered value was ever printed',
   );
-  await eventually('release 4 reported applied', async () => {
-    const found = await item();
-    return found?.status === 'applied' && found.seq === v4.manifest.seq;
-  });
+  await eventually(
+    async () => {
+      const found = await item();
+      return found?.status === 'applied' && found.seq === v4.manifest.seq;
+    },
+    { message: 'release 4 reported applied', timeoutMs: 120_000, intervalMs: 500 },
+  );
   await stop(watch);
 });
 
@@ -360,14 +358,21 @@ void test('a replayed older signed release is refused: the client keeps the newe
   });
   const held = await waitForWatchLine(watch, (l) => l.seq === r2.manifest.seq);
   assert.equal(held.digest, r2.manifest.digest);
-  await eventually('the watch stream through the proxy', async () => proxy.streams >= 1);
+  await eventually(async () => proxy.streams >= 1, {
+    message: 'the watch stream through the proxy',
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
 
   // The attacker replays release 1's genuine, correctly signed snapshot.
   assert.ok(proxy.inject(sseChunk('snapshot', old.data)) >= 1);
-  const rejected = await eventually('the replay reported rejected', async () => {
-    const found = (await fleet(ns)).find((i) => i.instanceId === 'replay-watch');
-    return found?.status === 'rejected' && found;
-  });
+  const rejected = await eventually(
+    async () => {
+      const found = (await fleet(ns)).find((i) => i.instanceId === 'replay-watch');
+      return found?.status === 'rejected' && found;
+    },
+    { message: 'the replay reported rejected', timeoutMs: 120_000, intervalMs: 500 },
+  );
   assert.equal(rejected.seq, r1.manifest.seq, 'the report names the release refused');
   assert.match(rejected.reason ?? '', /seq_regressed/u);
   assert.ok(
@@ -459,17 +464,23 @@ void test('a validate hook failure becomes a reject report in herald fleet; the 
   );
   await sim.waitForLine((line) => line.startsWith('herald: simulating 5 instances'));
   const mine = async () => (await fleet(ns)).filter((i) => i.instanceId.startsWith('val-'));
-  await eventually('5 instances applied at release 1', async () => {
-    const items = await mine();
-    return items.length === 5 && items.every((i) => i.status === 'applied' && i.seq === v1.manifest.seq);
-  });
+  await eventually(
+    async () => {
+      const items = await mine();
+      return items.length === 5 && items.every((i) => i.status === 'applied' && i.seq === v1.manifest.seq);
+    },
+    { message: '5 instances applied at release 1', timeoutMs: 120_000, intervalMs: 500 },
+  );
 
   await commit(ns, { feature: 'broken', n: 2 });
   const v2 = await view(ns);
-  const rejected = await eventually('5 instances rejected release 2', async () => {
-    const items = await mine();
-    return items.length === 5 && items.every((i) => i.status === 'rejected' && i.seq === v2.manifest.seq) && items;
-  });
+  const rejected = await eventually(
+    async () => {
+      const items = await mine();
+      return items.length === 5 && items.every((i) => i.status === 'rejected' && i.seq === v2.manifest.seq) && items;
+    },
+    { message: '5 instances rejected release 2', timeoutMs: 120_000, intervalMs: 500 },
+  );
   for (const item of rejected) {
     assert.match(item.reason ?? '', /validation_failed/u);
     assert.match(item.reason ?? '', new RegExp(`simulated rejection of release ${v2.manifest.seq}`, 'u'));
@@ -482,13 +493,16 @@ void test('a validate hook failure becomes a reject report in herald fleet; the 
   // A good release after it is applied by everyone.
   await commit(ns, { feature: 'on', n: 3 });
   const v3 = await view(ns);
-  await eventually('5 instances applied at release 3', async () => {
-    const items = await mine();
-    return (
-      items.length === 5 &&
-      items.every((i) => i.status === 'applied' && i.seq === v3.manifest.seq && i.digest === v3.manifest.digest)
-    );
-  });
+  await eventually(
+    async () => {
+      const items = await mine();
+      return (
+        items.length === 5 &&
+        items.every((i) => i.status === 'applied' && i.seq === v3.manifest.seq && i.digest === v3.manifest.digest)
+      );
+    },
+    { message: '5 instances applied at release 3', timeoutMs: 120_000, intervalMs: 500 },
+  );
   await stop(sim);
 });
 

@@ -17,10 +17,16 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { isTargeted, parsePolicy, type Manifest, type RolloutPolicy } from '@herald/core';
-import { heraldBin, startHeraldProcess, tempDir, testAdminToken, type ServerProcess } from '@herald/testkit';
+import {
+  eventually,
+  heraldBin,
+  startHeraldProcess,
+  tempDir,
+  testAdminToken,
+  type ServerProcess,
+} from '@herald/testkit';
 import { heraldAt, ok, parseJson } from './helpers.js';
 
 // --- what the CLI and the API print ---------------------------------------------------------------
@@ -259,31 +265,8 @@ async function metric(url: string, name: string): Promise<number> {
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-/**
- * Polls `check` until it returns something other than undefined/false; fails past `timeoutMs` (a
- * liveness guard). A failed assertion inside `check` fails at once; other errors are retried.
- */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  pauseMs = 300,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      if (error instanceof assert.AssertionError) throw error;
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(pauseMs);
-  }
-}
+/** A failed assertion inside a probe fails the wait at once; other errors are retried. */
+const isAssertion = (error: unknown): boolean => error instanceof assert.AssertionError;
 
 /** Counts of the fleet's items by `seq/status`, for failure messages. */
 function tally(items: readonly FleetItem[]): string {
@@ -302,7 +285,6 @@ async function fleetApplied(
   let seen = '';
   try {
     return await eventually(
-      `${ids.length} instances of ${ns} applied at release ${view.manifest.seq}`,
       async () => {
         const wanted = new Set(ids);
         const mine = (await fleet(ns)).filter((i) => wanted.has(i.instanceId));
@@ -315,8 +297,12 @@ async function fleetApplied(
           mine
         );
       },
-      timeoutMs,
-      500,
+      {
+        message: `${ids.length} instances of ${ns} applied at release ${view.manifest.seq}`,
+        timeoutMs,
+        intervalMs: 500,
+        fatal: isAssertion,
+      },
     );
   } catch (error) {
     throw new Error(`${(error as Error).message}; by seq/status: ${seen}`, { cause: error });
@@ -346,10 +332,13 @@ function simulate(url: string, ns: string, count: number, prefix: string, extra:
 }
 
 async function simulationStarted(sim: Cli): Promise<void> {
-  await eventually('the simulated fleet to start', () => {
-    sim.assertAlive();
-    return sim.stdout.some((line) => /simulating \d+ instances/u.test(line));
-  });
+  await eventually(
+    () => {
+      sim.assertAlive();
+      return sim.stdout.some((line) => /simulating \d+ instances/u.test(line));
+    },
+    { message: 'the simulated fleet to start', timeoutMs: 60_000, intervalMs: 300, fatal: isAssertion },
+  );
 }
 
 /** How many of the simulated instances applied and rejected release `seq` (its summary lines are cumulative). */
@@ -390,12 +379,16 @@ function watchLines(w: Cli): WatchLine[] {
 
 async function watchLine(w: Cli, seq: number, timeoutMs = 90_000): Promise<WatchLine> {
   return eventually(
-    `herald watch (${w.args.join(' ')}) to print release ${seq}`,
     () => {
       w.assertAlive();
       return watchLines(w).find((l) => l.seq === seq);
     },
-    timeoutMs,
+    {
+      message: `herald watch (${w.args.join(' ')}) to print release ${seq}`,
+      timeoutMs,
+      intervalMs: 300,
+      fatal: isAssertion,
+    },
   );
 }
 
@@ -450,12 +443,16 @@ function readJsonFile(path: string): unknown {
 
 async function agentFileHolds(agent: Agent, values: Record<string, unknown>): Promise<void> {
   await eventually(
-    `${agent.out} to hold ${JSON.stringify(values)}`,
     () => {
       agent.cli.assertAlive();
       return isDeepEqual(readJsonFile(agent.out), values);
     },
-    90_000,
+    {
+      message: `${agent.out} to hold ${JSON.stringify(values)}`,
+      timeoutMs: 90_000,
+      intervalMs: 300,
+      fatal: isAssertion,
+    },
   );
   assert.deepEqual(readJsonFile(agent.out), values);
 }
@@ -596,10 +593,12 @@ void test('a release reaches 100 SDK instances and 3 agents behind two relays, a
   assert.equal(v2.manifest.seq, v1.manifest.seq + 1);
   const applied = await fleetApplied(ns, [...simIds, ...agentIds], v2);
   for (const agent of agents) await agentFileHolds(agent, v2.values);
-  await eventually(
-    'the simulator to count release 2 applied by all',
-    () => simCounts(sim, v2.manifest.seq).applied === simulated,
-  );
+  await eventually(() => simCounts(sim, v2.manifest.seq).applied === simulated, {
+    message: 'the simulator to count release 2 applied by all',
+    timeoutMs: 60_000,
+    intervalMs: 300,
+    fatal: isAssertion,
+  });
   assert.equal(simCounts(sim, v2.manifest.seq).rejected, 0);
 
   // As the operator reads it: `herald fleet --json` on the control plane.
@@ -712,12 +711,12 @@ void test('with the control plane killed (then both relays too), everyone keeps 
   assert.equal(caught.digest, g2.manifest.digest);
   await returning.kill();
   // The fleet comes back to relay B on its own (the SDK reconnects with what it holds).
-  await eventually(
-    'the fleet to reconnect to the restarted relay B',
-    async () => (await metric(relayB.url, 'herald_watch_streams')) >= simulated + agentCount + 1,
-    90_000,
-    500,
-  );
+  await eventually(async () => (await metric(relayB.url, 'herald_watch_streams')) >= simulated + agentCount + 1, {
+    message: 'the fleet to reconnect to the restarted relay B',
+    timeoutMs: 90_000,
+    intervalMs: 500,
+    fatal: isAssertion,
+  });
 
   // 4. Relay A restarts from its cache, the control plane still down.
   relayA = await startRelay('a', cp.url, relayA.port);
@@ -760,10 +759,12 @@ void test('with the control plane killed (then both relays too), everyone keeps 
     assert.equal(line.digest, v3.manifest.digest);
     assert.equal(line.via, 'delta', 'a client that kept its release through the outage gets one delta');
   }
-  await eventually(
-    'the simulator to count release 3 applied by all',
-    () => simCounts(sim, v3.manifest.seq).applied === simulated,
-  );
+  await eventually(() => simCounts(sim, v3.manifest.seq).applied === simulated, {
+    message: 'the simulator to count release 3 applied by all',
+    timeoutMs: 60_000,
+    intervalMs: 300,
+    fatal: isAssertion,
+  });
   assert.equal(simCounts(sim, v3.manifest.seq).rejected, 0);
 
   for (const cli of [sim, newcomer, second, third, ...agents.map((a) => a.cli)]) await cli.kill();
@@ -788,7 +789,6 @@ void test('a relay that flips one byte of what it relays gets every view rejecte
     let seen = '';
     try {
       return await eventually(
-        `${ids.length} instances to reject release ${seq}`,
         async () => {
           const mine = (await fleet(tns)).filter((i) => ids.includes(i.instanceId));
           seen = JSON.stringify(mine.map((i) => [i.instanceId, i.seq, i.status, i.reason]));
@@ -798,8 +798,12 @@ void test('a relay that flips one byte of what it relays gets every view rejecte
           );
           return mine.length === ids.length && mine.every((i) => i.seq === seq && reason.test(i.reason ?? '')) && mine;
         },
-        90_000,
-        500,
+        {
+          message: `${ids.length} instances to reject release ${seq}`,
+          timeoutMs: 90_000,
+          intervalMs: 500,
+          fatal: isAssertion,
+        },
       );
     } catch (error) {
       throw new Error(`${(error as Error).message}; fleet: ${seen}`, { cause: error });
@@ -910,7 +914,6 @@ void test('a staged rollout through two relays targets the same instances as wit
     let diff = '';
     try {
       return await eventually(
-        what,
         async () => {
           const items = (await fleet(sns)).filter((i) => expected.has(i.instanceId));
           const fresh = items.filter((i) => Date.parse(i.lastSeen) >= since && i.status === 'applied');
@@ -918,8 +921,7 @@ void test('a staged rollout through two relays targets the same instances as wit
           diff = `${fresh.length} fresh of ${items.length}; not as the first wave selects: ${wrong.map((i) => `${i.instanceId}@${i.seq}`).join(', ')}`;
           return fresh.length === fleetSize && wrong.length === 0 && new Map(fresh.map((i) => [i.instanceId, i.seq]));
         },
-        90_000,
-        500,
+        { message: what, timeoutMs: 90_000, intervalMs: 500, fatal: isAssertion },
       );
     } catch (error) {
       throw new Error(`${(error as Error).message}; ${diff}`, { cause: error });
@@ -939,10 +941,15 @@ void test('a staged rollout through two relays targets the same instances as wit
     'the relays route each instance to the release the control plane routes it to',
   );
   await eventually(
-    'the simulator behind the relays to count what it applied',
     () =>
       simCounts(relayed, candidate.seq).applied === targeted &&
       simCounts(relayed, stable.seq).applied === fleetSize - targeted,
+    {
+      message: 'the simulator behind the relays to count what it applied',
+      timeoutMs: 60_000,
+      intervalMs: 300,
+      fatal: isAssertion,
+    },
   );
 
   const still = parseJson<RolloutStatus>(ok(await admin(['rollout', 'status', sns, '--json']), 'rollout status'));

@@ -16,7 +16,14 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { isTargeted, parsePolicy, type RolloutPolicy } from '@herald/core';
-import { heraldBin, startHeraldProcess, tempDir, testAdminToken, type ServerProcess } from '@herald/testkit';
+import {
+  eventually,
+  heraldBin,
+  startHeraldProcess,
+  tempDir,
+  testAdminToken,
+  type ServerProcess,
+} from '@herald/testkit';
 import { fails, heraldAt, ok, parseJson } from './helpers.js';
 
 const fleetSize = 200;
@@ -142,10 +149,13 @@ class Simulation {
   }
 
   async started(): Promise<void> {
-    await until('the simulated fleet to start', () => {
-      assert.ok(this.alive, `herald simulate exited: ${this.errors.join(' | ')}`);
-      return this.lines.some((line) => /simulating \d+ instances/u.test(line));
-    });
+    await eventually(
+      () => {
+        assert.ok(this.alive, `herald simulate exited: ${this.errors.join(' | ')}`);
+        return this.lines.some((line) => /simulating \d+ instances/u.test(line));
+      },
+      { message: 'the simulated fleet to start', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
   }
 
   /** How many instances applied and rejected release `seq` so far (the summary lines are cumulative). */
@@ -166,24 +176,6 @@ class Simulation {
     if (this.alive) this.child.kill('SIGKILL');
     await this.exited;
     children.delete(this.child);
-  }
-}
-
-// --- polling ------------------------------------------------------------------------------------
-
-/** Polls `probe` until it returns something other than undefined/false; fails after `timeoutMs` (a liveness guard, not a timing assertion). */
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 45_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`gave up waiting (${timeoutMs} ms) for ${what}`);
-    await sleep(intervalMs);
   }
 }
 
@@ -313,8 +305,7 @@ async function fleet(plane: Plane, ns: string): Promise<FleetItem[]> {
 async function fleetAt(plane: Plane, ns: string, count: number, seq: number, timeoutMs = 45_000): Promise<FleetItem[]> {
   let last = '';
   try {
-    return await until(
-      `${count} instances of ${ns} applied at release ${seq}`,
+    return await eventually(
       async () => {
         const items = await fleet(plane, ns);
         const bySeq = new Map<string, number>();
@@ -322,8 +313,12 @@ async function fleetAt(plane: Plane, ns: string, count: number, seq: number, tim
         last = JSON.stringify(Object.fromEntries(bySeq));
         return items.length === count && items.every((i) => i.seq === seq && i.status === 'applied') && items;
       },
-      timeoutMs,
-      250,
+      {
+        message: `${count} instances of ${ns} applied at release ${seq}`,
+        timeoutMs,
+        intervalMs: 250,
+        fatal: () => true,
+      },
     );
   } catch (error) {
     throw new Error(`${(error as Error).message}; fleet by seq/status: ${last}`, { cause: error });
@@ -406,8 +401,7 @@ async function badRelease(t: TestContext, ns: string, mode: 'reject' | 'unhealth
 
   // Every instance seen holding the candidate, polled closely until the rollout has ended.
   const seen = new Map<string, FleetItem>();
-  const final = await until(
-    'the bad rollout to end',
+  const final = await eventually(
     async () => {
       for (const item of await fleet(shared, ns)) if (item.seq === candidate.seq) seen.set(item.instanceId, item);
       const s = await apiStatus(shared, ns);
@@ -415,8 +409,7 @@ async function badRelease(t: TestContext, ns: string, mode: 'reject' | 'unhealth
       assert.equal(s.wave, 0, 'the bad release never gets past the first wave');
       return s.state === 'rolled_back' && s;
     },
-    45_000,
-    100,
+    { message: 'the bad rollout to end', timeoutMs: 45_000, intervalMs: 100, fatal: () => true },
   );
   assert.equal(final.id, candidate.rolloutId);
   assert.match(final.reason ?? '', mode === 'reject' ? /maxRejectRatio/u : /maxUnhealthyRatio/u);
@@ -441,16 +434,21 @@ async function badRelease(t: TestContext, ns: string, mode: 'reject' | 'unhealth
   const view = await shared.api<{ values: Record<string, unknown> }>(`/v1/views/${ns}`);
   assert.deepEqual(view.values, { color: 'blue', limit: 10 });
   if (mode === 'unhealthy') {
-    await until('every instance healthy again on the rollback release', async () =>
-      (await fleet(shared, ns)).every((i) => i.health === 'ok'),
-    );
+    await eventually(async () => (await fleet(shared, ns)).every((i) => i.health === 'ok'), {
+      message: 'every instance healthy again on the rollback release',
+      timeoutMs: 45_000,
+      intervalMs: 200,
+      fatal: () => true,
+    });
   }
 
   // Who ever got the candidate: seen in the fleet, and counted by the simulator itself.
-  await until(
-    'the simulator to print the rollback release',
-    () => sim.counts(rollbackRelease.seq).applied === fleetSize,
-  );
+  await eventually(() => sim.counts(rollbackRelease.seq).applied === fleetSize, {
+    message: 'the simulator to print the rollback release',
+    timeoutMs: 45_000,
+    intervalMs: 200,
+    fatal: () => true,
+  });
   const counted = sim.counts(candidate.seq);
   for (const id of seen.keys())
     assert.ok(expected.has(id), `${id} got the bad release, yet the first wave does not target it`);
@@ -503,8 +501,7 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     assert.equal(first.fromSeq, stable.seq);
     assert.equal(first.toSeq, candidate.seq);
     const seenWaves: number[] = [first.wave];
-    const final = await until(
-      'the good rollout to succeed',
+    const final = await eventually(
       async () => {
         const s = await cliStatus(shared, ns);
         assert.ok(s.state === 'running' || s.state === 'succeeded', `state ${s.state}: ${s.reason ?? ''}`);
@@ -529,8 +526,7 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
         if (seenWaves.at(-1) !== s.wave) seenWaves.push(s.wave);
         return s.state === 'succeeded' && s;
       },
-      60_000,
-      300,
+      { message: 'the good rollout to succeed', timeoutMs: 60_000, intervalMs: 300, fatal: () => true },
     );
     sampling = false;
     const samplerError = await sampler;
@@ -576,11 +572,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     await put(plane, ns, 'color', 'green');
     const candidate = await release(plane, ns);
 
-    const atKill = await until('wave 1 to bake', async () => {
-      const s = await apiStatus(plane, ns);
-      assert.equal(s.state, 'running', s.reason ?? '');
-      return s.wave === 1 && s;
-    });
+    const atKill = await eventually(
+      async () => {
+        const s = await apiStatus(plane, ns);
+        assert.equal(s.state, 'running', s.reason ?? '');
+        return s.wave === 1 && s;
+      },
+      { message: 'wave 1 to bake', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
     await stopServer(server);
     const killedAt = Date.now();
     t.diagnostic(`killed the control plane at wave ${atKill.wave} with ${atKill.bakeRemainingMs} ms of bake left`);
@@ -598,8 +597,7 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     plane = planeAt(server.url, plane.dir);
     assert.equal(server.url, `http://127.0.0.1:${port}`);
     const waveSeen: number[] = [];
-    const final = await until(
-      'the resumed rollout to succeed',
+    const final = await eventually(
       async () => {
         const s = await cliStatus(plane, ns);
         assert.equal(s.id, atKill.id, 'the same rollout, not a new one');
@@ -608,8 +606,7 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
         if (waveSeen.at(-1) !== s.wave) waveSeen.push(s.wave);
         return s.state === 'succeeded' && s;
       },
-      60_000,
-      300,
+      { message: 'the resumed rollout to succeed', timeoutMs: 60_000, intervalMs: 300, fatal: () => true },
     );
     assert.equal(final.toSeq, candidate.seq);
     t.diagnostic(`after the restart: waves ${waveSeen.join(' → ')}, then succeeded`);
@@ -647,10 +644,13 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     await put(shared, ns, 'color', 'green');
     const firstCandidate = await release(shared, ns);
     const firstTargets = targetedIds(policy, 0, firstCandidate.rolloutId, await fleet(shared, ns));
-    await until('the first wave to hold the first candidate', async () => {
-      const items = await fleet(shared, ns);
-      return items.filter((i) => i.seq === firstCandidate.seq).length === firstTargets.size;
-    });
+    await eventually(
+      async () => {
+        const items = await fleet(shared, ns);
+        return items.filter((i) => i.seq === firstCandidate.seq).length === firstTargets.size;
+      },
+      { message: 'the first wave to hold the first candidate', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
 
     const refused = fails(await shared.herald(['release', ns]), { line: /rollout_active/u });
     assert.match(refused, /--supersede/u, 'the error says the way out');
@@ -676,19 +676,22 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
 
     // No instance stays on the superseded candidate: the new first wave gets the new candidate, everyone else the stable content.
     const secondTargets = targetedIds(policy, 0, second.rolloutId, await fleet(shared, ns));
-    await until('the fleet to leave the superseded candidate', async () => {
-      const items = await fleet(shared, ns);
-      return (
-        items.length === fleetSize &&
-        items.every(
-          (i) =>
-            i.status === 'applied' &&
-            (secondTargets.has(i.instanceId)
-              ? i.seq === second.seq
-              : i.seq === newest?.fromSeq && i.digest === stableDigest),
-        )
-      );
-    });
+    await eventually(
+      async () => {
+        const items = await fleet(shared, ns);
+        return (
+          items.length === fleetSize &&
+          items.every(
+            (i) =>
+              i.status === 'applied' &&
+              (secondTargets.has(i.instanceId)
+                ? i.seq === second.seq
+                : i.seq === newest?.fromSeq && i.digest === stableDigest),
+          )
+        );
+      },
+      { message: 'the fleet to leave the superseded candidate', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
     const superseded = sim.counts(firstCandidate.seq);
     t.diagnostic(
       `superseded candidate ${firstCandidate.seq} reached ${superseded.applied} instances (its first wave: ${firstTargets.size}); the new first wave: ${secondTargets.size}`,
@@ -713,11 +716,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     const { policy, sim, stable } = await stagedNamespace(shared, ns, policyDocument(waves), { color: 'blue' }, []);
     await put(shared, ns, 'color', 'green');
     const candidate = await release(shared, ns);
-    const atStart = await until('wave 1 to start', async () => {
-      const s = await apiStatus(shared, ns);
-      assert.equal(s.state, 'running', s.reason ?? '');
-      return s.wave === 1 && s;
-    });
+    const atStart = await eventually(
+      async () => {
+        const s = await apiStatus(shared, ns);
+        assert.equal(s.state, 'running', s.reason ?? '');
+        return s.wave === 1 && s;
+      },
+      { message: 'wave 1 to start', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
 
     const lateCount = 40;
     const late = new Simulation(shared.url, [
@@ -731,11 +737,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       `${ns}-late`,
     ]);
     await late.started();
-    const items = await until('the late instances to report', async () => {
-      const all = await fleet(shared, ns);
-      const lateOnes = all.filter((i) => i.instanceId.startsWith(`${ns}-late-`));
-      return lateOnes.length === lateCount && lateOnes.every((i) => i.status === 'applied') && all;
-    });
+    const items = await eventually(
+      async () => {
+        const all = await fleet(shared, ns);
+        const lateOnes = all.filter((i) => i.instanceId.startsWith(`${ns}-late-`));
+        return lateOnes.length === lateCount && lateOnes.every((i) => i.status === 'applied') && all;
+      },
+      { message: 'the late instances to report', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
     const atCheck = await apiStatus(shared, ns);
     assert.equal(atCheck.state, 'running');
     assert.equal(
@@ -762,7 +771,12 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       `${lateOnCandidate} of ${lateCount} late instances got the candidate at wave ${atStart.wave}, as their buckets select`,
     );
 
-    await until('the rollout to succeed', async () => (await apiStatus(shared, ns)).state === 'succeeded', 60_000, 300);
+    await eventually(async () => (await apiStatus(shared, ns)).state === 'succeeded', {
+      message: 'the rollout to succeed',
+      timeoutMs: 60_000,
+      intervalMs: 300,
+      fatal: () => true,
+    });
     await fleetAt(shared, ns, fleetSize + lateCount, candidate.seq);
     await late.kill();
     await sim.kill();
@@ -799,11 +813,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
       assert.equal(s.bakeRemainingMs, firstHold.bakeRemainingMs, 'the bake clock stops while paused');
     }
     ok(await plane.herald(['rollout', 'resume', ns, '--reason', 'e2e: dashboards are fine']), 'resume');
-    const resumed = await until('the resumed rollout to advance', async () => {
-      const s = await apiStatus(plane, ns);
-      assert.equal(s.state, 'running', s.reason ?? '');
-      return s.wave > heldWave && s;
-    });
+    const resumed = await eventually(
+      async () => {
+        const s = await apiStatus(plane, ns);
+        assert.equal(s.state, 'running', s.reason ?? '');
+        return s.wave > heldWave && s;
+      },
+      { message: 'the resumed rollout to advance', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
 
     const frozen = parseJson<{ frozen: boolean; rollouts: string[] }>(
       ok(await plane.herald(['rollout', 'freeze', '--reason', 'e2e: incident elsewhere', '--json']), 'freeze'),
@@ -824,11 +841,14 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     // A freeze is an emergency stop, not a pause: resume is refused until unfreeze.
     fails(await plane.herald(['rollout', 'resume', ns]), { line: /frozen/u });
     ok(await plane.herald(['rollout', 'unfreeze', '--reason', 'e2e: incident over']), 'unfreeze');
-    await until('the unfrozen rollout to succeed', async () => {
-      const s = await apiStatus(plane, ns);
-      assert.ok(s.state === 'running' || s.state === 'succeeded', `state ${s.state}: ${s.reason ?? ''}`);
-      return s.state === 'succeeded';
-    });
+    await eventually(
+      async () => {
+        const s = await apiStatus(plane, ns);
+        assert.ok(s.state === 'running' || s.state === 'succeeded', `state ${s.state}: ${s.reason ?? ''}`);
+        return s.state === 'succeeded';
+      },
+      { message: 'the unfrozen rollout to succeed', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
+    );
     await fleetAt(plane, ns, fleetSize, candidate.seq);
 
     // Every transition of this rollout is in the audit log, with who and why.

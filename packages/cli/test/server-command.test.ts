@@ -8,8 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { heraldBin, runHerald, tempDir } from '@herald/testkit';
+import { eventually, heraldBin, runHerald, tempDir } from '@herald/testkit';
 import { fails, ok, parseJson, type RunResult } from './helpers.js';
 
 interface Exit {
@@ -78,13 +77,18 @@ async function launch(args: string[], env: Record<string, string> = {}): Promise
 async function lineMatching(server: Launched, pattern: RegExp): Promise<string> {
   let ended = false;
   void server.exited.then(() => (ended = true));
-  for (let waited = 0; waited < 20_000; waited += 10) {
-    const line = server.stdout.find((l) => pattern.test(l));
-    if (line !== undefined) return line;
-    if (ended) break;
-    await sleep(10);
+  try {
+    return await eventually(
+      () => {
+        const line = server.stdout.find((l) => pattern.test(l));
+        if (line === undefined && ended) throw new Error('the server ended');
+        return line;
+      },
+      { timeoutMs: 30_000, intervalMs: 10, fatal: () => true },
+    );
+  } catch {
+    assert.fail(`no line matching ${String(pattern)} in: ${server.stdout.join(' | ')}`);
   }
-  assert.fail(`no line matching ${String(pattern)} in: ${server.stdout.join(' | ')}`);
 }
 
 /** All the process wrote, once it has ended. */

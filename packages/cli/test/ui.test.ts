@@ -15,9 +15,9 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import {
+  eventually,
   spawnHerald,
   startHeraldProcess,
   tempDir,
@@ -70,17 +70,6 @@ async function api<T = Record<string, unknown>>(
 
 const entryValue = async (key: string): Promise<unknown> =>
   (await api<{ value: unknown }>(`/v1/namespaces/${ns}/entries/${encodeURIComponent(key)}`)).value;
-
-/** Polls `probe` until it returns something truthy; fails after `timeoutMs` (a liveness guard). */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = uiTimeout): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`gave up waiting (${timeoutMs} ms) for ${what}`);
-    await sleep(250);
-  }
-}
 
 // --- the browser ----------------------------------------------------------------------------------
 
@@ -389,13 +378,12 @@ void describe('web UI', { timeout: 600_000 }, () => {
       { HERALD_TOKEN: testAdminToken },
     );
     cleanups.push(() => simulation.stop('SIGKILL'));
-    await until(
-      'every simulated instance in the fleet view',
+    await eventually(
       async () => {
         const fleet = await api<{ instances: unknown[] }>(`/v1/fleet/${ns}`);
         return fleet.instances.length === fleetSize;
       },
-      120_000,
+      { message: 'every simulated instance in the fleet view', timeoutMs: 120_000, intervalMs: 250, fatal: () => true },
     );
 
     await page.goto(`${server.url}/ns/${ns}/rollout`);

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { PublicKeyInfo } from '@herald/core';
 import { HeraldClient, type ClientStatus, type HeraldClientOptions, type ViewChange } from '@herald/sdk';
-import { startTestServer, type TestServer } from '@herald/testkit';
+import { eventually, startTestServer, type TestServer } from '@herald/testkit';
 import { wire, type WireEvent } from './wire.js';
 
 let ts: TestServer;
@@ -84,17 +84,6 @@ async function fleetEntry(namespace: string, instanceId: string): Promise<FleetI
   return instances.find((i) => i.instanceId === instanceId);
 }
 
-/** Polls until `check` returns something other than undefined or false. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** The next item of an iterator that matches, within `ms`. */
 async function next<T>(
   what: string,
@@ -162,10 +151,13 @@ void describe('watch, end to end against a real server', () => {
         attributes: { region: 'westus', service: 'e2e' },
         views: [{ namespace: 'e2e-initial', labels: ['', 'prod'] }],
       });
-      const entry = await eventually('the applied report', async () => {
-        const found = await fleetEntry('e2e-initial', (w.requests[0] as { instanceId: string }).instanceId);
-        return found?.status === 'applied' && found;
-      });
+      const entry = await eventually(
+        async () => {
+          const found = await fleetEntry('e2e-initial', (w.requests[0] as { instanceId: string }).instanceId);
+          return found?.status === 'applied' && found;
+        },
+        { message: 'the applied report', intervalMs: 25, fatal: () => true },
+      );
       assert.equal(entry.seq, seq);
       assert.equal(entry.digest, snapshot?.digest);
       assert.deepEqual(entry.labels, ['', 'prod']);
@@ -364,10 +356,13 @@ void describe('watch, end to end against a real server', () => {
         assert.equal(rejected.type === 'rejected' && rejected.code, expected, name);
         assert.equal(c.get(name, 'limit'), 1, `${name}: nothing applied`);
         assert.equal(c.snapshot(name)?.seq, base);
-        const report = await eventually('the reject report', async () => {
-          const found = await fleetEntry(name, instanceId);
-          return found?.status === 'rejected' && found;
-        });
+        const report = await eventually(
+          async () => {
+            const found = await fleetEntry(name, instanceId);
+            return found?.status === 'rejected' && found;
+          },
+          { message: 'the reject report', intervalMs: 25, fatal: () => true },
+        );
         assert.match(report.reason ?? '', new RegExp(`^${expected}: `, 'u'));
         // The next genuine release: the server moved on from the refused one, so the client
         // resynchronises (a new stream, stating what it really holds) and gets one good delta.
@@ -379,7 +374,11 @@ void describe('watch, end to end against a real server', () => {
         assert.deepEqual((w.requests[1] as { views: unknown[] }).views, [
           { namespace: name, labels: [''], seq: base, digest: change.previous?.digest },
         ]);
-        await eventually('the applied report', async () => (await fleetEntry(name, instanceId))?.status === 'applied');
+        await eventually(async () => (await fleetEntry(name, instanceId))?.status === 'applied', {
+          message: 'the applied report',
+          intervalMs: 25,
+          fatal: () => true,
+        });
       } finally {
         await c.close();
       }
@@ -414,10 +413,13 @@ void describe('watch, end to end against a real server', () => {
       assert.equal(rejected.type === 'rejected' && rejected.reason, 'limit 500 is above 100');
       assert.equal(c.get('e2e-validate', 'limit'), 5);
       assert.equal(c.snapshot('e2e-validate')?.seq, good?.seq);
-      const report = await eventually('the reject report', async () => {
-        const found = await fleetEntry('e2e-validate', instanceId);
-        return found?.status === 'rejected' && found;
-      });
+      const report = await eventually(
+        async () => {
+          const found = await fleetEntry('e2e-validate', instanceId);
+          return found?.status === 'rejected' && found;
+        },
+        { message: 'the reject report', intervalMs: 25, fatal: () => true },
+      );
       assert.equal(report.reason, 'validation_failed: limit 500 is above 100');
       assert.equal(report.seq, (good?.seq ?? 0) + 1, 'the fleet sees which release was refused');
 
@@ -429,10 +431,13 @@ void describe('watch, end to end against a real server', () => {
       const change = await next('the accepted release', changes);
       assert.equal(change.oldValues.limit, 5);
       assert.equal(change.newValues.limit, 50);
-      const applied = await eventually('the applied report', async () => {
-        const found = await fleetEntry('e2e-validate', instanceId);
-        return found?.status === 'applied' && found;
-      });
+      const applied = await eventually(
+        async () => {
+          const found = await fleetEntry('e2e-validate', instanceId);
+          return found?.status === 'applied' && found;
+        },
+        { message: 'the applied report', intervalMs: 25, fatal: () => true },
+      );
       assert.equal(applied.seq, (good?.seq ?? 0) + 3);
       assert.deepEqual(seen, [good?.seq, (good?.seq ?? 0) + 1, (good?.seq ?? 0) + 2, (good?.seq ?? 0) + 3]);
     } finally {
@@ -447,12 +452,17 @@ void describe('watch, end to end against a real server', () => {
     try {
       await c.start();
       await c.ready();
-      await eventually('the first report', async () => (await fleetEntry('e2e-health', instanceId))?.health === 'ok');
+      await eventually(async () => (await fleetEntry('e2e-health', instanceId))?.health === 'ok', {
+        message: 'the first report',
+        intervalMs: 25,
+        fatal: () => true,
+      });
       c.reportHealth('failing', 'database unreachable');
-      await eventually(
-        'the health report',
-        async () => (await fleetEntry('e2e-health', instanceId))?.health === 'failing',
-      );
+      await eventually(async () => (await fleetEntry('e2e-health', instanceId))?.health === 'failing', {
+        message: 'the health report',
+        intervalMs: 25,
+        fatal: () => true,
+      });
     } finally {
       await c.close();
     }

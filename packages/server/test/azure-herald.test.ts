@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AppConfigurationClient } from '@azure/app-configuration';
 import { HeraldClient } from '@herald/sdk';
-import { startTestServer, type TestServer } from '@herald/testkit';
-import { all, createAccessKey, insecure, sleep, statusOf, type AccessKey } from './azure-helpers.js';
+import { eventually, startTestServer, type TestServer } from '@herald/testkit';
+import { all, createAccessKey, insecure, statusOf, type AccessKey } from './azure-helpers.js';
 import { call, createNamespace, createToken, entryPath, setEntry, storeState, type EntryBody } from './helpers.js';
 
 let ts: TestServer;
@@ -120,8 +120,11 @@ void describe('Azure writes are Herald entries', () => {
         contentType: 'application/json',
       });
       await azure.setConfigurationSetting({ key: 'greeting', value: 'hello from azure' });
-      const deadline = Date.now() + 10_000;
-      while (watcher.get('payments', 'greeting') !== 'hello from azure' && Date.now() < deadline) await sleep(10);
+      await eventually(() => watcher.get('payments', 'greeting') === 'hello from azure', {
+        message: 'the watcher to see the new greeting',
+        timeoutMs: 10_000,
+        intervalMs: 10,
+      });
       assert.deepEqual(watcher.get('payments', 'feature/limits'), { max: 5 });
       assert.equal(watcher.get('payments', 'greeting'), 'hello from azure');
       assert.equal(watcher.get('payments', 'limits/rps'), 100);

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { applyDelta, TrustStore, viewDigest, type Manifest, type PublicKeyInfo, type ViewValues } from '@herald/core';
 import { SseParser } from '@herald/sdk';
 import {
+  eventually,
   applyViewEvent,
   ChunkedResponseDecoder,
   RawWatch,
@@ -59,21 +60,6 @@ async function closeAll(streams: RawWatch[]): Promise<void> {
       opened.delete(s);
     }),
   );
-}
-
-/** Polls until `check` returns something other than undefined or false (bounded). */
-async function eventually<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** `promise`, or a failure after `ms` (a liveness guard; the timer never outlives the promise). */
@@ -411,7 +397,11 @@ void it('fans a release out to 1,000 streams with one encoding per distinct (fro
   assert.equal(ts.server.views.encodedEvents - beforeDelta, 1, 'the delta was serialised once for 1,000 streams');
 
   await closeAll(streams);
-  await eventually('the streams to close on the server', () => ts.server.hub.streamCount === 0);
+  await eventually(() => ts.server.hub.streamCount === 0, {
+    message: 'the streams to close on the server',
+    intervalMs: 20,
+    fatal: () => true,
+  });
 });
 
 void it('a slow client is cut off at its buffer bound; a normal one gets every release; the slow one resumes with one delta', async (t) => {
@@ -447,14 +437,22 @@ void it('a slow client is cut off at its buffer bound; a normal one gets every r
   };
   slowSocket.on('data', onData);
   const slowClosed = new Promise<void>((resolve) => slowSocket.once('close', () => resolve()));
-  await eventually("the slow client's snapshot", () => received.some((e) => e.type === 'snapshot'));
+  await eventually(() => received.some((e) => e.type === 'snapshot'), {
+    message: "the slow client's snapshot",
+    intervalMs: 20,
+    fatal: () => true,
+  });
   slowSocket.pause();
   assert.match(decoder.head ?? '', /^HTTP\/1\.1 200/u);
   let slowHeld: HeldView | undefined;
   for (const event of received.splice(0))
     if (event.type === 'snapshot' || event.type === 'delta') slowHeld = applyViewEvent(slowHeld, event);
   assert.equal(slowHeld?.manifest.seq, start.manifest.seq);
-  await eventually('both streams attached', () => ts.server.hub.streamCount === 2);
+  await eventually(() => ts.server.hub.streamCount === 2, {
+    message: 'both streams attached',
+    intervalMs: 20,
+    fatal: () => true,
+  });
 
   // Large releases until the server cuts the slow client off (bounded); the normal one follows each.
   let n = 0;
@@ -511,7 +509,11 @@ void it('sheds load: past maxWatchStreams a watch gets 503 with Retry-After and 
   const b = await watch(ts, ts.adminToken, [{ namespace: 'busy' }]);
   assert.equal(a.status, 200);
   assert.equal(b.status, 200);
-  await eventually('two streams', () => ts.server.hub.streamCount === 2);
+  await eventually(() => ts.server.hub.streamCount === 2, {
+    message: 'two streams',
+    intervalMs: 20,
+    fatal: () => true,
+  });
   const c = await watch(ts, ts.adminToken, [{ namespace: 'busy' }]);
   assert.equal(c.status, 503);
   const retryAfter = c.headers.get('retry-after');
@@ -527,7 +529,7 @@ void it('sheds load: past maxWatchStreams a watch gets 503 with Retry-After and 
 
   // The bound is on open streams: once one closes, a watch is served again.
   await closeAll([a]);
-  await eventually('one stream', () => ts.server.hub.streamCount === 1);
+  await eventually(() => ts.server.hub.streamCount === 1, { message: 'one stream', intervalMs: 20, fatal: () => true });
   const d = await watch(ts, ts.adminToken, [{ namespace: 'busy' }]);
   assert.equal(d.status, 200, d.refusal);
   await closeAll([b, c, d]);

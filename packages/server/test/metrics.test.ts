@@ -2,13 +2,12 @@
 // the revision; /healthz and /readyz answer without a token and /readyz fails when the store does.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { SecretCipher, systemClock } from '@herald/core';
 import { createServer } from '@herald/server';
 import { SqliteStore } from '@herald/store';
-import { startTestServer, tempDir, type TestServer } from '@herald/testkit';
+import { eventually, startTestServer, tempDir, type TestServer } from '@herald/testkit';
 import { call, createNamespace, entryPath, setEntry } from './helpers.js';
 
 interface Sample {
@@ -73,14 +72,20 @@ async function scrape(
  */
 async function scrapeUntil(check: (exposition: Exposition) => boolean): Promise<Exposition> {
   let last: Exposition | undefined;
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    last = (await scrape()).exposition;
-    if (check(last)) return last;
-    await sleep(20);
+  try {
+    return await eventually(
+      async () => {
+        last = (await scrape()).exposition;
+        return check(last) ? last : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 20, fatal: () => true },
+    );
+  } catch (error) {
+    if (last === undefined) throw error;
+    assert.fail(
+      `the metrics never satisfied the check: ${JSON.stringify(last.samples.filter((s) => s.name.startsWith('herald_http')).slice(0, 20))}`,
+    );
   }
-  assert.fail(
-    `the metrics never satisfied the check: ${JSON.stringify(last?.samples.filter((s) => s.name.startsWith('herald_http')).slice(0, 20))}`,
-  );
 }
 
 before(async () => {

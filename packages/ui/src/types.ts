@@ -1,100 +1,51 @@
-// The shapes of the admin API's answers the UI reads (docs/api.md; /openapi.json is authoritative).
+// The shapes of the admin API's answers the UI reads, named as the UI uses them. They are taken
+// from api-types.gen.ts, which `npm run gen:ui-types` generates from the server's /openapi.json,
+// so they cannot drift from it. The few the document leaves open (an object with any members)
+// are still written here by hand, marked so, until their routes' schemas describe them.
+import type { components, paths } from './api-types.gen.js';
 
+/** The JSON body of the `status` answer of `method` on `path`. */
+type Answer<
+  Path extends keyof paths,
+  Method extends 'get' | 'post' | 'put' | 'delete',
+  Status extends number,
+> = paths[Path][Method] extends { responses: { [S in Status]: { content: { 'application/json': infer Body } } } }
+  ? Body
+  : never;
+
+/** The roles of docs/access.md; the document says only "string". */
 export type Role = 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
 
-export interface Scope {
-  namespaces: string;
-  role: Role;
-  secrets?: boolean;
-}
+export type WhoAmI = Omit<Answer<'/v1/whoami', 'get', 200>, 'scopes'> & { scopes: Scope[] };
 
-export interface WhoAmI {
-  tokenId: string;
-  name: string;
-  scopes: Scope[];
-}
+export type Scope = Omit<Answer<'/v1/whoami', 'get', 200>['scopes'][number], 'role'> & { role: Role };
 
-export interface Namespace {
-  name: string;
-  description: string;
-  revision: number;
-  entryCount: number;
-  hasSchema: boolean;
-  createdAt: string;
-}
+export type Namespace = components['schemas']['Namespace'];
 
-export interface Entry {
-  namespace: string;
-  key: string;
-  label: string;
-  value: unknown;
-  contentType: string;
-  tags: Record<string, string>;
-  locked: boolean;
-  secret: boolean;
-  redacted: boolean;
-  revision: number;
-  etag: string;
-  author: string;
-  updatedAt: string;
-}
+export type Entry = components['schemas']['Entry'];
 
 export interface Page<T> {
   items: T[];
   next?: string | null;
 }
 
-export interface EntryPage extends Page<Entry> {
-  revision: number;
-}
+export type EntryPage = Answer<'/v1/namespaces/{ns}/entries', 'get', 200>;
 
-export interface HistoryChange {
-  /** set, delete, lock or unlock. */
-  op: string;
-  key: string;
-  label: string;
-  entry?: Entry | null;
-}
+export type Commit = Answer<'/v1/namespaces/{ns}/history', 'get', 200>['items'][number];
 
-export interface Commit {
-  revision: number;
-  author: string;
-  message: string;
-  at: string;
-  changes: HistoryChange[];
-}
+export type HistoryChange = Commit['changes'][number];
 
-export interface DiffChange {
-  key: string;
-  label: string;
-  kind: 'added' | 'removed' | 'changed';
-  before?: Entry | null;
-  after?: Entry | null;
-}
+export type DiffChange = Answer<'/v1/namespaces/{ns}/diff', 'get', 200>['changes'][number];
 
-export interface DiffResult {
-  from?: number;
-  to?: number;
-  revision?: number | null;
-  changes: DiffChange[];
-}
+/** A diff (from, to) or a revert (revision): the UI shows both the same way. */
+export type DiffResult = Partial<Omit<Answer<'/v1/namespaces/{ns}/diff', 'get', 200>, 'changes'>> &
+  Partial<Omit<Answer<'/v1/namespaces/{ns}/revert', 'post', 200>, 'changes'>> & { changes: DiffChange[] };
 
-export interface NamespaceSchema {
-  document?: Record<string, unknown>;
-  prefixes?: Array<{ prefix: string; schema: Record<string, unknown> }>;
-}
+export type NamespaceSchema = NonNullable<Answer<'/v1/namespaces/{ns}/schema', 'get', 200>['schema']>;
 
-export interface Release {
-  namespace: string;
-  seq: number;
-  revision: number;
-  kind: string;
-  author: string;
-  note: string;
-  createdAt: string;
-  rolloutId?: string;
-}
+export type Release = Answer<'/v1/namespaces/{ns}/releases', 'post', 201>;
 
+// By hand: the document describes only `strategy`.
 export interface PolicyDocument {
   strategy: 'immediate' | 'manual' | 'staged';
   waves?: Array<{ name: string; percent: number; bake: string; match?: Record<string, string[]> }>;
@@ -108,6 +59,7 @@ export interface PolicyDocument {
   autoRollback?: boolean;
 }
 
+// By hand: the document describes a rollout as an open object.
 export type RolloutStateName = 'running' | 'paused' | 'frozen' | 'succeeded' | 'rolled_back' | 'aborted';
 
 export interface WaveSummary {
@@ -179,41 +131,12 @@ export interface RolloutRecord {
   history: RolloutHistoryEntry[];
 }
 
-export interface FleetInstance {
-  instanceId: string;
-  attributes: Record<string, string>;
-  labels: string[];
-  seq: number;
-  digest: string;
-  /** applied or rejected. */
-  status: string;
-  reason?: string;
-  health: string;
-  healthDetail: string;
-  lastSeen: string;
-}
+export type Fleet = Answer<'/v1/fleet/{ns}', 'get', 200>;
 
-export interface Fleet {
-  instances: FleetInstance[];
-  releases: Array<{ seq: number; applied: number; rejected: number }>;
-}
+export type FleetInstance = Fleet['instances'][number];
 
-export interface AuditRecord {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+export type AuditRecord = Answer<'/v1/audit', 'get', 200>['items'][number];
 
-export interface AuditVerify {
-  ok: boolean;
-  count: number;
-  head: string;
-  firstBad?: { seq: number; reason: string };
-}
+export type AuditVerify = Answer<'/v1/audit/verify', 'get', 200>;
 
 export const activeStates: readonly RolloutStateName[] = ['running', 'paused', 'frozen'];

@@ -10,8 +10,9 @@ import {
   type AgentEvent,
 } from '@herald/agent';
 import type { ClientStatus } from '@herald/sdk';
-import { defaultUrl } from '../client-options.js';
+import { collect, defaultUrl, optionalToken, parsePairs, viewerCommand } from '../flags.js';
 import { CliError, warn } from '../output.js';
+import { runUntilSignal } from '../run-until-signal.js';
 
 interface AgentFlags {
   config?: string;
@@ -32,8 +33,6 @@ interface AgentFlags {
   http?: string;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 /** Flags that describe one subscription: with --config, the file's `subscriptions` say that. */
 const subscriptionFlags = [
   'ns',
@@ -52,20 +51,10 @@ function say(line: string): void {
   warn(`agent ${line}`);
 }
 
-function attributes(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new CliError(`--attr takes KEY=VALUE, not "${pair}"`, 2);
-    out[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return out;
-}
-
 /** The configuration from --config, or from the flags of the one-view form; flags and env fill in url and token. */
 export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const absolute = (path: string | undefined) => (path === undefined ? undefined : resolve(path));
-  const token = flags.token ?? (env.HERALD_TOKEN || undefined);
+  const token = optionalToken(flags, env);
   const url = flags.url ?? (env.HERALD_URL || undefined);
   if (flags.config !== undefined) {
     const extra = subscriptionFlags.filter((name) => flags[name] !== undefined);
@@ -93,7 +82,7 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
     url: url ?? defaultUrl,
     token,
     ...(flags.instanceId === undefined ? {} : { instanceId: flags.instanceId }),
-    ...(flags.attr === undefined ? {} : { attributes: attributes(flags.attr) }),
+    ...(flags.attr === undefined ? {} : { attributes: parsePairs(flags.attr, '--attr') }),
     ...(flags.trust === undefined ? {} : { trust: flags.trust }),
     ...(flags.cache === undefined ? {} : { cacheDir: flags.cache }),
     ...(flags.http === undefined ? {} : { http: { listen: flags.http } }),
@@ -204,15 +193,17 @@ function eventPrinter(config: AgentConfig): (event: AgentEvent) => void {
 }
 
 export function registerAgentCommand(program: Command): void {
-  program
-    .command('agent')
-    .description('host agent: write views to files atomically, run a reload command on change, serve them on localhost')
-    .option(
-      '--config <file>',
-      'agent configuration (YAML): several views, files, formats, HTTP; see packages/agent/README.md',
-    )
-    .option('--url <url>', `control plane or relay URL (env HERALD_URL, default ${defaultUrl})`)
-    .option('--token <token>', 'token with the client role (env HERALD_TOKEN)')
+  viewerCommand(
+    program
+      .command('agent')
+      .description(
+        'host agent: write views to files atomically, run a reload command on change, serve them on localhost',
+      )
+      .option(
+        '--config <file>',
+        'agent configuration (YAML): several views, files, formats, HTTP; see packages/agent/README.md',
+      ),
+  )
     .option('--ns <ns>', 'namespace to write')
     .option('--label <label>', 'label stack, lowest priority first (repeatable)', collect)
     .option('--out <file>', 'the file to write')
@@ -238,18 +229,15 @@ export function registerAgentCommand(program: Command): void {
         throw error;
       }
       const agent = createAgent(config, { onEvent: eventPrinter(config) });
-      let signals = 0;
-      const stop = (signal: NodeJS.Signals): void => {
-        signals += 1;
-        if (signals === 1) {
+      let signalled = false;
+      // Listening from before start(): a signal while starting is a clean stop too.
+      const running = runUntilSignal(agent, {
+        ended: agent.closed(),
+        stopping: (signal) => {
+          signalled = true;
           say(`stopping (${signal})`);
-          void agent.close();
-        } else {
-          void agent.destroy();
-        }
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+        },
+      });
       say(`following ${config.subscriptions.length} file(s) as instance ${config.instanceId} from ${config.url}`);
       if (config.cacheDir === undefined)
         say('has no --cache: after a restart it needs the control plane to write its files');
@@ -257,11 +245,10 @@ export function registerAgentCommand(program: Command): void {
         await agent.start();
       } catch (error) {
         // Stopped by a signal while starting: that is a clean stop, not a failure.
-        if (signals === 0) throw new CliError((error as Error).message);
+        if (!signalled) throw new CliError((error as Error).message);
       }
+      await running;
       const error = await agent.closed();
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
       if (error) throw new CliError(`agent stopped: ${error.message}`);
       say('stopped');
     });

@@ -2,9 +2,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import { canonicalJson } from '@herald/core';
-import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
+import { adminClient, nsPath } from '../admin-client.js';
+import { clientCommand, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine, warn } from '../output.js';
-import type { EntryView } from '@herald/server';
+import type { CommitOutcome, EntryView } from '@herald/server';
 import { formatDiff } from './entries.js';
 import { readStructuredFile } from './namespaces.js';
 
@@ -154,7 +155,7 @@ export function registerApplyCommand(program: Command): void {
           else printLine(`dry run: ${changes.length} change(s) not applied`);
           return;
         }
-        const result = await client.post<{ revision: number }>(`${nsPath(flags.ns)}/commits`, {
+        const result = await client.post<CommitOutcome>(`${nsPath(flags.ns)}/commits`, {
           message: flags.message ?? `herald apply -f ${flags.file}`,
           changes,
         });

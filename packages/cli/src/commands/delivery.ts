@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import type { PublicKeyInfo } from '@herald/core';
 import type { FleetItem, ReleaseView as Release } from '@herald/server';
-import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
+import { adminClient, nsPath } from '../admin-client.js';
+import { clientCommand, parseRevision, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine } from '../output.js';
-import { parseRevision } from './entries.js';
 import { readStructuredFile } from './namespaces.js';
 
 export function registerDeliveryCommands(program: Command): void {
@@ -69,9 +70,7 @@ export function registerDeliveryCommands(program: Command): void {
   const keys = program.command('keys').description('the keys that sign releases');
   clientCommand(keys.command('list').description('the public keys clients may trust')).action(
     async (flags: ClientFlags) => {
-      const result = await adminClient(flags).get<{
-        keys: Array<{ keyId: string; publicKey: string; createdAt: number; endorsedBy?: { keyId: string } }>;
-      }>('/v1/keys');
+      const result = await adminClient(flags).get<{ keys: PublicKeyInfo[] }>('/v1/keys');
       if (flags.json) return printJson(result);
       for (const k of result.keys)
         printLine(
@@ -82,7 +81,7 @@ export function registerDeliveryCommands(program: Command): void {
   clientCommand(
     keys.command('rotate').description('sign with a new key from now on, endorsed by the current one'),
   ).action(async (flags: ClientFlags) => {
-    const key = await adminClient(flags).post<{ keyId: string; publicKey: string }>('/v1/keys/rotate', {});
+    const key = await adminClient(flags).post<PublicKeyInfo>('/v1/keys/rotate', {});
     if (flags.json) printJson(key);
     else printLine(`now signing with ${key.keyId} (${key.publicKey})`);
   });

@@ -1,43 +1,13 @@
 import type { Command } from 'commander';
-import type { EntryView } from '@herald/server';
-import { adminClient, clientCommand, entryPath, nsPath, type ClientFlags } from '../client-options.js';
+import type { CommitOutcome, DiffItem, EntryView, HistoryItem } from '@herald/server';
+import { adminClient, entryPath, nsPath } from '../admin-client.js';
+import { clientCommand, collect, parsePairs, parseRevision, type ClientFlags } from '../flags.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
-
-interface CommitResponse {
-  revision: number;
-  entries: EntryView[];
-}
-
-interface HistoryItem {
-  revision: number;
-  author: string;
-  message: string;
-  at: string;
-  changes: Array<{ op: string; key: string; label: string; entry?: EntryView }>;
-}
-
-export function parseRevision(text: string, flag: string): number {
-  if (!/^\d+$/u.test(text)) throw new CliError(`${flag} must be a revision number, got "${text}"`, 2);
-  return Number(text);
-}
-
-function parseTags(tags: string[] | undefined): Record<string, string> | undefined {
-  if (!tags) return undefined;
-  const result: Record<string, string> = {};
-  for (const tag of tags) {
-    const at = tag.indexOf('=');
-    if (at <= 0) throw new CliError(`--tag must be NAME=VALUE, got "${tag}"`, 2);
-    result[tag.slice(0, at)] = tag.slice(at + 1);
-  }
-  return result;
-}
 
 export function showValue(entry: Pick<EntryView, 'value' | 'redacted'>): string {
   if (entry.redacted) return '<secret>';
   return typeof entry.value === 'string' ? entry.value : JSON.stringify(entry.value);
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerEntryCommands(program: Command): void {
   clientCommand(program.command('set <ns> <key> <value>').description('set an entry; VALUE is JSON unless --text'))
@@ -71,7 +41,8 @@ export function registerEntryCommands(program: Command): void {
             throw new CliError(`VALUE is not valid JSON (${oneLine(raw)}); pass --text to store it as text`, 2);
           }
         }
-        const tags = parseTags(flag(flags.tag));
+        const tagFlags = flag(flags.tag);
+        const tags = tagFlags === undefined ? undefined : parsePairs(tagFlags, '--tag');
         const entry = await adminClient(flags).put<EntryView>(
           entryPath(namespace, 'entries', key),
           {
@@ -137,8 +108,8 @@ export function registerEntryCommands(program: Command): void {
         const path = entryPath(namespace, op, key);
         const result =
           name === 'lock'
-            ? (await client.request<CommitResponse>('PUT', path, { query: { label: flags.label } })).body
-            : await client.delete<CommitResponse>(path, { query: { label: flags.label } });
+            ? (await client.request<CommitOutcome>('PUT', path, { query: { label: flags.label } })).body
+            : await client.delete<CommitOutcome>(path, { query: { label: flags.label } });
         if (flags.json) printJson(result);
         else
           printLine(
@@ -190,17 +161,16 @@ export function registerEntryCommands(program: Command): void {
     .option('--to <revision>', 'newer revision (default: current)')
     .option('--label <label>', 'only this label')
     .action(async (namespace: string, flags: ClientFlags & { from: string; to?: string; label?: string }) => {
-      const result = await adminClient(flags).get<{
-        from: number;
-        to: number;
-        changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }>;
-      }>(`${nsPath(namespace)}/diff`, {
-        query: {
-          from: parseRevision(flags.from, '--from'),
-          to: flags.to === undefined ? undefined : parseRevision(flags.to, '--to'),
-          label: flags.label,
+      const result = await adminClient(flags).get<{ from: number; to: number; changes: DiffItem[] }>(
+        `${nsPath(namespace)}/diff`,
+        {
+          query: {
+            from: parseRevision(flags.from, '--from'),
+            to: flags.to === undefined ? undefined : parseRevision(flags.to, '--to'),
+            label: flags.label,
+          },
         },
-      });
+      );
       if (flags.json) return printJson(result);
       printLine(`diff ${namespace} ${result.from}..${result.to}: ${result.changes.length} change(s)`);
       for (const line of formatDiff(result.changes)) printLine(line);
@@ -219,16 +189,16 @@ export function registerEntryCommands(program: Command): void {
         namespace: string,
         flags: ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string },
       ) => {
-        const result = await adminClient(flags).post<{
-          revision: number | null;
-          changes: Array<{ key: string; label: string; kind: string; before?: EntryView; after?: EntryView }>;
-        }>(`${nsPath(namespace)}/revert`, {
-          revision: parseRevision(flags.to, '--to'),
-          ...(flags.key === undefined ? {} : { key: flags.key }),
-          ...(flags.label === undefined ? {} : { label: flags.label }),
-          ...(flags.message === undefined ? {} : { message: flags.message }),
-          ...(flags.dryRun ? { dryRun: true } : {}),
-        });
+        const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(
+          `${nsPath(namespace)}/revert`,
+          {
+            revision: parseRevision(flags.to, '--to'),
+            ...(flags.key === undefined ? {} : { key: flags.key }),
+            ...(flags.label === undefined ? {} : { label: flags.label }),
+            ...(flags.message === undefined ? {} : { message: flags.message }),
+            ...(flags.dryRun ? { dryRun: true } : {}),
+          },
+        );
         if (flags.json) return printJson(result);
         for (const line of formatDiff(result.changes)) printLine(line);
         printLine(

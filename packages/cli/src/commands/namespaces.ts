@@ -1,16 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
+import type { NamespaceView } from '@herald/server';
+import { adminClient, nsPath } from '../admin-client.js';
+import { clientCommand, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine } from '../output.js';
-
-interface NamespaceView {
-  name: string;
-  description: string;
-  revision: number;
-  entryCount: number;
-  hasSchema: boolean;
-}
 
 /** Reads a YAML or JSON file (YAML is a superset of JSON). */
 export function readStructuredFile(path: string): unknown {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { Relay } from '@herald/server';
-import { CliError, printLine, warn } from '../output.js';
-import { parseListen } from './server.js';
-import { readTrustFile } from './watch.js';
+import { parseListen, requireToken, trustFlag } from '../flags.js';
+import { printLine, warn } from '../output.js';
+import { runUntilSignal } from '../run-until-signal.js';
 
 export function registerRelayCommand(program: Command): void {
   program
@@ -26,13 +26,12 @@ export function registerRelayCommand(program: Command): void {
         trust?: string;
         logLevel: string;
       }) => {
-        const token = flags.token ?? process.env.HERALD_TOKEN;
-        if (!token) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
+        const token = requireToken(flags);
         const { host, port } = parseListen(flags.listen);
         const relay = new Relay({
           upstream: flags.upstream,
           token,
-          trust: flags.trust ? readTrustFile(flags.trust) : 'tofu',
+          trust: trustFlag(flags.trust),
           cacheDir: flags.cache,
           host,
           port,
@@ -44,12 +43,9 @@ export function registerRelayCommand(program: Command): void {
         });
         const url = await relay.listen();
         printLine(`herald: relay listening on ${url} (upstream ${flags.upstream}, cache ${flags.cache})`);
-        const stop = (signal: string) => {
-          warn(`${signal}: shutting down`);
-          void relay.close().then(() => process.exit(0));
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        await runUntilSignal(relay);
+        // Stopped: no upstream retry left scheduled may keep the process alive.
+        process.exit(0);
       },
     );
 }

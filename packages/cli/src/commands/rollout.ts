@@ -1,41 +1,15 @@
 import type { Command } from 'commander';
+import type { RolloutSummary, WaveObservation } from '@herald/core';
 import type { AdminClient } from '@herald/sdk';
-import { adminClient, clientCommand, nsPath, type ClientFlags } from '../client-options.js';
+import { adminClient, nsPath } from '../admin-client.js';
+import { clientCommand, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine } from '../output.js';
 
-interface WaveSummary {
-  name: string;
-  percent: number;
-  status: 'done' | 'current' | 'pending';
-  targeted?: number;
-  applied?: number;
-  rejected?: number;
-  unhealthy?: number;
-}
-
-interface GateSummary {
-  name: string;
-  value: number;
-  threshold: number;
-  status: string;
-}
-
-interface RolloutStatus {
-  id: string;
-  namespace: string;
-  state: string;
-  wave: number;
-  waveName: string | null;
-  waves: WaveSummary[];
-  gates: GateSummary[];
-  fromSeq: number;
-  toSeq: number;
-  bakeRemainingMs: number;
-  next: { kind: string; message: string };
-  reason: string | null;
-  frozenAll: boolean;
-  observation: { targeted: number; reported: number; applied: number; rejected: number; unhealthy: number };
-}
+/**
+ * What GET …/rollout answers: the server's RolloutStatus (server/src/rollouts/rollout-service.ts),
+ * built from core's types here because @herald/server does not export it yet.
+ */
+type RolloutStatus = RolloutSummary & { observation: WaveObservation; frozenAll: boolean };
 
 const terminalStates = new Set(['succeeded', 'rolled_back', 'aborted']);
 

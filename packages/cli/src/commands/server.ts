@@ -15,20 +15,15 @@ import {
   type Leadership,
   type Store,
 } from '@herald/store';
+import { parseListen } from '../flags.js';
 import { CliError, printLine, warn } from '../output.js';
+import { runUntilSignal } from '../run-until-signal.js';
 
 export const defaultDataDir = './herald-data';
 export const defaultListen = '127.0.0.1:8420';
 
 /** The web UI's build in this checkout (packages/ui/dist, made by `npm run build`), when there is one. */
 export const builtUiDir = fileURLToPath(new URL('../../../../ui/dist', import.meta.url));
-
-export function parseListen(value: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/u.exec(value);
-  const port = Number(match?.[2]);
-  if (!match || port > 65535) throw new CliError(`--listen must be HOST:PORT, got "${value}"`, 2);
-  return { host: (match[1] as string).replace(/^\[|\]$/gu, ''), port };
-}
 
 /**
  * The secret-encryption key: HERALD_SECRET_KEY (base64 of 32 bytes), else --secret-key-file, else
@@ -150,29 +145,16 @@ export function registerServerCommand(program: Command): void {
         printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
         printLine(`herald: try: HERALD_URL=${url} HERALD_TOKEN=<token> npx herald ns create demo`);
       }
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) {
-          warn(`${signal} again: exiting now`);
-          process.exit(1);
-        }
-        stopping = true;
-        warn(`${signal}: shutting down`);
+      await runUntilSignal({
         // Order: stop taking requests and drain them, hand leadership over, then release the store.
-        void server
-          .close()
-          .then(() => leadership.close())
-          .then(() => store.close())
-          .then(
-            () => process.exit(0),
-            (error: unknown) => {
-              warn(`shutdown failed: ${(error as Error).message}`);
-              process.exit(1);
-            },
-          );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+        close: async () => {
+          await server.close();
+          await leadership.close();
+          await store.close();
+        },
+      });
+      // Stopped: nothing the store or its pool left scheduled may keep the process alive.
+      process.exit(0);
     });
 
   program

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import type { PublicKeyInfo } from '@herald/core';
 import { HeraldClient } from '@herald/sdk';
-import { defaultUrl } from '../client-options.js';
+import { collect, parseCount, parsePair, readTrustFile, requireToken, resolveUrl, viewerCommand } from '../flags.js';
 import { CliError, printLine, warn } from '../output.js';
-import { readTrustFile } from './watch.js';
+import { runUntilSignal } from '../run-until-signal.js';
 
 interface SimulateFlags {
   url?: string;
@@ -19,8 +19,6 @@ interface SimulateFlags {
   reportInterval: string;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 /** `region=a,b,c` → ['region', ['a','b','c']]. */
 function parseAttr(spec: string): [string, string[]] {
   const at = spec.indexOf('=');
@@ -30,12 +28,6 @@ function parseAttr(spec: string): [string, string[]] {
     .filter(Boolean);
   if (at <= 0 || values.length === 0) throw new CliError(`--attr must be NAME=v1,v2,…, got "${spec}"`, 2);
   return [spec.slice(0, at), values];
-}
-
-function parseCondition(spec: string, flag: string): [string, string] {
-  const at = spec.indexOf('=');
-  if (at <= 0) throw new CliError(`${flag} must be NAME=VALUE, got "${spec}"`, 2);
-  return [spec.slice(0, at), spec.slice(at + 1)];
 }
 
 /**
@@ -53,9 +45,9 @@ export function simulatedAttributes(index: number, attrs: ReadonlyArray<[string,
 }
 
 export function registerSimulateCommand(program: Command): void {
-  program
-    .command('simulate')
-    .description('run N SDK instances in this process, for demos, tests and benchmarks')
+  viewerCommand(
+    program.command('simulate').description('run N SDK instances in this process, for demos, tests and benchmarks'),
+  )
     .requiredOption('--ns <ns>', 'namespace every instance watches')
     .requiredOption('--instances <n>', 'how many instances')
     .option('--label <label>', 'label stack (repeatable)', collect)
@@ -69,17 +61,14 @@ export function registerSimulateCommand(program: Command): void {
     .option('--trust <file>', 'trusted public keys; without it, trusted on first contact')
     .option('--prefix <id>', 'instance ids are PREFIX-0 … PREFIX-(N-1)', 'sim')
     .option('--report-interval <ms>', 'periodic report interval', '30000')
-    .option('--url <url>', `control plane or relay URL (env HERALD_URL, default ${defaultUrl})`)
-    .option('--token <token>', 'token with the client role (env HERALD_TOKEN)')
     .action(async (flags: SimulateFlags) => {
-      const count = Number(flags.instances);
-      if (!Number.isInteger(count) || count < 1 || count > 20_000) throw new CliError('--instances must be 1-20000', 2);
-      const token = flags.token ?? process.env.HERALD_TOKEN;
-      if (!token) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
-      const url = flags.url ?? (process.env.HERALD_URL || defaultUrl);
+      const count = parseCount(flags.instances, '--instances', 1, 20_000);
+      const token = requireToken(flags);
+      const url = resolveUrl(flags);
+      const reportIntervalMs = parseCount(flags.reportInterval, '--report-interval');
       const attrs = (flags.attr ?? []).map(parseAttr);
-      const rejectWhen = (flags.rejectWhen ?? []).map((c) => parseCondition(c, '--reject-when'));
-      const unhealthyWhen = (flags.unhealthyWhen ?? []).map((c) => parseCondition(c, '--unhealthy-when'));
+      const rejectWhen = (flags.rejectWhen ?? []).map((c) => parsePair(c, '--reject-when'));
+      const unhealthyWhen = (flags.unhealthyWhen ?? []).map((c) => parsePair(c, '--unhealthy-when'));
       // One fetch of the keys for the whole fleet: N instances asking the same question is the cost being simulated, not this.
       const trustedKeys = flags.trust ? readTrustFile(flags.trust) : await fetchKeys(url);
       const seqs = new Map<number, { applied: number; rejected: number }>();
@@ -110,7 +99,7 @@ export function registerSimulateCommand(program: Command): void {
           attributes,
           views: [{ namespace: flags.ns, labels: flags.label ?? [] }],
           trustedKeys,
-          reportIntervalMs: Number(flags.reportInterval),
+          reportIntervalMs,
           validate: (values, view) =>
             conditionHolds(rejectWhen, values) ? `simulated rejection of release ${view.seq}` : undefined,
         });
@@ -130,12 +119,10 @@ export function registerSimulateCommand(program: Command): void {
       }
       await Promise.all(clients.map((c) => c.start()));
       printLine(`herald: simulating ${count} instances of ${flags.ns} against ${url}`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      warn('stopping the simulated fleet');
-      await Promise.all(clients.map((c) => c.close()));
+      await runUntilSignal(
+        { close: () => Promise.all(clients.map((c) => c.close())) },
+        { stopping: () => warn('stopping the simulated fleet') },
+      );
     });
 }
 

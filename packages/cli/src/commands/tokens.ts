@@ -1,25 +1,9 @@
 import type { Command } from 'commander';
-import { isRole, roles } from '@herald/core';
-import { adminClient, clientCommand, defaultUrl, type ClientFlags } from '../client-options.js';
+import { isRole, roles, type AuditRecord, type AuditVerification } from '@herald/core';
+import type { TokenView as TokenInfo } from '@herald/server';
+import { adminClient } from '../admin-client.js';
+import { clientCommand, parseCount, resolveUrl, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine } from '../output.js';
-
-interface TokenInfo {
-  id: string;
-  name: string;
-  scopes: Array<{ namespaces: string; role: string; secrets?: boolean }>;
-  createdAt: string;
-  revokedAt: string | null;
-  expiresAt: string | null;
-}
-
-interface AuditRecord {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string;
-  details: Record<string, unknown>;
-}
 
 export function registerTokenCommands(program: Command): void {
   const token = program.command('token').description('create, list and revoke API tokens');
@@ -47,19 +31,17 @@ export function registerTokenCommands(program: Command): void {
       ) => {
         if (!isRole(flags.role))
           throw new CliError(`--role must be one of ${roles.join(', ')}, got "${flags.role}"`, 2);
-        if (flags.expiresIn !== undefined && !/^[1-9]\d*$/u.test(flags.expiresIn))
-          throw new CliError('--expires-in must be a number of seconds', 2);
         const body = {
           scopes: [{ namespaces: flags.ns, role: flags.role, ...(flags.secrets ? { secrets: true } : {}) }],
           ...(flags.name ? { name: flags.name } : {}),
-          ...(flags.expiresIn ? { expiresInSeconds: Number(flags.expiresIn) } : {}),
+          ...(flags.expiresIn === undefined ? {} : { expiresInSeconds: parseCount(flags.expiresIn, '--expires-in') }),
         };
         if (flags.azure) {
           const key = await adminClient(flags).post<{ id: string; secret: string; info: TokenInfo }>(
             '/v1/azure/access-keys',
             body,
           );
-          const endpoint = (flags.url ?? process.env.HERALD_URL ?? defaultUrl).replace(/\/+$/u, '');
+          const endpoint = resolveUrl(flags).replace(/\/+$/u, '');
           const connectionString = `Endpoint=${endpoint};Id=${key.id};Secret=${key.secret}`;
           if (flags.json) printJson({ connectionString, ...key });
           else printLine(connectionString);
@@ -103,12 +85,7 @@ export function registerTokenCommands(program: Command): void {
     });
   clientCommand(audit.command('verify').description('check the whole chain; exit 0 only when it is intact')).action(
     async (flags: ClientFlags) => {
-      const result = await adminClient(flags).get<{
-        ok: boolean;
-        count: number;
-        head: string;
-        firstBad?: { seq: number; reason: string };
-      }>('/v1/audit/verify');
+      const result = await adminClient(flags).get<AuditVerification>('/v1/audit/verify');
       if (flags.json) printJson(result);
       else if (result.ok) printLine(`audit chain intact: ${result.count} records, head ${result.head}`);
       if (!result.ok)

@@ -1,0 +1,107 @@
+// The flags several commands share, and the parsing of flag values, in one place: how the URL and
+// the token are found (flag, then environment, then default), repeatable flags, NAME=VALUE pairs,
+// numbers, listen addresses and trust files. A bad value is a usage error (exit 2) naming the flag.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { PublicKeyInfo } from '@herald/core';
+import { CliError } from './output.js';
+
+export const defaultUrl = 'http://127.0.0.1:8420';
+
+/** The flags every command that talks to Herald has. */
+export interface ConnectionFlags {
+  url?: string;
+  token?: string;
+}
+
+export interface ClientFlags extends ConnectionFlags {
+  json?: boolean;
+}
+
+/** For a repeatable flag: `.option('--label <label>', '…', collect)`. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** --url, else HERALD_URL, else the default; an empty HERALD_URL counts as unset, as an empty HERALD_TOKEN does. */
+export function resolveUrl(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
+  return flags.url ?? (env.HERALD_URL || defaultUrl);
+}
+
+/** --token, else HERALD_TOKEN; undefined when neither is set. */
+export function optionalToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.token ?? (env.HERALD_TOKEN || undefined);
+}
+
+/** The token of a command that cannot work without one. */
+export function requireToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
+  const token = optionalToken(flags, env);
+  if (!token) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
+  return token;
+}
+
+/** Adds --url, --token and --json to an admin command. */
+export function clientCommand(command: Command): Command {
+  return command
+    .option('--url <url>', `control plane URL (env HERALD_URL, default ${defaultUrl})`)
+    .option('--token <token>', 'bearer token (env HERALD_TOKEN)')
+    .option('--json', 'machine-readable output');
+}
+
+/** Adds --url and --token to a command that follows views as a client (watch, simulate, agent). */
+export function viewerCommand(command: Command): Command {
+  return command
+    .option('--url <url>', `control plane or relay URL (env HERALD_URL, default ${defaultUrl})`)
+    .option('--token <token>', 'token with the client role (env HERALD_TOKEN)');
+}
+
+/** `NAME=VALUE` → [NAME, VALUE]; the value may be empty or hold "=", the name may not be empty. */
+export function parsePair(text: string, flag: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new CliError(`${flag} must be NAME=VALUE, got "${text}"`, 2);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** Repeated `NAME=VALUE` flags as one record (a later NAME wins). */
+export function parsePairs(texts: readonly string[], flag: string): Record<string, string> {
+  return Object.fromEntries(texts.map((text) => parsePair(text, flag)));
+}
+
+/** A revision number (0 or more). */
+export function parseRevision(text: string, flag: string): number {
+  if (!/^\d+$/u.test(text)) throw new CliError(`${flag} must be a revision number, got "${text}"`, 2);
+  return Number(text);
+}
+
+/** A whole number from `min` to `max`. */
+export function parseCount(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const value = /^\d+$/u.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`, 2);
+  return value;
+}
+
+/** `HOST:PORT`, the host in brackets when it is an IPv6 address. */
+export function parseListen(value: string, flag = '--listen'): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/u.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new CliError(`${flag} must be HOST:PORT, got "${value}"`, 2);
+  return { host: (match[1] as string).replace(/^\[|\]$/gu, ''), port };
+}
+
+/** A trust file holds `{"keys": [...]}` as `GET /v1/keys` answers, or just the array. */
+export function readTrustFile(path: string): PublicKeyInfo[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new CliError(`cannot read trusted keys from ${path}: ${(error as Error).message}`);
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new CliError(`${path} holds no keys (expected {"keys": [...]} as GET /v1/keys answers)`);
+  return keys as PublicKeyInfo[];
+}
+
+/** --trust FILE, or trust on first use without it. */
+export function trustFlag(path: string | undefined): PublicKeyInfo[] | 'tofu' {
+  return path ? readTrustFile(path) : 'tofu';
+}
