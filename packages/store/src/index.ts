@@ -1,6 +1,7 @@
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './sqlite/sqlite-store.js';
-export { PostgresStore, revisionChannel } from './postgres/postgres-store.js';
+export { PostgresStore } from './postgres/postgres-store.js';
+export { revisionChannel } from './postgres/change-feed.js';
 export type { PostgresStoreOptions } from './postgres/postgres-store.js';
 export { migratePostgres, postgresMigrations } from './postgres/migrations.js';
 export type { MigrationResult } from './postgres/migrations.js';
