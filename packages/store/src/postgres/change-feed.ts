@@ -26,7 +26,7 @@ export class PostgresChangeFeed {
     this.#revisionCheckMs = revisionCheckMs;
   }
 
-  watch(listener: (revision: number) => void): () => void {
+  watchRevisions(listener: (revision: number) => void): () => void {
     const remove = this.#listeners.add(listener);
     this.#startWatching();
     return remove;

@@ -2,18 +2,26 @@ import type { CommitRecord, EntryVersion } from '@herald/core';
 import { toCommit, toVersion, type CommitRow, type EntryRow } from '../rows.js';
 import { checkAsOf, checkRevisionNumber } from '../rules.js';
 import type { CommitQuery, EntryQuery, HistoryQuery } from '../types.js';
-import type { PostgresDatabase } from './database.js';
+import { meta, type PostgresDatabase } from './database.js';
 
 /** The columns of `entry_versions` that make an EntryVersion (not `superseded_at`). */
 export const entryColumns =
   'namespace, key, label, revision, value, content_type, tags, locked, secret, deleted, author, created_at';
 
-/** Reads of entries, their history and commits in PostgreSQL, now or as of a past revision. */
+/** Reads of the revisions, entries, their history and commits in PostgreSQL, now or as of a past revision. */
 export class PostgresEntryReads {
   readonly #db: PostgresDatabase;
 
   constructor(db: PostgresDatabase) {
     this.#db = db;
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.#db.read(async (pool) => meta(pool, 'revision'));
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.#db.read(async (pool) => meta(pool, 'compacted_revision'));
   }
 
   async readEntries(query: EntryQuery): Promise<EntryVersion[]> {

@@ -4,12 +4,20 @@ import { checkAsOf } from '../rules.js';
 import type { CommitQuery, EntryQuery, HistoryQuery } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 
-/** Reads of entries, their history and commits in SQLite, now or as of a past revision. */
+/** Reads of the revisions, entries, their history and commits in SQLite, now or as of a past revision. */
 export class SqliteEntryReads {
   readonly #db: SqliteDatabase;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.#db.meta('revision');
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.#db.meta('compacted_revision');
   }
 
   async readEntries(query: EntryQuery): Promise<EntryVersion[]> {
