@@ -1,72 +1,68 @@
 import type pg from 'pg';
-import type { AuditInput } from '@herald/core';
 import { tokenColumns, tokenValues, toToken, type TokenRow } from '../rows.js';
 import { tokenNotFound } from '../rules.js';
-import type { AccessKeyRecord, AccessStore, TokenRecord } from '../types.js';
+import type { TokenRecord } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import type { PostgresContext } from './database.js';
 
 /** Tokens and HMAC access keys in PostgreSQL. */
-export class PostgresAccess implements AccessStore {
-  readonly #context: PostgresContext;
+export function postgresAccess(context: PostgresContext): StoreParts['access'] {
+  return {
+    async createToken(token, audit) {
+      await context.db.transaction(async (client) => {
+        await insertToken(client, token);
+        await context.audit.appendIn(client, audit);
+      });
+    },
 
-  constructor(context: PostgresContext) {
-    this.#context = context;
-  }
+    async findToken(tokenHash) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
+        return rows[0] && toToken(rows[0]);
+      });
+    },
 
-  async createToken(token: TokenRecord, audit: AuditInput): Promise<void> {
-    await this.#context.db.transaction(async (client) => {
-      await insertToken(client, token);
-      await this.#context.audit.appendIn(client, audit);
-    });
-  }
+    async listTokens() {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
+        return rows.map(toToken);
+      });
+    },
 
-  async findToken(tokenHash: string): Promise<TokenRecord | undefined> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
-      return rows[0] && toToken(rows[0]);
-    });
-  }
+    async revokeToken(id, at, audit) {
+      return context.db.transaction(async (client) => {
+        const { rows } = await client.query<TokenRow>('SELECT * FROM tokens WHERE id = $1 FOR UPDATE', [id]);
+        const row = rows[0];
+        if (!row) throw tokenNotFound(id);
+        if (row.revoked_at !== null) return toToken(row);
+        await client.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2', [at, id]);
+        await context.audit.appendIn(client, audit);
+        return toToken({ ...row, revoked_at: at });
+      });
+    },
 
-  async listTokens(): Promise<TokenRecord[]> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
-      return rows.map(toToken);
-    });
-  }
+    async createAccessKey(key, audit) {
+      await context.db.transaction(async (client) => {
+        await insertToken(client, key.token);
+        await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [
+          key.token.id,
+          key.encryptedSecret,
+        ]);
+        await context.audit.appendIn(client, audit);
+      });
+    },
 
-  async revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord> {
-    return this.#context.db.transaction(async (client) => {
-      const { rows } = await client.query<TokenRow>('SELECT * FROM tokens WHERE id = $1 FOR UPDATE', [id]);
-      const row = rows[0];
-      if (!row) throw tokenNotFound(id);
-      if (row.revoked_at !== null) return toToken(row);
-      await client.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2', [at, id]);
-      await this.#context.audit.appendIn(client, audit);
-      return toToken({ ...row, revoked_at: at });
-    });
-  }
-
-  async createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void> {
-    await this.#context.db.transaction(async (client) => {
-      await insertToken(client, key.token);
-      await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [
-        key.token.id,
-        key.encryptedSecret,
-      ]);
-      await this.#context.audit.appendIn(client, audit);
-    });
-  }
-
-  async findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<TokenRow & { encrypted_secret: string }>(
-        'SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = $1',
-        [tokenId],
-      );
-      const row = rows[0];
-      return row && { token: toToken(row), encryptedSecret: row.encrypted_secret };
-    });
-  }
+    async findAccessKey(tokenId) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<TokenRow & { encrypted_secret: string }>(
+          'SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = $1',
+          [tokenId],
+        );
+        const row = rows[0];
+        return row && { token: toToken(row), encryptedSecret: row.encrypted_secret };
+      });
+    },
+  };
 }
 
 async function insertToken(client: pg.ClientBase, token: TokenRecord): Promise<void> {

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import type { AuditInput, NamespaceSchema } from '@herald/core';
 import { namespaceTables } from '../namespace-tables.js';
 import { namespaceJson, toNamespace, type NamespaceRow } from '../rows.js';
 import { checkNamespaceDeletable, namespaceExists, namespaceNotFound } from '../rules.js';
 import type { NamespaceRecord } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import { advisoryKey32 } from './connection.js';
 import type { PostgresContext } from './database.js';
 import type { PostgresGroupCommit } from './group-commit.js';
@@ -12,83 +12,70 @@ import type { PostgresGroupCommit } from './group-commit.js';
 const namespaceLockClass = 0x48524c44; // "HRLD"
 
 /** Namespaces in PostgreSQL: their records, deleting one with everything it owns, and the lock that orders writes to one. */
-export class PostgresNamespaces {
-  readonly #context: PostgresContext;
-  readonly #commits: PostgresGroupCommit;
-
-  constructor(context: PostgresContext, commits: PostgresGroupCommit) {
-    this.#context = context;
-    this.#commits = commits;
-  }
-
-  async createNamespace(
-    input: { name: string; description: string; schema: NamespaceSchema | null },
-    audit: AuditInput,
-  ): Promise<NamespaceRecord> {
-    const { db, clock } = this.#context;
-    return db.transaction(async (client) => {
-      const { rows } = await client.query<NamespaceRow>(
-        `INSERT INTO namespaces (name, description, schema, created_at) VALUES ($1, $2, $3, $4)
+export function postgresNamespaces(context: PostgresContext, commits: PostgresGroupCommit): StoreParts['namespaces'] {
+  const { db, clock } = context;
+  return {
+    async createNamespace(input, audit) {
+      return db.transaction(async (client) => {
+        const { rows } = await client.query<NamespaceRow>(
+          `INSERT INTO namespaces (name, description, schema, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO NOTHING RETURNING *`,
-        [input.name, input.description, namespaceJson(input.schema), clock.now()],
-      );
-      const row = rows[0];
-      if (!row) throw namespaceExists(input.name);
-      await this.#context.audit.appendIn(client, audit);
-      return toNamespace(row);
-    });
-  }
+          [input.name, input.description, namespaceJson(input.schema), clock.now()],
+        );
+        const row = rows[0];
+        if (!row) throw namespaceExists(input.name);
+        await context.audit.appendIn(client, audit);
+        return toNamespace(row);
+      });
+    },
 
-  async getNamespace(name: string): Promise<NamespaceRecord | undefined> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name = $1', [name]);
-      return rows[0] && toNamespace(rows[0]);
-    });
-  }
+    async getNamespace(name) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name = $1', [name]);
+        return rows[0] && toNamespace(rows[0]);
+      });
+    },
 
-  async listNamespaces(query: { after?: string | undefined; limit: number }): Promise<NamespaceRecord[]> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<NamespaceRow>(
-        'SELECT * FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2',
-        [query.after ?? '', query.limit],
-      );
-      return rows.map(toNamespace);
-    });
-  }
+    async listNamespaces(query) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<NamespaceRow>(
+          'SELECT * FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2',
+          [query.after ?? '', query.limit],
+        );
+        return rows.map(toNamespace);
+      });
+    },
 
-  async updateNamespace(
-    name: string,
-    patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },
-    audit: AuditInput,
-  ): Promise<NamespaceRecord> {
-    return this.#context.db.transaction(async (client) => {
-      await lockNamespaces(client, [name]);
-      const existing = await requireNamespace(client, name);
-      const { rows } = await client.query<NamespaceRow>(
-        'UPDATE namespaces SET description = $1, schema = $2, policy = $3 WHERE name = $4 RETURNING *',
-        [
-          patch.description ?? existing.description,
-          namespaceJson(patch.schema === undefined ? existing.schema : patch.schema),
-          namespaceJson(patch.policy === undefined ? existing.policy : patch.policy),
-          name,
-        ],
-      );
-      await this.#context.audit.appendIn(client, audit);
-      return toNamespace(rows[0] as NamespaceRow);
-    });
-  }
+    async updateNamespace(name, patch, audit) {
+      return context.db.transaction(async (client) => {
+        await lockNamespaces(client, [name]);
+        const existing = await requireNamespace(client, name);
+        const { rows } = await client.query<NamespaceRow>(
+          'UPDATE namespaces SET description = $1, schema = $2, policy = $3 WHERE name = $4 RETURNING *',
+          [
+            patch.description ?? existing.description,
+            namespaceJson(patch.schema === undefined ? existing.schema : patch.schema),
+            namespaceJson(patch.policy === undefined ? existing.policy : patch.policy),
+            name,
+          ],
+        );
+        await context.audit.appendIn(client, audit);
+        return toNamespace(rows[0] as NamespaceRow);
+      });
+    },
 
-  async deleteNamespace(name: string, options: { force: boolean }, audit: AuditInput): Promise<void> {
-    // Ordered after the commits this node already accepted, so none of them resurrects the namespace.
-    await this.#commits.acceptedSoFar();
-    await this.#context.db.transaction(async (client) => {
-      await lockNamespaces(client, [name]);
-      checkNamespaceDeletable(await requireNamespace(client, name), options.force);
-      for (const [table, column] of namespaceTables)
-        await client.query(`DELETE FROM ${table} WHERE ${column} = $1`, [name]);
-      await this.#context.audit.appendIn(client, audit);
-    });
-  }
+    async deleteNamespace(name, options, audit) {
+      // Ordered after the commits this node already accepted, so none of them resurrects the namespace.
+      await commits.acceptedSoFar();
+      await context.db.transaction(async (client) => {
+        await lockNamespaces(client, [name]);
+        checkNamespaceDeletable(await requireNamespace(client, name), options.force);
+        for (const [table, column] of namespaceTables)
+          await client.query(`DELETE FROM ${table} WHERE ${column} = $1`, [name]);
+        await context.audit.appendIn(client, audit);
+      });
+    },
+  };
 }
 
 /**

@@ -1,19 +1,19 @@
 import { systemClock, type Clock } from '@herald/core';
 import { ComposedStore } from '../composed-store.js';
-import { PostgresAccess } from './access.js';
+import { postgresAccess } from './access.js';
 import { PostgresAuditChain } from './audit-chain.js';
 import { PostgresChangeFeed } from './change-feed.js';
-import { PostgresCompaction } from './compaction.js';
+import { postgresCompaction } from './compaction.js';
 import { PostgresDatabase, type PostgresContext } from './database.js';
-import { PostgresEntryReads } from './entry-reads.js';
+import { postgresEntryReads } from './entry-reads.js';
 import { PostgresGroupCommit } from './group-commit.js';
-import { PostgresInstances } from './instances.js';
-import { PostgresNamespaces } from './namespaces.js';
-import { PostgresReleases } from './releases.js';
-import { PostgresRollouts } from './rollouts.js';
-import { PostgresSettings } from './settings.js';
-import { PostgresSigningKeys } from './signing-keys.js';
-import { PostgresSnapshots } from './snapshots.js';
+import { postgresInstances } from './instances.js';
+import { postgresNamespaces } from './namespaces.js';
+import { postgresReleases } from './releases.js';
+import { postgresRollouts } from './rollouts.js';
+import { postgresSettings } from './settings.js';
+import { postgresSigningKeys } from './signing-keys.js';
+import { postgresSnapshots } from './snapshots.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/database`; the database must exist, the schema is migrated at open. */
@@ -57,17 +57,17 @@ export class PostgresStore extends ComposedStore {
     const feed = new PostgresChangeFeed(db, options.revisionCheckMs ?? 1000);
     const commits = new PostgresGroupCommit(context, feed, options.maxChangesPerBatch ?? 10_000);
     super({
-      namespaces: new PostgresNamespaces(context, commits),
+      namespaces: postgresNamespaces(context, commits),
       commits,
-      reads: new PostgresEntryReads(db),
-      compaction: new PostgresCompaction(context, commits),
-      releases: new PostgresReleases(context, commits),
-      rollouts: new PostgresRollouts(context),
-      instances: new PostgresInstances(db),
-      signingKeys: new PostgresSigningKeys(context),
-      access: new PostgresAccess(context),
-      snapshots: new PostgresSnapshots(context),
-      settings: new PostgresSettings(context),
+      reads: postgresEntryReads(db),
+      compaction: postgresCompaction(context, commits),
+      releases: postgresReleases(context, commits),
+      rollouts: postgresRollouts(context),
+      instances: postgresInstances(db),
+      signingKeys: postgresSigningKeys(context),
+      access: postgresAccess(context),
+      snapshots: postgresSnapshots(context),
+      settings: postgresSettings(context),
       audit,
       feed,
     });

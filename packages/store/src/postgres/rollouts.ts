@@ -1,73 +1,66 @@
-import type { AuditInput } from '@herald/core';
 import { toRollout, type RolloutRow } from '../rows.js';
 import { checkRolloutVersion, rolloutActive } from '../rules.js';
 import type { RolloutRecord } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import type { PostgresContext } from './database.js';
 import { lockNamespaces } from './namespaces.js';
 
 /** Rollouts in PostgreSQL: the state machine's state, saved over the version its writer read. */
-export class PostgresRollouts {
-  readonly #context: PostgresContext;
-
-  constructor(context: PostgresContext) {
-    this.#context = context;
-  }
-
-  async saveRollout(
-    rollout: Omit<RolloutRecord, 'version' | 'updatedAt'>,
-    expectedVersion: number,
-    audit: AuditInput | undefined,
-  ): Promise<RolloutRecord> {
-    return this.#context.db.transaction(async (client) => {
-      // The namespace lock makes "at most one active rollout" hold across nodes.
-      await lockNamespaces(client, [rollout.namespace]);
-      const existing = await client.query<{ version: string | number }>('SELECT version FROM rollouts WHERE id = $1', [
-        rollout.id,
-      ]);
-      checkRolloutVersion(rollout.id, Number(existing.rows[0]?.version ?? 0), expectedVersion);
-      if (rollout.active) {
-        const other = await client.query<{ id: string }>(
-          'SELECT id FROM rollouts WHERE namespace = $1 AND active AND id <> $2',
-          [rollout.namespace, rollout.id],
+export function postgresRollouts(context: PostgresContext): StoreParts['rollouts'] {
+  return {
+    async saveRollout(rollout, expectedVersion, audit) {
+      return context.db.transaction(async (client) => {
+        // The namespace lock makes "at most one active rollout" hold across nodes.
+        await lockNamespaces(client, [rollout.namespace]);
+        const existing = await client.query<{ version: string | number }>(
+          'SELECT version FROM rollouts WHERE id = $1',
+          [rollout.id],
         );
-        const id = other.rows[0]?.id;
-        if (id) throw rolloutActive(id, rollout.namespace);
-      }
-      const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: this.#context.clock.now() };
-      await client.query(
-        `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+        checkRolloutVersion(rollout.id, Number(existing.rows[0]?.version ?? 0), expectedVersion);
+        if (rollout.active) {
+          const other = await client.query<{ id: string }>(
+            'SELECT id FROM rollouts WHERE namespace = $1 AND active AND id <> $2',
+            [rollout.namespace, rollout.id],
+          );
+          const id = other.rows[0]?.id;
+          if (id) throw rolloutActive(id, rollout.namespace);
+        }
+        const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: context.clock.now() };
+        await client.query(
+          `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
-        [record.id, record.namespace, record.active, JSON.stringify(record.state), record.version, record.updatedAt],
-      );
-      if (audit) await this.#context.audit.appendIn(client, audit);
-      return record;
-    });
-  }
+          [record.id, record.namespace, record.active, JSON.stringify(record.state), record.version, record.updatedAt],
+        );
+        if (audit) await context.audit.appendIn(client, audit);
+        return record;
+      });
+    },
 
-  async getRollout(id: string): Promise<RolloutRecord | undefined> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE id = $1', [id]);
-      return rows[0] && toRollout(rows[0]);
-    });
-  }
+    async getRollout(id) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE id = $1', [id]);
+        return rows[0] && toRollout(rows[0]);
+      });
+    },
 
-  async listActiveRollouts(namespace?: string): Promise<RolloutRecord[]> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } =
-        namespace === undefined
-          ? await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active ORDER BY namespace')
-          : await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active AND namespace = $1', [namespace]);
-      return rows.map(toRollout);
-    });
-  }
+    async listActiveRollouts(namespace) {
+      return context.db.read(async (pool) => {
+        const { rows } =
+          namespace === undefined
+            ? await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active ORDER BY namespace')
+            : await pool.query<RolloutRow>('SELECT * FROM rollouts WHERE active AND namespace = $1', [namespace]);
+        return rows.map(toRollout);
+      });
+    },
 
-  async listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]> {
-    return this.#context.db.read(async (pool) => {
-      const { rows } = await pool.query<RolloutRow>(
-        'SELECT * FROM rollouts WHERE namespace = $1 ORDER BY updated_at DESC, id LIMIT $2',
-        [namespace, limit],
-      );
-      return rows.map(toRollout);
-    });
-  }
+    async listRollouts(namespace, limit) {
+      return context.db.read(async (pool) => {
+        const { rows } = await pool.query<RolloutRow>(
+          'SELECT * FROM rollouts WHERE namespace = $1 ORDER BY updated_at DESC, id LIMIT $2',
+          [namespace, limit],
+        );
+        return rows.map(toRollout);
+      });
+    },
+  };
 }

@@ -1,81 +1,65 @@
-import type { AuditInput, NamespaceSchema } from '@herald/core';
 import { namespaceTables } from '../namespace-tables.js';
 import { namespaceJson, toNamespace, type NamespaceRow } from '../rows.js';
 import { checkNamespaceDeletable, namespaceExists, namespaceNotFound } from '../rules.js';
 import type { NamespaceRecord } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext, SqliteDatabase } from './database.js';
 import type { SqliteGroupCommit } from './group-commit.js';
 
 /** Namespaces in SQLite: their records, and deleting one with everything it owns. */
-export class SqliteNamespaces {
-  readonly #context: SqliteContext;
-  readonly #commits: SqliteGroupCommit;
+export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCommit): StoreParts['namespaces'] {
+  const { db, clock } = context;
+  return {
+    async createNamespace(input, audit) {
+      return db.transaction(() => {
+        const inserted = db
+          .prepare(
+            'INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+          )
+          .run(input.name, input.description, namespaceJson(input.schema), clock.now());
+        if (inserted.changes === 0) throw namespaceExists(input.name);
+        context.audit.appendIn(audit);
+        return readNamespace(db, input.name) as NamespaceRecord;
+      });
+    },
 
-  constructor(context: SqliteContext, commits: SqliteGroupCommit) {
-    this.#context = context;
-    this.#commits = commits;
-  }
+    async getNamespace(name) {
+      context.db.assertOpen();
+      return readNamespace(context.db, name);
+    },
 
-  async createNamespace(
-    input: { name: string; description: string; schema: NamespaceSchema | null },
-    audit: AuditInput,
-  ): Promise<NamespaceRecord> {
-    const { db, clock } = this.#context;
-    return db.transaction(() => {
-      const inserted = db
-        .prepare(
-          'INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
-        )
-        .run(input.name, input.description, namespaceJson(input.schema), clock.now());
-      if (inserted.changes === 0) throw namespaceExists(input.name);
-      this.#context.audit.appendIn(audit);
-      return readNamespace(db, input.name) as NamespaceRecord;
-    });
-  }
+    async listNamespaces(query) {
+      db.assertOpen();
+      const rows = db
+        .prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
+        .all(query.after ?? '', query.limit) as NamespaceRow[];
+      return rows.map(toNamespace);
+    },
 
-  async getNamespace(name: string): Promise<NamespaceRecord | undefined> {
-    this.#context.db.assertOpen();
-    return readNamespace(this.#context.db, name);
-  }
+    async updateNamespace(name, patch, audit) {
+      return db.transaction(() => {
+        const existing = requireNamespace(db, name);
+        db.prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?').run(
+          patch.description ?? existing.description,
+          namespaceJson(patch.schema === undefined ? existing.schema : patch.schema),
+          namespaceJson(patch.policy === undefined ? existing.policy : patch.policy),
+          name,
+        );
+        context.audit.appendIn(audit);
+        return readNamespace(db, name) as NamespaceRecord;
+      });
+    },
 
-  async listNamespaces(query: { after?: string | undefined; limit: number }): Promise<NamespaceRecord[]> {
-    const { db } = this.#context;
-    db.assertOpen();
-    const rows = db
-      .prepare('SELECT * FROM namespaces WHERE name > ? ORDER BY name LIMIT ?')
-      .all(query.after ?? '', query.limit) as NamespaceRow[];
-    return rows.map(toNamespace);
-  }
-
-  async updateNamespace(
-    name: string,
-    patch: { description?: string; schema?: NamespaceSchema | null; policy?: Record<string, unknown> | null },
-    audit: AuditInput,
-  ): Promise<NamespaceRecord> {
-    const { db } = this.#context;
-    return db.transaction(() => {
-      const existing = requireNamespace(db, name);
-      db.prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?').run(
-        patch.description ?? existing.description,
-        namespaceJson(patch.schema === undefined ? existing.schema : patch.schema),
-        namespaceJson(patch.policy === undefined ? existing.policy : patch.policy),
-        name,
-      );
-      this.#context.audit.appendIn(audit);
-      return readNamespace(db, name) as NamespaceRecord;
-    });
-  }
-
-  async deleteNamespace(name: string, options: { force: boolean }, audit: AuditInput): Promise<void> {
-    const { db } = this.#context;
-    // Queued behind pending commits, so a commit accepted before the delete is not resurrected after it.
-    await this.#commits.acceptedSoFar();
-    db.transaction(() => {
-      checkNamespaceDeletable(requireNamespace(db, name), options.force);
-      for (const [table, column] of namespaceTables) db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).run(name);
-      this.#context.audit.appendIn(audit);
-    });
-  }
+    async deleteNamespace(name, options, audit) {
+      // Queued behind pending commits, so a commit accepted before the delete is not resurrected after it.
+      await commits.acceptedSoFar();
+      db.transaction(() => {
+        checkNamespaceDeletable(requireNamespace(db, name), options.force);
+        for (const [table, column] of namespaceTables) db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).run(name);
+        context.audit.appendIn(audit);
+      });
+    },
+  };
 }
 
 export function readNamespace(db: SqliteDatabase, name: string): NamespaceRecord | undefined {

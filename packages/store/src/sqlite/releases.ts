@@ -1,56 +1,45 @@
-import type { AuditInput } from '@herald/core';
 import { toRelease, type ReleaseRow } from '../rows.js';
 import type { ReleaseKind, ReleaseRecord } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 import { checkAsOfNow } from './entry-reads.js';
 import type { SqliteGroupCommit } from './group-commit.js';
 import { requireNamespace } from './namespaces.js';
 
 /** Releases in SQLite: a namespace frozen at a revision, numbered per namespace. */
-export class SqliteReleases {
-  readonly #context: SqliteContext;
-  readonly #commits: SqliteGroupCommit;
+export function sqliteReleases(context: SqliteContext, commits: SqliteGroupCommit): StoreParts['releases'] {
+  const { db } = context;
+  return {
+    async createRelease(input, audit) {
+      await commits.acceptedSoFar();
+      return db.transaction(() => {
+        const namespace = requireNamespace(db, input.namespace);
+        const revision = input.revision ?? namespace.revision;
+        if (input.revision !== undefined) checkAsOfNow(db, revision);
+        const release = insertRelease(context, { ...input, revision });
+        context.audit.appendIn({ ...audit, details: { ...audit.details, seq: release.seq, revision } });
+        return release;
+      });
+    },
 
-  constructor(context: SqliteContext, commits: SqliteGroupCommit) {
-    this.#context = context;
-    this.#commits = commits;
-  }
+    async getRelease(namespace, seq) {
+      db.assertOpen();
+      const row = (
+        seq === undefined
+          ? db.prepare('SELECT * FROM releases WHERE namespace = ? ORDER BY seq DESC LIMIT 1').get(namespace)
+          : db.prepare('SELECT * FROM releases WHERE namespace = ? AND seq = ?').get(namespace, seq)
+      ) as ReleaseRow | undefined;
+      return row && toRelease(row);
+    },
 
-  async createRelease(
-    input: { namespace: string; revision?: number; kind: ReleaseKind; author: string; note: string },
-    audit: AuditInput,
-  ): Promise<ReleaseRecord> {
-    const { db } = this.#context;
-    await this.#commits.acceptedSoFar();
-    return db.transaction(() => {
-      const namespace = requireNamespace(db, input.namespace);
-      const revision = input.revision ?? namespace.revision;
-      if (input.revision !== undefined) checkAsOfNow(db, revision);
-      const release = insertRelease(this.#context, { ...input, revision });
-      this.#context.audit.appendIn({ ...audit, details: { ...audit.details, seq: release.seq, revision } });
-      return release;
-    });
-  }
-
-  async getRelease(namespace: string, seq?: number): Promise<ReleaseRecord | undefined> {
-    const { db } = this.#context;
-    db.assertOpen();
-    const row = (
-      seq === undefined
-        ? db.prepare('SELECT * FROM releases WHERE namespace = ? ORDER BY seq DESC LIMIT 1').get(namespace)
-        : db.prepare('SELECT * FROM releases WHERE namespace = ? AND seq = ?').get(namespace, seq)
-    ) as ReleaseRow | undefined;
-    return row && toRelease(row);
-  }
-
-  async listReleases(query: { namespace: string; beforeSeq?: number; limit: number }): Promise<ReleaseRecord[]> {
-    const { db } = this.#context;
-    db.assertOpen();
-    const rows = db
-      .prepare('SELECT * FROM releases WHERE namespace = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
-      .all(query.namespace, query.beforeSeq ?? Number.MAX_SAFE_INTEGER, query.limit) as ReleaseRow[];
-    return rows.map(toRelease);
-  }
+    async listReleases(query) {
+      db.assertOpen();
+      const rows = db
+        .prepare('SELECT * FROM releases WHERE namespace = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+        .all(query.namespace, query.beforeSeq ?? Number.MAX_SAFE_INTEGER, query.limit) as ReleaseRow[];
+      return rows.map(toRelease);
+    },
+  };
 }
 
 /** Inserts the namespace's next release inside the caller's transaction (a release or a commit that makes one). */

@@ -1,36 +1,30 @@
-import type { AuditInput } from '@herald/core';
-import type { SettingsStore } from '../types.js';
+import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 
 /** Settings in SQLite. */
-export class SqliteSettings implements SettingsStore {
-  readonly #context: SqliteContext;
+export function sqliteSettings(context: SqliteContext): StoreParts['settings'] {
+  const { db } = context;
+  return {
+    async claimSetting(name, value) {
+      return db.transaction(() => {
+        db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
+        return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
+      });
+    },
 
-  constructor(context: SqliteContext) {
-    this.#context = context;
-  }
+    async putSetting(name, value, audit) {
+      db.transaction(() => {
+        db.prepare(
+          'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+        ).run(name, value);
+        context.audit.appendIn(audit);
+      });
+    },
 
-  async claimSetting(name: string, value: string): Promise<string> {
-    const { db } = this.#context;
-    return db.transaction(() => {
-      db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
-      return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
-    });
-  }
-
-  async putSetting(name: string, value: string, audit: AuditInput): Promise<void> {
-    const { db } = this.#context;
-    db.transaction(() => {
-      db.prepare(
-        'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
-      ).run(name, value);
-      this.#context.audit.appendIn(audit);
-    });
-  }
-
-  async getSetting(name: string): Promise<string | undefined> {
-    const { db } = this.#context;
-    db.assertOpen();
-    return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)?.value;
-  }
+    async getSetting(name) {
+      db.assertOpen();
+      return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)
+        ?.value;
+    },
+  };
 }

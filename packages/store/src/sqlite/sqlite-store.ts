@@ -1,19 +1,19 @@
 import { systemClock, type Clock } from '@herald/core';
 import { ComposedStore } from '../composed-store.js';
 import { RevisionListeners } from '../revision-listeners.js';
-import { SqliteAccess } from './access.js';
+import { sqliteAccess } from './access.js';
 import { SqliteAuditChain } from './audit-chain.js';
-import { SqliteCompaction } from './compaction.js';
+import { sqliteCompaction } from './compaction.js';
 import { SqliteDatabase, type SqliteContext } from './database.js';
-import { SqliteEntryReads } from './entry-reads.js';
+import { sqliteEntryReads } from './entry-reads.js';
 import { SqliteGroupCommit } from './group-commit.js';
-import { SqliteInstances } from './instances.js';
-import { SqliteNamespaces } from './namespaces.js';
-import { SqliteReleases } from './releases.js';
-import { SqliteRollouts } from './rollouts.js';
-import { SqliteSettings } from './settings.js';
-import { SqliteSigningKeys } from './signing-keys.js';
-import { SqliteSnapshots } from './snapshots.js';
+import { sqliteInstances } from './instances.js';
+import { sqliteNamespaces } from './namespaces.js';
+import { sqliteReleases } from './releases.js';
+import { sqliteRollouts } from './rollouts.js';
+import { sqliteSettings } from './settings.js';
+import { sqliteSigningKeys } from './signing-keys.js';
+import { sqliteSnapshots } from './snapshots.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; parent folders are created. */
@@ -39,17 +39,17 @@ export class SqliteStore extends ComposedStore {
     const listeners = new RevisionListeners();
     const commits = new SqliteGroupCommit(context, listeners);
     super({
-      namespaces: new SqliteNamespaces(context, commits),
+      namespaces: sqliteNamespaces(context, commits),
       commits,
-      reads: new SqliteEntryReads(db),
-      compaction: new SqliteCompaction(context, commits),
-      releases: new SqliteReleases(context, commits),
-      rollouts: new SqliteRollouts(context),
-      instances: new SqliteInstances(db),
-      signingKeys: new SqliteSigningKeys(context),
-      access: new SqliteAccess(context),
-      snapshots: new SqliteSnapshots(context),
-      settings: new SqliteSettings(context),
+      reads: sqliteEntryReads(db),
+      compaction: sqliteCompaction(context, commits),
+      releases: sqliteReleases(context, commits),
+      rollouts: sqliteRollouts(context),
+      instances: sqliteInstances(db),
+      signingKeys: sqliteSigningKeys(context),
+      access: sqliteAccess(context),
+      snapshots: sqliteSnapshots(context),
+      settings: sqliteSettings(context),
       audit,
       feed: { watchRevisions: (listener) => listeners.add(listener) },
     });
