@@ -1,36 +1,37 @@
 import type pg from 'pg';
+import type { StoreParts } from '../composed-store.js';
 import { tokenColumns, tokenValues, toToken, type TokenRow } from '../rows.js';
 import { tokenNotFound } from '../rules.js';
 import type { TokenRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { PostgresContext } from './database.js';
 
 /** Tokens and HMAC access keys in PostgreSQL. */
 export function postgresAccess(context: PostgresContext): StoreParts['access'] {
+  const { db } = context;
   return {
     async createToken(token, audit) {
-      await context.db.transaction(async (client) => {
+      await db.transaction(async (client) => {
         await insertToken(client, token);
         await context.audit.appendIn(client, audit);
       });
     },
 
     async findToken(tokenHash) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
         return rows[0] && toToken(rows[0]);
       });
     },
 
     async listTokens() {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
         return rows.map(toToken);
       });
     },
 
     async revokeToken(id, at, audit) {
-      return context.db.transaction(async (client) => {
+      return db.transaction(async (client) => {
         const { rows } = await client.query<TokenRow>('SELECT * FROM tokens WHERE id = $1 FOR UPDATE', [id]);
         const row = rows[0];
         if (!row) throw tokenNotFound(id);
@@ -42,7 +43,7 @@ export function postgresAccess(context: PostgresContext): StoreParts['access'] {
     },
 
     async createAccessKey(key, audit) {
-      await context.db.transaction(async (client) => {
+      await db.transaction(async (client) => {
         await insertToken(client, key.token);
         await client.query('INSERT INTO access_keys (token_id, encrypted_secret) VALUES ($1, $2)', [
           key.token.id,
@@ -53,7 +54,7 @@ export function postgresAccess(context: PostgresContext): StoreParts['access'] {
     },
 
     async findAccessKey(tokenId) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<TokenRow & { encrypted_secret: string }>(
           'SELECT t.*, k.encrypted_secret FROM access_keys k JOIN tokens t ON t.id = k.token_id WHERE k.token_id = $1',
           [tokenId],

@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { toCommit, toVersion, type CommitRow, type EntryRow } from '../rows.js';
 import { checkAsOf, checkRevisionNumber } from '../rules.js';
-import type { StoreParts } from '../composed-store.js';
 import { meta, type PostgresDatabase } from './database.js';
 
 /** The columns of `entry_versions` that make an EntryVersion (not `superseded_at`). */
@@ -54,10 +54,10 @@ export function postgresEntryReads(db: PostgresDatabase): StoreParts['reads'] {
         // so a compaction committed in between cannot make them return a half-removed past.
         const { rows } = await pool.query<EntryRow & { current_revision: number; compacted_revision: number }>(
           `SELECT m.current_revision, m.compacted_revision, e.*
-         FROM (SELECT max(value) FILTER (WHERE name = 'revision') AS current_revision,
-                      max(value) FILTER (WHERE name = 'compacted_revision') AS compacted_revision FROM meta) m
-         LEFT JOIN LATERAL (${select}) e ON true
-         ORDER BY e.key, e.label`,
+           FROM (SELECT max(value) FILTER (WHERE name = 'revision') AS current_revision,
+                        max(value) FILTER (WHERE name = 'compacted_revision') AS compacted_revision FROM meta) m
+           LEFT JOIN LATERAL (${select}) e ON true
+           ORDER BY e.key, e.label`,
           params,
         );
         const head = rows[0] as { current_revision: number; compacted_revision: number };

@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
 import type { InstanceReport } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { PostgresDatabase } from './database.js';
 
 /** Instance reports in PostgreSQL: what each instance last said it applied, per view. */
@@ -19,9 +19,9 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
       await db.transaction(async (client) => {
         await client.query(
           `INSERT INTO instances (instance_id, attributes, health, health_detail, last_seen)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-         ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
-           health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+           ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
+             health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
           [
             instances.map((r) => r.instanceId),
             instances.map((r) => JSON.stringify(r.attributes)),
@@ -33,10 +33,10 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
         if (viewRows.length === 0) return;
         await client.query(
           `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])
-         ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,
-           status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at
-           WHERE excluded.updated_at >= instance_views.updated_at`,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+           ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,
+             status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= instance_views.updated_at`,
           [
             viewRows.map(([r]) => r.instanceId),
             viewRows.map(([, v]) => v.namespace),
@@ -55,9 +55,9 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
       return db.read(async (pool) => {
         const { rows } = await pool.query<InstanceJoinRow>(
           `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
-                v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
-         FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
-         WHERE v.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
+                  v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
+           FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
+           WHERE v.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
           [query.namespace, query.seenSince],
         );
         return groupInstances(query.namespace, rows);

@@ -1,9 +1,9 @@
 import type pg from 'pg';
+import type { StoreParts } from '../composed-store.js';
 import { namespaceTables } from '../namespace-tables.js';
 import { namespaceJson, toNamespace, type NamespaceRow } from '../rows.js';
 import { checkNamespaceDeletable, namespaceExists, namespaceNotFound } from '../rules.js';
 import type { NamespaceRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import { advisoryKey32 } from './connection.js';
 import type { PostgresContext } from './database.js';
 import type { PostgresGroupCommit } from './group-commit.js';
@@ -19,7 +19,7 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
       return db.transaction(async (client) => {
         const { rows } = await client.query<NamespaceRow>(
           `INSERT INTO namespaces (name, description, schema, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (name) DO NOTHING RETURNING *`,
+           ON CONFLICT (name) DO NOTHING RETURNING *`,
           [input.name, input.description, namespaceJson(input.schema), clock.now()],
         );
         const row = rows[0];
@@ -30,14 +30,14 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
     },
 
     async getNamespace(name) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name = $1', [name]);
         return rows[0] && toNamespace(rows[0]);
       });
     },
 
     async listNamespaces(query) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<NamespaceRow>(
           'SELECT * FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2',
           [query.after ?? '', query.limit],
@@ -47,7 +47,7 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
     },
 
     async updateNamespace(name, patch, audit) {
-      return context.db.transaction(async (client) => {
+      return db.transaction(async (client) => {
         await lockNamespaces(client, [name]);
         const existing = await requireNamespace(client, name);
         const { rows } = await client.query<NamespaceRow>(
@@ -67,7 +67,7 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
     async deleteNamespace(name, options, audit) {
       // Ordered after the commits this node already accepted, so none of them resurrects the namespace.
       await commits.acceptedSoFar();
-      await context.db.transaction(async (client) => {
+      await db.transaction(async (client) => {
         await lockNamespaces(client, [name]);
         checkNamespaceDeletable(await requireNamespace(client, name), options.force);
         for (const [table, column] of namespaceTables)

@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { toRelease, type ReleaseRow } from '../rows.js';
 import { checkAsOf } from '../rules.js';
-import type { StoreParts } from '../composed-store.js';
 import { meta, type PostgresContext } from './database.js';
 import type { PostgresGroupCommit } from './group-commit.js';
 import { lockNamespaces, requireNamespace } from './namespaces.js';
@@ -10,10 +10,11 @@ import { lockNamespaces, requireNamespace } from './namespaces.js';
  * (The release a commit makes for the `immediate` policy is written by its round, `commit-round.ts`.)
  */
 export function postgresReleases(context: PostgresContext, commits: PostgresGroupCommit): StoreParts['releases'] {
+  const { db } = context;
   return {
     async createRelease(input, audit) {
       await commits.acceptedSoFar();
-      return context.db.transaction(async (client) => {
+      return db.transaction(async (client) => {
         await lockNamespaces(client, [input.namespace]);
         const namespace = await requireNamespace(client, input.namespace);
         const revision = input.revision ?? namespace.revision;
@@ -28,8 +29,8 @@ export function postgresReleases(context: PostgresContext, commits: PostgresGrou
         }
         const { rows } = await client.query<ReleaseRow>(
           `INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at)
-         SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6 FROM releases WHERE namespace = $1
-         RETURNING *`,
+           SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6 FROM releases WHERE namespace = $1
+           RETURNING *`,
           [input.namespace, revision, input.kind, input.author, input.note, context.clock.now()],
         );
         const release = toRelease(rows[0] as ReleaseRow);
@@ -42,7 +43,7 @@ export function postgresReleases(context: PostgresContext, commits: PostgresGrou
     },
 
     async getRelease(namespace, seq) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } =
           seq === undefined
             ? await pool.query<ReleaseRow>('SELECT * FROM releases WHERE namespace = $1 ORDER BY seq DESC LIMIT 1', [
@@ -57,7 +58,7 @@ export function postgresReleases(context: PostgresContext, commits: PostgresGrou
     },
 
     async listReleases(query) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<ReleaseRow>(
           'SELECT * FROM releases WHERE namespace = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3',
           [query.namespace, query.beforeSeq ?? Number.MAX_SAFE_INTEGER, query.limit],

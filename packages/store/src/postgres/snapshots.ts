@@ -1,14 +1,15 @@
+import type { StoreParts } from '../composed-store.js';
 import { snapshotColumns, snapshotValues, toSnapshot, toVersion, type EntryRow, type SnapshotRow } from '../rows.js';
 import { checkSnapshotEtag, snapshotExists, snapshotNotFound } from '../rules.js';
-import type { StoreParts } from '../composed-store.js';
 import type { PostgresContext } from './database.js';
 import { lockNamespaces, requireNamespace } from './namespaces.js';
 
 /** Snapshots in PostgreSQL: the record and its copied items, written together. */
 export function postgresSnapshots(context: PostgresContext): StoreParts['snapshots'] {
+  const { db } = context;
   return {
     async createSnapshot(record, items, audit) {
-      return context.db.transaction(async (client) => {
+      return db.transaction(async (client) => {
         // The namespace lock orders this after a concurrent delete of the namespace, which removes snapshots too.
         await lockNamespaces(client, [record.namespace]);
         await requireNamespace(client, record.namespace);
@@ -24,14 +25,14 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
           ]);
         const inserted = await client.query(
           `INSERT INTO snapshots (${snapshotColumns})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (namespace, name) DO NOTHING`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (namespace, name) DO NOTHING`,
           snapshotValues(record),
         );
         if (inserted.rowCount === 0) throw snapshotExists(record.namespace, record.name);
         if (items.length > 0) {
           await client.query(
             `INSERT INTO snapshot_items (namespace, snapshot, key, label, revision, value, content_type, tags, locked, secret, author, created_at)
-           SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[], $8::text[], $9::boolean[], $10::boolean[], $11::text[], $12::bigint[])`,
+             SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[], $8::text[], $9::boolean[], $10::boolean[], $11::text[], $12::bigint[])`,
             [
               record.namespace,
               record.name,
@@ -54,7 +55,7 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
     },
 
     async getSnapshot(namespace, name) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<SnapshotRow>('SELECT * FROM snapshots WHERE namespace = $1 AND name = $2', [
           namespace,
           name,
@@ -64,7 +65,7 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
     },
 
     async listSnapshots(query) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const { rows } = await pool.query<SnapshotRow>(
           'SELECT * FROM snapshots WHERE namespace = $1 AND name > $2 ORDER BY name LIMIT $3',
           [query.namespace, query.after ?? '', query.limit],
@@ -74,7 +75,7 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
     },
 
     async updateSnapshot(namespace, name, patch, ifEtag, audit) {
-      return context.db.transaction(async (client) => {
+      return db.transaction(async (client) => {
         const { rows } = await client.query<SnapshotRow>(
           'SELECT * FROM snapshots WHERE namespace = $1 AND name = $2 FOR UPDATE',
           [namespace, name],
@@ -92,7 +93,7 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
     },
 
     async readSnapshotItems(query) {
-      return context.db.read(async (pool) => {
+      return db.read(async (pool) => {
         const params: unknown[] = [query.namespace, query.name];
         let where = 'namespace = $1 AND snapshot = $2';
         if (query.after) {
@@ -106,7 +107,7 @@ export function postgresSnapshots(context: PostgresContext): StoreParts['snapsho
         }
         const { rows } = await pool.query<Omit<EntryRow, 'deleted'>>(
           `SELECT namespace, key, label, revision, value, content_type, tags, locked, secret, author, created_at
-         FROM snapshot_items WHERE ${where} ORDER BY key, label${limit}`,
+           FROM snapshot_items WHERE ${where} ORDER BY key, label${limit}`,
           params,
         );
         return rows.map((row) => toVersion({ ...row, deleted: false }));

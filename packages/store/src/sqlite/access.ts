@@ -1,21 +1,20 @@
+import type { StoreParts } from '../composed-store.js';
 import { tokenColumns, tokenValues, toToken, type TokenRow } from '../rows.js';
 import { tokenNotFound } from '../rules.js';
 import type { TokenRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 
 /** Tokens and HMAC access keys in SQLite. */
 export function sqliteAccess(context: SqliteContext): StoreParts['access'] {
   const { db } = context;
+
   function insertToken(token: TokenRecord): void {
-    context.db
-      .prepare(`INSERT INTO tokens (${tokenColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(...tokenValues(token));
+    db.prepare(`INSERT INTO tokens (${tokenColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(...tokenValues(token));
   }
 
   return {
     async createToken(token, audit) {
-      context.db.transaction(() => {
+      db.transaction(() => {
         insertToken(token);
         context.audit.appendIn(audit);
       });

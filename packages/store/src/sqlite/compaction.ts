@@ -1,5 +1,5 @@
-import { checkCompaction } from '../rules.js';
 import type { StoreParts } from '../composed-store.js';
+import { checkCompaction } from '../rules.js';
 import type { SqliteContext } from './database.js';
 import type { SqliteGroupCommit } from './group-commit.js';
 

@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { toCommit, toVersion, type CommitRow, type EntryRow } from '../rows.js';
 import { checkAsOf } from '../rules.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteDatabase } from './database.js';
 
 /** Reads of the revisions, entries, their history and commits in SQLite, now or as of a past revision. */

@@ -1,8 +1,8 @@
+import type { StoreParts } from '../composed-store.js';
 import { namespaceTables } from '../namespace-tables.js';
 import { namespaceJson, toNamespace, type NamespaceRow } from '../rows.js';
 import { checkNamespaceDeletable, namespaceExists, namespaceNotFound } from '../rules.js';
 import type { NamespaceRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext, SqliteDatabase } from './database.js';
 import type { SqliteGroupCommit } from './group-commit.js';
 
@@ -24,8 +24,8 @@ export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCom
     },
 
     async getNamespace(name) {
-      context.db.assertOpen();
-      return readNamespace(context.db, name);
+      db.assertOpen();
+      return readNamespace(db, name);
     },
 
     async listNamespaces(query) {

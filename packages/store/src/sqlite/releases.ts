@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { toRelease, type ReleaseRow } from '../rows.js';
 import type { ReleaseKind, ReleaseRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 import { checkAsOfNow } from './entry-reads.js';
 import type { SqliteGroupCommit } from './group-commit.js';

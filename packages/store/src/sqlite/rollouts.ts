@@ -1,7 +1,7 @@
+import type { StoreParts } from '../composed-store.js';
 import { toRollout, type RolloutRow } from '../rows.js';
 import { checkRolloutVersion, rolloutActive } from '../rules.js';
 import type { RolloutRecord } from '../types.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 
 /** Rollouts in SQLite: the state machine's state, saved over the version its writer read. */
@@ -22,7 +22,7 @@ export function sqliteRollouts(context: SqliteContext): StoreParts['rollouts'] {
         const record: RolloutRecord = { ...rollout, version: expectedVersion + 1, updatedAt: clock.now() };
         db.prepare(
           `INSERT INTO rollouts (id, namespace, active, state, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
+           ON CONFLICT (id) DO UPDATE SET active = excluded.active, state = excluded.state, version = excluded.version, updated_at = excluded.updated_at`,
         ).run(
           record.id,
           record.namespace,

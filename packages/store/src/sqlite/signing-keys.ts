@@ -1,5 +1,5 @@
-import { signingKeyColumns, signingKeyValues, toSigningKey, type SigningKeyRow } from '../rows.js';
 import type { StoreParts } from '../composed-store.js';
+import { signingKeyColumns, signingKeyValues, toSigningKey, type SigningKeyRow } from '../rows.js';
 import type { SqliteContext } from './database.js';
 
 /** Signing keys in SQLite. */

@@ -1,6 +1,6 @@
+import type { StoreParts } from '../composed-store.js';
 import { snapshotColumns, snapshotValues, toSnapshot, toVersion, type EntryRow, type SnapshotRow } from '../rows.js';
 import { checkSnapshotEtag, snapshotExists, snapshotExpired, snapshotNotFound } from '../rules.js';
-import type { StoreParts } from '../composed-store.js';
 import type { SqliteContext } from './database.js';
 import { requireNamespace } from './namespaces.js';
 
@@ -28,7 +28,7 @@ export function sqliteSnapshots(context: SqliteContext): StoreParts['snapshots']
         );
         const insert = db.prepare(
           `INSERT INTO snapshot_items (namespace, snapshot, key, label, revision, text, content_type, tags, locked, secret, author, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         );
         for (const v of items) {
           insert.run(
