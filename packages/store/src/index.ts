@@ -1,6 +1,7 @@
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './sqlite/sqlite-store.js';
-export { PostgresStore, revisionChannel } from './postgres/postgres-store.js';
+export { PostgresStore } from './postgres/postgres-store.js';
+export { revisionChannel } from './postgres/change-feed.js';
 export type { PostgresStoreOptions } from './postgres/postgres-store.js';
 export { migratePostgres, postgresMigrations } from './postgres/migrations.js';
 export type { MigrationResult } from './postgres/migrations.js';
@@ -10,10 +11,14 @@ export { leadershipApplicationName, PostgresLeadership } from './postgres/leader
 export type { PostgresLeadershipOptions } from './postgres/leadership.js';
 export type {
   AccessKeyRecord,
+  AccessStore,
+  AuditStore,
   CommitQuery,
   CommitResult,
   CompactionResult,
+  DeliveryStore,
   EntryQuery,
+  EntryStore,
   HistoryQuery,
   InstanceRecord,
   InstanceReport,
@@ -21,11 +26,16 @@ export type {
   NamespaceRecord,
   ReleaseKind,
   ReleaseRecord,
+  RevisionFeed,
   RolloutRecord,
+  SettingsStore,
   SigningKeyRecord,
+  SigningKeyStore,
   SnapshotFilter,
   SnapshotRecord,
   SnapshotStatus,
+  SnapshotStore,
   Store,
+  StoreLifecycle,
   TokenRecord,
 } from './types.js';

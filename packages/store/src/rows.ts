@@ -1,17 +1,18 @@
-import type { AuditRecord, EntryVersion, NamespaceSchema } from '@herald/core';
+import type { AuditRecord, CommitRecord, EntryVersion, NamespaceSchema } from '@herald/core';
 import type {
   NamespaceRecord,
   ReleaseKind,
   ReleaseRecord,
   RolloutRecord,
+  SigningKeyRecord,
   SnapshotRecord,
   SnapshotStatus,
   TokenRecord,
 } from './types.js';
 
 /**
- * Rows as both adapters select them, and their mapping to records: one definition, so the two
- * stores cannot drift apart. SQLite stores flags as 0/1 and PostgreSQL as booleans; an entry's
+ * Rows as both adapters select them, their mapping to records, and records to the column values
+ * both adapters insert: one definition, so the two stores cannot drift apart. SQLite stores flags as 0/1 and PostgreSQL as booleans; an entry's
  * value is text in SQLite and bytea in PostgreSQL (whose text cannot hold U+0000).
  */
 type Flag = boolean | number;
@@ -75,6 +76,31 @@ export function toNamespace(row: NamespaceRow): NamespaceRecord {
   };
 }
 
+/** JSON columns of a namespace that a patch may change, as stored (null stays null). */
+export function namespaceJson(value: NamespaceSchema | Record<string, unknown> | null): string | null {
+  return value === null ? null : JSON.stringify(value);
+}
+
+export interface CommitRow {
+  revision: number;
+  namespace: string;
+  author: string;
+  message: string;
+  created_at: number;
+  changes: string;
+}
+
+export function toCommit(row: CommitRow): CommitRecord {
+  return {
+    revision: row.revision,
+    namespace: row.namespace,
+    author: row.author,
+    message: row.message,
+    createdAt: row.created_at,
+    changes: JSON.parse(row.changes) as CommitRecord['changes'],
+  };
+}
+
 export interface TokenRow {
   id: string;
   name: string;
@@ -97,6 +123,52 @@ export function toToken(row: TokenRow): TokenRecord {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
   };
+}
+
+/** The columns of `tokens` in insert order: id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at. */
+export const tokenColumns = 'id, name, scopes, token_hash, created_at, created_by, expires_at, revoked_at';
+
+export function tokenValues(token: TokenRecord): unknown[] {
+  return [
+    token.id,
+    token.name,
+    JSON.stringify(token.scopes),
+    token.tokenHash,
+    token.createdAt,
+    token.createdBy,
+    token.expiresAt,
+    token.revokedAt,
+  ];
+}
+
+export interface SigningKeyRow {
+  key_id: string;
+  public_key: string;
+  encrypted_private_key: string;
+  created_at: number;
+  endorsed_by: string | null;
+}
+
+export function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
+  return {
+    keyId: row.key_id,
+    publicKey: row.public_key,
+    encryptedPrivateKey: row.encrypted_private_key,
+    createdAt: Number(row.created_at),
+    endorsedBy: row.endorsed_by === null ? null : (JSON.parse(row.endorsed_by) as SigningKeyRecord['endorsedBy']),
+  };
+}
+
+export const signingKeyColumns = 'key_id, public_key, encrypted_private_key, created_at, endorsed_by';
+
+export function signingKeyValues(key: SigningKeyRecord): unknown[] {
+  return [
+    key.keyId,
+    key.publicKey,
+    key.encryptedPrivateKey,
+    key.createdAt,
+    key.endorsedBy === null ? null : JSON.stringify(key.endorsedBy),
+  ];
 }
 
 export interface AuditRow {
@@ -155,6 +227,27 @@ export function toSnapshot(row: SnapshotRow): SnapshotRecord {
     size: row.size,
     etag: row.etag,
   };
+}
+
+export const snapshotColumns =
+  'namespace, name, status, filters, composition_type, retention_period, tags, created_at, expires_at, revision, items_count, size, etag';
+
+export function snapshotValues(record: SnapshotRecord): unknown[] {
+  return [
+    record.namespace,
+    record.name,
+    record.status,
+    JSON.stringify(record.filters),
+    record.compositionType,
+    record.retentionPeriod,
+    JSON.stringify(record.tags),
+    record.createdAt,
+    record.expiresAt,
+    record.revision,
+    record.itemsCount,
+    record.size,
+    record.etag,
+  ];
 }
 
 export interface ReleaseRow {

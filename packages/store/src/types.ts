@@ -191,16 +191,8 @@ export interface CompactionResult {
   removedVersions: number;
 }
 
-/**
- * Herald's storage contract. Every method is atomic; every mutating method appends its audit
- * record in the same transaction as the change it records, so the audit log can neither miss a
- * change nor record one that did not happen. One conformance suite runs against every adapter.
- */
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
-
-  /** The highest committed revision; 0 for an empty store. */
-  currentRevision(): Promise<number>;
+/** Namespaces, their entries, commits, history and compaction: the configuration itself. */
+export interface EntryStore {
   /** History at or before this revision is gone; as-of reads below it fail with `revision_compacted`. */
   compactedRevision(): Promise<number>;
 
@@ -229,12 +221,17 @@ export interface Store {
   /** Versions (tombstones included), newest first unless `order` says otherwise. */
   entryHistory(query: HistoryQuery): Promise<EntryVersion[]>;
   listCommits(query: CommitQuery): Promise<CommitRecord[]>;
+  /** The revision of the newest commit to the namespace made at or before `at` (ms since the epoch); 0 when there is none. */
+  namespaceRevisionAt(namespace: string, at: number): Promise<number>;
   /**
    * Drops every version that no read at or after `revision` can see. Refused (`invalid_revision`)
    * past the revision of any namespace's newest release, whose content must stay deliverable.
    */
   compact(revision: number, audit: AuditInput): Promise<CompactionResult>;
+}
 
+/** Releases, rollouts and the reports instances send about what they applied: delivering the configuration. */
+export interface DeliveryStore {
   /**
    * Makes the next release of a namespace (seq = last + 1) with the content of `revision`
    * (default: the namespace's current revision). Fails with `namespace_not_found`, or
@@ -265,23 +262,32 @@ export interface Store {
   /** Rollouts of a namespace, most recently updated first. */
   listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]>;
 
-  listSigningKeys(): Promise<SigningKeyRecord[]>;
-  addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void>;
-
   /** Upserts a batch of instance reports (one transaction); later reports of an instance win. */
   recordReports(reports: readonly InstanceReport[]): Promise<void>;
   /** Instances seen at or after `seenSince` that reported a view of the namespace. */
   listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]>;
+}
 
+/** The keys that sign what is delivered (private halves encrypted by the caller). */
+export interface SigningKeyStore {
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  addSigningKey(key: SigningKeyRecord, audit: AuditInput): Promise<void>;
+}
+
+/** Bearer tokens and the HMAC access keys built on them: who may call the APIs. */
+export interface AccessStore {
   createToken(token: TokenRecord, audit: AuditInput): Promise<void>;
+  findToken(tokenHash: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;
   /** Creates a token and its HMAC access key in one transaction (fails like createToken). */
   createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void>;
   /** The access key of the token with this id; undefined for an unknown id and for a token that is not an access key. */
   findAccessKey(tokenId: string): Promise<AccessKeyRecord | undefined>;
+}
 
-  /** The revision of the newest commit to the namespace made at or before `at` (ms since the epoch); 0 when there is none. */
-  namespaceRevisionAt(namespace: string, at: number): Promise<number>;
-
+/** Named, immutable copies of some of a namespace's entries (Azure App Configuration snapshots). */
+export interface SnapshotStore {
   /**
    * Stores a snapshot with a copy of its items, all or nothing. Fails with `namespace_not_found`,
    * or `snapshot_exists` unless the snapshot of that name is archived and expired at
@@ -309,11 +315,10 @@ export interface Store {
     after?: { key: string; label: string };
     limit?: number;
   }): Promise<EntryVersion[]>;
+}
 
-  findToken(tokenHash: string): Promise<TokenRecord | undefined>;
-  listTokens(): Promise<TokenRecord[]>;
-  revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;
-
+/** Named string settings of the whole store (facts fixed at creation, and operator settings). */
+export interface SettingsStore {
   /**
    * Stores `value` under `name` unless a value is there already, and returns the stored one: the
    * first writer wins, on every node. For facts fixed at a store's creation (the fingerprint of
@@ -323,18 +328,48 @@ export interface Store {
   /** Sets a setting (last writer wins), auditing the change. */
   putSetting(name: string, value: string, audit: AuditInput): Promise<void>;
   getSetting(name: string): Promise<string | undefined>;
+}
 
+/** The hash-chained audit log that every mutation appends to. */
+export interface AuditStore {
   appendAudit(input: AuditInput): Promise<AuditRecord>;
   /** Records in sequence order, after `afterSeq`. */
   listAudit(query: { afterSeq?: number; limit: number }): Promise<AuditRecord[]>;
+}
 
+/** The store-wide revision and the feed that announces new ones, on this node and (when shared) on others. */
+export interface RevisionFeed {
+  /** The highest committed revision; 0 for an empty store. */
+  currentRevision(): Promise<number>;
   /**
    * Calls `listener` after new revisions are committed, by this process or (for shared databases)
    * by any other node, with the highest revision known. Calls may coalesce several revisions;
    * listeners must read what they need from the store. Returns the unsubscribe function.
    */
   watchRevisions(listener: (revision: number) => void): () => void;
+}
 
+/** Which adapter it is, and its end. */
+export interface StoreLifecycle {
+  readonly kind: 'sqlite' | 'postgres';
   /** Finishes pending commits, then releases the database. Idempotent. */
   close(): Promise<void>;
 }
+
+/**
+ * Herald's storage contract: the area interfaces together, so a service can declare the slice it
+ * uses. Every method is atomic; every mutating method appends its audit record in the same
+ * transaction as the change it records, so the audit log can neither miss a change nor record one
+ * that did not happen. One conformance suite runs against every adapter.
+ */
+export interface Store
+  extends
+    EntryStore,
+    DeliveryStore,
+    SigningKeyStore,
+    AccessStore,
+    SnapshotStore,
+    SettingsStore,
+    AuditStore,
+    RevisionFeed,
+    StoreLifecycle {}

@@ -563,7 +563,7 @@ void describe('PostgresStore when the server goes away', () => {
   });
 
   // A backend killed while its connection is being handed out must fail one call, never the process
-  // (a pg Client 'error' without a listener throws). See checkOut() in postgres-store.ts.
+  // (a pg Client 'error' without a listener throws). See checkOut() in postgres/database.ts.
   void it('a backend terminated in the same packet as its ReadyForQuery fails the call, not the process', async () => {
     const target = new URL(database.url);
     const proxy = new Proxy({ host: target.hostname, port: Number(target.port || 5432) });

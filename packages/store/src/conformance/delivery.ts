@@ -1,0 +1,331 @@
+/** Delivery (DeliveryStore): releases, rollouts and instance reports. */
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import type { InstanceReport, RolloutRecord } from '../types.js';
+import { allAudit, audit, commit, createNs, rejectsWith, set, type ConformanceTest } from './helpers.js';
+
+export function deliveryConformance(test: ConformanceTest): void {
+  void describe('releases', () => {
+    test('createRelease numbers releases per namespace, at the namespace revision unless told', async (store) => {
+      await createNs(store, 'app');
+      await createNs(store, 'other');
+      await commit(store, 'app', [set('a', '1')]); // 1
+      await commit(store, 'other', [set('a', '1')]); // 2
+      const before = Date.now();
+      const first = await store.createRelease(
+        { namespace: 'app', kind: 'manual', author: 'alice', note: 'first' },
+        audit('release.create', 'namespace:app'),
+      );
+      const after = Date.now();
+      assert.deepEqual(
+        { ...first, createdAt: 0 },
+        { namespace: 'app', seq: 1, revision: 1, kind: 'manual', author: 'alice', note: 'first', createdAt: 0 },
+      );
+      assert.ok(first.createdAt >= before && first.createdAt <= after);
+      const pinned = await store.createRelease(
+        { namespace: 'app', revision: 2, kind: 'rollback', author: 'bob', note: '' },
+        audit('release.create'),
+      );
+      assert.equal(pinned.seq, 2);
+      assert.equal(pinned.revision, 2);
+      const elsewhere = await store.createRelease(
+        { namespace: 'other', kind: 'commit', author: 'c', note: '' },
+        audit('release.create'),
+      );
+      assert.equal(elsewhere.seq, 1, 'seq counts per namespace');
+      assert.equal(elsewhere.revision, 2);
+      assert.deepEqual(await store.getRelease('app'), pinned, 'without seq: the newest');
+      assert.deepEqual(await store.getRelease('app', 1), first);
+      assert.equal(await store.getRelease('app', 3), undefined);
+      assert.equal(await store.getRelease('missing'), undefined);
+      const records = await allAudit(store);
+      assert.deepEqual(
+        records.filter((r) => r.action === 'release.create').map((r) => r.details),
+        [
+          { seq: 1, revision: 1 },
+          { seq: 2, revision: 2 },
+          { seq: 1, revision: 2 },
+        ],
+      );
+    });
+
+    test('createRelease refuses a missing namespace and revisions that do not exist (yet)', async (store) => {
+      await createNs(store, 'app');
+      await commit(store, 'app', [set('a', '1')]);
+      const input = { kind: 'manual' as const, author: 'a', note: '' };
+      await rejectsWith(
+        store.createRelease({ ...input, namespace: 'ghost' }, audit('release.create')),
+        'namespace_not_found',
+      );
+      await rejectsWith(
+        store.createRelease({ ...input, namespace: 'app', revision: 2 }, audit('release.create')),
+        'revision_not_found',
+      );
+      await rejectsWith(
+        store.createRelease({ ...input, namespace: 'app', revision: -1 }, audit('release.create')),
+        'invalid_revision',
+      );
+      await commit(store, 'app', [set('a', '2')]);
+      await store.compact(2, audit('store.compact'));
+      await rejectsWith(
+        store.createRelease({ ...input, namespace: 'app', revision: 1 }, audit('release.create')),
+        'revision_compacted',
+      );
+      assert.equal(await store.getRelease('app'), undefined, 'nothing was released');
+    });
+
+    test('listReleases lists newest first, paged by beforeSeq; concurrent releases get distinct seqs', async (store) => {
+      await createNs(store, 'app');
+      const made = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.createRelease(
+            { namespace: 'app', kind: 'manual', author: 'a', note: `n${i}` },
+            audit('release.create'),
+          ),
+        ),
+      );
+      assert.deepEqual(
+        made.map((r) => r.seq).sort((x, y) => x - y),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+      );
+      assert.deepEqual(
+        (await store.listReleases({ namespace: 'app', limit: 3 })).map((r) => r.seq),
+        [8, 7, 6],
+      );
+      assert.deepEqual(
+        (await store.listReleases({ namespace: 'app', beforeSeq: 6, limit: 3 })).map((r) => r.seq),
+        [5, 4, 3],
+      );
+      assert.deepEqual(
+        (await store.listReleases({ namespace: 'app', beforeSeq: 2, limit: 3 })).map((r) => r.seq),
+        [1],
+      );
+      const listed = await store.listReleases({ namespace: 'app', limit: 100 });
+      assert.deepEqual(
+        listed,
+        [...made].sort((x, y) => y.seq - x.seq),
+      );
+      assert.deepEqual(await store.listReleases({ namespace: 'missing', limit: 3 }), []);
+    });
+  });
+
+  void describe('rollouts', () => {
+    const rollout = (
+      id: string,
+      namespace: string,
+      active: boolean,
+      state: Record<string, unknown> = { phase: 'wave', wave: 0 },
+    ): Omit<RolloutRecord, 'version' | 'updatedAt'> => ({
+      id,
+      namespace,
+      active,
+      state,
+    });
+
+    test('saveRollout creates at version 1 and updates only from the version read', async (store) => {
+      await createNs(store, 'app');
+      const before = Date.now();
+      const created = await store.saveRollout(
+        rollout('r1', 'app', true, { waves: [{ percent: 1 }], nested: { ok: true } }),
+        0,
+        audit('rollout.start'),
+      );
+      assert.equal(created.version, 1);
+      assert.ok(created.updatedAt >= before && created.updatedAt <= Date.now());
+      assert.deepEqual(await store.getRollout('r1'), created);
+      const stale = await rejectsWith(
+        store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 0, undefined),
+        'precondition_failed',
+      );
+      assert.ok(stale);
+      await rejectsWith(
+        store.saveRollout(rollout('r1', 'app', true, { overwritten: true }), 2, undefined),
+        'precondition_failed',
+      );
+      await rejectsWith(store.saveRollout(rollout('r-new', 'app', false), 1, undefined), 'precondition_failed');
+      assert.deepEqual(await store.getRollout('r1'), created, 'a refused save changes nothing');
+      const updated = await store.saveRollout(rollout('r1', 'app', true, { phase: 'bake' }), 1, undefined);
+      assert.equal(updated.version, 2);
+      assert.deepEqual(updated.state, { phase: 'bake' });
+      assert.deepEqual(await store.getRollout('r1'), updated);
+      assert.equal(await store.getRollout('nope'), undefined);
+    });
+
+    test('saveRollout appends its audit record only when given one', async (store) => {
+      await createNs(store, 'app');
+      const count = (): Promise<number> => allAudit(store).then((r) => r.length);
+      const start = await count();
+      await store.saveRollout(rollout('r1', 'app', true), 0, audit('rollout.start', 'rollout:r1'));
+      assert.equal(await count(), start + 1);
+      await store.saveRollout(rollout('r1', 'app', true), 1, undefined);
+      assert.equal(await count(), start + 1);
+      await rejectsWith(
+        store.saveRollout(rollout('r1', 'app', true), 1, audit('rollout.pause')),
+        'precondition_failed',
+      );
+      assert.equal(await count(), start + 1, 'a refused save records nothing');
+    });
+
+    test('at most one active rollout per namespace: rollout_active names the other one', async (store) => {
+      await createNs(store, 'app');
+      await createNs(store, 'other');
+      await store.saveRollout(rollout('r1', 'app', true), 0, undefined);
+      const error = await rejectsWith(store.saveRollout(rollout('r2', 'app', true), 0, undefined), 'rollout_active');
+      assert.equal(error.extensions.rolloutId, 'r1');
+      assert.equal(await store.getRollout('r2'), undefined);
+      await store.saveRollout(rollout('r3', 'other', true), 0, undefined);
+      await store.saveRollout(rollout('r2', 'app', false), 0, undefined);
+      await store.saveRollout(rollout('r1', 'app', false, { phase: 'done' }), 1, undefined);
+      const r2 = await store.saveRollout(rollout('r2', 'app', true), 1, undefined);
+      assert.equal(r2.version, 2);
+      assert.deepEqual(
+        (await store.listActiveRollouts('app')).map((r) => r.id),
+        ['r2'],
+      );
+      assert.deepEqual(
+        (await store.listActiveRollouts()).map((r) => r.id),
+        ['r2', 'r3'],
+        'all namespaces, in namespace order',
+      );
+      assert.deepEqual(await store.listActiveRollouts('missing'), []);
+    });
+
+    test('listRollouts lists a namespace’s rollouts, most recently saved first', async (store) => {
+      await createNs(store, 'app');
+      const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3));
+      await store.saveRollout(rollout('a', 'app', false), 0, undefined);
+      await pause();
+      await store.saveRollout(rollout('b', 'app', false), 0, undefined);
+      await pause();
+      await store.saveRollout(rollout('c', 'app', false), 0, undefined);
+      await pause();
+      await store.saveRollout(rollout('a', 'app', false, { again: true }), 1, undefined);
+      assert.deepEqual(
+        (await store.listRollouts('app', 10)).map((r) => r.id),
+        ['a', 'c', 'b'],
+      );
+      assert.deepEqual(
+        (await store.listRollouts('app', 2)).map((r) => r.id),
+        ['a', 'c'],
+      );
+      assert.deepEqual(await store.listRollouts('missing', 10), []);
+    });
+
+    test('concurrent saves from the same version: exactly one wins', async (store) => {
+      await createNs(store, 'app');
+      await store.saveRollout(rollout('r1', 'app', true), 0, undefined);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => store.saveRollout(rollout('r1', 'app', true, { writer: i }), 1, undefined)),
+      );
+      const winners = outcomes.filter((o): o is PromiseFulfilledResult<RolloutRecord> => o.status === 'fulfilled');
+      assert.equal(winners.length, 1);
+      for (const o of outcomes)
+        if (o.status === 'rejected') assert.equal((o.reason as { code?: string }).code, 'precondition_failed');
+      assert.deepEqual(await store.getRollout('r1'), winners[0]?.value);
+      const starts = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.saveRollout(rollout(`new${i}`, 'app', true), 0, undefined)),
+      );
+      assert.ok(
+        starts.every((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'rollout_active'),
+      );
+    });
+  });
+
+  void describe('instances', () => {
+    const report = (
+      instanceId: string,
+      at: number,
+      views: InstanceReport['views'],
+      extra: Partial<InstanceReport> = {},
+    ): InstanceReport => ({
+      instanceId,
+      attributes: { region: 'eu', zone: 'eu-1' },
+      health: 'ok',
+      healthDetail: '',
+      views,
+      at,
+      ...extra,
+    });
+    const view = (
+      namespace: string,
+      labels: string[],
+      seq: number,
+      status: 'applied' | 'rejected' = 'applied',
+      reason = '',
+    ): InstanceReport['views'][number] => ({
+      namespace,
+      labels,
+      seq,
+      digest: `d${seq}`,
+      status,
+      reason,
+    });
+
+    test('recordReports keeps the latest report of each instance; listInstances filters by namespace and last seen', async (store) => {
+      await store.recordReports([]);
+      await store.recordReports([
+        report('i-2', 1000, [view('app', ['default', 'prod'], 3), view('other', [], 1)]),
+        report('i-1', 1000, [view('app', ['default'], 2)]),
+        report('i-3', 500, [view('app', ['default'], 1)]),
+        report('i-4', 1000, [view('other', [], 1)]),
+      ]);
+      await store.recordReports([
+        report('i-1', 2000, [view('app', ['default'], 4, 'rejected', 'digest mismatch')], {
+          health: 'degraded',
+          healthDetail: 'slow',
+          attributes: { region: 'us' },
+        }),
+        // An older report arriving late changes nothing.
+        report('i-2', 900, [view('app', ['default', 'prod'], 1)], { health: 'failing' }),
+      ]);
+      const instances = await store.listInstances({ namespace: 'app', seenSince: 1000 });
+      assert.deepEqual(instances, [
+        {
+          instanceId: 'i-1',
+          attributes: { region: 'us' },
+          health: 'degraded',
+          healthDetail: 'slow',
+          lastSeen: 2000,
+          views: [
+            {
+              namespace: 'app',
+              labels: ['default'],
+              seq: 4,
+              digest: 'd4',
+              status: 'rejected',
+              reason: 'digest mismatch',
+              updatedAt: 2000,
+            },
+          ],
+        },
+        {
+          instanceId: 'i-2',
+          attributes: { region: 'eu', zone: 'eu-1' },
+          health: 'ok',
+          healthDetail: '',
+          lastSeen: 1000,
+          views: [
+            {
+              namespace: 'app',
+              labels: ['default', 'prod'],
+              seq: 3,
+              digest: 'd3',
+              status: 'applied',
+              reason: '',
+              updatedAt: 1000,
+            },
+          ],
+        },
+      ]);
+      assert.deepEqual(
+        (await store.listInstances({ namespace: 'app', seenSince: 0 })).map((i) => i.instanceId),
+        ['i-1', 'i-2', 'i-3'],
+      );
+      assert.deepEqual(
+        (await store.listInstances({ namespace: 'other', seenSince: 0 })).map((i) => i.instanceId),
+        ['i-2', 'i-4'],
+      );
+      assert.deepEqual(await store.listInstances({ namespace: 'app', seenSince: 3000 }), []);
+    });
+  });
+}

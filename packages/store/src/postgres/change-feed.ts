@@ -1,0 +1,115 @@
+import pg from 'pg';
+import { RevisionListeners } from '../revision-listeners.js';
+import { meta, type PostgresDatabase } from './database.js';
+
+/** NOTIFY channel: the payload is the newest committed revision. */
+export const revisionChannel = 'herald_revisions';
+
+/**
+ * The change feed across nodes: LISTEN on a dedicated connection (opened when the first listener
+ * arrives, reconnected when it is lost), with a check of the current revision every
+ * `revisionCheckMs` as the safety net under lost notifications. Commits of this node are delivered
+ * directly by the group commit, without waiting for their notification.
+ */
+export class PostgresChangeFeed {
+  readonly #db: PostgresDatabase;
+  readonly #revisionCheckMs: number;
+  readonly #listeners = new RevisionListeners();
+  #watching = false;
+  #listenerClient: pg.Client | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #polling = false;
+
+  constructor(db: PostgresDatabase, revisionCheckMs: number) {
+    this.#db = db;
+    this.#revisionCheckMs = revisionCheckMs;
+  }
+
+  watchRevisions(listener: (revision: number) => void): () => void {
+    const remove = this.#listeners.add(listener);
+    this.#startWatching();
+    return remove;
+  }
+
+  /** Tells the listeners of a revision higher than any they were told (dropped once the store is closed). */
+  deliver(revision: number): void {
+    if (this.#db.closed) return;
+    this.#listeners.deliver(revision);
+  }
+
+  /** Stops the checks and closes the listening connection; call after the database is marked closed. */
+  async close(): Promise<void> {
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#reconnectTimer);
+    const listener = this.#listenerClient;
+    this.#listenerClient = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  #startWatching(): void {
+    if (this.#watching || this.#db.closed) return;
+    this.#watching = true;
+    void this.#connectListener();
+    this.#pollTimer = setInterval(() => void this.#poll(), this.#revisionCheckMs);
+    this.#pollTimer.unref();
+  }
+
+  async #connectListener(): Promise<void> {
+    if (this.#db.closed) return;
+    const client = new pg.Client({ ...this.#db.clientConfig, application_name: 'herald-listen' });
+    let lost = false;
+    const onLost = (): void => {
+      if (lost) return;
+      lost = true;
+      if (this.#listenerClient === client) this.#listenerClient = undefined;
+      void client.end().catch(() => undefined);
+      if (!this.#db.closed && this.#reconnectTimer === undefined) {
+        this.#reconnectTimer = setTimeout(() => {
+          this.#reconnectTimer = undefined;
+          void this.#connectListener();
+        }, this.#revisionCheckMs);
+        this.#reconnectTimer.unref();
+      }
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (message) => {
+      if (message.channel === revisionChannel) this.deliver(Number(message.payload));
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${revisionChannel}`);
+    } catch {
+      onLost();
+      return;
+    }
+    if (this.#db.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.#listenerClient = client;
+    // Catch up on anything committed while there was no listener.
+    void this.#poll();
+  }
+
+  /**
+   * The safety net under LISTEN/NOTIFY: reads the current revision. It runs on the listening
+   * connection when there is one, so that it also proves that connection alive (a query on a dead
+   * one fails within the query timeout, and the listener is then reconnected).
+   */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#db.closed) return;
+    this.#polling = true;
+    const listener = this.#listenerClient;
+    try {
+      const revision = await meta(listener ?? this.#db, 'revision');
+      this.deliver(revision);
+    } catch {
+      if (listener && this.#listenerClient === listener)
+        listener.emit('error', new Error('the listening connection failed its check'));
+    } finally {
+      this.#polling = false;
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import {
+  addressId,
+  checkDistinctChanges,
+  entryEtag,
+  HeraldError,
+  planCommit,
+  type AuditInput,
+  type CommitRequest,
+  type EntryVersion,
+} from '@herald/core';
+import type { RevisionListeners } from '../revision-listeners.js';
+import { toVersion, type EntryRow } from '../rows.js';
+import { checkEntryLimit, namespaceRevisionConflict, storeClosed } from '../rules.js';
+import type { CommitResult } from '../types.js';
+import type { SqliteContext } from './database.js';
+import { requireNamespace } from './namespaces.js';
+import { insertRelease } from './releases.js';
+
+interface PendingCommit {
+  request: CommitRequest;
+  audit: AuditInput;
+  maxEntriesPerNamespace: number;
+  resolve: (result: CommitResult) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; result: CommitResult } | { ok: false; error: unknown };
+
+/**
+ * Commits in SQLite. better-sqlite3 is synchronous, so concurrent commits are queued and written
+ * together, one transaction (one fsync) per turn of the event loop, each in its own savepoint so
+ * that a failed precondition undoes only itself.
+ */
+export class SqliteGroupCommit {
+  readonly #context: SqliteContext;
+  readonly #listeners: RevisionListeners;
+  #pending: PendingCommit[] = [];
+  #flushScheduled = false;
+
+  constructor(context: SqliteContext, listeners: RevisionListeners) {
+    this.#context = context;
+    this.#listeners = listeners;
+  }
+
+  commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult> {
+    if (this.#context.db.closed) return Promise.reject(storeClosed());
+    return new Promise<CommitResult>((resolve, reject) => {
+      this.#pending.push({ request, audit, maxEntriesPerNamespace: limits.maxEntriesPerNamespace, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Runs queued commits now; for operations that must be ordered after them. */
+  async acceptedSoFar(): Promise<void> {
+    this.#context.db.assertOpen();
+    this.flush();
+  }
+
+  /** Writes the queued commits in one transaction and settles each. */
+  flush(): void {
+    const { db } = this.#context;
+    this.#flushScheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return;
+    if (db.closed) {
+      for (const item of batch) item.reject(storeClosed());
+      return;
+    }
+    const outcomes: Outcome[] = [];
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        db.exec('SAVEPOINT one_commit');
+        try {
+          outcomes.push({ ok: true, result: this.#apply(item) });
+          db.exec('RELEASE one_commit');
+        } catch (error) {
+          db.exec('ROLLBACK TO one_commit');
+          db.exec('RELEASE one_commit');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      const failure = new HeraldError('unavailable', 'the store could not write the commit', {
+        cause: error,
+        retryAfter: 1,
+      });
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) item.resolve(outcome.result);
+      else item.reject(outcome?.error);
+    });
+    const newest = outcomes.reduce((max, o) => (o.ok ? Math.max(max, o.result.revision) : max), 0);
+    if (newest > 0) this.#listeners.deliver(newest);
+  }
+
+  #apply(item: PendingCommit): CommitResult {
+    const { db, audit, clock } = this.#context;
+    const { request } = item;
+    checkDistinctChanges(request.changes);
+    const namespace = requireNamespace(db, request.namespace);
+    const stale = namespaceRevisionConflict(request, namespace.revision);
+    if (stale) throw stale;
+    const latest = db.prepare(
+      'SELECT * FROM entry_versions WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
+    );
+    const current = new Map<string, EntryVersion>();
+    for (const change of request.changes) {
+      const row = latest.get(request.namespace, change.key, change.label) as EntryRow | undefined;
+      if (row) current.set(addressId(change), toVersion(row));
+    }
+    const revision = db.meta('revision') + 1;
+    const now = clock.now();
+    const plan = planCommit(request, current, (v) => entryEtag(v, v.revision), revision, now);
+    const entryCount = checkEntryLimit(
+      request.namespace,
+      namespace.entryCount,
+      plan.liveDelta,
+      item.maxEntriesPerNamespace,
+    );
+    const supersede = db.prepare(
+      'UPDATE entry_versions SET superseded_at = ? WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
+    );
+    const insert = db.prepare(
+      `INSERT INTO entry_versions (namespace, key, label, revision, superseded_at, text, content_type, tags, locked, secret, deleted, author, created_at)
+       VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const v of plan.versions) {
+      supersede.run(revision, v.namespace, v.key, v.label);
+      insert.run(
+        v.namespace,
+        v.key,
+        v.label,
+        v.revision,
+        v.text,
+        v.contentType,
+        JSON.stringify(v.tags),
+        +v.locked,
+        +v.secret,
+        +v.deleted,
+        v.author,
+        v.createdAt,
+      );
+    }
+    const changes = request.changes.map((c) => ({ op: c.op, key: c.key, label: c.label }));
+    db.prepare(
+      'INSERT INTO commits (revision, namespace, author, message, created_at, changes) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(revision, request.namespace, request.author, request.message, now, JSON.stringify(changes));
+    db.prepare('UPDATE namespaces SET revision = ?, entry_count = ? WHERE name = ?').run(
+      revision,
+      entryCount,
+      request.namespace,
+    );
+    db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
+    const release = request.release
+      ? insertRelease(this.#context, {
+          namespace: request.namespace,
+          revision,
+          kind: 'commit',
+          author: request.author,
+          note: request.message,
+        })
+      : undefined;
+    audit.appendIn({
+      ...item.audit,
+      details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) },
+    });
+    return { revision, versions: plan.versions, ...(release ? { release } : {}) };
+  }
+}
