@@ -6,9 +6,10 @@ import type { Leadership } from '@herald/store';
 import type { ConfigService } from '../config-service.js';
 import type { ServerConfig } from '../config.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
-import type { WatchHub } from '../delivery/watch-hub.js';
+import type { ReleaseService } from '../delivery/release-service.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
+import { bearerToken } from './bearer.js';
 import type { Principal } from '../principal.js';
 
 export type HeraldApp = FastifyInstance<
@@ -22,7 +23,7 @@ export type HeraldApp = FastifyInstance<
 export interface RouteContext {
   config: Readonly<ServerConfig>;
   delivery: DeliveryService;
-  hub: WatchHub;
+  releases: ReleaseService;
   rollouts: RolloutService;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
@@ -41,10 +42,7 @@ export function principalResolver(service: ConfigService): (request: FastifyRequ
   return async (request) => {
     const cached = principals.get(request);
     if (cached) return cached;
-    const header = request.headers.authorization;
-    // The scheme name is case-insensitive (RFC 9110 §11.1).
-    const token = /^bearer +(.+)$/iu.exec(header ?? '')?.[1]?.trim();
-    const principal = await service.authenticate(token);
+    const principal = await service.authenticate(bearerToken(request.headers.authorization));
     principals.set(request, principal);
     return principal;
   };
