@@ -31,11 +31,11 @@ export class RolloutController {
   }
 
   start(tickMs: number): void {
-    this.#timer ??= this.#clock.setInterval(() => void this.tick(), tickMs);
+    this.#timer ??= this.#clock.setInterval(() => void this.#tick(), tickMs);
   }
 
   /** One pass over the active rollouts; overlapping calls share the pass in progress. */
-  tick(): Promise<void> {
+  #tick(): Promise<void> {
     this.#running ??= this.#pass().finally(() => (this.#running = undefined));
     return this.#running;
   }
