@@ -22,7 +22,7 @@ export { AuditChainVerifier, auditGenesisHash, auditHash, chainAuditRecord } fro
 export type { AuditInput, AuditRecord, AuditVerification } from './audit.js';
 export { SecretCipher } from './secrets.js';
 export { ManualClock, systemClock } from './clock.js';
-export type { Clock } from './clock.js';
+export type { Clock, TimerClock } from './clock.js';
 export {
   allows,
   allowsSecrets,

@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLimits, HeraldError, type Limits } from '@herald/core';
 
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
 export interface ServerConfig {
   /** Public base URL is derived from the listen address unless given. */
   host: string;
@@ -29,9 +32,9 @@ export interface ServerConfig {
   keyRefreshMs: number;
   /** Milliseconds a token lookup is cached; a revocation on another node takes effect within it. */
   tokenCacheMs: number;
-  /** Milliseconds between rollout controller passes (and route re-reads on every node). */
+  /** Milliseconds between rollout controller passes (and, on a store other nodes share, route re-reads). */
   rolloutTickMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
   /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
   tls: { cert: string | Buffer; key: string | Buffer } | null;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
@@ -66,28 +69,25 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   const limits: Limits = { ...defaultLimits, ...input.limits };
   const config: ServerConfig = { ...defaultServerConfig, ...input, limits };
   const problems: string[] = [];
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) problems.push(`limits.${name} must be a positive integer`);
-  }
-  if (limits.maxBodyBytes <= limits.maxValueBytes)
-    problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
-  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
-  if (config.host.length === 0) problems.push('host must not be empty');
-  for (const name of [
-    'maxWatchStreams',
-    'maxStreamBufferBytes',
-    'heartbeatMs',
-    'reportFlushMs',
-    'maxBufferedReports',
-    'instanceTtlMs',
-    'keyRefreshMs',
-    'tokenCacheMs',
-    'rolloutTickMs',
-    'minRevisionWaitMs',
-    'shutdownGraceMs',
-  ] as const) {
-    if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
-  }
+  checkLimits(limits, problems);
+  checkListen(config, problems);
+  checkPositiveIntegers(
+    config,
+    [
+      'maxWatchStreams',
+      'maxStreamBufferBytes',
+      'heartbeatMs',
+      'reportFlushMs',
+      'maxBufferedReports',
+      'instanceTtlMs',
+      'keyRefreshMs',
+      'tokenCacheMs',
+      'rolloutTickMs',
+      'minRevisionWaitMs',
+      'shutdownGraceMs',
+    ],
+    problems,
+  );
   if (config.uiDir !== null && (typeof config.uiDir !== 'string' || !existsSync(join(config.uiDir, 'index.html')))) {
     problems.push(
       `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
@@ -97,4 +97,32 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });
+}
+
+// The checks the server's and the relay's configurations share; each adds what it finds to `problems`.
+
+export function checkLimits(limits: Limits, problems: string[]): void {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) problems.push(`limits.${name} must be a positive integer`);
+  }
+  if (limits.maxBodyBytes <= limits.maxValueBytes)
+    problems.push('limits.maxBodyBytes must be larger than limits.maxValueBytes');
+}
+
+export function checkListen(config: { host: string; port: number; logLevel: string }, problems: string[]): void {
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push('port must be 0-65535');
+  if (typeof config.host !== 'string' || config.host.length === 0) problems.push('host must not be empty');
+  if (!(logLevels as readonly string[]).includes(config.logLevel))
+    problems.push(`logLevel must be one of ${logLevels.join(', ')}`);
+}
+
+export function checkPositiveIntegers<T extends object>(
+  config: T,
+  names: ReadonlyArray<{ [K in keyof T]: T[K] extends number ? K : never }[keyof T] & string>,
+  problems: string[],
+): void {
+  for (const name of names) {
+    const value = config[name];
+    if (!Number.isSafeInteger(value) || (value as number) < 1) problems.push(`${name} must be a positive integer`);
+  }
 }

@@ -1,9 +1,26 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Leadership } from '@herald/store';
 
-/** Every metric the server exports, on a registry of its own (no global state, so tests can run servers side by side). */
-export class ServerMetrics {
+/**
+ * What every node that serves the watch API exports, control plane or relay, on a registry of
+ * its own (no global state, so tests can run nodes side by side): the process and the open
+ * watch streams.
+ */
+export class DeliveryMetrics {
   readonly registry = new Registry();
+  readonly watchStreams = new Gauge({
+    name: 'herald_watch_streams',
+    help: 'Open watch streams',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
+  }
+}
+
+/** Every metric the control plane exports. */
+export class ServerMetrics extends DeliveryMetrics {
   readonly requests = new Counter({
     name: 'herald_http_requests_total',
     help: 'HTTP requests answered, by method, route and status',
@@ -28,12 +45,6 @@ export class ServerMetrics {
     help: 'Highest committed revision seen by this node',
     registers: [this.registry],
   });
-
-  readonly watchStreams = new Gauge({
-    name: 'herald_watch_streams',
-    help: 'Open watch streams',
-    registers: [this.registry],
-  });
   readonly leader = new Gauge({
     name: 'herald_leader',
     help: '1 while this node leads the cluster singleton jobs',
@@ -55,7 +66,7 @@ export class ServerMetrics {
   }
 
   constructor(options: { storeSize?: () => Promise<number> }) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
+    super();
     const { storeSize } = options;
     if (storeSize) {
       new Gauge({

@@ -1,4 +1,4 @@
-import { HeraldError } from '@herald/core';
+import { HeraldError, systemClock, type TimerClock } from '@herald/core';
 import type { Store } from '@herald/store';
 
 /**
@@ -10,12 +10,15 @@ import type { Store } from '@herald/store';
 export class RevisionGate {
   readonly #store: Store;
   readonly #maxWaitMs: number;
+  readonly #clock: TimerClock;
   #known = 0;
   readonly #waiters = new Set<{ revision: number; wake: () => void }>();
   readonly #unwatch: () => void;
 
-  constructor(store: Store, maxWaitMs: number) {
+  /** `clock` times the waits out. */
+  constructor(store: Store, maxWaitMs: number, clock: TimerClock = systemClock) {
     this.#store = store;
+    this.#clock = clock;
     this.#maxWaitMs = maxWaitMs;
     this.#unwatch = store.watchRevisions((revision) => this.#advance(revision));
   }
@@ -28,12 +31,12 @@ export class RevisionGate {
       const waiter = {
         revision,
         wake: () => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           this.#waiters.delete(waiter);
           resolve();
         },
       };
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#waiters.delete(waiter);
         reject(
           new HeraldError('unavailable', `this node has not seen revision ${revision} yet (it is at ${this.#known})`, {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { HeraldError, type Clock, type SecretCipher } from '@herald/core';
+import { HeraldError, type SecretCipher, type TimerClock } from '@herald/core';
 import { LocalLeadership, type Leadership, type Store } from '@herald/store';
 import { EntryCodec } from './entry-codec.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -11,12 +11,12 @@ import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { KeyRing } from './delivery/keyring.js';
 import { ReportCollector } from './delivery/reports.js';
-import { encodeEvent } from './delivery/sse.js';
+import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
-import { heartbeatFrame, WatchHub } from './delivery/watch-hub.js';
+import { WatchHub } from './delivery/watch-hub.js';
 import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
@@ -28,7 +28,8 @@ import { createAdminServices, type AdminServices } from './services/admin-servic
 
 export interface ServerDependencies {
   store: Store;
-  clock: Clock;
+  /** Time and every timer of the node (heartbeats, refreshes, long polls, report batches). */
+  clock: TimerClock;
   cipher: SecretCipher;
   config?: ServerConfigInput;
   /** Where JSON logs go; stdout when absent. */
@@ -55,6 +56,7 @@ export class HeraldServer {
   readonly metrics: ServerMetrics;
   readonly #app: HeraldApp;
   readonly #store: Store;
+  readonly #clock: TimerClock;
   #state: State = 'built';
   #closing: Promise<void> | undefined;
   readonly #unwatch: () => void;
@@ -62,16 +64,18 @@ export class HeraldServer {
   readonly keys: KeyRing;
   readonly views: ViewService;
   readonly hub: WatchHub;
+  readonly releases: ReleaseService;
   readonly delivery: DeliveryService;
   readonly rollouts: RolloutService;
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
-  readonly #timers: NodeJS.Timeout[] = [];
+  #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
 
   constructor(deps: ServerDependencies) {
     this.config = resolveServerConfig(deps.config);
     this.#store = deps.store;
+    this.#clock = deps.clock;
     this.metrics = new ServerMetrics(deps.storeSize ? { storeSize: deps.storeSize } : {});
     const codec = new EntryCodec(deps.cipher, this.config.limits);
     this.services = createAdminServices({
@@ -106,12 +110,9 @@ export class HeraldServer {
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
     this.views = new ViewService(new StoreViewOrigin({ store: deps.store, codec, keys: this.keys }));
     const routing = new RolloutRouting(deps.store);
-    this.hub = new WatchHub({
-      revisions: (listener) => deps.store.watchRevisions(listener),
-      routing,
-      views: this.views,
-      onError: onBackgroundError,
-    });
+    this.hub = new WatchHub({ routing, views: this.views, clock: deps.clock, onError: onBackgroundError });
+    // The only thing that makes releases and wakes the hub (the change feed included): see ReleaseService.
+    this.releases = new ReleaseService({ store: deps.store, hub: this.hub, clock: deps.clock });
     this.#reports = new ReportCollector({
       sink: (reports) => deps.store.recordReports(reports),
       clock: deps.clock,
@@ -132,21 +133,22 @@ export class HeraldServer {
       clock: deps.clock,
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
-      onChange: () => this.hub.refresh(),
+      releases: this.releases,
     });
     this.#controller = new RolloutController({
       store: deps.store,
       service: this.rollouts,
       leadership,
+      clock: deps.clock,
       onError: onBackgroundError,
     });
-    this.keys.onChange(() => this.hub.broadcast(encodeEvent('keys', { keys: this.keys.published() })));
+    this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
     this.#app.addHook('preClose', async () => this.hub.close());
     const context: RouteContext = {
       config: this.config,
       delivery: this.delivery,
-      hub: this.hub,
+      releases: this.releases,
       rollouts: this.rollouts,
       node,
       services: this.services,
@@ -162,7 +164,7 @@ export class HeraldServer {
         }
       },
     };
-    this.#revisionGate = new RevisionGate(deps.store, this.config.minRevisionWaitMs);
+    this.#revisionGate = new RevisionGate(deps.store, this.config.minRevisionWaitMs, deps.clock);
     this.#app.addHook('preHandler', async (request) => {
       const header = request.headers['herald-min-revision'];
       if (header === undefined) return;
@@ -188,6 +190,7 @@ export class HeraldServer {
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
       registerWatchRoutes(routes, {
         config: this.config,
+        clock: deps.clock,
         watchStreams: this.metrics.watchStreams,
         log: this.#app.log,
         backend: {
@@ -214,20 +217,14 @@ export class HeraldServer {
     if (this.#state !== 'built') throw new Error(`cannot listen: the server is ${this.#state}`);
     await this.keys.load();
     await this.#app.listen({ host: this.config.host, port: this.config.port });
-    const heartbeat = setInterval(() => {
-      void this.#store.currentRevision().then(
-        (revision) => this.hub.broadcast(heartbeatFrame(revision, Date.now())),
-        () => undefined,
-      );
-    }, this.config.heartbeatMs);
-    const keyRefresh = setInterval(() => void this.keys.refresh().catch(() => undefined), this.config.keyRefreshMs);
-    // Rollout steps taken by the leader (maybe another node) move no revision: re-read routes on a timer.
-    const routeRefresh = setInterval(() => this.hub.refresh(), this.config.rolloutTickMs);
+    this.hub.startHeartbeats(this.config.heartbeatMs, () => this.#store.currentRevision());
+    this.#keyRefresh = this.#clock.setInterval(
+      () => void this.keys.refresh().catch(() => undefined),
+      this.config.keyRefreshMs,
+    );
+    // Other nodes of a shared store release and step rollouts without moving a revision; see ReleaseService.
+    this.releases.start({ sharedStore: this.#store.kind !== 'sqlite', routeRefreshMs: this.config.rolloutTickMs });
     this.#controller.start(this.config.rolloutTickMs);
-    for (const timer of [heartbeat, keyRefresh, routeRefresh]) {
-      timer.unref();
-      this.#timers.push(timer);
-    }
     this.#state = 'listening';
     return this.url;
   }
@@ -257,15 +254,15 @@ export class HeraldServer {
 
   async #shutdown(): Promise<void> {
     this.#state = 'closing';
-    for (const timer of this.#timers) clearInterval(timer);
+    this.#clock.clearInterval(this.#keyRefresh);
+    this.releases.close();
     this.#unwatch();
     this.#revisionGate.close();
-    const grace = setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
-    grace.unref();
+    const grace = this.#clock.setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
     try {
       await this.#app.close();
     } finally {
-      clearTimeout(grace);
+      this.#clock.clearTimeout(grace);
       await this.#controller.close();
       await this.#reports.close();
       await this.#ownedLeadership?.close();

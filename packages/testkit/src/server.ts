@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { SecretCipher, systemClock, type Clock } from '@herald/core';
+import { SecretCipher, systemClock, type TimerClock } from '@herald/core';
 import { createServer, ensureBootstrapAdmin, type HeraldServer, type ServerConfigInput } from '@herald/server';
 import { SqliteStore, type Store } from '@herald/store';
 import { AdminClient } from '@herald/sdk';
@@ -29,7 +29,7 @@ const silentLogs = new Writable({ write: (_chunk, _encoding, done) => done() });
 export async function startTestServer(
   options: {
     store?: Store;
-    clock?: Clock;
+    clock?: TimerClock;
     config?: ServerConfigInput;
     /** 32 bytes; pass the same one to reopen a store. */ secretKey?: Buffer;
   } = {},

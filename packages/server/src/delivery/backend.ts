@@ -1,17 +1,15 @@
 import type { PublicKeyInfo, RolloutPolicyDocument, RolloutState } from '@herald/core';
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../principal.js';
-import type { ReportInput } from './delivery-service.js';
+import type { ReleaseRef } from './release-ref.js';
+import type { ReportInput } from './reports.js';
 import type { NamespaceRoute, Routing } from './routing.js';
+import type { ViewRequest } from './view-requests.js';
 import type { ViewService } from './views.js';
-import type { WatchHub, WatchRequestView } from './watch-hub.js';
+import type { WatchRequestView, WatchSubscriptions } from './watch-hub.js';
 
-/** A release as routes describe it on the wire. */
-export interface ReleaseStub {
-  seq: number;
-  revision: number;
-  createdAt: number;
-}
+/** A release as routes describe it on the wire (the namespace is the route's). */
+export type ReleaseStub = Omit<ReleaseRef, 'namespace'>;
 
 /** Where a namespace stands, on the wire: what relays need to select releases exactly as the control plane does. */
 export interface RouteDescription {
@@ -24,7 +22,7 @@ export interface RouteDescription {
 }
 
 export function describeRoute(route: NamespaceRoute): RouteDescription {
-  const stub = (r: { seq: number; revision: number; createdAt: number }): ReleaseStub => ({
+  const stub = (r: ReleaseRef): ReleaseStub => ({
     seq: r.seq,
     revision: r.revision,
     createdAt: r.createdAt,
@@ -44,13 +42,10 @@ export function describeRoute(route: NamespaceRoute): RouteDescription {
  */
 export interface WatchBackend {
   authenticate(request: FastifyRequest): Promise<Principal>;
-  resolveViews(
-    principal: Principal,
-    requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>,
-  ): Promise<WatchRequestView[]>;
+  resolveViews(principal: Principal, requested: readonly ViewRequest[]): Promise<WatchRequestView[]>;
   routing: Routing;
   views: ViewService;
-  hub: WatchHub;
+  hub: WatchSubscriptions;
   publicKeys(): PublicKeyInfo[];
   report(principal: Principal, input: ReportInput): void;
   currentRevision(): Promise<number>;

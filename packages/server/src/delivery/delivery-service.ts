@@ -1,37 +1,20 @@
 import {
   allowsSecrets,
-  checkLabels,
   formatPolicy,
   HeraldError,
-  normaliseLabels,
   parsePolicy,
-  viewKey,
   type Clock,
   type Limits,
   type PublicKeyInfo,
   type RolloutPolicyDocument,
-  type ViewSpec,
 } from '@herald/core';
-import type { InstanceRecord, ReleaseRecord, Store } from '@herald/store';
+import type { InstanceRecord, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
-import type { ReportCollector } from './reports.js';
+import { normaliseReport, type ReportCollector, type ReportInput } from './reports.js';
+import { resolveViewRequests, type ViewAccess, type ViewRequest } from './view-requests.js';
 import type { WatchRequestView } from './watch-hub.js';
-
-export interface ReportInput {
-  instanceId: string;
-  attributes?: Record<string, string>;
-  views?: Array<{
-    namespace: string;
-    labels?: string[];
-    seq: number;
-    digest: string;
-    status: 'applied' | 'rejected';
-    reason?: string;
-  }>;
-  health?: { status: 'ok' | 'degraded' | 'failing'; detail?: string };
-}
 
 export interface FleetItem {
   instanceId: string;
@@ -46,24 +29,14 @@ export interface FleetItem {
   lastSeen: string;
 }
 
-export interface ReleaseView {
-  namespace: string;
-  seq: number;
-  revision: number;
-  kind: string;
-  author: string;
-  note: string;
-  createdAt: string;
-}
-
-/** Releases, policies, views, reports and fleet status: the delivery half of the control plane. */
+/** Keys, policies, view requests, reports and fleet status: the delivery half of the control plane (releases are ReleaseService's). */
 export class DeliveryService {
   readonly #store: Store;
   readonly #clock: Clock;
-  readonly #limits: Limits;
   readonly #keys: KeyRing;
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
+  readonly #access: ViewAccess;
 
   constructor(deps: {
     store: Store;
@@ -75,14 +48,14 @@ export class DeliveryService {
   }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
-    this.#limits = deps.limits;
     this.#keys = deps.keys;
     this.#reports = deps.reports;
     this.#instanceTtlMs = deps.instanceTtlMs;
-  }
-
-  publicKeys(): PublicKeyInfo[] {
-    return this.#keys.published();
+    this.#access = {
+      limits: deps.limits,
+      secrets: (principal, namespace) => allowsSecrets(principal.scopes, namespace),
+      requireNamespace: async (namespace) => void (await this.#requireNamespace(namespace)),
+    };
   }
 
   async rotateKeys(principal: Principal): Promise<PublicKeyInfo> {
@@ -90,62 +63,12 @@ export class DeliveryService {
     return this.#keys.rotate({ actor: actorOf(principal), action: 'keys.rotate' });
   }
 
-  /** Checks a watch or view request and decides each view's audience (with secrets or not). */
-  async resolveViews(
-    principal: Principal,
-    requested: ReadonlyArray<{ namespace: string; labels?: string[]; seq?: number; digest?: string }>,
-  ): Promise<WatchRequestView[]> {
-    const resolved: WatchRequestView[] = [];
-    for (const view of requested) {
-      const labels = normaliseLabels(view.labels ?? []);
-      checkLabels(labels, this.#limits);
-      requirePermission(principal, 'view', view.namespace);
-      if (!(await this.#store.getNamespace(view.namespace))) {
-        throw new HeraldError('namespace_not_found', `namespace "${view.namespace}" does not exist`);
-      }
-      const spec: ViewSpec = { namespace: view.namespace, labels };
-      const secrets = allowsSecrets(principal.scopes, view.namespace);
-      resolved.push({
-        spec,
-        secrets,
-        key: viewKey(spec, secrets),
-        ...(view.seq === undefined ? {} : { seq: view.seq }),
-        ...(view.digest === undefined ? {} : { digest: view.digest }),
-      });
-    }
-    return resolved;
+  /** Checks a watch or view request and decides each view's audience: with secrets when the token may read them. */
+  async resolveViews(principal: Principal, requested: readonly ViewRequest[]): Promise<WatchRequestView[]> {
+    return resolveViewRequests(principal, requested, this.#access);
   }
 
-  // --- releases and policy ---
-
-  /** A new release (higher seq) with the content of release `toSeq`: clients never go back in seq. */
-  async rollback(principal: Principal, namespace: string, toSeq: number, note: string): Promise<ReleaseView> {
-    requirePermission(principal, 'release', namespace);
-    const target = await this.#store.getRelease(namespace, toSeq);
-    if (!target) throw new HeraldError('revision_not_found', `namespace "${namespace}" has no release ${toSeq}`);
-    const release = await this.#store.createRelease(
-      {
-        namespace,
-        revision: target.revision,
-        kind: 'rollback',
-        author: actorOf(principal),
-        note: note || `rollback to release ${toSeq}`,
-      },
-      {
-        actor: actorOf(principal),
-        action: 'release.rollback',
-        target: `namespace:${namespace}`,
-        details: { toSeq, note },
-      },
-    );
-    return releaseView(release);
-  }
-
-  async listReleases(principal: Principal, namespace: string, limit: number): Promise<ReleaseView[]> {
-    requirePermission(principal, 'read', namespace);
-    await this.#requireNamespace(namespace);
-    return (await this.#store.listReleases({ namespace, limit })).map(releaseView);
-  }
+  // --- policy ---
 
   async getPolicy(principal: Principal, namespace: string): Promise<RolloutPolicyDocument> {
     requirePermission(principal, 'read', namespace);
@@ -172,24 +95,7 @@ export class DeliveryService {
   // --- reports and fleet ---
 
   report(principal: Principal, input: ReportInput): void {
-    const views = (input.views ?? []).map((v) => {
-      requirePermission(principal, 'view', v.namespace);
-      return {
-        namespace: v.namespace,
-        labels: normaliseLabels(v.labels ?? []),
-        seq: v.seq,
-        digest: v.digest,
-        status: v.status,
-        reason: v.reason ?? '',
-      };
-    });
-    this.#reports.accept({
-      instanceId: input.instanceId,
-      attributes: input.attributes ?? {},
-      health: input.health?.status ?? 'ok',
-      healthDetail: input.health?.detail ?? '',
-      views,
-    });
+    this.#reports.accept(normaliseReport(principal, input));
   }
 
   async fleet(
@@ -230,8 +136,4 @@ function fleetItems(record: InstanceRecord): FleetItem[] {
     healthDetail: record.healthDetail,
     lastSeen: new Date(record.lastSeen).toISOString(),
   }));
-}
-
-export function releaseView(release: ReleaseRecord): ReleaseView {
-  return { ...release, createdAt: new Date(release.createdAt).toISOString() };
 }

@@ -1,7 +1,7 @@
 import { parsePolicy, type RolloutPolicy } from '@herald/core';
 
 /** A namespace without a stored policy releases every commit at once. */
-export const defaultPolicy: RolloutPolicy = { strategy: 'immediate' };
+const defaultPolicy: RolloutPolicy = { strategy: 'immediate' };
 
 export function policyOf(stored: Record<string, unknown> | null): RolloutPolicy {
   return stored ? parsePolicy(stored) : defaultPolicy;

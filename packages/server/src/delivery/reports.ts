@@ -1,5 +1,46 @@
-import { HeraldError, type Clock } from '@herald/core';
+import { HeraldError, normaliseLabels, type TimerClock } from '@herald/core';
 import type { InstanceReport } from '@herald/store';
+import { requirePermission, type Principal } from '../principal.js';
+
+/** What an instance reports, as the report routes take it. */
+export interface ReportInput {
+  instanceId: string;
+  attributes?: Record<string, string>;
+  views?: Array<{
+    namespace: string;
+    labels?: string[];
+    seq: number;
+    digest: string;
+    status: 'applied' | 'rejected';
+    reason?: string;
+  }>;
+  health?: { status: 'ok' | 'degraded' | 'failing'; detail?: string };
+}
+
+/**
+ * A report as it is stored, checked against the reporter's token: it may report only on views it
+ * may watch. The control plane and relays take reports so alike.
+ */
+export function normaliseReport(principal: Principal, input: ReportInput): Omit<InstanceReport, 'at'> {
+  const views = (input.views ?? []).map((v) => {
+    requirePermission(principal, 'view', v.namespace);
+    return {
+      namespace: v.namespace,
+      labels: normaliseLabels(v.labels ?? []),
+      seq: v.seq,
+      digest: v.digest,
+      status: v.status,
+      reason: v.reason ?? '',
+    };
+  });
+  return {
+    instanceId: input.instanceId,
+    attributes: input.attributes ?? {},
+    health: input.health?.status ?? 'ok',
+    healthDetail: input.health?.detail ?? '',
+    views,
+  };
+}
 
 /**
  * Buffers instance reports and writes them to the store in batches (one transaction per
@@ -9,17 +50,17 @@ import type { InstanceReport } from '@herald/store';
  */
 export class ReportCollector {
   readonly #sink: (reports: InstanceReport[]) => Promise<void>;
-  readonly #clock: Clock;
+  readonly #clock: TimerClock;
   readonly #maxBuffered: number;
   readonly #onError: (error: unknown) => void;
   #buffer = new Map<string, InstanceReport>();
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: unknown;
   #flushing: Promise<void> | undefined;
 
   /** `sink` writes a batch: the store on a control plane, the upstream on a relay. */
   constructor(deps: {
     sink: (reports: InstanceReport[]) => Promise<void>;
-    clock: Clock;
+    clock: TimerClock;
     flushMs: number;
     maxBuffered: number;
     onError: (error: unknown) => void;
@@ -28,8 +69,7 @@ export class ReportCollector {
     this.#clock = deps.clock;
     this.#maxBuffered = deps.maxBuffered;
     this.#onError = deps.onError;
-    this.#timer = setInterval(() => void this.flush(), deps.flushMs);
-    this.#timer.unref();
+    this.#timer = deps.clock.setInterval(() => void this.flush(), deps.flushMs);
   }
 
   accept(report: Omit<InstanceReport, 'at'>): void {
@@ -51,7 +91,7 @@ export class ReportCollector {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#clock.clearInterval(this.#timer);
     await this.flush();
   }
 

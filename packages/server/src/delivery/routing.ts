@@ -1,5 +1,5 @@
 import type { RolloutPolicyDocument, RolloutState } from '@herald/core';
-import type { ReleaseRecord, Store } from '@herald/store';
+import type { ReleaseRef } from './release-ref.js';
 
 /** Who an instance is, as far as release selection cares. */
 export interface InstanceIdentity {
@@ -13,8 +13,8 @@ export interface InstanceIdentity {
  * and the rest keep the stable release.
  */
 export interface NamespaceRoute {
-  stable: ReleaseRecord;
-  candidate?: ReleaseRecord;
+  stable: ReleaseRef;
+  candidate?: ReleaseRef;
   isTargeted(instance: InstanceIdentity): boolean;
   /** Changes whenever any instance's target may have changed (new release, wave, state). */
   version: string;
@@ -22,24 +22,11 @@ export interface NamespaceRoute {
   rollout?: { state: RolloutState; policy: RolloutPolicyDocument };
 }
 
+/** Where each namespace stands: the store's releases and rollouts (control plane), or the upstream's word (relay). */
 export interface Routing {
   route(namespace: string): Promise<NamespaceRoute | undefined>;
 }
 
-/** Everyone gets the newest release: namespaces without staged rollouts. */
-export class NewestReleaseRouting implements Routing {
-  readonly #store: Store;
-
-  constructor(store: Store) {
-    this.#store = store;
-  }
-
-  async route(namespace: string): Promise<NamespaceRoute | undefined> {
-    const newest = await this.#store.getRelease(namespace);
-    return newest && { stable: newest, isTargeted: () => false, version: `${newest.seq}` };
-  }
-}
-
-export function targetRelease(route: NamespaceRoute, instance: InstanceIdentity): ReleaseRecord {
+export function targetRelease(route: NamespaceRoute, instance: InstanceIdentity): ReleaseRef {
   return route.candidate && route.isTargeted(instance) ? route.candidate : route.stable;
 }

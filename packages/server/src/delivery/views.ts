@@ -9,9 +9,10 @@ import {
   type ViewSpec,
   type ViewValues,
 } from '@herald/core';
-import type { ReleaseRecord, Store } from '@herald/store';
+import type { Store } from '@herald/store';
 import type { EntryCodec } from '../entry-codec.js';
 import type { KeyRing } from './keyring.js';
+import type { ReleaseRef } from './release-ref.js';
 import { encodeEvent } from './sse.js';
 
 /** A view at one release, signed, with its events encoded at most once. */
@@ -19,7 +20,7 @@ export interface ComputedView {
   key: string;
   spec: ViewSpec;
   secrets: boolean;
-  release: ReleaseRecord;
+  release: ReleaseRef;
   values: ViewValues;
   digest: string;
   signed: SignedManifest;
@@ -54,9 +55,8 @@ class Lru<V> {
 
 /** Where views come from: computed and signed from the store (control plane), or fetched and verified from an upstream (relay). */
 export interface ViewOrigin {
-  compute(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView>;
-  /** The release with this seq, when the origin still has it. */
-  release(namespace: string, seq: number): Promise<ReleaseRecord | undefined>;
+  /** The view at release `seq`; undefined when the origin has no such release (not made yet, or gone). */
+  compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined>;
 }
 
 /**
@@ -65,7 +65,7 @@ export interface ViewOrigin {
  */
 export class ViewService {
   readonly #origin: ViewOrigin;
-  readonly #views = new Lru<Promise<ComputedView>>(2000);
+  readonly #views = new Lru<Promise<ComputedView | undefined>>(2000);
   readonly #deltas = new Lru<Buffer>(2000);
   /** Counts serialisations of view events, for tests and metrics: fan-out must not multiply it. */
   encodedEvents = 0;
@@ -74,32 +74,39 @@ export class ViewService {
     this.#origin = origin;
   }
 
-  /** The view at a given release (cached). */
-  at(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
-    const key = viewKey(spec, secrets);
-    const cacheKey = `${key}|${release.seq}`;
-    let view = this.#views.get(cacheKey);
-    if (!view) {
-      view = this.#origin.compute(spec, secrets, release);
-      // A failed computation is not cached: the next caller tries again.
-      view.catch(() => this.#views.delete(cacheKey));
-      this.#views.set(cacheKey, view);
-    }
+  /** The view at a release a route names (cached); `revision_not_found` when the origin no longer has it. */
+  async at(spec: ViewSpec, secrets: boolean, release: ReleaseRef): Promise<ComputedView> {
+    const view = await this.#compute(spec, secrets, release.seq);
+    if (!view)
+      throw new HeraldError('revision_not_found', `namespace "${spec.namespace}" has no release ${release.seq} here`);
     return view;
   }
 
   /** The view at `seq`, or undefined when that release is gone, unknown or compacted. */
   async atSeq(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
-    const release = await this.#origin.release(spec.namespace, seq);
-    if (!release) return undefined;
     try {
-      return await this.at(spec, secrets, release);
+      return await this.#compute(spec, secrets, seq);
     } catch (error) {
       // Gone (compacted, or unknown upstream of a relay): the client gets a snapshot instead.
       if (error instanceof HeraldError && (error.code === 'revision_compacted' || error.code === 'revision_not_found'))
         return undefined;
       throw error;
     }
+  }
+
+  #compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
+    const cacheKey = `${viewKey(spec, secrets)}|${seq}`;
+    let view = this.#views.get(cacheKey);
+    if (!view) {
+      view = this.#origin.compute(spec, secrets, seq);
+      // Neither a failure nor a release not made yet is cached: the next caller asks again.
+      view.then(
+        (computed) => computed ?? this.#views.delete(cacheKey),
+        () => this.#views.delete(cacheKey),
+      );
+      this.#views.set(cacheKey, view);
+    }
+    return view;
   }
 
   snapshotFrame(view: ComputedView): Buffer {
@@ -160,11 +167,15 @@ export class StoreViewOrigin implements ViewOrigin {
     this.#keys = deps.keys;
   }
 
-  release(namespace: string, seq: number): Promise<ReleaseRecord | undefined> {
-    return this.#store.getRelease(namespace, seq);
-  }
-
-  async compute(spec: ViewSpec, secrets: boolean, release: ReleaseRecord): Promise<ComputedView> {
+  async compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
+    const record = await this.#store.getRelease(spec.namespace, seq);
+    if (!record) return undefined;
+    const release: ReleaseRef = {
+      namespace: record.namespace,
+      seq: record.seq,
+      revision: record.revision,
+      createdAt: record.createdAt,
+    };
     const key = viewKey(spec, secrets);
     const labels = normaliseLabels(spec.labels);
     const versions = await this.#store.readEntries({ namespace: spec.namespace, asOf: release.revision, labels });

@@ -1,4 +1,4 @@
-import type { ViewSpec } from '@herald/core';
+import type { PublicKeyInfo, TimerClock, ViewSpec } from '@herald/core';
 import { targetRelease, type InstanceIdentity, type NamespaceRoute, type Routing } from './routing.js';
 import { encodeEvent, type EventStream } from './sse.js';
 import type { ComputedView, ViewService } from './views.js';
@@ -43,46 +43,41 @@ export interface WatchRequestView {
   digest?: string;
 }
 
+/** What the watch routes use of the hub: attaching streams and waiting. Waking it is not theirs to do. */
+export type WatchSubscriptions = Pick<WatchHub, 'attach' | 'streamCount' | 'nextRelease' | 'nextRoute'>;
+
 /**
- * Fans releases out to watch streams. After new revisions (and on a timer, for rollout steps
- * taken by another node) it asks the routing where each watched namespace stands; a channel whose
- * route moved sends each group of subscribers (same release held, same release due) one
- * pre-encoded event: the same bytes to every socket.
+ * Fans releases out to watch streams. Whenever it is told that routes may have moved (refresh(),
+ * called by the one owner of releases: the control plane's ReleaseService, or a relay's upstream
+ * routing) it asks the routing where each watched namespace stands; a channel whose route moved
+ * sends each group of subscribers (same release held, same release due) one pre-encoded event:
+ * the same bytes to every socket.
  */
 export class WatchHub {
   readonly #routing: Routing;
   readonly #views: ViewService;
+  readonly #clock: TimerClock;
   readonly #channels = new Map<string, Channel>();
   readonly #byNamespace = new Map<string, Set<Channel>>();
   readonly #streams = new Set<EventStream>();
   readonly #onError: (error: unknown) => void;
   #checking: Promise<void> | undefined;
   #recheck = false;
-  readonly #unwatch: () => void;
+  #heartbeat: unknown;
   /** The last route read per namespace: attaching streams (a reconnect storm) reuse it; every check refreshes it. */
   readonly #routes = new Map<string, NamespaceRoute>();
   /** Long polls waiting for a stable release newer than `afterSeq`, or (afterSeq NaN) for a route other than `version`. */
   readonly #waiters = new Map<string, Set<{ afterSeq: number; version?: string; done: () => void }>>();
 
-  /** `revisions` wakes the hub on new revisions (a store's change feed); a relay calls refresh() itself. */
-  constructor(deps: {
-    revisions?: (listener: () => void) => () => void;
-    routing: Routing;
-    views: ViewService;
-    onError: (error: unknown) => void;
-  }) {
+  constructor(deps: { routing: Routing; views: ViewService; clock: TimerClock; onError: (error: unknown) => void }) {
     this.#routing = deps.routing;
     this.#views = deps.views;
+    this.#clock = deps.clock;
     this.#onError = deps.onError;
-    this.#unwatch = deps.revisions ? deps.revisions(() => this.refresh()) : () => undefined;
   }
 
   get streamCount(): number {
     return this.#streams.size;
-  }
-
-  get channelCount(): number {
-    return this.#channels.size;
   }
 
   /** Adds a stream for these views, sends each what it lacks, and keeps it up to date until it closes. */
@@ -113,6 +108,21 @@ export class WatchHub {
     for (const stream of this.#streams) stream.write(frame);
   }
 
+  /** Tells every stream the keys that sign from now on (a rotation, or keys a relay learned). */
+  publishKeys(keys: readonly PublicKeyInfo[]): void {
+    this.broadcast(encodeEvent('keys', { keys }));
+  }
+
+  /** Sends a heartbeat with the revision this node has seen every `everyMs`, until close(). */
+  startHeartbeats(everyMs: number, revision: () => Promise<number>): void {
+    this.#heartbeat ??= this.#clock.setInterval(() => {
+      void revision().then(
+        (seen) => this.broadcast(heartbeatFrame(seen, this.#clock.now())),
+        () => undefined,
+      );
+    }, everyMs);
+  }
+
   /** Resolves once this node sees a release of the namespace newer than `afterSeq`, or after `ms`. */
   nextRelease(namespace: string, afterSeq: number, ms: number): Promise<void> {
     return this.#wait(namespace, { afterSeq }, ms);
@@ -129,13 +139,13 @@ export class WatchHub {
       const waiter = {
         ...until,
         done: () => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           waiters.delete(waiter);
           if (waiters.size === 0) this.#waiters.delete(namespace);
           resolve();
         },
       };
-      const timer = setTimeout(waiter.done, ms);
+      const timer = this.#clock.setTimeout(waiter.done, ms);
       waiters.add(waiter);
       this.#waiters.set(namespace, waiters);
     });
@@ -160,7 +170,7 @@ export class WatchHub {
 
   /** Ends every stream (shutdown): clients reconnect elsewhere with what they hold. */
   close(): void {
-    this.#unwatch();
+    this.#clock.clearInterval(this.#heartbeat);
     for (const stream of this.#streams) stream.end();
     for (const waiters of [...this.#waiters.values()]) for (const waiter of [...waiters]) waiter.done();
   }
@@ -243,6 +253,6 @@ export class WatchHub {
   }
 }
 
-export function heartbeatFrame(revision: number, at: number): Buffer {
+function heartbeatFrame(revision: number, at: number): Buffer {
   return encodeEvent('heartbeat', { at, revision });
 }

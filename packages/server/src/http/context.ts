@@ -5,9 +5,10 @@ import type { Page } from '@herald/core';
 import type { Leadership } from '@herald/store';
 import type { ServerConfig } from '../config.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
-import type { WatchHub } from '../delivery/watch-hub.js';
+import type { ReleaseService } from '../delivery/release-service.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
+import { bearerToken } from './bearer.js';
 import type { Principal } from '../principal.js';
 import type { AdminServices } from '../services/admin-services.js';
 
@@ -22,7 +23,7 @@ export type HeraldApp = FastifyInstance<
 export interface RouteContext {
   config: Readonly<ServerConfig>;
   delivery: DeliveryService;
-  hub: WatchHub;
+  releases: ReleaseService;
   rollouts: RolloutService;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
@@ -47,10 +48,7 @@ export function principalResolver(service: Authenticator): (request: FastifyRequ
   return async (request) => {
     const cached = principals.get(request);
     if (cached) return cached;
-    const header = request.headers.authorization;
-    // The scheme name is case-insensitive (RFC 9110 §11.1).
-    const token = /^bearer +(.+)$/iu.exec(header ?? '')?.[1]?.trim();
-    const principal = await service.authenticate(token);
+    const principal = await service.authenticate(bearerToken(request.headers.authorization));
     principals.set(request, principal);
     return principal;
   };

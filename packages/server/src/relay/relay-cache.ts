@@ -12,71 +12,71 @@ import type { RouteDescription } from '../delivery/backend.js';
  * again when read.
  */
 export class RelayCache {
-  readonly dir: string;
+  readonly #dir: string;
 
   constructor(dir: string) {
-    this.dir = dir;
+    this.#dir = dir;
   }
 
   async open(): Promise<void> {
-    for (const sub of ['', 'views', 'routes']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ['', 'views', 'routes']) await mkdir(join(this.#dir, sub), { recursive: true, mode: 0o700 });
   }
 
   static #name(parts: unknown): string {
     return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
   }
 
-  viewPath(namespace: string, labels: readonly string[], seq: number): string {
-    return join(this.dir, 'views', `${RelayCache.#name([namespace, labels])}-${seq}.json`);
+  #viewPath(namespace: string, labels: readonly string[], seq: number): string {
+    return join(this.#dir, 'views', `${RelayCache.#name([namespace, labels])}-${seq}.json`);
   }
 
   async readView(namespace: string, labels: readonly string[], seq: number): Promise<unknown> {
-    return this.#read(this.viewPath(namespace, labels, seq));
+    return this.#read(this.#viewPath(namespace, labels, seq));
   }
 
   async writeView(namespace: string, labels: readonly string[], seq: number, signedView: unknown): Promise<void> {
-    await writeFileAtomic(this.viewPath(namespace, labels, seq), JSON.stringify(signedView));
+    await writeFileAtomic(this.#viewPath(namespace, labels, seq), JSON.stringify(signedView));
   }
 
   async countViews(): Promise<number> {
-    return (await readdir(join(this.dir, 'views'))).filter((f) => f.endsWith('.json')).length;
+    return (await readdir(join(this.#dir, 'views'))).filter((f) => f.endsWith('.json')).length;
   }
 
   async readRoute(namespace: string): Promise<RouteDescription | undefined> {
-    return (await this.#read(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`))) as
+    return (await this.#read(join(this.#dir, 'routes', `${RelayCache.#name(namespace)}.json`))) as
       RouteDescription | undefined;
   }
 
   async writeRoute(namespace: string, route: RouteDescription): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'routes', `${RelayCache.#name(namespace)}.json`), JSON.stringify(route));
+    await writeFileAtomic(join(this.#dir, 'routes', `${RelayCache.#name(namespace)}.json`), JSON.stringify(route));
   }
 
   async readKeys(): Promise<PublicKeyInfo[] | undefined> {
-    return (await this.#read(join(this.dir, 'keys.json'))) as PublicKeyInfo[] | undefined;
+    return (await this.#read(join(this.#dir, 'keys.json'))) as PublicKeyInfo[] | undefined;
   }
 
   async writeKeys(keys: readonly PublicKeyInfo[]): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'keys.json'), JSON.stringify(keys, null, 2));
+    await writeFileAtomic(join(this.#dir, 'keys.json'), JSON.stringify(keys, null, 2));
   }
 
   /** The relay's own token's scopes: which namespaces it receives with secrets, also when it restarts with no upstream. */
   async readAudience(): Promise<Scope[] | undefined> {
-    return (await this.#read(join(this.dir, 'audience.json'))) as Scope[] | undefined;
+    return (await this.#read(join(this.#dir, 'audience.json'))) as Scope[] | undefined;
   }
 
   async writeAudience(scopes: readonly Scope[]): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'audience.json'), JSON.stringify(scopes));
+    await writeFileAtomic(join(this.#dir, 'audience.json'), JSON.stringify(scopes));
   }
 
   async readTokens(): Promise<Record<string, { tokenId: string; name: string; scopes: Scope[] }>> {
     return (
-      ((await this.#read(join(this.dir, 'tokens.json'))) as
+      ((await this.#read(join(this.#dir, 'tokens.json'))) as
         Record<string, { tokenId: string; name: string; scopes: Scope[] }> | undefined) ?? {}
     );
   }
 
   async writeTokens(tokens: Record<string, { tokenId: string; name: string; scopes: Scope[] }>): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'tokens.json'), JSON.stringify(tokens));
+    await writeFileAtomic(join(this.#dir, 'tokens.json'), JSON.stringify(tokens));
   }
 
   async #read(path: string): Promise<unknown> {

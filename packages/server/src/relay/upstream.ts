@@ -1,4 +1,4 @@
-import { HeraldError, type PublicKeyInfo, type Scope } from '@herald/core';
+import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
 import type { InstanceReport } from '@herald/store';
 import type { RouteDescription } from '../delivery/backend.js';
 
@@ -13,34 +13,43 @@ export class Upstream {
   readonly url: URL;
   readonly #token: string;
   readonly #timeoutMs: number;
-  /** When the upstream last answered anything; 0 before the first answer. */
+  readonly #clock: Clock;
+  /** When the upstream last answered anything (the clock's time); 0 before the first answer. */
   lastContact = 0;
 
-  constructor(url: string, token: string, timeoutMs = 15_000) {
+  constructor(deps: { url: string; token: string; timeoutMs: number; clock: Clock }) {
+    const { url } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
-    this.#token = token;
-    this.#timeoutMs = timeoutMs;
+    this.#token = deps.token;
+    this.#timeoutMs = deps.timeoutMs;
+    this.#clock = deps.clock;
   }
 
   async keys(): Promise<PublicKeyInfo[]> {
-    return ((await this.#get('v1/keys', {}, undefined)) as { keys: PublicKeyInfo[] }).keys;
+    return ((await this.#get('v1/keys', undefined)) as { keys: PublicKeyInfo[] }).keys;
   }
 
-  /** Asks the upstream who a downstream token is; `unauthenticated` when it does not know it. */
-  async whoami(token: string): Promise<{ tokenId: string; name: string; scopes: Scope[] }> {
-    return (await this.#get('v1/whoami', {}, token)) as { tokenId: string; name: string; scopes: Scope[] };
+  /** Asks the upstream who a token is (the relay's own when absent); `unauthenticated` when it does not know it. */
+  async whoami(token?: string): Promise<{ tokenId: string; name: string; scopes: Scope[] }> {
+    return (await this.#get('v1/whoami', token)) as { tokenId: string; name: string; scopes: Scope[] };
   }
 
-  /** The namespace's route; with `version` and `wait`, a long poll that answers undefined when nothing changed. */
-  async route(namespace: string, version?: string, waitSeconds?: number): Promise<RouteDescription | undefined> {
-    const query: Record<string, string> = {};
-    if (version !== undefined) query.version = version;
-    if (waitSeconds !== undefined) query.wait = String(waitSeconds);
-    return (await this.#get(
-      `v1/route/${encodeURIComponent(namespace)}`,
-      query,
+  /**
+   * The namespace's route; with `poll`, a long poll that answers undefined when the route is
+   * still `version` after `waitSeconds`. Its signal ends the poll early (the relay closes).
+   */
+  async route(
+    namespace: string,
+    poll?: { version: string | undefined; waitSeconds: number; signal: AbortSignal },
+  ): Promise<RouteDescription | undefined> {
+    const url = new URL(`v1/route/${encodeURIComponent(namespace)}`, this.url);
+    if (poll?.version !== undefined) url.searchParams.set('version', poll.version);
+    if (poll) url.searchParams.set('wait', String(poll.waitSeconds));
+    return (await this.#request(
+      url,
+      { method: 'GET', ...(poll ? { signal: poll.signal } : {}) },
       undefined,
-      (waitSeconds ?? 0) * 1000,
+      (poll?.waitSeconds ?? 0) * 1000,
     )) as RouteDescription | undefined;
   }
 
@@ -73,10 +82,8 @@ export class Upstream {
     );
   }
 
-  #get(path: string, query: Record<string, string>, token: string | undefined, extraMs = 0): Promise<unknown> {
-    const url = new URL(path, this.url);
-    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    return this.#request(url, { method: 'GET' }, token, extraMs);
+  #get(path: string, token: string | undefined): Promise<unknown> {
+    return this.#request(new URL(path, this.url), { method: 'GET' }, token, 0);
   }
 
   async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
@@ -89,12 +96,14 @@ export class Upstream {
           authorization: `Bearer ${token ?? this.#token}`,
           accept: 'application/json',
         },
-        signal: AbortSignal.timeout(this.#timeoutMs + extraMs),
+        signal: init.signal
+          ? AbortSignal.any([init.signal, AbortSignal.timeout(this.#timeoutMs + extraMs)])
+          : AbortSignal.timeout(this.#timeoutMs + extraMs),
       });
     } catch (cause) {
       throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
-    this.lastContact = Date.now();
+    this.lastContact = this.#clock.now();
     if (response.status === 304) return undefined;
     const text = await response.text();
     if (response.status >= 400) {

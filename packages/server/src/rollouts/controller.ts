@@ -1,3 +1,4 @@
+import type { TimerClock } from '@herald/core';
 import type { Store, Leadership } from '@herald/store';
 import type { RolloutService } from './rollout-service.js';
 
@@ -11,15 +12,18 @@ export class RolloutController {
   readonly #service: RolloutService;
   readonly #leadership: Leadership;
   readonly #onError: (error: unknown) => void;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: TimerClock;
+  #timer: unknown;
   #running: Promise<void> | undefined;
 
   constructor(deps: {
     store: Store;
     service: RolloutService;
     leadership: Leadership;
+    clock: TimerClock;
     onError: (error: unknown) => void;
   }) {
+    this.#clock = deps.clock;
     this.#store = deps.store;
     this.#service = deps.service;
     this.#leadership = deps.leadership;
@@ -27,18 +31,17 @@ export class RolloutController {
   }
 
   start(tickMs: number): void {
-    this.#timer ??= setInterval(() => void this.tick(), tickMs);
-    this.#timer.unref();
+    this.#timer ??= this.#clock.setInterval(() => void this.#tick(), tickMs);
   }
 
   /** One pass over the active rollouts; overlapping calls share the pass in progress. */
-  tick(): Promise<void> {
+  #tick(): Promise<void> {
     this.#running ??= this.#pass().finally(() => (this.#running = undefined));
     return this.#running;
   }
 
   async close(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#clock.clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#running;
   }

@@ -18,6 +18,7 @@ import {
 } from '@herald/core';
 import type { ReleaseRecord, Store } from '@herald/store';
 import { policyOf } from '../delivery/policy.js';
+import type { ReleaseService } from '../delivery/release-service.js';
 import type { ReportCollector } from '../delivery/reports.js';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
 import { fromRecord, toStoredState, type Rollout } from './rollout-record.js';
@@ -42,20 +43,21 @@ export class RolloutService {
   readonly #clock: Clock;
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
-  readonly #onChange: () => void;
+  readonly #releases: ReleaseService;
 
+  /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
     store: Store;
     clock: Clock;
     reports: ReportCollector;
     instanceTtlMs: number;
-    onChange: () => void;
+    releases: ReleaseService;
   }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#reports = deps.reports;
     this.#instanceTtlMs = deps.instanceTtlMs;
-    this.#onChange = deps.onChange;
+    this.#releases = deps.releases;
   }
 
   /**
@@ -100,11 +102,10 @@ export class RolloutService {
     const newest = await this.#store.getRelease(namespace);
     const stableSeq = newest?.seq;
     if (policy.strategy !== 'staged' || stableSeq === undefined || !newest) {
-      const release = await this.#store.createRelease(
+      const release = await this.#releases.make(
         { namespace, kind: 'manual', author: actor, note },
         { actor, action: 'release.create', target: `namespace:${namespace}`, details: { note } },
       );
-      this.#onChange();
       return { release };
     }
     const id = `ro-${randomBytes(6).toString('hex')}`;
@@ -130,7 +131,7 @@ export class RolloutService {
         details: { rolloutId: id, fromSeq: stableSeq, note },
       },
     );
-    const release = await this.#store.createRelease(
+    const release = await this.#releases.make(
       { namespace, kind: 'rollout', author: actor, note },
       { actor, action: 'release.create', target: `namespace:${namespace}`, details: { note, rolloutId: id } },
     );
@@ -142,8 +143,8 @@ export class RolloutService {
         record.version,
         undefined,
       );
+      this.#releases.announce();
     }
-    this.#onChange();
     return { release, rolloutId: id };
   }
 
@@ -155,7 +156,7 @@ export class RolloutService {
     );
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
-    const observation = rollout.finalObservation ?? (await this.observe(rollout));
+    const observation = rollout.finalObservation ?? (await this.#observe(rollout));
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now()),
       observation,
@@ -227,7 +228,7 @@ export class RolloutService {
   /** One controller step for one rollout: observe, decide, and persist and act on anything but a hold. */
   async step(record: Rollout['record']): Promise<void> {
     const rollout = fromRecord(record);
-    const observation = await this.observe(rollout);
+    const observation = await this.#observe(rollout);
     const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now());
     switch (decision.kind) {
       case 'hold':
@@ -246,7 +247,7 @@ export class RolloutService {
   }
 
   /** Counts, among the instances the current wave targets, who applied, rejected or is unhealthy on the candidate. */
-  async observe(rollout: Rollout): Promise<WaveObservation> {
+  async #observe(rollout: Rollout): Promise<WaveObservation> {
     await this.#reports.flush();
     const { state, policy } = rollout;
     const instances = await this.#store.listInstances({
@@ -284,7 +285,7 @@ export class RolloutService {
         'internal',
         `the stable release ${rollout.state.fromSeq} of "${rollout.state.namespace}" is gone`,
       );
-    await this.#store.createRelease(
+    await this.#releases.make(
       {
         namespace: rollout.state.namespace,
         revision: stable.revision,
@@ -299,7 +300,7 @@ export class RolloutService {
         details: { rolloutId: rollout.state.id, toContentOf: stable.seq },
       },
     );
-    return this.#save(rollout, next, action, actor, observation ?? (await this.observe(rollout)));
+    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout)));
   }
 
   async #save(
@@ -331,7 +332,7 @@ export class RolloutService {
         },
       },
     );
-    this.#onChange();
+    this.#releases.announce();
     return next;
   }
 }

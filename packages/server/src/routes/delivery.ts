@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { HeraldApp, RouteContext } from '../http/context.js';
 import { NamespaceParams } from '../http/schemas.js';
-import { releaseView } from '../delivery/delivery-service.js';
+import { releaseView } from '../delivery/release-service.js';
 import { PublicKey } from './watch.js';
 
 const Release = Type.Object({
@@ -24,7 +24,7 @@ const Policy = Type.Object(
 );
 
 export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void {
-  const { delivery } = ctx;
+  const { delivery, releases } = ctx;
 
   app.post(
     '/v1/keys/rotate',
@@ -86,7 +86,7 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
       },
     },
     async (request) => ({
-      items: await delivery.listReleases(await ctx.principal(request), request.params.ns, request.query.limit ?? 50),
+      items: await releases.list(await ctx.principal(request), request.params.ns, request.query.limit ?? 50),
     }),
   );
 
@@ -114,11 +114,11 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
       const principal = await ctx.principal(request);
       const note = request.body.note ?? '';
       if (request.body.rollbackTo !== undefined) {
-        const rollback = await delivery.rollback(principal, request.params.ns, request.body.rollbackTo, note);
-        // A release made without a commit moves no revision: wake the watch streams and long polls now.
-        ctx.hub.refresh();
-        return reply.code(201).send(rollback);
+        return reply
+          .code(201)
+          .send(await releases.rollback(principal, request.params.ns, request.body.rollbackTo, note));
       }
+      // As the namespace's policy says: at once, or as a rollout's candidate (made through `releases` too).
       const started = await ctx.rollouts.startRelease(
         principal,
         request.params.ns,

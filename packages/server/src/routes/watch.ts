@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
-import { HeraldError } from '@herald/core';
+import { HeraldError, type Clock } from '@herald/core';
 import type { Gauge } from 'prom-client';
 import type { ServerConfig } from '../config.js';
 import { describeRoute, type WatchBackend } from '../delivery/backend.js';
@@ -70,6 +70,8 @@ const ReportBody = Type.Object(
 export interface WatchRouteContext {
   config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
   backend: WatchBackend;
+  /** Long polls' deadlines. */
+  clock: Clock;
   watchStreams: Gauge;
   log: FastifyBaseLogger;
 }
@@ -203,7 +205,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       }
       const header = request.headers['if-none-match'];
       const held = typeof header === 'string' ? header.replace(/^W\//u, '').replace(/^"(.*)"$/u, '$1') : undefined;
-      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
+      const deadline = ctx.clock.now() + (request.query.wait ?? 0) * 1000;
       for (;;) {
         const route = await backend.routing.route(request.params.ns);
         const view = route && (await backend.views.at(wanted.spec, wanted.secrets, route.stable));
@@ -211,7 +213,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         void reply.header('etag', `"${view.digest}"`);
         if (held !== view.digest)
           return { manifest: view.signed.manifest, signature: view.signed.signature, values: view.values };
-        const remaining = deadline - Date.now();
+        const remaining = deadline - ctx.clock.now();
         if (remaining <= 0) return reply.code(304).send(null);
         await backend.hub.nextRelease(request.params.ns, view.release.seq, remaining);
       }
@@ -239,14 +241,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     async (request, reply) => {
       const principal = await backend.authenticate(request);
       await backend.resolveViews(principal, [{ namespace: request.params.ns }]);
-      const deadline = Date.now() + (request.query.wait ?? 0) * 1000;
+      const deadline = ctx.clock.now() + (request.query.wait ?? 0) * 1000;
       for (;;) {
         const route = await backend.routing.route(request.params.ns);
         if (!route) throw new HeraldError('revision_not_found', `namespace "${request.params.ns}" has no release yet`);
         if (route.version !== request.query.version) {
           return { ...describeRoute(route), revision: await backend.currentRevision() };
         }
-        const remaining = deadline - Date.now();
+        const remaining = deadline - ctx.clock.now();
         if (remaining <= 0) return reply.code(304).send(null);
         await backend.hub.nextRoute(request.params.ns, route.version, remaining);
       }

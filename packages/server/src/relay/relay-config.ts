@@ -1,0 +1,144 @@
+import { HeraldError, type Limits, type PublicKeyInfo, type TimerClock } from '@herald/core';
+import {
+  checkLimits,
+  checkListen,
+  checkPositiveIntegers,
+  defaultServerConfig,
+  type LogLevel,
+  type ServerConfig,
+} from '../config.js';
+
+/** What the watch API of a relay is bounded by: the same settings, and defaults, as the control plane's. */
+type SharedSettings = Pick<
+  ServerConfig,
+  | 'host'
+  | 'limits'
+  | 'retryAfterSeconds'
+  | 'shutdownGraceMs'
+  | 'maxWatchStreams'
+  | 'maxStreamBufferBytes'
+  | 'heartbeatMs'
+  | 'reportFlushMs'
+  | 'maxBufferedReports'
+>;
+
+export interface RelayConfig extends SharedSettings {
+  /** The control plane or another relay. */
+  upstream: string;
+  /** A token with the client role on the namespaces this relay serves. */
+  token: string;
+  /** Pinned upstream keys, or 'tofu' (trust the upstream's keys on first contact, then pin them in the cache). */
+  trust: readonly PublicKeyInfo[] | 'tofu';
+  cacheDir: string;
+  /** 0 asks for a free port. */
+  port: number;
+  logLevel: LogLevel;
+  /** Seconds a route long-poll waits upstream. */
+  routeWaitSeconds: number;
+  /** Milliseconds between re-reads of the upstream's keys (a rotation). */
+  keyRefreshMs: number;
+  /** Milliseconds a downstream token the upstream accepted is trusted without asking again. */
+  tokenCacheMs: number;
+  /** Milliseconds a token the upstream refused is refused without asking again. */
+  refusedTokenCacheMs: number;
+  /** Milliseconds before following a route again after the upstream refused it (not a failure: no backoff). */
+  refusalRetryMs: number;
+  /** Milliseconds an upstream request may take, on top of a long poll's wait. */
+  upstreamTimeoutMs: number;
+}
+
+export const defaultRelayConfig = Object.freeze({
+  host: defaultServerConfig.host,
+  port: 0,
+  logLevel: 'info',
+  limits: defaultServerConfig.limits,
+  retryAfterSeconds: defaultServerConfig.retryAfterSeconds,
+  shutdownGraceMs: defaultServerConfig.shutdownGraceMs,
+  maxWatchStreams: defaultServerConfig.maxWatchStreams,
+  maxStreamBufferBytes: defaultServerConfig.maxStreamBufferBytes,
+  heartbeatMs: defaultServerConfig.heartbeatMs,
+  reportFlushMs: defaultServerConfig.reportFlushMs,
+  maxBufferedReports: defaultServerConfig.maxBufferedReports,
+  routeWaitSeconds: 25,
+  keyRefreshMs: 60_000,
+  tokenCacheMs: 30_000,
+  refusedTokenCacheMs: 5_000,
+  refusalRetryMs: 5_000,
+  upstreamTimeoutMs: 15_000,
+} satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'>);
+
+export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'> &
+  Partial<Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'limits' | 'logLevel'>> & {
+    limits?: Partial<Limits>;
+    /** One of fatal, error, warn, info, debug, trace, silent (checked). */
+    logLevel?: string;
+  };
+
+/** What a relay is given besides its configuration: the things it uses rather than settings. */
+export interface RelayDependencies {
+  /** Time and every timer of the relay; the system clock when absent. */
+  clock?: TimerClock;
+  /** Where JSON logs go; stdout when absent. */
+  logStream?: NodeJS.WritableStream;
+  /** Called when the relay trusts keys on first contact, so the CLI can say so. */
+  onTrustOnFirstUse?: (keys: PublicKeyInfo[]) => void;
+}
+
+export type RelayOptions = RelayConfigInput & RelayDependencies;
+
+/** Merges with the defaults, checks every field once, and freezes: nothing downstream re-checks. */
+export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig> {
+  const { clock: _clock, logStream: _logStream, onTrustOnFirstUse: _onTrust, ...input } = options;
+  const limits: Limits = { ...defaultRelayConfig.limits, ...input.limits };
+  const config = { ...defaultRelayConfig, ...input, limits } as RelayConfig;
+  const problems: string[] = [];
+  checkLimits(limits, problems);
+  checkListen(config, problems);
+  checkPositiveIntegers(
+    config,
+    [
+      'retryAfterSeconds',
+      'shutdownGraceMs',
+      'maxWatchStreams',
+      'maxStreamBufferBytes',
+      'heartbeatMs',
+      'reportFlushMs',
+      'maxBufferedReports',
+      'routeWaitSeconds',
+      'keyRefreshMs',
+      'tokenCacheMs',
+      'refusedTokenCacheMs',
+      'refusalRetryMs',
+      'upstreamTimeoutMs',
+    ],
+    problems,
+  );
+  if (!isHttpUrl(config.upstream)) problems.push(`upstream must be an http(s) URL, got ${String(config.upstream)}`);
+  if (typeof config.token !== 'string' || config.token.length === 0) problems.push('token must not be empty');
+  if (typeof config.cacheDir !== 'string' || config.cacheDir.length === 0) problems.push('cacheDir must not be empty');
+  const trust: unknown = config.trust;
+  if (trust !== 'tofu' && !(Array.isArray(trust) && trust.every(isPublicKey))) {
+    problems.push("trust must be 'tofu' or a list of public keys (keyId, publicKey)");
+  }
+  if (problems.length > 0)
+    throw new HeraldError('invalid_request', `invalid relay configuration: ${problems.join('; ')}`);
+  return Object.freeze({
+    ...config,
+    limits: Object.freeze(limits),
+    trust: config.trust === 'tofu' ? 'tofu' : Object.freeze([...config.trust]),
+  });
+}
+
+function isPublicKey(value: unknown): boolean {
+  const key = value as Partial<Record<'keyId' | 'publicKey', unknown>> | null;
+  return typeof key?.keyId === 'string' && typeof key.publicKey === 'string';
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
