@@ -110,7 +110,7 @@ export class WatchHub {
 
   /** Tells every stream the keys that sign from now on (a rotation, or keys a relay learned). */
   publishKeys(keys: readonly PublicKeyInfo[]): void {
-    this.broadcast(encodeEvent('keys', { keys }));
+    this.broadcast(encodeEvent('keys', { keys: [...keys] }));
   }
 
   /** Sends a heartbeat with the revision this node has seen every `everyMs`, until close(). */
