@@ -786,9 +786,10 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     // A control plane of its own: a freeze halts every rollout of a control plane.
     const { plane, stop } = await ownPlane('herald-rollout-freeze-');
     const ns = 'pausing';
+    // The freeze must land while the second wave bakes: its bake leaves room for a CLI start on a loaded machine.
     const waves: WaveSpec[] = [
       { name: 'canary', percent: 10, bake: '2s' },
-      { name: 'half', percent: 50, bake: '4s' },
+      { name: 'half', percent: 50, bake: '12s' },
       { name: 'everyone', percent: 100, bake: '1s' },
     ];
     const { sim } = await stagedNamespace(plane, ns, policyDocument(waves), { color: 'blue' }, []);
