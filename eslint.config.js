@@ -37,6 +37,31 @@ export default tseslint.config(
     },
   },
   {
+    // Time-dependent logic takes an injectable clock (core/src/clock.ts) so tests control it: reading
+    // the wall clock or arming a global timer directly in these packages is refused. Formatting a
+    // given time (`new Date(ms)`) is fine; the store's conformance suite is test code.
+    files: ['packages/core/src/**/*.ts', 'packages/store/src/**/*.ts', 'packages/server/src/**/*.ts'],
+    ignores: ['packages/core/src/clock.ts', 'packages/store/src/conformance/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'Name every export of a module explicitly.' },
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Use the injected Clock (clock.now()), not Date.now().',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Use the injected Clock: new Date(clock.now()).',
+        },
+        {
+          selector: 'CallExpression[callee.name=/^(setTimeout|setInterval)$/]',
+          message: "Use the injected TimerClock's setTimeout/setInterval, so tests can drive time.",
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/core/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '@herald/core';
+
 /**
  * Which node runs the singleton jobs (the rollout controller). Exactly one node of a cluster is
  * leader at a time, as far as the coordination backend can tell; because a node can only learn that
@@ -34,9 +36,9 @@ export class LocalLeadership implements Leadership {
   readonly #listeners = new Set<(state: LeadershipState) => void>();
   readonly #now: () => number;
 
-  constructor(options: { clock?: { now(): number } } = {}) {
-    const clock = options.clock;
-    this.#now = clock ? () => clock.now() : () => Date.now();
+  constructor(options: { clock?: Clock } = {}) {
+    const clock = options.clock ?? systemClock;
+    this.#now = () => clock.now();
   }
 
   get fence(): number {

@@ -1,3 +1,4 @@
+import type { TimerClock } from '@herald/core';
 import pg from 'pg';
 import { RevisionListeners } from '../revision-listeners.js';
 import { meta, type PostgresDatabase } from './database.js';
@@ -14,15 +15,17 @@ export const revisionChannel = 'herald_revisions';
 export class PostgresChangeFeed {
   readonly #db: PostgresDatabase;
   readonly #revisionCheckMs: number;
+  readonly #clock: TimerClock;
   readonly #listeners = new RevisionListeners();
   #watching = false;
   #listenerClient: pg.Client | undefined;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
+  #pollTimer: unknown;
+  #reconnectTimer: unknown;
   #polling = false;
 
-  constructor(db: PostgresDatabase, revisionCheckMs: number) {
+  constructor(db: PostgresDatabase, revisionCheckMs: number, clock: TimerClock) {
     this.#db = db;
+    this.#clock = clock;
     this.#revisionCheckMs = revisionCheckMs;
   }
 
@@ -40,8 +43,8 @@ export class PostgresChangeFeed {
 
   /** Stops the checks and closes the listening connection; call after the database is marked closed. */
   async close(): Promise<void> {
-    clearInterval(this.#pollTimer);
-    clearTimeout(this.#reconnectTimer);
+    this.#clock.clearInterval(this.#pollTimer);
+    this.#clock.clearTimeout(this.#reconnectTimer);
     const listener = this.#listenerClient;
     this.#listenerClient = undefined;
     await listener?.end().catch(() => undefined);
@@ -51,8 +54,7 @@ export class PostgresChangeFeed {
     if (this.#watching || this.#db.closed) return;
     this.#watching = true;
     void this.#connectListener();
-    this.#pollTimer = setInterval(() => void this.#poll(), this.#revisionCheckMs);
-    this.#pollTimer.unref();
+    this.#pollTimer = this.#clock.setInterval(() => void this.#poll(), this.#revisionCheckMs);
   }
 
   async #connectListener(): Promise<void> {
@@ -65,11 +67,10 @@ export class PostgresChangeFeed {
       if (this.#listenerClient === client) this.#listenerClient = undefined;
       void client.end().catch(() => undefined);
       if (!this.#db.closed && this.#reconnectTimer === undefined) {
-        this.#reconnectTimer = setTimeout(() => {
+        this.#reconnectTimer = this.#clock.setTimeout(() => {
           this.#reconnectTimer = undefined;
           void this.#connectListener();
         }, this.#revisionCheckMs);
-        this.#reconnectTimer.unref();
       }
     };
     client.on('error', onLost);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { systemClock, type Clock } from '@herald/core';
+import { systemClock, type TimerClock } from '@herald/core';
 import type { Leadership, LeadershipState } from '../leadership.js';
 import { advisoryKey64, clientConfig, defaultTimeouts } from './connection.js';
 import { applyPostgresMigrations } from './migrations.js';
@@ -10,7 +10,7 @@ export interface PostgresLeadershipOptions {
   connectionString: string;
   /** What is being led, e.g. `rollout-controller`; nodes compete per name. */
   name: string;
-  clock?: Clock;
+  clock?: TimerClock;
   /** How often a follower tries to take leadership, and a leader checks its connection; default 1000 ms. */
   retryMs?: number;
   /** Who this node is, recorded with each term it takes; default host:pid:random. */
@@ -34,7 +34,7 @@ export class PostgresLeadership implements Leadership {
   readonly #config: pg.ClientConfig;
   readonly #name: string;
   readonly #key: string;
-  readonly #clock: Clock;
+  readonly #clock: TimerClock;
   readonly #retryMs: number;
   readonly #holder: string;
   readonly #listeners = new Set<(state: LeadershipState) => void>();
@@ -43,7 +43,7 @@ export class PostgresLeadership implements Leadership {
   #fence = 0;
   #started: Promise<void> | undefined;
   #closed = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: unknown;
   #ticking: Promise<void> | undefined;
   #migrated = false;
 
@@ -102,7 +102,7 @@ export class PostgresLeadership implements Leadership {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#ticking;
     const client = this.#client;
     this.#client = undefined;
@@ -146,9 +146,8 @@ export class PostgresLeadership implements Leadership {
 
   #schedule(): void {
     if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#tick(), this.#retryMs);
-    this.#timer.unref();
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = this.#clock.setTimeout(() => void this.#tick(), this.#retryMs);
   }
 
   async #connect(): Promise<pg.Client | undefined> {

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '@herald/core';
+import { systemClock, type TimerClock } from '@herald/core';
 import { ComposedStore } from '../composed-store.js';
 import { postgresAccess } from './access.js';
 import { PostgresAuditChain } from './audit-chain.js';
@@ -18,7 +18,7 @@ import { postgresSnapshots } from './snapshots.js';
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/database`; the database must exist, the schema is migrated at open. */
   connectionString: string;
-  clock?: Clock;
+  clock?: TimerClock;
   /** Connections in the pool; default 10. One more is used for LISTEN while anyone watches revisions. */
   poolSize?: number;
   /** How often watchers also check the current revision, in case a notification was lost; default 1000 ms. */
@@ -54,7 +54,7 @@ export class PostgresStore extends ComposedStore {
     const clock = options.clock ?? systemClock;
     const audit = new PostgresAuditChain(db, clock);
     const context: PostgresContext = { db, audit, clock };
-    const feed = new PostgresChangeFeed(db, options.revisionCheckMs ?? 1000);
+    const feed = new PostgresChangeFeed(db, options.revisionCheckMs ?? 1000, clock);
     const commits = new PostgresGroupCommit(context, feed, options.maxChangesPerBatch ?? 10_000);
     super({
       namespaces: postgresNamespaces(context, commits),
