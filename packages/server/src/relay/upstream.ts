@@ -1,6 +1,16 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
+import { readProblem } from '@herald/sdk/internal';
 import type { InstanceReport } from '@herald/store';
 import type { RouteDescription } from '../delivery/backend.js';
+
+/** The upstream's refusals a relay passes on to its clients as they are; any other 4xx is the relay's own invalid_request. */
+const passedOn: ReadonlySet<string> = new Set([
+  'unauthenticated',
+  'forbidden',
+  'namespace_not_found',
+  'revision_not_found',
+  'revision_compacted',
+]);
 
 /** An upstream answered with an error we pass on as it is (401, 403, 404…). */
 export class UpstreamRefusal extends HeraldError {}
@@ -105,26 +115,19 @@ export class Upstream {
     }
     this.lastContact = this.#clock.now();
     if (response.status === 304) return undefined;
-    const text = await response.text();
     if (response.status >= 400) {
-      let problem: { code?: string; detail?: string } = {};
-      try {
-        problem = JSON.parse(text) as typeof problem;
-      } catch {
-        // not problem+json: keep the status only
-      }
-      if (response.status >= 500)
-        throw new HeraldError('unavailable', `the upstream answered ${response.status}: ${problem.detail ?? ''}`, {
-          retryAfter: 1,
+      const problem = await readProblem(response, this.#clock.now());
+      if (problem.status >= 500) {
+        // Pass the upstream's own pacing on to the relay's clients when it gave one.
+        const retryAfter = Math.max(1, Math.ceil((problem.retryAfterMs ?? 1000) / 1000));
+        throw new HeraldError('unavailable', `the upstream answered ${problem.status}: ${problem.detail}`, {
+          retryAfter,
         });
-      const code =
-        problem.code &&
-        problem.code in
-          { unauthenticated: 1, forbidden: 1, namespace_not_found: 1, revision_not_found: 1, revision_compacted: 1 }
-          ? problem.code
-          : 'invalid_request';
-      throw new UpstreamRefusal(code as 'forbidden', problem.detail ?? `the upstream answered ${response.status}`);
+      }
+      const code = problem.code !== undefined && passedOn.has(problem.code) ? problem.code : 'invalid_request';
+      throw new UpstreamRefusal(code as 'forbidden', problem.detail);
     }
+    const text = await response.text();
     return text.length === 0 ? undefined : (JSON.parse(text) as unknown);
   }
 }
