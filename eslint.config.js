@@ -76,7 +76,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/sdk/src/**/*.ts', 'packages/agent/src/**/*.ts'],
+    files: ['packages/sdk/src/**/*.ts', 'packages/agent/src/**/*.ts', 'packages/openfeature/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -84,6 +84,21 @@ export default tseslint.config(
           paths: ['pg', 'better-sqlite3', ...serverPackages].map((name) => ({
             name,
             message: 'The client side must not depend on the server side.',
+          })),
+        },
+      ],
+    },
+  },
+  {
+    // Flags are pure like core: the control plane and the client-side provider both evaluate with them.
+    files: ['packages/flags/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [...ioModules, ...serverPackages, '@herald/sdk'].map((name) => ({
+            name,
+            message: '@herald/flags is pure (no I/O) and runs on both sides: it takes views, not stores or clients.',
           })),
         },
       ],

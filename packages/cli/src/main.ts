@@ -3,6 +3,7 @@ import { registerAgentCommand } from './commands/agent.js';
 import { registerApplyCommand } from './commands/apply.js';
 import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
+import { registerFlagCommands } from './commands/flags.js';
 import { registerNamespaceCommands } from './commands/namespaces.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerRelayCommand } from './commands/relay.js';
@@ -30,6 +31,7 @@ const program = new Command('herald')
 registerServerCommand(program);
 registerNamespaceCommands(program);
 registerEntryCommands(program);
+registerFlagCommands(program);
 registerApplyCommand(program);
 registerTokenCommands(program);
 registerDeliveryCommands(program);

@@ -47,6 +47,7 @@ export const errorCatalogue = {
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },
   schema_violation: { status: 422, title: 'The change violates the namespace schema' },
+  invalid_flag: { status: 422, title: 'A feature flag in the change is not valid' },
   // The server itself
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is unavailable; retry later' },

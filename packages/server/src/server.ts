@@ -23,6 +23,7 @@ import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
+import { registerOfrepRoutes } from './routes/ofrep.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { createAdminServices, type AdminServices } from './services/admin-services.js';
 
@@ -188,6 +189,17 @@ export class HeraldServer {
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
+      registerOfrepRoutes(routes, {
+        limits: this.config.limits,
+        authenticate: (request) => context.principal(request),
+        // What GET /v1/views/{ns} serves: the stable release of the view, with secrets only for tokens that may read them.
+        view: async (principal, namespace, labels) => {
+          const [wanted] = await this.delivery.resolveViews(principal, [{ namespace, labels }]);
+          const route = await routing.route(namespace);
+          const view = route && wanted ? await this.views.at(wanted.spec, wanted.secrets, route.stable) : undefined;
+          return view && { digest: view.digest, values: view.values };
+        },
+      });
       registerWatchRoutes(routes, {
         config: this.config,
         clock: deps.clock,

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import type { Command } from 'commander';
-import { canonicalJson } from '@herald/core';
+import { canonicalJson, jsonContentType } from '@herald/core';
+import { evaluatorsContentType, evaluatorsKey, flagContentType } from '@herald/flags';
 import { adminClient, nsPath } from '../admin-client.js';
 import { clientCommand, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine, warn } from '../output.js';
@@ -14,10 +15,24 @@ const structuredExtensions = new Set(['.json', '.yaml', '.yml']);
 interface DesiredEntry {
   key: string;
   value: unknown;
+  contentType: string;
   file: string;
 }
 
-/** Every YAML/JSON file under DIR becomes one entry: its path without the extension is the key. Hidden files are skipped. */
+/**
+ * Feature flags in a config folder: `NAME.flag.yaml` (or .json, .yml) is the flagd flag NAME, and
+ * `$evaluators.yaml` the shared evaluators; everything else is plain JSON.
+ */
+function contentTypeOf(key: string): { key: string; contentType: string } {
+  if (key.endsWith('.flag')) return { key: key.slice(0, -'.flag'.length), contentType: flagContentType };
+  if (key === evaluatorsKey) return { key, contentType: evaluatorsContentType };
+  return { key, contentType: jsonContentType };
+}
+
+/**
+ * Every YAML/JSON file under DIR becomes one entry: its path without the extension is the key
+ * (`.flag` before the extension makes it a flag). Hidden files are skipped.
+ */
 export function readConfigFolder(dir: string): DesiredEntry[] {
   let rootStat;
   try {
@@ -40,9 +55,9 @@ export function readConfigFolder(dir: string): DesiredEntry[] {
         warn(`skipping ${path}: only .json, .yaml and .yml files are applied`);
         continue;
       }
-      const key = relative(dir, path).slice(0, -extension.length).split(sep).join('/');
+      const { key, contentType } = contentTypeOf(relative(dir, path).slice(0, -extension.length).split(sep).join('/'));
       const value = extension === '.json' ? parseJsonFile(path) : readStructuredFile(path);
-      entries.push({ key, value, file: path });
+      entries.push({ key, value, contentType, file: path });
     }
   };
   walk(dir);
@@ -63,8 +78,8 @@ function parseJsonFile(path: string): unknown {
   }
 }
 
-function sameValue(live: EntryView, value: unknown): boolean {
-  return live.contentType === 'application/json' && canonicalJson(live.value) === canonicalJson(value);
+function sameValue(live: EntryView, desired: DesiredEntry): boolean {
+  return live.contentType === desired.contentType && canonicalJson(live.value) === canonicalJson(desired.value);
 }
 
 export function registerApplyCommand(program: Command): void {
@@ -111,7 +126,7 @@ export function registerApplyCommand(program: Command): void {
             warn(`${d.key} is a secret this token cannot read; leaving it as it is`);
             continue;
           }
-          if (current && sameValue(current, d.value)) continue;
+          if (current && sameValue(current, d)) continue;
           diff.push({
             key: d.key,
             label: flags.label,
@@ -124,7 +139,7 @@ export function registerApplyCommand(program: Command): void {
             key: d.key,
             label: flags.label,
             value: d.value,
-            contentType: 'application/json',
+            contentType: d.contentType,
             ...(current
               ? { ifRevision: current.revision, secret: current.secret, tags: current.tags }
               : { ifAbsent: true }),

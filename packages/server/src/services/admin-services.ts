@@ -3,6 +3,7 @@ import type { Store } from '@herald/store';
 import type { EntryCodec } from '../entry-codec.js';
 import { AuditService } from './audit-service.js';
 import { EntryService } from './entry-service.js';
+import { FlagCheck } from './flag-check.js';
 import { HistoryService } from './history-service.js';
 import { NamespaceService } from './namespace-service.js';
 import { SchemaCheck } from './schema-check.js';
@@ -45,6 +46,7 @@ export function createAdminServices(deps: {
       limits,
       codec,
       schemas,
+      flags: new FlagCheck({ store, codec }),
       ...(deps.onCommit === undefined ? {} : { onCommit: deps.onCommit }),
     }),
     history: new HistoryService({ store, codec, limits }),

@@ -18,6 +18,7 @@ import { toChange, type CommitInput } from './change-input.js';
 import { diffItem, type DiffItem } from './history-service.js';
 import { requireNamespace } from './namespace-service.js';
 import { pageOf } from './paging.js';
+import type { FlagCheck } from './flag-check.js';
 import type { SchemaCheck } from './schema-check.js';
 
 export interface CommitOutcome {
@@ -34,7 +35,7 @@ const schemaCheckRetries = 5;
 
 /**
  * The entries of a namespace: reading them (secrets only for callers allowed to), and changing
- * them by commits, each checked against the limits and the namespace schema and audited. Every
+ * them by commits, each checked against the limits, the flag rules and the namespace schema, and audited. Every
  * interface (REST, the CLI through REST, the Azure-compatible API) writes through here, so all get
  * the same rules.
  */
@@ -43,6 +44,7 @@ export class EntryService {
   readonly #limits: Limits;
   readonly #codec: EntryCodec;
   readonly #schemas: SchemaCheck;
+  readonly #flags: FlagCheck;
   readonly #onCommit: (revision: number, changes: number) => void;
 
   constructor(deps: {
@@ -50,12 +52,14 @@ export class EntryService {
     limits: Limits;
     codec: EntryCodec;
     schemas: SchemaCheck;
+    flags: FlagCheck;
     onCommit?: (revision: number, changes: number) => void;
   }) {
     this.#store = deps.store;
     this.#limits = deps.limits;
     this.#codec = deps.codec;
     this.#schemas = deps.schemas;
+    this.#flags = deps.flags;
     this.#onCommit = deps.onCommit ?? (() => undefined);
   }
 
@@ -182,6 +186,7 @@ export class EntryService {
       );
     }
     checkDistinctChanges(changes);
+    await this.#flags.ofChanges(namespace, changes);
     for (let attempt = 1; ; attempt += 1) {
       const ns = await requireNamespace(this.#store, namespace);
       const schemaGuard = ns.schema ? await this.#schemas.ofChanges(ns, ns.schema, changes) : undefined;

@@ -1,0 +1,2 @@
+export { HeraldProvider } from './herald-provider.js';
+export type { HeraldProviderOptions } from './herald-provider.js';

@@ -1,0 +1,139 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { checkLabels, HeraldError, type Limits, type ViewValues } from '@herald/core';
+import { evaluateAll, evaluateOne, type OfrepAnswer } from '@herald/flags';
+import type { HeraldApp } from '../http/context.js';
+import { FlagSets, noFlags } from '../flags/flag-sets.js';
+import type { Principal } from '../principal.js';
+
+/**
+ * OFREP, the OpenFeature Remote Evaluation Protocol, under each namespace: `{server}/v1/namespaces/{ns}`
+ * is the base URL an OFREP provider is given. Flags are evaluated from the namespace's released
+ * view for the caller (a `client` token may, as it may fetch the view; secret entries are in it
+ * only for tokens that may read secrets), with the label stack from `?label=` (repeatable) or the
+ * `Herald-Labels` header (comma-separated, each label percent-encoded).
+ */
+
+/** Where OFREP gets its views: the control plane (store) or, later, a relay (its verified cache). */
+export interface OfrepBackend {
+  limits: Pick<Limits, 'maxLabels' | 'maxLabelLength'>;
+  authenticate(request: FastifyRequest): Promise<Principal>;
+  /** The view clients of this principal get now; undefined when the namespace has no release yet. Throws `forbidden` / `namespace_not_found`. */
+  view(
+    principal: Principal,
+    namespace: string,
+    labels: string[],
+  ): Promise<{ digest: string; values: Readonly<ViewValues> } | undefined>;
+}
+
+const OfrepParams = Type.Object({ ns: Type.String() });
+const OfrepKeyParams = Type.Object({
+  ns: Type.String(),
+  '*': Type.String({ description: 'The flag key (the entry key), URL-encoded; "/" may stay unencoded' }),
+});
+const LabelQuery = Type.Object(
+  {
+    label: Type.Optional(
+      Type.Array(Type.String(), { maxItems: 64, description: 'The label stack; repeat for several' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+// OFREP answers its own shapes (open-feature/protocol service/openapi.yaml), not problem+json, for evaluation errors.
+const Metadata = Type.Record(Type.String(), Type.Union([Type.Boolean(), Type.String(), Type.Number()]));
+const EvaluationSuccess = Type.Object({
+  key: Type.String(),
+  value: Type.Unknown(),
+  reason: Type.String(),
+  variant: Type.String(),
+  metadata: Metadata,
+});
+const EvaluationFailure = Type.Object({
+  key: Type.String(),
+  errorCode: Type.String({
+    description: 'FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL',
+  }),
+  errorDetails: Type.String(),
+});
+const BulkFailure = Type.Object({ errorCode: Type.String(), errorDetails: Type.String() });
+const EvaluationBody = Type.Unknown({ description: '{ context?: { targetingKey?: string, …attributes } }' });
+
+/** The label stack asked for: the query wins over the header. */
+function labelsOf(request: FastifyRequest, query: string[] | undefined, limits: OfrepBackend['limits']): string[] {
+  let labels = query;
+  if (labels === undefined) {
+    const header = request.headers['herald-labels'];
+    const text = Array.isArray(header) ? header.join(',') : header;
+    if (text !== undefined && text.trim() !== '') {
+      try {
+        labels = text.split(',').map((part) => decodeURIComponent(part.trim()));
+      } catch {
+        throw new HeraldError(
+          'invalid_label',
+          'Herald-Labels must be a comma-separated list of percent-encoded labels',
+        );
+      }
+    }
+  }
+  checkLabels(labels ?? [], limits);
+  return labels ?? [];
+}
+
+function send(reply: FastifyReply, answer: OfrepAnswer): FastifyReply {
+  if (answer.etag) void reply.header('etag', answer.etag);
+  if (answer.status === 304) return reply.code(304).send(null);
+  return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
+}
+
+export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, flagSets = new FlagSets()): void {
+  const flagsFor = async (request: FastifyRequest, namespace: string, query: string[] | undefined) => {
+    const principal = await backend.authenticate(request);
+    const view = await backend.view(principal, namespace, labelsOf(request, query, backend.limits));
+    return view ? flagSets.of(view) : noFlags;
+  };
+
+  app.post(
+    '/v1/namespaces/:ns/ofrep/v1/evaluate/flags/*',
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'OFREP: evaluate one flag of the released view (label stack: ?label= or the Herald-Labels header)',
+        params: OfrepKeyParams,
+        querystring: LabelQuery,
+        body: EvaluationBody,
+        response: { 200: EvaluationSuccess, 400: EvaluationFailure, 404: EvaluationFailure },
+      },
+    },
+    async (request, reply) =>
+      send(
+        reply,
+        evaluateOne(await flagsFor(request, request.params.ns, request.query.label), request.params['*'], request.body),
+      ),
+  );
+
+  app.post(
+    '/v1/namespaces/:ns/ofrep/v1/evaluate/flags',
+    {
+      schema: {
+        tags: ['flags'],
+        summary: 'OFREP: evaluate every enabled flag of the released view (ETag; If-None-Match gives 304)',
+        params: OfrepParams,
+        querystring: LabelQuery,
+        body: EvaluationBody,
+        response: {
+          200: Type.Object({ flags: Type.Array(Type.Union([EvaluationSuccess, EvaluationFailure])) }),
+          304: Type.Null(),
+          400: BulkFailure,
+        },
+      },
+    },
+    async (request, reply) => {
+      const header = request.headers['if-none-match'];
+      const ifNoneMatch = Array.isArray(header) ? header.join(',') : header;
+      return send(
+        reply,
+        evaluateAll(await flagsFor(request, request.params.ns, request.query.label), request.body, ifNoneMatch),
+      );
+    },
+  );
+}
