@@ -224,7 +224,8 @@ export class HeraldServer {
     );
     // Other nodes of a shared store release and step rollouts without moving a revision; see ReleaseService.
     this.releases.start({ sharedStore: this.#store.kind !== 'sqlite', routeRefreshMs: this.config.rolloutTickMs });
-    this.#controller.start(this.config.rolloutTickMs);
+    // A pass that comes this late (a stalled store, an overloaded node) has not been watching: a gap.
+    this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
     this.#state = 'listening';
     return this.url;
   }

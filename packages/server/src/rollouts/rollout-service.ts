@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   abort as abortRollout,
+  countWave,
   evaluate,
   freeze,
+  healthyReportsSince,
   HeraldError,
-  isTargeted,
   pause,
   resume,
   rollback as rollbackRollout,
@@ -12,6 +13,7 @@ import {
   summarize,
   unfreeze,
   type Clock,
+  type ObservationWindow,
   type RolloutState,
   type RolloutSummary,
   type WaveObservation,
@@ -97,6 +99,7 @@ export class RolloutService {
         abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'),
         'rollout.supersede',
         actor,
+        undefined,
       );
     }
     const newest = await this.#store.getRelease(namespace);
@@ -156,7 +159,8 @@ export class RolloutService {
     );
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
-    const observation = rollout.finalObservation ?? (await this.#observe(rollout));
+    // Without the controller's window (this may not be the leader): ok reports count from the wave's start.
+    const observation = rollout.finalObservation ?? (await this.#observe(rollout, undefined));
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now()),
       observation,
@@ -190,9 +194,15 @@ export class RolloutService {
       case 'resume':
         return this.#save(rollout, resume(rollout.state, now, actor, why), 'rollout.resume', actor);
       case 'abort':
-        return this.#undo(rollout, abortRollout(rollout.state, now, actor, why), 'rollout.abort', actor);
+        return this.#undo(rollout, abortRollout(rollout.state, now, actor, why), 'rollout.abort', actor, undefined);
       case 'rollback':
-        return this.#undo(rollout, rollbackRollout(rollout.state, now, actor, why), 'rollout.rollback', actor);
+        return this.#undo(
+          rollout,
+          rollbackRollout(rollout.state, now, actor, why),
+          'rollout.rollback',
+          actor,
+          undefined,
+        );
     }
   }
 
@@ -225,11 +235,17 @@ export class RolloutService {
     return { frozen, rollouts: changed };
   }
 
-  /** One controller step for one rollout: observe, decide, and persist and act on anything but a hold. */
-  async step(record: Rollout['record']): Promise<void> {
+  /**
+   * One controller step for one rollout: observe, decide, and persist and act on anything but a
+   * hold. `window` is the controller's unbroken observation of it (rollout-observation.ts in the
+   * core): time before it is not bake, and ok reports from before it do not count.
+   */
+  async step(record: Rollout['record'], window: ObservationWindow): Promise<void> {
     const rollout = fromRecord(record);
-    const observation = await this.#observe(rollout);
-    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now());
+    const observation = await this.#observe(rollout, window.since);
+    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now(), {
+      observedSince: window.since,
+    });
     switch (decision.kind) {
       case 'hold':
         return;
@@ -240,35 +256,25 @@ export class RolloutService {
         await this.#save(rollout, state, 'rollout.succeed', 'controller', observation);
         return;
       case 'fail':
-        if (state.state === 'rolled_back') await this.#undo(rollout, state, 'rollout.fail', 'controller', observation);
+        if (state.state === 'rolled_back')
+          await this.#undo(rollout, state, 'rollout.fail', 'controller', window.since, observation);
         else await this.#save(rollout, state, 'rollout.fail', 'controller');
         return;
     }
   }
 
-  /** Counts, among the instances the current wave targets, who applied, rejected or is unhealthy on the candidate. */
-  async #observe(rollout: Rollout): Promise<WaveObservation> {
+  /**
+   * Counts, among the instances the current wave targets, who applied, rejected or is unhealthy
+   * on the candidate (countWave in the core): ok reports only from `observedSince` on, if given.
+   */
+  async #observe(rollout: Rollout, observedSince: number | undefined): Promise<WaveObservation> {
     await this.#reports.flush();
     const { state, policy } = rollout;
     const instances = await this.#store.listInstances({
       namespace: state.namespace,
       seenSince: this.#clock.now() - this.#instanceTtlMs,
     });
-    const observation: WaveObservation = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
-    for (const instance of instances) {
-      if (!isTargeted(policy, state.wave, state.id, instance)) continue;
-      observation.targeted += 1;
-      const onCandidate = instance.views.filter((v) => v.seq === state.toSeq);
-      if (onCandidate.some((v) => v.status === 'rejected')) {
-        observation.reported += 1;
-        observation.rejected += 1;
-      } else if (onCandidate.some((v) => v.status === 'applied')) {
-        observation.reported += 1;
-        observation.applied += 1;
-        if (instance.health !== 'ok') observation.unhealthy += 1;
-      }
-    }
-    return observation;
+    return countWave(state, policy, instances, healthyReportsSince(state, policy, observedSince ?? -Infinity));
   }
 
   /** Ends a rollout and sends everyone back to the stable content, as a new release made first. */
@@ -277,6 +283,7 @@ export class RolloutService {
     next: RolloutState,
     action: string,
     actor: string,
+    observedSince: number | undefined,
     observation?: WaveObservation,
   ): Promise<RolloutState> {
     const stable = await this.#store.getRelease(rollout.state.namespace, rollout.state.fromSeq);
@@ -300,7 +307,7 @@ export class RolloutService {
         details: { rolloutId: rollout.state.id, toContentOf: stable.seq },
       },
     );
-    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout)));
+    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout, observedSince)));
   }
 
   async #save(
