@@ -14,6 +14,7 @@ import { ReportCollector } from './delivery/reports.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
+import { ObservationWindows } from './rollouts/observation-windows.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { WatchHub } from './delivery/watch-hub.js';
@@ -128,18 +129,21 @@ export class HeraldServer {
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
     });
+    const windows = new ObservationWindows();
     this.rollouts = new RolloutService({
       store: deps.store,
       clock: deps.clock,
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
       releases: this.releases,
+      windows,
     });
     this.#controller = new RolloutController({
       store: deps.store,
       service: this.rollouts,
       leadership,
       clock: deps.clock,
+      windows,
       onError: onBackgroundError,
     });
     this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));

@@ -1,5 +1,6 @@
-import { observeAgain, type ObservationWindow, type TimerClock } from '@herald/core';
+import type { TimerClock } from '@herald/core';
 import type { Store, Leadership } from '@herald/store';
+import type { ObservationWindows } from './observation-windows.js';
 import type { RolloutService } from './rollout-service.js';
 
 /**
@@ -7,9 +8,9 @@ import type { RolloutService } from './rollout-service.js';
  * so exactly one node decides at a time; versioned saves make a deposed leader's late write fail
  * rather than overwrite its successor's.
  *
- * It remembers, per rollout, its unbroken run of observations (observeAgain in the core), in
- * memory on purpose: a restart, a new leader, or a pass that could not read the rollouts for
- * longer than the allowed gap starts a new window, and time outside a window is never bake.
+ * It records, per rollout, its unbroken run of observations (ObservationWindows): a restart, a
+ * new leader, or a pass that could not read the rollouts for longer than the allowed gap starts a
+ * new window, and time outside a window is never bake.
  */
 export class RolloutController {
   readonly #store: Store;
@@ -20,15 +21,17 @@ export class RolloutController {
   #timer: unknown;
   #running: Promise<void> | undefined;
   #maxGapMs = 0;
-  readonly #windows = new Map<string, ObservationWindow>();
+  readonly #windows: ObservationWindows;
 
   constructor(deps: {
     store: Store;
     service: RolloutService;
     leadership: Leadership;
     clock: TimerClock;
+    windows: ObservationWindows;
     onError: (error: unknown) => void;
   }) {
+    this.#windows = deps.windows;
     this.#clock = deps.clock;
     this.#store = deps.store;
     this.#service = deps.service;
@@ -62,15 +65,13 @@ export class RolloutController {
     }
     try {
       const records = await this.#store.listActiveRollouts();
-      const active = new Set(records.map((r) => r.id));
-      for (const id of this.#windows.keys()) if (!active.has(id)) this.#windows.delete(id);
+      this.#windows.keepOnly(new Set(records.map((r) => r.id)));
       for (const record of records) {
         if (!this.#leadership.isLeader()) {
           this.#windows.clear();
           return;
         }
-        const window = observeAgain(this.#windows.get(record.id), this.#clock.now(), this.#maxGapMs);
-        this.#windows.set(record.id, window);
+        const window = this.#windows.observe(record.id, this.#clock.now(), this.#maxGapMs);
         try {
           await this.#service.step(record, window);
         } catch (error) {

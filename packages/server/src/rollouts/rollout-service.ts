@@ -23,6 +23,7 @@ import { policyOf } from '../delivery/policy.js';
 import type { ReleaseService } from '../delivery/release-service.js';
 import type { ReportCollector } from '../delivery/reports.js';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import type { ObservationWindows } from './observation-windows.js';
 import { fromRecord, toStoredState, type Rollout } from './rollout-record.js';
 
 export type RolloutCommand = 'pause' | 'resume' | 'abort' | 'rollback';
@@ -46,6 +47,7 @@ export class RolloutService {
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
   readonly #releases: ReleaseService;
+  readonly #windows: ObservationWindows;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -54,7 +56,9 @@ export class RolloutService {
     reports: ReportCollector;
     instanceTtlMs: number;
     releases: ReleaseService;
+    windows: ObservationWindows;
   }) {
+    this.#windows = deps.windows;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#reports = deps.reports;
@@ -159,10 +163,12 @@ export class RolloutService {
     );
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
-    // Without the controller's window (this may not be the leader): ok reports count from the wave's start.
-    const observation = rollout.finalObservation ?? (await this.#observe(rollout, undefined));
+    // As the controller sees it; on a node that is not the leader there is no window, and the
+    // status counts ok reports from the wave's start and bake from the last stored update.
+    const observedSince = this.#windows.get(rollout.state.id)?.since;
+    const observation = rollout.finalObservation ?? (await this.#observe(rollout, observedSince));
     return {
-      ...summarize(rollout.state, rollout.policy, observation, this.#clock.now()),
+      ...summarize(rollout.state, rollout.policy, observation, this.#clock.now(), { observedSince }),
       observation,
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
     };
