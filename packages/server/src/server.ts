@@ -159,12 +159,21 @@ export class HeraldServer {
       metrics: this.metrics,
       principal: principalResolver(this.services.tokens),
       currentRevision: () => this.#store.currentRevision(),
+      // A live round trip with a deadline of its own: a database that stopped answering (paused,
+      // blackholed) makes the node unready within it, rather than holding the probe.
       ready: async () => {
+        let timer: unknown;
+        const late = new Promise<false>((resolve) => {
+          timer = deps.clock.setTimeout(() => resolve(false), this.config.readinessTimeoutMs);
+        });
         try {
-          await this.#store.currentRevision();
-          return true;
-        } catch {
-          return false;
+          const answered = this.#store.currentRevision().then(
+            () => true,
+            () => false,
+          );
+          return await Promise.race([answered, late]);
+        } finally {
+          deps.clock.clearTimeout(timer);
         }
       },
     };
