@@ -587,7 +587,7 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     server = await startServer(first.data, `127.0.0.1:${port}`);
     const afterRestart = await apiStatus(planeAt(server.url, plane.dir), ns);
     t.diagnostic(
-      `restarted in ${Date.now() - killedAt} ms; first status: ${afterRestart.state} at wave ${afterRestart.wave}, ${afterRestart.bakeRemainingMs} ms of bake left (down time counts as bake: the wave's instances kept the candidate)`,
+      `restarted in ${Date.now() - killedAt} ms; first status: ${afterRestart.state} at wave ${afterRestart.wave}, ${afterRestart.bakeRemainingMs} ms of bake left (time the controller did not observe is not bake)`,
     );
     assert.equal(afterRestart.id, atKill.id);
     assert.ok(
@@ -623,6 +623,108 @@ void describe('staged rollouts with 200 simulated instances', { concurrency: 3 }
     // The simulated fleet kept running across the restart and reconnected by itself.
     assert.ok(sim.alive, 'the simulated fleet is still running');
     await fleetAt(plane, ns, fleetSize, candidate.seq, 60_000);
+    await sim.kill();
+    await stopServer(server);
+  });
+
+  // Issue 19, finding 8: the canaries report ok, the control plane is SIGKILLed, the canaries start
+  // failing while it is down (their reports are lost), and it comes back after the bake would have
+  // ended. Neither the downtime nor the pre-crash ok reports may pass the wave.
+  void test('SIGKILL while the canaries turn unhealthy: the restarted control plane does not pass the wave on stale reports', async (t) => {
+    const own = await ownPlane('herald-rollout-stale-');
+    let { plane, server } = own;
+    const port = new URL(server.url).port;
+    const ns = 'stale';
+    // The canaries fail 4 s after applying, well inside the 8 s bake: a controller that watched
+    // throughout would see it; the question is whether one that was down meanwhile does.
+    const waves: WaveSpec[] = [
+      { name: 'canary', percent: 10, bake: '8s' },
+      { name: 'half', percent: 50, bake: '2s' },
+      { name: 'everyone', percent: 100, bake: '1s' },
+    ];
+    const failAfterMs = 4000;
+    const { policy, sim, stable } = await stagedNamespace(plane, ns, policyDocument(waves), { color: 'blue' }, [
+      '--unhealthy-when',
+      'bad=true',
+      '--unhealthy-after',
+      String(failAfterMs),
+      // Periodic reports far apart: a lost report is not re-sent by the next periodic one in time.
+      '--report-interval',
+      '120000',
+    ]);
+    const before = await fleet(plane, ns);
+    await put(plane, ns, 'bad', true);
+    const candidate = await release(plane, ns, '--note', 'fails a few seconds after applying');
+    const releasedAt = Date.now();
+    const expected = targetedIds(policy, 0, candidate.rolloutId, before);
+    assert.ok(expected.size > 0, 'the first wave targets someone');
+    const seen = new Map<string, FleetItem>();
+    const watchFleet = async (): Promise<void> => {
+      for (const item of await fleet(plane, ns)) if (item.seq === candidate.seq) seen.set(item.instanceId, item);
+    };
+
+    // Kill once the canaries' ok reports are in the store (a status flushes the reports).
+    const atKill = await eventually(
+      async () => {
+        await watchFleet();
+        const s = await apiStatus(plane, ns);
+        assert.equal(s.wave, 0, s.reason ?? '');
+        // A loaded machine may be slow enough for the failures to arrive first: then there is nothing to kill for.
+        if (s.state === 'rolled_back') return s;
+        assert.equal(s.state, 'running', s.reason ?? '');
+        return s.observation.applied >= Math.ceil(0.9 * s.observation.targeted) && s;
+      },
+      { message: 'the canaries to report ok', timeoutMs: 45_000, intervalMs: 100, fatal: () => true },
+    );
+    if (atKill.state === 'rolled_back')
+      t.diagnostic('the failures arrived before the kill: the scenario did not happen');
+    await stopServer(server);
+    const killedAt = Date.now();
+    t.diagnostic(
+      `killed ${killedAt - releasedAt} ms after the release: wave ${atKill.wave}, ${atKill.observation.applied} of ${atKill.observation.targeted} applied, ${atKill.observation.unhealthy} unhealthy`,
+    );
+    // Down until the canaries have turned unhealthy and the bake would long be over.
+    await sleep(Math.max(0, releasedAt + failAfterMs + 2000 - Date.now()));
+    server = await startServer(own.data, `127.0.0.1:${port}`);
+    plane = planeAt(server.url, plane.dir);
+    t.diagnostic(`restarted after ${Date.now() - killedAt} ms down`);
+
+    const final = await eventually(
+      async () => {
+        await watchFleet();
+        const s = await apiStatus(plane, ns);
+        assert.ok(s.state === 'running' || s.state === 'rolled_back', `state ${s.state}: ${s.reason ?? ''}`);
+        assert.equal(s.wave, 0, `the bad release never gets past the first wave: ${s.reason ?? ''}`);
+        return s.state === 'rolled_back' && s;
+      },
+      { message: 'the bad rollout to be rolled back', timeoutMs: 60_000, intervalMs: 100, fatal: () => true },
+    );
+    assert.match(final.reason ?? '', /maxUnhealthyRatio/u);
+    assert.match(final.reason ?? '', new RegExp(`rolled back to release ${stable.seq}`, 'u'));
+
+    const releases = parseJson<{ items: Release[] }>(
+      ok(await plane.herald(['releases', ns, '--json']), 'releases'),
+    ).items;
+    const rollbackRelease = releases[0];
+    assert.ok(rollbackRelease && rollbackRelease.seq > candidate.seq && rollbackRelease.kind === 'rollback');
+    await fleetAt(plane, ns, fleetSize, rollbackRelease.seq, 60_000);
+    await eventually(() => sim.counts(rollbackRelease.seq).applied === fleetSize, {
+      message: 'the simulator to print the rollback release',
+      timeoutMs: 45_000,
+      intervalMs: 200,
+      fatal: () => true,
+    });
+    const counted = sim.counts(candidate.seq);
+    for (const id of seen.keys())
+      assert.ok(expected.has(id), `${id} got the bad release, yet the first wave does not target it`);
+    assert.ok(counted.applied >= 1, 'the first wave did get the bad release (else nothing was tested)');
+    assert.ok(
+      counted.applied <= expected.size,
+      `${counted.applied} instances applied the bad release; the first wave targets ${expected.size}`,
+    );
+    t.diagnostic(
+      `${counted.applied} of ${fleetSize} instances applied the bad release (the first wave targets ${expected.size}); rolled back: ${final.reason ?? ''}`,
+    );
     await sim.kill();
     await stopServer(server);
   });

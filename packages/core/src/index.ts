@@ -65,6 +65,7 @@ export {
   parsePolicy,
   parseRolloutState,
   pause,
+  reportDeadlineAtOf,
   reportDeadlineOf,
   resume,
   rollback,
@@ -75,8 +76,11 @@ export {
   summarize,
   unfreeze,
 } from './rollout.js';
+export { countWave, healthyReportsSince, observeAgain } from './rollout-observation.js';
+export type { ObservationWindow, ReportedInstance } from './rollout-observation.js';
 export type {
   DirectRolloutPolicy,
+  EvaluateOptions,
   GateSummary,
   HoldReason,
   RolloutDecision,

@@ -49,6 +49,11 @@ export interface RolloutGates {
   maxUnhealthyRatio: number;
   /** How long after a wave starts its reports must be in; absent means max(bake, 60s) for each wave. */
   reportDeadlineMs?: number;
+  /**
+   * How long the candidate may take to show a failure: an ok report received less than this after
+   * the wave started does not count as healthy (it could not have seen the failure yet). Absent: 0.
+   */
+  failureDelayMs?: number;
   /** A wave targeting fewer instances than this holds (it does not fail, and it does not pass). */
   minInstances: number;
 }
@@ -78,6 +83,7 @@ export interface RolloutPolicyDocument {
     maxRejectRatio: number;
     maxUnhealthyRatio: number;
     reportDeadline?: string;
+    failureDelay?: string;
     minInstances: number;
   };
   autoRollback?: boolean;
@@ -326,7 +332,7 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
   }
   unknownKeys(
     input,
-    ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio', 'reportDeadline', 'minInstances'],
+    ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio', 'reportDeadline', 'failureDelay', 'minInstances'],
     'gates.',
     problem,
   );
@@ -346,6 +352,11 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
     else if (deadline.ms === 0) problem('gates.reportDeadline', 'must be more than 0: reports take time to arrive');
     else gates.reportDeadlineMs = deadline.ms;
   }
+  if (input.failureDelay !== undefined) {
+    const delay = checkDuration(input.failureDelay);
+    if (delay.problem !== undefined) problem('gates.failureDelay', delay.problem);
+    else gates.failureDelayMs = delay.ms;
+  }
   if (input.minInstances !== undefined) {
     const value = input.minInstances;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > limits.minInstances) {
@@ -361,12 +372,14 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
 /** The canonical document of a policy (every default spelt out, durations as strings), for `herald policy get` and for storing. parsePolicy reads it back to an equal policy. */
 export function formatPolicy(policy: RolloutPolicy): RolloutPolicyDocument {
   if (policy.strategy !== 'staged') return { strategy: policy.strategy };
-  const { minReportRatio, maxRejectRatio, maxUnhealthyRatio, reportDeadlineMs, minInstances } = policy.gates;
+  const { minReportRatio, maxRejectRatio, maxUnhealthyRatio, reportDeadlineMs, failureDelayMs, minInstances } =
+    policy.gates;
   const gates: NonNullable<RolloutPolicyDocument['gates']> = {
     minReportRatio,
     maxRejectRatio,
     maxUnhealthyRatio,
     ...(reportDeadlineMs === undefined ? {} : { reportDeadline: formatDuration(reportDeadlineMs) }),
+    ...(failureDelayMs === undefined ? {} : { failureDelay: formatDuration(failureDelayMs) }),
     minInstances,
   };
   return {
@@ -384,6 +397,19 @@ export function formatPolicy(policy: RolloutPolicy): RolloutPolicyDocument {
     gates,
     autoRollback: policy.autoRollback,
   };
+}
+
+/**
+ * When the current wave's reports must be in: its report deadline after the wave started, or
+ * after `observedSince` when the controller began observing later (see EvaluateOptions).
+ */
+export function reportDeadlineAtOf(
+  state: RolloutState,
+  policy: StagedRolloutPolicy,
+  waveIndex: number,
+  observedSince?: number,
+): number {
+  return Math.max(state.waveStartedAt, observedSince ?? 0) + reportDeadlineOf(policy, waveIndex);
 }
 
 /** How long after the start of wave `waveIndex` its reports must be in. */
@@ -486,9 +512,11 @@ export interface RolloutHistoryEntry {
  * rollout carries on where it was.
  *
  * Bake accounting: `bakedMs` is the bake time credited to the current wave up to `updatedAt`.
- * While `running`, time after `updatedAt` counts too; while `paused` or `frozen` it does not.
- * So a controller that was down for a while (and did not persist its holds) counts that time as
- * bake, which it was: the wave's instances kept running the candidate.
+ * While `running`, time after `updatedAt` counts too, but only from when the controller began
+ * observing the rollout without a gap (`observedSince`, see rollout-observation.ts); while
+ * `paused` or `frozen` it does not. So time the controller did not observe (it was down, or was
+ * not the leader, or could not read the reports) is never bake: a failure the instances reported
+ * meanwhile may have been lost, and the bake must see one if there is one.
  */
 export interface RolloutState {
   id: string;
@@ -611,9 +639,26 @@ export function isActiveRollout(state: Pick<RolloutState, 'state'>): boolean {
   return state.state === 'running' || state.state === 'paused' || state.state === 'frozen';
 }
 
-/** Bake time the current wave has accumulated by `now`. */
-export function bakedMsAt(state: RolloutState, now: number): number {
-  return state.state === 'running' ? state.bakedMs + Math.max(0, now - state.updatedAt) : state.bakedMs;
+/**
+ * Bake time the current wave has accumulated by `now`, counting running time after `updatedAt`
+ * only from `observedSince` on (absent: all of it, for a status shown without a controller).
+ */
+export function bakedMsAt(state: RolloutState, now: number, observedSince?: number): number {
+  if (state.state !== 'running') return state.bakedMs;
+  const from = Math.max(state.updatedAt, observedSince ?? state.updatedAt);
+  return state.bakedMs + Math.max(0, now - from);
+}
+
+/** What the controller passes to `evaluate` about its own observation of the rollout. */
+export interface EvaluateOptions {
+  /**
+   * Since when the controller has observed the rollout without a gap (observeAgain in
+   * rollout-observation.ts). Running time before it is not bake, and the report deadline of the
+   * current wave runs from it when it is later than the wave's start (reports from before it do
+   * not count as healthy, so the instances get a full deadline to report again). Absent: the
+   * wave's whole running time was observed.
+   */
+  observedSince?: number | undefined;
 }
 
 /**
@@ -632,8 +677,9 @@ export function bakedMsAt(state: RolloutState, now: number): number {
  * 5. Fewer targeted instances than minInstances: hold, without a deadline (abort or change the
  *    policy if the fleet is too small for the wave).
  * 6. Fewer reports than minReportRatio: hold until the report deadline (wall time from the wave's
- *    start, pauses included), then fail: a missing signal is a failing signal.
- * 7. Bake not elapsed (paused and frozen time do not count): hold.
+ *    start, or from `observedSince` when later; pauses included), then fail: a missing signal is a
+ *    failing signal. The observation counts as reported only what countWave counts: no stale ok.
+ * 7. Bake not elapsed (paused, frozen and unobserved time do not count): hold.
  * 8. Otherwise the wave passes: advance to the next one, or after the last, succeed.
  */
 export function evaluate(
@@ -641,9 +687,13 @@ export function evaluate(
   policy: RolloutPolicy,
   observation: WaveObservation,
   now: number,
+  options: EvaluateOptions = {},
 ): { state: RolloutState; decision: RolloutDecision } {
   checkNow(now);
   checkObservation(observation);
+  const { observedSince } = options;
+  if (observedSince !== undefined) checkNow(observedSince);
+  const seen = observedSince === undefined ? {} : { observedSince };
   const hold = (
     why: HoldReason,
     message: string,
@@ -678,7 +728,7 @@ export function evaluate(
   if (failing !== undefined) {
     const message = `${label}: ${failing.count} of ${o.targeted} targeted instances ${failing.gate === 'maxRejectRatio' ? 'rejected release' : 'report unhealthy on release'} ${state.toSeq} (${ratioText(failing.value)}), above ${failing.gate} ${failing.threshold}`;
     if (state.state === 'paused' && !policy.autoRollback) return hold('paused', `paused; and ${message}`);
-    return fail(state, policy, now, {
+    return fail(state, policy, now, seen, {
       gate: failing.gate,
       wave: index,
       value: failing.value,
@@ -690,10 +740,10 @@ export function evaluate(
     return hold(
       'paused',
       `paused${state.reason ? `: ${state.reason}` : ''}`,
-      Math.max(0, wave.bakeMs - bakedMsAt(state, now)),
+      Math.max(0, wave.bakeMs - bakedMsAt(state, now, observedSince)),
     );
 
-  const bakeRemainingMs = Math.max(0, wave.bakeMs - bakedMsAt(state, now));
+  const bakeRemainingMs = Math.max(0, wave.bakeMs - bakedMsAt(state, now, observedSince));
   if (o.targeted < gates.minInstances) {
     return hold(
       'too_few_instances',
@@ -704,11 +754,11 @@ export function evaluate(
   const reportRatio = reportRatioOf(o);
   if (reportRatio < gates.minReportRatio) {
     const deadline = reportDeadlineOf(policy, index);
-    const deadlineAt = state.waveStartedAt + deadline;
+    const deadlineAt = reportDeadlineAtOf(state, policy, index, observedSince);
     const reportsText = `${o.reported} of ${o.targeted} targeted instances reported (${ratioText(reportRatio)}), below minReportRatio ${gates.minReportRatio}`;
     if (now >= deadlineAt) {
       const message = `${label}: only ${reportsText} by the report deadline of ${formatDuration(deadline)}; a missing signal is a failing signal`;
-      return fail(state, policy, now, {
+      return fail(state, policy, now, seen, {
         gate: 'minReportRatio',
         wave: index,
         value: reportRatio,
@@ -744,14 +794,14 @@ export function evaluate(
   if (index >= policy.waves.length - 1) {
     const message = `${passed}; release ${state.toSeq} is now stable`;
     return {
-      state: transition(state, now, 'succeeded', controllerActor, message, { reason: message }),
+      state: transition(state, now, 'succeeded', controllerActor, message, { reason: message, ...seen }),
       decision: { kind: 'succeed', wave: index, message },
     };
   }
   const next = index + 1;
   const nextWave = policy.waves[next] as RolloutWave;
   const message = `${passed}; on to wave ${next} "${nextWave.name}" (${nextWave.percent} %)`;
-  const advanced = transition(state, now, 'running', controllerActor, message, { wave: next });
+  const advanced = transition(state, now, 'running', controllerActor, message, { wave: next, ...seen });
   return { state: advanced, decision: { kind: 'advance', from: index, to: next, wave: next, message } };
 }
 
@@ -759,6 +809,7 @@ function fail(
   state: RolloutState,
   policy: StagedRolloutPolicy,
   now: number,
+  seen: { observedSince?: number },
   f: {
     gate: Exclude<RolloutGateName, 'minInstances'>;
     wave: number;
@@ -772,7 +823,7 @@ function fail(
     ? `${f.message}; rolled back to release ${state.fromSeq}`
     : `${f.message}; paused (autoRollback is off): roll back, abort, or resume once fixed`;
   return {
-    state: transition(state, now, to, controllerActor, reason, { reason }),
+    state: transition(state, now, to, controllerActor, reason, { reason, ...seen }),
     decision: { kind: 'fail', ...f, message: reason, rolledBack: policy.autoRollback },
   };
 }
@@ -876,7 +927,7 @@ function transition(
   to: RolloutStateName,
   actor: string,
   why: string,
-  changes: { wave?: number; reason?: string; frozenFrom?: 'running' | 'paused' },
+  changes: { wave?: number; reason?: string; frozenFrom?: 'running' | 'paused'; observedSince?: number },
 ): RolloutState {
   checkNow(now);
   const at = Math.max(now, state.updatedAt);
@@ -884,7 +935,7 @@ function transition(
     ...state,
     state: to,
     updatedAt: at,
-    bakedMs: bakedMsAt(state, at),
+    bakedMs: bakedMsAt(state, at, changes.observedSince),
     history: [...state.history],
   };
   delete next.reason;
@@ -964,13 +1015,15 @@ export function summarize(
   policy: RolloutPolicy,
   observation: WaveObservation,
   now: number,
+  options: EvaluateOptions = {},
 ): RolloutSummary {
-  const { decision } = evaluate(state, policy, observation, now);
+  const { decision } = evaluate(state, policy, observation, now, options);
+  const { observedSince } = options;
   const staged = policy.strategy === 'staged';
   const active = isActiveRollout(state);
   const index = staged ? Math.min(state.wave, policy.waves.length - 1) : 0;
   const wave = staged ? policy.waves[index] : undefined;
-  const baked = bakedMsAt(state, now);
+  const baked = bakedMsAt(state, now, observedSince);
   const waves: WaveSummary[] = staged
     ? policy.waves.map((w, i) => {
         const status = state.state === 'succeeded' || i < index ? 'done' : i === index ? 'current' : 'pending';
@@ -990,7 +1043,7 @@ export function summarize(
   const gates: GateSummary[] = [];
   if (staged) {
     const o = observation;
-    const deadlinePassed = active && now >= state.waveStartedAt + reportDeadlineOf(policy, index);
+    const deadlinePassed = active && now >= reportDeadlineAtOf(state, policy, index, observedSince);
     const g = policy.gates;
     const add = (name: RolloutGateName, value: number, threshold: number, pass: boolean, failed: boolean): void => {
       gates.push({ name, value, threshold, pass, status: pass ? 'pass' : failed ? 'fail' : 'waiting' });
@@ -1023,7 +1076,7 @@ export function summarize(
     bakeMs: wave?.bakeMs ?? 0,
     bakedMs: Math.min(baked, wave?.bakeMs ?? baked),
     bakeRemainingMs: active && wave ? Math.max(0, wave.bakeMs - baked) : 0,
-    reportDeadlineAt: active && staged ? state.waveStartedAt + reportDeadlineOf(policy, index) : null,
+    reportDeadlineAt: active && staged ? reportDeadlineAtOf(state, policy, index, observedSince) : null,
     autoRollback: staged ? policy.autoRollback : false,
     next,
     reason: state.reason ?? null,

@@ -101,7 +101,12 @@ export class HeraldClient implements AsyncDisposable {
       onKeys: (keys) => this.#keys.learn(keys),
       onView: (kind, payload) => this.#onView(kind, payload),
       onViewError: (data) => this.#onViewError(data),
-      status,
+      status: (event) => {
+        status(event);
+        // Whatever was sent while the stream was down may have been lost (a control plane that
+        // restarted, a relay that was cut off): say where we are as soon as we are back.
+        if (event.type === 'connected') this.#reporter.soon();
+      },
     });
     this.#reporter = new Reporter({ options: this.#options, views: () => this.#reportedViews(), status });
   }

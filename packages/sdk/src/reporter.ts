@@ -1,3 +1,4 @@
+import { Backoff } from './backoff.js';
 import type { ClientStatus } from './client-types.js';
 import { HeraldClientError } from './errors.js';
 import { problemFromResponse } from './http-problem.js';
@@ -14,6 +15,9 @@ export interface ReportedView {
 }
 
 const reportTimeoutMs = 10_000;
+/** The first retry of a failed report comes within this; each further one doubles it, up to the report interval (and 30 s). */
+const retryBaseMs = 1_000;
+const retryCapMs = 30_000;
 const closeReportTimeoutMs = 2_000;
 export const maxReasonLength = 1000;
 
@@ -21,6 +25,9 @@ export const maxReasonLength = 1000;
  * Tells the server what this instance runs: POST /v1/reports after every applied or refused view
  * (bursts coalesce into one) and at least every `reportIntervalMs` (±10 %), with the health the
  * application set. A failed report is a status event, never an exception: the next one follows.
+ * A report that failed for a reason a retry can fix (no answer, 5xx, 429) is retried soon, with
+ * jittered exponential backoff (full jitter from 1 s, doubling, capped at the report interval and
+ * 30 s, after any Retry-After): a failure the instance saw must reach a rollout quickly.
  *
  * Lifecycle: `start()` arms the timer; `stop()` ends new reports (the one in flight goes on);
  * `finish(graceful)` then waits for the one in flight (at most ~2 s) and sends a last one, or
@@ -41,11 +48,15 @@ export class Reporter {
   #timer: unknown;
   #reporting: Promise<void> | undefined;
   #again = false;
+  readonly #retry: Backoff;
+  /** Set while the latest report failed and should be retried: the delay before the retry. */
+  #retryInMs: number | undefined;
 
   constructor(deps: { options: ResolvedOptions; views: () => ReportedView[]; status: (status: ClientStatus) => void }) {
     this.#options = deps.options;
     this.#views = deps.views;
     this.#status = deps.status;
+    this.#retry = new Backoff({ baseMs: retryBaseMs, capMs: Math.min(retryCapMs, deps.options.reportIntervalMs) });
   }
 
   start(): void {
@@ -75,7 +86,12 @@ export class Reporter {
       try {
         do {
           this.#again = false;
-          await this.#send(reportTimeoutMs, this.#reportStop.signal);
+          const outcome = await this.#send(reportTimeoutMs, this.#reportStop.signal);
+          if (outcome.kind === 'retry') this.#retryInMs = this.#retry.next(outcome.retryAfterMs);
+          else {
+            this.#retryInMs = undefined;
+            this.#retry.reset();
+          }
         } while (this.#again && this.#running);
       } finally {
         this.#reporting = undefined;
@@ -126,7 +142,7 @@ export class Reporter {
     const clock = this.#options.clock;
     clock.clearTimeout(this.#timer);
     // ±10 %: a fleet started at once does not report in lockstep forever.
-    const interval = this.#options.reportIntervalMs * (0.9 + 0.2 * Math.random());
+    const interval = this.#retryInMs ?? this.#options.reportIntervalMs * (0.9 + 0.2 * Math.random());
     this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       this.soon();
@@ -134,13 +150,17 @@ export class Reporter {
   }
 
   /** One POST /v1/reports; failures become a status event, never an exception. */
-  async #send(timeoutMs: number, stop: AbortSignal): Promise<void> {
+  async #send(
+    timeoutMs: number,
+    stop: AbortSignal,
+  ): Promise<{ kind: 'sent' | 'refused' } | { kind: 'retry'; retryAfterMs: number | undefined }> {
     const body = {
       instanceId: this.#options.instanceId,
       attributes: this.#options.attributes,
       views: this.#views(),
       health: this.#health,
     };
+    let status: number | undefined;
     try {
       const response = await this.#options.fetch(endpoint(this.#options, 'v1/reports'), {
         method: 'POST',
@@ -148,13 +168,15 @@ export class Reporter {
         body: JSON.stringify(body),
         signal: AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]),
       });
+      status = response.status;
       if (response.status >= 300)
         throw await problemFromResponse(response, 'the report was refused', this.#options.clock.now());
       // Read to the end, so the connection goes back to the pool in a clean state.
       await response.arrayBuffer();
+      return { kind: 'sent' };
     } catch (error) {
       // A report cut short by close() is followed by the last report: nothing to say.
-      if (stop.aborted && !this.#running) return;
+      if (stop.aborted && !this.#running) return { kind: 'refused' };
       const reported =
         error instanceof HeraldClientError
           ? error
@@ -162,6 +184,9 @@ export class Reporter {
               cause: error,
             });
       this.#status({ type: 'report-failed', error: reported });
+      // A refusal (bad token, bad report) will not change by retrying at once: the next periodic report will do.
+      if (status !== undefined && status < 500 && status !== 429) return { kind: 'refused' };
+      return { kind: 'retry', retryAfterMs: reported.retryAfterMs };
     }
   }
 }

@@ -34,6 +34,8 @@ export interface ServerConfig {
   tokenCacheMs: number;
   /** Milliseconds between rollout controller passes (and, on a store other nodes share, route re-reads). */
   rolloutTickMs: number;
+  /** Milliseconds /readyz waits for the store's round trip before it answers unready (503). */
+  readinessTimeoutMs: number;
   logLevel: LogLevel;
   /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
   tls: { cert: string | Buffer; key: string | Buffer } | null;
@@ -57,6 +59,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   keyRefreshMs: 10_000,
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
+  readinessTimeoutMs: 1500,
   logLevel: 'info',
   tls: null,
   uiDir: null,
@@ -83,6 +86,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'keyRefreshMs',
       'tokenCacheMs',
       'rolloutTickMs',
+      'readinessTimeoutMs',
       'minRevisionWaitMs',
       'shutdownGraceMs',
     ],

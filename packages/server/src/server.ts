@@ -14,6 +14,7 @@ import { ReportCollector } from './delivery/reports.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
+import { ObservationWindows } from './rollouts/observation-windows.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { WatchHub } from './delivery/watch-hub.js';
@@ -129,18 +130,21 @@ export class HeraldServer {
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
     });
+    const windows = new ObservationWindows();
     this.rollouts = new RolloutService({
       store: deps.store,
       clock: deps.clock,
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
       releases: this.releases,
+      windows,
     });
     this.#controller = new RolloutController({
       store: deps.store,
       service: this.rollouts,
       leadership,
       clock: deps.clock,
+      windows,
       onError: onBackgroundError,
     });
     this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));
@@ -156,12 +160,21 @@ export class HeraldServer {
       metrics: this.metrics,
       principal: principalResolver(this.services.tokens),
       currentRevision: () => this.#store.currentRevision(),
+      // A live round trip with a deadline of its own: a database that stopped answering (paused,
+      // blackholed) makes the node unready within it, rather than holding the probe.
       ready: async () => {
+        let timer: unknown;
+        const late = new Promise<false>((resolve) => {
+          timer = deps.clock.setTimeout(() => resolve(false), this.config.readinessTimeoutMs);
+        });
         try {
-          await this.#store.currentRevision();
-          return true;
-        } catch {
-          return false;
+          const answered = this.#store.currentRevision().then(
+            () => true,
+            () => false,
+          );
+          return await Promise.race([answered, late]);
+        } finally {
+          deps.clock.clearTimeout(timer);
         }
       },
     };
@@ -236,7 +249,8 @@ export class HeraldServer {
     );
     // Other nodes of a shared store release and step rollouts without moving a revision; see ReleaseService.
     this.releases.start({ sharedStore: this.#store.kind !== 'sqlite', routeRefreshMs: this.config.rolloutTickMs });
-    this.#controller.start(this.config.rolloutTickMs);
+    // A pass that comes this late (a stalled store, an overloaded node) has not been watching: a gap.
+    this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
     this.#state = 'listening';
     return this.url;
   }

@@ -9,6 +9,7 @@ export type { TestDatabase } from './postgres.js';
 export { spawnHerald } from './child.js';
 export type { HeraldChild } from './child.js';
 export { TamperingProxy } from './proxy.js';
+export { TcpProxy } from './tcp-proxy.js';
 export type { EventTamperer, ProxiedEvent } from './proxy.js';
 export { applyViewEvent, ChunkedResponseDecoder, RawWatch, readWatchEvent, sseChunk } from './watch.js';
 export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, WatchEvent } from './watch.js';

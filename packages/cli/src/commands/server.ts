@@ -15,7 +15,7 @@ import {
   type Leadership,
   type Store,
 } from '@herald/store';
-import { parseListen } from '../flags.js';
+import { parseCount, parseListen } from '../flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -59,6 +59,8 @@ interface ServerFlags {
   data: string;
   listen: string;
   postgres?: string;
+  pgConnectTimeout: string;
+  pgStatementTimeout: string;
   nodeId?: string;
   secretKeyFile?: string;
   logLevel: string;
@@ -80,6 +82,16 @@ export function registerServerCommand(program: Command): void {
     .option('--data <dir>', 'data folder (the SQLite store, and the secret key unless given)', defaultDataDir)
     .option('--listen <host:port>', 'address to listen on', defaultListen)
     .option('--postgres <url>', 'use PostgreSQL instead of SQLite (env HERALD_POSTGRES_URL); schema migrated on start')
+    .option(
+      '--pg-connect-timeout <ms>',
+      'with --postgres: give up opening a connection or waiting for a pooled one after this',
+      '5000',
+    )
+    .option(
+      '--pg-statement-timeout <ms>',
+      'with --postgres: bound on one statement (server side; the client gives up 5 s later); a request then gets 503',
+      '30000',
+    )
     .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
     .option(
       '--secret-key-file <file>',
@@ -112,7 +124,11 @@ export function registerServerCommand(program: Command): void {
       let storeSize: (() => Promise<number>) | undefined;
       mkdirSync(dataDir, { recursive: true });
       if (postgresUrl) {
-        store = await PostgresStore.open({ connectionString: postgresUrl });
+        store = await PostgresStore.open({
+          connectionString: postgresUrl,
+          connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
+          statementTimeoutMs: parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000),
+        });
         leadership = new PostgresLeadership({
           connectionString: postgresUrl,
           name: controllerLeadership,

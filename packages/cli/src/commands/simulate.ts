@@ -14,6 +14,7 @@ interface SimulateFlags {
   attr?: string[];
   rejectWhen?: string[];
   unhealthyWhen?: string[];
+  unhealthyAfter: string;
   trust?: string;
   prefix: string;
   reportInterval: string;
@@ -58,6 +59,11 @@ export function registerSimulateCommand(program: Command): void {
       "instances report failing health while their view's KEY has this value (repeatable)",
       collect,
     )
+    .option(
+      '--unhealthy-after <ms>',
+      'with --unhealthy-when: report ok at first, and failing only this long after applying (a failure that takes time to show)',
+      '0',
+    )
     .option('--trust <file>', 'trusted public keys; without it, trusted on first contact')
     .option('--prefix <id>', 'instance ids are PREFIX-0 … PREFIX-(N-1)', 'sim')
     .option('--report-interval <ms>', 'periodic report interval', '30000')
@@ -69,6 +75,7 @@ export function registerSimulateCommand(program: Command): void {
       const attrs = (flags.attr ?? []).map(parseAttr);
       const rejectWhen = (flags.rejectWhen ?? []).map((c) => parsePair(c, '--reject-when'));
       const unhealthyWhen = (flags.unhealthyWhen ?? []).map((c) => parsePair(c, '--unhealthy-when'));
+      const unhealthyAfterMs = parseCount(flags.unhealthyAfter, '--unhealthy-after', 0);
       // One fetch of the keys for the whole fleet: N instances asking the same question is the cost being simulated, not this.
       const trustedKeys = flags.trust ? readTrustFile(flags.trust) : await fetchKeys(url);
       const seqs = new Map<number, { applied: number; rejected: number }>();
@@ -105,12 +112,18 @@ export function registerSimulateCommand(program: Command): void {
         });
         clients.push(client);
         void (async () => {
+          let failLater: NodeJS.Timeout | undefined;
           for await (const change of client.changes()) {
             bump(change.current.seq, 'applied');
-            if (conditionHolds(unhealthyWhen, change.newValues))
-              client.reportHealth('failing', `simulated failure on release ${change.current.seq}`);
-            else if (conditionHolds(unhealthyWhen, change.oldValues)) client.reportHealth('ok');
+            clearTimeout(failLater);
+            const seq = change.current.seq;
+            const fail = () => client.reportHealth('failing', `simulated failure on release ${seq}`);
+            if (conditionHolds(unhealthyWhen, change.newValues)) {
+              if (unhealthyAfterMs === 0) fail();
+              else failLater = setTimeout(fail, unhealthyAfterMs);
+            } else if (conditionHolds(unhealthyWhen, change.oldValues)) client.reportHealth('ok');
           }
+          clearTimeout(failLater);
         })();
         void (async () => {
           for await (const status of client.status())

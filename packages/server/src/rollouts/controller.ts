@@ -1,11 +1,16 @@
 import type { TimerClock } from '@herald/core';
 import type { Store, Leadership } from '@herald/store';
+import type { ObservationWindows } from './observation-windows.js';
 import type { RolloutService } from './rollout-service.js';
 
 /**
  * Moves active rollouts through their waves. It runs on every node but acts only on the leader,
  * so exactly one node decides at a time; versioned saves make a deposed leader's late write fail
  * rather than overwrite its successor's.
+ *
+ * It records, per rollout, its unbroken run of observations (ObservationWindows): a restart, a
+ * new leader, or a pass that could not read the rollouts for longer than the allowed gap starts a
+ * new window, and time outside a window is never bake.
  */
 export class RolloutController {
   readonly #store: Store;
@@ -15,14 +20,18 @@ export class RolloutController {
   readonly #clock: TimerClock;
   #timer: unknown;
   #running: Promise<void> | undefined;
+  #maxGapMs = 0;
+  readonly #windows: ObservationWindows;
 
   constructor(deps: {
     store: Store;
     service: RolloutService;
     leadership: Leadership;
     clock: TimerClock;
+    windows: ObservationWindows;
     onError: (error: unknown) => void;
   }) {
+    this.#windows = deps.windows;
     this.#clock = deps.clock;
     this.#store = deps.store;
     this.#service = deps.service;
@@ -30,7 +39,9 @@ export class RolloutController {
     this.#onError = deps.onError;
   }
 
-  start(tickMs: number): void {
+  /** Ticks every `tickMs`; observations further apart than `maxGapMs` are a gap in observation. */
+  start(tickMs: number, maxGapMs: number): void {
+    this.#maxGapMs = maxGapMs;
     this.#timer ??= this.#clock.setInterval(() => void this.#tick(), tickMs);
   }
 
@@ -47,12 +58,22 @@ export class RolloutController {
   }
 
   async #pass(): Promise<void> {
-    if (!this.#leadership.isLeader()) return;
+    if (!this.#leadership.isLeader()) {
+      // What it observed as leader says nothing about the time it was not.
+      this.#windows.clear();
+      return;
+    }
     try {
-      for (const record of await this.#store.listActiveRollouts()) {
-        if (!this.#leadership.isLeader()) return;
+      const records = await this.#store.listActiveRollouts();
+      this.#windows.keepOnly(new Set(records.map((r) => r.id)));
+      for (const record of records) {
+        if (!this.#leadership.isLeader()) {
+          this.#windows.clear();
+          return;
+        }
+        const window = this.#windows.observe(record.id, this.#clock.now(), this.#maxGapMs);
         try {
-          await this.#service.step(record);
+          await this.#service.step(record, window);
         } catch (error) {
           this.#onError(error);
         }

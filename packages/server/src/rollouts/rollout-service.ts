@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   abort as abortRollout,
+  countWave,
   evaluate,
   freeze,
+  healthyReportsSince,
   HeraldError,
-  isTargeted,
   pause,
   resume,
   rollback as rollbackRollout,
@@ -12,6 +13,7 @@ import {
   summarize,
   unfreeze,
   type Clock,
+  type ObservationWindow,
   type RolloutState,
   type RolloutSummary,
   type WaveObservation,
@@ -21,6 +23,7 @@ import { policyOf } from '../delivery/policy.js';
 import type { ReleaseService } from '../delivery/release-service.js';
 import type { ReportCollector } from '../delivery/reports.js';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import type { ObservationWindows } from './observation-windows.js';
 import { fromRecord, toStoredState, type Rollout } from './rollout-record.js';
 
 export type RolloutCommand = 'pause' | 'resume' | 'abort' | 'rollback';
@@ -44,6 +47,7 @@ export class RolloutService {
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
   readonly #releases: ReleaseService;
+  readonly #windows: ObservationWindows;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -52,7 +56,9 @@ export class RolloutService {
     reports: ReportCollector;
     instanceTtlMs: number;
     releases: ReleaseService;
+    windows: ObservationWindows;
   }) {
+    this.#windows = deps.windows;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#reports = deps.reports;
@@ -97,6 +103,7 @@ export class RolloutService {
         abortRollout(superseded.state, this.#clock.now(), actor, 'superseded by a new release'),
         'rollout.supersede',
         actor,
+        undefined,
       );
     }
     const newest = await this.#store.getRelease(namespace);
@@ -156,9 +163,12 @@ export class RolloutService {
     );
     if (!latest) return undefined;
     const rollout = fromRecord(latest);
-    const observation = rollout.finalObservation ?? (await this.#observe(rollout));
+    // As the controller sees it; on a node that is not the leader there is no window, and the
+    // status counts ok reports from the wave's start and bake from the last stored update.
+    const observedSince = this.#windows.get(rollout.state.id)?.since;
+    const observation = rollout.finalObservation ?? (await this.#observe(rollout, observedSince));
     return {
-      ...summarize(rollout.state, rollout.policy, observation, this.#clock.now()),
+      ...summarize(rollout.state, rollout.policy, observation, this.#clock.now(), { observedSince }),
       observation,
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
     };
@@ -190,9 +200,15 @@ export class RolloutService {
       case 'resume':
         return this.#save(rollout, resume(rollout.state, now, actor, why), 'rollout.resume', actor);
       case 'abort':
-        return this.#undo(rollout, abortRollout(rollout.state, now, actor, why), 'rollout.abort', actor);
+        return this.#undo(rollout, abortRollout(rollout.state, now, actor, why), 'rollout.abort', actor, undefined);
       case 'rollback':
-        return this.#undo(rollout, rollbackRollout(rollout.state, now, actor, why), 'rollout.rollback', actor);
+        return this.#undo(
+          rollout,
+          rollbackRollout(rollout.state, now, actor, why),
+          'rollout.rollback',
+          actor,
+          undefined,
+        );
     }
   }
 
@@ -225,11 +241,17 @@ export class RolloutService {
     return { frozen, rollouts: changed };
   }
 
-  /** One controller step for one rollout: observe, decide, and persist and act on anything but a hold. */
-  async step(record: Rollout['record']): Promise<void> {
+  /**
+   * One controller step for one rollout: observe, decide, and persist and act on anything but a
+   * hold. `window` is the controller's unbroken observation of it (rollout-observation.ts in the
+   * core): time before it is not bake, and ok reports from before it do not count.
+   */
+  async step(record: Rollout['record'], window: ObservationWindow): Promise<void> {
     const rollout = fromRecord(record);
-    const observation = await this.#observe(rollout);
-    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now());
+    const observation = await this.#observe(rollout, window.since);
+    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now(), {
+      observedSince: window.since,
+    });
     switch (decision.kind) {
       case 'hold':
         return;
@@ -240,35 +262,25 @@ export class RolloutService {
         await this.#save(rollout, state, 'rollout.succeed', 'controller', observation);
         return;
       case 'fail':
-        if (state.state === 'rolled_back') await this.#undo(rollout, state, 'rollout.fail', 'controller', observation);
+        if (state.state === 'rolled_back')
+          await this.#undo(rollout, state, 'rollout.fail', 'controller', window.since, observation);
         else await this.#save(rollout, state, 'rollout.fail', 'controller');
         return;
     }
   }
 
-  /** Counts, among the instances the current wave targets, who applied, rejected or is unhealthy on the candidate. */
-  async #observe(rollout: Rollout): Promise<WaveObservation> {
+  /**
+   * Counts, among the instances the current wave targets, who applied, rejected or is unhealthy
+   * on the candidate (countWave in the core): ok reports only from `observedSince` on, if given.
+   */
+  async #observe(rollout: Rollout, observedSince: number | undefined): Promise<WaveObservation> {
     await this.#reports.flush();
     const { state, policy } = rollout;
     const instances = await this.#store.listInstances({
       namespace: state.namespace,
       seenSince: this.#clock.now() - this.#instanceTtlMs,
     });
-    const observation: WaveObservation = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
-    for (const instance of instances) {
-      if (!isTargeted(policy, state.wave, state.id, instance)) continue;
-      observation.targeted += 1;
-      const onCandidate = instance.views.filter((v) => v.seq === state.toSeq);
-      if (onCandidate.some((v) => v.status === 'rejected')) {
-        observation.reported += 1;
-        observation.rejected += 1;
-      } else if (onCandidate.some((v) => v.status === 'applied')) {
-        observation.reported += 1;
-        observation.applied += 1;
-        if (instance.health !== 'ok') observation.unhealthy += 1;
-      }
-    }
-    return observation;
+    return countWave(state, policy, instances, healthyReportsSince(state, policy, observedSince ?? -Infinity));
   }
 
   /** Ends a rollout and sends everyone back to the stable content, as a new release made first. */
@@ -277,6 +289,7 @@ export class RolloutService {
     next: RolloutState,
     action: string,
     actor: string,
+    observedSince: number | undefined,
     observation?: WaveObservation,
   ): Promise<RolloutState> {
     const stable = await this.#store.getRelease(rollout.state.namespace, rollout.state.fromSeq);
@@ -300,7 +313,7 @@ export class RolloutService {
         details: { rolloutId: rollout.state.id, toContentOf: stable.seq },
       },
     );
-    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout)));
+    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout, observedSince)));
   }
 
   async #save(

@@ -1,0 +1,89 @@
+/**
+ * What the rollout controller may believe about a wave: which time it observed, and which
+ * reports still say something. Pure, like the state machine (rollout.ts) it feeds: time is an
+ * argument.
+ *
+ * The rules (docs: README, "Safe deployment"):
+ * - Observation window. The controller observes each active rollout on every tick. `since` is
+ *   when its current unbroken run of observations began: a first observation (a start, a restart,
+ *   a new leader) or one that comes more than `maxGapMs` after the previous one opens a new window.
+ *   Time before `since` is not bake (evaluate's `observedSince`).
+ * - Healthy reports. An instance counts as healthy on the candidate only with a report received at
+ *   or after `healthyReportsSince`: the later of the wave's start plus `gates.failureDelay` (the
+ *   report could not have seen a failure yet) and the window's `since` (failures sent while the
+ *   controller was not observing may have been lost). Older ok reports are a missing signal, not a
+ *   healthy one. A rejected or unhealthy report counts however old it is: bad news never expires.
+ */
+import { isTargeted, type RolloutPolicy, type RolloutState, type WaveObservation } from './rollout.js';
+
+/** The controller's unbroken run of observations of one rollout. */
+export interface ObservationWindow {
+  /** When the run began. */
+  since: number;
+  /** The latest observation. */
+  lastAt: number;
+}
+
+/**
+ * The window after an observation at `now`: the previous one carried on when it is at most
+ * `maxGapMs` old, else a new one from `now`. A `now` before the previous observation (a clock
+ * that went back) opens a new window too: what happened in between is unknown.
+ */
+export function observeAgain(
+  previous: ObservationWindow | undefined,
+  now: number,
+  maxGapMs: number,
+): ObservationWindow {
+  if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number of milliseconds, not ${String(now)}`);
+  if (!Number.isFinite(maxGapMs) || maxGapMs < 0)
+    throw new RangeError(`maxGapMs must be a finite number ≥ 0, not ${String(maxGapMs)}`);
+  if (previous === undefined || now < previous.lastAt || now - previous.lastAt > maxGapMs)
+    return { since: now, lastAt: now };
+  return { since: previous.since, lastAt: now };
+}
+
+/** The earliest receipt time of a report that counts as healthy for the rollout's current wave. */
+export function healthyReportsSince(state: RolloutState, policy: RolloutPolicy, observedSince: number): number {
+  const delay = policy.strategy === 'staged' ? (policy.gates.failureDelayMs ?? 0) : 0;
+  return Math.max(state.waveStartedAt + delay, observedSince);
+}
+
+/** An instance's latest report as the controller counts it. */
+export interface ReportedInstance {
+  instanceId: string;
+  attributes: Readonly<Record<string, string>>;
+  /** When its latest report was received (server clock). */
+  lastSeen: number;
+  health: string;
+  views: ReadonlyArray<{ seq: number; status: string }>;
+}
+
+/**
+ * Counts the current wave's instances for `evaluate`: targeted; reported = rejected the candidate,
+ * or applied it and reported since `healthySince` or unhealthy at any time; applied, rejected and
+ * unhealthy among those.
+ */
+export function countWave(
+  state: RolloutState,
+  policy: RolloutPolicy,
+  instances: Iterable<ReportedInstance>,
+  healthySince: number,
+): WaveObservation {
+  const observation: WaveObservation = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
+  for (const instance of instances) {
+    if (!isTargeted(policy, state.wave, state.id, instance)) continue;
+    observation.targeted += 1;
+    const onCandidate = instance.views.filter((v) => v.seq === state.toSeq);
+    if (onCandidate.some((v) => v.status === 'rejected')) {
+      observation.reported += 1;
+      observation.rejected += 1;
+    } else if (onCandidate.some((v) => v.status === 'applied')) {
+      const unhealthy = instance.health !== 'ok';
+      if (!unhealthy && instance.lastSeen < healthySince) continue;
+      observation.reported += 1;
+      observation.applied += 1;
+      if (unhealthy) observation.unhealthy += 1;
+    }
+  }
+  return observation;
+}
