@@ -46,61 +46,59 @@ export { publicKeyFromRaw, rawPublicKey, SigningKey, TrustStore } from './signin
 export type { Manifest, PublicKeyInfo, SignedManifest } from './signing.js';
 export { checkDuration, formatDuration, maxDurationMs, parseDuration } from './duration.js';
 export {
-  abort,
-  bakedMsAt,
-  bucketCount,
-  bucketOf,
-  controllerActor,
   defaultGates,
   defaultRolloutPolicy,
   defaultWaves,
-  evaluate,
-  firstWaveOf,
   formatPolicy,
-  freeze,
-  isActiveRollout,
-  isTargeted,
-  matchesWave,
   minimumReportDeadlineMs,
   parsePolicy,
-  parseRolloutState,
-  pause,
   reportDeadlineAtOf,
   reportDeadlineOf,
+  rolloutStrategies,
+} from './rollout/policy.js';
+export type {
+  DirectRolloutPolicy,
+  RolloutGates,
+  RolloutPolicy,
+  RolloutPolicyDocument,
+  RolloutStrategy,
+  RolloutWave,
+  StagedRolloutPolicy,
+  WaveMatch,
+} from './rollout/policy.js';
+export { bucketCount, bucketOf, firstWaveOf, isTargeted, matchesWave } from './rollout/buckets.js';
+export type { RolloutInstance } from './rollout/buckets.js';
+export {
+  abort,
+  bakedMsAt,
+  controllerActor,
+  evaluate,
+  freeze,
+  isActiveRollout,
+  pause,
   resume,
   rollback,
   rolloutStateNames,
-  rolloutStrategies,
   selectsCandidate,
   startRollout,
-  summarize,
   unfreeze,
-} from './rollout.js';
-export { countWave, healthyReportsSince, observeAgain } from './rollout-observation.js';
-export type { ObservationWindow, ReportedInstance } from './rollout-observation.js';
+} from './rollout/machine.js';
 export type {
-  DirectRolloutPolicy,
   EvaluateOptions,
-  GateSummary,
   HoldReason,
   RolloutDecision,
   RolloutGateName,
-  RolloutGates,
   RolloutHistoryEntry,
-  RolloutInstance,
-  RolloutPolicy,
-  RolloutPolicyDocument,
   RolloutState,
   RolloutStateName,
-  RolloutStrategy,
-  RolloutSummary,
-  RolloutWave,
-  StagedRolloutPolicy,
   StartRolloutInput,
-  WaveMatch,
   WaveObservation,
-  WaveSummary,
-} from './rollout.js';
+} from './rollout/machine.js';
+export { summarize } from './rollout/summary.js';
+export type { GateSummary, RolloutSummary, WaveSummary } from './rollout/summary.js';
+export { parseRolloutState } from './rollout/persisted.js';
+export { countWave, healthyReportsSince, observeAgain } from './rollout/observation.js';
+export type { ObservationWindow, ReportedInstance } from './rollout/observation.js';
 export { isWatchEventName, parseManifest, parseWatchEvent, watchEventNames } from './watch-events.js';
 export type {
   DeltaData,

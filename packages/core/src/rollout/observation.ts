@@ -14,7 +14,9 @@
  *   controller was not observing may have been lost). Older ok reports are a missing signal, not a
  *   healthy one. A rejected or unhealthy report counts however old it is: bad news never expires.
  */
-import { isTargeted, type RolloutPolicy, type RolloutState, type WaveObservation } from './rollout.js';
+import { isTargeted } from './buckets.js';
+import type { RolloutState, WaveObservation } from './machine.js';
+import type { RolloutPolicy } from './policy.js';
 
 /** The controller's unbroken run of observations of one rollout. */
 export interface ObservationWindow {
