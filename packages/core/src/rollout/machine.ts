@@ -52,7 +52,7 @@ export interface RolloutHistoryEntry {
  *
  * Bake accounting: `bakedMs` is the bake time credited to the current wave up to `updatedAt`.
  * While `running`, time after `updatedAt` counts too, but only from when the controller began
- * observing the rollout without a gap (`observedSince`, see rollout-observation.ts); while
+ * observing the rollout without a gap (`observedSince`, see observation.ts); while
  * `paused` or `frozen` it does not. So time the controller did not observe (it was down, or was
  * not the leader, or could not read the reports) is never bake: a failure the instances reported
  * meanwhile may have been lost, and the bake must see one if there is one.
@@ -192,7 +192,7 @@ export function bakedMsAt(state: RolloutState, now: number, observedSince?: numb
 export interface EvaluateOptions {
   /**
    * Since when the controller has observed the rollout without a gap (observeAgain in
-   * rollout-observation.ts). Running time before it is not bake, and the report deadline of the
+   * observation.ts). Running time before it is not bake, and the report deadline of the
    * current wave runs from it when it is later than the wave's start (reports from before it do
    * not count as healthy, so the instances get a full deadline to report again). Absent: the
    * wave's whole running time was observed.

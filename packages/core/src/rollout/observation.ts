@@ -1,6 +1,6 @@
 /**
  * What the rollout controller may believe about a wave: which time it observed, and which
- * reports still say something. Pure, like the state machine (rollout.ts) it feeds: time is an
+ * reports still say something. Pure, like the state machine (machine.ts) it feeds: time is an
  * argument.
  *
  * The rules (docs: README, "Safe deployment"):
