@@ -120,7 +120,14 @@ export class Upstream {
       const code =
         problem.code &&
         problem.code in
-          { unauthenticated: 1, forbidden: 1, namespace_not_found: 1, revision_not_found: 1, revision_compacted: 1 }
+          {
+            unauthenticated: 1,
+            token_expired: 1,
+            forbidden: 1,
+            namespace_not_found: 1,
+            revision_not_found: 1,
+            revision_compacted: 1,
+          }
           ? problem.code
           : 'invalid_request';
       throw new UpstreamRefusal(code as 'forbidden', problem.detail ?? `the upstream answered ${response.status}`);
