@@ -15,6 +15,8 @@ export type { ClientErrorCode, HeraldClientErrorOptions } from './errors.js';
 export { rejectionCodes } from './verify.js';
 export type { RejectionCode } from './verify.js';
 export { systemClientClock } from './clock.js';
+export { tlsFetch } from './tls-fetch.js';
+export type { ClientTlsOptions } from './tls-fetch.js';
 export type { ClientClock } from './clock.js';
 export { Backoff, parseRetryAfter } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

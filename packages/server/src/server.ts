@@ -153,7 +153,7 @@ export class HeraldServer {
       node,
       services: this.services,
       metrics: this.metrics,
-      principal: principalResolver(this.services.tokens),
+      principal: principalResolver(this.services.tokens, this.config.tls?.clientIdentities),
       currentRevision: () => this.#store.currentRevision(),
       ready: async () => {
         try {
