@@ -16,6 +16,7 @@ export { rejectionCodes } from './verify.js';
 export type { RejectionCode } from './verify.js';
 export { systemClientClock } from './clock.js';
 export { tlsFetch } from './tls-fetch.js';
+export { tokenFromFile } from './token-file.js';
 export type { ClientTlsOptions } from './tls-fetch.js';
 export type { ClientClock } from './clock.js';
 export { Backoff, parseRetryAfter } from './backoff.js';
