@@ -1,4 +1,5 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
+import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
 import type { InstanceReport } from '@herald/store';
 import type { RouteDescription } from '../delivery/backend.js';
 
@@ -11,16 +12,25 @@ export class UpstreamRefusal extends HeraldError {}
  */
 export class Upstream {
   readonly url: URL;
-  readonly #token: string;
+  readonly #token: () => string;
+  readonly #fetch: typeof globalThis.fetch;
   readonly #timeoutMs: number;
   readonly #clock: Clock;
   /** When the upstream last answered anything (the clock's time); 0 before the first answer. */
   lastContact = 0;
 
-  constructor(deps: { url: string; token: string; timeoutMs: number; clock: Clock }) {
-    const { url } = deps;
+  constructor(deps: {
+    url: string;
+    token: string | (() => string);
+    timeoutMs: number;
+    clock: Clock;
+    /** A client certificate (and CA) for the upstream: requests then go over tlsFetch. */
+    tls?: ClientTlsOptions | undefined;
+  }) {
+    const { url, token } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
-    this.#token = deps.token;
+    this.#token = typeof token === 'function' ? token : () => token;
+    this.#fetch = deps.tls === undefined ? globalThis.fetch : tlsFetch(deps.tls);
     this.#timeoutMs = deps.timeoutMs;
     this.#clock = deps.clock;
   }
@@ -89,11 +99,11 @@ export class Upstream {
   async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await this.#fetch(url, {
         ...init,
         headers: {
           ...(init.headers as Record<string, string> | undefined),
-          authorization: `Bearer ${token ?? this.#token}`,
+          authorization: `Bearer ${token ?? this.#token()}`,
           accept: 'application/json',
         },
         signal: init.signal
