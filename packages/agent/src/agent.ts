@@ -1,4 +1,11 @@
-import { HeraldClient, type ClientStatus, type HealthStatus, type ViewChange, type ViewSnapshot } from '@herald/sdk';
+import {
+  HeraldClient,
+  tokenFromFile,
+  type ClientStatus,
+  type HealthStatus,
+  type ViewChange,
+  type ViewSnapshot,
+} from '@herald/sdk';
 import { viewId } from '@herald/sdk/internal';
 import {
   agentDefaults,
@@ -136,7 +143,13 @@ export class Agent implements AsyncDisposable {
     try {
       this.#client = new HeraldClient({
         url: this.config.url,
-        token: this.config.token,
+        // A token file is followed (a rotation needs no restart); with only a certificate, no token is sent.
+        ...(this.config.tokenFile !== undefined
+          ? { token: tokenFromFile(this.config.tokenFile) }
+          : this.config.token === ''
+            ? {}
+            : { token: this.config.token }),
+        ...(this.config.tls === undefined ? {} : { tls: this.config.tls }),
         instanceId: this.config.instanceId,
         attributes: this.config.attributes,
         views,

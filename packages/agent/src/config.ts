@@ -37,8 +37,10 @@ export interface AgentConfigInput {
   url: string;
   /** A token with the client role on every namespace subscribed (or `tokenFile`). */
   token?: string;
-  /** A file holding the token (surrounding whitespace ignored). */
+  /** A file holding the token (surrounding whitespace ignored); read again when it changes (a rotation). */
   tokenFile?: string;
+  /** A client certificate and key (PEM files) to present (mutual TLS), and the CA file of the server's certificate. */
+  tls?: { cert?: string; key?: string; ca?: string };
   /** How the fleet knows this host. Default: the host name. */
   instanceId?: string;
   /** Reported with every report (region, zone, service…). */
@@ -72,7 +74,12 @@ export interface Subscription {
 /** A validated, frozen configuration. */
 export interface AgentConfig {
   readonly url: string;
+  /** The token as first read; with tokenFile, the agent follows the file from then on. */
   readonly token: string;
+  /** Absolute; undefined when the token was given as such. */
+  readonly tokenFile: string | undefined;
+  /** The PEM text of the client certificate, its key and the server's CA, as read at start. */
+  readonly tls: { readonly cert?: string; readonly key?: string; readonly ca?: string } | undefined;
   readonly instanceId: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly trust: { readonly file: string; readonly keys: readonly PublicKeyInfo[] } | 'tofu';
@@ -101,6 +108,7 @@ const topLevelKeys = new Set([
   'url',
   'token',
   'tokenFile',
+  'tls',
   'instanceId',
   'attributes',
   'trust',
@@ -240,7 +248,29 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
     } catch (error) {
       fail(`tokenFile: ${(error as Error).message}`);
     }
-  } else if (token === undefined) fail('token is required (or tokenFile; herald agent also reads HERALD_TOKEN)');
+  }
+
+  let tls: { cert?: string; key?: string; ca?: string } | undefined;
+  if (input.tls !== undefined) {
+    if (!isObject(input.tls)) fail(`tls must be an object ({cert, key, ca}: PEM files), not ${describe(input.tls)}`);
+    else {
+      tls = {};
+      for (const [name, value] of Object.entries(input.tls)) {
+        if (name !== 'cert' && name !== 'key' && name !== 'ca') fail(`tls.${name} is not a setting (cert, key, ca)`);
+        else if (typeof value !== 'string' || value === '') fail(`tls.${name} must be a file name`);
+        else {
+          try {
+            tls[name] = readFileSync(path(value), 'utf8');
+          } catch (error) {
+            fail(`tls.${name}: ${(error as Error).message}`);
+          }
+        }
+      }
+      if ((tls.cert === undefined) !== (tls.key === undefined)) fail('tls.cert and tls.key go together');
+    }
+  }
+  if (token === undefined && tokenFile === undefined && tls?.cert === undefined)
+    fail('token is required (or tokenFile, or a client certificate in tls; herald agent also reads HERALD_TOKEN)');
 
   const instanceId = text('instanceId', input.instanceId, false) ?? hostname();
 
@@ -378,7 +408,9 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
   }
   const config: AgentConfig = deepFreeze({
     url: url as string,
-    token: token as string,
+    token: token ?? '',
+    tokenFile: tokenFile === undefined ? undefined : path(tokenFile),
+    tls,
     instanceId,
     attributes,
     trust,
@@ -418,6 +450,7 @@ export function loadAgentConfig(
   for (const [key, value] of Object.entries(overrides.force ?? {})) if (value !== undefined) merged[key] = value;
   // The file names either token or tokenFile; a token given from outside replaces both.
   if (overrides.force?.token !== undefined) delete merged.tokenFile;
+  if (overrides.force?.tokenFile !== undefined) delete merged.token;
   if (overrides.fill?.token !== undefined && parsed.tokenFile !== undefined && parsed.token === undefined)
     delete merged.token;
   return resolveAgentConfig(merged as unknown as AgentConfigInput, { baseDir: dirname(resolve(file)) });

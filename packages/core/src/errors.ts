@@ -26,6 +26,9 @@ export const errorCatalogue = {
   invalid_policy: { status: 400, title: 'The rollout policy is not valid' },
   // Authentication and authorisation
   unauthenticated: { status: 401, title: 'A valid token is required' },
+  token_expired: { status: 401, title: 'The token has expired' },
+  certificate_untrusted: { status: 401, title: 'The client certificate is not signed by a trusted CA' },
+  certificate_unmapped: { status: 401, title: 'The client certificate matches no configured identity' },
   forbidden: { status: 403, title: 'The token does not allow this' },
   // Missing things
   route_not_found: { status: 404, title: 'No such route' },
@@ -43,6 +46,7 @@ export const errorCatalogue = {
   invalid_transition: { status: 409, title: 'The rollout cannot make that transition from its current state' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
+  token_not_rotatable: { status: 409, title: 'A revoked or expired token cannot be rotated' },
   snapshot_exists: { status: 409, title: 'A snapshot with this name already exists' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },

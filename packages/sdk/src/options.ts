@@ -3,6 +3,7 @@ import type { BackoffOptions } from './backoff.js';
 import { systemClientClock, type ClientClock } from './clock.js';
 import { HeraldClientError } from './errors.js';
 import { isUsableKey } from './keyring.js';
+import { tlsFetch, type ClientTlsOptions } from './tls-fetch.js';
 import type { ViewRef } from './verify.js';
 
 /** A view to watch: a namespace and its label stack (later labels override earlier ones; [] is the default label). */
@@ -32,8 +33,14 @@ export type HealthStatus = 'ok' | 'degraded' | 'failing';
 export interface HeraldClientOptions {
   /** The control plane or a relay, e.g. `https://herald.internal:7400` (a path prefix is kept). */
   url: string | URL;
-  /** A token with the client role (or higher) on every namespace watched. */
-  token: string;
+  /**
+   * A token with the client role (or higher) on every namespace watched; a function is asked
+   * before every request, so a rotated token (re-read from a file, say) is used from then on.
+   * Optional with a client certificate (`tls.cert`): the server then knows the caller by it.
+   */
+  token?: string | (() => string) | undefined;
+  /** A client certificate to present (mutual TLS), and the CAs of the server's certificate. */
+  tls?: ClientTlsOptions | undefined;
   /** Stable across restarts: the fleet knows the instance by it. */
   instanceId: string;
   /** Reported with every report: region, zone, service, version, tags. At most 64. */
@@ -69,7 +76,8 @@ export interface ResolvedView extends ViewRef {
 
 export interface ResolvedOptions {
   readonly base: URL;
-  readonly token: string;
+  /** The bearer token of the next request; undefined sends none (a client certificate authenticates). */
+  readonly token: () => string | undefined;
   readonly instanceId: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly views: readonly ResolvedView[];
@@ -109,7 +117,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
     fail(`url must be http: or https:, not ${base.protocol}`);
   if (!base.pathname.endsWith('/')) base.pathname = `${base.pathname}/`;
-  if (typeof input.token !== 'string' || input.token.length === 0) fail('token must be a non-empty string');
+  const token = resolveToken(input.token, input.tls?.cert !== undefined);
   if (typeof input.instanceId !== 'string' || input.instanceId.length === 0)
     fail('instanceId must be a non-empty string');
 
@@ -163,7 +171,17 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   const reportIntervalMs = input.reportIntervalMs ?? clientDefaults.reportIntervalMs;
   if (typeof reportIntervalMs !== 'number' || !Number.isFinite(reportIntervalMs) || reportIntervalMs <= 0)
     fail('reportIntervalMs must be a positive number');
-  const fetchFn = input.fetch ?? globalThis.fetch;
+  if (input.fetch !== undefined && input.tls !== undefined) fail('give fetch or tls, not both');
+  let fetchFn = input.fetch ?? globalThis.fetch;
+  if (input.tls !== undefined) {
+    if (typeof input.tls !== 'object' || input.tls === null) fail('tls must be an object ({cert, key, ca})');
+    if (base.protocol !== 'https:') fail('tls needs an https: url');
+    try {
+      fetchFn = tlsFetch(input.tls);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
   if (typeof fetchFn !== 'function') fail('fetch must be a function');
   if (input.signal !== undefined && !(input.signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
   const clock = input.clock ?? systemClientClock;
@@ -176,7 +194,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
 
   return Object.freeze({
     base,
-    token: input.token,
+    token,
     instanceId: input.instanceId,
     attributes: Object.freeze(attributes),
     views: Object.freeze(views),
@@ -196,7 +214,24 @@ export function endpoint(options: ResolvedOptions, path: string): URL {
   return new URL(path, options.base);
 }
 
-/** Headers of every request to the server: the bearer token, and `extra`. */
+/** Headers of every request to the server: the bearer token (when there is one), and `extra`. */
 export function requestHeaders(options: ResolvedOptions, extra: Record<string, string> = {}): Record<string, string> {
-  return { authorization: `Bearer ${options.token}`, ...extra };
+  const token = options.token();
+  return { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...extra };
+}
+
+/** The token option as a function; a provider that answers an empty token fails the request that asked. */
+function resolveToken(given: HeraldClientOptions['token'], hasCertificate: boolean): () => string | undefined {
+  if (given === undefined && hasCertificate) return () => undefined;
+  if (typeof given === 'function') {
+    return () => {
+      const token = given();
+      if (typeof token !== 'string' || token.length === 0)
+        throw new HeraldClientError('invalid_options', 'the token function answered no token');
+      return token;
+    };
+  }
+  if (typeof given !== 'string' || given.length === 0)
+    fail('token must be a non-empty string or a function (or leave it out with tls.cert)');
+  return () => given;
 }

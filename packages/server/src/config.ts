@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLimits, HeraldError, type Limits } from '@herald/core';
+import type { TlsSettings } from './http/app.js';
+import { checkClientIdentities, type ClientIdentity } from './http/client-certificates.js';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -37,10 +39,17 @@ export interface ServerConfig {
   /** Milliseconds /readyz waits for the store's round trip before it answers unready (503). */
   readinessTimeoutMs: number;
   logLevel: LogLevel;
-  /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
-  tls: { cert: string | Buffer; key: string | Buffer } | null;
+  /**
+   * A certificate and its private key (PEM): the server then speaks HTTPS only. With `clientCa`
+   * (a CA bundle) it asks for client certificates, and `clientIdentities` maps verified ones to scopes.
+   */
+  tls: ServerTls | null;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
   uiDir: string | null;
+}
+
+export interface ServerTls extends TlsSettings {
+  clientIdentities?: readonly ClientIdentity[] | undefined;
 }
 
 export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
@@ -97,7 +106,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
     );
   }
-  if (config.tls && (!config.tls.cert || !config.tls.key)) problems.push('tls needs both cert and key');
+  checkTls(config.tls, problems);
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });
@@ -118,6 +127,16 @@ export function checkListen(config: { host: string; port: number; logLevel: stri
   if (typeof config.host !== 'string' || config.host.length === 0) problems.push('host must not be empty');
   if (!(logLevels as readonly string[]).includes(config.logLevel))
     problems.push(`logLevel must be one of ${logLevels.join(', ')}`);
+}
+
+/** Serving TLS: a certificate and key; client identities only with the CA that issues their certificates. */
+export function checkTls(tls: ServerTls | null, problems: string[]): void {
+  if (!tls) return;
+  if (!tls.cert || !tls.key) problems.push('tls needs both cert and key');
+  if (tls.clientIdentities !== undefined) {
+    checkClientIdentities(tls.clientIdentities, problems);
+    if (!tls.clientCa) problems.push('tls.clientIdentities needs tls.clientCa (the CA of the client certificates)');
+  }
 }
 
 export function checkPositiveIntegers<T extends object>(

@@ -1,7 +1,9 @@
 export { createServer, HeraldServer } from './server.js';
 export type { ServerDependencies } from './server.js';
 export { defaultServerConfig, resolveServerConfig } from './config.js';
-export type { ServerConfig, ServerConfigInput } from './config.js';
+export type { ServerConfig, ServerConfigInput, ServerTls } from './config.js';
+export { checkClientIdentities } from './http/client-certificates.js';
+export type { ClientIdentity, ClientIdentityMatch } from './http/client-certificates.js';
 export { checkSecretKey, ensureBootstrapAdmin } from './bootstrap.js';
 export type { AdminServices } from './services/admin-services.js';
 export type { AuditService } from './services/audit-service.js';

@@ -8,11 +8,23 @@ import {
   type Scope,
 } from '@herald/core';
 
-/** Who is calling: the token that authenticated the request. */
+/** Who is calling: the token or the client certificate that authenticated the request. */
 export interface Principal {
+  /** The token's id; for a client certificate, `cert:` and the first 16 hex digits of its fingerprint. */
   tokenId: string;
+  /**
+   * The credential itself, stable for as long as it lives: `token:<id>` for a token or access key,
+   * `cert:sha256:<hex>` (the certificate's SHA-256 fingerprint) for a client certificate. What an
+   * instance id is bound to; a rotated token gets a new one.
+   */
+  credentialId: string;
   name: string;
   scopes: readonly Scope[];
+}
+
+/** The principal of a token (or access key) record. */
+export function tokenPrincipal(token: { id: string; name: string; scopes: readonly Scope[] }): Principal {
+  return { tokenId: token.id, credentialId: `token:${token.id}`, name: token.name, scopes: token.scopes };
 }
 
 /** How the principal appears in audit records and commit authors. */

@@ -158,7 +158,7 @@ export class HeraldServer {
       node,
       services: this.services,
       metrics: this.metrics,
-      principal: principalResolver(this.services.tokens),
+      principal: principalResolver(this.services.tokens, this.config.tls?.clientIdentities),
       currentRevision: () => this.#store.currentRevision(),
       // A live round trip with a deadline of its own: a database that stopped answering (paused,
       // blackholed) makes the node unready within it, rather than holding the probe.

@@ -94,6 +94,8 @@ export abstract class ComposedStore implements Store {
   readonly findToken: Store['findToken'] = (tokenHash) => this.#parts.access.findToken(tokenHash);
   readonly listTokens: Store['listTokens'] = () => this.#parts.access.listTokens();
   readonly revokeToken: Store['revokeToken'] = (id, at, audit) => this.#parts.access.revokeToken(id, at, audit);
+  readonly rotateToken: Store['rotateToken'] = (id, successor, expiresAt, audit) =>
+    this.#parts.access.rotateToken(id, successor, expiresAt, audit);
   readonly createAccessKey: Store['createAccessKey'] = (key, audit) => this.#parts.access.createAccessKey(key, audit);
   readonly findAccessKey: Store['findAccessKey'] = (tokenId) => this.#parts.access.findAccessKey(tokenId);
 

@@ -1,5 +1,5 @@
 import { HeraldError, type CommitRequest } from '@herald/core';
-import type { NamespaceRecord, SnapshotRecord } from './types.js';
+import type { NamespaceRecord, SnapshotRecord, TokenRecord } from './types.js';
 
 /**
  * The rules of the storage contract that both adapters enforce, each decided and worded once so
@@ -119,6 +119,13 @@ export function rolloutActive(activeId: string, namespace: string): HeraldError 
 
 export function tokenNotFound(id: string): HeraldError {
   return new HeraldError('token_not_found', `token ${id} does not exist`);
+}
+
+/** Only a live token is rotated: a revoked or expired one has nothing left to hand over. */
+export function assertRotatable(token: TokenRecord, now: number): void {
+  if (token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= now)) {
+    throw new HeraldError('token_not_rotatable', `token ${token.id} is revoked or expired; create a new one instead`);
+  }
 }
 
 export function snapshotExists(namespace: string, name: string): HeraldError {

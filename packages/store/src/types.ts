@@ -280,6 +280,12 @@ export interface AccessStore {
   findToken(tokenHash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
   revokeToken(id: string, at: number, audit: AuditInput): Promise<TokenRecord>;
+  /**
+   * Rotation in one transaction: creates `successor` and makes the token `id` expire at `expiresAt`
+   * (or keeps its own expiry when that is sooner); returns the old token as it now is. An unknown
+   * token is `token_not_found`; a revoked or expired one (at `successor.createdAt`) is `token_not_rotatable`.
+   */
+  rotateToken(id: string, successor: TokenRecord, expiresAt: number, audit: AuditInput): Promise<TokenRecord>;
   /** Creates a token and its HMAC access key in one transaction (fails like createToken). */
   createAccessKey(key: AccessKeyRecord, audit: AuditInput): Promise<void>;
   /** The access key of the token with this id; undefined for an unknown id and for a token that is not an access key. */

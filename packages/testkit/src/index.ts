@@ -14,3 +14,5 @@ export type { EventTamperer, ProxiedEvent } from './proxy.js';
 export { applyViewEvent, ChunkedResponseDecoder, RawWatch, readWatchEvent, sseChunk } from './watch.js';
 export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, WatchEvent } from './watch.js';
 export { fetchOpenApiDocument, readUiApiTypes, renderUiApiTypes, uiApiTypesPath } from './ui-api-types.js';
+export { makeTestPki } from './pki.js';
+export type { TestCertificate, TestPki } from './pki.js';

@@ -1526,6 +1526,100 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tokens/{id}/rotate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Rotate a token: a successor with the same name and scopes; the old token stays valid for overlapSeconds (default 1 day) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            overlapSeconds?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              token: string;
+              info: {
+                id: string;
+                name: string;
+                scopes: {
+                  /** @description Namespace glob: * any run, ? one character */
+                  namespaces: string;
+                  role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
+                  /** @description May read secret values (admins always may) */
+                  secrets?: boolean;
+                }[];
+                createdAt: string;
+                createdBy: string;
+                expiresAt: string | null;
+                revokedAt: string | null;
+              };
+              previous: {
+                id: string;
+                name: string;
+                scopes: {
+                  /** @description Namespace glob: * any run, ? one character */
+                  namespaces: string;
+                  role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
+                  /** @description May read secret values (admins always may) */
+                  secrets?: boolean;
+                }[];
+                createdAt: string;
+                createdBy: string;
+                expiresAt: string | null;
+                revokedAt: string | null;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/audit': {
     parameters: {
       query?: never;

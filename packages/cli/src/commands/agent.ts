@@ -18,6 +18,7 @@ interface AgentFlags {
   config?: string;
   url?: string;
   token?: string;
+  tokenFile?: string;
   ns?: string;
   label?: string[];
   out?: string;
@@ -67,6 +68,7 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
       force: {
         url: flags.url,
         token: flags.token,
+        tokenFile: absolute(flags.tokenFile),
         instanceId: flags.instanceId,
         cacheDir: absolute(flags.cache),
         trust: absolute(flags.trust),
@@ -76,11 +78,12 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
   }
   if (flags.ns === undefined || flags.out === undefined)
     throw new CliError('herald agent needs --ns NS and --out FILE (or --config FILE)', 2);
-  if (token === undefined) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
+  if (token === undefined && flags.tokenFile === undefined)
+    throw new CliError('a token is needed: --token, --token-file or HERALD_TOKEN', 2);
   const format = flags.format ?? (flags.template === undefined ? 'json' : 'template');
   const input: AgentConfigInput = {
     url: url ?? defaultUrl,
-    token,
+    ...(flags.tokenFile === undefined ? { token: token as string } : { tokenFile: flags.tokenFile }),
     ...(flags.instanceId === undefined ? {} : { instanceId: flags.instanceId }),
     ...(flags.attr === undefined ? {} : { attributes: parsePairs(flags.attr, '--attr') }),
     ...(flags.trust === undefined ? {} : { trust: flags.trust }),
@@ -204,6 +207,7 @@ export function registerAgentCommand(program: Command): void {
         'agent configuration (YAML): several views, files, formats, HTTP; see packages/agent/README.md',
       ),
   )
+    .option('--token-file <file>', 'read the token from this file, again whenever it changes (rotation)')
     .option('--ns <ns>', 'namespace to write')
     .option('--label <label>', 'label stack, lowest priority first (repeatable)', collect)
     .option('--out <file>', 'the file to write')

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { tokenFromFile } from '@herald/sdk';
 import { Relay } from '@herald/server';
 import { parseListen, requireToken, trustFlag } from '../flags.js';
-import { printLine, warn } from '../output.js';
+import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
 export function registerRelayCommand(program: Command): void {
@@ -12,6 +14,10 @@ export function registerRelayCommand(program: Command): void {
     .requiredOption('--listen <host:port>', 'address to listen on')
     .requiredOption('--cache <dir>', 'folder for verified releases, routes and pinned keys')
     .option('--token <token>', 'token with the client role on the namespaces served (env HERALD_TOKEN)')
+    .option('--token-file <file>', 'read the token from this file, again whenever it changes (rotation)')
+    .option('--upstream-tls-cert <file>', 'client certificate (PEM) to present to the upstream (mutual TLS)')
+    .option('--upstream-tls-key <file>', 'the private key of --upstream-tls-cert (PEM)')
+    .option('--upstream-tls-ca <file>', "the CA bundle (PEM) of the upstream's certificate")
     .option(
       '--trust <file>',
       "trusted public keys (GET /v1/keys); without it, the upstream's keys are trusted on first contact and pinned",
@@ -23,14 +29,28 @@ export function registerRelayCommand(program: Command): void {
         listen: string;
         cache: string;
         token?: string;
+        tokenFile?: string;
+        upstreamTlsCert?: string;
+        upstreamTlsKey?: string;
+        upstreamTlsCa?: string;
         trust?: string;
         logLevel: string;
       }) => {
-        const token = requireToken(flags);
+        if (flags.token !== undefined && flags.tokenFile !== undefined)
+          throw new CliError('give --token or --token-file, not both', 2);
+        const token = flags.tokenFile === undefined ? requireToken(flags) : tokenFromFile(flags.tokenFile);
+        if ((flags.upstreamTlsCert === undefined) !== (flags.upstreamTlsKey === undefined))
+          throw new CliError('--upstream-tls-cert and --upstream-tls-key go together', 2);
+        const file = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+        const upstreamTls =
+          flags.upstreamTlsCert === undefined && flags.upstreamTlsCa === undefined
+            ? undefined
+            : { cert: file(flags.upstreamTlsCert), key: file(flags.upstreamTlsKey), ca: file(flags.upstreamTlsCa) };
         const { host, port } = parseListen(flags.listen);
         const relay = new Relay({
           upstream: flags.upstream,
           token,
+          ...(upstreamTls === undefined ? {} : { upstreamTls }),
           trust: trustFlag(flags.trust),
           cacheDir: flags.cache,
           host,

@@ -3,7 +3,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SecretCipher, systemClock } from '@herald/core';
-import { checkSecretKey, createServer, ensureBootstrapAdmin } from '@herald/server';
+import {
+  checkClientIdentities,
+  checkSecretKey,
+  createServer,
+  ensureBootstrapAdmin,
+  type ClientIdentity,
+  type ServerTls,
+} from '@herald/server';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
@@ -66,6 +73,8 @@ interface ServerFlags {
   logLevel: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsClientCa?: string;
+  tlsIdentities?: string;
   uiDir?: string;
   ui: boolean;
 }
@@ -100,14 +109,18 @@ export function registerServerCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-client-ca <file>', 'ask for client certificates issued by these CAs (PEM bundle; mutual TLS)')
+    .option(
+      '--tls-identities <file>',
+      'JSON list of client certificate identities: [{"match": {"uri"|"cn"|"dns": glob}, "scopes": [...]}] (docs/security.md)',
+    )
     .option('--ui-dir <dir>', 'serve the web UI from this build folder (default: packages/ui/dist when it was built)')
     .option('--no-ui', 'serve no web UI')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined))
         throw new CliError('--tls-cert and --tls-key go together', 2);
-      const tls =
-        flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : null;
+      const tls = serverTls(flags);
       const dataDir = resolve(flags.data);
       let uiDir: string | null = null;
       if (flags.ui && flags.uiDir !== undefined) {
@@ -185,6 +198,35 @@ export function registerServerCommand(program: Command): void {
           : `schema migrated from version ${result.from} to ${result.to}`,
       );
     });
+}
+
+/** The TLS settings of the flags: a serving certificate, and client certificates with their identities. */
+function serverTls(flags: ServerFlags): ServerTls | null {
+  if ((flags.tlsClientCa !== undefined || flags.tlsIdentities !== undefined) && flags.tlsCert === undefined)
+    throw new CliError('--tls-client-ca and --tls-identities need --tls-cert and --tls-key', 2);
+  if ((flags.tlsClientCa === undefined) !== (flags.tlsIdentities === undefined))
+    throw new CliError('--tls-client-ca and --tls-identities go together', 2);
+  if (!flags.tlsCert || !flags.tlsKey) return null;
+  return {
+    cert: readFileSync(flags.tlsCert),
+    key: readFileSync(flags.tlsKey),
+    ...(flags.tlsClientCa === undefined ? {} : { clientCa: readFileSync(flags.tlsClientCa) }),
+    ...(flags.tlsIdentities === undefined ? {} : { clientIdentities: readIdentities(flags.tlsIdentities) }),
+  };
+}
+
+/** A JSON file of client identities, checked here so that a mistake names the file. */
+export function readIdentities(file: string): ClientIdentity[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new CliError(`--tls-identities ${file}: ${(error as Error).message}`, 2);
+  }
+  const problems: string[] = [];
+  checkClientIdentities(parsed, problems, file);
+  if (problems.length > 0) throw new CliError(`--tls-identities: ${problems.join('; ')}`, 2);
+  return parsed as ClientIdentity[];
 }
 
 /** Connection URLs may carry a password; never print it. */

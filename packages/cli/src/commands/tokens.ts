@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isRole, roles, type AuditRecord, type AuditVerification } from '@herald/core';
+import { isRole, parseDuration, roles, type AuditRecord, type AuditVerification } from '@herald/core';
 import type { TokenView as TokenInfo } from '@herald/server';
 import { adminClient } from '../admin-client.js';
 import { clientCommand, parseCount, resolveUrl, type ClientFlags } from '../flags.js';
@@ -59,10 +59,26 @@ export function registerTokenCommands(program: Command): void {
       if (flags.json) return printJson({ items });
       for (const t of items) {
         const scopes = t.scopes.map((s) => `${s.role}:${s.namespaces}${s.secrets ? '+secrets' : ''}`).join(' ');
-        printLine(`${t.id}\t${t.name || '-'}\t${scopes}\t${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}`);
+        printLine(`${t.id}\t${t.name || '-'}\t${scopes}\t${tokenState(t, Date.now())}`);
       }
     },
   );
+
+  clientCommand(
+    token
+      .command('rotate <id>')
+      .description('create a successor with the same name and scopes and print it; the old token ends after --overlap'),
+  )
+    .option('--overlap <duration>', 'how long the old token stays valid (e.g. 30m, 24h; at most 30 days)', '24h')
+    .action(async (id: string, flags: ClientFlags & { overlap: string }) => {
+      const overlapSeconds = Math.ceil(parseDuration(flags.overlap, '--overlap') / 1000);
+      const rotated = await adminClient(flags).post<{ token: string; info: TokenInfo; previous: TokenInfo }>(
+        `/v1/tokens/${encodeURIComponent(id)}/rotate`,
+        { overlapSeconds },
+      );
+      if (flags.json) printJson(rotated);
+      else printLine(rotated.token);
+    });
 
   clientCommand(token.command('revoke <id>').description('revoke a token')).action(
     async (id: string, flags: ClientFlags) => {
@@ -92,4 +108,11 @@ export function registerTokenCommands(program: Command): void {
         throw new CliError(`audit chain broken at record ${result.firstBad?.seq}: ${result.firstBad?.reason}`);
     },
   );
+}
+
+/** What `token list` says of a token: revoked, expired, or active (until its expiry, when it has one). */
+export function tokenState(t: Pick<TokenInfo, 'revokedAt' | 'expiresAt'>, now: number): string {
+  if (t.revokedAt) return `revoked ${t.revokedAt}`;
+  if (t.expiresAt && Date.parse(t.expiresAt) <= now) return `expired ${t.expiresAt}`;
+  return t.expiresAt ? `active until ${t.expiresAt}` : 'active';
 }

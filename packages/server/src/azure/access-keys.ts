@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { checkNamespaceName, HeraldError, issueToken, type Clock, type Scope, type SecretCipher } from '@herald/core';
 import type { Store, TokenRecord } from '@herald/store';
-import { auditBy, requireSystemAdmin, type Principal } from '../principal.js';
+import { auditBy, requireSystemAdmin, tokenPrincipal, type Principal } from '../principal.js';
 import { tokenRecord, type TokenInput } from '../services/token-service.js';
 
 /**
@@ -106,7 +106,7 @@ export class AccessKeys {
         token: found.token,
         secret: Buffer.from(this.#cipher.decrypt(found.encryptedSecret, accessKeyAssociatedData(id)), 'base64'),
         namespace: (found.token.scopes[0] as Scope).namespaces,
-        principal: { tokenId: found.token.id, name: found.token.name, scopes: found.token.scopes },
+        principal: tokenPrincipal(found.token),
       };
       if (this.#cache.size >= maxCached) this.#cache.clear();
       cached = { resolved, until: now + this.#cacheMs };

@@ -18,8 +18,8 @@ export interface AppOptions {
   /** Answers 503 `shutting_down` to new requests once true. */
   isClosing: () => boolean;
   retryAfterSeconds: number;
-  /** Certificate and key (PEM) to serve HTTPS instead of HTTP. */
-  tls?: { cert: string | Buffer; key: string | Buffer } | null;
+  /** Certificate and key (PEM) to serve HTTPS instead of HTTP; with clientCa, client certificates are asked for. */
+  tls?: TlsSettings | null;
   /** The web UI's build, served to GET/HEAD requests that no API route matches. */
   ui?: StaticUi | null;
 }
@@ -75,10 +75,33 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
   return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
 };
 
+/** How HTTPS is served: a certificate, its key, and the CAs of client certificates when they are asked for. */
+export interface TlsSettings {
+  cert: string | Buffer;
+  key: string | Buffer;
+  clientCa?: string | Buffer | undefined;
+}
+
+function httpsOptions(tls: TlsSettings): object {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.clientCa === undefined
+      ? {}
+      : {
+          ca: tls.clientCa,
+          requestCert: true,
+          // The handshake does not refuse: a request without a certificate may still carry a token,
+          // and a bad certificate gets a problem+json 401 that says why, not a bare TLS alert.
+          rejectUnauthorized: false,
+        }),
+  };
+}
+
 export function buildApp(options: AppOptions): HeraldApp {
   const app = Fastify({
     // The https server type differs from http's only in TLS; the routes and hooks are the same.
-    ...((options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}) as object),
+    ...((options.tls ? { https: httpsOptions(options.tls) } : {}) as object),
     logger: {
       level: options.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),

@@ -9,6 +9,7 @@ import type { ReleaseService } from '../delivery/release-service.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
 import type { ServerMetrics } from '../metrics.js';
 import { bearerToken } from './bearer.js';
+import { certificatePrincipal, type ClientIdentity } from './client-certificates.js';
 import type { Principal } from '../principal.js';
 import type { AdminServices } from '../services/admin-services.js';
 
@@ -44,11 +45,22 @@ export interface Authenticator {
   authenticate(token: string | undefined): Promise<Principal>;
 }
 
-export function principalResolver(service: Authenticator): (request: FastifyRequest) => Promise<Principal> {
+/**
+ * Who the request comes from: its bearer token when it has one (a token works alongside a client
+ * certificate), else its verified client certificate mapped through `identities`, else nobody
+ * (the authenticator's `unauthenticated`).
+ */
+export function principalResolver(
+  service: Authenticator,
+  identities: readonly ClientIdentity[] = [],
+): (request: FastifyRequest) => Promise<Principal> {
   return async (request) => {
     const cached = principals.get(request);
     if (cached) return cached;
-    const principal = await service.authenticate(bearerToken(request.headers.authorization));
+    const token = bearerToken(request.headers.authorization);
+    const principal =
+      (token === undefined ? certificatePrincipal(request, identities) : undefined) ??
+      (await service.authenticate(token));
     principals.set(request, principal);
     return principal;
   };

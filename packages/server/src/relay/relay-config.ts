@@ -1,3 +1,4 @@
+import type { ClientTlsOptions } from '@herald/sdk';
 import { HeraldError, type Limits, type PublicKeyInfo, type TimerClock } from '@herald/core';
 import {
   checkLimits,
@@ -25,8 +26,13 @@ type SharedSettings = Pick<
 export interface RelayConfig extends SharedSettings {
   /** The control plane or another relay. */
   upstream: string;
-  /** A token with the client role on the namespaces this relay serves. */
-  token: string;
+  /**
+   * A token with the client role on the namespaces this relay serves; a function is asked before
+   * every upstream request (a token file followed through a rotation: tokenFromFile).
+   */
+  token: string | (() => string);
+  /** A client certificate (and the upstream's CA) for the upstream connection: mutual TLS. */
+  upstreamTls?: ClientTlsOptions | undefined;
   /** Pinned upstream keys, or 'tofu' (trust the upstream's keys on first contact, then pin them in the cache). */
   trust: readonly PublicKeyInfo[] | 'tofu';
   cacheDir: string;
@@ -67,7 +73,7 @@ export const defaultRelayConfig = Object.freeze({
   upstreamTimeoutMs: 15_000,
 } satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'>);
 
-export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'> &
+export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'upstreamTls'> &
   Partial<Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'limits' | 'logLevel'>> & {
     limits?: Partial<Limits>;
     /** One of fatal, error, warn, info, debug, trace, silent (checked). */
@@ -114,7 +120,10 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
     problems,
   );
   if (!isHttpUrl(config.upstream)) problems.push(`upstream must be an http(s) URL, got ${String(config.upstream)}`);
-  if (typeof config.token !== 'string' || config.token.length === 0) problems.push('token must not be empty');
+  if (typeof config.token !== 'function' && (typeof config.token !== 'string' || config.token.length === 0))
+    problems.push('token must not be empty');
+  if (config.upstreamTls !== undefined && !config.upstream.startsWith('https:'))
+    problems.push('upstreamTls needs an https: upstream');
   if (typeof config.cacheDir !== 'string' || config.cacheDir.length === 0) problems.push('cacheDir must not be empty');
   const trust: unknown = config.trust;
   if (trust !== 'tofu' && !(Array.isArray(trust) && trust.every(isPublicKey))) {

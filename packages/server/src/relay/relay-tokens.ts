@@ -1,5 +1,5 @@
 import { hashToken, HeraldError, type Clock, type Scope } from '@herald/core';
-import type { Principal } from '../principal.js';
+import { tokenPrincipal, type Principal } from '../principal.js';
 import type { RelayCache } from './relay-cache.js';
 import { UpstreamRefusal, type Upstream } from './upstream.js';
 
@@ -48,7 +48,7 @@ export class RelayTokens {
     if (this.#answers.size >= maxCachedTokens) this.#answers.clear();
     try {
       const who = await this.#upstream.whoami(token);
-      const principal: Principal = { tokenId: who.tokenId, name: who.name, scopes: who.scopes };
+      const principal = tokenPrincipal({ id: who.tokenId, name: who.name, scopes: who.scopes });
       this.#answers.set(hash, { principal, until: now + this.#cacheMs });
       if (!this.#remembered[hash]) {
         this.#remembered[hash] = who;
@@ -63,7 +63,8 @@ export class RelayTokens {
       }
       // The upstream is away: a token it validated before still works (static stability).
       const remembered = this.#remembered[hash];
-      if (remembered) return { tokenId: remembered.tokenId, name: remembered.name, scopes: remembered.scopes };
+      if (remembered)
+        return tokenPrincipal({ id: remembered.tokenId, name: remembered.name, scopes: remembered.scopes });
       throw error;
     }
   }

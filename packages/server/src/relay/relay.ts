@@ -62,6 +62,7 @@ export class Relay {
     this.#upstream = new Upstream({
       url: config.upstream,
       token: config.token,
+      tls: config.upstreamTls,
       timeoutMs: config.upstreamTimeoutMs,
       clock,
     });

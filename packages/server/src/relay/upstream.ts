@@ -1,4 +1,5 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
+import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
 import { readProblem } from '@herald/sdk/internal';
 import type { InstanceReport } from '@herald/store';
 import type { RouteDescription } from '../delivery/backend.js';
@@ -6,6 +7,7 @@ import type { RouteDescription } from '../delivery/backend.js';
 /** The upstream's refusals a relay passes on to its clients as they are; any other 4xx is the relay's own invalid_request. */
 const passedOn: ReadonlySet<string> = new Set([
   'unauthenticated',
+  'token_expired',
   'forbidden',
   'namespace_not_found',
   'revision_not_found',
@@ -21,16 +23,25 @@ export class UpstreamRefusal extends HeraldError {}
  */
 export class Upstream {
   readonly url: URL;
-  readonly #token: string;
+  readonly #token: () => string;
+  readonly #fetch: typeof globalThis.fetch;
   readonly #timeoutMs: number;
   readonly #clock: Clock;
   /** When the upstream last answered anything (the clock's time); 0 before the first answer. */
   lastContact = 0;
 
-  constructor(deps: { url: string; token: string; timeoutMs: number; clock: Clock }) {
-    const { url } = deps;
+  constructor(deps: {
+    url: string;
+    token: string | (() => string);
+    timeoutMs: number;
+    clock: Clock;
+    /** A client certificate (and CA) for the upstream: requests then go over tlsFetch. */
+    tls?: ClientTlsOptions | undefined;
+  }) {
+    const { url, token } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
-    this.#token = deps.token;
+    this.#token = typeof token === 'function' ? token : () => token;
+    this.#fetch = deps.tls === undefined ? globalThis.fetch : tlsFetch(deps.tls);
     this.#timeoutMs = deps.timeoutMs;
     this.#clock = deps.clock;
   }
@@ -99,11 +110,11 @@ export class Upstream {
   async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await this.#fetch(url, {
         ...init,
         headers: {
           ...(init.headers as Record<string, string> | undefined),
-          authorization: `Bearer ${token ?? this.#token}`,
+          authorization: `Bearer ${token ?? this.#token()}`,
           accept: 'application/json',
         },
         signal: init.signal

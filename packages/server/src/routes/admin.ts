@@ -50,6 +50,33 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
     async (request) => ctx.services.tokens.revokeToken(await ctx.principal(request), request.params.id),
   );
 
+  app.post(
+    '/v1/tokens/:id/rotate',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary:
+          'Rotate a token: a successor with the same name and scopes; the old token stays valid for overlapSeconds (default 1 day)',
+        params: Type.Object({ id: Type.String() }),
+        body: Type.Object(
+          { overlapSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600 })) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ token: Type.String(), info: TokenInfo, previous: TokenInfo }) },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(
+          await ctx.services.tokens.rotateToken(
+            await ctx.principal(request),
+            request.params.id,
+            request.body.overlapSeconds,
+          ),
+        ),
+  );
+
   app.get(
     '/v1/audit',
     {

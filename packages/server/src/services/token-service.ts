@@ -1,6 +1,6 @@
 import { hashToken, HeraldError, issueToken, type Clock, type Scope } from '@herald/core';
 import type { Store, TokenRecord } from '@herald/store';
-import { actorOf, auditBy, requireSystemAdmin, type Principal } from '../principal.js';
+import { actorOf, auditBy, requireSystemAdmin, tokenPrincipal, type Principal } from '../principal.js';
 
 export interface TokenView {
   id: string;
@@ -18,7 +18,10 @@ export interface TokenInput {
   expiresInSeconds?: number;
 }
 
-export type TokenStore = Pick<Store, 'findToken' | 'createToken' | 'listTokens' | 'revokeToken'>;
+export type TokenStore = Pick<Store, 'findToken' | 'createToken' | 'listTokens' | 'revokeToken' | 'rotateToken'>;
+
+/** The overlap of a rotation when none is asked for: long enough to roll a token file out to a fleet. */
+export const defaultRotationOverlapSeconds = 24 * 3600;
 
 const maxCachedTokens = 10_000;
 
@@ -40,7 +43,10 @@ export class TokenService {
     this.#cacheMs = deps.cacheMs ?? 0;
   }
 
-  /** The principal behind a bearer token, or `unauthenticated` for a missing, unknown, revoked or expired one. */
+  /**
+   * The principal behind a bearer token: `unauthenticated` for a missing, unknown or revoked one,
+   * `token_expired` for one past its expiry (so a client knows to pick up its successor).
+   */
   async authenticate(token: string | undefined): Promise<Principal> {
     if (!token) throw new HeraldError('unauthenticated', 'send a bearer token in the Authorization header');
     const hash = hashToken(token);
@@ -53,10 +59,15 @@ export class TokenService {
       this.#cache.set(hash, cached);
     }
     const { record } = cached;
-    if (!record || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) {
-      throw new HeraldError('unauthenticated', 'the token is unknown, revoked or expired');
+    if (!record || record.revokedAt !== null)
+      throw new HeraldError('unauthenticated', 'the token is unknown or revoked');
+    if (record.expiresAt !== null && record.expiresAt <= now) {
+      throw new HeraldError(
+        'token_expired',
+        `token ${record.id} expired at ${new Date(record.expiresAt).toISOString()}; use its successor or a new token`,
+      );
     }
-    return { tokenId: record.id, name: record.name, scopes: record.scopes };
+    return tokenPrincipal(record);
   }
 
   async createToken(principal: Principal, input: TokenInput): Promise<{ token: string; info: TokenView }> {
@@ -76,6 +87,43 @@ export class TokenService {
   async listTokens(principal: Principal): Promise<TokenView[]> {
     requireSystemAdmin(principal);
     return (await this.#store.listTokens()).map(tokenView);
+  }
+
+  /**
+   * A successor with the same name and scopes (and the same lifetime, when the old one had an
+   * expiry); the old token stays valid for `overlapSeconds` more, so both work while clients switch.
+   */
+  async rotateToken(
+    principal: Principal,
+    id: string,
+    overlapSeconds = defaultRotationOverlapSeconds,
+  ): Promise<{ token: string; info: TokenView; previous: TokenView }> {
+    requireSystemAdmin(principal);
+    if (!Number.isSafeInteger(overlapSeconds) || overlapSeconds < 0)
+      throw new HeraldError('invalid_request', 'the overlap must be a whole number of seconds, 0 or more');
+    const now = this.#clock.now();
+    const old = (await this.#store.listTokens()).find((t) => t.id === id);
+    if (!old) throw new HeraldError('token_not_found', `token ${id} does not exist`);
+    const lifetimeSeconds = old.expiresAt === null ? undefined : Math.round((old.expiresAt - old.createdAt) / 1000);
+    const issued = issueToken();
+    const successor = tokenRecord(
+      principal,
+      {
+        name: old.name,
+        scopes: old.scopes,
+        ...(lifetimeSeconds === undefined ? {} : { expiresInSeconds: lifetimeSeconds }),
+      },
+      issued,
+      now,
+    );
+    const previous = await this.#store.rotateToken(
+      id,
+      successor,
+      now + overlapSeconds * 1000,
+      auditBy(principal, 'token.rotate', `token:${id}`, { successor: issued.id, overlapSeconds }),
+    );
+    this.#cache.clear();
+    return { token: issued.token, info: tokenView(successor), previous: tokenView(previous) };
   }
 
   async revokeToken(principal: Principal, id: string): Promise<TokenView> {

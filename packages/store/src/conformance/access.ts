@@ -31,6 +31,49 @@ export function accessConformance(test: ConformanceTest): void {
     });
   });
 
+  void describe('token rotation', () => {
+    test('rotateToken creates the successor and ends the old token at the overlap, in one audited step', async (store) => {
+      const old = token('old', 1000);
+      await store.createToken(old, audit('token.create', 'token:old'));
+      const successor = token('new', 5000, { tokenHash: 'hash-of-new'.padEnd(64, '1') });
+      const previous = await store.rotateToken('old', successor, 65_000, audit('token.rotate', 'token:old'));
+      assert.deepEqual(previous, { ...old, expiresAt: 65_000 });
+      assert.deepEqual(await store.findToken(old.tokenHash), previous);
+      assert.deepEqual(await store.findToken(successor.tokenHash), successor);
+      assert.deepEqual(
+        (await allAudit(store)).map((r) => r.action),
+        ['token.create', 'token.rotate'],
+      );
+    });
+
+    test('rotateToken keeps an expiry that is sooner than the overlap', async (store) => {
+      await store.createToken(token('old', 1000, { expiresAt: 10_000 }), audit('token.create'));
+      const previous = await store.rotateToken('old', token('new', 5000), 99_000, audit('token.rotate'));
+      assert.equal(previous.expiresAt, 10_000);
+    });
+
+    test('rotateToken of an unknown, revoked or expired token writes nothing', async (store) => {
+      await store.createToken(token('gone', 1000), audit('token.create'));
+      await store.revokeToken('gone', 2000, audit('token.revoke'));
+      await store.createToken(token('stale', 1000, { expiresAt: 3000 }), audit('token.create'));
+      const before = await allAudit(store);
+      await rejectsWith(store.rotateToken('nope', token('a', 5000), 9000, audit('token.rotate')), 'token_not_found');
+      await rejectsWith(
+        store.rotateToken('gone', token('b', 5000), 9000, audit('token.rotate')),
+        'token_not_rotatable',
+      );
+      await rejectsWith(
+        store.rotateToken('stale', token('c', 5000), 9000, audit('token.rotate')),
+        'token_not_rotatable',
+      );
+      assert.deepEqual(await allAudit(store), before);
+      assert.deepEqual(
+        (await store.listTokens()).map((t) => t.id),
+        ['gone', 'stale'],
+      );
+    });
+  });
+
   void describe('access keys', () => {
     test('createAccessKey makes a token and its key at once; findAccessKey finds it by token id, and sees revocation', async (store) => {
       const t = token('k1', 1000, { scopes: [{ namespaces: 'app', role: 'reader' }] });

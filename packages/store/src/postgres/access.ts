@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { StoreParts } from '../composed-store.js';
 import { tokenColumns, tokenValues, toToken, type TokenRow } from '../rows.js';
-import { tokenNotFound } from '../rules.js';
+import { assertRotatable, tokenNotFound } from '../rules.js';
 import type { TokenRecord } from '../types.js';
 import type { PostgresContext } from './database.js';
 
@@ -39,6 +39,21 @@ export function postgresAccess(context: PostgresContext): StoreParts['access'] {
         await client.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2', [at, id]);
         await context.audit.appendIn(client, audit);
         return toToken({ ...row, revoked_at: at });
+      });
+    },
+
+    async rotateToken(id, successor, expiresAt, audit) {
+      return db.transaction(async (client) => {
+        const { rows } = await client.query<TokenRow>('SELECT * FROM tokens WHERE id = $1 FOR UPDATE', [id]);
+        const row = rows[0];
+        if (!row) throw tokenNotFound(id);
+        const old = toToken(row);
+        assertRotatable(old, successor.createdAt);
+        const until = old.expiresAt === null ? expiresAt : Math.min(old.expiresAt, expiresAt);
+        await client.query('UPDATE tokens SET expires_at = $1 WHERE id = $2', [until, id]);
+        await insertToken(client, successor);
+        await context.audit.appendIn(client, audit);
+        return { ...old, expiresAt: until };
       });
     },
 

@@ -1,6 +1,6 @@
 import type { StoreParts } from '../composed-store.js';
 import { tokenColumns, tokenValues, toToken, type TokenRow } from '../rows.js';
-import { tokenNotFound } from '../rules.js';
+import { assertRotatable, tokenNotFound } from '../rules.js';
 import type { TokenRecord } from '../types.js';
 import type { SqliteContext } from './database.js';
 
@@ -40,6 +40,20 @@ export function sqliteAccess(context: SqliteContext): StoreParts['access'] {
           context.audit.appendIn(audit);
         }
         return toToken(db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow);
+      });
+    },
+
+    async rotateToken(id, successor, expiresAt, audit) {
+      return db.transaction(() => {
+        const row = db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
+        if (!row) throw tokenNotFound(id);
+        const old = toToken(row);
+        assertRotatable(old, successor.createdAt);
+        const until = old.expiresAt === null ? expiresAt : Math.min(old.expiresAt, expiresAt);
+        db.prepare('UPDATE tokens SET expires_at = ? WHERE id = ?').run(until, id);
+        insertToken(successor);
+        context.audit.appendIn(audit);
+        return { ...old, expiresAt: until };
       });
     },
 
