@@ -52,6 +52,11 @@ export interface HeraldClientOptions {
   validate?: ValidateHook;
   /** Milliseconds between periodic reports. Default 30,000 (each period is jittered by ±10 %). */
   reportIntervalMs?: number;
+  /**
+   * An observer (`herald watch`, a dashboard, a probe) receives and verifies views like any client
+   * but sends no reports, so it never joins the fleet nor counts in a rollout wave. Default false.
+   */
+  observe?: boolean;
   /** Reconnect backoff: base 500 ms, cap 30 s by default, full jitter. */
   reconnect?: BackoffOptions;
   /** Time and timers (backoff, heartbeat watchdog, reports). Default: the system's. */
@@ -77,6 +82,7 @@ export interface ResolvedOptions {
   readonly cacheDir: string | undefined;
   readonly validate: ValidateHook | undefined;
   readonly reportIntervalMs: number;
+  readonly observe: boolean;
   readonly reconnect: BackoffOptions;
   readonly clock: ClientClock;
   readonly fetch: typeof globalThis.fetch;
@@ -163,6 +169,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   const reportIntervalMs = input.reportIntervalMs ?? clientDefaults.reportIntervalMs;
   if (typeof reportIntervalMs !== 'number' || !Number.isFinite(reportIntervalMs) || reportIntervalMs <= 0)
     fail('reportIntervalMs must be a positive number');
+  if (input.observe !== undefined && typeof input.observe !== 'boolean') fail('observe must be a boolean');
   const fetchFn = input.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') fail('fetch must be a function');
   if (input.signal !== undefined && !(input.signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
@@ -184,6 +191,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
     cacheDir: input.cacheDir,
     validate: input.validate,
     reportIntervalMs,
+    observe: input.observe ?? false,
     reconnect: Object.freeze({ ...input.reconnect }),
     clock,
     fetch: fetchFn,

@@ -10,7 +10,16 @@ import {
   type AgentEvent,
 } from '@herald/agent';
 import type { ClientStatus } from '@herald/sdk';
-import { collect, defaultUrl, optionalToken, parsePairs, viewerCommand } from '../flags.js';
+import {
+  collect,
+  defaultUrl,
+  exactLabelsFlagHelp,
+  labelFlagHelp,
+  labelStack,
+  optionalToken,
+  parsePairs,
+  viewerCommand,
+} from '../flags.js';
 import { CliError, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -20,6 +29,7 @@ interface AgentFlags {
   token?: string;
   ns?: string;
   label?: string[];
+  exactLabels?: boolean;
   out?: string;
   format?: string;
   template?: string;
@@ -37,6 +47,7 @@ interface AgentFlags {
 const subscriptionFlags = [
   'ns',
   'label',
+  'exactLabels',
   'out',
   'format',
   'template',
@@ -89,7 +100,7 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
     subscriptions: [
       {
         namespace: flags.ns,
-        labels: flags.label ?? [],
+        labels: labelStack(flags.label, flags.exactLabels),
         out: flags.out,
         format: format as 'json',
         ...(flags.template === undefined ? {} : { template: flags.template }),
@@ -205,7 +216,8 @@ export function registerAgentCommand(program: Command): void {
       ),
   )
     .option('--ns <ns>', 'namespace to write')
-    .option('--label <label>', 'label stack, lowest priority first (repeatable)', collect)
+    .option('--label <label>', labelFlagHelp, collect)
+    .option('--exact-labels', exactLabelsFlagHelp)
     .option('--out <file>', 'the file to write')
     .option('--format <format>', 'json (the values as one object), yaml, env or template', undefined)
     .option('--template <file>', 'template file with {{ key }} placeholders (implies --format template)')
