@@ -2,6 +2,9 @@ import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald
 import type { InstanceReport } from '@herald/store';
 import type { RouteDescription } from '../delivery/backend.js';
 
+export type UpstreamOutage =
+  { state: 'down'; since: number; cause: unknown } | { state: 'up'; since: number; lastedMs: number };
+
 /** An upstream answered with an error we pass on as it is (401, 403, 404…). */
 export class UpstreamRefusal extends HeraldError {}
 
@@ -16,8 +19,19 @@ export class Upstream {
   readonly #clock: Clock;
   /** When the upstream last answered anything (the clock's time); 0 before the first answer. */
   lastContact = 0;
+  /** Since when the upstream has been unreachable (the clock's time); undefined while it answers. */
+  unreachableSince: number | undefined;
+  readonly #onOutage: (event: UpstreamOutage) => void;
 
-  constructor(deps: { url: string; token: string; timeoutMs: number; clock: Clock }) {
+  constructor(deps: {
+    url: string;
+    token: string;
+    timeoutMs: number;
+    clock: Clock;
+    /** Told once when an outage starts and once when it ends, never per failed request. */
+    onOutage?: (event: UpstreamOutage) => void;
+  }) {
+    this.#onOutage = deps.onOutage ?? (() => undefined);
     const { url } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
     this.#token = deps.token;
@@ -101,9 +115,19 @@ export class Upstream {
           : AbortSignal.timeout(this.#timeoutMs + extraMs),
       });
     } catch (cause) {
+      // A caller's own abort (shutdown, a closed watch) says nothing about the upstream.
+      if (!init.signal?.aborted && this.unreachableSince === undefined) {
+        this.unreachableSince = this.#clock.now();
+        this.#onOutage({ state: 'down', since: this.unreachableSince, cause });
+      }
       throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
     this.lastContact = this.#clock.now();
+    if (this.unreachableSince !== undefined) {
+      const since = this.unreachableSince;
+      this.unreachableSince = undefined;
+      this.#onOutage({ state: 'up', since, lastedMs: this.lastContact - since });
+    }
     if (response.status === 304) return undefined;
     const text = await response.text();
     if (response.status >= 400) {
