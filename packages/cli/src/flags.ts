@@ -21,6 +21,19 @@ export interface ClientFlags extends ConnectionFlags {
 /** For a repeatable flag: `.option('--label <label>', '…', collect)`. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/**
+ * The label stack a view command resolves: the default label under the labels given (`--label prod`
+ * means ["", "prod"], as SDK users write it), unless `--exact-labels` asks for the stack literally.
+ */
+export function labelStack(labels: readonly string[] | undefined, exact = false): string[] {
+  const given = labels ?? [];
+  if (exact || given.length === 0 || given[0] === '') return [...given];
+  return ['', ...given];
+}
+
+export const labelFlagHelp = 'label over the default label, lowest priority first (repeatable)';
+export const exactLabelsFlagHelp = 'take the --label stack literally, without the default label under it';
+
 /** --url, else HERALD_URL, else the default; an empty HERALD_URL counts as unset, as an empty HERALD_TOKEN does. */
 export function resolveUrl(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
   return flags.url ?? (env.HERALD_URL || defaultUrl);

@@ -253,7 +253,7 @@ void test('a proxy that alters one byte of a delta or of a manifest gets the rel
   const v1 = await createNamespace(ns, { message: 'v1-zzzz', n: 1 });
   const proxy = await TamperingProxy.start(server.url);
   proxies.push(proxy);
-  const watch = herald(['watch', ns, '--json', '--instance-id', 'tamper-watch'], {
+  const watch = herald(['watch', ns, '--json', '--instance-id', 'tamper-watch', '--report'], {
     HERALD_URL: proxy.url,
     HERALD_TOKEN: clientToken,
   });
@@ -352,7 +352,7 @@ void test('a replayed older signed release is refused: the client keeps the newe
   const r2 = await view(ns);
   const proxy = await TamperingProxy.start(server.url);
   proxies.push(proxy);
-  const watch = herald(['watch', ns, '--json', '--instance-id', 'replay-watch'], {
+  const watch = herald(['watch', ns, '--json', '--instance-id', 'replay-watch', '--report'], {
     HERALD_URL: proxy.url,
     HERALD_TOKEN: clientToken,
   });

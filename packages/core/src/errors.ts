@@ -36,6 +36,7 @@ export const errorCatalogue = {
   entry_not_found: { status: 404, title: 'The entry does not exist' },
   token_not_found: { status: 404, title: 'The token does not exist' },
   revision_not_found: { status: 404, title: 'The revision does not exist yet' },
+  commit_not_found: { status: 404, title: 'No commit of the namespace has that revision' },
   snapshot_not_found: { status: 404, title: 'The snapshot does not exist' },
   method_not_allowed: { status: 405, title: 'The method is not allowed on this route' },
   // Conflicts with the current state
@@ -43,6 +44,7 @@ export const errorCatalogue = {
   namespace_not_empty: { status: 409, title: 'The namespace still has entries' },
   namespace_full: { status: 409, title: 'The namespace holds as many entries as allowed' },
   entry_locked: { status: 409, title: 'The entry is locked' },
+  revert_conflict: { status: 409, title: 'A later commit changed an entry the reverted commit changed' },
   invalid_transition: { status: 409, title: 'The rollout cannot make that transition from its current state' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },

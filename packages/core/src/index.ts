@@ -37,6 +37,8 @@ export {
 export type { IssuedToken, Permission, Role, Scope } from './access.js';
 export { decodeCursor, encodeCursor } from './paging.js';
 export type { Page } from './paging.js';
+export { inverseOfCommit } from './revert.js';
+export type { CommitInverse } from './revert.js';
 export { schemaViolation, SchemaValidator } from './schema.js';
 export type { NamespaceSchema } from './schema.js';
 export { canonicalJson } from './canonical.js';

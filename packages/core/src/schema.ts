@@ -4,9 +4,11 @@ import addFormatsModule from 'ajv-formats';
 import { HeraldError, type Violation } from './errors.js';
 
 /**
- * A namespace's schema. `document` sees the namespace, per label, as one object (key → value),
- * so it can require keys or forbid unknown ones; each prefix schema sees the single value of
- * every key that starts with its prefix.
+ * A namespace's schema. `document` sees the namespace as instances receive it, as one object
+ * (key → value): the default label alone, and the default with each label over it (labels are
+ * overrides, so a one-key `prod` label is checked merged onto the default); so it can require keys
+ * or forbid unknown ones. Each prefix schema sees the single value of every key that starts with
+ * its prefix.
  */
 export interface NamespaceSchema {
   document?: Record<string, unknown>;
@@ -85,11 +87,33 @@ export class SchemaValidator {
     return violations;
   }
 
-  /** Violations of the document schema by one label's whole namespace. */
+  /**
+   * Violations of the document schema by one view (key → value): the default label alone (`label`
+   * ''), or the default with `label` over it, as instances with that label receive it. Paths name
+   * the key as the user wrote it (`db/pool/max`, not the JSON Pointer `/db~1pool~1max`).
+   */
   documentViolations(label: string, document: Record<string, unknown>): Violation[] {
     if (!this.#document || this.#document(document)) return [];
-    return toViolations(this.#document.errors, label === '' ? '' : `[label ${label}]`);
+    const where = label === '' ? '' : `[label ${label}]`;
+    return (this.#document.errors ?? []).map((error) => ({
+      path: [where, documentPath(error)].filter((part) => part !== '').join(' '),
+      message: error.message ?? error.keyword,
+    }));
   }
+}
+
+/** The key an error of the document schema is about, then the place inside its value (as valueViolations writes it). */
+function documentPath(error: ErrorObject): string {
+  const params = error.params as { missingProperty?: unknown; additionalProperty?: unknown };
+  if (error.instancePath === '') {
+    if (error.keyword === 'required' && typeof params.missingProperty === 'string') return params.missingProperty;
+    if (error.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string')
+      return params.additionalProperty;
+    return '';
+  }
+  const [, first = '', ...rest] = error.instancePath.split('/');
+  const key = first.replaceAll('~1', '/').replaceAll('~0', '~');
+  return rest.length === 0 ? key : `${key}:/${rest.join('/')}`;
 }
 
 export function schemaViolation(violations: Violation[]): HeraldError {

@@ -155,17 +155,18 @@ void describe('document violations', () => {
     assert.deepEqual(validator.documentViolations('', { 'db/host': 'h', 'db/port': 5432 }), []);
   });
 
-  void test('every violation is listed with its JSON Pointer path', () => {
+  // Issue 13: paths name the key as the user wrote it, not as a JSON Pointer (`db/port`, not `/db~1port`).
+  void test('every violation is listed with the key as written, then the path inside its value', () => {
     const violations = validator.documentViolations('', { 'db/port': 0, features: { beta: 'yes' }, extra: 1 });
     const at = (path: string): string =>
       violations
         .filter((v) => v.path === path)
         .map((v) => v.message)
         .join(' | ');
-    assert.match(at(''), /required property 'db\/host'/u);
-    assert.match(at(''), /additional properties/u);
-    assert.match(at('/db~1port'), />= 1/u);
-    assert.match(at('/features/beta'), /boolean/u);
+    assert.match(at('db/host'), /required property 'db\/host'/u);
+    assert.match(at('extra'), /additional properties/u);
+    assert.match(at('db/port'), />= 1/u);
+    assert.match(at('features:/beta'), /boolean/u);
     assert.equal(violations.length, 4, JSON.stringify(violations));
   });
 
@@ -173,11 +174,11 @@ void describe('document violations', () => {
     const violations = validator.documentViolations('prod', { 'db/host': 'h', 'db/port': 'x' });
     assert.deepEqual(
       violations.map((v) => v.path),
-      ['[label prod]/db~1port'],
+      ['[label prod] db/port'],
     );
     assert.deepEqual(
       validator.documentViolations('prod', {}).map((v) => v.path),
-      ['[label prod]', '[label prod]'],
+      ['[label prod] db/host', '[label prod] db/port'],
     );
   });
 
@@ -274,7 +275,7 @@ void describe('formats', () => {
     });
     assert.deepEqual(validator.documentViolations('', { endpoint: 'https://example.com' }), []);
     assert.deepEqual(validator.documentViolations('', { endpoint: 'nope' }), [
-      { path: '/endpoint', message: 'must match format "uri"' },
+      { path: 'endpoint', message: 'must match format "uri"' },
     ]);
   });
 });

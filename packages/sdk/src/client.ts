@@ -147,7 +147,8 @@ export class HeraldClient implements AsyncDisposable {
       // A bug in the loop must not go unnoticed, nor leave the client half alive.
       void this.destroy(error instanceof Error ? error : new Error(String(error)));
     });
-    this.#reporter.start();
+    // An observer never reports: the reporter stays stopped, so soon() and close() send nothing.
+    if (!this.#options.observe) this.#reporter.start();
   }
 
   /**

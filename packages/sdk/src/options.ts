@@ -59,6 +59,11 @@ export interface HeraldClientOptions {
   validate?: ValidateHook;
   /** Milliseconds between periodic reports. Default 30,000 (each period is jittered by ±10 %). */
   reportIntervalMs?: number;
+  /**
+   * An observer (`herald watch`, a dashboard, a probe) receives and verifies views like any client
+   * but sends no reports, so it never joins the fleet nor counts in a rollout wave. Default false.
+   */
+  observe?: boolean;
   /** Reconnect backoff: base 500 ms, cap 30 s by default, full jitter. */
   reconnect?: BackoffOptions;
   /** Time and timers (backoff, heartbeat watchdog, reports). Default: the system's. */
@@ -85,6 +90,7 @@ export interface ResolvedOptions {
   readonly cacheDir: string | undefined;
   readonly validate: ValidateHook | undefined;
   readonly reportIntervalMs: number;
+  readonly observe: boolean;
   readonly reconnect: BackoffOptions;
   readonly clock: ClientClock;
   readonly fetch: typeof globalThis.fetch;
@@ -171,6 +177,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   const reportIntervalMs = input.reportIntervalMs ?? clientDefaults.reportIntervalMs;
   if (typeof reportIntervalMs !== 'number' || !Number.isFinite(reportIntervalMs) || reportIntervalMs <= 0)
     fail('reportIntervalMs must be a positive number');
+  if (input.observe !== undefined && typeof input.observe !== 'boolean') fail('observe must be a boolean');
   if (input.fetch !== undefined && input.tls !== undefined) fail('give fetch or tls, not both');
   let fetchFn = input.fetch ?? globalThis.fetch;
   if (input.tls !== undefined) {
@@ -202,6 +209,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
     cacheDir: input.cacheDir,
     validate: input.validate,
     reportIntervalMs,
+    observe: input.observe ?? false,
     reconnect: Object.freeze({ ...input.reconnect }),
     clock,
     fetch: fetchFn,

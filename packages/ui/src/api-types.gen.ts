@@ -1242,7 +1242,7 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/v1/namespaces/{ns}/revert': {
+  '/v1/namespaces/{ns}/restore': {
     parameters: {
       query?: never;
       header?: never;
@@ -1251,7 +1251,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Make the namespace (or one key or label) as it was at a revision, as a new commit; dryRun shows the diff only */
+    /** Restore the namespace (or one key or label) to a revision, as a new commit: later commits there are undone; dryRun shows the diff only */
     post: {
       parameters: {
         query?: never;
@@ -1281,6 +1281,155 @@ export interface paths {
           content: {
             'application/json': {
               revision: number | null;
+              changes: {
+                key: string;
+                label: string;
+                kind: 'added' | 'removed' | 'changed';
+                before?: components['schemas']['Entry'];
+                after?: components['schemas']['Entry'];
+              }[];
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/revert': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** The same as POST /v1/namespaces/{ns}/restore (its first name, kept for scripts) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            revision: number;
+            key?: string;
+            label?: string;
+            message?: string;
+            dryRun?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              revision: number | null;
+              changes: {
+                key: string;
+                label: string;
+                kind: 'added' | 'removed' | 'changed';
+                before?: components['schemas']['Entry'];
+                after?: components['schemas']['Entry'];
+              }[];
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/commits/{revision}/revert': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Revert one commit, as a new commit: the inverse of its changes, each guarded by the entry's revision; 409 revert_conflict when a later commit changed the same entries */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+          revision: number;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            message?: string;
+            dryRun?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              revision: number | null;
+              reverted: number;
               changes: {
                 key: string;
                 label: string;

@@ -37,9 +37,11 @@ export type HistoryChange = Commit['changes'][number];
 
 export type DiffChange = Answer<'/v1/namespaces/{ns}/diff', 'get', 200>['changes'][number];
 
-/** A diff (from, to) or a revert (revision): the UI shows both the same way. */
+/** A diff (from, to), a restore or a revert of one commit (revision): the UI shows them the same way. */
 export type DiffResult = Partial<Omit<Answer<'/v1/namespaces/{ns}/diff', 'get', 200>, 'changes'>> &
-  Partial<Omit<Answer<'/v1/namespaces/{ns}/revert', 'post', 200>, 'changes'>> & { changes: DiffChange[] };
+  Partial<Omit<Answer<'/v1/namespaces/{ns}/commits/{revision}/revert', 'post', 200>, 'changes'>> & {
+    changes: DiffChange[];
+  };
 
 export type NamespaceSchema = NonNullable<Answer<'/v1/namespaces/{ns}/schema', 'get', 200>['schema']>;
 

@@ -1,7 +1,7 @@
 // The namespace's JSON Schema checked in the browser with the library the server uses (ajv 8,
 // draft 2020-12, ajv-formats, allErrors), so an editor shows the server's own messages as you
 // type. The server checks again on save; it is the authority.
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { NamespaceSchema } from './types.js';
 import type { Violation } from './api.js';
@@ -39,12 +39,27 @@ export class BrowserSchema {
     return out;
   }
 
-  /** Violations of the document schema by one label's namespace (key → value). */
+  /** Violations of the document schema by the view of one label (the default with it over it); paths as the server writes them. */
   documentViolations(label: string, document: Record<string, unknown>): Violation[] {
     if (!this.#document || this.#document(document)) return [];
+    const where = label === '' ? '' : `[label ${label}]`;
     return (this.#document.errors ?? []).map((e) => ({
-      path: (label === '' ? '' : `[label ${label}]`) + e.instancePath,
+      path: [where, documentPath(e)].filter((part) => part !== '').join(' '),
       message: e.message ?? e.keyword,
     }));
   }
+}
+
+/** The key as the user wrote it (`db/pool/max`, not `/db~1pool~1max`), then the place inside its value. */
+function documentPath(error: ErrorObject): string {
+  const params = error.params as { missingProperty?: unknown; additionalProperty?: unknown };
+  if (error.instancePath === '') {
+    if (error.keyword === 'required' && typeof params.missingProperty === 'string') return params.missingProperty;
+    if (error.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string')
+      return params.additionalProperty;
+    return '';
+  }
+  const [, first = '', ...rest] = error.instancePath.split('/');
+  const key = first.replaceAll('~1', '/').replaceAll('~0', '~');
+  return rest.length === 0 ? key : `${key}:/${rest.join('/')}`;
 }

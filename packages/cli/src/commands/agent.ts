@@ -10,7 +10,16 @@ import {
   type AgentEvent,
 } from '@herald/agent';
 import type { ClientStatus } from '@herald/sdk';
-import { collect, defaultUrl, optionalToken, parsePairs, viewerCommand } from '../flags.js';
+import {
+  collect,
+  defaultUrl,
+  exactLabelsFlagHelp,
+  labelFlagHelp,
+  labelStack,
+  optionalToken,
+  parsePairs,
+  viewerCommand,
+} from '../flags.js';
 import { CliError, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -21,6 +30,7 @@ interface AgentFlags {
   tokenFile?: string;
   ns?: string;
   label?: string[];
+  exactLabels?: boolean;
   out?: string;
   format?: string;
   template?: string;
@@ -38,6 +48,7 @@ interface AgentFlags {
 const subscriptionFlags = [
   'ns',
   'label',
+  'exactLabels',
   'out',
   'format',
   'template',
@@ -92,7 +103,7 @@ export function agentConfigFromFlags(flags: AgentFlags, env: NodeJS.ProcessEnv =
     subscriptions: [
       {
         namespace: flags.ns,
-        labels: flags.label ?? [],
+        labels: labelStack(flags.label, flags.exactLabels),
         out: flags.out,
         format: format as 'json',
         ...(flags.template === undefined ? {} : { template: flags.template }),
@@ -209,7 +220,8 @@ export function registerAgentCommand(program: Command): void {
   )
     .option('--token-file <file>', 'read the token from this file, again whenever it changes (rotation)')
     .option('--ns <ns>', 'namespace to write')
-    .option('--label <label>', 'label stack, lowest priority first (repeatable)', collect)
+    .option('--label <label>', labelFlagHelp, collect)
+    .option('--exact-labels', exactLabelsFlagHelp)
     .option('--out <file>', 'the file to write')
     .option('--format <format>', 'json (the values as one object), yaml, env or template', undefined)
     .option('--template <file>', 'template file with {{ key }} placeholders (implies --format template)')

@@ -177,39 +177,64 @@ export function registerEntryCommands(program: Command): void {
     });
 
   clientCommand(
-    program.command('revert <ns>').description('make a namespace (or key) as it was at a revision, as a new commit'),
+    program
+      .command('restore <ns> [key]')
+      .description(
+        'make a namespace (or one key) as it was at a revision, as a new commit: later commits there are undone',
+      ),
   )
     .requiredOption('--to <revision>', 'the revision to go back to')
-    .option('--key <key>', 'only this key')
+    .option('--key <key>', 'only this key (the same as the KEY argument)')
     .option('--label <label>', 'only this label')
     .option('--dry-run', 'show the diff only')
     .option('-m, --message <text>', 'commit message')
-    .action(
-      async (
-        namespace: string,
-        flags: ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string },
-      ) => {
-        const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(
-          `${nsPath(namespace)}/revert`,
-          {
-            revision: parseRevision(flags.to, '--to'),
-            ...(flags.key === undefined ? {} : { key: flags.key }),
-            ...(flags.label === undefined ? {} : { label: flags.label }),
-            ...(flags.message === undefined ? {} : { message: flags.message }),
-            ...(flags.dryRun ? { dryRun: true } : {}),
-          },
+    .action(async (namespace: string, key: string | undefined, flags: RestoreFlags) => {
+      if (key !== undefined && flags.key !== undefined && key !== flags.key)
+        throw new CliError(`two keys given ("${key}" and --key "${flags.key}"); give one`);
+      await restore(namespace, { ...flags, ...(key === undefined ? {} : { key }) });
+    });
+
+  clientCommand(
+    program
+      .command('revert <ns> [revision]')
+      .description(
+        'undo one commit (REVISION), as a new commit that keeps every later one; with --to, the old form of `herald restore`',
+      ),
+  )
+    .option('--to <revision>', 'the old form: restore the namespace to this revision (see `herald restore`)')
+    .option('--key <key>', 'with --to: only this key')
+    .option('--label <label>', 'with --to: only this label')
+    .option('--dry-run', 'show the diff only')
+    .option('-m, --message <text>', 'commit message')
+    .action(async (namespace: string, revision: string | undefined, flags: Partial<RestoreFlags>) => {
+      if (flags.to !== undefined) {
+        if (revision !== undefined)
+          throw new CliError('give either REVISION (undo that commit) or --to (restore to that revision), not both');
+        return restore(namespace, { ...flags, to: flags.to });
+      }
+      if (revision === undefined)
+        throw new CliError(
+          'which commit? `herald revert NS REVISION` (see `herald history NS`), or `herald restore NS --to REVISION`',
         );
-        if (flags.json) return printJson(result);
-        for (const line of formatDiff(result.changes)) printLine(line);
-        printLine(
-          result.revision === null
-            ? flags.dryRun
-              ? 'dry run: nothing changed'
-              : 'nothing to revert'
-            : `reverted at revision ${result.revision}`,
-        );
-      },
-    );
+      if (flags.key !== undefined || flags.label !== undefined)
+        throw new CliError('--key and --label go with a restore: `herald restore NS --to REVISION [KEY]`');
+      const result = await adminClient(flags).post<{ revision: number | null; reverted: number; changes: DiffItem[] }>(
+        `${nsPath(namespace)}/commits/${parseRevision(revision, 'REVISION')}/revert`,
+        {
+          ...(flags.message === undefined ? {} : { message: flags.message }),
+          ...(flags.dryRun ? { dryRun: true } : {}),
+        },
+      );
+      if (flags.json) return printJson(result);
+      for (const line of formatDiff(result.changes)) printLine(line);
+      printLine(
+        result.revision === null
+          ? flags.dryRun
+            ? `dry run: nothing changed (reverting r${result.reverted} makes the changes above)`
+            : `nothing to revert: r${result.reverted} changed nothing that is still there`
+          : `reverted r${result.reverted} at revision ${result.revision}`,
+      );
+    });
 
   clientCommand(program.command('compact').description('drop history older than a revision (audited)'))
     .requiredOption('--revision <n>', 'keep what is visible at and after this revision')
@@ -220,6 +245,30 @@ export function registerEntryCommands(program: Command): void {
       if (flags.json) printJson(result);
       else printLine(`compacted to revision ${result.revision}: ${result.removedVersions} old version(s) removed`);
     });
+}
+
+type RestoreFlags = ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string };
+
+async function restore(namespace: string, flags: RestoreFlags): Promise<void> {
+  const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(
+    `${nsPath(namespace)}/restore`,
+    {
+      revision: parseRevision(flags.to, '--to'),
+      ...(flags.key === undefined ? {} : { key: flags.key }),
+      ...(flags.label === undefined ? {} : { label: flags.label }),
+      ...(flags.message === undefined ? {} : { message: flags.message }),
+      ...(flags.dryRun ? { dryRun: true } : {}),
+    },
+  );
+  if (flags.json) return printJson(result);
+  for (const line of formatDiff(result.changes)) printLine(line);
+  printLine(
+    result.revision === null
+      ? flags.dryRun
+        ? 'dry run: nothing changed'
+        : `nothing to restore: already as it was at revision ${flags.to}`
+      : `restored to revision ${flags.to} at revision ${result.revision}`,
+  );
 }
 
 /** Human diff lines: "+ key = new", "- key = old", "~ key: old -> new". */

@@ -1,7 +1,18 @@
 import type { Command } from 'commander';
 import type { PublicKeyInfo } from '@herald/core';
 import { HeraldClient } from '@herald/sdk';
-import { collect, parseCount, parsePair, readTrustFile, requireToken, resolveUrl, viewerCommand } from '../flags.js';
+import {
+  collect,
+  exactLabelsFlagHelp,
+  labelFlagHelp,
+  labelStack,
+  parseCount,
+  parsePair,
+  readTrustFile,
+  requireToken,
+  resolveUrl,
+  viewerCommand,
+} from '../flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -11,6 +22,7 @@ interface SimulateFlags {
   ns: string;
   instances: string;
   label?: string[];
+  exactLabels?: boolean;
   attr?: string[];
   rejectWhen?: string[];
   unhealthyWhen?: string[];
@@ -51,7 +63,8 @@ export function registerSimulateCommand(program: Command): void {
   )
     .requiredOption('--ns <ns>', 'namespace every instance watches')
     .requiredOption('--instances <n>', 'how many instances')
-    .option('--label <label>', 'label stack (repeatable)', collect)
+    .option('--label <label>', labelFlagHelp, collect)
+    .option('--exact-labels', exactLabelsFlagHelp)
     .option('--attr <name=v1,v2>', 'spread these attribute values over the instances (repeatable)', collect)
     .option('--reject-when <key=value>', 'instances reject a view whose KEY has this value (repeatable)', collect)
     .option(
@@ -104,7 +117,7 @@ export function registerSimulateCommand(program: Command): void {
           token,
           instanceId: `${flags.prefix}-${i}`,
           attributes,
-          views: [{ namespace: flags.ns, labels: flags.label ?? [] }],
+          views: [{ namespace: flags.ns, labels: labelStack(flags.label, flags.exactLabels) }],
           trustedKeys,
           reportIntervalMs,
           validate: (values, view) =>

@@ -1,7 +1,17 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { HeraldClient, type ViewChange } from '@herald/sdk';
-import { collect, requireToken, resolveUrl, trustFlag, viewerCommand, type ClientFlags } from '../flags.js';
+import {
+  collect,
+  exactLabelsFlagHelp,
+  labelFlagHelp,
+  labelStack,
+  requireToken,
+  resolveUrl,
+  trustFlag,
+  viewerCommand,
+  type ClientFlags,
+} from '../flags.js';
 import { CliError, oneLine, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -11,18 +21,31 @@ export function registerWatchCommand(program: Command): void {
       .command('watch <ns>')
       .description('follow a view through the SDK: one line per accepted release, until interrupted'),
   )
-    .option('--label <label>', 'label stack, lowest priority first (repeatable)', collect)
+    .option('--label <label>', labelFlagHelp, collect)
+    .option('--exact-labels', exactLabelsFlagHelp)
     .option(
       '--trust <file>',
       "trusted public keys (GET /v1/keys); without it, the server's keys are trusted on first contact",
     )
-    .option('--instance-id <id>', 'how this watcher appears in the fleet', `herald-watch-${hostname()}-${process.pid}`)
+    .option(
+      '--instance-id <id>',
+      'how this watcher appears in the fleet (with --report)',
+      `herald-watch-${hostname()}-${process.pid}`,
+    )
+    .option('--report', 'join the fleet: send reports as an SDK instance does (by default a watch only observes)')
     .option('--cache <dir>', 'verified cache folder (then a restart works without the control plane)')
     .option('--json', 'one JSON object per line: namespace, labels, seq, revision, digest, values')
     .action(
       async (
         namespace: string,
-        flags: ClientFlags & { label?: string[]; trust?: string; instanceId: string; cache?: string },
+        flags: ClientFlags & {
+          label?: string[];
+          exactLabels?: boolean;
+          trust?: string;
+          instanceId: string;
+          cache?: string;
+          report?: boolean;
+        },
       ) => {
         const token = requireToken(flags);
         const client = new HeraldClient({
@@ -30,9 +53,11 @@ export function registerWatchCommand(program: Command): void {
           token,
           instanceId: flags.instanceId,
           attributes: { tool: 'herald watch' },
-          views: [{ namespace, labels: flags.label ?? [] }],
+          views: [{ namespace, labels: labelStack(flags.label, flags.exactLabels) }],
           trustedKeys: trustFlag(flags.trust),
           ...(flags.cache ? { cacheDir: flags.cache } : {}),
+          // Watching is looking, not running the configuration: it stays out of the fleet and its waves.
+          observe: !flags.report,
         });
         const statuses = (async () => {
           for await (const status of client.status()) {

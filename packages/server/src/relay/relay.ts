@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { allowsSecrets, HeraldError, systemClock, type TimerClock } from '@herald/core';
+import { allowsSecrets, HeraldError, isHeraldError, systemClock, type TimerClock } from '@herald/core';
 import type { WatchBackend } from '../delivery/backend.js';
 import { normaliseReport, ReportCollector } from '../delivery/reports.js';
 import { resolveViewRequests, type ViewAccess } from '../delivery/view-requests.js';
@@ -58,13 +58,30 @@ export class Relay {
     const clock = options.clock ?? systemClock;
     this.#clock = clock;
     this.#closed = new Promise((resolve) => (this.#settleClosed = resolve));
-    const onError = (error: unknown) => this.#app.log.warn({ err: error }, 'relay background work failed');
+    const onError = (error: unknown) => {
+      // During an outage the failures are the outage, logged once when it started: no line per retry.
+      if (isHeraldError(error) && error.code === 'unavailable' && this.#upstream.unreachableSince !== undefined) return;
+      this.#app.log.warn({ err: error }, 'relay background work failed');
+    };
     this.#upstream = new Upstream({
       url: config.upstream,
       token: config.token,
       tls: config.upstreamTls,
       timeoutMs: config.upstreamTimeoutMs,
       clock,
+      onOutage: (event) => {
+        const origin = this.#upstream.url.origin;
+        if (event.state === 'down')
+          this.#app.log.warn(
+            { upstream: origin, reason: event.cause instanceof Error ? event.cause.message : String(event.cause) },
+            `upstream ${origin} unreachable; serving from cache until it is back`,
+          );
+        else
+          this.#app.log.warn(
+            { upstream: origin, outageMs: event.lastedMs },
+            `upstream ${origin} reachable again after ${formatOutage(event.lastedMs)}`,
+          );
+      },
     });
     this.#cache = new RelayCache(config.cacheDir);
     this.metrics = new RelayMetrics({
@@ -158,9 +175,19 @@ export class Relay {
         const reached = this.#upstream.lastContact > 0;
         const ready =
           this.#trust.size > 0 && (reached || this.#routing.size > 0 || (await this.#cache.countViews()) > 0);
+        const since = this.#upstream.unreachableSince;
+        const down = since === undefined ? undefined : new Date(since).toISOString();
         return reply.code(ready ? 200 : 503).send({
           status: ready ? 'ready' : 'unavailable',
-          upstream: reached ? 'reached' : 'not reached',
+          upstream: down !== undefined ? 'unreachable' : reached ? 'reached' : 'not reached',
+          ...(down === undefined
+            ? {}
+            : {
+                unreachableSince: down,
+                detail: ready
+                  ? `serving from cache, upstream unreachable since ${down}`
+                  : `upstream unreachable since ${down}, and nothing cached to serve`,
+              }),
         });
       });
       routes.get('/metrics', { schema: { tags: ['system'], security: [] } }, async (_request, reply) =>
@@ -231,4 +258,10 @@ export class Relay {
       this.#settleClosed(failure);
     }
   }
+}
+
+/** An outage's length for people: "12 s", "3 min 5 s". */
+function formatOutage(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }

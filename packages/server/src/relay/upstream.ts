@@ -14,6 +14,9 @@ const passedOn: ReadonlySet<string> = new Set([
   'revision_compacted',
 ]);
 
+export type UpstreamOutage =
+  { state: 'down'; since: number; cause: unknown } | { state: 'up'; since: number; lastedMs: number };
+
 /** An upstream answered with an error we pass on as it is (401, 403, 404…). */
 export class UpstreamRefusal extends HeraldError {}
 
@@ -29,6 +32,9 @@ export class Upstream {
   readonly #clock: Clock;
   /** When the upstream last answered anything (the clock's time); 0 before the first answer. */
   lastContact = 0;
+  /** Since when the upstream has been unreachable (the clock's time); undefined while it answers. */
+  unreachableSince: number | undefined;
+  readonly #onOutage: (event: UpstreamOutage) => void;
 
   constructor(deps: {
     url: string;
@@ -37,7 +43,10 @@ export class Upstream {
     clock: Clock;
     /** A client certificate (and CA) for the upstream: requests then go over tlsFetch. */
     tls?: ClientTlsOptions | undefined;
+    /** Told once when an outage starts and once when it ends, never per failed request. */
+    onOutage?: (event: UpstreamOutage) => void;
   }) {
+    this.#onOutage = deps.onOutage ?? (() => undefined);
     const { url, token } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
     this.#token = typeof token === 'function' ? token : () => token;
@@ -122,9 +131,19 @@ export class Upstream {
           : AbortSignal.timeout(this.#timeoutMs + extraMs),
       });
     } catch (cause) {
+      // A caller's own abort (shutdown, a closed watch) says nothing about the upstream.
+      if (!init.signal?.aborted && this.unreachableSince === undefined) {
+        this.unreachableSince = this.#clock.now();
+        this.#onOutage({ state: 'down', since: this.unreachableSince, cause });
+      }
       throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
     this.lastContact = this.#clock.now();
+    if (this.unreachableSince !== undefined) {
+      const since = this.unreachableSince;
+      this.unreachableSince = undefined;
+      this.#onOutage({ state: 'up', since, lastedMs: this.lastContact - since });
+    }
     if (response.status === 304) return undefined;
     if (response.status >= 400) {
       const problem = await readProblem(response, this.#clock.now());

@@ -253,29 +253,83 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
     },
   );
 
+  const RestoreBody = Type.Object(
+    {
+      revision: Revision,
+      key: Type.Optional(Type.String()),
+      label: Type.Optional(Type.String()),
+      message: Type.Optional(Type.String({ maxLength: 4096 })),
+      dryRun: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  );
+  const RestoreAnswer = Type.Object({
+    revision: Type.Union([Type.Integer(), Type.Null()]),
+    changes: Type.Array(DiffItem),
+  });
+  const restore = async (request: FastifyRequest<{ Params: { ns: string }; Body: typeof RestoreBody.static }>) =>
+    ctx.services.entries.restore(await ctx.principal(request), request.params.ns, request.body);
+
+  app.post(
+    '/v1/namespaces/:ns/restore',
+    {
+      schema: {
+        tags: ['history'],
+        summary:
+          'Restore the namespace (or one key or label) to a revision, as a new commit: later commits there are undone; dryRun shows the diff only',
+        params: NamespaceParams,
+        body: RestoreBody,
+        response: { 200: RestoreAnswer },
+      },
+    },
+    restore,
+  );
+
+  // The first name of restore: scripts call it, so it stays, with the same body and answer.
   app.post(
     '/v1/namespaces/:ns/revert',
     {
       schema: {
         tags: ['history'],
-        summary:
-          'Make the namespace (or one key or label) as it was at a revision, as a new commit; dryRun shows the diff only',
+        summary: 'The same as POST /v1/namespaces/{ns}/restore (its first name, kept for scripts)',
         params: NamespaceParams,
-        body: Type.Object(
-          {
-            revision: Revision,
-            key: Type.Optional(Type.String()),
-            label: Type.Optional(Type.String()),
-            message: Type.Optional(Type.String({ maxLength: 4096 })),
-            dryRun: Type.Optional(Type.Boolean()),
-          },
-          { additionalProperties: false },
+        body: RestoreBody,
+        response: { 200: RestoreAnswer },
+      },
+    },
+    restore,
+  );
+
+  app.post(
+    '/v1/namespaces/:ns/commits/:revision/revert',
+    {
+      schema: {
+        tags: ['history'],
+        summary:
+          "Revert one commit, as a new commit: the inverse of its changes, each guarded by the entry's revision; 409 revert_conflict when a later commit changed the same entries",
+        params: Type.Object({ ns: Type.String(), revision: Type.Integer({ minimum: 1 }) }),
+        body: Type.Optional(
+          Type.Object(
+            { message: Type.Optional(Type.String({ maxLength: 4096 })), dryRun: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
         ),
         response: {
-          200: Type.Object({ revision: Type.Union([Type.Integer(), Type.Null()]), changes: Type.Array(DiffItem) }),
+          200: Type.Object({
+            revision: Type.Union([Type.Integer(), Type.Null()]),
+            reverted: Type.Integer(),
+            changes: Type.Array(DiffItem),
+          }),
         },
       },
     },
-    async (request) => ctx.services.entries.revert(await ctx.principal(request), request.params.ns, request.body),
+    async (request) => {
+      const body = request.body ?? {};
+      return ctx.services.entries.revertCommit(await ctx.principal(request), request.params.ns, {
+        revision: request.params.revision,
+        ...(body.message === undefined ? {} : { message: body.message }),
+        ...(body.dryRun === undefined ? {} : { dryRun: body.dryRun }),
+      });
+    },
   );
 }

@@ -1,12 +1,16 @@
 import {
+  addressId,
   checkDistinctChanges,
   checkKey,
   checkLabel,
   checkLabels,
   decodeCursor,
+  describeAddress,
   diffStates,
   HeraldError,
+  inverseOfCommit,
   type Change,
+  type EntryVersion,
   type Limits,
   type Page,
 } from '@herald/core';
@@ -28,7 +32,7 @@ export interface CommitOutcome {
   releaseSeq?: number;
 }
 
-export type EntryStore = Pick<Store, 'getNamespace' | 'readEntries' | 'currentRevision' | 'commit'>;
+export type EntryStore = Pick<Store, 'getNamespace' | 'readEntries' | 'currentRevision' | 'commit' | 'listCommits'>;
 
 /** How often a commit is retried when a concurrent commit changed a namespace whose document schema it checked. */
 const schemaCheckRetries = 5;
@@ -126,11 +130,11 @@ export class EntryService {
   }
 
   /**
-   * Makes the namespace (or one key, or one label) look as it did at `revision`, as a new commit.
-   * Guarded by the namespace revision read here, so a concurrent change fails the revert rather
-   * than being silently undone.
+   * Makes the namespace (or one key, or one label) look as it did at `revision`, as a new commit:
+   * every later commit there is discarded. Guarded by the namespace revision read here, so a
+   * concurrent change fails the restore rather than being silently undone.
    */
-  async revert(
+  async restore(
     principal: Principal,
     namespace: string,
     input: { revision: number; key?: string; label?: string; message?: string; dryRun?: boolean },
@@ -162,9 +166,62 @@ export class EntryService {
           }
         : { op: 'delete', key: d.key, label: d.label },
     );
-    const message = input.message ?? `revert to revision ${input.revision}`;
+    const message = input.message ?? `restore to revision ${input.revision}`;
+    // The audit action keeps its first name: audit filters and alerts match on it.
     const outcome = await this.#commitChanges(principal, namespace, changes, message, ns.revision, 'entries.revert');
     return { revision: outcome.revision, changes: shown };
+  }
+
+  /**
+   * Undoes one commit, as a new commit: the inverse of each of its changes, each guarded by the
+   * entry's current revision, leaving every other commit in place. `revert_conflict` when a later
+   * commit touched one of its entries (undoing it there would discard that later change too).
+   */
+  async revertCommit(
+    principal: Principal,
+    namespace: string,
+    input: { revision: number; message?: string; dryRun?: boolean },
+  ): Promise<{ revision: number | null; reverted: number; changes: DiffItem[] }> {
+    requirePermission(principal, 'write', namespace);
+    await requireNamespace(this.#store, namespace);
+    const [commit] = await this.#store.listCommits({
+      namespace,
+      order: 'oldest',
+      afterRevision: input.revision - 1,
+      limit: 1,
+    });
+    if (commit?.revision !== input.revision)
+      throw new HeraldError('commit_not_found', `no commit of "${namespace}" has revision ${input.revision}`);
+    const touched = new Set(commit.changes.map((c) => addressId(c)));
+    const inScope = (versions: EntryVersion[]) => versions.filter((v) => touched.has(addressId(v)));
+    const [before, atCommit, current] = await Promise.all([
+      this.#store.readEntries({ namespace, asOf: input.revision - 1 }).then(inScope),
+      this.#store.readEntries({ namespace, asOf: input.revision }).then(inScope),
+      this.#store.readEntries({ namespace }).then(inScope),
+    ]);
+    const inverse = inverseOfCommit(commit.changes, { before, atCommit, current });
+    if (inverse.conflicts.length > 0) {
+      const names = inverse.conflicts.map((c) => describeAddress(c)).join(', ');
+      throw new HeraldError(
+        'revert_conflict',
+        `cannot revert r${input.revision}: a later commit changed ${names}; restore to a revision instead, or change them by hand`,
+        { extensions: { conflicts: inverse.conflicts } },
+      );
+    }
+    const secrets = canReadSecrets(principal, namespace);
+    const shown = diffStates(atCommit, before).map((d) => diffItem(this.#codec, d, secrets));
+    if (input.dryRun || inverse.changes.length === 0)
+      return { revision: null, reverted: input.revision, changes: shown };
+    const message = input.message ?? `revert r${input.revision}${commit.message ? `: ${commit.message}` : ''}`;
+    const outcome = await this.#commitChanges(
+      principal,
+      namespace,
+      inverse.changes,
+      message,
+      undefined,
+      'entries.revert_commit',
+    );
+    return { revision: outcome.revision, reverted: input.revision, changes: shown };
   }
 
   async #commitChanges(

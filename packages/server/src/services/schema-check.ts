@@ -1,5 +1,6 @@
 import {
   addressId,
+  resolveView,
   schemaViolation,
   SchemaValidator,
   type Change,
@@ -14,7 +15,8 @@ export type SchemaCheckStore = Pick<Store, 'readEntries'>;
 
 /**
  * A namespace's JSON Schema against its entries: the values of each key, and (with a document
- * schema) each label's entries as one object. Commits are checked before they are stored; a new
+ * schema) each view instances receive as one object: the default label alone, and the default
+ * with each label over it. Commits are checked before they are stored; a new
  * schema is checked against what is stored.
  */
 export class SchemaCheck {
@@ -48,20 +50,27 @@ export class SchemaCheck {
     let checkedAt: number | undefined;
     if (validator.hasDocumentSchema) {
       checkedAt = ns.revision;
-      const labels = [...new Set(changes.map((c) => c.label))];
-      const current = await this.#store.readEntries({ namespace: ns.name, labels });
-      for (const label of labels) {
-        // Null prototype: a key named __proto__ must be a plain member, not the prototype.
-        const document = Object.create(null) as Record<string, unknown>;
-        for (const version of current)
-          if (version.label === label) document[version.key] = this.#codec.decodedValue(version);
-        for (const change of changes) {
-          if (change.label !== label) continue;
-          if (change.op === 'set') document[change.key] = newValues.get(addressId(change));
-          else if (change.op === 'delete') delete document[change.key];
-        }
-        violations.push(...validator.documentViolations(label, document));
+      // The whole namespace: a change to the default label changes every label's resolved view.
+      const values = new Map<string, { key: string; label: string; value: unknown }>();
+      for (const version of await this.#store.readEntries({ namespace: ns.name }))
+        values.set(addressId(version), {
+          key: version.key,
+          label: version.label,
+          value: this.#codec.decodedValue(version),
+        });
+      for (const change of changes) {
+        if (change.op === 'set')
+          values.set(addressId(change), {
+            key: change.key,
+            label: change.label,
+            value: newValues.get(addressId(change)),
+          });
+        else if (change.op === 'delete') values.delete(addressId(change));
       }
+      const touched = new Set(changes.filter((c) => c.op === 'set' || c.op === 'delete').map((c) => c.label));
+      // Every view a change can alter: all of them when the default label changed, else those of the labels changed.
+      const labels = touched.has('') ? labelsInUse(values.values()) : [...touched];
+      violations.push(...viewViolations(validator, labels, [...values.values()]));
     }
     if (violations.length > 0) throw schemaViolation(violations);
     return checkedAt;
@@ -77,18 +86,32 @@ export class SchemaCheck {
 
   #violationsOfState(validator: SchemaValidator, entries: EntryVersion[]): Violation[] {
     const violations: Violation[] = [];
-    const documents = new Map<string, Record<string, unknown>>();
+    const values: Array<{ key: string; label: string; value: unknown }> = [];
     for (const version of entries) {
       const value = this.#codec.decodedValue(version);
       violations.push(...validator.valueViolations(version.key, value));
-      const document = documents.get(version.label) ?? (Object.create(null) as Record<string, unknown>);
-      document[version.key] = value;
-      documents.set(version.label, document);
+      values.push({ key: version.key, label: version.label, value });
     }
-    if (validator.hasDocumentSchema) {
-      if (!documents.has('')) documents.set('', Object.create(null) as Record<string, unknown>);
-      for (const [label, document] of documents) violations.push(...validator.documentViolations(label, document));
-    }
+    if (validator.hasDocumentSchema) violations.push(...viewViolations(validator, labelsInUse(values), values));
     return violations;
   }
+}
+
+/** The default label and every label an entry has: the views instances can receive. */
+function labelsInUse(entries: Iterable<{ label: string }>): string[] {
+  return [...new Set(['', ...[...entries].map((e) => e.label)])];
+}
+
+/**
+ * The document schema against the view of each label as instances receive it: the default label
+ * alone for '', and the default with the label over it otherwise (labels are overrides).
+ */
+function viewViolations(
+  validator: SchemaValidator,
+  labels: readonly string[],
+  entries: ReadonlyArray<{ key: string; label: string; value: unknown }>,
+): Violation[] {
+  return labels.flatMap((label) =>
+    validator.documentViolations(label, resolveView(label === '' ? [''] : ['', label], entries)),
+  );
 }

@@ -110,15 +110,20 @@ export function EntryEditor(props: {
     };
   }, [api, ns, props.hasSchema]);
 
-  // The document schema sees the whole label (key → value): read the label's entries once.
+  // The document schema sees the view instances with this label receive (key → value): the
+  // default label with this label over it, as the server checks it. Read those entries once.
   useEffect(() => {
     if (!schema?.hasDocumentSchema) return;
     let cancelled = false;
-    api.all<Entry>(`${nsPath(ns)}/entries`, { label, limit: 1000 }).then(
-      ({ items }) => {
+    const stack = label === '' ? [''] : ['', label];
+    Promise.all(stack.map((l) => api.all<Entry>(`${nsPath(ns)}/entries`, { label: l, limit: 1000 }))).then(
+      (pages) => {
         if (cancelled) return;
         const document: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-        for (const item of items) if (item.label === label && !item.redacted) document[item.key] = item.value;
+        stack.forEach((l, i) => {
+          for (const item of pages[i]?.items ?? [])
+            if (item.label === l && !item.redacted) document[item.key] = item.value;
+        });
         setLabelDocument(document);
       },
       () => !cancelled && setLabelDocument(null),

@@ -7,7 +7,7 @@ import { usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
 import type { Commit, DiffResult } from '../types.js';
 
-/** The namespace's commits, newest first, each with its diff; revert with a preview (dryRun). */
+/** The namespace's commits, newest first, each with its diff; revert one or restore to it, after a preview (dryRun). */
 export function History({ ns, onChanged }: { ns: string; onChanged: () => void }) {
   const { api, who } = useSession();
   const [limit, setLimit] = useState(50);
@@ -115,6 +115,11 @@ function CommitDiff({ ns, revision }: { ns: string; revision: number }) {
   );
 }
 
+/**
+ * Two ways to undo, named for what they do: revert one commit (its inverse; later commits stay;
+ * the server refuses when a later commit changed the same entries), or restore the namespace to a
+ * revision (every later commit there is undone). Each shows its dry-run diff before it is made.
+ */
 function RevertDialog({
   ns,
   commit,
@@ -127,49 +132,67 @@ function RevertDialog({
   onReverted: (text: string) => void;
 }) {
   const { api } = useSession();
-  const [mode, setMode] = useState<'before' | 'at'>('before');
-  const target = mode === 'before' ? commit.revision - 1 : commit.revision;
-  const preview = usePoll(
-    () => api.post<DiffResult>(`${nsPath(ns)}/revert`, { revision: target, dryRun: true }),
-    null,
-    [api, ns, target],
-  );
+  const [mode, setMode] = useState<'commit' | 'before' | 'at'>('commit');
+  const target = mode === 'at' ? commit.revision : commit.revision - 1;
+  const call = (extra: Record<string, unknown>) =>
+    mode === 'commit'
+      ? api.post<DiffResult>(`${nsPath(ns)}/commits/${commit.revision}/revert`, extra)
+      : api.post<DiffResult>(`${nsPath(ns)}/restore`, { revision: target, ...extra });
+  const preview = usePoll(() => call({ dryRun: true }), null, [api, ns, target, mode]);
   const changes = preview.data?.changes ?? [];
+  const verb = mode === 'commit' ? 'Revert' : 'Restore';
   return (
     <Confirm
-      title={`Revert ${ns}`}
-      confirmLabel="Revert"
+      title={mode === 'commit' ? `Revert r${commit.revision} in ${ns}` : `Restore ${ns} to r${target}`}
+      confirmLabel={verb}
       danger
       withReason
       reasonLabel="Commit message"
-      busyLabel="Reverting"
+      busyLabel={mode === 'commit' ? 'Reverting' : 'Restoring'}
       disabled={!preview.data || changes.length === 0}
       onClose={onClose}
       onConfirm={async (reason) => {
-        const result = await api.post<DiffResult>(`${nsPath(ns)}/revert`, {
-          revision: target,
-          message: reason || `revert to r${target} (undo r${commit.revision})`,
-        });
+        const result = await call(
+          reason
+            ? { message: reason }
+            : mode === 'commit'
+              ? {}
+              : { message: `restore to r${target} (undo r${commit.revision}${mode === 'before' ? ' and later' : ''})` },
+        );
         onReverted(
-          `Reverted to r${target} as revision ${String(result.revision)} (${result.changes.length} change(s)).`,
+          mode === 'commit'
+            ? `Reverted r${commit.revision} as revision ${String(result.revision)} (${result.changes.length} change(s)).`
+            : `Restored to r${target} as revision ${String(result.revision)} (${result.changes.length} change(s)).`,
         );
       }}
     >
       <div className="radio-row">
         <label>
-          <input type="radio" checked={mode === 'before'} onChange={() => setMode('before')} /> Undo r{commit.revision}:
-          back to r{commit.revision - 1}
+          <input type="radio" checked={mode === 'commit'} onChange={() => setMode('commit')} /> Revert r
+          {commit.revision} only: undo its changes, keep every later commit
         </label>
         <label>
-          <input type="radio" checked={mode === 'at'} onChange={() => setMode('at')} /> Back to r{commit.revision} (undo
-          what came after)
+          <input type="radio" checked={mode === 'before'} onChange={() => setMode('before')} /> Restore to r
+          {commit.revision - 1}: undo r{commit.revision} and every later commit
+        </label>
+        <label>
+          <input type="radio" checked={mode === 'at'} onChange={() => setMode('at')} /> Restore to r{commit.revision}:
+          undo what came after it
         </label>
       </div>
-      <p className="small muted">The namespace becomes as it was at r{target}, as a new commit. Preview (dry run):</p>
+      <p className="small muted">
+        {mode === 'commit'
+          ? `The inverse of r${commit.revision}'s changes, as a new commit. Preview (dry run):`
+          : `The namespace becomes as it was at r${target}, as a new commit. Preview (dry run):`}
+      </p>
       <Problem error={preview.error} />
       {!preview.data && !preview.error ? <Loading what="Computing the diff" /> : null}
       {preview.data && changes.length === 0 ? (
-        <p className="muted">Nothing to revert: the namespace is already as it was at r{target}.</p>
+        <p className="muted">
+          {mode === 'commit'
+            ? `Nothing to revert: r${commit.revision}'s changes are no longer there.`
+            : `Nothing to restore: the namespace is already as it was at r${target}.`}
+        </p>
       ) : null}
       <div className="revert-preview" data-testid="revert-preview">
         {changes.map((change, i) => (
