@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { HeraldError, type Limits } from '@herald/core';
 import { parseJsonBody } from './body.js';
+import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
 import { problemContentType, toProblem } from './problem.js';
 import { Entry, Namespace, Problem } from './schemas.js';
@@ -72,7 +73,8 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
     typeof build
   >[1];
   const strict = build(externalSchemas, strictOptions);
-  return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+  return (route) =>
+    refuseNonFinite(route.httpPart === 'body' ? strict(route) : lenient(route)) as ReturnType<typeof strict>;
 };
 
 export function buildApp(options: AppOptions): HeraldApp {
@@ -117,6 +119,8 @@ export function buildApp(options: AppOptions): HeraldApp {
   });
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
+    for (const part of [route.schema.querystring, route.schema.params, route.schema.headers, route.schema.body])
+      boundRequestNumbers(part);
     route.schema.response = {
       '4xx': problemResponse('Client error; the code is in docs/errors.md'),
       '5xx': problemResponse('Server error; retry when Retry-After is given'),
