@@ -33,12 +33,41 @@ export function boundRequestNumbers(schema: unknown): void {
     boundRequestNumbers(node[keyword]);
 }
 
-/** The JSON-pointer path of the first number in `value` that is not finite, or undefined. */
-export function nonFiniteNumberPath(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path || '/';
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [name, member] of Object.entries(value)) {
-    const found = nonFiniteNumberPath(member, `${path}/${name}`);
+/**
+ * The JSON-pointer path of the first non-finite number in `data` where `schema` declares an
+ * integer or a number, or undefined. Values the schema leaves open (an entry's `value`) are the
+ * entry codec's to judge (`invalid_value`), not this check's.
+ */
+export function nonFiniteNumberPath(schema: unknown, data: unknown, path = ''): string | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const node = schema as Record<string, unknown>;
+  if (typeof data === 'number') {
+    const types = Array.isArray(node.type) ? (node.type as unknown[]) : [node.type];
+    if ((types.includes('integer') || types.includes('number')) && !Number.isFinite(data)) return path || '/';
+  }
+  for (const keyword of nested) {
+    const options = node[keyword];
+    if (Array.isArray(options))
+      for (const option of options) {
+        const found = nonFiniteNumberPath(option, data, path);
+        if (found !== undefined) return found;
+      }
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  if (Array.isArray(data)) {
+    for (const [i, item] of data.entries()) {
+      const found = nonFiniteNumberPath(node.items, item, `${path}/${i}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  const properties = (node.properties ?? {}) as Record<string, unknown>;
+  for (const [name, member] of Object.entries(data)) {
+    const found = nonFiniteNumberPath(
+      Object.hasOwn(properties, name) ? properties[name] : node.additionalProperties,
+      member,
+      `${path}/${name}`,
+    );
     if (found !== undefined) return found;
   }
   return undefined;
@@ -50,12 +79,12 @@ type Validate = ((data: unknown) => unknown) & { errors?: unknown };
  * Wraps a compiled request validator: ajv coerces "Infinity" to Infinity and then skips
  * `maximum` for it (it checks bounds on finite numbers only), so what passed is checked once more.
  */
-export function refuseNonFinite(validate: Validate): Validate {
+export function refuseNonFinite(schema: unknown, validate: Validate): Validate {
   const wrapped: Validate = (data: unknown) => {
     const valid = validate(data);
     wrapped.errors = validate.errors;
     if (valid !== true) return valid;
-    const path = nonFiniteNumberPath(data);
+    const path = nonFiniteNumberPath(schema, data);
     if (path === undefined) return true;
     wrapped.errors = [
       { instancePath: path, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a finite number' },

@@ -20,6 +20,10 @@ type SharedSettings = Pick<
   | 'heartbeatMs'
   | 'reportFlushMs'
   | 'maxBufferedReports'
+  | 'maxConnections'
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'keepAliveTimeoutMs'
 >;
 
 export interface RelayConfig extends SharedSettings {
@@ -55,6 +59,10 @@ export const defaultRelayConfig = Object.freeze({
   retryAfterSeconds: defaultServerConfig.retryAfterSeconds,
   shutdownGraceMs: defaultServerConfig.shutdownGraceMs,
   maxWatchStreams: defaultServerConfig.maxWatchStreams,
+  maxConnections: defaultServerConfig.maxConnections,
+  headersTimeoutMs: defaultServerConfig.headersTimeoutMs,
+  requestTimeoutMs: defaultServerConfig.requestTimeoutMs,
+  keepAliveTimeoutMs: defaultServerConfig.keepAliveTimeoutMs,
   maxStreamBufferBytes: defaultServerConfig.maxStreamBufferBytes,
   heartbeatMs: defaultServerConfig.heartbeatMs,
   reportFlushMs: defaultServerConfig.reportFlushMs,
@@ -100,6 +108,10 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
       'retryAfterSeconds',
       'shutdownGraceMs',
       'maxWatchStreams',
+      'maxConnections',
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+      'keepAliveTimeoutMs',
       'maxStreamBufferBytes',
       'heartbeatMs',
       'reportFlushMs',
