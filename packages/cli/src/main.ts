@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerApplyCommand } from './commands/apply.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerDeliveryCommands } from './commands/delivery.js';
 import { registerEntryCommands } from './commands/entries.js';
 import { registerFlagCommands } from './commands/flags.js';
@@ -29,6 +30,7 @@ const program = new Command('herald')
   });
 
 registerServerCommand(program);
+registerBackupCommands(program);
 registerNamespaceCommands(program);
 registerEntryCommands(program);
 registerFlagCommands(program);

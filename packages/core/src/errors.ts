@@ -9,6 +9,10 @@ export const errorCatalogue = {
   invalid_utf8: { status: 400, title: 'The body is not valid UTF-8' },
   json_too_deep: { status: 400, title: 'A JSON value is nested too deeply' },
   invalid_request: { status: 400, title: 'The request does not match the API schema' },
+  invalid_http: { status: 400, title: 'The request is not valid HTTP' },
+  invalid_path: { status: 400, title: 'The path is not valid (malformed percent-encoding)' },
+  request_timeout: { status: 408, title: 'The request was not received in time' },
+  headers_too_large: { status: 431, title: 'The request headers are too large' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported' },
   body_too_large: { status: 413, title: 'The request body is too large' },
   value_too_large: { status: 413, title: 'A value is larger than the limit' },
@@ -58,6 +62,7 @@ export const errorCatalogue = {
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is unavailable; retry later' },
   shutting_down: { status: 503, title: 'The server is shutting down' },
+  too_many_connections: { status: 503, title: 'The server holds as many connections as allowed' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -41,6 +41,7 @@ export { inverseOfCommit } from './revert.js';
 export type { CommitInverse } from './revert.js';
 export { schemaViolation, SchemaValidator } from './schema.js';
 export type { NamespaceSchema } from './schema.js';
+export { checkSchemaBounds, linearRegExp, schemaLimits } from './schema-limits.js';
 export { canonicalJson } from './canonical.js';
 export { applyDelta, diffViews, normaliseLabels, resolveView, viewDigest, viewKey } from './view.js';
 export type { ViewDelta, ViewSpec, ViewValues } from './view.js';

@@ -15,9 +15,10 @@ export function decodeCursor(cursor: string, shape: ReadonlyArray<'string' | 'nu
   } catch {
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }
-  // JSON.parse reads 1e999 as Infinity, which no database can bind: only finite numbers pass.
+  // JSON.parse reads 1e999 as Infinity, which no database can bind: only safe integers pass (every
+  // number a cursor holds is a revision, a sequence number or a time in milliseconds).
   const fits = (part: unknown, i: number): boolean =>
-    typeof part === shape[i] && (typeof part !== 'number' || Number.isFinite(part));
+    typeof part === shape[i] && (typeof part !== 'number' || Number.isSafeInteger(part));
   if (!Array.isArray(parsed) || parsed.length !== shape.length || !parsed.every(fits)) {
     throw new HeraldError('invalid_cursor', 'the cursor is not one this server issued');
   }

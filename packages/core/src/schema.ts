@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { HeraldError, type Violation } from './errors.js';
+import { checkSchemaBounds, linearRegExp } from './schema-limits.js';
 
 /**
  * A namespace's schema. `document` sees the namespace as instances receive it, as one object
@@ -20,8 +21,9 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
 function createAjv(): Ajv2020 {
   // strict:false because user schemas may carry annotations ajv does not know; no loadSchema, so a
-  // remote $ref is a compile error, never a network fetch.
-  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true });
+  // remote $ref is a compile error, never a network fetch. Patterns run on RE2 (linear time): a
+  // backtracking RegExp on a schema one namespace's admin wrote would block every request.
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true, code: { regExp: linearRegExp } });
   addFormats(ajv);
   return ajv;
 }
@@ -34,6 +36,7 @@ function compile(schema: Record<string, unknown>, where: string): ValidateFuncti
   const id = createHash('sha256').update(text).digest('base64url');
   const cached = compiledCache.get(id);
   if (cached) return cached;
+  checkSchemaBounds(schema, where);
   let validate: ValidateFunction;
   try {
     // One Ajv per schema: an Ajv instance registers every "$id" it compiles, so a shared one would

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, type PublicKeyInfo, type TrustStore } from '@herald/core';
 import { writeFileAtomic } from './atomic-file.js';
@@ -74,6 +74,8 @@ export class DiskCache {
   /** Creates the folder (owner-only) when missing. */
   async open(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // The mode above is filtered by the umask and skipped for an existing folder.
+    await chmod(this.dir, 0o700);
   }
 
   viewPath(view: ViewRef): string {

@@ -18,6 +18,14 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** Milliseconds a read carrying Herald-Min-Revision may wait for this node to see that revision. */
   minRevisionWaitMs: number;
+  /** Open connections one node holds; past it, a new one gets 503 `too_many_connections` and is closed. */
+  maxConnections: number;
+  /** Milliseconds for a request's headers to arrive (a slowloris client is cut off: 408 `request_timeout`). */
+  headersTimeoutMs: number;
+  /** Milliseconds for a whole request, headers and body, to arrive (a stalled body: 408). Responses, streams included, are not bound by it. */
+  requestTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
   /** Watch streams one node serves; past it, new ones get 503 + Retry-After. */
   maxWatchStreams: number;
   /** Unsent bytes a watch stream may queue before the client is cut off (it resumes with what it holds). */
@@ -59,6 +67,10 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   retryAfterSeconds: 1,
   shutdownGraceMs: 5000,
   minRevisionWaitMs: 2000,
+  maxConnections: 20_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
   maxWatchStreams: 18_000,
   maxStreamBufferBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
@@ -86,6 +98,10 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   checkPositiveIntegers(
     config,
     [
+      'maxConnections',
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+      'keepAliveTimeoutMs',
       'maxWatchStreams',
       'maxStreamBufferBytes',
       'heartbeatMs',
@@ -107,6 +123,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     );
   }
   checkTls(config.tls, problems);
+  if (config.maxConnections <= config.maxWatchStreams)
+    problems.push('maxConnections must be larger than maxWatchStreams (every stream holds a connection)');
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });

@@ -13,6 +13,11 @@ export class DeliveryMetrics {
     help: 'Open watch streams',
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'herald_connections_refused_total',
+    help: 'Connections answered 503 too_many_connections and closed at the maxConnections cap',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });

@@ -6,6 +6,7 @@ import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from '
 import { buildApp } from './http/app.js';
 import { StaticUi } from './http/static-ui.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
+import { connectionLimitsOf } from './http/connection-limits.js';
 import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
@@ -100,6 +101,8 @@ export class HeraldServer {
       retryAfterSeconds: this.config.retryAfterSeconds,
       tls: this.config.tls,
       ui: this.config.uiDir === null ? null : new StaticUi(this.config.uiDir),
+      connections: connectionLimitsOf(this.config),
+      onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
     });
     const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
     if (!deps.leadership) {

@@ -3,13 +3,24 @@
 // type. The server checks again on save; it is the authority.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { RE2JS } from 're2js';
 import type { NamespaceSchema } from './types.js';
 import type { Violation } from './api.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
+// Patterns run on RE2 as on the server (packages/core/src/schema-limits.ts): a backtracking
+// RegExp would freeze the tab on `^(a+)+$`, and a pattern RE2 refuses is refused here too.
+const linearRegExp = Object.assign(
+  (pattern: string) => {
+    const compiled = RE2JS.compile(RE2JS.translateRegExp(pattern));
+    return { test: (input: string) => compiled.test(input), toString: () => `/${pattern}/` };
+  },
+  { code: 'linearRegExp' },
+);
+
 function compile(schema: Record<string, unknown>): ValidateFunction {
-  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true });
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true, code: { regExp: linearRegExp } });
   addFormats(ajv);
   return ajv.compile(schema);
 }

@@ -178,20 +178,31 @@ export function registerEntryCommands(program: Command): void {
 
   clientCommand(
     program
-      .command('restore <ns> [key]')
+      .command('restore [ns] [key]')
       .description(
-        'make a namespace (or one key) as it was at a revision, as a new commit: later commits there are undone',
+        'make a namespace (or one key) as it was at a revision, as a new commit (later commits there are undone); with --from, put a backup in place instead',
       ),
   )
-    .requiredOption('--to <revision>', 'the revision to go back to')
+    .option('--to <revision>', 'the revision to go back to')
     .option('--key <key>', 'only this key (the same as the KEY argument)')
     .option('--label <label>', 'only this label')
     .option('--dry-run', 'show the diff only')
     .option('-m, --message <text>', 'commit message')
-    .action(async (namespace: string, key: string | undefined, flags: RestoreFlags) => {
+    .option('--from <file>', 'restore the store from a file written by herald backup (the server must be stopped)')
+    .option('--data <dir>', 'with --from: the data folder to restore into', 'herald-data')
+    .option('--force', 'with --from: replace an existing store')
+    .action(async (namespace: string | undefined, key: string | undefined, flags: RestoreCommandFlags) => {
+      if (flags.from !== undefined) {
+        if (namespace !== undefined || flags.to !== undefined)
+          throw new CliError('--from restores a whole store from a backup: give no namespace and no --to', 2);
+        const { restoreBackup } = await import('./backup.js');
+        return restoreBackup({ from: flags.from, data: flags.data, force: flags.force });
+      }
+      if (namespace === undefined || flags.to === undefined)
+        throw new CliError('herald restore NS --to REV [KEY] (or --from FILE to restore a backup)', 2);
       if (key !== undefined && flags.key !== undefined && key !== flags.key)
         throw new CliError(`two keys given ("${key}" and --key "${flags.key}"); give one`);
-      await restore(namespace, { ...flags, ...(key === undefined ? {} : { key }) });
+      await restore(namespace, { ...flags, to: flags.to, ...(key === undefined ? {} : { key }) });
     });
 
   clientCommand(
@@ -248,6 +259,7 @@ export function registerEntryCommands(program: Command): void {
 }
 
 type RestoreFlags = ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string };
+type RestoreCommandFlags = Omit<RestoreFlags, 'to'> & { to?: string; from?: string; data: string; force?: boolean };
 
 async function restore(namespace: string, flags: RestoreFlags): Promise<void> {
   const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(

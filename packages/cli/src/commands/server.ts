@@ -135,7 +135,9 @@ export function registerServerCommand(program: Command): void {
       let store: Store;
       let leadership: Leadership;
       let storeSize: (() => Promise<number>) | undefined;
-      mkdirSync(dataDir, { recursive: true });
+      // The data folder holds the store and the secret key: 0700, whatever the umask.
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      chmodSync(dataDir, 0o700);
       if (postgresUrl) {
         store = await PostgresStore.open({
           connectionString: postgresUrl,

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeraldError, type Limits } from '@herald/core';
 import { parseJsonBody } from './body.js';
+import { answerClientError, createLimitedServer, type ConnectionLimits } from './connection-limits.js';
+import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
 import { problemContentType, toProblem } from './problem.js';
 import { Entry, Namespace, Problem } from './schemas.js';
@@ -22,6 +24,10 @@ export interface AppOptions {
   tls?: TlsSettings | null;
   /** The web UI's build, served to GET/HEAD requests that no API route matches. */
   ui?: StaticUi | null;
+  /** Timeouts and the connection cap; Node's defaults (no cap) when absent. */
+  connections?: ConnectionLimits;
+  /** Called for each connection refused at the cap (a metric). */
+  onConnectionRefused?: () => void;
 }
 
 /** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
@@ -51,6 +57,10 @@ function toHeraldError(error: FastifyError): HeraldError {
       return new HeraldError('unsupported_media_type', 'send the body as application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new HeraldError('invalid_json', 'the request body is empty; send a JSON document');
+    case 'FST_ERR_BAD_URL':
+      return new HeraldError('invalid_path', 'the path has a malformed percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new HeraldError('invalid_request', 'a path parameter is longer than allowed');
     default:
       break;
   }
@@ -72,7 +82,10 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
     typeof build
   >[1];
   const strict = build(externalSchemas, strictOptions);
-  return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+  return (route) =>
+    refuseNonFinite(route.schema, route.httpPart === 'body' ? strict(route) : lenient(route)) as ReturnType<
+      typeof strict
+    >;
 };
 
 /** How HTTPS is served: a certificate, its key, and the CAs of client certificates when they are asked for. */
@@ -102,6 +115,25 @@ export function buildApp(options: AppOptions): HeraldApp {
   const app = Fastify({
     // The https server type differs from http's only in TLS; the routes and hooks are the same.
     ...((options.tls ? { https: httpsOptions(options.tls) } : {}) as object),
+    ...(options.connections === undefined
+      ? {}
+      : {
+          serverFactory: (handler: Parameters<typeof createLimitedServer>[0]) =>
+            createLimitedServer(handler, options.connections as ConnectionLimits, {
+              tls: options.tls ? httpsOptions(options.tls) : null,
+              retryAfterSeconds: options.retryAfterSeconds,
+              onRefused: options.onConnectionRefused ?? (() => undefined),
+            }),
+        }),
+    clientErrorHandler: answerClientError,
+    // A malformed percent-encoding or an over-long parameter, found by the router before any route.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const herald = toHeraldError(error);
+      void reply
+        .code(herald.status)
+        .type(problemContentType)
+        .send(JSON.stringify(toProblem(herald, request.id)));
+    },
     logger: {
       level: options.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
@@ -140,6 +172,8 @@ export function buildApp(options: AppOptions): HeraldApp {
   });
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
+    for (const part of [route.schema.querystring, route.schema.params, route.schema.headers, route.schema.body])
+      boundRequestNumbers(part);
     route.schema.response = {
       '4xx': problemResponse('Client error; the code is in docs/errors.md'),
       '5xx': problemResponse('Server error; retry when Retry-After is given'),

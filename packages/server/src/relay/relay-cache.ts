@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PublicKeyInfo, Scope } from '@herald/core';
@@ -19,7 +19,11 @@ export class RelayCache {
   }
 
   async open(): Promise<void> {
-    for (const sub of ['', 'views', 'routes']) await mkdir(join(this.#dir, sub), { recursive: true, mode: 0o700 });
+    // mkdir's mode is filtered by the umask and leaves an existing folder alone: chmod says it.
+    for (const sub of ['', 'views', 'routes']) {
+      await mkdir(join(this.#dir, sub), { recursive: true, mode: 0o700 });
+      await chmod(join(this.#dir, sub), 0o700);
+    }
   }
 
   static #name(parts: unknown): string {

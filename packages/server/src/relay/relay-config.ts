@@ -21,6 +21,10 @@ type SharedSettings = Pick<
   | 'heartbeatMs'
   | 'reportFlushMs'
   | 'maxBufferedReports'
+  | 'maxConnections'
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'keepAliveTimeoutMs'
 >;
 
 export interface RelayConfig extends SharedSettings {
@@ -61,6 +65,10 @@ export const defaultRelayConfig = Object.freeze({
   retryAfterSeconds: defaultServerConfig.retryAfterSeconds,
   shutdownGraceMs: defaultServerConfig.shutdownGraceMs,
   maxWatchStreams: defaultServerConfig.maxWatchStreams,
+  maxConnections: defaultServerConfig.maxConnections,
+  headersTimeoutMs: defaultServerConfig.headersTimeoutMs,
+  requestTimeoutMs: defaultServerConfig.requestTimeoutMs,
+  keepAliveTimeoutMs: defaultServerConfig.keepAliveTimeoutMs,
   maxStreamBufferBytes: defaultServerConfig.maxStreamBufferBytes,
   heartbeatMs: defaultServerConfig.heartbeatMs,
   reportFlushMs: defaultServerConfig.reportFlushMs,
@@ -106,6 +114,10 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
       'retryAfterSeconds',
       'shutdownGraceMs',
       'maxWatchStreams',
+      'maxConnections',
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+      'keepAliveTimeoutMs',
       'maxStreamBufferBytes',
       'heartbeatMs',
       'reportFlushMs',

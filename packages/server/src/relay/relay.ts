@@ -6,6 +6,7 @@ import { resolveViewRequests, type ViewAccess } from '../delivery/view-requests.
 import { ViewService } from '../delivery/views.js';
 import { WatchHub } from '../delivery/watch-hub.js';
 import { buildApp } from '../http/app.js';
+import { connectionLimitsOf } from '../http/connection-limits.js';
 import { bearerToken } from '../http/bearer.js';
 import type { HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
@@ -133,6 +134,8 @@ export class Relay {
       ...(options.logStream ? { logStream: options.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: config.retryAfterSeconds,
+      connections: connectionLimitsOf(config),
+      onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
     });
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
     this.#app.addHook('preClose', async () => this.hub.close());

@@ -47,8 +47,11 @@ export class NamespaceService {
       throw new HeraldError('invalid_request', 'the description must not contain U+0000');
     requirePermission(principal, 'manage', input.name);
     const schema = input.schema ?? null;
-    // Compiling it is the check that it is a schema at all.
-    if (schema) new SchemaValidator(schema);
+    // Compiling it is the check that it is a schema at all (and within its bounds).
+    if (schema) {
+      this.#checkSchemaSize(schema);
+      new SchemaValidator(schema);
+    }
     const record = await this.#store.createNamespace(
       { name: input.name, description: input.description ?? '', schema },
       auditBy(principal, 'namespace.create', `namespace:${input.name}`, { hasSchema: schema !== null }),
@@ -86,13 +89,7 @@ export class NamespaceService {
   /** Sets (or with null, removes) the schema; refused with the violations when the current entries do not satisfy it. */
   async setSchema(principal: Principal, name: string, schema: NamespaceSchema | null): Promise<NamespaceView> {
     requirePermission(principal, 'manage', name);
-    const schemaBytes = Buffer.byteLength(JSON.stringify(schema), 'utf8');
-    if (schemaBytes > this.#limits.maxSchemaBytes) {
-      throw new HeraldError(
-        'invalid_schema',
-        `the schema is ${schemaBytes} bytes; the limit is ${this.#limits.maxSchemaBytes}`,
-      );
-    }
+    this.#checkSchemaSize(schema);
     if (schema) await this.#schemas.ofNamespace(name, schema);
     const record = await this.#store.updateNamespace(
       name,
@@ -100,6 +97,16 @@ export class NamespaceService {
       auditBy(principal, schema ? 'namespace.schema.set' : 'namespace.schema.remove', `namespace:${name}`),
     );
     return namespaceView(record);
+  }
+
+  #checkSchemaSize(schema: NamespaceSchema | null): void {
+    const schemaBytes = Buffer.byteLength(JSON.stringify(schema), 'utf8');
+    if (schemaBytes > this.#limits.maxSchemaBytes) {
+      throw new HeraldError(
+        'invalid_schema',
+        `the schema is ${schemaBytes} bytes; the limit is ${this.#limits.maxSchemaBytes}`,
+      );
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '@herald/core';
@@ -28,15 +28,20 @@ export class SqliteDatabase {
   }
 
   static open(path: string): SqliteDatabase {
-    mkdirSync(dirname(path), { recursive: true });
+    // Least privilege whatever the umask: a folder made here is 0700, and the database (which
+    // SQLite's WAL and shared-memory files copy their mode from) 0600, set explicitly.
+    const created = mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (created !== undefined) chmodSync(dirname(path), 0o700);
     const db = new Database(path);
     try {
+      if (path !== ':memory:') chmodSync(path, 0o600);
       db.pragma('journal_mode = WAL');
       // FULL, not NORMAL: with NORMAL a power loss can roll back commits already acknowledged.
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       migrate(db);
+      for (const file of [`${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
     } catch (error) {
       db.close();
       throw error;
