@@ -10,6 +10,8 @@ import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { KeyRing } from './delivery/keyring.js';
+import { InstancePruning } from './delivery/instance-pruning.js';
+import { InstanceRegistry } from './delivery/instance-registry.js';
 import { ReportCollector } from './delivery/reports.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
@@ -69,6 +71,7 @@ export class HeraldServer {
   readonly rollouts: RolloutService;
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
+  readonly #pruning: InstancePruning;
   #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
 
@@ -120,12 +123,27 @@ export class HeraldServer {
       maxBuffered: this.config.maxBufferedReports,
       onError: onBackgroundError,
     });
+    const instances = new InstanceRegistry({
+      store: deps.store,
+      maxPerNamespace: this.config.maxInstancesPerNamespace,
+      onRefusal: (code) => this.metrics.instanceRefusals.inc({ code }),
+    });
+    this.#pruning = new InstancePruning({
+      store: deps.store,
+      registry: instances,
+      leadership,
+      clock: deps.clock,
+      ttlMs: this.config.instanceTtlMs,
+      onPruned: (count) => this.metrics.instancesPruned.inc(count),
+      onError: onBackgroundError,
+    });
     this.delivery = new DeliveryService({
       store: deps.store,
       clock: deps.clock,
       limits: this.config.limits,
       keys: this.keys,
       reports: this.#reports,
+      instances,
       instanceTtlMs: this.config.instanceTtlMs,
     });
     this.rollouts = new RolloutService({
@@ -200,7 +218,7 @@ export class HeraldServer {
           views: this.views,
           hub: this.hub,
           publicKeys: () => this.keys.published(),
-          report: (principal, input) => this.delivery.report(principal, input),
+          report: (principal, input, onBehalfOf) => this.delivery.report(principal, input, onBehalfOf),
           currentRevision: () => deps.store.currentRevision(),
         },
       });
@@ -225,6 +243,7 @@ export class HeraldServer {
     // Other nodes of a shared store release and step rollouts without moving a revision; see ReleaseService.
     this.releases.start({ sharedStore: this.#store.kind !== 'sqlite', routeRefreshMs: this.config.rolloutTickMs });
     this.#controller.start(this.config.rolloutTickMs);
+    this.#pruning.start(this.config.instancePruneMs);
     this.#state = 'listening';
     return this.url;
   }
@@ -264,6 +283,7 @@ export class HeraldServer {
     } finally {
       this.#clock.clearTimeout(grace);
       await this.#controller.close();
+      await this.#pruning.close();
       await this.#reports.close();
       await this.#ownedLeadership?.close();
       this.#state = 'closed';
