@@ -54,6 +54,8 @@ export const errorCatalogue = {
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
   token_not_rotatable: { status: 409, title: 'A revoked or expired token cannot be rotated' },
   snapshot_exists: { status: 409, title: 'A snapshot with this name already exists' },
+  instance_conflict: { status: 409, title: 'The instance id belongs to another credential' },
+  instance_limit: { status: 409, title: 'The namespace holds as many instance records as allowed' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },
   schema_violation: { status: 422, title: 'The change violates the namespace schema' },

@@ -38,6 +38,10 @@ export interface ServerConfig {
   maxBufferedReports: number;
   /** Milliseconds without a report after which an instance leaves the fleet view. */
   instanceTtlMs: number;
+  /** Milliseconds between prunings of instance records not seen within instanceTtlMs (the leader prunes). */
+  instancePruneMs: number;
+  /** Instance records one namespace holds at most; past it, reports of new instances get instance_limit. */
+  maxInstancesPerNamespace: number;
   /** Milliseconds between re-reads of the signing keys (a rotation on another node). */
   keyRefreshMs: number;
   /** Milliseconds a token lookup is cached; a revocation on another node takes effect within it. */
@@ -77,6 +81,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   reportFlushMs: 1000,
   maxBufferedReports: 200_000,
   instanceTtlMs: 5 * 60_000,
+  instancePruneMs: 60_000,
+  maxInstancesPerNamespace: 100_000,
   keyRefreshMs: 10_000,
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
@@ -108,6 +114,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'reportFlushMs',
       'maxBufferedReports',
       'instanceTtlMs',
+      'instancePruneMs',
+      'maxInstancesPerNamespace',
       'keyRefreshMs',
       'tokenCacheMs',
       'rolloutTickMs',

@@ -39,6 +39,17 @@ export class ServerMetrics extends DeliveryMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly instanceRefusals = new Counter({
+    name: 'herald_instance_refusals_total',
+    help: "Instance reports refused: instance_conflict (the id is another credential's) or instance_limit (the namespace is full)",
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly instancesPruned = new Counter({
+    name: 'herald_instances_pruned_total',
+    help: 'Instance records deleted because they were not seen within the TTL',
+    registers: [this.registry],
+  });
   readonly commits = new Counter({ name: 'herald_commits_total', help: 'Commits applied', registers: [this.registry] });
   readonly committedChanges = new Counter({
     name: 'herald_committed_changes_total',

@@ -11,6 +11,8 @@ import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { KeyRing } from './delivery/keyring.js';
+import { InstancePruning } from './delivery/instance-pruning.js';
+import { InstanceRegistry } from './delivery/instance-registry.js';
 import { ReportCollector } from './delivery/reports.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
@@ -72,6 +74,7 @@ export class HeraldServer {
   readonly rollouts: RolloutService;
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
+  readonly #pruning: InstancePruning;
   #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
 
@@ -125,12 +128,27 @@ export class HeraldServer {
       maxBuffered: this.config.maxBufferedReports,
       onError: onBackgroundError,
     });
+    const instances = new InstanceRegistry({
+      store: deps.store,
+      maxPerNamespace: this.config.maxInstancesPerNamespace,
+      onRefusal: (code) => this.metrics.instanceRefusals.inc({ code }),
+    });
+    this.#pruning = new InstancePruning({
+      store: deps.store,
+      registry: instances,
+      leadership,
+      clock: deps.clock,
+      ttlMs: this.config.instanceTtlMs,
+      onPruned: (count) => this.metrics.instancesPruned.inc(count),
+      onError: onBackgroundError,
+    });
     this.delivery = new DeliveryService({
       store: deps.store,
       clock: deps.clock,
       limits: this.config.limits,
       keys: this.keys,
       reports: this.#reports,
+      instances,
       instanceTtlMs: this.config.instanceTtlMs,
     });
     const windows = new ObservationWindows();
@@ -228,7 +246,7 @@ export class HeraldServer {
           views: this.views,
           hub: this.hub,
           publicKeys: () => this.keys.published(),
-          report: (principal, input) => this.delivery.report(principal, input),
+          report: (principal, input, onBehalfOf) => this.delivery.report(principal, input, onBehalfOf),
           currentRevision: () => deps.store.currentRevision(),
         },
       });
@@ -254,6 +272,7 @@ export class HeraldServer {
     this.releases.start({ sharedStore: this.#store.kind !== 'sqlite', routeRefreshMs: this.config.rolloutTickMs });
     // A pass that comes this late (a stalled store, an overloaded node) has not been watching: a gap.
     this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
+    this.#pruning.start(this.config.instancePruneMs);
     this.#state = 'listening';
     return this.url;
   }
@@ -293,6 +312,7 @@ export class HeraldServer {
     } finally {
       this.#clock.clearTimeout(grace);
       await this.#controller.close();
+      await this.#pruning.close();
       await this.#reports.close();
       await this.#ownedLeadership?.close();
       this.#state = 'closed';

@@ -25,7 +25,10 @@ export interface StoreParts {
   compaction: Pick<EntryStore, 'compact'>;
   releases: Pick<DeliveryStore, 'createRelease' | 'getRelease' | 'listReleases'>;
   rollouts: Pick<DeliveryStore, 'saveRollout' | 'getRollout' | 'listActiveRollouts' | 'listRollouts'>;
-  instances: Pick<DeliveryStore, 'recordReports' | 'listInstances'>;
+  instances: Pick<
+    DeliveryStore,
+    'recordReports' | 'listInstances' | 'instanceOwners' | 'countInstances' | 'pruneInstances'
+  >;
   signingKeys: SigningKeyStore;
   access: AccessStore;
   snapshots: SnapshotStore;
@@ -84,6 +87,9 @@ export abstract class ComposedStore implements Store {
     this.#parts.rollouts.listRollouts(namespace, limit);
   readonly recordReports: Store['recordReports'] = (reports) => this.#parts.instances.recordReports(reports);
   readonly listInstances: Store['listInstances'] = (query) => this.#parts.instances.listInstances(query);
+  readonly instanceOwners: Store['instanceOwners'] = (instanceId) => this.#parts.instances.instanceOwners(instanceId);
+  readonly countInstances: Store['countInstances'] = (namespace) => this.#parts.instances.countInstances(namespace);
+  readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);
 
   // --- signing keys ---
   readonly listSigningKeys: Store['listSigningKeys'] = () => this.#parts.signingKeys.listSigningKeys();

@@ -9,6 +9,7 @@ export const namespaceTables: ReadonlyArray<readonly [table: string, column: str
   ['releases', 'namespace'],
   ['rollouts', 'namespace'],
   ['instance_views', 'namespace'],
+  ['instances', 'namespace'],
   ['snapshot_items', 'namespace'],
   ['snapshots', 'namespace'],
   ['namespaces', 'name'],

@@ -134,6 +134,11 @@ export interface InstanceViewReport {
 
 export interface InstanceReport {
   instanceId: string;
+  /**
+   * Who reports: the token id of the credential, prefixed by each relay's token id it came
+   * through (`relay/client`). The first reporter of an instance in a namespace owns its record there.
+   */
+  reporter: string;
   attributes: Record<string, string>;
   health: 'ok' | 'degraded' | 'failing';
   healthDetail: string;
@@ -262,10 +267,21 @@ export interface DeliveryStore {
   /** Rollouts of a namespace, most recently updated first. */
   listRollouts(namespace: string, limit: number): Promise<RolloutRecord[]>;
 
-  /** Upserts a batch of instance reports (one transaction); later reports of an instance win. */
+  /**
+   * Upserts a batch of instance reports (one transaction). A report changes the record of an
+   * instance in each namespace it has views of, and nothing else; later reports of an instance win.
+   * The first reporter of an instance in a namespace owns that record: another reporter's report
+   * changes nothing of it (the caller refuses those before, `instanceOwners` tells it who owns what).
+   */
   recordReports(reports: readonly InstanceReport[]): Promise<void>;
   /** Instances seen at or after `seenSince` that reported a view of the namespace. */
   listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]>;
+  /** Who owns the records of an instance, per namespace ('' for a record older than ownership). */
+  instanceOwners(instanceId: string): Promise<Array<{ namespace: string; reporter: string }>>;
+  /** How many instance records a namespace holds (expired ones too, until pruned). */
+  countInstances(namespace: string): Promise<number>;
+  /** Deletes the instance records (and their views) last seen before `seenBefore`; answers how many. */
+  pruneInstances(seenBefore: number): Promise<number>;
 }
 
 /** The keys that sign what is delivered (private halves encrypted by the caller). */

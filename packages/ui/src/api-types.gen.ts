@@ -3258,7 +3258,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Many instances' reports at once (relays forward their clients' reports so) */
+    /**
+     * Many instances' reports at once (relays forward their clients' reports so)
+     * @description A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.
+     */
     post: {
       parameters: {
         query?: never;
@@ -3286,6 +3289,7 @@ export interface paths {
                 status: 'ok' | 'degraded' | 'failing';
                 detail?: string;
               };
+              reporter?: string;
             }[];
           };
         };
@@ -3299,6 +3303,11 @@ export interface paths {
           content: {
             'application/json': {
               accepted: number;
+              refused?: {
+                index: number;
+                instanceId: string;
+                code: string;
+              }[];
             };
           };
         };

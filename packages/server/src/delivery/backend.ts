@@ -47,6 +47,7 @@ export interface WatchBackend {
   views: ViewService;
   hub: WatchSubscriptions;
   publicKeys(): PublicKeyInfo[];
-  report(principal: Principal, input: ReportInput): void;
+  /** Takes a report; `onBehalfOf` is the reporter a relay names for a report it forwards. */
+  report(principal: Principal, input: ReportInput, onBehalfOf?: string): Promise<void>;
   currentRevision(): Promise<number>;
 }

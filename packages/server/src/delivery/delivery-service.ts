@@ -10,6 +10,7 @@ import {
 } from '@herald/core';
 import type { InstanceRecord, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import type { InstanceRegistry } from './instance-registry.js';
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
 import { normaliseReport, type ReportCollector, type ReportInput } from './reports.js';
@@ -35,6 +36,7 @@ export class DeliveryService {
   readonly #clock: Clock;
   readonly #keys: KeyRing;
   readonly #reports: ReportCollector;
+  readonly #instances: InstanceRegistry;
   readonly #instanceTtlMs: number;
   readonly #access: ViewAccess;
 
@@ -44,12 +46,14 @@ export class DeliveryService {
     limits: Limits;
     keys: KeyRing;
     reports: ReportCollector;
+    instances: InstanceRegistry;
     instanceTtlMs: number;
   }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#keys = deps.keys;
     this.#reports = deps.reports;
+    this.#instances = deps.instances;
     this.#instanceTtlMs = deps.instanceTtlMs;
     this.#access = {
       limits: deps.limits,
@@ -94,8 +98,15 @@ export class DeliveryService {
 
   // --- reports and fleet ---
 
-  report(principal: Principal, input: ReportInput): void {
-    this.#reports.accept(normaliseReport(principal, input));
+  /**
+   * Takes a report for the next batch, once its views are ones the token may watch and the records
+   * it would write are its own (instance_conflict) and fit (instance_limit). `onBehalfOf`: the
+   * client a relay forwards it for.
+   */
+  async report(principal: Principal, input: ReportInput, onBehalfOf?: string): Promise<void> {
+    const report = normaliseReport(principal, input, onBehalfOf);
+    await this.#instances.admit(report);
+    this.#reports.accept(report);
   }
 
   async fleet(

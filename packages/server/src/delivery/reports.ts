@@ -19,9 +19,16 @@ export interface ReportInput {
 
 /**
  * A report as it is stored, checked against the reporter's token: it may report only on views it
- * may watch. The control plane and relays take reports so alike.
+ * may watch, and it changes only the records of the namespaces of those views (a report with no
+ * views changes nothing). The control plane and relays take reports so alike. `onBehalfOf` is
+ * the reporter a relay forwarding the report names (its client's token id): the reporter is then
+ * the relay's token id and that, so no token can report as another token's instances.
  */
-export function normaliseReport(principal: Principal, input: ReportInput): Omit<InstanceReport, 'at'> {
+export function normaliseReport(
+  principal: Principal,
+  input: ReportInput,
+  onBehalfOf?: string,
+): Omit<InstanceReport, 'at'> {
   const views = (input.views ?? []).map((v) => {
     requirePermission(principal, 'view', v.namespace);
     return {
@@ -35,6 +42,7 @@ export function normaliseReport(principal: Principal, input: ReportInput): Omit<
   });
   return {
     instanceId: input.instanceId,
+    reporter: onBehalfOf === undefined ? principal.tokenId : `${principal.tokenId}/${onBehalfOf}`,
     attributes: input.attributes ?? {},
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',
@@ -53,6 +61,7 @@ export class ReportCollector {
   readonly #clock: TimerClock;
   readonly #maxBuffered: number;
   readonly #onError: (error: unknown) => void;
+  /** Keyed by reporter and instance id. */
   #buffer = new Map<string, InstanceReport>();
   readonly #timer: unknown;
   #flushing: Promise<void> | undefined;
@@ -73,7 +82,9 @@ export class ReportCollector {
   }
 
   accept(report: Omit<InstanceReport, 'at'>): void {
-    const previous = this.#buffer.get(report.instanceId);
+    // Two reporters of one id are kept apart here: the store decides whose record it is.
+    const key = JSON.stringify([report.reporter, report.instanceId]);
+    const previous = this.#buffer.get(key);
     if (!previous && this.#buffer.size >= this.#maxBuffered) {
       throw new HeraldError('unavailable', 'too many reports are waiting to be written; retry later', {
         retryAfter: 2,
@@ -81,7 +92,7 @@ export class ReportCollector {
     }
     const views = new Map((previous?.views ?? []).map((v) => [JSON.stringify([v.namespace, v.labels]), v]));
     for (const v of report.views) views.set(JSON.stringify([v.namespace, v.labels]), v);
-    this.#buffer.set(report.instanceId, { ...report, views: [...views.values()], at: this.#clock.now() });
+    this.#buffer.set(key, { ...report, views: [...views.values()], at: this.#clock.now() });
   }
 
   /** Writes what is buffered; concurrent calls share one write. */
@@ -103,7 +114,10 @@ export class ReportCollector {
       await this.#sink(batch);
     } catch (error) {
       // Put them back unless newer ones arrived meanwhile; they are retried at the next interval.
-      for (const report of batch) if (!this.#buffer.has(report.instanceId)) this.#buffer.set(report.instanceId, report);
+      for (const report of batch) {
+        const key = JSON.stringify([report.reporter, report.instanceId]);
+        if (!this.#buffer.has(key)) this.#buffer.set(key, report);
+      }
       this.#onError(error);
     }
   }

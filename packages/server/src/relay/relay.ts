@@ -119,8 +119,11 @@ export class Relay {
     this.hub = new WatchHub({ routing: this.#routing, views: this.views, clock, onError });
     this.#reports = new ReportCollector({
       sink: async (reports) => {
-        for (let i = 0; i < reports.length; i += reportBatch)
-          await this.#upstream.reports(reports.slice(i, i + reportBatch));
+        for (let i = 0; i < reports.length; i += reportBatch) {
+          const refused = await this.#upstream.reports(reports.slice(i, i + reportBatch));
+          // Not retried: the upstream will refuse them again (their ids are another credential's, or the namespace is full).
+          if (refused.length > 0) this.#app.log.warn({ refused }, 'the upstream refused reports');
+        }
         this.metrics.reportsForwarded.inc(reports.length);
       },
       clock,
@@ -160,7 +163,9 @@ export class Relay {
       views: this.views,
       hub: this.hub,
       publicKeys: () => this.#trust.published(),
-      report: (principal, input) => this.#reports.accept(normaliseReport(principal, input)),
+      // The relay checks its client's token; the upstream checks the relay's, and binds the instance to both.
+      report: async (principal, input, onBehalfOf) =>
+        this.#reports.accept(normaliseReport(principal, input, onBehalfOf)),
       currentRevision: async () => this.#routing.revision,
     };
     void this.#app.register(async (routes) => {

@@ -90,9 +90,14 @@ export class Upstream {
     return this.#request(url, { method: 'GET' }, undefined, 0);
   }
 
-  async reports(reports: readonly Omit<InstanceReport, 'at'>[]): Promise<void> {
+  /** Forwards reports; answers those the upstream refused (instance_conflict, instance_limit), by index. */
+  async reports(
+    reports: readonly Omit<InstanceReport, 'at'>[],
+  ): Promise<Array<{ index: number; instanceId: string; code: string }>> {
     const body = reports.map((r) => ({
       instanceId: r.instanceId,
+      // The client's identity as this relay checked it; the upstream puts this relay's token id before it.
+      reporter: r.reporter,
       attributes: r.attributes,
       health: { status: r.health, detail: r.healthDetail },
       views: r.views.map((v) => ({
@@ -104,12 +109,13 @@ export class Upstream {
         ...(v.reason ? { reason: v.reason } : {}),
       })),
     }));
-    await this.#request(
+    const answer = (await this.#request(
       new URL('v1/reports/batch', this.url),
       { method: 'POST', body: JSON.stringify({ reports: body }), headers: { 'content-type': 'application/json' } },
       undefined,
       0,
-    );
+    )) as { refused?: Array<{ index: number; instanceId: string; code: string }> } | undefined;
+    return answer?.refused ?? [];
   }
 
   #get(path: string, token: string | undefined): Promise<unknown> {

@@ -67,6 +67,12 @@ const ReportBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A report in a batch: a relay names the client it forwards for. */
+const BatchReportBody = Type.Object(
+  { ...ReportBody.properties, reporter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
+  { additionalProperties: false },
+);
+
 export interface WatchRouteContext {
   config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
   backend: WatchBackend;
@@ -266,7 +272,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       },
     },
     async (request, reply) => {
-      backend.report(await backend.authenticate(request), request.body);
+      await backend.report(await backend.authenticate(request), request.body);
       return reply.code(202).send({ accepted: true });
     },
   );
@@ -277,14 +283,38 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       schema: {
         tags: ['delivery'],
         summary: "Many instances' reports at once (relays forward their clients' reports so)",
-        body: Type.Object({ reports: Type.Array(ReportBody, { maxItems: 5000 }) }, { additionalProperties: false }),
-        response: { 202: Type.Object({ accepted: Type.Integer() }) },
+        description:
+          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.",
+        body: Type.Object(
+          { reports: Type.Array(BatchReportBody, { maxItems: 5000 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          202: Type.Object({
+            accepted: Type.Integer(),
+            refused: Type.Optional(
+              Type.Array(Type.Object({ index: Type.Integer(), instanceId: Type.String(), code: Type.String() })),
+            ),
+          }),
+        },
       },
     },
     async (request, reply) => {
       const principal = await backend.authenticate(request);
-      for (const report of request.body.reports) backend.report(principal, report);
-      return reply.code(202).send({ accepted: request.body.reports.length });
+      const refused: Array<{ index: number; instanceId: string; code: string }> = [];
+      for (const [index, { reporter, ...report }] of request.body.reports.entries()) {
+        try {
+          await backend.report(principal, report, reporter);
+        } catch (error) {
+          // One instance's conflict must not hold back the others a relay forwards with it.
+          const code = error instanceof HeraldError ? error.code : undefined;
+          if (code !== 'instance_conflict' && code !== 'instance_limit') throw error;
+          refused.push({ index, instanceId: report.instanceId, code });
+        }
+      }
+      return reply
+        .code(202)
+        .send({ accepted: request.body.reports.length - refused.length, ...(refused.length ? { refused } : {}) });
     },
   );
 

@@ -239,6 +239,7 @@ export function deliveryConformance(test: ConformanceTest): void {
       extra: Partial<InstanceReport> = {},
     ): InstanceReport => ({
       instanceId,
+      reporter: 'tok-1',
       attributes: { region: 'eu', zone: 'eu-1' },
       health: 'ok',
       healthDetail: '',
@@ -326,6 +327,86 @@ export function deliveryConformance(test: ConformanceTest): void {
         ['i-2', 'i-4'],
       );
       assert.deepEqual(await store.listInstances({ namespace: 'app', seenSince: 3000 }), []);
+    });
+
+    test('a report changes only the records of the namespaces it has views of', async (store) => {
+      await store.recordReports([
+        report('web-17', 1000, [view('a', [], 1)], { attributes: { region: 'eu' } }),
+        report('web-17', 1000, [view('b', [], 5)], { reporter: 'tok-2', attributes: { region: 'us' } }),
+      ]);
+      // The reporter of b says failing with other attributes, and a report with no views says anything at all.
+      await store.recordReports([
+        report('web-17', 2000, [view('b', [], 6)], {
+          reporter: 'tok-2',
+          health: 'failing',
+          attributes: { region: 'hijacked' },
+        }),
+        report('web-17', 2000, [], { health: 'failing', attributes: { region: 'nowhere' } }),
+      ]);
+      const [a] = await store.listInstances({ namespace: 'a', seenSince: 0 });
+      assert.equal(a?.health, 'ok');
+      assert.deepEqual(a?.attributes, { region: 'eu' });
+      assert.equal(a?.lastSeen, 1000);
+      const [b] = await store.listInstances({ namespace: 'b', seenSince: 0 });
+      assert.equal(b?.health, 'failing');
+      assert.deepEqual(b?.attributes, { region: 'hijacked' });
+      assert.deepEqual(
+        b?.views.map((v) => v.seq),
+        [6],
+      );
+      assert.deepEqual(await store.instanceOwners('web-17'), [
+        { namespace: 'a', reporter: 'tok-1' },
+        { namespace: 'b', reporter: 'tok-2' },
+      ]);
+      assert.deepEqual(await store.instanceOwners('nobody'), []);
+    });
+
+    test("another reporter's report of an owned instance changes nothing of its record", async (store) => {
+      await store.recordReports([report('web-1', 1000, [view('a', ['default'], 1)])]);
+      await store.recordReports([
+        report('web-1', 2000, [view('a', ['default'], 2, 'rejected', 'bad'), view('a', ['prod'], 2)], {
+          reporter: 'tok-2',
+          health: 'failing',
+          attributes: { region: 'hijacked' },
+        }),
+        // In one batch too: the first reporter of a new instance owns it, a later one changes nothing.
+        report('web-2', 1000, [view('a', [], 1)]),
+        report('web-2', 1500, [view('a', [], 9)], { reporter: 'tok-2', health: 'failing' }),
+      ]);
+      const records = await store.listInstances({ namespace: 'a', seenSince: 0 });
+      assert.deepEqual(
+        records.map((r) => [r.instanceId, r.health, r.lastSeen, r.attributes, r.views.map((v) => [v.labels, v.seq])]),
+        [
+          ['web-1', 'ok', 1000, { region: 'eu', zone: 'eu-1' }, [[['default'], 1]]],
+          ['web-2', 'ok', 1000, { region: 'eu', zone: 'eu-1' }, [[[], 1]]],
+        ],
+      );
+      // Its owner goes on reporting.
+      await store.recordReports([report('web-1', 3000, [view('a', ['default'], 3)], { health: 'degraded' })]);
+      const [web1] = await store.listInstances({ namespace: 'a', seenSince: 2500 });
+      assert.deepEqual([web1?.health, web1?.views.map((v) => v.seq)], ['degraded', [3]]);
+    });
+
+    test('countInstances counts records per namespace; pruneInstances deletes those not seen since', async (store) => {
+      await store.recordReports([
+        report('i-1', 1000, [view('a', [], 1), view('b', [], 1)]),
+        report('i-2', 2000, [view('a', [], 1)]),
+        report('i-3', 3000, [view('a', ['x'], 1), view('a', ['y'], 1)]),
+      ]);
+      assert.deepEqual([await store.countInstances('a'), await store.countInstances('b')], [3, 1]);
+      assert.equal(await store.pruneInstances(2000), 2);
+      assert.deepEqual([await store.countInstances('a'), await store.countInstances('b')], [2, 0]);
+      assert.deepEqual(
+        (await store.listInstances({ namespace: 'a', seenSince: 0 })).map((i) => i.instanceId),
+        ['i-2', 'i-3'],
+      );
+      assert.deepEqual(await store.instanceOwners('i-1'), []);
+      // A pruned instance is new again: any reporter may claim it.
+      await store.recordReports([report('i-1', 4000, [view('a', [], 2)], { reporter: 'tok-2' })]);
+      assert.deepEqual(await store.instanceOwners('i-1'), [{ namespace: 'a', reporter: 'tok-2' }]);
+      assert.equal(await store.pruneInstances(5000), 3);
+      assert.equal(await store.countInstances('a'), 0);
+      assert.deepEqual(await store.listInstances({ namespace: 'a', seenSince: 0 }), []);
     });
   });
 }

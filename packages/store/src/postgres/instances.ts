@@ -1,51 +1,59 @@
 import type { StoreParts } from '../composed-store.js';
+import { instanceBatch } from '../instance-batch.js';
 import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
-import type { InstanceReport } from '../types.js';
 import type { PostgresDatabase } from './database.js';
 
-/** Instance reports in PostgreSQL: what each instance last said it applied, per view. */
+/**
+ * Instance reports in PostgreSQL: per namespace, what each instance last said it applied and how
+ * it is, owned by the reporter that first reported it there.
+ */
 export function postgresInstances(db: PostgresDatabase): StoreParts['instances'] {
   return {
     async recordReports(reports) {
       if (reports.length === 0) return;
-      // The newest report of each instance and view wins; one statement per table for the whole batch.
-      const latest = new Map<string, InstanceReport>();
-      for (const r of reports) if ((latest.get(r.instanceId)?.at ?? -1) <= r.at) latest.set(r.instanceId, r);
-      const instances = [...latest.values()];
-      const views = new Map<string, [InstanceReport, InstanceReport['views'][number]]>();
-      for (const r of reports)
-        for (const v of r.views) views.set(JSON.stringify([r.instanceId, v.namespace, v.labels]), [r, v]);
-      const viewRows = [...views.values()];
+      // One statement per table for the whole batch, so each row at most once (instanceBatch).
+      const { records, views } = instanceBatch(reports);
+      if (records.length === 0) return;
       await db.transaction(async (client) => {
+        // The WHERE keeps the newer of two reports, and a record whose owner is another reporter as
+        // it is ('' is a record from before owners).
         await client.query(
-          `INSERT INTO instances (instance_id, attributes, health, health_detail, last_seen)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-           ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
-             health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
+          `INSERT INTO instances (namespace, instance_id, reporter, attributes, health, health_detail, last_seen)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+           ON CONFLICT (namespace, instance_id) DO UPDATE SET reporter = excluded.reporter, attributes = excluded.attributes,
+             health = excluded.health, health_detail = excluded.health_detail, last_seen = excluded.last_seen
+           WHERE excluded.last_seen >= instances.last_seen AND instances.reporter IN (excluded.reporter, '')`,
           [
-            instances.map((r) => r.instanceId),
-            instances.map((r) => JSON.stringify(r.attributes)),
-            instances.map((r) => r.health),
-            instances.map((r) => r.healthDetail),
-            instances.map((r) => r.at),
+            records.map((r) => r.namespace),
+            records.map((r) => r.instanceId),
+            records.map((r) => r.reporter),
+            records.map((r) => JSON.stringify(r.attributes)),
+            records.map((r) => r.health),
+            records.map((r) => r.healthDetail),
+            records.map((r) => r.at),
           ],
         );
-        if (viewRows.length === 0) return;
+        if (views.length === 0) return;
         await client.query(
           `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+           SELECT u.instance_id, u.namespace, u.labels, u.seq, u.digest, u.status, u.reason, u.updated_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+             AS u (instance_id, namespace, labels, seq, digest, status, reason, updated_at, reporter)
+           WHERE EXISTS (SELECT 1 FROM instances i
+                         WHERE i.namespace = u.namespace AND i.instance_id = u.instance_id AND i.reporter = u.reporter)
            ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,
              status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at
              WHERE excluded.updated_at >= instance_views.updated_at`,
           [
-            viewRows.map(([r]) => r.instanceId),
-            viewRows.map(([, v]) => v.namespace),
-            viewRows.map(([, v]) => JSON.stringify(v.labels)),
-            viewRows.map(([, v]) => v.seq),
-            viewRows.map(([, v]) => v.digest),
-            viewRows.map(([, v]) => v.status),
-            viewRows.map(([, v]) => v.reason),
-            viewRows.map(([r]) => r.at),
+            views.map(({ record }) => record.instanceId),
+            views.map(({ view }) => view.namespace),
+            views.map(({ view }) => JSON.stringify(view.labels)),
+            views.map(({ view }) => view.seq),
+            views.map(({ view }) => view.digest),
+            views.map(({ view }) => view.status),
+            views.map(({ view }) => view.reason),
+            views.map(({ record }) => record.at),
+            views.map(({ record }) => record.reporter),
           ],
         );
       });
@@ -56,11 +64,43 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
         const { rows } = await pool.query<InstanceJoinRow>(
           `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
                   v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
-           FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
-           WHERE v.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
+           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           WHERE i.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
           [query.namespace, query.seenSince],
         );
         return groupInstances(query.namespace, rows);
+      });
+    },
+
+    async instanceOwners(instanceId) {
+      return db.read(async (pool) => {
+        const { rows } = await pool.query<{ namespace: string; reporter: string }>(
+          'SELECT namespace, reporter FROM instances WHERE instance_id = $1 ORDER BY namespace',
+          [instanceId],
+        );
+        return rows;
+      });
+    },
+
+    async countInstances(namespace) {
+      return db.read(async (pool) => {
+        const { rows } = await pool.query<{ n: number }>(
+          'SELECT count(*)::integer AS n FROM instances WHERE namespace = $1',
+          [namespace],
+        );
+        return rows[0]?.n ?? 0;
+      });
+    },
+
+    async pruneInstances(seenBefore) {
+      return db.transaction(async (client) => {
+        await client.query(
+          `DELETE FROM instance_views v USING instances i
+           WHERE v.namespace = i.namespace AND v.instance_id = i.instance_id AND i.last_seen < $1`,
+          [seenBefore],
+        );
+        const { rowCount } = await client.query('DELETE FROM instances WHERE last_seen < $1', [seenBefore]);
+        return rowCount ?? 0;
       });
     },
   };

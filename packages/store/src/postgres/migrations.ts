@@ -198,6 +198,29 @@ export const postgresMigrations: readonly string[] = [
     PRIMARY KEY (namespace, snapshot, key, label)
   );
   `,
+  `
+  -- Instance records per namespace (issue 19): what an instance reports changes only the namespaces
+  -- it reported views of, and the first reporter (token id) of an instance in a namespace owns the
+  -- record there. Records from before carry reporter '' and go to whoever reports next.
+  CREATE TABLE instance_records (
+    namespace text COLLATE "C" NOT NULL,
+    instance_id text COLLATE "C" NOT NULL,
+    reporter text NOT NULL,
+    attributes text NOT NULL,
+    health text NOT NULL,
+    health_detail text NOT NULL,
+    last_seen bigint NOT NULL,
+    PRIMARY KEY (namespace, instance_id)
+  );
+  INSERT INTO instance_records (namespace, instance_id, reporter, attributes, health, health_detail, last_seen)
+    SELECT DISTINCT v.namespace, i.instance_id, '', i.attributes, i.health, i.health_detail, i.last_seen
+    FROM instances i JOIN instance_views v ON v.instance_id = i.instance_id;
+  DROP TABLE instances;
+  ALTER TABLE instance_records RENAME TO instances;
+  ALTER TABLE instances RENAME CONSTRAINT instance_records_pkey TO instances_pkey;
+  CREATE INDEX instances_by_last_seen ON instances (last_seen);
+  CREATE INDEX instances_by_id ON instances (instance_id);
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

@@ -2,31 +2,43 @@ import type { StoreParts } from '../composed-store.js';
 import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
 import type { SqliteDatabase } from './database.js';
 
-/** Instance reports in SQLite: what each instance last said it applied, per view. */
+/**
+ * Instance reports in SQLite: per namespace, what each instance last said it applied and how it
+ * is, owned by the reporter that first reported it there.
+ */
 export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
   return {
     async recordReports(reports) {
       if (reports.length === 0) return;
       db.transaction(() => {
-        // Applied in order; the WHERE of each upsert keeps the newer of two reports of an instance or view.
+        // Applied in order. The WHERE of each upsert keeps the newer of two reports, and a record
+        // whose owner is another reporter as it is ('' is a record from before owners).
         const instance = db.prepare(
-          `INSERT INTO instances (instance_id, attributes, health, health_detail, last_seen) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (instance_id) DO UPDATE SET attributes = excluded.attributes, health = excluded.health,
-             health_detail = excluded.health_detail, last_seen = excluded.last_seen WHERE excluded.last_seen >= instances.last_seen`,
+          `INSERT INTO instances (namespace, instance_id, reporter, attributes, health, health_detail, last_seen)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (namespace, instance_id) DO UPDATE SET reporter = excluded.reporter, attributes = excluded.attributes,
+             health = excluded.health, health_detail = excluded.health_detail, last_seen = excluded.last_seen
+           WHERE excluded.last_seen >= instances.last_seen AND instances.reporter IN (excluded.reporter, '')`,
         );
         const view = db.prepare(
-          `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at)
+           SELECT ?, ?, ?, ?, ?, ?, ?, ?
+           WHERE EXISTS (SELECT 1 FROM instances WHERE namespace = ? AND instance_id = ? AND reporter = ?)
            ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest, status = excluded.status,
              reason = excluded.reason, updated_at = excluded.updated_at WHERE excluded.updated_at >= instance_views.updated_at`,
         );
         for (const report of reports) {
-          instance.run(
-            report.instanceId,
-            JSON.stringify(report.attributes),
-            report.health,
-            report.healthDetail,
-            report.at,
-          );
+          for (const namespace of new Set(report.views.map((v) => v.namespace))) {
+            instance.run(
+              namespace,
+              report.instanceId,
+              report.reporter,
+              JSON.stringify(report.attributes),
+              report.health,
+              report.healthDetail,
+              report.at,
+            );
+          }
           for (const v of report.views) {
             view.run(
               report.instanceId,
@@ -37,6 +49,9 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
               v.status,
               v.reason,
               report.at,
+              v.namespace,
+              report.instanceId,
+              report.reporter,
             );
           }
         }
@@ -49,11 +64,34 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
         .prepare(
           `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
                   v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
-           FROM instance_views v JOIN instances i ON i.instance_id = v.instance_id
-           WHERE v.namespace = ? AND i.last_seen >= ? ORDER BY i.instance_id, v.labels`,
+           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           WHERE i.namespace = ? AND i.last_seen >= ? ORDER BY i.instance_id, v.labels`,
         )
         .all(query.namespace, query.seenSince) as InstanceJoinRow[];
       return groupInstances(query.namespace, rows);
+    },
+
+    async instanceOwners(instanceId) {
+      db.assertOpen();
+      return db
+        .prepare('SELECT namespace, reporter FROM instances WHERE instance_id = ? ORDER BY namespace')
+        .all(instanceId) as Array<{ namespace: string; reporter: string }>;
+    },
+
+    async countInstances(namespace) {
+      db.assertOpen();
+      const row = db.prepare('SELECT count(*) AS n FROM instances WHERE namespace = ?').get(namespace) as { n: number };
+      return row.n;
+    },
+
+    async pruneInstances(seenBefore) {
+      return db.transaction(() => {
+        db.prepare(
+          `DELETE FROM instance_views WHERE (namespace, instance_id) IN
+             (SELECT namespace, instance_id FROM instances WHERE last_seen < ?)`,
+        ).run(seenBefore);
+        return db.prepare('DELETE FROM instances WHERE last_seen < ?').run(seenBefore).changes;
+      });
     },
   };
 }

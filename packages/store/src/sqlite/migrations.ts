@@ -176,4 +176,26 @@ export const sqliteMigrations: readonly string[] = [
     PRIMARY KEY (namespace, snapshot, key, label)
   ) STRICT;
   `,
+  `
+  -- Instance records per namespace (issue 19): what an instance reports changes only the namespaces
+  -- it reported views of, and the first reporter (token id) of an instance in a namespace owns the
+  -- record there. Records from before carry reporter '' and go to whoever reports next.
+  CREATE TABLE instance_records (
+    namespace TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    reporter TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    health TEXT NOT NULL,
+    health_detail TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (namespace, instance_id)
+  ) STRICT;
+  INSERT INTO instance_records (namespace, instance_id, reporter, attributes, health, health_detail, last_seen)
+    SELECT DISTINCT v.namespace, i.instance_id, '', i.attributes, i.health, i.health_detail, i.last_seen
+    FROM instances i JOIN instance_views v ON v.instance_id = i.instance_id;
+  DROP TABLE instances;
+  ALTER TABLE instance_records RENAME TO instances;
+  CREATE INDEX instances_by_last_seen ON instances (last_seen);
+  CREATE INDEX instances_by_id ON instances (instance_id);
+  `,
 ];
