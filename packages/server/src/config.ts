@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLimits, HeraldError, type Limits } from '@herald/core';
+import { isLogFormat, type LogFormat } from './http/log-format.js';
 
 export interface ServerConfig {
   /** Public base URL is derived from the listen address unless given. */
@@ -32,6 +33,10 @@ export interface ServerConfig {
   /** Milliseconds between rollout controller passes (and route re-reads on every node). */
   rolloutTickMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `json`: one JSON object per line (collectors); `pretty`: one short human line (a terminal). */
+  logFormat: LogFormat;
+  /** Milliseconds after which a successful request is logged (as a warning); faster ones are `debug`. */
+  slowRequestMs: number;
   /** A certificate and its private key (PEM): the server then speaks HTTPS only. */
   tls: { cert: string | Buffer; key: string | Buffer } | null;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
@@ -55,6 +60,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
   logLevel: 'info',
+  logFormat: 'json',
+  slowRequestMs: 1000,
   tls: null,
   uiDir: null,
 });
@@ -85,6 +92,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     'rolloutTickMs',
     'minRevisionWaitMs',
     'shutdownGraceMs',
+    'slowRequestMs',
   ] as const) {
     if (!Number.isSafeInteger(config[name]) || config[name] < 1) problems.push(`${name} must be a positive integer`);
   }
@@ -93,6 +101,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
     );
   }
+  if (!isLogFormat(config.logFormat))
+    problems.push(`logFormat must be json or pretty, got ${String(config.logFormat)}`);
   if (config.tls && (!config.tls.cert || !config.tls.key)) problems.push('tls needs both cert and key');
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);

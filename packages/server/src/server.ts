@@ -89,6 +89,8 @@ export class HeraldServer {
     this.#app = buildApp({
       limits: this.config.limits,
       logLevel: this.config.logLevel,
+      logFormat: this.config.logFormat,
+      slowRequestMs: this.config.slowRequestMs,
       ...(deps.logStream ? { logStream: deps.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: this.config.retryAfterSeconds,
@@ -101,6 +103,14 @@ export class HeraldServer {
       this.#ownedLeadership = leadership;
     }
     this.metrics.trackLeadership(leadership);
+    // A node of a cluster that gains or loses leadership starts or stops the rollout controller:
+    // worth a line. A single node (SQLite) is always the leader: nothing to tell.
+    leadership.onChange((state) =>
+      this.#app.log[deps.store.kind === 'sqlite' ? 'debug' : 'info'](
+        { fence: state.fence },
+        state.leader ? 'leadership gained' : 'leadership lost',
+      ),
+    );
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
@@ -132,7 +142,10 @@ export class HeraldServer {
       clock: deps.clock,
       reports: this.#reports,
       instanceTtlMs: this.config.instanceTtlMs,
-      onChange: () => this.hub.refresh(),
+      onChange: (transition) => {
+        if (transition) this.#app.log.info(transition, `rollout ${transition.state}`);
+        this.hub.refresh();
+      },
     });
     this.#controller = new RolloutController({
       store: deps.store,

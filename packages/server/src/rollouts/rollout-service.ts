@@ -42,14 +42,15 @@ export class RolloutService {
   readonly #clock: Clock;
   readonly #reports: ReportCollector;
   readonly #instanceTtlMs: number;
-  readonly #onChange: () => void;
+  readonly #onChange: (transition?: RolloutTransition) => void;
 
   constructor(deps: {
     store: Store;
     clock: Clock;
     reports: ReportCollector;
     instanceTtlMs: number;
-    onChange: () => void;
+    /** After every change of routing; with `transition` when a rollout changed state (for the log). */
+    onChange: (transition?: RolloutTransition) => void;
   }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
@@ -143,7 +144,7 @@ export class RolloutService {
         undefined,
       );
     }
-    this.#onChange();
+    this.#onChange({ namespace, rolloutId: id, action: 'rollout.start', state: state.state, wave: state.wave, actor });
     return { release, rolloutId: id };
   }
 
@@ -331,7 +332,26 @@ export class RolloutService {
         },
       },
     );
-    this.#onChange();
+    this.#onChange({
+      namespace: rollout.record.namespace,
+      rolloutId: rollout.record.id,
+      action,
+      state: next.state,
+      wave: next.wave,
+      actor,
+      ...(next.reason ? { reason: next.reason } : {}),
+    });
     return next;
   }
+}
+
+/** A rollout's change of state, as the server logs it. */
+export interface RolloutTransition {
+  namespace: string;
+  rolloutId: string;
+  action: string;
+  state: string;
+  wave: number;
+  actor: string;
+  reason?: string;
 }
