@@ -142,7 +142,16 @@ export function registerServerCommand(program: Command): void {
         config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir },
         ...(storeSize ? { storeSize } : {}),
       });
-      const url = await server.listen();
+      let url: string;
+      try {
+        url = await server.listen();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        await store.close();
+        throw new CliError(
+          `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
+        );
+      }
       await leadership.start();
       printLine(
         `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
