@@ -3,6 +3,7 @@ import type { PublicKeyInfo } from '@herald/core';
 import type { FleetItem, ReleaseView as Release } from '@herald/server';
 import { adminClient, nsPath } from '../admin-client.js';
 import { clientCommand, parseRevision, type ClientFlags } from '../flags.js';
+import { shortTime, table } from '../human.js';
 import { CliError, printJson, printLine } from '../output.js';
 import { readStructuredFile } from './namespaces.js';
 
@@ -49,10 +50,15 @@ export function registerDeliveryCommands(program: Command): void {
         query: { limit: flags.limit },
       });
       if (flags.json) return printJson({ items });
-      for (const r of items)
-        printLine(
-          `${r.seq}\trevision ${r.revision}\t${r.kind}\t${r.createdAt}\t${r.author}${r.note ? `\t${r.note}` : ''}`,
-        );
+      const rows = items.map((r) => [
+        String(r.seq),
+        String(r.revision),
+        r.kind,
+        shortTime(r.createdAt),
+        r.author,
+        r.note,
+      ]);
+      for (const line of table(['SEQ', 'REVISION', 'KIND', 'AT (UTC)', 'AUTHOR', 'NOTE'], rows)) printLine(line);
     });
 
   const policy = program.command('policy').description('the rollout policy of a namespace');

@@ -77,6 +77,7 @@ function selectionText(
 
 /** The next step in words, without the wave label the wave lines already show. */
 function nextText(s: RolloutStatus): string {
+  if (s.next.why === 'baking') return `baking, ${humanDuration(s.bakeRemainingMs)} left`;
   return s.next.message.replace(/^wave \d+ "[^"]*"(: | )/u, '');
 }
 
@@ -94,7 +95,8 @@ export function renderStatus(
   ];
   const width = Math.max(0, ...s.waves.map((w) => w.name.length));
   for (const w of s.waves) {
-    const mark = w.status === 'done' ? 'done' : w.status === 'current' ? ' >> ' : '    ';
+    const stopped = w.status === 'current' && terminalStates.has(s.state) && s.state !== 'succeeded';
+    const mark = w.status === 'done' ? 'done' : stopped ? 'stop' : w.status === 'current' ? ' >> ' : '    ';
     const head = `  ${mark} wave ${w.index} ${w.name.padEnd(width)}  ${`${w.percent} %${matchText(w.match)}`.padEnd(12)}`;
     if (w.status === 'current' && w.targeted !== undefined && !terminalStates.has(s.state)) {
       const applied = w.applied ?? 0;
