@@ -12,16 +12,30 @@ const program = new Command('herald')
   .version(version, '-V, --version', 'print the version')
   .exitOverride()
   // A usage error is one line on stderr like every other failure (no help dump after it), so
-  // scripts can log it as is; `herald <command> --help` shows the usage.
+  // scripts can log it as is; it names the help of the command that was mistyped.
   .configureOutput({
     outputError: (text, write) =>
       write(
         `herald: ${text
           .replace(/^error: /u, '')
           .trim()
-          .replace(/\s*\n\s*/gu, ' ')} (see herald --help)\n`,
+          .replace(/\s*\n\s*/gu, ' ')} (see ${helpOf(process.argv.slice(2))})\n`,
       ),
   });
+
+/** `herald schema get --help` for `herald schema get --bad`: the deepest command the words name. */
+function helpOf(args: readonly string[]): string {
+  const path = ['herald'];
+  let command: Command = program;
+  for (const word of args) {
+    if (word.startsWith('-')) break;
+    const sub = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) break;
+    path.push(word);
+    command = sub;
+  }
+  return `${path.join(' ')} --help`;
+}
 
 try {
   // Only the module of the command that runs is imported (command-modules.ts): `herald get`
