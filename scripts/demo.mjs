@@ -2,18 +2,22 @@
 // gives the namespace `shop` a staged policy (canary: 10 % of westus, 5 s bake → half: 50 %,
 // 5 s → everyone), seeds a few entries, simulates a fleet of instances in three regions, changes a
 // value and releases it, then shows `herald rollout status shop --watch` in the foreground.
-// Afterwards everything keeps running for you to try more (commands printed); Ctrl-C stops it all.
+// Afterwards everything keeps running for you to try more (commands printed); Ctrl-C (or SIGTERM,
+// or closing the terminal: SIGHUP) stops everything it started. When it fails, its folder (logs,
+// data) is kept and named.
 //
-// Environment: HERALD_DEMO_PORT (default 8420; 0 for any free port), HERALD_DEMO_INSTANCES (default 300).
+// Environment: HERALD_DEMO_PORT (default 8420, or a free port when 8420 is taken, by `npm start`
+// say; 0 for any free port), HERALD_DEMO_INSTANCES (default 300).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
-const port = process.env.HERALD_DEMO_PORT ?? '8420';
+const chosenPort = process.env.HERALD_DEMO_PORT;
 const instances = process.env.HERALD_DEMO_INSTANCES ?? '300';
 const token = 'demo-admin-token-0123456789';
 const ns = 'shop';
@@ -30,7 +34,9 @@ function stopAll(code) {
   const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
   let left = alive.length;
   const done = () => {
-    rmSync(dir, { recursive: true, force: true });
+    // A failed demo keeps its logs: they say why.
+    if (code === 0) rmSync(dir, { recursive: true, force: true });
+    else say(`herald demo: its logs and data are kept in ${dir}`);
     process.exit(code);
   };
   if (left === 0) return done();
@@ -46,8 +52,7 @@ function stopAll(code) {
     c.kill('SIGTERM');
   }
 }
-process.on('SIGINT', () => stopAll(0));
-process.on('SIGTERM', () => stopAll(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(0));
 // Whatever way the demo ends, no child outlives it.
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -107,16 +112,45 @@ async function herald(...args) {
   }
 }
 
-async function main() {
-  say(`herald demo: data folder ${dir}`);
-  const server = startChild(
-    ['server', '--data', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
-    'server.log',
-    { HERALD_ADMIN_TOKEN: token },
+/** Whether something listens on 127.0.0.1:port already (a control plane from `npm start`, say). */
+function portTaken(port) {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+/** HERALD_DEMO_PORT as given (it must be free), else 8420, else any free port. */
+async function pickPort() {
+  if (chosenPort !== undefined) {
+    if (chosenPort !== '0' && (await portTaken(Number(chosenPort)))) {
+      say(
+        `herald demo: port ${chosenPort} (HERALD_DEMO_PORT) is in use; pick another: HERALD_DEMO_PORT=0 npm run demo (any free port)`,
+      );
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(1);
+    }
+    return chosenPort;
+  }
+  if (!(await portTaken(8420))) return '8420';
+  say(
+    'herald demo: port 8420 is in use (is `npm start` running?); using a free port instead (HERALD_DEMO_PORT=N picks one)',
   );
+  return '0';
+}
+
+async function main() {
+  const port = await pickPort();
+  say(`herald demo: data and logs in ${dir}`);
+  const server = startChild(['server', '--data', join(dir, 'data'), '--listen', `127.0.0.1:${port}`], 'server.log', {
+    HERALD_ADMIN_TOKEN: token,
+  });
   const [, url] = await waitForLine(server, /listening on (http\S+)/u, 'the control plane');
   env = { HERALD_URL: url, HERALD_TOKEN: token };
-  say(`herald demo: control plane on ${url}, admin token ${token}; to use it from another terminal:`);
+  say(`herald demo: control plane on ${url}, admin token ${token}`);
+  say(`herald demo: web UI at ${url}/ (sign in with the admin token)`);
+  say('herald demo: to use it from another terminal (with `herald` on your PATH: `npm link` in the clone):');
   say(`  export HERALD_URL=${url} HERALD_TOKEN=${token}`);
   say();
 
@@ -187,20 +221,27 @@ async function main() {
   await herald('rollout', 'status', ns, '--watch');
 
   say();
-  say('The control plane and the fleet keep running. In another terminal:');
+  say('The control plane and the fleet keep running. In another terminal (`npm link` in the clone puts');
+  say(`\`herald\` on your PATH; or: alias herald='node ${bin}'):`);
   say(`  export HERALD_URL=${url} HERALD_TOKEN=${token}`);
-  say(`  npx herald rollout status ${ns} --watch                # the newest rollout, live`);
-  say(`  npx herald fleet ${ns}                                  # who runs which release`);
-  say(`  npx herald set ${ns} banner '"Autumn sale"' && npx herald release ${ns}`);
-  say(`  npx herald rollout pause ${ns} --reason "looking at dashboards"`);
-  say(`  npx herald rollout resume ${ns} --reason "all fine"`);
-  say(`  npx herald rollout rollback ${ns} --reason "not today"`);
-  say(`  npx herald rollout freeze --reason "incident"         # and: npx herald rollout unfreeze`);
-  say('  A bad release (the simulated fleet rejects any view with bad=true), rolled back after the canary:');
-  say(`  npx herald set ${ns} bad true && npx herald release ${ns} && npx herald rollout status ${ns} --watch`);
-  say(`  An unhealthy one (instances report failing health with crash=true): npx herald set ${ns} crash true …`);
-  say(`  npx herald audit list                                   # every transition, with who and why`);
-  say(`Logs: ${join(dir, 'server.log')}, ${join(dir, 'fleet.log')}. Ctrl-C stops everything.`);
+  say(`  herald rollout status ${ns} --watch        # the newest rollout, live`);
+  say(`  herald fleet ${ns}                         # who runs which release, rejects and health`);
+  say(`  herald set ${ns} banner '"Autumn sale"' -m "autumn" && herald release ${ns} -m "autumn banner"`);
+  say(`  herald rollout pause ${ns} -m "looking at dashboards"   # then: herald rollout resume ${ns}`);
+  say(`  herald rollout freeze -m "incident"        # every rollout stops; herald rollout unfreeze`);
+  say('A bad release: the simulated fleet rejects any view with bad=true, so the canary fails and the');
+  say('rollout rolls back by itself (a new release with the last good content):');
+  say(
+    `  herald set ${ns} bad true -m "a bad value" && herald release ${ns} -m "bad" && herald rollout status ${ns} --watch`,
+  );
+  say(`  herald releases ${ns}                      # the rollback release, and why it was made`);
+  say('The namespace still holds bad=true: remove it, and release again:');
+  say(
+    `  herald rm ${ns} bad -m "undo the bad value" && herald release ${ns} -m "fixed" && herald rollout status ${ns} --watch`,
+  );
+  say(`An unhealthy one (instances report failing health with crash=true): the same with crash instead of bad.`);
+  say(`  herald audit list --ns ${ns}               # every change and transition, newest first, with who and why`);
+  say(`Web UI: ${url}/. Logs: ${join(dir, 'server.log')}, ${join(dir, 'fleet.log')}. Ctrl-C stops everything.`);
 }
 
 main().catch((error) => {

@@ -47,7 +47,7 @@ export function optionalToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv = p
 /** The token of a command that cannot work without one. */
 export function requireToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
   const token = optionalToken(flags, env);
-  if (!token) throw new CliError('a token is needed: --token or HERALD_TOKEN', 2);
+  if (!token) throw new CliError('a token is needed: set HERALD_TOKEN or pass --token', 2);
   return token;
 }
 
@@ -82,6 +82,21 @@ export function parsePairs(texts: readonly string[], flag: string): Record<strin
 export function parseRevision(text: string, flag: string): number {
   if (!/^\d+$/u.test(text)) throw new CliError(`${flag} must be a revision number, got "${text}"`, 2);
   return Number(text);
+}
+
+/** `--since`: a time (anything Date.parse reads, e.g. 2026-05-01T12:00Z) or a duration back from `now` (30s, 30m, 2h, 7d). */
+export function parseSince(text: string, flag: string, now = Date.now()): number {
+  const duration = /^(\d+)\s*(s|m|min|h|d)$/u.exec(text);
+  if (duration) {
+    const unit = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[
+      duration[2] as 's' | 'm' | 'min' | 'h' | 'd'
+    ];
+    return now - Number(duration[1]) * unit;
+  }
+  const time = Date.parse(text);
+  if (Number.isNaN(time))
+    throw new CliError(`${flag} must be a time (2026-05-01T12:00Z) or a duration (30m, 2h, 7d), got "${text}"`, 2);
+  return time;
 }
 
 /** A whole number from `min` to `max`. */

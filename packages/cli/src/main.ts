@@ -1,49 +1,46 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerAgentCommand } from './commands/agent.js';
-import { registerApplyCommand } from './commands/apply.js';
-import { registerBackupCommands } from './commands/backup.js';
-import { registerDeliveryCommands } from './commands/delivery.js';
-import { registerEntryCommands } from './commands/entries.js';
-import { registerFlagCommands } from './commands/flags.js';
-import { registerNamespaceCommands } from './commands/namespaces.js';
-import { registerServerCommand } from './commands/server.js';
-import { registerRelayCommand } from './commands/relay.js';
-import { registerRolloutCommands } from './commands/rollout.js';
-import { registerSimulateCommand } from './commands/simulate.js';
-import { registerTokenCommands } from './commands/tokens.js';
-import { registerWatchCommand } from './commands/watch.js';
+import { modulesFor } from './command-modules.js';
 import { describeFailure } from './output.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command('herald')
   .description('Herald: versioned, validated configuration delivered to fleets')
+  .version(version, '-V, --version', 'print the version')
   .exitOverride()
   // A usage error is one line on stderr like every other failure (no help dump after it), so
-  // scripts can log it as is; `herald <command> --help` shows the usage.
+  // scripts can log it as is; it names the help of the command that was mistyped.
   .configureOutput({
     outputError: (text, write) =>
       write(
         `herald: ${text
           .replace(/^error: /u, '')
           .trim()
-          .replace(/\s*\n\s*/gu, ' ')} (see herald --help)\n`,
+          .replace(/\s*\n\s*/gu, ' ')} (see ${helpOf(process.argv.slice(2))})\n`,
       ),
   });
 
-registerServerCommand(program);
-registerBackupCommands(program);
-registerNamespaceCommands(program);
-registerEntryCommands(program);
-registerFlagCommands(program);
-registerApplyCommand(program);
-registerTokenCommands(program);
-registerDeliveryCommands(program);
-registerWatchCommand(program);
-registerSimulateCommand(program);
-registerRolloutCommands(program);
-registerRelayCommand(program);
-registerAgentCommand(program);
+/** `herald schema get --help` for `herald schema get --bad`: the deepest command the words name. */
+function helpOf(args: readonly string[]): string {
+  const path = ['herald'];
+  let command: Command = program;
+  for (const word of args) {
+    if (word.startsWith('-')) break;
+    const sub = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) break;
+    path.push(word);
+    command = sub;
+  }
+  return `${path.join(' ')} --help`;
+}
 
 try {
+  // Only the module of the command that runs is imported (command-modules.ts): `herald get`
+  // starts without loading the server.
+  for (const load of modulesFor(process.argv.slice(2))) (await load())(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {

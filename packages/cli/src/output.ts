@@ -1,12 +1,17 @@
 import { HeraldError } from '@herald/core';
 import { HeraldApiError } from '@herald/sdk';
 
-/** A failure the user caused or can fix: printed as one line, exit code 1 (2 for usage). */
+/**
+ * A failure the user caused or can fix: printed as one line, exit code 1 (2 for usage), with the
+ * stable code in brackets when there is one (a server's refusal re-worded by the CLI keeps it).
+ */
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
+  readonly code: string | undefined;
+  constructor(message: string, exitCode = 1, code?: string) {
     super(message);
     this.exitCode = exitCode;
+    this.code = code;
   }
 }
 
@@ -24,7 +29,8 @@ export function warn(line: string): void {
 
 /** One line on stderr for any failure; the stable code in brackets so scripts can grep it. */
 export function describeFailure(error: unknown): { line: string; exitCode: number } {
-  if (error instanceof CliError) return { line: error.message, exitCode: error.exitCode };
+  if (error instanceof CliError)
+    return { line: error.code ? `${error.message} [${error.code}]` : error.message, exitCode: error.exitCode };
   if (error instanceof HeraldApiError) {
     // The server's detail usually lists the violations already; add them only when it does not,
     // so that each is named once.
@@ -32,7 +38,10 @@ export function describeFailure(error: unknown): { line: string; exitCode: numbe
       ? (error.problem.violations as Array<{ path: string; message: string }>)
       : [];
     const first = violations[0];
-    const listed = first === undefined || error.message.includes(`${first.path || '/'} ${first.message}`);
+    // Listed already when the detail names the first violation's path and message, in whatever
+    // punctuation ("a: must…" or "a must…").
+    const listed =
+      first === undefined || (error.message.includes(first.path || '/') && error.message.includes(first.message));
     const extra = listed
       ? ''
       : ` — ${violations

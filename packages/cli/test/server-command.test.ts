@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -143,6 +143,16 @@ void test('first start without HERALD_ADMIN_TOKEN prints an admin token once; it
   const tokenLine = await lineMatching(first, adminTokenLine);
   const token = /(\S+)\s*$/u.exec(tokenLine)?.[1] ?? '';
   assert.ok(token.length >= 20, `a token at the end of "${tokenLine}"`);
+  // Also kept in the data folder, readable by the owner only, and the line says where.
+  const tokenFile = join(data, 'admin-token');
+  assert.ok(tokenLine.includes(tokenFile), `"${tokenLine}" names ${tokenFile}`);
+  assert.equal(readFileSync(tokenFile, 'utf8').trim(), token);
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  // And how to get in again if it is lost.
+  assert.ok(
+    first.stdout.some((l) => /lost it\?.*HERALD_ADMIN_TOKEN=/u.test(l)),
+    `a recovery hint in: ${first.stdout.join(' | ')}`,
+  );
 
   assert.equal(await status(first.url, '/v1/tokens', token), 200);
   assert.equal(await status(first.url, '/v1/tokens', `${token}x`), 401);
@@ -167,9 +177,16 @@ void test('first start without HERALD_ADMIN_TOKEN prints an admin token once; it
     'no admin token on a later start',
   );
   assert.equal((await allOutput(second)).includes(token), false);
+
+  // Lost: a restart with HERALD_ADMIN_TOKEN registers a new admin, and says so.
+  const recovery = `recovery-${randomBytes(8).toString('hex')}`;
+  const third = await launch(['--data', data, '--listen', '127.0.0.1:0'], { HERALD_ADMIN_TOKEN: recovery });
+  await lineMatching(third, /registered the token in HERALD_ADMIN_TOKEN/u);
+  assert.equal(await status(third.url, '/v1/tokens', recovery), 200);
+  assert.deepEqual(await third.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-void test('HERALD_ADMIN_TOKEN sets the bootstrap admin token: it works, and nothing is printed', async () => {
+void test('HERALD_ADMIN_TOKEN sets the bootstrap admin token: it works, it says it registered it, and never prints it', async () => {
   const data = join(dir.path, 'from-env');
   const adminToken = `operator-${randomBytes(12).toString('hex')}`;
   const server = await launch(['--data', data, '--listen', '127.0.0.1:0'], { HERALD_ADMIN_TOKEN: adminToken });
@@ -186,6 +203,12 @@ void test('HERALD_ADMIN_TOKEN sets the bootstrap admin token: it works, and noth
     'no generated admin token',
   );
   assert.equal(
+    server.stdout.filter((l) => /registered the token in HERALD_ADMIN_TOKEN/u.test(l)).length,
+    1,
+    'it says it registered the token from the environment',
+  );
+  assert.equal(existsSync(join(data, 'admin-token')), false, 'no token file: the operator chose the token');
+  assert.equal(
     (await allOutput(server)).includes(adminToken),
     false,
     'the token from the environment is never printed',
@@ -197,7 +220,7 @@ void test('HERALD_ADMIN_TOKEN sets the bootstrap admin token: it works, and noth
   assert.equal(await status(again.url, '/v1/namespaces/env-made', adminToken), 200);
   assert.deepEqual(await again.stop('SIGINT'), { code: 0, signal: null });
   assert.deepEqual(
-    again.stdout.filter((l) => adminTokenLine.test(l)),
+    again.stdout.filter((l) => adminTokenLine.test(l) || /registered/u.test(l)),
     [],
   );
 });

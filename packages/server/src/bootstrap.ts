@@ -4,16 +4,25 @@ import type { Store } from '@herald/store';
 
 const bootstrapActor = 'herald (bootstrap)';
 
+/** What bootstrapping did: generated a token (to show once), registered the given one, or nothing. */
+export interface BootstrapOutcome {
+  /** A new admin token made for a store that had none; shown this one time. */
+  generatedToken?: string;
+  /** The id under which HERALD_ADMIN_TOKEN was registered now (absent when it already was). */
+  registeredId?: string;
+}
+
 /**
  * Makes sure someone can administer a fresh store. With `adminToken` (HERALD_ADMIN_TOKEN) that
- * exact token becomes an admin of every namespace, once. Without it, a store that has no token at
- * all gets a generated admin token, returned so that it can be printed this one time.
+ * exact token becomes an admin of every namespace, once: this is also how access is recovered
+ * when every admin token is lost. Without it, a store that has no token at all gets a generated
+ * admin token, returned so that it can be printed this one time.
  */
 export async function ensureBootstrapAdmin(
   store: Store,
   clock: Clock,
   adminToken: string | undefined,
-): Promise<{ generatedToken?: string }> {
+): Promise<BootstrapOutcome> {
   if (adminToken !== undefined) {
     if (adminToken.length < 8) throw new Error('HERALD_ADMIN_TOKEN must be at least 8 characters');
     if (await store.findToken(hashToken(adminToken))) return {};
@@ -23,8 +32,9 @@ export async function ensureBootstrapAdmin(
     } catch (error) {
       // Several nodes starting at once race to create it; losing that race is fine.
       if (!(await store.findToken(issued.tokenHash))) throw error;
+      return {};
     }
-    return {};
+    return { registeredId: issued.id };
   }
   if ((await store.listTokens()).length > 0) return {};
   const issued = issueToken();

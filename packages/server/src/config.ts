@@ -6,6 +6,7 @@ import { checkClientIdentities, type ClientIdentity } from './http/client-certif
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
+import { isLogFormat, type LogFormat } from './http/log-format.js';
 
 export interface ServerConfig {
   /** Public base URL is derived from the listen address unless given. */
@@ -56,6 +57,10 @@ export interface ServerConfig {
    * (a CA bundle) it asks for client certificates, and `clientIdentities` maps verified ones to scopes.
    */
   tls: ServerTls | null;
+  /** `json`: one JSON object per line (collectors); `pretty`: one short human line (a terminal). */
+  logFormat: LogFormat;
+  /** Milliseconds after which a successful request is logged (as a warning); faster ones are `debug`. */
+  slowRequestMs: number;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
   uiDir: string | null;
 }
@@ -88,6 +93,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   rolloutTickMs: 500,
   readinessTimeoutMs: 1500,
   logLevel: 'info',
+  logFormat: 'json',
+  slowRequestMs: 1000,
   tls: null,
   uiDir: null,
 });
@@ -122,6 +129,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'readinessTimeoutMs',
       'minRevisionWaitMs',
       'shutdownGraceMs',
+      'slowRequestMs',
     ],
     problems,
   );
@@ -133,6 +141,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   checkTls(config.tls, problems);
   if (config.maxConnections <= config.maxWatchStreams)
     problems.push('maxConnections must be larger than maxWatchStreams (every stream holds a connection)');
+  if (!isLogFormat(config.logFormat))
+    problems.push(`logFormat must be json or pretty, got ${String(config.logFormat)}`);
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
   return Object.freeze({ ...config, limits: Object.freeze(limits) });

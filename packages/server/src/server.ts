@@ -99,6 +99,8 @@ export class HeraldServer {
     this.#app = buildApp({
       limits: this.config.limits,
       logLevel: this.config.logLevel,
+      logFormat: this.config.logFormat,
+      slowRequestMs: this.config.slowRequestMs,
       ...(deps.logStream ? { logStream: deps.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: this.config.retryAfterSeconds,
@@ -113,6 +115,14 @@ export class HeraldServer {
       this.#ownedLeadership = leadership;
     }
     this.metrics.trackLeadership(leadership);
+    // A node of a cluster that gains or loses leadership starts or stops the rollout controller:
+    // worth a line. A single node (SQLite) is always the leader: nothing to tell.
+    leadership.onChange((state) =>
+      this.#app.log[deps.store.kind === 'sqlite' ? 'debug' : 'info'](
+        { fence: state.fence },
+        state.leader ? 'leadership gained' : 'leadership lost',
+      ),
+    );
     const node = { id: deps.nodeId ?? 'local', store: deps.store.kind, leadership };
     const onBackgroundError = (error: unknown) => this.#app.log.error({ err: error }, 'background work failed');
     this.keys = new KeyRing({ store: deps.store, cipher: deps.cipher, clock: deps.clock });
@@ -159,6 +169,7 @@ export class HeraldServer {
       instanceTtlMs: this.config.instanceTtlMs,
       releases: this.releases,
       windows,
+      onTransition: (transition) => this.#app.log.info(transition, `rollout ${transition.state}`),
     });
     this.#controller = new RolloutController({
       store: deps.store,

@@ -1776,12 +1776,19 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The audit log, oldest first */
+    /** The audit log, oldest first (order=newest for newest first), filtered by actor, action, namespace and time */
     get: {
       parameters: {
         query?: {
           cursor?: string;
           limit?: number;
+          order?: 'oldest' | 'newest';
+          actor?: string;
+          /** @description an action, or its family: rollout matches rollout.start */
+          action?: string;
+          namespace?: string;
+          /** @description records at or after this time */
+          since?: string;
         };
         header?: never;
         path?: never;

@@ -85,29 +85,34 @@ function sameValue(live: EntryView, desired: DesiredEntry): boolean {
 export function registerApplyCommand(program: Command): void {
   clientCommand(
     program
-      .command('apply')
+      .command('apply [ns]')
       .description('make a namespace match a folder of YAML/JSON files, as one commit, after showing the diff'),
   )
     .requiredOption('-f, --file <dir>', 'folder of config files (path → key)')
-    .requiredOption('--ns <ns>', 'namespace')
+    .option('--ns <ns>', 'the namespace, as a flag (the same as the NS argument)')
     .option('--label <label>', 'label the entries get', '')
     .option('--dry-run', 'show the diff, change nothing')
     .option('--prune', 'delete entries that are not in the folder')
     .option('-m, --message <text>', 'commit message')
     .action(
       async (
+        positional: string | undefined,
         flags: ClientFlags & {
           file: string;
-          ns: string;
+          ns?: string;
           label: string;
           dryRun?: boolean;
           prune?: boolean;
           message?: string;
         },
       ) => {
+        if (positional !== undefined && flags.ns !== undefined && positional !== flags.ns)
+          throw new CliError(`the namespace is given twice, as ${positional} and --ns ${flags.ns}: give it once`, 2);
+        const namespace = positional ?? flags.ns;
+        if (namespace === undefined) throw new CliError('apply needs a namespace: herald apply NS -f DIR', 2);
         const desired = readConfigFolder(flags.file);
         const client = adminClient(flags);
-        const live = await client.all<EntryView>(`${nsPath(flags.ns)}/entries`, { query: { label: [flags.label] } });
+        const live = await client.all<EntryView>(`${nsPath(namespace)}/entries`, { query: { label: [flags.label] } });
         const liveByKey = new Map(live.map((e) => [e.key, e]));
         const desiredKeys = new Set(desired.map((d) => d.key));
         const diff: Array<{
@@ -162,7 +167,7 @@ export function registerApplyCommand(program: Command): void {
         }
         if (changes.length === 0) {
           if (flags.json) printJson({ applied: false, revision: null, changes: diff });
-          else printLine(`${flags.ns} already matches ${flags.file}`);
+          else printLine(`${namespace} already matches ${flags.file}`);
           return;
         }
         if (flags.dryRun) {
@@ -170,12 +175,12 @@ export function registerApplyCommand(program: Command): void {
           else printLine(`dry run: ${changes.length} change(s) not applied`);
           return;
         }
-        const result = await client.post<CommitOutcome>(`${nsPath(flags.ns)}/commits`, {
+        const result = await client.post<CommitOutcome>(`${nsPath(namespace)}/commits`, {
           message: flags.message ?? `herald apply -f ${flags.file}`,
           changes,
         });
         if (flags.json) printJson({ applied: true, revision: result.revision, changes: diff });
-        else printLine(`applied ${changes.length} change(s) to ${flags.ns} at revision ${result.revision}`);
+        else printLine(`applied ${changes.length} change(s) to ${namespace} at revision ${result.revision}`);
       },
     );
 }

@@ -3,6 +3,7 @@ import type { PublicKeyInfo } from '@herald/core';
 import type { FleetItem, ReleaseView as Release } from '@herald/server';
 import { adminClient, nsPath } from '../admin-client.js';
 import { clientCommand, parseRevision, type ClientFlags } from '../flags.js';
+import { shortTime, table } from '../human.js';
 import { CliError, printJson, printLine } from '../output.js';
 import { readStructuredFile } from './namespaces.js';
 
@@ -12,15 +13,20 @@ export function registerDeliveryCommands(program: Command): void {
       .command('release <ns>')
       .description('release the namespace as it is now (or roll back to an older release)'),
   )
-    .option('--note <text>', 'why')
+    .option('-m, --message <text>', 'why (the release note)')
+    .option('--note <text>', 'the same as --message')
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
     .option('--supersede', 'on a staged namespace: abort the running rollout and start a new one')
     .action(
-      async (namespace: string, flags: ClientFlags & { note?: string; rollbackTo?: string; supersede?: boolean }) => {
+      async (
+        namespace: string,
+        flags: ClientFlags & { message?: string; note?: string; rollbackTo?: string; supersede?: boolean },
+      ) => {
+        const note = flags.message ?? flags.note;
         const release = await adminClient(flags).post<Release & { rolloutId?: string }>(
           `${nsPath(namespace)}/releases`,
           {
-            ...(flags.note ? { note: flags.note } : {}),
+            ...(note ? { note } : {}),
             ...(flags.supersede ? { supersede: true } : {}),
             ...(flags.rollbackTo === undefined ? {} : { rollbackTo: parseRevision(flags.rollbackTo, '--rollback-to') }),
           },
@@ -44,10 +50,15 @@ export function registerDeliveryCommands(program: Command): void {
         query: { limit: flags.limit },
       });
       if (flags.json) return printJson({ items });
-      for (const r of items)
-        printLine(
-          `${r.seq}\trevision ${r.revision}\t${r.kind}\t${r.createdAt}\t${r.author}${r.note ? `\t${r.note}` : ''}`,
-        );
+      const rows = items.map((r) => [
+        String(r.seq),
+        String(r.revision),
+        r.kind,
+        shortTime(r.createdAt),
+        r.author,
+        r.note,
+      ]);
+      for (const line of table(['SEQ', 'REVISION', 'KIND', 'AT (UTC)', 'AUTHOR', 'NOTE'], rows)) printLine(line);
     });
 
   const policy = program.command('policy').description('the rollout policy of a namespace');
@@ -87,18 +98,67 @@ export function registerDeliveryCommands(program: Command): void {
   });
 
   clientCommand(
-    program.command('fleet <ns>').description('which instances run which release of a namespace, and who rejected it'),
+    program
+      .command('fleet <ns>')
+      .description('which instances run which release of a namespace, who rejected it and why, and their health'),
   ).action(async (namespace: string, flags: ClientFlags) => {
     const fleet = await adminClient(flags).get<{
       instances: FleetItem[];
       releases: Array<{ seq: number; applied: number; rejected: number }>;
     }>(`/v1/fleet/${encodeURIComponent(namespace)}`);
     if (flags.json) return printJson(fleet);
-    printLine(`${fleet.instances.length} instance view(s) reporting on ${namespace}`);
-    for (const r of fleet.releases) printLine(`  release ${r.seq}: ${r.applied} applied, ${r.rejected} rejected`);
-    for (const i of fleet.instances.filter((item) => item.status === 'rejected'))
-      printLine(`  rejected by ${i.instanceId} (release ${i.seq}): ${i.reason ?? ''}`);
-    for (const i of fleet.instances.filter((item) => item.health !== 'ok'))
-      printLine(`  ${i.instanceId} health ${i.health}`);
+    for (const line of renderFleet(namespace, fleet.instances, fleet.releases)) printLine(line);
   });
+}
+
+/** Instances grouped by what they have in common (a reject reason, a health detail), with a few names each. */
+function grouped(items: FleetItem[], by: (item: FleetItem) => string): Array<{ key: string; items: FleetItem[] }> {
+  const groups = new Map<string, FleetItem[]>();
+  for (const item of items) groups.set(by(item), [...(groups.get(by(item)) ?? []), item]);
+  return [...groups.entries()]
+    .map(([key, members]) => ({ key, items: members }))
+    .sort((a, b) => b.items.length - a.items.length);
+}
+
+function examples(items: FleetItem[]): string {
+  const names = [...new Set(items.map((i) => i.instanceId))];
+  return names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}
+
+const shownGroups = 10;
+
+/** The fleet for a person: releases, then every reject reason and every health problem, grouped. */
+export function renderFleet(
+  namespace: string,
+  instances: FleetItem[],
+  releases: Array<{ seq: number; applied: number; rejected: number }>,
+): string[] {
+  const distinct = new Set(instances.map((i) => i.instanceId)).size;
+  if (instances.length === 0) return [`no instance reports on ${namespace} (yet)`];
+  const lines = [
+    `${distinct} instance${distinct === 1 ? '' : 's'} report${distinct === 1 ? 's' : ''} on ${namespace}${instances.length === distinct ? '' : ` (${instances.length} views)`}`,
+  ];
+  for (const r of releases)
+    lines.push(`  release ${r.seq}: ${r.applied} applied${r.rejected > 0 ? `, ${r.rejected} rejected` : ''}`);
+  const rejected = instances.filter((i) => i.status === 'rejected');
+  if (rejected.length > 0) {
+    lines.push(`rejected by ${rejected.length}:`);
+    const groups = grouped(rejected, (i) => `release ${i.seq}: ${i.reason ?? 'no reason given'}`);
+    for (const g of groups.slice(0, shownGroups)) lines.push(`  ${g.key} — ${g.items.length} (${examples(g.items)})`);
+    if (groups.length > shownGroups)
+      lines.push(`  … ${groups.length - shownGroups} more reasons: herald fleet ${namespace} --json`);
+  }
+  const unwell = instances.filter((i) => i.health !== 'ok');
+  const counts = ['ok', 'degraded', 'failing'].map((h) => [h, instances.filter((i) => i.health === h).length] as const);
+  lines.push(
+    `health: ${counts
+      .filter(([, n]) => n > 0)
+      .map(([h, n]) => `${n} ${h}`)
+      .join(', ')}`,
+  );
+  const groups = grouped(unwell, (i) => `${i.health}${i.healthDetail ? `: ${i.healthDetail}` : ''}`);
+  for (const g of groups.slice(0, shownGroups)) lines.push(`  ${g.key} — ${g.items.length} (${examples(g.items)})`);
+  if (groups.length > shownGroups)
+    lines.push(`  … ${groups.length - shownGroups} more: herald fleet ${namespace} --json`);
+  return lines;
 }

@@ -2,11 +2,26 @@ import type { Command } from 'commander';
 import type { CommitOutcome, DiffItem, EntryView, HistoryItem } from '@herald/server';
 import { adminClient, entryPath, nsPath } from '../admin-client.js';
 import { clientCommand, collect, parsePairs, parseRevision, type ClientFlags } from '../flags.js';
+import { shortTime } from '../human.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
 
+/** An entry's value as `get` prints it: the value itself, unless the token may not read it. */
 export function showValue(entry: Pick<EntryView, 'value' | 'redacted'>): string {
   if (entry.redacted) return '<secret>';
   return typeof entry.value === 'string' ? entry.value : JSON.stringify(entry.value);
+}
+
+/**
+ * A value in a listing (set, ls, history, diff, apply): a secret is never echoed to the terminal
+ * there, even to a token that may read it; `herald get` prints it when asked for.
+ */
+export function listedValue(entry: Pick<EntryView, 'value' | 'redacted'> & { secret?: boolean }): string {
+  return entry.secret === true ? '<secret>' : showValue(entry);
+}
+
+/** What `set --json` prints: the entry, without the value of a secret (the caller has it). */
+function withoutSecretValue(entry: EntryView): EntryView {
+  return entry.secret ? { ...entry, value: null, redacted: true } : entry;
 }
 
 export function registerEntryCommands(program: Command): void {
@@ -55,10 +70,10 @@ export function registerEntryCommands(program: Command): void {
           },
           { query: { label: flags.label } },
         );
-        if (flags.json) printJson(entry);
+        if (flags.json) printJson(withoutSecretValue(entry));
         else
           printLine(
-            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(showValue(entry))} (revision ${entry.revision})`,
+            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(listedValue(entry))} (revision ${entry.revision})`,
           );
       },
     );
@@ -91,25 +106,28 @@ export function registerEntryCommands(program: Command): void {
       });
       if (flags.json) return printJson({ items });
       for (const e of items) {
-        const marks = [e.locked ? 'locked' : '', e.secret ? 'secret' : ''].filter(Boolean).join(',');
-        printLine(`${e.key}${e.label ? ` [${e.label}]` : ''} = ${oneLine(showValue(e))}${marks ? `  (${marks})` : ''}`);
+        // A secret shows as <secret> already.
+        const marks = e.locked ? 'locked' : '';
+        printLine(
+          `${e.key}${e.label ? ` [${e.label}]` : ''} = ${oneLine(listedValue(e))}${marks ? `  (${marks})` : ''}`,
+        );
       }
     });
 
   for (const [name, op, description] of [
-    ['rm', 'entries', 'delete an entry'],
-    ['lock', 'locks', 'lock an entry: read-only until unlocked'],
-    ['unlock', 'locks', 'unlock an entry'],
+    ['rm', 'delete', 'delete an entry'],
+    ['lock', 'lock', 'lock an entry: read-only until unlocked'],
+    ['unlock', 'unlock', 'unlock an entry'],
   ] as const) {
     clientCommand(program.command(`${name} <ns> <key>`).description(description))
       .option('--label <label>', 'label (variant) of the entry', '')
-      .action(async (namespace: string, key: string, flags: ClientFlags & { label: string }) => {
-        const client = adminClient(flags);
-        const path = entryPath(namespace, op, key);
-        const result =
-          name === 'lock'
-            ? (await client.request<CommitOutcome>('PUT', path, { query: { label: flags.label } })).body
-            : await client.delete<CommitOutcome>(path, { query: { label: flags.label } });
+      .option('-m, --message <text>', 'commit message')
+      .action(async (namespace: string, key: string, flags: ClientFlags & { label: string; message?: string }) => {
+        // One change as a commit of its own: the commits route is the one that takes a message.
+        const result = await adminClient(flags).post<CommitOutcome>(`${nsPath(namespace)}/commits`, {
+          changes: [{ op, key, label: flags.label }],
+          ...(flags.message === undefined ? {} : { message: flags.message }),
+        });
         if (flags.json) printJson(result);
         else
           printLine(
@@ -144,11 +162,11 @@ export function registerEntryCommands(program: Command): void {
         if (flags.json) return printJson(page);
         for (const item of page.items) {
           printLine(
-            `revision ${item.revision}  ${item.at}  ${item.author}${item.message ? `  "${item.message}"` : ''}`,
+            `revision ${item.revision}  ${shortTime(item.at)}  ${item.author}${item.message ? `  "${item.message}"` : ''}`,
           );
           for (const change of item.changes) {
             const where = `${change.key}${change.label ? ` [${change.label}]` : ''}`;
-            const shown = change.entry && change.op === 'set' ? ` = ${oneLine(showValue(change.entry))}` : '';
+            const shown = change.entry && change.op === 'set' ? ` = ${oneLine(listedValue(change.entry))}` : '';
             printLine(`  ${change.op.padEnd(6)} ${where}${shown}`);
           }
         }
@@ -289,15 +307,15 @@ export function formatDiff(
     key: string;
     label: string;
     kind: string;
-    before?: Pick<EntryView, 'value' | 'redacted'>;
-    after?: Pick<EntryView, 'value' | 'redacted'>;
+    before?: Pick<EntryView, 'value' | 'redacted'> & { secret?: boolean };
+    after?: Pick<EntryView, 'value' | 'redacted'> & { secret?: boolean };
   }>,
 ): string[] {
   return changes.map((c) => {
     const where = `${c.key}${c.label ? ` [${c.label}]` : ''}`;
-    if (c.kind === 'added' && c.after) return `+ ${where} = ${oneLine(showValue(c.after))}`;
-    if (c.kind === 'removed' && c.before) return `- ${where} = ${oneLine(showValue(c.before))}`;
-    return `~ ${where}: ${c.before ? oneLine(showValue(c.before)) : '?'} -> ${c.after ? oneLine(showValue(c.after)) : '?'}`;
+    if (c.kind === 'added' && c.after) return `+ ${where} = ${oneLine(listedValue(c.after))}`;
+    if (c.kind === 'removed' && c.before) return `- ${where} = ${oneLine(listedValue(c.before))}`;
+    return `~ ${where}: ${c.before ? oneLine(listedValue(c.before)) : '?'} -> ${c.after ? oneLine(listedValue(c.after)) : '?'}`;
   });
 }
 

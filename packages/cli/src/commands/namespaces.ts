@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { HeraldApiError } from '@herald/sdk';
 import type { NamespaceView } from '@herald/server';
 import { adminClient, nsPath } from '../admin-client.js';
 import { clientCommand, type ClientFlags } from '../flags.js';
@@ -70,7 +71,17 @@ export function registerNamespaceCommands(program: Command): void {
   clientCommand(ns.command('delete <ns>').description('delete a namespace (one with entries needs --force)'))
     .option('--force', 'also delete its entries and history')
     .action(async (name: string, flags: ClientFlags & { force?: boolean }) => {
-      await adminClient(flags).delete(nsPath(name), { query: { force: flags.force ? true : undefined } });
+      try {
+        await adminClient(flags).delete(nsPath(name), { query: { force: flags.force ? true : undefined } });
+      } catch (error) {
+        if (error instanceof HeraldApiError && error.code === 'namespace_not_empty')
+          throw new CliError(
+            `namespace ${name} still has entries: \`herald ns delete ${name} --force\` deletes it with its entries and history`,
+            1,
+            error.code,
+          );
+        throw error;
+      }
       if (flags.json) printJson({ deleted: name });
       else printLine(`deleted namespace ${name}`);
     });

@@ -8,7 +8,9 @@ import {
   checkSecretKey,
   createServer,
   ensureBootstrapAdmin,
+  isLogFormat,
   type ClientIdentity,
+  type LogFormat,
   type ServerTls,
 } from '@herald/server';
 import { randomBytes } from 'node:crypto';
@@ -71,6 +73,7 @@ interface ServerFlags {
   nodeId?: string;
   secretKeyFile?: string;
   logLevel: string;
+  logFormat?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
@@ -106,7 +109,12 @@ export function registerServerCommand(program: Command): void {
       '--secret-key-file <file>',
       'file with the base64 AES-256 key for secrets (env HERALD_SECRET_KEY); every node of a cluster needs the same',
     )
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option(
+      '--log-level <level>',
+      'fatal, error, warn, info (failures, slow requests, transitions), debug (every request) or trace',
+      'info',
+    )
+    .option('--log-format <format>', 'json or pretty (short human lines); default: pretty on a terminal, else json')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-client-ca <file>', 'ask for client certificates issued by these CAs (PEM bundle; mutual TLS)')
@@ -118,6 +126,7 @@ export function registerServerCommand(program: Command): void {
     .option('--no-ui', 'serve no web UI')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
+      const logFormat = pickLogFormat(flags.logFormat);
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined))
         throw new CliError('--tls-cert and --tls-key go together', 2);
       const tls = serverTls(flags);
@@ -163,18 +172,39 @@ export function registerServerCommand(program: Command): void {
         cipher,
         leadership,
         nodeId,
-        config: { host, port, logLevel: flags.logLevel as 'info', tls, uiDir },
+        config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir },
         ...(storeSize ? { storeSize } : {}),
       });
-      const url = await server.listen();
+      let url: string;
+      try {
+        url = await server.listen();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        await store.close();
+        throw new CliError(
+          `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
+        );
+      }
       await leadership.start();
       printLine(
         `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
       );
       if (uiDir) printLine(`herald: web UI at ${url}/`);
       if (bootstrap.generatedToken) {
-        printLine(`herald: admin token (shown once; keep it safe): ${bootstrap.generatedToken}`);
-        printLine(`herald: try: HERALD_URL=${url} HERALD_TOKEN=<token> npx herald ns create demo`);
+        const file = writeAdminTokenFile(dataDir, bootstrap.generatedToken);
+        printLine(
+          `herald: admin token (shown once; also in ${file}, readable by you only): ${bootstrap.generatedToken}`,
+        );
+        printLine(
+          `herald: lost it? restart the server with HERALD_ADMIN_TOKEN=<a secret of 8+ characters>: that secret is then registered with admin rights too`,
+        );
+        printLine(
+          `herald: next: export HERALD_URL=${url} HERALD_TOKEN=$(cat ${shellQuote(file)}); herald ns create demo`,
+        );
+      } else if (bootstrap.registeredId) {
+        printLine(
+          `herald: registered the token in HERALD_ADMIN_TOKEN with admin rights on every namespace (id ${bootstrap.registeredId})`,
+        );
       }
       await runUntilSignal({
         // Order: stop taking requests and drain them, hand leadership over, then release the store.
@@ -184,6 +214,7 @@ export function registerServerCommand(program: Command): void {
           await store.close();
         },
       });
+      printLine('herald: control plane stopped');
       // Stopped: nothing the store or its pool left scheduled may keep the process alive.
       process.exit(0);
     });
@@ -229,6 +260,29 @@ export function readIdentities(file: string): ClientIdentity[] {
   checkClientIdentities(parsed, problems, file);
   if (problems.length > 0) throw new CliError(`--tls-identities: ${problems.join('; ')}`, 2);
   return parsed as ClientIdentity[];
+}
+
+/** --log-format, else pretty when a person reads stdout, else JSON for whatever collects it. */
+function pickLogFormat(flag: string | undefined): LogFormat {
+  if (flag === undefined) return process.stdout.isTTY ? 'pretty' : 'json';
+  if (!isLogFormat(flag)) throw new CliError(`--log-format must be json or pretty, got "${flag}"`, 2);
+  return flag;
+}
+
+/**
+ * The generated admin token, also kept in the data folder (mode 0600), so that a token that
+ * scrolled away is not lost; delete the file once it is stored somewhere safer.
+ */
+function writeAdminTokenFile(dataDir: string, token: string): string {
+  const path = join(dataDir, 'admin-token');
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  // An older file keeps its mode through writeFileSync: make sure of it.
+  chmodSync(path, 0o600);
+  return path;
+}
+
+function shellQuote(text: string): string {
+  return /^[\w./:@%+-]+$/u.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /** Connection URLs may carry a password; never print it. */

@@ -2,8 +2,18 @@ import type { Command } from 'commander';
 import { isRole, parseDuration, roles, type AuditRecord, type AuditVerification } from '@herald/core';
 import type { TokenView as TokenInfo } from '@herald/server';
 import { adminClient } from '../admin-client.js';
-import { clientCommand, parseCount, resolveUrl, type ClientFlags } from '../flags.js';
+import { clientCommand, parseCount, parseSince, resolveUrl, type ClientFlags } from '../flags.js';
+import { relativeTime, shortTime, table } from '../human.js';
 import { CliError, printJson, printLine } from '../output.js';
+
+/** A token's state in words: active, expiring in…, expired …, revoked …. */
+function tokenState(t: TokenInfo, now: number): string {
+  if (t.revokedAt) return `revoked ${relativeTime(t.revokedAt, now)}`;
+  if (t.expiresAt === null) return 'active';
+  return Date.parse(t.expiresAt) <= now
+    ? `expired ${relativeTime(t.expiresAt, now)}`
+    : `active, expires ${relativeTime(t.expiresAt, now)}`;
+}
 
 export function registerTokenCommands(program: Command): void {
   const token = program.command('token').description('create, list and revoke API tokens');
@@ -57,10 +67,17 @@ export function registerTokenCommands(program: Command): void {
     async (flags: ClientFlags) => {
       const { items } = await adminClient(flags).get<{ items: TokenInfo[] }>('/v1/tokens');
       if (flags.json) return printJson({ items });
-      for (const t of items) {
-        const scopes = t.scopes.map((s) => `${s.role}:${s.namespaces}${s.secrets ? '+secrets' : ''}`).join(' ');
-        printLine(`${t.id}\t${t.name || '-'}\t${scopes}\t${tokenState(t, Date.now())}`);
-      }
+      const now = Date.now();
+      const rows = items.map((t) => [
+        t.id,
+        t.name || '-',
+        t.scopes.map((s) => `${s.role}:${s.namespaces}${s.secrets ? '+secrets' : ''}`).join(' '),
+        shortTime(t.createdAt),
+        t.expiresAt === null ? 'never' : shortTime(t.expiresAt),
+        tokenState(t, now),
+      ]);
+      for (const line of table(['ID', 'NAME', 'SCOPES', 'CREATED (UTC)', 'EXPIRES (UTC)', 'STATE'], rows))
+        printLine(line);
     },
   );
 
@@ -89,16 +106,54 @@ export function registerTokenCommands(program: Command): void {
   );
 
   const audit = program.command('audit').description('the hash-chained audit log');
-  clientCommand(audit.command('list').description('audit records, oldest first'))
-    .option('--limit <n>', 'at most N records', '100')
-    .action(async (flags: ClientFlags & { limit: string }) => {
-      const page = await adminClient(flags).get<{ items: AuditRecord[] }>('/v1/audit', {
-        query: { limit: flags.limit },
-      });
-      if (flags.json) return printJson(page);
-      for (const r of page.items)
-        printLine(`${r.seq}\t${new Date(r.at).toISOString()}\t${r.actor}\t${r.action}\t${r.target}`);
-    });
+  clientCommand(audit.command('list').description('audit records, newest first'))
+    .option('--limit <n>', 'at most N records', '50')
+    .option('--oldest', 'oldest first')
+    .option('--actor <actor>', 'only records by this actor (as the list shows it)')
+    .option('--action <action>', 'only this action, or a family of them: rollout matches rollout.start, rollout.pause…')
+    .option('--ns <namespace>', 'only records about this namespace')
+    .option(
+      '--since <when>',
+      'only records since then: a time (2026-05-01T12:00Z) or a duration back from now (30m, 2h, 7d)',
+    )
+    .action(
+      async (
+        flags: ClientFlags & {
+          limit: string;
+          oldest?: boolean;
+          actor?: string;
+          action?: string;
+          ns?: string;
+          since?: string;
+        },
+      ) => {
+        const limit = parseCount(flags.limit, '--limit', 1, 100_000);
+        const query = {
+          order: flags.oldest ? 'oldest' : 'newest',
+          actor: flags.actor,
+          action: flags.action,
+          namespace: flags.ns,
+          since: flags.since === undefined ? undefined : new Date(parseSince(flags.since, '--since')).toISOString(),
+        };
+        // A filter that matches little may answer a short page with a cursor: read on until
+        // `limit` records or the end.
+        const client = adminClient(flags);
+        const items: AuditRecord[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await client.get<{ items: AuditRecord[]; next?: string }>('/v1/audit', {
+            query: { ...query, limit: Math.min(1000, limit - items.length), cursor },
+          });
+          items.push(...page.items);
+          cursor = page.next;
+        } while (cursor !== undefined && items.length < limit);
+        if (flags.json) return printJson({ items, ...(cursor === undefined ? {} : { next: cursor }) });
+        if (items.length === 0) return printLine('no audit records match');
+        const rows = items.map((r) => [String(r.seq), shortTime(r.at), r.actor, r.action, r.target]);
+        for (const line of table(['SEQ', 'AT (UTC)', 'ACTOR', 'ACTION', 'TARGET'], rows)) printLine(line);
+        if (cursor !== undefined) printLine(`… more: raise --limit${flags.oldest ? '' : ' or narrow --since'}`);
+      },
+    );
   clientCommand(audit.command('verify').description('check the whole chain; exit 0 only when it is intact')).action(
     async (flags: ClientFlags) => {
       const result = await adminClient(flags).get<AuditVerification>('/v1/audit/verify');
@@ -108,11 +163,4 @@ export function registerTokenCommands(program: Command): void {
         throw new CliError(`audit chain broken at record ${result.firstBad?.seq}: ${result.firstBad?.reason}`);
     },
   );
-}
-
-/** What `token list` says of a token: revoked, expired, or active (until its expiry, when it has one). */
-export function tokenState(t: Pick<TokenInfo, 'revokedAt' | 'expiresAt'>, now: number): string {
-  if (t.revokedAt) return `revoked ${t.revokedAt}`;
-  if (t.expiresAt && Date.parse(t.expiresAt) <= now) return `expired ${t.expiresAt}`;
-  return t.expiresAt ? `active until ${t.expiresAt}` : 'active';
 }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { HeraldClient, type ViewChange } from '@herald/sdk';
+import { HeraldClient, type HeraldClientError, type ViewChange } from '@herald/sdk';
 import {
   collect,
   exactLabelsFlagHelp,
@@ -48,8 +48,9 @@ export function registerWatchCommand(program: Command): void {
         },
       ) => {
         const token = requireToken(flags);
+        const url = resolveUrl(flags);
         const client = new HeraldClient({
-          url: resolveUrl(flags),
+          url,
           token,
           instanceId: flags.instanceId,
           attributes: { tool: 'herald watch' },
@@ -66,8 +67,17 @@ export function registerWatchCommand(program: Command): void {
                 `trusting the server's signing keys on first contact: ${status.keys.map((k) => k.keyId).join(', ')}`,
               );
             else if (status.type === 'rejected') warn(`rejected release ${status.seq ?? '?'}: ${status.reason}`);
-            else if (status.type === 'disconnected') warn(`disconnected: ${status.error.message}; reconnecting`);
-            else if (status.type === 'view-error') warn(`${status.detail} [${status.code}]`);
+            else if (status.type === 'disconnected') {
+              const refusal = permanentRefusal(status.error);
+              // Retrying cannot help (no such namespace, not allowed, a bad request): stop, exit 1.
+              if (refusal) void client.destroy(refusal);
+              else if ((status.error as HeraldClientError).code === 'unreachable')
+                warn(`${status.error.message}: is \`herald server\` running at ${url}? reconnecting`);
+              else warn(`disconnected: ${status.error.message}; reconnecting`);
+            } else if (status.type === 'view-error') {
+              if (permanentCodes.has(status.code)) void client.destroy(new CliError(status.detail, 1, status.code));
+              else warn(`${status.detail} [${status.code}]`);
+            }
           }
         })();
         // Quietly: stdout is the data, and the end of the changes says it stopped.
@@ -79,9 +89,28 @@ export function registerWatchCommand(program: Command): void {
         await statuses;
         await running;
         const error = await client.closed();
+        if (error instanceof CliError) throw error;
         if (error) throw new CliError(error.message);
       },
     );
+}
+
+/** Codes of a view the server will not serve however often it is asked. */
+const permanentCodes = new Set(['namespace_not_found', 'forbidden', 'unauthenticated']);
+
+/** A refusal that retrying cannot change (4xx but a timeout or too many requests), as the CLI's error; else undefined. */
+function permanentRefusal(failure: Error): CliError | undefined {
+  // By code, not instanceof (the SDK's advice: two copies of it would make instanceof lie).
+  const error = failure as Partial<HeraldClientError>;
+  if (error.code !== 'http_error' || error.status === undefined) return undefined;
+  if (error.status < 400 || error.status >= 500 || error.status === 408 || error.status === 429) return undefined;
+  const next =
+    error.serverCode === 'unauthenticated'
+      ? ': check HERALD_TOKEN or --token'
+      : error.serverCode === 'forbidden'
+        ? ': the token needs the client role (or more) on this namespace'
+        : '';
+  return new CliError(`${failure.message}${next}`, 1, error.serverCode ?? `http_${error.status}`);
 }
 
 function printChange(change: ViewChange, json: boolean): void {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, HeraldError } from '@herald/core';
+import { noteRefusal } from '../http/request-log.js';
 import { mediaTypes } from './model.js';
 
 /** Azure problem types for Herald codes that have one; other codes keep Herald's own type. */
@@ -25,8 +26,7 @@ export function sendAzureError(
   reply: FastifyReply,
 ): FastifyReply {
   const herald = toHeraldError(error);
-  if (herald.status >= 500) request.log.error({ err: error, code: herald.code }, 'request failed');
-  else request.log.info({ code: herald.code, detail: herald.message }, 'request refused');
+  noteRefusal(request, herald, error);
   const { wwwAuthenticate, name, ...extensions } = herald.extensions;
   if (herald.status === 401) {
     const reason = typeof wwwAuthenticate === 'string' ? wwwAuthenticate : 'Invalid access token';

@@ -2,19 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeraldError, type Limits } from '@herald/core';
 import { parseJsonBody } from './body.js';
 import { answerClientError, createLimitedServer, type ConnectionLimits } from './connection-limits.js';
 import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
+import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
+import { logRequest, noteRefusal } from './request-log.js';
 import { Entry, Namespace, Problem } from './schemas.js';
 import type { StaticUi } from './static-ui.js';
 
 export interface AppOptions {
   limits: Limits;
   logLevel: string;
+  /** JSON lines (for collectors), or short human lines (for a terminal). */
+  logFormat?: LogFormat;
+  /** A successful request slower than this (milliseconds) is logged as a warning. */
+  slowRequestMs?: number;
   /** Where logs go; process stdout when absent. */
   logStream?: NodeJS.WritableStream;
   /** Answers 503 `shutting_down` to new requests once true. */
@@ -112,6 +118,8 @@ function httpsOptions(tls: TlsSettings): object {
 }
 
 export function buildApp(options: AppOptions): HeraldApp {
+  const destination = options.logStream ?? process.stdout;
+  const stream = options.logFormat === 'pretty' ? prettyLogDestination(destination) : options.logStream;
   const app = Fastify({
     // The https server type differs from http's only in TLS; the routes and hooks are the same.
     ...((options.tls ? { https: httpsOptions(options.tls) } : {}) as object),
@@ -136,14 +144,20 @@ export function buildApp(options: AppOptions): HeraldApp {
     },
     logger: {
       level: options.logLevel,
-      ...(options.logStream ? { stream: options.logStream } : {}),
+      ...(stream ? { stream } : {}),
       // Request bodies are never logged; headers only without credentials.
       redact: ['req.headers.authorization', 'req.headers["x-ms-content-sha256"]'],
     },
     bodyLimit: options.limits.maxBodyBytes,
     genReqId: () => `req-${randomBytes(6).toString('hex')}`,
+    // fastify's own request lines ("incoming request", "request completed") are replaced by one
+    // line per request at a level that fits it (request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // The onRequest hook below answers a request that arrives while closing (problem+json,
+    // Retry-After, no log line at the default level); fastify's own fast path would log "request
+    // aborted" at info for each one, dozens at every shutdown.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: options.limits.maxKeyLength * 3 + 16 },
     ajv: {
       // Unknown fields are errors, not silently dropped, and nothing is coerced except query strings.
@@ -188,10 +202,13 @@ export function buildApp(options: AppOptions): HeraldApp {
     }
   });
 
+  const slowRequestMs = options.slowRequestMs ?? 1000;
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply, slowRequestMs));
+
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
     const herald = toHeraldError(error);
-    if (herald.status >= 500) request.log.error({ err: error, code: herald.code }, 'request failed');
-    else request.log.info({ code: herald.code, detail: herald.message }, 'request refused');
+    // Logged once the answer is sent, in the request's one line (with the stack of a server error).
+    noteRefusal(request, herald, error);
     // RFC 9110 §15.5.2: a 401 must say which authentication scheme the server wants.
     if (herald.status === 401) void reply.header('www-authenticate', 'Bearer realm="herald"');
     if (herald.retryAfter !== undefined) void reply.header('retry-after', String(herald.retryAfter));
@@ -208,6 +225,7 @@ export function buildApp(options: AppOptions): HeraldApp {
       if (file) return reply.code(file.status).headers(file.headers).send(file.body);
     }
     const herald = new HeraldError('route_not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    noteRefusal(request, herald);
     return reply
       .code(herald.status)
       .type(problemContentType)

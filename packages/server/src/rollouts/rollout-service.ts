@@ -48,6 +48,7 @@ export class RolloutService {
   readonly #instanceTtlMs: number;
   readonly #releases: ReleaseService;
   readonly #windows: ObservationWindows;
+  readonly #onTransition: (transition: RolloutTransition) => void;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -57,6 +58,8 @@ export class RolloutService {
     instanceTtlMs: number;
     releases: ReleaseService;
     windows: ObservationWindows;
+    /** Told when a rollout changes state (the server logs it). */
+    onTransition?: (transition: RolloutTransition) => void;
   }) {
     this.#windows = deps.windows;
     this.#store = deps.store;
@@ -64,6 +67,7 @@ export class RolloutService {
     this.#reports = deps.reports;
     this.#instanceTtlMs = deps.instanceTtlMs;
     this.#releases = deps.releases;
+    this.#onTransition = deps.onTransition ?? (() => undefined);
   }
 
   /**
@@ -152,6 +156,14 @@ export class RolloutService {
       );
       this.#releases.announce();
     }
+    this.#onTransition({
+      namespace,
+      rolloutId: id,
+      action: 'rollout.start',
+      state: state.state,
+      wave: state.wave,
+      actor,
+    });
     return { release, rolloutId: id };
   }
 
@@ -346,6 +358,26 @@ export class RolloutService {
       },
     );
     this.#releases.announce();
+    this.#onTransition({
+      namespace: rollout.record.namespace,
+      rolloutId: rollout.record.id,
+      action,
+      state: next.state,
+      wave: next.wave,
+      actor,
+      ...(next.reason ? { reason: next.reason } : {}),
+    });
     return next;
   }
+}
+
+/** A rollout's change of state, as the server logs it. */
+export interface RolloutTransition {
+  namespace: string;
+  rolloutId: string;
+  action: string;
+  state: string;
+  wave: number;
+  actor: string;
+  reason?: string;
 }

@@ -82,13 +82,34 @@ export function registerAdminRoutes(app: HeraldApp, ctx: RouteContext): void {
     {
       schema: {
         tags: ['audit'],
-        summary: 'The audit log, oldest first',
-        querystring: Type.Object(Paging, { additionalProperties: false }),
+        summary:
+          'The audit log, oldest first (order=newest for newest first), filtered by actor, action, namespace and time',
+        querystring: Type.Object(
+          {
+            ...Paging,
+            order: Type.Optional(Type.Union([Type.Literal('oldest'), Type.Literal('newest')])),
+            actor: Type.Optional(Type.String({ maxLength: 500 })),
+            action: Type.Optional(
+              Type.String({ maxLength: 200, description: 'an action, or its family: rollout matches rollout.start' }),
+            ),
+            namespace: Type.Optional(Type.String({ maxLength: 500 })),
+            since: Type.Optional(Type.String({ format: 'date-time', description: 'records at or after this time' })),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(AuditRecord), next: Type.Optional(Type.String()) }) },
       },
     },
     async (request, reply) => {
-      const page = await ctx.services.audit.listAudit(await ctx.principal(request), pagingOf(request.query, 100));
+      const q = request.query;
+      const page = await ctx.services.audit.listAudit(await ctx.principal(request), {
+        ...pagingOf(q, 100),
+        ...(q.order === undefined ? {} : { order: q.order }),
+        ...(q.actor === undefined ? {} : { actor: q.actor }),
+        ...(q.action === undefined ? {} : { action: q.action }),
+        ...(q.namespace === undefined ? {} : { namespace: q.namespace }),
+        ...(q.since === undefined ? {} : { since: Date.parse(q.since) }),
+      });
       return sendPage(request, reply, page);
     },
   );

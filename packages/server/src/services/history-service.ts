@@ -130,18 +130,35 @@ export class HistoryService {
       ...paging,
     });
     const page = pageOf(versions, limit, (last) => [last.revision]);
+    const messages = await this.#commitMessages(
+      namespace,
+      page.items.map((v) => v.revision),
+    );
     return {
       ...page,
       items: page.items.map((v) => ({
         revision: v.revision,
         author: v.author,
-        message: '',
+        message: messages.get(v.revision) ?? '',
         at: new Date(v.createdAt).toISOString(),
         changes: [
           { op: v.deleted ? 'delete' : 'set', key: v.key, label: v.label, entry: this.#codec.view(v, secrets) },
         ],
       })),
     };
+  }
+
+  /**
+   * The messages of the commits that wrote a page of one key's versions: one lookup per revision
+   * (a page is small; the revisions may be far apart, so a range could be the whole log).
+   */
+  async #commitMessages(namespace: string, revisions: number[]): Promise<Map<number, string>> {
+    const commits = await Promise.all(
+      revisions.map((revision) =>
+        this.#store.listCommits({ namespace, order: 'oldest', afterRevision: revision - 1, limit: 1 }),
+      ),
+    );
+    return new Map(commits.flat().map((commit) => [commit.revision, commit.message]));
   }
 
   /** The versions written by a page of commits, fetched in one query over their revision range. */
