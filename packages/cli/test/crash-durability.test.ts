@@ -216,6 +216,18 @@ void test(`acknowledged commits survive SIGKILL of the server (${cycles} cycles,
     `${acked.length} acknowledged, ${lost} lost, ${refused.size} refused, ${unknown} unanswered ` +
     `(${unknownPresent} of them committed), final revision ${finalMax}`;
   t.diagnostic(summary);
+  // The figures as one line of JSON, for RELIABILITY.md.
+  console.log(
+    JSON.stringify({
+      suite: 'fault-sigkill-commits',
+      cases: attempted,
+      faults: cycles,
+      acknowledged: acked.length,
+      lost,
+      unanswered: unknown,
+      finalRevision: finalMax,
+    }),
+  );
   assert.equal(lost, 0, 'acknowledged writes lost');
   assert.ok(acked.length >= cycles, `too few acknowledged writes to mean anything: ${acked.length}`);
   assert.equal(
