@@ -39,9 +39,12 @@ const matrix: Record<string, string> = {
   'GET /v1/namespaces/{ns}/history': 'Y Y Y Y Y F F U U',
   'GET /v1/namespaces/{ns}/diff': 'Y Y Y Y Y F F U U',
   'POST /v1/namespaces/{ns}/revert': 'Y Y Y F F F F U U',
+  'POST /v1/namespaces/{ns}/restore': 'Y Y Y F F F F U U',
+  'POST /v1/namespaces/{ns}/commits/{revision}/revert': 'Y Y Y F F F F U U',
   'POST /v1/tokens': 'Y F F F F F F U U',
   'GET /v1/tokens': 'Y F F F F F F U U',
   'DELETE /v1/tokens/{id}': 'Y F F F F F F U U',
+  'POST /v1/tokens/{id}/rotate': 'Y F F F F F F U U',
   'GET /v1/audit': 'Y F F F F F F U U',
   'GET /v1/audit/verify': 'Y F F F F F F U U',
   'POST /v1/compact': 'Y F F F F F F U U',
@@ -61,6 +64,9 @@ const matrix: Record<string, string> = {
   'GET /v1/keys': 'Y Y Y Y Y Y Y Y Y',
   'POST /v1/watch': 'Y Y Y Y Y Y F U U',
   'GET /v1/views/{ns}': 'Y Y Y Y Y Y F U U',
+  // OFREP evaluates flags of the released view: whoever may fetch the view may evaluate.
+  'POST /v1/namespaces/{ns}/ofrep/v1/evaluate/flags/{*}': 'Y Y Y Y Y Y F U U',
+  'POST /v1/namespaces/{ns}/ofrep/v1/evaluate/flags': 'Y Y Y Y Y Y F U U',
   'GET /v1/route/{ns}': 'Y Y Y Y Y Y F U U',
   'POST /v1/reports': 'Y Y Y Y Y Y F U U',
   'POST /v1/reports/batch': 'Y Y Y Y Y Y F U U',
@@ -126,6 +132,17 @@ async function requestFor(operation: string): Promise<Request> {
       return { path: `/v1/namespaces/${ns}/diff?from=1` };
     case 'POST /v1/namespaces/{ns}/revert':
       return { path: `/v1/namespaces/${ns}/revert`, body: { revision: 1, dryRun: true } };
+    case 'POST /v1/namespaces/{ns}/restore':
+      return { path: `/v1/namespaces/${ns}/restore`, body: { revision: 1, dryRun: true } };
+    case 'POST /v1/namespaces/{ns}/commits/{revision}/revert':
+      return { path: `/v1/namespaces/${ns}/commits/1/revert`, body: { dryRun: true } };
+    case 'POST /v1/tokens/{id}/rotate':
+      // No such token: the system admin gets 404, everyone else is refused before the lookup.
+      return { path: '/v1/tokens/tok_absent/rotate', body: { overlapSeconds: 60 } };
+    case 'POST /v1/namespaces/{ns}/ofrep/v1/evaluate/flags/{*}':
+      return { path: `/v1/namespaces/${ns}/ofrep/v1/evaluate/flags/greeting`, body: { context: {} } };
+    case 'POST /v1/namespaces/{ns}/ofrep/v1/evaluate/flags':
+      return { path: `/v1/namespaces/${ns}/ofrep/v1/evaluate/flags`, body: { context: {} } };
     case 'POST /v1/tokens':
       return { path: '/v1/tokens', body: { scopes: [{ namespaces: 'a-*', role: 'reader' }] } };
     case 'DELETE /v1/tokens/{id}': {
