@@ -42,8 +42,10 @@ const shownFields = new Set([
   'detail',
 ]);
 
+/** The record's own time (pino stamps every record); a record without one says so rather than guess. */
 function clock(time: unknown): string {
-  const date = typeof time === 'number' ? new Date(time) : new Date();
+  if (typeof time !== 'number') return '--:--:--';
+  const date = new Date(time);
   return [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
