@@ -1,3 +1,5 @@
+// The live rollout screen is one cohesive thing (waves, gates, bake countdown and the controls that
+// act on them share one polled state), which is why it is longer than the house's ~500 lines.
 import { useEffect, useState } from 'react';
 import { ApiError, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
