@@ -361,6 +361,8 @@ function watch(url: string, ns: string, instanceId: string, cache?: string): Cli
       'watch',
       ns,
       '--json',
+      // A fleet member (watch is an observer by default): the test counts these instances in the fleet.
+      '--report',
       '--url',
       url,
       '--instance-id',

@@ -69,6 +69,15 @@ export function issueToken(): IssuedToken {
   return withHash(randomBytes(8).toString('hex'), `hrd_${randomBytes(32).toString('base64url')}`);
 }
 
+/**
+ * The identity a token keeps across rotations: a successor's id is `<lineage>.<its own id>`, so
+ * what is bound to a credential (the instances it reported) stays bound after a rotation.
+ */
+export function tokenLineage(id: string): string {
+  const dot = id.indexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}
+
 /** The operator-chosen bootstrap token (HERALD_ADMIN_TOKEN) is any string; only its hash is kept. */
 export function tokenFromSecret(id: string, token: string): IssuedToken {
   return withHash(id, token);

@@ -31,6 +31,7 @@ export {
   isRole,
   isSystemAdmin,
   issueToken,
+  tokenLineage,
   roles,
   tokenFromSecret,
 } from './access.js';

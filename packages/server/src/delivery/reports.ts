@@ -1,4 +1,4 @@
-import { HeraldError, normaliseLabels, type TimerClock } from '@herald/core';
+import { HeraldError, normaliseLabels, tokenLineage, type TimerClock } from '@herald/core';
 import type { InstanceReport } from '@herald/store';
 import { requirePermission, type Principal } from '../principal.js';
 
@@ -42,7 +42,11 @@ export function normaliseReport(
   });
   return {
     instanceId: input.instanceId,
-    reporter: onBehalfOf === undefined ? principal.tokenId : `${principal.tokenId}/${onBehalfOf}`,
+    // Bound to the credential's lineage, which a token rotation keeps (tokenLineage).
+    reporter:
+      onBehalfOf === undefined
+        ? tokenLineage(principal.tokenId)
+        : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`,
     attributes: input.attributes ?? {},
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',

@@ -1,4 +1,4 @@
-import { hashToken, HeraldError, issueToken, type Clock, type Scope } from '@herald/core';
+import { hashToken, HeraldError, issueToken, tokenLineage, type Clock, type Scope } from '@herald/core';
 import type { Store, TokenRecord } from '@herald/store';
 import { actorOf, auditBy, requireSystemAdmin, tokenPrincipal, type Principal } from '../principal.js';
 
@@ -105,7 +105,9 @@ export class TokenService {
     const old = (await this.#store.listTokens()).find((t) => t.id === id);
     if (!old) throw new HeraldError('token_not_found', `token ${id} does not exist`);
     const lifetimeSeconds = old.expiresAt === null ? undefined : Math.round((old.expiresAt - old.createdAt) / 1000);
-    const issued = issueToken();
+    const fresh = issueToken();
+    // The successor keeps the lineage, so the instances bound to the old token stay bound.
+    const issued = { ...fresh, id: `${tokenLineage(old.id)}.${fresh.id}` };
     const successor = tokenRecord(
       principal,
       {
