@@ -2068,7 +2068,8 @@ export interface paths {
                 };
                 labels: string[];
                 seq: number;
-                digest: string;
+                /** @description The digest the instance reported; only for tokens that may read the secrets of the namespace */
+                digest?: string;
                 status: string;
                 reason?: string;
                 health: string;

@@ -22,7 +22,8 @@ export interface FleetItem {
   attributes: Record<string, string>;
   labels: string[];
   seq: number;
-  digest: string;
+  /** Only for principals that may read the namespace's secrets (see `fleet`). */
+  digest?: string;
   status: 'applied' | 'rejected';
   reason?: string;
   health: 'ok' | 'degraded' | 'failing';
@@ -117,7 +118,12 @@ export class DeliveryService {
     await this.#requireNamespace(namespace);
     await this.#reports.flush();
     const records = await this.#store.listInstances({ namespace, seenSince: this.#clock.now() - this.#instanceTtlMs });
-    const instances = records.flatMap(fleetItems);
+    // The reported digest may be of a view with secrets (an unsalted SHA-256 of values the caller
+    // sees all but the secret of): shown, it would let a reader test guesses of the secret offline.
+    // Which release and whether it applied is what a reader needs; the digest is for those who may
+    // read the secrets.
+    const withDigest = allowsSecrets(principal.scopes, namespace);
+    const instances = records.flatMap((record) => fleetItems(record, withDigest));
     const bySeq = new Map<number, { seq: number; applied: number; rejected: number }>();
     for (const item of instances) {
       const entry = bySeq.get(item.seq) ?? { seq: item.seq, applied: 0, rejected: 0 };
@@ -134,13 +140,13 @@ export class DeliveryService {
   }
 }
 
-function fleetItems(record: InstanceRecord): FleetItem[] {
+function fleetItems(record: InstanceRecord, withDigest: boolean): FleetItem[] {
   return record.views.map((view) => ({
     instanceId: record.instanceId,
     attributes: record.attributes,
     labels: view.labels,
     seq: view.seq,
-    digest: view.digest,
+    ...(withDigest ? { digest: view.digest } : {}),
     status: view.status,
     ...(view.reason ? { reason: view.reason } : {}),
     health: record.health,

@@ -53,7 +53,12 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
                 attributes: Type.Record(Type.String(), Type.String()),
                 labels: Type.Array(Type.String()),
                 seq: Type.Integer(),
-                digest: Type.String(),
+                digest: Type.Optional(
+                  Type.String({
+                    description:
+                      'The digest the instance reported; only for tokens that may read the secrets of the namespace',
+                  }),
+                ),
                 status: Type.String(),
                 reason: Type.Optional(Type.String()),
                 health: Type.String(),
