@@ -3215,6 +3215,7 @@ export interface paths {
               status: 'ok' | 'degraded' | 'failing';
               detail?: string;
             };
+            leaving?: boolean;
           };
         };
       };
@@ -3296,6 +3297,7 @@ export interface paths {
                 status: 'ok' | 'degraded' | 'failing';
                 detail?: string;
               };
+              leaving?: boolean;
               reporter?: string;
             }[];
           };
