@@ -30,7 +30,8 @@ export const maxReasonLength = 1000;
  * 30 s, after any Retry-After): a failure the instance saw must reach a rollout quickly.
  *
  * Lifecycle: `start()` arms the timer; `stop()` ends new reports (the one in flight goes on);
- * `finish(graceful)` then waits for the one in flight (at most ~2 s) and sends a last one, or
+ * `finish(graceful)` then waits for the one in flight (at most ~2 s) and sends a last one (with
+ * `leaving: true`, so the instance leaves the fleet at once), or
  * cuts it; `abort()` cuts everything short at any time (destroy).
  */
 export class Reporter {
@@ -124,7 +125,8 @@ export class Reporter {
         this.#reportStop.abort(new HeraldClientError('client_closed', 'the client is closed'));
         await this.#reporting;
       }
-      await this.#send(closeReportTimeoutMs, this.#hardStop.signal);
+      // The last report says the instance is leaving: the server drops it from the fleet at once.
+      await this.#send(closeReportTimeoutMs, this.#hardStop.signal, true);
     } else {
       this.#reportStop.abort(error ?? new HeraldClientError('client_closed', 'the client is closed'));
       await this.#reporting;
@@ -153,12 +155,14 @@ export class Reporter {
   async #send(
     timeoutMs: number,
     stop: AbortSignal,
+    leaving = false,
   ): Promise<{ kind: 'sent' | 'refused' } | { kind: 'retry'; retryAfterMs: number | undefined }> {
     const body = {
       instanceId: this.#options.instanceId,
       attributes: this.#options.attributes,
       views: this.#views(),
       health: this.#health,
+      ...(leaving ? { leaving: true } : {}),
     };
     let status: number | undefined;
     try {

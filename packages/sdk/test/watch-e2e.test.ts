@@ -613,7 +613,17 @@ void describe('watch, end to end against a real server', () => {
       await client.start();
       await client.ready();
       client.reportHealth('degraded', 'about to stop');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Until the fleet shows the report, so that its absence after close() says the instance left.
+      let seen = false;
+      for (let attempt = 0; attempt < 200 && !seen; attempt++) {
+        const fleet = await (await fetch(${JSON.stringify(ts.url)} + '/v1/fleet/e2e-exit', {
+          headers: { authorization: 'Bearer ' + ${JSON.stringify(ts.adminToken)} },
+        })).json();
+        seen = fleet.instances.some((x) => x.instanceId === 'exit-1' && x.health === 'degraded');
+        if (!seen) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (!seen) throw new Error('the degraded report never reached the fleet');
+      process.stdout.write('reported\\n');
       await client.close();
       process.stdout.write('closed ' + (await client.closed()) + '\\n');
     `;
@@ -623,7 +633,9 @@ void describe('watch, end to end against a real server', () => {
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     let closedAt = 0;
-    child.stdout.on('data', () => (closedAt ||= Date.now()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('closed')) closedAt ||= Date.now();
+    });
     const code = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -635,12 +647,12 @@ void describe('watch, end to end against a real server', () => {
       });
     });
     assert.equal(code, 0, stderr);
-    assert.equal(stdout, 'closed undefined\n');
+    assert.equal(stdout, 'reported\nclosed undefined\n');
     assert.ok(
       Date.now() - closedAt < 2000,
       `exited ${Date.now() - closedAt} ms after close(): something held the event loop`,
     );
-    const entry = await fleetEntry('e2e-exit', 'exit-1');
-    assert.equal(entry?.health, 'degraded', 'the last report went out');
+    // The last report went out: it said the instance was leaving, and the fleet has it no more.
+    assert.equal(await fleetEntry('e2e-exit', 'exit-1'), undefined, 'the last report went out');
   });
 });

@@ -13,7 +13,7 @@ import { DeliveryService } from './delivery/delivery-service.js';
 import { KeyRing } from './delivery/keyring.js';
 import { InstancePruning } from './delivery/instance-pruning.js';
 import { InstanceRegistry } from './delivery/instance-registry.js';
-import { ReportCollector } from './delivery/reports.js';
+import { ReportCollector, writeReports } from './delivery/reports.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
@@ -132,7 +132,7 @@ export class HeraldServer {
     // The only thing that makes releases and wakes the hub (the change feed included): see ReleaseService.
     this.releases = new ReleaseService({ store: deps.store, hub: this.hub, clock: deps.clock });
     this.#reports = new ReportCollector({
-      sink: (reports) => deps.store.recordReports(reports),
+      sink: (reports) => writeReports(deps.store, reports),
       clock: deps.clock,
       flushMs: this.config.reportFlushMs,
       maxBuffered: this.config.maxBufferedReports,

@@ -27,7 +27,7 @@ export interface StoreParts {
   rollouts: Pick<DeliveryStore, 'saveRollout' | 'getRollout' | 'listActiveRollouts' | 'listRollouts'>;
   instances: Pick<
     DeliveryStore,
-    'recordReports' | 'listInstances' | 'instanceOwners' | 'countInstances' | 'pruneInstances'
+    'recordReports' | 'listInstances' | 'instanceOwners' | 'countInstances' | 'pruneInstances' | 'removeInstances'
   >;
   signingKeys: SigningKeyStore;
   access: AccessStore;
@@ -90,6 +90,8 @@ export abstract class ComposedStore implements Store {
   readonly instanceOwners: Store['instanceOwners'] = (instanceId) => this.#parts.instances.instanceOwners(instanceId);
   readonly countInstances: Store['countInstances'] = (namespace) => this.#parts.instances.countInstances(namespace);
   readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);
+  readonly removeInstances: Store['removeInstances'] = (namespace, instanceIds, reporter) =>
+    this.#parts.instances.removeInstances(namespace, instanceIds, reporter);
 
   // --- signing keys ---
   readonly listSigningKeys: Store['listSigningKeys'] = () => this.#parts.signingKeys.listSigningKeys();

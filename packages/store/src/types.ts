@@ -282,6 +282,11 @@ export interface DeliveryStore {
   countInstances(namespace: string): Promise<number>;
   /** Deletes the instance records (and their views) last seen before `seenBefore`; answers how many. */
   pruneInstances(seenBefore: number): Promise<number>;
+  /**
+   * Deletes the records (and their views) of these instances in the namespace that `reporter`
+   * owns (an instance that left); another reporter's records stay. Answers how many went.
+   */
+  removeInstances(namespace: string, instanceIds: readonly string[], reporter: string): Promise<number>;
 }
 
 /** The keys that sign what is delivered (private halves encrypted by the caller). */

@@ -3216,6 +3216,7 @@ export interface paths {
               status: 'ok' | 'degraded' | 'failing';
               detail?: string;
             };
+            leaving?: boolean;
           };
         };
       };
@@ -3297,6 +3298,7 @@ export interface paths {
                 status: 'ok' | 'degraded' | 'failing';
                 detail?: string;
               };
+              leaving?: boolean;
               reporter?: string;
             }[];
           };

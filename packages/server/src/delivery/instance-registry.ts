@@ -1,5 +1,6 @@
 import { HeraldError } from '@herald/core';
-import type { InstanceReport, Store } from '@herald/store';
+import type { Store } from '@herald/store';
+import type { CollectedReport } from './reports.js';
 
 /** Owners remembered at most; past it the memory starts afresh (the store has the truth). */
 const maxRemembered = 200_000;
@@ -34,9 +35,13 @@ export class InstanceRegistry {
     this.#onRefusal = deps.onRefusal ?? (() => undefined);
   }
 
-  async admit(report: Omit<InstanceReport, 'at'>): Promise<void> {
+  async admit(report: Omit<CollectedReport, 'at'>): Promise<void> {
     const namespaces = [...new Set(report.views.map((v) => v.namespace))];
     if (namespaces.length === 0) return;
+    if (report.leaving === true) {
+      this.#leave(report.instanceId, report.reporter, namespaces);
+      return;
+    }
     if (!this.#loaded.has(report.instanceId)) {
       const owners = await this.#store.instanceOwners(report.instanceId);
       this.#remember(report.instanceId);
@@ -69,6 +74,20 @@ export class InstanceRegistry {
       const key = JSON.stringify([ns, report.instanceId]);
       if (!this.#owners.has(key)) this.#counts.set(ns, (this.#counts.get(ns) ?? 0) + 1);
       this.#owners.set(key, report.reporter);
+    }
+  }
+
+  /**
+   * A leaving report is never refused (the store removes only the reporter's own records, so
+   * another credential's removes nothing); the ids it frees are free here too.
+   */
+  #leave(instanceId: string, reporter: string, namespaces: readonly string[]): void {
+    for (const ns of namespaces) {
+      const key = JSON.stringify([ns, instanceId]);
+      if (this.#owners.get(key) !== reporter) continue;
+      this.#owners.delete(key);
+      const count = this.#counts.get(ns);
+      if (count !== undefined) this.#counts.set(ns, Math.max(0, count - 1));
     }
   }
 

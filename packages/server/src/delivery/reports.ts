@@ -1,5 +1,5 @@
 import { HeraldError, normaliseLabels, tokenLineage, type TimerClock } from '@herald/core';
-import type { InstanceReport } from '@herald/store';
+import type { InstanceReport, Store } from '@herald/store';
 import { requirePermission, type Principal } from '../principal.js';
 
 /** What an instance reports, as the report routes take it. */
@@ -15,7 +15,12 @@ export interface ReportInput {
     reason?: string;
   }>;
   health?: { status: 'ok' | 'degraded' | 'failing'; detail?: string };
+  /** The instance's last report: it is closing, and leaves the fleet at once. */
+  leaving?: boolean;
 }
+
+/** A report as the collector buffers it: `leaving` removes the instance's records instead of writing them. */
+export type CollectedReport = InstanceReport & { leaving?: boolean | undefined };
 
 /**
  * A report as it is stored, checked against the reporter's token: it may report only on views it
@@ -28,7 +33,7 @@ export function normaliseReport(
   principal: Principal,
   input: ReportInput,
   onBehalfOf?: string,
-): Omit<InstanceReport, 'at'> {
+): Omit<CollectedReport, 'at'> {
   const views = (input.views ?? []).map((v) => {
     requirePermission(principal, 'view', v.namespace);
     return {
@@ -51,7 +56,31 @@ export function normaliseReport(
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',
     views,
+    ...(input.leaving === true ? { leaving: true } : {}),
   };
+}
+
+/**
+ * Writes a batch to the store: the reports, then the leaving instances' removal from the
+ * namespaces of their views (only the records their reporter owns).
+ */
+export async function writeReports(
+  store: Pick<Store, 'recordReports' | 'removeInstances'>,
+  reports: readonly CollectedReport[],
+): Promise<void> {
+  await store.recordReports(reports.filter((r) => r.leaving !== true));
+  // Grouped by namespace and reporter: one statement per pair, however many instances leave.
+  const leaving = new Map<string, { namespace: string; reporter: string; ids: string[] }>();
+  for (const report of reports) {
+    if (report.leaving !== true) continue;
+    for (const namespace of new Set(report.views.map((v) => v.namespace))) {
+      const key = JSON.stringify([namespace, report.reporter]);
+      const group = leaving.get(key) ?? { namespace, reporter: report.reporter, ids: [] };
+      group.ids.push(report.instanceId);
+      leaving.set(key, group);
+    }
+  }
+  for (const { namespace, reporter, ids } of leaving.values()) await store.removeInstances(namespace, ids, reporter);
 }
 
 /**
@@ -59,20 +88,22 @@ export function normaliseReport(
  * interval), so a fleet reporting every 30 s costs the store a few statements a second, not a
  * transaction per instance. Later reports of an instance replace earlier ones in the buffer; its
  * views are merged. The buffer is bounded: past it, reports are refused with 503 and retried.
+ * A leaving report replaces what is buffered of its instance (with the namespaces of both), so
+ * nothing buffered writes the instance back after it left; a later report brings it back.
  */
 export class ReportCollector {
-  readonly #sink: (reports: InstanceReport[]) => Promise<void>;
+  readonly #sink: (reports: CollectedReport[]) => Promise<void>;
   readonly #clock: TimerClock;
   readonly #maxBuffered: number;
   readonly #onError: (error: unknown) => void;
   /** Keyed by reporter and instance id. */
-  #buffer = new Map<string, InstanceReport>();
+  #buffer = new Map<string, CollectedReport>();
   readonly #timer: unknown;
   #flushing: Promise<void> | undefined;
 
   /** `sink` writes a batch: the store on a control plane, the upstream on a relay. */
   constructor(deps: {
-    sink: (reports: InstanceReport[]) => Promise<void>;
+    sink: (reports: CollectedReport[]) => Promise<void>;
     clock: TimerClock;
     flushMs: number;
     maxBuffered: number;
@@ -85,7 +116,7 @@ export class ReportCollector {
     this.#timer = deps.clock.setInterval(() => void this.flush(), deps.flushMs);
   }
 
-  accept(report: Omit<InstanceReport, 'at'>): void {
+  accept(report: Omit<CollectedReport, 'at'>): void {
     // Two reporters of one id are kept apart here: the store decides whose record it is.
     const key = JSON.stringify([report.reporter, report.instanceId]);
     const previous = this.#buffer.get(key);
@@ -94,7 +125,9 @@ export class ReportCollector {
         retryAfter: 2,
       });
     }
-    const views = new Map((previous?.views ?? []).map((v) => [JSON.stringify([v.namespace, v.labels]), v]));
+    // What an instance said before it left is not brought back by its return.
+    const kept = previous?.leaving === true ? [] : (previous?.views ?? []);
+    const views = new Map(kept.map((v) => [JSON.stringify([v.namespace, v.labels]), v]));
     for (const v of report.views) views.set(JSON.stringify([v.namespace, v.labels]), v);
     this.#buffer.set(key, { ...report, views: [...views.values()], at: this.#clock.now() });
   }

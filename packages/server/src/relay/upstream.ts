@@ -1,7 +1,7 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
 import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
 import { readProblem } from '@herald/sdk/internal';
-import type { InstanceReport } from '@herald/store';
+import type { CollectedReport } from '../delivery/reports.js';
 import type { RouteDescription } from '../delivery/backend.js';
 
 /** The upstream's refusals a relay passes on to its clients as they are; any other 4xx is the relay's own invalid_request. */
@@ -92,7 +92,7 @@ export class Upstream {
 
   /** Forwards reports; answers those the upstream refused (instance_conflict, instance_limit), by index. */
   async reports(
-    reports: readonly Omit<InstanceReport, 'at'>[],
+    reports: readonly Omit<CollectedReport, 'at'>[],
   ): Promise<Array<{ index: number; instanceId: string; code: string }>> {
     const body = reports.map((r) => ({
       instanceId: r.instanceId,
@@ -108,6 +108,7 @@ export class Upstream {
         status: v.status,
         ...(v.reason ? { reason: v.reason } : {}),
       })),
+      ...(r.leaving === true ? { leaving: true } : {}),
     }));
     const answer = (await this.#request(
       new URL('v1/reports/batch', this.url),

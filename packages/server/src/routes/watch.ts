@@ -63,6 +63,8 @@ const ReportBody = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** The instance's last report (it is closing): it leaves the fleet at once. */
+    leaving: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -408,5 +408,34 @@ export function deliveryConformance(test: ConformanceTest): void {
       assert.equal(await store.countInstances('a'), 0);
       assert.deepEqual(await store.listInstances({ namespace: 'a', seenSince: 0 }), []);
     });
+
+    test("removeInstances deletes the reporter's records of a namespace, and nobody else's", async (store) => {
+      await store.recordReports([
+        report('i-1', 1000, [view('a', [], 1), view('a', ['x'], 1), view('b', [], 1)]),
+        report('i-2', 1000, [view('a', [], 1)]),
+        report('i-3', 1000, [view('a', [], 1)], { reporter: 'tok-2' }),
+      ]);
+      // Another reporter's leaving removes nothing.
+      assert.equal(await store.removeInstances('a', ['i-1', 'i-2'], 'tok-2'), 0);
+      assert.equal(await store.countInstances('a'), 3);
+      assert.equal(await store.removeInstances('a', ['i-1', 'i-3', 'nobody'], 'tok-1'), 1);
+      assert.deepEqual(
+        (await store.listInstances({ namespace: 'a', seenSince: 0 })).map((i) => i.instanceId),
+        ['i-2', 'i-3'],
+      );
+      // Its record of another namespace stays; its id is free again in the one it left.
+      assert.deepEqual(await store.instanceOwners('i-1'), [{ namespace: 'b', reporter: 'tok-1' }]);
+      assert.equal(await store.removeInstances('a', [], 'tok-1'), 0);
+      await store.recordReports([report('i-1', 2000, [view('a', [], 2)], { reporter: 'tok-2' })]);
+      const records = await store.listInstances({ namespace: 'a', seenSince: 0 });
+      assert.deepEqual(
+        records.map((r) => [r.instanceId, r.views.map((v) => [v.labels, v.seq])]),
+        [
+          ['i-1', [[[], 2]]],
+          ['i-2', [[[], 1]]],
+          ['i-3', [[[], 1]]],
+        ],
+      );
+    });
   });
 }

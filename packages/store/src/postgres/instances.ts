@@ -103,5 +103,22 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
         return rowCount ?? 0;
       });
     },
+
+    async removeInstances(namespace, instanceIds, reporter) {
+      if (instanceIds.length === 0) return 0;
+      return db.transaction(async (client) => {
+        await client.query(
+          `DELETE FROM instance_views v USING instances i
+           WHERE v.namespace = i.namespace AND v.instance_id = i.instance_id
+             AND i.namespace = $1 AND i.instance_id = ANY($2::text[]) AND i.reporter = $3`,
+          [namespace, [...instanceIds], reporter],
+        );
+        const { rowCount } = await client.query(
+          'DELETE FROM instances WHERE namespace = $1 AND instance_id = ANY($2::text[]) AND reporter = $3',
+          [namespace, [...instanceIds], reporter],
+        );
+        return rowCount ?? 0;
+      });
+    },
   };
 }

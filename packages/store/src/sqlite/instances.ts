@@ -93,5 +93,22 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
         return db.prepare('DELETE FROM instances WHERE last_seen < ?').run(seenBefore).changes;
       });
     },
+
+    async removeInstances(namespace, instanceIds, reporter) {
+      if (instanceIds.length === 0) return 0;
+      return db.transaction(() => {
+        const view = db.prepare(
+          `DELETE FROM instance_views WHERE namespace = ? AND instance_id = ?
+             AND EXISTS (SELECT 1 FROM instances WHERE namespace = ? AND instance_id = ? AND reporter = ?)`,
+        );
+        const instance = db.prepare('DELETE FROM instances WHERE namespace = ? AND instance_id = ? AND reporter = ?');
+        let removed = 0;
+        for (const id of new Set(instanceIds)) {
+          view.run(namespace, id, namespace, id, reporter);
+          removed += instance.run(namespace, id, reporter).changes;
+        }
+        return removed;
+      });
+    },
   };
 }
