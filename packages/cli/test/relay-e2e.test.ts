@@ -107,6 +107,15 @@ class Cli {
     await this.exited;
     children.delete(this);
   }
+
+  /** SIGTERM: the SDK clients close and say they leave, so their fleet records are gone at once. */
+  async stop(): Promise<void> {
+    if (this.alive) this.child.kill('SIGTERM');
+    const forced = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await this.exited;
+    clearTimeout(forced);
+    children.delete(this);
+  }
 }
 
 const children = new Set<Cli>();
@@ -931,8 +940,15 @@ void test('a staged rollout through two relays targets the same instances as wit
   };
   const withoutRelays = await settled('the direct fleet to hold what the first wave selects', 0);
 
-  // The same fleet (same ids, same attributes) now behind relay A → relay B, from scratch.
-  await direct.kill();
+  // The same fleet (same ids, same attributes) now behind relay A → relay B, from scratch. The
+  // direct instances leave first: an instance id is bound to the credential that reported it, and
+  // behind a relay the reporter is the relay on behalf of the client (docs/protocol.md).
+  await direct.stop();
+  await eventually(async () => (await fleet(sns)).filter((i) => expected.has(i.instanceId)).length === 0, {
+    message: 'the direct instances to leave the fleet',
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
   const switched = Date.now();
   const relayed = simulate(relayB.url, sns, fleetSize, 'p', args);
   await simulationStarted(relayed);

@@ -30,10 +30,17 @@ void test('ManualClock.set fires what falls due going forwards, nothing going ba
 });
 
 void test('systemClock timers run and clear', async () => {
-  const ran = await new Promise<boolean>((resolve) => {
-    const never = systemClock.setTimeout(() => resolve(false), 5);
-    systemClock.clearTimeout(never);
-    systemClock.setTimeout(() => resolve(true), 10);
-  });
-  assert.ok(ran);
+  // systemClock's timers never hold the process open (by design), so this test holds it open
+  // itself while it waits; without this the event loop may end before the timer fires.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const ran = await new Promise<boolean>((resolve) => {
+      const never = systemClock.setTimeout(() => resolve(false), 5);
+      systemClock.clearTimeout(never);
+      systemClock.setTimeout(() => resolve(true), 10);
+    });
+    assert.ok(ran);
+  } finally {
+    clearInterval(keepAlive);
+  }
 });
