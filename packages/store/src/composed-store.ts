@@ -27,7 +27,13 @@ export interface StoreParts {
   rollouts: Pick<DeliveryStore, 'saveRollout' | 'getRollout' | 'listActiveRollouts' | 'listRollouts'>;
   instances: Pick<
     DeliveryStore,
-    'recordReports' | 'listInstances' | 'instanceOwners' | 'countInstances' | 'pruneInstances' | 'removeInstances'
+    | 'recordReports'
+    | 'listInstances'
+    | 'summarizeInstances'
+    | 'instanceOwners'
+    | 'countInstances'
+    | 'pruneInstances'
+    | 'removeInstances'
   >;
   signingKeys: SigningKeyStore;
   access: AccessStore;
@@ -87,6 +93,7 @@ export abstract class ComposedStore implements Store {
     this.#parts.rollouts.listRollouts(namespace, limit);
   readonly recordReports: Store['recordReports'] = (reports) => this.#parts.instances.recordReports(reports);
   readonly listInstances: Store['listInstances'] = (query) => this.#parts.instances.listInstances(query);
+  readonly summarizeInstances: Store['summarizeInstances'] = (query) => this.#parts.instances.summarizeInstances(query);
   readonly instanceOwners: Store['instanceOwners'] = (instanceId) => this.#parts.instances.instanceOwners(instanceId);
   readonly countInstances: Store['countInstances'] = (namespace) => this.#parts.instances.countInstances(namespace);
   readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);

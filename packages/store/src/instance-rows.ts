@@ -1,4 +1,4 @@
-import type { InstanceRecord, InstanceViewReport } from './types.js';
+import type { InstanceRecord, InstanceSummary, InstanceViewReport } from './types.js';
 
 /** One row of instances joined with their views, as both adapters select it. */
 export interface InstanceJoinRow {
@@ -42,4 +42,26 @@ export function groupInstances(namespace: string, rows: readonly InstanceJoinRow
     });
   }
   return [...byId.values()];
+}
+
+/** The grouped counts both adapters select, into the summary's shape. */
+export function instanceSummary(
+  health: ReadonlyArray<{ health: string; n: number | string }>,
+  views: ReadonlyArray<{ seq: number | string; status: string; n: number | string }>,
+): InstanceSummary {
+  const summary: InstanceSummary = { instances: 0, health: { ok: 0, degraded: 0, failing: 0 }, releases: [] };
+  for (const row of health) {
+    const n = Number(row.n);
+    summary.instances += n;
+    if (row.health === 'ok' || row.health === 'degraded' || row.health === 'failing') summary.health[row.health] += n;
+  }
+  const bySeq = new Map<number, { seq: number; applied: number; rejected: number }>();
+  for (const row of views) {
+    const seq = Number(row.seq);
+    const release = bySeq.get(seq) ?? { seq, applied: 0, rejected: 0 };
+    if (row.status === 'applied' || row.status === 'rejected') release[row.status] += Number(row.n);
+    bySeq.set(seq, release);
+  }
+  summary.releases = [...bySeq.values()].sort((a, b) => b.seq - a.seq);
+  return summary;
 }

@@ -157,6 +157,24 @@ export interface InstanceRecord {
   views: Array<InstanceViewReport & { updatedAt: number }>;
 }
 
+export interface InstanceQuery {
+  namespace: string;
+  seenSince: number;
+  /** Only instances whose id sorts after this one (the last id of the previous page). */
+  after?: string;
+  /** At most this many instances. */
+  limit?: number;
+}
+
+export interface InstanceSummary {
+  /** Instances seen since. */
+  instances: number;
+  /** Instances per health. */
+  health: Record<InstanceRecord['health'], number>;
+  /** Views per release and status (an instance with two label stacks counts in each), newest release first. */
+  releases: Array<{ seq: number; applied: number; rejected: number }>;
+}
+
 export interface EntryQuery {
   namespace: string;
   /** Read the namespace as it was at this revision; the current state when absent. */
@@ -274,8 +292,13 @@ export interface DeliveryStore {
    * changes nothing of it (the caller refuses those before, `instanceOwners` tells it who owns what).
    */
   recordReports(reports: readonly InstanceReport[]): Promise<void>;
-  /** Instances seen at or after `seenSince` that reported a view of the namespace. */
-  listInstances(query: { namespace: string; seenSince: number }): Promise<InstanceRecord[]>;
+  /**
+   * Instances seen at or after `seenSince` that reported a view of the namespace, by instance id;
+   * with `after` and `limit`, one page of them (keyset paging: ids greater than `after`).
+   */
+  listInstances(query: InstanceQuery): Promise<InstanceRecord[]>;
+  /** What the same instances add up to, counted by the database rather than listed. */
+  summarizeInstances(query: { namespace: string; seenSince: number }): Promise<InstanceSummary>;
   /** Who owns the records of an instance, per namespace ('' for a record older than ownership). */
   instanceOwners(instanceId: string): Promise<Array<{ namespace: string; reporter: string }>>;
   /** How many instance records a namespace holds (expired ones too, until pruned). */

@@ -2042,10 +2042,17 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Instances that reported a view of the namespace within the TTL: release, status, health */
+    /** Instances that reported a view of the namespace within the TTL (release, status, health), all or a page, with their counts */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          /** @description A page of at most this many instances */
+          limit?: number;
+          /** @description The next page: instances after this id (`next` of a page) */
+          after?: string;
+          /** @description false: only the counts (summary, releases), cheap at any fleet size */
+          instances?: boolean;
+        };
         header?: never;
         path: {
           ns: string;
@@ -2076,11 +2083,22 @@ export interface paths {
                 healthDetail: string;
                 lastSeen: string;
               }[];
+              /** @description Views per release and status over the whole fleet, newest release first */
               releases: {
                 seq: number;
                 applied: number;
                 rejected: number;
               }[];
+              summary: {
+                instances: number;
+                health: {
+                  ok: number;
+                  degraded: number;
+                  failing: number;
+                };
+              };
+              /** @description The `after` of the next page */
+              next?: string;
             };
           };
         };

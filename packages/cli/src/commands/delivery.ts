@@ -114,7 +114,12 @@ export function registerDeliveryCommands(program: Command): void {
 /** Instances grouped by what they have in common (a reject reason, a health detail), with a few names each. */
 function grouped(items: FleetItem[], by: (item: FleetItem) => string): Array<{ key: string; items: FleetItem[] }> {
   const groups = new Map<string, FleetItem[]>();
-  for (const item of items) groups.set(by(item), [...(groups.get(by(item)) ?? []), item]);
+  for (const item of items) {
+    const key = by(item);
+    const members = groups.get(key);
+    if (members) members.push(item);
+    else groups.set(key, [item]);
+  }
   return [...groups.entries()]
     .map(([key, members]) => ({ key, items: members }))
     .sort((a, b) => b.items.length - a.items.length);

@@ -8,7 +8,7 @@ import {
   type PublicKeyInfo,
   type RolloutPolicyDocument,
 } from '@herald/core';
-import type { InstanceRecord, Store } from '@herald/store';
+import type { InstanceRecord, InstanceSummary, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import type { KeyRing } from './keyring.js';
@@ -16,6 +16,22 @@ import { policyOf } from './policy.js';
 import { normaliseReport, type ReportCollector, type ReportInput } from './reports.js';
 import { resolveViewRequests, type ViewAccess, type ViewRequest } from './view-requests.js';
 import type { WatchRequestView } from './watch-hub.js';
+
+export interface FleetPage {
+  limit?: number | undefined;
+  after?: string | undefined;
+  /** false: the counts only. */
+  instances?: boolean | undefined;
+}
+
+export interface FleetAnswer {
+  instances: FleetItem[];
+  /** Views per release and status, over the whole fleet (not only the page). */
+  releases: InstanceSummary['releases'];
+  summary: Omit<InstanceSummary, 'releases'>;
+  /** The `after` of the next page, when there is one. */
+  next?: string;
+}
 
 export interface FleetItem {
   instanceId: string;
@@ -110,27 +126,39 @@ export class DeliveryService {
     this.#reports.accept(report);
   }
 
-  async fleet(
-    principal: Principal,
-    namespace: string,
-  ): Promise<{ instances: FleetItem[]; releases: Array<{ seq: number; applied: number; rejected: number }> }> {
+  /**
+   * The namespace's fleet: its counts (by the database, for every instance seen within the TTL)
+   * and its instances, all of them or one page (`limit`, then `after` the last id of a page:
+   * `next`). `instances: false` answers the counts alone, which stays cheap at any fleet size.
+   */
+  async fleet(principal: Principal, namespace: string, page: FleetPage = {}): Promise<FleetAnswer> {
     requirePermission(principal, 'read', namespace);
     await this.#requireNamespace(namespace);
     await this.#reports.flush();
-    const records = await this.#store.listInstances({ namespace, seenSince: this.#clock.now() - this.#instanceTtlMs });
+    const seenSince = this.#clock.now() - this.#instanceTtlMs;
+    const summary = await this.#store.summarizeInstances({ namespace, seenSince });
+    const { releases, ...counts } = summary;
+    if (page.instances === false) return { instances: [], releases, summary: counts };
+    const records = await this.#store.listInstances({
+      namespace,
+      seenSince,
+      ...(page.after === undefined ? {} : { after: page.after }),
+      // One more than asked says whether there is a next page.
+      ...(page.limit === undefined ? {} : { limit: page.limit + 1 }),
+    });
+    const more = page.limit !== undefined && records.length > page.limit;
+    const shown = more ? records.slice(0, page.limit) : records;
     // The reported digest may be of a view with secrets (an unsalted SHA-256 of values the caller
     // sees all but the secret of): shown, it would let a reader test guesses of the secret offline.
     // Which release and whether it applied is what a reader needs; the digest is for those who may
     // read the secrets.
     const withDigest = allowsSecrets(principal.scopes, namespace);
-    const instances = records.flatMap((record) => fleetItems(record, withDigest));
-    const bySeq = new Map<number, { seq: number; applied: number; rejected: number }>();
-    for (const item of instances) {
-      const entry = bySeq.get(item.seq) ?? { seq: item.seq, applied: 0, rejected: 0 };
-      entry[item.status] += 1;
-      bySeq.set(item.seq, entry);
-    }
-    return { instances, releases: [...bySeq.values()].sort((a, b) => b.seq - a.seq) };
+    return {
+      instances: shown.flatMap((record) => fleetItems(record, withDigest)),
+      releases,
+      summary: counts,
+      ...(more ? { next: shown.at(-1)!.instanceId } : {}),
+    };
   }
 
   async #requireNamespace(namespace: string) {

@@ -43,8 +43,23 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
     {
       schema: {
         tags: ['delivery'],
-        summary: 'Instances that reported a view of the namespace within the TTL: release, status, health',
+        summary:
+          'Instances that reported a view of the namespace within the TTL (release, status, health), all or a page, with their counts',
         params: NamespaceParams,
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(
+              Type.Integer({ minimum: 1, maximum: 10_000, description: 'A page of at most this many instances' }),
+            ),
+            after: Type.Optional(
+              Type.String({ maxLength: 256, description: 'The next page: instances after this id (`next` of a page)' }),
+            ),
+            instances: Type.Optional(
+              Type.Boolean({ description: 'false: only the counts (summary, releases), cheap at any fleet size' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             instances: Type.Array(
@@ -68,12 +83,18 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
             ),
             releases: Type.Array(
               Type.Object({ seq: Type.Integer(), applied: Type.Integer(), rejected: Type.Integer() }),
+              { description: 'Views per release and status over the whole fleet, newest release first' },
             ),
+            summary: Type.Object({
+              instances: Type.Integer(),
+              health: Type.Object({ ok: Type.Integer(), degraded: Type.Integer(), failing: Type.Integer() }),
+            }),
+            next: Type.Optional(Type.String({ description: 'The `after` of the next page' })),
           }),
         },
       },
     },
-    async (request) => delivery.fleet(await ctx.principal(request), request.params.ns),
+    async (request) => delivery.fleet(await ctx.principal(request), request.params.ns, request.query),
   );
 
   app.get(

@@ -329,6 +329,42 @@ export function deliveryConformance(test: ConformanceTest): void {
       assert.deepEqual(await store.listInstances({ namespace: 'app', seenSince: 3000 }), []);
     });
 
+    test('listInstances pages by instance id; summarizeInstances counts what listInstances would list', async (store) => {
+      await store.recordReports([
+        report('b', 1000, [view('app', ['default'], 2), view('app', ['default', 'prod'], 2, 'rejected', 'bad')]),
+        report('a', 1000, [view('app', ['default'], 1)], { health: 'failing' }),
+        report('c', 1000, [view('app', ['default'], 2)], { health: 'degraded' }),
+        report('d', 400, [view('app', ['default'], 2)]),
+        report('e', 1000, [view('other', [], 9)]),
+      ]);
+      const ids = async (after?: string, limit?: number) =>
+        (
+          await store.listInstances({
+            namespace: 'app',
+            seenSince: 500,
+            ...(after === undefined ? {} : { after }),
+            ...(limit === undefined ? {} : { limit }),
+          })
+        ).map((i) => `${i.instanceId}:${i.views.length}`);
+      assert.deepEqual(await ids(undefined, 2), ['a:1', 'b:2'], 'a page holds whole instances, every view of each');
+      assert.deepEqual(await ids('b', 2), ['c:1']);
+      assert.deepEqual(await ids('c', 2), []);
+      assert.deepEqual(await ids('a'), ['b:2', 'c:1']);
+      assert.deepEqual(await store.summarizeInstances({ namespace: 'app', seenSince: 500 }), {
+        instances: 3,
+        health: { ok: 1, degraded: 1, failing: 1 },
+        releases: [
+          { seq: 2, applied: 2, rejected: 1 },
+          { seq: 1, applied: 1, rejected: 0 },
+        ],
+      });
+      assert.deepEqual(await store.summarizeInstances({ namespace: 'none', seenSince: 0 }), {
+        instances: 0,
+        health: { ok: 0, degraded: 0, failing: 0 },
+        releases: [],
+      });
+    });
+
     test('a report changes only the records of the namespaces it has views of', async (store) => {
       await store.recordReports([
         report('web-17', 1000, [view('a', [], 1)], { attributes: { region: 'eu' } }),

@@ -1,6 +1,6 @@
 import type { StoreParts } from '../composed-store.js';
 import { instanceBatch } from '../instance-batch.js';
-import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
+import { groupInstances, instanceSummary, type InstanceJoinRow } from '../instance-rows.js';
 import type { PostgresDatabase } from './database.js';
 
 /**
@@ -61,14 +61,33 @@ export function postgresInstances(db: PostgresDatabase): StoreParts['instances']
 
     async listInstances(query) {
       return db.read(async (pool) => {
+        // The page is chosen on instances first (their primary key keeps it a range scan), then joined.
         const { rows } = await pool.query<InstanceJoinRow>(
           `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
                   v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
-           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
-           WHERE i.namespace = $1 AND i.last_seen >= $2 ORDER BY i.instance_id, v.labels`,
-          [query.namespace, query.seenSince],
+           FROM (SELECT * FROM instances WHERE namespace = $1 AND last_seen >= $2 AND instance_id > $3
+                 ORDER BY instance_id LIMIT $4) i
+           JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           ORDER BY i.instance_id, v.labels`,
+          [query.namespace, query.seenSince, query.after ?? '', query.limit ?? null],
         );
         return groupInstances(query.namespace, rows);
+      });
+    },
+
+    async summarizeInstances(query) {
+      return db.read(async (pool) => {
+        const health = await pool.query<{ health: string; n: number }>(
+          'SELECT health, count(*)::integer AS n FROM instances WHERE namespace = $1 AND last_seen >= $2 GROUP BY health',
+          [query.namespace, query.seenSince],
+        );
+        const views = await pool.query<{ seq: string; status: string; n: number }>(
+          `SELECT v.seq, v.status, count(*)::integer AS n
+           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           WHERE i.namespace = $1 AND i.last_seen >= $2 GROUP BY v.seq, v.status`,
+          [query.namespace, query.seenSince],
+        );
+        return instanceSummary(health.rows, views.rows);
       });
     },
 

@@ -1,5 +1,5 @@
 import type { StoreParts } from '../composed-store.js';
-import { groupInstances, type InstanceJoinRow } from '../instance-rows.js';
+import { groupInstances, instanceSummary, type InstanceJoinRow } from '../instance-rows.js';
 import type { SqliteDatabase } from './database.js';
 
 /**
@@ -60,15 +60,33 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
 
     async listInstances(query) {
       db.assertOpen();
+      // The page is chosen on instances first (their primary key keeps it a range scan), then joined.
       const rows = db
         .prepare(
           `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
                   v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
-           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
-           WHERE i.namespace = ? AND i.last_seen >= ? ORDER BY i.instance_id, v.labels`,
+           FROM (SELECT * FROM instances WHERE namespace = ? AND last_seen >= ? AND instance_id > ?
+                 ORDER BY instance_id LIMIT ?) i
+           JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           ORDER BY i.instance_id, v.labels`,
         )
-        .all(query.namespace, query.seenSince) as InstanceJoinRow[];
+        .all(query.namespace, query.seenSince, query.after ?? '', query.limit ?? -1) as InstanceJoinRow[];
       return groupInstances(query.namespace, rows);
+    },
+
+    async summarizeInstances(query) {
+      db.assertOpen();
+      const health = db
+        .prepare('SELECT health, count(*) AS n FROM instances WHERE namespace = ? AND last_seen >= ? GROUP BY health')
+        .all(query.namespace, query.seenSince) as Array<{ health: string; n: number }>;
+      const views = db
+        .prepare(
+          `SELECT v.seq, v.status, count(*) AS n
+           FROM instances i JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
+           WHERE i.namespace = ? AND i.last_seen >= ? GROUP BY v.seq, v.status`,
+        )
+        .all(query.namespace, query.seenSince) as Array<{ seq: number; status: string; n: number }>;
+      return instanceSummary(health, views);
     },
 
     async instanceOwners(instanceId) {
