@@ -61,6 +61,13 @@ export class Backoff {
     return Math.min(retryAfterMs, this.#maxRetryAfterMs) + jittered;
   }
 
+  /** A delay within the first ceiling (random(0, base)), not counted as an attempt. */
+  jitter(): number {
+    const r = this.#random();
+    const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
+    return Math.floor(unit * Math.min(this.#capMs, this.#baseMs));
+  }
+
   reset(): void {
     this.#attempt = 0;
   }

@@ -48,8 +48,18 @@ export interface ViewName {
 export type ClientStatus =
   /** Opening a watch stream; `attempt` is the number of failed attempts since the last success. */
   | { readonly type: 'connecting'; readonly attempt: number }
-  /** The stream delivered its `hello`. */
-  | { readonly type: 'connected'; readonly revision: number; readonly heartbeatMs: number }
+  /** The stream delivered its `hello`; `endpoint` is the URL in use (one of the `url` option's). */
+  | { readonly type: 'connected'; readonly revision: number; readonly heartbeatMs: number; readonly endpoint: string }
+  /**
+   * The client moved to another endpoint: `failover` after the one in use failed (`reason`),
+   * `failback` to a preferred one that stayed ready.
+   */
+  | {
+      readonly type: 'failover' | 'failback';
+      readonly from: string;
+      readonly to: string;
+      readonly reason: string;
+    }
   /** The stream failed or ended; `error.code` says how (see HeraldClientError). */
   | { readonly type: 'disconnected'; readonly error: Error }
   | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number }

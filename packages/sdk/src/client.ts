@@ -207,10 +207,26 @@ export class HeraldClient implements AsyncDisposable {
     }));
   }
 
-  /** Whether a stream is up, and the freshest revision the upstream told of (hello or heartbeat). */
-  upstream(): { connected: boolean; revision: number | undefined; heardAt: number | undefined } {
+  /**
+   * Whether a stream is up, the freshest revision the upstream told of (hello or heartbeat), and
+   * the endpoint in use (`endpoint`, since `endpointSince` ms since the epoch).
+   */
+  upstream(): {
+    connected: boolean;
+    revision: number | undefined;
+    heardAt: number | undefined;
+    endpoint: string;
+    endpointSince: number;
+  } {
     const upstream = this.#stream.upstream;
-    return { connected: this.#stream.connected, revision: upstream?.revision, heardAt: upstream?.heardAt };
+    const endpoints = this.#options.endpoints;
+    return {
+      connected: this.#stream.connected,
+      revision: upstream?.revision,
+      heardAt: upstream?.heardAt,
+      endpoint: endpoints.current.href,
+      endpointSince: endpoints.since,
+    };
   }
 
   /**

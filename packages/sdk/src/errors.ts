@@ -25,6 +25,8 @@ export const clientErrorCodes = [
   'stream_stalled',
   /** The client dropped the stream itself to resynchronise after a delta from an unexpected base. */
   'resync',
+  /** The client left a less preferred endpoint for a preferred one that has stayed ready (failback). */
+  'failback',
 ] as const;
 
 export type ClientErrorCode = (typeof clientErrorCodes)[number];

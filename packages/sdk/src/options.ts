@@ -1,6 +1,7 @@
 import { canonicalJson, normaliseLabels, type PublicKeyInfo, type ViewValues } from '@herald/core';
 import type { BackoffOptions } from './backoff.js';
 import { systemClientClock, type ClientClock } from './clock.js';
+import { Endpoints, parseEndpointList, type FailoverOptions } from './endpoints.js';
 import { HeraldClientError } from './errors.js';
 import { isUsableKey } from './keyring.js';
 import { tlsFetch, type ClientTlsOptions } from './tls-fetch.js';
@@ -31,8 +32,16 @@ export type ValidateHook = (
 export type HealthStatus = 'ok' | 'degraded' | 'failing';
 
 export interface HeraldClientOptions {
-  /** The control plane or a relay, e.g. `https://herald.internal:7400` (a path prefix is kept). */
-  url: string | URL;
+  /**
+   * The control plane or a relay, e.g. `https://herald.internal:7400` (a path prefix is kept); or
+   * several, in order of preference (a list, or one string separated by commas): the region's
+   * relay, a second relay, the control plane. The client fails over when the one in use refuses
+   * connections, goes silent or sheds it, and fails back once a preferred one has stayed ready
+   * (see `failover`). Each serves the same signed releases, verified the same way.
+   */
+  url: string | URL | ReadonlyArray<string | URL>;
+  /** When to move back to a preferred endpoint: after 60 s of ready probes, every 10 s, by default. */
+  failover?: FailoverOptions | undefined;
   /**
    * A token with the client role (or higher) on every namespace watched; a function is asked
    * before every request, so a rotated token (re-read from a file, say) is used from then on.
@@ -80,7 +89,8 @@ export interface ResolvedView extends ViewRef {
 }
 
 export interface ResolvedOptions {
-  readonly base: URL;
+  /** The endpoints and which one is in use: the one part of the options that changes. */
+  readonly endpoints: Endpoints;
   /** The bearer token of the next request; undefined sends none (a client certificate authenticates). */
   readonly token: () => string | undefined;
   readonly instanceId: string;
@@ -114,15 +124,19 @@ export function viewId(namespace: string, labels: readonly string[]): string {
 /** Validates the options once, at construction, and freezes the result. */
 export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   if (typeof input !== 'object' || input === null) fail('options must be an object');
-  let base: URL;
+  let urls: URL[];
   try {
-    base = new URL(String(input.url));
-  } catch {
-    fail(`url "${String(input.url)}" is not a URL`);
+    urls = parseEndpointList(input.url);
+  } catch (error) {
+    fail((error as Error).message);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:')
-    fail(`url must be http: or https:, not ${base.protocol}`);
-  if (!base.pathname.endsWith('/')) base.pathname = `${base.pathname}/`;
+  const failover = input.failover ?? {};
+  if (typeof failover !== 'object' || failover === null) fail('failover must be an object');
+  for (const name of ['failbackAfterMs', 'probeIntervalMs'] as const) {
+    const value = failover[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0))
+      fail(`failover.${name} must be a positive number`);
+  }
   const token = resolveToken(input.token, input.tls?.cert !== undefined);
   if (typeof input.instanceId !== 'string' || input.instanceId.length === 0)
     fail('instanceId must be a non-empty string');
@@ -182,7 +196,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   let fetchFn = input.fetch ?? globalThis.fetch;
   if (input.tls !== undefined) {
     if (typeof input.tls !== 'object' || input.tls === null) fail('tls must be an object ({cert, key, ca})');
-    if (base.protocol !== 'https:') fail('tls needs an https: url');
+    if (urls.some((url) => url.protocol !== 'https:')) fail('tls needs https: urls');
     try {
       fetchFn = tlsFetch(input.tls);
     } catch (error) {
@@ -200,7 +214,7 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
     fail('clock must have now, setTimeout and clearTimeout');
 
   return Object.freeze({
-    base,
+    endpoints: new Endpoints(urls, clock, failover),
     token,
     instanceId: input.instanceId,
     attributes: Object.freeze(attributes),
@@ -217,9 +231,9 @@ export function resolveOptions(input: HeraldClientOptions): ResolvedOptions {
   });
 }
 
-/** An endpoint of the server, relative to `url` (so a path prefix is kept). */
+/** A path of the endpoint in use, relative to its URL (so a path prefix is kept). */
 export function endpoint(options: ResolvedOptions, path: string): URL {
-  return new URL(path, options.base);
+  return options.endpoints.url(path);
 }
 
 /** Headers of every request to the server: the bearer token (when there is one), and `extra`. */

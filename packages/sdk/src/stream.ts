@@ -32,6 +32,28 @@ export interface StreamHandler {
 }
 
 const connectTimeoutMs = 30_000;
+/** A readiness probe of a preferred endpoint that takes longer than this counts as not ready. */
+const probeTimeoutMs = 5_000;
+
+/**
+ * Whether another endpoint may do better: the one in use refused or dropped the connection, went
+ * silent, broke the protocol, or shed the client. A refusal of the request itself (401, 403, 404)
+ * would be the same everywhere: those stay.
+ */
+function failsOver(error: Error): boolean {
+  if (!(error instanceof HeraldClientError)) return false;
+  switch (error.code) {
+    case 'unreachable':
+    case 'stream_stalled':
+    case 'stream_ended':
+    case 'protocol_error':
+      return true;
+    case 'http_error':
+      return error.status === 429 || error.status === 502 || error.status === 503 || error.status === 504;
+    default:
+      return false;
+  }
+}
 
 /**
  * The watch stream: opens POST /v1/watch, parses its Server-Sent Events into the protocol's
@@ -52,6 +74,9 @@ export class WatchStream {
   #holdBackoff = false;
   #connected = false;
   #upstream: { revision: number; heardAt: number } | undefined;
+  /** Endpoints tried since the last healthy stream: a fresh one is tried at once (within jitter). */
+  #tried = new Set<number>([0]);
+  #probeTimer: unknown;
 
   constructor(options: ResolvedOptions, handler: StreamHandler) {
     this.#options = options;
@@ -74,10 +99,10 @@ export class WatchStream {
     while (!this.#stopped) {
       const error = await this.#connectOnce();
       this.#connected = false;
+      this.#stopProbing();
       if (this.#stopped) return;
       this.#handler.status({ type: 'disconnected', error });
-      const retryAfterMs = error instanceof HeraldClientError ? error.retryAfterMs : undefined;
-      const delayMs = this.#backoff.next(retryAfterMs);
+      const delayMs = this.#nextDelay(error);
       this.#handler.status({ type: 'reconnecting', attempt: this.#backoff.attempt, delayMs });
       const sleep = new Sleep(this.#options.clock, delayMs);
       this.#sleep = sleep;
@@ -89,8 +114,80 @@ export class WatchStream {
   /** Ends the stream in flight (with `error` as why) and the loop; idempotent. */
   stop(error: Error): void {
     this.#stopped = true;
+    this.#stopProbing();
     this.#stopStream?.(error);
     this.#sleep?.cancel();
+  }
+
+  /**
+   * How long to wait before the next attempt, moving to another endpoint first when the failure
+   * says one may do better. A failback reconnects at once; an endpoint not yet tried in this outage
+   * within the first jitter (a region failing over does not arrive in one millisecond), or after
+   * the Retry-After it gave earlier; once every endpoint has failed, the usual backoff.
+   */
+  #nextDelay(error: Error): number {
+    if (error instanceof HeraldClientError && error.code === 'failback') return 0;
+    const endpoints = this.#options.endpoints;
+    const retryAfterMs = error instanceof HeraldClientError ? error.retryAfterMs : undefined;
+    const moved = failsOver(error) ? endpoints.failover(retryAfterMs) : undefined;
+    if (!moved) return this.#backoff.next(retryAfterMs);
+    this.#handler.status({ type: 'failover', from: moved.from.href, to: moved.to.href, reason: error.message });
+    const waitMs = endpoints.waitMs();
+    if (!this.#tried.has(endpoints.index)) {
+      this.#tried.add(endpoints.index);
+      return waitMs + this.#backoff.jitter();
+    }
+    return this.#backoff.next(waitMs > 0 ? waitMs : undefined);
+  }
+
+  /** While on a less preferred endpoint: probes the preferred ones, and moves back to one that stayed ready. */
+  #startProbing(): void {
+    this.#stopProbing();
+    const endpoints = this.#options.endpoints;
+    if (endpoints.index === 0 || this.#stopped) return;
+    const clock = this.#options.clock;
+    this.#probeTimer = clock.setTimeout(() => {
+      this.#probeTimer = undefined;
+      void this.#probeOnce().then(() => {
+        if (!this.#connected || this.#stopped) return;
+        const candidate = endpoints.failbackCandidate();
+        if (candidate === undefined) return this.#startProbing();
+        const moved = endpoints.failback(candidate);
+        this.#handler.status({
+          type: 'failback',
+          from: moved.from.href,
+          to: moved.to.href,
+          reason: `${moved.to.href} has been ready for ${endpoints.failbackAfterMs} ms`,
+        });
+        this.#stopStream?.(new HeraldClientError('failback', `moving back to ${moved.to.href}`));
+      });
+    }, endpoints.probeIntervalMs);
+  }
+
+  #stopProbing(): void {
+    if (this.#probeTimer === undefined) return;
+    this.#options.clock.clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+  }
+
+  /** One readiness probe of each preferred endpoint: ready is a 200 from /readyz from an endpoint that reaches its own upstream. */
+  async #probeOnce(): Promise<void> {
+    const { endpoints, clock } = this.#options;
+    await Promise.all(
+      endpoints.probeTargets().map(async ({ index, url }) => {
+        const controller = new AbortController();
+        const timer = clock.setTimeout(() => controller.abort(), probeTimeoutMs);
+        try {
+          const response = await this.#options.fetch(new URL('readyz', url), { signal: controller.signal });
+          const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
+          endpoints.probed(index, response.status === 200 && body.upstream !== 'unreachable');
+        } catch {
+          endpoints.probed(index, false);
+        } finally {
+          clock.clearTimeout(timer);
+        }
+      }),
+    );
   }
 
   /** One stream, from request to end; returns why it ended. Never throws. */
@@ -170,7 +267,7 @@ export class WatchStream {
       const code = (error as { cause?: { code?: string } }).cause?.code;
       return new HeraldClientError(
         'unreachable',
-        `cannot reach ${this.#options.base.origin}${code ? ` (${code})` : ''}`,
+        `cannot reach ${this.#options.endpoints.current.origin}${code ? ` (${code})` : ''}`,
         { cause: error },
       );
     } finally {
@@ -221,8 +318,11 @@ export class WatchStream {
     this.#upstream = { revision: data.revision, heardAt: this.#options.clock.now() };
     if (!this.#holdBackoff) this.#backoff.reset();
     this.#connected = true;
+    const endpoints = this.#options.endpoints;
+    this.#tried = new Set([endpoints.index]);
     await this.#handler.onHelloKeys(data.keys);
-    this.#handler.status({ type: 'connected', revision: data.revision, heartbeatMs });
+    this.#handler.status({ type: 'connected', revision: data.revision, heartbeatMs, endpoint: endpoints.current.href });
+    this.#startProbing();
   }
 
   async #view(kind: 'snapshot' | 'delta', payload: unknown): Promise<'ok' | 'resync'> {
