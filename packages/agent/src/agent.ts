@@ -169,6 +169,10 @@ export class Agent implements AsyncDisposable {
       this.#http = new LocalHttp({
         views: () => this.#client.snapshots(),
         health: () => this.#health,
+        upstream: () => {
+          const upstream = this.#client.upstream();
+          return { endpoint: upstream.endpoint, since: upstream.endpointSince, connected: upstream.connected };
+        },
         serveSecrets,
       });
     }

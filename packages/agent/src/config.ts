@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { checkDuration, checkLabel, checkNamespaceName, defaultLimits, type PublicKeyInfo } from '@herald/core';
-import { isUsableKey, viewId } from '@herald/sdk/internal';
+import { isUsableKey, parseEndpointList, viewId } from '@herald/sdk/internal';
 import { AgentError } from './errors.js';
 import { outputFormats, type OutputFormat } from './render.js';
 import { parseTemplate, type Template } from './template.js';
@@ -33,8 +33,8 @@ export interface SubscriptionInput {
 export type ConfigOverrides = { [K in keyof AgentConfigInput]?: AgentConfigInput[K] | undefined };
 
 export interface AgentConfigInput {
-  /** The control plane or a relay. */
-  url: string;
+  /** The control plane or a relay; several in order of preference, separated by commas (or a YAML list). */
+  url: string | readonly string[];
   /** A token with the client role on every namespace subscribed (or `tokenFile`). */
   token?: string;
   /** A file holding the token (surrounding whitespace ignored); read again when it changes (a rotation). */
@@ -227,14 +227,17 @@ export function resolveAgentConfig(input: AgentConfigInput, options: { baseDir?:
   for (const key of Object.keys(input))
     if (!topLevelKeys.has(key)) fail(`unknown setting "${key}" (known: ${[...topLevelKeys].join(', ')})`);
 
-  const url = text('url', input.url, true);
+  // One URL, several separated by commas, or a YAML list: the endpoints in order of preference.
+  const url = text(
+    'url',
+    Array.isArray(input.url) && input.url.every((u) => typeof u === 'string') ? input.url.join(',') : input.url,
+    true,
+  );
   if (url !== undefined) {
     try {
-      const parsed = new URL(url);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-        fail(`url must be http: or https:, not ${parsed.protocol}`);
-    } catch {
-      fail(`url ${describe(url)} is not a URL`);
+      parseEndpointList(url);
+    } catch (error) {
+      fail((error as Error).message);
     }
   }
 

@@ -9,6 +9,8 @@ export interface ViewSource {
   views(): ReadonlyArray<{ namespace: string; labels: readonly string[]; snapshot: ViewSnapshot | undefined }>;
   /** The agent's health as last reported. */
   health(): { status: string; detail: string };
+  /** The upstream endpoint in use (one of `url`'s), since when, and whether its stream is up. */
+  upstream(): { endpoint: string; since: number; connected: boolean };
   readonly serveSecrets: boolean;
 }
 
@@ -95,7 +97,8 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
  *   `If-None-Match` with that ETag → 304. 404 for a view the agent does not follow, 503 before it
  *   has values, 403 for a view with secrets unless `http.serveSecrets`.
  * - `GET /v1/views` → the views followed, with seq and digest.
- * - `GET /healthz` → 200 `{status, detail, views}` once every view has values, else 503.
+ * - `GET /healthz` → 200 `{status, detail, upstream, views}` once every view has values, else 503;
+ *   `upstream` is the endpoint in use (`endpoint`, `since`, `connected`).
  *
  * It answers only to a loopback Host header, so a web page cannot reach it by DNS rebinding.
  */
@@ -155,9 +158,11 @@ export class LocalHttp {
     if (url.pathname === '/healthz') {
       const ready = views.every((v) => v.snapshot !== undefined);
       const health = this.#source.health();
+      const upstream = this.#source.upstream();
       send(response, ready ? 200 : 503, {
         status: ready ? health.status : 'starting',
         detail: ready ? health.detail : 'waiting for the first values of every view',
+        upstream: { ...upstream, since: new Date(upstream.since).toISOString() },
         views: views.map((v) => ({
           namespace: v.namespace,
           labels: v.labels,

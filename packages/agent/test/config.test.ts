@@ -142,6 +142,19 @@ void describe('resolveAgentConfig', () => {
     assert.equal(problems.length, expect.length, problems.join('\n'));
   });
 
+  void it('takes several endpoints in order of preference: commas or a YAML list', () => {
+    assert.equal(
+      resolveAgentConfig(minimal({ url: 'http://relay-a:7401, http://cp:7400' })).url,
+      'http://relay-a:7401, http://cp:7400',
+    );
+    assert.equal(
+      resolveAgentConfig(minimal({ url: ['http://relay-a:7401', 'http://cp:7400'] })).url,
+      'http://relay-a:7401,http://cp:7400',
+    );
+    assert.match(problemsOf(minimal({ url: 'http://a:1,http://a:1' })).join(), /names http:\/\/a:1\/ twice/u);
+    assert.match(problemsOf(minimal({ url: 'http://a:1,nope' })).join(), /url "nope" is not a URL/u);
+  });
+
   void it('refuses an empty subscription list, a template on a non-template format, and token with tokenFile', () => {
     assert.match(problemsOf(minimal({ subscriptions: [] })).join(), /at least one view/u);
     assert.match(

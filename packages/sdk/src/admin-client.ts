@@ -1,3 +1,4 @@
+import { parseEndpointList } from './endpoints.js';
 import { readProblem, type HttpProblem } from './http-problem.js';
 
 /**
@@ -26,8 +27,15 @@ export class HeraldApiError extends Error {
   }
 }
 
+/**
+ * Failures that show the request never reached a server, so the next endpoint may take it (a write
+ * included): nothing was sent. A reset or a timeout might come after the server acted; those stay.
+ */
+const neverSent = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
 export interface AdminClientOptions {
-  url: string;
+  /** The control plane; or several nodes, in order (a list or commas), the next tried when one refuses connections. */
+  url: string | readonly string[];
   token?: string;
   /** Per-request timeout in milliseconds. */
   timeoutMs?: number;
@@ -40,15 +48,17 @@ export interface RequestOptions {
 }
 
 export class AdminClient {
-  readonly #base: URL;
+  readonly #bases: URL[];
+  /** The endpoint that last answered: asked first next time. */
+  #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
 
   constructor(options: AdminClientOptions) {
     try {
-      this.#base = new URL(options.url);
-    } catch {
-      throw new TypeError(`"${options.url}" is not a URL`);
+      this.#bases = parseEndpointList(options.url);
+    } catch (error) {
+      throw new TypeError((error as Error).message);
     }
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
@@ -64,29 +74,34 @@ export class AdminClient {
     path: string,
     options: RequestOptions = {},
   ): Promise<{ status: number; body: T; headers: Headers }> {
-    const url = new URL(
-      path.replace(/^\//u, ''),
-      this.#base.href.endsWith('/') ? this.#base : new URL(`${this.#base.href}/`),
-    );
-    for (const [name, value] of Object.entries(options.query ?? {})) {
-      if (value === undefined) continue;
-      for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
-    }
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-    } catch (cause) {
-      const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).name;
-      throw new HeraldApiError(0, { code: 'unreachable', detail: `cannot reach ${this.#base.origin} (${reason})` });
+    let response: Response | undefined;
+    const failures: string[] = [];
+    for (let tried = 0; tried < this.#bases.length && !response; tried += 1) {
+      const index = (this.#current + tried) % this.#bases.length;
+      const base = this.#bases[index]!;
+      const url = new URL(path.replace(/^\//u, ''), base);
+      for (const [name, value] of Object.entries(options.query ?? {})) {
+        if (value === undefined) continue;
+        for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
+      }
+      try {
+        response = await fetch(url, {
+          method,
+          headers,
+          ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        this.#current = index;
+      } catch (cause) {
+        const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).name;
+        failures.push(`${base.origin} (${reason})`);
+        if (!neverSent.has(reason)) break;
+      }
     }
+    if (!response) throw new HeraldApiError(0, { code: 'unreachable', detail: `cannot reach ${failures.join(', ')}` });
     if (response.status >= 400) throw HeraldApiError.fromProblem(await readProblem(response, Date.now()));
     const text = await response.text();
     let body: unknown = undefined;

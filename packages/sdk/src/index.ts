@@ -15,6 +15,7 @@ export type { ClientErrorCode, HeraldClientErrorOptions } from './errors.js';
 export { rejectionCodes } from './verify.js';
 export type { RejectionCode } from './verify.js';
 export { systemClientClock } from './clock.js';
+export type { FailoverOptions } from './endpoints.js';
 export { tlsFetch } from './tls-fetch.js';
 export { tokenFromFile } from './token-file.js';
 export type { ClientTlsOptions } from './tls-fetch.js';

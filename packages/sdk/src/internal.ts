@@ -4,6 +4,7 @@ export { tempSuffix, writeFileAtomic } from './atomic-file.js';
 export { cacheFormat, DiskCache, viewFileName } from './cache.js';
 export type { CachedKeysFile, CachedViewFile, CacheRead } from './cache.js';
 export { Channel } from './channel.js';
+export { Endpoints, parseEndpointList } from './endpoints.js';
 export { Sleep, systemClientClock } from './clock.js';
 export type { ClientClock } from './clock.js';
 export { problemError, problemFromResponse, readProblem } from './http-problem.js';

@@ -141,8 +141,16 @@ function eventPrinter(config: AgentConfig): (event: AgentEvent) => void {
           );
         break;
       case 'connected':
-        if (connected !== true) say(`connected to ${config.url} (revision ${status.revision})`);
+        if (connected !== true) say(`connected to ${status.endpoint} (revision ${status.revision})`);
         connected = true;
+        break;
+      case 'failover':
+        say(`${status.from} failed (${status.reason}): trying ${status.to}`);
+        connected = undefined;
+        break;
+      case 'failback':
+        say(`back to ${status.to}: ${status.reason}`);
+        connected = undefined;
         break;
       case 'disconnected':
         if (connected !== false) say(`disconnected: ${status.error.message}; retrying, the files keep what they hold`);

@@ -67,6 +67,8 @@ export function registerWatchCommand(program: Command): void {
                 `trusting the server's signing keys on first contact: ${status.keys.map((k) => k.keyId).join(', ')}`,
               );
             else if (status.type === 'rejected') warn(`rejected release ${status.seq ?? '?'}: ${status.reason}`);
+            else if (status.type === 'failover') warn(`${status.from} failed (${status.reason}): trying ${status.to}`);
+            else if (status.type === 'failback') warn(`back to ${status.to}: ${status.reason}`);
             else if (status.type === 'disconnected') {
               const refusal = permanentRefusal(status.error);
               // Retrying cannot help (no such namespace, not allowed, a bad request): stop, exit 1.
