@@ -1,4 +1,4 @@
-import type { ClientClock } from './clock.js';
+import type { Clock } from '@herald/core';
 
 /**
  * The endpoints a client may use, in order of preference (the region's relay, a second relay,
@@ -35,13 +35,13 @@ interface EndpointState {
 
 export class Endpoints {
   readonly #states: EndpointState[];
-  readonly #clock: ClientClock;
+  readonly #clock: Clock;
   readonly failbackAfterMs: number;
   readonly probeIntervalMs: number;
   #index = 0;
   #since: number;
 
-  constructor(urls: readonly URL[], clock: ClientClock, options: FailoverOptions = {}) {
+  constructor(urls: readonly URL[], clock: Clock, options: FailoverOptions = {}) {
     if (urls.length === 0) throw new RangeError('at least one endpoint');
     this.#states = urls.map((url) => ({ url, notBefore: 0, readySince: undefined }));
     this.#clock = clock;

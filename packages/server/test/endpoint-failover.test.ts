@@ -17,11 +17,13 @@ let keys: PublicKeyInfo[];
 const folders: Array<{ path: string; cleanup: () => Promise<void> }> = [];
 const relays: Relay[] = [];
 
-async function startRelay(port = 0): Promise<Relay> {
+async function startRelay(port = 0, upstream = ts.url): Promise<Relay> {
   const cache = await tempDir('herald-failover-relay-');
   folders.push(cache);
   const relay = new Relay({
-    upstream: ts.url,
+    upstream,
+    upstreamFailbackAfterMs: 1500,
+    upstreamProbeIntervalMs: 250,
     token: relayToken,
     trust: keys,
     cacheDir: cache.path,
@@ -137,6 +139,48 @@ void test('an endpoint that refuses connections is passed over at once for the n
       timeoutMs: 30_000,
     });
     assert.equal(client.upstream().endpoint, `${ts.url}/`);
+  } finally {
+    await client.close();
+  }
+});
+
+void test('a relay given [relay, control plane] as upstreams fails over when its relay dies, and back', async () => {
+  const parent = await startRelay();
+  const parentUrl = `${parent.url}/`;
+  const parentPort = Number(new URL(parentUrl).port);
+  const child = await startRelay(0, `${parent.url},${ts.url}`);
+  const readyz = async () =>
+    (await (await fetch(`${child.url}/readyz`)).json()) as {
+      endpoint: string;
+      upstream: string;
+      endpointSince: string;
+    };
+  const client = new HeraldClient({
+    url: child.url,
+    token: clientToken,
+    instanceId: 'web-3',
+    views: [{ namespace: 'app' }],
+    trustedKeys: keys,
+    reconnect: { baseMs: 50, capMs: 500 },
+  });
+  const color = () => client.values('app')?.['color'];
+  try {
+    await client.start();
+    await client.ready();
+    assert.equal((await readyz()).endpoint, parentUrl);
+
+    await parent.destroy();
+    await setEntry(ts, 'app', 'color', { value: 'orange' });
+    await eventually(() => color() === 'orange', { message: 'orange through the control plane', timeoutMs: 30_000 });
+    assert.equal((await readyz()).endpoint, `${ts.url}/`);
+
+    await startRelay(parentPort);
+    await eventually(async () => (await readyz()).endpoint === parentUrl, {
+      message: 'the relay back on its preferred upstream',
+      timeoutMs: 30_000,
+    });
+    await setEntry(ts, 'app', 'color', { value: 'indigo' });
+    await eventually(() => color() === 'indigo', { message: 'indigo through both relays', timeoutMs: 30_000 });
   } finally {
     await client.close();
   }

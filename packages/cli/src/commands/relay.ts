@@ -10,7 +10,10 @@ export function registerRelayCommand(program: Command): void {
   program
     .command('relay')
     .description('a relay: serves the watch, view and report API from an upstream, with a verified disk cache')
-    .requiredOption('--upstream <url>', 'the control plane or another relay')
+    .requiredOption(
+      '--upstream <urls>',
+      'the control plane or another relay; several separated by commas, in order of preference (failover and back)',
+    )
     .requiredOption('--listen <host:port>', 'address to listen on')
     .requiredOption('--cache <dir>', 'folder for verified releases, routes and pinned keys')
     .option('--token <token>', 'token with the client role on the namespaces served (env HERALD_TOKEN)')

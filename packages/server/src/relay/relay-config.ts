@@ -1,4 +1,5 @@
 import type { ClientTlsOptions } from '@herald/sdk';
+import { parseEndpointList } from '@herald/sdk/internal';
 import { HeraldError, type Limits, type PublicKeyInfo, type TimerClock } from '@herald/core';
 import {
   checkLimits,
@@ -28,7 +29,10 @@ type SharedSettings = Pick<
 >;
 
 export interface RelayConfig extends SharedSettings {
-  /** The control plane or another relay. */
+  /**
+   * The control plane or another relay; or several, separated by commas, in order of preference
+   * (a second relay, the control plane): the relay fails over between them and back, as clients do.
+   */
   upstream: string;
   /**
    * A token with the client role on the namespaces this relay serves; a function is asked before
@@ -55,6 +59,10 @@ export interface RelayConfig extends SharedSettings {
   refusalRetryMs: number;
   /** Milliseconds an upstream request may take, on top of a long poll's wait. */
   upstreamTimeoutMs: number;
+  /** With several upstreams: milliseconds a preferred one must stay ready before the relay moves back to it. */
+  upstreamFailbackAfterMs: number;
+  /** With several upstreams: milliseconds between readiness probes of the preferred ones. */
+  upstreamProbeIntervalMs: number;
 }
 
 export const defaultRelayConfig = Object.freeze({
@@ -79,6 +87,8 @@ export const defaultRelayConfig = Object.freeze({
   refusedTokenCacheMs: 5_000,
   refusalRetryMs: 5_000,
   upstreamTimeoutMs: 15_000,
+  upstreamFailbackAfterMs: 60_000,
+  upstreamProbeIntervalMs: 10_000,
 } satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'>);
 
 export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'upstreamTls'> &
@@ -128,14 +138,27 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
       'refusedTokenCacheMs',
       'refusalRetryMs',
       'upstreamTimeoutMs',
+      'upstreamFailbackAfterMs',
+      'upstreamProbeIntervalMs',
     ],
     problems,
   );
-  if (!isHttpUrl(config.upstream)) problems.push(`upstream must be an http(s) URL, got ${String(config.upstream)}`);
+  try {
+    if (typeof config.upstream !== 'string')
+      throw new Error(`upstream must be an http(s) URL, got ${String(config.upstream)}`);
+    parseEndpointList(config.upstream);
+  } catch (error) {
+    problems.push((error as Error).message.replace(/^url/u, 'upstream'));
+  }
   if (typeof config.token !== 'function' && (typeof config.token !== 'string' || config.token.length === 0))
     problems.push('token must not be empty');
-  if (config.upstreamTls !== undefined && !config.upstream.startsWith('https:'))
-    problems.push('upstreamTls needs an https: upstream');
+  if (
+    config.upstreamTls !== undefined &&
+    String(config.upstream)
+      .split(',')
+      .some((u) => !u.trim().startsWith('https:'))
+  )
+    problems.push('upstreamTls needs https: upstreams');
   if (typeof config.cacheDir !== 'string' || config.cacheDir.length === 0) problems.push('cacheDir must not be empty');
   const trust: unknown = config.trust;
   if (trust !== 'tofu' && !(Array.isArray(trust) && trust.every(isPublicKey))) {
@@ -153,13 +176,4 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
 function isPublicKey(value: unknown): boolean {
   const key = value as Partial<Record<'keyId' | 'publicKey', unknown>> | null;
   return typeof key?.keyId === 'string' && typeof key.publicKey === 'string';
-}
-
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    return ['http:', 'https:'].includes(new URL(value).protocol);
-  } catch {
-    return false;
-  }
 }

@@ -49,6 +49,7 @@ export class Relay {
   readonly #reports: ReportCollector;
   #state: State = 'built';
   #keyRefresh: unknown;
+  #upstreamProbe: unknown;
   #closing: Promise<void> | undefined;
   readonly #closed: Promise<void | Error>;
   #settleClosed!: (outcome: void | Error) => void;
@@ -70,6 +71,14 @@ export class Relay {
       tls: config.upstreamTls,
       timeoutMs: config.upstreamTimeoutMs,
       clock,
+      failover: { failbackAfterMs: config.upstreamFailbackAfterMs, probeIntervalMs: config.upstreamProbeIntervalMs },
+      onMove: (event) =>
+        this.#app.log.warn(
+          { upstream: event.to, previous: event.from, reason: event.reason },
+          event.kind === 'failover'
+            ? `upstream ${event.from} failed (${event.reason}); using ${event.to}`
+            : `back to upstream ${event.to} (${event.reason})`,
+        ),
       onOutage: (event) => {
         const origin = this.#upstream.url.origin;
         if (event.state === 'down')
@@ -188,6 +197,8 @@ export class Relay {
         return reply.code(ready ? 200 : 503).send({
           status: ready ? 'ready' : 'unavailable',
           upstream: down !== undefined ? 'unreachable' : reached ? 'reached' : 'not reached',
+          endpoint: this.#upstream.url.href,
+          endpointSince: new Date(this.#upstream.endpointSince).toISOString(),
           ...(down === undefined
             ? {}
             : {
@@ -215,6 +226,10 @@ export class Relay {
     this.#keyRefresh = this.#clock.setInterval(
       () => void this.#trust.refresh().catch(() => undefined),
       this.config.keyRefreshMs,
+    );
+    this.#upstreamProbe = this.#clock.setInterval(
+      () => void this.#upstream.probe().catch(() => undefined),
+      this.#upstream.probeIntervalMs,
     );
     this.#state = 'listening';
     return this.url;
@@ -250,6 +265,7 @@ export class Relay {
   async #shutdown(): Promise<void> {
     this.#state = 'closing';
     this.#clock.clearInterval(this.#keyRefresh);
+    this.#clock.clearInterval(this.#upstreamProbe);
     const grace = this.#clock.setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
     let failure: Error | undefined;
     try {

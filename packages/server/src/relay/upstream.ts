@@ -1,6 +1,6 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
 import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
-import { readProblem } from '@herald/sdk/internal';
+import { Endpoints, parseEndpointList, readProblem } from '@herald/sdk/internal';
 import type { CollectedReport } from '../delivery/reports.js';
 import type { RouteDescription } from '../delivery/backend.js';
 
@@ -14,6 +14,14 @@ const passedOn: ReadonlySet<string> = new Set([
   'revision_compacted',
 ]);
 
+/** The relay moved to another upstream endpoint: after a failure, or back to a preferred one that stayed ready. */
+export interface UpstreamMove {
+  kind: 'failover' | 'failback';
+  from: string;
+  to: string;
+  reason: string;
+}
+
 export type UpstreamOutage =
   { state: 'down'; since: number; cause: unknown } | { state: 'up'; since: number; lastedMs: number };
 
@@ -23,9 +31,15 @@ export class UpstreamRefusal extends HeraldError {}
 /**
  * The relay's view of its upstream (a control plane or another relay): the same public API a
  * client uses. Network failures become `unavailable`; refusals keep the upstream's code.
+ *
+ * Several upstreams are endpoints in order of preference, as for any client (sdk endpoints.ts):
+ * a request that cannot reach the one in use, or that it sheds (5xx), fails over to the next for
+ * the requests after it (the relay's loops retry on their own); `probe()` asks the preferred ones
+ * for readiness and moves back to one that has stayed ready. Each serves the same signed releases,
+ * which the relay verifies whichever sent them.
  */
 export class Upstream {
-  readonly url: URL;
+  readonly #endpoints: Endpoints;
   readonly #token: () => string;
   readonly #fetch: typeof globalThis.fetch;
   readonly #timeoutMs: number;
@@ -35,6 +49,8 @@ export class Upstream {
   /** Since when the upstream has been unreachable (the clock's time); undefined while it answers. */
   unreachableSince: number | undefined;
   readonly #onOutage: (event: UpstreamOutage) => void;
+  readonly #onMove: (event: UpstreamMove) => void;
+  #probing = false;
 
   constructor(deps: {
     url: string;
@@ -45,14 +61,75 @@ export class Upstream {
     tls?: ClientTlsOptions | undefined;
     /** Told once when an outage starts and once when it ends, never per failed request. */
     onOutage?: (event: UpstreamOutage) => void;
+    /** Told when the relay moves to another upstream endpoint. */
+    onMove?: (event: UpstreamMove) => void;
+    /** When to move back to a preferred upstream (sdk FailoverOptions). */
+    failover?: { failbackAfterMs?: number; probeIntervalMs?: number };
   }) {
     this.#onOutage = deps.onOutage ?? (() => undefined);
+    this.#onMove = deps.onMove ?? (() => undefined);
     const { url, token } = deps;
-    this.url = new URL(url.endsWith('/') ? url : `${url}/`);
+    this.#endpoints = new Endpoints(parseEndpointList(url), deps.clock, deps.failover);
     this.#token = typeof token === 'function' ? token : () => token;
     this.#fetch = deps.tls === undefined ? globalThis.fetch : tlsFetch(deps.tls);
     this.#timeoutMs = deps.timeoutMs;
     this.#clock = deps.clock;
+  }
+
+  /** The upstream endpoint in use. */
+  get url(): URL {
+    return this.#endpoints.current;
+  }
+
+  /** Since when the endpoint in use has been (the clock's time). */
+  get endpointSince(): number {
+    return this.#endpoints.since;
+  }
+
+  /** Milliseconds between readiness probes of preferred upstreams (the relay's timer calls `probe`). */
+  get probeIntervalMs(): number {
+    return this.#endpoints.probeIntervalMs;
+  }
+
+  /**
+   * While on a less preferred upstream: one readiness probe of each preferred one (200 from
+   * /readyz, and for a relay an upstream it reaches), then back to one that stayed ready long enough.
+   */
+  async probe(): Promise<void> {
+    if (this.#probing || this.#endpoints.index === 0) return;
+    this.#probing = true;
+    try {
+      await Promise.all(
+        this.#endpoints.probeTargets().map(async ({ index, url }) => {
+          try {
+            const response = await this.#fetch(new URL('readyz', url), {
+              signal: AbortSignal.timeout(this.#timeoutMs),
+            });
+            const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
+            this.#endpoints.probed(index, response.status === 200 && body.upstream !== 'unreachable');
+          } catch {
+            this.#endpoints.probed(index, false);
+          }
+        }),
+      );
+      const candidate = this.#endpoints.failbackCandidate();
+      if (candidate === undefined) return;
+      const moved = this.#endpoints.failback(candidate);
+      this.#onMove({
+        kind: 'failback',
+        from: moved.from.href,
+        to: moved.to.href,
+        reason: `ready for ${this.#endpoints.failbackAfterMs} ms`,
+      });
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  /** The request failed at the endpoint in use in a way another may not: the next requests go to the next one. */
+  #failover(reason: string, retryAfterMs?: number): void {
+    const moved = this.#endpoints.failover(retryAfterMs);
+    if (moved) this.#onMove({ kind: 'failover', from: moved.from.href, to: moved.to.href, reason });
   }
 
   async keys(): Promise<PublicKeyInfo[]> {
@@ -72,11 +149,11 @@ export class Upstream {
     namespace: string,
     poll?: { version: string | undefined; waitSeconds: number; signal: AbortSignal },
   ): Promise<RouteDescription | undefined> {
-    const url = new URL(`v1/route/${encodeURIComponent(namespace)}`, this.url);
-    if (poll?.version !== undefined) url.searchParams.set('version', poll.version);
-    if (poll) url.searchParams.set('wait', String(poll.waitSeconds));
+    const query = new URLSearchParams();
+    if (poll?.version !== undefined) query.set('version', poll.version);
+    if (poll) query.set('wait', String(poll.waitSeconds));
     return (await this.#request(
-      url,
+      `v1/route/${encodeURIComponent(namespace)}?${query}`,
       { method: 'GET', ...(poll ? { signal: poll.signal } : {}) },
       undefined,
       (poll?.waitSeconds ?? 0) * 1000,
@@ -84,10 +161,10 @@ export class Upstream {
   }
 
   async view(namespace: string, labels: readonly string[], seq: number): Promise<unknown> {
-    const url = new URL(`v1/views/${encodeURIComponent(namespace)}`, this.url);
-    for (const label of labels) url.searchParams.append('label', label);
-    url.searchParams.set('seq', String(seq));
-    return this.#request(url, { method: 'GET' }, undefined, 0);
+    const query = new URLSearchParams();
+    for (const label of labels) query.append('label', label);
+    query.set('seq', String(seq));
+    return this.#request(`v1/views/${encodeURIComponent(namespace)}?${query}`, { method: 'GET' }, undefined, 0);
   }
 
   /** Forwards reports; answers those the upstream refused (instance_conflict, instance_limit), by index. */
@@ -111,7 +188,7 @@ export class Upstream {
       ...(r.leaving === true ? { leaving: true } : {}),
     }));
     const answer = (await this.#request(
-      new URL('v1/reports/batch', this.url),
+      'v1/reports/batch',
       { method: 'POST', body: JSON.stringify({ reports: body }), headers: { 'content-type': 'application/json' } },
       undefined,
       0,
@@ -120,10 +197,12 @@ export class Upstream {
   }
 
   #get(path: string, token: string | undefined): Promise<unknown> {
-    return this.#request(new URL(path, this.url), { method: 'GET' }, token, 0);
+    return this.#request(path, { method: 'GET' }, token, 0);
   }
 
-  async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
+  /** One request to the upstream endpoint in use; `path` is relative to it (a path prefix is kept). */
+  async #request(path: string, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
+    const url = new URL(path, this.#endpoints.current);
     let response: Response;
     try {
       response = await this.#fetch(url, {
@@ -139,11 +218,14 @@ export class Upstream {
       });
     } catch (cause) {
       // A caller's own abort (shutdown, a closed watch) says nothing about the upstream.
-      if (!init.signal?.aborted && this.unreachableSince === undefined) {
-        this.unreachableSince = this.#clock.now();
-        this.#onOutage({ state: 'down', since: this.unreachableSince, cause });
+      if (!init.signal?.aborted) {
+        if (this.unreachableSince === undefined) {
+          this.unreachableSince = this.#clock.now();
+          this.#onOutage({ state: 'down', since: this.unreachableSince, cause });
+        }
+        this.#failover(cause instanceof Error ? cause.message : String(cause));
       }
-      throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
+      throw new HeraldError('unavailable', `the upstream ${url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
     this.lastContact = this.#clock.now();
     if (this.unreachableSince !== undefined) {
@@ -157,6 +239,7 @@ export class Upstream {
       if (problem.status >= 500) {
         // Pass the upstream's own pacing on to the relay's clients when it gave one.
         const retryAfter = Math.max(1, Math.ceil((problem.retryAfterMs ?? 1000) / 1000));
+        this.#failover(`${url.origin} answered ${problem.status}`, problem.retryAfterMs);
         throw new HeraldError('unavailable', `the upstream answered ${problem.status}: ${problem.detail}`, {
           retryAfter,
         });
