@@ -24,6 +24,14 @@ export interface Scope {
   namespaces: string;
   role: Role;
   secrets?: boolean;
+  /**
+   * A relay's credential: the reports it forwards for its clients bind each instance to the
+   * client's own credential, as if the client had reported directly, so an instance that fails
+   * over between relays and the control plane stays one record. Without it, a forwarded report
+   * binds the instance to this credential and the client's together, kept apart from the client's
+   * direct reports.
+   */
+  relay?: boolean;
 }
 
 export function isRole(value: string): value is Role {
@@ -48,6 +56,13 @@ export function allows(scopes: readonly Scope[], permission: Permission, namespa
 export function allowsSecrets(scopes: readonly Scope[], namespace: string): boolean {
   return scopes.some(
     (scope) => (scope.role === 'admin' || scope.secrets === true) && globMatches(scope.namespaces, namespace),
+  );
+}
+
+/** Whether the credential may speak for its clients' instances in the namespace (a relay's, or an admin's). */
+export function allowsRelaying(scopes: readonly Scope[], namespace: string): boolean {
+  return scopes.some(
+    (scope) => (scope.role === 'admin' || scope.relay === true) && globMatches(scope.namespaces, namespace),
   );
 }
 

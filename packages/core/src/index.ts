@@ -25,6 +25,7 @@ export { ManualClock, systemClock } from './clock.js';
 export type { Clock, TimerClock } from './clock.js';
 export {
   allows,
+  allowsRelaying,
   allowsSecrets,
   globMatches,
   hashToken,

@@ -96,7 +96,7 @@ export function entryPath(namespace: string, key: string, label?: string): strin
 /** Creates a token with these scopes through the API and returns the bearer string and its id. */
 export async function createToken(
   ts: Pick<TestServer, 'url' | 'adminToken'>,
-  scopes: Array<{ namespaces: string; role: string; secrets?: boolean }>,
+  scopes: Array<{ namespaces: string; role: string; secrets?: boolean; relay?: boolean }>,
   extra: { name?: string; expiresInSeconds?: number } = {},
 ): Promise<{ token: string; id: string }> {
   const response = await call(ts, 'POST', '/v1/tokens', { body: { scopes, ...extra } });

@@ -23,6 +23,7 @@ export function registerTokenCommands(program: Command): void {
     .requiredOption('--ns <glob>', 'namespaces it covers (glob: * and ?)')
     .option('--name <name>', 'a name to recognise it by')
     .option('--secrets', 'may read secret values')
+    .option('--relay', "a relay's token: the instances it forwards reports for stay their clients' own")
     .option('--expires-in <seconds>', 'expire after this many seconds')
     .option(
       '--azure',
@@ -35,6 +36,7 @@ export function registerTokenCommands(program: Command): void {
           ns: string;
           name?: string;
           secrets?: boolean;
+          relay?: boolean;
           expiresIn?: string;
           azure?: boolean;
         },
@@ -42,7 +44,14 @@ export function registerTokenCommands(program: Command): void {
         if (!isRole(flags.role))
           throw new CliError(`--role must be one of ${roles.join(', ')}, got "${flags.role}"`, 2);
         const body = {
-          scopes: [{ namespaces: flags.ns, role: flags.role, ...(flags.secrets ? { secrets: true } : {}) }],
+          scopes: [
+            {
+              namespaces: flags.ns,
+              role: flags.role,
+              ...(flags.secrets ? { secrets: true } : {}),
+              ...(flags.relay ? { relay: true } : {}),
+            },
+          ],
           ...(flags.name ? { name: flags.name } : {}),
           ...(flags.expiresIn === undefined ? {} : { expiresInSeconds: parseCount(flags.expiresIn, '--expires-in') }),
         };
@@ -71,7 +80,9 @@ export function registerTokenCommands(program: Command): void {
       const rows = items.map((t) => [
         t.id,
         t.name || '-',
-        t.scopes.map((s) => `${s.role}:${s.namespaces}${s.secrets ? '+secrets' : ''}`).join(' '),
+        t.scopes
+          .map((s) => `${s.role}:${s.namespaces}${s.secrets ? '+secrets' : ''}${s.relay ? '+relay' : ''}`)
+          .join(' '),
         shortTime(t.createdAt),
         t.expiresAt === null ? 'never' : shortTime(t.expiresAt),
         tokenState(t, now),

@@ -1,4 +1,4 @@
-import { HeraldError, normaliseLabels, tokenLineage, type TimerClock } from '@herald/core';
+import { allowsRelaying, HeraldError, normaliseLabels, tokenLineage, type TimerClock } from '@herald/core';
 import type { InstanceReport, Store } from '@herald/store';
 import { requirePermission, type Principal } from '../principal.js';
 
@@ -27,7 +27,8 @@ export type CollectedReport = InstanceReport & { leaving?: boolean | undefined }
  * may watch, and it changes only the records of the namespaces of those views (a report with no
  * views changes nothing). The control plane and relays take reports so alike. `onBehalfOf` is
  * the reporter a relay forwarding the report names (its client's token id): the reporter is then
- * the relay's token id and that, so no token can report as another token's instances.
+ * the client's own id when the forwarding credential is a relay's (scope `relay`), else the
+ * forwarder's id and the client's, so no other token can report as another token's instances.
  */
 export function normaliseReport(
   principal: Principal,
@@ -45,13 +46,20 @@ export function normaliseReport(
       reason: v.reason ?? '',
     };
   });
+  // Bound to the credential's lineage, which a token rotation keeps (tokenLineage). A relay's
+  // credential (scope `relay`) speaks for its clients: the instance is the client's, whichever hop
+  // it reports through, so failing over between relays and the control plane keeps one record.
+  // Any other credential naming a client is kept apart from that client's own reports.
+  const speaksForClient =
+    onBehalfOf !== undefined && views.length > 0 && views.every((v) => allowsRelaying(principal.scopes, v.namespace));
   return {
     instanceId: input.instanceId,
-    // Bound to the credential's lineage, which a token rotation keeps (tokenLineage).
     reporter:
       onBehalfOf === undefined
         ? tokenLineage(principal.tokenId)
-        : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`,
+        : speaksForClient
+          ? tokenLineage(onBehalfOf)
+          : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`,
     attributes: input.attributes ?? {},
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',

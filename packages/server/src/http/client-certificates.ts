@@ -60,9 +60,10 @@ export function checkClientIdentities(value: unknown, problems: string[], where 
           s.namespaces.length === 0 ||
           typeof s.role !== 'string' ||
           !isRole(s.role) ||
-          (s.secrets !== undefined && typeof s.secrets !== 'boolean')
+          (s.secrets !== undefined && typeof s.secrets !== 'boolean') ||
+          (s.relay !== undefined && typeof s.relay !== 'boolean')
         )
-          problems.push(`${at}.scopes[${j}] must be {namespaces: glob, role, secrets?: boolean}`);
+          problems.push(`${at}.scopes[${j}] must be {namespaces: glob, role, secrets?: boolean, relay?: boolean}`);
       });
     if (name !== undefined && (typeof name !== 'string' || name.length === 0))
       problems.push(`${at}.name must be a non-empty string`);

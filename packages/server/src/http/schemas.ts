@@ -146,6 +146,12 @@ export const Scope = Type.Object(
     }),
     role: Type.Union(roles.map((role) => Type.Literal(role))),
     secrets: Type.Optional(Type.Boolean({ description: 'May read secret values (admins always may)' })),
+    relay: Type.Optional(
+      Type.Boolean({
+        description:
+          "A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
