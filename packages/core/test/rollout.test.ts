@@ -182,6 +182,37 @@ void describe('durations', () => {
 // --- the policy ---------------------------------------------------------------------------------
 
 void describe('parsePolicy', () => {
+  void test('a wave template takes the fleet one region at a time: each value its own wave, in order', () => {
+    const policy = parsePolicy({
+      strategy: 'staged',
+      waves: [
+        { name: 'canary', percent: 1, bake: '1m', match: { region: ['westus'] } },
+        { name: 'region', percent: 100, bake: '5m', each: { region: ['westus', 'eastus', 'northeu'] } },
+        { name: 'everyone', percent: 100, bake: '0s' },
+      ],
+    });
+    assert.equal(policy.strategy, 'staged');
+    if (policy.strategy !== 'staged') return;
+    assert.deepEqual(
+      policy.waves.map((w) => [w.name, w.percent, w.bakeMs, w.match]),
+      [
+        ['canary', 1, 60_000, { region: ['westus'] }],
+        ['region-westus', 100, 300_000, { region: ['westus'] }],
+        ['region-eastus', 100, 300_000, { region: ['eastus'] }],
+        ['region-northeu', 100, 300_000, { region: ['northeu'] }],
+        ['everyone', 100, 0, undefined],
+      ],
+    );
+    // An eastus instance gets nothing before its region's wave, and a region never before its turn.
+    const east = { instanceId: 'web-7', attributes: { region: 'eastus' } };
+    assert.equal(firstWaveOf(policy, 'r-1', east), 2);
+    assert.equal(firstWaveOf(policy, 'r-1', { instanceId: 'web-8', attributes: { region: 'apac' } }), 4);
+    assert.deepEqual(
+      pathsOf({ strategy: 'staged', waves: [{ name: 'r', percent: 100, bake: '0s', each: { region: [] } }] }),
+      ['waves[0].each'],
+    );
+  });
+
   void test('reads the policy of the issue', () => {
     const policy = parsePolicy({
       strategy: 'staged',

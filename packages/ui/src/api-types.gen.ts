@@ -1499,6 +1499,8 @@ export interface paths {
                   role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                   /** @description May read secret values (admins always may) */
                   secrets?: boolean;
+                  /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                  relay?: boolean;
                 }[];
                 createdAt: string;
                 createdBy: string;
@@ -1547,6 +1549,8 @@ export interface paths {
               role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
               /** @description May read secret values (admins always may) */
               secrets?: boolean;
+              /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+              relay?: boolean;
             }[];
             expiresInSeconds?: number;
           };
@@ -1570,6 +1574,8 @@ export interface paths {
                   role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                   /** @description May read secret values (admins always may) */
                   secrets?: boolean;
+                  /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                  relay?: boolean;
                 }[];
                 createdAt: string;
                 createdBy: string;
@@ -1642,6 +1648,8 @@ export interface paths {
                 role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                 /** @description May read secret values (admins always may) */
                 secrets?: boolean;
+                /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                relay?: boolean;
               }[];
               createdAt: string;
               createdBy: string;
@@ -1719,6 +1727,8 @@ export interface paths {
                   role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                   /** @description May read secret values (admins always may) */
                   secrets?: boolean;
+                  /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                  relay?: boolean;
                 }[];
                 createdAt: string;
                 createdBy: string;
@@ -1734,6 +1744,8 @@ export interface paths {
                   role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                   /** @description May read secret values (admins always may) */
                   secrets?: boolean;
+                  /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                  relay?: boolean;
                 }[];
                 createdAt: string;
                 createdBy: string;
@@ -2276,7 +2288,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
+        /** @description strategy, waves[].name/percent/bake/match/each (one wave per value of an attribute, in order), gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2319,7 +2331,7 @@ export interface paths {
         };
         cookie?: never;
       };
-      /** @description strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
+      /** @description strategy, waves[].name/percent/bake/match/each (one wave per value of an attribute, in order), gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
       requestBody: {
         content: {
           'application/json': {
@@ -2330,7 +2342,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
+        /** @description strategy, waves[].name/percent/bake/match/each (one wave per value of an attribute, in order), gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2652,6 +2664,8 @@ export interface paths {
               role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
               /** @description May read secret values (admins always may) */
               secrets?: boolean;
+              /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+              relay?: boolean;
             }[];
             expiresInSeconds?: number;
           };
@@ -2676,6 +2690,8 @@ export interface paths {
                   role: 'admin' | 'writer' | 'releaser' | 'reader' | 'client';
                   /** @description May read secret values (admins always may) */
                   secrets?: boolean;
+                  /** @description A relay's credential: reports it forwards bind each instance to its client's own credential (admins always may) */
+                  relay?: boolean;
                 }[];
                 createdAt: string;
                 createdBy: string;

@@ -195,6 +195,8 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
     problem('waves', 'must have at least one wave (leave it out for the default 1 % → 10 % → 50 % → 100 %)');
     return [];
   }
+  input = expandEach(input, problem);
+  if (!Array.isArray(input)) return [];
   if (input.length > limits.waves) problem('waves', `has ${input.length} waves; the limit is ${limits.waves}`);
   const waves: RolloutWave[] = [];
   const names = new Map<string, number>();
@@ -268,6 +270,49 @@ function parseWaves(input: unknown, problem: (path: string, message: string) => 
       problem(`${path}.match`, 'the last wave must have no match, so that a finished rollout covers every instance');
   }
   return waves;
+}
+
+/**
+ * Wave templates: a wave with `each: { region: [westus, eastus, northeu] }` stands for one wave per
+ * value, in that order, named `<name>-<value>` and matching that value (on top of its own match),
+ * so a policy takes the fleet one region (or any attribute) at a time with its own bake and gates
+ * per region. The stored policy holds the waves it expands to, so status and history show them.
+ */
+function expandEach(input: unknown[], problem: (path: string, message: string) => void): unknown[] {
+  const out: unknown[] = [];
+  input.forEach((raw: unknown, index) => {
+    // Past the limit the rest are not looked at: one more than allowed says "too many".
+    if (out.length > limits.waves) return;
+    if (!isPlainObject(raw) || raw.each === undefined) {
+      out.push(raw);
+      return;
+    }
+    const path = `waves[${index}].each`;
+    const { each, ...wave } = raw;
+    const entries = isPlainObject(each) ? Object.entries(each) : [];
+    const [attribute, values] = entries[0] ?? [];
+    if (
+      entries.length !== 1 ||
+      attribute === undefined ||
+      !Array.isArray(values) ||
+      values.length === 0 ||
+      !values.every((v) => typeof v === 'string')
+    ) {
+      problem(
+        path,
+        `must name one attribute and its values in order, e.g. { region: [westus, eastus] }; got ${describe(each)}`,
+      );
+      return;
+    }
+    const own = isPlainObject(wave.match) ? wave.match : {};
+    for (const value of (values as string[]).slice(0, limits.waves + 1))
+      out.push({
+        ...wave,
+        name: typeof wave.name === 'string' ? `${wave.name}-${value}` : wave.name,
+        match: { ...own, [attribute]: [value] },
+      });
+  });
+  return out;
 }
 
 function parseMatch(

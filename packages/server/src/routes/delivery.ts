@@ -19,7 +19,7 @@ const Policy = Type.Object(
   {
     additionalProperties: true,
     description:
-      'strategy, waves[].name/percent/bake/match, gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback',
+      'strategy, waves[].name/percent/bake/match/each (one wave per value of an attribute, in order), gates.minReportRatio/maxRejectRatio/maxUnhealthyRatio/reportDeadline/minInstances, autoRollback',
   },
 );
 
