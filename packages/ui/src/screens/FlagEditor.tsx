@@ -22,6 +22,8 @@ function placed(problem: FlagProblem): string {
 export function FlagEditor(props: {
   ns: string;
   target: { key: string; label: string } | null;
+  /** The flag just saved by the editor this one replaced (a new flag's), to keep its notice. */
+  justSaved?: Entry | null;
   onClose: () => void;
   onSaved: (entry: Entry) => void;
 }) {
@@ -38,7 +40,11 @@ export function FlagEditor(props: {
   const [busy, setBusy] = useState(false);
   const [loadError, setLoadError] = useState<unknown>(undefined);
   const [saveError, setSaveError] = useState<unknown>(undefined);
-  const [saved, setSaved] = useState<Entry | null>(null);
+  const [saved, setSaved] = useState<Entry | null>(
+    props.justSaved && target && props.justSaved.key === target.key && props.justSaved.label === target.label
+      ? props.justSaved
+      : null,
+  );
 
   const entryUrl = (k: string) => `${nsPath(ns)}/entries/${keySegment(k)}`;
 

@@ -49,7 +49,7 @@ interface Definition {
 const anyLabel = '\u0000any';
 const rowKey = (key: string, label: string): string => `${key}\u0000${label}`;
 const definitionOf = (entry: Entry): Definition =>
-  typeof entry.value === 'object' && entry.value !== null ? (entry.value) : {};
+  typeof entry.value === 'object' && entry.value !== null ? entry.value : {};
 
 /**
  * A namespace's flags (entries of the flag content type): state with a toggle that shows its diff
@@ -61,6 +61,8 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
   const [label, setLabel] = useState(anyLabel);
   const [selected, setSelected] = useState<{ key: string; label: string } | 'new' | null>(null);
   const [toggling, setToggling] = useState<Entry | null>(null);
+  // The editor is keyed by flag, so a new flag's editor is replaced on save: the notice carries over.
+  const [justSaved, setJustSaved] = useState<Entry | null>(null);
   const flags = usePoll(
     async () => {
       const all = await api.all<Entry>(`${nsPath(ns)}/entries`, { limit: 1000 });
@@ -119,7 +121,13 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
         </label>
         <div className="spacer" />
         {canWrite ? (
-          <button className="primary" onClick={() => setSelected('new')}>
+          <button
+            className="primary"
+            onClick={() => {
+              setJustSaved(null);
+              setSelected('new');
+            }}
+          >
             New flag
           </button>
         ) : (
@@ -168,7 +176,10 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
                         selected.key === entry.key &&
                         selected.label === entry.label
                       }
-                      onSelect={() => setSelected({ key: entry.key, label: entry.label })}
+                      onSelect={() => {
+                        setJustSaved(null);
+                        setSelected({ key: entry.key, label: entry.label });
+                      }}
                       onToggle={() => setToggling(entry)}
                     />
                   ))}
@@ -183,8 +194,10 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
               key={selected === 'new' ? 'new' : rowKey(selected.key, selected.label)}
               ns={ns}
               target={selected === 'new' ? null : selected}
+              justSaved={justSaved}
               onClose={() => setSelected(null)}
               onSaved={(entry) => {
+                setJustSaved(entry);
                 setSelected({ key: entry.key, label: entry.label });
                 refresh();
               }}
