@@ -82,16 +82,24 @@ async function openFlags(target: Page): Promise<void> {
   await see(target.getByTestId('flags'));
 }
 
-/** What sticks out past the right edge of the window (empty when the page does not scroll sideways). */
-const overflowing = async (target: Page): Promise<string[]> =>
-  (await target.evaluate(`(() => {
+/**
+ * What of the flags screen (the page below the header) sticks out past the right edge of the
+ * window. The header is every screen's, and the UI-wide width tests (issue 20) hold it to 420 px.
+ */
+const overflowing = (target: Page): Promise<string[]> =>
+  target.evaluate<string[]>(`(() => {
     const width = document.documentElement.clientWidth;
-    if (document.documentElement.scrollWidth <= width) return [];
-    return [...document.querySelectorAll('body *')]
-      .filter((el) => el.getBoundingClientRect().right > width + 1)
+    // Inside a box that scrolls (or clips) on its own, nothing can widen the page.
+    const contained = (el) => {
+      for (let up = el.parentElement; up && up.tagName !== 'MAIN'; up = up.parentElement)
+        if (getComputedStyle(up).overflowX !== 'visible') return true;
+      return false;
+    };
+    return [...document.querySelectorAll('main, main *')]
+      .filter((el) => el.getBoundingClientRect().right > width + 1 && !contained(el))
       .slice(0, 8)
       .map((el) => el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right) + 'px');
-  })()`)) as string[];
+  })()`);
 
 void describe('web UI: flags', { timeout: 600_000 }, () => {
   before(async () => {
