@@ -181,8 +181,30 @@ void describe('web UI: flags', { timeout: 600_000 }, () => {
     // The counts columns follow the server: shown when it answers the flags summary, hidden when it has none.
     const summary = await call(`/v1/namespaces/${ns}/flags`);
     const header = table.locator('th', { hasText: 'Evaluations' });
-    if (summary.status === 404) assert.equal(await header.count(), 0, 'no summary route: no counts column');
-    else await see(header);
+    if (summary.status === 404) {
+      assert.equal(await header.count(), 0, 'no summary route: no counts column');
+      return;
+    }
+    await see(header);
+    // Nothing evaluates flags in this test, so the counts the server gives stay what the UI shows.
+    const flags = summary.body.flags as Array<{
+      key: string;
+      kind: string;
+      stale: boolean;
+      rollout: unknown;
+      evaluations: { hour: Record<string, number>; day: Record<string, number> };
+    }>;
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    for (const flag of flags.filter((f) => f.kind === 'flagd')) {
+      const row = page.getByTestId(`flag-${flag.key}`);
+      await see(
+        row.getByTestId('flag-evaluations').filter({
+          hasText: `${sum(flag.evaluations.hour)} / ${sum(flag.evaluations.day)}`,
+        }),
+      );
+      assert.equal(await row.locator('.chip-stale').count(), flag.stale ? 1 : 0, `${flag.key}: the stale marker`);
+      if (flag.rollout === null) await see(row.getByText('live everywhere'));
+    }
   });
 
   void test('a toggle shows the diff first, writes nothing until saved, then commits the new state', async () => {
@@ -342,7 +364,20 @@ void describe('web UI: flags', { timeout: 600_000 }, () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await openFlags(page);
     await page.getByTestId('flag-new-checkout').getByRole('button', { name: 'new-checkout', exact: true }).click();
-    await see(page.getByTestId('flag-editor').getByText(/revision \d+/u));
+    const editor = page.getByTestId('flag-editor');
+    await see(editor.getByText(/revision \d+/u));
+    // For the screenshot: a targeting rule that can return a variant the flag does not have, shown as it is typed.
+    const live = (await flagEntry('new-checkout')).value;
+    await editor
+      .getByLabel('Flag definition')
+      .fill(
+        JSON.stringify(
+          { ...live, targeting: { if: [{ ends_with: [{ var: 'email' }, '@example.com'] }, 'on', 'beta'] } },
+          null,
+          2,
+        ),
+      );
+    await see(editor.getByTestId('flag-validation').filter({ hasText: 'targeting can return "beta"' }));
     await page.screenshot({ path: join(shots, 'flags.png'), fullPage: false });
     try {
       await page.setViewportSize({ width: 420, height: 900 });

@@ -243,22 +243,24 @@ function FlagRow(props: {
         ) : null}
         {entry.locked ? <span className="chip chip-locked">locked</span> : null}
       </td>
-      <td className="flag-state">
-        <span className={`flag-badge ${enabled ? 'flag-on' : 'flag-off'}`} data-testid="flag-state">
-          {enabled ? 'enabled' : 'disabled'}
+      <td>
+        <span className="flag-state">
+          <span className={`flag-badge ${enabled ? 'flag-on' : 'flag-off'}`} data-testid="flag-state">
+            {enabled ? 'enabled' : 'disabled'}
+          </span>
+          {props.canWrite && !entry.locked && !entry.redacted ? (
+            <button
+              className="small-button flag-toggle"
+              aria-label={`${enabled ? 'Disable' : 'Enable'} ${entry.key}`}
+              onClick={(event) => {
+                event.stopPropagation();
+                props.onToggle();
+              }}
+            >
+              {enabled ? 'Disable' : 'Enable'}
+            </button>
+          ) : null}
         </span>
-        {props.canWrite && !entry.locked && !entry.redacted ? (
-          <button
-            className="small-button flag-toggle"
-            aria-label={`${enabled ? 'Disable' : 'Enable'} ${entry.key}`}
-            onClick={(event) => {
-              event.stopPropagation();
-              props.onToggle();
-            }}
-          >
-            {enabled ? 'Disable' : 'Enable'}
-          </button>
-        ) : null}
       </td>
       <td className="flag-variants">
         {variants.map(([name, value]) => (
@@ -268,7 +270,8 @@ function FlagRow(props: {
             title={name === definition.defaultVariant ? 'the default variant' : undefined}
           >
             <code>{name}</code>
-            <span className="muted"> = {JSON.stringify(value)}</span>
+            <span className="muted"> = </span>
+            <code className="muted">{JSON.stringify(value)}</code>
             {name === definition.defaultVariant ? <span className="muted small"> (default)</span> : null}
           </span>
         ))}
