@@ -139,6 +139,13 @@ void describe('web UI: flags', { timeout: 600_000 }, () => {
       variants: { plain: 'Welcome', festive: 'Happy holidays' },
       defaultVariant: 'plain',
     });
+    await api(entryUrl('$evaluators'), {
+      method: 'PUT',
+      body: {
+        value: { staff: { ends_with: [{ var: 'email' }, '@example.com'] } },
+        contentType: 'application/vnd.herald.flag-evaluators+json',
+      },
+    });
     // Not a flag: plain JSON that only looks like one is an ordinary entry.
     await api(entryUrl('db/pool'), { method: 'PUT', body: { value: { state: 'ENABLED', variants: { a: 1 } } } });
 
@@ -272,6 +279,24 @@ void describe('web UI: flags', { timeout: 600_000 }, () => {
     await see(validation.filter({ hasText: 'defaultVariant "missing" is not one of the variants' }));
     await see(validation.filter({ hasText: /line 19, column \d+ · \/targeting\/if\/2/u }));
     assert.equal(await review.isDisabled(), true, 'a definition with problems cannot be reviewed');
+
+    // A `$ref` names a shared evaluator of the namespace (the `$evaluators` entry), or it is a problem.
+    const withRef = (ref: string) =>
+      JSON.stringify(
+        {
+          state: 'ENABLED',
+          variants: { on: true, off: false },
+          defaultVariant: 'off',
+          targeting: { if: [{ $ref: ref }, 'on', 'off'] },
+        },
+        null,
+        2,
+      );
+    await input.fill(withRef('nobody'));
+    await see(validation.filter({ hasText: '$ref "nobody" names no shared evaluator' }));
+    assert.equal(await review.isDisabled(), true, 'a dangling $ref cannot be reviewed');
+    await input.fill(withRef('staff'));
+    await see(validation.filter({ hasText: 'Valid so far' }));
 
     // What only flagd's parser knows (an unknown operation) passes the browser; the server refuses it on save.
     await input.fill(

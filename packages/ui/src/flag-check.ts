@@ -98,8 +98,42 @@ function literalOutcomes(rule: unknown, at: string, found: Map<string, string>):
   }
 }
 
-/** Problems of a parsed definition, with paths as the server writes them (JSON Pointers). */
-export function definitionProblems(value: unknown): Violation[] {
+/** A namespace label's shared evaluators (the `$evaluators` entry's value): name → JSON Logic. */
+export type Evaluators = Readonly<Record<string, unknown>>;
+
+export const evaluatorsKey = '$evaluators';
+
+/** `{"$ref": "name"}`, exactly: the form flagd replaces. */
+function refName(node: unknown): string | undefined {
+  if (!isPlainObject(node)) return undefined;
+  const keys = Object.keys(node);
+  return keys.length === 1 && keys[0] === '$ref' && typeof node.$ref === 'string' ? node.$ref : undefined;
+}
+
+/** The rule with each `$ref` replaced by its evaluator, as flagd does; unknown names are problems. */
+function resolveRefs(rule: unknown, evaluators: Evaluators): { rule: unknown; problems: Violation[] } {
+  const problems: Violation[] = [];
+  const walk = (node: unknown, at: string): unknown => {
+    const name = refName(node);
+    if (name !== undefined) {
+      if (Object.hasOwn(evaluators, name)) return evaluators[name];
+      problems.push({ path: at, message: `$ref "${name}" names no shared evaluator (see the $evaluators entry)` });
+      return node;
+    }
+    if (Array.isArray(node)) return node.map((child, i) => walk(child, `${at}/${i}`));
+    if (isPlainObject(node))
+      return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v, `${at}/${escapePointer(k)}`)]));
+    return node;
+  };
+  return { rule: walk(rule, '/targeting'), problems };
+}
+
+/**
+ * Problems of a parsed definition, with paths as the server writes them (JSON Pointers).
+ * `evaluators` are the shared evaluators its `$ref`s resolve against; when they are not known,
+ * `$ref`s are left to the server.
+ */
+export function definitionProblems(value: unknown, evaluators?: Evaluators): Violation[] {
   if (!isPlainObject(value)) return [{ path: '', message: 'a flag definition must be a JSON object' }];
   const problems: Violation[] = [];
   for (const member of Object.keys(value))
@@ -142,12 +176,17 @@ export function definitionProblems(value: unknown): Violation[] {
   if (value.targeting !== undefined) {
     if (!isPlainObject(value.targeting))
       problems.push({ path: '/targeting', message: 'targeting must be a JSON Logic object' });
-    else if (isPlainObject(variants)) {
-      const outcomes = new Map<string, string>();
-      literalOutcomes(value.targeting, '/targeting', outcomes);
-      for (const [name, at] of outcomes)
-        if (!Object.hasOwn(variants, name))
-          problems.push({ path: at, message: `targeting can return "${name}", which is not one of the variants` });
+    else {
+      const resolved = evaluators ? resolveRefs(value.targeting, evaluators) : { rule: value.targeting, problems: [] };
+      problems.push(...resolved.problems);
+      // As on the server: the variants a rule returns are looked at once its references resolve.
+      if (isPlainObject(variants) && resolved.problems.length === 0) {
+        const outcomes = new Map<string, string>();
+        literalOutcomes(resolved.rule, '/targeting', outcomes);
+        for (const [name, at] of outcomes)
+          if (!Object.hasOwn(variants, name))
+            problems.push({ path: at, message: `targeting can return "${name}", which is not one of the variants` });
+      }
     }
   }
   return problems;
@@ -164,7 +203,7 @@ export function placeOfPointer(text: string, pointer: string): Place | undefined
 }
 
 /** The text as JSON (the first syntax error with its line and column), then its problems, each placed. */
-export function checkDefinition(text: string): CheckedDefinition {
+export function checkDefinition(text: string, evaluators?: Evaluators): CheckedDefinition {
   if (text.trim() === '')
     return { ok: false, syntax: { path: '', message: 'Enter the flag definition as a JSON object.' } };
   const errors: ParseError[] = [];
@@ -181,7 +220,7 @@ export function checkDefinition(text: string): CheckedDefinition {
       },
     };
   }
-  const problems = definitionProblems(value).map((problem) => {
+  const problems = definitionProblems(value, evaluators).map((problem) => {
     const place = placeOfPointer(text, problem.path);
     return place ? { ...problem, place } : problem;
   });

@@ -3,7 +3,7 @@ import { ApiError, keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { FlagDefinitionInput } from '../components/FlagDefinitionInput.js';
 import { Loading, Problem, TextDiff } from '../components/ui.js';
-import { checkDefinition, flagContentType, flagTemplates, type FlagProblem } from '../flag-check.js';
+import { checkDefinition, flagContentType, flagTemplates, type Evaluators, type FlagProblem } from '../flag-check.js';
 import { ago, labelName, valueText, who as whoOf } from '../format.js';
 import { useSession } from '../session.js';
 import type { Entry } from '../types.js';
@@ -24,6 +24,8 @@ export function FlagEditor(props: {
   target: { key: string; label: string } | null;
   /** The flag just saved by the editor this one replaced (a new flag's), to keep its notice. */
   justSaved?: Entry | null;
+  /** The namespace's shared evaluators by label (null when not known: `$ref`s are left to the server). */
+  evaluators: ReadonlyMap<string, Evaluators> | null;
   onClose: () => void;
   onSaved: (entry: Entry) => void;
 }) {
@@ -64,7 +66,9 @@ export function FlagEditor(props: {
     };
   }, [api, ns, target?.key, target?.label]);
 
-  const checked = useMemo(() => checkDefinition(text), [text]);
+  // A flag at label L resolves its `$ref`s against the evaluators at L, or at the empty label when L has none.
+  const evaluators = props.evaluators ? (props.evaluators.get(label) ?? props.evaluators.get('') ?? {}) : undefined;
+  const checked = useMemo(() => checkDefinition(text, evaluators), [text, evaluators]);
   const canWrite = allows(who.scopes, 'write', ns);
   const blocked = !canWrite || (live?.locked ?? false) || (live?.redacted ?? false);
   const liveText = live && !live.redacted ? pretty(live.value) : '';

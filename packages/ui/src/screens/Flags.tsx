@@ -1,9 +1,9 @@
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import '../flags.css';
 import { ApiError, keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { Confirm, Loading, Problem, StateBadge, TextDiff } from '../components/ui.js';
-import { flagContentType, isFlagContentType } from '../flag-check.js';
+import { evaluatorsKey, flagContentType, isFlagContentType, type Evaluators } from '../flag-check.js';
 import { ago, labelName, valueText } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { Link, nsRoute } from '../router.js';
@@ -66,7 +66,16 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
   const flags = usePoll(
     async () => {
       const all = await api.all<Entry>(`${nsPath(ns)}/entries`, { limit: 1000 });
-      return { items: all.items.filter((e) => isFlagContentType(e.contentType)), complete: all.complete };
+      // The shared evaluators per label, for the editor's `$ref` checks (unknown when the list is cut short).
+      const evaluators = new Map<string, Evaluators>();
+      for (const e of all.items)
+        if (e.key === evaluatorsKey && !e.redacted && typeof e.value === 'object' && e.value !== null)
+          evaluators.set(e.label, e.value as Evaluators);
+      return {
+        items: all.items.filter((e) => isFlagContentType(e.contentType)),
+        complete: all.complete,
+        evaluators: all.complete ? evaluators : null,
+      };
     },
     5000,
     [api, ns],
@@ -195,6 +204,7 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
               ns={ns}
               target={selected === 'new' ? null : selected}
               justSaved={justSaved}
+              evaluators={flags.data?.evaluators ?? null}
               onClose={() => setSelected(null)}
               onSaved={(entry) => {
                 setJustSaved(entry);
@@ -329,7 +339,10 @@ function breakdown(evaluations: FlagSummary['evaluations']): string {
   return `last hour: ${line(evaluations.hour)}\nlast day: ${line(evaluations.day)}`;
 }
 
-/** Enable or disable: the definition's diff first, then one ordinary commit guarded by the ETag. */
+/**
+ * Enable or disable: the definition read fresh (the list may be seconds old), its diff, then one
+ * ordinary commit guarded by that read's ETag, so a change made meanwhile is refused, not lost.
+ */
 function ToggleReview({
   ns,
   entry,
@@ -342,9 +355,23 @@ function ToggleReview({
   onSaved: () => void;
 }) {
   const { api } = useSession();
-  const definition = definitionOf(entry);
-  const enabling = definition.state !== 'ENABLED';
-  const next = { ...definition, state: enabling ? 'ENABLED' : 'DISABLED' };
+  const enabling = definitionOf(entry).state !== 'ENABLED';
+  const target = enabling ? 'ENABLED' : 'DISABLED';
+  const url = `${nsPath(ns)}/entries/${keySegment(entry.key)}`;
+  const [live, setLive] = useState<Entry | undefined>(undefined);
+  const [loadError, setLoadError] = useState<unknown>(undefined);
+  useEffect(() => {
+    let cancelled = false;
+    api.get<Entry>(url, { label: entry.label }).then(
+      (fresh) => !cancelled && setLive(fresh),
+      (error: unknown) => !cancelled && setLoadError(error),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api, url, entry.label]);
+  const next = live ? { ...definitionOf(live), state: target } : undefined;
+  const already = live !== undefined && definitionOf(live).state === target;
   return (
     <Confirm
       title={`${enabling ? 'Enable' : 'Disable'} ${entry.key}?`}
@@ -353,29 +380,37 @@ function ToggleReview({
       withReason
       reasonLabel="Commit message"
       busyLabel="Saving"
+      disabled={live === undefined || already}
       onClose={onClose}
       onConfirm={async (reason) => {
-        const body: Record<string, unknown> = { value: next, contentType: entry.contentType, tags: entry.tags };
-        if (entry.secret) body.secret = true;
+        if (!live) return;
+        const body: Record<string, unknown> = { value: next, contentType: live.contentType, tags: live.tags };
+        if (live.secret) body.secret = true;
         if (reason.trim()) body.message = reason.trim();
-        await api.put<Entry>(
-          `${nsPath(ns)}/entries/${keySegment(entry.key)}`,
-          body,
-          { 'if-match': `"${entry.etag}"` },
-          { label: entry.label },
-        );
+        await api.put<Entry>(url, body, { 'if-match': `"${live.etag}"` }, { label: live.label });
         onSaved();
       }}
     >
-      <p className="small">
-        {labelName(entry.label)} · revision {entry.revision}. One commit, like any edit: instances get it with the
-        namespace&apos;s next release (in waves under a staged policy).
-      </p>
-      <TextDiff
-        before={valueText(entry.value, flagContentType)}
-        after={valueText(next, flagContentType)}
-        testId="toggle-diff"
-      />
+      <Problem error={loadError} />
+      {live ? (
+        <>
+          <p className="small">
+            {labelName(live.label)} · revision {live.revision}. One commit, like any edit: instances get it with the
+            namespace&apos;s next release (in waves under a staged policy).
+          </p>
+          {already ? (
+            <div className="notice">Someone has saved this already: the flag is {target.toLowerCase()}.</div>
+          ) : (
+            <TextDiff
+              before={valueText(live.value, flagContentType)}
+              after={valueText(next, flagContentType)}
+              testId="toggle-diff"
+            />
+          )}
+        </>
+      ) : loadError ? null : (
+        <Loading what="Reading the flag" />
+      )}
     </Confirm>
   );
 }
