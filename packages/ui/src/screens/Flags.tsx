@@ -86,7 +86,9 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
   );
   const labels = useMemo(() => [...new Set((flags.data?.items ?? []).map((e) => e.label))].sort(), [flags.data]);
   const labelsKey = labels.join('\u0000');
-  // The summary route may not be there (an older server): a 404 hides its columns.
+  // The summary route may not be there (an older server): a 404 hides its columns, and it is not
+  // asked again every few seconds (each refusal is a line in the server's log).
+  const [noSummary, setNoSummary] = useState(false);
   const summary = usePoll(
     async (signal) => {
       const byRow = new Map<string, FlagSummary>();
@@ -97,13 +99,16 @@ export function Flags({ ns, onChanged }: { ns: string; onChanged: () => void }) 
           staleAfterDays = answer.staleAfterDays;
           for (const flag of answer.flags) byRow.set(rowKey(flag.key, l), flag);
         } catch (error) {
-          if (error instanceof ApiError && error.status === 404 && error.code !== 'namespace_not_found') return null;
+          if (error instanceof ApiError && error.status === 404 && error.code !== 'namespace_not_found') {
+            setNoSummary(true);
+            return null;
+          }
           throw error;
         }
       }
       return { byRow, staleAfterDays };
     },
-    5000,
+    noSummary ? null : 5000,
     [api, ns, labelsKey],
   );
   const counts = summary.data ?? null;
