@@ -277,7 +277,7 @@ function FlagRow(props: {
           ) : null}
         </span>
       </td>
-      <td className="flag-variants">
+      <td className="flag-variants" data-label="Variants">
         {variants.map(([name, value]) => (
           <span
             key={name}
@@ -293,10 +293,10 @@ function FlagRow(props: {
       </td>
       {props.showCounts ? (
         <>
-          <td>
+          <td data-label="Rollout">
             <RolloutCell ns={props.ns} summary={summary} />
           </td>
-          <td className="num" data-testid="flag-evaluations">
+          <td className="num" data-testid="flag-evaluations" data-label="Evaluations 1 h / 1 d">
             {summary ? (
               <span title={breakdown(summary.evaluations)}>
                 {total(summary.evaluations.hour)} / {total(summary.evaluations.day)}
@@ -305,7 +305,7 @@ function FlagRow(props: {
               <span className="muted">–</span>
             )}
           </td>
-          <td className="small">
+          <td className="small" data-label="Last evaluated">
             {summary?.lastEvaluatedAt ? ago(summary.lastEvaluatedAt) : <span className="muted">never</span>}
             {summary?.stale ? (
               <span className="chip chip-stale" title={`not evaluated for ${props.staleAfterDays} days`}>
