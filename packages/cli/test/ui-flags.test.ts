@@ -246,6 +246,20 @@ void describe('web UI: flags', { timeout: 600_000 }, () => {
     await eventually(async () => (await flagEntry('new-checkout')).value.state === 'ENABLED', { timeoutMs: uiTimeout });
   });
 
+  void test('a toggle saved after someone else changed the flag is refused, and their change stays', async () => {
+    await openFlags(page);
+    await page.getByRole('button', { name: 'Enable banner-text' }).click();
+    const dialog = await see(page.getByRole('dialog', { name: 'Enable banner-text?' }));
+    await see(dialog.getByTestId('toggle-diff'));
+    // Meanwhile, through the API: another default variant.
+    const theirs = { ...(await flagEntry('banner-text')).value, defaultVariant: 'festive' };
+    await putFlag('banner-text', theirs);
+    await dialog.getByRole('button', { name: 'Save: enable' }).click();
+    await see(dialog.locator('[role="alert"][data-code="precondition_failed"]'));
+    assert.deepEqual((await flagEntry('banner-text')).value, theirs, 'the other change is not overwritten');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+
   void test('the targeting editor checks as you type, and a save the server refuses shows each of its problems', async () => {
     await openFlags(page);
     await page.getByTestId('flag-new-checkout').getByRole('button', { name: 'new-checkout', exact: true }).click();
