@@ -8,12 +8,14 @@ import { Link, navigate, nsRoute } from '../router.js';
 import { useSession } from '../session.js';
 import type { Fleet, Namespace } from '../types.js';
 import { Entries } from './Entries.js';
+import { Flags } from './Flags.js';
 import { History } from './History.js';
 import { Rollout } from './Rollout.js';
 import { FleetScreen } from './Fleet.js';
 
 const tabs: Array<[string, string]> = [
   ['entries', 'Entries'],
+  ['flags', 'Flags'],
   ['history', 'History'],
   ['rollout', 'Releases & rollout'],
   ['fleet', 'Fleet'],
@@ -58,6 +60,7 @@ export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
       <Tabs tabs={tabs} current={tab} onSelect={(id) => navigate(nsRoute(ns, id))} />
       <div className="tab-body">
         {tab === 'entries' ? <Entries ns={ns} namespace={info.data} onChanged={info.refresh} /> : null}
+        {tab === 'flags' ? <Flags ns={ns} onChanged={info.refresh} /> : null}
         {tab === 'history' ? <History ns={ns} onChanged={info.refresh} /> : null}
         {tab === 'rollout' ? <Rollout ns={ns} fleet={fleet.data} /> : null}
         {tab === 'fleet' ? <FleetScreen ns={ns} fleet={fleet.data} error={fleet.error} /> : null}
