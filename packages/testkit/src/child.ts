@@ -21,9 +21,13 @@ export interface HeraldChild {
   stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
 }
 
-/** Runs `herald args…` with `env` added to this process's environment. */
-export function spawnHerald(args: string[], env: Record<string, string> = {}): HeraldChild {
-  const child = spawn(process.execPath, [heraldBin, ...args], {
+/**
+ * Runs `herald args…` with `env` added to this process's environment; `wrapper` runs it through
+ * another command that execs it (e.g. `ip netns exec NS`), so the PID is still herald's.
+ */
+export function spawnHerald(args: string[], env: Record<string, string> = {}, wrapper: string[] = []): HeraldChild {
+  const [command, ...prefix] = [...wrapper, process.execPath];
+  const child = spawn(command as string, [...prefix, heraldBin, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

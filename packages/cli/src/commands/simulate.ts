@@ -152,10 +152,15 @@ export function registerSimulateCommand(program: Command): void {
     });
 }
 
+/** The signing keys from the first of the endpoints (a comma-separated list) that answers. */
 async function fetchKeys(url: string): Promise<PublicKeyInfo[]> {
-  const response = await fetch(new URL('/v1/keys', url)).catch(() => undefined);
-  if (!response?.ok) throw new CliError(`cannot fetch the signing keys from ${url}`);
-  return ((await response.json()) as { keys: PublicKeyInfo[] }).keys;
+  for (const endpoint of url.split(',').map((u) => u.trim())) {
+    const response = await fetch(new URL('v1/keys', endpoint.endsWith('/') ? endpoint : `${endpoint}/`)).catch(
+      () => undefined,
+    );
+    if (response?.ok) return ((await response.json()) as { keys: PublicKeyInfo[] }).keys;
+  }
+  throw new CliError(`cannot fetch the signing keys from ${url}`);
 }
 
 /** KEY=VALUE holds for a view when its value at KEY, as text or as JSON, is VALUE. */
