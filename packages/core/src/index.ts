@@ -97,6 +97,7 @@ export type {
   RolloutState,
   RolloutStateName,
   StartRolloutInput,
+  WaveCounts,
   WaveObservation,
 } from './rollout/machine.js';
 export { summarize } from './rollout/summary.js';

@@ -686,6 +686,25 @@ void describe('rollout state machine', () => {
     expectHold(evaluate(state, policy, obs(100, 100, 100), s(200)).decision, 'finished');
   });
 
+  void test('the gates hold for what a wave adds too: one region is not diluted among the regions before it', () => {
+    const policy = threeWaves({ gates: { minReportRatio: 0.8, maxRejectRatio: 0.5, maxUnhealthyRatio: 0.05 } });
+    const advanced = evaluate(start(), policy, obs(10, 10), s(30));
+    const state = advanced.state;
+    assert.equal(state.wave, 1);
+    // 100 targeted so far, 90 reported (90 %): enough overall, but the 10 this wave adds are silent.
+    const silent = { ...obs(100, 90), added: obs(10, 0) };
+    const waiting = expectHold(evaluate(state, policy, silent, s(80)).decision, 'baking');
+    assert.match(waiting.message, /0 of the 10 instances this wave adds reported/u);
+    const late = expectFail(evaluate(state, policy, silent, s(30 + 300)).decision, 'minReportRatio');
+    assert.match(late.message, /this wave adds/u);
+    // 4 unhealthy of 100 (4 %) is within 5 %; 4 of the 10 it adds (40 %) is not.
+    const sick = { ...obs(100, 100, 0, 4), added: obs(10, 10, 0, 4) };
+    const failed = expectFail(evaluate(state, policy, sick, s(80)).decision, 'maxUnhealthyRatio');
+    assert.match(failed.message, /4 of the 10 instances this wave adds report unhealthy/u);
+    // The same counts without `added` (as before) pass: the dilution this prevents.
+    assert.equal(evaluate(state, policy, obs(100, 100, 0, 4), s(95)).decision.kind, 'advance');
+  });
+
   void test('bake time holds, counts to the millisecond, and tells when to look again', () => {
     const policy = threeWaves();
     const state = start();

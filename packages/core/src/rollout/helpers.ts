@@ -1,6 +1,6 @@
 /** Small pure helpers the rollout modules share (ratios, selectors, checks of their inputs); not part of the package surface. */
 import { printable } from '../validation.js';
-import type { WaveObservation } from './machine.js';
+import type { WaveCounts, WaveObservation } from './machine.js';
 import type { WaveMatch } from './policy.js';
 import type { WaveSummary } from './summary.js';
 
@@ -10,7 +10,7 @@ export function ratio(count: number, of: number): number {
 }
 
 /** Share of the targeted instances that reported; a wave of no instances has all its reports (minInstances decides whether such a wave may pass). */
-export function reportRatioOf(o: WaveObservation): number {
+export function reportRatioOf(o: WaveCounts): number {
   return o.targeted === 0 ? 1 : Math.min(1, o.reported / o.targeted);
 }
 
@@ -36,10 +36,16 @@ export function checkNow(now: number): void {
 }
 
 export function checkObservation(o: WaveObservation): void {
-  for (const field of ['targeted', 'reported', 'applied', 'rejected', 'unhealthy'] as const) {
-    const value = o[field];
-    if (!Number.isSafeInteger(value) || value < 0)
-      throw new RangeError(`observation.${field} must be a whole number ≥ 0, not ${String(value)}`);
+  for (const [counts, where] of [
+    [o, 'observation'],
+    [o.added, 'observation.added'],
+  ] as const) {
+    if (counts === undefined) continue;
+    for (const field of ['targeted', 'reported', 'applied', 'rejected', 'unhealthy'] as const) {
+      const value = counts[field];
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new RangeError(`${where}.${field} must be a whole number ≥ 0, not ${String(value)}`);
+    }
   }
 }
 

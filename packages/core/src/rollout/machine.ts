@@ -82,7 +82,7 @@ export interface RolloutState {
 }
 
 /** Counts among the instances the current wave targets, for the candidate release. */
-export interface WaveObservation {
+export interface WaveCounts {
   targeted: number;
   /** Targeted instances that reported the candidate applied or rejected. */
   reported: number;
@@ -90,6 +90,15 @@ export interface WaveObservation {
   rejected: number;
   /** Targeted instances whose health is degraded or failing. */
   unhealthy: number;
+}
+
+/**
+ * The counts of every instance the rollout targets so far, and (`added`) of those the current
+ * wave adds: the gates hold for both, so a wave that takes one more region is judged on that
+ * region too, not only diluted among the regions before it (a silent region holds its wave).
+ */
+export interface WaveObservation extends WaveCounts {
+  added?: WaveCounts;
 }
 
 export type RolloutGateName = 'minInstances' | 'minReportRatio' | 'maxRejectRatio' | 'maxUnhealthyRatio';
@@ -263,9 +272,14 @@ export function evaluate(
   const o = observation;
   const label = `wave ${index} "${wave.name}"`;
 
-  const failing = failingRatioGate(o, gates);
+  // The instances this wave adds, when it adds some and they are not all there is.
+  const added = o.added !== undefined && o.added.targeted > 0 && o.added.targeted < o.targeted ? o.added : undefined;
+  const failingAll = failingRatioGate(o, gates);
+  const failingAdded = failingAll === undefined && added ? failingRatioGate(added, gates) : undefined;
+  const failing = failingAll ?? failingAdded;
   if (failing !== undefined) {
-    const message = `${label}: ${failing.count} of ${o.targeted} targeted instances ${failing.gate === 'maxRejectRatio' ? 'rejected release' : 'report unhealthy on release'} ${state.toSeq} (${ratioText(failing.value)}), above ${failing.gate} ${failing.threshold}`;
+    const among = failingAll ? `${o.targeted} targeted instances` : `the ${added?.targeted} instances this wave adds`;
+    const message = `${label}: ${failing.count} of ${among} ${failing.gate === 'maxRejectRatio' ? 'rejected release' : 'report unhealthy on release'} ${state.toSeq} (${ratioText(failing.value)}), above ${failing.gate} ${failing.threshold}`;
     if (state.state === 'paused' && !policy.autoRollback) return hold('paused', `paused; and ${message}`);
     return fail(state, policy, now, seen, {
       gate: failing.gate,
@@ -290,11 +304,15 @@ export function evaluate(
       bakeRemainingMs,
     );
   }
-  const reportRatio = reportRatioOf(o);
-  if (reportRatio < gates.minReportRatio) {
+  const allRatio = reportRatioOf(o);
+  const addedRatio = added ? reportRatioOf(added) : 1;
+  const short = allRatio < gates.minReportRatio ? o : added && addedRatio < gates.minReportRatio ? added : undefined;
+  const reportRatio = short === o ? allRatio : addedRatio;
+  if (short !== undefined) {
     const deadline = reportDeadlineOf(policy, index);
     const deadlineAt = reportDeadlineAtOf(state, policy, index, observedSince);
-    const reportsText = `${o.reported} of ${o.targeted} targeted instances reported (${ratioText(reportRatio)}), below minReportRatio ${gates.minReportRatio}`;
+    const among = short === o ? `${o.targeted} targeted instances` : `the ${short.targeted} instances this wave adds`;
+    const reportsText = `${short.reported} of ${among} reported (${ratioText(reportRatio)}), below minReportRatio ${gates.minReportRatio}`;
     if (now >= deadlineAt) {
       const message = `${label}: only ${reportsText} by the report deadline of ${formatDuration(deadline)}; a missing signal is a failing signal`;
       return fail(state, policy, now, seen, {
@@ -368,7 +386,7 @@ function fail(
 }
 
 function failingRatioGate(
-  o: WaveObservation,
+  o: WaveCounts,
   gates: RolloutGates,
 ): { gate: 'maxRejectRatio' | 'maxUnhealthyRatio'; value: number; threshold: number; count: number } | undefined {
   const rejectRatio = ratio(o.rejected, o.targeted);

@@ -14,8 +14,8 @@
  *   controller was not observing may have been lost). Older ok reports are a missing signal, not a
  *   healthy one. A rejected or unhealthy report counts however old it is: bad news never expires.
  */
-import { isTargeted } from './buckets.js';
-import type { RolloutState, WaveObservation } from './machine.js';
+import { firstWaveOf } from './buckets.js';
+import type { RolloutState, WaveCounts, WaveObservation } from './machine.js';
 import type { RolloutPolicy } from './policy.js';
 
 /** The controller's unbroken run of observations of one rollout. */
@@ -71,21 +71,31 @@ export function countWave(
   instances: Iterable<ReportedInstance>,
   healthySince: number,
 ): WaveObservation {
-  const observation: WaveObservation = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
+  const zero = (): WaveCounts => ({ targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 });
+  const observation: WaveObservation = zero();
+  const added = zero();
   for (const instance of instances) {
-    if (!isTargeted(policy, state.wave, state.id, instance)) continue;
-    observation.targeted += 1;
+    const first = firstWaveOf(policy, state.id, instance);
+    if (first === undefined || first > state.wave || state.wave < 0) continue;
+    // Counted among all the rollout targets so far, and among what this wave adds when it is the first to.
+    const tallies = first === state.wave ? [observation, added] : [observation];
+    for (const t of tallies) t.targeted += 1;
     const onCandidate = instance.views.filter((v) => v.seq === state.toSeq);
     if (onCandidate.some((v) => v.status === 'rejected')) {
-      observation.reported += 1;
-      observation.rejected += 1;
+      for (const t of tallies) {
+        t.reported += 1;
+        t.rejected += 1;
+      }
     } else if (onCandidate.some((v) => v.status === 'applied')) {
       const unhealthy = instance.health !== 'ok';
       if (!unhealthy && instance.lastSeen < healthySince) continue;
-      observation.reported += 1;
-      observation.applied += 1;
-      if (unhealthy) observation.unhealthy += 1;
+      for (const t of tallies) {
+        t.reported += 1;
+        t.applied += 1;
+        if (unhealthy) t.unhealthy += 1;
+      }
     }
   }
+  observation.added = added;
   return observation;
 }
