@@ -28,6 +28,7 @@ import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerOfrepRoutes } from './routes/ofrep.js';
+import { ofrepViews } from './flags/ofrep-views.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { createAdminServices, type AdminServices } from './services/admin-services.js';
 
@@ -237,13 +238,11 @@ export class HeraldServer {
       registerOfrepRoutes(routes, {
         limits: this.config.limits,
         authenticate: (request) => context.principal(request),
-        // What GET /v1/views/{ns} serves: the stable release of the view, with secrets only for tokens that may read them.
-        view: async (principal, namespace, labels) => {
-          const [wanted] = await this.delivery.resolveViews(principal, [{ namespace, labels }]);
-          const route = await routing.route(namespace);
-          const view = route && wanted ? await this.views.at(wanted.spec, wanted.secrets, route.stable) : undefined;
-          return view && { digest: view.digest, values: view.values };
-        },
+        view: ofrepViews({
+          resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
+          routing,
+          views: this.views,
+        }),
       });
       registerWatchRoutes(routes, {
         config: this.config,

@@ -10,6 +10,8 @@ import { connectionLimitsOf } from '../http/connection-limits.js';
 import { bearerToken } from '../http/bearer.js';
 import type { HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
+import { registerOfrepRoutes } from '../routes/ofrep.js';
+import { ofrepViews } from '../flags/ofrep-views.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
 import { RelayMetrics } from './relay-metrics.js';
@@ -175,6 +177,12 @@ export class Relay {
         clock,
         watchStreams: this.metrics.watchStreams,
         log: this.#app.log,
+      });
+      // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
+      registerOfrepRoutes(routes, {
+        limits: config.limits,
+        authenticate: backend.authenticate,
+        view: ofrepViews({ resolveViews: backend.resolveViews, routing: this.#routing, views: this.views }),
       });
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
