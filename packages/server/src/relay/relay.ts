@@ -181,8 +181,12 @@ export class Relay {
       // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
       registerOfrepRoutes(routes, {
         limits: config.limits,
-        authenticate: backend.authenticate,
-        view: ofrepViews({ resolveViews: backend.resolveViews, routing: this.#routing, views: this.views }),
+        authenticate: (request) => backend.authenticate(request),
+        view: ofrepViews({
+          resolveViews: (principal, requested) => backend.resolveViews(principal, requested),
+          routing: this.#routing,
+          views: this.views,
+        }),
       });
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
