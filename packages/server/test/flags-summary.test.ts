@@ -220,6 +220,25 @@ void describe('usage counts', () => {
     );
   });
 
+  void it('passes the counts of reports sent to a relay upstream', async () => {
+    const before = (await summary()).flags.find((f) => f.key === 'rps')?.evaluations.day.high ?? 0;
+    const sent = await call({ url: relay.url, adminToken: clientToken }, 'POST', '/v1/reports', {
+      body: { instanceId: 'behind-relay', evaluations: [{ namespace: ns, flag: 'rps', variant: 'high', count: 4 }] },
+    });
+    assert.equal(sent.status, 202, sent.text);
+    const elsewhere = await call({ url: relay.url, adminToken: clientToken }, 'POST', '/v1/reports', {
+      body: {
+        instanceId: 'behind-relay',
+        evaluations: [{ namespace: 'other', flag: 'rps', variant: 'high', count: 1 }],
+      },
+    });
+    assert.equal(elsewhere.status, 403, 'the relay checks its client may view the namespace');
+    await eventually(
+      async () => (await summary()).flags.find((f) => f.key === 'rps')?.evaluations.day.high === before + 4,
+      { message: 'the relay to forward the counts', timeoutMs: 30_000, intervalMs: 200 },
+    );
+  });
+
   void it('adds no rows for unknown flags or variants, and refuses counts for other namespaces', async () => {
     const hostile = {
       instanceId: 'evil-1',
@@ -249,7 +268,7 @@ void describe('usage counts', () => {
     const rows = await ts.store.readFlagEvaluations(ns, 0);
     assert.deepEqual(
       [...new Set(rows.counts.map((r) => `${r.flag}:${r.variant}`))].sort(),
-      ['checkout:off', 'checkout:on', 'rps:low'],
+      ['checkout:off', 'checkout:on', 'rps:high', 'rps:low'],
       'nothing but real flags and variants was stored',
     );
   });
