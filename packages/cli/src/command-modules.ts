@@ -55,6 +55,7 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   restore: entries,
   compact: entries,
   flag: flags,
+  flags,
   apply,
   token: tokens,
   audit: tokens,

@@ -110,3 +110,48 @@ void test('apply writes NAME.flag.yaml as a flag and $evaluators.yaml as the sha
   const line = fails(await herald(['apply', '-f', folder, '--ns', 'applied']), { exitCode: 1, stdout: 'any' });
   assert.match(line, /\$ref "nobody" names no shared evaluator.*\[invalid_flag\]$/u);
 });
+
+void test('herald flags NS: the summary table (state, variants, rollout, evaluations, stale) and --json', async () => {
+  ok(await herald(['ns', 'create', 'summary']));
+  ok(await herald(['flag', 'set', 'summary', 'checkout', definition]));
+  ok(
+    await herald([
+      'flag',
+      'set',
+      'summary',
+      'banner',
+      JSON.stringify({
+        state: 'ENABLED',
+        variants: { a: 'a', b: 'b' },
+        defaultVariant: 'a',
+        targeting: { if: [true, 'b', 'a'] },
+      }),
+    ]),
+  );
+  // Evaluated over OFREP, counted by the server.
+  const evaluated = await fetch(`${server.url}/v1/namespaces/summary/ofrep/v1/evaluate/flags/banner`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${testAdminToken}`, 'content-type': 'application/json' },
+    body: '{"context":{}}',
+  });
+  assert.equal(evaluated.status, 200, await evaluated.text());
+  const lines = ok(await herald(['flags', 'summary']))
+    .trimEnd()
+    .split('\n');
+  assert.match(lines[0] ?? '', /^FLAG +STATE +DEFAULT OF VARIANTS +ROLLOUT +LAST HOUR +LAST DAY +EVALUATED$/u);
+  assert.match(lines[1] ?? '', /^banner +ENABLED +a of a, b \+targeting +- +b 1 +b 1 +(just now|\d+ s ago)$/u);
+  assert.match(lines[2] ?? '', /^checkout +DISABLED +off of on, off +- +- +- +never$/u);
+  const summary = parseJson<{ staleAfterDays: number; flags: Array<{ key: string; stale: boolean }> }>(
+    ok(await herald(['flags', 'summary', '--json', '--stale-days', '30'])),
+  );
+  assert.equal(summary.staleAfterDays, 30);
+  assert.deepEqual(
+    summary.flags.map((f) => [f.key, f.stale]),
+    [
+      ['banner', false],
+      ['checkout', false],
+    ],
+  );
+  fails(await herald(['flags', 'summary', '--stale-days', '0']), { exitCode: 2 });
+  fails(await herald(['flags', 'nowhere']), { exitCode: 1, line: /namespace_not_found/u });
+});

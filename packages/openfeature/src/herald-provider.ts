@@ -116,7 +116,11 @@ export class HeraldProvider implements Provider {
         errorCode: ErrorCode.PROVIDER_NOT_READY,
         errorMessage: 'no view yet',
       };
-    return flags.resolve(type, key, defaultValue, { ...this.#instance, ...context });
+    const resolution = flags.resolve(type, key, defaultValue, { ...this.#instance, ...context });
+    // Counted per variant served, sent with the SDK's reports (docs/flags.md, "Usage counts").
+    if (resolution.variant !== undefined && resolution.errorCode === undefined)
+      this.#client.countEvaluation(this.#namespace, key, resolution.variant);
+    return resolution;
   }
 
   /** The flags of the view the client holds now, parsed once per digest. */

@@ -250,6 +250,14 @@ export class HeraldClient implements AsyncDisposable {
     return channel;
   }
 
+  /**
+   * Counts evaluations of a flag's variant (the OpenFeature provider does, per evaluation); the
+   * counts go with the next report, for `herald flags`. An observer reports nothing.
+   */
+  countEvaluation(namespace: string, flag: string, variant: string, count = 1): void {
+    this.#reporter.countEvaluation(namespace, flag, variant, count);
+  }
+
   /** Sets the health sent with reports, and sends a report soon. */
   reportHealth(status: HealthStatus, detail = ''): void {
     this.#reporter.setHealth(status, detail);

@@ -15,6 +15,10 @@ export interface ReportedView {
 }
 
 const reportTimeoutMs = 10_000;
+/** Distinct (namespace, flag, variant) counted between two reports: the server's bound on a report's evaluations. */
+export const maxCountedEvaluations = 1000;
+/** One count's bound in a report, as the server takes it. */
+export const maxEvaluationCount = 1_000_000_000;
 /** The first retry of a failed report comes within this; each further one doubles it, up to the report interval (and 30 s). */
 const retryBaseMs = 1_000;
 const retryCapMs = 30_000;
@@ -52,6 +56,10 @@ export class Reporter {
   readonly #retry: Backoff;
   /** Set while the latest report failed and should be retried: the delay before the retry. */
   #retryInMs: number | undefined;
+  /** Flag evaluations counted since the last report that carried them, by namespace NUL flag NUL variant. */
+  #evaluations = new Map<string, number>();
+  /** Set when a report carrying evaluations was refused: an older server that does not know them. */
+  #evaluationsRefused = false;
 
   constructor(deps: { options: ResolvedOptions; views: () => ReportedView[]; status: (status: ClientStatus) => void }) {
     this.#options = deps.options;
@@ -63,6 +71,20 @@ export class Reporter {
   start(): void {
     this.#running = true;
     this.#schedule();
+  }
+
+  /**
+   * Counts evaluations of a flag's variant, sent with the next report. Bounded: past
+   * `maxCountedEvaluations` distinct (namespace, flag, variant), new ones are not counted until a
+   * report has carried the others.
+   */
+  countEvaluation(namespace: string, flag: string, variant: string, count = 1): void {
+    if (this.#evaluationsRefused) return;
+    // On every evaluation's path: a cheap key. Namespaces and keys hold no NUL; a variant may, so it goes last.
+    const key = `${namespace}\u0000${flag}\u0000${variant}`;
+    const held = this.#evaluations.get(key);
+    if (held === undefined && this.#evaluations.size >= maxCountedEvaluations) return;
+    this.#evaluations.set(key, Math.min(maxEvaluationCount, (held ?? 0) + count));
   }
 
   /** Sets the health sent with reports, and sends a report soon. */
@@ -151,17 +173,37 @@ export class Reporter {
     }, interval);
   }
 
+  #restore(key: string, count: number): void {
+    const held = this.#evaluations.get(key);
+    if (held === undefined && this.#evaluations.size >= maxCountedEvaluations) return;
+    this.#evaluations.set(key, Math.min(maxEvaluationCount, (held ?? 0) + count));
+  }
+
   /** One POST /v1/reports; failures become a status event, never an exception. */
   async #send(
     timeoutMs: number,
     stop: AbortSignal,
     leaving = false,
   ): Promise<{ kind: 'sent' | 'refused' } | { kind: 'retry'; retryAfterMs: number | undefined }> {
+    // Taken out now, put back if the report does not go through: each evaluation is sent once.
+    const counted = this.#evaluations;
+    this.#evaluations = new Map();
+    const evaluations = [...counted].map(([key, count]) => {
+      const first = key.indexOf('\u0000');
+      const second = key.indexOf('\u0000', first + 1);
+      return {
+        namespace: key.slice(0, first),
+        flag: key.slice(first + 1, second),
+        variant: key.slice(second + 1),
+        count,
+      };
+    });
     const body = {
       instanceId: this.#options.instanceId,
       attributes: this.#options.attributes,
       views: this.#views(),
       health: this.#health,
+      ...(evaluations.length > 0 ? { evaluations } : {}),
       ...(leaving ? { leaving: true } : {}),
     };
     let status: number | undefined;
@@ -188,6 +230,11 @@ export class Reporter {
               cause: error,
             });
       this.#status({ type: 'report-failed', error: reported });
+      if (evaluations.length > 0) {
+        // A 400 of a report with counts is a server from before them: stop counting, so the reports themselves go through.
+        if (status === 400) this.#evaluationsRefused = true;
+        else for (const [key, count] of counted) this.#restore(key, count);
+      }
       // A refusal (bad token, bad report) will not change by retrying at once: the next periodic report will do.
       if (status !== undefined && status < 500 && status !== 429) return { kind: 'refused' };
       return { kind: 'retry', retryAfterMs: reported.retryAfterMs };

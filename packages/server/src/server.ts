@@ -28,6 +28,10 @@ import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerOfrepRoutes } from './routes/ofrep.js';
+import { registerFlagRoutes } from './routes/flags.js';
+import { FlagSummaryService } from './services/flag-summary-service.js';
+import { FlagUsageService } from './services/flag-usage-service.js';
+import { ofrepViews } from './flags/ofrep-views.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { createAdminServices, type AdminServices } from './services/admin-services.js';
 
@@ -75,6 +79,7 @@ export class HeraldServer {
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
   readonly #pruning: InstancePruning;
+  readonly flagUsage: FlagUsageService;
   #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
 
@@ -161,6 +166,20 @@ export class HeraldServer {
       instances,
       instanceTtlMs: this.config.instanceTtlMs,
     });
+    this.flagUsage = new FlagUsageService({
+      store: deps.store,
+      codec,
+      clock: deps.clock,
+      flushMs: this.config.reportFlushMs,
+      onError: onBackgroundError,
+    });
+    const flagSummaries = new FlagSummaryService({
+      store: deps.store,
+      codec,
+      clock: deps.clock,
+      usage: this.flagUsage,
+      limits: this.config.limits,
+    });
     const windows = new ObservationWindows();
     this.rollouts = new RolloutService({
       store: deps.store,
@@ -237,14 +256,14 @@ export class HeraldServer {
       registerOfrepRoutes(routes, {
         limits: this.config.limits,
         authenticate: (request) => context.principal(request),
-        // What GET /v1/views/{ns} serves: the stable release of the view, with secrets only for tokens that may read them.
-        view: async (principal, namespace, labels) => {
-          const [wanted] = await this.delivery.resolveViews(principal, [{ namespace, labels }]);
-          const route = await routing.route(namespace);
-          const view = route && wanted ? await this.views.at(wanted.spec, wanted.secrets, route.stable) : undefined;
-          return view && { digest: view.digest, values: view.values };
-        },
+        view: ofrepViews({
+          resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
+          routing,
+          views: this.views,
+        }),
+        evaluated: (namespace, served) => this.flagUsage.served(namespace, served),
       });
+      registerFlagRoutes(routes, context, flagSummaries);
       registerWatchRoutes(routes, {
         config: this.config,
         clock: deps.clock,
@@ -259,6 +278,7 @@ export class HeraldServer {
           publicKeys: () => this.keys.published(),
           report: (principal, input, onBehalfOf) => this.delivery.report(principal, input, onBehalfOf),
           currentRevision: () => deps.store.currentRevision(),
+          countEvaluations: (principal, evaluations) => this.flagUsage.count(principal, evaluations),
         },
       });
     });
@@ -325,6 +345,7 @@ export class HeraldServer {
       await this.#controller.close();
       await this.#pruning.close();
       await this.#reports.close();
+      await this.flagUsage.close().catch(() => undefined);
       await this.#ownedLeadership?.close();
       this.#state = 'closed';
     }

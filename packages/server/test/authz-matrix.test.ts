@@ -55,6 +55,8 @@ const matrix: Record<string, string> = {
   'GET /v1/namespaces/{ns}/policy': 'Y Y Y Y Y F F U U',
   'PUT /v1/namespaces/{ns}/policy': 'Y Y F F F F F U U',
   'GET /v1/namespaces/{ns}/rollout': 'Y Y Y Y Y F F U U',
+  // The flags summary is an admin read (entries, counts): readers of the namespace, not clients.
+  'GET /v1/namespaces/{ns}/flags': 'Y Y Y Y Y F F U U',
   'GET /v1/namespaces/{ns}/rollouts': 'Y Y Y Y Y F F U U',
   'POST /v1/namespaces/{ns}/rollout/{command}': 'Y Y F Y F F F U U',
   'POST /v1/rollouts/{command}': 'Y F F F F F F U U',

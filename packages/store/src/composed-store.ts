@@ -3,6 +3,7 @@ import type {
   AuditStore,
   DeliveryStore,
   EntryStore,
+  FlagUsageStore,
   RevisionFeed,
   SettingsStore,
   SigningKeyStore,
@@ -35,6 +36,7 @@ export interface StoreParts {
     | 'pruneInstances'
     | 'removeInstances'
   >;
+  flagUsage: FlagUsageStore;
   signingKeys: SigningKeyStore;
   access: AccessStore;
   snapshots: SnapshotStore;
@@ -99,6 +101,16 @@ export abstract class ComposedStore implements Store {
   readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);
   readonly removeInstances: Store['removeInstances'] = (namespace, instanceIds, reporter) =>
     this.#parts.instances.removeInstances(namespace, instanceIds, reporter);
+
+  // --- flag usage ---
+  readonly recordFlagEvaluations: Store['recordFlagEvaluations'] = (counts) =>
+    this.#parts.flagUsage.recordFlagEvaluations(counts);
+  readonly readFlagEvaluations: Store['readFlagEvaluations'] = (namespace, sinceHour) =>
+    this.#parts.flagUsage.readFlagEvaluations(namespace, sinceHour);
+  readonly pruneFlagEvaluations: Store['pruneFlagEvaluations'] = (beforeHour) =>
+    this.#parts.flagUsage.pruneFlagEvaluations(beforeHour);
+  readonly forgetFlagEvaluations: Store['forgetFlagEvaluations'] = (namespace, keep) =>
+    this.#parts.flagUsage.forgetFlagEvaluations(namespace, keep);
 
   // --- signing keys ---
   readonly listSigningKeys: Store['listSigningKeys'] = () => this.#parts.signingKeys.listSigningKeys();

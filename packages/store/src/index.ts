@@ -19,6 +19,8 @@ export type {
   DeliveryStore,
   EntryQuery,
   EntryStore,
+  FlagEvaluationCount,
+  FlagUsageStore,
   HistoryQuery,
   InstanceQuery,
   InstanceRecord,

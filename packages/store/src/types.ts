@@ -312,6 +312,40 @@ export interface DeliveryStore {
   removeInstances(namespace: string, instanceIds: readonly string[], reporter: string): Promise<number>;
 }
 
+/** Evaluations of one flag's variant in one namespace, within one hour. */
+export interface FlagEvaluationCount {
+  namespace: string;
+  flag: string;
+  variant: string;
+  /** The start of the hour (ms since the epoch, a multiple of 3 600 000). */
+  hour: number;
+  count: number;
+  /** When the latest of these evaluations was counted (ms since the epoch). */
+  lastAt: number;
+}
+
+/**
+ * Flag usage (docs/flags.md, "Usage counts"): evaluation counts per namespace, flag, variant and
+ * hour, and when each flag was last evaluated. The server bounds what reaches it (known flags and
+ * variants only, capped counts); the store adds and prunes.
+ */
+export interface FlagUsageStore {
+  /** Adds the counts to their hours' rows (creating them), and moves each flag's last evaluation forward, atomically. */
+  recordFlagEvaluations(counts: readonly FlagEvaluationCount[]): Promise<void>;
+  /** The namespace's hourly counts from `sinceHour` on, and each flag's last evaluation (kept past pruning). */
+  readFlagEvaluations(
+    namespace: string,
+    sinceHour: number,
+  ): Promise<{
+    counts: Array<{ flag: string; variant: string; hour: number; count: number }>;
+    last: Array<{ flag: string; lastAt: number }>;
+  }>;
+  /** Deletes hourly counts of hours before `beforeHour`; answers how many rows went. */
+  pruneFlagEvaluations(beforeHour: number): Promise<number>;
+  /** Forgets the last evaluations of the namespace's flags not in `keep` (flags that were deleted); answers how many. */
+  forgetFlagEvaluations(namespace: string, keep: readonly string[]): Promise<number>;
+}
+
 /** The keys that sign what is delivered (private halves encrypted by the caller). */
 export interface SigningKeyStore {
   listSigningKeys(): Promise<SigningKeyRecord[]>;
@@ -416,6 +450,7 @@ export interface Store
   extends
     EntryStore,
     DeliveryStore,
+    FlagUsageStore,
     SigningKeyStore,
     AccessStore,
     SnapshotStore,

@@ -2930,6 +2930,105 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/namespaces/{ns}/flags': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The namespace's flags at one label: state, variants, rollout position, evaluations in the last hour and day, stale */
+    get: {
+      parameters: {
+        query?: {
+          /** @description The label; the empty label when absent */
+          label?: string;
+          /** @description A flag not evaluated for this many days is stale */
+          staleDays?: number;
+        };
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              namespace: string;
+              label: string | null;
+              flags: {
+                key: string;
+                kind: 'flagd' | 'azure';
+                state: 'ENABLED' | 'DISABLED';
+                variants: {
+                  [key: string]: unknown;
+                };
+                /** @description null only for an Azure flag without variants */
+                defaultVariant: string | null;
+                hasTargeting: boolean;
+                revision: number;
+                rollout: null | {
+                  /** @description The candidate release */
+                  seq: number;
+                  /** @description in-progress, paused or frozen */
+                  state: string;
+                  /** @description The name of the current wave */
+                  wave: string;
+                  stable: null | {
+                    state: 'ENABLED' | 'DISABLED';
+                    defaultVariant: string | null;
+                  };
+                };
+                evaluations: {
+                  hour: {
+                    [key: string]: number;
+                  };
+                  day: {
+                    [key: string]: number;
+                  };
+                };
+                lastEvaluatedAt: string | null;
+                stale: boolean;
+              }[];
+              staleAfterDays: number;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/keys': {
     parameters: {
       query?: never;
@@ -3251,6 +3350,12 @@ export interface paths {
               detail?: string;
             };
             leaving?: boolean;
+            evaluations?: {
+              namespace: string;
+              flag: string;
+              variant: string;
+              count: number;
+            }[];
           };
         };
       };
@@ -3333,7 +3438,19 @@ export interface paths {
                 detail?: string;
               };
               leaving?: boolean;
+              evaluations?: {
+                namespace: string;
+                flag: string;
+                variant: string;
+                count: number;
+              }[];
               reporter?: string;
+            }[];
+            evaluations?: {
+              namespace: string;
+              flag: string;
+              variant: string;
+              count: number;
             }[];
           };
         };

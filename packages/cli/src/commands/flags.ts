@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { flagContentType, isFlagContentType } from '@herald/flags';
-import type { EntryView } from '@herald/server';
+import type { EntryView, FlagSummary, FlagSummaryItem } from '@herald/server';
 import { adminClient, entryPath, nsPath } from '../admin-client.js';
-import { clientCommand, type ClientFlags } from '../flags.js';
+import { clientCommand, parseCount, type ClientFlags } from '../flags.js';
+import { relativeTime, table } from '../human.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
 
 /**
@@ -56,7 +57,60 @@ async function writeFlag(
   );
 }
 
+/** Counts per variant for a table cell: "on 10 · off 3", "-" when none. */
+function countsCell(counts: Record<string, number>): string {
+  const parts = Object.entries(counts).map(([variant, count]) => `${variant} ${count}`);
+  return parts.length === 0 ? '-' : parts.join(' · ');
+}
+
+function rolloutCell(flag: FlagSummaryItem): string {
+  if (!flag.rollout) return '-';
+  const stable = flag.rollout.stable
+    ? `${flag.rollout.stable.state}/${String(flag.rollout.stable.defaultVariant)}`
+    : 'new';
+  return `#${flag.rollout.seq} ${flag.rollout.state} in ${flag.rollout.wave} (stable ${stable})`;
+}
+
+/** `herald flags NS`: the summary table, one row per flag. */
+export function summaryLines(summary: FlagSummary): string[] {
+  if (summary.flags.length === 0)
+    return [`no flags in ${summary.namespace}${summary.label ? ` [${summary.label}]` : ''}`];
+  const rows = summary.flags.map((flag) => [
+    `${flag.key}${flag.stale ? ' (stale)' : ''}`,
+    flag.state,
+    `${String(flag.defaultVariant)} of ${Object.keys(flag.variants).join(', ') || '-'}${flag.hasTargeting ? ' +targeting' : ''}`,
+    rolloutCell(flag),
+    countsCell(flag.evaluations.hour),
+    countsCell(flag.evaluations.day),
+    flag.lastEvaluatedAt ? relativeTime(flag.lastEvaluatedAt) : 'never',
+  ]);
+  const lines = table(['FLAG', 'STATE', 'DEFAULT OF VARIANTS', 'ROLLOUT', 'LAST HOUR', 'LAST DAY', 'EVALUATED'], rows);
+  const stale = summary.flags.filter((f) => f.stale).length;
+  if (stale > 0) lines.push(`${stale} stale: not evaluated for ${summary.staleAfterDays} days`);
+  return lines;
+}
+
 export function registerFlagCommands(program: Command): void {
+  clientCommand(
+    program
+      .command('flags <ns>')
+      .description(
+        'the flags of a namespace: state, variants, rollout position, evaluations in the last hour and day, stale',
+      ),
+  )
+    .option('--label <label>', 'the label (default: the empty label)')
+    .option('--stale-days <n>', 'a flag not evaluated for this many days is stale (1-365)', '7')
+    .action(async (namespace: string, flags: ClientFlags & { label?: string; staleDays: string }) => {
+      const summary = await adminClient(flags).get<FlagSummary>(`${nsPath(namespace)}/flags`, {
+        query: {
+          ...(flags.label === undefined ? {} : { label: flags.label }),
+          staleDays: String(parseCount(flags.staleDays, '--stale-days', 1, 365)),
+        },
+      });
+      if (flags.json) return printJson(summary);
+      for (const line of summaryLines(summary)) printLine(line);
+    });
+
   const flag = program.command('flag').description('feature flags: flagd definitions stored as entries');
   const withLabel = (command: Command) =>
     clientCommand(command).option('--label <label>', 'label (variant) of the flag entry', '');

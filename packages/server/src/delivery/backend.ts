@@ -1,5 +1,6 @@
 import type { PublicKeyInfo, RolloutPolicyDocument, RolloutState } from '@herald/core';
 import type { FastifyRequest } from 'fastify';
+import type { ReportedEvaluation } from '../flags/evaluation-tally.js';
 import type { Principal } from '../principal.js';
 import type { ReleaseRef } from './release-ref.js';
 import type { ReportInput } from './reports.js';
@@ -50,4 +51,6 @@ export interface WatchBackend {
   /** Takes a report; `onBehalfOf` is the reporter a relay names for a report it forwards. */
   report(principal: Principal, input: ReportInput, onBehalfOf?: string): Promise<void>;
   currentRevision(): Promise<number>;
+  /** Takes flag evaluation counts (of namespaces the principal may view; `forbidden` otherwise). */
+  countEvaluations(principal: Principal, evaluations: readonly ReportedEvaluation[]): void;
 }

@@ -10,6 +10,10 @@ import { connectionLimitsOf } from '../http/connection-limits.js';
 import { bearerToken } from '../http/bearer.js';
 import type { HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
+import { registerOfrepRoutes } from '../routes/ofrep.js';
+import { EvaluationTally } from '../flags/evaluation-tally.js';
+import { requirePermission } from '../principal.js';
+import { ofrepViews } from '../flags/ofrep-views.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
 import { RelayMetrics } from './relay-metrics.js';
@@ -47,6 +51,7 @@ export class Relay {
   readonly #tokens: RelayTokens;
   readonly #routing: UpstreamRouting;
   readonly #reports: ReportCollector;
+  readonly #evaluations: EvaluationTally;
   #state: State = 'built';
   #keyRefresh: unknown;
   #upstreamProbe: unknown;
@@ -140,6 +145,24 @@ export class Relay {
       maxBuffered: config.maxBufferedReports,
       onError,
     });
+    // Counts of its clients' reports and of its own OFREP answers, added up and sent upstream with each batch interval.
+    this.#evaluations = new EvaluationTally({
+      sink: async (rows) => {
+        for (let i = 0; i < rows.length; i += reportBatch)
+          await this.#upstream.evaluations(
+            rows.slice(i, i + reportBatch).map((r) => ({
+              namespace: r.namespace,
+              flag: r.flag,
+              variant: r.variant,
+              count: r.count,
+            })),
+          );
+      },
+      clock,
+      flushMs: config.reportFlushMs,
+      maxRows: 100_000,
+      onError,
+    });
     this.#app = buildApp({
       limits: config.limits,
       logLevel: config.logLevel,
@@ -176,6 +199,11 @@ export class Relay {
       report: async (principal, input, onBehalfOf) =>
         this.#reports.accept(normaliseReport(principal, input, onBehalfOf)),
       currentRevision: async () => this.#routing.revision,
+      countEvaluations: (principal, evaluations) => {
+        for (const namespace of new Set(evaluations.map((e) => e.namespace)))
+          requirePermission(principal, 'view', namespace);
+        this.#evaluations.add(evaluations);
+      },
     };
     void this.#app.register(async (routes) => {
       registerWatchRoutes(routes, {
@@ -184,6 +212,18 @@ export class Relay {
         clock,
         watchStreams: this.metrics.watchStreams,
         log: this.#app.log,
+      });
+      // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
+      registerOfrepRoutes(routes, {
+        limits: config.limits,
+        authenticate: (request) => backend.authenticate(request),
+        view: ofrepViews({
+          resolveViews: (principal, requested) => backend.resolveViews(principal, requested),
+          routing: this.#routing,
+          views: this.views,
+        }),
+        evaluated: (namespace, served) =>
+          this.#evaluations.add(served.map((s) => ({ namespace, flag: s.key, variant: s.variant, count: 1 }))),
       });
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
@@ -278,6 +318,7 @@ export class Relay {
       this.#clock.clearTimeout(grace);
       // What clients reported until now still goes upstream; an upstream away loses it, as a crash would.
       await this.#reports.close().catch(() => undefined);
+      await this.#evaluations.close().catch(() => undefined);
       this.#state = 'closed';
       this.#settleClosed(failure);
     }

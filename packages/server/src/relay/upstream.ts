@@ -196,6 +196,22 @@ export class Upstream {
     return answer?.refused ?? [];
   }
 
+  /** Forwards flag evaluation counts (the relay's tally), alone in a batch: an upstream from before them refuses only them. */
+  async evaluations(
+    evaluations: ReadonlyArray<{ namespace: string; flag: string; variant: string; count: number }>,
+  ): Promise<void> {
+    await this.#request(
+      'v1/reports/batch',
+      {
+        method: 'POST',
+        body: JSON.stringify({ reports: [], evaluations }),
+        headers: { 'content-type': 'application/json' },
+      },
+      undefined,
+      0,
+    );
+  }
+
   #get(path: string, token: string | undefined): Promise<unknown> {
     return this.#request(path, { method: 'GET' }, token, 0);
   }

@@ -5,6 +5,8 @@ import { evaluateAll, evaluateOne, type OfrepAnswer } from '@herald/flags';
 import type { HeraldApp } from '../http/context.js';
 import { FlagSets, noFlags } from '../flags/flag-sets.js';
 import type { Principal } from '../principal.js';
+import type { InstanceIdentity } from '../delivery/routing.js';
+import { instanceOfContext } from '../flags/ofrep-views.js';
 
 /**
  * OFREP, the OpenFeature Remote Evaluation Protocol, under each namespace: `{server}/v1/namespaces/{ns}`
@@ -14,16 +16,22 @@ import type { Principal } from '../principal.js';
  * `Herald-Labels` header (comma-separated, each label percent-encoded).
  */
 
-/** Where OFREP gets its views: the control plane (store) or, later, a relay (its verified cache). */
+/** Where OFREP gets its views: the control plane (store) or a relay (its verified cache); see ofrepViews. */
 export interface OfrepBackend {
   limits: Pick<Limits, 'maxLabels' | 'maxLabelLength'>;
   authenticate(request: FastifyRequest): Promise<Principal>;
-  /** The view clients of this principal get now; undefined when the namespace has no release yet. Throws `forbidden` / `namespace_not_found`. */
+  /**
+   * The view this principal's clients get now (for `instance`, the release its rollout wave gives
+   * it); undefined when the namespace has no release yet. Throws `forbidden` / `namespace_not_found`.
+   */
   view(
     principal: Principal,
     namespace: string,
     labels: string[],
+    instance: InstanceIdentity | undefined,
   ): Promise<{ digest: string; values: Readonly<ViewValues> } | undefined>;
+  /** Told the variants each answer served, for the usage counts. */
+  evaluated?(namespace: string, served: ReadonlyArray<{ key: string; variant: string }>): void;
 }
 
 const OfrepParams = Type.Object({ ns: Type.String() });
@@ -79,6 +87,18 @@ function labelsOf(request: FastifyRequest, query: string[] | undefined, limits: 
   return labels ?? [];
 }
 
+/** The variants an answer served: one flag's, or each of a bulk answer's. */
+function served(answer: OfrepAnswer): Array<{ key: string; variant: string }> {
+  if (answer.status !== 200 || !answer.body) return [];
+  const items = Array.isArray(answer.body.flags) ? (answer.body.flags as unknown[]) : [answer.body];
+  const out: Array<{ key: string; variant: string }> = [];
+  for (const item of items) {
+    const { key, variant } = item as { key?: unknown; variant?: unknown };
+    if (typeof key === 'string' && typeof variant === 'string') out.push({ key, variant });
+  }
+  return out;
+}
+
 function send(reply: FastifyReply, answer: OfrepAnswer): FastifyReply {
   if (answer.etag) void reply.header('etag', answer.etag);
   if (answer.status === 304) return reply.code(304).send(null);
@@ -88,8 +108,14 @@ function send(reply: FastifyReply, answer: OfrepAnswer): FastifyReply {
 export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, flagSets = new FlagSets()): void {
   const flagsFor = async (request: FastifyRequest, namespace: string, query: string[] | undefined) => {
     const principal = await backend.authenticate(request);
-    const view = await backend.view(principal, namespace, labelsOf(request, query, backend.limits));
+    const labels = labelsOf(request, query, backend.limits);
+    const view = await backend.view(principal, namespace, labels, instanceOfContext(request.body));
     return view ? flagSets.of(view) : noFlags;
+  };
+  const counted = (namespace: string, answer: OfrepAnswer): OfrepAnswer => {
+    const variants = served(answer);
+    if (variants.length > 0) backend.evaluated?.(namespace, variants);
+    return answer;
   };
 
   app.post(
@@ -107,7 +133,14 @@ export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, flagS
     async (request, reply) =>
       send(
         reply,
-        evaluateOne(await flagsFor(request, request.params.ns, request.query.label), request.params['*'], request.body),
+        counted(
+          request.params.ns,
+          evaluateOne(
+            await flagsFor(request, request.params.ns, request.query.label),
+            request.params['*'],
+            request.body,
+          ),
+        ),
       ),
   );
 
@@ -130,10 +163,8 @@ export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, flagS
     async (request, reply) => {
       const header = request.headers['if-none-match'];
       const ifNoneMatch = Array.isArray(header) ? header.join(',') : header;
-      return send(
-        reply,
-        evaluateAll(await flagsFor(request, request.params.ns, request.query.label), request.body, ifNoneMatch),
-      );
+      const flags = await flagsFor(request, request.params.ns, request.query.label);
+      return send(reply, counted(request.params.ns, evaluateAll(flags, request.body, ifNoneMatch)));
     },
   );
 }

@@ -32,6 +32,20 @@ export const PublicKey = Type.Object({
 });
 const maxWatchViews = 64;
 const maxLongPollSeconds = 60;
+/** Flag evaluations counted since the last report (the OpenFeature provider's, a relay's OFREP's); docs/flags.md. */
+const Evaluations = (maxItems: number) =>
+  Type.Array(
+    Type.Object(
+      {
+        namespace: Type.String({ minLength: 1, maxLength: 256 }),
+        flag: Type.String({ minLength: 1, maxLength: 1024 }),
+        variant: Type.String({ minLength: 1, maxLength: 256 }),
+        count: Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    { maxItems },
+  );
 const ReportBody = Type.Object(
   {
     instanceId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -65,6 +79,7 @@ const ReportBody = Type.Object(
     ),
     /** The instance's last report (it is closing): it leaves the fleet at once. */
     leaving: Type.Optional(Type.Boolean()),
+    evaluations: Type.Optional(Evaluations(1000)),
   },
   { additionalProperties: false },
 );
@@ -274,7 +289,10 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       },
     },
     async (request, reply) => {
-      await backend.report(await backend.authenticate(request), request.body);
+      const principal = await backend.authenticate(request);
+      const { evaluations, ...report } = request.body;
+      backend.countEvaluations(principal, evaluations ?? []);
+      await backend.report(principal, report);
       return reply.code(202).send({ accepted: true });
     },
   );
@@ -288,7 +306,11 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         description:
           "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.",
         body: Type.Object(
-          { reports: Type.Array(BatchReportBody, { maxItems: 5000 }) },
+          {
+            reports: Type.Array(BatchReportBody, { maxItems: 5000 }),
+            /** A relay's tally of its clients' and its own OFREP's evaluations. */
+            evaluations: Type.Optional(Evaluations(5000)),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -304,7 +326,9 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     async (request, reply) => {
       const principal = await backend.authenticate(request);
       const refused: Array<{ index: number; instanceId: string; code: string }> = [];
-      for (const [index, { reporter, ...report }] of request.body.reports.entries()) {
+      backend.countEvaluations(principal, request.body.evaluations ?? []);
+      for (const [index, { reporter, evaluations, ...report }] of request.body.reports.entries()) {
+        backend.countEvaluations(principal, evaluations ?? []);
         try {
           await backend.report(principal, report, reporter);
         } catch (error) {

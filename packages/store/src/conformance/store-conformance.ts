@@ -15,6 +15,7 @@ import { auditConformance } from './audit.js';
 import { commitConformance } from './commits.js';
 import { compactionConformance } from './compaction.js';
 import { deliveryConformance } from './delivery.js';
+import { flagUsageConformance } from './flag-usage.js';
 import type { ConformanceTest } from './helpers.js';
 import { lifecycleConformance } from './lifecycle.js';
 import { namespaceConformance } from './namespaces.js';
@@ -47,6 +48,7 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
     readConformance(test);
     compactionConformance(test);
     deliveryConformance(test);
+    flagUsageConformance(test);
     signingKeyConformance(test);
     accessConformance(test);
     snapshotConformance(test);

@@ -221,6 +221,25 @@ export const postgresMigrations: readonly string[] = [
   CREATE INDEX instances_by_last_seen ON instances (last_seen);
   CREATE INDEX instances_by_id ON instances (instance_id);
   `,
+  `
+  -- Flag usage (issue 17): evaluation counts per namespace, flag, variant and hour (pruned after
+  -- the retention), and each flag's last evaluation (one row per flag, kept for stale flags).
+  CREATE TABLE flag_evaluations (
+    namespace text COLLATE "C" NOT NULL,
+    flag text COLLATE "C" NOT NULL,
+    variant text COLLATE "C" NOT NULL,
+    hour bigint NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (namespace, flag, variant, hour)
+  );
+  CREATE INDEX flag_evaluations_by_hour ON flag_evaluations (hour);
+  CREATE TABLE flag_last_evaluated (
+    namespace text COLLATE "C" NOT NULL,
+    flag text COLLATE "C" NOT NULL,
+    last_at bigint NOT NULL,
+    PRIMARY KEY (namespace, flag)
+  );
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

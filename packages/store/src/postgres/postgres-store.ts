@@ -4,6 +4,7 @@ import { postgresAccess } from './access.js';
 import { PostgresAuditChain } from './audit-chain.js';
 import { PostgresChangeFeed } from './change-feed.js';
 import { postgresCompaction } from './compaction.js';
+import { postgresFlagUsage } from './flag-usage.js';
 import { PostgresDatabase, type PostgresContext } from './database.js';
 import { postgresEntryReads } from './entry-reads.js';
 import { PostgresGroupCommit } from './group-commit.js';
@@ -64,6 +65,7 @@ export class PostgresStore extends ComposedStore {
       releases: postgresReleases(context, commits),
       rollouts: postgresRollouts(context),
       instances: postgresInstances(db),
+      flagUsage: postgresFlagUsage(db),
       signingKeys: postgresSigningKeys(context),
       access: postgresAccess(context),
       snapshots: postgresSnapshots(context),

@@ -198,4 +198,23 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX instances_by_last_seen ON instances (last_seen);
   CREATE INDEX instances_by_id ON instances (instance_id);
   `,
+  `
+  -- Flag usage (issue 17): evaluation counts per namespace, flag, variant and hour (pruned after
+  -- the retention), and each flag's last evaluation (one row per flag, kept for stale flags).
+  CREATE TABLE flag_evaluations (
+    namespace TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (namespace, flag, variant, hour)
+  ) STRICT;
+  CREATE INDEX flag_evaluations_by_hour ON flag_evaluations (hour);
+  CREATE TABLE flag_last_evaluated (
+    namespace TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, flag)
+  ) STRICT;
+  `,
 ];

@@ -4,6 +4,7 @@ import { RevisionListeners } from '../revision-listeners.js';
 import { sqliteAccess } from './access.js';
 import { SqliteAuditChain } from './audit-chain.js';
 import { sqliteCompaction } from './compaction.js';
+import { sqliteFlagUsage } from './flag-usage.js';
 import { SqliteDatabase, type SqliteContext } from './database.js';
 import { sqliteEntryReads } from './entry-reads.js';
 import { SqliteGroupCommit } from './group-commit.js';
@@ -46,6 +47,7 @@ export class SqliteStore extends ComposedStore {
       releases: sqliteReleases(context, commits),
       rollouts: sqliteRollouts(context),
       instances: sqliteInstances(db),
+      flagUsage: sqliteFlagUsage(db),
       signingKeys: sqliteSigningKeys(context),
       access: sqliteAccess(context),
       snapshots: sqliteSnapshots(context),
