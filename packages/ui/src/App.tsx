@@ -1,14 +1,17 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { Api, describeError, loadToken, saveToken, whoami } from './api.js';
 import { describeScopes, isSystemAdmin } from './access.js';
-import { Confirm } from './components/ui.js';
+import { Confirm, Loading } from './components/ui.js';
+import { lazyScreen } from './lazy-screen.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionContext, useSession, type Session } from './session.js';
 import type { WhoAmI } from './types.js';
 import { SignIn } from './screens/SignIn.js';
-import { Namespaces } from './screens/Namespaces.js';
-import { NamespaceScreen } from './screens/Namespace.js';
-import { Audit } from './screens/Audit.js';
+
+// Each screen is its own chunk: the first page loads only what it shows.
+const Namespaces = lazyScreen(() => import('./screens/Namespaces.js'), 'Namespaces');
+const NamespaceScreen = lazyScreen(() => import('./screens/Namespace.js'), 'NamespaceScreen');
+const Audit = lazyScreen(() => import('./screens/Audit.js'), 'Audit');
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => loadToken());
@@ -62,7 +65,9 @@ function Shell() {
   return (
     <div className="shell">
       <Header />
-      <main>{route(path)}</main>
+      <main>
+        <Suspense fallback={<Loading />}>{route(path)}</Suspense>
+      </main>
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
 import { nsPath } from '../api.js';
 import { Bar, Loading, Problem } from '../components/ui.js';
 import { fleetSamples } from '../fleet-samples.js';

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { Suspense, useEffect } from 'react';
 import { nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { Loading, Problem, Tabs } from '../components/ui.js';
@@ -7,10 +7,12 @@ import { usePoll } from '../hooks.js';
 import { Link, navigate, nsRoute } from '../router.js';
 import { useSession } from '../session.js';
 import type { Fleet, Namespace } from '../types.js';
-import { Entries } from './Entries.js';
-import { History } from './History.js';
-import { Rollout } from './Rollout.js';
-import { FleetScreen } from './Fleet.js';
+import { lazyScreen } from '../lazy-screen.js';
+
+const Entries = lazyScreen(() => import('./Entries.js'), 'Entries');
+const History = lazyScreen(() => import('./History.js'), 'History');
+const Rollout = lazyScreen(() => import('./Rollout.js'), 'Rollout');
+const FleetScreen = lazyScreen(() => import('./Fleet.js'), 'FleetScreen');
 
 const tabs: Array<[string, string]> = [
   ['entries', 'Entries'],
@@ -56,12 +58,14 @@ export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
       <Problem error={info.error} />
       {info.loading && !info.data ? <Loading /> : null}
       <Tabs tabs={tabs} current={tab} onSelect={(id) => navigate(nsRoute(ns, id))} />
-      <div className="tab-body">
-        {tab === 'entries' ? <Entries ns={ns} namespace={info.data} onChanged={info.refresh} /> : null}
-        {tab === 'history' ? <History ns={ns} onChanged={info.refresh} /> : null}
-        {tab === 'rollout' ? <Rollout ns={ns} fleet={fleet.data} /> : null}
-        {tab === 'fleet' ? <FleetScreen ns={ns} fleet={fleet.data} error={fleet.error} /> : null}
-      </div>
+      <Suspense fallback={<Loading />}>
+        <div className="tab-body">
+          {tab === 'entries' ? <Entries ns={ns} namespace={info.data} onChanged={info.refresh} /> : null}
+          {tab === 'history' ? <History ns={ns} onChanged={info.refresh} /> : null}
+          {tab === 'rollout' ? <Rollout ns={ns} fleet={fleet.data} /> : null}
+          {tab === 'fleet' ? <FleetScreen ns={ns} fleet={fleet.data} error={fleet.error} /> : null}
+        </div>
+      </Suspense>
     </div>
   );
 }
