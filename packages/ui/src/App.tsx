@@ -6,6 +6,7 @@ import { lazyScreen } from './lazy-screen.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionContext, useSession, type Session } from './session.js';
 import type { WhoAmI } from './types.js';
+import { ThemeToggle } from './components/ThemeToggle.js';
 import { SignIn } from './screens/SignIn.js';
 
 // Each screen is its own chunk: the first page loads only what it shows.
@@ -96,7 +97,7 @@ function Header() {
   return (
     <header className="top">
       <Link to="/" className="brand">
-        <img src="/favicon.svg" alt="" width={22} height={22} /> Herald
+        <img src="/favicon.svg" alt="" width={22} height={22} /> <span className="brand-name">Herald</span>
       </Link>
       <nav>
         <Link to="/" className={path === '/' || path.startsWith('/ns/') ? 'active' : ''}>
@@ -111,7 +112,8 @@ function Header() {
       {admin ? (
         <>
           <button className="danger small-button" onClick={() => setFreeze('freeze')}>
-            Freeze all rollouts
+            <span className="long">Freeze all rollouts</span>
+            <span className="short">Freeze all</span>
           </button>
           <button className="small-button" onClick={() => setFreeze('unfreeze')}>
             Unfreeze
@@ -119,8 +121,11 @@ function Header() {
         </>
       ) : null}
       <span className="who" title={describeScopes(who.scopes)} data-testid="whoami">
-        {who.name || who.tokenId} · <span className="muted">{describeScopes(who.scopes)}</span>
+        {who.name || who.tokenId}
+        <span className="sep"> · </span>
+        <span className="muted">{describeScopes(who.scopes)}</span>
       </span>
+      <ThemeToggle />
       <button
         className="small-button"
         onClick={() => {

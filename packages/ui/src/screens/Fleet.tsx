@@ -7,6 +7,7 @@ import { fleetSamples } from '../fleet-samples.js';
 import { ago, percent } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
+import { token, useTheme } from '../theme.js';
 import type { Fleet, FleetInstance, Release } from '../types.js';
 
 const preferredAttributes = ['region', 'service', 'version'];
@@ -278,7 +279,8 @@ function Instances({ instances }: { instances: FleetInstance[] }) {
   );
 }
 
-const palette = ['#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+const paletteSize = 5;
+const seriesColour = (seq: number): string => token(`--s${seq % paletteSize}`);
 
 /**
  * Share of the fleet on each recent release (y, %) against seconds since that release was made
@@ -292,7 +294,8 @@ export function ConvergenceChart({ ns, releases, height }: { ns: string; release
     const timer = window.setInterval(() => setTick((n) => n + 1), 1000);
     return () => window.clearInterval(timer);
   }, []);
-  const recent = releases.slice(0, palette.length);
+  const recent = releases.slice(0, paletteSize);
+  const { theme } = useTheme();
   const samples = fleetSamples(ns);
   const data = useMemo(() => {
     // One x axis (seconds since each release), the union of every series' points; gaps are null.
@@ -321,11 +324,11 @@ export function ConvergenceChart({ ns, releases, height }: { ns: string; release
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: false }, y: { range: [0, 100] } },
       axes: [
-        { label: 'seconds since release', stroke: '#555', grid: { stroke: '#eee' } },
+        { label: 'seconds since release', stroke: token('--axis'), grid: { stroke: token('--grid') } },
         {
           label: '% of fleet',
-          stroke: '#555',
-          grid: { stroke: '#eee' },
+          stroke: token('--axis'),
+          grid: { stroke: token('--grid') },
           values: (_u, ticks) => ticks.map((t) => `${t}%`),
         },
       ],
@@ -333,7 +336,7 @@ export function ConvergenceChart({ ns, releases, height }: { ns: string; release
         { label: 's' },
         ...recent.map((r) => ({
           label: `#${r.seq}`,
-          stroke: palette[r.seq % palette.length] ?? '#333',
+          stroke: seriesColour(r.seq),
           width: 2,
           spanGaps: true,
           points: { show: true, size: 5 },
@@ -351,7 +354,7 @@ export function ConvergenceChart({ ns, releases, height }: { ns: string; release
       plot.current = null;
     };
     // Rebuilt when the set of releases changes; data updates go through setData below.
-  }, [seriesKey, height]);
+  }, [seriesKey, height, theme]);
 
   useEffect(() => {
     plot.current?.setData(data);
