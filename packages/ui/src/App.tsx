@@ -7,6 +7,8 @@ import { Link, navigate, useLocation } from './router.js';
 import { SessionContext, useSession, type Session } from './session.js';
 import type { WhoAmI } from './types.js';
 import { ThemeToggle } from './components/ThemeToggle.js';
+import { OfflineBanner } from './components/OfflineBanner.js';
+import { OfflineError, useConnection } from './connection.js';
 import { SignIn } from './screens/SignIn.js';
 
 // Each screen is its own chunk: the first page loads only what it shows.
@@ -26,11 +28,15 @@ export function App() {
     setNotice(why ?? null);
   }, []);
 
-  // A token kept from earlier in this tab: check it is still valid.
+  const { reconnects } = useConnection();
+  // A token kept from earlier in this tab: check it is still valid (again on reconnect, when the
+  // server could not be asked: an unreachable server is no reason to sign out).
   useEffect(() => {
     if (!token || who) return;
-    whoami(token).then(setWho, (error: unknown) => signOut(`Signed out: ${describeError(error)}`));
-  }, [token, who, signOut]);
+    whoami(token).then(setWho, (error: unknown) => {
+      if (!(error instanceof OfflineError)) signOut(`Signed out: ${describeError(error)}`);
+    });
+  }, [token, who, signOut, reconnects]);
 
   const session = useMemo<Session | null>(
     () =>
@@ -41,7 +47,13 @@ export function App() {
   );
 
   if (!token || !who || !session) {
-    if (token && !who) return <div className="center muted">Checking the token…</div>;
+    if (token && !who)
+      return (
+        <>
+          <OfflineBanner />
+          <div className="center muted">Checking the token…</div>
+        </>
+      );
     return (
       <SignIn
         notice={notice}
@@ -63,10 +75,12 @@ export function App() {
 
 function Shell() {
   const { path } = useLocation();
+  const { online } = useConnection();
   return (
-    <div className="shell">
+    <div className={online ? 'shell' : 'shell offline'}>
       <Header />
-      <main>
+      <OfflineBanner />
+      <main data-stale={online ? undefined : 'true'}>
         <Suspense fallback={<Loading />}>{route(path)}</Suspense>
       </main>
     </div>

@@ -1,6 +1,7 @@
 // Small shared pieces: problem messages, confirmation dialogs, diffs, progress bars, badges.
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from '../api.js';
+import { OfflineError } from '../connection.js';
 import { lineDiff } from '../diff-lines.js';
 import { valueText } from '../format.js';
 import type { Entry, RolloutStateName } from '../types.js';
@@ -8,6 +9,8 @@ import type { Entry, RolloutStateName } from '../types.js';
 /** An error as the server put it: the problem's detail, its code, and every violation or conflict. */
 export function Problem({ error, title }: { error: unknown; title?: string }) {
   if (error === undefined || error === null) return null;
+  // The one offline banner says it; a copy per screen would only repeat it.
+  if (error instanceof OfflineError) return null;
   const api = error instanceof ApiError ? error : undefined;
   const detail = api
     ? api.detail
