@@ -119,7 +119,8 @@ export function TextDiff({ before, after, testId }: { before: string; after: str
 
 function entryText(entry: Entry | null | undefined): string {
   if (!entry) return '';
-  if (entry.redacted) return '(secret: redacted)';
+  // Masked for everyone here, admins too: a secret is shown only by an audited reveal in the editor.
+  if (entry.redacted || entry.secret) return '(secret: masked)';
   return valueText(entry.value, entry.contentType);
 }
 
@@ -197,5 +198,14 @@ export function Tabs({
         </button>
       ))}
     </div>
+  );
+}
+
+/** A secret's value as lists and the editor show it until revealed: dots, never the value. */
+export function SecretMask() {
+  return (
+    <span className="secret-mask" data-testid="secret-mask" aria-label="secret value, masked">
+      ••••••••
+    </span>
   );
 }

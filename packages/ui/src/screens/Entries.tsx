@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
-import { Loading, Problem } from '../components/ui.js';
+import { Loading, Problem, SecretMask } from '../components/ui.js';
 import { ago, isJsonType, labelName, preview, who as whoOf } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
@@ -175,11 +175,7 @@ function EntryRow({ entry, selected, onSelect }: { entry: Entry; selected: boole
         )}
       </td>
       <td className="value-cell">
-        {entry.redacted ? (
-          <span className="muted">•••••• redacted</span>
-        ) : (
-          <code>{preview(entry.value, entry.contentType)}</code>
-        )}
+        {entry.redacted || entry.secret ? <SecretMask /> : <code>{preview(entry.value, entry.contentType)}</code>}
       </td>
       <td className="small">
         {isJsonType(entry.contentType) ? <span className="muted">{entry.contentType}</span> : entry.contentType}

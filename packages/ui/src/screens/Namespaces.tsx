@@ -4,6 +4,8 @@ import { Bar, Loading, Problem, StateBadge } from '../components/ui.js';
 import { ago, percent } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { Link, navigate, nsRoute } from '../router.js';
+import { CodeEditor } from '../components/LazyCodeEditor.js';
+import { ApiError } from '../api.js';
 import { useSession } from '../session.js';
 import type { NamespaceSummary, RolloutStateName } from '../types.js';
 
@@ -244,17 +246,16 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
           <input value={description} onChange={(e) => setDescription(e.target.value)} aria-label="Description" />
         </label>
       </div>
-      <label className="field">
+      <div className="field">
         JSON Schema (optional: a plain schema is the document schema, or {'{document, prefixes: [{prefix, schema}]}'})
-        <textarea
-          rows={4}
-          className="code"
+        <CodeEditor
           value={schema}
-          onChange={(e) => setSchema(e.target.value)}
-          aria-label="Schema"
-          spellCheck={false}
+          onChange={setSchema}
+          language="json"
+          ariaLabel="Schema"
+          diagnostics={error instanceof ApiError ? error.violations : []}
         />
-      </label>
+      </div>
       {schemaError ? <div className="problem">{schemaError}</div> : null}
       {!allowed ? (
         <div className="problem problem-forbidden">

@@ -19,6 +19,7 @@ import {
   type WaveSummary,
 } from '../types.js';
 import { ConvergenceChart } from './Fleet.js';
+import { CodeEditor } from '../components/LazyCodeEditor.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
@@ -607,13 +608,13 @@ function PolicyCard({ ns }: { ns: string }) {
       ) : null}
       {editing !== null ? (
         <>
-          <textarea
-            className="code"
-            rows={16}
+          <CodeEditor
             value={editing}
-            onChange={(e) => setEditing(e.target.value)}
-            spellCheck={false}
-            aria-label="Policy"
+            onChange={setEditing}
+            language="json"
+            ariaLabel="Policy"
+            diagnostics={error instanceof ApiError ? error.violations : []}
+            invalid={(check?.problems.length ?? 0) > 0}
           />
           {check && check.problems.length > 0 ? (
             <ul className="violations invalid-msg">
