@@ -21,6 +21,8 @@ const tabs: Array<[string, string]> = [
   ['fleet', 'Fleet'],
 ];
 
+const fleetSizes = new Map<string, number>();
+
 /** One namespace: its tabs, and the fleet sampled every second for as long as it is open (convergence chart). */
 export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
   const { api, who } = useSession();
@@ -29,9 +31,11 @@ export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
     async (signal) => {
       const answer = await api.get<Fleet>(`/v1/fleet/${encodeURIComponent(ns)}`, undefined, signal);
       recordFleet(ns, answer);
+      fleetSizes.set(ns, answer.instances.length);
       return answer;
     },
-    1000,
+    // Every second for a small fleet (the chart's samples); a big one is heavy to fetch that often.
+    (fleetSizes.get(ns) ?? 0) > 2000 ? 5000 : 1000,
     [api, ns],
   );
   useEffect(() => {

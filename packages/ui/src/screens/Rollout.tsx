@@ -18,7 +18,7 @@ import {
   type RolloutStatus,
   type WaveSummary,
 } from '../types.js';
-import { ConvergenceChart } from './Fleet.js';
+import { ConvergenceChart } from '../components/ConvergenceChart.js';
 import { CodeEditor } from '../components/LazyCodeEditor.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
@@ -61,7 +61,7 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
     [api, ns, routeVersion],
   );
   const releases = usePoll(
-    (signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 20 }, signal),
+    (signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 100 }, signal),
     active ? 2000 : 5000,
     [api, ns, routeVersion],
   );
@@ -119,7 +119,13 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
         </div>
         <div className="card">
           <h3>Convergence</h3>
-          <ConvergenceChart ns={ns} releases={releases.data?.items ?? []} height={220} />
+          <ConvergenceChart
+            ns={ns}
+            releases={releases.data?.items ?? []}
+            height={220}
+            rollout={status}
+            rollouts={history.data?.items ?? []}
+          />
           <h4>Recent rollouts</h4>
           <Problem error={history.error} />
           <RolloutHistory items={history.data?.items ?? []} />
@@ -423,6 +429,8 @@ function ReleaseCard({
   );
 }
 
+const releasesPerPage = 8;
+
 function ReleaseList({
   ns,
   releases,
@@ -438,37 +446,42 @@ function ReleaseList({
 }) {
   const { api } = useSession();
   const [target, setTarget] = useState<Release | null>(null);
+  const [page, setPage] = useState(0);
   if (releases.length === 0) return <p className="muted">No release yet.</p>;
+  const pages = Math.ceil(releases.length / releasesPerPage);
+  const current = Math.min(page, pages - 1);
+  const shown = releases.slice(current * releasesPerPage, (current + 1) * releasesPerPage);
   return (
     <>
-      <table className="table" data-testid="releases">
+      <table className="table compact" data-testid="releases">
         <thead>
           <tr>
             <th>Release</th>
-            <th>Kind</th>
-            <th>Note</th>
-            <th>Fleet on it</th>
+            <th>Kind · note</th>
+            <th className="num">Fleet on it</th>
             <th />
           </tr>
         </thead>
         <tbody>
-          {releases.map((release, i) => {
+          {shown.map((release) => {
             const share = fleet ? shareOn(fleet, release.seq) : undefined;
             return (
-              <tr key={release.seq}>
+              <tr key={release.seq} data-testid={`release-${release.seq}`}>
                 <td>
-                  <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>
-                  <div className="muted small" title={time(release.createdAt)}>
+                  <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>{' '}
+                  <span className="muted small" title={time(release.createdAt)}>
                     {whoOf(release.author)} · {ago(release.createdAt)}
-                  </div>
+                  </span>
                 </td>
-                <td className="small">{release.kind}</td>
-                <td className="small">{release.note}</td>
                 <td className="small">
+                  {release.kind}
+                  {release.note ? <span className="muted"> · {release.note}</span> : null}
+                </td>
+                <td className="small num">
                   {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
                 </td>
                 <td>
-                  {canRelease && i > 0 ? (
+                  {canRelease && release !== releases[0] ? (
                     <button className="small-button" onClick={() => setTarget(release)}>
                       Roll back to…
                     </button>
@@ -479,6 +492,19 @@ function ReleaseList({
           })}
         </tbody>
       </table>
+      {pages > 1 ? (
+        <div className="pager small" data-testid="releases-pager">
+          <button className="small-button" disabled={current === 0} onClick={() => setPage(current - 1)}>
+            Newer
+          </button>
+          <span className="muted">
+            page {current + 1} of {pages} · {releases.length} releases, newest first
+          </span>
+          <button className="small-button" disabled={current >= pages - 1} onClick={() => setPage(current + 1)}>
+            Older
+          </button>
+        </div>
+      ) : null}
       {target ? (
         <Confirm
           title={`Roll back to the content of #${target.seq}?`}
