@@ -318,7 +318,10 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
         const { scrollWidth, clientWidth } = await page.evaluate<{ scrollWidth: number; clientWidth: number }>(
           '({ scrollWidth: document.scrollingElement.scrollWidth, clientWidth: document.scrollingElement.clientWidth })',
         );
-        assert.ok(scrollWidth <= clientWidth, `${screen.name} at ${width} px: ${scrollWidth} > ${clientWidth}`);
+        if (scrollWidth > clientWidth) {
+          const wide = await page.evaluate<string[]>(overflowing);
+          assert.fail(`${screen.name} at ${width} px: ${scrollWidth} > ${clientWidth}; wider: ${wide.join(' | ')}`);
+        }
       }
       if (width === 800) {
         const tops = await page.evaluate<number[]>(
@@ -496,6 +499,13 @@ const contrastProbe = String.raw`(() => {
   host.remove();
   return out;
 })()`;
+
+/** Runs in the page: the elements whose right edge is past the viewport, innermost first (a failure's words). */
+const overflowing = `[...document.querySelectorAll('body *')]
+  .filter((e) => e.getBoundingClientRect().right > document.scrollingElement.clientWidth + 0.5)
+  .filter((e) => ![...e.children].some((c) => c.getBoundingClientRect().right > document.scrollingElement.clientWidth + 0.5))
+  .slice(0, 6)
+  .map((e) => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' + Math.round(e.getBoundingClientRect().right))`;
 
 interface Probed {
   name: string;

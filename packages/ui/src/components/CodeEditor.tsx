@@ -10,7 +10,7 @@ import { EditorView } from '@codemirror/view';
 import { json, jsonParseLinter } from '@codemirror/lang-json';
 import { yaml } from '@codemirror/lang-yaml';
 import { forceLinting, linter, type Diagnostic } from '@codemirror/lint';
-import { HighlightStyle, syntaxHighlighting, syntaxTree } from '@codemirror/language';
+import { ensureSyntaxTree, HighlightStyle, syntaxHighlighting, syntaxTree } from '@codemirror/language';
 import { tags } from '@lezer/highlight';
 import type { SyntaxNode } from '@lezer/common';
 
@@ -97,6 +97,29 @@ function jsonRange(state: EditorState, segments: string[]): { from: number; to: 
   return found;
 }
 
+/**
+ * A JSON syntax error at its place: the parser's error node (JSON.parse's message names no
+ * position in every browser), with JSON.parse's words for it.
+ */
+function jsonSyntaxProblems(view: EditorView): Diagnostic[] {
+  const parsed = jsonParseLinter()(view);
+  if (parsed.length === 0) return [];
+  const tree = ensureSyntaxTree(view.state, view.state.doc.length, 200) ?? syntaxTree(view.state);
+  let at: { from: number; to: number } | null = null;
+  tree.iterate({
+    enter: (node) => {
+      if (at) return false;
+      if (node.type.isError) at = { from: node.from, to: node.to };
+      return undefined;
+    },
+  });
+  const length = view.state.doc.length;
+  const place = at as { from: number; to: number } | null;
+  const from = Math.min(place?.from ?? parsed[0]?.from ?? 0, Math.max(0, length - 1));
+  const to = Math.min(length, Math.max(from + 1, place?.to ?? 0));
+  return [{ from, to, severity: 'error', message: parsed[0]?.message ?? 'not valid JSON' }];
+}
+
 export function CodeEditor(props: CodeEditorProps) {
   const box = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
@@ -111,7 +134,7 @@ export function CodeEditor(props: CodeEditorProps) {
     const problems = linter(
       (v) => {
         const { diagnostics = [], language: lang } = latest.current;
-        const found: Diagnostic[] = lang === 'json' && v.state.doc.length > 0 ? jsonParseLinter()(v) : [];
+        const found: Diagnostic[] = lang === 'json' && v.state.doc.length > 0 ? jsonSyntaxProblems(v) : [];
         for (const d of diagnostics) {
           const range =
             d.from !== undefined

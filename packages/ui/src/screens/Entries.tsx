@@ -88,36 +88,38 @@ export function Entries({
             <p className="muted">No entries{prefix ? ` under "${prefix}"` : ''}.</p>
           ) : null}
           {items.length > 0 ? (
-            <table className="table entries-table" data-testid="entries">
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th>Label</th>
-                  <th>Value</th>
-                  <th>Type</th>
-                  <th className="num">Rev</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((entry) => (
-                  <EntryRow
-                    key={`${entry.key}\u0000${entry.label}`}
-                    entry={entry}
-                    selected={
-                      selected !== null &&
-                      selected !== 'new' &&
-                      selected.key === entry.key &&
-                      selected.label === entry.label
-                    }
-                    onSelect={() => {
-                      setJustSaved(null);
-                      setSelected({ key: entry.key, label: entry.label });
-                    }}
-                  />
-                ))}
-              </tbody>
-            </table>
+            <div className="table-wrap">
+              <table className="table entries-table" data-testid="entries">
+                <thead>
+                  <tr>
+                    <th>Key</th>
+                    <th>Label</th>
+                    <th>Value</th>
+                    <th>Type</th>
+                    <th className="num">Rev</th>
+                    <th>Updated</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((entry) => (
+                    <EntryRow
+                      key={`${entry.key}\u0000${entry.label}`}
+                      entry={entry}
+                      selected={
+                        selected !== null &&
+                        selected !== 'new' &&
+                        selected.key === entry.key &&
+                        selected.label === entry.label
+                      }
+                      onSelect={() => {
+                        setJustSaved(null);
+                        setSelected({ key: entry.key, label: entry.label });
+                      }}
+                    />
+                  ))}
+                </tbody>
+              </table>
+            </div>
           ) : null}
           {entries.data?.next ? (
             <button className="link" onClick={() => setLimit((l) => l + 200)}>

@@ -84,23 +84,25 @@ export function Namespaces() {
         <p className="muted">No namespace is visible to your token ({describeScopes(who.scopes)}).</p>
       ) : null}
       {rows.length > 0 ? (
-        <table className="table ns-table" data-testid="namespaces">
-          <thead>
-            <tr>
-              {header('name', 'Namespace')}
-              {header('entries', 'Entries', true)}
-              {header('revision', 'Revision', true)}
-              {header('release', 'Current release')}
-              <th>Rollout</th>
-              {header('fleet', 'Fleet on current release')}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((row) => (
-              <NamespaceRow key={row.namespace.name} row={row} />
-            ))}
-          </tbody>
-        </table>
+        <div className="table-wrap">
+          <table className="table ns-table" data-testid="namespaces">
+            <thead>
+              <tr>
+                {header('name', 'Namespace')}
+                {header('entries', 'Entries', true)}
+                {header('revision', 'Revision', true)}
+                {header('release', 'Current release')}
+                <th>Rollout</th>
+                {header('fleet', 'Fleet on current release')}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <NamespaceRow key={row.namespace.name} row={row} />
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
       {list.data && !list.data.complete ? (
         <p className="muted small">More namespaces than one page of the listing holds; the first ones are shown.</p>

@@ -330,34 +330,36 @@ const gateText: Record<GateSummary['name'], { label: string; op: string; ratio: 
 
 function Gates({ gates }: { gates: GateSummary[] }) {
   return (
-    <table className="table gates" data-testid="gates">
-      <thead>
-        <tr>
-          <th>Gate</th>
-          <th className="num">Value</th>
-          <th className="num">Threshold</th>
-          <th>Status</th>
-        </tr>
-      </thead>
-      <tbody>
-        {gates.map((gate) => {
-          const text = gateText[gate.name] ?? { label: gate.name, op: '', ratio: true };
-          const show = (v: number) => (text.ratio ? percent(v, 1) : String(v));
-          return (
-            <tr key={gate.name}>
-              <td>{text.label}</td>
-              <td className="num">{show(gate.value)}</td>
-              <td className="num">
-                {text.op} {show(gate.threshold)}
-              </td>
-              <td>
-                <span className={`gate gate-${gate.status}`}>{gate.status}</span>
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <div className="table-wrap">
+      <table className="table gates" data-testid="gates">
+        <thead>
+          <tr>
+            <th>Gate</th>
+            <th className="num">Value</th>
+            <th className="num">Threshold</th>
+            <th>Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {gates.map((gate) => {
+            const text = gateText[gate.name] ?? { label: gate.name, op: '', ratio: true };
+            const show = (v: number) => (text.ratio ? percent(v, 1) : String(v));
+            return (
+              <tr key={gate.name}>
+                <td>{text.label}</td>
+                <td className="num">{show(gate.value)}</td>
+                <td className="num">
+                  {text.op} {show(gate.threshold)}
+                </td>
+                <td>
+                  <span className={`gate gate-${gate.status}`}>{gate.status}</span>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -453,45 +455,47 @@ function ReleaseList({
   const shown = releases.slice(current * releasesPerPage, (current + 1) * releasesPerPage);
   return (
     <>
-      <table className="table compact" data-testid="releases">
-        <thead>
-          <tr>
-            <th>Release</th>
-            <th>Kind · note</th>
-            <th className="num">Fleet on it</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((release) => {
-            const share = fleet ? shareOn(fleet, release.seq) : undefined;
-            return (
-              <tr key={release.seq} data-testid={`release-${release.seq}`}>
-                <td>
-                  <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>{' '}
-                  <span className="muted small" title={time(release.createdAt)}>
-                    {whoOf(release.author)} · {ago(release.createdAt)}
-                  </span>
-                </td>
-                <td className="small">
-                  {release.kind}
-                  {release.note ? <span className="muted"> · {release.note}</span> : null}
-                </td>
-                <td className="small num">
-                  {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
-                </td>
-                <td>
-                  {canRelease && release !== releases[0] ? (
-                    <button className="small-button" onClick={() => setTarget(release)}>
-                      Roll back to…
-                    </button>
-                  ) : null}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <div className="table-wrap">
+        <table className="table compact" data-testid="releases">
+          <thead>
+            <tr>
+              <th>Release</th>
+              <th>Kind · note</th>
+              <th className="num">Fleet on it</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((release) => {
+              const share = fleet ? shareOn(fleet, release.seq) : undefined;
+              return (
+                <tr key={release.seq} data-testid={`release-${release.seq}`}>
+                  <td>
+                    <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>{' '}
+                    <span className="muted small" title={time(release.createdAt)}>
+                      {whoOf(release.author)} · {ago(release.createdAt)}
+                    </span>
+                  </td>
+                  <td className="small">
+                    {release.kind}
+                    {release.note ? <span className="muted"> · {release.note}</span> : null}
+                  </td>
+                  <td className="small num">
+                    {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
+                  </td>
+                  <td>
+                    {canRelease && release !== releases[0] ? (
+                      <button className="small-button" onClick={() => setTarget(release)}>
+                        Roll back to…
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
       {pages > 1 ? (
         <div className="pager small" data-testid="releases-pager">
           <button className="small-button" disabled={current === 0} onClick={() => setPage(current - 1)}>
