@@ -40,7 +40,7 @@ export function waveBoundaries(
   const names = status.toSeq === release.seq ? status.waves.map((w) => w.name) : [];
   const out: WaveBoundary[] = [];
   let wave = -1;
-  for (const step of [...record.history].sort((a, b) => a.at - b.at)) {
+  for (const step of [...(record.history ?? [])].sort((a, b) => a.at - b.at)) {
     if (step.wave > wave && step.at >= createdAt) {
       wave = step.wave;
       out.push({ x: Math.round((step.at - createdAt) / 1000), label: names[wave] ?? `wave ${wave + 1}` });

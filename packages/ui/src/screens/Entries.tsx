@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { Suspense, useEffect, useMemo, useState } from 'react';
 import { keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { Loading, Problem, SecretMask } from '../components/ui.js';
@@ -6,7 +6,10 @@ import { ago, isJsonType, labelName, preview, who as whoOf } from '../format.js'
 import { usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
 import type { Entry, EntryPage, Namespace } from '../types.js';
-import { EntryEditor } from './EntryEditor.js';
+import { lazyScreen } from '../lazy-screen.js';
+
+// The editor (and the JSON Schema validator it brings) loads when an entry is first opened.
+const EntryEditor = lazyScreen(() => import('./EntryEditor.js'), 'EntryEditor');
 
 const anyLabel = '\u0000any';
 
@@ -129,21 +132,23 @@ export function Entries({
         </div>
         {selected ? (
           <div className="split-side">
-            <EntryEditor
-              key={selected === 'new' ? 'new' : `${selected.key}\u0000${selected.label}`}
-              ns={ns}
-              target={selected === 'new' ? null : selected}
-              listed={selectedEntry}
-              hasSchema={namespace?.hasSchema ?? true}
-              justSaved={justSaved}
-              onClose={() => setSelected(null)}
-              onSaved={(entry) => {
-                setJustSaved(entry);
-                setSelected({ key: entry.key, label: entry.label });
-                entries.refresh();
-                onChanged();
-              }}
-            />
+            <Suspense fallback={<Loading what="Loading the editor" />}>
+              <EntryEditor
+                key={selected === 'new' ? 'new' : `${selected.key}\u0000${selected.label}`}
+                ns={ns}
+                target={selected === 'new' ? null : selected}
+                listed={selectedEntry}
+                hasSchema={namespace?.hasSchema ?? true}
+                justSaved={justSaved}
+                onClose={() => setSelected(null)}
+                onSaved={(entry) => {
+                  setJustSaved(entry);
+                  setSelected({ key: entry.key, label: entry.label });
+                  entries.refresh();
+                  onChanged();
+                }}
+              />
+            </Suspense>
           </div>
         ) : null}
       </div>
