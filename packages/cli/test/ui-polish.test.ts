@@ -207,7 +207,7 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
     page.removeAllListeners('request');
   });
 
-  void test('dark mode follows the system preference and the remembered toggle; text and status colours pass WCAG AA in both themes', async () => {
+  void test('dark mode follows the system preference and the remembered toggle; text and status colours pass WCAG AA in both themes', async (t) => {
     await page.goto(`${baseUrl}/ns/${ns}/entries`);
     await see(page.getByTestId('entries'));
     const theme = () => page.evaluate('document.documentElement.dataset.theme');
@@ -239,6 +239,10 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
       assert.equal(await theme(), mode);
       const pairs = await page.evaluate<Probed[]>(contrastProbe.replace('PROBES', JSON.stringify(probes)));
       const failing = pairs.filter((p) => p.ratio < p.min);
+      const lowest = [...pairs].sort((a, b) => a.ratio / a.min - b.ratio / b.min).slice(0, 3);
+      t.diagnostic(
+        `${mode}: ${pairs.length} pairs, lowest ${lowest.map((p) => `${p.name} ${p.ratio.toFixed(2)}:1`).join(', ')}`,
+      );
       assert.deepEqual(
         failing,
         [],
