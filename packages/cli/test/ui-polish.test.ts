@@ -287,6 +287,12 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
   });
 
   void test('a secret is masked for the admin too, in the list and the editor, until an audited reveal', async () => {
+    // Every answer the page gets about entries, to check that none carries the value before the reveal.
+    const answers: Array<Promise<string>> = [];
+    const listen = (response: { url: () => string; text: () => Promise<string> }) => {
+      if (new URL(response.url()).pathname.includes('/entries')) answers.push(response.text().catch(() => ''));
+    };
+    page.on('response', listen);
     await page.goto(`${baseUrl}/ns/${ns}/entries`);
     const row = await see(page.getByTestId('entry-db/password'));
     await see(row.getByTestId('secret-mask'));
@@ -298,6 +304,10 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
     assert.equal(await inDom(), false, 'nor in the editor before the reveal');
     const before = await api<{ items: Array<{ action: string }> }>('/v1/audit?limit=1000');
     assert.equal(before.items.filter((r) => r.action === 'secret.revealed').length, 0);
+    page.off('response', listen);
+    const carried = (await Promise.all(answers)).filter((body) => body.includes(secretValue));
+    assert.ok(answers.length >= 2, `entry answers seen: ${answers.length}`);
+    assert.deepEqual(carried, [], 'no answer before the reveal carries the value (secrets=masked)');
     await editor.getByRole('button', { name: 'Reveal (audited)' }).click();
     await see(editor.locator('.cm-content', { hasText: secretValue }));
     const audit = await api<{ items: Array<{ action: string; details: { key?: string; label?: string } }> }>(

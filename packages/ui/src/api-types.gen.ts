@@ -659,6 +659,8 @@ export interface paths {
           /** @description Repeat to select several labels */
           label?: string[];
           asOf?: number;
+          /** @description masked: a secret's value is null for every caller (the web console reveals it on purpose, audited) */
+          secrets?: 'masked';
           cursor?: string;
           limit?: number;
         };
@@ -724,6 +726,8 @@ export interface paths {
         query?: {
           label?: string;
           asOf?: number;
+          /** @description masked: a secret's value is null for every caller (the web console reveals it on purpose, audited) */
+          secrets?: 'masked';
         };
         header?: never;
         path: {

@@ -34,7 +34,8 @@ export function Entries({
     (signal) =>
       api.get<EntryPage>(
         `${nsPath(ns)}/entries`,
-        { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000) },
+        // Secrets come without their values (for admins too): only the editor's audited reveal shows one.
+        { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000), secrets: 'masked' },
         signal,
       ),
     5000,

@@ -73,10 +73,10 @@ export function EntryEditor(props: {
   useEffect(() => {
     if (!target) return;
     let cancelled = false;
-    api.get<Entry>(entryUrl(target.key), { label: target.label }).then(
+    api.get<Entry>(entryUrl(target.key), { label: target.label, secrets: 'masked' }).then(
       (entry) => {
         if (cancelled) return;
-        setLive(entry.secret ? { ...entry, value: null } : entry);
+        setLive(entry);
         setContentType(entry.contentType);
         setText(entry.redacted || entry.secret ? '' : valueText(entry.value, entry.contentType));
       },
@@ -120,13 +120,15 @@ export function EntryEditor(props: {
     if (!schema?.hasDocumentSchema) return;
     let cancelled = false;
     const stack = label === '' ? [''] : ['', label];
-    Promise.all(stack.map((l) => api.all<Entry>(`${nsPath(ns)}/entries`, { label: l, limit: 1000 }))).then(
+    Promise.all(
+      stack.map((l) => api.all<Entry>(`${nsPath(ns)}/entries`, { label: l, limit: 1000, secrets: 'masked' })),
+    ).then(
       (pages) => {
         if (cancelled) return;
         const document: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
         stack.forEach((l, i) => {
           for (const item of pages[i]?.items ?? [])
-            if (item.label === l && !item.redacted) document[item.key] = item.value;
+            if (item.label === l && !item.redacted && !item.secret) document[item.key] = item.value;
         });
         setLabelDocument(document);
       },
@@ -195,7 +197,7 @@ export function EntryEditor(props: {
       if (error instanceof ApiError && error.status === 412) {
         let theirs: Entry | null = null;
         try {
-          theirs = await api.get<Entry>(entryUrl(key), { label });
+          theirs = await api.get<Entry>(entryUrl(key), { label, secrets: 'masked' });
         } catch {
           theirs = null;
         }
@@ -361,7 +363,11 @@ export function EntryEditor(props: {
                 {time(conflict.theirs.updatedAt)}. Their value → yours:
               </p>
               <TextDiff
-                before={conflict.theirs.redacted ? '' : valueText(conflict.theirs.value, conflict.theirs.contentType)}
+                before={
+                  conflict.theirs.redacted || conflict.theirs.secret
+                    ? '(secret: masked)'
+                    : valueText(conflict.theirs.value, conflict.theirs.contentType)
+                }
                 after={newText}
               />
               <button
