@@ -23,6 +23,7 @@ import { RolloutService } from './rollouts/rollout-service.js';
 import { WatchHub } from './delivery/watch-hub.js';
 import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerConsoleRoutes } from './routes/console.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
@@ -252,6 +253,7 @@ export class HeraldServer {
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
+      registerConsoleRoutes(routes, context);
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
       registerOfrepRoutes(routes, {
         limits: this.config.limits,

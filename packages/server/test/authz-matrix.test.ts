@@ -73,6 +73,10 @@ const matrix: Record<string, string> = {
   'POST /v1/reports': 'Y Y Y Y Y Y F U U',
   'POST /v1/reports/batch': 'Y Y Y Y Y Y F U U',
   'GET /v1/whoami': 'Y Y Y Y Y Y Y U U',
+  // The console's namespaces page: any valid token, each namespace's parts as its scopes allow.
+  'GET /v1/console/namespaces': 'Y Y Y Y Y Y Y U U',
+  // A deliberate, audited read of a value: only tokens that may read the namespace's secrets.
+  'POST /v1/namespaces/{ns}/secrets/reveal': 'Y Y F F F F F U U',
   // The Azure App Configuration surface authenticates with its own HMAC access keys or Entra
   // tokens, never with a Herald bearer token.
   'GET /kv/{*}': 'U U U U U U U U U',
@@ -116,6 +120,8 @@ async function requestFor(operation: string): Promise<Request> {
       return { path: `/v1/namespaces/${ns}/schema`, body: { schema: null } };
     case 'GET /v1/namespaces/{ns}/entries/{*}':
       return { path: entryPath(ns, 'greeting') };
+    case 'POST /v1/namespaces/{ns}/secrets/reveal':
+      return { path: `/v1/namespaces/${ns}/secrets/reveal`, body: { key: 'greeting' } };
     case 'PUT /v1/namespaces/{ns}/entries/{*}':
       return { path: entryPath(ns, key), body: { value: n } };
     case 'DELETE /v1/namespaces/{ns}/entries/{*}':

@@ -1,14 +1,20 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { Api, describeError, loadToken, saveToken, whoami } from './api.js';
 import { describeScopes, isSystemAdmin } from './access.js';
-import { Confirm } from './components/ui.js';
+import { Confirm, Loading } from './components/ui.js';
+import { lazyScreen } from './lazy-screen.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionContext, useSession, type Session } from './session.js';
 import type { WhoAmI } from './types.js';
+import { ThemeToggle } from './components/ThemeToggle.js';
+import { OfflineBanner } from './components/OfflineBanner.js';
+import { OfflineError, useConnection } from './connection.js';
 import { SignIn } from './screens/SignIn.js';
-import { Namespaces } from './screens/Namespaces.js';
-import { NamespaceScreen } from './screens/Namespace.js';
-import { Audit } from './screens/Audit.js';
+
+// Each screen is its own chunk: the first page loads only what it shows.
+const Namespaces = lazyScreen(() => import('./screens/Namespaces.js'), 'Namespaces');
+const NamespaceScreen = lazyScreen(() => import('./screens/Namespace.js'), 'NamespaceScreen');
+const Audit = lazyScreen(() => import('./screens/Audit.js'), 'Audit');
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => loadToken());
@@ -22,11 +28,15 @@ export function App() {
     setNotice(why ?? null);
   }, []);
 
-  // A token kept from earlier in this tab: check it is still valid.
+  const { reconnects } = useConnection();
+  // A token kept from earlier in this tab: check it is still valid (again on reconnect, when the
+  // server could not be asked: an unreachable server is no reason to sign out).
   useEffect(() => {
     if (!token || who) return;
-    whoami(token).then(setWho, (error: unknown) => signOut(`Signed out: ${describeError(error)}`));
-  }, [token, who, signOut]);
+    whoami(token).then(setWho, (error: unknown) => {
+      if (!(error instanceof OfflineError)) signOut(`Signed out: ${describeError(error)}`);
+    });
+  }, [token, who, signOut, reconnects]);
 
   const session = useMemo<Session | null>(
     () =>
@@ -37,7 +47,13 @@ export function App() {
   );
 
   if (!token || !who || !session) {
-    if (token && !who) return <div className="center muted">Checking the token…</div>;
+    if (token && !who)
+      return (
+        <>
+          <OfflineBanner />
+          <div className="center muted">Checking the token…</div>
+        </>
+      );
     return (
       <SignIn
         notice={notice}
@@ -59,10 +75,14 @@ export function App() {
 
 function Shell() {
   const { path } = useLocation();
+  const { online } = useConnection();
   return (
-    <div className="shell">
+    <div className={online ? 'shell' : 'shell offline'}>
       <Header />
-      <main>{route(path)}</main>
+      <OfflineBanner />
+      <main data-stale={online ? undefined : 'true'}>
+        <Suspense fallback={<Loading />}>{route(path)}</Suspense>
+      </main>
     </div>
   );
 }
@@ -91,7 +111,7 @@ function Header() {
   return (
     <header className="top">
       <Link to="/" className="brand">
-        <img src="/favicon.svg" alt="" width={22} height={22} /> Herald
+        <img src="/favicon.svg" alt="" width={22} height={22} /> <span className="brand-name">Herald</span>
       </Link>
       <nav>
         <Link to="/" className={path === '/' || path.startsWith('/ns/') ? 'active' : ''}>
@@ -106,7 +126,8 @@ function Header() {
       {admin ? (
         <>
           <button className="danger small-button" onClick={() => setFreeze('freeze')}>
-            Freeze all rollouts
+            <span className="long">Freeze all rollouts</span>
+            <span className="short">Freeze all</span>
           </button>
           <button className="small-button" onClick={() => setFreeze('unfreeze')}>
             Unfreeze
@@ -114,8 +135,11 @@ function Header() {
         </>
       ) : null}
       <span className="who" title={describeScopes(who.scopes)} data-testid="whoami">
-        {who.name || who.tokenId} · <span className="muted">{describeScopes(who.scopes)}</span>
+        {who.name || who.tokenId}
+        <span className="sep"> · </span>
+        <span className="muted">{describeScopes(who.scopes)}</span>
       </span>
+      <ThemeToggle />
       <button
         className="small-button"
         onClick={() => {

@@ -26,6 +26,13 @@ export function allows(scopes: readonly Scope[], permission: Permission, namespa
   );
 }
 
+/** Whether the token may read the namespace's secrets (and so reveal them), as the server decides. */
+export function allowsSecrets(scopes: readonly Scope[], namespace: string): boolean {
+  return scopes.some(
+    (scope) => (scope.role === 'admin' || scope.secrets === true) && globMatches(scope.namespaces, namespace),
+  );
+}
+
 /** Tokens, audit, freeze-all: admin of every namespace. */
 export function isSystemAdmin(scopes: readonly Scope[]): boolean {
   return scopes.some((scope) => scope.role === 'admin' && scope.namespaces === '*');

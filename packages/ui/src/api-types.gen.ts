@@ -659,6 +659,8 @@ export interface paths {
           /** @description Repeat to select several labels */
           label?: string[];
           asOf?: number;
+          /** @description masked: a secret's value is null for every caller (the web console reveals it on purpose, audited) */
+          secrets?: 'masked';
           cursor?: string;
           limit?: number;
         };
@@ -724,6 +726,8 @@ export interface paths {
         query?: {
           label?: string;
           asOf?: number;
+          /** @description masked: a secret's value is null for every caller (the web console reveals it on purpose, audited) */
+          secrets?: 'masked';
         };
         header?: never;
         path: {
@@ -2608,6 +2612,150 @@ export interface paths {
               frozen: boolean;
               rollouts: string[];
             };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/console/namespaces': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The namespaces the token can see, each with its newest release, rollout and fleet share */
+    get: {
+      parameters: {
+        query?: {
+          cursor?: string;
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                namespace: components['schemas']['Namespace'];
+                release: {
+                  seq: number;
+                  revision: number;
+                  kind: string;
+                  createdAt: string;
+                } | null;
+                rollout: {
+                  state: string;
+                  fromSeq: number;
+                  toSeq: number;
+                  waveName: string | null;
+                } | null;
+                fleet: {
+                  total: number;
+                  onNewest: number;
+                  rejected: number;
+                } | null;
+                /** @description What the token may not see of this namespace, and why */
+                hidden: string[];
+              }[];
+              next?: string;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/secrets/reveal': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Read one entry on purpose, secret value included, for tokens that may read secrets (audited) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            key: string;
+            label?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Entry'];
           };
         };
         /** @description Client error; the code is in docs/errors.md */

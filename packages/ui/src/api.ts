@@ -1,6 +1,7 @@
 // The one way the UI talks to Herald: the admin API on the same origin, with the Bearer token from
 // sign-in. Every failure becomes an ApiError carrying the problem+json fields (code, detail,
 // violations, conflicts), so screens show the server's own words.
+import { markAnswered, markUnreachable, OfflineError } from './connection.js';
 import type { WhoAmI } from './types.js';
 
 const tokenKey = 'herald.token';
@@ -98,8 +99,19 @@ export class Api {
       init.body = JSON.stringify(options.body);
     }
     if (options.signal) init.signal = options.signal;
-    const response = await fetch(withQuery(path, options.query), init);
-    const text = await response.text();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(withQuery(path, options.query), init);
+      text = await response.text();
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      markUnreachable();
+      throw new OfflineError(error);
+    }
+    // A proxy in front may answer for a server that is down.
+    if (response.status === 502 || response.status === 503 || response.status === 504) markUnreachable();
+    else markAnswered();
     let parsed: unknown = null;
     if (text) {
       try {
@@ -135,11 +147,16 @@ export class Api {
   }
 
   /** Every page of a cursor-paged list, up to `maxPages`. */
-  async all<T>(path: string, query: Query = {}, maxPages = 20): Promise<{ items: T[]; complete: boolean }> {
+  async all<T>(
+    path: string,
+    query: Query = {},
+    maxPages = 20,
+    signal?: AbortSignal,
+  ): Promise<{ items: T[]; complete: boolean }> {
     const items: T[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < maxPages; page += 1) {
-      const result = await this.get<{ items: T[]; next?: string | null }>(path, { ...query, cursor });
+      const result = await this.get<{ items: T[]; next?: string | null }>(path, { ...query, cursor }, signal);
       items.push(...result.items);
       if (!result.next) return { items, complete: true };
       cursor = result.next;

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { useConnection } from './connection.js';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -25,6 +26,8 @@ export function usePoll<T>(
   loadRef.current = load;
   const intervalRef = useRef(intervalMs);
   intervalRef.current = intervalMs;
+  // On reconnect every polled view loads again at once (not at its next tick).
+  const { reconnects } = useConnection();
 
   useEffect(() => {
     setData(undefined);
@@ -54,7 +57,7 @@ export function usePoll<T>(
       controller.abort();
       window.clearTimeout(timer);
     };
-  }, [...deps, generation, intervalMs]);
+  }, [...deps, generation, intervalMs, reconnects]);
 
   const refresh = useCallback(() => setGeneration((n) => n + 1), []);
   return { data, error, loading, refresh };

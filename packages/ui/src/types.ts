@@ -142,3 +142,5 @@ export type AuditRecord = Answer<'/v1/audit', 'get', 200>['items'][number];
 export type AuditVerify = Answer<'/v1/audit/verify', 'get', 200>;
 
 export const activeStates: readonly RolloutStateName[] = ['running', 'paused', 'frozen'];
+
+export type NamespaceSummary = Answer<'/v1/console/namespaces', 'get', 200>['items'][number];

@@ -20,6 +20,15 @@ const EntryParams = Type.Object({
 });
 const LabelQuery = Type.Object({ label: Type.Optional(Type.String()) }, { additionalProperties: false });
 const Revision = Type.Integer({ minimum: 0 });
+const SecretsQuery = Type.Optional(
+  Type.Literal('masked', {
+    description: "masked: a secret's value is null for every caller (the web console reveals it on purpose, audited)",
+  }),
+);
+
+/** A secret's value left out, whoever asks (`?secrets=masked`). */
+const masked = <E extends { secret: boolean; value: unknown }>(entry: E): E =>
+  entry.secret ? { ...entry, value: null } : entry;
 
 /** The value of an If-Match / If-None-Match header without its quotes; undefined when absent. */
 function etagHeader(request: FastifyRequest, name: 'if-match' | 'if-none-match'): string | undefined {
@@ -44,6 +53,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
             prefix: Type.Optional(Type.String()),
             label: Type.Optional(Type.Array(Type.String(), { description: 'Repeat to select several labels' })),
             asOf: Type.Optional(Revision),
+            secrets: SecretsQuery,
             ...Paging,
           },
           { additionalProperties: false },
@@ -65,7 +75,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         ...(q.label ? { labels: q.label } : {}),
         ...(q.asOf === undefined ? {} : { asOf: q.asOf }),
       });
-      return sendPage(request, reply, page);
+      return sendPage(request, reply, q.secrets === 'masked' ? { ...page, items: page.items.map(masked) } : page);
     },
   );
 
@@ -77,7 +87,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'Read one entry (ETag header; If-None-Match gives 304)',
         params: EntryParams,
         querystring: Type.Object(
-          { label: Type.Optional(Type.String()), asOf: Type.Optional(Revision) },
+          { label: Type.Optional(Type.String()), asOf: Type.Optional(Revision), secrets: SecretsQuery },
           { additionalProperties: false },
         ),
         response: { 200: Type.Ref(Entry), 304: Type.Null() },
@@ -93,7 +103,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       );
       void reply.header('etag', `"${entry.etag}"`);
       if (etagHeader(request, 'if-none-match') === entry.etag) return reply.code(304).send(null);
-      return entry;
+      return request.query.secrets === 'masked' ? masked(entry) : entry;
     },
   );
 

@@ -32,7 +32,10 @@ export interface CommitOutcome {
   releaseSeq?: number;
 }
 
-export type EntryStore = Pick<Store, 'getNamespace' | 'readEntries' | 'currentRevision' | 'commit' | 'listCommits'>;
+export type EntryStore = Pick<
+  Store,
+  'getNamespace' | 'readEntries' | 'currentRevision' | 'commit' | 'listCommits' | 'appendAudit'
+>;
 
 /** How often a commit is retried when a concurrent commit changed a namespace whose document schema it checked. */
 const schemaCheckRetries = 5;
@@ -90,6 +93,22 @@ export class EntryService {
         `entry "${key}"${label ? ` (label "${label}")` : ''} does not exist in "${namespace}"`,
       );
     return this.#codec.view(version, canReadSecrets(principal, namespace));
+  }
+
+  /**
+   * One entry's value on purpose, for a console that masks secrets by default: only callers who
+   * may read the namespace's secrets, and each reveal of a secret is audited (`secret.revealed`).
+   */
+  async revealEntry(principal: Principal, namespace: string, key: string, label: string): Promise<EntryView> {
+    requirePermission(principal, 'read', namespace);
+    if (!canReadSecrets(principal, namespace))
+      throw new HeraldError('forbidden', `token ${principal.tokenId} may not read the secrets of "${namespace}"`);
+    const entry = await this.readEntry(principal, namespace, key, label);
+    if (entry.secret)
+      await this.#store.appendAudit(
+        auditBy(principal, 'secret.revealed', `namespace:${namespace}`, { key, label, revision: entry.revision }),
+      );
+    return entry;
   }
 
   async listEntries(

@@ -1,6 +1,7 @@
 // Small shared pieces: problem messages, confirmation dialogs, diffs, progress bars, badges.
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from '../api.js';
+import { OfflineError } from '../connection.js';
 import { lineDiff } from '../diff-lines.js';
 import { valueText } from '../format.js';
 import type { Entry, RolloutStateName } from '../types.js';
@@ -8,6 +9,8 @@ import type { Entry, RolloutStateName } from '../types.js';
 /** An error as the server put it: the problem's detail, its code, and every violation or conflict. */
 export function Problem({ error, title }: { error: unknown; title?: string }) {
   if (error === undefined || error === null) return null;
+  // The one offline banner says it; a copy per screen would only repeat it.
+  if (error instanceof OfflineError) return null;
   const api = error instanceof ApiError ? error : undefined;
   const detail = api
     ? api.detail
@@ -116,7 +119,8 @@ export function TextDiff({ before, after, testId }: { before: string; after: str
 
 function entryText(entry: Entry | null | undefined): string {
   if (!entry) return '';
-  if (entry.redacted) return '(secret: redacted)';
+  // Masked for everyone here, admins too: a secret is shown only by an audited reveal in the editor.
+  if (entry.redacted || entry.secret) return '(secret: masked)';
   return valueText(entry.value, entry.contentType);
 }
 
@@ -194,5 +198,14 @@ export function Tabs({
         </button>
       ))}
     </div>
+  );
+}
+
+/** A secret's value as lists and the editor show it until revealed: dots, never the value. */
+export function SecretMask() {
+  return (
+    <span className="secret-mask" data-testid="secret-mask" aria-label="secret value, masked">
+      ••••••••
+    </span>
   );
 }

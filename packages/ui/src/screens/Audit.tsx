@@ -77,36 +77,38 @@ export function Audit() {
         </p>
       ) : null}
       {shown.length > 0 ? (
-        <table className="table audit" data-testid="audit">
-          <thead>
-            <tr>
-              <th className="num">#</th>
-              <th>When</th>
-              <th>Actor</th>
-              <th>Action</th>
-              <th>Target</th>
-              <th>Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.slice(0, 500).map((r) => (
-              <tr key={r.seq}>
-                <td className="num">{r.seq}</td>
-                <td className="small">{time(r.at)}</td>
-                <td className="small" title={r.actor}>
-                  {whoOf(r.actor)}
-                </td>
-                <td>
-                  <code>{r.action}</code>
-                </td>
-                <td className="small">{r.target}</td>
-                <td className="small details" title={JSON.stringify(r.details, null, 2)}>
-                  {JSON.stringify(r.details)}
-                </td>
+        <div className="table-wrap">
+          <table className="table audit" data-testid="audit">
+            <thead>
+              <tr>
+                <th className="num">#</th>
+                <th>When</th>
+                <th>Actor</th>
+                <th>Action</th>
+                <th>Target</th>
+                <th>Details</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.slice(0, 500).map((r) => (
+                <tr key={r.seq}>
+                  <td className="num">{r.seq}</td>
+                  <td className="small">{time(r.at)}</td>
+                  <td className="small" title={r.actor}>
+                    {whoOf(r.actor)}
+                  </td>
+                  <td>
+                    <code>{r.action}</code>
+                  </td>
+                  <td className="small">{r.target}</td>
+                  <td className="small details" title={JSON.stringify(r.details, null, 2)}>
+                    {JSON.stringify(r.details)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
       {shown.length > 500 ? <p className="muted small">The newest 500 matches are shown; refine the search.</p> : null}
     </div>

@@ -1,12 +1,15 @@
-import { useEffect, useMemo, useState } from 'react';
+import { Suspense, useEffect, useMemo, useState } from 'react';
 import { keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
-import { Loading, Problem } from '../components/ui.js';
+import { Loading, Problem, SecretMask } from '../components/ui.js';
 import { ago, isJsonType, labelName, preview, who as whoOf } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { useSession } from '../session.js';
 import type { Entry, EntryPage, Namespace } from '../types.js';
-import { EntryEditor } from './EntryEditor.js';
+import { lazyScreen } from '../lazy-screen.js';
+
+// The editor (and the JSON Schema validator it brings) loads when an entry is first opened.
+const EntryEditor = lazyScreen(() => import('./EntryEditor.js'), 'EntryEditor');
 
 const anyLabel = '\u0000any';
 
@@ -31,7 +34,8 @@ export function Entries({
     (signal) =>
       api.get<EntryPage>(
         `${nsPath(ns)}/entries`,
-        { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000) },
+        // Secrets come without their values (for admins too): only the editor's audited reveal shows one.
+        { prefix, ...(label === anyLabel ? {} : { label }), limit: Math.min(limit, 1000), secrets: 'masked' },
         signal,
       ),
     5000,
@@ -88,36 +92,38 @@ export function Entries({
             <p className="muted">No entries{prefix ? ` under "${prefix}"` : ''}.</p>
           ) : null}
           {items.length > 0 ? (
-            <table className="table entries-table" data-testid="entries">
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th>Label</th>
-                  <th>Value</th>
-                  <th>Type</th>
-                  <th className="num">Rev</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((entry) => (
-                  <EntryRow
-                    key={`${entry.key}\u0000${entry.label}`}
-                    entry={entry}
-                    selected={
-                      selected !== null &&
-                      selected !== 'new' &&
-                      selected.key === entry.key &&
-                      selected.label === entry.label
-                    }
-                    onSelect={() => {
-                      setJustSaved(null);
-                      setSelected({ key: entry.key, label: entry.label });
-                    }}
-                  />
-                ))}
-              </tbody>
-            </table>
+            <div className="table-wrap">
+              <table className="table entries-table" data-testid="entries">
+                <thead>
+                  <tr>
+                    <th>Key</th>
+                    <th>Label</th>
+                    <th>Value</th>
+                    <th>Type</th>
+                    <th className="num">Rev</th>
+                    <th>Updated</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((entry) => (
+                    <EntryRow
+                      key={`${entry.key}\u0000${entry.label}`}
+                      entry={entry}
+                      selected={
+                        selected !== null &&
+                        selected !== 'new' &&
+                        selected.key === entry.key &&
+                        selected.label === entry.label
+                      }
+                      onSelect={() => {
+                        setJustSaved(null);
+                        setSelected({ key: entry.key, label: entry.label });
+                      }}
+                    />
+                  ))}
+                </tbody>
+              </table>
+            </div>
           ) : null}
           {entries.data?.next ? (
             <button className="link" onClick={() => setLimit((l) => l + 200)}>
@@ -127,21 +133,23 @@ export function Entries({
         </div>
         {selected ? (
           <div className="split-side">
-            <EntryEditor
-              key={selected === 'new' ? 'new' : `${selected.key}\u0000${selected.label}`}
-              ns={ns}
-              target={selected === 'new' ? null : selected}
-              listed={selectedEntry}
-              hasSchema={namespace?.hasSchema ?? true}
-              justSaved={justSaved}
-              onClose={() => setSelected(null)}
-              onSaved={(entry) => {
-                setJustSaved(entry);
-                setSelected({ key: entry.key, label: entry.label });
-                entries.refresh();
-                onChanged();
-              }}
-            />
+            <Suspense fallback={<Loading what="Loading the editor" />}>
+              <EntryEditor
+                key={selected === 'new' ? 'new' : `${selected.key}\u0000${selected.label}`}
+                ns={ns}
+                target={selected === 'new' ? null : selected}
+                listed={selectedEntry}
+                hasSchema={namespace?.hasSchema ?? true}
+                justSaved={justSaved}
+                onClose={() => setSelected(null)}
+                onSaved={(entry) => {
+                  setJustSaved(entry);
+                  setSelected({ key: entry.key, label: entry.label });
+                  entries.refresh();
+                  onChanged();
+                }}
+              />
+            </Suspense>
           </div>
         ) : null}
       </div>
@@ -175,11 +183,7 @@ function EntryRow({ entry, selected, onSelect }: { entry: Entry; selected: boole
         )}
       </td>
       <td className="value-cell">
-        {entry.redacted ? (
-          <span className="muted">•••••• redacted</span>
-        ) : (
-          <code>{preview(entry.value, entry.contentType)}</code>
-        )}
+        {entry.redacted || entry.secret ? <SecretMask /> : <code>{preview(entry.value, entry.contentType)}</code>}
       </td>
       <td className="small">
         {isJsonType(entry.contentType) ? <span className="muted">{entry.contentType}</span> : entry.contentType}

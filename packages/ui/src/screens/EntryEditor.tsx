@@ -1,11 +1,12 @@
 import { useEffect, useMemo, useState } from 'react';
 import { ApiError, describeError, keySegment, nsPath, type Violation } from '../api.js';
-import { allows, notAllowed } from '../access.js';
-import { Confirm, Loading, Problem, TextDiff } from '../components/ui.js';
+import { allows, allowsSecrets, notAllowed } from '../access.js';
+import { Confirm, Loading, Problem, SecretMask, TextDiff } from '../components/ui.js';
 import { ago, isJsonType, labelName, time, valueText, who as whoOf } from '../format.js';
 import { useSession } from '../session.js';
 import type { Entry, NamespaceSchema } from '../types.js';
 import { BrowserSchema } from '../validate.js';
+import { CodeEditor } from '../components/LazyCodeEditor.js';
 
 type Stage = 'edit' | 'review';
 
@@ -62,6 +63,9 @@ export function EntryEditor(props: {
   const [schemaError, setSchemaError] = useState<string | null>(null);
   const [labelDocument, setLabelDocument] = useState<Record<string, unknown> | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  // A secret stays masked (its value not even kept here) until revealed through the audited route.
+  const [revealed, setRevealed] = useState(false);
+  const [revealError, setRevealError] = useState<unknown>(undefined);
 
   const entryUrl = (k: string) => `${nsPath(ns)}/entries/${keySegment(k)}`;
 
@@ -69,12 +73,12 @@ export function EntryEditor(props: {
   useEffect(() => {
     if (!target) return;
     let cancelled = false;
-    api.get<Entry>(entryUrl(target.key), { label: target.label }).then(
+    api.get<Entry>(entryUrl(target.key), { label: target.label, secrets: 'masked' }).then(
       (entry) => {
         if (cancelled) return;
         setLive(entry);
         setContentType(entry.contentType);
-        setText(entry.redacted ? '' : valueText(entry.value, entry.contentType));
+        setText(entry.redacted || entry.secret ? '' : valueText(entry.value, entry.contentType));
       },
       (error: unknown) => !cancelled && setLoadError(error),
     );
@@ -116,13 +120,15 @@ export function EntryEditor(props: {
     if (!schema?.hasDocumentSchema) return;
     let cancelled = false;
     const stack = label === '' ? [''] : ['', label];
-    Promise.all(stack.map((l) => api.all<Entry>(`${nsPath(ns)}/entries`, { label: l, limit: 1000 }))).then(
+    Promise.all(
+      stack.map((l) => api.all<Entry>(`${nsPath(ns)}/entries`, { label: l, limit: 1000, secrets: 'masked' })),
+    ).then(
       (pages) => {
         if (cancelled) return;
         const document: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
         stack.forEach((l, i) => {
           for (const item of pages[i]?.items ?? [])
-            if (item.label === l && !item.redacted) document[item.key] = item.value;
+            if (item.label === l && !item.redacted && !item.secret) document[item.key] = item.value;
         });
         setLabelDocument(document);
       },
@@ -145,12 +151,26 @@ export function EntryEditor(props: {
     return found;
   }, [parsed, schema, key, label, labelDocument]);
 
-  const liveText = live && !live.redacted ? valueText(live.value, live.contentType) : '';
+  const masked = (live?.secret ?? false) && !revealed;
+  const liveText = live && !live.redacted && !masked ? valueText(live.value, live.contentType) : '';
   const newText = parsed.error ? text : valueText(parsed.value, contentType);
   const unchanged =
     live !== null && live !== undefined && !live.redacted && liveText === newText && live.contentType === contentType;
   const canWrite = allows(who.scopes, 'write', ns);
-  const blocked = !canWrite || (live?.locked ?? false);
+  const blocked = !canWrite || (live?.locked ?? false) || masked;
+  const reveal = async () => {
+    if (!live) return;
+    setRevealError(undefined);
+    try {
+      const entry = await api.post<Entry>(`${nsPath(ns)}/secrets/reveal`, { key: live.key, label: live.label });
+      setLive(entry);
+      setContentType(entry.contentType);
+      setText(valueText(entry.value, entry.contentType));
+      setRevealed(true);
+    } catch (error) {
+      setRevealError(error);
+    }
+  };
   const valid = parsed.error === null && violations.length === 0 && key !== '';
 
   const save = async () => {
@@ -177,7 +197,7 @@ export function EntryEditor(props: {
       if (error instanceof ApiError && error.status === 412) {
         let theirs: Entry | null = null;
         try {
-          theirs = await api.get<Entry>(entryUrl(key), { label });
+          theirs = await api.get<Entry>(entryUrl(key), { label, secrets: 'masked' });
         } catch {
           theirs = null;
         }
@@ -243,28 +263,41 @@ export function EntryEditor(props: {
 
       {live?.redacted ? (
         <div className="notice">This secret is redacted for your token; its value cannot be shown or diffed here.</div>
+      ) : masked && live ? (
+        <div className="secret-box" data-testid="secret-masked">
+          <SecretMask />
+          {allowsSecrets(who.scopes, ns) ? (
+            <button className="small-button" onClick={() => void reveal()}>
+              Reveal (audited)
+            </button>
+          ) : null}
+          <span className="muted small">A secret stays masked until revealed; each reveal is in the audit log.</span>
+        </div>
       ) : null}
+      <Problem error={revealError} title="Not revealed" />
       {live?.locked ? <div className="notice">Locked: read-only until unlocked.</div> : null}
       {!canWrite ? <div className="problem problem-forbidden">{notAllowed(who.scopes, 'write', ns)}</div> : null}
       {schemaError ? <div className="notice">{schemaError}</div> : null}
 
       {stage === 'edit' ? (
         <>
-          <label className="field">
-            Value {isJsonType(contentType) ? '(JSON)' : `(${contentType})`}
-            <textarea
-              className={`code editor-text ${parsed.error || violations.length > 0 ? 'invalid' : ''}`}
-              rows={Math.min(18, Math.max(4, text.split('\n').length + 1))}
-              value={text}
-              spellCheck={false}
-              onChange={(e) => {
-                setText(e.target.value);
-                setSaved(null);
-              }}
-              disabled={blocked || (live?.redacted ?? false)}
-              aria-label="Value"
-            />
-          </label>
+          {masked ? null : (
+            <div className="field">
+              Value {isJsonType(contentType) ? '(JSON)' : `(${contentType})`}
+              <CodeEditor
+                value={text}
+                onChange={(next) => {
+                  setText(next);
+                  setSaved(null);
+                }}
+                language={isJsonType(contentType) ? 'json' : /yaml/iu.test(contentType) ? 'yaml' : 'text'}
+                readOnly={blocked || (live?.redacted ?? false)}
+                ariaLabel="Value"
+                invalid={parsed.error !== null || violations.length > 0}
+                diagnostics={[...violations, ...(saveError instanceof ApiError ? saveError.violations : [])]}
+              />
+            </div>
+          )}
           <div className="validation" data-testid="validation" aria-live="polite">
             {parsed.error ? <div className="invalid-msg">{parsed.error}</div> : null}
             {violations.map((v, i) => (
@@ -330,7 +363,11 @@ export function EntryEditor(props: {
                 {time(conflict.theirs.updatedAt)}. Their value → yours:
               </p>
               <TextDiff
-                before={conflict.theirs.redacted ? '' : valueText(conflict.theirs.value, conflict.theirs.contentType)}
+                before={
+                  conflict.theirs.redacted || conflict.theirs.secret
+                    ? '(secret: masked)'
+                    : valueText(conflict.theirs.value, conflict.theirs.contentType)
+                }
                 after={newText}
               />
               <button

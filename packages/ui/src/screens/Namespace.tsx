@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { Suspense, useEffect } from 'react';
 import { nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { Loading, Problem, Tabs } from '../components/ui.js';
@@ -7,11 +7,13 @@ import { usePoll } from '../hooks.js';
 import { Link, navigate, nsRoute } from '../router.js';
 import { useSession } from '../session.js';
 import type { Fleet, Namespace } from '../types.js';
-import { Entries } from './Entries.js';
-import { Flags } from './Flags.js';
-import { History } from './History.js';
-import { Rollout } from './Rollout.js';
-import { FleetScreen } from './Fleet.js';
+import { lazyScreen } from '../lazy-screen.js';
+
+const Entries = lazyScreen(() => import('./Entries.js'), 'Entries');
+const History = lazyScreen(() => import('./History.js'), 'History');
+const Rollout = lazyScreen(() => import('./Rollout.js'), 'Rollout');
+const FleetScreen = lazyScreen(() => import('./Fleet.js'), 'FleetScreen');
+const Flags = lazyScreen(() => import('./Flags.js'), 'Flags');
 
 const tabs: Array<[string, string]> = [
   ['entries', 'Entries'],
@@ -21,6 +23,8 @@ const tabs: Array<[string, string]> = [
   ['fleet', 'Fleet'],
 ];
 
+const fleetSizes = new Map<string, number>();
+
 /** One namespace: its tabs, and the fleet sampled every second for as long as it is open (convergence chart). */
 export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
   const { api, who } = useSession();
@@ -29,9 +33,11 @@ export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
     async (signal) => {
       const answer = await api.get<Fleet>(`/v1/fleet/${encodeURIComponent(ns)}`, undefined, signal);
       recordFleet(ns, answer);
+      fleetSizes.set(ns, answer.instances.length);
       return answer;
     },
-    1000,
+    // Every second for a small fleet (the chart's samples); a big one is heavy to fetch that often.
+    (fleetSizes.get(ns) ?? 0) > 2000 ? 5000 : 1000,
     [api, ns],
   );
   useEffect(() => {
@@ -58,13 +64,15 @@ export function NamespaceScreen({ ns, tab }: { ns: string; tab: string }) {
       <Problem error={info.error} />
       {info.loading && !info.data ? <Loading /> : null}
       <Tabs tabs={tabs} current={tab} onSelect={(id) => navigate(nsRoute(ns, id))} />
-      <div className="tab-body">
-        {tab === 'entries' ? <Entries ns={ns} namespace={info.data} onChanged={info.refresh} /> : null}
-        {tab === 'flags' ? <Flags ns={ns} onChanged={info.refresh} /> : null}
-        {tab === 'history' ? <History ns={ns} onChanged={info.refresh} /> : null}
-        {tab === 'rollout' ? <Rollout ns={ns} fleet={fleet.data} /> : null}
-        {tab === 'fleet' ? <FleetScreen ns={ns} fleet={fleet.data} error={fleet.error} /> : null}
-      </div>
+      <Suspense fallback={<Loading />}>
+        <div className="tab-body">
+          {tab === 'entries' ? <Entries ns={ns} namespace={info.data} onChanged={info.refresh} /> : null}
+          {tab === 'flags' ? <Flags ns={ns} onChanged={info.refresh} /> : null}
+          {tab === 'history' ? <History ns={ns} onChanged={info.refresh} /> : null}
+          {tab === 'rollout' ? <Rollout ns={ns} fleet={fleet.data} /> : null}
+          {tab === 'fleet' ? <FleetScreen ns={ns} fleet={fleet.data} error={fleet.error} /> : null}
+        </div>
+      </Suspense>
     </div>
   );
 }

@@ -1,101 +1,111 @@
-import { useState, type FormEvent } from 'react';
-import { ApiError, nsPath } from '../api.js';
+import { memo, useMemo, useState, type FormEvent } from 'react';
 import { allows, canManageSome, describeScopes } from '../access.js';
 import { Bar, Loading, Problem, StateBadge } from '../components/ui.js';
-import { shareOn } from '../fleet-samples.js';
 import { ago, percent } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { Link, navigate, nsRoute } from '../router.js';
+import { CodeEditor } from '../components/LazyCodeEditor.js';
+import { ApiError } from '../api.js';
 import { useSession } from '../session.js';
-import type { Fleet, Namespace, Release, RolloutStatus } from '../types.js';
+import type { NamespaceSummary, RolloutStateName } from '../types.js';
 
-interface Row {
-  ns: Namespace;
-  release: Release | null | undefined;
-  rollout: RolloutStatus | null | undefined;
-  fleet: Fleet | undefined;
-  problems: string[];
-}
+type SortKey = 'name' | 'entries' | 'revision' | 'release' | 'fleet';
 
-const maxShown = 100;
+const sorters: Record<SortKey, (a: NamespaceSummary, b: NamespaceSummary) => number> = {
+  name: (a, b) => a.namespace.name.localeCompare(b.namespace.name),
+  entries: (a, b) => a.namespace.entryCount - b.namespace.entryCount,
+  revision: (a, b) => a.namespace.revision - b.namespace.revision,
+  release: (a, b) => Date.parse(a.release?.createdAt ?? '0') - Date.parse(b.release?.createdAt ?? '0'),
+  fleet: (a, b) => shareOf(a) - shareOf(b),
+};
 
+const shareOf = (row: NamespaceSummary): number =>
+  row.fleet && row.fleet.total > 0 ? row.fleet.onNewest / row.fleet.total : -1;
+
+/**
+ * Every namespace the token can see, from one request (GET /v1/console/namespaces, every 5 s),
+ * filtered and sorted in the browser: hundreds of namespaces cost one answer, not three each.
+ */
 export function Namespaces() {
   const { api, who } = useSession();
   const [filter, setFilter] = useState('');
+  const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: 'name', descending: false });
   const list = usePoll(
-    async () => {
-      const { items, complete } = await api.all<Namespace>('/v1/namespaces', { limit: 200 }, 5);
-      const rows = await Promise.all(
-        items.slice(0, maxShown).map(async (ns): Promise<Row> => {
-          const problems: string[] = [];
-          const soft = async <T,>(load: () => Promise<T>): Promise<T | undefined> => {
-            try {
-              return await load();
-            } catch (error) {
-              if (error instanceof ApiError && error.status !== 404) problems.push(error.detail);
-              return undefined;
-            }
-          };
-          const [releases, rollout, fleet] = await Promise.all([
-            soft(() => api.get<{ items: Release[] }>(`${nsPath(ns.name)}/releases`, { limit: 1 })),
-            soft(() => api.get<{ rollout: RolloutStatus | null }>(`${nsPath(ns.name)}/rollout`)),
-            soft(() => api.get<Fleet>(`/v1/fleet/${encodeURIComponent(ns.name)}`)),
-          ]);
-          return {
-            ns,
-            release: releases ? (releases.items[0] ?? null) : undefined,
-            rollout: rollout?.rollout,
-            fleet,
-            problems,
-          };
-        }),
-      );
-      return { rows, complete, total: items.length };
-    },
+    (signal) => api.all<NamespaceSummary>('/v1/console/namespaces', { limit: 1000 }, 5, signal),
     5000,
     [api],
   );
-  const rows = (list.data?.rows ?? []).filter((r) => r.ns.name.includes(filter.trim()));
+  const all = list.data?.items;
+  const rows = useMemo(() => {
+    const needle = filter.trim().toLowerCase();
+    const matching = (all ?? []).filter(
+      (r) =>
+        !needle ||
+        r.namespace.name.toLowerCase().includes(needle) ||
+        r.namespace.description.toLowerCase().includes(needle),
+    );
+    const order = sorters[sort.key];
+    return matching.sort((a, b) => (sort.descending ? -order(a, b) : order(a, b)) || sorters.name(a, b));
+  }, [all, filter, sort]);
+  const header = (key: SortKey, label: string, numeric = false) => (
+    <th
+      className={numeric ? 'num' : undefined}
+      aria-sort={sort.key === key ? (sort.descending ? 'descending' : 'ascending') : 'none'}
+    >
+      <button
+        className="link sort"
+        onClick={() => setSort((old) => ({ key, descending: old.key === key ? !old.descending : false }))}
+      >
+        {label}
+        {sort.key === key ? (sort.descending ? ' ▾' : ' ▴') : ''}
+      </button>
+    </th>
+  );
   return (
     <div className="page">
       <div className="page-head">
         <h2>Namespaces</h2>
         <input
           className="filter"
-          placeholder="Filter by name"
+          placeholder="Filter by name or description"
           value={filter}
           onChange={(e) => setFilter(e.target.value)}
           aria-label="Filter namespaces"
         />
+        {all ? (
+          <span className="muted small" data-testid="ns-count">
+            {rows.length === all.length ? `${all.length} namespaces` : `${rows.length} of ${all.length}`}
+          </span>
+        ) : null}
       </div>
       <Problem error={list.error} />
       {list.loading && !list.data ? <Loading /> : null}
-      {list.data && list.data.total === 0 ? (
+      {all && all.length === 0 ? (
         <p className="muted">No namespace is visible to your token ({describeScopes(who.scopes)}).</p>
       ) : null}
       {rows.length > 0 ? (
-        <table className="table" data-testid="namespaces">
-          <thead>
-            <tr>
-              <th>Namespace</th>
-              <th className="num">Entries</th>
-              <th className="num">Revision</th>
-              <th>Current release</th>
-              <th>Rollout</th>
-              <th>Fleet on current release</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((row) => (
-              <NamespaceRow key={row.ns.name} row={row} />
-            ))}
-          </tbody>
-        </table>
+        <div className="table-wrap">
+          <table className="table ns-table" data-testid="namespaces">
+            <thead>
+              <tr>
+                {header('name', 'Namespace')}
+                {header('entries', 'Entries', true)}
+                {header('revision', 'Revision', true)}
+                {header('release', 'Current release')}
+                <th>Rollout</th>
+                {header('fleet', 'Fleet on current release')}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <NamespaceRow key={row.namespace.name} row={row} />
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
-      {list.data && list.data.total > maxShown ? (
-        <p className="muted">
-          Showing {maxShown} of {list.data.total}; filter to narrow down.
-        </p>
+      {list.data && !list.data.complete ? (
+        <p className="muted small">More namespaces than one page of the listing holds; the first ones are shown.</p>
       ) : null}
       {canManageSome(who.scopes) ? (
         <CreateNamespace onCreated={list.refresh} />
@@ -108,10 +118,8 @@ export function Namespaces() {
   );
 }
 
-function NamespaceRow({ row }: { row: Row }) {
-  const { ns, release, rollout, fleet } = row;
-  const share = fleet && release ? shareOn(fleet, release.seq) : undefined;
-  const rejected = fleet?.instances.filter((i) => i.status === 'rejected').length ?? 0;
+const NamespaceRow = memo(function NamespaceRow({ row }: { row: NamespaceSummary }) {
+  const { namespace: ns, release, rollout, fleet } = row;
   return (
     <tr data-testid={`ns-row-${ns.name}`}>
       <td>
@@ -124,18 +132,16 @@ function NamespaceRow({ row }: { row: Row }) {
           </span>
         ) : null}
         {ns.description ? <div className="muted small">{ns.description}</div> : null}
-        {row.problems.length > 0 ? (
-          <div className="muted small" title={row.problems.join('\n')}>
-            some details hidden: {row.problems[0]}
+        {row.hidden.length > 0 ? (
+          <div className="muted small" title={row.hidden.join('\n')}>
+            some details hidden: {row.hidden[0]}
           </div>
         ) : null}
       </td>
       <td className="num">{ns.entryCount}</td>
       <td className="num">{ns.revision}</td>
       <td>
-        {release === undefined ? (
-          <span className="muted">—</span>
-        ) : release === null ? (
+        {release === null ? (
           <span className="muted">none yet</span>
         ) : (
           <span>
@@ -149,7 +155,7 @@ function NamespaceRow({ row }: { row: Row }) {
       <td>
         {rollout ? (
           <span>
-            <StateBadge state={rollout.state} />{' '}
+            <StateBadge state={rollout.state as RolloutStateName} />{' '}
             <span className="small muted">
               #{rollout.fromSeq}→#{rollout.toSeq}
               {rollout.waveName ? ` · ${rollout.waveName}` : ''}
@@ -160,18 +166,18 @@ function NamespaceRow({ row }: { row: Row }) {
         )}
       </td>
       <td>
-        {share && share.total > 0 ? (
+        {fleet && fleet.total > 0 ? (
           <div className="convergence">
             <Bar
-              total={share.total}
-              title={`${share.on} of ${share.total} instances on #${release?.seq ?? ''}`}
+              total={fleet.total}
+              title={`${fleet.onNewest} of ${fleet.total} instances on #${release?.seq ?? ''}`}
               parts={[
-                { value: share.on, className: 'applied', label: 'on current' },
-                { value: rejected, className: 'rejected', label: 'rejected' },
+                { value: fleet.onNewest, className: 'applied', label: 'on current' },
+                { value: fleet.rejected, className: 'rejected', label: 'rejected' },
               ]}
             />
             <span className="small">
-              {percent(share.ratio)} of {share.total}
+              {percent(fleet.onNewest / fleet.total)} of {fleet.total}
             </span>
           </div>
         ) : (
@@ -180,7 +186,7 @@ function NamespaceRow({ row }: { row: Row }) {
       </td>
     </tr>
   );
-}
+});
 
 function CreateNamespace({ onCreated }: { onCreated: () => void }) {
   const { api, who } = useSession();
@@ -242,17 +248,16 @@ function CreateNamespace({ onCreated }: { onCreated: () => void }) {
           <input value={description} onChange={(e) => setDescription(e.target.value)} aria-label="Description" />
         </label>
       </div>
-      <label className="field">
+      <div className="field">
         JSON Schema (optional: a plain schema is the document schema, or {'{document, prefixes: [{prefix, schema}]}'})
-        <textarea
-          rows={4}
-          className="code"
+        <CodeEditor
           value={schema}
-          onChange={(e) => setSchema(e.target.value)}
-          aria-label="Schema"
-          spellCheck={false}
+          onChange={setSchema}
+          language="json"
+          ariaLabel="Schema"
+          diagnostics={error instanceof ApiError ? error.violations : []}
         />
-      </label>
+      </div>
       {schemaError ? <div className="problem">{schemaError}</div> : null}
       {!allowed ? (
         <div className="problem problem-forbidden">

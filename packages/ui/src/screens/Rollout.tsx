@@ -18,7 +18,8 @@ import {
   type RolloutStatus,
   type WaveSummary,
 } from '../types.js';
-import { ConvergenceChart } from './Fleet.js';
+import { ConvergenceChart } from '../components/ConvergenceChart.js';
+import { CodeEditor } from '../components/LazyCodeEditor.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
@@ -60,7 +61,7 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
     [api, ns, routeVersion],
   );
   const releases = usePoll(
-    (signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 20 }, signal),
+    (signal) => api.get<{ items: Release[] }>(`${nsPath(ns)}/releases`, { limit: 100 }, signal),
     active ? 2000 : 5000,
     [api, ns, routeVersion],
   );
@@ -118,7 +119,13 @@ export function Rollout({ ns, fleet }: { ns: string; fleet: Fleet | undefined })
         </div>
         <div className="card">
           <h3>Convergence</h3>
-          <ConvergenceChart ns={ns} releases={releases.data?.items ?? []} height={220} />
+          <ConvergenceChart
+            ns={ns}
+            releases={releases.data?.items ?? []}
+            height={220}
+            rollout={status}
+            rollouts={history.data?.items ?? []}
+          />
           <h4>Recent rollouts</h4>
           <Problem error={history.error} />
           <RolloutHistory items={history.data?.items ?? []} />
@@ -323,34 +330,36 @@ const gateText: Record<GateSummary['name'], { label: string; op: string; ratio: 
 
 function Gates({ gates }: { gates: GateSummary[] }) {
   return (
-    <table className="table gates" data-testid="gates">
-      <thead>
-        <tr>
-          <th>Gate</th>
-          <th className="num">Value</th>
-          <th className="num">Threshold</th>
-          <th>Status</th>
-        </tr>
-      </thead>
-      <tbody>
-        {gates.map((gate) => {
-          const text = gateText[gate.name] ?? { label: gate.name, op: '', ratio: true };
-          const show = (v: number) => (text.ratio ? percent(v, 1) : String(v));
-          return (
-            <tr key={gate.name}>
-              <td>{text.label}</td>
-              <td className="num">{show(gate.value)}</td>
-              <td className="num">
-                {text.op} {show(gate.threshold)}
-              </td>
-              <td>
-                <span className={`gate gate-${gate.status}`}>{gate.status}</span>
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <div className="table-wrap">
+      <table className="table gates" data-testid="gates">
+        <thead>
+          <tr>
+            <th>Gate</th>
+            <th className="num">Value</th>
+            <th className="num">Threshold</th>
+            <th>Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {gates.map((gate) => {
+            const text = gateText[gate.name] ?? { label: gate.name, op: '', ratio: true };
+            const show = (v: number) => (text.ratio ? percent(v, 1) : String(v));
+            return (
+              <tr key={gate.name}>
+                <td>{text.label}</td>
+                <td className="num">{show(gate.value)}</td>
+                <td className="num">
+                  {text.op} {show(gate.threshold)}
+                </td>
+                <td>
+                  <span className={`gate gate-${gate.status}`}>{gate.status}</span>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -422,6 +431,8 @@ function ReleaseCard({
   );
 }
 
+const releasesPerPage = 8;
+
 function ReleaseList({
   ns,
   releases,
@@ -437,47 +448,67 @@ function ReleaseList({
 }) {
   const { api } = useSession();
   const [target, setTarget] = useState<Release | null>(null);
+  const [page, setPage] = useState(0);
   if (releases.length === 0) return <p className="muted">No release yet.</p>;
+  const pages = Math.ceil(releases.length / releasesPerPage);
+  const current = Math.min(page, pages - 1);
+  const shown = releases.slice(current * releasesPerPage, (current + 1) * releasesPerPage);
   return (
     <>
-      <table className="table" data-testid="releases">
-        <thead>
-          <tr>
-            <th>Release</th>
-            <th>Kind</th>
-            <th>Note</th>
-            <th>Fleet on it</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {releases.map((release, i) => {
-            const share = fleet ? shareOn(fleet, release.seq) : undefined;
-            return (
-              <tr key={release.seq}>
-                <td>
-                  <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>
-                  <div className="muted small" title={time(release.createdAt)}>
-                    {whoOf(release.author)} · {ago(release.createdAt)}
-                  </div>
-                </td>
-                <td className="small">{release.kind}</td>
-                <td className="small">{release.note}</td>
-                <td className="small">
-                  {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
-                </td>
-                <td>
-                  {canRelease && i > 0 ? (
-                    <button className="small-button" onClick={() => setTarget(release)}>
-                      Roll back to…
-                    </button>
-                  ) : null}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <div className="table-wrap">
+        <table className="table compact" data-testid="releases">
+          <thead>
+            <tr>
+              <th>Release</th>
+              <th>Kind · note</th>
+              <th className="num">Fleet on it</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((release) => {
+              const share = fleet ? shareOn(fleet, release.seq) : undefined;
+              return (
+                <tr key={release.seq} data-testid={`release-${release.seq}`}>
+                  <td>
+                    <strong>#{release.seq}</strong> <span className="muted small">r{release.revision}</span>{' '}
+                    <span className="muted small" title={time(release.createdAt)}>
+                      {whoOf(release.author)} · {ago(release.createdAt)}
+                    </span>
+                  </td>
+                  <td className="small">
+                    {release.kind}
+                    {release.note ? <span className="muted"> · {release.note}</span> : null}
+                  </td>
+                  <td className="small num">
+                    {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
+                  </td>
+                  <td>
+                    {canRelease && release !== releases[0] ? (
+                      <button className="small-button" onClick={() => setTarget(release)}>
+                        Roll back to…
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      {pages > 1 ? (
+        <div className="pager small" data-testid="releases-pager">
+          <button className="small-button" disabled={current === 0} onClick={() => setPage(current - 1)}>
+            Newer
+          </button>
+          <span className="muted">
+            page {current + 1} of {pages} · {releases.length} releases, newest first
+          </span>
+          <button className="small-button" disabled={current >= pages - 1} onClick={() => setPage(current + 1)}>
+            Older
+          </button>
+        </div>
+      ) : null}
       {target ? (
         <Confirm
           title={`Roll back to the content of #${target.seq}?`}
@@ -607,13 +638,13 @@ function PolicyCard({ ns }: { ns: string }) {
       ) : null}
       {editing !== null ? (
         <>
-          <textarea
-            className="code"
-            rows={16}
+          <CodeEditor
             value={editing}
-            onChange={(e) => setEditing(e.target.value)}
-            spellCheck={false}
-            aria-label="Policy"
+            onChange={setEditing}
+            language="json"
+            ariaLabel="Policy"
+            diagnostics={error instanceof ApiError ? error.violations : []}
+            invalid={(check?.problems.length ?? 0) > 0}
           />
           {check && check.problems.length > 0 ? (
             <ul className="violations invalid-msg">
