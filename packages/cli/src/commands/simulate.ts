@@ -30,6 +30,17 @@ interface SimulateFlags {
   trust?: string;
   prefix: string;
   reportInterval: string;
+  churn?: string;
+}
+
+/** `10/60000` → 10 instances every 60 s; at most the whole fleet, at least every 100 ms. */
+function parseChurn(spec: string, count: number): [number, number] {
+  const match = /^([0-9]+)\/([0-9]+)$/u.exec(spec);
+  const n = Number(match?.[1]);
+  const ms = Number(match?.[2]);
+  if (!match || n < 1 || n > count || ms < 100)
+    throw new CliError(`--churn must be N/MS with 1 ≤ N ≤ ${count} and MS ≥ 100, e.g. 10/60000; got ${spec}`, 2);
+  return [n, ms];
 }
 
 /** `region=a,b,c` → ['region', ['a','b','c']]. */
@@ -80,6 +91,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--trust <file>', 'trusted public keys; without it, trusted on first contact')
     .option('--prefix <id>', 'instance ids are PREFIX-0 … PREFIX-(N-1)', 'sim')
     .option('--report-interval <ms>', 'periodic report interval', '30000')
+    .option('--churn <n/ms>', 'every MS milliseconds, N instances leave and new ones (new ids) take their place')
     .action(async (flags: SimulateFlags) => {
       const count = parseCount(flags.instances, '--instances', 1, 20_000);
       const token = requireToken(flags);
@@ -110,12 +122,13 @@ export function registerSimulateCommand(program: Command): void {
         summarize();
       };
       const clients: HeraldClient[] = [];
-      for (let i = 0; i < count; i += 1) {
+      // One simulated instance in slot i (its attributes follow the slot, its id may be a newer generation's).
+      const instance = (i: number, instanceId: string): HeraldClient => {
         const attributes = simulatedAttributes(i, attrs);
         const client = new HeraldClient({
           url,
           token,
-          instanceId: `${flags.prefix}-${i}`,
+          instanceId,
           attributes,
           views: [{ namespace: flags.ns, labels: labelStack(flags.label, flags.exactLabels) }],
           trustedKeys,
@@ -123,7 +136,6 @@ export function registerSimulateCommand(program: Command): void {
           validate: (values, view) =>
             conditionHolds(rejectWhen, values) ? `simulated rejection of release ${view.seq}` : undefined,
         });
-        clients.push(client);
         void (async () => {
           let failLater: NodeJS.Timeout | undefined;
           for await (const change of client.changes()) {
@@ -142,11 +154,35 @@ export function registerSimulateCommand(program: Command): void {
           for await (const status of client.status())
             if (status.type === 'rejected' && status.seq !== undefined) bump(status.seq, 'rejected');
         })();
-      }
+        return client;
+      };
+      for (let i = 0; i < count; i += 1) clients.push(instance(i, `${flags.prefix}-${i}`));
       await Promise.all(clients.map((c) => c.start()));
       printLine(`herald: simulating ${count} instances of ${flags.ns} against ${url}`);
+      // Churn: every interval, n instances leave (closing, so they say so) and new ones take their slots.
+      let churnTimer: NodeJS.Timeout | undefined;
+      if (flags.churn !== undefined) {
+        const [n, ms] = parseChurn(flags.churn, count);
+        let generation = 0;
+        churnTimer = setInterval(() => {
+          generation += 1;
+          for (let k = 0; k < n; k += 1) {
+            const slot = Math.floor(Math.random() * count);
+            void clients[slot]?.close();
+            const next = instance(slot, `${flags.prefix}-${slot}-g${generation}`);
+            clients[slot] = next;
+            void next.start().catch(() => undefined);
+          }
+          printLine(`herald: churn ${generation}: ${n} instances replaced`);
+        }, ms);
+      }
       await runUntilSignal(
-        { close: () => Promise.all(clients.map((c) => c.close())) },
+        {
+          close: () => {
+            clearInterval(churnTimer);
+            return Promise.all(clients.map((c) => c.close()));
+          },
+        },
         { stopping: () => warn('stopping the simulated fleet') },
       );
     });
