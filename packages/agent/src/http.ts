@@ -10,6 +10,8 @@ export interface ViewSource {
   /** The agent's health as last reported. */
   health(): { status: string; detail: string };
   readonly serveSecrets: boolean;
+  /** The agent's metrics in the Prometheus text format. */
+  metrics(): string;
 }
 
 interface Problem {
@@ -96,6 +98,7 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
  *   has values, 403 for a view with secrets unless `http.serveSecrets`.
  * - `GET /v1/views` → the views followed, with seq and digest.
  * - `GET /healthz` → 200 `{status, detail, views}` once every view has values, else 503.
+ * - `GET /metrics` → the agent's metrics (Prometheus text; docs/operations.md "## Metrics").
  *
  * It answers only to a loopback Host header, so a web page cannot reach it by DNS rebinding.
  */
@@ -166,6 +169,16 @@ export class LocalHttp {
           source: v.snapshot?.source ?? null,
         })),
       });
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      const text = this.#source.metrics();
+      response.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
+      response.end(request.method === 'HEAD' ? undefined : text);
       return;
     }
     if (url.pathname === '/v1/views') {

@@ -13,7 +13,7 @@ import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '
 import type { InstanceRegistry } from './instance-registry.js';
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
-import { normaliseReport, type ReportCollector, type ReportInput } from './reports.js';
+import { normaliseReport, type CollectedReport, type ReportCollector, type ReportInput } from './reports.js';
 import { resolveViewRequests, type ViewAccess, type ViewRequest } from './view-requests.js';
 import type { WatchRequestView } from './watch-hub.js';
 
@@ -40,6 +40,7 @@ export class DeliveryService {
   readonly #instances: InstanceRegistry;
   readonly #instanceTtlMs: number;
   readonly #access: ViewAccess;
+  readonly #onAccepted: (report: Omit<CollectedReport, 'at'>) => void;
 
   constructor(deps: {
     store: Store;
@@ -49,7 +50,10 @@ export class DeliveryService {
     reports: ReportCollector;
     instances: InstanceRegistry;
     instanceTtlMs: number;
+    /** Hears of every report taken (propagation is measured from them). */
+    onAccepted?: (report: Omit<CollectedReport, 'at'>) => void;
   }) {
+    this.#onAccepted = deps.onAccepted ?? (() => undefined);
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#keys = deps.keys;
@@ -108,6 +112,7 @@ export class DeliveryService {
     const report = normaliseReport(principal, input, onBehalfOf);
     await this.#instances.admit(report);
     this.#reports.accept(report);
+    this.#onAccepted(report);
   }
 
   async fleet(

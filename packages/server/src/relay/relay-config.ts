@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ClientTlsOptions } from '@herald/sdk';
 import { HeraldError, type Limits, type PublicKeyInfo, type TimerClock } from '@herald/core';
 import {
@@ -55,6 +56,11 @@ export interface RelayConfig extends SharedSettings {
   refusalRetryMs: number;
   /** Milliseconds an upstream request may take, on top of a long poll's wait. */
   upstreamTimeoutMs: number;
+  /**
+   * How this relay names itself in the reports it forwards (their `hops`) and in release traces;
+   * the host name when absent. Give each relay of a host its own.
+   */
+  name: string;
 }
 
 export const defaultRelayConfig = Object.freeze({
@@ -79,7 +85,7 @@ export const defaultRelayConfig = Object.freeze({
   refusedTokenCacheMs: 5_000,
   refusalRetryMs: 5_000,
   upstreamTimeoutMs: 15_000,
-} satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'>);
+} satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'name'>);
 
 export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'upstreamTls'> &
   Partial<Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'limits' | 'logLevel'>> & {
@@ -104,7 +110,7 @@ export type RelayOptions = RelayConfigInput & RelayDependencies;
 export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig> {
   const { clock: _clock, logStream: _logStream, onTrustOnFirstUse: _onTrust, ...input } = options;
   const limits: Limits = { ...defaultRelayConfig.limits, ...input.limits };
-  const config = { ...defaultRelayConfig, ...input, limits } as RelayConfig;
+  const config = { ...defaultRelayConfig, name: hostname(), ...input, limits } as RelayConfig;
   const problems: string[] = [];
   checkLimits(limits, problems);
   checkListen(config, problems);
@@ -136,6 +142,8 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
     problems.push('token must not be empty');
   if (config.upstreamTls !== undefined && !config.upstream.startsWith('https:'))
     problems.push('upstreamTls needs an https: upstream');
+  if (typeof config.name !== 'string' || config.name.length === 0 || config.name.length > 128)
+    problems.push('name must be 1 to 128 characters');
   if (typeof config.cacheDir !== 'string' || config.cacheDir.length === 0) problems.push('cacheDir must not be empty');
   const trust: unknown = config.trust;
   if (trust !== 'tofu' && !(Array.isArray(trust) && trust.every(isPublicKey))) {

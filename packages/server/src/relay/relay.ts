@@ -12,6 +12,8 @@ import type { HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
+import { PropagationMeter } from '../delivery/propagation.js';
+import { RelayLag } from './relay-lag.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayViewOrigin } from './relay-origin.js';
 import { RelayTokens } from './relay-tokens.js';
@@ -70,6 +72,7 @@ export class Relay {
       tls: config.upstreamTls,
       timeoutMs: config.upstreamTimeoutMs,
       clock,
+      name: config.name,
       onOutage: (event) => {
         const origin = this.#upstream.url.origin;
         if (event.state === 'down')
@@ -85,10 +88,23 @@ export class Relay {
       },
     });
     this.#cache = new RelayCache(config.cacheDir);
-    this.metrics = new RelayMetrics({
+    const lag = new RelayLag({
       clock,
-      lastContact: () => this.#upstream.lastContact,
+      sources: { newest: () => this.#routing.newest(), unreachableSince: () => this.#upstream.unreachableSince },
+    });
+    this.metrics = new RelayMetrics({
+      lag,
+      servingFromCache: () => this.#upstream.unreachableSince !== undefined,
       countViews: () => this.#cache.countViews(),
+    });
+    const propagation = new PropagationMeter({
+      histogram: this.metrics.propagation,
+      tier: 'relay',
+      clock,
+      releaseTimes: async (namespace, seq) => {
+        const releasedAt = this.#routing.releasedAt(namespace, seq);
+        return releasedAt === undefined ? undefined : { releasedAt };
+      },
     });
     this.#trust = new RelayTrust({
       upstream: this.#upstream,
@@ -105,7 +121,12 @@ export class Relay {
       refusedCacheMs: config.refusedTokenCacheMs,
     });
     this.views = new ViewService(
-      new RelayViewOrigin({ upstream: this.#upstream, cache: this.#cache, trust: this.#trust }),
+      new RelayViewOrigin({
+        upstream: this.#upstream,
+        cache: this.#cache,
+        trust: this.#trust,
+        onHeld: (namespace, labels, seq) => lag.held(namespace, labels, seq),
+      }),
     );
     // A relay makes no releases: the routes arriving from upstream are what wakes its hub.
     this.#routing = new UpstreamRouting({
@@ -164,8 +185,11 @@ export class Relay {
       hub: this.hub,
       publicKeys: () => this.#trust.published(),
       // The relay checks its client's token; the upstream checks the relay's, and binds the instance to both.
-      report: async (principal, input, onBehalfOf) =>
-        this.#reports.accept(normaliseReport(principal, input, onBehalfOf)),
+      report: async (principal, input, onBehalfOf) => {
+        const report = normaliseReport(principal, input, onBehalfOf);
+        this.#reports.accept(report);
+        void propagation.observe(report);
+      },
       currentRevision: async () => this.#routing.revision,
     };
     void this.#app.register(async (routes) => {
@@ -174,6 +198,8 @@ export class Relay {
         backend,
         clock,
         watchStreams: this.metrics.watchStreams,
+        watchStreamsRefused: this.metrics.watchStreamsRefused,
+        slowClientsCut: this.metrics.slowClientsCut,
         log: this.#app.log,
       });
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));

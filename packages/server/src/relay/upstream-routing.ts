@@ -25,6 +25,8 @@ export class UpstreamRouting implements Routing {
   readonly #followers = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
   #revision = 0;
+  /** Per namespace, when each recent release was made (seq → createdAt), as routes told: propagation is measured from it. */
+  readonly #released = new Map<string, Map<number, number>>();
 
   constructor(deps: {
     upstream: Upstream;
@@ -50,6 +52,19 @@ export class UpstreamRouting implements Routing {
   /** Namespaces whose route is known. */
   get size(): number {
     return this.#routes.size;
+  }
+
+  /** The newest release the upstream routes each followed namespace to (candidate or stable). */
+  newest(): Array<{ namespace: string; seq: number; createdAt: number }> {
+    return [...this.#routes].map(([namespace, { route }]) => {
+      const newest = route.candidate && route.candidate.seq > route.stable.seq ? route.candidate : route.stable;
+      return { namespace, seq: newest.seq, createdAt: newest.createdAt };
+    });
+  }
+
+  /** When a release routed lately was made; undefined for one this relay was never routed to. */
+  releasedAt(namespace: string, seq: number): number | undefined {
+    return this.#released.get(namespace)?.get(seq);
   }
 
   async route(namespace: string): Promise<NamespaceRoute | undefined> {
@@ -124,6 +139,11 @@ export class UpstreamRouting implements Routing {
       ...(rollout ? { rollout } : {}),
     };
     this.#routes.set(namespace, { description, route });
+    const released = this.#released.get(namespace) ?? new Map<number, number>();
+    for (const ref of [route.stable, route.candidate]) if (ref) released.set(ref.seq, ref.createdAt);
+    // A namespace's last few releases are enough: reports are of what instances applied lately.
+    for (const seq of released.keys()) if (released.size > 32) released.delete(seq);
+    this.#released.set(namespace, released);
     if (description.revision !== undefined) this.#revision = Math.max(this.#revision, description.revision);
     if (persist) void this.#cache.writeRoute(namespace, description).catch(() => undefined);
     this.#onChange();

@@ -35,6 +35,8 @@ export class Upstream {
   /** Since when the upstream has been unreachable (the clock's time); undefined while it answers. */
   unreachableSince: number | undefined;
   readonly #onOutage: (event: UpstreamOutage) => void;
+  /** This relay's name, appended to the hops of the reports it forwards. */
+  readonly #name: string | undefined;
 
   constructor(deps: {
     url: string;
@@ -45,8 +47,10 @@ export class Upstream {
     tls?: ClientTlsOptions | undefined;
     /** Told once when an outage starts and once when it ends, never per failed request. */
     onOutage?: (event: UpstreamOutage) => void;
+    name?: string | undefined;
   }) {
     this.#onOutage = deps.onOutage ?? (() => undefined);
+    this.#name = deps.name;
     const { url, token } = deps;
     this.url = new URL(url.endsWith('/') ? url : `${url}/`);
     this.#token = typeof token === 'function' ? token : () => token;
@@ -107,8 +111,12 @@ export class Upstream {
         digest: v.digest,
         status: v.status,
         ...(v.reason ? { reason: v.reason } : {}),
+        ...(v.receivedAt === undefined ? {} : { receivedAt: v.receivedAt }),
+        ...(v.appliedAt === undefined ? {} : { appliedAt: v.appliedAt }),
       })),
       ...(r.leaving === true ? { leaving: true } : {}),
+      // The upstream learns the way the report came: the hops before this relay, then this relay.
+      ...(this.#name === undefined ? {} : { hops: [...(r.hops ?? []), this.#name].slice(-16) }),
     }));
     const answer = (await this.#request(
       new URL('v1/reports/batch', this.url),

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError, type Clock } from '@herald/core';
-import type { Gauge } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { ServerConfig } from '../config.js';
 import { describeRoute, type WatchBackend } from '../delivery/backend.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
@@ -48,6 +48,18 @@ const ReportBody = Type.Object(
             digest: Type.String({ maxLength: 128 }),
             status: Type.Union([Type.Literal('applied'), Type.Literal('rejected')]),
             reason: Type.Optional(Type.String({ maxLength: 1000 })),
+            receivedAt: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                description: 'When the instance received this release (ms since the epoch, its clock)',
+              }),
+            ),
+            appliedAt: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                description: 'When the instance applied this release (ms since the epoch, its clock)',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -65,6 +77,8 @@ const ReportBody = Type.Object(
     ),
     /** The instance's last report (it is closing): it leaves the fleet at once. */
     leaving: Type.Optional(Type.Boolean()),
+    /** The relays the report came through, nearest the instance first (each relay appends its name). */
+    hops: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
@@ -81,6 +95,9 @@ export interface WatchRouteContext {
   /** Long polls' deadlines. */
   clock: Clock;
   watchStreams: Gauge;
+  /** Streams refused at the cap, and streams cut off for reading too slowly. */
+  watchStreamsRefused?: Counter;
+  slowClientsCut?: Counter;
   log: FastifyBaseLogger;
 }
 
@@ -139,6 +156,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
+        ctx.watchStreamsRefused?.inc();
         throw new HeraldError(
           'unavailable',
           `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`,
@@ -148,7 +166,9 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         );
       }
       reply.hijack();
-      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
+      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, () =>
+        ctx.slowClientsCut?.inc(),
+      );
       ctx.watchStreams.inc();
       stream.onClose(() => ctx.watchStreams.dec());
       try {

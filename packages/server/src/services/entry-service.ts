@@ -49,7 +49,8 @@ export class EntryService {
   readonly #codec: EntryCodec;
   readonly #schemas: SchemaCheck;
   readonly #flags: FlagCheck;
-  readonly #onCommit: (revision: number, changes: number) => void;
+  /** `seconds`: how long the store took to apply it. */
+  readonly #onCommit: (revision: number, changes: number, seconds: number) => void;
 
   constructor(deps: {
     store: EntryStore;
@@ -57,7 +58,7 @@ export class EntryService {
     codec: EntryCodec;
     schemas: SchemaCheck;
     flags: FlagCheck;
-    onCommit?: (revision: number, changes: number) => void;
+    onCommit?: (revision: number, changes: number, seconds: number) => void;
   }) {
     this.#store = deps.store;
     this.#limits = deps.limits;
@@ -249,6 +250,7 @@ export class EntryService {
       const schemaGuard = ns.schema ? await this.#schemas.ofChanges(ns, ns.schema, changes) : undefined;
       const ifNamespaceRevision = callerNamespaceRevision ?? schemaGuard;
       try {
+        const started = performance.now();
         const result = await this.#store.commit(
           {
             namespace,
@@ -264,7 +266,7 @@ export class EntryService {
           }),
           this.#limits,
         );
-        this.#onCommit(result.revision, changes.length);
+        this.#onCommit(result.revision, changes.length, (performance.now() - started) / 1000);
         const secrets = canReadSecrets(principal, namespace);
         return {
           revision: result.revision,
