@@ -247,7 +247,7 @@ export class HeraldServer {
     registerNodeGauges(this.metrics.registry, {
       clock: deps.clock,
       storeKind: deps.store.kind,
-      ready: context.ready,
+      ready: () => context.ready(),
       dataDir: deps.dataDir,
       fsyncDuration: this.metrics.fsyncDuration,
       signingKeyCreatedAt: () => this.keys.published().at(-1)?.createdAt,
