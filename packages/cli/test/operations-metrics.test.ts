@@ -3,7 +3,6 @@
 // instances direct and behind a relay, and an agent) moves the propagation histogram and the
 // convergence gauge as it should. Real server, relay, SDK clients and agent, on loopback.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -14,20 +13,9 @@ import { AdminClient, HeraldClient } from '@herald/sdk';
 import { createServer, ensureBootstrapAdmin, Relay, type HeraldServer } from '@herald/server';
 import { SqliteStore } from '@herald/store';
 import { eventually, makeTestPki, tempDir, testAdminToken } from '@herald/testkit';
+import { documentedMetrics } from './operations-docs.js';
 
 const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
-const operationsDoc = new URL('../../../../docs/operations.md', import.meta.url);
-
-/** The rows of the "## Metrics" table: name and where it is exported. */
-export function documentedMetrics(): Array<{ name: string; where: string }> {
-  const text = readFileSync(operationsDoc, 'utf8');
-  const section = text.split(/^## /mu).find((s) => s.startsWith('Metrics')) ?? '';
-  return [...section.matchAll(/^\| `(herald_[a-z0-9_]+)` \|[^|]*\|[^|]*\| ([^|]+) \|/gmu)].map((m) => ({
-    name: m[1] ?? '',
-    where: m[2] ?? '',
-  }));
-}
-
 interface Sample {
   name: string;
   labels: Record<string, string>;
