@@ -27,7 +27,14 @@ export interface StoreParts {
   rollouts: Pick<DeliveryStore, 'saveRollout' | 'getRollout' | 'listActiveRollouts' | 'listRollouts'>;
   instances: Pick<
     DeliveryStore,
-    'recordReports' | 'listInstances' | 'instanceOwners' | 'countInstances' | 'pruneInstances' | 'removeInstances'
+    | 'recordReports'
+    | 'listInstances'
+    | 'instanceOwners'
+    | 'countInstances'
+    | 'pruneInstances'
+    | 'removeInstances'
+    | 'recordRelayReceipts'
+    | 'listRelayReceipts'
   >;
   signingKeys: SigningKeyStore;
   access: AccessStore;
@@ -90,6 +97,10 @@ export abstract class ComposedStore implements Store {
   readonly instanceOwners: Store['instanceOwners'] = (instanceId) => this.#parts.instances.instanceOwners(instanceId);
   readonly countInstances: Store['countInstances'] = (namespace) => this.#parts.instances.countInstances(namespace);
   readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);
+  readonly recordRelayReceipts: Store['recordRelayReceipts'] = (receipts) =>
+    this.#parts.instances.recordRelayReceipts(receipts);
+  readonly listRelayReceipts: Store['listRelayReceipts'] = (namespace, seq) =>
+    this.#parts.instances.listRelayReceipts(namespace, seq);
   readonly removeInstances: Store['removeInstances'] = (namespace, instanceIds, reporter) =>
     this.#parts.instances.removeInstances(namespace, instanceIds, reporter);
 

@@ -198,4 +198,19 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX instances_by_last_seen ON instances (last_seen);
   CREATE INDEX instances_by_id ON instances (instance_id);
   `,
+  `
+  -- Release traces (issue 16): when each instance applied its release (its clock), the relays its
+  -- report came through, and when each relay received and served a release.
+  ALTER TABLE instance_views ADD COLUMN applied_at INTEGER;
+  ALTER TABLE instances ADD COLUMN hops TEXT NOT NULL DEFAULT '[]';
+  CREATE TABLE relay_receipts (
+    namespace TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    relay TEXT NOT NULL,
+    path TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    served_at INTEGER,
+    PRIMARY KEY (namespace, seq, relay)
+  ) STRICT;
+  `,
 ];
