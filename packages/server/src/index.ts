@@ -23,3 +23,4 @@ export { defaultRelayConfig, resolveRelayConfig } from './relay/relay-config.js'
 export type { RelayConfig, RelayConfigInput, RelayDependencies, RelayOptions } from './relay/relay-config.js';
 export type { FleetItem } from './delivery/delivery-service.js';
 export type { ReleaseView } from './delivery/release-service.js';
+export type { ReleaseTrace, TraceCounts } from './delivery/release-trace.js';

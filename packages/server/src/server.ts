@@ -16,6 +16,7 @@ import { InstanceRegistry } from './delivery/instance-registry.js';
 import { ReportCollector, writeReports } from './delivery/reports.js';
 import { PropagationMeter, storeReleaseTimes } from './delivery/propagation.js';
 import { registerFleetGauges } from './delivery/fleet-gauges.js';
+import { ReleaseTraces } from './delivery/release-trace.js';
 import { registerNodeGauges } from './node-gauges.js';
 import { AuditChainCheck } from './services/audit-chain-check.js';
 import { ReleaseService } from './delivery/release-service.js';
@@ -214,6 +215,12 @@ export class HeraldServer {
       delivery: this.delivery,
       releases: this.releases,
       rollouts: this.rollouts,
+      traces: new ReleaseTraces({
+        store: deps.store,
+        clock: deps.clock,
+        instanceTtlMs: this.config.instanceTtlMs,
+        flush: () => this.#reports.flush(),
+      }),
       node,
       services: this.services,
       metrics: this.metrics,
@@ -303,6 +310,7 @@ export class HeraldServer {
           hub: this.hub,
           publicKeys: () => this.keys.published(),
           report: (principal, input, onBehalfOf) => this.delivery.report(principal, input, onBehalfOf),
+          relayReceipts: (principal, receipts) => this.delivery.relayReceipts(principal, receipts),
           currentRevision: () => deps.store.currentRevision(),
         },
       });

@@ -10,6 +10,7 @@ import {
 } from '@herald/core';
 import type { InstanceRecord, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import type { RelayReceiptInput } from './backend.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
@@ -113,6 +114,21 @@ export class DeliveryService {
     await this.#instances.admit(report);
     this.#reports.accept(report);
     this.#onAccepted(report);
+  }
+
+  /** Relays' receipts of releases, for traces: each on a namespace the token may watch (as its reports are). */
+  async relayReceipts(principal: Principal, receipts: readonly RelayReceiptInput[]): Promise<void> {
+    for (const r of receipts) requirePermission(principal, 'view', r.namespace);
+    await this.#store.recordRelayReceipts(
+      receipts.map((r) => ({
+        namespace: r.namespace,
+        seq: r.seq,
+        relay: r.relay,
+        path: r.path ?? [],
+        receivedAt: r.receivedAt,
+        servedAt: r.servedAt ?? null,
+      })),
+    );
   }
 
   async fleet(

@@ -10,10 +10,12 @@ import { connectionLimitsOf } from '../http/connection-limits.js';
 import { bearerToken } from '../http/bearer.js';
 import type { HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
+import { requirePermission } from '../principal.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
 import { PropagationMeter } from '../delivery/propagation.js';
 import { RelayLag } from './relay-lag.js';
+import { RelayReceipts } from './relay-receipts.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayViewOrigin } from './relay-origin.js';
 import { RelayTokens } from './relay-tokens.js';
@@ -49,6 +51,7 @@ export class Relay {
   readonly #tokens: RelayTokens;
   readonly #routing: UpstreamRouting;
   readonly #reports: ReportCollector;
+  readonly #receipts: RelayReceipts;
   #state: State = 'built';
   #keyRefresh: unknown;
   #closing: Promise<void> | undefined;
@@ -88,6 +91,13 @@ export class Relay {
       },
     });
     this.#cache = new RelayCache(config.cacheDir);
+    this.#receipts = new RelayReceipts({
+      name: config.name,
+      clock,
+      flushMs: config.reportFlushMs,
+      send: (receipts) => this.#upstream.receipts(receipts),
+      onError,
+    });
     const lag = new RelayLag({
       clock,
       sources: { newest: () => this.#routing.newest(), unreachableSince: () => this.#upstream.unreachableSince },
@@ -125,7 +135,10 @@ export class Relay {
         upstream: this.#upstream,
         cache: this.#cache,
         trust: this.#trust,
-        onHeld: (namespace, labels, seq) => lag.held(namespace, labels, seq),
+        onHeld: (namespace, labels, seq) => {
+          lag.held(namespace, labels, seq);
+          this.#receipts.held(namespace, seq);
+        },
       }),
     );
     // A relay makes no releases: the routes arriving from upstream are what wakes its hub.
@@ -136,6 +149,7 @@ export class Relay {
       waitSeconds: config.routeWaitSeconds,
       refusalRetryMs: config.refusalRetryMs,
       onChange: () => this.hub.refresh(),
+      onRelease: (namespace, seq) => this.#receipts.routed(namespace, seq),
     });
     this.hub = new WatchHub({ routing: this.#routing, views: this.views, clock, onError });
     this.#reports = new ReportCollector({
@@ -189,6 +203,10 @@ export class Relay {
         const report = normaliseReport(principal, input, onBehalfOf);
         this.#reports.accept(report);
         void propagation.observe(report);
+      },
+      relayReceipts: async (principal, receipts) => {
+        for (const r of receipts) requirePermission(principal, 'view', r.namespace);
+        this.#receipts.forward(receipts);
       },
       currentRevision: async () => this.#routing.revision,
     };
@@ -288,6 +306,7 @@ export class Relay {
       this.#clock.clearTimeout(grace);
       // What clients reported until now still goes upstream; an upstream away loses it, as a crash would.
       await this.#reports.close().catch(() => undefined);
+      await this.#receipts.close().catch(() => undefined);
       this.#state = 'closed';
       this.#settleClosed(failure);
     }

@@ -21,6 +21,7 @@ export class UpstreamRouting implements Routing {
   readonly #waitSeconds: number;
   readonly #refusalRetryMs: number;
   readonly #onChange: () => void;
+  readonly #onRelease: (namespace: string, seq: number) => void;
   readonly #routes = new Map<string, { description: RouteDescription; route: NamespaceRoute }>();
   readonly #followers = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
@@ -35,7 +36,10 @@ export class UpstreamRouting implements Routing {
     waitSeconds: number;
     refusalRetryMs: number;
     onChange: () => void;
+    /** Told of every release a route names (a relay's receipt of it). */
+    onRelease?: (namespace: string, seq: number) => void;
   }) {
+    this.#onRelease = deps.onRelease ?? (() => undefined);
     this.#upstream = deps.upstream;
     this.#cache = deps.cache;
     this.#clock = deps.clock;
@@ -140,7 +144,11 @@ export class UpstreamRouting implements Routing {
     };
     this.#routes.set(namespace, { description, route });
     const released = this.#released.get(namespace) ?? new Map<number, number>();
-    for (const ref of [route.stable, route.candidate]) if (ref) released.set(ref.seq, ref.createdAt);
+    for (const ref of [route.stable, route.candidate]) {
+      if (!ref) continue;
+      released.set(ref.seq, ref.createdAt);
+      this.#onRelease(namespace, ref.seq);
+    }
     // A namespace's last few releases are enough: reports are of what instances applied lately.
     for (const seq of released.keys()) if (released.size > 32) released.delete(seq);
     this.#released.set(namespace, released);

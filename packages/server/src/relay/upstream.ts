@@ -2,7 +2,7 @@ import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald
 import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
 import { readProblem } from '@herald/sdk/internal';
 import type { CollectedReport } from '../delivery/reports.js';
-import type { RouteDescription } from '../delivery/backend.js';
+import type { RelayReceiptInput, RouteDescription } from '../delivery/backend.js';
 
 /** The upstream's refusals a relay passes on to its clients as they are; any other 4xx is the relay's own invalid_request. */
 const passedOn: ReadonlySet<string> = new Set([
@@ -92,6 +92,22 @@ export class Upstream {
     for (const label of labels) url.searchParams.append('label', label);
     url.searchParams.set('seq', String(seq));
     return this.#request(url, { method: 'GET' }, undefined, 0);
+  }
+
+  /** Sends relays' receipts of releases (this relay's and those behind it), for release traces. */
+  async receipts(receipts: readonly RelayReceiptInput[]): Promise<void> {
+    for (let i = 0; i < receipts.length; i += 5000) {
+      await this.#request(
+        new URL('v1/reports/batch', this.url),
+        {
+          method: 'POST',
+          body: JSON.stringify({ reports: [], relays: receipts.slice(i, i + 5000) }),
+          headers: { 'content-type': 'application/json' },
+        },
+        undefined,
+        0,
+      );
+    }
   }
 
   /** Forwards reports; answers those the upstream refused (instance_conflict, instance_limit), by index. */

@@ -89,6 +89,19 @@ const BatchReportBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A relay's receipt of a release (for release traces): when its route announced it and when it held it verified. */
+const RelayReceiptBody = Type.Object(
+  {
+    namespace: Type.String({ minLength: 1, maxLength: 256 }),
+    seq: Type.Integer({ minimum: 1 }),
+    relay: Type.String({ minLength: 1, maxLength: 128 }),
+    path: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 16 })),
+    receivedAt: Type.Integer({ minimum: 0 }),
+    servedAt: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
 export interface WatchRouteContext {
   config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
   backend: WatchBackend;
@@ -306,9 +319,12 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         tags: ['delivery'],
         summary: "Many instances' reports at once (relays forward their clients' reports so)",
         description:
-          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.",
+          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.",
         body: Type.Object(
-          { reports: Type.Array(BatchReportBody, { maxItems: 5000 }) },
+          {
+            reports: Type.Array(BatchReportBody, { maxItems: 5000 }),
+            relays: Type.Optional(Type.Array(RelayReceiptBody, { maxItems: 5000 })),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -334,6 +350,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
           refused.push({ index, instanceId: report.instanceId, code });
         }
       }
+      if (request.body.relays?.length) await backend.relayReceipts(principal, request.body.relays);
       return reply
         .code(202)
         .send({ accepted: request.body.reports.length - refused.length, ...(refused.length ? { refused } : {}) });
