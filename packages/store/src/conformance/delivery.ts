@@ -445,14 +445,14 @@ export function deliveryConformance(test: ConformanceTest): void {
         report('i-1', 1000, [{ ...view('app', [''], 1), appliedAt: 990 }], { hops: ['relay-b', 'relay-a'] }),
         report('i-2', 1000, [view('app', [''], 1)]),
       ]);
-      let [first, second] = await store.listInstances({ namespace: 'app', seenSince: 0 });
-      assert.deepEqual(first?.hops, ['relay-b', 'relay-a']);
-      assert.equal(first?.views[0]?.appliedAt, 990);
+      const [before, second] = await store.listInstances({ namespace: 'app', seenSince: 0 });
+      assert.deepEqual(before?.hops, ['relay-b', 'relay-a']);
+      assert.equal(before?.views[0]?.appliedAt, 990);
       assert.deepEqual(second?.hops, []);
       assert.equal(second?.views[0]?.appliedAt, undefined, 'an older client says nothing of when');
       // The next release: its own time; reported directly now.
       await store.recordReports([report('i-1', 2000, [{ ...view('app', [''], 2), appliedAt: 1990 }])]);
-      [first] = await store.listInstances({ namespace: 'app', seenSince: 0 });
+      const [first] = await store.listInstances({ namespace: 'app', seenSince: 0 });
       assert.deepEqual(first?.hops, []);
       assert.equal(first?.views[0]?.seq, 2);
       assert.equal(first?.views[0]?.appliedAt, 1990);
