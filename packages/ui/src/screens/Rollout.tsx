@@ -19,6 +19,7 @@ import {
   type WaveSummary,
 } from '../types.js';
 import { ConvergenceChart } from './Fleet.js';
+import { TraceView } from './Trace.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
@@ -437,6 +438,7 @@ function ReleaseList({
 }) {
   const { api } = useSession();
   const [target, setTarget] = useState<Release | null>(null);
+  const [traced, setTraced] = useState<number | null>(null);
   if (releases.length === 0) return <p className="muted">No release yet.</p>;
   return (
     <>
@@ -467,6 +469,9 @@ function ReleaseList({
                   {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
                 </td>
                 <td>
+                  <button className="small-button" onClick={() => setTraced(release.seq)}>
+                    Trace
+                  </button>{' '}
                   {canRelease && i > 0 ? (
                     <button className="small-button" onClick={() => setTarget(release)}>
                       Roll back to…
@@ -478,6 +483,7 @@ function ReleaseList({
           })}
         </tbody>
       </table>
+      {traced === null ? null : <TraceView ns={ns} seq={traced} onClose={() => setTraced(null)} />}
       {target ? (
         <Confirm
           title={`Roll back to the content of #${target.seq}?`}
