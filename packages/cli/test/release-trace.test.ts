@@ -1,9 +1,13 @@
 // Issue 16: `herald trace NS SEQ` (and GET /v1/namespaces/{ns}/releases/{seq}/trace) shows where a
 // release went through two chained relays: control plane → relay-a → relay-b, when each relay
 // received and served it, and the instances per relay chain and region (applied, and those that
-// have not reported). Real server, relays, SDK clients and CLI child processes, on loopback.
+// have not reported), in the CLI and in the web UI's release list. Real server, relays, SDK
+// clients, CLI child processes and Debian's chromium (playwright-core), on loopback.
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { HeraldClient } from '@herald/sdk';
@@ -11,6 +15,12 @@ import { Relay, type ReleaseTrace } from '@herald/server';
 import { eventually, startTestServer, tempDir, type TestServer } from '@herald/testkit';
 import { heraldAt, ok, parseJson } from './helpers.js';
 
+const chromiumPath = '/usr/bin/chromium';
+const uiDist = fileURLToPath(new URL('../../../ui/dist', import.meta.url));
+const screenshotDir =
+  process.env.HERALD_UPDATE_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../../../docs/screenshots', import.meta.url))
+    : undefined;
 const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
 
 void describe('herald trace', () => {
@@ -21,7 +31,7 @@ void describe('herald trace', () => {
   let herald: ReturnType<typeof heraldAt>;
 
   before(async () => {
-    ts = await startTestServer({ config: { reportFlushMs: 100 } });
+    ts = await startTestServer({ config: { reportFlushMs: 100, uiDir: uiDist } });
     dir = await tempDir('herald-trace-');
     herald = heraldAt(ts.url, ts.adminToken);
     await ts.admin.post('/v1/namespaces', { name: 'pay' });
@@ -132,6 +142,33 @@ void describe('herald trace', () => {
     assert.match(human, new RegExp(`release ${seq} of pay`, 'u'));
     assert.match(human, /relay-a/u);
     assert.match(human, /relay-b ← relay-a\s+west\s+3\s+2 applied, 1 not reported/u);
+  });
+
+  void it('the web UI shows the trace from the releases list', async (t) => {
+    assert.ok(existsSync(join(uiDist, 'index.html')), `the UI is not built (${uiDist}): run npm run build`);
+    assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing (.ci/run installs it)`);
+    const browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    t.after(() => browser.close());
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.setDefaultTimeout(60_000);
+    await page.goto(`${ts.url}/`);
+    await page.getByLabel('Token').fill(ts.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'pay', exact: true }).first().click();
+    await page.getByRole('tab', { name: 'Releases & rollout' }).click();
+    await page.getByTestId('releases').getByRole('button', { name: 'Trace' }).first().click();
+    const hops = page.getByTestId('trace-hops');
+    await hops.getByText('relay-b').waitFor({ state: 'visible' });
+    await page.getByTestId('trace-groups').getByText('relay-b ← relay-a').waitFor({ state: 'visible' });
+    assert.match(await page.getByTestId('trace').innerText(), /Trace of release #2/u);
+    if (screenshotDir) {
+      mkdirSync(screenshotDir, { recursive: true });
+      await page.getByTestId('trace').screenshot({ path: join(screenshotDir, 'release-trace.png') });
+    }
   });
 
   void it('names a release that does not exist', async () => {
