@@ -249,6 +249,7 @@ export class HeraldServer {
       clock: deps.clock,
       instanceTtlMs: this.config.instanceTtlMs,
       staleAfterMs: this.config.staleAfterMs,
+      timeoutMs: this.config.readinessTimeoutMs,
       flush: () => this.#reports.flush(),
     });
     registerNodeGauges(this.metrics.registry, {

@@ -1,4 +1,4 @@
-import type { Clock } from '@herald/core';
+import type { TimerClock } from '@herald/core';
 import type { InstanceRecord, Store } from '@herald/store';
 import { Gauge, type Registry } from 'prom-client';
 
@@ -57,13 +57,17 @@ const maxNamespaces = 10_000;
  * `staleAfterMs`, their heartbeat, though still within the TTL). Every node of a cluster reads
  * the same store and shows the same figures (alerts take `max by (namespace)`). One reading
  * serves the scrapes of `minIntervalMs`, so several Prometheus servers cost the store one pass.
+ * A store that does not answer never holds the scrape (herald_store_up says what is wrong): past
+ * `timeoutMs` the last reading is shown.
  */
 export function registerFleetGauges(
   registry: Registry,
   deps: {
     store: Pick<Store, 'listNamespaces' | 'getRelease' | 'listInstances'>;
-    clock: Clock;
+    clock: TimerClock;
     instanceTtlMs: number;
+    /** A scrape waits this long for the store; past it the gauges show the last reading (none at first). */
+    timeoutMs: number;
     staleAfterMs: number;
     /** Buffered reports are written first, so the gauges show what was reported. */
     flush: () => Promise<void>;
@@ -72,6 +76,7 @@ export function registerFleetGauges(
 ): void {
   const minIntervalMs = deps.minIntervalMs ?? 5_000;
   let last: { at: number; summaries: Promise<FleetSummary[]> } | undefined;
+  let lastRead: FleetSummary[] = [];
   const read = async (): Promise<FleetSummary[]> => {
     await deps.flush();
     const now = deps.clock.now();
@@ -91,15 +96,26 @@ export function registerFleetGauges(
     }
     return summaries;
   };
-  const summaries = (): Promise<FleetSummary[]> => {
+  const summaries = async (): Promise<FleetSummary[]> => {
     const now = deps.clock.now();
     if (!last || now - last.at >= minIntervalMs) {
       const reading = read();
       // A failed reading is not kept: the next scrape tries again.
-      reading.catch(() => (last = undefined));
+      reading.then(
+        (read) => (lastRead = read),
+        () => (last = undefined),
+      );
       last = { at: now, summaries: reading };
     }
-    return last.summaries;
+    let timer: unknown;
+    const late = new Promise<FleetSummary[]>((resolve) => {
+      timer = deps.clock.setTimeout(() => resolve(lastRead), deps.timeoutMs);
+    });
+    try {
+      return await Promise.race([last.summaries.catch(() => lastRead), late]);
+    } finally {
+      deps.clock.clearTimeout(timer);
+    }
   };
   const gauge = (name: string, help: string, value: (s: FleetSummary) => number | undefined) =>
     new Gauge({
