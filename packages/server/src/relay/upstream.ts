@@ -148,6 +148,7 @@ export class Upstream {
   }
 
   async #request(url: URL, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
+    const started = this.#clock.now();
     let response: Response;
     try {
       response = await this.#fetch(url, {
@@ -170,7 +171,8 @@ export class Upstream {
       throw new HeraldError('unavailable', `the upstream ${this.url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
     this.lastContact = this.#clock.now();
-    if (this.unreachableSince !== undefined) {
+    // A late answer to a request sent before the outage began (a closing upstream's 503) does not end it.
+    if (this.unreachableSince !== undefined && started >= this.unreachableSince) {
       const since = this.unreachableSince;
       this.unreachableSince = undefined;
       this.#onOutage({ state: 'up', since, lastedMs: this.lastContact - since });
