@@ -24,3 +24,5 @@ export type { RelayConfig, RelayConfigInput, RelayDependencies, RelayOptions } f
 export type { FleetItem } from './delivery/delivery-service.js';
 export type { ReleaseView } from './delivery/release-service.js';
 export type { ReleaseTrace, TraceCounts } from './delivery/release-trace.js';
+export { RelayLag } from './relay/relay-lag.js';
+export type { LagSources, NamespaceLag } from './relay/relay-lag.js';
