@@ -18,6 +18,7 @@ import {
 import { AgentError } from './errors.js';
 import { runCommand } from './exec.js';
 import { removeStaleTemps, writeIfChanged, type WriteOutcome } from './files.js';
+import { AgentMetrics } from './metrics.js';
 import { LocalHttp } from './http.js';
 import { render } from './render.js';
 
@@ -116,6 +117,7 @@ export class Agent implements AsyncDisposable {
   #closePromise: Promise<void> | undefined;
   #httpUrl: string | undefined;
   #health: { status: HealthStatus; detail: string } = { status: 'ok', detail: '' };
+  readonly #metrics = new AgentMetrics();
   readonly #closed: Promise<Error | undefined>;
   #resolveClosed!: (error: Error | undefined) => void;
 
@@ -174,6 +176,16 @@ export class Agent implements AsyncDisposable {
           return { endpoint: upstream.endpoint, since: upstream.endpointSince, connected: upstream.connected };
         },
         serveSecrets,
+        metrics: () =>
+          this.#metrics.render(
+            this.#client.snapshots().map((v) => ({
+              namespace: v.namespace,
+              labels: v.labels,
+              seq: v.snapshot?.seq,
+              fromCache: v.snapshot?.source === 'cache',
+            })),
+            this.#health.status === 'ok',
+          ),
       });
     }
   }
@@ -278,6 +290,8 @@ export class Agent implements AsyncDisposable {
   }
 
   #emit(event: AgentEvent): void {
+    // File events are measured where the release's issuedAt is known (#apply).
+    if (event.type !== 'file') this.#metrics.observe(event, undefined, Date.now());
     try {
       this.#onEvent(event);
     } catch {
@@ -359,7 +373,7 @@ export class Agent implements AsyncDisposable {
     }
     state.writeFailures = 0;
     if (state.problem?.startsWith('cannot write ')) state.problem = undefined;
-    this.#emit({
+    const written: AgentEvent = {
       type: 'file',
       ...target,
       outcome,
@@ -367,7 +381,9 @@ export class Agent implements AsyncDisposable {
       digest: snapshot.digest,
       mode,
       via: snapshot.source,
-    });
+    };
+    this.#metrics.observe(written, snapshot.issuedAt, Date.now());
+    this.#emit(written);
     if (outcome === 'written' && sub.exec !== undefined) {
       const result = await runCommand(sub.exec, {
         timeoutMs: sub.execTimeoutMs,

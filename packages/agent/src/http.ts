@@ -12,6 +12,8 @@ export interface ViewSource {
   /** The upstream endpoint in use (one of `url`'s), since when, and whether its stream is up. */
   upstream(): { endpoint: string; since: number; connected: boolean };
   readonly serveSecrets: boolean;
+  /** The agent's metrics in the Prometheus text format. */
+  metrics(): string;
 }
 
 interface Problem {
@@ -99,6 +101,7 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
  * - `GET /v1/views` → the views followed, with seq and digest.
  * - `GET /healthz` → 200 `{status, detail, upstream, views}` once every view has values, else 503;
  *   `upstream` is the endpoint in use (`endpoint`, `since`, `connected`).
+ * - `GET /metrics` → the agent's metrics (Prometheus text; docs/operations.md "## Metrics").
  *
  * It answers only to a loopback Host header, so a web page cannot reach it by DNS rebinding.
  */
@@ -171,6 +174,16 @@ export class LocalHttp {
           source: v.snapshot?.source ?? null,
         })),
       });
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      const text = this.#source.metrics();
+      response.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
+      response.end(request.method === 'HEAD' ? undefined : text);
       return;
     }
     if (url.pathname === '/v1/views') {

@@ -18,6 +18,7 @@ const relay = async (): Promise<Register> => (await import('./commands/relay.js'
 const flags = async (): Promise<Register> => (await import('./commands/flags.js')).registerFlagCommands;
 const backup = async (): Promise<Register> => (await import('./commands/backup.js')).registerBackupCommands;
 const agent = async (): Promise<Register> => (await import('./commands/agent.js')).registerAgentCommand;
+const trace = async (): Promise<Register> => (await import('./commands/trace.js')).registerTraceCommand;
 
 /** Every module, in the order `herald --help` lists their commands. */
 export const allModules: ReadonlyArray<() => Promise<Register>> = [
@@ -34,6 +35,7 @@ export const allModules: ReadonlyArray<() => Promise<Register>> = [
   rollout,
   relay,
   agent,
+  trace,
 ];
 
 /** Top-level command name → the module that registers it (a test checks this against the modules). */
@@ -69,6 +71,7 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   rollout,
   relay,
   agent,
+  trace,
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */

@@ -26,6 +26,9 @@ interface Outcome {
   digest: string;
   status: 'applied' | 'rejected';
   reason?: string;
+  /** When this instance received and applied a release from the server (its clock): what propagation is measured by. */
+  receivedAt?: number;
+  appliedAt?: number;
 }
 
 interface ViewState {
@@ -426,7 +429,7 @@ export class HeraldClient implements AsyncDisposable {
     }
   }
 
-  #accept(view: ViewState, verified: VerifiedView, via: ViewChange['via']): void {
+  #accept(view: ViewState, verified: VerifiedView, via: ViewChange['via'], receivedAt?: number): void {
     const values = deepFreeze(verified.values);
     const m = verified.manifest;
     const snapshot: ViewSnapshot = Object.freeze({
@@ -448,7 +451,12 @@ export class HeraldClient implements AsyncDisposable {
     view.held = { manifest: m, signature: verified.signature, values, snapshot };
     view.refused = undefined;
     // Values from the cache are applied too: the fleet should know what this instance runs.
-    view.outcome = { seq: m.seq, digest: m.digest, status: 'applied' };
+    view.outcome = {
+      seq: m.seq,
+      digest: m.digest,
+      status: 'applied',
+      ...(receivedAt === undefined ? {} : { receivedAt, appliedAt: this.#options.clock.now() }),
+    };
     this.#emitChange(
       Object.freeze({
         namespace: view.ref.namespace,
@@ -530,6 +538,7 @@ export class HeraldClient implements AsyncDisposable {
   }
 
   async #onView(kind: 'snapshot' | 'delta', payload: unknown): Promise<ViewOutcome> {
+    const receivedAt = this.#options.clock.now();
     const view = this.#route(payload);
     if (!view) {
       this.#emitStatus({
@@ -565,7 +574,7 @@ export class HeraldClient implements AsyncDisposable {
       return 'ignored';
     }
     await this.#persistView(view, verdict.view);
-    this.#accept(view, verdict.view, kind);
+    this.#accept(view, verdict.view, kind, receivedAt);
     this.#reporter.soon();
     return 'applied';
   }
@@ -605,6 +614,8 @@ export class HeraldClient implements AsyncDisposable {
           digest: o.digest,
           status: o.status,
           ...(o.reason === undefined ? {} : { reason: o.reason }),
+          ...(o.receivedAt === undefined ? {} : { receivedAt: o.receivedAt }),
+          ...(o.appliedAt === undefined ? {} : { appliedAt: o.appliedAt }),
         },
       ];
     });

@@ -12,6 +12,9 @@ export interface ReportedView {
   readonly digest: string;
   readonly status: 'applied' | 'rejected';
   readonly reason?: string;
+  /** When the release was received and applied (ms since the epoch, this instance's clock); absent for what came from the cache. */
+  readonly receivedAt?: number;
+  readonly appliedAt?: number;
 }
 
 const reportTimeoutMs = 10_000;

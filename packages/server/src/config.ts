@@ -41,6 +41,10 @@ export interface ServerConfig {
   instanceTtlMs: number;
   /** Milliseconds between prunings of instance records not seen within instanceTtlMs (the leader prunes). */
   instancePruneMs: number;
+  /** Milliseconds without a report after which a live instance counts as stale (herald_fleet_stale_instances): its heartbeat missed. */
+  staleAfterMs: number;
+  /** Milliseconds between verifications of the audit chain by the leader (herald_audit_chain_verified). */
+  auditVerifyMs: number;
   /** Instance records one namespace holds at most; past it, reports of new instances get instance_limit. */
   maxInstancesPerNamespace: number;
   /** Milliseconds between re-reads of the signing keys (a rotation on another node). */
@@ -87,6 +91,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   maxBufferedReports: 200_000,
   instanceTtlMs: 5 * 60_000,
   instancePruneMs: 60_000,
+  staleAfterMs: 90_000,
+  auditVerifyMs: 15 * 60_000,
   maxInstancesPerNamespace: 100_000,
   keyRefreshMs: 10_000,
   tokenCacheMs: 5_000,
@@ -122,6 +128,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'maxBufferedReports',
       'instanceTtlMs',
       'instancePruneMs',
+      'staleAfterMs',
+      'auditVerifyMs',
       'maxInstancesPerNamespace',
       'keyRefreshMs',
       'tokenCacheMs',

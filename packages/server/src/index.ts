@@ -25,3 +25,6 @@ export type { FleetItem } from './delivery/delivery-service.js';
 export type { ReleaseView } from './delivery/release-service.js';
 export type { FlagSummary } from './services/flag-summary-service.js';
 export type { FlagSummaryItem } from './flags/flag-summary.js';
+export type { ReleaseTrace, TraceCounts } from './delivery/release-trace.js';
+export { RelayLag } from './relay/relay-lag.js';
+export type { LagSources, NamespaceLag } from './relay/relay-lag.js';

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { rolloutStateNames, type RolloutState, type WaveObservation } from '@herald/core';
 import type { Leadership } from '@herald/store';
 
 /**
@@ -16,6 +17,29 @@ export class DeliveryMetrics {
   readonly connectionsRefused = new Counter({
     name: 'herald_connections_refused_total',
     help: 'Connections answered 503 too_many_connections and closed at the maxConnections cap',
+    registers: [this.registry],
+  });
+  readonly watchStreamsRefused = new Counter({
+    name: 'herald_watch_streams_refused_total',
+    help: 'Watch streams refused with 503 at the maxWatchStreams cap (shed load)',
+    registers: [this.registry],
+  });
+  readonly slowClientsCut = new Counter({
+    name: 'herald_watch_slow_clients_cut_total',
+    help: 'Watch streams cut off because the client read too slowly (unsent bytes past maxStreamBufferBytes)',
+    registers: [this.registry],
+  });
+  /**
+   * Measured from each instance's own report of when it applied a release (its clock; clamped at
+   * 0 against skew), once per instance and release, by the node the report reached first
+   * (`tier`) and again by the control plane. `from` is the release's creation or the commit of its
+   * content; relays measure from the release only.
+   */
+  readonly propagation = new Histogram({
+    name: 'herald_propagation_seconds',
+    help: 'Time from commit (from="commit") or release (from="release") to applied on an instance, by namespace and the tier that measured it',
+    labelNames: ['namespace', 'tier', 'from'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers: [this.registry],
   });
 
@@ -51,6 +75,28 @@ export class ServerMetrics extends DeliveryMetrics {
     registers: [this.registry],
   });
   readonly commits = new Counter({ name: 'herald_commits_total', help: 'Commits applied', registers: [this.registry] });
+  readonly commitDuration = new Histogram({
+    name: 'herald_store_commit_seconds',
+    help: 'Time the store took to apply a commit (its transaction, durable on return)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly fsyncDuration = new Histogram({
+    name: 'herald_store_fsync_seconds',
+    help: 'Time to write and fsync a small probe file in the data folder, measured at each scrape (SQLite only)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly auditChainVerified = new Gauge({
+    name: 'herald_audit_chain_verified',
+    help: 'Whether the last periodic verification of the audit hash chain found it intact (1), broken (0); absent before the first',
+    registers: [this.registry],
+  });
+  readonly auditChainCheckedAt = new Gauge({
+    name: 'herald_audit_chain_verified_timestamp_seconds',
+    help: 'When the audit chain was last verified (seconds since the epoch)',
+    registers: [this.registry],
+  });
   readonly committedChanges = new Counter({
     name: 'herald_committed_changes_total',
     help: 'Entry changes applied',
@@ -66,11 +112,42 @@ export class ServerMetrics extends DeliveryMetrics {
     help: '1 while this node leads the cluster singleton jobs',
     registers: [this.registry],
   });
+  readonly rolloutState = new Gauge({
+    name: 'herald_rollout_state',
+    help: "1 for the state a namespace's latest rollout is in (running, paused, frozen, succeeded, rolled_back, aborted), 0 for the others; set by the leader's controller",
+    labelNames: ['namespace', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly rolloutWave = new Gauge({
+    name: 'herald_rollout_wave',
+    help: "Index (from 0) of the wave a namespace's rollout is in",
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+  readonly rolloutGate = new Gauge({
+    name: 'herald_rollout_gate_value',
+    help: "What the current wave's gates see: report_ratio, reject_ratio, unhealthy_ratio (of the targeted instances) and targeted (instances)",
+    labelNames: ['namespace', 'gate'] as const,
+    registers: [this.registry],
+  });
   readonly leaderFence = new Gauge({
     name: 'herald_leader_fence',
     help: 'Fence of the leadership term this node holds (0 when not leader)',
     registers: [this.registry],
   });
+
+  /** What the controller observed of a rollout at its latest step. */
+  trackRollout(state: RolloutState, observation: WaveObservation): void {
+    const { namespace } = state;
+    for (const name of rolloutStateNames)
+      this.rolloutState.set({ namespace, state: name }, name === state.state ? 1 : 0);
+    this.rolloutWave.set({ namespace }, state.wave);
+    const ratio = (n: number) => (observation.targeted === 0 ? 0 : n / observation.targeted);
+    this.rolloutGate.set({ namespace, gate: 'targeted' }, observation.targeted);
+    this.rolloutGate.set({ namespace, gate: 'report_ratio' }, ratio(observation.reported));
+    this.rolloutGate.set({ namespace, gate: 'reject_ratio' }, ratio(observation.rejected));
+    this.rolloutGate.set({ namespace, gate: 'unhealthy_ratio' }, ratio(observation.unhealthy));
+  }
 
   trackLeadership(leadership: Leadership): void {
     const update = () => {

@@ -14,6 +14,11 @@ import { KeyRing } from './delivery/keyring.js';
 import { InstancePruning } from './delivery/instance-pruning.js';
 import { InstanceRegistry } from './delivery/instance-registry.js';
 import { ReportCollector, writeReports } from './delivery/reports.js';
+import { PropagationMeter, storeReleaseTimes } from './delivery/propagation.js';
+import { registerFleetGauges } from './delivery/fleet-gauges.js';
+import { ReleaseTraces } from './delivery/release-trace.js';
+import { registerNodeGauges } from './node-gauges.js';
+import { AuditChainCheck } from './services/audit-chain-check.js';
 import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
@@ -46,6 +51,8 @@ export interface ServerDependencies {
   logStream?: NodeJS.WritableStream;
   /** Size of the store in bytes, for the metrics. */
   storeSize?: () => Promise<number>;
+  /** The SQLite data folder, for the disk-space and fsync metrics. */
+  dataDir?: string;
   /** Who runs the cluster's singleton jobs; this node alone when absent. Owned by the caller. */
   leadership?: Leadership;
   /** How this node names itself in /v1/cluster and logs. */
@@ -81,6 +88,7 @@ export class HeraldServer {
   readonly #reports: ReportCollector;
   readonly #pruning: InstancePruning;
   readonly flagUsage: FlagUsageService;
+  readonly #auditCheck: AuditChainCheck;
   #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
 
@@ -96,8 +104,9 @@ export class HeraldServer {
       limits: this.config.limits,
       codec,
       tokenCacheMs: this.config.tokenCacheMs,
-      onCommit: (_revision, changes) => {
+      onCommit: (_revision, changes, seconds) => {
         this.metrics.commits.inc();
+        this.metrics.commitDuration.observe(seconds);
         this.metrics.committedChanges.inc(changes);
       },
     });
@@ -158,6 +167,12 @@ export class HeraldServer {
       onPruned: (count) => this.metrics.instancesPruned.inc(count),
       onError: onBackgroundError,
     });
+    const propagation = new PropagationMeter({
+      histogram: this.metrics.propagation,
+      tier: 'control-plane',
+      clock: deps.clock,
+      releaseTimes: storeReleaseTimes(deps.store),
+    });
     this.delivery = new DeliveryService({
       store: deps.store,
       clock: deps.clock,
@@ -166,6 +181,7 @@ export class HeraldServer {
       reports: this.#reports,
       instances,
       instanceTtlMs: this.config.instanceTtlMs,
+      onAccepted: (report) => void propagation.observe(report),
     });
     this.flagUsage = new FlagUsageService({
       store: deps.store,
@@ -190,6 +206,7 @@ export class HeraldServer {
       releases: this.releases,
       windows,
       onTransition: (transition) => this.#app.log.info(transition, `rollout ${transition.state}`),
+      onObserved: (state, observation) => this.metrics.trackRollout(state, observation),
     });
     this.#controller = new RolloutController({
       store: deps.store,
@@ -197,6 +214,17 @@ export class HeraldServer {
       leadership,
       clock: deps.clock,
       windows,
+      onError: onBackgroundError,
+    });
+    this.#auditCheck = new AuditChainCheck({
+      verify: () => this.services.audit.verifyChain(),
+      leadership,
+      clock: deps.clock,
+      onResult: (result, at) => {
+        this.metrics.auditChainVerified.set(result.ok ? 1 : 0);
+        this.metrics.auditChainCheckedAt.set(at / 1000);
+        if (!result.ok) this.#app.log.error({ firstBad: result.firstBad }, 'the audit chain does not verify');
+      },
       onError: onBackgroundError,
     });
     this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));
@@ -207,6 +235,12 @@ export class HeraldServer {
       delivery: this.delivery,
       releases: this.releases,
       rollouts: this.rollouts,
+      traces: new ReleaseTraces({
+        store: deps.store,
+        clock: deps.clock,
+        instanceTtlMs: this.config.instanceTtlMs,
+        flush: () => this.#reports.flush(),
+      }),
       node,
       services: this.services,
       metrics: this.metrics,
@@ -230,6 +264,23 @@ export class HeraldServer {
         }
       },
     };
+    registerFleetGauges(this.metrics.registry, {
+      store: deps.store,
+      clock: deps.clock,
+      instanceTtlMs: this.config.instanceTtlMs,
+      staleAfterMs: this.config.staleAfterMs,
+      timeoutMs: this.config.readinessTimeoutMs,
+      flush: () => this.#reports.flush(),
+    });
+    registerNodeGauges(this.metrics.registry, {
+      clock: deps.clock,
+      storeKind: deps.store.kind,
+      ready: () => context.ready(),
+      dataDir: deps.dataDir,
+      fsyncDuration: this.metrics.fsyncDuration,
+      signingKeyCreatedAt: () => this.keys.published().at(-1)?.createdAt,
+      tlsCert: this.config.tls?.cert,
+    });
     this.#revisionGate = new RevisionGate(deps.store, this.config.minRevisionWaitMs, deps.clock);
     this.#app.addHook('preHandler', async (request) => {
       const header = request.headers['herald-min-revision'];
@@ -270,6 +321,8 @@ export class HeraldServer {
         config: this.config,
         clock: deps.clock,
         watchStreams: this.metrics.watchStreams,
+        watchStreamsRefused: this.metrics.watchStreamsRefused,
+        slowClientsCut: this.metrics.slowClientsCut,
         log: this.#app.log,
         backend: {
           authenticate: (request) => context.principal(request),
@@ -279,6 +332,7 @@ export class HeraldServer {
           hub: this.hub,
           publicKeys: () => this.keys.published(),
           report: (principal, input, onBehalfOf) => this.delivery.report(principal, input, onBehalfOf),
+          relayReceipts: (principal, receipts) => this.delivery.relayReceipts(principal, receipts),
           currentRevision: () => deps.store.currentRevision(),
           countEvaluations: (principal, evaluations) => this.flagUsage.count(principal, evaluations),
         },
@@ -306,6 +360,7 @@ export class HeraldServer {
     // A pass that comes this late (a stalled store, an overloaded node) has not been watching: a gap.
     this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
     this.#pruning.start(this.config.instancePruneMs);
+    this.#auditCheck.start(this.config.auditVerifyMs);
     this.#state = 'listening';
     return this.url;
   }
@@ -346,6 +401,7 @@ export class HeraldServer {
       this.#clock.clearTimeout(grace);
       await this.#controller.close();
       await this.#pruning.close();
+      await this.#auditCheck.close();
       await this.#reports.close();
       await this.flagUsage.close().catch(() => undefined);
       await this.#ownedLeadership?.close();

@@ -52,6 +52,7 @@ const matrix: Record<string, string> = {
   'GET /v1/fleet/{ns}': 'Y Y Y Y Y F F U U',
   'GET /v1/namespaces/{ns}/releases': 'Y Y Y Y Y F F U U',
   'POST /v1/namespaces/{ns}/releases': 'Y Y F Y F F F U U',
+  'GET /v1/namespaces/{ns}/releases/{seq}/trace': 'Y Y Y Y Y F F U U',
   'GET /v1/namespaces/{ns}/policy': 'Y Y Y Y Y F F U U',
   'PUT /v1/namespaces/{ns}/policy': 'Y Y F F F F F U U',
   'GET /v1/namespaces/{ns}/rollout': 'Y Y Y Y Y F F U U',
@@ -161,6 +162,8 @@ async function requestFor(operation: string): Promise<Request> {
       return { path: '/v1/compact', body: { revision: 1 } };
     case 'POST /v1/namespaces/{ns}/releases':
       return { path: `/v1/namespaces/${ns}/releases`, body: { note: `n${n}` } };
+    case 'GET /v1/namespaces/{ns}/releases/{seq}/trace':
+      return { path: `/v1/namespaces/${ns}/releases/1/trace` };
     case 'PUT /v1/namespaces/{ns}/policy':
       return { path: `/v1/namespaces/${ns}/policy`, body: { strategy: 'immediate' } };
     case 'POST /v1/namespaces/{ns}/rollout/{command}':

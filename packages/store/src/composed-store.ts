@@ -35,6 +35,8 @@ export interface StoreParts {
     | 'countInstances'
     | 'pruneInstances'
     | 'removeInstances'
+    | 'recordRelayReceipts'
+    | 'listRelayReceipts'
   >;
   flagUsage: FlagUsageStore;
   signingKeys: SigningKeyStore;
@@ -99,6 +101,10 @@ export abstract class ComposedStore implements Store {
   readonly instanceOwners: Store['instanceOwners'] = (instanceId) => this.#parts.instances.instanceOwners(instanceId);
   readonly countInstances: Store['countInstances'] = (namespace) => this.#parts.instances.countInstances(namespace);
   readonly pruneInstances: Store['pruneInstances'] = (seenBefore) => this.#parts.instances.pruneInstances(seenBefore);
+  readonly recordRelayReceipts: Store['recordRelayReceipts'] = (receipts) =>
+    this.#parts.instances.recordRelayReceipts(receipts);
+  readonly listRelayReceipts: Store['listRelayReceipts'] = (namespace, seq) =>
+    this.#parts.instances.listRelayReceipts(namespace, seq);
   readonly removeInstances: Store['removeInstances'] = (namespace, instanceIds, reporter) =>
     this.#parts.instances.removeInstances(namespace, instanceIds, reporter);
 

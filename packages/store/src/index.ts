@@ -6,6 +6,7 @@ export type { PostgresStoreOptions } from './postgres/postgres-store.js';
 export { migratePostgres, postgresMigrations } from './postgres/migrations.js';
 export type { MigrationResult } from './postgres/migrations.js';
 export { LocalLeadership } from './leadership.js';
+export { relayReceiptsKept } from './types.js';
 export type { Leadership, LeadershipState } from './leadership.js';
 export { leadershipApplicationName, PostgresLeadership } from './postgres/leadership.js';
 export type { PostgresLeadershipOptions } from './postgres/leadership.js';
@@ -28,6 +29,7 @@ export type {
   InstanceSummary,
   InstanceViewReport,
   NamespaceRecord,
+  RelayReceipt,
   ReleaseKind,
   ReleaseRecord,
   RevisionFeed,

@@ -9,6 +9,7 @@ export interface InstanceRecordRow {
   health: InstanceReport['health'];
   healthDetail: string;
   at: number;
+  hops: readonly string[];
 }
 
 /**
@@ -37,6 +38,7 @@ export function instanceBatch(reports: readonly InstanceReport[]): {
         health: report.health,
         healthDetail: report.healthDetail,
         at: report.at,
+        hops: report.hops ?? [],
       });
     }
   }

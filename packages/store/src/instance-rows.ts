@@ -1,4 +1,4 @@
-import type { InstanceRecord, InstanceSummary, InstanceViewReport } from './types.js';
+import type { InstanceRecord, InstanceSummary, InstanceViewReport, RelayReceipt } from './types.js';
 
 /** One row of instances joined with their views, as both adapters select it. */
 export interface InstanceJoinRow {
@@ -7,12 +7,35 @@ export interface InstanceJoinRow {
   health: string;
   health_detail: string;
   last_seen: number | string;
+  hops: string;
   labels: string;
   seq: number | string;
   digest: string;
   status: string;
   reason: string;
   updated_at: number | string;
+  applied_at: number | string | null;
+}
+
+/** A receipt row, as both adapters select it. */
+export interface RelayReceiptRow {
+  namespace: string;
+  seq: number | string;
+  relay: string;
+  path: string;
+  received_at: number | string;
+  served_at: number | string | null;
+}
+
+export function relayReceiptOf(row: RelayReceiptRow): RelayReceipt {
+  return {
+    namespace: row.namespace,
+    seq: Number(row.seq),
+    relay: row.relay,
+    path: JSON.parse(row.path) as string[],
+    receivedAt: Number(row.received_at),
+    servedAt: row.served_at === null ? null : Number(row.served_at),
+  };
 }
 
 /** Rows of instances joined with their views, ordered by instance, into one record per instance. */
@@ -27,6 +50,7 @@ export function groupInstances(namespace: string, rows: readonly InstanceJoinRow
         health: row.health as InstanceRecord['health'],
         healthDetail: row.health_detail,
         lastSeen: Number(row.last_seen),
+        hops: JSON.parse(row.hops) as string[],
         views: [],
       };
       byId.set(row.instance_id, record);
@@ -39,6 +63,7 @@ export function groupInstances(namespace: string, rows: readonly InstanceJoinRow
       status: row.status as InstanceViewReport['status'],
       reason: row.reason,
       updatedAt: Number(row.updated_at),
+      ...(row.applied_at === null ? {} : { appliedAt: Number(row.applied_at) }),
     });
   }
   return [...byId.values()];

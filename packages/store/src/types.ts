@@ -130,6 +130,8 @@ export interface InstanceViewReport {
   digest: string;
   status: 'applied' | 'rejected';
   reason: string;
+  /** When the instance applied this release (ms since the epoch, its own clock), when it said. */
+  appliedAt?: number | undefined;
 }
 
 export interface InstanceReport {
@@ -145,6 +147,8 @@ export interface InstanceReport {
   views: InstanceViewReport[];
   /** When the report arrived, ms since the epoch. */
   at: number;
+  /** The relays the report came through, nearest the instance first (none: it reported directly). */
+  hops?: readonly string[] | undefined;
 }
 
 export interface InstanceRecord {
@@ -153,6 +157,8 @@ export interface InstanceRecord {
   health: 'ok' | 'degraded' | 'failing';
   healthDetail: string;
   lastSeen: number;
+  /** The relays its latest report came through, nearest the instance first. */
+  hops: string[];
   /** Its views of the namespace asked for. */
   views: Array<InstanceViewReport & { updatedAt: number }>;
 }
@@ -310,6 +316,30 @@ export interface DeliveryStore {
    * owns (an instance that left); another reporter's records stay. Answers how many went.
    */
   removeInstances(namespace: string, instanceIds: readonly string[], reporter: string): Promise<number>;
+  /**
+   * Records when relays received (their route announced it) and served (verified and ready) a
+   * release, for its trace. Per (namespace, seq, relay) the earliest times are kept; a relay's
+   * receipts of a namespace are kept for its newest `relayReceiptsKept` releases only.
+   */
+  recordRelayReceipts(receipts: readonly RelayReceipt[]): Promise<void>;
+  /** The receipts of one release, by relay name. */
+  listRelayReceipts(namespace: string, seq: number): Promise<RelayReceipt[]>;
+}
+
+/** Releases per namespace and relay whose receipts are kept. */
+export const relayReceiptsKept = 100;
+
+/** A relay's receipt of a release, as it reports it upstream. */
+export interface RelayReceipt {
+  namespace: string;
+  seq: number;
+  /** The relay's name (`herald relay --name`). */
+  relay: string;
+  /** The relays between it and the control plane, nearest it first. */
+  path: string[];
+  /** When its route announced the release, and when it first held it verified (ms since the epoch, the relay's clock). */
+  receivedAt: number;
+  servedAt: number | null;
 }
 
 /** Evaluations of one flag's variant in one namespace, within one hour. */

@@ -2273,6 +2273,111 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/namespaces/{ns}/releases/{seq}/trace': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Where a release went: each relay (when it received and served it) and the instances (applied, rejected, not reported) per relay chain and region, in ms after the release */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+          seq: number;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              namespace: string;
+              seq: number;
+              releasedAt: string;
+              committedMs: number | null;
+              fleet: {
+                instances: number;
+                applied: number;
+                rejected: number;
+                /** @description Instances already on a newer release */
+                superseded: number;
+                /** @description Instances still on an older release, or silent about this one */
+                notReported: number;
+                firstAppliedMs: number | null;
+                lastAppliedMs: number | null;
+              };
+              relays: {
+                relay: string;
+                path: string[];
+                receivedMs: number;
+                servedMs: number | null;
+                instances: {
+                  instances: number;
+                  applied: number;
+                  rejected: number;
+                  /** @description Instances already on a newer release */
+                  superseded: number;
+                  /** @description Instances still on an older release, or silent about this one */
+                  notReported: number;
+                  firstAppliedMs: number | null;
+                  lastAppliedMs: number | null;
+                };
+              }[];
+              groups: {
+                via: string[];
+                region: string;
+                counts: {
+                  instances: number;
+                  applied: number;
+                  rejected: number;
+                  /** @description Instances already on a newer release */
+                  superseded: number;
+                  /** @description Instances still on an older release, or silent about this one */
+                  notReported: number;
+                  firstAppliedMs: number | null;
+                  lastAppliedMs: number | null;
+                };
+              }[];
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/namespaces/{ns}/policy': {
     parameters: {
       query?: never;
@@ -3492,6 +3597,10 @@ export interface paths {
               digest: string;
               status: 'applied' | 'rejected';
               reason?: string;
+              /** @description When the instance received this release (ms since the epoch, its clock) */
+              receivedAt?: number;
+              /** @description When the instance applied this release (ms since the epoch, its clock) */
+              appliedAt?: number;
             }[];
             health?: {
               status: 'ok' | 'degraded' | 'failing';
@@ -3504,6 +3613,7 @@ export interface paths {
               variant: string;
               count: number;
             }[];
+            hops?: string[];
           };
         };
       };
@@ -3556,7 +3666,7 @@ export interface paths {
     put?: never;
     /**
      * Many instances' reports at once (relays forward their clients' reports so)
-     * @description A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.
+     * @description A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.
      */
     post: {
       parameters: {
@@ -3580,6 +3690,10 @@ export interface paths {
                 digest: string;
                 status: 'applied' | 'rejected';
                 reason?: string;
+                /** @description When the instance received this release (ms since the epoch, its clock) */
+                receivedAt?: number;
+                /** @description When the instance applied this release (ms since the epoch, its clock) */
+                appliedAt?: number;
               }[];
               health?: {
                 status: 'ok' | 'degraded' | 'failing';
@@ -3592,6 +3706,7 @@ export interface paths {
                 variant: string;
                 count: number;
               }[];
+              hops?: string[];
               reporter?: string;
             }[];
             evaluations?: {
@@ -3599,6 +3714,14 @@ export interface paths {
               flag: string;
               variant: string;
               count: number;
+            }[];
+            relays?: {
+              namespace: string;
+              seq: number;
+              relay: string;
+              path?: string[];
+              receivedAt: number;
+              servedAt?: number;
             }[];
           };
         };

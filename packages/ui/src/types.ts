@@ -144,3 +144,6 @@ export type AuditVerify = Answer<'/v1/audit/verify', 'get', 200>;
 export const activeStates: readonly RolloutStateName[] = ['running', 'paused', 'frozen'];
 
 export type NamespaceSummary = Answer<'/v1/console/namespaces', 'get', 200>['items'][number];
+/** Where a release went (herald trace): relays' receipts and the fleet per relay chain and region. */
+export type ReleaseTrace = Answer<'/v1/namespaces/{ns}/releases/{seq}/trace', 'get', 200>;
+export type TraceCounts = ReleaseTrace['fleet'];

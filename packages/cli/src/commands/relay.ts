@@ -25,6 +25,7 @@ export function registerRelayCommand(program: Command): void {
       '--trust <file>',
       "trusted public keys (GET /v1/keys); without it, the upstream's keys are trusted on first contact and pinned",
     )
+    .option('--name <name>', "this relay's name in forwarded reports and release traces (default: the host name)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
     .action(
       async (flags: {
@@ -37,6 +38,7 @@ export function registerRelayCommand(program: Command): void {
         upstreamTlsKey?: string;
         upstreamTlsCa?: string;
         trust?: string;
+        name?: string;
         logLevel: string;
       }) => {
         if (flags.token !== undefined && flags.tokenFile !== undefined)
@@ -59,6 +61,7 @@ export function registerRelayCommand(program: Command): void {
           host,
           port,
           logLevel: flags.logLevel,
+          ...(flags.name === undefined ? {} : { name: flags.name }),
           onTrustOnFirstUse: (keys) =>
             warn(
               `trusting the upstream's signing keys on first contact and pinning them: ${keys.map((k) => k.keyId).join(', ')}`,

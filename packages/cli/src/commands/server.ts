@@ -173,7 +173,7 @@ export function registerServerCommand(program: Command): void {
         leadership,
         nodeId,
         config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir },
-        ...(storeSize ? { storeSize } : {}),
+        ...(storeSize ? { storeSize, dataDir } : {}),
       });
       let url: string;
       try {

@@ -50,7 +50,19 @@ export interface WatchBackend {
   publicKeys(): PublicKeyInfo[];
   /** Takes a report; `onBehalfOf` is the reporter a relay names for a report it forwards. */
   report(principal: Principal, input: ReportInput, onBehalfOf?: string): Promise<void>;
+  /** Takes relays' receipts of releases (a relay forwards those of the relays behind it), for release traces. */
+  relayReceipts(principal: Principal, receipts: readonly RelayReceiptInput[]): Promise<void>;
   currentRevision(): Promise<number>;
   /** Takes flag evaluation counts (of namespaces the principal may view; `forbidden` otherwise). */
   countEvaluations(principal: Principal, evaluations: readonly ReportedEvaluation[]): void;
+}
+
+/** A relay's receipt of a release as the batch route takes it: `path` is the relays it came through, nearest it first. */
+export interface RelayReceiptInput {
+  namespace: string;
+  seq: number;
+  relay: string;
+  path?: string[];
+  receivedAt: number;
+  servedAt?: number;
 }

@@ -10,10 +10,11 @@ import {
 } from '@herald/core';
 import type { InstanceRecord, InstanceSummary, Store } from '@herald/store';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import type { RelayReceiptInput } from './backend.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import type { KeyRing } from './keyring.js';
 import { policyOf } from './policy.js';
-import { normaliseReport, type ReportCollector, type ReportInput } from './reports.js';
+import { normaliseReport, type CollectedReport, type ReportCollector, type ReportInput } from './reports.js';
 import { resolveViewRequests, type ViewAccess, type ViewRequest } from './view-requests.js';
 import type { WatchRequestView } from './watch-hub.js';
 
@@ -56,6 +57,7 @@ export class DeliveryService {
   readonly #instances: InstanceRegistry;
   readonly #instanceTtlMs: number;
   readonly #access: ViewAccess;
+  readonly #onAccepted: (report: Omit<CollectedReport, 'at'>) => void;
 
   constructor(deps: {
     store: Store;
@@ -65,7 +67,10 @@ export class DeliveryService {
     reports: ReportCollector;
     instances: InstanceRegistry;
     instanceTtlMs: number;
+    /** Hears of every report taken (propagation is measured from them). */
+    onAccepted?: (report: Omit<CollectedReport, 'at'>) => void;
   }) {
+    this.#onAccepted = deps.onAccepted ?? (() => undefined);
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#keys = deps.keys;
@@ -124,6 +129,22 @@ export class DeliveryService {
     const report = normaliseReport(principal, input, onBehalfOf);
     await this.#instances.admit(report);
     this.#reports.accept(report);
+    this.#onAccepted(report);
+  }
+
+  /** Relays' receipts of releases, for traces: each on a namespace the token may watch (as its reports are). */
+  async relayReceipts(principal: Principal, receipts: readonly RelayReceiptInput[]): Promise<void> {
+    for (const r of receipts) requirePermission(principal, 'view', r.namespace);
+    await this.#store.recordRelayReceipts(
+      receipts.map((r) => ({
+        namespace: r.namespace,
+        seq: r.seq,
+        relay: r.relay,
+        path: r.path ?? [],
+        receivedAt: r.receivedAt,
+        servedAt: r.servedAt ?? null,
+      })),
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import { allowsRelaying, HeraldError, normaliseLabels, tokenLineage, type TimerClock } from '@herald/core';
-import type { InstanceReport, Store } from '@herald/store';
+import type { InstanceReport, InstanceViewReport, Store } from '@herald/store';
 import { requirePermission, type Principal } from '../principal.js';
 
 /** What an instance reports, as the report routes take it. */
@@ -13,14 +13,29 @@ export interface ReportInput {
     digest: string;
     status: 'applied' | 'rejected';
     reason?: string;
+    /** When the instance received and applied the release (ms since the epoch, its own clock); newer clients send them. */
+    receivedAt?: number;
+    appliedAt?: number;
   }>;
+  /** The relays the report came through, nearest the instance first. */
+  hops?: string[];
   health?: { status: 'ok' | 'degraded' | 'failing'; detail?: string };
   /** The instance's last report: it is closing, and leaves the fleet at once. */
   leaving?: boolean;
 }
 
-/** A report as the collector buffers it: `leaving` removes the instance's records instead of writing them. */
-export type CollectedReport = InstanceReport & { leaving?: boolean | undefined };
+/** A view's line as collected: the store's, with the instance's times when it sent them (forwarded by relays). */
+export type CollectedView = InstanceViewReport & { receivedAt?: number | undefined; appliedAt?: number | undefined };
+
+/**
+ * A report as the collector buffers it: `leaving` removes the instance's records instead of
+ * writing them; `hops` are the relays it came through, nearest the instance first.
+ */
+export type CollectedReport = Omit<InstanceReport, 'views'> & {
+  views: CollectedView[];
+  leaving?: boolean | undefined;
+  hops?: string[] | undefined;
+};
 
 /**
  * A report as it is stored, checked against the reporter's token: it may report only on views it
@@ -44,6 +59,8 @@ export function normaliseReport(
       digest: v.digest,
       status: v.status,
       reason: v.reason ?? '',
+      ...(v.receivedAt === undefined ? {} : { receivedAt: v.receivedAt }),
+      ...(v.appliedAt === undefined ? {} : { appliedAt: v.appliedAt }),
     };
   });
   // Bound to the credential's lineage, which a token rotation keeps (tokenLineage). A relay's
@@ -65,6 +82,7 @@ export function normaliseReport(
     healthDetail: input.health?.detail ?? '',
     views,
     ...(input.leaving === true ? { leaving: true } : {}),
+    ...(input.hops === undefined || input.hops.length === 0 ? {} : { hops: input.hops }),
   };
 }
 

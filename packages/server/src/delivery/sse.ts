@@ -38,10 +38,13 @@ export class EventStream {
   readonly #maxBufferedBytes: number;
   #closed = false;
   readonly #onClose: Array<() => void> = [];
+  readonly #onCutOff: () => void;
 
-  constructor(socket: Socket, maxBufferedBytes: number) {
+  /** `onCutOff` hears of each client cut off for reading too slowly (a metric). */
+  constructor(socket: Socket, maxBufferedBytes: number, onCutOff: () => void = () => undefined) {
     this.#socket = socket;
     this.#maxBufferedBytes = maxBufferedBytes;
+    this.#onCutOff = onCutOff;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     socket.setTimeout(0);
@@ -61,6 +64,7 @@ export class EventStream {
   write(frame: Buffer): void {
     if (this.#closed) return;
     if (this.#socket.writableLength > this.#maxBufferedBytes) {
+      this.#onCutOff();
       this.#socket.destroy();
       return;
     }

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { Page } from '@herald/core';
 import type { Leadership } from '@herald/store';
 import type { ServerConfig } from '../config.js';
+import type { ReleaseTraces } from '../delivery/release-trace.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
 import type { ReleaseService } from '../delivery/release-service.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
@@ -26,6 +27,8 @@ export interface RouteContext {
   delivery: DeliveryService;
   releases: ReleaseService;
   rollouts: RolloutService;
+  /** Where each release went (herald trace). */
+  traces: ReleaseTraces;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
   /** The admin operations: tokens, audit, namespaces, entries, history. */

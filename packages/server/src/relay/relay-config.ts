@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ClientTlsOptions } from '@herald/sdk';
 import { parseEndpointList } from '@herald/sdk/internal';
 import { HeraldError, type Limits, type PublicKeyInfo, type TimerClock } from '@herald/core';
@@ -63,6 +64,11 @@ export interface RelayConfig extends SharedSettings {
   upstreamFailbackAfterMs: number;
   /** With several upstreams: milliseconds between readiness probes of the preferred ones. */
   upstreamProbeIntervalMs: number;
+  /**
+   * How this relay names itself in the reports it forwards (their `hops`) and in release traces;
+   * the host name when absent. Give each relay of a host its own.
+   */
+  name: string;
 }
 
 export const defaultRelayConfig = Object.freeze({
@@ -89,7 +95,7 @@ export const defaultRelayConfig = Object.freeze({
   upstreamTimeoutMs: 15_000,
   upstreamFailbackAfterMs: 60_000,
   upstreamProbeIntervalMs: 10_000,
-} satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir'>);
+} satisfies Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'name'>);
 
 export type RelayConfigInput = Pick<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'upstreamTls'> &
   Partial<Omit<RelayConfig, 'upstream' | 'token' | 'trust' | 'cacheDir' | 'limits' | 'logLevel'>> & {
@@ -114,7 +120,7 @@ export type RelayOptions = RelayConfigInput & RelayDependencies;
 export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig> {
   const { clock: _clock, logStream: _logStream, onTrustOnFirstUse: _onTrust, ...input } = options;
   const limits: Limits = { ...defaultRelayConfig.limits, ...input.limits };
-  const config = { ...defaultRelayConfig, ...input, limits } as RelayConfig;
+  const config = { ...defaultRelayConfig, name: hostname(), ...input, limits } as RelayConfig;
   const problems: string[] = [];
   checkLimits(limits, problems);
   checkListen(config, problems);
@@ -159,6 +165,8 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
       .some((u) => !u.trim().startsWith('https:'))
   )
     problems.push('upstreamTls needs https: upstreams');
+  if (typeof config.name !== 'string' || config.name.length === 0 || config.name.length > 128)
+    problems.push('name must be 1 to 128 characters');
   if (typeof config.cacheDir !== 'string' || config.cacheDir.length === 0) problems.push('cacheDir must not be empty');
   const trust: unknown = config.trust;
   if (trust !== 'tofu' && !(Array.isArray(trust) && trust.every(isPublicKey))) {

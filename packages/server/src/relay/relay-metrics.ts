@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
-import type { Clock } from '@herald/core';
 import { DeliveryMetrics } from '../metrics.js';
+import type { RelayLag } from './relay-lag.js';
 
 /** Every metric a relay exports: those of any node serving the watch API, and how it stands with its upstream. */
 export class RelayMetrics extends DeliveryMetrics {
@@ -10,17 +10,39 @@ export class RelayMetrics extends DeliveryMetrics {
     registers: [this.registry],
   });
 
-  /** `lastContact` is when the upstream last answered (the clock's time, 0 never); both gauges are measured when scraped. */
-  constructor(deps: { clock: Clock; lastContact: () => number; countViews: () => Promise<number> }) {
+  /** Every gauge here is measured when scraped. */
+  constructor(deps: { lag: RelayLag; servingFromCache: () => boolean; countViews: () => Promise<number> }) {
     super();
-    const { clock, lastContact, countViews } = deps;
+    const { lag, servingFromCache, countViews } = deps;
+    // Both lag gauges from one measurement per scrape, so they agree with each other.
+    let measured: ReturnType<RelayLag['measure']> = [];
     new Gauge({
-      name: 'herald_relay_upstream_last_contact_seconds',
-      help: 'Seconds since the upstream last answered (lag)',
+      name: 'herald_relay_upstream_releases_behind',
+      help: "Releases the upstream's newest of a namespace is ahead of what this relay holds verified for every view it serves",
+      labelNames: ['namespace'] as const,
       registers: [this.registry],
       collect() {
-        const at = lastContact();
-        this.set(at === 0 ? -1 : (clock.now() - at) / 1000);
+        measured = lag.measure();
+        this.reset();
+        for (const m of measured) this.set({ namespace: m.namespace }, m.releasesBehind);
+      },
+    });
+    new Gauge({
+      name: 'herald_relay_upstream_seconds_behind',
+      help: "Seconds this relay has lacked the upstream's newest release of a namespace (or, with the upstream unreachable, could have missed one); 0 when current",
+      labelNames: ['namespace'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const m of measured) this.set({ namespace: m.namespace }, m.secondsBehind);
+      },
+    });
+    new Gauge({
+      name: 'herald_relay_serving_from_cache',
+      help: 'Whether the upstream is unreachable and this relay serves from its verified disk cache (1) or not (0)',
+      registers: [this.registry],
+      collect() {
+        this.set(servingFromCache() ? 1 : 0);
       },
     });
     new Gauge({

@@ -13,11 +13,19 @@ export class RelayViewOrigin implements ViewOrigin {
   readonly #upstream: Upstream;
   readonly #cache: RelayCache;
   readonly #trust: RelayTrust;
+  readonly #onHeld: (namespace: string, labels: readonly string[], seq: number) => void;
 
-  constructor(deps: { upstream: Upstream; cache: RelayCache; trust: RelayTrust }) {
+  /** `onHeld` hears of every view release verified and ready to serve (how far behind the relay is). */
+  constructor(deps: {
+    upstream: Upstream;
+    cache: RelayCache;
+    trust: RelayTrust;
+    onHeld?: (namespace: string, labels: readonly string[], seq: number) => void;
+  }) {
     this.#upstream = deps.upstream;
     this.#cache = deps.cache;
     this.#trust = deps.trust;
+    this.#onHeld = deps.onHeld ?? (() => undefined);
   }
 
   /**
@@ -47,6 +55,7 @@ export class RelayViewOrigin implements ViewOrigin {
       await this.#cache.writeView(spec.namespace, labels, seq, payload);
     }
     const { manifest, signature, values } = verified;
+    this.#onHeld(spec.namespace, labels, manifest.seq);
     return {
       key: viewKey({ namespace: spec.namespace, labels }, manifest.secrets),
       spec: { namespace: spec.namespace, labels },

@@ -16,6 +16,9 @@ import { requirePermission } from '../principal.js';
 import { ofrepViews } from '../flags/ofrep-views.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
+import { PropagationMeter } from '../delivery/propagation.js';
+import { RelayLag } from './relay-lag.js';
+import { RelayReceipts } from './relay-receipts.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayViewOrigin } from './relay-origin.js';
 import { RelayTokens } from './relay-tokens.js';
@@ -52,6 +55,7 @@ export class Relay {
   readonly #routing: UpstreamRouting;
   readonly #reports: ReportCollector;
   readonly #evaluations: EvaluationTally;
+  readonly #receipts: RelayReceipts;
   #state: State = 'built';
   #keyRefresh: unknown;
   #upstreamProbe: unknown;
@@ -84,6 +88,7 @@ export class Relay {
             ? `upstream ${event.from} failed (${event.reason}); using ${event.to}`
             : `back to upstream ${event.to} (${event.reason})`,
         ),
+      name: config.name,
       onOutage: (event) => {
         const origin = this.#upstream.url.origin;
         if (event.state === 'down')
@@ -99,10 +104,30 @@ export class Relay {
       },
     });
     this.#cache = new RelayCache(config.cacheDir);
-    this.metrics = new RelayMetrics({
+    this.#receipts = new RelayReceipts({
+      name: config.name,
       clock,
-      lastContact: () => this.#upstream.lastContact,
+      flushMs: config.reportFlushMs,
+      send: (receipts) => this.#upstream.receipts(receipts),
+      onError,
+    });
+    const lag = new RelayLag({
+      clock,
+      sources: { newest: () => this.#routing.newest(), unreachableSince: () => this.#upstream.unreachableSince },
+    });
+    this.metrics = new RelayMetrics({
+      lag,
+      servingFromCache: () => this.#upstream.unreachableSince !== undefined,
       countViews: () => this.#cache.countViews(),
+    });
+    const propagation = new PropagationMeter({
+      histogram: this.metrics.propagation,
+      tier: 'relay',
+      clock,
+      releaseTimes: async (namespace, seq) => {
+        const releasedAt = this.#routing.releasedAt(namespace, seq);
+        return releasedAt === undefined ? undefined : { releasedAt };
+      },
     });
     this.#trust = new RelayTrust({
       upstream: this.#upstream,
@@ -119,7 +144,15 @@ export class Relay {
       refusedCacheMs: config.refusedTokenCacheMs,
     });
     this.views = new ViewService(
-      new RelayViewOrigin({ upstream: this.#upstream, cache: this.#cache, trust: this.#trust }),
+      new RelayViewOrigin({
+        upstream: this.#upstream,
+        cache: this.#cache,
+        trust: this.#trust,
+        onHeld: (namespace, labels, seq) => {
+          lag.held(namespace, labels, seq);
+          this.#receipts.held(namespace, seq);
+        },
+      }),
     );
     // A relay makes no releases: the routes arriving from upstream are what wakes its hub.
     this.#routing = new UpstreamRouting({
@@ -129,6 +162,7 @@ export class Relay {
       waitSeconds: config.routeWaitSeconds,
       refusalRetryMs: config.refusalRetryMs,
       onChange: () => this.hub.refresh(),
+      onRelease: (namespace, seq) => this.#receipts.routed(namespace, seq),
     });
     this.hub = new WatchHub({ routing: this.#routing, views: this.views, clock, onError });
     this.#reports = new ReportCollector({
@@ -196,8 +230,15 @@ export class Relay {
       hub: this.hub,
       publicKeys: () => this.#trust.published(),
       // The relay checks its client's token; the upstream checks the relay's, and binds the instance to both.
-      report: async (principal, input, onBehalfOf) =>
-        this.#reports.accept(normaliseReport(principal, input, onBehalfOf)),
+      report: async (principal, input, onBehalfOf) => {
+        const report = normaliseReport(principal, input, onBehalfOf);
+        this.#reports.accept(report);
+        void propagation.observe(report);
+      },
+      relayReceipts: async (principal, receipts) => {
+        for (const r of receipts) requirePermission(principal, 'view', r.namespace);
+        this.#receipts.forward(receipts);
+      },
       currentRevision: async () => this.#routing.revision,
       countEvaluations: (principal, evaluations) => {
         for (const namespace of new Set(evaluations.map((e) => e.namespace)))
@@ -211,6 +252,8 @@ export class Relay {
         backend,
         clock,
         watchStreams: this.metrics.watchStreams,
+        watchStreamsRefused: this.metrics.watchStreamsRefused,
+        slowClientsCut: this.metrics.slowClientsCut,
         log: this.#app.log,
       });
       // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
@@ -319,6 +362,7 @@ export class Relay {
       // What clients reported until now still goes upstream; an upstream away loses it, as a crash would.
       await this.#reports.close().catch(() => undefined);
       await this.#evaluations.close().catch(() => undefined);
+      await this.#receipts.close().catch(() => undefined);
       this.#state = 'closed';
       this.#settleClosed(failure);
     }

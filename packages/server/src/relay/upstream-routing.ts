@@ -21,10 +21,13 @@ export class UpstreamRouting implements Routing {
   readonly #waitSeconds: number;
   readonly #refusalRetryMs: number;
   readonly #onChange: () => void;
+  readonly #onRelease: (namespace: string, seq: number) => void;
   readonly #routes = new Map<string, { description: RouteDescription; route: NamespaceRoute }>();
   readonly #followers = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
   #revision = 0;
+  /** Per namespace, when each recent release was made (seq → createdAt), as routes told: propagation is measured from it. */
+  readonly #released = new Map<string, Map<number, number>>();
 
   constructor(deps: {
     upstream: Upstream;
@@ -33,7 +36,10 @@ export class UpstreamRouting implements Routing {
     waitSeconds: number;
     refusalRetryMs: number;
     onChange: () => void;
+    /** Told of every release a route names (a relay's receipt of it). */
+    onRelease?: (namespace: string, seq: number) => void;
   }) {
+    this.#onRelease = deps.onRelease ?? (() => undefined);
     this.#upstream = deps.upstream;
     this.#cache = deps.cache;
     this.#clock = deps.clock;
@@ -50,6 +56,19 @@ export class UpstreamRouting implements Routing {
   /** Namespaces whose route is known. */
   get size(): number {
     return this.#routes.size;
+  }
+
+  /** The newest release the upstream routes each followed namespace to (candidate or stable). */
+  newest(): Array<{ namespace: string; seq: number; createdAt: number }> {
+    return [...this.#routes].map(([namespace, { route }]) => {
+      const newest = route.candidate && route.candidate.seq > route.stable.seq ? route.candidate : route.stable;
+      return { namespace, seq: newest.seq, createdAt: newest.createdAt };
+    });
+  }
+
+  /** When a release routed lately was made; undefined for one this relay was never routed to. */
+  releasedAt(namespace: string, seq: number): number | undefined {
+    return this.#released.get(namespace)?.get(seq);
   }
 
   async route(namespace: string): Promise<NamespaceRoute | undefined> {
@@ -124,6 +143,15 @@ export class UpstreamRouting implements Routing {
       ...(rollout ? { rollout } : {}),
     };
     this.#routes.set(namespace, { description, route });
+    const released = this.#released.get(namespace) ?? new Map<number, number>();
+    for (const ref of [route.stable, route.candidate]) {
+      if (!ref) continue;
+      released.set(ref.seq, ref.createdAt);
+      this.#onRelease(namespace, ref.seq);
+    }
+    // A namespace's last few releases are enough: reports are of what instances applied lately.
+    for (const seq of released.keys()) if (released.size > 32) released.delete(seq);
+    this.#released.set(namespace, released);
     if (description.revision !== undefined) this.#revision = Math.max(this.#revision, description.revision);
     if (persist) void this.#cache.writeRoute(namespace, description).catch(() => undefined);
     this.#onChange();

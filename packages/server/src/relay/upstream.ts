@@ -2,7 +2,7 @@ import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald
 import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
 import { Endpoints, parseEndpointList, readProblem } from '@herald/sdk/internal';
 import type { CollectedReport } from '../delivery/reports.js';
-import type { RouteDescription } from '../delivery/backend.js';
+import type { RelayReceiptInput, RouteDescription } from '../delivery/backend.js';
 
 /** The upstream's refusals a relay passes on to its clients as they are; any other 4xx is the relay's own invalid_request. */
 const passedOn: ReadonlySet<string> = new Set([
@@ -51,6 +51,8 @@ export class Upstream {
   readonly #onOutage: (event: UpstreamOutage) => void;
   readonly #onMove: (event: UpstreamMove) => void;
   #probing = false;
+  /** This relay's name, appended to the hops of the reports it forwards. */
+  readonly #name: string | undefined;
 
   constructor(deps: {
     url: string;
@@ -65,9 +67,11 @@ export class Upstream {
     onMove?: (event: UpstreamMove) => void;
     /** When to move back to a preferred upstream (sdk FailoverOptions). */
     failover?: { failbackAfterMs?: number; probeIntervalMs?: number };
+    name?: string | undefined;
   }) {
     this.#onOutage = deps.onOutage ?? (() => undefined);
     this.#onMove = deps.onMove ?? (() => undefined);
+    this.#name = deps.name;
     const { url, token } = deps;
     this.#endpoints = new Endpoints(parseEndpointList(url), deps.clock, deps.failover);
     this.#token = typeof token === 'function' ? token : () => token;
@@ -167,6 +171,22 @@ export class Upstream {
     return this.#request(`v1/views/${encodeURIComponent(namespace)}?${query}`, { method: 'GET' }, undefined, 0);
   }
 
+  /** Sends relays' receipts of releases (this relay's and those behind it), for release traces. */
+  async receipts(receipts: readonly RelayReceiptInput[]): Promise<void> {
+    for (let i = 0; i < receipts.length; i += 5000) {
+      await this.#request(
+        'v1/reports/batch',
+        {
+          method: 'POST',
+          body: JSON.stringify({ reports: [], relays: receipts.slice(i, i + 5000) }),
+          headers: { 'content-type': 'application/json' },
+        },
+        undefined,
+        0,
+      );
+    }
+  }
+
   /** Forwards reports; answers those the upstream refused (instance_conflict, instance_limit), by index. */
   async reports(
     reports: readonly Omit<CollectedReport, 'at'>[],
@@ -184,8 +204,12 @@ export class Upstream {
         digest: v.digest,
         status: v.status,
         ...(v.reason ? { reason: v.reason } : {}),
+        ...(v.receivedAt === undefined ? {} : { receivedAt: v.receivedAt }),
+        ...(v.appliedAt === undefined ? {} : { appliedAt: v.appliedAt }),
       })),
       ...(r.leaving === true ? { leaving: true } : {}),
+      // The upstream learns the way the report came: the hops before this relay, then this relay.
+      ...(this.#name === undefined ? {} : { hops: [...(r.hops ?? []), this.#name].slice(-16) }),
     }));
     const answer = (await this.#request(
       'v1/reports/batch',
@@ -219,6 +243,7 @@ export class Upstream {
   /** One request to the upstream endpoint in use; `path` is relative to it (a path prefix is kept). */
   async #request(path: string, init: RequestInit, token: string | undefined, extraMs: number): Promise<unknown> {
     const url = new URL(path, this.#endpoints.current);
+    const started = this.#clock.now();
     let response: Response;
     try {
       response = await this.#fetch(url, {
@@ -244,7 +269,8 @@ export class Upstream {
       throw new HeraldError('unavailable', `the upstream ${url.origin} is unreachable`, { cause, retryAfter: 1 });
     }
     this.lastContact = this.#clock.now();
-    if (this.unreachableSince !== undefined) {
+    // A late answer to a request sent before the outage began (a closing upstream's 503) does not end it.
+    if (this.unreachableSince !== undefined && started >= this.unreachableSince) {
       const since = this.unreachableSince;
       this.unreachableSince = undefined;
       this.#onOutage({ state: 'up', since, lastedMs: this.lastContact - since });

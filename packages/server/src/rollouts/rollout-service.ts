@@ -49,6 +49,7 @@ export class RolloutService {
   readonly #releases: ReleaseService;
   readonly #windows: ObservationWindows;
   readonly #onTransition: (transition: RolloutTransition) => void;
+  readonly #onObserved: (state: RolloutState, observation: WaveObservation) => void;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -60,7 +61,10 @@ export class RolloutService {
     windows: ObservationWindows;
     /** Told when a rollout changes state (the server logs it). */
     onTransition?: (transition: RolloutTransition) => void;
+    /** Told at every controller step what it observed and decided (the rollout metrics). */
+    onObserved?: (state: RolloutState, observation: WaveObservation) => void;
   }) {
+    this.#onObserved = deps.onObserved ?? (() => undefined);
     this.#windows = deps.windows;
     this.#store = deps.store;
     this.#clock = deps.clock;
@@ -264,6 +268,7 @@ export class RolloutService {
     const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now(), {
       observedSince: window.since,
     });
+    this.#onObserved(state, observation);
     switch (decision.kind) {
       case 'hold':
         return;

@@ -23,6 +23,34 @@ const Policy = Type.Object(
   },
 );
 
+const TraceCounts = Type.Object({
+  instances: Type.Integer(),
+  applied: Type.Integer(),
+  rejected: Type.Integer(),
+  superseded: Type.Integer({ description: 'Instances already on a newer release' }),
+  notReported: Type.Integer({ description: 'Instances still on an older release, or silent about this one' }),
+  firstAppliedMs: Type.Union([Type.Number(), Type.Null()]),
+  lastAppliedMs: Type.Union([Type.Number(), Type.Null()]),
+});
+
+const ReleaseTraceSchema = Type.Object({
+  namespace: Type.String(),
+  seq: Type.Integer(),
+  releasedAt: Type.String(),
+  committedMs: Type.Union([Type.Number(), Type.Null()]),
+  fleet: TraceCounts,
+  relays: Type.Array(
+    Type.Object({
+      relay: Type.String(),
+      path: Type.Array(Type.String()),
+      receivedMs: Type.Number(),
+      servedMs: Type.Union([Type.Number(), Type.Null()]),
+      instances: TraceCounts,
+    }),
+  ),
+  groups: Type.Array(Type.Object({ via: Type.Array(Type.String()), region: Type.String(), counts: TraceCounts })),
+});
+
 export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void {
   const { delivery, releases } = ctx;
 
@@ -114,6 +142,20 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
     async (request) => ({
       items: await releases.list(await ctx.principal(request), request.params.ns, request.query.limit ?? 50),
     }),
+  );
+
+  app.get(
+    '/v1/namespaces/:ns/releases/:seq/trace',
+    {
+      schema: {
+        tags: ['delivery'],
+        summary:
+          'Where a release went: each relay (when it received and served it) and the instances (applied, rejected, not reported) per relay chain and region, in ms after the release',
+        params: Type.Object({ ns: Type.String(), seq: Type.Integer({ minimum: 1 }) }),
+        response: { 200: ReleaseTraceSchema },
+      },
+    },
+    async (request) => ctx.traces.trace(await ctx.principal(request), request.params.ns, request.params.seq),
   );
 
   app.post(

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError, type Clock } from '@herald/core';
-import type { Gauge } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { ServerConfig } from '../config.js';
 import { describeRoute, type WatchBackend } from '../delivery/backend.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
@@ -62,6 +62,18 @@ const ReportBody = Type.Object(
             digest: Type.String({ maxLength: 128 }),
             status: Type.Union([Type.Literal('applied'), Type.Literal('rejected')]),
             reason: Type.Optional(Type.String({ maxLength: 1000 })),
+            receivedAt: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                description: 'When the instance received this release (ms since the epoch, its clock)',
+              }),
+            ),
+            appliedAt: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                description: 'When the instance applied this release (ms since the epoch, its clock)',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -80,6 +92,8 @@ const ReportBody = Type.Object(
     /** The instance's last report (it is closing): it leaves the fleet at once. */
     leaving: Type.Optional(Type.Boolean()),
     evaluations: Type.Optional(Evaluations(1000)),
+    /** The relays the report came through, nearest the instance first (each relay appends its name). */
+    hops: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
@@ -90,12 +104,28 @@ const BatchReportBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A relay's receipt of a release (for release traces): when its route announced it and when it held it verified. */
+const RelayReceiptBody = Type.Object(
+  {
+    namespace: Type.String({ minLength: 1, maxLength: 256 }),
+    seq: Type.Integer({ minimum: 1 }),
+    relay: Type.String({ minLength: 1, maxLength: 128 }),
+    path: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 16 })),
+    receivedAt: Type.Integer({ minimum: 0 }),
+    servedAt: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
 export interface WatchRouteContext {
   config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
   backend: WatchBackend;
   /** Long polls' deadlines. */
   clock: Clock;
   watchStreams: Gauge;
+  /** Streams refused at the cap, and streams cut off for reading too slowly. */
+  watchStreamsRefused?: Counter;
+  slowClientsCut?: Counter;
   log: FastifyBaseLogger;
 }
 
@@ -154,6 +184,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
+        ctx.watchStreamsRefused?.inc();
         throw new HeraldError(
           'unavailable',
           `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`,
@@ -163,7 +194,9 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         );
       }
       reply.hijack();
-      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
+      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, () =>
+        ctx.slowClientsCut?.inc(),
+      );
       ctx.watchStreams.inc();
       stream.onClose(() => ctx.watchStreams.dec());
       try {
@@ -304,12 +337,13 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         tags: ['delivery'],
         summary: "Many instances' reports at once (relays forward their clients' reports so)",
         description:
-          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.",
+          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.",
         body: Type.Object(
           {
             reports: Type.Array(BatchReportBody, { maxItems: 5000 }),
             /** A relay's tally of its clients' and its own OFREP's evaluations. */
             evaluations: Type.Optional(Evaluations(5000)),
+            relays: Type.Optional(Type.Array(RelayReceiptBody, { maxItems: 5000 })),
           },
           { additionalProperties: false },
         ),
@@ -338,6 +372,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
           refused.push({ index, instanceId: report.instanceId, code });
         }
       }
+      if (request.body.relays?.length) await backend.relayReceipts(principal, request.body.relays);
       return reply
         .code(202)
         .send({ accepted: request.body.reports.length - refused.length, ...(refused.length ? { refused } : {}) });

@@ -29,7 +29,7 @@ export function createAdminServices(deps: {
   codec: EntryCodec;
   tokenCacheMs?: number;
   /** Called after each commit, with the number of changes it made (for the metrics). */
-  onCommit?: (revision: number, changes: number) => void;
+  onCommit?: (revision: number, changes: number, seconds: number) => void;
 }): AdminServices {
   const { store, clock, limits, codec } = deps;
   const schemas = new SchemaCheck({ store, codec });

@@ -52,7 +52,8 @@ export class EntryService {
   readonly #codec: EntryCodec;
   readonly #schemas: SchemaCheck;
   readonly #flags: FlagCheck;
-  readonly #onCommit: (revision: number, changes: number) => void;
+  /** `seconds`: how long the store took to apply it. */
+  readonly #onCommit: (revision: number, changes: number, seconds: number) => void;
 
   constructor(deps: {
     store: EntryStore;
@@ -60,7 +61,7 @@ export class EntryService {
     codec: EntryCodec;
     schemas: SchemaCheck;
     flags: FlagCheck;
-    onCommit?: (revision: number, changes: number) => void;
+    onCommit?: (revision: number, changes: number, seconds: number) => void;
   }) {
     this.#store = deps.store;
     this.#limits = deps.limits;
@@ -268,6 +269,7 @@ export class EntryService {
       const schemaGuard = ns.schema ? await this.#schemas.ofChanges(ns, ns.schema, changes) : undefined;
       const ifNamespaceRevision = callerNamespaceRevision ?? schemaGuard;
       try {
+        const started = performance.now();
         const result = await this.#store.commit(
           {
             namespace,
@@ -283,7 +285,7 @@ export class EntryService {
           }),
           this.#limits,
         );
-        this.#onCommit(result.revision, changes.length);
+        this.#onCommit(result.revision, changes.length, (performance.now() - started) / 1000);
         const secrets = canReadSecrets(principal, namespace);
         return {
           revision: result.revision,

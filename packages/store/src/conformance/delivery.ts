@@ -1,7 +1,7 @@
 /** Delivery (DeliveryStore): releases, rollouts and instance reports. */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import type { InstanceReport, RolloutRecord } from '../types.js';
+import { relayReceiptsKept, type InstanceReport, type RolloutRecord } from '../types.js';
 import { allAudit, audit, commit, createNs, rejectsWith, set, type ConformanceTest } from './helpers.js';
 
 export function deliveryConformance(test: ConformanceTest): void {
@@ -287,6 +287,7 @@ export function deliveryConformance(test: ConformanceTest): void {
           health: 'degraded',
           healthDetail: 'slow',
           lastSeen: 2000,
+          hops: [],
           views: [
             {
               namespace: 'app',
@@ -305,6 +306,7 @@ export function deliveryConformance(test: ConformanceTest): void {
           health: 'ok',
           healthDetail: '',
           lastSeen: 1000,
+          hops: [],
           views: [
             {
               namespace: 'app',
@@ -472,6 +474,52 @@ export function deliveryConformance(test: ConformanceTest): void {
           ['i-3', [[[], 1]]],
         ],
       );
+    });
+
+    test('a report keeps when each view was applied and the relays it came through (issue 16)', async (store) => {
+      await store.recordReports([
+        report('i-1', 1000, [{ ...view('app', [''], 1), appliedAt: 990 }], { hops: ['relay-b', 'relay-a'] }),
+        report('i-2', 1000, [view('app', [''], 1)]),
+      ]);
+      const [before, second] = await store.listInstances({ namespace: 'app', seenSince: 0 });
+      assert.deepEqual(before?.hops, ['relay-b', 'relay-a']);
+      assert.equal(before?.views[0]?.appliedAt, 990);
+      assert.deepEqual(second?.hops, []);
+      assert.equal(second?.views[0]?.appliedAt, undefined, 'an older client says nothing of when');
+      // The next release: its own time; reported directly now.
+      await store.recordReports([report('i-1', 2000, [{ ...view('app', [''], 2), appliedAt: 1990 }])]);
+      const [first] = await store.listInstances({ namespace: 'app', seenSince: 0 });
+      assert.deepEqual(first?.hops, []);
+      assert.equal(first?.views[0]?.seq, 2);
+      assert.equal(first?.views[0]?.appliedAt, 1990);
+    });
+
+    test('relay receipts keep the earliest times per relay and release, and only the newest releases', async (store) => {
+      await store.recordRelayReceipts([]);
+      await store.recordRelayReceipts([
+        { namespace: 'app', seq: 1, relay: 'relay-a', path: [], receivedAt: 100, servedAt: null },
+        { namespace: 'app', seq: 1, relay: 'relay-b', path: ['relay-a'], receivedAt: 120, servedAt: 130 },
+        { namespace: 'other', seq: 1, relay: 'relay-a', path: [], receivedAt: 100, servedAt: 100 },
+      ]);
+      // Again after a restart: later times change nothing, a first servedAt is kept.
+      await store.recordRelayReceipts([
+        { namespace: 'app', seq: 1, relay: 'relay-a', path: [], receivedAt: 500, servedAt: 110 },
+        { namespace: 'app', seq: 1, relay: 'relay-b', path: ['relay-a'], receivedAt: 520, servedAt: null },
+      ]);
+      assert.deepEqual(await store.listRelayReceipts('app', 1), [
+        { namespace: 'app', seq: 1, relay: 'relay-a', path: [], receivedAt: 100, servedAt: 110 },
+        { namespace: 'app', seq: 1, relay: 'relay-b', path: ['relay-a'], receivedAt: 120, servedAt: 130 },
+      ]);
+      assert.deepEqual(await store.listRelayReceipts('app', 2), []);
+      await store.recordRelayReceipts([
+        { namespace: 'app', seq: 1 + relayReceiptsKept, relay: 'relay-a', path: [], receivedAt: 900, servedAt: 900 },
+      ]);
+      assert.deepEqual(
+        (await store.listRelayReceipts('app', 1)).map((r) => r.relay),
+        ['relay-b'],
+        "relay-a's receipt of a release that old is gone; relay-b's stays",
+      );
+      assert.equal((await store.listRelayReceipts('other', 1)).length, 1);
     });
   });
 }

@@ -240,6 +240,21 @@ export const postgresMigrations: readonly string[] = [
     PRIMARY KEY (namespace, flag)
   );
   `,
+  `
+  -- Release traces (issue 16): when each instance applied its release (its clock), the relays its
+  -- report came through, and when each relay received and served a release.
+  ALTER TABLE instance_views ADD COLUMN applied_at bigint;
+  ALTER TABLE instances ADD COLUMN hops text NOT NULL DEFAULT '[]';
+  CREATE TABLE relay_receipts (
+    namespace text NOT NULL,
+    seq bigint NOT NULL,
+    relay text NOT NULL,
+    path text NOT NULL,
+    received_at bigint NOT NULL,
+    served_at bigint,
+    PRIMARY KEY (namespace, seq, relay)
+  );
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

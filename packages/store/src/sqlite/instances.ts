@@ -1,5 +1,12 @@
 import type { StoreParts } from '../composed-store.js';
-import { groupInstances, instanceSummary, type InstanceJoinRow } from '../instance-rows.js';
+import {
+  groupInstances,
+  instanceSummary,
+  relayReceiptOf,
+  type InstanceJoinRow,
+  type RelayReceiptRow,
+} from '../instance-rows.js';
+import { relayReceiptsKept } from '../types.js';
 import type { SqliteDatabase } from './database.js';
 
 /**
@@ -14,18 +21,18 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
         // Applied in order. The WHERE of each upsert keeps the newer of two reports, and a record
         // whose owner is another reporter as it is ('' is a record from before owners).
         const instance = db.prepare(
-          `INSERT INTO instances (namespace, instance_id, reporter, attributes, health, health_detail, last_seen)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO instances (namespace, instance_id, reporter, attributes, health, health_detail, last_seen, hops)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (namespace, instance_id) DO UPDATE SET reporter = excluded.reporter, attributes = excluded.attributes,
-             health = excluded.health, health_detail = excluded.health_detail, last_seen = excluded.last_seen
+             health = excluded.health, health_detail = excluded.health_detail, last_seen = excluded.last_seen, hops = excluded.hops
            WHERE excluded.last_seen >= instances.last_seen AND instances.reporter IN (excluded.reporter, '')`,
         );
         const view = db.prepare(
-          `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at)
-           SELECT ?, ?, ?, ?, ?, ?, ?, ?
+          `INSERT INTO instance_views (instance_id, namespace, labels, seq, digest, status, reason, updated_at, applied_at)
+           SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
            WHERE EXISTS (SELECT 1 FROM instances WHERE namespace = ? AND instance_id = ? AND reporter = ?)
            ON CONFLICT (namespace, instance_id, labels) DO UPDATE SET seq = excluded.seq, digest = excluded.digest, status = excluded.status,
-             reason = excluded.reason, updated_at = excluded.updated_at WHERE excluded.updated_at >= instance_views.updated_at`,
+             reason = excluded.reason, updated_at = excluded.updated_at, applied_at = excluded.applied_at WHERE excluded.updated_at >= instance_views.updated_at`,
         );
         for (const report of reports) {
           for (const namespace of new Set(report.views.map((v) => v.namespace))) {
@@ -37,6 +44,7 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
               report.health,
               report.healthDetail,
               report.at,
+              JSON.stringify(report.hops ?? []),
             );
           }
           for (const v of report.views) {
@@ -49,6 +57,7 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
               v.status,
               v.reason,
               report.at,
+              v.appliedAt ?? null,
               v.namespace,
               report.instanceId,
               report.reporter,
@@ -63,8 +72,8 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
       // The page is chosen on instances first (their primary key keeps it a range scan), then joined.
       const rows = db
         .prepare(
-          `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen,
-                  v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at
+          `SELECT i.instance_id, i.attributes, i.health, i.health_detail, i.last_seen, i.hops,
+                  v.labels, v.seq, v.digest, v.status, v.reason, v.updated_at, v.applied_at
            FROM (SELECT * FROM instances WHERE namespace = ? AND last_seen >= ? AND instance_id > ?
                  ORDER BY instance_id LIMIT ?) i
            JOIN instance_views v ON v.namespace = i.namespace AND v.instance_id = i.instance_id
@@ -110,6 +119,32 @@ export function sqliteInstances(db: SqliteDatabase): StoreParts['instances'] {
         ).run(seenBefore);
         return db.prepare('DELETE FROM instances WHERE last_seen < ?').run(seenBefore).changes;
       });
+    },
+
+    async recordRelayReceipts(receipts) {
+      if (receipts.length === 0) return;
+      db.transaction(() => {
+        // The earliest times win: a relay reports a receipt again after a restart.
+        const upsert = db.prepare(
+          `INSERT INTO relay_receipts (namespace, seq, relay, path, received_at, served_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (namespace, seq, relay) DO UPDATE SET path = excluded.path,
+             received_at = min(relay_receipts.received_at, excluded.received_at),
+             served_at = coalesce(min(relay_receipts.served_at, excluded.served_at), relay_receipts.served_at, excluded.served_at)`,
+        );
+        const prune = db.prepare('DELETE FROM relay_receipts WHERE namespace = ? AND relay = ? AND seq <= ?');
+        for (const r of receipts) {
+          upsert.run(r.namespace, r.seq, r.relay, JSON.stringify(r.path), r.receivedAt, r.servedAt);
+          prune.run(r.namespace, r.relay, r.seq - relayReceiptsKept);
+        }
+      });
+    },
+
+    async listRelayReceipts(namespace, seq) {
+      db.assertOpen();
+      const rows = db
+        .prepare('SELECT * FROM relay_receipts WHERE namespace = ? AND seq = ? ORDER BY relay')
+        .all(namespace, seq) as RelayReceiptRow[];
+      return rows.map(relayReceiptOf);
     },
 
     async removeInstances(namespace, instanceIds, reporter) {

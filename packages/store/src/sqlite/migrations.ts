@@ -217,4 +217,19 @@ export const sqliteMigrations: readonly string[] = [
     PRIMARY KEY (namespace, flag)
   ) STRICT;
   `,
+  `
+  -- Release traces (issue 16): when each instance applied its release (its clock), the relays its
+  -- report came through, and when each relay received and served a release.
+  ALTER TABLE instance_views ADD COLUMN applied_at INTEGER;
+  ALTER TABLE instances ADD COLUMN hops TEXT NOT NULL DEFAULT '[]';
+  CREATE TABLE relay_receipts (
+    namespace TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    relay TEXT NOT NULL,
+    path TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    served_at INTEGER,
+    PRIMARY KEY (namespace, seq, relay)
+  ) STRICT;
+  `,
 ];

@@ -20,6 +20,7 @@ import {
 } from '../types.js';
 import { ConvergenceChart } from '../components/ConvergenceChart.js';
 import { CodeEditor } from '../components/LazyCodeEditor.js';
+import { TraceView } from './Trace.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
@@ -449,6 +450,7 @@ function ReleaseList({
   const { api } = useSession();
   const [target, setTarget] = useState<Release | null>(null);
   const [page, setPage] = useState(0);
+  const [traced, setTraced] = useState<number | null>(null);
   if (releases.length === 0) return <p className="muted">No release yet.</p>;
   const pages = Math.ceil(releases.length / releasesPerPage);
   const current = Math.min(page, pages - 1);
@@ -484,6 +486,9 @@ function ReleaseList({
                     {share && share.total > 0 ? `${share.on}/${share.total} (${percent(share.ratio)})` : '—'}
                   </td>
                   <td>
+                    <button className="small-button" onClick={() => setTraced(release.seq)}>
+                      Trace
+                    </button>{' '}
                     {canRelease && release !== releases[0] ? (
                       <button className="small-button" onClick={() => setTarget(release)}>
                         Roll back to…
@@ -509,6 +514,7 @@ function ReleaseList({
           </button>
         </div>
       ) : null}
+      {traced === null ? null : <TraceView ns={ns} seq={traced} onClose={() => setTraced(null)} />}
       {target ? (
         <Confirm
           title={`Roll back to the content of #${target.seq}?`}
