@@ -29,6 +29,16 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** Watch streams one node serves; past it, new ones get 503 + Retry-After. */
   maxWatchStreams: number;
+  /**
+   * Watch streams one credential (a token's lineage, a client certificate) holds on this node; past
+   * it, new ones get 429 `too_many_streams`. An SDK opens one stream, an agent or a relay one per
+   * connection: the cap is for a fleet sharing one token, not for one instance.
+   */
+  maxStreamsPerToken: number;
+  /** Reports per second one credential may send (a relay's clients each count as their own); past the burst, 429 `report_rate_limited`. */
+  reportsPerSecondPerToken: number;
+  /** Reports one credential may send at once before reportsPerSecondPerToken applies (a fleet reporting a release together). */
+  reportBurstPerToken: number;
   /** Unsent bytes a watch stream may queue before the client is cut off (it resumes with what it holds). */
   maxStreamBufferBytes: number;
   /** Milliseconds between heartbeats on every watch stream. */
@@ -81,6 +91,9 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxWatchStreams: 18_000,
+  maxStreamsPerToken: 2_000,
+  reportsPerSecondPerToken: 200,
+  reportBurstPerToken: 4_000,
   maxStreamBufferBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
   reportFlushMs: 1000,
@@ -116,6 +129,9 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'requestTimeoutMs',
       'keepAliveTimeoutMs',
       'maxWatchStreams',
+      'maxStreamsPerToken',
+      'reportsPerSecondPerToken',
+      'reportBurstPerToken',
       'maxStreamBufferBytes',
       'heartbeatMs',
       'reportFlushMs',

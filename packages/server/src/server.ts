@@ -248,7 +248,7 @@ export class HeraldServer {
       registerWatchRoutes(routes, {
         config: this.config,
         clock: deps.clock,
-        watchStreams: this.metrics.watchStreams,
+        metrics: this.metrics,
         log: this.#app.log,
         backend: {
           authenticate: (request) => context.principal(request),

@@ -29,6 +29,16 @@ export type CollectedReport = InstanceReport & { leaving?: boolean | undefined }
  * the reporter a relay forwarding the report names (its client's token id): the reporter is then
  * the relay's token id and that, so no token can report as another token's instances.
  */
+/**
+ * Who a report is bound to: the credential's lineage, which a token rotation keeps (tokenLineage);
+ * for a report a relay forwards, the relay's lineage and its client's.
+ */
+export function reporterOf(principal: Pick<Principal, 'tokenId'>, onBehalfOf?: string): string {
+  return onBehalfOf === undefined
+    ? tokenLineage(principal.tokenId)
+    : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`;
+}
+
 export function normaliseReport(
   principal: Principal,
   input: ReportInput,
@@ -47,11 +57,7 @@ export function normaliseReport(
   });
   return {
     instanceId: input.instanceId,
-    // Bound to the credential's lineage, which a token rotation keeps (tokenLineage).
-    reporter:
-      onBehalfOf === undefined
-        ? tokenLineage(principal.tokenId)
-        : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`,
+    reporter: reporterOf(principal, onBehalfOf),
     attributes: input.attributes ?? {},
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',

@@ -7,8 +7,7 @@ import { ViewService } from '../delivery/views.js';
 import { WatchHub } from '../delivery/watch-hub.js';
 import { buildApp } from '../http/app.js';
 import { connectionLimitsOf } from '../http/connection-limits.js';
-import { bearerToken } from '../http/bearer.js';
-import type { HeraldApp } from '../http/context.js';
+import { principalResolver, type HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
 import { RelayCache } from './relay-cache.js';
 import { resolveRelayConfig, type RelayConfig, type RelayOptions } from './relay-config.js';
@@ -137,6 +136,7 @@ export class Relay {
       ...(options.logStream ? { logStream: options.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: config.retryAfterSeconds,
+      tls: config.tls,
       connections: connectionLimitsOf(config),
       onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
     });
@@ -157,7 +157,8 @@ export class Relay {
       },
     };
     const backend: WatchBackend = {
-      authenticate: (request) => this.#tokens.authenticate(bearerToken(request.headers.authorization)),
+      // A bearer token is checked upstream; a client certificate against this relay's own identities (the control plane's code).
+      authenticate: principalResolver(this.#tokens, config.tls?.clientIdentities),
       resolveViews: (principal, requested) => resolveViewRequests(principal, requested, access),
       routing: this.#routing,
       views: this.views,
@@ -173,7 +174,7 @@ export class Relay {
         config,
         backend,
         clock,
-        watchStreams: this.metrics.watchStreams,
+        metrics: this.metrics,
         log: this.#app.log,
       });
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
@@ -223,7 +224,8 @@ export class Relay {
   get url(): string {
     const address = this.#app.server.address() as AddressInfo | null;
     if (!address) throw new Error('the relay is not listening');
-    return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
   /** Graceful: new requests get 503, watch streams end, requests in flight finish (up to the grace period), buffered reports go upstream. */

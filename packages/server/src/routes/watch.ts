@@ -1,12 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError, type Clock } from '@herald/core';
-import type { Gauge } from 'prom-client';
 import type { ServerConfig } from '../config.js';
 import { describeRoute, type WatchBackend } from '../delivery/backend.js';
+import { reporterOf } from '../delivery/reports.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
 import type { WatchRequestView } from '../delivery/watch-hub.js';
 import type { HeraldApp } from '../http/context.js';
+import { ReportRate } from '../http/report-rate.js';
+import { StreamCaps } from '../http/stream-caps.js';
+import type { DeliveryMetrics } from '../metrics.js';
 import { NamespaceParams } from '../http/schemas.js';
 
 export const Labels = Type.Array(Type.String(), { maxItems: 64 });
@@ -76,11 +79,21 @@ const BatchReportBody = Type.Object(
 );
 
 export interface WatchRouteContext {
-  config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
+  config: Pick<
+    ServerConfig,
+    | 'maxWatchStreams'
+    | 'maxStreamsPerToken'
+    | 'reportsPerSecondPerToken'
+    | 'reportBurstPerToken'
+    | 'maxStreamBufferBytes'
+    | 'heartbeatMs'
+    | 'retryAfterSeconds'
+  >;
   backend: WatchBackend;
-  /** Long polls' deadlines. */
+  /** Long polls' deadlines, and the report rate's refill. */
   clock: Clock;
-  watchStreams: Gauge;
+  /** Open streams, and the streams and reports refused at their caps. */
+  metrics: DeliveryMetrics;
   log: FastifyBaseLogger;
 }
 
@@ -89,7 +102,25 @@ export interface WatchRouteContext {
  * reports. Served the same way by the control plane and by relays.
  */
 export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): void {
-  const { backend } = ctx;
+  const { backend, metrics } = ctx;
+  // Per credential, on the node that authenticates it: a relay's clients are capped at the relay.
+  const streamCaps = new StreamCaps({
+    maxPerToken: ctx.config.maxStreamsPerToken,
+    retryAfterSeconds: ctx.config.retryAfterSeconds,
+  });
+  const reportRate = new ReportRate({
+    perSecond: ctx.config.reportsPerSecondPerToken,
+    burst: ctx.config.reportBurstPerToken,
+    clock: ctx.clock,
+  });
+  const takeReport = (key: string): void => {
+    try {
+      reportRate.take(key);
+    } catch (error) {
+      metrics.reportsLimited.inc();
+      throw error;
+    }
+  };
 
   app.get(
     '/v1/keys',
@@ -139,6 +170,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
+        metrics.streamsRefused.inc({ reason: 'node' });
         throw new HeraldError(
           'unavailable',
           `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`,
@@ -147,10 +179,20 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
           },
         );
       }
+      let release: () => void;
+      try {
+        release = streamCaps.acquire(principal.tokenId);
+      } catch (error) {
+        metrics.streamsRefused.inc({ reason: 'token' });
+        throw error;
+      }
       reply.hijack();
       const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes);
-      ctx.watchStreams.inc();
-      stream.onClose(() => ctx.watchStreams.dec());
+      metrics.watchStreams.inc();
+      stream.onClose(() => {
+        release();
+        metrics.watchStreams.dec();
+      });
       try {
         stream.write(
           encodeEvent('hello', {
@@ -274,7 +316,9 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       },
     },
     async (request, reply) => {
-      await backend.report(await backend.authenticate(request), request.body);
+      const principal = await backend.authenticate(request);
+      takeReport(reporterOf(principal));
+      await backend.report(principal, request.body);
       return reply.code(202).send({ accepted: true });
     },
   );
@@ -286,7 +330,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         tags: ['delivery'],
         summary: "Many instances' reports at once (relays forward their clients' reports so)",
         description:
-          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken.",
+          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, past a namespace's instance limit, or past the report rate of whom they are bound to (report_rate_limited), are left out and listed in `refused`; the others are taken.",
         body: Type.Object(
           { reports: Type.Array(BatchReportBody, { maxItems: 5000 }) },
           { additionalProperties: false },
@@ -306,11 +350,13 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const refused: Array<{ index: number; instanceId: string; code: string }> = [];
       for (const [index, { reporter, ...report }] of request.body.reports.entries()) {
         try {
+          // Each report counts against whom it is bound to: a relay's clients one by one, never the relay as a whole.
+          takeReport(reporterOf(principal, reporter));
           await backend.report(principal, report, reporter);
         } catch (error) {
           // One instance's conflict must not hold back the others a relay forwards with it.
           const code = error instanceof HeraldError ? error.code : undefined;
-          if (code !== 'instance_conflict' && code !== 'instance_limit') throw error;
+          if (code !== 'instance_conflict' && code !== 'instance_limit' && code !== 'report_rate_limited') throw error;
           refused.push({ index, instanceId: report.instanceId, code });
         }
       }
