@@ -65,6 +65,7 @@ export const errorCatalogue = {
   // The server itself
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is unavailable; retry later' },
+  deadline_exceeded: { status: 503, title: 'The request did not finish within its deadline' },
   shutting_down: { status: 503, title: 'The server is shutting down' },
   too_many_connections: { status: 503, title: 'The server holds as many connections as allowed' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -59,6 +59,13 @@ export interface ServerConfig {
   tokenCacheMs: number;
   /** Milliseconds between rollout controller passes (and, on a store other nodes share, route re-reads). */
   rolloutTickMs: number;
+  /**
+   * Milliseconds a request may take from arrival to answer; past it, 503 `deadline_exceeded` with
+   * Retry-After, whatever the handler still waits for (a store that stopped answering). Below any
+   * client's patience and below the store's statement timeout, so the node answers first. Long
+   * polls get their longest `wait` on top; watch streams end the deadline when they start.
+   */
+  requestDeadlineMs: number;
   /** Milliseconds /readyz waits for the store's round trip before it answers unready (503). */
   readinessTimeoutMs: number;
   logLevel: LogLevel;
@@ -105,6 +112,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
   readinessTimeoutMs: 1500,
+  requestDeadlineMs: 10_000,
   logLevel: 'info',
   logFormat: 'json',
   slowRequestMs: 1000,
@@ -143,6 +151,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'tokenCacheMs',
       'rolloutTickMs',
       'readinessTimeoutMs',
+      'requestDeadlineMs',
       'minRevisionWaitMs',
       'shutdownGraceMs',
       'slowRequestMs',
@@ -155,6 +164,10 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     );
   }
   checkTls(config.tls, problems);
+  if (config.requestDeadlineMs <= config.minRevisionWaitMs || config.requestDeadlineMs <= config.readinessTimeoutMs)
+    problems.push(
+      'requestDeadlineMs must be longer than minRevisionWaitMs and readinessTimeoutMs (they wait within it)',
+    );
   if (config.maxConnections <= config.maxWatchStreams)
     problems.push('maxConnections must be larger than maxWatchStreams (every stream holds a connection)');
   if (!isLogFormat(config.logFormat))

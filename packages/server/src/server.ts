@@ -108,6 +108,7 @@ export class HeraldServer {
       ui: this.config.uiDir === null ? null : new StaticUi(this.config.uiDir),
       connections: connectionLimitsOf(this.config),
       onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
+      deadline: { ms: this.config.requestDeadlineMs, clock: deps.clock },
     });
     const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
     if (!deps.leadership) {

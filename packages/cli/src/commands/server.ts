@@ -69,6 +69,7 @@ interface ServerFlags extends ListenerTlsFlags, TokenCapFlags {
   postgres?: string;
   pgConnectTimeout: string;
   pgStatementTimeout: string;
+  requestDeadline: string;
   nodeId?: string;
   secretKeyFile?: string;
   logLevel: string;
@@ -98,6 +99,11 @@ export function registerServerCommand(program: Command): void {
       '--pg-statement-timeout <ms>',
       'with --postgres: bound on one statement (server side; the client gives up 5 s later); a request then gets 503',
       '30000',
+    )
+    .option(
+      '--request-deadline <ms>',
+      'answer every request within this (503 deadline_exceeded past it); with --postgres, below --pg-statement-timeout',
+      String(defaultServerConfig.requestDeadlineMs),
     )
     .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
     .option(
@@ -135,11 +141,19 @@ export function registerServerCommand(program: Command): void {
     // The data folder holds the store and the secret key: 0700, whatever the umask.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700);
+    const requestDeadlineMs = parseCount(flags.requestDeadline, '--request-deadline', 3_000, 3_600_000);
     if (postgresUrl) {
+      const statementTimeoutMs = parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000);
+      // The node must answer before the database gives up on a statement, or the client waits for the database.
+      if (requestDeadlineMs >= statementTimeoutMs)
+        throw new CliError(
+          `--request-deadline (${requestDeadlineMs} ms) must be shorter than --pg-statement-timeout (${statementTimeoutMs} ms)`,
+          2,
+        );
       store = await PostgresStore.open({
         connectionString: postgresUrl,
         connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
-        statementTimeoutMs: parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000),
+        statementTimeoutMs,
       });
       leadership = new PostgresLeadership({
         connectionString: postgresUrl,
@@ -160,7 +174,16 @@ export function registerServerCommand(program: Command): void {
       cipher,
       leadership,
       nodeId,
-      config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir, ...tokenCaps(flags) },
+      config: {
+        host,
+        port,
+        logLevel: flags.logLevel as 'info',
+        logFormat,
+        tls,
+        uiDir,
+        requestDeadlineMs,
+        ...tokenCaps(flags),
+      },
       ...(storeSize ? { storeSize } : {}),
     });
     let url: string;

@@ -88,7 +88,10 @@ export interface WatchRouteContext {
     | 'maxStreamBufferBytes'
     | 'heartbeatMs'
     | 'retryAfterSeconds'
-  >;
+  > & {
+    /** The node's request deadline (the control plane's); long polls get their longest wait on top. */
+    requestDeadlineMs?: number | undefined;
+  };
   backend: WatchBackend;
   /** Long polls' deadlines, and the report rate's refill. */
   clock: Clock;
@@ -113,6 +116,11 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     burst: ctx.config.reportBurstPerToken,
     clock: ctx.clock,
   });
+  // A long poll waits by design: its deadline is the node's plus its longest wait.
+  const longPoll =
+    ctx.config.requestDeadlineMs === undefined
+      ? {}
+      : { config: { deadlineMs: ctx.config.requestDeadlineMs + maxLongPollSeconds * 1000 } };
   const takeReport = (key: string): void => {
     try {
       reportRate.take(key);
@@ -217,6 +225,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
   app.get(
     '/v1/views/:ns',
     {
+      ...longPoll,
       schema: {
         tags: ['delivery'],
         summary: 'One view, signed (ETag = digest; If-None-Match → 304; wait=N long-polls up to N seconds)',
@@ -273,6 +282,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
   app.get(
     '/v1/route/:ns',
     {
+      ...longPoll,
       schema: {
         tags: ['delivery'],
         summary:
