@@ -16,3 +16,5 @@ export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, Watch
 export { fetchOpenApiDocument, readUiApiTypes, renderUiApiTypes, uiApiTypesPath } from './ui-api-types.js';
 export { makeTestPki } from './pki.js';
 export type { TestCertificate, TestPki } from './pki.js';
+export { adminApi, fleetAt, fleetOf, rolloutStatus, Simulation, stagedPolicy } from './rollout.js';
+export type { FleetItem, RolloutStatus, RolloutWaveStatus, WaveSpec } from './rollout.js';
