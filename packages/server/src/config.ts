@@ -60,7 +60,7 @@ export interface ServerConfig {
   /** Milliseconds between rollout controller passes (and, on a store other nodes share, route re-reads). */
   rolloutTickMs: number;
   /**
-   * Milliseconds a request may take from arrival to answer; past it, 503 `deadline_exceeded` with
+   * Milliseconds a request may take from its arrival (body included; arriving is bound by requestTimeoutMs) to its answer; past it, 503 `deadline_exceeded` with
    * Retry-After, whatever the handler still waits for (a store that stopped answering). Below any
    * client's patience and below the store's statement timeout, so the node answers first. Long
    * polls get their longest `wait` on top; watch streams end the deadline when they start.

@@ -10,18 +10,20 @@ const quiet = { level: 'silent' } as const;
 
 /**
  * Answers every request within its deadline: when a request has had no answer `ms` after it
- * arrived (a store that stopped answering, a lock held too long), it gets 503 `deadline_exceeded`
+ * arrived in full (a store that stopped answering, a lock held too long), it gets 503 `deadline_exceeded`
  * with Retry-After through the error handler, like any refusal. The handler is not stopped (a
  * statement in flight ends at the store's own timeout); whatever it answers later is dropped
  * without a log line per request, the request's one line having said it already.
  *
  * Not fastify's `handlerTimeout`: on Node 20 it is cleared when a request's body has been read
  * (the request's 'close' event), so a write, the request that most needs it, had no deadline.
- * Watch streams end theirs when they hijack the reply.
+ * A watch stream hijacks its reply, which then counts as sent: its timer finds nothing to do.
  */
 export function enforceRequestDeadline(app: FastifyInstance, deadline: { ms: number; clock: TimerClock }): void {
   const { clock } = deadline;
-  app.addHook('onRequest', async (request, reply) => {
+  // From the moment the request has arrived (its body parsed): arriving is bounded by the node's
+  // request timeout (408), so a slow upload is not mistaken for a slow store.
+  app.addHook('preValidation', async (request, reply) => {
     const ms = (request.routeOptions.config as RouteDeadline | undefined)?.deadlineMs ?? deadline.ms;
     const timer = clock.setTimeout(() => {
       if (reply.sent || reply.raw.headersSent) return;
