@@ -54,9 +54,32 @@ export function startProcess(command, args, { env = {}, ready, timeoutMs = 30_00
   });
 }
 
+/**
+ * A benchmark measures capacity, not policy: every simulated client shares the bench token, so the
+ * per-token caps (docs/security.md) are lifted to the node's own bounds.
+ */
+export const uncappedTokenArgs = [
+  '--max-streams-per-token',
+  '1000000',
+  '--reports-per-second-per-token',
+  '1000000',
+  '--report-burst-per-token',
+  '10000000',
+];
+
 export async function startHerald(extraArgs = [], env = {}, nodeArgs = []) {
   const port = await freePort();
-  const args = [...nodeArgs, heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...extraArgs];
+  const args = [
+    ...nodeArgs,
+    heraldBin,
+    'server',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--log-level',
+    'warn',
+    ...uncappedTokenArgs,
+    ...extraArgs,
+  ];
   if (!extraArgs.includes('--postgres') && !extraArgs.includes('--data'))
     args.push('--data', tempFolder('herald-bench-'));
   const { child } = await startProcess(process.execPath, args, {

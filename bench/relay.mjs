@@ -22,6 +22,7 @@ import {
   stopAll,
   table,
   tempFolder,
+  uncappedTokenArgs,
 } from './lib.mjs';
 
 const perRelay = Number(option('watchers', '1000'));
@@ -65,6 +66,7 @@ async function startRelay(upstream) {
       tempFolder('herald-relay-bench-'),
       '--log-level',
       'warn',
+      ...uncappedTokenArgs,
     ],
     { env: { HERALD_TOKEN: benchToken }, ready: /relay listening on (http\S+)/, name: 'herald relay' },
   );

@@ -17,6 +17,7 @@ import {
   stopAll,
   table,
   tempFolder,
+  uncappedTokenArgs,
 } from './lib.mjs';
 
 const watchers = Number(option('watchers', '10000'));
@@ -30,7 +31,17 @@ async function heraldServer() {
   const start = async () => {
     const { child } = await startProcess(
       process.execPath,
-      [heraldBin, 'server', '--listen', `127.0.0.1:${port}`, '--data', data, '--log-level', 'warn'],
+      [
+        heraldBin,
+        'server',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--data',
+        data,
+        '--log-level',
+        'warn',
+        ...uncappedTokenArgs,
+      ],
       {
         env: { HERALD_ADMIN_TOKEN: benchToken },
         ready: /listening on/,

@@ -133,3 +133,44 @@ export function readTrustFile(path: string): PublicKeyInfo[] {
 export function trustFlag(path: string | undefined): PublicKeyInfo[] | 'tofu' {
   return path ? readTrustFile(path) : 'tofu';
 }
+
+/** The per-token caps of a node that serves the watch API (server and relay alike). */
+export interface TokenCapFlags {
+  maxStreamsPerToken: string;
+  reportsPerSecondPerToken: string;
+  reportBurstPerToken: string;
+}
+
+type TokenCaps = { maxStreamsPerToken: number; reportsPerSecondPerToken: number; reportBurstPerToken: number };
+
+export function tokenCapOptions(command: Command, defaults: TokenCaps): Command {
+  return command
+    .option(
+      '--max-streams-per-token <n>',
+      'watch streams one token (or client certificate) may hold on this node; past it 429 too_many_streams',
+      String(defaults.maxStreamsPerToken),
+    )
+    .option(
+      '--reports-per-second-per-token <n>',
+      'reports one token may send per second once its burst is spent; past it 429 report_rate_limited',
+      String(defaults.reportsPerSecondPerToken),
+    )
+    .option(
+      '--report-burst-per-token <n>',
+      'reports one token may send at once (a fleet on one token reporting a release together)',
+      String(defaults.reportBurstPerToken),
+    );
+}
+
+export function tokenCaps(flags: TokenCapFlags): TokenCaps {
+  return {
+    maxStreamsPerToken: parseCount(flags.maxStreamsPerToken, '--max-streams-per-token', 1, 1_000_000),
+    reportsPerSecondPerToken: parseCount(
+      flags.reportsPerSecondPerToken,
+      '--reports-per-second-per-token',
+      1,
+      1_000_000,
+    ),
+    reportBurstPerToken: parseCount(flags.reportBurstPerToken, '--report-burst-per-token', 1, 10_000_000),
+  };
+}

@@ -8,48 +8,34 @@
 // Nothing here asserts a duration: every wait is a bounded poll (a liveness guard), and the bake
 // times are only long enough for a poll to see each wave.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { isTargeted, parsePolicy, type RolloutPolicy } from '@herald/core';
 import {
+  adminApi,
   eventually,
-  heraldBin,
+  fleetAt as fleetAtUrl,
+  fleetOf,
+  rolloutStatus,
+  Simulation as SimulationProcess,
+  stagedPolicy as policyDocument,
   startHeraldProcess,
   tempDir,
   testAdminToken,
+  type FleetItem,
+  type RolloutStatus,
   type ServerProcess,
+  type WaveSpec,
 } from '@herald/testkit';
 import { fails, heraldAt, ok, parseJson } from './helpers.js';
 
 const fleetSize = 200;
 
 // --- types of what the CLI and the API print ------------------------------------------------------
-
-interface WaveStatus {
-  index: number;
-  name: string;
-  percent: number;
-  status: 'done' | 'current' | 'pending';
-  targeted?: number;
-}
-
-interface RolloutStatus {
-  id: string;
-  state: 'running' | 'paused' | 'frozen' | 'succeeded' | 'rolled_back' | 'aborted';
-  wave: number;
-  waves: WaveStatus[];
-  gates: Array<{ name: string; value: number; threshold: number; pass: boolean; status: string }>;
-  fromSeq: number;
-  toSeq: number;
-  bakeRemainingMs: number;
-  reason: string | null;
-  observation: { targeted: number; reported: number; applied: number; rejected: number; unhealthy: number };
-}
 
 interface HistoryEntry {
   at: number;
@@ -68,16 +54,6 @@ interface RolloutState {
   toSeq: number;
   reason?: string;
   history: HistoryEntry[];
-}
-
-interface FleetItem {
-  instanceId: string;
-  attributes: Record<string, string>;
-  seq: number;
-  digest: string;
-  status: 'applied' | 'rejected';
-  reason?: string;
-  health: string;
 }
 
 interface Release {
@@ -99,6 +75,19 @@ interface AuditRecord {
 // --- child processes: every one is killed in `after`, whatever happened ----------------------------
 
 const children = new Set<ChildProcess>();
+
+/** The testkit's simulation, tracked so that `after` kills whatever a failed test left running. */
+class Simulation extends SimulationProcess {
+  constructor(url: string, args: string[]) {
+    super(url, args);
+    children.add(this.child);
+  }
+
+  override async kill(): Promise<void> {
+    await super.kill();
+    children.delete(this.child);
+  }
+}
 const servers = new Set<ServerProcess>();
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -126,59 +115,6 @@ async function stopServer(server: ServerProcess): Promise<void> {
   await server.kill('SIGKILL');
 }
 
-/** `herald simulate` as a child process: its summary lines, and the counts per release they give. */
-class Simulation {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly errors: string[] = [];
-  readonly exited: Promise<unknown>;
-
-  constructor(url: string, args: string[]) {
-    this.child = spawn(process.execPath, [heraldBin, 'simulate', '--report-interval', '1000', ...args], {
-      env: { ...process.env, HERALD_URL: url, HERALD_TOKEN: testAdminToken },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(this.child);
-    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
-    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.lines.push(line));
-    createInterface({ input: this.child.stderr as NodeJS.ReadableStream }).on('line', (line) => this.errors.push(line));
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async started(): Promise<void> {
-    await eventually(
-      () => {
-        assert.ok(this.alive, `herald simulate exited: ${this.errors.join(' | ')}`);
-        return this.lines.some((line) => /simulating \d+ instances/u.test(line));
-      },
-      { message: 'the simulated fleet to start', timeoutMs: 45_000, intervalMs: 200, fatal: () => true },
-    );
-  }
-
-  /** How many instances applied and rejected release `seq` so far (the summary lines are cumulative). */
-  counts(seq: number): { applied: number; rejected: number } {
-    const counts = { applied: 0, rejected: 0 };
-    const pattern = new RegExp(`release ${seq}: (\\d+) applied, (\\d+) rejected`, 'u');
-    for (const line of this.lines) {
-      const match = pattern.exec(line);
-      if (match) {
-        counts.applied = Math.max(counts.applied, Number(match[1]));
-        counts.rejected = Math.max(counts.rejected, Number(match[2]));
-      }
-    }
-    return counts;
-  }
-
-  async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
-    await this.exited;
-    children.delete(this.child);
-  }
-}
-
 // --- one control plane per scenario group ---------------------------------------------------------
 
 interface Plane {
@@ -193,21 +129,7 @@ function planeAt(url: string, dir: string): Plane {
     url,
     dir,
     herald: heraldAt(url, testAdminToken),
-    api: async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
-      const response = await fetch(new URL(path, url), {
-        method: init.method ?? 'GET',
-        headers: {
-          authorization: `Bearer ${testAdminToken}`,
-          accept: 'application/json',
-          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-        signal: AbortSignal.timeout(20_000),
-      });
-      const text = await response.text();
-      assert.ok(response.ok, `${init.method ?? 'GET'} ${path}: ${response.status} ${text}`);
-      return JSON.parse(text) as T;
-    },
+    api: adminApi(url),
   };
 }
 
@@ -230,29 +152,6 @@ before(async () => {
   const server = await startServer(join(dir.path, 'data'));
   shared = planeAt(server.url, dir.path);
 });
-
-interface WaveSpec {
-  name: string;
-  percent: number;
-  bake: string;
-  match?: Record<string, string[]>;
-}
-
-function policyDocument(waves: WaveSpec[], gates: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    strategy: 'staged',
-    waves,
-    gates: {
-      minReportRatio: 0.9,
-      maxRejectRatio: 0,
-      maxUnhealthyRatio: 0,
-      reportDeadline: '60s',
-      minInstances: 1,
-      ...gates,
-    },
-    autoRollback: true,
-  };
-}
 
 /**
  * A namespace with the given staged policy (written as YAML and set with `herald policy set`), the
@@ -298,31 +197,12 @@ async function put(plane: Plane, ns: string, key: string, value: unknown): Promi
 }
 
 async function fleet(plane: Plane, ns: string): Promise<FleetItem[]> {
-  return (await plane.api<{ instances: FleetItem[] }>(`/v1/fleet/${encodeURIComponent(ns)}`)).instances;
+  return fleetOf(plane.url, ns);
 }
 
 /** Waits until `count` instances report, every one applied at `seq`; returns them. */
 async function fleetAt(plane: Plane, ns: string, count: number, seq: number, timeoutMs = 45_000): Promise<FleetItem[]> {
-  let last = '';
-  try {
-    return await eventually(
-      async () => {
-        const items = await fleet(plane, ns);
-        const bySeq = new Map<string, number>();
-        for (const i of items) bySeq.set(`${i.seq}/${i.status}`, (bySeq.get(`${i.seq}/${i.status}`) ?? 0) + 1);
-        last = JSON.stringify(Object.fromEntries(bySeq));
-        return items.length === count && items.every((i) => i.seq === seq && i.status === 'applied') && items;
-      },
-      {
-        message: `${count} instances of ${ns} applied at release ${seq}`,
-        timeoutMs,
-        intervalMs: 250,
-        fatal: () => true,
-      },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; fleet by seq/status: ${last}`, { cause: error });
-  }
+  return fleetAtUrl(plane.url, ns, count, seq, timeoutMs);
 }
 
 async function cliStatus(plane: Plane, ns: string): Promise<RolloutStatus> {
@@ -330,11 +210,7 @@ async function cliStatus(plane: Plane, ns: string): Promise<RolloutStatus> {
 }
 
 async function apiStatus(plane: Plane, ns: string): Promise<RolloutStatus> {
-  const { rollout } = await plane.api<{ rollout: RolloutStatus | null }>(
-    `/v1/namespaces/${encodeURIComponent(ns)}/rollout`,
-  );
-  assert.ok(rollout, `${ns} has a rollout`);
-  return rollout;
+  return rolloutStatus(plane.url, ns);
 }
 
 async function rolloutHistory(plane: Plane, ns: string): Promise<RolloutState[]> {

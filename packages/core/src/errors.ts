@@ -58,11 +58,14 @@ export const errorCatalogue = {
   instance_limit: { status: 409, title: 'The namespace holds as many instance records as allowed' },
   precondition_failed: { status: 412, title: 'A precondition failed; nothing was changed' },
   precondition_required: { status: 428, title: 'The request must be conditional' },
+  too_many_streams: { status: 429, title: 'The credential holds as many watch streams as allowed' },
+  report_rate_limited: { status: 429, title: 'The credential sends reports faster than allowed' },
   schema_violation: { status: 422, title: 'The change violates the namespace schema' },
   invalid_flag: { status: 422, title: 'A feature flag in the change is not valid' },
   // The server itself
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is unavailable; retry later' },
+  deadline_exceeded: { status: 503, title: 'The request did not finish within its deadline' },
   shutting_down: { status: 503, title: 'The server is shutting down' },
   too_many_connections: { status: 503, title: 'The server holds as many connections as allowed' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -55,11 +55,11 @@ export async function readProblem(response: Response, now: number): Promise<Http
 
 /**
  * The watch client's error for a refused request: `http_error` with the status, the server's code
- * and (for a 503, the only status the protocol pairs with Retry-After) how long to wait.
+ * and (for a 503 shed or a 429 cap, the statuses the protocol pairs with Retry-After) how long to wait.
  * `refused` names what was refused, for the message: "the watch was refused".
  */
 export function problemError(problem: HttpProblem, refused: string): HeraldClientError {
-  const retryAfterMs = problem.status === 503 ? problem.retryAfterMs : undefined;
+  const retryAfterMs = problem.status === 503 || problem.status === 429 ? problem.retryAfterMs : undefined;
   return new HeraldClientError('http_error', `${refused}: ${problem.detail}`, {
     status: problem.status,
     ...(problem.code === undefined ? {} : { serverCode: problem.code }),

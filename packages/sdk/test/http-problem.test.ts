@@ -45,10 +45,11 @@ void describe('problemError', () => {
     assert.deepEqual([error.status, error.serverCode, error.retryAfterMs], [403, 'forbidden', undefined]);
   });
 
-  void it('carries Retry-After only for a 503, the status the protocol pairs it with', () => {
+  void it('carries Retry-After only for a 503 shed and a 429 cap, the statuses the protocol pairs it with', () => {
     const base = { code: undefined, detail: 'd', retryAfterMs: 2000, document: undefined };
     assert.equal(problemError({ ...base, status: 503 }, 'x').retryAfterMs, 2000);
-    assert.equal(problemError({ ...base, status: 429 }, 'x').retryAfterMs, undefined);
+    assert.equal(problemError({ ...base, status: 429 }, 'x').retryAfterMs, 2000);
+    assert.equal(problemError({ ...base, status: 400 }, 'x').retryAfterMs, undefined);
   });
 });
 

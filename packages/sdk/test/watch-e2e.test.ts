@@ -600,6 +600,48 @@ void describe('watch, end to end against a real server', () => {
     }
   });
 
+  void it('treats 429 too_many_streams like a shed: waits out Retry-After, then connects once a slot is free', async () => {
+    const own = await startTestServer({ config: { maxStreamsPerToken: 1, retryAfterSeconds: 1 } });
+    try {
+      const ownKeys = (await own.admin.get<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys;
+      await createNamespace('e2e-capped', { v: 1 }, own);
+      const options = {
+        url: own.url,
+        token: own.adminToken,
+        views: [{ namespace: 'e2e-capped' }],
+        trustedKeys: ownKeys,
+        reconnect: { baseMs: 10, capMs: 20 },
+      };
+      const first = new HeraldClient({ ...options, instanceId: 'capped-1' });
+      await first.start();
+      await first.ready();
+      const second = new HeraldClient({ ...options, instanceId: 'capped-2' });
+      const statuses = second.status();
+      try {
+        await second.start();
+        const down = await next('the 429', statuses, isStatus('disconnected'));
+        const error =
+          down.type === 'disconnected'
+            ? (down.error as { serverCode?: string; status?: number; retryAfterMs?: number })
+            : {};
+        assert.deepEqual([error.serverCode, error.status, error.retryAfterMs], ['too_many_streams', 429, 1000]);
+        const wait = await next('reconnecting', statuses, isStatus('reconnecting'));
+        assert.ok(
+          wait.type === 'reconnecting' && wait.delayMs >= 1000 && wait.delayMs <= 1020,
+          'Retry-After plus jitter',
+        );
+        await first.close();
+        await second.ready();
+        assert.equal(second.get('e2e-capped', 'v'), 1);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   void it('close() releases everything: a process that closes its client exits by itself', async () => {
     await createNamespace('e2e-exit', { v: 1 });
     const sdk = fileURLToPath(new URL('../src/index.js', import.meta.url));

@@ -29,6 +29,16 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** Watch streams one node serves; past it, new ones get 503 + Retry-After. */
   maxWatchStreams: number;
+  /**
+   * Watch streams one credential (a token's lineage, a client certificate) holds on this node; past
+   * it, new ones get 429 `too_many_streams`. An SDK opens one stream, an agent or a relay one per
+   * connection: the cap is for a fleet sharing one token, not for one instance.
+   */
+  maxStreamsPerToken: number;
+  /** Reports per second one credential may send (a relay's clients each count as their own); past the burst, 429 `report_rate_limited`. */
+  reportsPerSecondPerToken: number;
+  /** Reports one credential may send at once before reportsPerSecondPerToken applies (a fleet reporting a release together). */
+  reportBurstPerToken: number;
   /** Unsent bytes a watch stream may queue before the client is cut off (it resumes with what it holds). */
   maxStreamBufferBytes: number;
   /** Milliseconds between heartbeats on every watch stream. */
@@ -53,6 +63,13 @@ export interface ServerConfig {
   tokenCacheMs: number;
   /** Milliseconds between rollout controller passes (and, on a store other nodes share, route re-reads). */
   rolloutTickMs: number;
+  /**
+   * Milliseconds a request may take from its arrival (body included; arriving is bound by requestTimeoutMs) to its answer; past it, 503 `deadline_exceeded` with
+   * Retry-After, whatever the handler still waits for (a store that stopped answering). Below any
+   * client's patience and below the store's statement timeout, so the node answers first. Long
+   * polls get their longest `wait` on top; watch streams end the deadline when they start.
+   */
+  requestDeadlineMs: number;
   /** Milliseconds /readyz waits for the store's round trip before it answers unready (503). */
   readinessTimeoutMs: number;
   logLevel: LogLevel;
@@ -85,6 +102,9 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxWatchStreams: 18_000,
+  maxStreamsPerToken: 2_000,
+  reportsPerSecondPerToken: 1_000,
+  reportBurstPerToken: 10_000,
   maxStreamBufferBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
   reportFlushMs: 1000,
@@ -98,6 +118,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   tokenCacheMs: 5_000,
   rolloutTickMs: 500,
   readinessTimeoutMs: 1500,
+  requestDeadlineMs: 10_000,
   logLevel: 'info',
   logFormat: 'json',
   slowRequestMs: 1000,
@@ -122,6 +143,9 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'requestTimeoutMs',
       'keepAliveTimeoutMs',
       'maxWatchStreams',
+      'maxStreamsPerToken',
+      'reportsPerSecondPerToken',
+      'reportBurstPerToken',
       'maxStreamBufferBytes',
       'heartbeatMs',
       'reportFlushMs',
@@ -135,6 +159,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'tokenCacheMs',
       'rolloutTickMs',
       'readinessTimeoutMs',
+      'requestDeadlineMs',
       'minRevisionWaitMs',
       'shutdownGraceMs',
       'slowRequestMs',
@@ -147,6 +172,10 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     );
   }
   checkTls(config.tls, problems);
+  if (config.requestDeadlineMs <= config.minRevisionWaitMs || config.requestDeadlineMs <= config.readinessTimeoutMs)
+    problems.push(
+      'requestDeadlineMs must be longer than minRevisionWaitMs and readinessTimeoutMs (they wait within it)',
+    );
   if (config.maxConnections <= config.maxWatchStreams)
     problems.push('maxConnections must be larger than maxWatchStreams (every stream holds a connection)');
   if (!isLogFormat(config.logFormat))

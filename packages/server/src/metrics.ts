@@ -19,9 +19,15 @@ export class DeliveryMetrics {
     help: 'Connections answered 503 too_many_connections and closed at the maxConnections cap',
     registers: [this.registry],
   });
-  readonly watchStreamsRefused = new Counter({
-    name: 'herald_watch_streams_refused_total',
-    help: 'Watch streams refused with 503 at the maxWatchStreams cap (shed load)',
+  readonly streamsRefused = new Counter({
+    name: 'herald_streams_refused_total',
+    help: 'Watch streams refused: reason "token" (429 too_many_streams, the credential holds maxStreamsPerToken) or "node" (503, the node holds maxWatchStreams)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly reportsLimited = new Counter({
+    name: 'herald_reports_limited_total',
+    help: 'Reports refused with report_rate_limited (a credential past reportsPerSecondPerToken and its burst)',
     registers: [this.registry],
   });
   readonly slowClientsCut = new Counter({

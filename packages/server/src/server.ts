@@ -123,6 +123,7 @@ export class HeraldServer {
       ui: this.config.uiDir === null ? null : new StaticUi(this.config.uiDir),
       connections: connectionLimitsOf(this.config),
       onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
+      deadline: { ms: this.config.requestDeadlineMs, clock: deps.clock },
     });
     const leadership = deps.leadership ?? new LocalLeadership({ clock: deps.clock });
     if (!deps.leadership) {
@@ -320,9 +321,7 @@ export class HeraldServer {
       registerWatchRoutes(routes, {
         config: this.config,
         clock: deps.clock,
-        watchStreams: this.metrics.watchStreams,
-        watchStreamsRefused: this.metrics.watchStreamsRefused,
-        slowClientsCut: this.metrics.slowClientsCut,
+        metrics: this.metrics,
         log: this.#app.log,
         backend: {
           authenticate: (request) => context.principal(request),

@@ -105,6 +105,9 @@ void describe('/metrics', () => {
     assert.equal(exposition.types.get('herald_commits_total'), 'counter');
     assert.equal(exposition.types.get('herald_committed_changes_total'), 'counter');
     assert.equal(exposition.types.get('herald_revision'), 'gauge');
+    // The per-credential caps (their counts are checked where they move: token-caps.test.ts).
+    assert.equal(exposition.types.get('herald_streams_refused_total'), 'counter');
+    assert.equal(exposition.types.get('herald_reports_limited_total'), 'counter');
     assert.ok(
       exposition.samples.some((s) => s.name.startsWith('herald_process_')),
       'process metrics are exported too',

@@ -18,3 +18,5 @@ export { makeTestPki } from './pki.js';
 export type { TestCertificate, TestPki } from './pki.js';
 export { Topology } from './netns.js';
 export type { TopologyNode } from './netns.js';
+export { adminApi, fleetAt, fleetOf, rolloutStatus, Simulation, stagedPolicy } from './rollout.js';
+export type { FleetItem, RolloutStatus, RolloutWaveStatus, WaveSpec } from './rollout.js';

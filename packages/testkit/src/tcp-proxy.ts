@@ -4,7 +4,9 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
  * A TCP proxy on 127.0.0.1 port 0 in front of a real server (PostgreSQL), for fault tests:
  * `blackhole()` stops forwarding in both directions without closing anything, as a network that
  * silently drops packets does (new connections are accepted and then hear nothing); `heal()`
- * forwards again, including what was held back; `cut()` closes every connection.
+ * forwards again, including what was held back; `cut()` closes every connection. `pause()` stops
+ * reading from every socket (new connections too), as a SIGSTOPped server does: the kernel's
+ * buffers fill and the peer's writes stall, nothing is closed; `resume()` reads again.
  */
 export class TcpProxy {
   readonly #server: Server;
@@ -13,6 +15,7 @@ export class TcpProxy {
   /** What arrived while blackholed, to deliver on heal (TCP would retransmit it). */
   #held: Array<() => void> = [];
   #blackholed = false;
+  #paused = false;
 
   private constructor(server: Server, target: { host: string; port: number }) {
     this.#server = server;
@@ -49,6 +52,24 @@ export class TcpProxy {
     for (const deliver of held) deliver();
   }
 
+  /** Stops reading from every socket, both ways, new connections too, closing none (a paused process). */
+  pause(): void {
+    this.#paused = true;
+    for (const { client, upstream } of this.#pairs) {
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** Reads again. */
+  resume(): void {
+    this.#paused = false;
+    for (const { client, upstream } of this.#pairs) {
+      client.resume();
+      upstream.resume();
+    }
+  }
+
   /** Closes every connection through the proxy. */
   cut(): void {
     for (const { client, upstream } of this.#pairs) {
@@ -83,5 +104,9 @@ export class TcpProxy {
     };
     client.on('data', forward(upstream));
     upstream.on('data', forward(client));
+    if (this.#paused) {
+      client.pause();
+      upstream.pause();
+    }
   }
 }

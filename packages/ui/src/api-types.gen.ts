@@ -3666,7 +3666,7 @@ export interface paths {
     put?: never;
     /**
      * Many instances' reports at once (relays forward their clients' reports so)
-     * @description A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.
+     * @description A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that (or, for a relay's credential, to the client's own). Reports of instances bound to another credential, past a namespace's instance limit, or past the report rate of whom they are bound to (report_rate_limited), are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.
      */
     post: {
       parameters: {

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { tokenFromFile } from '@herald/sdk';
-import { Relay } from '@herald/server';
-import { parseListen, requireToken, trustFlag } from '../flags.js';
+import { defaultRelayConfig, Relay } from '@herald/server';
+import { parseListen, requireToken, tokenCapOptions, tokenCaps, trustFlag, type TokenCapFlags } from '../flags.js';
+import { listenerTls, listenerTlsOptions, type ListenerTlsFlags } from '../tls-flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
 export function registerRelayCommand(program: Command): void {
-  program
+  const command = program
     .command('relay')
     .description('a relay: serves the watch, view and report API from an upstream, with a verified disk cache')
     .requiredOption(
@@ -26,52 +27,61 @@ export function registerRelayCommand(program: Command): void {
       "trusted public keys (GET /v1/keys); without it, the upstream's keys are trusted on first contact and pinned",
     )
     .option('--name <name>', "this relay's name in forwarded reports and release traces (default: the host name)")
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
-    .action(
-      async (flags: {
-        upstream: string;
-        listen: string;
-        cache: string;
-        token?: string;
-        tokenFile?: string;
-        upstreamTlsCert?: string;
-        upstreamTlsKey?: string;
-        upstreamTlsCa?: string;
-        trust?: string;
-        name?: string;
-        logLevel: string;
-      }) => {
-        if (flags.token !== undefined && flags.tokenFile !== undefined)
-          throw new CliError('give --token or --token-file, not both', 2);
-        const token = flags.tokenFile === undefined ? requireToken(flags) : tokenFromFile(flags.tokenFile);
-        if ((flags.upstreamTlsCert === undefined) !== (flags.upstreamTlsKey === undefined))
-          throw new CliError('--upstream-tls-cert and --upstream-tls-key go together', 2);
-        const file = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
-        const upstreamTls =
-          flags.upstreamTlsCert === undefined && flags.upstreamTlsCa === undefined
-            ? undefined
-            : { cert: file(flags.upstreamTlsCert), key: file(flags.upstreamTlsKey), ca: file(flags.upstreamTlsCa) };
-        const { host, port } = parseListen(flags.listen);
-        const relay = new Relay({
-          upstream: flags.upstream,
-          token,
-          ...(upstreamTls === undefined ? {} : { upstreamTls }),
-          trust: trustFlag(flags.trust),
-          cacheDir: flags.cache,
-          host,
-          port,
-          logLevel: flags.logLevel,
-          ...(flags.name === undefined ? {} : { name: flags.name }),
-          onTrustOnFirstUse: (keys) =>
-            warn(
-              `trusting the upstream's signing keys on first contact and pinning them: ${keys.map((k) => k.keyId).join(', ')}`,
-            ),
-        });
-        const url = await relay.listen();
-        printLine(`herald: relay listening on ${url} (upstream ${flags.upstream}, cache ${flags.cache})`);
-        await runUntilSignal(relay);
-        // Stopped: no upstream retry left scheduled may keep the process alive.
-        process.exit(0);
-      },
-    );
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn');
+  // The relay's own listener and its clients' caps take the server's flags.
+  listenerTlsOptions(command);
+  tokenCapOptions(command, defaultRelayConfig);
+  command.action(
+    async (
+      flags: ListenerTlsFlags &
+        TokenCapFlags & {
+          upstream: string;
+          listen: string;
+          cache: string;
+          token?: string;
+          tokenFile?: string;
+          upstreamTlsCert?: string;
+          upstreamTlsKey?: string;
+          upstreamTlsCa?: string;
+          trust?: string;
+          name?: string;
+          logLevel: string;
+        },
+    ) => {
+      if (flags.token !== undefined && flags.tokenFile !== undefined)
+        throw new CliError('give --token or --token-file, not both', 2);
+      const token = flags.tokenFile === undefined ? requireToken(flags) : tokenFromFile(flags.tokenFile);
+      if ((flags.upstreamTlsCert === undefined) !== (flags.upstreamTlsKey === undefined))
+        throw new CliError('--upstream-tls-cert and --upstream-tls-key go together', 2);
+      const file = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+      const upstreamTls =
+        flags.upstreamTlsCert === undefined && flags.upstreamTlsCa === undefined
+          ? undefined
+          : { cert: file(flags.upstreamTlsCert), key: file(flags.upstreamTlsKey), ca: file(flags.upstreamTlsCa) };
+      const { host, port } = parseListen(flags.listen);
+      const tls = listenerTls(flags);
+      const relay = new Relay({
+        tls,
+        ...tokenCaps(flags),
+        upstream: flags.upstream,
+        token,
+        ...(upstreamTls === undefined ? {} : { upstreamTls }),
+        trust: trustFlag(flags.trust),
+        cacheDir: flags.cache,
+        host,
+        port,
+        logLevel: flags.logLevel,
+        ...(flags.name === undefined ? {} : { name: flags.name }),
+        onTrustOnFirstUse: (keys) =>
+          warn(
+            `trusting the upstream's signing keys on first contact and pinning them: ${keys.map((k) => k.keyId).join(', ')}`,
+          ),
+      });
+      const url = await relay.listen();
+      printLine(`herald: relay listening on ${url} (upstream ${flags.upstream}, cache ${flags.cache})`);
+      await runUntilSignal(relay);
+      // Stopped: no upstream retry left scheduled may keep the process alive.
+      process.exit(0);
+    },
+  );
 }

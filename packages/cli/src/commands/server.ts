@@ -4,14 +4,12 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SecretCipher, systemClock } from '@herald/core';
 import {
-  checkClientIdentities,
   checkSecretKey,
   createServer,
+  defaultServerConfig,
   ensureBootstrapAdmin,
   isLogFormat,
-  type ClientIdentity,
   type LogFormat,
-  type ServerTls,
 } from '@herald/server';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -24,7 +22,8 @@ import {
   type Leadership,
   type Store,
 } from '@herald/store';
-import { parseCount, parseListen } from '../flags.js';
+import { parseCount, parseListen, tokenCapOptions, tokenCaps, type TokenCapFlags } from '../flags.js';
+import { listenerTls, listenerTlsOptions, type ListenerTlsFlags } from '../tls-flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -64,20 +63,17 @@ function fileSize(path: string): number {
   }
 }
 
-interface ServerFlags {
+interface ServerFlags extends ListenerTlsFlags, TokenCapFlags {
   data: string;
   listen: string;
   postgres?: string;
   pgConnectTimeout: string;
   pgStatementTimeout: string;
+  requestDeadline: string;
   nodeId?: string;
   secretKeyFile?: string;
   logLevel: string;
   logFormat?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsClientCa?: string;
-  tlsIdentities?: string;
   uiDir?: string;
   ui: boolean;
 }
@@ -86,7 +82,7 @@ interface ServerFlags {
 const controllerLeadership = 'controller';
 
 export function registerServerCommand(program: Command): void {
-  program
+  const command = program
     .command('server')
     .description(
       'run a control-plane node: embedded SQLite by default, or one of several stateless nodes on PostgreSQL',
@@ -104,6 +100,11 @@ export function registerServerCommand(program: Command): void {
       'with --postgres: bound on one statement (server side; the client gives up 5 s later); a request then gets 503',
       '30000',
     )
+    .option(
+      '--request-deadline <ms>',
+      'answer every request within this (503 deadline_exceeded past it); with --postgres, below --pg-statement-timeout',
+      String(defaultServerConfig.requestDeadlineMs),
+    )
     .option('--node-id <id>', 'name of this node in /v1/cluster and logs (default host:pid)')
     .option(
       '--secret-key-file <file>',
@@ -115,109 +116,117 @@ export function registerServerCommand(program: Command): void {
       'info',
     )
     .option('--log-format <format>', 'json or pretty (short human lines); default: pretty on a terminal, else json')
-    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
-    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
-    .option('--tls-client-ca <file>', 'ask for client certificates issued by these CAs (PEM bundle; mutual TLS)')
-    .option(
-      '--tls-identities <file>',
-      'JSON list of client certificate identities: [{"match": {"uri"|"cn"|"dns": glob}, "scopes": [...]}] (docs/security.md)',
-    )
     .option('--ui-dir <dir>', 'serve the web UI from this build folder (default: packages/ui/dist when it was built)')
-    .option('--no-ui', 'serve no web UI')
-    .action(async (flags: ServerFlags) => {
-      const { host, port } = parseListen(flags.listen);
-      const logFormat = pickLogFormat(flags.logFormat);
-      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined))
-        throw new CliError('--tls-cert and --tls-key go together', 2);
-      const tls = serverTls(flags);
-      const dataDir = resolve(flags.data);
-      let uiDir: string | null = null;
-      if (flags.ui && flags.uiDir !== undefined) {
-        uiDir = resolve(flags.uiDir);
-        if (!existsSync(join(uiDir, 'index.html'))) throw new CliError(`--ui-dir ${flags.uiDir} has no index.html`, 2);
-      } else if (flags.ui && existsSync(join(builtUiDir, 'index.html'))) {
-        uiDir = builtUiDir;
-      }
-      const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
-      const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
-      const dbPath = join(dataDir, 'herald.db');
-      let store: Store;
-      let leadership: Leadership;
-      let storeSize: (() => Promise<number>) | undefined;
-      // The data folder holds the store and the secret key: 0700, whatever the umask.
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      chmodSync(dataDir, 0o700);
-      if (postgresUrl) {
-        store = await PostgresStore.open({
-          connectionString: postgresUrl,
-          connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
-          statementTimeoutMs: parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000),
-        });
-        leadership = new PostgresLeadership({
-          connectionString: postgresUrl,
-          name: controllerLeadership,
-          holder: `${nodeId}:${randomBytes(3).toString('hex')}`,
-        });
-      } else {
-        store = SqliteStore.open({ path: dbPath });
-        leadership = new LocalLeadership();
-        storeSize = async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`);
-      }
-      const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
-      await checkSecretKey(store, cipher);
-      const bootstrap = await ensureBootstrapAdmin(store, systemClock, process.env.HERALD_ADMIN_TOKEN);
-      const server = createServer({
-        store,
-        clock: systemClock,
-        cipher,
-        leadership,
-        nodeId,
-        config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir },
-        ...(storeSize ? { storeSize, dataDir } : {}),
-      });
-      let url: string;
-      try {
-        url = await server.listen();
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-        await store.close();
+    .option('--no-ui', 'serve no web UI');
+  listenerTlsOptions(command);
+  tokenCapOptions(command, defaultServerConfig);
+  command.action(async (flags: ServerFlags) => {
+    const { host, port } = parseListen(flags.listen);
+    const logFormat = pickLogFormat(flags.logFormat);
+    const tls = listenerTls(flags);
+    const dataDir = resolve(flags.data);
+    let uiDir: string | null = null;
+    if (flags.ui && flags.uiDir !== undefined) {
+      uiDir = resolve(flags.uiDir);
+      if (!existsSync(join(uiDir, 'index.html'))) throw new CliError(`--ui-dir ${flags.uiDir} has no index.html`, 2);
+    } else if (flags.ui && existsSync(join(builtUiDir, 'index.html'))) {
+      uiDir = builtUiDir;
+    }
+    const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
+    const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
+    const dbPath = join(dataDir, 'herald.db');
+    let store: Store;
+    let leadership: Leadership;
+    let storeSize: (() => Promise<number>) | undefined;
+    // The data folder holds the store and the secret key: 0700, whatever the umask.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    const requestDeadlineMs = parseCount(flags.requestDeadline, '--request-deadline', 3_000, 3_600_000);
+    if (postgresUrl) {
+      const statementTimeoutMs = parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000);
+      // The node must answer before the database gives up on a statement, or the client waits for the database.
+      if (requestDeadlineMs >= statementTimeoutMs)
         throw new CliError(
-          `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
+          `--request-deadline (${requestDeadlineMs} ms) must be shorter than --pg-statement-timeout (${statementTimeoutMs} ms)`,
+          2,
         );
-      }
-      await leadership.start();
-      printLine(
-        `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
-      );
-      if (uiDir) printLine(`herald: web UI at ${url}/`);
-      if (bootstrap.generatedToken) {
-        const file = writeAdminTokenFile(dataDir, bootstrap.generatedToken);
-        printLine(
-          `herald: admin token (shown once; also in ${file}, readable by you only): ${bootstrap.generatedToken}`,
-        );
-        printLine(
-          `herald: lost it? restart the server with HERALD_ADMIN_TOKEN=<a secret of 8+ characters>: that secret is then registered with admin rights too`,
-        );
-        printLine(
-          `herald: next: export HERALD_URL=${url} HERALD_TOKEN=$(cat ${shellQuote(file)}); herald ns create demo`,
-        );
-      } else if (bootstrap.registeredId) {
-        printLine(
-          `herald: registered the token in HERALD_ADMIN_TOKEN with admin rights on every namespace (id ${bootstrap.registeredId})`,
-        );
-      }
-      await runUntilSignal({
-        // Order: stop taking requests and drain them, hand leadership over, then release the store.
-        close: async () => {
-          await server.close();
-          await leadership.close();
-          await store.close();
-        },
+      store = await PostgresStore.open({
+        connectionString: postgresUrl,
+        connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
+        statementTimeoutMs,
       });
-      printLine('herald: control plane stopped');
-      // Stopped: nothing the store or its pool left scheduled may keep the process alive.
-      process.exit(0);
+      leadership = new PostgresLeadership({
+        connectionString: postgresUrl,
+        name: controllerLeadership,
+        holder: `${nodeId}:${randomBytes(3).toString('hex')}`,
+      });
+    } else {
+      store = SqliteStore.open({ path: dbPath });
+      leadership = new LocalLeadership();
+      storeSize = async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`);
+    }
+    const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
+    await checkSecretKey(store, cipher);
+    const bootstrap = await ensureBootstrapAdmin(store, systemClock, process.env.HERALD_ADMIN_TOKEN);
+    const server = createServer({
+      store,
+      clock: systemClock,
+      cipher,
+      leadership,
+      nodeId,
+      config: {
+        host,
+        port,
+        logLevel: flags.logLevel as 'info',
+        logFormat,
+        tls,
+        uiDir,
+        requestDeadlineMs,
+        ...tokenCaps(flags),
+      },
+      ...(storeSize ? { storeSize, dataDir } : {}),
     });
+    let url: string;
+    try {
+      url = await server.listen();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      await store.close();
+      throw new CliError(
+        `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
+      );
+    }
+    await leadership.start();
+    printLine(
+      `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
+    );
+    if (uiDir) printLine(`herald: web UI at ${url}/`);
+    if (bootstrap.generatedToken) {
+      const file = writeAdminTokenFile(dataDir, bootstrap.generatedToken);
+      printLine(`herald: admin token (shown once; also in ${file}, readable by you only): ${bootstrap.generatedToken}`);
+      printLine(
+        `herald: lost it? restart the server with HERALD_ADMIN_TOKEN=<a secret of 8+ characters>: that secret is then registered with admin rights too`,
+      );
+      printLine(
+        `herald: next: export HERALD_URL=${url} HERALD_TOKEN=$(cat ${shellQuote(file)}); herald ns create demo`,
+      );
+    } else if (bootstrap.registeredId) {
+      printLine(
+        `herald: registered the token in HERALD_ADMIN_TOKEN with admin rights on every namespace (id ${bootstrap.registeredId})`,
+      );
+    }
+    await runUntilSignal({
+      // Order: stop taking requests and drain them, hand leadership over, then release the store.
+      close: async () => {
+        await server.close();
+        await leadership.close();
+        await store.close();
+      },
+    });
+    printLine('herald: control plane stopped');
+    // Stopped: nothing the store or its pool left scheduled may keep the process alive.
+    process.exit(0);
+  });
 
   program
     .command('migrate')
@@ -231,35 +240,6 @@ export function registerServerCommand(program: Command): void {
           : `schema migrated from version ${result.from} to ${result.to}`,
       );
     });
-}
-
-/** The TLS settings of the flags: a serving certificate, and client certificates with their identities. */
-function serverTls(flags: ServerFlags): ServerTls | null {
-  if ((flags.tlsClientCa !== undefined || flags.tlsIdentities !== undefined) && flags.tlsCert === undefined)
-    throw new CliError('--tls-client-ca and --tls-identities need --tls-cert and --tls-key', 2);
-  if ((flags.tlsClientCa === undefined) !== (flags.tlsIdentities === undefined))
-    throw new CliError('--tls-client-ca and --tls-identities go together', 2);
-  if (!flags.tlsCert || !flags.tlsKey) return null;
-  return {
-    cert: readFileSync(flags.tlsCert),
-    key: readFileSync(flags.tlsKey),
-    ...(flags.tlsClientCa === undefined ? {} : { clientCa: readFileSync(flags.tlsClientCa) }),
-    ...(flags.tlsIdentities === undefined ? {} : { clientIdentities: readIdentities(flags.tlsIdentities) }),
-  };
-}
-
-/** A JSON file of client identities, checked here so that a mistake names the file. */
-export function readIdentities(file: string): ClientIdentity[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new CliError(`--tls-identities ${file}: ${(error as Error).message}`, 2);
-  }
-  const problems: string[] = [];
-  checkClientIdentities(parsed, problems, file);
-  if (problems.length > 0) throw new CliError(`--tls-identities: ${problems.join('; ')}`, 2);
-  return parsed as ClientIdentity[];
 }
 
 /** --log-format, else pretty when a person reads stdout, else JSON for whatever collects it. */

@@ -45,6 +45,16 @@ export type CollectedReport = Omit<InstanceReport, 'views'> & {
  * the client's own id when the forwarding credential is a relay's (scope `relay`), else the
  * forwarder's id and the client's, so no other token can report as another token's instances.
  */
+/**
+ * Who a report is bound to: the credential's lineage, which a token rotation keeps (tokenLineage);
+ * for a report a relay forwards, the relay's lineage and its client's.
+ */
+export function reporterOf(principal: Pick<Principal, 'tokenId'>, onBehalfOf?: string): string {
+  return onBehalfOf === undefined
+    ? tokenLineage(principal.tokenId)
+    : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`;
+}
+
 export function normaliseReport(
   principal: Principal,
   input: ReportInput,
@@ -72,11 +82,7 @@ export function normaliseReport(
   return {
     instanceId: input.instanceId,
     reporter:
-      onBehalfOf === undefined
-        ? tokenLineage(principal.tokenId)
-        : speaksForClient
-          ? tokenLineage(onBehalfOf)
-          : `${tokenLineage(principal.tokenId)}/${tokenLineage(onBehalfOf)}`,
+      speaksForClient && onBehalfOf !== undefined ? tokenLineage(onBehalfOf) : reporterOf(principal, onBehalfOf),
     attributes: input.attributes ?? {},
     health: input.health?.status ?? 'ok',
     healthDetail: input.health?.detail ?? '',

@@ -3,7 +3,7 @@ import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HeraldError, type Limits } from '@herald/core';
+import { HeraldError, type Limits, type TimerClock } from '@herald/core';
 import { parseJsonBody } from './body.js';
 import { answerClientError, createLimitedServer, type ConnectionLimits } from './connection-limits.js';
 import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
@@ -11,6 +11,7 @@ import type { HeraldApp } from './context.js';
 import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
 import { logRequest, noteRefusal } from './request-log.js';
+import { enforceRequestDeadline } from './request-deadline.js';
 import { Entry, Namespace, Problem } from './schemas.js';
 import type { StaticUi } from './static-ui.js';
 
@@ -34,6 +35,11 @@ export interface AppOptions {
   connections?: ConnectionLimits;
   /** Called for each connection refused at the cap (a metric). */
   onConnectionRefused?: () => void;
+  /**
+   * Milliseconds from a request's arrival to its answer, at most, on `clock`; then 503
+   * `deadline_exceeded` (request-deadline.ts). A route may set its own in `config.deadlineMs`.
+   */
+  deadline?: { ms: number; clock: TimerClock };
 }
 
 /** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
@@ -149,6 +155,7 @@ export function buildApp(options: AppOptions): HeraldApp {
       redact: ['req.headers.authorization', 'req.headers["x-ms-content-sha256"]'],
     },
     bodyLimit: options.limits.maxBodyBytes,
+
     genReqId: () => `req-${randomBytes(6).toString('hex')}`,
     // fastify's own request lines ("incoming request", "request completed") are replaced by one
     // line per request at a level that fits it (request-log.ts).
@@ -201,6 +208,8 @@ export function buildApp(options: AppOptions): HeraldApp {
       throw new HeraldError('shutting_down', 'the server is shutting down; retry on another node or later');
     }
   });
+
+  if (options.deadline) enforceRequestDeadline(app, options.deadline);
 
   const slowRequestMs = options.slowRequestMs ?? 1000;
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply, slowRequestMs));

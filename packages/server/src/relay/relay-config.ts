@@ -6,6 +6,7 @@ import {
   checkLimits,
   checkListen,
   checkPositiveIntegers,
+  checkTls,
   defaultServerConfig,
   type LogLevel,
   type ServerConfig,
@@ -19,6 +20,9 @@ type SharedSettings = Pick<
   | 'retryAfterSeconds'
   | 'shutdownGraceMs'
   | 'maxWatchStreams'
+  | 'maxStreamsPerToken'
+  | 'reportsPerSecondPerToken'
+  | 'reportBurstPerToken'
   | 'maxStreamBufferBytes'
   | 'heartbeatMs'
   | 'reportFlushMs'
@@ -27,6 +31,7 @@ type SharedSettings = Pick<
   | 'headersTimeoutMs'
   | 'requestTimeoutMs'
   | 'keepAliveTimeoutMs'
+  | 'tls'
 >;
 
 export interface RelayConfig extends SharedSettings {
@@ -79,10 +84,15 @@ export const defaultRelayConfig = Object.freeze({
   retryAfterSeconds: defaultServerConfig.retryAfterSeconds,
   shutdownGraceMs: defaultServerConfig.shutdownGraceMs,
   maxWatchStreams: defaultServerConfig.maxWatchStreams,
+  maxStreamsPerToken: defaultServerConfig.maxStreamsPerToken,
+  reportsPerSecondPerToken: defaultServerConfig.reportsPerSecondPerToken,
+  reportBurstPerToken: defaultServerConfig.reportBurstPerToken,
   maxConnections: defaultServerConfig.maxConnections,
   headersTimeoutMs: defaultServerConfig.headersTimeoutMs,
   requestTimeoutMs: defaultServerConfig.requestTimeoutMs,
   keepAliveTimeoutMs: defaultServerConfig.keepAliveTimeoutMs,
+  // The relay's own listener: HTTPS, and client certificates mapped to scopes, exactly as the control plane's.
+  tls: null,
   maxStreamBufferBytes: defaultServerConfig.maxStreamBufferBytes,
   heartbeatMs: defaultServerConfig.heartbeatMs,
   reportFlushMs: defaultServerConfig.reportFlushMs,
@@ -124,12 +134,16 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
   const problems: string[] = [];
   checkLimits(limits, problems);
   checkListen(config, problems);
+  checkTls(config.tls, problems);
   checkPositiveIntegers(
     config,
     [
       'retryAfterSeconds',
       'shutdownGraceMs',
       'maxWatchStreams',
+      'maxStreamsPerToken',
+      'reportsPerSecondPerToken',
+      'reportBurstPerToken',
       'maxConnections',
       'headersTimeoutMs',
       'requestTimeoutMs',

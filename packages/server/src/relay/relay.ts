@@ -7,8 +7,7 @@ import { ViewService } from '../delivery/views.js';
 import { WatchHub } from '../delivery/watch-hub.js';
 import { buildApp } from '../http/app.js';
 import { connectionLimitsOf } from '../http/connection-limits.js';
-import { bearerToken } from '../http/bearer.js';
-import type { HeraldApp } from '../http/context.js';
+import { principalResolver, type HeraldApp } from '../http/context.js';
 import { registerWatchRoutes } from '../routes/watch.js';
 import { registerOfrepRoutes } from '../routes/ofrep.js';
 import { EvaluationTally } from '../flags/evaluation-tally.js';
@@ -203,6 +202,7 @@ export class Relay {
       ...(options.logStream ? { logStream: options.logStream } : {}),
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       retryAfterSeconds: config.retryAfterSeconds,
+      tls: config.tls,
       connections: connectionLimitsOf(config),
       onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
     });
@@ -223,7 +223,8 @@ export class Relay {
       },
     };
     const backend: WatchBackend = {
-      authenticate: (request) => this.#tokens.authenticate(bearerToken(request.headers.authorization)),
+      // A bearer token is checked upstream; a client certificate against this relay's own identities (the control plane's code).
+      authenticate: principalResolver(this.#tokens, config.tls?.clientIdentities),
       resolveViews: (principal, requested) => resolveViewRequests(principal, requested, access),
       routing: this.#routing,
       views: this.views,
@@ -251,9 +252,7 @@ export class Relay {
         config,
         backend,
         clock,
-        watchStreams: this.metrics.watchStreams,
-        watchStreamsRefused: this.metrics.watchStreamsRefused,
-        slowClientsCut: this.metrics.slowClientsCut,
+        metrics: this.metrics,
         log: this.#app.log,
       });
       // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
@@ -321,7 +320,8 @@ export class Relay {
   get url(): string {
     const address = this.#app.server.address() as AddressInfo | null;
     if (!address) throw new Error('the relay is not listening');
-    return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `${this.config.tls ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
   /** Graceful: new requests get 503, watch streams end, requests in flight finish (up to the grace period), buffered reports go upstream. */

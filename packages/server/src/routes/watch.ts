@@ -1,12 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError, type Clock } from '@herald/core';
-import type { Counter, Gauge } from 'prom-client';
 import type { ServerConfig } from '../config.js';
 import { describeRoute, type WatchBackend } from '../delivery/backend.js';
+import { reporterOf } from '../delivery/reports.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
 import type { WatchRequestView } from '../delivery/watch-hub.js';
 import type { HeraldApp } from '../http/context.js';
+import { ReportRate } from '../http/report-rate.js';
+import { StreamCaps } from '../http/stream-caps.js';
+import type { DeliveryMetrics } from '../metrics.js';
 import { NamespaceParams } from '../http/schemas.js';
 
 export const Labels = Type.Array(Type.String(), { maxItems: 64 });
@@ -118,14 +121,24 @@ const RelayReceiptBody = Type.Object(
 );
 
 export interface WatchRouteContext {
-  config: Pick<ServerConfig, 'maxWatchStreams' | 'maxStreamBufferBytes' | 'heartbeatMs' | 'retryAfterSeconds'>;
+  config: Pick<
+    ServerConfig,
+    | 'maxWatchStreams'
+    | 'maxStreamsPerToken'
+    | 'reportsPerSecondPerToken'
+    | 'reportBurstPerToken'
+    | 'maxStreamBufferBytes'
+    | 'heartbeatMs'
+    | 'retryAfterSeconds'
+  > & {
+    /** The node's request deadline (the control plane's); long polls get their longest wait on top. */
+    requestDeadlineMs?: number | undefined;
+  };
   backend: WatchBackend;
-  /** Long polls' deadlines. */
+  /** Long polls' deadlines, and the report rate's refill. */
   clock: Clock;
-  watchStreams: Gauge;
-  /** Streams refused at the cap, and streams cut off for reading too slowly. */
-  watchStreamsRefused?: Counter;
-  slowClientsCut?: Counter;
+  /** Open streams, and the streams and reports refused at their caps. */
+  metrics: DeliveryMetrics;
   log: FastifyBaseLogger;
 }
 
@@ -134,7 +147,30 @@ export interface WatchRouteContext {
  * reports. Served the same way by the control plane and by relays.
  */
 export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): void {
-  const { backend } = ctx;
+  const { backend, metrics } = ctx;
+  // Per credential, on the node that authenticates it: a relay's clients are capped at the relay.
+  const streamCaps = new StreamCaps({
+    maxPerToken: ctx.config.maxStreamsPerToken,
+    retryAfterSeconds: ctx.config.retryAfterSeconds,
+  });
+  const reportRate = new ReportRate({
+    perSecond: ctx.config.reportsPerSecondPerToken,
+    burst: ctx.config.reportBurstPerToken,
+    clock: ctx.clock,
+  });
+  // A long poll waits by design: its deadline is the node's plus its longest wait.
+  const longPoll =
+    ctx.config.requestDeadlineMs === undefined
+      ? {}
+      : { config: { deadlineMs: ctx.config.requestDeadlineMs + maxLongPollSeconds * 1000 } };
+  const takeReport = (key: string): void => {
+    try {
+      reportRate.take(key);
+    } catch (error) {
+      metrics.reportsLimited.inc();
+      throw error;
+    }
+  };
 
   app.get(
     '/v1/keys',
@@ -184,7 +220,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
-        ctx.watchStreamsRefused?.inc();
+        metrics.streamsRefused.inc({ reason: 'node' });
         throw new HeraldError(
           'unavailable',
           `this node serves ${backend.hub.streamCount} watch streams, its limit; retry, perhaps elsewhere`,
@@ -193,12 +229,22 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
           },
         );
       }
+      let release: () => void;
+      try {
+        release = streamCaps.acquire(principal.tokenId);
+      } catch (error) {
+        metrics.streamsRefused.inc({ reason: 'token' });
+        throw error;
+      }
       reply.hijack();
       const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, () =>
-        ctx.slowClientsCut?.inc(),
+        metrics.slowClientsCut.inc(),
       );
-      ctx.watchStreams.inc();
-      stream.onClose(() => ctx.watchStreams.dec());
+      metrics.watchStreams.inc();
+      stream.onClose(() => {
+        release();
+        metrics.watchStreams.dec();
+      });
       try {
         stream.write(
           encodeEvent('hello', {
@@ -223,6 +269,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
   app.get(
     '/v1/views/:ns',
     {
+      ...longPoll,
       schema: {
         tags: ['delivery'],
         summary: 'One view, signed (ETag = digest; If-None-Match → 304; wait=N long-polls up to N seconds)',
@@ -279,6 +326,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
   app.get(
     '/v1/route/:ns',
     {
+      ...longPoll,
       schema: {
         tags: ['delivery'],
         summary:
@@ -323,6 +371,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     },
     async (request, reply) => {
       const principal = await backend.authenticate(request);
+      takeReport(reporterOf(principal));
       const { evaluations, ...report } = request.body;
       backend.countEvaluations(principal, evaluations ?? []);
       await backend.report(principal, report);
@@ -337,7 +386,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         tags: ['delivery'],
         summary: "Many instances' reports at once (relays forward their clients' reports so)",
         description:
-          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that. Reports of instances bound to another credential, or past a namespace's instance limit, are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.",
+          "A report may name its `reporter`: the id a relay gives the client it forwards for (its token id). The instance is then bound to this token's id and that (or, for a relay's credential, to the client's own). Reports of instances bound to another credential, past a namespace's instance limit, or past the report rate of whom they are bound to (report_rate_limited), are left out and listed in `refused`; the others are taken. `relays` are relays' receipts of releases (when each received and served one), for release traces; each needs `view` on its namespace.",
         body: Type.Object(
           {
             reports: Type.Array(BatchReportBody, { maxItems: 5000 }),
@@ -364,11 +413,13 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       for (const [index, { reporter, evaluations, ...report }] of request.body.reports.entries()) {
         backend.countEvaluations(principal, evaluations ?? []);
         try {
+          // Each report counts against whom it is bound to: a relay's clients one by one, never the relay as a whole.
+          takeReport(reporterOf(principal, reporter));
           await backend.report(principal, report, reporter);
         } catch (error) {
           // One instance's conflict must not hold back the others a relay forwards with it.
           const code = error instanceof HeraldError ? error.code : undefined;
-          if (code !== 'instance_conflict' && code !== 'instance_limit') throw error;
+          if (code !== 'instance_conflict' && code !== 'instance_limit' && code !== 'report_rate_limited') throw error;
           refused.push({ index, instanceId: report.instanceId, code });
         }
       }
