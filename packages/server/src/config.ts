@@ -63,6 +63,10 @@ export interface ServerConfig {
   slowRequestMs: number;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
   uiDir: string | null;
+  /** The Prometheus-compatible server that staged rollouts' metric checks query (`/api/v1/query`); null: none. */
+  prometheusUrl: string | null;
+  /** Milliseconds one metric query may take before it counts as failed (a failing signal). */
+  prometheusTimeoutMs: number;
 }
 
 export interface ServerTls extends TlsSettings {
@@ -97,6 +101,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   slowRequestMs: 1000,
   tls: null,
   uiDir: null,
+  prometheusUrl: null,
+  prometheusTimeoutMs: 5000,
 });
 
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
@@ -130,6 +136,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'minRevisionWaitMs',
       'shutdownGraceMs',
       'slowRequestMs',
+      'prometheusTimeoutMs',
     ],
     problems,
   );
@@ -138,6 +145,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
     );
   }
+  if (config.prometheusUrl !== null && !/^https?:\/\/[^\s]+$/u.test(String(config.prometheusUrl)))
+    problems.push(`prometheusUrl must be an http:// or https:// URL, got ${String(config.prometheusUrl)}`);
   checkTls(config.tls, problems);
   if (config.maxConnections <= config.maxWatchStreams)
     problems.push('maxConnections must be larger than maxWatchStreams (every stream holds a connection)');

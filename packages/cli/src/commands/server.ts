@@ -80,6 +80,7 @@ interface ServerFlags {
   tlsIdentities?: string;
   uiDir?: string;
   ui: boolean;
+  prometheusUrl?: string;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -124,6 +125,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--ui-dir <dir>', 'serve the web UI from this build folder (default: packages/ui/dist when it was built)')
     .option('--no-ui', 'serve no web UI')
+    .option(
+      '--prometheus-url <url>',
+      "the Prometheus-compatible server staged rollouts' metric checks query (env HERALD_PROMETHEUS_URL)",
+    )
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseListen(flags.listen);
       const logFormat = pickLogFormat(flags.logFormat);
@@ -172,7 +177,15 @@ export function registerServerCommand(program: Command): void {
         cipher,
         leadership,
         nodeId,
-        config: { host, port, logLevel: flags.logLevel as 'info', logFormat, tls, uiDir },
+        config: {
+          host,
+          port,
+          logLevel: flags.logLevel as 'info',
+          logFormat,
+          tls,
+          uiDir,
+          prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
+        },
         ...(storeSize ? { storeSize } : {}),
       });
       let url: string;
