@@ -247,7 +247,7 @@ export class RolloutService {
       observation,
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
       failure: rollout.failure ?? null,
-      trap: ns ? ((await this.#trapOf(namespace, ns.revision, [latest])) ?? null) : null,
+      trap: ns ? ((await this.#trapOf(namespace, ns.revision)) ?? null) : null,
     };
   }
 
