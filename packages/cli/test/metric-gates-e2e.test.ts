@@ -9,14 +9,20 @@
 //
 // Nothing asserts a duration: every wait is a bounded poll.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { eventually, startHeraldProcess, tempDir, testAdminToken, type ServerProcess } from '@herald/testkit';
-import { closedPort, fails, heraldAt, ok, parseJson } from './helpers.js';
+import {
+  eventually,
+  startHeraldProcess,
+  startPrometheus,
+  tempDir,
+  testAdminToken,
+  type ServerProcess,
+} from '@herald/testkit';
+import { fails, heraldAt, ok, parseJson } from './helpers.js';
 
 interface Sample {
   at: number;
@@ -43,7 +49,6 @@ interface Status {
 }
 
 const cleanups: Array<() => Promise<void>> = [];
-const children = new Set<ChildProcess>();
 let herald: ReturnType<typeof heraldAt>;
 let control: ServerProcess;
 let dir: string;
@@ -100,50 +105,14 @@ async function startExporter(): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-// --- a real Prometheus ----------------------------------------------------------------------------
-
-async function startPrometheus(folder: string, target: string): Promise<string> {
-  const port = await closedPort();
-  const config = join(folder, 'prometheus.yml');
-  writeFileSync(
-    config,
-    stringify({
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      scrape_configs: [{ job_name: 'service', static_configs: [{ targets: [new URL(target).host] }] }],
-    }),
-  );
-  const child = spawn(
-    'prometheus',
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(folder, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.add(child);
-  const errors: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => errors.push(chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await eventually(
-    async () => {
-      assert.equal(child.exitCode, null, `prometheus exited: ${errors.join('')}`);
-      const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('up{job="service"}')}`);
-      const body = (await response.json()) as { data?: { result?: Array<{ value: [number, string] }> } };
-      return body.data?.result?.[0]?.value[1] === '1';
-    },
-    { message: 'prometheus to scrape the exporter', timeoutMs: 60_000, intervalMs: 250 },
-  );
-  return url;
-}
-
 before(async () => {
   const folder = await tempDir('herald-metric-gates-');
   cleanups.push(folder.cleanup);
   dir = folder.path;
   exporterUrl = await startExporter();
-  const prometheusUrl = await startPrometheus(dir, exporterUrl);
+  const prometheus = await startPrometheus(dir, [new URL(exporterUrl).host]);
+  cleanups.push(() => prometheus.kill());
+  const prometheusUrl = prometheus.url;
   control = await startHeraldProcess([
     'server',
     '--data',
@@ -160,7 +129,6 @@ before(async () => {
 
 after(async () => {
   await control?.kill('SIGKILL');
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 

@@ -16,3 +16,5 @@ export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, Watch
 export { fetchOpenApiDocument, readUiApiTypes, renderUiApiTypes, uiApiTypesPath } from './ui-api-types.js';
 export { makeTestPki } from './pki.js';
 export type { TestCertificate, TestPki } from './pki.js';
+export { startPrometheus } from './prometheus.js';
+export type { PrometheusProcess } from './prometheus.js';
