@@ -25,3 +25,4 @@ export type { FleetItem } from './delivery/delivery-service.js';
 export type { ReleaseView } from './delivery/release-service.js';
 export { probeUrl, queryPrometheus, maxProbeResponseBytes } from './rollouts/gate-probes.js';
 export type { ProbeResult } from './rollouts/gate-probes.js';
+export { GateChecks } from './rollouts/gate-checks.js';
