@@ -399,8 +399,11 @@ export class RolloutService {
     const digest = await contentDigest(this.#store, namespace, headRevision);
     const match = rolledBack.find((r) => r.candidateDigest === digest);
     if (!match) return undefined;
-    const stable = await this.#store.getRelease(namespace, match.state.fromSeq);
-    if (!stable) return undefined;
+    // The way out is the content the fleet runs now: the newest release (after the rollback, its
+    // release of the stable content). When that is the very content, it was shipped anyway
+    // (--force) and is live: no trap any more.
+    const stable = await this.#store.getRelease(namespace);
+    if (!stable || (await contentDigest(this.#store, namespace, stable.revision)) === digest) return undefined;
     const command = `herald restore ${namespace} --to ${stable.revision} -m "back to the content of release ${stable.seq}: release ${match.state.toSeq} was rolled back"`;
     return {
       rolloutId: match.state.id,
