@@ -446,7 +446,7 @@ void describe('web UI', { timeout: 600_000 }, () => {
         .filter({ hasText: /rejected [1-9]/u }),
     );
     // Why the canary failed stays on the screen, and the bad content left in the namespace is named with the way out.
-    await see(page.getByTestId('rollout-failure').filter({ hasText: /Rejected by \d+: simulated rejection/u }));
+    await see(page.getByTestId('rollout-failure').filter({ hasText: /Rejected by \d+: .*simulated rejection/u }));
     await see(page.getByTestId('rollout-trap').filter({ hasText: new RegExp(`herald restore ${ns} --to \\d+`, 'u') }));
     await shot('rollout-rolled-back');
     const status = await api<{ rollout: { state: string } }>(`/v1/namespaces/${ns}/rollout`);
