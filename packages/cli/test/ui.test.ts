@@ -445,6 +445,9 @@ void describe('web UI', { timeout: 600_000 }, () => {
         .getByTestId('wave-counts')
         .filter({ hasText: /rejected [1-9]/u }),
     );
+    // Why the canary failed stays on the screen, and the bad content left in the namespace is named with the way out.
+    await see(page.getByTestId('rollout-failure').filter({ hasText: /Rejected by \d+: .*simulated rejection/u }));
+    await see(page.getByTestId('rollout-trap').filter({ hasText: new RegExp(`herald restore ${ns} --to \\d+`, 'u') }));
     await shot('rollout-rolled-back');
     const status = await api<{ rollout: { state: string } }>(`/v1/namespaces/${ns}/rollout`);
     assert.equal(status.rollout.state, 'rolled_back');
@@ -456,6 +459,8 @@ void describe('web UI', { timeout: 600_000 }, () => {
     await policyCard.getByLabel('Policy').fill(JSON.stringify({ ...stagedPolicy, autoRollback: false }, null, 2));
     await policyCard.getByRole('button', { name: 'Save policy' }).click();
     await see(policyCard.getByText('auto-rollback off'));
+    // The very content that was rolled back is refused (release_rolled_back); another bad change is not.
+    await api(`/v1/namespaces/${ns}/entries/attempt`, { method: 'PUT', body: { value: 2, message: 'try again' } });
     await release('the bad change again');
     await see(page.locator('[data-testid="rollout"][data-state="paused"]'), rolloutTimeout);
     await see(page.getByTestId('rollout-reason').filter({ hasText: /rejected release/u }));

@@ -52,6 +52,7 @@ export const errorCatalogue = {
   invalid_transition: { status: 409, title: 'The rollout cannot make that transition from its current state' },
   revision_compacted: { status: 410, title: 'That revision has been compacted away' },
   rollout_active: { status: 409, title: 'A rollout of the namespace is already running' },
+  release_rolled_back: { status: 409, title: 'The namespace holds the content of a release that was rolled back' },
   token_not_rotatable: { status: 409, title: 'A revoked or expired token cannot be rotated' },
   snapshot_exists: { status: 409, title: 'A snapshot with this name already exists' },
   instance_conflict: { status: 409, title: 'The instance id belongs to another credential' },

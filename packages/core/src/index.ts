@@ -80,6 +80,7 @@ export {
   evaluate,
   freeze,
   isActiveRollout,
+  judgeChecks,
   pause,
   resume,
   rollback,
@@ -90,6 +91,8 @@ export {
 } from './rollout/machine.js';
 export type {
   EvaluateOptions,
+  FailedCheck,
+  FailedGate,
   HoldReason,
   RolloutDecision,
   RolloutGateName,
@@ -101,7 +104,16 @@ export type {
   WaveObservation,
 } from './rollout/machine.js';
 export { summarize } from './rollout/summary.js';
-export type { GateSummary, RolloutSummary, WaveSummary } from './rollout/summary.js';
+export type { CheckSummary, GateSummary, RolloutSummary, WaveSummary } from './rollout/summary.js';
+export { alternation, judgeCheck, outcomeOf, renderQuery, renderUrl } from './rollout/checks.js';
+export type {
+  CheckContext,
+  CheckObservation,
+  CheckSample,
+  HttpCheck,
+  MetricCheck,
+  SampleOutcome,
+} from './rollout/checks.js';
 export { parseRolloutState } from './rollout/persisted.js';
 export { countWave, healthyReportsSince, observeAgain } from './rollout/observation.js';
 export type { ObservationWindow, ReportedInstance } from './rollout/observation.js';

@@ -84,6 +84,10 @@ export interface ServerConfig {
   slowRequestMs: number;
   /** A folder with the web UI's build (index.html and assets/), served at `/`; null serves none. */
   uiDir: string | null;
+  /** The Prometheus-compatible server that staged rollouts' metric checks query (`/api/v1/query`); null: none. */
+  prometheusUrl: string | null;
+  /** Milliseconds one metric query may take before it counts as failed (a failing signal). */
+  prometheusTimeoutMs: number;
 }
 
 export interface ServerTls extends TlsSettings {
@@ -124,6 +128,8 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   slowRequestMs: 1000,
   tls: null,
   uiDir: null,
+  prometheusUrl: null,
+  prometheusTimeoutMs: 5000,
 });
 
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
@@ -163,6 +169,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'minRevisionWaitMs',
       'shutdownGraceMs',
       'slowRequestMs',
+      'prometheusTimeoutMs',
     ],
     problems,
   );
@@ -171,6 +178,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       `uiDir must be a folder with an index.html (build the UI: npm run build), got ${String(config.uiDir)}`,
     );
   }
+  if (config.prometheusUrl !== null && !/^https?:\/\/[^\s]+$/u.test(String(config.prometheusUrl)))
+    problems.push(`prometheusUrl must be an http:// or https:// URL, got ${String(config.prometheusUrl)}`);
   checkTls(config.tls, problems);
   if (config.requestDeadlineMs <= config.minRevisionWaitMs || config.requestDeadlineMs <= config.readinessTimeoutMs)
     problems.push(

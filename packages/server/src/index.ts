@@ -28,3 +28,6 @@ export type { FlagSummaryItem } from './flags/flag-summary.js';
 export type { ReleaseTrace, TraceCounts } from './delivery/release-trace.js';
 export { RelayLag } from './relay/relay-lag.js';
 export type { LagSources, NamespaceLag } from './relay/relay-lag.js';
+export { probeUrl, queryPrometheus, maxProbeResponseBytes } from './rollouts/gate-probes.js';
+export type { ProbeResult } from './rollouts/gate-probes.js';
+export { GateChecks } from './rollouts/gate-checks.js';

@@ -23,6 +23,7 @@ import { ReleaseService } from './delivery/release-service.js';
 import { StoreViewOrigin, ViewService } from './delivery/views.js';
 import { RolloutController } from './rollouts/controller.js';
 import { ObservationWindows } from './rollouts/observation-windows.js';
+import { GateChecks } from './rollouts/gate-checks.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
 import { WatchHub } from './delivery/watch-hub.js';
@@ -206,6 +207,11 @@ export class HeraldServer {
       instanceTtlMs: this.config.instanceTtlMs,
       releases: this.releases,
       windows,
+      checks: new GateChecks({
+        clock: deps.clock,
+        prometheusUrl: this.config.prometheusUrl,
+        queryTimeoutMs: this.config.prometheusTimeoutMs,
+      }),
       onTransition: (transition) => this.#app.log.info(transition, `rollout ${transition.state}`),
       onObserved: (state, observation) => this.metrics.trackRollout(state, observation),
     });

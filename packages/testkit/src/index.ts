@@ -20,3 +20,5 @@ export { Topology } from './netns.js';
 export type { TopologyNode } from './netns.js';
 export { adminApi, fleetAt, fleetOf, rolloutStatus, Simulation, stagedPolicy } from './rollout.js';
 export type { FleetItem, RolloutStatus, RolloutWaveStatus, WaveSpec } from './rollout.js';
+export { startPrometheus } from './prometheus.js';
+export type { PrometheusProcess } from './prometheus.js';

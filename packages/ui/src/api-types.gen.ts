@@ -2224,6 +2224,10 @@ export interface paths {
             rollbackTo?: number;
             /** @description On a staged namespace: abort the running rollout and start a new one */
             supersede?: boolean;
+            /** @description Release even content that a rollout rolled back (refused otherwise: release_rolled_back); needs a reason, audited */
+            force?: boolean;
+            /** @description Why, with force (kept in the audit log) */
+            reason?: string;
           };
         };
       };

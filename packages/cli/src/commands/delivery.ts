@@ -17,17 +17,29 @@ export function registerDeliveryCommands(program: Command): void {
     .option('--note <text>', 'the same as --message')
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
     .option('--supersede', 'on a staged namespace: abort the running rollout and start a new one')
+    .option('--force', 'release even content that a rollout rolled back (needs --reason; audited)')
+    .option('--reason <text>', 'with --force: why (kept in the audit log)')
     .action(
       async (
         namespace: string,
-        flags: ClientFlags & { message?: string; note?: string; rollbackTo?: string; supersede?: boolean },
+        flags: ClientFlags & {
+          message?: string;
+          note?: string;
+          rollbackTo?: string;
+          supersede?: boolean;
+          force?: boolean;
+          reason?: string;
+        },
       ) => {
         const note = flags.message ?? flags.note;
+        if (flags.force && !flags.reason)
+          throw new CliError('--force ships content a rollout rolled back: say why with --reason TEXT (audited)', 2);
         const release = await adminClient(flags).post<Release & { rolloutId?: string }>(
           `${nsPath(namespace)}/releases`,
           {
             ...(note ? { note } : {}),
             ...(flags.supersede ? { supersede: true } : {}),
+            ...(flags.force ? { force: true, reason: flags.reason } : {}),
             ...(flags.rollbackTo === undefined ? {} : { rollbackTo: parseRevision(flags.rollbackTo, '--rollback-to') }),
           },
         );

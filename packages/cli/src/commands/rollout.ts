@@ -11,7 +11,70 @@ import { CliError, printJson, printLine } from '../output.js';
  * What GET …/rollout answers: the server's RolloutStatus (server/src/rollouts/rollout-service.ts),
  * built from core's types here because @herald/server does not export it yet.
  */
-type RolloutStatus = RolloutSummary & { observation: WaveObservation; frozenAll: boolean };
+type RolloutStatus = RolloutSummary & {
+  observation: WaveObservation;
+  frozenAll: boolean;
+  failure?: WaveFailureView | null;
+  trap?: { command: string; message: string } | null;
+};
+
+/** The server's WaveFailure (server/src/rollouts/wave-failure.ts), as far as the status shows it. */
+interface WaveFailureView {
+  at: number;
+  waveName: string;
+  gate: string;
+  message: string;
+  rejectReasons: Array<{ reason: string; count: number; instances: string[] }>;
+  unhealthy: Array<{ reason: string; count: number; instances: string[] }>;
+  check?: { name: string; kind: string; target: string; sample: { at: number; value: number | null; error?: string } };
+  checks: Array<{
+    name: string;
+    kind: string;
+    target: string;
+    samples: Array<{ at: number; value: number | null; error?: string }>;
+  }>;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/u, 'Z');
+
+function sampleText(s: { at: number; value: number | null; error?: string; outcome?: string }): string {
+  const what =
+    s.error !== undefined
+      ? `error (${s.error})`
+      : s.value === null
+        ? 'no data'
+        : String(Number(s.value.toPrecision(6)));
+  return `${what} at ${iso(s.at)}${s.outcome && s.outcome !== 'pass' && s.error === undefined ? ` ${s.outcome.replace('_', ' ')}` : ''}`;
+}
+
+/** The metric and HTTP checks of the current wave: the query as sent, its threshold, the latest values. */
+function checkLines(s: RolloutStatus): string[] {
+  const lines: string[] = [];
+  for (const c of s.checks ?? []) {
+    lines.push(
+      `  ${c.kind} check ${c.name}: ${c.status === 'pass' ? 'holds' : c.status === 'fail' ? 'FAILED' : 'waiting'} (${c.threshold})`,
+    );
+    lines.push(`      ${c.kind === 'metric' ? 'query' : 'url'}: ${c.target}`);
+    const latest = c.samples.slice(-3);
+    if (latest.length > 0) lines.push(`      seen: ${latest.map(sampleText).join('; ')}`);
+  }
+  return lines;
+}
+
+function failureLines(f: WaveFailureView): string[] {
+  const lines = [`  failed: wave "${f.waveName}" on ${f.gate} at ${iso(f.at)}`];
+  for (const g of f.rejectReasons)
+    lines.push(`      rejected by ${g.count}: ${g.reason} (e.g. ${g.instances.join(', ')})`);
+  for (const g of f.unhealthy) lines.push(`      unhealthy ${g.count}: ${g.reason} (e.g. ${g.instances.join(', ')})`);
+  if (f.check) {
+    lines.push(
+      `      ${f.check.kind} check ${f.check.name}: ${f.check.kind === 'metric' ? 'query' : 'url'} ${f.check.target}`,
+    );
+    const samples = f.checks.find((c) => c.name === f.check?.name)?.samples ?? [f.check.sample];
+    lines.push(`      values seen: ${samples.map(sampleText).join('; ')}`);
+  }
+  return lines;
+}
 
 const terminalStates = new Set(['succeeded', 'rolled_back', 'aborted']);
 
@@ -108,9 +171,15 @@ export function renderStatus(
     } else lines.push(`${head}  bake ${humanDuration(w.bakeMs)}`);
   }
   if (s.gates.length > 0 && !terminalStates.has(s.state)) lines.push(`  gates: ${s.gates.map(gateText).join(' · ')}`);
+  if (!terminalStates.has(s.state)) lines.push(...checkLines(s));
   const next = nextText(s);
   if (!terminalStates.has(s.state)) lines.push(`  now: ${next}`);
   if (s.reason && !next.includes(s.reason)) lines.push(`  reason: ${s.reason}`);
+  if (s.failure) lines.push(...failureLines(s.failure));
+  if (s.trap) {
+    lines.push(`  WARNING: ${s.trap.message}; the next \`herald release\` would ship it again (it is refused).`);
+    lines.push(`  way out (one commit back to the stable content): ${s.trap.command}`);
+  }
   lines.push(`  started ${relativeTime(s.startedAt)}, last change ${relativeTime(s.updatedAt)}`);
   return lines;
 }

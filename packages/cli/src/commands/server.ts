@@ -76,6 +76,7 @@ interface ServerFlags extends ListenerTlsFlags, TokenCapFlags {
   logFormat?: string;
   uiDir?: string;
   ui: boolean;
+  prometheusUrl?: string;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -117,7 +118,11 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--log-format <format>', 'json or pretty (short human lines); default: pretty on a terminal, else json')
     .option('--ui-dir <dir>', 'serve the web UI from this build folder (default: packages/ui/dist when it was built)')
-    .option('--no-ui', 'serve no web UI');
+    .option('--no-ui', 'serve no web UI')
+    .option(
+      '--prometheus-url <url>',
+      "the Prometheus-compatible server staged rollouts' metric checks query (env HERALD_PROMETHEUS_URL)",
+    );
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultServerConfig);
   command.action(async (flags: ServerFlags) => {
@@ -183,6 +188,7 @@ export function registerServerCommand(program: Command): void {
         uiDir,
         requestDeadlineMs,
         ...tokenCaps(flags),
+        prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });

@@ -13,12 +13,14 @@ import { formatDuration } from '../duration.js';
 import { HeraldError } from '../errors.js';
 import { printable } from '../validation.js';
 import { type RolloutInstance, isTargeted } from './buckets.js';
+import { type CheckJudgement, type CheckObservation, type CheckSample, judgeCheck } from './checks.js';
 import { checkNow, checkObservation, ratio, ratioText, reportRatioOf } from './helpers.js';
 import {
   type RolloutGates,
   type RolloutPolicy,
   type RolloutWave,
   type StagedRolloutPolicy,
+  bakeMsOf,
   reportDeadlineAtOf,
   reportDeadlineOf,
 } from './policy.js';
@@ -90,6 +92,8 @@ export interface WaveCounts {
   rejected: number;
   /** Targeted instances whose health is degraded or failing. */
   unhealthy: number;
+  /** The samples of the policy's metric and HTTP checks in this wave (checks.ts); absent: none taken. */
+  checks?: CheckObservation[];
 }
 
 /**
@@ -107,6 +111,7 @@ export type HoldReason =
   | 'baking' // the bake time has not elapsed (bakeRemainingMs says how much is left)
   | 'waiting_for_reports' // baked, but fewer than minReportRatio have reported; the deadline has not passed
   | 'too_few_instances' // the wave targets fewer than minInstances instances
+  | 'waiting_for_checks' // baked, but a metric or HTTP check has no passing sample yet
   | 'paused'
   | 'frozen'
   | 'finished'; // succeeded, rolled back or aborted: nothing more to do
@@ -125,7 +130,9 @@ export type RolloutDecision =
   | { kind: 'succeed'; wave: number; message: string }
   | {
       kind: 'fail';
-      gate: Exclude<RolloutGateName, 'minInstances'>;
+      gate: FailedGate;
+      /** For a metric or HTTP check: which, what was sent and the sample that failed it. */
+      check?: FailedCheck;
       wave: number;
       value: number;
       threshold: number;
@@ -133,6 +140,38 @@ export type RolloutDecision =
       rolledBack: boolean;
       message: string;
     };
+
+/** What can fail a wave: a ratio gate, the report deadline, or a metric or HTTP check. */
+export type FailedGate = Exclude<RolloutGateName, 'minInstances'> | 'metric' | 'http';
+
+export interface FailedCheck {
+  name: string;
+  kind: 'metric' | 'http';
+  target: string;
+  sample: CheckSample & { outcome: string };
+}
+
+/** Every check of the policy judged for the current wave (checks.ts), in policy order. */
+export function judgeChecks(
+  state: RolloutState,
+  policy: StagedRolloutPolicy,
+  observation: WaveObservation,
+  now: number,
+  observedSince?: number,
+): Array<CheckJudgement & { name: string; kind: 'metric' | 'http'; target: string }> {
+  const index = Math.min(state.wave, policy.waves.length - 1);
+  const from = Math.max(state.waveStartedAt, observedSince ?? state.waveStartedAt);
+  const deadlineAt = reportDeadlineAtOf(state, policy, index, observedSince);
+  const all = [
+    ...(policy.gates.metrics ?? []).map((check) => ({ check, kind: 'metric' as const })),
+    ...(policy.gates.http ?? []).map((check) => ({ check, kind: 'http' as const })),
+  ];
+  return all.map(({ check, kind }) => {
+    const seen = observation.checks?.find((c) => c.name === check.name && c.kind === kind);
+    const target = seen?.target ?? ('query' in check ? check.query : check.url);
+    return { ...judgeCheck(check, kind, seen, from, deadlineAt, now), name: check.name, kind, target };
+  });
+}
 
 /** The actor of the transitions `evaluate` makes on its own. */
 export const controllerActor = 'controller';
@@ -289,14 +328,33 @@ export function evaluate(
       message,
     });
   }
+  const checks = judgeChecks(state, policy, o, now, observedSince);
+  const failedCheck = checks.find((c) => c.status === 'fail');
+  if (failedCheck !== undefined) {
+    const message = `${label}: ${failedCheck.message}`;
+    if (state.state === 'paused' && !policy.autoRollback) return hold('paused', `paused; and ${message}`);
+    const metric =
+      failedCheck.kind === 'metric' ? policy.gates.metrics?.find((m) => m.name === failedCheck.name) : undefined;
+    const sample = failedCheck.failed;
+    return fail(state, policy, now, seen, {
+      gate: failedCheck.kind,
+      wave: index,
+      value: sample?.value ?? Number.NaN,
+      threshold: metric ? (metric.max ?? metric.min ?? 0) : 1,
+      message,
+      ...(sample
+        ? { check: { name: failedCheck.name, kind: failedCheck.kind, target: failedCheck.target, sample } }
+        : {}),
+    });
+  }
   if (state.state === 'paused')
     return hold(
       'paused',
       `paused${state.reason ? `: ${state.reason}` : ''}`,
-      Math.max(0, wave.bakeMs - bakedMsAt(state, now, observedSince)),
+      Math.max(0, bakeMsOf(policy, index) - bakedMsAt(state, now, observedSince)),
     );
 
-  const bakeRemainingMs = Math.max(0, wave.bakeMs - bakedMsAt(state, now, observedSince));
+  const bakeRemainingMs = Math.max(0, bakeMsOf(policy, index) - bakedMsAt(state, now, observedSince));
   if (o.targeted < gates.minInstances) {
     return hold(
       'too_few_instances',
@@ -347,7 +405,13 @@ export function evaluate(
       bakeRemainingMs,
     );
 
-  const passed = `${label} passed: ${o.applied} applied, ${o.rejected} rejected, ${o.unhealthy} unhealthy of ${o.targeted} targeted; baked ${formatDuration(wave.bakeMs)}`;
+  const waiting = checks.find((c) => c.status !== 'pass');
+  if (waiting !== undefined) {
+    const check = [...(policy.gates.metrics ?? []), ...(policy.gates.http ?? [])].find((c) => c.name === waiting.name);
+    return hold('waiting_for_checks', `${label}: ${waiting.message}`, 0, check?.intervalMs);
+  }
+  const checked = checks.length > 0 ? `; ${checks.map((c) => `${c.kind} check "${c.name}"`).join(', ')} held` : '';
+  const passed = `${label} passed: ${o.applied} applied, ${o.rejected} rejected, ${o.unhealthy} unhealthy of ${o.targeted} targeted; baked ${formatDuration(bakeMsOf(policy, index))}${checked}`;
   if (index >= policy.waves.length - 1) {
     const message = `${passed}; release ${state.toSeq} is now stable`;
     return {
@@ -368,11 +432,12 @@ function fail(
   now: number,
   seen: { observedSince?: number },
   f: {
-    gate: Exclude<RolloutGateName, 'minInstances'>;
+    gate: FailedGate;
     wave: number;
     value: number;
     threshold: number;
     message: string;
+    check?: FailedCheck;
   },
 ): { state: RolloutState; decision: RolloutDecision } {
   const to = policy.autoRollback ? 'rolled_back' : 'paused';

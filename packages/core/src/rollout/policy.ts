@@ -2,6 +2,7 @@
 import { checkDuration, formatDuration } from '../duration.js';
 import { HeraldError, type Violation } from '../errors.js';
 import { printable } from '../validation.js';
+import { type HttpCheck, type MetricCheck, formatHttpCheck, formatMetricCheck, parseChecks } from './checks.js';
 import { describe, isPlainObject, selectorKey, unknownKeys } from './helpers.js';
 import type { RolloutState } from './machine.js';
 
@@ -45,6 +46,12 @@ export interface RolloutGates {
   failureDelayMs?: number;
   /** A wave targeting fewer instances than this holds (it does not fail, and it does not pass). */
   minInstances: number;
+  /** Queries of the service's own metrics (Prometheus), judged during every wave's bake (checks.ts). */
+  metrics?: MetricCheck[];
+  /** URLs that answer pass or fail, judged the same way. */
+  http?: HttpCheck[];
+  /** The last wave bakes at least this long: a watch period with everyone on the candidate. */
+  watchMs?: number;
 }
 
 export interface StagedRolloutPolicy {
@@ -74,6 +81,9 @@ export interface RolloutPolicyDocument {
     reportDeadline?: string;
     failureDelay?: string;
     minInstances: number;
+    metrics?: Array<Record<string, unknown>>;
+    http?: Array<Record<string, unknown>>;
+    watch?: string;
   };
   autoRollback?: boolean;
 }
@@ -366,10 +376,28 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
   }
   unknownKeys(
     input,
-    ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio', 'reportDeadline', 'failureDelay', 'minInstances'],
+    [
+      'minReportRatio',
+      'maxRejectRatio',
+      'maxUnhealthyRatio',
+      'reportDeadline',
+      'failureDelay',
+      'minInstances',
+      'metrics',
+      'http',
+      'watch',
+    ],
     'gates.',
     problem,
   );
+  const checks = parseChecks(input, problem);
+  if (checks.metrics.length > 0) gates.metrics = checks.metrics;
+  if (checks.http.length > 0) gates.http = checks.http;
+  if (input.watch !== undefined) {
+    const watch = checkDuration(input.watch);
+    if (watch.problem !== undefined) problem('gates.watch', watch.problem);
+    else if (watch.ms > 0) gates.watchMs = watch.ms;
+  }
   for (const name of ['minReportRatio', 'maxRejectRatio', 'maxUnhealthyRatio'] as const) {
     const value = input[name];
     if (value === undefined) continue;
@@ -406,8 +434,17 @@ function parseGates(input: unknown, problem: (path: string, message: string) => 
 /** The canonical document of a policy (every default spelt out, durations as strings), for `herald policy get` and for storing. parsePolicy reads it back to an equal policy. */
 export function formatPolicy(policy: RolloutPolicy): RolloutPolicyDocument {
   if (policy.strategy !== 'staged') return { strategy: policy.strategy };
-  const { minReportRatio, maxRejectRatio, maxUnhealthyRatio, reportDeadlineMs, failureDelayMs, minInstances } =
-    policy.gates;
+  const {
+    minReportRatio,
+    maxRejectRatio,
+    maxUnhealthyRatio,
+    reportDeadlineMs,
+    failureDelayMs,
+    minInstances,
+    metrics,
+    http,
+    watchMs,
+  } = policy.gates;
   const gates: NonNullable<RolloutPolicyDocument['gates']> = {
     minReportRatio,
     maxRejectRatio,
@@ -415,6 +452,9 @@ export function formatPolicy(policy: RolloutPolicy): RolloutPolicyDocument {
     ...(reportDeadlineMs === undefined ? {} : { reportDeadline: formatDuration(reportDeadlineMs) }),
     ...(failureDelayMs === undefined ? {} : { failureDelay: formatDuration(failureDelayMs) }),
     minInstances,
+    ...(metrics === undefined ? {} : { metrics: metrics.map(formatMetricCheck) }),
+    ...(http === undefined ? {} : { http: http.map(formatHttpCheck) }),
+    ...(watchMs === undefined ? {} : { watch: formatDuration(watchMs) }),
   };
   return {
     strategy: 'staged',
@@ -448,6 +488,12 @@ export function reportDeadlineAtOf(
 
 /** How long after the start of wave `waveIndex` its reports must be in. */
 export function reportDeadlineOf(policy: StagedRolloutPolicy, waveIndex: number): number {
-  const wave = policy.waves[Math.min(Math.max(waveIndex, 0), policy.waves.length - 1)];
-  return policy.gates.reportDeadlineMs ?? Math.max(wave?.bakeMs ?? 0, minimumReportDeadlineMs);
+  return policy.gates.reportDeadlineMs ?? Math.max(bakeMsOf(policy, waveIndex), minimumReportDeadlineMs);
+}
+
+/** How long wave `waveIndex` bakes: its own bake, and for the last wave at least `gates.watch`. */
+export function bakeMsOf(policy: StagedRolloutPolicy, waveIndex: number): number {
+  const index = Math.min(Math.max(waveIndex, 0), policy.waves.length - 1);
+  const bake = policy.waves[index]?.bakeMs ?? 0;
+  return index === policy.waves.length - 1 ? Math.max(bake, policy.gates.watchMs ?? 0) : bake;
 }

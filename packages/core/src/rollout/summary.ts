@@ -1,5 +1,6 @@
 /** The status of a rollout as the CLI, API and UI show it: waves, gates and counts, computed from the state and an observation. */
 import { formatDuration } from '../duration.js';
+import { type CheckSample, outcomeOf, type SampleOutcome, thresholdText } from './checks.js';
 import { countsOf, ratio, reportRatioOf } from './helpers.js';
 import {
   type EvaluateOptions,
@@ -12,8 +13,9 @@ import {
   bakedMsAt,
   evaluate,
   isActiveRollout,
+  judgeChecks,
 } from './machine.js';
-import { type RolloutPolicy, type RolloutStrategy, type WaveMatch, reportDeadlineAtOf } from './policy.js';
+import { type RolloutPolicy, type RolloutStrategy, type WaveMatch, bakeMsOf, reportDeadlineAtOf } from './policy.js';
 
 export interface WaveSummary {
   index: number;
@@ -41,6 +43,20 @@ export interface GateSummary {
   status: 'pass' | 'waiting' | 'fail';
 }
 
+/** A metric or HTTP check of the current wave (or the wave the rollout ended on): what was asked, what came back, when. */
+export interface CheckSummary {
+  name: string;
+  kind: 'metric' | 'http';
+  /** The query or URL as sent (placeholders filled in), or as written before any sample. */
+  target: string;
+  /** `max 0.01`, `min 0.9, max 2`; for an HTTP check, `2xx or {"pass": true}`. */
+  threshold: string;
+  status: 'pass' | 'waiting' | 'fail';
+  message: string;
+  /** The latest samples (at most 20), oldest first, each with its outcome. */
+  samples: Array<CheckSample & { outcome: SampleOutcome }>;
+}
+
 /** What `herald rollout status --json` prints. */
 export interface RolloutSummary {
   id: string;
@@ -51,6 +67,8 @@ export interface RolloutSummary {
   waveName: string | null;
   waves: WaveSummary[];
   gates: GateSummary[];
+  /** The metric and HTTP checks (gates.metrics, gates.http) on the current wave. */
+  checks: CheckSummary[];
   fromSeq: number;
   toSeq: number;
   startedAt: number;
@@ -83,6 +101,7 @@ export function summarize(
   const index = staged ? Math.min(state.wave, policy.waves.length - 1) : 0;
   const wave = staged ? policy.waves[index] : undefined;
   const baked = bakedMsAt(state, now, observedSince);
+  const waveBakeMs = staged ? bakeMsOf(policy, index) : 0;
   const waves: WaveSummary[] = staged
     ? policy.waves.map((w, i) => {
         const status = state.state === 'succeeded' || i < index ? 'done' : i === index ? 'current' : 'pending';
@@ -115,6 +134,26 @@ export function summarize(
     const unhealthyRatio = ratio(o.unhealthy, o.targeted);
     add('maxUnhealthyRatio', unhealthyRatio, g.maxUnhealthyRatio, unhealthyRatio <= g.maxUnhealthyRatio, true);
   }
+  const checks: CheckSummary[] = staged
+    ? judgeChecks(state, policy, observation, now, observedSince).map((judged) => {
+        const check = [...(policy.gates.metrics ?? []), ...(policy.gates.http ?? [])].find(
+          (c) => c.name === judged.name,
+        );
+        const samples =
+          observation.checks?.find((c) => c.name === judged.name && c.kind === judged.kind)?.samples ?? [];
+        return {
+          name: judged.name,
+          kind: judged.kind,
+          target: judged.target,
+          threshold: check && 'query' in check ? thresholdText(check) : '2xx or {"pass": true}',
+          status: judged.status,
+          message: judged.message,
+          samples: samples
+            .slice(-20)
+            .map((s) => ({ ...s, outcome: check ? outcomeOf(check, judged.kind, s) : 'error' })),
+        };
+      })
+    : [];
   const next: RolloutSummary['next'] = { kind: decision.kind, message: decision.message };
   if (decision.kind === 'hold') next.why = decision.why;
   return {
@@ -126,15 +165,16 @@ export function summarize(
     waveName: wave?.name ?? null,
     waves,
     gates,
+    checks,
     fromSeq: state.fromSeq,
     toSeq: state.toSeq,
     startedAt: state.startedAt,
     updatedAt: state.updatedAt,
     waveStartedAt: state.waveStartedAt,
     pausedAt: state.pausedAt ?? null,
-    bakeMs: wave?.bakeMs ?? 0,
-    bakedMs: Math.min(baked, wave?.bakeMs ?? baked),
-    bakeRemainingMs: active && wave ? Math.max(0, wave.bakeMs - baked) : 0,
+    bakeMs: waveBakeMs,
+    bakedMs: Math.min(baked, wave ? waveBakeMs : baked),
+    bakeRemainingMs: active && wave ? Math.max(0, waveBakeMs - baked) : 0,
     reportDeadlineAt: active && staged ? reportDeadlineAtOf(state, policy, index, observedSince) : null,
     autoRollback: staged ? policy.autoRollback : false,
     next,

@@ -6,32 +6,61 @@ import {
   freeze,
   healthyReportsSince,
   HeraldError,
+  isTargeted,
   pause,
   resume,
   rollback as rollbackRollout,
   startRollout,
   summarize,
   unfreeze,
+  type CheckContext,
   type Clock,
   type ObservationWindow,
   type RolloutState,
   type RolloutSummary,
   type WaveObservation,
 } from '@herald/core';
-import type { ReleaseRecord, Store } from '@herald/store';
+import type { InstanceRecord, ReleaseRecord, Store } from '@herald/store';
+import { contentDigest } from '../delivery/content-digest.js';
 import { policyOf } from '../delivery/policy.js';
 import type { ReleaseService } from '../delivery/release-service.js';
 import type { ReportCollector } from '../delivery/reports.js';
 import { actorOf, requirePermission, requireSystemAdmin, type Principal } from '../principal.js';
+import { GateChecks } from './gate-checks.js';
 import type { ObservationWindows } from './observation-windows.js';
 import { fromRecord, toStoredState, type Rollout } from './rollout-record.js';
+import { waveFailureOf, type WaveFailure } from './wave-failure.js';
 
 export type RolloutCommand = 'pause' | 'resume' | 'abort' | 'rollback';
+
+/**
+ * After a rollback, while the namespace still holds the candidate's content: the next release
+ * would ship it again. The way out is a commit back to the stable release's content.
+ */
+export interface RollbackTrap {
+  rolloutId: string;
+  /** The release that was rolled back, and the stable one whose content the fleet went back to. */
+  rolledBackSeq: number;
+  stableSeq: number;
+  stableRevision: number;
+  /** The namespace's revision now, whose content is the rolled-back candidate's. */
+  headRevision: number;
+  /** The one command that restores the namespace to the stable content, as a commit. */
+  command: string;
+  message: string;
+}
 
 export interface RolloutStatus extends RolloutSummary {
   observation: WaveObservation;
   frozenAll: boolean;
+  /** Why the wave failed, kept from the moment it did (null: none failed). */
+  failure: WaveFailure | null;
+  /** Set while the namespace still holds the rolled-back candidate's content. */
+  trap: RollbackTrap | null;
 }
+
+/** How many past rollouts a release looks through for a rolled-back candidate with the same content. */
+const rolledBackLookback = 20;
 
 const freezeSetting = 'rollouts_frozen';
 
@@ -48,6 +77,7 @@ export class RolloutService {
   readonly #instanceTtlMs: number;
   readonly #releases: ReleaseService;
   readonly #windows: ObservationWindows;
+  readonly #checks: GateChecks;
   readonly #onTransition: (transition: RolloutTransition) => void;
   readonly #onObserved: (state: RolloutState, observation: WaveObservation) => void;
 
@@ -59,6 +89,8 @@ export class RolloutService {
     instanceTtlMs: number;
     releases: ReleaseService;
     windows: ObservationWindows;
+    /** Samples the policies' metric and HTTP checks; absent: metric checks fail (no Prometheus configured). */
+    checks?: GateChecks;
     /** Told when a rollout changes state (the server logs it). */
     onTransition?: (transition: RolloutTransition) => void;
     /** Told at every controller step what it observed and decided (the rollout metrics). */
@@ -66,6 +98,7 @@ export class RolloutService {
   }) {
     this.#onObserved = deps.onObserved ?? (() => undefined);
     this.#windows = deps.windows;
+    this.#checks = deps.checks ?? new GateChecks({ clock: deps.clock, prometheusUrl: null });
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#reports = deps.reports;
@@ -85,12 +118,28 @@ export class RolloutService {
     namespace: string,
     note: string,
     supersede: boolean,
+    force?: { reason: string },
   ): Promise<{ release: ReleaseRecord; rolloutId?: string }> {
     requirePermission(principal, 'release', namespace);
     const ns = await this.#store.getNamespace(namespace);
     if (!ns) throw new HeraldError('namespace_not_found', `namespace "${namespace}" does not exist`);
     const policy = policyOf(ns.policy);
     const actor = actorOf(principal);
+    const trap = await this.#trapOf(namespace, ns.revision);
+    if (trap && !force) {
+      throw new HeraldError(
+        'release_rolled_back',
+        `${trap.message}; releasing now would ship it again. Restore the stable content as a commit: ${trap.command} (or release anyway with --force --reason TEXT)`,
+        { extensions: { ...trap } },
+      );
+    }
+    if (force !== undefined && force.reason.trim() === '')
+      throw new HeraldError('invalid_request', 'a forced release needs a reason (it is audited)');
+    // Kept in the release's audit record: who shipped rolled-back content again, and why.
+    const forced =
+      trap && force
+        ? { forced: { reason: force.reason, rolloutId: trap.rolloutId, rolledBackSeq: trap.rolledBackSeq } }
+        : {};
     const [active] = await this.#store.listActiveRollouts(namespace);
     if (active && !supersede) {
       throw new HeraldError(
@@ -119,7 +168,7 @@ export class RolloutService {
     if (policy.strategy !== 'staged' || stableSeq === undefined || !newest) {
       const release = await this.#releases.make(
         { namespace, kind: 'manual', author: actor, note },
-        { actor, action: 'release.create', target: `namespace:${namespace}`, details: { note } },
+        { actor, action: 'release.create', target: `namespace:${namespace}`, details: { note, ...forced } },
       );
       return { release };
     }
@@ -148,7 +197,12 @@ export class RolloutService {
     );
     const release = await this.#releases.make(
       { namespace, kind: 'rollout', author: actor, note },
-      { actor, action: 'release.create', target: `namespace:${namespace}`, details: { note, rolloutId: id } },
+      {
+        actor,
+        action: 'release.create',
+        target: `namespace:${namespace}`,
+        details: { note, rolloutId: id, ...forced },
+      },
     );
     if (release.seq !== state.toSeq) {
       // Someone released in between; the rollout is about the release actually made.
@@ -182,11 +236,22 @@ export class RolloutService {
     // As the controller sees it; on a node that is not the leader there is no window, and the
     // status counts ok reports from the wave's start and bake from the last stored update.
     const observedSince = this.#windows.get(rollout.state.id)?.since;
-    const observation = rollout.finalObservation ?? (await this.#observe(rollout, observedSince));
+    let observation = rollout.finalObservation;
+    if (!observation) {
+      observation = (await this.#observe(rollout, observedSince)).observation;
+      const checks = this.#checks.observed(
+        { rolloutId: rollout.state.id, waveIndex: rollout.state.wave },
+        observedSince,
+      );
+      if (checks.length > 0) observation.checks = checks;
+    }
+    const ns = await this.#store.getNamespace(namespace);
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now(), { observedSince }),
       observation,
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
+      failure: rollout.failure ?? null,
+      trap: ns ? ((await this.#trapOf(namespace, ns.revision)) ?? null) : null,
     };
   }
 
@@ -264,8 +329,12 @@ export class RolloutService {
    */
   async step(record: Rollout['record'], window: ObservationWindow): Promise<void> {
     const rollout = fromRecord(record);
-    const observation = await this.#observe(rollout, window.since);
-    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, this.#clock.now(), {
+    const { observation, instances } = await this.#observe(rollout, window.since);
+    if (GateChecks.has(rollout.policy)) {
+      observation.checks = await this.#checks.sample(rollout.policy, checkContext(rollout, instances), window.since);
+    }
+    const now = this.#clock.now();
+    const { state, decision } = evaluate(rollout.state, rollout.policy, observation, now, {
       observedSince: window.since,
     });
     this.#onObserved(state, observation);
@@ -278,11 +347,20 @@ export class RolloutService {
       case 'succeed':
         await this.#save(rollout, state, 'rollout.succeed', 'controller', observation);
         return;
-      case 'fail':
+      case 'fail': {
+        const failure = waveFailureOf(
+          rollout.state,
+          rollout.policy,
+          decision,
+          instances,
+          observation.checks ?? [],
+          now,
+        );
         if (state.state === 'rolled_back')
-          await this.#undo(rollout, state, 'rollout.fail', 'controller', window.since, observation);
-        else await this.#save(rollout, state, 'rollout.fail', 'controller');
+          await this.#undo(rollout, state, 'rollout.fail', 'controller', window.since, observation, failure);
+        else await this.#save(rollout, state, 'rollout.fail', 'controller', undefined, { failure });
         return;
+      }
     }
   }
 
@@ -290,14 +368,57 @@ export class RolloutService {
    * Counts, among the instances the current wave targets, who applied, rejected or is unhealthy
    * on the candidate (countWave in the core): ok reports only from `observedSince` on, if given.
    */
-  async #observe(rollout: Rollout, observedSince: number | undefined): Promise<WaveObservation> {
+  async #observe(
+    rollout: Rollout,
+    observedSince: number | undefined,
+  ): Promise<{ observation: WaveObservation; instances: InstanceRecord[] }> {
     await this.#reports.flush();
     const { state, policy } = rollout;
     const instances = await this.#store.listInstances({
       namespace: state.namespace,
       seenSince: this.#clock.now() - this.#instanceTtlMs,
     });
-    return countWave(state, policy, instances, healthyReportsSince(state, policy, observedSince ?? -Infinity));
+    const observation = countWave(
+      state,
+      policy,
+      instances,
+      healthyReportsSince(state, policy, observedSince ?? -Infinity),
+    );
+    return { observation, instances };
+  }
+
+  /**
+   * The trap a rollback leaves: the namespace at `headRevision` holds the content of a candidate
+   * that was rolled back (among the latest rollouts, or those given). Reading the content costs a
+   * read of the namespace, so only when there is such a rollout.
+   */
+  async #trapOf(
+    namespace: string,
+    headRevision: number,
+    records?: Rollout['record'][],
+  ): Promise<RollbackTrap | undefined> {
+    const rolledBack = (records ?? (await this.#store.listRollouts(namespace, rolledBackLookback)))
+      .map(fromRecord)
+      .filter((r) => r.state.state === 'rolled_back' && r.candidateDigest !== undefined);
+    if (rolledBack.length === 0) return undefined;
+    const digest = await contentDigest(this.#store, namespace, headRevision);
+    const match = rolledBack.find((r) => r.candidateDigest === digest);
+    if (!match) return undefined;
+    // The way out is the content the fleet runs now: the newest release (after the rollback, its
+    // release of the stable content). When that is the very content, it was shipped anyway
+    // (--force) and is live: no trap any more.
+    const stable = await this.#store.getRelease(namespace);
+    if (!stable || (await contentDigest(this.#store, namespace, stable.revision)) === digest) return undefined;
+    const command = `herald restore ${namespace} --to ${stable.revision} -m "back to the content of release ${stable.seq}: release ${match.state.toSeq} was rolled back"`;
+    return {
+      rolloutId: match.state.id,
+      rolledBackSeq: match.state.toSeq,
+      stableSeq: stable.seq,
+      stableRevision: stable.revision,
+      headRevision,
+      command,
+      message: `namespace "${namespace}" still holds the content of release ${match.state.toSeq}, which rollout ${match.state.id} rolled back (the fleet runs the content of release ${stable.seq}, revision ${stable.revision})`,
+    };
   }
 
   /** Ends a rollout and sends everyone back to the stable content, as a new release made first. */
@@ -308,6 +429,7 @@ export class RolloutService {
     actor: string,
     observedSince: number | undefined,
     observation?: WaveObservation,
+    failure?: WaveFailure,
   ): Promise<RolloutState> {
     const stable = await this.#store.getRelease(rollout.state.namespace, rollout.state.fromSeq);
     if (!stable)
@@ -330,7 +452,22 @@ export class RolloutService {
         details: { rolloutId: rollout.state.id, toContentOf: stable.seq },
       },
     );
-    return this.#save(rollout, next, action, actor, observation ?? (await this.#observe(rollout, observedSince)));
+    // A rollback calls the candidate bad: remember its content, so that a release of it again is refused.
+    const candidate =
+      next.state === 'rolled_back'
+        ? await this.#store.getRelease(rollout.state.namespace, rollout.state.toSeq)
+        : undefined;
+    const candidateDigest = candidate
+      ? await contentDigest(this.#store, rollout.state.namespace, candidate.revision)
+      : undefined;
+    return this.#save(
+      rollout,
+      next,
+      action,
+      actor,
+      observation ?? (await this.#observe(rollout, observedSince)).observation,
+      { failure, candidateDigest },
+    );
   }
 
   async #save(
@@ -339,14 +476,20 @@ export class RolloutService {
     action: string,
     actor: string,
     finalObservation?: WaveObservation,
+    extra: { failure?: WaveFailure | undefined; candidateDigest?: string | undefined } = {},
   ): Promise<RolloutState> {
     const active = ['running', 'paused', 'frozen'].includes(next.state);
+    const failure = extra.failure ?? rollout.failure;
+    if (!active) this.#checks.forget(rollout.record.id);
     await this.#store.saveRollout(
       {
         id: rollout.record.id,
         namespace: rollout.record.namespace,
         active,
-        state: toStoredState(next, rollout.policy, active ? undefined : finalObservation),
+        state: toStoredState(next, rollout.policy, active ? undefined : finalObservation, {
+          failure,
+          candidateDigest: extra.candidateDigest ?? rollout.candidateDigest,
+        }),
       },
       rollout.record.version,
       {
@@ -359,6 +502,8 @@ export class RolloutService {
           state: next.state,
           wave: next.wave,
           reason: next.history.at(-1)?.reason ?? next.reason ?? '',
+          // Why the wave failed (reject reasons, unhealthy details, the check's query and values), on the failing transition.
+          ...(extra.failure ? { failure: extra.failure } : {}),
         },
       },
     );
@@ -385,4 +530,20 @@ export interface RolloutTransition {
   wave: number;
   actor: string;
   reason?: string;
+}
+
+/** What a check's query or URL may refer to: the wave being judged and the instances it targets. */
+function checkContext(rollout: Rollout, instances: readonly InstanceRecord[]): CheckContext {
+  const { state, policy } = rollout;
+  const wave = policy.strategy === 'staged' ? policy.waves[Math.min(state.wave, policy.waves.length - 1)] : undefined;
+  return {
+    namespace: state.namespace,
+    rolloutId: state.id,
+    seq: state.toSeq,
+    stable: state.fromSeq,
+    wave: wave?.name ?? '',
+    waveIndex: state.wave,
+    instances: instances.filter((i) => isTargeted(policy, state.wave, state.id, i)).map((i) => i.instanceId),
+    match: wave?.match,
+  };
 }

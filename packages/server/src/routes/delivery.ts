@@ -172,6 +172,15 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
             supersede: Type.Optional(
               Type.Boolean({ description: 'On a staged namespace: abort the running rollout and start a new one' }),
             ),
+            force: Type.Optional(
+              Type.Boolean({
+                description:
+                  'Release even content that a rollout rolled back (refused otherwise: release_rolled_back); needs a reason, audited',
+              }),
+            ),
+            reason: Type.Optional(
+              Type.String({ maxLength: 4096, description: 'Why, with force (kept in the audit log)' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -192,6 +201,7 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
         request.params.ns,
         note,
         request.body.supersede ?? false,
+        request.body.force ? { reason: request.body.reason ?? note } : undefined,
       );
       return reply
         .code(201)

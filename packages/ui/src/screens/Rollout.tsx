@@ -24,6 +24,94 @@ import { TraceView } from './Trace.js';
 
 type Command = 'pause' | 'resume' | 'abort' | 'rollback';
 
+interface CheckSampleView {
+  at: number;
+  value: number | null;
+  error?: string;
+  outcome?: string;
+}
+
+/** The metric/HTTP checks, why a wave failed and the trap a rollback leaves (issue 15), as the server's RolloutStatus adds them. */
+type GatedStatus = RolloutStatus & {
+  checks?: Array<{
+    name: string;
+    kind: string;
+    target: string;
+    threshold: string;
+    status: string;
+    message: string;
+    samples: CheckSampleView[];
+  }>;
+  failure?: {
+    at: number;
+    waveName: string;
+    gate: string;
+    rejectReasons: Array<{ reason: string; count: number; instances: string[] }>;
+    unhealthy: Array<{ reason: string; count: number; instances: string[] }>;
+    check?: { name: string; kind: string; target: string; sample: CheckSampleView };
+    checks: Array<{ name: string; samples: CheckSampleView[] }>;
+  } | null;
+  trap?: { message: string; command: string } | null;
+};
+
+function sampleText(s: CheckSampleView): string {
+  if (s.error !== undefined) return `error (${s.error}) at ${time(s.at)}`;
+  return `${s.value === null ? 'no data' : String(Number(s.value.toPrecision(6)))} at ${time(s.at)}`;
+}
+
+/** The checks of the current wave, why a wave failed (kept after the fleet moved on), and the way out of a rollback's trap. */
+function SignalsAndTrap({ status, active }: { status: GatedStatus; active: boolean }) {
+  const checks = active ? (status.checks ?? []) : [];
+  const failure = status.failure ?? null;
+  const trap = status.trap ?? null;
+  if (checks.length === 0 && !failure && !trap) return null;
+  return (
+    <div className="signals">
+      {checks.length > 0 ? (
+        <ul className="checks small" data-testid="rollout-checks">
+          {checks.map((c) => (
+            <li key={`${c.kind}:${c.name}`} data-status={c.status}>
+              <strong>{c.name}</strong> ({c.kind}, {c.threshold}): {c.status} · <code>{c.target}</code>
+              {c.samples.length > 0 ? <> · {c.samples.slice(-3).map(sampleText).join('; ')}</> : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {failure ? (
+        <div className="problem small" data-testid="rollout-failure">
+          Wave <strong>{failure.waveName}</strong> failed on {failure.gate} at {time(failure.at)}.
+          {failure.rejectReasons.map((g) => (
+            <div key={`r:${g.reason}`}>
+              Rejected by {g.count}: {g.reason} (e.g. {g.instances.join(', ')})
+            </div>
+          ))}
+          {failure.unhealthy.map((g) => (
+            <div key={`u:${g.reason}`}>
+              Unhealthy {g.count}: {g.reason} (e.g. {g.instances.join(', ')})
+            </div>
+          ))}
+          {failure.check ? (
+            <div>
+              {failure.check.kind} check <strong>{failure.check.name}</strong>: <code>{failure.check.target}</code>
+              <br />
+              Values seen:{' '}
+              {(failure.checks.find((c) => c.name === failure.check?.name)?.samples ?? [failure.check.sample])
+                .map(sampleText)
+                .join('; ')}
+            </div>
+          ) : null}
+        </div>
+      ) : null}
+      {trap ? (
+        <div className="notice" data-testid="rollout-trap">
+          {trap.message}. The next release would ship it again (it is refused). The way out, one commit back to the
+          stable content: <code>{trap.command}</code>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
 const commandText: Record<Command, { title: string; body: string; danger: boolean }> = {
   pause: {
     title: 'Pause the rollout?',
@@ -242,6 +330,7 @@ function RolloutView({
         ))}
       </ol>
       {status.gates.length > 0 ? <Gates gates={status.gates} /> : null}
+      <SignalsAndTrap status={status} active={active} />
       {canRelease && available.length > 0 ? (
         <div className="actions">
           {available.map((c) => (
