@@ -20,9 +20,13 @@ import { RolloutController } from './rollouts/controller.js';
 import { ObservationWindows } from './rollouts/observation-windows.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
+import { ChangeControlSettings } from './change-control/change-control-settings.js';
+import { ChangeRequestService } from './change-control/change-requests.js';
+import { ScheduleService } from './change-control/schedules.js';
 import { WatchHub } from './delivery/watch-hub.js';
 import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerChangeControlRoutes } from './routes/change-control.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
@@ -72,6 +76,9 @@ export class HeraldServer {
   readonly releases: ReleaseService;
   readonly delivery: DeliveryService;
   readonly rollouts: RolloutService;
+  readonly changeSettings: ChangeControlSettings;
+  readonly changeRequests: ChangeRequestService;
+  readonly schedules: ScheduleService;
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
   readonly #pruning: InstancePruning;
@@ -94,6 +101,7 @@ export class HeraldServer {
         this.metrics.commits.inc();
         this.metrics.committedChanges.inc(changes);
       },
+      gate: () => this.changeRequests,
     });
     this.#unwatch = deps.store.watchRevisions((revision) => this.metrics.revision.set(revision));
     this.#app = buildApp({
@@ -162,6 +170,7 @@ export class HeraldServer {
       instanceTtlMs: this.config.instanceTtlMs,
     });
     const windows = new ObservationWindows();
+    this.changeSettings = new ChangeControlSettings({ store: deps.store, clock: deps.clock });
     this.rollouts = new RolloutService({
       store: deps.store,
       clock: deps.clock,
@@ -170,6 +179,23 @@ export class HeraldServer {
       releases: this.releases,
       windows,
       onTransition: (transition) => this.#app.log.info(transition, `rollout ${transition.state}`),
+      hold: (namespace, rolloutId) => this.changeSettings.holdOf(namespace, rolloutId),
+    });
+    this.changeRequests = new ChangeRequestService({
+      store: deps.store,
+      clock: deps.clock,
+      codec,
+      settings: this.changeSettings,
+      entries: () => this.services.entries,
+      release: () => (principal, namespace, note, supersede) =>
+        this.rollouts.startRelease(principal, namespace, note, supersede),
+    });
+    this.schedules = new ScheduleService({
+      store: deps.store,
+      clock: deps.clock,
+      changeRequests: this.changeRequests,
+      leadership,
+      onError: onBackgroundError,
     });
     this.#controller = new RolloutController({
       store: deps.store,
@@ -187,6 +213,9 @@ export class HeraldServer {
       delivery: this.delivery,
       releases: this.releases,
       rollouts: this.rollouts,
+      changeSettings: this.changeSettings,
+      changeRequests: this.changeRequests,
+      schedules: this.schedules,
       node,
       services: this.services,
       metrics: this.metrics,
@@ -233,6 +262,7 @@ export class HeraldServer {
       registerEntryRoutes(routes, context);
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
+      registerChangeControlRoutes(routes, context);
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
       registerOfrepRoutes(routes, {
         limits: this.config.limits,
@@ -284,6 +314,7 @@ export class HeraldServer {
     // A pass that comes this late (a stalled store, an overloaded node) has not been watching: a gap.
     this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
     this.#pruning.start(this.config.instancePruneMs);
+    this.schedules.start(this.config.rolloutTickMs);
     this.#state = 'listening';
     return this.url;
   }
@@ -323,6 +354,7 @@ export class HeraldServer {
     } finally {
       this.#clock.clearTimeout(grace);
       await this.#controller.close();
+      await this.schedules.close();
       await this.#pruning.close();
       await this.#reports.close();
       await this.#ownedLeadership?.close();

@@ -17,6 +17,7 @@ import {
   type RolloutState,
   type RolloutSummary,
   type WaveObservation,
+  type WindowBlock,
 } from '@herald/core';
 import type { ReleaseRecord, Store } from '@herald/store';
 import { policyOf } from '../delivery/policy.js';
@@ -31,7 +32,12 @@ export type RolloutCommand = 'pause' | 'resume' | 'abort' | 'rollback';
 export interface RolloutStatus extends RolloutSummary {
   observation: WaveObservation;
   frozenAll: boolean;
+  /** The change window holding the next wave, while one does (change-control/change-control-settings.ts). */
+  heldBy?: { window: string; scope: string; until: string; describe: string };
 }
+
+/** Why a rollout's next wave may not start now (a change window), or undefined. */
+export type WaveHold = (namespace: string, rolloutId: string) => Promise<WindowBlock | undefined>;
 
 const freezeSetting = 'rollouts_frozen';
 
@@ -49,6 +55,7 @@ export class RolloutService {
   readonly #releases: ReleaseService;
   readonly #windows: ObservationWindows;
   readonly #onTransition: (transition: RolloutTransition) => void;
+  readonly #hold: WaveHold;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -60,7 +67,9 @@ export class RolloutService {
     windows: ObservationWindows;
     /** Told when a rollout changes state (the server logs it). */
     onTransition?: (transition: RolloutTransition) => void;
+    hold?: WaveHold;
   }) {
+    this.#hold = deps.hold ?? (async () => undefined);
     this.#windows = deps.windows;
     this.#store = deps.store;
     this.#clock = deps.clock;
@@ -179,10 +188,22 @@ export class RolloutService {
     // status counts ok reports from the wave's start and bake from the last stored update.
     const observedSince = this.#windows.get(rollout.state.id)?.since;
     const observation = rollout.finalObservation ?? (await this.#observe(rollout, observedSince));
+    const active = ['running', 'paused', 'frozen'].includes(rollout.state.state);
+    const held = active ? await this.#hold(namespace, rollout.state.id) : undefined;
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now(), { observedSince }),
       observation,
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
+      ...(held
+        ? {
+            heldBy: {
+              window: held.window.name,
+              scope: held.scope,
+              until: new Date(held.until).toISOString(),
+              describe: held.describe,
+            },
+          }
+        : {}),
     };
   }
 
@@ -268,6 +289,8 @@ export class RolloutService {
       case 'hold':
         return;
       case 'advance':
+        // A change window holds the next wave (unless the rollout was given an override); status says why.
+        if (await this.#hold(record.namespace, record.id)) return;
         await this.#save(rollout, state, 'rollout.advance', 'controller');
         return;
       case 'succeed':

@@ -4,6 +4,7 @@ import { HeraldError } from '@herald/core';
 import { pagingOf, sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
 import type { ChangeInput } from '../services/change-input.js';
 import {
+  ChangeRequestOpenedBody,
   CommitBody,
   CommitResponse,
   DiffItem,
@@ -106,7 +107,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         params: EntryParams,
         querystring: LabelQuery,
         body: PutEntryBody,
-        response: { 200: Type.Ref(Entry) },
+        response: { 200: Type.Ref(Entry), 202: ChangeRequestOpenedBody },
       },
     },
     async (request, reply) => {
@@ -160,7 +161,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       summary,
       params: EntryParams,
       querystring: LabelQuery,
-      response: { 200: CommitResponse },
+      response: { 200: CommitResponse, 202: ChangeRequestOpenedBody },
     },
   });
   app.delete(
@@ -183,7 +184,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'Apply several changes atomically at one new revision, with optional preconditions',
         params: NamespaceParams,
         body: CommitBody,
-        response: { 201: CommitResponse },
+        response: { 201: CommitResponse, 202: ChangeRequestOpenedBody },
       },
     },
     async (request, reply) => {
@@ -279,7 +280,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
           'Restore the namespace (or one key or label) to a revision, as a new commit: later commits there are undone; dryRun shows the diff only',
         params: NamespaceParams,
         body: RestoreBody,
-        response: { 200: RestoreAnswer },
+        response: { 200: RestoreAnswer, 202: ChangeRequestOpenedBody },
       },
     },
     restore,
@@ -294,7 +295,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'The same as POST /v1/namespaces/{ns}/restore (its first name, kept for scripts)',
         params: NamespaceParams,
         body: RestoreBody,
-        response: { 200: RestoreAnswer },
+        response: { 200: RestoreAnswer, 202: ChangeRequestOpenedBody },
       },
     },
     restore,
@@ -320,6 +321,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
             reverted: Type.Integer(),
             changes: Type.Array(DiffItem),
           }),
+          202: ChangeRequestOpenedBody,
         },
       },
     },
