@@ -471,12 +471,10 @@ export class ChangeRequestService implements CommitGate {
     };
   }
 
-  /** Refuses, now rather than at approval, changes that could not be committed over the state at `revision`. */
+  /** Refuses, now rather than at approval, changes that could not be committed over the current state (at `revision`). */
   async #checkApplies(namespace: string, changes: Change[], revision: number): Promise<void> {
     const touched = new Set(changes.map((c) => addressId(c)));
-    const current = (await this.#store.readEntries({ namespace, asOf: revision })).filter((v) =>
-      touched.has(addressId(v)),
-    );
+    const current = (await this.#store.readEntries({ namespace })).filter((v) => touched.has(addressId(v)));
     planCommit(
       { namespace, changes, author: '', message: '' },
       new Map(current.map((v) => [addressId(v), v])),
@@ -490,11 +488,12 @@ export class ChangeRequestService implements CommitGate {
     const body = bodyOf(record);
     if (body.changes.length === 0) return [];
     const touched = new Set(body.changes.map((c) => addressId(c)));
-    const before = (await this.#store.readEntries({ namespace: record.namespace, asOf: body.baseRevision })).filter(
-      (v) => touched.has(addressId(v)),
-    );
     const secrets = canReadSecrets(principal, record.namespace);
     try {
+      // As of the base revision; compacted history or a plan that no longer holds shows what was asked.
+      const before = (await this.#store.readEntries({ namespace: record.namespace, asOf: body.baseRevision })).filter(
+        (v) => touched.has(addressId(v)),
+      );
       const planned = planCommit(
         { namespace: record.namespace, changes: body.changes, author: body.author, message: body.message },
         new Map(before.map((v) => [addressId(v), v])),
