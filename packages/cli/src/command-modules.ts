@@ -18,6 +18,8 @@ const relay = async (): Promise<Register> => (await import('./commands/relay.js'
 const flags = async (): Promise<Register> => (await import('./commands/flags.js')).registerFlagCommands;
 const backup = async (): Promise<Register> => (await import('./commands/backup.js')).registerBackupCommands;
 const agent = async (): Promise<Register> => (await import('./commands/agent.js')).registerAgentCommand;
+const changeControl = async (): Promise<Register> =>
+  (await import('./commands/change-control.js')).registerChangeControlCommands;
 
 /** Every module, in the order `herald --help` lists their commands. */
 export const allModules: ReadonlyArray<() => Promise<Register>> = [
@@ -29,6 +31,7 @@ export const allModules: ReadonlyArray<() => Promise<Register>> = [
   apply,
   tokens,
   delivery,
+  changeControl,
   watch,
   simulate,
   rollout,
@@ -63,6 +66,10 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   policy: delivery,
   keys: delivery,
   fleet: delivery,
+  cr: changeControl,
+  schedule: changeControl,
+  approval: changeControl,
+  windows: changeControl,
   watch,
   simulate,
   rollout,

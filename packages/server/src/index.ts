@@ -23,3 +23,5 @@ export { defaultRelayConfig, resolveRelayConfig } from './relay/relay-config.js'
 export type { RelayConfig, RelayConfigInput, RelayDependencies, RelayOptions } from './relay/relay-config.js';
 export type { FleetItem } from './delivery/delivery-service.js';
 export type { ReleaseView } from './delivery/release-service.js';
+export type { ChangeRequestView } from './change-control/change-requests.js';
+export type { ScheduleView } from './change-control/schedules.js';
