@@ -48,7 +48,7 @@ function requestId(stdout: string): string {
 }
 
 void describe('herald cr', () => {
-  test('set becomes a change request; the author cannot approve; two approvals apply it', async () => {
+  void test('set becomes a change request; the author cannot approve; two approvals apply it', async () => {
     ok(await admin(['ns', 'create', 'cli-cr']));
     ok(await admin(['set', 'cli-cr', 'pool', '10']));
     assert.match(ok(await admin(['approval', 'set', 'cli-cr', '--required', '2'])), /needs 2 approval/u);
@@ -77,7 +77,7 @@ void describe('herald cr', () => {
     assert.equal(await value('cli-cr', 'pool'), 50);
   });
 
-  test('reject; a stale request is not applied and rebases; --bypass-approval needs a reason and is audited', async () => {
+  void test('reject; a stale request is not applied and rebases; --bypass-approval needs a reason and is audited', async () => {
     ok(await admin(['ns', 'create', 'cli-cr2']));
     ok(await admin(['approval', 'set', 'cli-cr2', '--required', '1']));
     const rejected = requestId(ok(await author(['set', 'cli-cr2', 'a', '1'])));
@@ -103,7 +103,7 @@ void describe('herald cr', () => {
     assert.equal((bypass?.details.bypassApproval as { reason: string }).reason, 'incident 7: über-urgent');
   });
 
-  test('herald apply becomes one change request for the whole folder', async () => {
+  void test('herald apply becomes one change request for the whole folder', async () => {
     ok(await admin(['ns', 'create', 'cli-cr3']));
     ok(await admin(['approval', 'set', 'cli-cr3', '--required', '1']));
     const folder = await mkdtemp(join(tmpdir(), 'herald-cr-apply-'));
@@ -118,7 +118,7 @@ void describe('herald cr', () => {
 });
 
 void describe('windows and schedules', () => {
-  test('a window refuses herald release until an admin overrides it with a reason', async () => {
+  void test('a window refuses herald release until an admin overrides it with a reason', async () => {
     ok(await admin(['ns', 'create', 'cli-win']));
     ok(await admin(['set', 'cli-win', 'a', '1']));
     const folder = await mkdtemp(join(tmpdir(), 'herald-win-'));
@@ -138,7 +138,7 @@ void describe('windows and schedules', () => {
     );
   });
 
-  test('herald release --at schedules it; schedule list shows it; schedule cancel cancels it', async () => {
+  void test('herald release --at schedules it; schedule list shows it; schedule cancel cancels it', async () => {
     ok(await admin(['ns', 'create', 'cli-sched']));
     ok(await admin(['set', 'cli-sched', 'a', '1']));
     const at = new Date(Date.now() + 24 * 3_600_000).toISOString();

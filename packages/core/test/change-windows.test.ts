@@ -8,7 +8,7 @@ const weekend = parseWindows([
 const at = (iso: string) => Date.parse(iso);
 const block = (iso: string, windows = weekend) => blockingWindow([{ scope: 'app', windows }], at(iso));
 
-test('a weekly window blocks in its time zone and ends at its local end time', () => {
+void test('a weekly window blocks in its time zone and ends at its local end time', () => {
   // 2026-12-04 is a Friday; Berlin is UTC+1 in December.
   assert.equal(block('2026-12-04T14:59:00Z'), undefined, 'Fri 15:59 Berlin is before the window');
   const inside = block('2026-12-04T15:00:00Z');
@@ -23,7 +23,7 @@ test('a weekly window blocks in its time zone and ends at its local end time', (
   assert.equal(block('2026-12-02T12:00:00Z'), undefined, 'Wednesday is outside');
 });
 
-test('a weekly window follows the zone across daylight saving time', () => {
+void test('a weekly window follows the zone across daylight saving time', () => {
   // Summer: Berlin is UTC+2, so Fri 16:00 is 14:00Z (2026-07-03 is a Friday).
   assert.equal(block('2026-07-03T13:59:00Z'), undefined);
   assert.equal(block('2026-07-03T14:00:00Z')?.until, at('2026-07-06T06:00:00Z'));
@@ -31,7 +31,7 @@ test('a weekly window follows the zone across daylight saving time', () => {
   assert.equal(block('2026-10-24T12:00:00Z')?.until, at('2026-10-26T07:00:00Z'));
 });
 
-test('a one-off range blocks from its start up to its end; windows that overlap are followed to the last end', () => {
+void test('a one-off range blocks from its start up to its end; windows that overlap are followed to the last end', () => {
   const freeze = parseWindows([
     { name: 'year end', from: '2026-12-20T00:00:00Z', to: '2026-12-28T00:00:00+00:00' },
     { name: 'after', from: '2026-12-27T00:00:00Z', to: '2027-01-04T09:00:00Z' },
@@ -43,7 +43,7 @@ test('a one-off range blocks from its start up to its end; windows that overlap 
   assert.equal(block('2027-01-04T09:00:00Z', freeze), undefined);
 });
 
-test('windows are checked: days, times, zones and offsets', () => {
+void test('windows are checked: days, times, zones and offsets', () => {
   assert.throws(
     () => parseWindows([{ weekly: { from: 'Fry 16:00', to: 'Mon 08:00', timeZone: 'UTC' } }]),
     /not a day and time/u,
@@ -61,7 +61,7 @@ test('windows are checked: days, times, zones and offsets', () => {
   assert.throws(() => parseWindows({}), /list/u);
 });
 
-test('approval rules: required 0 turns approval off; the rest is checked', () => {
+void test('approval rules: required 0 turns approval off; the rest is checked', () => {
   assert.equal(parseApprovalRule({ required: 0 }), null);
   assert.deepEqual(parseApprovalRule({ required: 2 }), { required: 2, releases: false });
   assert.deepEqual(parseApprovalRule({ required: 1, approvers: ['alice'], releases: true }), {

@@ -246,10 +246,7 @@ export class ScheduleService {
         ...claimed,
         state,
         dueAt,
-        body: { ...rest, ...(detail === undefined ? {} : { detail }), ...(outcome ? { outcome } : {}) } as Record<
-          string,
-          unknown
-        >,
+        body: { ...rest, ...(detail === undefined ? {} : { detail }), ...(outcome ? { outcome } : {}) },
       },
       claimed.version,
       {
