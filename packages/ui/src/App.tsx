@@ -9,6 +9,7 @@ import { SignIn } from './screens/SignIn.js';
 import { Namespaces } from './screens/Namespaces.js';
 import { NamespaceScreen } from './screens/Namespace.js';
 import { Audit } from './screens/Audit.js';
+import { ChangeRequests } from './screens/ChangeRequests.js';
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => loadToken());
@@ -71,6 +72,7 @@ function route(path: string) {
   const ns = /^\/ns\/([^/]+)(?:\/([a-z]+))?\/?$/u.exec(path);
   if (ns) return <NamespaceScreen key={ns[1]} ns={decodeURIComponent(ns[1] ?? '')} tab={ns[2] ?? 'entries'} />;
   if (path === '/audit') return <Audit />;
+  if (path === '/change-requests') return <ChangeRequests />;
   if (path === '/' || path === '/namespaces') return <Namespaces />;
   return (
     <div className="card">
@@ -96,6 +98,9 @@ function Header() {
       <nav>
         <Link to="/" className={path === '/' || path.startsWith('/ns/') ? 'active' : ''}>
           Namespaces
+        </Link>
+        <Link to="/change-requests" className={path === '/change-requests' ? 'active' : ''}>
+          Change requests
         </Link>
         <Link to="/audit" className={path === '/audit' ? 'active' : ''}>
           Audit log

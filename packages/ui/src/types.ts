@@ -111,6 +111,8 @@ export interface RolloutStatus {
   reason: string | null;
   observation: { targeted: number; reported: number; applied: number; rejected: number; unhealthy: number };
   frozenAll: boolean;
+  /** The change window holding the next wave, while one does. */
+  heldBy?: { window: string; scope: string; until: string; describe: string };
 }
 
 export interface RolloutHistoryEntry {
@@ -142,3 +144,7 @@ export type AuditRecord = Answer<'/v1/audit', 'get', 200>['items'][number];
 export type AuditVerify = Answer<'/v1/audit/verify', 'get', 200>;
 
 export const activeStates: readonly RolloutStateName[] = ['running', 'paused', 'frozen'];
+
+export type ChangeRequest = Answer<'/v1/change-requests/{id}', 'get', 200>;
+
+export type ChangeRequestApproval = Answer<'/v1/change-requests/{id}/approve', 'post', 200>;
