@@ -324,6 +324,36 @@ void describe('change windows', () => {
     assert.equal((audit?.details.overrideWindow as { reason: string }).reason, 'security fix CVE-1');
   });
 
+  void it('an approved change to an immediate namespace waits out a window; approving again then applies it', async () => {
+    const ns = 'win-cr';
+    await createNamespace(ts, ns);
+    await requireApproval(ns, { required: 1 });
+    const author = await token('win-author', 'writer');
+    const approver = await token('win-approver', 'writer');
+    const opened = await call(ts, 'PUT', `/v1/namespaces/${ns}/entries/a`, { token: author, body: { value: 1 } });
+    const id = (opened.json as { changeRequest: Cr }).changeRequest.id;
+    const now = Date.now();
+    await call(ts, 'PUT', `/v1/namespaces/${ns}/windows`, {
+      body: {
+        windows: [
+          { name: 'hold', from: new Date(now - 60_000).toISOString(), to: new Date(now + 3_600_000).toISOString() },
+        ],
+      },
+    });
+    assertProblem(
+      await call(ts, 'POST', `/v1/change-requests/${id}/approve`, { token: approver, body: {} }),
+      'change_window',
+    );
+    assert.equal(await value(ns, 'a'), undefined, 'a commit that would release does not start in the window');
+    const held = await show(id);
+    assert.equal(held.state, 'open');
+    assert.equal(held.approvals.length, 1, 'the approval is kept');
+    await call(ts, 'PUT', `/v1/namespaces/${ns}/windows`, { body: { windows: [] } });
+    const again = await call(ts, 'POST', `/v1/change-requests/${id}/approve`, { token: approver, body: {} });
+    assert.equal((again.json as { changeRequest: Cr }).changeRequest.state, 'applied', again.text);
+    assert.equal(await value(ns, 'a'), 1);
+  });
+
   void it('windows are checked when set', async () => {
     const ns = 'win-bad';
     await createNamespace(ts, ns);

@@ -279,6 +279,9 @@ export class ChangeRequestService implements CommitGate {
         'approval_refused',
         `only ${body.approvers.join(', ')} may approve changes of "${record.namespace}"`,
       );
+    // Fully approved but not applied (a change window held it, or the apply failed): approving again applies it.
+    if (body.approvals.length >= body.required && !options.deferApply)
+      return this.#view(await this.apply(principal, record));
     if (body.approvals.some((a) => a.lineage === lineage))
       throw new HeraldError('approval_refused', `this token already approved ${id}`);
     const at = this.#clock.now();
@@ -327,6 +330,8 @@ export class ChangeRequestService implements CommitGate {
         ...(started.rolloutId ? { rolloutId: started.rolloutId } : {}),
       };
     } else {
+      // A commit to an `immediate` namespace releases: change windows hold it like any release.
+      if (releasesOnCommit(ns.policy)) await this.#settings.checkWindow(principal, record.namespace, this.#clock.now());
       let outcome: CommitOutcome;
       try {
         outcome = await this.#entries().applyApproved(principal, record.namespace, {
