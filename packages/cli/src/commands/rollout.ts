@@ -11,7 +11,11 @@ import { CliError, printJson, printLine } from '../output.js';
  * What GET …/rollout answers: the server's RolloutStatus (server/src/rollouts/rollout-service.ts),
  * built from core's types here because @herald/server does not export it yet.
  */
-type RolloutStatus = RolloutSummary & { observation: WaveObservation; frozenAll: boolean };
+type RolloutStatus = RolloutSummary & {
+  observation: WaveObservation;
+  frozenAll: boolean;
+  heldBy?: { describe: string };
+};
 
 const terminalStates = new Set(['succeeded', 'rolled_back', 'aborted']);
 
@@ -111,6 +115,7 @@ export function renderStatus(
   const next = nextText(s);
   if (!terminalStates.has(s.state)) lines.push(`  now: ${next}`);
   if (s.reason && !next.includes(s.reason)) lines.push(`  reason: ${s.reason}`);
+  if (s.heldBy) lines.push(`  held by the change window ${s.heldBy.describe} (herald windows override NS --reason …)`);
   lines.push(`  started ${relativeTime(s.startedAt)}, last change ${relativeTime(s.updatedAt)}`);
   return lines;
 }
