@@ -115,7 +115,8 @@ export function renderStatus(
   const next = nextText(s);
   if (!terminalStates.has(s.state)) lines.push(`  now: ${next}`);
   if (s.reason && !next.includes(s.reason)) lines.push(`  reason: ${s.reason}`);
-  if (s.heldBy) lines.push(`  held by the change window ${s.heldBy.describe} (herald windows override ${s.namespace} --reason …)`);
+  if (s.heldBy)
+    lines.push(`  held by the change window ${s.heldBy.describe} (herald windows override ${s.namespace} --reason …)`);
   lines.push(`  started ${relativeTime(s.startedAt)}, last change ${relativeTime(s.updatedAt)}`);
   return lines;
 }
