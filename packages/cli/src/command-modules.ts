@@ -19,6 +19,8 @@ const flags = async (): Promise<Register> => (await import('./commands/flags.js'
 const backup = async (): Promise<Register> => (await import('./commands/backup.js')).registerBackupCommands;
 const agent = async (): Promise<Register> => (await import('./commands/agent.js')).registerAgentCommand;
 const trace = async (): Promise<Register> => (await import('./commands/trace.js')).registerTraceCommand;
+const changeControl = async (): Promise<Register> =>
+  (await import('./commands/change-control.js')).registerChangeControlCommands;
 
 /** Every module, in the order `herald --help` lists their commands. */
 export const allModules: ReadonlyArray<() => Promise<Register>> = [
@@ -30,6 +32,7 @@ export const allModules: ReadonlyArray<() => Promise<Register>> = [
   apply,
   tokens,
   delivery,
+  changeControl,
   watch,
   simulate,
   rollout,
@@ -66,6 +69,10 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   policy: delivery,
   keys: delivery,
   fleet: delivery,
+  cr: changeControl,
+  schedule: changeControl,
+  approval: changeControl,
+  windows: changeControl,
   watch,
   simulate,
   rollout,

@@ -12,6 +12,11 @@ export const defaultUrl = 'http://127.0.0.1:8420';
 export interface ConnectionFlags {
   url?: string;
   token?: string;
+  /** Change control's emergency paths (changeControlCommand), each needing --reason. */
+  bypassApproval?: boolean;
+  overrideWindow?: boolean;
+  reason?: string;
+  json?: boolean;
 }
 
 export interface ClientFlags extends ConnectionFlags {
@@ -57,6 +62,17 @@ export function clientCommand(command: Command): Command {
     .option('--url <url>', `control plane URL (env HERALD_URL, default ${defaultUrl})`)
     .option('--token <token>', 'bearer token (env HERALD_TOKEN)')
     .option('--json', 'machine-readable output');
+}
+
+/**
+ * Adds change control's emergency paths to a command that writes or releases: an admin bypasses
+ * the namespace's approval, or a change window, with a reason (both audited).
+ */
+export function changeControlCommand(command: Command): Command {
+  return command
+    .option('--bypass-approval', 'admin: commit or release now though the namespace requires approval (needs --reason)')
+    .option('--override-window', 'admin: release inside a change window (needs --reason)')
+    .option('--reason <text>', 'why, for --bypass-approval and --override-window (audited)');
 }
 
 /** Adds --url and --token to a command that follows views as a client (watch, simulate, agent). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { modulesFor } from './command-modules.js';
-import { describeFailure } from './output.js';
+import { ChangeRequestPending, describeFailure, printJson, printLine } from './output.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -45,6 +45,10 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof ChangeRequestPending) {
+    if (error.json) printJson(error.body);
+    else printLine(error.message);
+    process.exit(0);
   } else {
     const failure = describeFailure(error);
     process.stderr.write(`herald: ${failure.line}\n`);

@@ -15,6 +15,20 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Not a failure: the namespace requires approval, and the server opened a change request instead
+ * of making the change. main.ts prints it (the request as JSON with --json) and exits 0.
+ */
+export class ChangeRequestPending extends Error {
+  readonly body: { changeRequest: { id: string }; message: string };
+  readonly json: boolean;
+  constructor(body: { changeRequest: { id: string }; message: string }, json: boolean) {
+    super(body.message);
+    this.body = body;
+    this.json = json;
+  }
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -136,3 +136,7 @@ export type {
   WatchEventName,
   WatchEventParse,
 } from './watch-events.js';
+export { parseApprovalRule } from './approval.js';
+export type { ApprovalRule } from './approval.js';
+export { blockingWindow, parseWindows } from './rollout/windows.js';
+export type { ChangeWindow, WindowBlock } from './rollout/windows.js';

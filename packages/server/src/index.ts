@@ -31,3 +31,5 @@ export type { LagSources, NamespaceLag } from './relay/relay-lag.js';
 export { probeUrl, queryPrometheus, maxProbeResponseBytes } from './rollouts/gate-probes.js';
 export type { ProbeResult } from './rollouts/gate-probes.js';
 export { GateChecks } from './rollouts/gate-checks.js';
+export type { ChangeRequestView } from './change-control/change-requests.js';
+export type { ScheduleView } from './change-control/schedules.js';

@@ -20,6 +20,11 @@ export interface Principal {
   credentialId: string;
   name: string;
   scopes: readonly Scope[];
+  /**
+   * What the caller asked to override for this one request, each with its reason (the
+   * Herald-Bypass-Approval and Herald-Override-Window headers): admins only, and audited where used.
+   */
+  overrides?: { approval?: string; window?: string };
 }
 
 /** The principal of a token (or access key) record. */

@@ -26,10 +26,14 @@ import { ObservationWindows } from './rollouts/observation-windows.js';
 import { GateChecks } from './rollouts/gate-checks.js';
 import { RolloutRouting } from './rollouts/rollout-routing.js';
 import { RolloutService } from './rollouts/rollout-service.js';
+import { ChangeControlSettings } from './change-control/change-control-settings.js';
+import { ChangeRequestService } from './change-control/change-requests.js';
+import { ScheduleService } from './change-control/schedules.js';
 import { WatchHub } from './delivery/watch-hub.js';
 import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerConsoleRoutes } from './routes/console.js';
+import { registerChangeControlRoutes } from './routes/change-control.js';
 import { registerDeliveryRoutes } from './routes/delivery.js';
 import { registerWatchRoutes } from './routes/watch.js';
 import { registerEntryRoutes } from './routes/entries.js';
@@ -85,6 +89,9 @@ export class HeraldServer {
   readonly releases: ReleaseService;
   readonly delivery: DeliveryService;
   readonly rollouts: RolloutService;
+  readonly changeSettings: ChangeControlSettings;
+  readonly changeRequests: ChangeRequestService;
+  readonly schedules: ScheduleService;
   readonly #controller: RolloutController;
   readonly #reports: ReportCollector;
   readonly #pruning: InstancePruning;
@@ -110,6 +117,7 @@ export class HeraldServer {
         this.metrics.commitDuration.observe(seconds);
         this.metrics.committedChanges.inc(changes);
       },
+      gate: () => this.changeRequests,
     });
     this.#unwatch = deps.store.watchRevisions((revision) => this.metrics.revision.set(revision));
     this.#app = buildApp({
@@ -200,6 +208,7 @@ export class HeraldServer {
       limits: this.config.limits,
     });
     const windows = new ObservationWindows();
+    this.changeSettings = new ChangeControlSettings({ store: deps.store, clock: deps.clock });
     this.rollouts = new RolloutService({
       store: deps.store,
       clock: deps.clock,
@@ -214,6 +223,23 @@ export class HeraldServer {
       }),
       onTransition: (transition) => this.#app.log.info(transition, `rollout ${transition.state}`),
       onObserved: (state, observation) => this.metrics.trackRollout(state, observation),
+      hold: (namespace, rolloutId) => this.changeSettings.holdOf(namespace, rolloutId),
+    });
+    this.changeRequests = new ChangeRequestService({
+      store: deps.store,
+      clock: deps.clock,
+      codec,
+      settings: this.changeSettings,
+      entries: () => this.services.entries,
+      release: () => (principal, namespace, note, supersede, force) =>
+        this.rollouts.startRelease(principal, namespace, note, supersede, force),
+    });
+    this.schedules = new ScheduleService({
+      store: deps.store,
+      clock: deps.clock,
+      changeRequests: this.changeRequests,
+      leadership,
+      onError: onBackgroundError,
     });
     this.#controller = new RolloutController({
       store: deps.store,
@@ -248,6 +274,9 @@ export class HeraldServer {
         instanceTtlMs: this.config.instanceTtlMs,
         flush: () => this.#reports.flush(),
       }),
+      changeSettings: this.changeSettings,
+      changeRequests: this.changeRequests,
+      schedules: this.schedules,
       node,
       services: this.services,
       metrics: this.metrics,
@@ -312,6 +341,7 @@ export class HeraldServer {
       registerAdminRoutes(routes, context);
       registerDeliveryRoutes(routes, context);
       registerConsoleRoutes(routes, context);
+      registerChangeControlRoutes(routes, context);
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
       registerOfrepRoutes(routes, {
         limits: this.config.limits,
@@ -366,6 +396,7 @@ export class HeraldServer {
     this.#controller.start(this.config.rolloutTickMs, Math.max(5_000, 10 * this.config.rolloutTickMs));
     this.#pruning.start(this.config.instancePruneMs);
     this.#auditCheck.start(this.config.auditVerifyMs);
+    this.schedules.start(this.config.rolloutTickMs);
     this.#state = 'listening';
     return this.url;
   }
@@ -405,6 +436,7 @@ export class HeraldServer {
     } finally {
       this.#clock.clearTimeout(grace);
       await this.#controller.close();
+      await this.schedules.close();
       await this.#pruning.close();
       await this.#auditCheck.close();
       await this.#reports.close();

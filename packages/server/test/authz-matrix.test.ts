@@ -61,6 +61,24 @@ const matrix: Record<string, string> = {
   'GET /v1/namespaces/{ns}/rollouts': 'Y Y Y Y Y F F U U',
   'POST /v1/namespaces/{ns}/rollout/{command}': 'Y Y F Y F F F U U',
   'POST /v1/rollouts/{command}': 'Y F F F F F F U U',
+  // Change control. A change request or schedule of a namespace the caller may not read is not
+  // found (404) rather than forbidden, so ids cannot be probed across namespaces.
+  'GET /v1/change-requests': 'Y Y Y Y Y Y Y U U',
+  'GET /v1/change-requests/{id}': 'Y Y Y Y Y Y Y U U',
+  'POST /v1/change-requests/{id}/approve': 'Y Y Y F F Y Y U U',
+  'POST /v1/change-requests/{id}/reject': 'Y Y Y F F Y Y U U',
+  'POST /v1/change-requests/{id}/comments': 'Y Y Y Y Y Y Y U U',
+  'POST /v1/change-requests/{id}/rebase': 'Y Y Y F F Y Y U U',
+  'GET /v1/namespaces/{ns}/approval': 'Y Y Y Y Y F F U U',
+  'PUT /v1/namespaces/{ns}/approval': 'Y Y F F F F F U U',
+  'GET /v1/namespaces/{ns}/windows': 'Y Y Y Y Y F F U U',
+  'PUT /v1/namespaces/{ns}/windows': 'Y Y F F F F F U U',
+  'GET /v1/windows': 'Y Y Y Y Y Y Y U U',
+  'PUT /v1/windows': 'Y F F F F F F U U',
+  'POST /v1/namespaces/{ns}/rollout/override-window': 'Y Y F F F F F U U',
+  'GET /v1/schedules': 'Y Y Y Y Y Y Y U U',
+  'POST /v1/namespaces/{ns}/schedules': 'Y Y F Y F F F U U',
+  'POST /v1/schedules/{id}/cancel': 'Y Y F Y F Y Y U U',
   // Access keys are credentials for the whole store's Azure surface: system administrators only.
   'POST /v1/azure/access-keys': 'Y F F F F F F U U',
   // The public signing keys: clients need them to verify before they hold any credential.
@@ -170,6 +188,28 @@ async function requestFor(operation: string): Promise<Request> {
       return { path: `/v1/namespaces/${ns}/rollout/pause`, body: {} };
     case 'POST /v1/rollouts/{command}':
       return { path: '/v1/rollouts/unfreeze', body: {} };
+    case 'GET /v1/change-requests/{id}':
+      return { path: template.replace('{id}', await freshChangeRequest(n)) };
+    case 'POST /v1/change-requests/{id}/approve':
+    case 'POST /v1/change-requests/{id}/reject':
+    case 'POST /v1/change-requests/{id}/rebase':
+      return { path: template.replace('{id}', await freshChangeRequest(n)), body: {} };
+    case 'POST /v1/change-requests/{id}/comments':
+      return { path: template.replace('{id}', await freshChangeRequest(n)), body: { text: 'a comment' } };
+    case 'PUT /v1/namespaces/{ns}/approval':
+      return { path: `/v1/namespaces/${ns}/approval`, body: { required: 0 } };
+    case 'PUT /v1/namespaces/{ns}/windows':
+    case 'PUT /v1/windows':
+      return { path: template.replace('{ns}', ns), body: { windows: [] } };
+    case 'POST /v1/namespaces/{ns}/rollout/override-window':
+      return { path: `/v1/namespaces/${ns}/rollout/override-window`, body: { reason: 'r' } };
+    case 'POST /v1/namespaces/{ns}/schedules':
+      return { path: `/v1/namespaces/${ns}/schedules`, body: { at: '2999-01-01T00:00:00Z' } };
+    case 'POST /v1/schedules/{id}/cancel': {
+      const made = await call(ts, 'POST', `/v1/namespaces/${ns}/schedules`, { body: { at: '2999-01-01T00:00:00Z' } });
+      assert.equal(made.status, 201, made.text);
+      return { path: `/v1/schedules/${(made.json as { id: string }).id}/cancel`, body: {} };
+    }
     case 'POST /v1/azure/access-keys':
       return { path: '/v1/azure/access-keys', body: { scopes: [{ namespaces: ns, role: 'reader' }] } };
     case 'POST /v1/watch':
@@ -184,6 +224,20 @@ async function requestFor(operation: string): Promise<Request> {
       return { path: template.replace('{ns}', ns).replace('{*}', 'greeting') };
   }
 }
+
+/** A change request of `a-cr` (which requires one approval), opened by a writer who is none of the callers. */
+async function freshChangeRequest(n: number): Promise<string> {
+  if (!crAuthor) {
+    await createNamespace(ts, 'a-cr');
+    const rule = await call(ts, 'PUT', '/v1/namespaces/a-cr/approval', { body: { required: 1 } });
+    assert.equal(rule.status, 200, rule.text);
+    crAuthor = (await createToken(ts, [{ namespaces: 'a-*', role: 'writer' }])).token;
+  }
+  const opened = await call(ts, 'PUT', entryPath('a-cr', `k/${n}`), { token: crAuthor, body: { value: n } });
+  assert.equal(opened.status, 202, opened.text);
+  return (opened.json as { changeRequest: { id: string } }).changeRequest.id;
+}
+let crAuthor: string | undefined;
 
 function reportBody(n: number): unknown {
   return {

@@ -1,6 +1,7 @@
 import type {
   AccessStore,
   AuditStore,
+  ControlStore,
   DeliveryStore,
   EntryStore,
   FlagUsageStore,
@@ -43,6 +44,7 @@ export interface StoreParts {
   access: AccessStore;
   snapshots: SnapshotStore;
   settings: SettingsStore;
+  control: ControlStore;
   audit: AuditStore;
   feed: Pick<RevisionFeed, 'watchRevisions'>;
 }
@@ -146,6 +148,12 @@ export abstract class ComposedStore implements Store {
   readonly putSetting: Store['putSetting'] = (name, value, audit) =>
     this.#parts.settings.putSetting(name, value, audit);
   readonly getSetting: Store['getSetting'] = (name) => this.#parts.settings.getSetting(name);
+
+  // --- change control ---
+  readonly saveControlRecord: Store['saveControlRecord'] = (record, expectedVersion, audit) =>
+    this.#parts.control.saveControlRecord(record, expectedVersion, audit);
+  readonly getControlRecord: Store['getControlRecord'] = (kind, id) => this.#parts.control.getControlRecord(kind, id);
+  readonly listControlRecords: Store['listControlRecords'] = (query) => this.#parts.control.listControlRecords(query);
 
   // --- audit ---
   readonly appendAudit: Store['appendAudit'] = (input) => this.#parts.audit.appendAudit(input);

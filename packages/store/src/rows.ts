@@ -4,6 +4,7 @@ import type {
   ReleaseKind,
   ReleaseRecord,
   RolloutRecord,
+  ControlRecord,
   SigningKeyRecord,
   SnapshotRecord,
   SnapshotStatus,
@@ -288,6 +289,32 @@ export function toRollout(row: RolloutRow): RolloutRecord {
     active: flag(row.active),
     state: JSON.parse(row.state) as Record<string, unknown>,
     version: Number(row.version),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+export interface ControlRow {
+  kind: string;
+  id: string;
+  namespace: string;
+  state: string;
+  due_at: number | string | null;
+  body: string;
+  version: number | string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+export function toControlRecord(row: ControlRow): ControlRecord {
+  return {
+    kind: row.kind as ControlRecord['kind'],
+    id: row.id,
+    namespace: row.namespace,
+    state: row.state,
+    dueAt: row.due_at === null ? null : Number(row.due_at),
+    body: JSON.parse(row.body) as Record<string, unknown>,
+    version: Number(row.version),
+    createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
 }

@@ -111,6 +111,13 @@ export function checkRolloutVersion(id: string, version: number, expectedVersion
   }
 }
 
+/** A change-control record is saved only over the version its writer read. */
+export function checkControlVersion(id: string, version: number, expectedVersion: number): void {
+  if (version !== expectedVersion) {
+    throw new HeraldError('precondition_failed', `${id} is at version ${version}, not ${expectedVersion}`);
+  }
+}
+
 export function rolloutActive(activeId: string, namespace: string): HeraldError {
   return new HeraldError('rollout_active', `rollout ${activeId} of "${namespace}" is still active`, {
     extensions: { rolloutId: activeId },

@@ -444,6 +444,50 @@ export interface SettingsStore {
   getSetting(name: string): Promise<string | undefined>;
 }
 
+export type ControlKind = 'change_request' | 'schedule';
+
+/**
+ * A change-control record: a change request (a commit or a release waiting for approvals) or a
+ * scheduled action. Its body is the server's, opaque JSON to the store; `state` and `dueAt` are
+ * columns so lists can filter on them. `version` grows by one with every save, and a save names the
+ * version it read, so two approvers (or two nodes) can never overwrite each other's step unseen.
+ */
+export interface ControlRecord {
+  kind: ControlKind;
+  id: string;
+  namespace: string;
+  state: string;
+  /** When a schedule is due (ms since the epoch); null for change requests. */
+  dueAt: number | null;
+  body: Record<string, unknown>;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Change requests and schedules: change control's own records. */
+export interface ControlStore {
+  /**
+   * Creates (expectedVersion 0) or updates the record over the version its writer read, appending
+   * the audit record in the same transaction; `precondition_failed` when the version moved on.
+   * `createdAt` is kept from the first save.
+   */
+  saveControlRecord(
+    record: Omit<ControlRecord, 'version' | 'createdAt' | 'updatedAt'>,
+    expectedVersion: number,
+    audit: AuditInput,
+  ): Promise<ControlRecord>;
+  getControlRecord(kind: ControlKind, id: string): Promise<ControlRecord | undefined>;
+  /** Newest first; only the given namespace and states, and (schedules) only those due at or before `dueBefore`. */
+  listControlRecords(query: {
+    kind: ControlKind;
+    namespace?: string | undefined;
+    states?: readonly string[] | undefined;
+    dueBefore?: number | undefined;
+    limit: number;
+  }): Promise<ControlRecord[]>;
+}
+
 /** The hash-chained audit log that every mutation appends to. */
 export interface AuditStore {
   appendAudit(input: AuditInput): Promise<AuditRecord>;
@@ -485,6 +529,7 @@ export interface Store
     AccessStore,
     SnapshotStore,
     SettingsStore,
+    ControlStore,
     AuditStore,
     RevisionFeed,
     StoreLifecycle {}

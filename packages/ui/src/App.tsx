@@ -15,6 +15,7 @@ import { SignIn } from './screens/SignIn.js';
 const Namespaces = lazyScreen(() => import('./screens/Namespaces.js'), 'Namespaces');
 const NamespaceScreen = lazyScreen(() => import('./screens/Namespace.js'), 'NamespaceScreen');
 const Audit = lazyScreen(() => import('./screens/Audit.js'), 'Audit');
+const ChangeRequests = lazyScreen(() => import('./screens/ChangeRequests.js'), 'ChangeRequests');
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => loadToken());
@@ -91,6 +92,7 @@ function route(path: string) {
   const ns = /^\/ns\/([^/]+)(?:\/([a-z]+))?\/?$/u.exec(path);
   if (ns) return <NamespaceScreen key={ns[1]} ns={decodeURIComponent(ns[1] ?? '')} tab={ns[2] ?? 'entries'} />;
   if (path === '/audit') return <Audit />;
+  if (path === '/change-requests') return <ChangeRequests />;
   if (path === '/' || path === '/namespaces') return <Namespaces />;
   return (
     <div className="card">
@@ -116,6 +118,9 @@ function Header() {
       <nav>
         <Link to="/" className={path === '/' || path.startsWith('/ns/') ? 'active' : ''}>
           Namespaces
+        </Link>
+        <Link to="/change-requests" className={path === '/change-requests' ? 'active' : ''}>
+          Change requests
         </Link>
         <Link to="/audit" className={path === '/audit' ? 'active' : ''}>
           Audit log

@@ -813,6 +813,18 @@ export interface paths {
             'application/json': components['schemas']['Entry'];
           };
         };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
+            };
+          };
+        };
         /** @description Client error; the code is in docs/errors.md */
         '4XX': {
           headers: {
@@ -861,6 +873,18 @@ export interface paths {
               entries: components['schemas']['Entry'][];
               /** @description The release made with the commit (immediate policy) */
               releaseSeq?: number;
+            };
+          };
+        };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
             };
           };
         };
@@ -927,6 +951,18 @@ export interface paths {
             };
           };
         };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
+            };
+          };
+        };
         /** @description Client error; the code is in docs/errors.md */
         '4XX': {
           headers: {
@@ -975,6 +1011,18 @@ export interface paths {
               entries: components['schemas']['Entry'][];
               /** @description The release made with the commit (immediate policy) */
               releaseSeq?: number;
+            };
+          };
+        };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
             };
           };
         };
@@ -1069,6 +1117,18 @@ export interface paths {
               entries: components['schemas']['Entry'][];
               /** @description The release made with the commit (immediate policy) */
               releaseSeq?: number;
+            };
+          };
+        };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
             };
           };
         };
@@ -1295,6 +1355,18 @@ export interface paths {
             };
           };
         };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
+            };
+          };
+        };
         /** @description Client error; the code is in docs/errors.md */
         '4XX': {
           headers: {
@@ -1370,6 +1442,18 @@ export interface paths {
             };
           };
         };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
+            };
+          };
+        };
         /** @description Client error; the code is in docs/errors.md */
         '4XX': {
           headers: {
@@ -1441,6 +1525,18 @@ export interface paths {
                 before?: components['schemas']['Entry'];
                 after?: components['schemas']['Entry'];
               }[];
+            };
+          };
+        };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
             };
           };
         };
@@ -2251,6 +2347,18 @@ export interface paths {
             };
           };
         };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              message: string;
+            };
+          };
+        };
         /** @description Client error; the code is in docs/errors.md */
         '4XX': {
           headers: {
@@ -2865,6 +2973,1110 @@ export interface paths {
           };
           content: {
             'application/json': components['schemas']['Entry'];
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Change requests the token may read, newest first */
+    get: {
+      parameters: {
+        query?: {
+          namespace?: string;
+          state?: 'open' | 'applied' | 'rejected' | 'stale';
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: components['schemas']['ChangeRequest'][];
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One change request, with its diff against the revision it was made against */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['ChangeRequest'];
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests/{id}/approve': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Approve (not the author); the last approval needed applies it as one commit over its base revision, or schedules that (applyAt) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            comment?: string;
+            /** @description ISO 8601 with an offset, e.g. 2026-12-03T09:00:00Z */
+            applyAt?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeRequest: components['schemas']['ChangeRequest'];
+              schedule?: {
+                id: string;
+                namespace: string;
+                action: 'release' | 'apply';
+                state: string;
+                at: string;
+                by: string;
+                note: string;
+                changeRequestId?: string;
+                detail?: string;
+                outcome?: {
+                  [key: string]: unknown;
+                };
+                createdAt: string;
+                updatedAt: string;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests/{id}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Reject a change request (its author may withdraw it) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['ChangeRequest'];
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests/{id}/comments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Comment on a change request */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            text: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['ChangeRequest'];
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/change-requests/{id}/rebase': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Make a stale change request against the current state (409 rebase_conflict when its entries changed); approvals start again */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['ChangeRequest'];
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/approval': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The namespace's approval rule (null: commits and releases go ahead at once) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              approval: {
+                /** @description 0 turns approval off */
+                required: number;
+                /** @description Token names or ids that may approve; any token with the right to make the change when absent */
+                approvers?: string[];
+                /** @description Releases need approval too (release requests) */
+                releases?: boolean;
+              } | null;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    /** Set the approval rule: commits (and, with releases, releases) become change requests */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 0 turns approval off */
+            required: number;
+            /** @description Token names or ids that may approve; any token with the right to make the change when absent */
+            approvers?: string[];
+            /** @description Releases need approval too (release requests) */
+            releases?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              approval: {
+                /** @description 0 turns approval off */
+                required: number;
+                /** @description Token names or ids that may approve; any token with the right to make the change when absent */
+                approvers?: string[];
+                /** @description Releases need approval too (release requests) */
+                releases?: boolean;
+              } | null;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/windows': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The namespace's change windows, and the window (its own or the system's) blocking it now */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              windows: {
+                name?: string;
+                weekly?: {
+                  /** @description e.g. "Fri 16:00" */
+                  from: string;
+                  /** @description e.g. "Mon 08:00" */
+                  to: string;
+                  /** @description IANA time zone, e.g. Europe/Berlin */
+                  timeZone: string;
+                };
+                from?: string;
+                to?: string;
+              }[];
+              blocked?: {
+                window: string;
+                scope: string;
+                until: string;
+                describe: string;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    /** Set the change windows of a namespace: no release starts and no wave advances inside one */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            windows: {
+              name?: string;
+              weekly?: {
+                /** @description e.g. "Fri 16:00" */
+                from: string;
+                /** @description e.g. "Mon 08:00" */
+                to: string;
+                /** @description IANA time zone, e.g. Europe/Berlin */
+                timeZone: string;
+              };
+              from?: string;
+              to?: string;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              windows: {
+                name?: string;
+                weekly?: {
+                  /** @description e.g. "Fri 16:00" */
+                  from: string;
+                  /** @description e.g. "Mon 08:00" */
+                  to: string;
+                  /** @description IANA time zone, e.g. Europe/Berlin */
+                  timeZone: string;
+                };
+                from?: string;
+                to?: string;
+              }[];
+              blocked?: {
+                window: string;
+                scope: string;
+                until: string;
+                describe: string;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/windows': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The change windows of every namespace (the system) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              windows: {
+                name?: string;
+                weekly?: {
+                  /** @description e.g. "Fri 16:00" */
+                  from: string;
+                  /** @description e.g. "Mon 08:00" */
+                  to: string;
+                  /** @description IANA time zone, e.g. Europe/Berlin */
+                  timeZone: string;
+                };
+                from?: string;
+                to?: string;
+              }[];
+              blocked?: {
+                window: string;
+                scope: string;
+                until: string;
+                describe: string;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    /** Set the change windows of every namespace (admin of *) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            windows: {
+              name?: string;
+              weekly?: {
+                /** @description e.g. "Fri 16:00" */
+                from: string;
+                /** @description e.g. "Mon 08:00" */
+                to: string;
+                /** @description IANA time zone, e.g. Europe/Berlin */
+                timeZone: string;
+              };
+              from?: string;
+              to?: string;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              windows: {
+                name?: string;
+                weekly?: {
+                  /** @description e.g. "Fri 16:00" */
+                  from: string;
+                  /** @description e.g. "Mon 08:00" */
+                  to: string;
+                  /** @description IANA time zone, e.g. Europe/Berlin */
+                  timeZone: string;
+                };
+                from?: string;
+                to?: string;
+              }[];
+              blocked?: {
+                window: string;
+                scope: string;
+                until: string;
+                describe: string;
+              };
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/rollout/override-window': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Let the running rollout's waves advance through change windows (admin), with a reason, audited */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              rolloutId: string;
+              reason: string;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/schedules': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Scheduled releases and applications the token may read, newest first */
+    get: {
+      parameters: {
+        query?: {
+          namespace?: string;
+          state?: 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                namespace: string;
+                action: 'release' | 'apply';
+                state: string;
+                at: string;
+                by: string;
+                note: string;
+                changeRequestId?: string;
+                detail?: string;
+                outcome?: {
+                  [key: string]: unknown;
+                };
+                createdAt: string;
+                updatedAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/schedules': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Schedule a release of the namespace (carried out by the leader at that time) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description ISO 8601 with an offset, e.g. 2026-12-03T09:00:00Z */
+            at: string;
+            note?: string;
+            supersede?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              namespace: string;
+              action: 'release' | 'apply';
+              state: string;
+              at: string;
+              by: string;
+              note: string;
+              changeRequestId?: string;
+              detail?: string;
+              outcome?: {
+                [key: string]: unknown;
+              };
+              createdAt: string;
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/schedules/{id}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Cancel a pending schedule */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              namespace: string;
+              action: 'release' | 'apply';
+              state: string;
+              at: string;
+              by: string;
+              note: string;
+              changeRequestId?: string;
+              detail?: string;
+              outcome?: {
+                [key: string]: unknown;
+              };
+              createdAt: string;
+              updatedAt: string;
+            };
           };
         };
         /** @description Client error; the code is in docs/errors.md */
@@ -4445,6 +5657,50 @@ export interface components {
       hasSchema: boolean;
       /** Format: date-time */
       createdAt: string;
+    };
+    ChangeRequest: {
+      id: string;
+      namespace: string;
+      kind: 'commit' | 'release';
+      state: 'open' | 'applied' | 'rejected' | 'stale';
+      author: string;
+      message: string;
+      /** @description The namespace revision the change was made against */
+      baseRevision: number;
+      /** @description Whether the namespace is still at baseRevision (only then can it apply) */
+      current: boolean;
+      required: number;
+      approvers?: string[];
+      approvals: {
+        by: string;
+        at: string;
+      }[];
+      comments: {
+        by: string;
+        at: string;
+        text: string;
+      }[];
+      rejected?: {
+        by: string;
+        at: string;
+        reason: string;
+      };
+      applied?: {
+        by: string;
+        at: string;
+        revision?: number;
+        releaseSeq?: number;
+        rolloutId?: string;
+      };
+      changes?: {
+        key: string;
+        label: string;
+        kind: 'added' | 'removed' | 'changed';
+        before?: components['schemas']['Entry'];
+        after?: components['schemas']['Entry'];
+      }[];
+      createdAt: string;
+      updatedAt: string;
     };
   };
   responses: never;

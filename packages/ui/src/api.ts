@@ -125,6 +125,11 @@ export class Api {
       if (response.status === 401) this.#onUnauthorized(error);
       throw error;
     }
+    // The namespace requires approval: the change waits in a change request. Screens show the
+    // server's message (with the request's id) where they show a refusal, and nothing was changed.
+    const held = parsed as { changeRequest?: { id: string }; message?: string } | null;
+    if (response.status === 202 && held?.changeRequest)
+      throw new ApiError(202, { code: 'change_request_opened', detail: held.message ?? held.changeRequest.id });
     return { status: response.status, data: parsed as T, headers: response.headers };
   }
 

@@ -111,6 +111,8 @@ export interface RolloutStatus {
   reason: string | null;
   observation: { targeted: number; reported: number; applied: number; rejected: number; unhealthy: number };
   frozenAll: boolean;
+  /** The change window holding the next wave, while one does. */
+  heldBy?: { window: string; scope: string; until: string; describe: string };
 }
 
 export interface RolloutHistoryEntry {
@@ -147,3 +149,6 @@ export type NamespaceSummary = Answer<'/v1/console/namespaces', 'get', 200>['ite
 /** Where a release went (herald trace): relays' receipts and the fleet per relay chain and region. */
 export type ReleaseTrace = Answer<'/v1/namespaces/{ns}/releases/{seq}/trace', 'get', 200>;
 export type TraceCounts = ReleaseTrace['fleet'];
+export type ChangeRequest = Answer<'/v1/change-requests/{id}', 'get', 200>;
+
+export type ChangeRequestApproval = Answer<'/v1/change-requests/{id}/approve', 'post', 200>;

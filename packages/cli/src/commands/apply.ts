@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { canonicalJson, jsonContentType } from '@herald/core';
 import { evaluatorsContentType, evaluatorsKey, flagContentType } from '@herald/flags';
 import { adminClient, nsPath } from '../admin-client.js';
-import { clientCommand, type ClientFlags } from '../flags.js';
+import { changeControlCommand, clientCommand, type ClientFlags } from '../flags.js';
 import { CliError, printJson, printLine, warn } from '../output.js';
 import type { CommitOutcome, EntryView } from '@herald/server';
 import { formatDiff } from './entries.js';
@@ -83,10 +83,12 @@ function sameValue(live: EntryView, desired: DesiredEntry): boolean {
 }
 
 export function registerApplyCommand(program: Command): void {
-  clientCommand(
-    program
-      .command('apply [ns]')
-      .description('make a namespace match a folder of YAML/JSON files, as one commit, after showing the diff'),
+  changeControlCommand(
+    clientCommand(
+      program
+        .command('apply [ns]')
+        .description('make a namespace match a folder of YAML/JSON files, as one commit, after showing the diff'),
+    ),
   )
     .requiredOption('-f, --file <dir>', 'folder of config files (path → key)')
     .option('--ns <ns>', 'the namespace, as a flag (the same as the NS argument)')

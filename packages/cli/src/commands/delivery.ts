@@ -1,18 +1,21 @@
 import type { Command } from 'commander';
 import type { PublicKeyInfo } from '@herald/core';
-import type { FleetItem, ReleaseView as Release } from '@herald/server';
+import type { FleetItem, ReleaseView as Release, ScheduleView } from '@herald/server';
 import { adminClient, nsPath } from '../admin-client.js';
-import { clientCommand, parseRevision, type ClientFlags } from '../flags.js';
+import { changeControlCommand, clientCommand, parseRevision, type ClientFlags } from '../flags.js';
 import { shortTime, table } from '../human.js';
 import { CliError, printJson, printLine } from '../output.js';
 import { readStructuredFile } from './namespaces.js';
 
 export function registerDeliveryCommands(program: Command): void {
-  clientCommand(
-    program
-      .command('release <ns>')
-      .description('release the namespace as it is now (or roll back to an older release)'),
+  changeControlCommand(
+    clientCommand(
+      program
+        .command('release <ns>')
+        .description('release the namespace as it is now (or roll back to an older release), now or --at a time'),
+    ),
   )
+    .option('--at <time>', 'schedule the release for this time (ISO 8601, e.g. 2026-12-03T09:00:00Z)')
     .option('-m, --message <text>', 'why (the release note)')
     .option('--note <text>', 'the same as --message')
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
@@ -29,11 +32,26 @@ export function registerDeliveryCommands(program: Command): void {
           supersede?: boolean;
           force?: boolean;
           reason?: string;
+          at?: string;
         },
       ) => {
         const note = flags.message ?? flags.note;
         if (flags.force && !flags.reason)
           throw new CliError('--force ships content a rollout rolled back: say why with --reason TEXT (audited)', 2);
+        if (flags.at !== undefined) {
+          if (flags.rollbackTo !== undefined) throw new CliError('--at schedules a release, not a rollback', 2);
+          const scheduled = await adminClient(flags).post<ScheduleView>(`${nsPath(namespace)}/schedules`, {
+            at: flags.at,
+            ...(note ? { note } : {}),
+            ...(flags.supersede ? { supersede: true } : {}),
+          });
+          if (flags.json) printJson(scheduled);
+          else
+            printLine(
+              `release of ${namespace} scheduled for ${scheduled.at} (${scheduled.id}): herald schedule list, herald schedule cancel ${scheduled.id}`,
+            );
+          return;
+        }
         const release = await adminClient(flags).post<Release & { rolloutId?: string }>(
           `${nsPath(namespace)}/releases`,
           {

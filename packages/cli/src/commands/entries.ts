@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CommitOutcome, DiffItem, EntryView, HistoryItem } from '@herald/server';
 import { adminClient, entryPath, nsPath } from '../admin-client.js';
-import { clientCommand, collect, parsePairs, parseRevision, type ClientFlags } from '../flags.js';
+import { changeControlCommand, clientCommand, collect, parsePairs, parseRevision, type ClientFlags } from '../flags.js';
 import { shortTime } from '../human.js';
 import { CliError, oneLine, printJson, printLine } from '../output.js';
 
@@ -25,7 +25,9 @@ function withoutSecretValue(entry: EntryView): EntryView {
 }
 
 export function registerEntryCommands(program: Command): void {
-  clientCommand(program.command('set <ns> <key> <value>').description('set an entry; VALUE is JSON unless --text'))
+  changeControlCommand(
+    clientCommand(program.command('set <ns> <key> <value>').description('set an entry; VALUE is JSON unless --text')),
+  )
     .option('--label <label>', 'label (variant) of the entry', '')
     .option('--if-revision <n>', 'only if the entry is at revision N (0: only if absent)')
     .option('--text', 'store VALUE as text, not JSON')
@@ -119,7 +121,7 @@ export function registerEntryCommands(program: Command): void {
     ['lock', 'lock', 'lock an entry: read-only until unlocked'],
     ['unlock', 'unlock', 'unlock an entry'],
   ] as const) {
-    clientCommand(program.command(`${name} <ns> <key>`).description(description))
+    changeControlCommand(clientCommand(program.command(`${name} <ns> <key>`).description(description)))
       .option('--label <label>', 'label (variant) of the entry', '')
       .option('-m, --message <text>', 'commit message')
       .action(async (namespace: string, key: string, flags: ClientFlags & { label: string; message?: string }) => {
@@ -194,12 +196,14 @@ export function registerEntryCommands(program: Command): void {
       for (const line of formatDiff(result.changes)) printLine(line);
     });
 
-  clientCommand(
-    program
-      .command('restore [ns] [key]')
-      .description(
-        'make a namespace (or one key) as it was at a revision, as a new commit (later commits there are undone); with --from, put a backup in place instead',
-      ),
+  changeControlCommand(
+    clientCommand(
+      program
+        .command('restore [ns] [key]')
+        .description(
+          'make a namespace (or one key) as it was at a revision, as a new commit (later commits there are undone); with --from, put a backup in place instead',
+        ),
+    ),
   )
     .option('--to <revision>', 'the revision to go back to')
     .option('--key <key>', 'only this key (the same as the KEY argument)')
@@ -223,12 +227,14 @@ export function registerEntryCommands(program: Command): void {
       await restore(namespace, { ...flags, to: flags.to, ...(key === undefined ? {} : { key }) });
     });
 
-  clientCommand(
-    program
-      .command('revert <ns> [revision]')
-      .description(
-        'undo one commit (REVISION), as a new commit that keeps every later one; with --to, the old form of `herald restore`',
-      ),
+  changeControlCommand(
+    clientCommand(
+      program
+        .command('revert <ns> [revision]')
+        .description(
+          'undo one commit (REVISION), as a new commit that keeps every later one; with --to, the old form of `herald restore`',
+        ),
+    ),
   )
     .option('--to <revision>', 'the old form: restore the namespace to this revision (see `herald restore`)')
     .option('--key <key>', 'with --to: only this key')

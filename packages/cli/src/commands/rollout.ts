@@ -16,6 +16,7 @@ type RolloutStatus = RolloutSummary & {
   frozenAll: boolean;
   failure?: WaveFailureView | null;
   trap?: { command: string; message: string } | null;
+  heldBy?: { describe: string };
 };
 
 /** The server's WaveFailure (server/src/rollouts/wave-failure.ts), as far as the status shows it. */
@@ -180,6 +181,8 @@ export function renderStatus(
     lines.push(`  WARNING: ${s.trap.message}; the next \`herald release\` would ship it again (it is refused).`);
     lines.push(`  way out (one commit back to the stable content): ${s.trap.command}`);
   }
+  if (s.heldBy)
+    lines.push(`  held by the change window ${s.heldBy.describe} (herald windows override ${s.namespace} --reason …)`);
   lines.push(`  started ${relativeTime(s.startedAt)}, last change ${relativeTime(s.updatedAt)}`);
   return lines;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChangeRequestOpened } from '../change-control/change-requests.js';
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -12,7 +13,7 @@ import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
 import { logRequest, noteRefusal } from './request-log.js';
 import { enforceRequestDeadline } from './request-deadline.js';
-import { Entry, Namespace, Problem } from './schemas.js';
+import { ChangeRequest, Entry, Namespace, Problem } from './schemas.js';
 import type { StaticUi } from './static-ui.js';
 
 export interface AppOptions {
@@ -182,7 +183,7 @@ export function buildApp(options: AppOptions): HeraldApp {
     }
   });
 
-  for (const schema of [Problem, Entry, Namespace]) app.addSchema(schema);
+  for (const schema of [Problem, Entry, Namespace, ChangeRequest]) app.addSchema(schema);
 
   // Every route can answer a problem+json error; say so in the OpenAPI document, or a client
   // generated from it knows of no error responses at all. (The error handlers send strings, so
@@ -215,6 +216,14 @@ export function buildApp(options: AppOptions): HeraldApp {
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply, slowRequestMs));
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    // Not a failure: the namespace requires approval, and a change request now holds the change.
+    if ((error as unknown) instanceof ChangeRequestOpened) {
+      const opened = error as unknown as ChangeRequestOpened;
+      return reply
+        .code(202)
+        .type('application/json; charset=utf-8')
+        .send(JSON.stringify({ changeRequest: opened.changeRequest, message: opened.message }));
+    }
     const herald = toHeraldError(error);
     // Logged once the answer is sent, in the request's one line (with the stack of a server error).
     noteRefusal(request, herald, error);

@@ -1,13 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
-import type { Page } from '@herald/core';
+import { HeraldError, type Page } from '@herald/core';
 import type { Leadership } from '@herald/store';
 import type { ServerConfig } from '../config.js';
 import type { ReleaseTraces } from '../delivery/release-trace.js';
 import type { DeliveryService } from '../delivery/delivery-service.js';
 import type { ReleaseService } from '../delivery/release-service.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
+import type { ChangeControlSettings } from '../change-control/change-control-settings.js';
+import type { ChangeRequestService } from '../change-control/change-requests.js';
+import type { ScheduleService } from '../change-control/schedules.js';
 import type { ServerMetrics } from '../metrics.js';
 import { bearerToken } from './bearer.js';
 import { certificatePrincipal, type ClientIdentity } from './client-certificates.js';
@@ -29,6 +32,9 @@ export interface RouteContext {
   rollouts: RolloutService;
   /** Where each release went (herald trace). */
   traces: ReleaseTraces;
+  changeSettings: ChangeControlSettings;
+  changeRequests: ChangeRequestService;
+  schedules: ScheduleService;
   /** This control-plane node, as /v1/cluster shows it. */
   node: { id: string; store: 'sqlite' | 'postgres'; leadership: Leadership };
   /** The admin operations: tokens, audit, namespaces, entries, history. */
@@ -64,9 +70,33 @@ export function principalResolver(
     const principal =
       (token === undefined ? certificatePrincipal(request, identities) : undefined) ??
       (await service.authenticate(token));
-    principals.set(request, principal);
-    return principal;
+    const overrides = overridesOf(request);
+    // A copy: the authenticator may hand the same principal to every request of a token.
+    const resolved = overrides ? { ...principal, overrides } : principal;
+    principals.set(request, resolved);
+    return resolved;
   };
+}
+
+/** The emergency overrides a request asks for: each header's value is its reason, percent-encoded UTF-8. */
+function overridesOf(request: FastifyRequest): Principal['overrides'] {
+  const reason = (name: string): string | undefined => {
+    const raw = request.headers[name];
+    if (raw === undefined) return undefined;
+    let text: string;
+    try {
+      text = decodeURIComponent(Array.isArray(raw) ? raw.join(',') : raw).trim();
+    } catch {
+      throw new HeraldError('invalid_request', `${name} must be a percent-encoded reason`);
+    }
+    if (text.length === 0 || text.length > 1000 || text.includes('\u0000'))
+      throw new HeraldError('invalid_request', `${name} must give a reason (1 to 1000 characters)`);
+    return text;
+  };
+  const approval = reason('herald-bypass-approval');
+  const window = reason('herald-override-window');
+  if (approval === undefined && window === undefined) return undefined;
+  return { ...(approval === undefined ? {} : { approval }), ...(window === undefined ? {} : { window }) };
 }
 
 /** The paging a list request asks for: its limit (or the route's default) and its cursor when sent. */

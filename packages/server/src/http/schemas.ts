@@ -137,6 +137,43 @@ export const DiffItem = Type.Object({
   after: Type.Optional(Type.Ref(Entry)),
 });
 
+export const ChangeRequest = Type.Object(
+  {
+    id: Type.String(),
+    namespace: Type.String(),
+    kind: Type.Union([Type.Literal('commit'), Type.Literal('release')]),
+    state: Type.Union([Type.Literal('open'), Type.Literal('applied'), Type.Literal('rejected'), Type.Literal('stale')]),
+    author: Type.String(),
+    message: Type.String(),
+    baseRevision: Type.Integer({ description: 'The namespace revision the change was made against' }),
+    current: Type.Boolean({ description: 'Whether the namespace is still at baseRevision (only then can it apply)' }),
+    required: Type.Integer(),
+    approvers: Type.Optional(Type.Array(Type.String())),
+    approvals: Type.Array(Type.Object({ by: Type.String(), at: Type.String() })),
+    comments: Type.Array(Type.Object({ by: Type.String(), at: Type.String(), text: Type.String() })),
+    rejected: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.String() })),
+    applied: Type.Optional(
+      Type.Object({
+        by: Type.String(),
+        at: Type.String(),
+        revision: Type.Optional(Type.Integer()),
+        releaseSeq: Type.Optional(Type.Integer()),
+        rolloutId: Type.Optional(Type.String()),
+      }),
+    ),
+    changes: Type.Optional(Type.Array(DiffItem)),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { $id: 'ChangeRequest' },
+);
+
+/** The answer (202) to a commit or release of a namespace that requires approval. */
+export const ChangeRequestOpenedBody = Type.Object({
+  changeRequest: Type.Ref(ChangeRequest),
+  message: Type.String(),
+});
+
 export const Scope = Type.Object(
   {
     namespaces: Type.String({

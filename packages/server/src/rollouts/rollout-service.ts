@@ -19,6 +19,7 @@ import {
   type RolloutState,
   type RolloutSummary,
   type WaveObservation,
+  type WindowBlock,
 } from '@herald/core';
 import type { InstanceRecord, ReleaseRecord, Store } from '@herald/store';
 import { contentDigest } from '../delivery/content-digest.js';
@@ -57,10 +58,15 @@ export interface RolloutStatus extends RolloutSummary {
   failure: WaveFailure | null;
   /** Set while the namespace still holds the rolled-back candidate's content. */
   trap: RollbackTrap | null;
+  /** The change window holding the next wave, while one does (change-control/change-control-settings.ts). */
+  heldBy?: { window: string; scope: string; until: string; describe: string };
 }
 
 /** How many past rollouts a release looks through for a rolled-back candidate with the same content. */
 const rolledBackLookback = 20;
+
+/** Why a rollout's next wave may not start now (a change window), or undefined. */
+export type WaveHold = (namespace: string, rolloutId: string) => Promise<WindowBlock | undefined>;
 
 const freezeSetting = 'rollouts_frozen';
 
@@ -80,6 +86,7 @@ export class RolloutService {
   readonly #checks: GateChecks;
   readonly #onTransition: (transition: RolloutTransition) => void;
   readonly #onObserved: (state: RolloutState, observation: WaveObservation) => void;
+  readonly #hold: WaveHold;
 
   /** `releases` makes every release a rollout needs and tells the watch streams of every transition. */
   constructor(deps: {
@@ -95,8 +102,10 @@ export class RolloutService {
     onTransition?: (transition: RolloutTransition) => void;
     /** Told at every controller step what it observed and decided (the rollout metrics). */
     onObserved?: (state: RolloutState, observation: WaveObservation) => void;
+    hold?: WaveHold;
   }) {
     this.#onObserved = deps.onObserved ?? (() => undefined);
+    this.#hold = deps.hold ?? (async () => undefined);
     this.#windows = deps.windows;
     this.#checks = deps.checks ?? new GateChecks({ clock: deps.clock, prometheusUrl: null });
     this.#store = deps.store;
@@ -245,6 +254,8 @@ export class RolloutService {
       );
       if (checks.length > 0) observation.checks = checks;
     }
+    const active = ['running', 'paused', 'frozen'].includes(rollout.state.state);
+    const held = active ? await this.#hold(namespace, rollout.state.id) : undefined;
     const ns = await this.#store.getNamespace(namespace);
     return {
       ...summarize(rollout.state, rollout.policy, observation, this.#clock.now(), { observedSince }),
@@ -252,6 +263,16 @@ export class RolloutService {
       frozenAll: (await this.#store.getSetting(freezeSetting)) === 'true',
       failure: rollout.failure ?? null,
       trap: ns ? ((await this.#trapOf(namespace, ns.revision)) ?? null) : null,
+      ...(held
+        ? {
+            heldBy: {
+              window: held.window.name,
+              scope: held.scope,
+              until: new Date(held.until).toISOString(),
+              describe: held.describe,
+            },
+          }
+        : {}),
     };
   }
 
@@ -342,6 +363,8 @@ export class RolloutService {
       case 'hold':
         return;
       case 'advance':
+        // A change window holds the next wave (unless the rollout was given an override); status says why.
+        if (await this.#hold(record.namespace, record.id)) return;
         await this.#save(rollout, state, 'rollout.advance', 'controller');
         return;
       case 'succeed':

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { HeraldApp, RouteContext } from '../http/context.js';
-import { NamespaceParams } from '../http/schemas.js';
+import { ChangeRequestOpenedBody, NamespaceParams } from '../http/schemas.js';
 import { releaseView } from '../delivery/release-service.js';
 import { PublicKey } from './watch.js';
 
@@ -184,7 +184,10 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
           },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Intersect([Release, Type.Object({ rolloutId: Type.Optional(Type.String()) })]) },
+        response: {
+          201: Type.Intersect([Release, Type.Object({ rolloutId: Type.Optional(Type.String()) })]),
+          202: ChangeRequestOpenedBody,
+        },
       },
     },
     async (request, reply) => {
@@ -195,8 +198,9 @@ export function registerDeliveryRoutes(app: HeraldApp, ctx: RouteContext): void 
           .code(201)
           .send(await releases.rollback(principal, request.params.ns, request.body.rollbackTo, note));
       }
-      // As the namespace's policy says: at once, or as a rollout's candidate (made through `releases` too).
-      const started = await ctx.rollouts.startRelease(
+      // As the namespace's policy says: at once, or as a rollout's candidate (made through `releases` too);
+      // change control first: a release request when releases need approval, refused in a change window.
+      const started = await ctx.changeRequests.release(
         principal,
         request.params.ns,
         note,

@@ -4,6 +4,7 @@ import { HeraldError } from '@herald/core';
 import { pagingOf, sendPage, type HeraldApp, type RouteContext } from '../http/context.js';
 import type { ChangeInput } from '../services/change-input.js';
 import {
+  ChangeRequestOpenedBody,
   CommitBody,
   CommitResponse,
   DiffItem,
@@ -116,7 +117,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         params: EntryParams,
         querystring: LabelQuery,
         body: PutEntryBody,
-        response: { 200: Type.Ref(Entry) },
+        response: { 200: Type.Ref(Entry), 202: ChangeRequestOpenedBody },
       },
     },
     async (request, reply) => {
@@ -170,7 +171,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
       summary,
       params: EntryParams,
       querystring: LabelQuery,
-      response: { 200: CommitResponse },
+      response: { 200: CommitResponse, 202: ChangeRequestOpenedBody },
     },
   });
   app.delete(
@@ -193,7 +194,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'Apply several changes atomically at one new revision, with optional preconditions',
         params: NamespaceParams,
         body: CommitBody,
-        response: { 201: CommitResponse },
+        response: { 201: CommitResponse, 202: ChangeRequestOpenedBody },
       },
     },
     async (request, reply) => {
@@ -289,7 +290,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
           'Restore the namespace (or one key or label) to a revision, as a new commit: later commits there are undone; dryRun shows the diff only',
         params: NamespaceParams,
         body: RestoreBody,
-        response: { 200: RestoreAnswer },
+        response: { 200: RestoreAnswer, 202: ChangeRequestOpenedBody },
       },
     },
     restore,
@@ -304,7 +305,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
         summary: 'The same as POST /v1/namespaces/{ns}/restore (its first name, kept for scripts)',
         params: NamespaceParams,
         body: RestoreBody,
-        response: { 200: RestoreAnswer },
+        response: { 200: RestoreAnswer, 202: ChangeRequestOpenedBody },
       },
     },
     restore,
@@ -330,6 +331,7 @@ export function registerEntryRoutes(app: HeraldApp, ctx: RouteContext): void {
             reverted: Type.Integer(),
             changes: Type.Array(DiffItem),
           }),
+          202: ChangeRequestOpenedBody,
         },
       },
     },

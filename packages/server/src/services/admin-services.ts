@@ -2,7 +2,7 @@ import type { Clock, Limits } from '@herald/core';
 import type { Store } from '@herald/store';
 import type { EntryCodec } from '../entry-codec.js';
 import { AuditService } from './audit-service.js';
-import { EntryService } from './entry-service.js';
+import { EntryService, type CommitGate } from './entry-service.js';
 import { FlagCheck } from './flag-check.js';
 import { HistoryService } from './history-service.js';
 import { NamespaceService } from './namespace-service.js';
@@ -30,6 +30,8 @@ export function createAdminServices(deps: {
   tokenCacheMs?: number;
   /** Called after each commit, with the number of changes it made (for the metrics). */
   onCommit?: (revision: number, changes: number, seconds: number) => void;
+  /** Change control, asked before every commit. */
+  gate?: () => CommitGate | undefined;
 }): AdminServices {
   const { store, clock, limits, codec } = deps;
   const schemas = new SchemaCheck({ store, codec });
@@ -48,6 +50,7 @@ export function createAdminServices(deps: {
       schemas,
       flags: new FlagCheck({ store, codec }),
       ...(deps.onCommit === undefined ? {} : { onCommit: deps.onCommit }),
+      ...(deps.gate === undefined ? {} : { gate: deps.gate }),
     }),
     history: new HistoryService({ store, codec, limits }),
   };

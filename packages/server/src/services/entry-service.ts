@@ -14,7 +14,7 @@ import {
   type Limits,
   type Page,
 } from '@herald/core';
-import type { Store } from '@herald/store';
+import type { NamespaceRecord, Store } from '@herald/store';
 import type { EntryCodec, EntryView } from '../entry-codec.js';
 import { releasesOnCommit } from '../delivery/policy.js';
 import { actorOf, auditBy, canReadSecrets, requirePermission, type Principal } from '../principal.js';
@@ -37,6 +37,40 @@ export type EntryStore = Pick<
   'getNamespace' | 'readEntries' | 'currentRevision' | 'commit' | 'listCommits' | 'appendAudit'
 >;
 
+/** A commit as proposed, before change control has had its say. */
+export interface CommitProposal {
+  changes: Change[];
+  message: string;
+  /** The namespace revision the changes were made against. */
+  baseRevision: number;
+  /** The audit action the commit would be recorded as. */
+  action: string;
+}
+
+/**
+ * Change control, asked before every commit: it returns when the commit may be made now (with
+ * audit details of any override it allowed), or throws (a change request opened instead, a window
+ * that blocks the release the commit would make).
+ */
+export interface CommitGate {
+  beforeCommit(principal: Principal, ns: NamespaceRecord, proposal: CommitProposal): Promise<GateOutcome>;
+}
+
+/** What change control let through: audit details, and a note for the commit message (an emergency bypass shows there). */
+export interface GateOutcome {
+  audit: Record<string, unknown>;
+  note?: string;
+}
+
+/** A change request's approved changes, applied as one commit conditional on the revision they were made against. */
+export interface ApprovedCommit {
+  changes: Change[];
+  message: string;
+  baseRevision: number;
+  author: string;
+  changeRequestId: string;
+}
+
 /** How often a commit is retried when a concurrent commit changed a namespace whose document schema it checked. */
 const schemaCheckRetries = 5;
 
@@ -54,6 +88,7 @@ export class EntryService {
   readonly #flags: FlagCheck;
   /** `seconds`: how long the store took to apply it. */
   readonly #onCommit: (revision: number, changes: number, seconds: number) => void;
+  readonly #gate: () => CommitGate | undefined;
 
   constructor(deps: {
     store: EntryStore;
@@ -62,7 +97,10 @@ export class EntryService {
     schemas: SchemaCheck;
     flags: FlagCheck;
     onCommit?: (revision: number, changes: number, seconds: number) => void;
+    /** Change control; a function because it applies approved changes through this service. */
+    gate?: () => CommitGate | undefined;
   }) {
+    this.#gate = deps.gate ?? (() => undefined);
     this.#store = deps.store;
     this.#limits = deps.limits;
     this.#codec = deps.codec;
@@ -139,14 +177,24 @@ export class EntryService {
   async commit(principal: Principal, namespace: string, input: CommitInput): Promise<CommitOutcome> {
     requirePermission(principal, 'write', namespace);
     const changes = input.changes.map((change) => toChange(namespace, change, this.#codec, this.#limits));
-    return this.#commitChanges(
-      principal,
-      namespace,
-      changes,
-      input.message ?? '',
-      input.ifNamespaceRevision,
-      'entries.commit',
-    );
+    return this.#commitChanges(principal, namespace, changes, input.message ?? '', {
+      callerNamespaceRevision: input.ifNamespaceRevision,
+      action: 'entries.commit',
+    });
+  }
+
+  /**
+   * Applies a change request's changes as one commit, authored by its author, only if the
+   * namespace is still at the revision they were made against: `precondition_failed` (with
+   * `namespaceRevision`) otherwise, and the request is stale. Permissions are the caller's to check.
+   */
+  async applyApproved(approver: Principal, namespace: string, approved: ApprovedCommit): Promise<CommitOutcome> {
+    return this.#commitChanges(approver, namespace, approved.changes, approved.message, {
+      callerNamespaceRevision: approved.baseRevision,
+      action: 'entries.commit',
+      author: approved.author,
+      approved: approved.changeRequestId,
+    });
   }
 
   /**
@@ -188,7 +236,10 @@ export class EntryService {
     );
     const message = input.message ?? `restore to revision ${input.revision}`;
     // The audit action keeps its first name: audit filters and alerts match on it.
-    const outcome = await this.#commitChanges(principal, namespace, changes, message, ns.revision, 'entries.revert');
+    const outcome = await this.#commitChanges(principal, namespace, changes, message, {
+      callerNamespaceRevision: ns.revision,
+      action: 'entries.revert',
+    });
     return { revision: outcome.revision, changes: shown };
   }
 
@@ -233,14 +284,10 @@ export class EntryService {
     if (input.dryRun || inverse.changes.length === 0)
       return { revision: null, reverted: input.revision, changes: shown };
     const message = input.message ?? `revert r${input.revision}${commit.message ? `: ${commit.message}` : ''}`;
-    const outcome = await this.#commitChanges(
-      principal,
-      namespace,
-      inverse.changes,
-      message,
-      undefined,
-      'entries.revert_commit',
-    );
+    const outcome = await this.#commitChanges(principal, namespace, inverse.changes, message, {
+      callerNamespaceRevision: undefined,
+      action: 'entries.revert_commit',
+    });
     return { revision: outcome.revision, reverted: input.revision, changes: shown };
   }
 
@@ -249,9 +296,16 @@ export class EntryService {
     namespace: string,
     changes: Change[],
     message: string,
-    callerNamespaceRevision: number | undefined,
-    action: string,
+    options: {
+      callerNamespaceRevision: number | undefined;
+      action: string;
+      /** The commit's author when not the caller (an approved change request's). */
+      author?: string;
+      /** The id of the approved change request it applies: change control has had its say. */
+      approved?: string;
+    },
   ): Promise<CommitOutcome> {
+    const { callerNamespaceRevision, action } = options;
     if (changes.length === 0) throw new HeraldError('invalid_request', 'a commit needs at least one change');
     // PostgreSQL text cannot hold U+0000; refuse it on every store alike.
     if (message.includes('\u0000'))
@@ -268,20 +322,35 @@ export class EntryService {
       const ns = await requireNamespace(this.#store, namespace);
       const schemaGuard = ns.schema ? await this.#schemas.ofChanges(ns, ns.schema, changes) : undefined;
       const ifNamespaceRevision = callerNamespaceRevision ?? schemaGuard;
+      const gate = this.#gate();
+      // Asked once the changes are known to be valid, so a change request never holds a change that could not be made.
+      const controlled =
+        options.approved !== undefined
+          ? { audit: { changeRequest: options.approved } }
+          : gate
+            ? await gate.beforeCommit(principal, ns, {
+                changes,
+                message,
+                baseRevision: callerNamespaceRevision ?? ns.revision,
+                action,
+              })
+            : { audit: {} };
+      const committed = controlled.note ? `${message}${message ? ' ' : ''}[${controlled.note}]` : message;
       try {
         const started = performance.now();
         const result = await this.#store.commit(
           {
             namespace,
             changes,
-            author: actorOf(principal),
-            message,
+            author: options.author ?? actorOf(principal),
+            message: committed,
             release: releasesOnCommit(ns.policy),
             ...(ifNamespaceRevision === undefined ? {} : { ifNamespaceRevision }),
           },
           auditBy(principal, action, `namespace:${namespace}`, {
             message,
             changes: changes.map((c) => ({ op: c.op, key: c.key, label: c.label })),
+            ...controlled.audit,
           }),
           this.#limits,
         );

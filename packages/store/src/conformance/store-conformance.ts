@@ -14,6 +14,7 @@ import { accessConformance } from './access.js';
 import { auditConformance } from './audit.js';
 import { commitConformance } from './commits.js';
 import { compactionConformance } from './compaction.js';
+import { controlRecordConformance } from './control-records.js';
 import { deliveryConformance } from './delivery.js';
 import { flagUsageConformance } from './flag-usage.js';
 import type { ConformanceTest } from './helpers.js';
@@ -53,6 +54,7 @@ export function storeConformanceTests(name: string, factory: StoreFactory): void
     accessConformance(test);
     snapshotConformance(test);
     settingsConformance(test);
+    controlRecordConformance(test);
     auditConformance(test);
     lifecycleConformance(test);
   });

@@ -255,6 +255,23 @@ export const postgresMigrations: readonly string[] = [
     PRIMARY KEY (namespace, seq, relay)
   );
   `,
+  `
+  -- Change control (issue 15): change requests and scheduled actions, their bodies the server's JSON.
+  CREATE TABLE control_records (
+    kind text COLLATE "C" NOT NULL,
+    id text COLLATE "C" NOT NULL,
+    namespace text COLLATE "C" NOT NULL,
+    state text COLLATE "C" NOT NULL,
+    due_at bigint,
+    body text NOT NULL,
+    version bigint NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (kind, id)
+  );
+  CREATE INDEX control_records_by_namespace ON control_records (kind, namespace, created_at);
+  CREATE INDEX control_records_by_due ON control_records (kind, state, due_at);
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

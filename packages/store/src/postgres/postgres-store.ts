@@ -12,6 +12,7 @@ import { postgresInstances } from './instances.js';
 import { postgresNamespaces } from './namespaces.js';
 import { postgresReleases } from './releases.js';
 import { postgresRollouts } from './rollouts.js';
+import { postgresControlRecords } from './control-records.js';
 import { postgresSettings } from './settings.js';
 import { postgresSigningKeys } from './signing-keys.js';
 import { postgresSnapshots } from './snapshots.js';
@@ -70,6 +71,7 @@ export class PostgresStore extends ComposedStore {
       access: postgresAccess(context),
       snapshots: postgresSnapshots(context),
       settings: postgresSettings(context),
+      control: postgresControlRecords(context),
       audit,
       feed,
     });

@@ -232,4 +232,21 @@ export const sqliteMigrations: readonly string[] = [
     PRIMARY KEY (namespace, seq, relay)
   ) STRICT;
   `,
+  `
+  -- Change control (issue 15): change requests and scheduled actions, their bodies the server's JSON.
+  CREATE TABLE control_records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    state TEXT NOT NULL,
+    due_at INTEGER,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+  ) STRICT;
+  CREATE INDEX control_records_by_namespace ON control_records (kind, namespace, created_at);
+  CREATE INDEX control_records_by_due ON control_records (kind, state, due_at);
+  `,
 ];

@@ -12,6 +12,7 @@ import { sqliteInstances } from './instances.js';
 import { sqliteNamespaces } from './namespaces.js';
 import { sqliteReleases } from './releases.js';
 import { sqliteRollouts } from './rollouts.js';
+import { sqliteControlRecords } from './control-records.js';
 import { sqliteSettings } from './settings.js';
 import { sqliteSigningKeys } from './signing-keys.js';
 import { sqliteSnapshots } from './snapshots.js';
@@ -52,6 +53,7 @@ export class SqliteStore extends ComposedStore {
       access: sqliteAccess(context),
       snapshots: sqliteSnapshots(context),
       settings: sqliteSettings(context),
+      control: sqliteControlRecords(context),
       audit,
       feed: { watchRevisions: (listener) => listeners.add(listener) },
     });

@@ -304,6 +304,12 @@ function RolloutView({
           {status.reason}
         </div>
       ) : null}
+      {status.heldBy ? (
+        <div className="notice" data-testid="rollout-held">
+          Held by the change window {status.heldBy.describe}: the next wave starts when it ends, or once an admin
+          overrides it (<code>herald windows override {status.namespace} --reason …</code>).
+        </div>
+      ) : null}
       <p className="small next" data-testid="rollout-next">
         {status.next.message}
       </p>
