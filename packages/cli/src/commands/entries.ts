@@ -209,12 +209,21 @@ export function registerEntryCommands(program: Command): void {
     .option('--from <file>', 'restore the store from a file written by herald backup (the server must be stopped)')
     .option('--data <dir>', 'with --from: the data folder to restore into', 'herald-data')
     .option('--force', 'with --from: replace an existing store')
+    .option(
+      '--secret-key-file <file>',
+      "with --from: the server's secret key, to check the private signing keys too (default: DATA/secret.key when there)",
+    )
     .action(async (namespace: string | undefined, key: string | undefined, flags: RestoreCommandFlags) => {
       if (flags.from !== undefined) {
         if (namespace !== undefined || flags.to !== undefined)
           throw new CliError('--from restores a whole store from a backup: give no namespace and no --to', 2);
         const { restoreBackup } = await import('./backup.js');
-        return restoreBackup({ from: flags.from, data: flags.data, force: flags.force });
+        return restoreBackup({
+          from: flags.from,
+          data: flags.data,
+          force: flags.force,
+          secretKeyFile: flags.secretKeyFile,
+        });
       }
       if (namespace === undefined || flags.to === undefined)
         throw new CliError('herald restore NS --to REV [KEY] (or --from FILE to restore a backup)', 2);
@@ -277,7 +286,13 @@ export function registerEntryCommands(program: Command): void {
 }
 
 type RestoreFlags = ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string };
-type RestoreCommandFlags = Omit<RestoreFlags, 'to'> & { to?: string; from?: string; data: string; force?: boolean };
+type RestoreCommandFlags = Omit<RestoreFlags, 'to'> & {
+  to?: string;
+  from?: string;
+  data: string;
+  force?: boolean;
+  secretKeyFile?: string;
+};
 
 async function restore(namespace: string, flags: RestoreFlags): Promise<void> {
   const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(
