@@ -18,6 +18,7 @@ const relay = async (): Promise<Register> => (await import('./commands/relay.js'
 const flags = async (): Promise<Register> => (await import('./commands/flags.js')).registerFlagCommands;
 const backup = async (): Promise<Register> => (await import('./commands/backup.js')).registerBackupCommands;
 const agent = async (): Promise<Register> => (await import('./commands/agent.js')).registerAgentCommand;
+const doctor = async (): Promise<Register> => (await import('./commands/doctor.js')).registerDoctorCommand;
 
 /** Every module, in the order `herald --help` lists their commands. */
 export const allModules: ReadonlyArray<() => Promise<Register>> = [
@@ -34,6 +35,7 @@ export const allModules: ReadonlyArray<() => Promise<Register>> = [
   rollout,
   relay,
   agent,
+  doctor,
 ];
 
 /** Top-level command name → the module that registers it (a test checks this against the modules). */
@@ -68,6 +70,7 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   rollout,
   relay,
   agent,
+  doctor,
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */
