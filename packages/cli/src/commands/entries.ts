@@ -30,7 +30,11 @@ export function registerEntryCommands(program: Command): void {
     .option('--if-revision <n>', 'only if the entry is at revision N (0: only if absent)')
     .option('--text', 'store VALUE as text, not JSON')
     .option('--content-type <type>', 'content type (default application/json, or text/plain with --text)')
-    .option('--secret', 'encrypt at rest and redact for tokens that may not read secrets')
+    .option(
+      '--secret',
+      'encrypt at rest and redact for tokens that may not read secrets (an existing secret stays one without it)',
+    )
+    .option('--no-secret', 'make an existing secret a plain entry')
     .option('--tag <name=value>', 'tag the entry (repeatable)', collect)
     .option('-m, --message <text>', 'commit message')
     .action(
@@ -58,22 +62,41 @@ export function registerEntryCommands(program: Command): void {
         }
         const tagFlags = flag(flags.tag);
         const tags = tagFlags === undefined ? undefined : parsePairs(tagFlags, '--tag');
-        const entry = await adminClient(flags).put<EntryView>(
+        const client = adminClient(flags);
+        // The API takes an absent `secret` as "not secret"; a newcomer who sets a new value on a
+        // secret without --secret means to keep it secret. Keep it, unless told --no-secret, and
+        // only if the entry is still the one read (a concurrent write fails the set, never declassifies).
+        // With both --secret and --no-secret defined, commander leaves the value undefined when neither is given.
+        const asked = flags.secret;
+        let keptSecret = false;
+        let guard = flags.ifRevision === undefined ? undefined : parseRevision(flags.ifRevision, '--if-revision');
+        if (asked === undefined) {
+          // A listing, not a GET of the entry: a new key is not a refused request in the server's log.
+          const page = await client.get<{ items: EntryView[] }>(`${nsPath(namespace)}/entries`, {
+            query: { prefix: key, label: [flags.label], limit: 1 },
+          });
+          const existing = page.items.find((e) => e.key === key && e.label === flags.label);
+          if (existing?.secret === true) {
+            keptSecret = true;
+            guard ??= existing.revision;
+          }
+        }
+        const entry = await client.put<EntryView>(
           entryPath(namespace, 'entries', key),
           {
             value,
             contentType: flags.contentType ?? (flags.text ? 'text/plain' : 'application/json'),
             ...(tags ? { tags } : {}),
-            ...(flags.secret ? { secret: true } : {}),
+            ...(asked === true || keptSecret ? { secret: true } : {}),
             ...(flags.message ? { message: flags.message } : {}),
-            ...(flags.ifRevision === undefined ? {} : { ifRevision: parseRevision(flags.ifRevision, '--if-revision') }),
+            ...(guard === undefined ? {} : { ifRevision: guard }),
           },
           { query: { label: flags.label } },
         );
         if (flags.json) printJson(withoutSecretValue(entry));
         else
           printLine(
-            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(listedValue(entry))} (revision ${entry.revision})`,
+            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(listedValue(entry))} (revision ${entry.revision}${keptSecret ? '; kept secret, --no-secret makes it plain' : ''})`,
           );
       },
     );
