@@ -110,7 +110,7 @@ export function registerBackupCommands(program: Command): void {
         db.close();
       }
       chmodSync(flags.out, 0o600);
-      printJson({ backup: flags.out, ...(await checkFile(flags.out, cipherFor(flags.data, undefined))) });
+      printJson({ backup: flags.out, ...(await checkFile(flags.out)) });
     });
 }
 
