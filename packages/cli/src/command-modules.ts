@@ -21,6 +21,7 @@ const agent = async (): Promise<Register> => (await import('./commands/agent.js'
 const trace = async (): Promise<Register> => (await import('./commands/trace.js')).registerTraceCommand;
 const changeControl = async (): Promise<Register> =>
   (await import('./commands/change-control.js')).registerChangeControlCommands;
+const doctor = async (): Promise<Register> => (await import('./commands/doctor.js')).registerDoctorCommand;
 
 /** Every module, in the order `herald --help` lists their commands. */
 export const allModules: ReadonlyArray<() => Promise<Register>> = [
@@ -39,6 +40,7 @@ export const allModules: ReadonlyArray<() => Promise<Register>> = [
   relay,
   agent,
   trace,
+  doctor,
 ];
 
 /** Top-level command name → the module that registers it (a test checks this against the modules). */
@@ -79,6 +81,7 @@ export const commandModules: Readonly<Record<string, () => Promise<Register>>> =
   relay,
   agent,
   trace,
+  doctor,
 };
 
 /** The modules to load for these arguments: the named command's, or all of them. */

@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import { agentErrorCodes, agentHttpErrors } from '@herald/agent';
 import { errorCatalogue, errorCodes } from '@herald/core';
 import { clientErrorCodes, rejectionCodes } from '@herald/sdk';
+import { cliErrorCodes } from '../src/cli-codes.js';
 
 // From packages/cli/dist/test/ up to the repository root.
 const docUrl = new URL('../../../../docs/errors.md', import.meta.url);
@@ -37,6 +38,7 @@ const sections: readonly Section[] = [
   { heading: '### Why a client refused a view', catalogue: new Map(rejectionCodes.map((code) => [code, undefined])) },
   { heading: '## Agent codes', catalogue: new Map(agentErrorCodes.map((code) => [code, undefined])) },
   { heading: "### The agent's local HTTP endpoint", catalogue: new Map(Object.entries(agentHttpErrors)) },
+  { heading: '## CLI codes', catalogue: new Map(cliErrorCodes.map((code) => [code, undefined])) },
 ];
 
 let doc: string;

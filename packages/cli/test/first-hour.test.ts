@@ -233,6 +233,24 @@ void describe('writes', () => {
     // Asked for by name, it is shown: that is what get is for.
     assert.equal(ok(await herald(['get', 'vault', 'db/password'])).trim(), secret);
   });
+
+  void test('set on an existing secret without --secret keeps it secret and says so; --no-secret makes it plain', async () => {
+    ok(await herald(['ns', 'create', 'vault2']));
+    ok(await herald(['set', 'vault2', 'api/key', 'first-secret', '--text', '--secret']));
+    const kept = ok(await herald(['set', 'vault2', 'api/key', 'second-secret', '--text']));
+    assert.match(kept, /<secret> \(revision \d+; kept secret, --no-secret makes it plain\)/u);
+    assert.equal(kept.includes('second-secret'), false, 'not echoed');
+    const still = parseJson<{ secret: boolean }>(ok(await herald(['get', 'vault2', 'api/key', '--json'])));
+    assert.equal(still.secret, true);
+    const plain = ok(await herald(['set', 'vault2', 'api/key', 'now-public', '--text', '--no-secret']));
+    assert.match(plain, /= now-public \(revision \d+\)$/mu);
+    assert.equal(
+      parseJson<{ secret: boolean }>(ok(await herald(['get', 'vault2', 'api/key', '--json']))).secret,
+      false,
+    );
+    // A plain entry stays plain, with no extra read's word about it.
+    assert.doesNotMatch(ok(await herald(['set', 'vault2', 'api/key', 'again', '--text'])), /kept secret/u);
+  });
 });
 
 void describe('listings for people', () => {

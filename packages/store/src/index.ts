@@ -1,5 +1,6 @@
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './sqlite/sqlite-store.js';
+export { sqliteMigrations } from './sqlite/migrations.js';
 export { PostgresStore } from './postgres/postgres-store.js';
 export { revisionChannel } from './postgres/change-feed.js';
 export type { PostgresStoreOptions } from './postgres/postgres-store.js';

@@ -32,7 +32,11 @@ export function registerEntryCommands(program: Command): void {
     .option('--if-revision <n>', 'only if the entry is at revision N (0: only if absent)')
     .option('--text', 'store VALUE as text, not JSON')
     .option('--content-type <type>', 'content type (default application/json, or text/plain with --text)')
-    .option('--secret', 'encrypt at rest and redact for tokens that may not read secrets')
+    .option(
+      '--secret',
+      'encrypt at rest and redact for tokens that may not read secrets (an existing secret stays one without it)',
+    )
+    .option('--no-secret', 'make an existing secret a plain entry')
     .option('--tag <name=value>', 'tag the entry (repeatable)', collect)
     .option('-m, --message <text>', 'commit message')
     .action(
@@ -60,22 +64,41 @@ export function registerEntryCommands(program: Command): void {
         }
         const tagFlags = flag(flags.tag);
         const tags = tagFlags === undefined ? undefined : parsePairs(tagFlags, '--tag');
-        const entry = await adminClient(flags).put<EntryView>(
+        const client = adminClient(flags);
+        // The API takes an absent `secret` as "not secret"; a newcomer who sets a new value on a
+        // secret without --secret means to keep it secret. Keep it, unless told --no-secret, and
+        // only if the entry is still the one read (a concurrent write fails the set, never declassifies).
+        // With both --secret and --no-secret defined, commander leaves the value undefined when neither is given.
+        const asked = flags.secret;
+        let keptSecret = false;
+        let guard = flags.ifRevision === undefined ? undefined : parseRevision(flags.ifRevision, '--if-revision');
+        if (asked === undefined) {
+          // A listing, not a GET of the entry: a new key is not a refused request in the server's log.
+          const page = await client.get<{ items: EntryView[] }>(`${nsPath(namespace)}/entries`, {
+            query: { prefix: key, label: [flags.label], limit: 1 },
+          });
+          const existing = page.items.find((e) => e.key === key && e.label === flags.label);
+          if (existing?.secret === true) {
+            keptSecret = true;
+            guard ??= existing.revision;
+          }
+        }
+        const entry = await client.put<EntryView>(
           entryPath(namespace, 'entries', key),
           {
             value,
             contentType: flags.contentType ?? (flags.text ? 'text/plain' : 'application/json'),
             ...(tags ? { tags } : {}),
-            ...(flags.secret ? { secret: true } : {}),
+            ...(asked === true || keptSecret ? { secret: true } : {}),
             ...(flags.message ? { message: flags.message } : {}),
-            ...(flags.ifRevision === undefined ? {} : { ifRevision: parseRevision(flags.ifRevision, '--if-revision') }),
+            ...(guard === undefined ? {} : { ifRevision: guard }),
           },
           { query: { label: flags.label } },
         );
         if (flags.json) printJson(withoutSecretValue(entry));
         else
           printLine(
-            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(listedValue(entry))} (revision ${entry.revision})`,
+            `${namespace}/${key}${entry.label ? ` [${entry.label}]` : ''} = ${oneLine(listedValue(entry))} (revision ${entry.revision}${keptSecret ? '; kept secret, --no-secret makes it plain' : ''})`,
           );
       },
     );
@@ -213,12 +236,21 @@ export function registerEntryCommands(program: Command): void {
     .option('--from <file>', 'restore the store from a file written by herald backup (the server must be stopped)')
     .option('--data <dir>', 'with --from: the data folder to restore into', 'herald-data')
     .option('--force', 'with --from: replace an existing store')
+    .option(
+      '--secret-key-file <file>',
+      "with --from: the server's secret key, to check the private signing keys too (default: DATA/secret.key when there)",
+    )
     .action(async (namespace: string | undefined, key: string | undefined, flags: RestoreCommandFlags) => {
       if (flags.from !== undefined) {
         if (namespace !== undefined || flags.to !== undefined)
           throw new CliError('--from restores a whole store from a backup: give no namespace and no --to', 2);
         const { restoreBackup } = await import('./backup.js');
-        return restoreBackup({ from: flags.from, data: flags.data, force: flags.force });
+        return restoreBackup({
+          from: flags.from,
+          data: flags.data,
+          force: flags.force,
+          secretKeyFile: flags.secretKeyFile,
+        });
       }
       if (namespace === undefined || flags.to === undefined)
         throw new CliError('herald restore NS --to REV [KEY] (or --from FILE to restore a backup)', 2);
@@ -283,7 +315,13 @@ export function registerEntryCommands(program: Command): void {
 }
 
 type RestoreFlags = ClientFlags & { to: string; key?: string; label?: string; dryRun?: boolean; message?: string };
-type RestoreCommandFlags = Omit<RestoreFlags, 'to'> & { to?: string; from?: string; data: string; force?: boolean };
+type RestoreCommandFlags = Omit<RestoreFlags, 'to'> & {
+  to?: string;
+  from?: string;
+  data: string;
+  force?: boolean;
+  secretKeyFile?: string;
+};
 
 async function restore(namespace: string, flags: RestoreFlags): Promise<void> {
   const result = await adminClient(flags).post<{ revision: number | null; changes: DiffItem[] }>(
