@@ -125,7 +125,7 @@ after(async () => {
 const figures: string[] = [];
 const bound = { timeoutMs: 90_000, intervalMs: 250 };
 
-test(
+void test(
   'regions: a release reaches all, a cut region keeps serving and converges on heal, a dead relay fails over',
   { skip: available ? false : 'needs root and iproute2 (ip netns)' },
   async () => {

@@ -113,7 +113,12 @@ async function usage(client: HeraldClient): Promise<void> {
       | 'closed'
     >
   >();
-  const status: ClientStatus = { type: 'connected', revision: 1, heartbeatMs: 1000, endpoint: 'http://127.0.0.1:7400/' };
+  const status: ClientStatus = {
+    type: 'connected',
+    revision: 1,
+    heartbeatMs: 1000,
+    endpoint: 'http://127.0.0.1:7400/',
+  };
   // @ts-expect-error a rejected status needs its reason
   const incomplete: ClientStatus = { type: 'rejected', namespace: 'n', labels: [], seq: 1, code: 'digest_mismatch' };
   void status;

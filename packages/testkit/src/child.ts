@@ -27,7 +27,7 @@ export interface HeraldChild {
  */
 export function spawnHerald(args: string[], env: Record<string, string> = {}, wrapper: string[] = []): HeraldChild {
   const [command, ...prefix] = [...wrapper, process.execPath];
-  const child = spawn(command as string, [...prefix, heraldBin, ...args], {
+  const child = spawn(command ?? process.execPath, [...prefix, heraldBin, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -315,7 +315,7 @@ function expandEach(input: unknown[], problem: (path: string, message: string) =
       return;
     }
     const own = isPlainObject(wave.match) ? wave.match : {};
-    for (const value of (values as string[]).slice(0, limits.waves + 1))
+    for (const value of values.slice(0, limits.waves + 1))
       out.push({
         ...wave,
         name: typeof wave.name === 'string' ? `${wave.name}-${value}` : wave.name,

@@ -157,7 +157,7 @@ export class Upstream {
     if (poll?.version !== undefined) query.set('version', poll.version);
     if (poll) query.set('wait', String(poll.waitSeconds));
     return (await this.#request(
-      `v1/route/${encodeURIComponent(namespace)}?${query}`,
+      `v1/route/${encodeURIComponent(namespace)}?${query.toString()}`,
       { method: 'GET', ...(poll ? { signal: poll.signal } : {}) },
       undefined,
       (poll?.waitSeconds ?? 0) * 1000,
@@ -168,7 +168,12 @@ export class Upstream {
     const query = new URLSearchParams();
     for (const label of labels) query.append('label', label);
     query.set('seq', String(seq));
-    return this.#request(`v1/views/${encodeURIComponent(namespace)}?${query}`, { method: 'GET' }, undefined, 0);
+    return this.#request(
+      `v1/views/${encodeURIComponent(namespace)}?${query.toString()}`,
+      { method: 'GET' },
+      undefined,
+      0,
+    );
   }
 
   /** Sends relays' receipts of releases (this relay's and those behind it), for release traces. */
