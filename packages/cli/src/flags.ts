@@ -72,7 +72,7 @@ export function changeControlCommand(command: Command): Command {
   return command
     .option('--bypass-approval', 'admin: commit or release now though the namespace requires approval (needs --reason)')
     .option('--override-window', 'admin: release inside a change window (needs --reason)')
-    .option('--reason <text>', 'why, for --bypass-approval and --override-window (audited)');
+    .option('--reason <text>', 'why, for --bypass-approval, --override-window and (release) --force (audited)');
 }
 
 /** Adds --url and --token to a command that follows views as a client (watch, simulate, agent). */

@@ -384,7 +384,14 @@ export class HeraldServer {
   async listen(): Promise<string> {
     if (this.#state !== 'built') throw new Error(`cannot listen: the server is ${this.#state}`);
     await this.keys.load();
-    await this.#app.listen({ host: this.config.host, port: this.config.port });
+    // Fastify logs its own "Server listening at" line at info; Herald says where it listens itself, once.
+    const level = this.#app.log.level;
+    this.#app.log.level = 'warn';
+    try {
+      await this.#app.listen({ host: this.config.host, port: this.config.port });
+    } finally {
+      this.#app.log.level = level;
+    }
     this.hub.startHeartbeats(this.config.heartbeatMs, () => this.#store.currentRevision());
     this.#keyRefresh = this.#clock.setInterval(
       () => void this.keys.refresh().catch(() => undefined),

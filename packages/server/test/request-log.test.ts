@@ -124,7 +124,7 @@ void test('at debug every request is one line', async () => {
 });
 
 void test('a successful request slower than slowRequestMs is a warning', async () => {
-  const ts = await loggedServer({ slowRequestMs: 1, minRevisionWaitMs: 10_000 });
+  const ts = await loggedServer({ slowRequestMs: 1, minRevisionWaitMs: 10_000, requestDeadlineMs: 20_000 });
   try {
     assert.equal((await call(ts, 'POST', '/v1/namespaces', { body: { name: 'app' } })).status, 201);
     const revision = await ts.store.currentRevision();

@@ -21,7 +21,6 @@ export function registerDeliveryCommands(program: Command): void {
     .option('--rollback-to <seq>', 'a new release with the content of release SEQ')
     .option('--supersede', 'on a staged namespace: abort the running rollout and start a new one')
     .option('--force', 'release even content that a rollout rolled back (needs --reason; audited)')
-    .option('--reason <text>', 'with --force: why (kept in the audit log)')
     .action(
       async (
         namespace: string,

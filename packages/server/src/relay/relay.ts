@@ -303,7 +303,14 @@ export class Relay {
     await this.#cache.open();
     await this.#tokens.load();
     await this.#trust.load();
-    await this.#app.listen({ host: this.config.host, port: this.config.port });
+    // Fastify logs its own "Server listening at" line at info; Herald says where it listens itself, once.
+    const level = this.#app.log.level;
+    this.#app.log.level = 'warn';
+    try {
+      await this.#app.listen({ host: this.config.host, port: this.config.port });
+    } finally {
+      this.#app.log.level = level;
+    }
     this.hub.startHeartbeats(this.config.heartbeatMs, async () => this.#routing.revision);
     this.#keyRefresh = this.#clock.setInterval(
       () => void this.#trust.refresh().catch(() => undefined),
