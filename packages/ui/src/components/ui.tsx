@@ -209,3 +209,25 @@ export function SecretMask() {
     </span>
   );
 }
+
+/** The head of an editor panel (entries, flags): what is edited, and a close button. */
+export function EditorHead({
+  title,
+  onClose,
+  closeLabel = 'Close editor',
+}: {
+  title: string;
+  onClose: () => void;
+  closeLabel?: string;
+}) {
+  return (
+    <div className="editor-head">
+      <h3>
+        <code>{title}</code>
+      </h3>
+      <button className="link" onClick={onClose} aria-label={closeLabel}>
+        ✕
+      </button>
+    </div>
+  );
+}

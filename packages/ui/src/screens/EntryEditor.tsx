@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { ApiError, describeError, keySegment, nsPath, type Violation } from '../api.js';
 import { allows, allowsSecrets, notAllowed } from '../access.js';
-import { Confirm, Loading, Problem, SecretMask, TextDiff } from '../components/ui.js';
+import { Confirm, EditorHead, Loading, Problem, SecretMask, TextDiff } from '../components/ui.js';
 import { ago, isJsonType, labelName, time, valueText, who as whoOf } from '../format.js';
 import { useSession } from '../session.js';
 import type { Entry, NamespaceSchema } from '../types.js';
@@ -407,19 +407,6 @@ export function EntryEditor(props: {
           be reverted.
         </Confirm>
       ) : null}
-    </div>
-  );
-}
-
-function EditorHead({ title, onClose }: { title: string; onClose: () => void }) {
-  return (
-    <div className="editor-head">
-      <h3>
-        <code>{title}</code>
-      </h3>
-      <button className="link" onClick={onClose} aria-label="Close editor">
-        ✕
-      </button>
     </div>
   );
 }

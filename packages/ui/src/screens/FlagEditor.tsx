@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { ApiError, keySegment, nsPath } from '../api.js';
 import { allows, notAllowed } from '../access.js';
 import { FlagDefinitionInput } from '../components/FlagDefinitionInput.js';
-import { Loading, Problem, TextDiff } from '../components/ui.js';
+import { EditorHead, Loading, Problem, TextDiff } from '../components/ui.js';
 import { checkDefinition, flagContentType, flagTemplates, type Evaluators, type FlagProblem } from '../flag-check.js';
 import { ago, labelName, valueText, who as whoOf } from '../format.js';
 import { useSession } from '../session.js';
@@ -106,7 +106,7 @@ export function FlagEditor(props: {
   if (loadError)
     return (
       <div className="card editor" data-testid="flag-editor">
-        <Head title={target?.key ?? ''} onClose={props.onClose} />
+        <EditorHead title={target?.key ?? ''} onClose={props.onClose} closeLabel="Close flag editor" />
         <Problem error={loadError} />
       </div>
     );
@@ -114,7 +114,7 @@ export function FlagEditor(props: {
 
   return (
     <div className="card editor" data-testid="flag-editor">
-      <Head title={creating ? 'New flag' : key} onClose={props.onClose} />
+      <EditorHead title={creating ? 'New flag' : key} onClose={props.onClose} closeLabel="Close flag editor" />
       {creating ? (
         <div className="row">
           <label className="field grow">
@@ -232,19 +232,6 @@ export function FlagEditor(props: {
           Saved as revision {saved.revision}.
         </div>
       ) : null}
-    </div>
-  );
-}
-
-function Head({ title, onClose }: { title: string; onClose: () => void }) {
-  return (
-    <div className="editor-head">
-      <h3>
-        <code>{title}</code>
-      </h3>
-      <button className="link" onClick={onClose} aria-label="Close flag editor">
-        ✕
-      </button>
     </div>
   );
 }
