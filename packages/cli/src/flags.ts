@@ -190,3 +190,25 @@ export function tokenCaps(flags: TokenCapFlags): TokenCaps {
     reportBurstPerToken: parseCount(flags.reportBurstPerToken, '--report-burst-per-token', 1, 10_000_000),
   };
 }
+
+export interface CorsFlags {
+  corsOrigin?: string[];
+}
+
+/** `--cors-origin`, shared by the server and the relay: browser pages allowed to call OFREP across origins. */
+export function corsOption(command: Command): Command {
+  return command.option(
+    '--cors-origin <origin>',
+    'a browser origin (https://app.example.com, or *) allowed to call OFREP evaluation across origins; repeatable (env HERALD_CORS_ORIGINS, comma-separated)',
+    collect,
+  );
+}
+
+/** The flags' origins, else HERALD_CORS_ORIGINS; the configuration check names a malformed one. */
+export function corsOrigins(flags: CorsFlags, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (flags.corsOrigin !== undefined) return flags.corsOrigin;
+  return (env.HERALD_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+}

@@ -7,6 +7,7 @@ import { checkClientIdentities, type ClientIdentity } from './http/client-certif
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 import { isLogFormat, type LogFormat } from './http/log-format.js';
+import { checkCorsOrigins } from './http/cors.js';
 
 export interface ServerConfig {
   /** Public base URL is derived from the listen address unless given. */
@@ -88,6 +89,11 @@ export interface ServerConfig {
   prometheusUrl: string | null;
   /** Milliseconds one metric query may take before it counts as failed (a failing signal). */
   prometheusTimeoutMs: number;
+  /**
+   * Browser origins (`https://app.example.com`, or `*`) whose pages may call OFREP evaluation
+   * across origins (CORS, preflight included); no other route answers cross-origin. Empty: none.
+   */
+  corsOrigins: readonly string[];
 }
 
 export interface ServerTls extends TlsSettings {
@@ -130,6 +136,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   uiDir: null,
   prometheusUrl: null,
   prometheusTimeoutMs: 5000,
+  corsOrigins: [],
 });
 
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<Limits> };
@@ -181,6 +188,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
   if (config.prometheusUrl !== null && !/^https?:\/\/[^\s]+$/u.test(String(config.prometheusUrl)))
     problems.push(`prometheusUrl must be an http:// or https:// URL, got ${String(config.prometheusUrl)}`);
   checkTls(config.tls, problems);
+  checkCorsOrigins(config.corsOrigins, problems);
   if (config.requestDeadlineMs <= config.minRevisionWaitMs || config.requestDeadlineMs <= config.readinessTimeoutMs)
     problems.push(
       'requestDeadlineMs must be longer than minRevisionWaitMs and readinessTimeoutMs (they wait within it)',
@@ -191,7 +199,11 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     problems.push(`logFormat must be json or pretty, got ${String(config.logFormat)}`);
   if (problems.length > 0)
     throw new HeraldError('invalid_request', `invalid server configuration: ${problems.join('; ')}`);
-  return Object.freeze({ ...config, limits: Object.freeze(limits) });
+  return Object.freeze({
+    ...config,
+    limits: Object.freeze(limits),
+    corsOrigins: Object.freeze([...config.corsOrigins]),
+  });
 }
 
 // The checks the server's and the relay's configurations share; each adds what it finds to `problems`.

@@ -343,16 +343,20 @@ export class HeraldServer {
       registerConsoleRoutes(routes, context);
       registerChangeControlRoutes(routes, context);
       registerAzureRoutes(routes, { context, store: deps.store, clock: deps.clock, cipher: deps.cipher, codec });
-      registerOfrepRoutes(routes, {
-        limits: this.config.limits,
-        authenticate: (request) => context.principal(request),
-        view: ofrepViews({
-          resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
-          routing,
-          views: this.views,
-        }),
-        evaluated: (namespace, served) => this.flagUsage.served(namespace, served),
-      });
+      registerOfrepRoutes(
+        routes,
+        {
+          limits: this.config.limits,
+          authenticate: (request) => context.principal(request),
+          view: ofrepViews({
+            resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
+            routing,
+            views: this.views,
+          }),
+          evaluated: (namespace, served) => this.flagUsage.served(namespace, served),
+        },
+        { corsOrigins: this.config.corsOrigins },
+      );
       registerFlagRoutes(routes, context, flagSummaries);
       registerWatchRoutes(routes, {
         config: this.config,

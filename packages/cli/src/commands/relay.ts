@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { tokenFromFile } from '@herald/sdk';
 import { defaultRelayConfig, Relay } from '@herald/server';
-import { parseListen, requireToken, tokenCapOptions, tokenCaps, trustFlag, type TokenCapFlags } from '../flags.js';
+import {
+  corsOption,
+  corsOrigins,
+  parseListen,
+  requireToken,
+  tokenCapOptions,
+  tokenCaps,
+  trustFlag,
+  type CorsFlags,
+  type TokenCapFlags,
+} from '../flags.js';
 import { listenerTls, listenerTlsOptions, type ListenerTlsFlags } from '../tls-flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
@@ -31,10 +41,12 @@ export function registerRelayCommand(program: Command): void {
   // The relay's own listener and its clients' caps take the server's flags.
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultRelayConfig);
+  corsOption(command);
   command.action(
     async (
       flags: ListenerTlsFlags &
-        TokenCapFlags & {
+        TokenCapFlags &
+        CorsFlags & {
           upstream: string;
           listen: string;
           cache: string;
@@ -63,6 +75,7 @@ export function registerRelayCommand(program: Command): void {
       const relay = new Relay({
         tls,
         ...tokenCaps(flags),
+        corsOrigins: corsOrigins(flags),
         upstream: flags.upstream,
         token,
         ...(upstreamTls === undefined ? {} : { upstreamTls }),

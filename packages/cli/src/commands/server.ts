@@ -22,7 +22,16 @@ import {
   type Leadership,
   type Store,
 } from '@herald/store';
-import { parseCount, parseListen, tokenCapOptions, tokenCaps, type TokenCapFlags } from '../flags.js';
+import {
+  corsOption,
+  corsOrigins,
+  parseCount,
+  parseListen,
+  tokenCapOptions,
+  tokenCaps,
+  type CorsFlags,
+  type TokenCapFlags,
+} from '../flags.js';
 import { listenerTls, listenerTlsOptions, type ListenerTlsFlags } from '../tls-flags.js';
 import { CliError, printLine, warn } from '../output.js';
 import { runUntilSignal } from '../run-until-signal.js';
@@ -63,7 +72,7 @@ function fileSize(path: string): number {
   }
 }
 
-interface ServerFlags extends ListenerTlsFlags, TokenCapFlags {
+interface ServerFlags extends ListenerTlsFlags, TokenCapFlags, CorsFlags {
   data: string;
   listen: string;
   postgres?: string;
@@ -125,6 +134,7 @@ export function registerServerCommand(program: Command): void {
     );
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultServerConfig);
+  corsOption(command);
   command.action(async (flags: ServerFlags) => {
     const { host, port } = parseListen(flags.listen);
     const logFormat = pickLogFormat(flags.logFormat);
@@ -189,6 +199,7 @@ export function registerServerCommand(program: Command): void {
         requestDeadlineMs,
         ...tokenCaps(flags),
         prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
+        corsOrigins: corsOrigins(flags),
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });

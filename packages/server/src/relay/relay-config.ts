@@ -11,6 +11,7 @@ import {
   type LogLevel,
   type ServerConfig,
 } from '../config.js';
+import { checkCorsOrigins } from '../http/cors.js';
 
 /** What the watch API of a relay is bounded by: the same settings, and defaults, as the control plane's. */
 type SharedSettings = Pick<
@@ -32,6 +33,7 @@ type SharedSettings = Pick<
   | 'requestTimeoutMs'
   | 'keepAliveTimeoutMs'
   | 'tls'
+  | 'corsOrigins'
 >;
 
 export interface RelayConfig extends SharedSettings {
@@ -97,6 +99,7 @@ export const defaultRelayConfig = Object.freeze({
   heartbeatMs: defaultServerConfig.heartbeatMs,
   reportFlushMs: defaultServerConfig.reportFlushMs,
   maxBufferedReports: defaultServerConfig.maxBufferedReports,
+  corsOrigins: defaultServerConfig.corsOrigins,
   routeWaitSeconds: 25,
   keyRefreshMs: 60_000,
   tokenCacheMs: 30_000,
@@ -135,6 +138,7 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
   checkLimits(limits, problems);
   checkListen(config, problems);
   checkTls(config.tls, problems);
+  checkCorsOrigins(config.corsOrigins, problems);
   checkPositiveIntegers(
     config,
     [

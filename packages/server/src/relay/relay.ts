@@ -256,17 +256,21 @@ export class Relay {
         log: this.#app.log,
       });
       // OFREP from the verified cache, with the control plane's route module and the relay's own token checks.
-      registerOfrepRoutes(routes, {
-        limits: config.limits,
-        authenticate: (request) => backend.authenticate(request),
-        view: ofrepViews({
-          resolveViews: (principal, requested) => backend.resolveViews(principal, requested),
-          routing: this.#routing,
-          views: this.views,
-        }),
-        evaluated: (namespace, served) =>
-          this.#evaluations.add(served.map((s) => ({ namespace, flag: s.key, variant: s.variant, count: 1 }))),
-      });
+      registerOfrepRoutes(
+        routes,
+        {
+          limits: config.limits,
+          authenticate: (request) => backend.authenticate(request),
+          view: ofrepViews({
+            resolveViews: (principal, requested) => backend.resolveViews(principal, requested),
+            routing: this.#routing,
+            views: this.views,
+          }),
+          evaluated: (namespace, served) =>
+            this.#evaluations.add(served.map((s) => ({ namespace, flag: s.key, variant: s.variant, count: 1 }))),
+        },
+        { corsOrigins: config.corsOrigins },
+      );
       routes.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
       routes.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
         // Ready when it can serve: it trusts keys and has either an upstream or a cache to serve from.

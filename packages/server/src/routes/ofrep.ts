@@ -7,13 +7,15 @@ import { FlagSets, noFlags } from '../flags/flag-sets.js';
 import type { Principal } from '../principal.js';
 import type { InstanceIdentity } from '../delivery/routing.js';
 import { instanceOfContext } from '../flags/ofrep-views.js';
+import { registerCors } from '../http/cors.js';
 
 /**
  * OFREP, the OpenFeature Remote Evaluation Protocol, under each namespace: `{server}/v1/namespaces/{ns}`
  * is the base URL an OFREP provider is given. Flags are evaluated from the namespace's released
  * view for the caller (a `client` token may, as it may fetch the view; secret entries are in it
  * only for tokens that may read secrets), with the label stack from `?label=` (repeatable) or the
- * `Herald-Labels` header (comma-separated, each label percent-encoded).
+ * `Herald-Labels` header (comma-separated, each label percent-encoded). Browsers on the origins
+ * configured (`corsOrigins`) may call these routes across origins; nothing else gets CORS.
  */
 
 /** Where OFREP gets its views: the control plane (store) or a relay (its verified cache); see ofrepViews. */
@@ -105,7 +107,31 @@ function send(reply: FastifyReply, answer: OfrepAnswer): FastifyReply {
   return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
 }
 
-export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, flagSets = new FlagSets()): void {
+/** OFREP's paths under any namespace: the ones CORS applies to. */
+const ofrepPath = /^\/v1\/namespaces\/[^/]+\/ofrep\/v1\/evaluate\/flags(\/.*)?$/u;
+
+export interface OfrepRouteOptions {
+  /** Browser origins allowed to evaluate across origins (exact, or `*`); empty: none. */
+  corsOrigins: readonly string[];
+  flagSets?: FlagSets;
+}
+
+/** Registers the OFREP routes in a scope of their own, so that CORS (when configured) covers them only. */
+export function registerOfrepRoutes(app: HeraldApp, backend: OfrepBackend, options: OfrepRouteOptions): void {
+  void app.register(async (scope) => {
+    await registerCors(scope, {
+      origins: options.corsOrigins,
+      applies: (path) => ofrepPath.test(path),
+      methods: ['POST'],
+      allowedHeaders: ['authorization', 'content-type', 'if-none-match', 'herald-labels'],
+      exposedHeaders: ['etag'],
+      maxAgeSeconds: 600,
+    });
+    ofrepRoutes(scope, backend, options.flagSets ?? new FlagSets());
+  });
+}
+
+function ofrepRoutes(app: HeraldApp, backend: OfrepBackend, flagSets: FlagSets): void {
   const flagsFor = async (request: FastifyRequest, namespace: string, query: string[] | undefined) => {
     const principal = await backend.authenticate(request);
     const labels = labelsOf(request, query, backend.limits);
