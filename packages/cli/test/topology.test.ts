@@ -1,20 +1,45 @@
 // Issue 14, the topology test at small size: three regions and a control plane as Linux network
 // namespaces on one bridge (testkit Topology), each region with its relay and ten SDK instances
-// (`herald simulate`) given [the region's relay, the control plane]. Real processes, real links:
-// - a release reaches every region;
+// (`herald simulate`) given [the region's relay, the control plane]. Every path from a region to
+// the control plane goes through that region's userspace TCP proxy (testkit TcpProxy, in the root
+// namespace), which adds the inter-region latency (HERALD_TOPO_DELAY_MS one way, 25 by default).
+// Real processes, real links:
+// - a release reaches every region (time to 50 %, 99 % and 100 % of each region printed);
 // - a region's link is cut during a release: the other regions converge, the cut region keeps
 //   serving its last verified release (an instance started inside it still gets its values from
 //   the relay's cache), and after the heal it converges;
-// - a region's relay dies (SIGKILL): its instances fail over to the control plane and converge.
+// - a region's relay dies (SIGKILL): its instances fail over to the control plane and converge;
+// - a staged rollout region by region (a canary in west, then west, east, north): a bad release is
+//   rolled back with its exposure inside the canary; with north partitioned when its wave comes,
+//   the rollout holds (paused) naming north's wave, and after the heal and a resume it completes.
 // Needs root and iproute2 (CI runs as root); skipped with the reason otherwise. Each wait is a
 // liveness bound, never a timing assertion; the figures are printed.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, tempDir, testAdminToken, Topology, type HeraldChild } from '@herald/testkit';
+import {
+  eventually,
+  rolloutStatus,
+  stagedPolicy,
+  TcpProxy,
+  tempDir,
+  testAdminToken,
+  Topology,
+  type FleetItem,
+  type HeraldChild,
+} from '@herald/testkit';
 
 const regions = ['west', 'east', 'north'] as const;
 const perRegion = 10;
+const delayMs = Number(process.env.HERALD_TOPO_DELAY_MS ?? 25);
 const available = await Topology.available();
+/** Each region's way to the control plane: its proxy (latency, and where a link could be shaped). */
+const proxies = new Map<string, TcpProxy>();
+const upstreamOf = (region: string): string => {
+  const proxy = proxies.get(region);
+  assert.ok(proxy, region);
+  return `http://${rootAddress}:${proxy.port}`;
+};
+let rootAddress = '';
 
 let topology: Topology;
 const folders: Array<{ cleanup: () => Promise<void> }> = [];
@@ -33,15 +58,13 @@ async function admin<T>(method: string, path: string, body?: unknown): Promise<T
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-interface Fleet {
-  instances: Array<{ instanceId: string; attributes: Record<string, string>; seq: number; status: string }>;
-}
+const fleet = async (): Promise<FleetItem[]> =>
+  (await admin<{ instances: FleetItem[] }>('GET', '/v1/fleet/app')).instances;
 
 /** Instances per region on `seq`, as the control plane's fleet says. */
 async function onSeq(seq: number): Promise<Record<string, number>> {
-  const fleet = await admin<Fleet>('GET', '/v1/fleet/app');
   const counts: Record<string, number> = Object.fromEntries(regions.map((r) => [r, 0]));
-  for (const i of fleet.instances)
+  for (const i of await fleet())
     if (i.seq === seq && i.status === 'applied')
       counts[i.attributes.region ?? '?'] = (counts[i.attributes.region ?? '?'] ?? 0) + 1;
   return counts;
@@ -60,7 +83,7 @@ async function startRelay(region: string): Promise<void> {
   const relay = topology.spawnHerald(region, [
     'relay',
     '--upstream',
-    cpUrl,
+    upstreamOf(region),
     '--listen',
     `${node.address}:8421`,
     '--cache',
@@ -84,6 +107,12 @@ before(async () => {
   });
   await server.waitForLine((l) => l.includes('listening on'), { timeoutMs: 60_000 });
   cpUrl = `http://${cp.address}:8420`;
+  rootAddress = topology.rootAddress;
+  for (const region of regions) {
+    const proxy = await TcpProxy.start({ host: cp.address, port: 8420 }, { host: rootAddress, port: 0 });
+    proxy.shape({ delayMs });
+    proxies.set(region, proxy);
+  }
   await admin('POST', '/v1/namespaces', { name: 'app' });
   await commit('blue');
   const token = async (scope: Record<string, unknown>) =>
@@ -108,22 +137,48 @@ before(async () => {
       '--prefix',
       region,
       '--url',
-      `${relay},${cpUrl}`,
+      `${relay},${upstreamOf(region)}`,
       '--token',
       clientToken,
       '--report-interval',
       '1000',
+      '--reject-when',
+      'color=poison',
     ]);
   }
 });
 
 after(async () => {
   await topology?.destroy();
+  for (const proxy of proxies.values()) await proxy.close();
   for (const folder of folders) await folder.cleanup();
 });
 
 const figures: string[] = [];
 const bound = { timeoutMs: 90_000, intervalMs: 250 };
+
+/** Milliseconds from `since` until each region had 50 %, 99 % and 100 % of its instances on `seq` (polled every 100 ms). */
+async function propagation(seq: number, since: number): Promise<Record<string, number[]>> {
+  const marks = [0.5, 0.99, 1];
+  const reached: Record<string, number[]> = Object.fromEntries(regions.map((r) => [r, []]));
+  await eventually(
+    async () => {
+      const counts = await onSeq(seq);
+      const now = Math.round(performance.now() - since);
+      for (const region of regions) {
+        const times = reached[region] ?? [];
+        while (
+          times.length < marks.length &&
+          (counts[region] ?? 0) >= Math.ceil((marks[times.length] ?? 1) * perRegion)
+        )
+          times.push(now);
+      }
+      return regions.every((r) => reached[r]?.length === marks.length);
+    },
+    { ...bound, intervalMs: 100, message: `every region on release ${seq}` },
+  );
+  return reached;
+}
 
 void test(
   'regions: a release reaches all, a cut region keeps serving and converges on heal, a dead relay fails over',
@@ -131,11 +186,10 @@ void test(
   async () => {
     const first = await commit('green');
     let t = performance.now();
-    await eventually(async () => Object.values(await onSeq(first)).every((n) => n === perRegion), {
-      ...bound,
-      message: 'every region on the first release',
-    });
-    figures.push(`release → all ${regions.length * perRegion} instances: ${(performance.now() - t).toFixed(0)} ms`);
+    const reached = await propagation(first, t);
+    figures.push(
+      `release → all ${regions.length * perRegion} instances: ${(performance.now() - t).toFixed(0)} ms; per region (50 / 99 / 100 %): ${regions.map((r) => `${r} ${reached[r]?.join(' / ')} ms`).join(', ')}`,
+    );
 
     // East loses its link during the next release.
     await topology.cut('east');
@@ -183,5 +237,101 @@ void test(
     });
     figures.push(`release with west's relay dead → all (west failed over): ${(performance.now() - t).toFixed(0)} ms`);
     console.log(`topology (3 regions × ${perRegion} instances, network namespaces):\n  ${figures.join('\n  ')}`);
+  },
+);
+
+interface Release {
+  seq: number;
+}
+
+const regionWaves = [
+  { name: 'canary', percent: 30, bake: '2s', match: { region: ['west'] } },
+  { name: 'region', percent: 100, bake: '2s', each: { region: [...regions] } },
+  { name: 'everyone', percent: 100, bake: '0s' },
+];
+
+async function release(color: string): Promise<number> {
+  await admin('PUT', '/v1/namespaces/app/entries/color', { value: color });
+  return (await admin<Release>('POST', '/v1/namespaces/app/releases', {})).seq;
+}
+
+void test(
+  'region by region: a bad release stays inside the first region’s canary; a partitioned region holds its wave',
+  { skip: available ? false : 'needs root and iproute2 (ip netns)' },
+  async () => {
+    // West's relay (killed above) comes back; its instances are on the control plane until they fail back.
+    await startRelay('west');
+    await admin('PUT', '/v1/namespaces/app/policy', {
+      ...stagedPolicy([], { reportDeadline: '12s' }),
+      waves: regionWaves,
+    });
+
+    // A bad release: west's canary rejects it, the rollout rolls back; nobody else ever had it.
+    const bad = await release('poison');
+    const exposed = new Map<string, string>();
+    let status = await rolloutStatus(cpUrl, 'app');
+    await eventually(
+      async () => {
+        for (const i of await fleet()) if (i.seq === bad) exposed.set(i.instanceId, i.attributes.region ?? '?');
+        status = await rolloutStatus(cpUrl, 'app');
+        return status.toSeq === bad && status.state === 'rolled_back';
+      },
+      { ...bound, intervalMs: 200, message: 'the bad release rolled back' },
+    );
+    const canary = status.waves[0]?.targeted ?? 0;
+    assert.equal(status.waves[0]?.name, 'canary');
+    assert.deepEqual(
+      status.waves.map((w) => w.name),
+      ['canary', 'region-west', 'region-east', 'region-north', 'everyone'],
+    );
+    assert.ok(canary > 0 && canary < perRegion, `the canary is part of west: ${canary}`);
+    assert.ok(exposed.size > 0, 'the canary had the bad release');
+    assert.ok(exposed.size <= canary, `exposure ${exposed.size} within the canary's ${canary}`);
+    assert.deepEqual([...new Set(exposed.values())], ['west'], 'only west instances ever had it');
+    const { items } = await admin<{ items: Release[] }>('GET', '/v1/namespaces/app/releases?limit=1');
+    const restored = items[0]?.seq ?? 0;
+    assert.ok(restored > bad, 'the rollback is a newer release');
+    await eventually(async () => Object.values(await onSeq(restored)).every((n) => n === perRegion), {
+      ...bound,
+      message: 'every instance on the restored release',
+    });
+    figures.push(`bad release: exposed ${exposed.size} instances (all west, canary of ${canary}), rolled back`);
+
+    // A good release, rollback off: north is cut off while east's wave runs; its wave cannot hear from it.
+    await admin('PUT', '/v1/namespaces/app/policy', {
+      ...stagedPolicy([], { reportDeadline: '12s' }),
+      autoRollback: false,
+      waves: regionWaves,
+    });
+    const good = await release('violet');
+    await eventually(
+      async () => {
+        const s = await rolloutStatus(cpUrl, 'app');
+        return s.toSeq === good && (s.waves.find((w) => w.status === 'current')?.name ?? '') === 'region-east';
+      },
+      { ...bound, intervalMs: 100, message: 'the rollout at east’s wave' },
+    );
+    await topology.cut('north');
+    await eventually(
+      async () => {
+        status = await rolloutStatus(cpUrl, 'app');
+        return status.state === 'paused' && status;
+      },
+      { ...bound, message: 'the rollout to hold with north silent' },
+    );
+    assert.match(status.reason ?? '', /wave 3 "region-north"/u, `the reason names north's wave: ${status.reason}`);
+    assert.match(status.reason ?? '', /report deadline/u, String(status.reason));
+    const held = await onSeq(good);
+    assert.deepEqual([held.west, held.east, held.north], [perRegion, perRegion, 0], JSON.stringify(held));
+    figures.push(`north partitioned in its wave: paused, "${status.reason}"`);
+
+    await topology.heal('north');
+    await admin('POST', '/v1/namespaces/app/rollout/resume', { reason: 'north is back' });
+    await eventually(async () => (await rolloutStatus(cpUrl, 'app')).state === 'succeeded', {
+      ...bound,
+      message: 'the rollout to finish after the heal',
+    });
+    assert.deepEqual(await onSeq(good), Object.fromEntries(regions.map((r) => [r, perRegion])));
+    console.log(`topology, region waves:\n  ${figures.slice(-2).join('\n  ')}`);
   },
 );

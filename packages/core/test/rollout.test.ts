@@ -794,6 +794,26 @@ void describe('rollout state machine', () => {
     assert.equal(rollback(r.state, s(71), 'bob', 'bad value').state, 'rolled_back');
   });
 
+  void test('a wave paused for missing reports (a silent region) gets a fresh report deadline when resumed', () => {
+    const policy = threeWaves({ autoRollback: false }); // canary deadline max(30s, 60s) = 60s
+    let r = evaluate(start(), policy, obs(10, 5), s(61));
+    expectFail(r.decision, 'minReportRatio');
+    assert.equal(r.state.state, 'paused');
+    const resumed = resume(r.state, s(100), 'bob', 'the region is back');
+    assert.equal(resumed.resumedAt, s(100));
+    assert.deepEqual(parseRolloutState(JSON.parse(JSON.stringify(resumed))), resumed, 'persisted as it is');
+    // Right after the resume the reports are still missing: it waits for them, as a new wave would.
+    r = evaluate(resumed, policy, obs(10, 5), s(101));
+    assert.match(expectHold(r.decision, 'waiting_for_reports').message, /failing in 59s/u);
+    // Past the new deadline without them it fails again; with them it advances, and the next wave starts afresh.
+    expectFail(evaluate(resumed, policy, obs(10, 5), s(160)).decision, 'minReportRatio');
+    r = evaluate(resumed, policy, obs(10, 10), s(102));
+    assert.equal(r.decision.kind, 'advance', JSON.stringify(r.decision));
+    assert.equal(r.state.resumedAt, undefined);
+    // Rejects are not forgiven by a resume.
+    expectFail(evaluate(resumed, policy, obs(10, 10, 1), s(101)).decision, 'maxRejectRatio');
+  });
+
   void test('a pause stops progress, not safety: rejects while paused still roll back', () => {
     const policy = threeWaves();
     const paused = pause(start(), s(1), 'bob');
@@ -824,16 +844,18 @@ void describe('rollout state machine', () => {
     assert.equal(evaluate(state, policy, obs(10, 8), s(59)).decision.kind, 'advance');
   });
 
-  void test('a report deadline shorter than the bake fails during the bake; pauses do not stop the deadline', () => {
+  void test('a report deadline shorter than the bake fails during the bake; a resume restarts it', () => {
     const policy = threeWaves({ gates: { reportDeadline: '10s' } });
     const state = start();
     const hold = expectHold(evaluate(state, policy, obs(10, 0), s(4)).decision, 'baking');
     assert.equal(hold.recheckInMs, 6000, 'the deadline comes before the end of the bake');
     expectFail(evaluate(state, policy, obs(10, 7), s(10)).decision, 'minReportRatio');
-    // Paused through the deadline: the check waits for the resume, then fails at once.
+    // Paused through the deadline: nothing fails while paused; the resume gives the reports a deadline again.
     const paused = pause(state, s(5), 'bob');
     expectHold(evaluate(paused, policy, obs(10, 0), s(100)).decision, 'paused');
-    expectFail(evaluate(resume(paused, s(100), 'bob'), policy, obs(10, 0), s(100)).decision, 'minReportRatio');
+    const resumed = resume(paused, s(100), 'bob');
+    expectHold(evaluate(resumed, policy, obs(10, 0), s(100)).decision, 'baking');
+    expectFail(evaluate(resumed, policy, obs(10, 0), s(110)).decision, 'minReportRatio');
   });
 
   void test('a wave targeting fewer than minInstances holds, past its deadline; minInstances 0 lets an empty wave pass', () => {

@@ -27,11 +27,14 @@ export interface TopologyNode {
 
 export class Topology {
   readonly nodes: ReadonlyMap<string, TopologyNode>;
+  /** The root namespace's address on the bridge: where the test, and its link proxies, listen. */
+  readonly rootAddress: string;
   readonly #bridge: string;
   readonly #children = new Set<HeraldChild>();
 
-  private constructor(bridge: string, nodes: Map<string, TopologyNode>) {
+  private constructor(bridge: string, rootAddress: string, nodes: Map<string, TopologyNode>) {
     this.#bridge = bridge;
+    this.rootAddress = rootAddress;
     this.nodes = nodes;
   }
 
@@ -55,7 +58,7 @@ export class Topology {
     const bridge = `hzbr${id}`;
     const subnet = `10.231.${id}`;
     const nodes = new Map<string, TopologyNode>();
-    const topology = new Topology(bridge, nodes);
+    const topology = new Topology(bridge, `${subnet}.254`, nodes);
     try {
       await ip('link', 'add', bridge, 'type', 'bridge');
       await ip('addr', 'add', `${subnet}.254/24`, 'dev', bridge);

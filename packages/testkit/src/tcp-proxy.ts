@@ -1,7 +1,57 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy on 127.0.0.1 port 0 in front of a real server (PostgreSQL), for fault tests:
+ * Delivers chunks in order, each no earlier than `delayMs` after it arrived and, with a rate,
+ * no faster than `bytesPerSecond` allows (a link's latency and bandwidth, as netem would add).
+ */
+class DelayLine {
+  readonly #queue: Array<{ at: number; deliver: () => void }> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #lastAt = 0;
+
+  constructor(private readonly shape: () => { delayMs: number; bytesPerSecond: number }) {}
+
+  push(bytes: number, deliver: () => void): void {
+    const { delayMs, bytesPerSecond } = this.shape();
+    const now = performance.now();
+    const sending = bytesPerSecond > 0 ? (bytes * 1000) / bytesPerSecond : 0;
+    const at = Math.max(now + delayMs, this.#lastAt + sending);
+    this.#lastAt = at;
+    this.#queue.push({ at, deliver });
+    this.#arm();
+  }
+
+  /** Whether chunks wait in the line (a later one must queue behind them even when unshaped). */
+  get pending(): boolean {
+    return this.#queue.length > 0;
+  }
+
+  clear(): void {
+    this.#queue.length = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const head = this.#queue[0];
+    if (head === undefined) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        const now = performance.now();
+        while (this.#queue[0] !== undefined && this.#queue[0].at <= now + 0.5) this.#queue.shift()?.deliver();
+        this.#arm();
+      },
+      Math.max(0, head.at - performance.now()),
+    );
+  }
+}
+
+/**
+ * A TCP proxy (on 127.0.0.1 port 0 unless told where) in front of a real server, for fault tests
+ * and for the links between regions of a topology (netns.ts; this kernel has no netem):
+ * `shape()` adds latency and a bandwidth cap to every chunk, both ways;
  * `blackhole()` stops forwarding in both directions without closing anything, as a network that
  * silently drops packets does (new connections are accepted and then hear nothing); `heal()`
  * forwards again, including what was held back; `cut()` closes every connection. `pause()` stops
@@ -16,21 +66,30 @@ export class TcpProxy {
   #held: Array<() => void> = [];
   #blackholed = false;
   #paused = false;
+  #shape = { delayMs: 0, bytesPerSecond: 0 };
 
   private constructor(server: Server, target: { host: string; port: number }) {
     this.#server = server;
     this.#target = target;
   }
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+  static async start(
+    target: { host: string; port: number },
+    listen = { host: '127.0.0.1', port: 0 },
+  ): Promise<TcpProxy> {
     const server = createServer();
     const proxy = new TcpProxy(server, target);
     server.on('connection', (client) => proxy.#accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(listen.port, listen.host, () => resolve());
     });
     return proxy;
+  }
+
+  /** Latency (one way, milliseconds) and a bandwidth cap (bytes per second each way; 0: none) from now on. */
+  shape(shape: { delayMs?: number; bytesPerSecond?: number }): void {
+    this.#shape = { delayMs: shape.delayMs ?? 0, bytesPerSecond: shape.bytesPerSecond ?? 0 };
   }
 
   get port(): number {
@@ -95,12 +154,20 @@ export class TcpProxy {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    const forward = (to: Socket) => (chunk: Buffer) => {
-      const deliver = (): void => {
-        if (!to.destroyed) to.write(chunk);
+    const forward = (to: Socket) => {
+      const line = new DelayLine(() => this.#shape);
+      to.once('close', () => line.clear());
+      return (chunk: Buffer) => {
+        const write = (): void => {
+          if (!to.destroyed) to.write(chunk);
+        };
+        const deliver = (): void => {
+          if (this.#shape.delayMs > 0 || this.#shape.bytesPerSecond > 0 || line.pending) line.push(chunk.length, write);
+          else write();
+        };
+        if (this.#blackholed) this.#held.push(deliver);
+        else deliver();
       };
-      if (this.#blackholed) this.#held.push(deliver);
-      else deliver();
     };
     client.on('data', forward(upstream));
     upstream.on('data', forward(client));

@@ -76,6 +76,12 @@ export interface RolloutState {
   pausedAt?: number;
   /** While frozen: the state `unfreeze` returns to. */
   frozenFrom?: 'running' | 'paused';
+  /**
+   * When it was last resumed in the current wave: the wave's report deadline runs again from then,
+   * so a wave paused for missing reports (a partitioned region) is judged afresh once resumed
+   * rather than failing again at once. Cleared when the wave changes.
+   */
+  resumedAt?: number;
   bakedMs: number;
   /** Why it stopped, paused or rolled back, in words; absent while it runs. */
   reason?: string;
@@ -473,7 +479,9 @@ export function pause(state: RolloutState, now: number, actor: string, reason?: 
 /** Carries on a paused rollout; the bake continues where it stopped. From paused. */
 export function resume(state: RolloutState, now: number, actor: string, reason?: string): RolloutState {
   expectState(state, 'resume', ['paused']);
-  return transition(state, now, 'running', actor, reason || `resumed by ${actor}`, {});
+  const next = transition(state, now, 'running', actor, reason || `resumed by ${actor}`, {});
+  next.resumedAt = next.updatedAt;
+  return next;
 }
 
 /** Emergency stop: nothing moves, not even an automatic rollback, until unfreeze. From running or paused. */
@@ -570,6 +578,7 @@ function transition(
     next.wave = changes.wave;
     next.waveStartedAt = at;
     next.bakedMs = 0;
+    delete next.resumedAt;
   }
   next.history.push({ at, from: state.state, to, wave: next.wave, actor, reason: why });
   if (next.history.length > maxHistory) next.history.splice(1, next.history.length - maxHistory);

@@ -21,6 +21,7 @@ export function parseRolloutState(input: unknown): RolloutState {
   if (typeof input.state !== 'string' || !(rolloutStateNames as readonly string[]).includes(input.state))
     bad('state is not a rollout state');
   if (input.pausedAt !== undefined && typeof input.pausedAt !== 'number') bad('pausedAt is not a number');
+  if (input.resumedAt !== undefined && typeof input.resumedAt !== 'number') bad('resumedAt is not a number');
   if (input.frozenFrom !== undefined && input.frozenFrom !== 'running' && input.frozenFrom !== 'paused')
     bad('frozenFrom is not running or paused');
   if (input.reason !== undefined && typeof input.reason !== 'string') bad('reason is not a string');

@@ -483,7 +483,7 @@ export function reportDeadlineAtOf(
   waveIndex: number,
   observedSince?: number,
 ): number {
-  return Math.max(state.waveStartedAt, observedSince ?? 0) + reportDeadlineOf(policy, waveIndex);
+  return Math.max(state.waveStartedAt, state.resumedAt ?? 0, observedSince ?? 0) + reportDeadlineOf(policy, waveIndex);
 }
 
 /** How long after the start of wave `waveIndex` its reports must be in. */
