@@ -87,6 +87,12 @@ export class ServerMetrics extends DeliveryMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly rolloutPassDuration = new Histogram({
+    name: 'herald_rollout_controller_pass_seconds',
+    help: "Time one rollout controller pass took (every active rollout observed and decided; the leader's); passes are spaced to take at most a quarter of the node's time",
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly fsyncDuration = new Histogram({
     name: 'herald_store_fsync_seconds',
     help: 'Time to write and fsync a small probe file in the data folder, measured at each scrape (SQLite only)',

@@ -248,6 +248,7 @@ export class HeraldServer {
       clock: deps.clock,
       windows,
       onError: onBackgroundError,
+      onPass: (durationMs) => this.metrics.rolloutPassDuration.observe(durationMs / 1000),
     });
     this.#auditCheck = new AuditChainCheck({
       verify: () => this.services.audit.verifyChain(),

@@ -3,6 +3,9 @@ import type { Store, Leadership } from '@herald/store';
 import type { ObservationWindows } from './observation-windows.js';
 import type { RolloutService } from './rollout-service.js';
 
+/** The share of a node's time the controller's passes may take at most. */
+const maxBusyShare = 0.25;
+
 /**
  * Moves active rollouts through their waves. It runs on every node but acts only on the leader,
  * so exactly one node decides at a time; versioned saves make a deposed leader's late write fail
@@ -21,7 +24,12 @@ export class RolloutController {
   #timer: unknown;
   #running: Promise<void> | undefined;
   #maxGapMs = 0;
+  /** No pass before this (clock ms): see #paced. */
+  #nextPassAt = 0;
+  /** The spacing the last pass's duration imposes, so an observation gap allows for it. */
+  #spacingMs = 0;
   readonly #windows: ObservationWindows;
+  readonly #onPass: (durationMs: number) => void;
 
   constructor(deps: {
     store: Store;
@@ -30,7 +38,10 @@ export class RolloutController {
     clock: TimerClock;
     windows: ObservationWindows;
     onError: (error: unknown) => void;
+    /** Told how long each pass took (the controller's duration histogram). */
+    onPass?: (durationMs: number) => void;
   }) {
+    this.#onPass = deps.onPass ?? (() => undefined);
     this.#windows = deps.windows;
     this.#clock = deps.clock;
     this.#store = deps.store;
@@ -47,8 +58,28 @@ export class RolloutController {
 
   /** One pass over the active rollouts; overlapping calls share the pass in progress. */
   #tick(): Promise<void> {
-    this.#running ??= this.#pass().finally(() => (this.#running = undefined));
+    if (this.#running === undefined && this.#clock.now() < this.#nextPassAt) return Promise.resolve();
+    this.#running ??= this.#paced().finally(() => (this.#running = undefined));
     return this.#running;
+  }
+
+  /**
+   * A pass, then a pause in proportion to what it cost: a pass reads every instance record of
+   * each rolling namespace (100,000 of them take a good part of a second), and the controller
+   * must not take more than a quarter of the node's time from the requests it serves. The pause
+   * widens the gap an observation may have (it is the controller's choice, not a lapse).
+   */
+  async #paced(): Promise<void> {
+    const started = this.#clock.now();
+    try {
+      await this.#pass();
+    } finally {
+      const ended = this.#clock.now();
+      const durationMs = Math.max(0, ended - started);
+      this.#spacingMs = durationMs * (1 / maxBusyShare);
+      this.#nextPassAt = started + this.#spacingMs;
+      this.#onPass(durationMs);
+    }
   }
 
   async close(): Promise<void> {
@@ -71,7 +102,11 @@ export class RolloutController {
           this.#windows.clear();
           return;
         }
-        const window = this.#windows.observe(record.id, this.#clock.now(), this.#maxGapMs);
+        const window = this.#windows.observe(
+          record.id,
+          this.#clock.now(),
+          Math.max(this.#maxGapMs, 2 * this.#spacingMs),
+        );
         try {
           await this.#service.step(record, window);
         } catch (error) {
