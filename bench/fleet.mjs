@@ -1,12 +1,42 @@
 // Fleet at scale (issue 19): N instances report (through the batch route, as relays forward them)
 // into one namespace; then GET /v1/fleet/NS is timed, with the server's memory. Each instance
 // record is per namespace, owned by the reporting token, and pruned after the TTL.
-//   node bench/fleet.mjs [--instances 100000] [--rounds 5]
-import { benchToken, machine, option, percentile, rssKiB, startHerald, stopAll, table } from './lib.mjs';
+// With --rollout yes (issue 14), a staged rollout then runs over those N instances for
+// --rollout-seconds: the controller's pass time (its histogram) and what it does to other
+// requests (GET /v1/namespaces/NS, p50/p99, before and during the rollout).
+//   node bench/fleet.mjs [--instances 100000] [--rounds 5] [--rollout yes|no] [--rollout-seconds 30]
+import { benchToken, machine, option, percentile, rssKiB, sleep, startHerald, stopAll, table } from './lib.mjs';
 
 const instances = Number(option('instances', '100000'));
 const rounds = Number(option('rounds', '5'));
 const batch = 5000;
+const withRollout = option('rollout', 'no') === 'yes';
+const rolloutSeconds = Number(option('rollout-seconds', '30'));
+
+/** p50/p99 of GET /v1/namespaces/bench, one request at a time, for `ms`. */
+async function requestLatency(url, ms) {
+  const times = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const t = performance.now();
+    const response = await fetch(`${url}/v1/namespaces/bench`, { headers });
+    await response.arrayBuffer();
+    times.push(performance.now() - t);
+    await sleep(20);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99), count: times.length };
+}
+
+/** The controller pass histogram's count and sum, from /metrics. */
+async function passes(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name) => Number(new RegExp(`^${name} ([\\d.e+-]+)`, 'mu').exec(text)?.[1] ?? 0);
+  return {
+    count: value('herald_rollout_controller_pass_seconds_count'),
+    sum: value('herald_rollout_controller_pass_seconds_sum'),
+  };
+}
 
 const server = await startHerald([], {}, process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
 const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
@@ -54,6 +84,43 @@ try {
     `${instances} instances reported in ${(reportMs / 1000).toFixed(1)} s; server RSS ${(rssKiB(server.pid) / 1024).toFixed(0)} MiB`,
   );
   console.log(table(['GET /v1/fleet/bench', 'instances', 'p50 (ms)', 'max (ms)'], rows));
+  if (withRollout) {
+    const idle = await requestLatency(server.url, 5000);
+    const put = (path, body) =>
+      fetch(`${server.url}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) }).then((r) =>
+        r.arrayBuffer(),
+      );
+    await put('/v1/namespaces/bench/policy', {
+      strategy: 'staged',
+      waves: [
+        { name: 'canary', percent: 10, bake: '1h', match: { region: ['eu'] } },
+        { name: 'everyone', percent: 100, bake: '0s' },
+      ],
+      gates: { minReportRatio: 0.9, maxRejectRatio: 0.5, reportDeadline: '2h' },
+      autoRollback: true,
+    });
+    await put('/v1/namespaces/bench/entries/config', { value: { v: 2 } });
+    const release = await fetch(`${server.url}/v1/namespaces/bench/releases`, { method: 'POST', headers, body: '{}' });
+    if (release.status >= 300) throw new Error(`release answered ${release.status}: ${await release.text()}`);
+    await sleep(2000);
+    const before = await passes(server.url);
+    const during = await requestLatency(server.url, rolloutSeconds * 1000);
+    const after = await passes(server.url);
+    const count = after.count - before.count;
+    const meanMs = count > 0 ? ((after.sum - before.sum) / count) * 1000 : NaN;
+    console.log(
+      `\nA staged rollout over the ${instances} instances for ${rolloutSeconds} s: ${count} controller passes, ${meanMs.toFixed(0)} ms each (mean), ${(((after.sum - before.sum) / rolloutSeconds) * 100).toFixed(0)} % of the node's time.`,
+    );
+    console.log(
+      table(
+        ['GET /v1/namespaces/bench', 'requests', 'p50 (ms)', 'p99 (ms)'],
+        [
+          ['no rollout', idle.count, idle.p50.toFixed(1), idle.p99.toFixed(1)],
+          ['during the rollout', during.count, during.p50.toFixed(1), during.p99.toFixed(1)],
+        ],
+      ),
+    );
+  }
 } finally {
   await stopAll();
 }

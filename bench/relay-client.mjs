@@ -100,6 +100,8 @@ function openSome() {
 }
 openSome();
 
+// The benchmark ended (or died): nothing to report to any more.
+process.on('disconnect', () => process.exit(0));
 process.on('message', (message) => {
   if (message.type === 'report') {
     process.send?.({

@@ -52,11 +52,18 @@ async function controlPlane() {
   const server = await startHerald();
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await fetch(`${server.url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
-  const write = async (i) => {
-    const response = await fetch(`${server.url}/v1/namespaces/bench/entries/config`, {
+  const put = (i) =>
+    fetch(`${server.url}/v1/namespaces/bench/entries/config`, {
       method: 'PUT',
       headers,
       body: JSON.stringify({ value: payload(i) }),
+    });
+  const write = async (i) => {
+    // A kept-alive connection the server closed while idle (minutes of connecting watchers) fails
+    // before anything was sent: once more on a fresh one.
+    const response = await put(i).catch((error) => {
+      if (error?.cause?.code !== 'UND_ERR_SOCKET') throw error;
+      return put(i);
     });
     if (response.status !== 200) throw new Error(`herald answered ${response.status}`);
     await response.arrayBuffer();
