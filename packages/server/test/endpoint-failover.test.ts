@@ -164,15 +164,29 @@ void test('a relay given [relay, control plane] as upstreams fails over when its
     reconnect: { baseMs: 50, capMs: 500 },
   });
   const color = () => client.values('app')?.['color'];
+  /** The failover gauges: the endpoint followed (origin) and since when (seconds). */
+  const gauges = async () => {
+    const text = await (await fetch(`${child.url}/metrics`)).text();
+    const endpoints = [...text.matchAll(/^herald_relay_upstream_endpoint\{endpoint="([^"]+)"\} 1$/gmu)].map(
+      (m) => m[1],
+    );
+    const since = Number(/^herald_relay_upstream_endpoint_since_seconds (\S+)$/mu.exec(text)?.[1]);
+    return { endpoints, since };
+  };
   try {
     await client.start();
     await client.ready();
     assert.equal((await readyz()).endpoint, parentUrl);
+    assert.deepEqual((await gauges()).endpoints, [parent.url]);
 
     await parent.destroy();
     await setEntry(ts, 'app', 'color', { value: 'orange' });
     await eventually(() => color() === 'orange', { message: 'orange through the control plane', timeoutMs: 30_000 });
-    assert.equal((await readyz()).endpoint, `${ts.url}/`);
+    const after = await readyz();
+    assert.equal(after.endpoint, `${ts.url}/`);
+    const moved = await gauges();
+    assert.deepEqual(moved.endpoints, [ts.url], 'the metric names the control plane now');
+    assert.equal(moved.since * 1000, Date.parse(after.endpointSince), 'since the failover, as /readyz says');
 
     await startRelay(parentPort);
     await eventually(async () => (await readyz()).endpoint === parentUrl, {

@@ -11,9 +11,15 @@ export class RelayMetrics extends DeliveryMetrics {
   });
 
   /** Every gauge here is measured when scraped. */
-  constructor(deps: { lag: RelayLag; servingFromCache: () => boolean; countViews: () => Promise<number> }) {
+  constructor(deps: {
+    lag: RelayLag;
+    servingFromCache: () => boolean;
+    countViews: () => Promise<number>;
+    /** The upstream endpoint in use and since when (epoch ms), for the failover gauges. */
+    upstream: () => { url: string; since: number };
+  }) {
     super();
-    const { lag, servingFromCache, countViews } = deps;
+    const { lag, servingFromCache, countViews, upstream } = deps;
     // Both lag gauges from one measurement per scrape, so they agree with each other.
     let measured: ReturnType<RelayLag['measure']> = [];
     new Gauge({
@@ -43,6 +49,24 @@ export class RelayMetrics extends DeliveryMetrics {
       registers: [this.registry],
       collect() {
         this.set(servingFromCache() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'herald_relay_upstream_endpoint',
+      help: 'The upstream endpoint this relay follows now (1; one series, the endpoint in use): which of its --upstream list after a failover',
+      labelNames: ['endpoint'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.set({ endpoint: upstream().url }, 1);
+      },
+    });
+    new Gauge({
+      name: 'herald_relay_upstream_endpoint_since_seconds',
+      help: 'When (Unix time) this relay began following the upstream endpoint it follows now',
+      registers: [this.registry],
+      collect() {
+        this.set(upstream().since / 1000);
       },
     });
     new Gauge({

@@ -118,6 +118,7 @@ export class Relay {
       lag,
       servingFromCache: () => this.#upstream.unreachableSince !== undefined,
       countViews: () => this.#cache.countViews(),
+      upstream: () => ({ url: this.#upstream.url.origin, since: this.#upstream.endpointSince }),
     });
     const propagation = new PropagationMeter({
       histogram: this.metrics.propagation,
