@@ -402,7 +402,7 @@ console.log(
       'commit → 99 % p50 / p99 ms',
       'commit → 100 % p50 / p99 / max ms',
       'missed',
-      'control plane: watch streams',
+      "control plane: watch streams (the relays')",
       'its RSS growth for them',
       'its CPU per update',
     ],
@@ -422,7 +422,7 @@ const relayed = results.find((r) => r.relay);
 if (relayed) {
   console.log(
     `\nPer tier, ${relayCount} relays of ${perRelay} watchers:\n` +
-      `- control plane: ${relayed.cpStreams} watch streams (the relays follow it by long poll), ${relayed.cpRssGrowthMiB.toFixed(1)} MiB for them, ${((relayed.cpCpuSeconds / updates) * 1000).toFixed(1)} ms CPU per update, peak RSS ${relayed.cpRssPeakMiB.toFixed(0)} MiB\n` +
+      `- control plane: ${relayed.cpStreams} watch streams (the relays'), ${relayed.cpRssGrowthMiB.toFixed(1)} MiB for them, ${((relayed.cpCpuSeconds / updates) * 1000).toFixed(1)} ms CPU per update, peak RSS ${relayed.cpRssPeakMiB.toFixed(0)} MiB\n` +
       `- one relay (mean): ${relayed.relay.rssPerWatcherKiB.toFixed(1)} KiB RSS per watcher, ${relayed.relay.cpuPerUpdateMs.toFixed(1)} ms CPU per update, peak RSS ${relayed.relay.rssPeakMiB.toFixed(0)} MiB\n` +
       `- watcher processes (${relayed.clients.processes}, lean SSE readers): ${relayed.clients.rssPerWatcherKiB.toFixed(1)} KiB RSS per watcher, ${relayed.clients.cpuPerUpdatePerWatcherUs.toFixed(1)} µs CPU per update per watcher`,
   );
