@@ -90,6 +90,8 @@ try {
       fetch(`${server.url}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) }).then((r) =>
         r.arrayBuffer(),
       );
+    // A first release (the immediate policy) for the rollout to move away from.
+    await put('/v1/namespaces/bench/entries/config', { value: { v: 1 } });
     await put('/v1/namespaces/bench/policy', {
       strategy: 'staged',
       waves: [
@@ -102,6 +104,8 @@ try {
     await put('/v1/namespaces/bench/entries/config', { value: { v: 2 } });
     const release = await fetch(`${server.url}/v1/namespaces/bench/releases`, { method: 'POST', headers, body: '{}' });
     if (release.status >= 300) throw new Error(`release answered ${release.status}: ${await release.text()}`);
+    const rollout = await (await fetch(`${server.url}/v1/namespaces/bench/rollout`, { headers })).json();
+    if (rollout.rollout?.state !== 'running') throw new Error(`no running rollout: ${JSON.stringify(rollout)}`);
     await sleep(2000);
     const before = await passes(server.url);
     const during = await requestLatency(server.url, rolloutSeconds * 1000);
