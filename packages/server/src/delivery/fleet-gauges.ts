@@ -1,6 +1,7 @@
 import type { TimerClock } from '@herald/core';
 import type { InstanceRecord, Store } from '@herald/store';
 import { Gauge, type Registry } from 'prom-client';
+import { liveInstances } from './live-instances.js';
 
 /** One namespace's fleet as the gauges show it. */
 export interface FleetSummary {
@@ -87,7 +88,7 @@ export function registerFleetGauges(
       for (const ns of page) {
         const [newest, records] = await Promise.all([
           deps.store.getRelease(ns.name),
-          deps.store.listInstances({ namespace: ns.name, seenSince: now - deps.instanceTtlMs }),
+          liveInstances(deps.store, ns.name, now - deps.instanceTtlMs),
         ]);
         summaries.push(summarizeFleet(ns.name, newest, records, now - deps.staleAfterMs));
       }

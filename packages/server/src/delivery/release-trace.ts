@@ -1,6 +1,7 @@
 import { HeraldError, type Clock } from '@herald/core';
 import type { InstanceRecord, RelayReceipt, ReleaseRecord, Store } from '@herald/store';
 import { requirePermission, type Principal } from '../principal.js';
+import { liveInstances } from './live-instances.js';
 
 /** How a group of instances stands with one release; times are ms after the release was made. */
 export interface TraceCounts {
@@ -152,7 +153,7 @@ export class ReleaseTraces {
     });
     const [receipts, records] = await Promise.all([
       this.#store.listRelayReceipts(namespace, seq),
-      this.#store.listInstances({ namespace, seenSince: this.#clock.now() - this.#instanceTtlMs }),
+      liveInstances(this.#store, namespace, this.#clock.now() - this.#instanceTtlMs),
     ]);
     return traceRelease(release, commit?.createdAt, receipts, records);
   }

@@ -31,6 +31,7 @@ import { GateChecks } from './gate-checks.js';
 import type { ObservationWindows } from './observation-windows.js';
 import { fromRecord, toStoredState, type Rollout } from './rollout-record.js';
 import { waveFailureOf, type WaveFailure } from './wave-failure.js';
+import { liveInstances } from '../delivery/live-instances.js';
 
 export type RolloutCommand = 'pause' | 'resume' | 'abort' | 'rollback';
 
@@ -397,10 +398,7 @@ export class RolloutService {
   ): Promise<{ observation: WaveObservation; instances: InstanceRecord[] }> {
     await this.#reports.flush();
     const { state, policy } = rollout;
-    const instances = await this.#store.listInstances({
-      namespace: state.namespace,
-      seenSince: this.#clock.now() - this.#instanceTtlMs,
-    });
+    const instances = await liveInstances(this.#store, state.namespace, this.#clock.now() - this.#instanceTtlMs);
     const observation = countWave(
       state,
       policy,
