@@ -4196,209 +4196,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/v1/namespaces/{ns}/ofrep/v1/evaluate/flags/{*}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /** OFREP: evaluate one flag of the released view (label stack: ?label= or the Herald-Labels header) */
-    post: {
-      parameters: {
-        query?: {
-          /** @description The label stack; repeat for several */
-          label?: string[];
-        };
-        header?: never;
-        path: {
-          ns: string;
-          /** @description The flag key (the entry key), URL-encoded; "/" may stay unencoded */
-          '*': string;
-        };
-        cookie?: never;
-      };
-      /** @description { context?: { targetingKey?: string, …attributes } } */
-      requestBody: {
-        content: {
-          'application/json': unknown;
-        };
-      };
-      responses: {
-        /** @description Default Response */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              key: string;
-              value: unknown;
-              reason: string;
-              variant: string;
-              metadata: {
-                [key: string]: boolean | string | number;
-              };
-            };
-          };
-        };
-        /** @description Default Response */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              key: string;
-              /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
-              errorCode: string;
-              errorDetails: string;
-            };
-          };
-        };
-        /** @description Default Response */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              key: string;
-              /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
-              errorCode: string;
-              errorDetails: string;
-            };
-          };
-        };
-        /** @description Client error; the code is in docs/errors.md */
-        '4XX': {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description Server error; retry when Retry-After is given */
-        '5XX': {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/namespaces/{ns}/ofrep/v1/evaluate/flags': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /** OFREP: evaluate every enabled flag of the released view (ETag; If-None-Match gives 304) */
-    post: {
-      parameters: {
-        query?: {
-          /** @description The label stack; repeat for several */
-          label?: string[];
-        };
-        header?: never;
-        path: {
-          ns: string;
-        };
-        cookie?: never;
-      };
-      /** @description { context?: { targetingKey?: string, …attributes } } */
-      requestBody: {
-        content: {
-          'application/json': unknown;
-        };
-      };
-      responses: {
-        /** @description Default Response */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              flags: (
-                | {
-                    key: string;
-                    value: unknown;
-                    reason: string;
-                    variant: string;
-                    metadata: {
-                      [key: string]: boolean | string | number;
-                    };
-                  }
-                | {
-                    key: string;
-                    /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
-                    errorCode: string;
-                    errorDetails: string;
-                  }
-              )[];
-            };
-          };
-        };
-        /** @description Default Response */
-        304: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description Default Response */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              errorCode: string;
-              errorDetails: string;
-            };
-          };
-        };
-        /** @description Client error; the code is in docs/errors.md */
-        '4XX': {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description Server error; retry when Retry-After is given */
-        '5XX': {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   '/v1/namespaces/{ns}/flags': {
     parameters: {
       query?: never;
@@ -5607,6 +5404,209 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/ofrep/v1/evaluate/flags/{*}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** OFREP: evaluate one flag of the released view (label stack: ?label= or the Herald-Labels header) */
+    post: {
+      parameters: {
+        query?: {
+          /** @description The label stack; repeat for several */
+          label?: string[];
+        };
+        header?: never;
+        path: {
+          ns: string;
+          /** @description The flag key (the entry key), URL-encoded; "/" may stay unencoded */
+          '*': string;
+        };
+        cookie?: never;
+      };
+      /** @description { context?: { targetingKey?: string, …attributes } } */
+      requestBody: {
+        content: {
+          'application/json': unknown;
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              key: string;
+              value: unknown;
+              reason: string;
+              variant: string;
+              metadata: {
+                [key: string]: boolean | string | number;
+              };
+            };
+          };
+        };
+        /** @description Default Response */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              key: string;
+              /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
+              errorCode: string;
+              errorDetails: string;
+            };
+          };
+        };
+        /** @description Default Response */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              key: string;
+              /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
+              errorCode: string;
+              errorDetails: string;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/namespaces/{ns}/ofrep/v1/evaluate/flags': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** OFREP: evaluate every enabled flag of the released view (ETag; If-None-Match gives 304) */
+    post: {
+      parameters: {
+        query?: {
+          /** @description The label stack; repeat for several */
+          label?: string[];
+        };
+        header?: never;
+        path: {
+          ns: string;
+        };
+        cookie?: never;
+      };
+      /** @description { context?: { targetingKey?: string, …attributes } } */
+      requestBody: {
+        content: {
+          'application/json': unknown;
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              flags: (
+                | {
+                    key: string;
+                    value: unknown;
+                    reason: string;
+                    variant: string;
+                    metadata: {
+                      [key: string]: boolean | string | number;
+                    };
+                  }
+                | {
+                    key: string;
+                    /** @description FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL */
+                    errorCode: string;
+                    errorDetails: string;
+                  }
+              )[];
+            };
+          };
+        };
+        /** @description Default Response */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Default Response */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              errorCode: string;
+              errorDetails: string;
+            };
+          };
+        };
+        /** @description Client error; the code is in docs/errors.md */
+        '4XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Server error; retry when Retry-After is given */
+        '5XX': {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
