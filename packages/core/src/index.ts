@@ -115,7 +115,7 @@ export type {
   SampleOutcome,
 } from './rollout/checks.js';
 export { parseRolloutState } from './rollout/persisted.js';
-export { countWave, healthyReportsSince, observeAgain } from './rollout/observation.js';
+export { countWave, healthyReportsSince, mergeWaveObservations, observeAgain } from './rollout/observation.js';
 export type { ObservationWindow, ReportedInstance } from './rollout/observation.js';
 export { isWatchEventName, parseManifest, parseWatchEvent, watchEventNames } from './watch-events.js';
 export type {

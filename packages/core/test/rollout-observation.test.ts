@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   bakedMsAt,
   countWave,
@@ -7,6 +8,7 @@ import {
   formatPolicy,
   healthyReportsSince,
   isTargeted,
+  mergeWaveObservations,
   observeAgain,
   parsePolicy,
   reportDeadlineAtOf,
@@ -228,5 +230,47 @@ void describe('a wave passes only on reports received after it could have seen a
       rejected: 0,
       unhealthy: 0,
     });
+  });
+});
+
+void describe('counting a fleet in pages (mergeWaveObservations)', () => {
+  void test('the pages counted apart and merged equal the fleet counted whole, for any split', () => {
+    const p = policy();
+    // In the second wave, so that the counts of all targets and of what the wave adds differ.
+    const state = { ...started(), wave: 1 };
+    const healthySince = healthyReportsSince(state, p, s(20));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            id: fc.integer({ min: 0, max: 10_000 }),
+            seq: fc.constantFrom(1, 2),
+            status: fc.constantFrom('applied' as const, 'rejected' as const),
+            health: fc.constantFrom('ok' as const, 'failing' as const),
+            at: fc.constantFrom(s(10), s(30)),
+          }),
+          { maxLength: 300 },
+        ),
+        fc.array(fc.nat(300), { maxLength: 5 }),
+        (rows, cuts) => {
+          const fleet: ReportedInstance[] = rows.map((r, i) => ({
+            instanceId: `web-${r.id}-${i}`,
+            attributes: {},
+            lastSeen: r.at,
+            health: r.health,
+            views: [{ seq: r.seq, status: r.status }],
+          }));
+          const bounds = [0, ...[...cuts].sort((a, b) => a - b).map((c) => Math.min(c, fleet.length)), fleet.length];
+          let merged = countWave(state, p, [], healthySince);
+          for (let i = 0; i + 1 < bounds.length; i++)
+            merged = mergeWaveObservations(
+              merged,
+              countWave(state, p, fleet.slice(bounds[i], bounds[i + 1]), healthySince),
+            );
+          assert.deepEqual(merged, countWave(state, p, fleet, healthySince));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

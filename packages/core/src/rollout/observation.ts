@@ -99,3 +99,19 @@ export function countWave(
   observation.added = added;
   return observation;
 }
+
+/**
+ * The observation of two disjoint sets of instances together: the counts add up, so a fleet can be
+ * counted a page at a time (countWave on each page) and merged, equal to counting it whole.
+ */
+export function mergeWaveObservations(a: WaveObservation, b: WaveObservation): WaveObservation {
+  const sum = (x: WaveCounts, y: WaveCounts): WaveCounts => ({
+    targeted: x.targeted + y.targeted,
+    reported: x.reported + y.reported,
+    applied: x.applied + y.applied,
+    rejected: x.rejected + y.rejected,
+    unhealthy: x.unhealthy + y.unhealthy,
+  });
+  const zero: WaveCounts = { targeted: 0, reported: 0, applied: 0, rejected: 0, unhealthy: 0 };
+  return { ...sum(a, b), added: sum(a.added ?? zero, b.added ?? zero) };
+}

@@ -15,6 +15,8 @@ export async function liveInstances(
   store: Pick<Store, 'listInstances'>,
   namespace: string,
   seenSince: number,
+  /** Given each page as it is read, before the next turn: work on the records in pieces too. */
+  onPage?: (page: readonly InstanceRecord[]) => void,
 ): Promise<InstanceRecord[]> {
   const all: InstanceRecord[] = [];
   let after: string | undefined;
@@ -26,6 +28,7 @@ export async function liveInstances(
       ...(after === undefined ? {} : { after }),
     });
     for (const record of page) all.push(record);
+    onPage?.(page);
     const last = page.at(-1);
     if (page.length < pageSize || last === undefined) return all;
     after = last.instanceId;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   abort as abortRollout,
   countWave,
+  mergeWaveObservations,
   evaluate,
   freeze,
   healthyReportsSince,
@@ -398,12 +399,14 @@ export class RolloutService {
   ): Promise<{ observation: WaveObservation; instances: InstanceRecord[] }> {
     await this.#reports.flush();
     const { state, policy } = rollout;
-    const instances = await liveInstances(this.#store, state.namespace, this.#clock.now() - this.#instanceTtlMs);
-    const observation = countWave(
-      state,
-      policy,
-      instances,
-      healthyReportsSince(state, policy, observedSince ?? -Infinity),
+    // Counted a page at a time as the pages arrive, so judging 100,000 records is not one long turn.
+    const healthySince = healthyReportsSince(state, policy, observedSince ?? -Infinity);
+    let observation = countWave(state, policy, [], healthySince);
+    const instances = await liveInstances(
+      this.#store,
+      state.namespace,
+      this.#clock.now() - this.#instanceTtlMs,
+      (page) => (observation = mergeWaveObservations(observation, countWave(state, policy, page, healthySince))),
     );
     return { observation, instances };
   }
