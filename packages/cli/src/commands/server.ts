@@ -77,6 +77,7 @@ interface ServerFlags extends ListenerTlsFlags, TokenCapFlags {
   uiDir?: string;
   ui: boolean;
   prometheusUrl?: string;
+  watchWorkers?: string;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -123,6 +124,10 @@ export function registerServerCommand(program: Command): void {
       '--prometheus-url <url>',
       "the Prometheus-compatible server staged rollouts' metric checks query (env HERALD_PROMETHEUS_URL)",
     );
+  command.option(
+    '--watch-workers <n>',
+    'child processes that hold the watch sockets and write the fan-out, so commits never wait behind it (env HERALD_WATCH_WORKERS; 0: this process)',
+  );
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultServerConfig);
   command.action(async (flags: ServerFlags) => {
@@ -189,6 +194,12 @@ export function registerServerCommand(program: Command): void {
         requestDeadlineMs,
         ...tokenCaps(flags),
         prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
+        watchWorkers: parseCount(
+          flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0',
+          '--watch-workers',
+          0,
+          64,
+        ),
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });
