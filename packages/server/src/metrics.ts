@@ -55,6 +55,13 @@ export class DeliveryMetrics {
   }
 }
 
+/** What the metrics read of the watch workers (workers/watch-workers.ts). */
+export interface WatchWorkerStats {
+  streamsPerWorker(): number[];
+  pids(): Array<number | undefined>;
+  readonly restarts: number;
+}
+
 /** Every metric the control plane exports. */
 export class ServerMetrics extends DeliveryMetrics {
   readonly requests = new Counter({
@@ -158,58 +165,11 @@ export class ServerMetrics extends DeliveryMetrics {
 
   /**
    * The watch workers' share (--watch-workers): streams held, restarts, and each worker's own
-   * memory and CPU, read when scraped. herald_watch_streams counts every stream either way: the
-   * primary admits and accounts for all of them.
+   * memory and CPU, read when scraped (empty without workers). herald_watch_streams counts every
+   * stream either way: the primary admits and accounts for all of them.
    */
-  trackWatchWorkers(workers: {
-    streamsPerWorker(): number[];
-    pids(): Array<number | undefined>;
-    readonly restarts: number;
-  }): void {
-    const each = (gauge: Gauge<'worker'>, value: (index: number, pid: number | undefined) => number | undefined) => {
-      gauge.reset();
-      workers.pids().forEach((pid, index) => {
-        const measured = value(index, pid);
-        if (measured !== undefined) gauge.set({ worker: String(index + 1) }, measured);
-      });
-    };
-    new Gauge({
-      name: 'herald_watch_worker_streams',
-      help: 'Watch streams whose sockets each watch worker holds (the rest are held by the primary: TLS, or no worker up)',
-      labelNames: ['worker'] as const,
-      registers: [this.registry],
-      collect() {
-        const counts = workers.streamsPerWorker();
-        each(this, (index) => counts[index]);
-      },
-    });
-    new Counter({
-      name: 'herald_watch_worker_restarts_total',
-      help: 'Watch workers that exited unasked and were restarted (their clients reconnected)',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(workers.restarts);
-      },
-    });
-    new Gauge({
-      name: 'herald_watch_worker_resident_memory_bytes',
-      help: "Each watch worker's resident memory (Linux)",
-      labelNames: ['worker'] as const,
-      registers: [this.registry],
-      collect() {
-        each(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.rssBytes));
-      },
-    });
-    new Gauge({
-      name: 'herald_watch_worker_cpu_seconds',
-      help: 'CPU time each watch worker has used since it started, user and system (Linux)',
-      labelNames: ['worker'] as const,
-      registers: [this.registry],
-      collect() {
-        each(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.cpuSeconds));
-      },
-    });
+  trackWatchWorkers(workers: WatchWorkerStats): void {
+    this.#watchWorkers = workers;
   }
 
   trackLeadership(leadership: Leadership): void {
@@ -221,9 +181,61 @@ export class ServerMetrics extends DeliveryMetrics {
     leadership.onChange(update);
   }
 
+  #watchWorkers: WatchWorkerStats | undefined;
+
   constructor(options: { storeSize?: () => Promise<number> }) {
     super();
     const { storeSize } = options;
+    const workers = () => this.#watchWorkers;
+    const perWorker = (
+      gauge: Gauge<'worker'>,
+      value: (index: number, pid: number | undefined) => number | undefined,
+    ) => {
+      gauge.reset();
+      workers()
+        ?.pids()
+        .forEach((pid, index) => {
+          const measured = value(index, pid);
+          if (measured !== undefined) gauge.set({ worker: String(index + 1) }, measured);
+        });
+    };
+    new Gauge({
+      name: 'herald_watch_worker_streams',
+      help: 'Watch streams whose sockets each watch worker holds (the rest are held by the primary: TLS, or no worker up)',
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = workers()?.streamsPerWorker() ?? [];
+        perWorker(this, (index) => counts[index]);
+      },
+    });
+    new Counter({
+      name: 'herald_watch_worker_restarts_total',
+      help: 'Watch workers that exited unasked and were restarted (their clients reconnected)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(workers()?.restarts ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'herald_watch_worker_resident_memory_bytes',
+      help: "Each watch worker's resident memory (Linux)",
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        perWorker(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.rssBytes));
+      },
+    });
+    new Gauge({
+      name: 'herald_watch_worker_cpu_seconds',
+      help: 'CPU time each watch worker has used since it started, user and system (Linux)',
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        perWorker(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.cpuSeconds));
+      },
+    });
     if (storeSize) {
       new Gauge({
         name: 'herald_store_size_bytes',

@@ -9,10 +9,11 @@ import {
   defaultServerConfig,
   ensureBootstrapAdmin,
   isLogFormat,
+  maxWatchWorkers,
   type LogFormat,
 } from '@herald/server';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import {
   LocalLeadership,
   migratePostgres,
@@ -126,7 +127,7 @@ export function registerServerCommand(program: Command): void {
     );
   command.option(
     '--watch-workers <n>',
-    'child processes that hold the watch sockets and write the fan-out, so commits never wait behind it (env HERALD_WATCH_WORKERS; 0: this process)',
+    'child processes that hold the watch sockets and write the fan-out, so commits never wait behind it; auto: one per core but one, at most 8 (env HERALD_WATCH_WORKERS; default 0: this process)',
   );
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultServerConfig);
@@ -194,12 +195,7 @@ export function registerServerCommand(program: Command): void {
         requestDeadlineMs,
         ...tokenCaps(flags),
         prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
-        watchWorkers: parseCount(
-          flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0',
-          '--watch-workers',
-          0,
-          64,
-        ),
+        watchWorkers: watchWorkers(flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0'),
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });
@@ -257,6 +253,15 @@ export function registerServerCommand(program: Command): void {
           : `schema migrated from version ${result.from} to ${result.to}`,
       );
     });
+}
+
+/**
+ * --watch-workers: a count, or `auto`: every core but the one the primary commits on, up to 8
+ * (past that, a node's fan-out is bound by its network and its open-files limit, not its cores).
+ */
+function watchWorkers(text: string): number {
+  if (text === 'auto') return Math.min(8, Math.max(1, availableParallelism() - 1));
+  return parseCount(text, '--watch-workers', 0, maxWatchWorkers);
 }
 
 /** --log-format, else pretty when a person reads stdout, else JSON for whatever collects it. */
