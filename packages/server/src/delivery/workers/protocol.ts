@@ -13,5 +13,8 @@ export type ToWorker =
   /** Shutdown: end every stream cleanly, then exit. */
   | { t: 'close' };
 
-/** Worker → primary: a stream closed (the client left, a write failed, or it was `cut` for reading too slowly). */
-export type FromWorker = { t: 'closed'; id: number; cut: boolean };
+/**
+ * Worker → primary: a socket was taken (the primary sends the next one only then), or a stream
+ * closed (the client left, a write failed, or it was `cut` for reading too slowly).
+ */
+export type FromWorker = { t: 'adopted'; id: number } | { t: 'closed'; id: number; cut: boolean };

@@ -20,6 +20,7 @@ function tell(message: FromWorker): void {
 }
 
 function adopt(id: number, socket: Socket | undefined): void {
+  tell({ t: 'adopted', id });
   if (!socket) return tell({ t: 'closed', id, cut: false });
   let cut = false;
   const stream = new EventStream(socket, maxBufferedBytes, () => (cut = true));

@@ -117,12 +117,14 @@ export class WatchWorkers implements StreamAdopter {
     const startedAt = this.#options.clock.now();
     slot.child = child;
     child.on('message', (message: FromWorker) => {
-      if (message.t === 'closed') slot.streams.get(message.id)?.finish(message.cut);
+      if (message.t === 'adopted') slot.adopted();
+      else slot.streams.get(message.id)?.finish(message.cut);
     });
     // A send on a channel that just closed: the exit handler below deals with the streams.
     child.on('error', () => undefined);
     child.once('exit', (code, signal) => {
       slot.child = undefined;
+      slot.dropOutbox();
       for (const stream of [...slot.streams.values()]) stream.finish(false);
       if (this.#closed) return;
       this.#restarts += 1;
@@ -147,6 +149,16 @@ class Slot {
   /** Writes not yet sent, in order; consecutive writes of the same frame share one entry. */
   #batch: Array<{ frame: Buffer; ids: number[] }> = [];
   #flushQueued = false;
+  /**
+   * Messages not yet handed to the channel, in order. Node queues every message sent while a
+   * socket handed over awaits its acknowledgement and re-queues the rest after each one: with
+   * hundreds of sockets arriving at once (a reconnect storm) that costs the primary quadratic
+   * time. So one socket at a time is in flight (until the worker says `adopted`), and what
+   * follows waits here, in order.
+   */
+  #outbox: Outgoing[] = [];
+  #outboxHead = 0;
+  #adopting = false;
 
   constructor(number: number) {
     this.number = number;
@@ -165,13 +177,43 @@ class Slot {
   /** Sends a control message after every write queued before it. */
   post(message: ToWorker, socket?: Socket, callback?: (error: Error | null) => void): void {
     this.#flush();
-    const child = this.child;
-    if (!child?.connected) {
+    if (!this.child?.connected) {
       callback?.(new Error('the watch worker is gone'));
       return;
     }
-    if (socket) child.send(message, socket, { keepOpen: true }, callback);
-    else child.send(message);
+    this.#outbox.push({ message, socket, callback });
+    this.#pump();
+  }
+
+  /** The worker took the socket in flight: the next may go. */
+  adopted(): void {
+    this.#adopting = false;
+    this.#pump();
+  }
+
+  /** The worker is gone: sockets waiting to be handed over are closed (their streams end with the worker's). */
+  dropOutbox(): void {
+    const dropped = this.#outbox.slice(this.#outboxHead);
+    this.#outbox = [];
+    this.#outboxHead = 0;
+    this.#adopting = false;
+    for (const { callback } of dropped) callback?.(new Error('the watch worker is gone'));
+  }
+
+  #pump(): void {
+    const child = this.child;
+    while (!this.#adopting && this.#outboxHead < this.#outbox.length && child?.connected) {
+      const { message, socket, callback } = this.#outbox[this.#outboxHead] as Outgoing;
+      this.#outboxHead += 1;
+      if (socket) {
+        this.#adopting = true;
+        child.send(message, socket, { keepOpen: true }, callback);
+      } else child.send(message);
+    }
+    if (this.#outboxHead === this.#outbox.length) {
+      this.#outbox = [];
+      this.#outboxHead = 0;
+    }
   }
 
   cancelRestart(clock: TimerClock): void {
@@ -184,10 +226,17 @@ class Slot {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    const child = this.child;
-    if (!child?.connected) return;
-    for (const { frame, ids } of batch) child.send({ t: 'write', frame, ids: Int32Array.from(ids) } satisfies ToWorker);
+    if (!this.child?.connected) return;
+    for (const { frame, ids } of batch)
+      this.#outbox.push({ message: { t: 'write', frame, ids: Int32Array.from(ids) } });
+    this.#pump();
   }
+}
+
+interface Outgoing {
+  message: ToWorker;
+  socket?: Socket | undefined;
+  callback?: ((error: Error | null) => void) | undefined;
 }
 
 /** A stream whose socket a worker holds. */
