@@ -49,8 +49,8 @@ process.on('message', (message: ToWorker, handle?: Socket) => {
     case 'close':
       closing = true;
       for (const stream of [...streams.values()]) stream.end();
-      // The last chunks drain on their own; the process ends when the sockets have closed, or soon after.
-      setTimeout(() => process.exit(0), 2000).unref();
+      // The last chunks drain on their own; the process ends once the sockets have closed (the
+      // primary waits for that, and kills it past its grace).
       process.disconnect();
       return;
   }
