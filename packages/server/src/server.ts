@@ -265,10 +265,7 @@ export class HeraldServer {
     this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));
     this.#watchWorkers = watchWorkersOf(this.config, deps.clock, this.metrics, this.#app.log);
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
-    this.#app.addHook('preClose', async () => {
-      this.hub.close();
-      await this.#watchWorkers?.close();
-    });
+    this.#app.addHook('preClose', async () => this.hub.close());
     const context: RouteContext = {
       config: this.config,
       delivery: this.delivery,
@@ -445,11 +442,16 @@ export class HeraldServer {
     this.releases.close();
     this.#unwatch();
     this.#revisionGate.close();
-    const grace = this.#clock.setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
+    // Past the grace, the watch workers go too: the HTTP server waits for the sockets they hold.
+    const grace = this.#clock.setTimeout(() => {
+      this.#app.server.closeAllConnections();
+      void this.#watchWorkers?.close(0);
+    }, this.config.shutdownGraceMs);
     try {
       await this.#app.close();
     } finally {
       this.#clock.clearTimeout(grace);
+      await this.#watchWorkers?.close();
       await this.#controller.close();
       await this.schedules.close();
       await this.#pruning.close();

@@ -133,6 +133,7 @@ export function registerServerCommand(program: Command): void {
   tokenCapOptions(command, defaultServerConfig);
   command.action(async (flags: ServerFlags) => {
     const { host, port } = parseListen(flags.listen);
+    const watchWorkers = parseWatchWorkers(flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0');
     const logFormat = pickLogFormat(flags.logFormat);
     const tls = listenerTls(flags);
     const dataDir = resolve(flags.data);
@@ -195,7 +196,7 @@ export function registerServerCommand(program: Command): void {
         requestDeadlineMs,
         ...tokenCaps(flags),
         prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
-        watchWorkers: watchWorkers(flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0'),
+        watchWorkers,
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });
@@ -259,7 +260,7 @@ export function registerServerCommand(program: Command): void {
  * --watch-workers: a count, or `auto`: every core but the one the primary commits on, up to 8
  * (past that, a node's fan-out is bound by its network and its open-files limit, not its cores).
  */
-function watchWorkers(text: string): number {
+function parseWatchWorkers(text: string): number {
   if (text === 'auto') return Math.min(8, Math.max(1, availableParallelism() - 1));
   return parseCount(text, '--watch-workers', 0, maxWatchWorkers);
 }
