@@ -2,14 +2,15 @@
 // its watch streams over both, a commit reaches every watcher, and a worker killed with SIGKILL
 // loses nothing: its clients reconnect (the SDK, with what they hold), converge on the latest
 // release without ever holding a wrong view, and the primary restarts the worker. A stream resumed
-// through a worker gets one delta, as from a server without workers. Every wait is bounded (a
-// liveness guard), never a timing assertion.
+// through a worker gets one delta, as from a server without workers; a TLS stream stays in the
+// primary (a TLS session cannot move between processes) and is served the same. Every wait is
+// bounded (a liveness guard), never a timing assertion.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { PublicKeyInfo } from '@herald/core';
-import { HeraldClient, type ClientStatus } from '@herald/sdk';
-import { eventually, RawWatch, startTestServer, type TestServer } from '@herald/testkit';
+import { HeraldClient, tlsFetch, type ClientStatus } from '@herald/sdk';
+import { eventually, makeTestPki, RawWatch, startTestServer, tempDir, type TestServer } from '@herald/testkit';
 import { call, createNamespace, createToken, setEntry } from './helpers.js';
 
 let ts: TestServer;
@@ -157,5 +158,56 @@ void test('a stream resumed through a worker gets one delta from what it holds',
     assert.deepEqual(delta.body['set'], { color: 'amber' });
   } finally {
     await resumed.close();
+  }
+});
+
+void test('with TLS the streams stay in the primary and are served the same', async () => {
+  const dir = await tempDir();
+  const pki = await makeTestPki(dir.path);
+  const secure = await startTestServer({
+    config: { watchWorkers: 1, tls: { cert: pki.server.cert, key: pki.server.key } },
+  });
+  const fetchTls = tlsFetch({ ca: pki.ca.cert });
+  const admin = { authorization: `Bearer ${secure.adminToken}`, 'content-type': 'application/json' };
+  const controller = new AbortController();
+  try {
+    assert.equal(
+      (await fetchTls(`${secure.url}/v1/namespaces`, { method: 'POST', headers: admin, body: '{"name":"app"}' }))
+        .status,
+      201,
+    );
+    const put = (value: string) =>
+      fetchTls(`${secure.url}/v1/namespaces/app/entries/color`, {
+        method: 'PUT',
+        headers: admin,
+        body: JSON.stringify({ value }),
+      });
+    assert.equal((await put('blue')).status, 200);
+    const response = await fetchTls(`${secure.url}/v1/watch`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ views: [{ namespace: 'app' }] }),
+      signal: controller.signal,
+    });
+    assert.equal(response.status, 200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${String(pattern)}: ${text}`);
+        text += Buffer.from(value).toString('utf8');
+      }
+    };
+    await until(/event: snapshot\n/u);
+    const metrics = await (await fetchTls(`${secure.url}/metrics`)).text();
+    assert.match(metrics, /^herald_watch_streams 1$/mu);
+    assert.match(metrics, /^herald_watch_worker_streams\{worker="1"\} 0$/mu, 'the worker holds none of it');
+    assert.equal((await put('green')).status, 200);
+    await until(/event: delta\ndata: .*"color":"green"/u);
+  } finally {
+    controller.abort();
+    await secure.close();
+    await dir.cleanup();
   }
 });
