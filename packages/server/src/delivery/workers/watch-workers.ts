@@ -82,6 +82,10 @@ export class WatchWorkers implements StreamAdopter {
     target.streams.set(stream.id, stream);
     // keepOpen, then destroy once sent: the socket then closes here the ordinary way (the HTTP
     // server and the connection limits see it go), while the worker's copy keeps the connection.
+    // Nor is the socket the HTTP server's any more: unlinked (`server`), Node does not make the
+    // server's close() wait for the worker to report its sockets closed, which never comes when
+    // every worker that took one has died since. Shutdown ends them through close() below.
+    (socket as Socket & { server: unknown }).server = null;
     target.post({ t: 'adopt', id: stream.id }, socket, (error) => {
       if (error) stream.destroy();
       socket.destroy();
