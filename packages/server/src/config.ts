@@ -44,6 +44,12 @@ export interface ServerConfig {
   maxStreamBufferBytes: number;
   /** Milliseconds between heartbeats on every watch stream. */
   heartbeatMs: number;
+  /**
+   * Child processes that hold the watch sockets and write the fan-out (0: this process does, as
+   * the embedded quick start wants). Worth it past a few thousand watchers on a machine with
+   * cores to spare: commits are then acknowledged without waiting behind a fan-out.
+   */
+  watchWorkers: number;
   /** Milliseconds between batched writes of instance reports. */
   reportFlushMs: number;
   /** Instances waiting to be written at most; past it, reports get 503. */
@@ -100,6 +106,9 @@ export interface ServerTls extends TlsSettings {
   clientIdentities?: readonly ClientIdentity[] | undefined;
 }
 
+/** More workers than this buys nothing on any machine Herald targets: each costs a process (~40 MiB). */
+export const maxWatchWorkers = 64;
+
 export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   host: '127.0.0.1',
   port: 8080,
@@ -117,6 +126,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   reportBurstPerToken: 10_000,
   maxStreamBufferBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
+  watchWorkers: 0,
   reportFlushMs: 1000,
   maxBufferedReports: 200_000,
   instanceTtlMs: 5 * 60_000,
@@ -189,6 +199,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     problems.push(`prometheusUrl must be an http:// or https:// URL, got ${String(config.prometheusUrl)}`);
   checkTls(config.tls, problems);
   checkCorsOrigins(config.corsOrigins, problems);
+  if (!Number.isSafeInteger(config.watchWorkers) || config.watchWorkers < 0 || config.watchWorkers > maxWatchWorkers)
+    problems.push(`watchWorkers must be an integer from 0 to ${maxWatchWorkers}`);
   if (config.requestDeadlineMs <= config.minRevisionWaitMs || config.requestDeadlineMs <= config.readinessTimeoutMs)
     problems.push(
       'requestDeadlineMs must be longer than minRevisionWaitMs and readinessTimeoutMs (they wait within it)',

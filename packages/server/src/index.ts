@@ -1,6 +1,6 @@
 export { createServer, HeraldServer } from './server.js';
 export type { ServerDependencies } from './server.js';
-export { defaultServerConfig, resolveServerConfig } from './config.js';
+export { defaultServerConfig, maxWatchWorkers, resolveServerConfig } from './config.js';
 export type { ServerConfig, ServerConfigInput, ServerTls } from './config.js';
 export { checkClientIdentities } from './http/client-certificates.js';
 export type { ClientIdentity, ClientIdentityMatch } from './http/client-certificates.js';

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { rolloutStateNames, type RolloutState, type WaveObservation } from '@herald/core';
 import type { Leadership } from '@herald/store';
+import { readFileSync } from 'node:fs';
 
 /**
  * What every node that serves the watch API exports, control plane or relay, on a registry of
@@ -52,6 +53,13 @@ export class DeliveryMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
   }
+}
+
+/** What the metrics read of the watch workers (workers/watch-workers.ts). */
+export interface WatchWorkerStats {
+  streamsPerWorker(): number[];
+  pids(): Array<number | undefined>;
+  readonly restarts: number;
 }
 
 /** Every metric the control plane exports. */
@@ -161,6 +169,15 @@ export class ServerMetrics extends DeliveryMetrics {
     this.rolloutGate.set({ namespace, gate: 'unhealthy_ratio' }, ratio(observation.unhealthy));
   }
 
+  /**
+   * The watch workers' share (--watch-workers): streams held, restarts, and each worker's own
+   * memory and CPU, read when scraped (empty without workers). herald_watch_streams counts every
+   * stream either way: the primary admits and accounts for all of them.
+   */
+  trackWatchWorkers(workers: WatchWorkerStats): void {
+    this.#watchWorkers = workers;
+  }
+
   trackLeadership(leadership: Leadership): void {
     const update = () => {
       this.leader.set(leadership.isLeader() ? 1 : 0);
@@ -170,9 +187,61 @@ export class ServerMetrics extends DeliveryMetrics {
     leadership.onChange(update);
   }
 
+  #watchWorkers: WatchWorkerStats | undefined;
+
   constructor(options: { storeSize?: () => Promise<number> }) {
     super();
     const { storeSize } = options;
+    const workers = () => this.#watchWorkers;
+    const perWorker = (
+      gauge: Gauge<'worker'>,
+      value: (index: number, pid: number | undefined) => number | undefined,
+    ) => {
+      gauge.reset();
+      workers()
+        ?.pids()
+        .forEach((pid, index) => {
+          const measured = value(index, pid);
+          if (measured !== undefined) gauge.set({ worker: String(index + 1) }, measured);
+        });
+    };
+    new Gauge({
+      name: 'herald_watch_worker_streams',
+      help: 'Watch streams whose sockets each watch worker holds (the rest are held by the primary: TLS, or no worker up)',
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = workers()?.streamsPerWorker() ?? [];
+        perWorker(this, (index) => counts[index]);
+      },
+    });
+    new Counter({
+      name: 'herald_watch_worker_restarts_total',
+      help: 'Watch workers that exited unasked and were restarted (their clients reconnected)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(workers()?.restarts ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'herald_watch_worker_resident_memory_bytes',
+      help: "Each watch worker's resident memory (Linux)",
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        perWorker(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.rssBytes));
+      },
+    });
+    new Gauge({
+      name: 'herald_watch_worker_cpu_seconds',
+      help: 'CPU time each watch worker has used since it started, user and system (Linux)',
+      labelNames: ['worker'] as const,
+      registers: [this.registry],
+      collect() {
+        perWorker(this, (_index, pid) => (pid === undefined ? undefined : processStats(pid)?.cpuSeconds));
+      },
+    });
     if (storeSize) {
       new Gauge({
         name: 'herald_store_size_bytes',
@@ -184,5 +253,20 @@ export class ServerMetrics extends DeliveryMetrics {
         },
       });
     }
+  }
+}
+
+/** A process's resident memory and CPU from /proc (Linux), or undefined (elsewhere, or it is gone). */
+function processStats(pid: number): { rssBytes: number; cpuSeconds: number } | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = 100;
+    const pageBytes = 4096;
+    return {
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / ticks,
+      rssBytes: Number(fields[21]) * pageBytes,
+    };
+  } catch {
+    return undefined;
   }
 }

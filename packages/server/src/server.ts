@@ -30,6 +30,7 @@ import { ChangeControlSettings } from './change-control/change-control-settings.
 import { ChangeRequestService } from './change-control/change-requests.js';
 import { ScheduleService } from './change-control/schedules.js';
 import { WatchHub } from './delivery/watch-hub.js';
+import { WatchWorkers } from './delivery/workers/watch-workers.js';
 import { registerAzureRoutes } from './azure/routes.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerConsoleRoutes } from './routes/console.js';
@@ -99,6 +100,7 @@ export class HeraldServer {
   readonly #auditCheck: AuditChainCheck;
   #keyRefresh: unknown;
   #ownedLeadership: Leadership | undefined;
+  readonly #watchWorkers: WatchWorkers | undefined;
 
   constructor(deps: ServerDependencies) {
     this.config = resolveServerConfig(deps.config);
@@ -262,6 +264,7 @@ export class HeraldServer {
       onError: onBackgroundError,
     });
     this.keys.onChange(() => this.hub.publishKeys(this.keys.published()));
+    this.#watchWorkers = watchWorkersOf(this.config, deps.clock, this.metrics, this.#app.log);
     // Watch streams end first, or the HTTP server would wait for them forever when it closes.
     this.#app.addHook('preClose', async () => this.hub.close());
     const context: RouteContext = {
@@ -364,6 +367,7 @@ export class HeraldServer {
         clock: deps.clock,
         metrics: this.metrics,
         log: this.#app.log,
+        workers: this.#watchWorkers,
         backend: {
           authenticate: (request) => context.principal(request),
           resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
@@ -397,6 +401,7 @@ export class HeraldServer {
     } finally {
       this.#app.log.level = level;
     }
+    this.#watchWorkers?.start();
     this.hub.startHeartbeats(this.config.heartbeatMs, () => this.#store.currentRevision());
     this.#keyRefresh = this.#clock.setInterval(
       () => void this.keys.refresh().catch(() => undefined),
@@ -442,11 +447,16 @@ export class HeraldServer {
     this.releases.close();
     this.#unwatch();
     this.#revisionGate.close();
-    const grace = this.#clock.setTimeout(() => this.#app.server.closeAllConnections(), this.config.shutdownGraceMs);
+    // Past the grace, the watch workers go too: the HTTP server waits for the sockets they hold.
+    const grace = this.#clock.setTimeout(() => {
+      this.#app.server.closeAllConnections();
+      void this.#watchWorkers?.close(0);
+    }, this.config.shutdownGraceMs);
     try {
       await this.#app.close();
     } finally {
       this.#clock.clearTimeout(grace);
+      await this.#watchWorkers?.close();
       await this.#controller.close();
       await this.schedules.close();
       await this.#pruning.close();
@@ -457,6 +467,27 @@ export class HeraldServer {
       this.#state = 'closed';
     }
   }
+}
+
+/** The node's watch workers (config watchWorkers), with their metrics; none at 0. */
+function watchWorkersOf(
+  config: Readonly<ServerConfig>,
+  clock: TimerClock,
+  metrics: ServerMetrics,
+  log: HeraldApp['log'],
+): WatchWorkers | undefined {
+  if (config.watchWorkers === 0) return undefined;
+  if (config.tls)
+    log.warn('watchWorkers: TLS watch streams stay in this process (a TLS session cannot move between processes)');
+  const workers = new WatchWorkers({
+    count: config.watchWorkers,
+    maxStreamBufferBytes: config.maxStreamBufferBytes,
+    clock,
+    onExit: (worker, detail) =>
+      log.error({ worker, ...detail }, 'watch worker exited; its clients reconnect; restarting it'),
+  });
+  metrics.trackWatchWorkers(workers);
+  return workers;
 }
 
 export function createServer(deps: ServerDependencies): HeraldServer {

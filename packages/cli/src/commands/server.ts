@@ -9,10 +9,11 @@ import {
   defaultServerConfig,
   ensureBootstrapAdmin,
   isLogFormat,
+  maxWatchWorkers,
   type LogFormat,
 } from '@herald/server';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import {
   LocalLeadership,
   migratePostgres,
@@ -86,6 +87,7 @@ interface ServerFlags extends ListenerTlsFlags, TokenCapFlags, CorsFlags {
   uiDir?: string;
   ui: boolean;
   prometheusUrl?: string;
+  watchWorkers?: string;
 }
 
 /** The name of the leadership that runs singleton jobs (rollout controller, sweeps). */
@@ -132,11 +134,16 @@ export function registerServerCommand(program: Command): void {
       '--prometheus-url <url>',
       "the Prometheus-compatible server staged rollouts' metric checks query (env HERALD_PROMETHEUS_URL)",
     );
+  command.option(
+    '--watch-workers <n>',
+    'child processes that hold the watch sockets and write the fan-out, so commits never wait behind it; auto: one per core but one, at most 8 (env HERALD_WATCH_WORKERS; default 0: this process)',
+  );
   listenerTlsOptions(command);
   tokenCapOptions(command, defaultServerConfig);
   corsOption(command);
   command.action(async (flags: ServerFlags) => {
     const { host, port } = parseListen(flags.listen);
+    const watchWorkers = parseWatchWorkers(flags.watchWorkers ?? process.env.HERALD_WATCH_WORKERS ?? '0');
     const logFormat = pickLogFormat(flags.logFormat);
     const tls = listenerTls(flags);
     const dataDir = resolve(flags.data);
@@ -200,6 +207,7 @@ export function registerServerCommand(program: Command): void {
         ...tokenCaps(flags),
         prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
         corsOrigins: corsOrigins(flags),
+        watchWorkers,
       },
       ...(storeSize ? { storeSize, dataDir } : {}),
     });
@@ -257,6 +265,15 @@ export function registerServerCommand(program: Command): void {
           : `schema migrated from version ${result.from} to ${result.to}`,
       );
     });
+}
+
+/**
+ * --watch-workers: a count, or `auto`: every core but the one the primary commits on, up to 8
+ * (past that, a node's fan-out is bound by its network and its open-files limit, not its cores).
+ */
+function parseWatchWorkers(text: string): number {
+  if (text === 'auto') return Math.min(8, Math.max(1, availableParallelism() - 1));
+  return parseCount(text, '--watch-workers', 0, maxWatchWorkers);
 }
 
 /** --log-format, else pretty when a person reads stdout, else JSON for whatever collects it. */

@@ -32,8 +32,20 @@ export const sseResponseHead = Buffer.from(
   'latin1',
 );
 
-/** One client's event stream. Writes are dropped once it is closed. */
-export class EventStream {
+/**
+ * One client's event stream, wherever its socket lives: in this process (EventStream) or in a
+ * watch worker (workers/watch-workers.ts). Writes are dropped once it is closed.
+ */
+export interface WatchStream {
+  readonly closed: boolean;
+  write(frame: Buffer): void;
+  onClose(listener: () => void): void;
+  end(): void;
+  destroy(): void;
+}
+
+/** A stream whose socket this process holds. */
+export class EventStream implements WatchStream {
   readonly #socket: Socket;
   readonly #maxBufferedBytes: number;
   #closed = false;

@@ -1,10 +1,10 @@
 import type { PublicKeyInfo, TimerClock, ViewSpec } from '@herald/core';
 import { targetRelease, type InstanceIdentity, type NamespaceRoute, type Routing } from './routing.js';
-import { encodeEvent, type EventStream } from './sse.js';
+import { encodeEvent, type WatchStream } from './sse.js';
 import type { ComputedView, ViewService } from './views.js';
 
 interface Subscriber {
-  stream: EventStream;
+  stream: WatchStream;
   instance: InstanceIdentity;
   /** What the client holds now, as far as this server has sent it. */
   seq: number | undefined;
@@ -59,7 +59,7 @@ export class WatchHub {
   readonly #clock: TimerClock;
   readonly #channels = new Map<string, Channel>();
   readonly #byNamespace = new Map<string, Set<Channel>>();
-  readonly #streams = new Set<EventStream>();
+  readonly #streams = new Set<WatchStream>();
   readonly #onError: (error: unknown) => void;
   #checking: Promise<void> | undefined;
   #recheck = false;
@@ -81,7 +81,7 @@ export class WatchHub {
   }
 
   /** Adds a stream for these views, sends each what it lacks, and keeps it up to date until it closes. */
-  async attach(stream: EventStream, instance: InstanceIdentity, views: readonly WatchRequestView[]): Promise<void> {
+  async attach(stream: WatchStream, instance: InstanceIdentity, views: readonly WatchRequestView[]): Promise<void> {
     this.#streams.add(stream);
     const subscriptions: Array<[Channel, Subscriber]> = [];
     stream.onClose(() => {

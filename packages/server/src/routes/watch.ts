@@ -6,6 +6,7 @@ import { describeRoute, type WatchBackend } from '../delivery/backend.js';
 import { reporterOf } from '../delivery/reports.js';
 import { EventStream, encodeEvent } from '../delivery/sse.js';
 import type { WatchRequestView } from '../delivery/watch-hub.js';
+import type { StreamAdopter } from '../delivery/workers/watch-workers.js';
 import type { HeraldApp } from '../http/context.js';
 import { ReportRate } from '../http/report-rate.js';
 import { StreamCaps } from '../http/stream-caps.js';
@@ -140,6 +141,8 @@ export interface WatchRouteContext {
   /** Open streams, and the streams and reports refused at their caps. */
   metrics: DeliveryMetrics;
   log: FastifyBaseLogger;
+  /** Watch workers that take the streams' sockets (the control plane's --watch-workers); in this process when absent. */
+  workers?: StreamAdopter | undefined;
 }
 
 /**
@@ -237,9 +240,10 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         throw error;
       }
       reply.hijack();
-      const stream = new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, () =>
-        metrics.slowClientsCut.inc(),
-      );
+      const onCutOff = (): void => metrics.slowClientsCut.inc();
+      const stream =
+        ctx.workers?.adopt(request.raw.socket, onCutOff) ??
+        new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, onCutOff);
       metrics.watchStreams.inc();
       stream.onClose(() => {
         release();
