@@ -2,7 +2,7 @@
 // a view is accepted, refused or loaded from the cache). One cohesive thing, a little over 500
 // lines; what it composes has its own file: the stream (stream.ts), the reporter (reporter.ts),
 // the keys (client-keys.ts), the types it shows (client-types.ts).
-import { diffViews, type Manifest, type ViewErrorData, type ViewValues } from '@herald/core';
+import { type Manifest, type ViewErrorData, type ViewValues } from '@herald/core';
 import { DiskCache } from './cache.js';
 import { Channel } from './channel.js';
 import { ClientKeys } from './client-keys.js';
@@ -19,7 +19,7 @@ import {
 } from './options.js';
 import { maxReasonLength, Reporter, type ReportedView } from './reporter.js';
 import { WatchStream, type ViewOutcome } from './stream.js';
-import { verifyDelta, verifySnapshot, type RejectionCode, type Verdict, type VerifiedView } from './verify.js';
+import { changedKeys, verifyDelta, verifySnapshot, type RejectionCode, type Verdict, type VerifiedView } from './verify.js';
 
 interface Outcome {
   seq: number;
@@ -446,8 +446,7 @@ export class HeraldClient implements AsyncDisposable {
     });
     const previous = view.held?.snapshot;
     const oldValues = previous?.values ?? emptyValues();
-    const diff = diffViews(oldValues, values);
-    const changedKeys = Object.freeze([...Object.keys(diff.set), ...diff.remove].sort());
+    const changed = Object.freeze(changedKeys(previous?.values, values));
     view.held = { manifest: m, signature: verified.signature, values, snapshot };
     view.refused = undefined;
     // Values from the cache are applied too: the fleet should know what this instance runs.
@@ -465,7 +464,7 @@ export class HeraldClient implements AsyncDisposable {
         previous,
         oldValues,
         newValues: values,
-        changedKeys,
+        changedKeys: changed,
         via,
       }),
     );
