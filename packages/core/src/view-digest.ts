@@ -6,7 +6,9 @@ const leafBytes = 32;
 
 /** The leaf of one entry: SHA-256 of the canonical JSON of `[key, value]`. */
 function entryLeaf(key: string, value: unknown): Buffer {
-  return createHash('sha256').update(canonicalJson([key, value])).digest();
+  return createHash('sha256')
+    .update(canonicalJson([key, value]))
+    .digest();
 }
 
 function rootOf(leaves: Buffer): string {

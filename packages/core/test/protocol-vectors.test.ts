@@ -37,9 +37,18 @@ void test('canonical JSON and digest', async () => {
   assert.equal(canonicalJson(v.input), v.canonical);
   const leaves = Object.keys(v.input)
     .sort()
-    .map((key) => createHash('sha256').update(canonicalJson([key, v.input[key]])).digest('hex'));
+    .map((key) =>
+      createHash('sha256')
+        .update(canonicalJson([key, v.input[key]]))
+        .digest('hex'),
+    );
   assert.deepEqual(leaves, v.leaves);
-  assert.equal(createHash('sha256').update(Buffer.from(v.leaves.join(''), 'hex')).digest('hex'), v.digest);
+  assert.equal(
+    createHash('sha256')
+      .update(Buffer.from(v.leaves.join(''), 'hex'))
+      .digest('hex'),
+    v.digest,
+  );
   assert.equal(viewDigest(v.input), v.digest);
 });
 

@@ -31,7 +31,10 @@ function check<T>(arbitrary: fc.Arbitrary<T>, predicate: (value: T) => void): vo
 }
 
 // A small key alphabet so that deltas often hit keys the view holds, plus all of Unicode.
-const key = fc.oneof(fc.constantFrom('a', 'b', 'c', 'db/x', 'é', '\ud800', 'a/b', ''), fc.string({ unit: 'binary', maxLength: 6 }));
+const key = fc.oneof(
+  fc.constantFrom('a', 'b', 'c', 'db/x', 'é', '\ud800', 'a/b', ''),
+  fc.string({ unit: 'binary', maxLength: 6 }),
+);
 const json = fc.jsonValue({ maxDepth: 3 });
 const values: fc.Arbitrary<ViewValues> = fc.dictionary(key, json, { maxKeys: 12 });
 const delta: fc.Arbitrary<ViewDelta> = fc.record({
@@ -43,7 +46,11 @@ const delta: fc.Arbitrary<ViewDelta> = fc.record({
 function definition(view: ViewValues): string {
   const root = createHash('sha256');
   for (const k of Object.keys(view).sort())
-    root.update(createHash('sha256').update(canonicalJson([k, view[k]])).digest());
+    root.update(
+      createHash('sha256')
+        .update(canonicalJson([k, view[k]]))
+        .digest(),
+    );
   return root.digest('hex');
 }
 

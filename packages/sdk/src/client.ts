@@ -19,7 +19,14 @@ import {
 } from './options.js';
 import { maxReasonLength, Reporter, type ReportedView } from './reporter.js';
 import { WatchStream, type ViewOutcome } from './stream.js';
-import { changedKeys, verifyDelta, verifySnapshot, type RejectionCode, type Verdict, type VerifiedView } from './verify.js';
+import {
+  changedKeys,
+  verifyDelta,
+  verifySnapshot,
+  type RejectionCode,
+  type Verdict,
+  type VerifiedView,
+} from './verify.js';
 
 interface Outcome {
   seq: number;

@@ -229,7 +229,7 @@ export function verifyDelta(payload: unknown, context: VerifyContext): Verdict {
     );
   }
   // 5. The result hashes to the signed digest: only the entries set are rehashed.
-  const digest = checkDigest(manifest, () => digestOf(held.values).apply({ set, remove: remove as string[] }));
+  const digest = checkDigest(manifest, () => digestOf(held.values).apply({ set, remove }));
   if (!(digest instanceof ViewDigest)) return digest;
   // The result shares the held (frozen) values of every key the delta did not set.
   const values = Object.create(null) as ViewValues;
