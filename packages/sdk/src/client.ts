@@ -419,7 +419,7 @@ export class HeraldClient implements AsyncDisposable {
     const hook = this.#options.validate;
     if (!hook) return undefined;
     const m = candidate.manifest;
-    deepFreeze(candidate.values);
+    // candidate.values are deeply frozen already (verify.ts freezes what it accepts).
     try {
       const result = await hook(candidate.values, {
         namespace: view.ref.namespace,
@@ -437,7 +437,8 @@ export class HeraldClient implements AsyncDisposable {
   }
 
   #accept(view: ViewState, verified: VerifiedView, via: ViewChange['via'], receivedAt?: number): void {
-    const values = deepFreeze(verified.values);
+    // Deeply frozen by verify.ts; a delta's values share the frozen objects of the keys it did not set.
+    const values = verified.values;
     const m = verified.manifest;
     const snapshot: ViewSnapshot = Object.freeze({
       namespace: view.ref.namespace,

@@ -49,6 +49,7 @@ export interface ViewRef {
 export interface VerifiedView {
   readonly manifest: Manifest;
   readonly signature: string;
+  /** Deeply frozen in the views this module accepts (so a client can share them across releases). */
   readonly values: ViewValues;
 }
 
