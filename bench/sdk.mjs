@@ -5,13 +5,17 @@
 // in the same run: W plain etcd watchers (its v3 JSON gateway: one range read, then one watch
 // stream each) applying the same changes to a map of parsed values, with change callbacks.
 //   node bench/sdk.mjs [--clients 1000] [--updates 20] [--keys 1] [--value-bytes 1000] [--profile DIR] [--only herald|etcd]
+// --isolated: no servers, no sockets: one client's verification of N deltas (each parsed from its
+// JSON text: signature, seq, base, digest of the result, frozen values) in this process.
+//   node bench/sdk.mjs --isolated [--keys 1] [--value-bytes 1000] [--updates 2000]
 import { fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { benchToken, machine, option, sleep, startEtcd, startHerald, stopAll, table } from './lib.mjs';
 
 const clients = Number(option('clients', '1000'));
-const updates = Number(option('updates', '20'));
+const isolatedRun = process.argv.includes('--isolated');
+const updates = Number(option('updates', isolatedRun ? '2000' : '20'));
 const keys = Number(option('keys', '1'));
 const valueBytes = Number(option('value-bytes', '1000'));
 const profile = option('profile', '');
@@ -87,7 +91,49 @@ async function etcd() {
   return { ...report, version: server.version.replace(/^etcd Version: /, '') };
 }
 
+/** One client's verification path in isolation: µs per delta changing one key of a view of `keys`. */
+async function isolated() {
+  const { diffViews, SigningKey, TrustStore, viewDigest } = await import('../packages/core/dist/src/index.js');
+  const { verifyDelta, verifySnapshot } = await import('../packages/sdk/dist/src/internal.js');
+  const { key } = SigningKey.generate('k-bench', 0);
+  const trust = new TrustStore([{ keyId: key.keyId, publicKey: key.publicKey, createdAt: 0 }]);
+  const view = { namespace: 'bench', labels: [''] };
+  const sign = (seq, values) =>
+    key.signManifest({ ...view, secrets: false, seq, revision: seq, digest: viewDigest(values), issuedAt: 0 });
+  let values = Object.create(null);
+  for (let i = 0; i < keys; i += 1) values[keyName(i)] = value(i, 0);
+  const first = verifySnapshot(JSON.parse(JSON.stringify({ ...sign(1, values), values })), {
+    view,
+    held: undefined,
+    trust,
+  });
+  let held = first.view;
+  const events = [];
+  for (let u = 1; u <= updates; u += 1) {
+    const next = { ...values, [keyName(u % keys)]: value(keyName(u % keys), u) };
+    const { set, remove } = diffViews(values, next);
+    events.push(JSON.stringify({ fromSeq: u, fromDigest: viewDigest(values), ...sign(u + 1, next), set, remove }));
+    values = next;
+  }
+  const started = performance.now();
+  for (const text of events) {
+    const verdict = verifyDelta(JSON.parse(text), { view, held, trust });
+    if (verdict.outcome !== 'accept') throw new Error(verdict.reason);
+    held = verdict.view;
+  }
+  const us = ((performance.now() - started) * 1000) / updates;
+  console.log(`\nOne client's verification of a delta in isolation, ${updates} deltas. ${machine()}.\n`);
+  console.log(table(['keys', 'value bytes', 'per delta'], [[keys, valueBytes, `${us.toFixed(1)} µs`]]));
+}
+
 try {
+  if (isolatedRun) await isolated();
+  else await sideBySide();
+} finally {
+  await stopAll();
+}
+
+async function sideBySide() {
   const rows = [];
   const results = {};
   for (const kind of ['herald', 'etcd']) {
@@ -116,6 +162,4 @@ try {
   );
   if (results.herald && results.etcd)
     console.log(`Herald/etcd per update: ${(results.herald / results.etcd).toFixed(2)}×`);
-} finally {
-  await stopAll();
 }
