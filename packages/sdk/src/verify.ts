@@ -135,7 +135,17 @@ function checkManifest(
  * event names are found without comparing every value. Only values frozen here are remembered, so
  * an entry cannot go stale.
  */
-const digests = new WeakMap<ViewValues, { digest: ViewDigest; base?: ViewValues; set?: readonly string[] }>();
+const digests = new WeakMap<ViewValues, Digested>();
+
+/**
+ * `base` is the digest of the values the delta applied to, not those values: a reference to them
+ * would keep every release ever held alive, one through the other.
+ */
+interface Digested {
+  digest: ViewDigest;
+  base?: ViewDigest;
+  set?: readonly string[];
+}
 
 function digestOf(values: ViewValues): ViewDigest {
   return digests.get(values)?.digest ?? ViewDigest.of(values);
@@ -166,12 +176,7 @@ function checkDigest(manifest: Manifest, digest: () => ViewDigest): ViewDigest |
 }
 
 /** Acceptance: the values (deeply frozen from here on) with their digest remembered. */
-function accept(
-  manifest: Manifest,
-  signature: string,
-  values: ViewValues,
-  digest: { digest: ViewDigest; base?: ViewValues; set?: readonly string[] },
-): Verdict {
+function accept(manifest: Manifest, signature: string, values: ViewValues, digest: Digested): Verdict {
   Object.freeze(values);
   digests.set(values, digest);
   return { outcome: 'accept', view: { manifest, signature, values } };
@@ -185,7 +190,8 @@ export function changedKeys(from: ViewValues | undefined, to: ViewValues): strin
   const next = digestOf(to);
   if (from === undefined) return [...next.keys];
   const known = digests.get(to);
-  return digestOf(from).changedKeys(next, known?.base === from ? known.set : undefined);
+  const held = digestOf(from);
+  return held.changedKeys(next, known?.base === held ? known.set : undefined);
 }
 
 function sortedCopy(values: Record<string, unknown>): ViewValues {
@@ -230,7 +236,8 @@ export function verifyDelta(payload: unknown, context: VerifyContext): Verdict {
     );
   }
   // 5. The result hashes to the signed digest: only the entries set are rehashed.
-  const digest = checkDigest(manifest, () => digestOf(held.values).apply({ set, remove }));
+  const base = digestOf(held.values);
+  const digest = checkDigest(manifest, () => base.apply({ set, remove }));
   if (!(digest instanceof ViewDigest)) return digest;
   // The result shares the held (frozen) values of every key the delta did not set.
   const values = Object.create(null) as ViewValues;
@@ -240,5 +247,5 @@ export function verifyDelta(payload: unknown, context: VerifyContext): Verdict {
       values[key] = set[key];
     } else values[key] = held.values[key];
   }
-  return accept(manifest, signature, values, { digest, base: held.values, set: Object.keys(set) });
+  return accept(manifest, signature, values, { digest, base, set: Object.keys(set) });
 }
