@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 
 /** Which view: a namespace resolved for a label stack; `secrets` says whether secret entries are in it. */
@@ -42,11 +41,6 @@ export function resolveView(
   return values;
 }
 
-/** SHA-256 (hex) of the RFC 8785 canonical encoding: any two parties can check they hold the same bytes. */
-export function viewDigest(values: ViewValues): string {
-  return createHash('sha256').update(canonicalJson(values)).digest('hex');
-}
-
 export interface ViewDelta {
   /** Keys whose value is new or changed, with the new value. */
   set: ViewValues;
@@ -67,7 +61,8 @@ export function diffViews(from: ViewValues, to: ViewValues): ViewDelta {
 /** Applies a delta to a copy; the caller then checks the digest against the signed manifest. */
 export function applyDelta(base: ViewValues, delta: ViewDelta): ViewValues {
   const next = Object.create(null) as ViewValues;
-  for (const key of Object.keys(base)) if (!delta.remove.includes(key)) next[key] = base[key];
+  const removed = new Set(delta.remove);
+  for (const key of Object.keys(base)) if (!removed.has(key)) next[key] = base[key];
   for (const key of Object.keys(delta.set)) next[key] = delta.set[key];
   const sorted = Object.create(null) as ViewValues;
   for (const key of Object.keys(next).sort()) sorted[key] = next[key];

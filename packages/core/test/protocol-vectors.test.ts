@@ -1,8 +1,8 @@
 // The test vectors of docs/protocol.md, checked against the core's own functions: canonical JSON
-// and its digest, a manifest signed with the published test key (RFC 8032's first test key), and
+// and the view digest over its entry leaves, a manifest signed with the published test key (RFC 8032's first test key), and
 // a delta applied to a view. A client in another language is checked against the same bytes.
 import assert from 'node:assert/strict';
-import { createPrivateKey, verify } from 'node:crypto';
+import { createHash, createPrivateKey, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { applyDelta, canonicalJson, publicKeyFromRaw, SigningKey, viewDigest, type Manifest } from '../src/index.js';
@@ -31,9 +31,25 @@ void test('the published test key is the one the doc names', async () => {
 });
 
 void test('canonical JSON and digest', async () => {
-  const v = await vector<{ input: unknown; canonical: string; digest: string }>('canonical');
+  const v = await vector<{ input: Record<string, unknown>; canonical: string; leaves: string[]; digest: string }>(
+    'canonical',
+  );
   assert.equal(canonicalJson(v.input), v.canonical);
-  assert.equal(viewDigest(v.input as Record<string, unknown>), v.digest);
+  const leaves = Object.keys(v.input)
+    .sort()
+    .map((key) =>
+      createHash('sha256')
+        .update(canonicalJson([key, v.input[key]]))
+        .digest('hex'),
+    );
+  assert.deepEqual(leaves, v.leaves);
+  assert.equal(
+    createHash('sha256')
+      .update(Buffer.from(v.leaves.join(''), 'hex'))
+      .digest('hex'),
+    v.digest,
+  );
+  assert.equal(viewDigest(v.input), v.digest);
 });
 
 void test('a manifest signed with the test key', async () => {

@@ -2,7 +2,7 @@
 // a view is accepted, refused or loaded from the cache). One cohesive thing, a little over 500
 // lines; what it composes has its own file: the stream (stream.ts), the reporter (reporter.ts),
 // the keys (client-keys.ts), the types it shows (client-types.ts).
-import { diffViews, type Manifest, type ViewErrorData, type ViewValues } from '@herald/core';
+import { type Manifest, type ViewErrorData, type ViewValues } from '@herald/core';
 import { DiskCache } from './cache.js';
 import { Channel } from './channel.js';
 import { ClientKeys } from './client-keys.js';
@@ -19,7 +19,14 @@ import {
 } from './options.js';
 import { maxReasonLength, Reporter, type ReportedView } from './reporter.js';
 import { WatchStream, type ViewOutcome } from './stream.js';
-import { verifyDelta, verifySnapshot, type RejectionCode, type Verdict, type VerifiedView } from './verify.js';
+import {
+  changedKeys,
+  verifyDelta,
+  verifySnapshot,
+  type RejectionCode,
+  type Verdict,
+  type VerifiedView,
+} from './verify.js';
 
 interface Outcome {
   seq: number;
@@ -412,7 +419,7 @@ export class HeraldClient implements AsyncDisposable {
     const hook = this.#options.validate;
     if (!hook) return undefined;
     const m = candidate.manifest;
-    deepFreeze(candidate.values);
+    // candidate.values are deeply frozen already (verify.ts freezes what it accepts).
     try {
       const result = await hook(candidate.values, {
         namespace: view.ref.namespace,
@@ -430,7 +437,8 @@ export class HeraldClient implements AsyncDisposable {
   }
 
   #accept(view: ViewState, verified: VerifiedView, via: ViewChange['via'], receivedAt?: number): void {
-    const values = deepFreeze(verified.values);
+    // Deeply frozen by verify.ts; a delta's values share the frozen objects of the keys it did not set.
+    const values = verified.values;
     const m = verified.manifest;
     const snapshot: ViewSnapshot = Object.freeze({
       namespace: view.ref.namespace,
@@ -446,8 +454,7 @@ export class HeraldClient implements AsyncDisposable {
     });
     const previous = view.held?.snapshot;
     const oldValues = previous?.values ?? emptyValues();
-    const diff = diffViews(oldValues, values);
-    const changedKeys = Object.freeze([...Object.keys(diff.set), ...diff.remove].sort());
+    const changed = Object.freeze(changedKeys(previous?.values, values));
     view.held = { manifest: m, signature: verified.signature, values, snapshot };
     view.refused = undefined;
     // Values from the cache are applied too: the fleet should know what this instance runs.
@@ -465,7 +472,7 @@ export class HeraldClient implements AsyncDisposable {
         previous,
         oldValues,
         newValues: values,
-        changedKeys,
+        changedKeys: changed,
         via,
       }),
     );

@@ -14,7 +14,7 @@ export { resolveOptions, viewId } from './options.js';
 export type { ResolvedOptions, ResolvedView } from './options.js';
 export { SseError, SseParser } from './sse.js';
 export type { SseEvent, SseParserOptions } from './sse.js';
-export { rejectionCodes, verifyDelta, verifySnapshot } from './verify.js';
+export { changedKeys, rejectionCodes, verifyDelta, verifySnapshot } from './verify.js';
 // The manifest's shape is the wire's (core); re-exported here where callers have always found it.
 export { parseManifest } from '@herald/core';
 export type { RejectionCode, Verdict, VerifiedView, VerifyContext, ViewRef } from './verify.js';

@@ -1,8 +1,7 @@
 import {
-  applyDelta,
   normaliseLabels,
   parseManifest,
-  viewDigest,
+  ViewDigest,
   type Manifest,
   type TrustStore,
   type ViewValues,
@@ -50,6 +49,7 @@ export interface ViewRef {
 export interface VerifiedView {
   readonly manifest: Manifest;
   readonly signature: string;
+  /** Deeply frozen in the views this module accepts (so a client can share them across releases). */
   readonly values: ViewValues;
 }
 
@@ -129,21 +129,69 @@ function checkManifest(
   return { manifest, signature };
 }
 
-/** Check 5 on the values, then acceptance. */
-function checkDigest(manifest: Manifest, signature: string, values: ViewValues): Verdict {
-  let digest: string;
+/**
+ * The digest of each values object this module accepted, with the base and keys of the delta that
+ * made it: the next delta then rehashes only what it sets (view-digest.ts), and the keys a change
+ * event names are found without comparing every value. Only values frozen here are remembered, so
+ * an entry cannot go stale.
+ */
+const digests = new WeakMap<ViewValues, Digested>();
+
+/**
+ * `base` is the digest of the values the delta applied to, not those values: a reference to them
+ * would keep every release ever held alive, one through the other.
+ */
+interface Digested {
+  digest: ViewDigest;
+  base?: ViewDigest;
+  set?: readonly string[];
+}
+
+function digestOf(values: ViewValues): ViewDigest {
+  return digests.get(values)?.digest ?? ViewDigest.of(values);
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+}
+
+/** Check 5: `digest` (of the values, or the failure to encode them) against the signed one. */
+function checkDigest(manifest: Manifest, digest: () => ViewDigest): ViewDigest | Verdict {
+  let computed: ViewDigest;
   try {
-    digest = viewDigest(values);
+    computed = digest();
   } catch {
     return reject('malformed', 'the values have no canonical JSON encoding', manifest);
   }
-  if (digest !== manifest.digest)
+  if (computed.digest !== manifest.digest)
     return reject(
       'digest_mismatch',
-      `the values hash to ${digest}, the manifest of seq ${manifest.seq} says ${manifest.digest}`,
+      `the values hash to ${computed.digest}, the manifest of seq ${manifest.seq} says ${manifest.digest}`,
       manifest,
     );
+  return computed;
+}
+
+/** Acceptance: the values (deeply frozen from here on) with their digest remembered. */
+function accept(manifest: Manifest, signature: string, values: ViewValues, digest: Digested): Verdict {
+  Object.freeze(values);
+  digests.set(values, digest);
   return { outcome: 'accept', view: { manifest, signature, values } };
+}
+
+/**
+ * The keys set, changed or removed from `from` (nothing held: every key) to `to`, sorted. For values
+ * a delta made from `from`, only the keys the delta set (and those that came or went) are compared.
+ */
+export function changedKeys(from: ViewValues | undefined, to: ViewValues): string[] {
+  const next = digestOf(to);
+  if (from === undefined) return [...next.keys];
+  const known = digests.get(to);
+  const held = digestOf(from);
+  return held.changedKeys(next, known?.base === held ? known.set : undefined);
 }
 
 function sortedCopy(values: Record<string, unknown>): ViewValues {
@@ -158,7 +206,11 @@ export function verifySnapshot(payload: unknown, context: VerifyContext): Verdic
   const checked = checkManifest(payload, context);
   if ('outcome' in checked) return checked;
   if (!isObject(payload.values)) return reject('malformed', 'the snapshot values are not an object', checked.manifest);
-  return checkDigest(checked.manifest, checked.signature, sortedCopy(payload.values));
+  const values = sortedCopy(payload.values);
+  const digest = checkDigest(checked.manifest, () => ViewDigest.of(values));
+  if (!(digest instanceof ViewDigest)) return digest;
+  for (const key of Object.keys(values)) deepFreeze(values[key]);
+  return accept(checked.manifest, checked.signature, values, { digest });
 }
 
 /** A `delta` event's data: `{fromSeq, fromDigest, manifest, signature, set, remove}`. */
@@ -183,6 +235,17 @@ export function verifyDelta(payload: unknown, context: VerifyContext): Verdict {
       manifest,
     );
   }
-  // 5. The result hashes to the signed digest.
-  return checkDigest(manifest, signature, applyDelta(held.values, { set, remove }));
+  // 5. The result hashes to the signed digest: only the entries set are rehashed.
+  const base = digestOf(held.values);
+  const digest = checkDigest(manifest, () => base.apply({ set, remove }));
+  if (!(digest instanceof ViewDigest)) return digest;
+  // The result shares the held (frozen) values of every key the delta did not set.
+  const values = Object.create(null) as ViewValues;
+  for (const key of digest.keys) {
+    if (Object.hasOwn(set, key)) {
+      deepFreeze(set[key]);
+      values[key] = set[key];
+    } else values[key] = held.values[key];
+  }
+  return accept(manifest, signature, values, { digest, base, set: Object.keys(set) });
 }
