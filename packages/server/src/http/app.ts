@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ChangeRequestOpened } from '../change-control/change-requests.js';
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -11,6 +12,7 @@ import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
 import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
+import { lazySerializerFactory, lazyValidatorFactory } from './lazy-schemas.js';
 import { logRequest, noteRefusal } from './request-log.js';
 import { enforceRequestDeadline } from './request-deadline.js';
 import { ChangeRequest, Entry, Namespace, Problem } from './schemas.js';
@@ -171,7 +173,13 @@ export function buildApp(options: AppOptions): HeraldApp {
       // Unknown fields are errors, not silently dropped, and nothing is coerced except query strings.
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },
-    schemaController: { compilersFactory: { buildValidator: strictBodyValidator } },
+    // Compiled on each route's first request, not at start (lazy-schemas.ts): a restart listens sooner.
+    schemaController: {
+      compilersFactory: {
+        buildValidator: lazyValidatorFactory(strictBodyValidator) as ValidatorFactory,
+        buildSerializer: lazySerializerFactory(SerializerSelector()),
+      },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.removeAllContentTypeParsers();
