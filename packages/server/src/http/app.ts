@@ -7,9 +7,18 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeraldError, type Limits, type TimerClock } from '@herald/core';
 import { parseJsonBody } from './body.js';
-import { answerClientError, createLimitedServer, type ConnectionLimits } from './connection-limits.js';
+import {
+  answerClientError,
+  createLimitedServer,
+  httpsOptions,
+  type ConnectionLimits,
+  type TlsSettings,
+} from './connection-limits.js';
+
+export type { TlsSettings } from './connection-limits.js';
 import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
+import type { EarlyListener } from './early-listener.js';
 import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
 import { lazySerializerFactory, lazyValidatorFactory } from './lazy-schemas.js';
@@ -36,6 +45,11 @@ export interface AppOptions {
   ui?: StaticUi | null;
   /** Timeouts and the connection cap; Node's defaults (no cap) when absent. */
   connections?: ConnectionLimits;
+  /**
+   * The socket bound before the server was built (early-listener.ts), taken over instead of making
+   * a server; it was made with its own connection limits and TLS, so `connections` is not used.
+   */
+  listener?: EarlyListener | undefined;
   /** Called for each connection refused at the cap (a metric). */
   onConnectionRefused?: () => void;
   /**
@@ -103,45 +117,27 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
     >;
 };
 
-/** How HTTPS is served: a certificate, its key, and the CAs of client certificates when they are asked for. */
-export interface TlsSettings {
-  cert: string | Buffer;
-  key: string | Buffer;
-  clientCa?: string | Buffer | undefined;
-}
-
-function httpsOptions(tls: TlsSettings): object {
-  return {
-    cert: tls.cert,
-    key: tls.key,
-    ...(tls.clientCa === undefined
-      ? {}
-      : {
-          ca: tls.clientCa,
-          requestCert: true,
-          // The handshake does not refuse: a request without a certificate may still carry a token,
-          // and a bad certificate gets a problem+json 401 that says why, not a bare TLS alert.
-          rejectUnauthorized: false,
-        }),
-  };
-}
-
 export function buildApp(options: AppOptions): HeraldApp {
   const destination = options.logStream ?? process.stdout;
   const stream = options.logFormat === 'pretty' ? prettyLogDestination(destination) : options.logStream;
   const app = Fastify({
     // The https server type differs from http's only in TLS; the routes and hooks are the same.
     ...((options.tls ? { https: httpsOptions(options.tls) } : {}) as object),
-    ...(options.connections === undefined
-      ? {}
-      : {
+    ...(options.listener
+      ? {
           serverFactory: (handler: Parameters<typeof createLimitedServer>[0]) =>
-            createLimitedServer(handler, options.connections as ConnectionLimits, {
-              tls: options.tls ? httpsOptions(options.tls) : null,
-              retryAfterSeconds: options.retryAfterSeconds,
-              onRefused: options.onConnectionRefused ?? (() => undefined),
-            }),
-        }),
+            (options.listener as EarlyListener).adopt(handler, options.onConnectionRefused ?? (() => undefined)),
+        }
+      : options.connections === undefined
+        ? {}
+        : {
+            serverFactory: (handler: Parameters<typeof createLimitedServer>[0]) =>
+              createLimitedServer(handler, options.connections as ConnectionLimits, {
+                tls: options.tls ? httpsOptions(options.tls) : null,
+                retryAfterSeconds: options.retryAfterSeconds,
+                onRefused: options.onConnectionRefused ?? (() => undefined),
+              }),
+          }),
     clientErrorHandler: answerClientError,
     // A malformed percent-encoding or an over-long parameter, found by the router before any route.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
