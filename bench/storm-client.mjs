@@ -2,7 +2,7 @@
 // full-jitter backoff (base 500 ms, cap 30 s). Herald watchers state the release they hold; etcd
 // watchers resume from the revision they saw. Records when each (re)connection is established.
 // kind "herald" behaves as the Herald SDK does (packages/sdk/src/stream.ts): a 503 watch_deferred
-// is waited out as told (plus up to 0.5 s) without growing the backoff, any other wait honours
+// or starting is waited out as told (plus up to 0.5 s) without growing the backoff, any other wait honours
 // Retry-After and is cut short by a /readyz probe every 2 s (jittered ±50 %) that answers 200.
 // kind "herald-backoff" is the client before that (backoff only, Retry-After ignored).
 import http from 'node:http';
@@ -62,7 +62,11 @@ function open(i, attempt) {
   /** What the server said of a refusal: its code and Retry-After (ms). */
   let refusal;
   const retry = () => {
-    if (sdkLike && refusal?.code === 'watch_deferred' && refusal.retryAfterMs !== undefined) {
+    if (
+      sdkLike &&
+      (refusal?.code === 'watch_deferred' || refusal?.code === 'starting') &&
+      refusal.retryAfterMs !== undefined
+    ) {
       wait(refusal.retryAfterMs + Math.random() * 500, 0, false, () => open(i, attempt));
       return;
     }

@@ -56,16 +56,17 @@ function failsOver(error: Error): boolean {
 }
 
 /**
- * The node is up, admitting other watchers first (a reconnect storm), and said when to come back:
- * the client does, with a little jitter; the wait is not a failed attempt (the backoff stays) and
- * no probe cuts it short (the node is ready; it is pacing).
+ * The node is up and said when to come back: it admits other watchers first (a reconnect storm,
+ * `watch_deferred`) or is still starting (`starting`, its socket bound before the rest). The client
+ * comes back then, with a little jitter; the wait is not a failed attempt (the backoff stays) and
+ * no probe cuts it short (the node's own answer is the better signal).
  */
 function isDeferral(error: Error): error is HeraldClientError & { retryAfterMs: number } {
   return (
     error instanceof HeraldClientError &&
     error.code === 'http_error' &&
     error.status === 503 &&
-    error.serverCode === 'watch_deferred' &&
+    (error.serverCode === 'watch_deferred' || error.serverCode === 'starting') &&
     error.retryAfterMs !== undefined
   );
 }

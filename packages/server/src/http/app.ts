@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ChangeRequestOpened } from '../change-control/change-requests.js';
-import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
-import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import { createRequire } from 'node:module';
+import type { AjvCompiler as AjvCompilerFactory, ValidatorFactory } from '@fastify/ajv-compiler';
+import type { SerializerSelector as SerializerSelectorFactory } from '@fastify/fast-json-stringify-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -104,7 +105,12 @@ function toHeraldError(error: FastifyError): HeraldError {
  * parameters need: they arrive as strings) would also turn a JSON body's `{"name": 7}` into
  * `"7"`. Bodies get an ajv of their own that coerces nothing, so a wrong type is `invalid_request`.
  */
+// The compilers (ajv and fast-json-stringify, some 300 CommonJS files) are required when the first
+// route compiles its schema (lazy-schemas.ts), not when the server starts.
+const require = createRequire(import.meta.url);
+
 const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
+  const { AjvCompiler } = require('@fastify/ajv-compiler') as { AjvCompiler: typeof AjvCompilerFactory };
   const build = AjvCompiler();
   const lenient = build(externalSchemas, options);
   const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<
@@ -173,7 +179,11 @@ export function buildApp(options: AppOptions): HeraldApp {
     schemaController: {
       compilersFactory: {
         buildValidator: lazyValidatorFactory(strictBodyValidator) as ValidatorFactory,
-        buildSerializer: lazySerializerFactory(SerializerSelector()),
+        buildSerializer: lazySerializerFactory((externalSchemas, serializerOptions) =>
+          (
+            require('@fastify/fast-json-stringify-compiler') as { SerializerSelector: typeof SerializerSelectorFactory }
+          ).SerializerSelector()(externalSchemas, serializerOptions as never),
+        ),
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
