@@ -3,7 +3,8 @@
 // watchers resume from the revision they saw. Records when each (re)connection is established.
 // kind "herald" behaves as the Herald SDK does (packages/sdk/src/stream.ts): a 503 watch_deferred
 // or starting is waited out as told (plus up to 0.5 s) without growing the backoff, any other wait honours
-// Retry-After and is cut short by a /readyz probe every 2 s (jittered ±50 %) that answers 200.
+// Retry-After and, when longer than 4 s, is cut short by a /readyz probe every 2 s (jittered ±50 %)
+// that answers 200.
 // kind "herald-backoff" is the client before that (backoff only, Retry-After ignored).
 import http from 'node:http';
 
@@ -40,7 +41,7 @@ function wait(delayMs, notBeforeMs, probe, then) {
     then();
   };
   const timer = setTimeout(go, delayMs);
-  if (!sdkLike || !probe) return;
+  if (!sdkLike || !probe || delayMs <= 2 * probeIntervalMs) return;
   const earliest = now() + notBeforeMs;
   const schedule = () =>
     setTimeout(

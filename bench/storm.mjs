@@ -126,6 +126,7 @@ async function run(kind) {
   await sleep(1000);
   const restartedAt = now();
   const child = await server.start();
+  const readyAfter = now() - restartedAt;
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssKiB(child.pid) || 0)), 200);
   let report;
@@ -155,11 +156,18 @@ async function run(kind) {
   for (const t of times)
     buckets.set(Math.floor((t - restartedAt) / 100), (buckets.get(Math.floor((t - restartedAt) / 100)) ?? 0) + 1);
   const peakRate = Math.max(0, ...buckets.values()) * 10;
+  const perSecond = [];
+  for (const [bucket, count] of buckets)
+    perSecond[Math.floor(bucket / 10)] = (perSecond[Math.floor(bucket / 10)] ?? 0) + count;
+  console.error(
+    `${server.name}: ready after ${readyAfter.toFixed(0)} ms; reconnections per second from the restart: ${Array.from(perSecond, (c) => c ?? 0).join(' ')}`,
+  );
   for (const c of clients) c.send({ type: 'exit' });
   child.kill('SIGKILL');
   await sleep(500);
   return {
     target: server.name,
+    readyAfter,
     t99,
     t100,
     p50: percentile(
@@ -200,6 +208,7 @@ console.log(
     ],
     results.map((r) => [
       r.target,
+      r.readyAfter.toFixed(0),
       r.reconnected,
       r.p50.toFixed(0),
       r.t99.toFixed(0),

@@ -125,7 +125,7 @@ export class WatchStream {
       const sleep = new Sleep(this.#options.clock, delayMs);
       this.#sleep = sleep;
       // A node that said when to come back is up: no probe would tell more.
-      if (!deferred) this.#probeWhileWaiting(sleep, this.#options.endpoints.waitMs());
+      if (!deferred) this.#probeWhileWaiting(sleep, delayMs, this.#options.endpoints.waitMs());
       await sleep.promise;
       this.#sleep = undefined;
       this.#stopRecoveryProbe();
@@ -135,11 +135,14 @@ export class WatchStream {
   /**
    * While the client waits to reconnect, probes the endpoint it will reconnect to (`/readyz`) every
    * jittered probe interval, and ends the wait when it answers ready (and, for a relay, reaches its
-   * own upstream), but not before `notBeforeMs` (a Retry-After it gave). One way of probing:
+   * own upstream), but not before `notBeforeMs` (a Retry-After it gave). Only a wait longer than
+   * two probe intervals is probed: a short one would gain little, and a fleet in a brief
+   * restart's storm would double the requests of the node it waits for. One way of probing:
    * #probeReady, as for failback.
    */
-  #probeWhileWaiting(sleep: Sleep, notBeforeMs: number): void {
-    if (this.#backoff.probeIntervalMs === 0) return;
+  #probeWhileWaiting(sleep: Sleep, delayMs: number, notBeforeMs: number): void {
+    const interval = this.#backoff.probeIntervalMs;
+    if (interval === 0 || delayMs <= 2 * interval) return;
     const clock = this.#options.clock;
     const earliest = clock.now() + notBeforeMs;
     const schedule = (): void => {

@@ -112,7 +112,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxWatchStreams: 18_000,
-  watchAdmissionsPerSecond: 4_000,
+  watchAdmissionsPerSecond: 5_000,
   maxStreamsPerToken: 2_000,
   reportsPerSecondPerToken: 1_000,
   reportBurstPerToken: 10_000,

@@ -154,6 +154,7 @@ export function registerServerCommand(program: Command): void {
         tls: resolved.tls ? httpsOptions(resolved.tls) : null,
         limits: connectionLimitsOf(resolved),
         retryAfterSeconds: 1,
+        watchAdmission: { perSecond: resolved.watchAdmissionsPerSecond, clock: systemClock },
       });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;

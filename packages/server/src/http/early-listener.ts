@@ -1,7 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { HeraldError } from '@herald/core';
+import { HeraldError, type Clock } from '@herald/core';
 import { createLimitedServer, type ConnectionLimits } from './connection-limits.js';
 import { problemContentType, toProblem } from './problem.js';
+import { WatchAdmission } from './watch-admission.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -31,29 +32,38 @@ export interface EarlyListenOptions {
   limits: ConnectionLimits;
   /** Seconds a client is told to wait while the node starts. */
   retryAfterSeconds: number;
+  /**
+   * Watches are told when to come back at the pace the node will admit them (watch-admission.ts):
+   * a fleet reconnecting during a restart comes back spread over the seconds after it, instead of
+   * every second at once while the node is still loading.
+   */
+  watchAdmission?: { perSecond: number; clock: Clock } | undefined;
 }
 
-const starting = (retryAfterSeconds: number): Handler => {
+function starting(options: EarlyListenOptions): Handler {
   const probe = Buffer.from(JSON.stringify({ status: 'starting' }));
   const problem = Buffer.from(
     JSON.stringify(toProblem(new HeraldError('starting', 'the server is starting; retry shortly'), 'starting')),
   );
+  const pacing = options.watchAdmission && new WatchAdmission(options.watchAdmission);
   return (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    const healthy = path === '/healthz';
-    response.writeHead(healthy ? 200 : 503, {
-      'content-type':
-        path === '/healthz' || path === '/readyz' ? 'application/json; charset=utf-8' : problemContentType,
-      'content-length': healthy || path === '/readyz' ? probe.length : problem.length,
-      ...(healthy ? {} : { 'retry-after': String(retryAfterSeconds) }),
+    const isProbe = path === '/healthz' || path === '/readyz';
+    const retryAfter =
+      pacing && path === '/v1/watch' ? (pacing.admit() ?? options.retryAfterSeconds) : options.retryAfterSeconds;
+    const body = isProbe ? probe : problem;
+    response.writeHead(path === '/healthz' ? 200 : 503, {
+      'content-type': isProbe ? 'application/json; charset=utf-8' : problemContentType,
+      'content-length': body.length,
+      ...(path === '/healthz' ? {} : { 'retry-after': String(retryAfter) }),
     });
-    response.end(request.method === 'HEAD' ? undefined : healthy || path === '/readyz' ? probe : problem);
+    response.end(request.method === 'HEAD' ? undefined : body);
   };
-};
+}
 
 /** Binds the node's address now; rejects as `listen` would (EADDRINUSE, EACCES). */
 export async function listenEarly(options: EarlyListenOptions): Promise<EarlyListener> {
-  let current: Handler = starting(options.retryAfterSeconds);
+  let current: Handler = starting(options);
   let refused: () => void = () => undefined;
   const server = createLimitedServer((request, response) => current(request, response), options.limits, {
     tls: options.tls,

@@ -136,6 +136,8 @@ export class Upstream {
     signal: AbortSignal,
   ): Promise<void> {
     const until = this.#clock.now() + ms;
+    // A short wait is slept out (as the SDK does): probing it would gain little.
+    if (backoff.probeIntervalMs === 0 || ms <= 2 * backoff.probeIntervalMs) return sleep(ms);
     while (!signal.aborted) {
       const left = until - this.#clock.now();
       if (left <= 0) return;
