@@ -199,6 +199,7 @@ console.log(
   table(
     [
       'server',
+      'ready after ms',
       'reconnected',
       'p50 ms',
       '99 % live after ms',

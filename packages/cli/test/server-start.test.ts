@@ -114,7 +114,7 @@ void it('answers 503 starting with Retry-After (watch and /readyz) while it star
   while (!text.includes('event: hello')) {
     const chunk = await reader.read();
     assert.equal(chunk.done, false, 'the stream ended before its hello');
-    text += new TextDecoder().decode(chunk.value);
+    text += new TextDecoder().decode(chunk.value as Uint8Array);
   }
   controller.abort();
 });

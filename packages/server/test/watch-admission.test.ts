@@ -85,7 +85,7 @@ void describe('watch admission over real HTTP', () => {
     while (!text.includes('event: hello')) {
       const chunk = await reader.read();
       assert.equal(chunk.done, false, 'the stream ended before its hello');
-      text += new TextDecoder().decode(chunk.value);
+      text += new TextDecoder().decode(chunk.value as Uint8Array);
     }
     return { admitted: true };
   }
