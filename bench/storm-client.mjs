@@ -1,9 +1,17 @@
 // Watchers for bench/storm.mjs that reconnect like real clients: on any end of stream, after a
 // full-jitter backoff (base 500 ms, cap 30 s). Herald watchers state the release they hold; etcd
 // watchers resume from the revision they saw. Records when each (re)connection is established.
+// kind "herald" behaves as the Herald SDK does (packages/sdk/src/stream.ts): a 503 watch_deferred
+// or starting is waited out as told (plus up to 0.5 s) without growing the backoff, any other wait honours
+// Retry-After and, when longer than 4 s, is cut short by a /readyz probe every 2 s (jittered ±50 %)
+// that answers 200.
+// kind "herald-backoff" is the client before that (backoff only, Retry-After ignored).
 import http from 'node:http';
 
-const [kind, url, token, count, key] = process.argv.slice(2);
+const [mode, url, token, count, key] = process.argv.slice(2);
+const kind = mode === 'etcd' ? 'etcd' : 'herald';
+const sdkLike = mode === 'herald';
+const probeIntervalMs = 2000;
 const target = new URL(url);
 const n = Number(count);
 const now = () => performance.timeOrigin + performance.now();
@@ -15,13 +23,57 @@ function backoff(attempt) {
   return Math.random() * Math.min(30_000, 500 * 2 ** attempt);
 }
 
+function probeReady(done) {
+  const request = http.get({ host: target.hostname, port: target.port, path: '/readyz', agent: false }, (response) => {
+    response.resume();
+    done(response.statusCode === 200);
+  });
+  request.on('error', () => done(false));
+}
+
+/** Waits `delayMs`, or (SDK-like) less once a probe, not before `notBeforeMs`, finds the server ready. */
+function wait(delayMs, notBeforeMs, probe, then) {
+  let fired = false;
+  const go = () => {
+    if (fired) return;
+    fired = true;
+    clearTimeout(timer);
+    then();
+  };
+  const timer = setTimeout(go, delayMs);
+  if (!sdkLike || !probe || delayMs <= 2 * probeIntervalMs) return;
+  const earliest = now() + notBeforeMs;
+  const schedule = () =>
+    setTimeout(
+      () => {
+        if (fired) return;
+        probeReady((ready) => (ready ? go() : fired || schedule()));
+      },
+      Math.max((0.5 + Math.random()) * probeIntervalMs, earliest - now()),
+    );
+  schedule();
+}
+
 function open(i, attempt) {
   const onLive = () => {
     live += 1;
     connectedAt.push(now());
     if (live === n) process.send?.({ type: 'ready' });
   };
-  const retry = () => setTimeout(() => open(i, attempt + 1), backoff(attempt));
+  /** What the server said of a refusal: its code and Retry-After (ms). */
+  let refusal;
+  const retry = () => {
+    if (
+      sdkLike &&
+      (refusal?.code === 'watch_deferred' || refusal?.code === 'starting') &&
+      refusal.retryAfterMs !== undefined
+    ) {
+      wait(refusal.retryAfterMs + Math.random() * 500, 0, false, () => open(i, attempt));
+      return;
+    }
+    const retryAfterMs = sdkLike ? (refusal?.retryAfterMs ?? 0) : 0;
+    wait(retryAfterMs + backoff(attempt), retryAfterMs, true, () => open(i, attempt + 1));
+  };
   let body;
   let path;
   const headers = { 'content-type': 'application/json' };
@@ -53,7 +105,19 @@ function open(i, attempt) {
     },
     (response) => {
       if (response.statusCode !== 200) {
-        response.resume();
+        const seconds = Number(response.headers['retry-after']);
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () => {
+          let code;
+          try {
+            code = JSON.parse(text).code;
+          } catch {
+            code = undefined;
+          }
+          refusal = { code, retryAfterMs: Number.isFinite(seconds) ? seconds * 1000 : undefined };
+        });
         return;
       }
       let pending = '';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { checkClientIdentities, type ClientIdentity, type ServerTls } from '@herald/server';
+import { checkClientIdentities, type ClientIdentity, type ServerTls } from '@herald/server/start-path';
 import { CliError } from './output.js';
 
 /** The flags of a listener that serves HTTPS and may ask for client certificates: the server's and the relay's. */

@@ -76,6 +76,8 @@ export const errorCatalogue = {
   deadline_exceeded: { status: 503, title: 'The request did not finish within its deadline' },
   shutting_down: { status: 503, title: 'The server is shutting down' },
   too_many_connections: { status: 503, title: 'The server holds as many connections as allowed' },
+  starting: { status: 503, title: 'The server is starting' },
+  watch_deferred: { status: 503, title: 'The node is admitting other watchers first' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { HeraldError, type Violation } from './errors.js';
 import { checkSchemaBounds, linearRegExp } from './schema-limits.js';
 
@@ -16,14 +16,23 @@ export interface NamespaceSchema {
   prefixes?: Array<{ prefix: string; schema: Record<string, unknown> }>;
 }
 
-// ajv-formats is CommonJS (`module.exports = fn`); its typings describe a namespace.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+// ajv and ajv-formats (about 150 CommonJS files) are required on the first schema compiled, not
+// when @herald/core is imported: most processes that import it (the CLI's `herald get`, a server
+// restarting) compile none before they answer. Synchronous, so compiling stays synchronous.
+const require = createRequire(import.meta.url);
+let ajvModules: { Ajv: typeof Ajv2020; addFormats: (ajv: Ajv2020) => Ajv2020 } | undefined;
 
 function createAjv(): Ajv2020 {
+  ajvModules ??= {
+    Ajv: (require('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 }).Ajv2020,
+    // ajv-formats is CommonJS (`module.exports = fn`, with `default` too); its typings describe a namespace.
+    addFormats: (require('ajv-formats') as { default: (ajv: Ajv2020) => Ajv2020 }).default,
+  };
+  const { Ajv, addFormats } = ajvModules;
   // strict:false because user schemas may carry annotations ajv does not know; no loadSchema, so a
   // remote $ref is a compile error, never a network fetch. Patterns run on RE2 (linear time): a
   // backtracking RegExp on a schema one namespace's admin wrote would block every request.
-  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: true, code: { regExp: linearRegExp } });
+  const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: true, code: { regExp: linearRegExp } });
   addFormats(ajv);
   return ajv;
 }

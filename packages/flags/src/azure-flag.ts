@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import type { Violation } from '@herald/core';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020, ValidateFunction } from 'ajv/dist/2020.js';
 import { azureFlagSchema } from './azure-flag-schema.js';
 import { azureFlagPrefix } from './content-types.js';
 
@@ -12,12 +13,18 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// ajv is required with the first flag checked, not when a server or client imports this package.
+const require = createRequire(import.meta.url);
+
 /** Compiled on first use and kept: one schema, so one validator for the process. */
 export class AzureFlagValidator {
   #validate: ValidateFunction | undefined;
 
   problems(key: string, value: unknown): Violation[] {
-    this.#validate ??= new Ajv2020({ allErrors: true, strict: false }).compile(azureFlagSchema);
+    if (!this.#validate) {
+      const { Ajv2020: Ajv } = require('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 };
+      this.#validate = new Ajv({ allErrors: true, strict: false }).compile(azureFlagSchema);
+    }
     if (!this.#validate(value)) {
       return (this.#validate.errors ?? []).map((error) => ({
         path: error.instancePath,

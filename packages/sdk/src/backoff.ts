@@ -4,6 +4,11 @@
  * delivered its `hello`. When the server shed load with 503 + Retry-After, the client waits at
  * least that long, plus the jittered delay, so that a fleet told "30 s" does not come back in the
  * same millisecond.
+ *
+ * While it waits, the client probes its endpoint's `/readyz` every `probeIntervalMs` (jittered
+ * between half and one and a half times it), and a ready answer ends the wait: a control plane
+ * back after a long outage is not left waiting for backoffs that grew to the cap while it was
+ * down, and a fleet probes at a bounded rate (one cheap GET per client per interval) meanwhile.
  */
 
 export interface BackoffOptions {
@@ -13,17 +18,28 @@ export interface BackoffOptions {
   capMs?: number;
   /** Longest Retry-After honoured, in milliseconds (a bound against a misconfigured server). Default 300,000. */
   maxRetryAfterMs?: number;
+  /**
+   * Milliseconds between readiness probes while waiting to reconnect (jittered ±50 %); a ready
+   * answer ends the wait. Default 2,000; 0 turns probing off.
+   */
+  probeIntervalMs?: number;
   /** A number in [0, 1); Math.random by default. Injected by tests. */
   random?: () => number;
 }
 
-export const defaultBackoff = Object.freeze({ baseMs: 500, capMs: 30_000, maxRetryAfterMs: 300_000 });
+export const defaultBackoff = Object.freeze({
+  baseMs: 500,
+  capMs: 30_000,
+  maxRetryAfterMs: 300_000,
+  probeIntervalMs: 2_000,
+});
 
 export class Backoff {
   readonly #baseMs: number;
   readonly #capMs: number;
   readonly #maxRetryAfterMs: number;
   readonly #random: () => number;
+  readonly probeIntervalMs: number;
   #attempt = 0;
 
   constructor(options: BackoffOptions = {}) {
@@ -31,10 +47,12 @@ export class Backoff {
     this.#capMs = options.capMs ?? defaultBackoff.capMs;
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? defaultBackoff.maxRetryAfterMs;
     this.#random = options.random ?? Math.random;
+    this.probeIntervalMs = options.probeIntervalMs ?? defaultBackoff.probeIntervalMs;
     for (const [name, value] of [
       ['baseMs', this.#baseMs],
       ['capMs', this.#capMs],
       ['maxRetryAfterMs', this.#maxRetryAfterMs],
+      ['probeIntervalMs', this.probeIntervalMs],
     ] as const) {
       if (!Number.isFinite(value) || value < 0) throw new RangeError(`backoff ${name} must be a finite number >= 0`);
     }
@@ -66,6 +84,13 @@ export class Backoff {
     const r = this.#random();
     const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
     return Math.floor(unit * Math.min(this.#capMs, this.#baseMs));
+  }
+
+  /** The delay before the next readiness probe while waiting: random(0.5, 1.5) × probeIntervalMs. */
+  probeDelay(): number {
+    const r = this.#random();
+    const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
+    return Math.floor((0.5 + unit) * this.probeIntervalMs);
   }
 
   reset(): void {

@@ -63,6 +63,8 @@ export type ClientStatus =
   /** The stream failed or ended; `error.code` says how (see HeraldClientError). */
   | { readonly type: 'disconnected'; readonly error: Error }
   | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number }
+  /** While waiting to reconnect, the endpoint answered its readiness probe: the client reconnects now. */
+  | { readonly type: 'upstream-ready'; readonly endpoint: string }
   /** Serving views from the verified cache that the control plane has not confirmed yet. */
   | {
       readonly type: 'stale-cache';

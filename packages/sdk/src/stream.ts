@@ -56,6 +56,22 @@ function failsOver(error: Error): boolean {
 }
 
 /**
+ * The node is up and said when to come back: it admits other watchers first (a reconnect storm,
+ * `watch_deferred`) or is still starting (`starting`, its socket bound before the rest). The client
+ * comes back then, with a little jitter; the wait is not a failed attempt (the backoff stays) and
+ * no probe cuts it short (the node's own answer is the better signal).
+ */
+function isDeferral(error: Error): error is HeraldClientError & { retryAfterMs: number } {
+  return (
+    error instanceof HeraldClientError &&
+    error.code === 'http_error' &&
+    error.status === 503 &&
+    (error.serverCode === 'watch_deferred' || error.serverCode === 'starting') &&
+    error.retryAfterMs !== undefined
+  );
+}
+
+/**
  * The watch stream: opens POST /v1/watch, parses its Server-Sent Events into the protocol's
  * events (core's WatchEvent), hands them to the client, and reconnects with backoff after every
  * failure or end until stopped. It knows nothing of views: the handler decides what an event means.
@@ -77,6 +93,7 @@ export class WatchStream {
   /** Endpoints tried since the last healthy stream: a fresh one is tried at once (within jitter). */
   #tried = new Set<number>([0]);
   #probeTimer: unknown;
+  #recoveryTimer: unknown;
 
   constructor(options: ResolvedOptions, handler: StreamHandler) {
     this.#options = options;
@@ -102,19 +119,61 @@ export class WatchStream {
       this.#stopProbing();
       if (this.#stopped) return;
       this.#handler.status({ type: 'disconnected', error });
-      const delayMs = this.#nextDelay(error);
+      const deferred = isDeferral(error);
+      const delayMs = deferred ? error.retryAfterMs + this.#backoff.jitter() : this.#nextDelay(error);
       this.#handler.status({ type: 'reconnecting', attempt: this.#backoff.attempt, delayMs });
       const sleep = new Sleep(this.#options.clock, delayMs);
       this.#sleep = sleep;
+      // A node that said when to come back is up: no probe would tell more.
+      if (!deferred) this.#probeWhileWaiting(sleep, delayMs, this.#options.endpoints.waitMs());
       await sleep.promise;
       this.#sleep = undefined;
+      this.#stopRecoveryProbe();
     }
+  }
+
+  /**
+   * While the client waits to reconnect, probes the endpoint it will reconnect to (`/readyz`) every
+   * jittered probe interval, and ends the wait when it answers ready (and, for a relay, reaches its
+   * own upstream), but not before `notBeforeMs` (a Retry-After it gave). Only a wait longer than
+   * two probe intervals is probed: a short one would gain little, and a fleet in a brief
+   * restart's storm would double the requests of the node it waits for. One way of probing:
+   * #probeReady, as for failback.
+   */
+  #probeWhileWaiting(sleep: Sleep, delayMs: number, notBeforeMs: number): void {
+    const interval = this.#backoff.probeIntervalMs;
+    if (interval === 0 || delayMs <= 2 * interval) return;
+    const clock = this.#options.clock;
+    const earliest = clock.now() + notBeforeMs;
+    const schedule = (): void => {
+      this.#recoveryTimer = clock.setTimeout(
+        () => {
+          this.#recoveryTimer = undefined;
+          void this.#probeReady(this.#options.endpoints.current).then((ready) => {
+            if (this.#sleep !== sleep || this.#stopped) return;
+            if (ready) {
+              this.#handler.status({ type: 'upstream-ready', endpoint: this.#options.endpoints.current.href });
+              sleep.cancel();
+            } else schedule();
+          });
+        },
+        Math.max(this.#backoff.probeDelay(), earliest - clock.now()),
+      );
+    };
+    schedule();
+  }
+
+  #stopRecoveryProbe(): void {
+    if (this.#recoveryTimer === undefined) return;
+    this.#options.clock.clearTimeout(this.#recoveryTimer);
+    this.#recoveryTimer = undefined;
   }
 
   /** Ends the stream in flight (with `error` as why) and the loop; idempotent. */
   stop(error: Error): void {
     this.#stopped = true;
     this.#stopProbing();
+    this.#stopRecoveryProbe();
     this.#stopStream?.(error);
     this.#sleep?.cancel();
   }
@@ -170,24 +229,28 @@ export class WatchStream {
     this.#probeTimer = undefined;
   }
 
-  /** One readiness probe of each preferred endpoint: ready is a 200 from /readyz from an endpoint that reaches its own upstream. */
+  /** One readiness probe of each preferred endpoint. */
   async #probeOnce(): Promise<void> {
-    const { endpoints, clock } = this.#options;
+    const { endpoints } = this.#options;
     await Promise.all(
-      endpoints.probeTargets().map(async ({ index, url }) => {
-        const controller = new AbortController();
-        const timer = clock.setTimeout(() => controller.abort(), probeTimeoutMs);
-        try {
-          const response = await this.#options.fetch(new URL('readyz', url), { signal: controller.signal });
-          const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
-          endpoints.probed(index, response.status === 200 && body.upstream !== 'unreachable');
-        } catch {
-          endpoints.probed(index, false);
-        } finally {
-          clock.clearTimeout(timer);
-        }
-      }),
+      endpoints.probeTargets().map(async ({ index, url }) => endpoints.probed(index, await this.#probeReady(url))),
     );
+  }
+
+  /** Ready is a 200 from /readyz, from an endpoint that reaches its own upstream (a relay says so). */
+  async #probeReady(url: URL): Promise<boolean> {
+    const { clock } = this.#options;
+    const controller = new AbortController();
+    const timer = clock.setTimeout(() => controller.abort(), probeTimeoutMs);
+    try {
+      const response = await this.#options.fetch(new URL('readyz', url), { signal: controller.signal });
+      const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
+      return response.status === 200 && body.upstream !== 'unreachable';
+    } catch {
+      return false;
+    } finally {
+      clock.clearTimeout(timer);
+    }
   }
 
   /** One stream, from request to end; returns why it ended. Never throws. */

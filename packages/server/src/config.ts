@@ -7,7 +7,7 @@ import { checkClientIdentities, type ClientIdentity } from './http/client-certif
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 import { isLogFormat, type LogFormat } from './http/log-format.js';
-import { checkCorsOrigins } from './http/cors.js';
+import { checkCorsOrigins } from './http/cors-origins.js';
 
 export interface ServerConfig {
   /** Public base URL is derived from the listen address unless given. */
@@ -30,6 +30,12 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** Watch streams one node serves; past it, new ones get 503 + Retry-After. */
   maxWatchStreams: number;
+  /**
+   * Watch streams the node admits per second (a token bucket holding one second's worth); past it,
+   * a watch gets 503 `watch_deferred` with a Retry-After that books it into the earliest second
+   * with room (watch-admission.ts), so a reconnect storm is admitted at the node's own pace.
+   */
+  watchAdmissionsPerSecond: number;
   /**
    * Watch streams one credential (a token's lineage, a client certificate) holds on this node; past
    * it, new ones get 429 `too_many_streams`. An SDK opens one stream, an agent or a relay one per
@@ -121,6 +127,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxWatchStreams: 18_000,
+  watchAdmissionsPerSecond: 5_000,
   maxStreamsPerToken: 2_000,
   reportsPerSecondPerToken: 1_000,
   reportBurstPerToken: 10_000,
@@ -166,6 +173,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
       'requestTimeoutMs',
       'keepAliveTimeoutMs',
       'maxWatchStreams',
+      'watchAdmissionsPerSecond',
       'maxStreamsPerToken',
       'reportsPerSecondPerToken',
       'reportBurstPerToken',

@@ -33,3 +33,5 @@ export type { ProbeResult } from './rollouts/gate-probes.js';
 export { GateChecks } from './rollouts/gate-checks.js';
 export type { ChangeRequestView } from './change-control/change-requests.js';
 export type { ScheduleView } from './change-control/schedules.js';
+export { listenEarly } from './http/early-listener.js';
+export type { EarlyListener, EarlyListenOptions } from './http/early-listener.js';

@@ -22,7 +22,7 @@ export class DeliveryMetrics {
   });
   readonly streamsRefused = new Counter({
     name: 'herald_streams_refused_total',
-    help: 'Watch streams refused: reason "token" (429 too_many_streams, the credential holds maxStreamsPerToken) or "node" (503, the node holds maxWatchStreams)',
+    help: 'Watch streams refused: reason "token" (429 too_many_streams, the credential holds maxStreamsPerToken) "node" (503, the node holds maxWatchStreams) or "admission" (503 watch_deferred, paced by watchAdmissionsPerSecond)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -7,6 +7,7 @@ import { buildApp } from './http/app.js';
 import { StaticUi } from './http/static-ui.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
 import { connectionLimitsOf } from './http/connection-limits.js';
+import type { EarlyListener } from './http/early-listener.js';
 import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
@@ -63,6 +64,11 @@ export interface ServerDependencies {
   leadership?: Leadership;
   /** How this node names itself in /v1/cluster and logs. */
   nodeId?: string;
+  /**
+   * The node's socket, bound before this server was built (listenEarly): `listen()` takes it over
+   * instead of binding; its address, TLS and connection limits are the ones it was made with.
+   */
+  listener?: EarlyListener;
 }
 
 type State = 'built' | 'listening' | 'closing' | 'closed';
@@ -133,6 +139,7 @@ export class HeraldServer {
       tls: this.config.tls,
       ui: this.config.uiDir === null ? null : new StaticUi(this.config.uiDir),
       connections: connectionLimitsOf(this.config),
+      listener: deps.listener,
       onConnectionRefused: () => this.metrics.connectionsRefused.inc(),
       deadline: { ms: this.config.requestDeadlineMs, clock: deps.clock },
     });

@@ -3,26 +3,22 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SecretCipher, systemClock } from '@herald/core';
+// Only the start path statically: the server and the store drivers are imported once the node's
+// socket answers (listenEarly), so a restarting node tells its clients when to come back at once.
 import {
-  checkSecretKey,
-  createServer,
+  connectionLimitsOf,
   defaultServerConfig,
-  ensureBootstrapAdmin,
+  httpsOptions,
   isLogFormat,
+  listenEarly,
   maxWatchWorkers,
+  resolveServerConfig,
   type LogFormat,
-} from '@herald/server';
+  type ServerConfigInput,
+} from '@herald/server/start-path';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
-import {
-  LocalLeadership,
-  migratePostgres,
-  PostgresLeadership,
-  PostgresStore,
-  SqliteStore,
-  type Leadership,
-  type Store,
-} from '@herald/store';
+import type { Leadership, Store } from '@herald/store';
 import {
   corsOption,
   corsOrigins,
@@ -154,6 +150,41 @@ export function registerServerCommand(program: Command): void {
     } else if (flags.ui && existsSync(join(builtUiDir, 'index.html'))) {
       uiDir = builtUiDir;
     }
+    const requestDeadlineMs = parseCount(flags.requestDeadline, '--request-deadline', 3_000, 3_600_000);
+    const config: ServerConfigInput = {
+      host,
+      port,
+      logLevel: flags.logLevel as 'info',
+      logFormat,
+      tls,
+      uiDir,
+      requestDeadlineMs,
+      ...tokenCaps(flags),
+      prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
+      corsOrigins: corsOrigins(flags),
+      watchWorkers,
+    };
+    const resolved = resolveServerConfig(config);
+    let listener;
+    try {
+      listener = await listenEarly({
+        host,
+        port,
+        tls: resolved.tls ? httpsOptions(resolved.tls) : null,
+        limits: connectionLimitsOf(resolved),
+        retryAfterSeconds: 1,
+        watchAdmission: { perSecond: resolved.watchAdmissionsPerSecond, clock: systemClock },
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      throw new CliError(
+        `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
+      );
+    }
+    const [{ checkSecretKey, createServer, ensureBootstrapAdmin }, stores] = await Promise.all([
+      import('@herald/server'),
+      import('@herald/store'),
+    ]);
     const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
     const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
     const dbPath = join(dataDir, 'herald.db');
@@ -163,7 +194,6 @@ export function registerServerCommand(program: Command): void {
     // The data folder holds the store and the secret key: 0700, whatever the umask.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700);
-    const requestDeadlineMs = parseCount(flags.requestDeadline, '--request-deadline', 3_000, 3_600_000);
     if (postgresUrl) {
       const statementTimeoutMs = parseCount(flags.pgStatementTimeout, '--pg-statement-timeout', 100, 3_600_000);
       // The node must answer before the database gives up on a statement, or the client waits for the database.
@@ -172,19 +202,19 @@ export function registerServerCommand(program: Command): void {
           `--request-deadline (${requestDeadlineMs} ms) must be shorter than --pg-statement-timeout (${statementTimeoutMs} ms)`,
           2,
         );
-      store = await PostgresStore.open({
+      store = await stores.PostgresStore.open({
         connectionString: postgresUrl,
         connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
         statementTimeoutMs,
       });
-      leadership = new PostgresLeadership({
+      leadership = new stores.PostgresLeadership({
         connectionString: postgresUrl,
         name: controllerLeadership,
         holder: `${nodeId}:${randomBytes(3).toString('hex')}`,
       });
     } else {
-      store = SqliteStore.open({ path: dbPath });
-      leadership = new LocalLeadership();
+      store = stores.SqliteStore.open({ path: dbPath });
+      leadership = new stores.LocalLeadership();
       storeSize = async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`);
     }
     const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
@@ -196,31 +226,11 @@ export function registerServerCommand(program: Command): void {
       cipher,
       leadership,
       nodeId,
-      config: {
-        host,
-        port,
-        logLevel: flags.logLevel as 'info',
-        logFormat,
-        tls,
-        uiDir,
-        requestDeadlineMs,
-        ...tokenCaps(flags),
-        prometheusUrl: flags.prometheusUrl ?? process.env.HERALD_PROMETHEUS_URL ?? null,
-        corsOrigins: corsOrigins(flags),
-        watchWorkers,
-      },
+      config,
+      listener,
       ...(storeSize ? { storeSize, dataDir } : {}),
     });
-    let url: string;
-    try {
-      url = await server.listen();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      await store.close();
-      throw new CliError(
-        `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
-      );
-    }
+    const url = await server.listen();
     await leadership.start();
     printLine(
       `herald: control plane listening on ${url} (node ${nodeId}, store: ${postgresUrl ? `postgres ${redactUrl(postgresUrl)}` : `sqlite ${dbPath}`})`,
@@ -258,6 +268,7 @@ export function registerServerCommand(program: Command): void {
     .description('create or upgrade the PostgreSQL schema (servers also do it when they start)')
     .requiredOption('--postgres <url>', 'PostgreSQL connection URL')
     .action(async (flags: { postgres: string }) => {
+      const { migratePostgres } = await import('@herald/store');
       const result = await migratePostgres(flags.postgres);
       printLine(
         result.from === result.to

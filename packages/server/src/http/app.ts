@@ -1,16 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { ChangeRequestOpened } from '../change-control/change-requests.js';
-import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
+import { createRequire } from 'node:module';
+import type { AjvCompiler as AjvCompilerFactory, ValidatorFactory } from '@fastify/ajv-compiler';
+import type { SerializerSelector as SerializerSelectorFactory } from '@fastify/fast-json-stringify-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeraldError, type Limits, type TimerClock } from '@herald/core';
 import { parseJsonBody } from './body.js';
-import { answerClientError, createLimitedServer, type ConnectionLimits } from './connection-limits.js';
+import {
+  answerClientError,
+  createLimitedServer,
+  httpsOptions,
+  type ConnectionLimits,
+  type TlsSettings,
+} from './connection-limits.js';
+
+export type { TlsSettings } from './connection-limits.js';
 import { boundRequestNumbers, refuseNonFinite } from './number-bounds.js';
 import type { HeraldApp } from './context.js';
+import type { EarlyListener } from './early-listener.js';
 import { prettyLogDestination, type LogFormat } from './log-format.js';
 import { problemContentType, toProblem } from './problem.js';
+import { lazySerializerFactory, lazyValidatorFactory } from './lazy-schemas.js';
 import { logRequest, noteRefusal } from './request-log.js';
 import { enforceRequestDeadline } from './request-deadline.js';
 import { ChangeRequest, Entry, Namespace, Problem } from './schemas.js';
@@ -34,6 +46,11 @@ export interface AppOptions {
   ui?: StaticUi | null;
   /** Timeouts and the connection cap; Node's defaults (no cap) when absent. */
   connections?: ConnectionLimits;
+  /**
+   * The socket bound before the server was built (early-listener.ts), taken over instead of making
+   * a server; it was made with its own connection limits and TLS, so `connections` is not used.
+   */
+  listener?: EarlyListener | undefined;
   /** Called for each connection refused at the cap (a metric). */
   onConnectionRefused?: () => void;
   /**
@@ -88,7 +105,12 @@ function toHeraldError(error: FastifyError): HeraldError {
  * parameters need: they arrive as strings) would also turn a JSON body's `{"name": 7}` into
  * `"7"`. Bodies get an ajv of their own that coerces nothing, so a wrong type is `invalid_request`.
  */
+// The compilers (ajv and fast-json-stringify, some 300 CommonJS files) are required when the first
+// route compiles its schema (lazy-schemas.ts), not when the server starts.
+const require = createRequire(import.meta.url);
+
 const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
+  const { AjvCompiler } = require('@fastify/ajv-compiler') as { AjvCompiler: typeof AjvCompilerFactory };
   const build = AjvCompiler();
   const lenient = build(externalSchemas, options);
   const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<
@@ -101,45 +123,27 @@ const strictBodyValidator: ValidatorFactory = (externalSchemas, options) => {
     >;
 };
 
-/** How HTTPS is served: a certificate, its key, and the CAs of client certificates when they are asked for. */
-export interface TlsSettings {
-  cert: string | Buffer;
-  key: string | Buffer;
-  clientCa?: string | Buffer | undefined;
-}
-
-function httpsOptions(tls: TlsSettings): object {
-  return {
-    cert: tls.cert,
-    key: tls.key,
-    ...(tls.clientCa === undefined
-      ? {}
-      : {
-          ca: tls.clientCa,
-          requestCert: true,
-          // The handshake does not refuse: a request without a certificate may still carry a token,
-          // and a bad certificate gets a problem+json 401 that says why, not a bare TLS alert.
-          rejectUnauthorized: false,
-        }),
-  };
-}
-
 export function buildApp(options: AppOptions): HeraldApp {
   const destination = options.logStream ?? process.stdout;
   const stream = options.logFormat === 'pretty' ? prettyLogDestination(destination) : options.logStream;
   const app = Fastify({
     // The https server type differs from http's only in TLS; the routes and hooks are the same.
     ...((options.tls ? { https: httpsOptions(options.tls) } : {}) as object),
-    ...(options.connections === undefined
-      ? {}
-      : {
+    ...(options.listener
+      ? {
           serverFactory: (handler: Parameters<typeof createLimitedServer>[0]) =>
-            createLimitedServer(handler, options.connections as ConnectionLimits, {
-              tls: options.tls ? httpsOptions(options.tls) : null,
-              retryAfterSeconds: options.retryAfterSeconds,
-              onRefused: options.onConnectionRefused ?? (() => undefined),
-            }),
-        }),
+            (options.listener as EarlyListener).adopt(handler, options.onConnectionRefused ?? (() => undefined)),
+        }
+      : options.connections === undefined
+        ? {}
+        : {
+            serverFactory: (handler: Parameters<typeof createLimitedServer>[0]) =>
+              createLimitedServer(handler, options.connections as ConnectionLimits, {
+                tls: options.tls ? httpsOptions(options.tls) : null,
+                retryAfterSeconds: options.retryAfterSeconds,
+                onRefused: options.onConnectionRefused ?? (() => undefined),
+              }),
+          }),
     clientErrorHandler: answerClientError,
     // A malformed percent-encoding or an over-long parameter, found by the router before any route.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -171,7 +175,17 @@ export function buildApp(options: AppOptions): HeraldApp {
       // Unknown fields are errors, not silently dropped, and nothing is coerced except query strings.
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },
-    schemaController: { compilersFactory: { buildValidator: strictBodyValidator } },
+    // Compiled on each route's first request, not at start (lazy-schemas.ts): a restart listens sooner.
+    schemaController: {
+      compilersFactory: {
+        buildValidator: lazyValidatorFactory(strictBodyValidator) as ValidatorFactory,
+        buildSerializer: lazySerializerFactory((externalSchemas, serializerOptions) =>
+          (
+            require('@fastify/fast-json-stringify-compiler') as { SerializerSelector: typeof SerializerSelectorFactory }
+          ).SerializerSelector()(externalSchemas, serializerOptions as never),
+        ),
+      },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.removeAllContentTypeParsers();

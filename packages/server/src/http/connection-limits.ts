@@ -21,6 +21,29 @@ export function connectionLimitsOf(config: ConnectionLimits): ConnectionLimits {
   return { maxConnections, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs };
 }
 
+/** How HTTPS is served: a certificate, its key, and the CAs of client certificates when they are asked for. */
+export interface TlsSettings {
+  cert: string | Buffer;
+  key: string | Buffer;
+  clientCa?: string | Buffer | undefined;
+}
+
+export function httpsOptions(tls: TlsSettings): object {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.clientCa === undefined
+      ? {}
+      : {
+          ca: tls.clientCa,
+          requestCert: true,
+          // The handshake does not refuse: a request without a certificate may still carry a token,
+          // and a bad certificate gets a problem+json 401 that says why, not a bare TLS alert.
+          rejectUnauthorized: false,
+        }),
+  };
+}
+
 /** A whole HTTP/1.1 response for a socket no request object exists for; the connection closes after it. */
 export function rawProblem(code: ErrorCode, detail: string, retryAfterSeconds?: number): string {
   const body = JSON.stringify(toProblem(new HeraldError(code, detail), 'connection'));

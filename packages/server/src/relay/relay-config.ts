@@ -11,7 +11,7 @@ import {
   type LogLevel,
   type ServerConfig,
 } from '../config.js';
-import { checkCorsOrigins } from '../http/cors.js';
+import { checkCorsOrigins } from '../http/cors-origins.js';
 
 /** What the watch API of a relay is bounded by: the same settings, and defaults, as the control plane's. */
 type SharedSettings = Pick<

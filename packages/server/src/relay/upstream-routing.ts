@@ -108,7 +108,9 @@ export class UpstreamRouting implements Routing {
           backoff.reset();
         } catch (error) {
           if (signal.aborted) return;
-          await this.#sleep(error instanceof UpstreamRefusal ? this.#refusalRetryMs : backoff.next(), signal);
+          if (error instanceof UpstreamRefusal) await this.#sleep(this.#refusalRetryMs, signal);
+          // A backoff grown during an outage ends once the upstream answers ready again.
+          else await this.#upstream.waitForRecovery(backoff.next(), backoff, (ms) => this.#sleep(ms, signal), signal);
         }
       }
     };

@@ -1,6 +1,6 @@
 import { HeraldError, type Clock, type PublicKeyInfo, type Scope } from '@herald/core';
 import { tlsFetch, type ClientTlsOptions } from '@herald/sdk';
-import { Endpoints, parseEndpointList, readProblem } from '@herald/sdk/internal';
+import { Endpoints, parseEndpointList, readProblem, type Backoff } from '@herald/sdk/internal';
 import type { CollectedReport } from '../delivery/reports.js';
 import type { RelayReceiptInput, RouteDescription } from '../delivery/backend.js';
 
@@ -51,6 +51,7 @@ export class Upstream {
   readonly #onOutage: (event: UpstreamOutage) => void;
   readonly #onMove: (event: UpstreamMove) => void;
   #probing = false;
+  #recoveryProbe: Promise<boolean> | undefined;
   /** This relay's name, appended to the hops of the reports it forwards. */
   readonly #name: string | undefined;
 
@@ -104,17 +105,9 @@ export class Upstream {
     this.#probing = true;
     try {
       await Promise.all(
-        this.#endpoints.probeTargets().map(async ({ index, url }) => {
-          try {
-            const response = await this.#fetch(new URL('readyz', url), {
-              signal: AbortSignal.timeout(this.#timeoutMs),
-            });
-            const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
-            this.#endpoints.probed(index, response.status === 200 && body.upstream !== 'unreachable');
-          } catch {
-            this.#endpoints.probed(index, false);
-          }
-        }),
+        this.#endpoints
+          .probeTargets()
+          .map(async ({ index, url }) => this.#endpoints.probed(index, await this.#probeReady(url))),
       );
       const candidate = this.#endpoints.failbackCandidate();
       if (candidate === undefined) return;
@@ -127,6 +120,45 @@ export class Upstream {
       });
     } finally {
       this.#probing = false;
+    }
+  }
+
+  /**
+   * Waits `ms` (a backoff after a failure), ending early once the upstream in use answers its
+   * readiness probe, probed every `backoff.probeDelay()`: a relay whose loops backed off during a
+   * long outage follows again within a probe interval of the upstream's return. The relay's
+   * loops share one probe in flight, whatever their number.
+   */
+  async waitForRecovery(
+    ms: number,
+    backoff: Backoff,
+    sleep: (ms: number) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const until = this.#clock.now() + ms;
+    // A short wait is slept out (as the SDK does): probing it would gain little.
+    if (backoff.probeIntervalMs === 0 || ms <= 2 * backoff.probeIntervalMs) return sleep(ms);
+    while (!signal.aborted) {
+      const left = until - this.#clock.now();
+      if (left <= 0) return;
+      const step = backoff.probeIntervalMs === 0 ? left : Math.min(left, backoff.probeDelay());
+      await sleep(step);
+      if (signal.aborted || step === left) return;
+      this.#recoveryProbe ??= this.#probeReady(this.#endpoints.current).finally(
+        () => (this.#recoveryProbe = undefined),
+      );
+      if (await this.#recoveryProbe) return;
+    }
+  }
+
+  /** Ready is a 200 from /readyz, from an upstream that reaches its own (a relay says so). */
+  async #probeReady(url: URL): Promise<boolean> {
+    try {
+      const response = await this.#fetch(new URL('readyz', url), { signal: AbortSignal.timeout(this.#timeoutMs) });
+      const body = (await response.json().catch(() => ({}))) as { upstream?: unknown };
+      return response.status === 200 && body.upstream !== 'unreachable';
+    } catch {
+      return false;
     }
   }
 

@@ -10,6 +10,7 @@ import type { StreamAdopter } from '../delivery/workers/watch-workers.js';
 import type { HeraldApp } from '../http/context.js';
 import { ReportRate } from '../http/report-rate.js';
 import { StreamCaps } from '../http/stream-caps.js';
+import { WatchAdmission } from '../http/watch-admission.js';
 import type { DeliveryMetrics } from '../metrics.js';
 import { NamespaceParams } from '../http/schemas.js';
 
@@ -132,6 +133,8 @@ export interface WatchRouteContext {
     | 'heartbeatMs'
     | 'retryAfterSeconds'
   > & {
+    /** Watch streams admitted per second (the control plane's watchAdmissionsPerSecond); no pacing when absent. */
+    watchAdmissionsPerSecond?: number | undefined;
     /** The node's request deadline (the control plane's); long polls get their longest wait on top. */
     requestDeadlineMs?: number | undefined;
   };
@@ -156,6 +159,10 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     maxPerToken: ctx.config.maxStreamsPerToken,
     retryAfterSeconds: ctx.config.retryAfterSeconds,
   });
+  const admission =
+    ctx.config.watchAdmissionsPerSecond === undefined
+      ? undefined
+      : new WatchAdmission({ perSecond: ctx.config.watchAdmissionsPerSecond, clock: ctx.clock });
   const reportRate = new ReportRate({
     perSecond: ctx.config.reportsPerSecondPerToken,
     burst: ctx.config.reportBurstPerToken,
@@ -221,6 +228,16 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     },
     async (request, reply) => {
       const principal = await backend.authenticate(request);
+      // Before any work of attaching: a storm is told when to come back, at the rate the node attaches.
+      const retryAfter = admission?.admit();
+      if (retryAfter !== undefined) {
+        metrics.streamsRefused.inc({ reason: 'admission' });
+        throw new HeraldError(
+          'watch_deferred',
+          `this node admits ${ctx.config.watchAdmissionsPerSecond} watchers a second; come back after Retry-After`,
+          { retryAfter },
+        );
+      }
       const views = await backend.resolveViews(principal, request.body.views);
       if (backend.hub.streamCount >= ctx.config.maxWatchStreams) {
         metrics.streamsRefused.inc({ reason: 'node' });
