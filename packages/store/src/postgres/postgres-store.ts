@@ -55,8 +55,8 @@ export class PostgresStore extends ComposedStore {
   private constructor(db: PostgresDatabase, options: PostgresStoreOptions) {
     const clock = options.clock ?? systemClock;
     const audit = new PostgresAuditChain(db, clock);
-    const context: PostgresContext = { db, audit, clock };
     const feed = new PostgresChangeFeed(db, options.revisionCheckMs ?? 1000, clock);
+    const context: PostgresContext = { db, audit, clock, records: feed.records };
     const commits = new PostgresGroupCommit(context, feed, options.maxChangesPerBatch ?? 10_000);
     super({
       namespaces: postgresNamespaces(context, commits),
