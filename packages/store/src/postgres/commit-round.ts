@@ -50,8 +50,8 @@ import { slot, type NamespaceBasis, type RoundBasis, type RoundBasisMemory } fro
  * ## The basis: from memory first, under locks when it is contended
  *
  * A round is first decided on what this node remembers from its own last round (`round-basis.ts`):
- * with one writing node that is exact, and the round costs one call (BEGIN, the call and COMMIT are
- * sent together, one WAL flush). If the check finds the basis stale (another node or another kind of
+ * with one writing node that is exact, and the round costs three statements (BEGIN, the call,
+ * COMMIT) and one WAL flush. If the check finds the basis stale (another node or another kind of
  * write intervened), nothing is written and the round is decided again on a basis read afresh; if
  * that one is stale too, or if any commit of the round would be refused (a refusal must not rest on
  * a remembered state), the round takes its namespaces' locks first, reads its basis under them, and
@@ -69,8 +69,8 @@ import { slot, type NamespaceBasis, type RoundBasis, type RoundBasisMemory } fro
  *
  * ## A COMMIT whose connection breaks
  *
- * If the connection breaks during COMMIT itself, the transaction's fate is looked up with
- * txid_status() so that a commit that did land is acknowledged rather than reported as failed.
+ * If the connection breaks while the round commits, its fate is looked up (is its first audit
+ * record there?) so that a commit that did land is acknowledged rather than reported as failed.
  */
 
 /** A commit waiting for its round. */
@@ -362,14 +362,14 @@ function prepareWrite(decision: Decision, basis: RoundBasis) {
     records.map((r) => r.hash),
     payload,
   ];
-  return { params, top, releases, after, newest, change, head: previous };
+  return { params, top, releases, after, newest, change, head: previous, first: records[0] as AuditRecord };
 }
 
-const commitRoundCall = `SELECT herald_commit_round(${Array.from({ length: 51 }, (_, i) => `$${i + 1}`).join(', ')}) AS xid`;
+const commitRoundCall = `SELECT herald_commit_round(${Array.from({ length: 51 }, (_, i) => `$${i + 1}`).join(', ')}) AS written`;
 
 /**
- * Writes a decided round: the call and COMMIT (and BEGIN, unless `begun`) sent together. Returns the
- * outcomes, or undefined when the basis proved stale (nothing was written, the transaction is over).
+ * Writes a decided round: the call and COMMIT (after BEGIN, unless `begun`). Returns the outcomes,
+ * or undefined when the basis proved stale (nothing was written, the transaction is over).
  */
 async function writeRound(
   { db, records }: PostgresContext,
@@ -380,32 +380,24 @@ async function writeRound(
   begun: boolean,
 ): Promise<Outcome[] | undefined> {
   const write = prepareWrite(decision, basis);
-  const [begin, call, commit] = await Promise.allSettled([
-    begun ? Promise.resolve() : client.query('BEGIN'),
-    client.query<{ xid: string | null }>(commitRoundCall, write.params),
-    client.query('COMMIT'),
-  ]);
-  if (begin.status === 'rejected') throw begin.reason;
-  if (call.status === 'rejected') {
-    // Rolled back: COMMIT ends a failed transaction with a rollback. HR409: the audit head moved.
-    if ((call.reason as { code?: unknown }).code === 'HR409' && commit.status === 'fulfilled') return undefined;
-    throw call.reason;
+  if (!begun) await client.query('BEGIN');
+  let written: boolean;
+  try {
+    const { rows } = await client.query<{ written: boolean }>(commitRoundCall, write.params);
+    written = rows[0]?.written === true;
+  } catch (error) {
+    if (isConnectionError(error)) throw error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    if ((error as { code?: unknown }).code === 'HR409') return undefined; // the audit head moved
+    throw error;
   }
-  const xid = call.value.rows[0]?.xid ?? null;
-  if (commit.status === 'rejected') {
-    if (xid === null || !isConnectionError(commit.reason)) throw commit.reason;
-    // The connection broke during COMMIT: the transaction may or may not have committed.
-    const status = await transactionStatus(db, xid);
-    if (status === undefined) {
-      throw new HeraldError('unavailable', 'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown', {
-        cause: commit.reason,
-        retryAfter: 1,
-        extensions: { outcome: 'unknown' },
-      });
-    }
-    if (status !== 'committed') throw commit.reason;
+  try {
+    await client.query('COMMIT');
+  } catch (error) {
+    if (!written || !isConnectionError(error)) throw error;
+    await settleOutcome(db, write.first, error);
   }
-  if (xid === null) return undefined;
+  if (!written) return undefined;
 
   memory.committed(write.top, write.head, write.after, write.newest);
   if (write.change) records.apply(write.change);
@@ -422,15 +414,24 @@ async function writeRound(
   return outcomes;
 }
 
-async function transactionStatus(
-  db: PostgresDatabase,
-  xid: string,
-): Promise<'committed' | 'aborted' | 'in progress' | undefined> {
+/**
+ * The connection broke during COMMIT: the round's transaction may or may not have committed. Its first audit record tells (its hash covers the round's content and time): returns
+ * if it is there; throws `error` if another record took its place, `unavailable` with outcome
+ * `unknown` if there is none yet or PostgreSQL cannot be asked.
+ */
+async function settleOutcome(db: PostgresDatabase, first: AuditRecord, error: unknown): Promise<void> {
+  let hash: string | undefined;
   try {
-    const { rows } = await db.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid]);
-    const status = rows[0]?.status;
-    return status === 'committed' || status === 'aborted' || status === 'in progress' ? status : undefined;
+    const { rows } = await db.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = $1', [first.seq]);
+    hash = rows[0]?.hash;
   } catch {
-    return undefined;
+    hash = undefined;
   }
+  if (hash === first.hash) return;
+  if (hash !== undefined) throw error;
+  throw new HeraldError('unavailable', 'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown', {
+    cause: error,
+    retryAfter: 1,
+    extensions: { outcome: 'unknown' },
+  });
 }

@@ -274,9 +274,9 @@ export const postgresMigrations: readonly string[] = [
   `,
   `
   -- Durable commits in one statement (issue 18): the tail of a group-commit round, checked against
-  -- the state the round was decided on (see commit-round.ts). Returns the transaction id, or NULL
-  -- when that state is no longer current (nothing is written then); raises HR409 when the audit head
-  -- moved after the revisions were allocated (the transaction must roll back).
+  -- the state the round was decided on (see commit-round.ts). Returns true, or false when that
+  -- state is no longer current (nothing is written then); raises HR409 when the audit head moved
+  -- after the revisions were allocated (the transaction must roll back).
   CREATE OR REPLACE FUNCTION herald_commit_round(
     lock_class integer, lock_keys integer[],
     ns_name text[], ns_revision bigint[], ns_entry_count bigint[], ns_release_seq bigint[],
@@ -291,7 +291,7 @@ export const postgresMigrations: readonly string[] = [
     a_seq bigint[], a_at bigint[], a_actor text[], a_action text[], a_target text[], a_details text[], a_prev_hash text[],
     a_hash text[],
     change text
-  ) RETURNS text LANGUAGE plpgsql AS $$
+  ) RETURNS boolean LANGUAGE plpgsql AS $$
   DECLARE
     matching integer;
   BEGIN
@@ -303,12 +303,12 @@ export const postgresMigrations: readonly string[] = [
       JOIN namespaces n ON n.name = x.name AND n.revision = x.revision AND n.entry_count = x.entry_count
      WHERE x.release_seq = coalesce((SELECT max(r.seq) FROM releases r WHERE r.namespace = x.name), 0);
     IF matching <> cardinality(ns_name) THEN
-      RETURN NULL;
+      RETURN false;
     END IF;
     -- From here the revision row is locked to the end of the transaction: keep it short.
     UPDATE meta SET value = value + allocated WHERE name = 'revision' AND value = expected_revision;
     IF NOT FOUND THEN
-      RETURN NULL;
+      RETURN false;
     END IF;
     UPDATE audit_head SET seq = a_seq[cardinality(a_seq)], hash = a_hash[cardinality(a_hash)]
      WHERE id = 1 AND seq = head_seq AND hash = head_hash;
@@ -333,7 +333,7 @@ export const postgresMigrations: readonly string[] = [
       SELECT * FROM unnest(a_seq, a_at, a_actor, a_action, a_target, a_details, a_prev_hash, a_hash);
     PERFORM pg_notify('herald_revisions', (expected_revision + allocated)::text);
     PERFORM pg_notify('herald_changes', change);
-    RETURN txid_current()::text;
+    RETURN true;
   END
   $$;
   `,
