@@ -241,6 +241,61 @@ void describe('PostgresStore with two nodes on one database', () => {
     assert.equal((await b.getNamespace(ns))?.revision, result.revision);
   });
 
+  void it("records a node keeps in memory follow the other node's changes", async () => {
+    const ns = fresh();
+    await createNamespaces(a, [ns]);
+    const by = { actor: 'tester', action: 'test', target: ns };
+    // Node B reads (and keeps) the namespace and an absent setting; node A then changes both.
+    assert.equal((await b.getNamespace(ns))?.revision, 0);
+    assert.equal(await b.getSetting(`${ns}.setting`), undefined);
+    const { revision } = await commit(a, ns, [set('k', 'v')]);
+    await eventually(async () => (await b.getNamespace(ns))?.revision === revision, 'node B to see the new revision');
+    assert.equal((await b.getNamespace(ns))?.entryCount, 1);
+    await a.updateNamespace(ns, { description: 'changed on A' }, by);
+    await eventually(async () => (await b.getNamespace(ns))?.description === 'changed on A', 'node B to see the update');
+    await a.putSetting(`${ns}.setting`, 'on', by);
+    await eventually(async () => (await b.getSetting(`${ns}.setting`)) === 'on', 'node B to see the setting');
+    await a.deleteNamespace(ns, { force: true }, by);
+    await eventually(async () => (await b.getNamespace(ns)) === undefined || undefined, 'node B to see the deletion');
+    // And node A's own changes are its own at once.
+    await createNamespaces(a, [ns]);
+    assert.equal((await a.getNamespace(ns))?.revision, 0);
+    const again = await commit(a, ns, [set('k', 'v')]);
+    assert.equal((await a.getNamespace(ns))?.revision, again.revision);
+  });
+
+  void it("a node decides on the current state after the other node's commits, never on what it remembers", async () => {
+    const ns = fresh();
+    await createNamespaces(a, [ns]);
+    const first = await commit(a, ns, [set('k', 'from a')]);
+    const second = await commit(b, ns, [set('k', 'from b')]);
+    // A remembers its own version; a precondition on B's must still hold, one on its own must fail.
+    const stale = await commit(a, ns, [set('k', 'again', { ifRevision: first.revision })]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.equal(codeOf(stale), 'precondition_failed');
+    const fresh2 = await commit(a, ns, [set('k', 'on b', { ifRevision: second.revision })]);
+    assert.equal(fresh2.revision, second.revision + 1);
+    assert.equal((await b.getNamespace(ns))?.entryCount, 1);
+    // Alternating nodes: gap-free revisions, one audit chain.
+    const revisions: number[] = [];
+    for (let i = 0; i < 10; i += 1) revisions.push((await commit(i % 2 === 0 ? b : a, ns, [set(`k${i}`, 'v')])).revision);
+    assert.deepEqual(
+      revisions,
+      Array.from({ length: 10 }, (_, i) => fresh2.revision + i + 1),
+    );
+    const verifier = new AuditChainVerifier();
+    for (let after = 0; ; ) {
+      const page = await b.listAudit({ afterSeq: after, limit: 500 });
+      if (page.length === 0) break;
+      for (const record of page) verifier.add(record);
+      after = page.at(-1)?.seq ?? after;
+    }
+    assert.equal(verifier.result().ok, true);
+    assert.equal((await a.getNamespace(ns))?.entryCount, 11);
+  });
+
   void it("one node's watcher hears the other node's commits", async () => {
     const ns = fresh();
     await createNamespaces(a, [ns]);
