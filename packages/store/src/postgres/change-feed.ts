@@ -35,6 +35,7 @@ export class PostgresChangeFeed {
   #polling = false;
   /** The records this node keeps in memory, kept true by the change channel. */
   readonly records: PostgresRecordCache;
+  readonly #changeListeners = new Set<(change: RecordChange) => void>();
 
   constructor(db: PostgresDatabase, revisionCheckMs: number, clock: TimerClock) {
     this.#db = db;
@@ -47,6 +48,11 @@ export class PostgresChangeFeed {
     const remove = this.#listeners.add(listener);
     this.#startWatching();
     return remove;
+  }
+
+  /** Also tells `listener` of every change announced (by any node, this one included) while the feed listens. */
+  onChange(listener: (change: RecordChange) => void): void {
+    this.#changeListeners.add(listener);
   }
 
   /** Tells the listeners of a revision higher than any they were told (dropped once the store is closed). */
@@ -97,8 +103,10 @@ export class PostgresChangeFeed {
       if (message.channel === revisionChannel) this.deliver(Number(message.payload));
       else if (message.channel === changeChannel) {
         const change = decodeChange(message.payload ?? '');
-        if (change) this.records.apply(change);
-        else this.records.reset();
+        if (change) {
+          this.records.apply(change);
+          for (const listener of this.#changeListeners) listener(change);
+        } else this.records.reset();
       }
     });
     try {

@@ -111,7 +111,7 @@ export async function commitRound(
     if (decision.outcomes.some((outcome) => !outcome.ok)) break;
     const outcomes = await writeRound(context, memory, client, decision, basis, false);
     if (outcomes) return outcomes;
-    memory.stale();
+    memory.stale(basis);
   }
   for (let attempt = 0; attempt < lockedAttempts; attempt += 1) {
     await client.query('BEGIN');
@@ -130,7 +130,7 @@ export async function commitRound(
     }
     const outcomes = await writeRound(context, memory, client, decision, basis, true);
     if (outcomes) return outcomes;
-    memory.stale();
+    memory.stale(basis);
   }
   throw new HeraldError('unavailable', 'the commit round met other writes on every attempt; try again', {
     retryAfter: 1,
@@ -294,18 +294,38 @@ function prepareWrite(decision: Decision, basis: RoundBasis) {
     });
   }
   const touched = [...namespaces].filter(([, ns]) => ns.touched).map(([name]) => name);
-  let change: RecordChange | undefined = {
+  const written = new Map<string, Set<string>>(touched.map((name) => [name, new Set()]));
+  for (const v of versions) written.get(v.namespace)?.add(addressId(v));
+  const announce = (addresses: boolean): RecordChange => ({
     kind: 'commits',
     namespaces: touched.map((name) => {
       const ns = after.get(name) as NamespaceBasis;
       return [name, ns.revision, ns.entryCount];
     }),
-  };
+    round: {
+      from: base,
+      to: top,
+      headBefore: [basis.auditHead.seq, basis.auditHead.hash],
+      head: [previous.seq, previous.hash],
+      namespaces: touched.map((name) => [
+        name,
+        (namespaces.get(name) as NamespaceBasis).revision,
+        (after.get(name) as NamespaceBasis).releaseSeq,
+        addresses ? [...(written.get(name) as Set<string>)] : null,
+      ]),
+    },
+  });
+  // NOTIFY payloads are limited to 8000 bytes: without the addresses, the other nodes read the
+  // namespaces' entries again; without anything, they start their caches afresh.
+  let change: RecordChange | undefined = announce(true);
   let payload = encodeChange(change);
-  // NOTIFY payloads are limited to 8000 bytes; other nodes then start their caches afresh.
-  if (payload.length > 7000) {
-    payload = 'reset';
+  if (Buffer.byteLength(payload) > 7000) {
+    change = announce(false);
+    payload = encodeChange(change);
+  }
+  if (Buffer.byteLength(payload) > 7000) {
     change = undefined;
+    payload = 'reset';
   }
   const checked = [...basis.namespaces];
   const release = [...releases.values()];

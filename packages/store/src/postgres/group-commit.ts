@@ -29,6 +29,10 @@ export class PostgresGroupCommit {
     this.#context = context;
     this.#feed = feed;
     this.#maxChangesPerBatch = maxChangesPerBatch;
+    // Another node's round moves this node's basis along, so its next round need not find it stale.
+    feed.onChange((change) => {
+      if (change.kind === 'commits') this.#basis.observe(change);
+    });
   }
 
   commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult> {

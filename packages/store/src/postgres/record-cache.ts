@@ -1,8 +1,24 @@
 import type { NamespaceRecord } from '../types.js';
 
-/** What a node tells the others (on the change channel) after it changed cached records. */
+/** What a commit round changed, for the other nodes' memory of the commit basis (`round-basis.ts`). */
+export interface RoundChange {
+  /** The revision counter before and after. */
+  from: number;
+  to: number;
+  /** The audit head before and after. */
+  headBefore: [seq: number, hash: string];
+  head: [seq: number, hash: string];
+  /** Per namespace: its revision before, its newest release after, and the addresses written (null: too many to tell). */
+  namespaces: Array<[name: string, from: number, releaseSeq: number, addresses: string[] | null]>;
+}
+
+/** What a node tells the others (on the change channel) after it changed records they keep in memory. */
 export type RecordChange =
-  | { kind: 'commits'; namespaces: Array<[name: string, revision: number, entryCount: number]> }
+  | {
+      kind: 'commits';
+      namespaces: Array<[name: string, revision: number, entryCount: number]>;
+      round?: RoundChange;
+    }
   | { kind: 'namespace'; name: string }
   | { kind: 'setting'; name: string };
 
@@ -110,7 +126,12 @@ export function encodeChange(change: RecordChange): string {
 export function decodeChange(payload: string): RecordChange | undefined {
   try {
     const change = JSON.parse(payload) as RecordChange;
-    if (change.kind === 'commits' && Array.isArray(change.namespaces)) return change;
+    if (
+      change.kind === 'commits' &&
+      Array.isArray(change.namespaces) &&
+      (change.round === undefined || (Number.isInteger(change.round.to) && Array.isArray(change.round.namespaces)))
+    )
+      return change;
     if ((change.kind === 'namespace' || change.kind === 'setting') && typeof change.name === 'string') return change;
   } catch {
     // fall through

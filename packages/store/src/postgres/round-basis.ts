@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { addressId, type EntryVersion } from '@herald/core';
 import { toVersion, type EntryRow } from '../rows.js';
 import { entryColumns } from './entry-reads.js';
+import type { RecordChange } from './record-cache.js';
 
 /** What a namespace's commits are decided on: its row and its newest release. */
 export interface NamespaceBasis {
@@ -94,10 +95,43 @@ export class RoundBasisMemory {
     for (const v of versions) this.#remember(v.namespace, slot(v.namespace, v), v);
   }
 
-  /** The basis proved stale: read it afresh next time (remembered entries are kept while their namespace's revision holds). */
-  stale(): void {
+  /**
+   * The basis proved stale: read it afresh next time (remembered entries are kept while their
+   * namespace's revision holds), unless an announcement moved it along meanwhile.
+   */
+  stale(basis: RoundBasis): void {
+    if (this.#revision !== basis.revision) return;
     this.#revision = undefined;
     this.#auditHead = undefined;
+  }
+
+  /**
+   * Another node's round (or this node's own, announced back): applied only where it continues
+   * exactly what is remembered, so nothing it did not announce can be missed; elsewhere what is
+   * remembered is dropped, to be read again.
+   */
+  observe(change: Extract<RecordChange, { kind: 'commits' }>): void {
+    const round = change.round;
+    if (!round) return;
+    if (this.#revision !== undefined && round.to > this.#revision) {
+      const head = this.#auditHead;
+      const continues =
+        round.from === this.#revision && head?.seq === round.headBefore[0] && head.hash === round.headBefore[1];
+      this.#revision = continues ? round.to : undefined;
+      this.#auditHead = continues ? { seq: round.head[0], hash: round.head[1] } : undefined;
+    }
+    const after = new Map(change.namespaces.map(([name, revision, entryCount]) => [name, { revision, entryCount }]));
+    for (const [name, from, releaseSeq, addresses] of round.namespaces) {
+      const memory = this.#namespaces.get(name);
+      const now = after.get(name);
+      if (!memory || !now || memory.basis.revision >= now.revision) continue;
+      if (memory.basis.revision !== from || addresses === null) {
+        this.#namespaces.delete(name);
+        continue;
+      }
+      memory.basis = { revision: now.revision, entryCount: now.entryCount, releaseSeq };
+      for (const id of addresses) memory.latest.delete(`${name}\u0000${id}`);
+    }
   }
 
   async #readState(client: pg.ClientBase, names: readonly string[]): Promise<void> {
