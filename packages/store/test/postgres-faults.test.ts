@@ -252,7 +252,10 @@ void describe('PostgresStore with two nodes on one database', () => {
     await eventually(async () => (await b.getNamespace(ns))?.revision === revision, 'node B to see the new revision');
     assert.equal((await b.getNamespace(ns))?.entryCount, 1);
     await a.updateNamespace(ns, { description: 'changed on A' }, by);
-    await eventually(async () => (await b.getNamespace(ns))?.description === 'changed on A', 'node B to see the update');
+    await eventually(
+      async () => (await b.getNamespace(ns))?.description === 'changed on A',
+      'node B to see the update',
+    );
     await a.putSetting(`${ns}.setting`, 'on', by);
     await eventually(async () => (await b.getSetting(`${ns}.setting`)) === 'on', 'node B to see the setting');
     // (An empty namespace: deleting one with commits would leave a gap in the store's commits, which
@@ -261,7 +264,10 @@ void describe('PostgresStore with two nodes on one database', () => {
     await createNamespaces(a, [empty]);
     assert.equal((await b.getNamespace(empty))?.name, empty);
     await a.deleteNamespace(empty, { force: false }, by);
-    await eventually(async () => (await b.getNamespace(empty)) === undefined || undefined, 'node B to see the deletion');
+    await eventually(
+      async () => (await b.getNamespace(empty)) === undefined || undefined,
+      'node B to see the deletion',
+    );
     // And a node's own changes are its own at once.
     const again = await commit(b, ns, [set('k2', 'v')]);
     assert.equal((await b.getNamespace(ns))?.revision, again.revision);
@@ -284,13 +290,14 @@ void describe('PostgresStore with two nodes on one database', () => {
     assert.equal((await b.getNamespace(ns))?.entryCount, 1);
     // Alternating nodes: gap-free revisions, one audit chain.
     const revisions: number[] = [];
-    for (let i = 0; i < 10; i += 1) revisions.push((await commit(i % 2 === 0 ? b : a, ns, [set(`k${i}`, 'v')])).revision);
+    for (let i = 0; i < 10; i += 1)
+      revisions.push((await commit(i % 2 === 0 ? b : a, ns, [set(`k${i}`, 'v')])).revision);
     assert.deepEqual(
       revisions,
       Array.from({ length: 10 }, (_, i) => fresh2.revision + i + 1),
     );
     const verifier = new AuditChainVerifier();
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await b.listAudit({ afterSeq: after, limit: 500 });
       if (page.length === 0) break;
       for (const record of page) verifier.add(record);

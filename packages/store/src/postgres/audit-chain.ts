@@ -23,7 +23,7 @@ export class PostgresAuditChain implements AuditStore {
     const { rows } = await client.query<{ seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE',
     );
-    const record = chainAuditRecord(rows[0] as { seq: number; hash: string }, input, this.#clock.now());
+    const record = chainAuditRecord(rows[0], input, this.#clock.now());
     await client.query(
       `WITH a AS (
          INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash)

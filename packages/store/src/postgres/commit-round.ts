@@ -449,9 +449,13 @@ async function settleOutcome(db: PostgresDatabase, first: AuditRecord, error: un
   }
   if (hash === first.hash) return;
   if (hash !== undefined) throw error;
-  throw new HeraldError('unavailable', 'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown', {
-    cause: error,
-    retryAfter: 1,
-    extensions: { outcome: 'unknown' },
-  });
+  throw new HeraldError(
+    'unavailable',
+    'PostgreSQL became unreachable during COMMIT; whether the commit applied is unknown',
+    {
+      cause: error,
+      retryAfter: 1,
+      extensions: { outcome: 'unknown' },
+    },
+  );
 }

@@ -151,7 +151,12 @@ export class RoundBasisMemory {
     const row = rows[0] as (typeof rows)[number];
     this.#revision = Number(row.revision);
     this.#auditHead = { seq: Number(row.seq), hash: row.hash };
-    const found = new Map((row.namespaces ?? []).map(([name, revision, entryCount, releaseSeq]) => [name, { revision, entryCount, releaseSeq }]));
+    const found = new Map(
+      (row.namespaces ?? []).map(([name, revision, entryCount, releaseSeq]) => [
+        name,
+        { revision, entryCount, releaseSeq },
+      ]),
+    );
     for (const name of names) {
       const basis = found.get(name);
       const memory = this.#namespaces.get(name);
@@ -166,7 +171,10 @@ export class RoundBasisMemory {
     }
   }
 
-  async #readEntries(client: pg.ClientBase, addresses: ReadonlyArray<readonly [string, string, string]>): Promise<void> {
+  async #readEntries(
+    client: pg.ClientBase,
+    addresses: ReadonlyArray<readonly [string, string, string]>,
+  ): Promise<void> {
     const { rows } = await client.query<EntryRow>(
       `SELECT ${entryColumns} FROM entry_versions
        WHERE superseded_at IS NULL AND (namespace, key, label) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
