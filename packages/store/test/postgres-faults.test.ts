@@ -107,7 +107,7 @@ class Proxy {
       let linked = true;
       client.on('data', (chunk: Buffer) => {
         const mode = this.onCommit;
-        if (mode !== undefined && chunk.includes(commitMessage)) {
+        if (mode !== undefined && carriesCommit(chunk)) {
           this.onCommit = undefined;
           linked = false;
           if (mode === 'deliver') {
@@ -130,7 +130,7 @@ class Proxy {
   }
 
   /**
-   * Arms a one-shot cut at the next COMMIT a client sends: 'deliver' passes it to the server and
+   * Arms a one-shot cut at the next commit (COMMIT, or a commit round's call) a client sends: 'deliver' passes it to the server and
    * then drops the connection, so the client cannot know the outcome; 'drop' drops it unsent.
    */
   onCommit: 'deliver' | 'drop' | undefined;
@@ -164,6 +164,13 @@ class Proxy {
 
 // A simple-protocol Query message carrying COMMIT, as pg sends it.
 const commitMessage = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 11]), Buffer.from('COMMIT\0')]);
+// A commit round's call, which is the commit when sent alone (its own transaction).
+const commitRoundCall = Buffer.from('SELECT herald_commit_round(');
+
+/** A chunk that carries a commit: COMMIT, or a commit round's call. */
+function carriesCommit(chunk: Buffer): boolean {
+  return chunk.includes(commitMessage) || chunk.includes(commitRoundCall);
+}
 
 const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5]);
 

@@ -50,8 +50,8 @@ import { slot, type NamespaceBasis, type RoundBasis, type RoundBasisMemory } fro
  * ## The basis: from memory first, under locks when it is contended
  *
  * A round is first decided on what this node remembers from its own last round (`round-basis.ts`):
- * with one writing node that is exact, and the round costs three statements (BEGIN, the call,
- * COMMIT) and one WAL flush. If the check finds the basis stale (another node or another kind of
+ * with one writing node that is exact, and the round costs one statement, its own transaction: one
+ * round trip, one WAL flush. If the check finds the basis stale (another node or another kind of
  * write intervened), nothing is written and the round is decided again on a basis read afresh; if
  * that one is stale too, or if any commit of the round would be refused (a refusal must not rest on
  * a remembered state), the round takes its namespaces' locks first, reads its basis under them, and
@@ -67,10 +67,11 @@ import { slot, type NamespaceBasis, type RoundBasis, type RoundBasisMemory } fro
  * known yet, and no client can have read it), so it fails — as it would have serially, unless a
  * client guessed an unannounced revision.
  *
- * ## A COMMIT whose connection breaks
+ * ## A commit whose connection breaks
  *
- * If the connection breaks while the round commits, its fate is looked up (is its first audit
- * record there?) so that a commit that did land is acknowledged rather than reported as failed.
+ * If the connection breaks while the round commits (during the call that is its own transaction, or
+ * during COMMIT), its fate is looked up (is its first audit record there?) so that a commit that did
+ * land is acknowledged rather than reported as failed.
  */
 
 /** A commit waiting for its round. */
@@ -388,7 +389,8 @@ function prepareWrite(decision: Decision, basis: RoundBasis) {
 const commitRoundCall = `SELECT herald_commit_round(${Array.from({ length: 51 }, (_, i) => `$${i + 1}`).join(', ')}) AS written`;
 
 /**
- * Writes a decided round: the call and COMMIT (after BEGIN, unless `begun`). Returns the outcomes,
+ * Writes a decided round. Alone, the call is its own transaction: one round trip, one WAL flush.
+ * After BEGIN (`begun`, under the namespaces' locks) it is followed by COMMIT. Returns the outcomes,
  * or undefined when the basis proved stale (nothing was written, the transaction is over).
  */
 async function writeRound(
@@ -400,22 +402,29 @@ async function writeRound(
   begun: boolean,
 ): Promise<Outcome[] | undefined> {
   const write = prepareWrite(decision, basis);
-  if (!begun) await client.query('BEGIN');
   let written: boolean;
   try {
     const { rows } = await client.query<{ written: boolean }>(commitRoundCall, write.params);
     written = rows[0]?.written === true;
   } catch (error) {
-    if (isConnectionError(error)) throw error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    if ((error as { code?: unknown }).code === 'HR409') return undefined; // the audit head moved
-    throw error;
+    if (isConnectionError(error)) {
+      // Alone, the call was the commit: it may have landed.
+      if (begun) throw error;
+      await settleOutcome(db, write, error);
+      written = true;
+    } else {
+      if (begun) await client.query('ROLLBACK').catch(() => undefined);
+      if ((error as { code?: unknown }).code === 'HR409') return undefined; // the audit head moved
+      throw error;
+    }
   }
-  try {
-    await client.query('COMMIT');
-  } catch (error) {
-    if (!written || !isConnectionError(error)) throw error;
-    await settleOutcome(db, write.first, error);
+  if (begun) {
+    try {
+      await client.query('COMMIT');
+    } catch (error) {
+      if (!written || !isConnectionError(error)) throw error;
+      await settleOutcome(db, write, error);
+    }
   }
   if (!written) return undefined;
 
@@ -435,13 +444,23 @@ async function writeRound(
 }
 
 /**
- * The connection broke during COMMIT: the round's transaction may or may not have committed. Its first audit record tells (its hash covers the round's content and time): returns
- * if it is there; throws `error` if another record took its place, `unavailable` with outcome
- * `unknown` if there is none yet or PostgreSQL cannot be asked.
+ * The connection broke while the round's transaction was committing: it may or may not have
+ * committed. Once no transaction holds the round's namespaces' locks (an in-flight one has then
+ * ended), its first audit record tells (its hash covers the round's content and time): returns if
+ * it is there; throws `error` if another record took its place, `unavailable` with outcome `unknown`
+ * if there is none or PostgreSQL cannot be asked.
  */
-async function settleOutcome(db: PostgresDatabase, first: AuditRecord, error: unknown): Promise<void> {
+async function settleOutcome(
+  db: PostgresDatabase,
+  { params, first }: { params: unknown[]; first: AuditRecord },
+  error: unknown,
+): Promise<void> {
   let hash: string | undefined;
   try {
+    await db.query('SELECT pg_advisory_xact_lock_shared($1::integer, k) FROM unnest($2::integer[]) AS k', [
+      params[0],
+      params[1],
+    ]);
     const { rows } = await db.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = $1', [first.seq]);
     hash = rows[0]?.hash;
   } catch {
