@@ -130,8 +130,9 @@ class Proxy {
   }
 
   /**
-   * Arms a one-shot cut at the next commit (COMMIT, or a commit round's call) a client sends: 'deliver' passes it to the server and
-   * then drops the connection, so the client cannot know the outcome; 'drop' drops it unsent.
+   * Arms a one-shot cut at the next commit (COMMIT, or a commit round's call) a client sends:
+   * 'deliver' passes it to the server and then drops the connection, so the client cannot know the
+   * outcome; 'drop' drops it unsent.
    */
   onCommit: 'deliver' | 'drop' | undefined;
 
