@@ -87,6 +87,8 @@ export type Outcome = { ok: true; result: CommitResult } | { ok: false; error: u
 
 /** Rounds decided on a basis without locks before the round takes its namespaces' locks. */
 const unlockedAttempts = 2;
+/** How long rounds go straight to the namespaces' locks after a round found its basis stale. */
+const contendedMs = 250;
 /** Rounds under the namespaces' locks before giving up (each outdated only by other namespaces' writes). */
 const lockedAttempts = 10;
 
@@ -106,13 +108,16 @@ export async function commitRound(
     for (const c of request.changes) addresses.set(slot(request.namespace, c), [request.namespace, c.key, c.label]);
   const wanted = [...addresses.values()];
 
-  for (let attempt = 0; attempt < unlockedAttempts; attempt += 1) {
+  const contended = memory.contendedUntil > context.clock.now();
+  for (let attempt = 0; attempt < (contended ? 0 : unlockedAttempts); attempt += 1) {
     const basis = await memory.basis(client, names, wanted, attempt > 0);
     const decision = decide(round, basis, context.clock.now());
     if (decision.outcomes.some((outcome) => !outcome.ok)) break;
     const outcomes = await writeRound(context, memory, client, decision, basis, false);
     if (outcomes) return outcomes;
     memory.stale(basis);
+    // Another writer is active: for a while, wait for the locks before deciding rather than after.
+    memory.contendedUntil = context.clock.now() + contendedMs;
   }
   for (let attempt = 0; attempt < lockedAttempts; attempt += 1) {
     await client.query('BEGIN');

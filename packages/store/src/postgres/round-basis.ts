@@ -39,6 +39,8 @@ export class RoundBasisMemory {
   #revision: number | undefined;
   #auditHead: { seq: number; hash: string } | undefined;
   readonly #namespaces = new Map<string, { basis: NamespaceBasis; latest: Map<string, EntryVersion | null> }>();
+  /** Until then (clock time), rounds take their namespaces' locks before deciding (see commit-round.ts). */
+  contendedUntil = 0;
 
   /**
    * The basis for a round that writes `addresses` (namespace, key, label) of `names`: from memory
