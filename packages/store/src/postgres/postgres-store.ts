@@ -40,7 +40,10 @@ export interface PostgresStoreOptions {
  *   unreachable server or a terminated backend, and the pool reconnects when the server is back;
  * - `group-commit.ts` and `commit-round.ts`: commits queued and written together, and the argument
  *   for revisions that are gap-free and never seen out of order by any reader on any node;
- * - `change-feed.ts`: LISTEN/NOTIFY plus a periodic revision check;
+ * - `round-basis.ts`: what a node's next round is decided on, remembered from its last one and
+ *   moved along by the other nodes' announcements;
+ * - `change-feed.ts`: LISTEN/NOTIFY plus a periodic revision check, and the change announcements
+ *   that keep `record-cache.ts` (namespace records and settings in memory) true on every node;
  * - `audit-chain.ts`: one hash chain for every node, appended in each mutation's own transaction;
  * - one part per area of the Store interface; writes to a namespace take its advisory lock
  *   (`namespaces.ts`).
