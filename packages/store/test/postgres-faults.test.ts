@@ -107,7 +107,7 @@ class Proxy {
       let linked = true;
       client.on('data', (chunk: Buffer) => {
         const mode = this.onCommit;
-        if (mode !== undefined && chunk.includes(commitMessage)) {
+        if (mode !== undefined && carriesCommit(chunk)) {
           this.onCommit = undefined;
           linked = false;
           if (mode === 'deliver') {
@@ -130,8 +130,9 @@ class Proxy {
   }
 
   /**
-   * Arms a one-shot cut at the next COMMIT a client sends: 'deliver' passes it to the server and
-   * then drops the connection, so the client cannot know the outcome; 'drop' drops it unsent.
+   * Arms a one-shot cut at the next commit (COMMIT, or a commit round's call) a client sends:
+   * 'deliver' passes it to the server and then drops the connection, so the client cannot know the
+   * outcome; 'drop' drops it unsent.
    */
   onCommit: 'deliver' | 'drop' | undefined;
 
@@ -164,6 +165,13 @@ class Proxy {
 
 // A simple-protocol Query message carrying COMMIT, as pg sends it.
 const commitMessage = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 11]), Buffer.from('COMMIT\0')]);
+// A commit round's call, which is the commit when sent alone (its own transaction).
+const commitRoundCall = Buffer.from('SELECT herald_commit_round(');
+
+/** A chunk that carries a commit: COMMIT, or a commit round's call. */
+function carriesCommit(chunk: Buffer): boolean {
+  return chunk.includes(commitMessage) || chunk.includes(commitRoundCall);
+}
 
 const readyForQuery = Buffer.from([0x5a, 0, 0, 0, 5]);
 
@@ -239,6 +247,72 @@ void describe('PostgresStore with two nodes on one database', () => {
     assert.equal(await b.currentRevision(), result.revision);
     assert.deepEqual(await b.readEntries({ namespace: ns }), result.versions);
     assert.equal((await b.getNamespace(ns))?.revision, result.revision);
+  });
+
+  void it("records a node keeps in memory follow the other node's changes", async () => {
+    const ns = fresh();
+    await createNamespaces(a, [ns]);
+    const by = { actor: 'tester', action: 'test', target: ns };
+    // Node B reads (and keeps) the namespace and an absent setting; node A then changes both.
+    assert.equal((await b.getNamespace(ns))?.revision, 0);
+    assert.equal(await b.getSetting(`${ns}.setting`), undefined);
+    const { revision } = await commit(a, ns, [set('k', 'v')]);
+    await eventually(async () => (await b.getNamespace(ns))?.revision === revision, 'node B to see the new revision');
+    assert.equal((await b.getNamespace(ns))?.entryCount, 1);
+    await a.updateNamespace(ns, { description: 'changed on A' }, by);
+    await eventually(
+      async () => (await b.getNamespace(ns))?.description === 'changed on A',
+      'node B to see the update',
+    );
+    await a.putSetting(`${ns}.setting`, 'on', by);
+    await eventually(async () => (await b.getSetting(`${ns}.setting`)) === 'on', 'node B to see the setting');
+    // (An empty namespace: deleting one with commits would leave a gap in the store's commits, which
+    // a later test checks.)
+    const empty = fresh();
+    await createNamespaces(a, [empty]);
+    assert.equal((await b.getNamespace(empty))?.name, empty);
+    await a.deleteNamespace(empty, { force: false }, by);
+    await eventually(
+      async () => (await b.getNamespace(empty)) === undefined || undefined,
+      'node B to see the deletion',
+    );
+    // And a node's own changes are its own at once.
+    const again = await commit(b, ns, [set('k2', 'v')]);
+    assert.equal((await b.getNamespace(ns))?.revision, again.revision);
+    assert.equal((await b.getNamespace(ns))?.entryCount, 2);
+  });
+
+  void it("a node decides on the current state after the other node's commits, never on what it remembers", async () => {
+    const ns = fresh();
+    await createNamespaces(a, [ns]);
+    const first = await commit(a, ns, [set('k', 'from a')]);
+    const second = await commit(b, ns, [set('k', 'from b')]);
+    // A remembers its own version; a precondition on B's must still hold, one on its own must fail.
+    const stale = await commit(a, ns, [set('k', 'again', { ifRevision: first.revision })]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.equal(codeOf(stale), 'precondition_failed');
+    const fresh2 = await commit(a, ns, [set('k', 'on b', { ifRevision: second.revision })]);
+    assert.equal(fresh2.revision, second.revision + 1);
+    assert.equal((await b.getNamespace(ns))?.entryCount, 1);
+    // Alternating nodes: gap-free revisions, one audit chain.
+    const revisions: number[] = [];
+    for (let i = 0; i < 10; i += 1)
+      revisions.push((await commit(i % 2 === 0 ? b : a, ns, [set(`k${i}`, 'v')])).revision);
+    assert.deepEqual(
+      revisions,
+      Array.from({ length: 10 }, (_, i) => fresh2.revision + i + 1),
+    );
+    const verifier = new AuditChainVerifier();
+    for (let after = 0; ;) {
+      const page = await b.listAudit({ afterSeq: after, limit: 500 });
+      if (page.length === 0) break;
+      for (const record of page) verifier.add(record);
+      after = page.at(-1)?.seq ?? after;
+    }
+    assert.equal(verifier.result().ok, true);
+    assert.equal((await a.getNamespace(ns))?.entryCount, 11);
   });
 
   void it("one node's watcher hears the other node's commits", async () => {

@@ -2,7 +2,6 @@ import type pg from 'pg';
 import { chainAuditRecord, type AuditInput, type AuditRecord, type Clock } from '@herald/core';
 import { toAudit, type AuditRow } from '../rows.js';
 import type { AuditStore } from '../types.js';
-import { revisionChannel } from './change-feed.js';
 import type { PostgresDatabase } from './database.js';
 
 /** The hash-chained audit log in PostgreSQL, one chain for every node on the database. */
@@ -16,52 +15,33 @@ export class PostgresAuditChain implements AuditStore {
   }
 
   /**
-   * Appends records to the audit chain inside the caller's transaction. The head row's lock makes
-   * appends from every node one chain; it is held to the end of the transaction. With `revision`,
-   * the newest revision is also announced to every node's watchers (delivered at COMMIT), in the
-   * same statement to spare the commit's tail a round trip.
+   * Appends a record to the audit chain inside the caller's transaction. The head row's lock makes
+   * appends from every node one chain; it is held to the end of the transaction. (Commit rounds
+   * append theirs in `herald_commit_round`, see commit-round.ts.)
    */
-  async appendIn(client: pg.ClientBase, input: AuditInput): Promise<AuditRecord>;
-  async appendIn(client: pg.ClientBase, inputs: AuditInput[], revision: number): Promise<AuditRecord[]>;
-  async appendIn(
-    client: pg.ClientBase,
-    inputs: AuditInput | AuditInput[],
-    revision?: number,
-  ): Promise<AuditRecord | AuditRecord[]> {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
+  async appendIn(client: pg.ClientBase, input: AuditInput): Promise<AuditRecord> {
     const { rows } = await client.query<{ seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE',
     );
-    let previous = rows[0] as { seq: number; hash: string };
-    const now = this.#clock.now();
-    const records = list.map((input) => {
-      const record = chainAuditRecord(previous, input, now);
-      previous = record;
-      return record;
-    });
+    const record = chainAuditRecord(rows[0], input, this.#clock.now());
     await client.query(
       `WITH a AS (
          INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-       ), h AS (
-         UPDATE audit_head SET seq = $9, hash = $10 WHERE id = 1
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        )
-       SELECT CASE WHEN $11::bigint IS NULL THEN NULL ELSE pg_notify('${revisionChannel}', $11::text) END`,
+       UPDATE audit_head SET seq = $1, hash = $8 WHERE id = 1`,
       [
-        records.map((r) => r.seq),
-        records.map((r) => r.at),
-        records.map((r) => r.actor),
-        records.map((r) => r.action),
-        records.map((r) => r.target),
-        records.map((r) => JSON.stringify(r.details)),
-        records.map((r) => r.prevHash),
-        records.map((r) => r.hash),
-        previous.seq,
-        previous.hash,
-        revision ?? null,
+        record.seq,
+        record.at,
+        record.actor,
+        record.action,
+        record.target,
+        JSON.stringify(record.details),
+        record.prevHash,
+        record.hash,
       ],
     );
-    return Array.isArray(inputs) ? records : (records[0] as AuditRecord);
+    return record;
   }
 
   async appendAudit(input: AuditInput): Promise<AuditRecord> {

@@ -4,12 +4,17 @@ import { storeClosed } from '../rules.js';
 import type { PostgresAuditChain } from './audit-chain.js';
 import { clientConfig, defaultTimeouts, isConnectionError, toStoreError, type PostgresTimeouts } from './connection.js';
 import { applyPostgresMigrations } from './migrations.js';
+import type { PostgresRecordCache } from './record-cache.js';
 
-/** What every part of the PostgreSQL store works with: the database, the audit chain it appends to, the clock. */
+/**
+ * What every part of the PostgreSQL store works with: the database, the audit chain it appends to,
+ * the clock, and the records kept in memory.
+ */
 export interface PostgresContext {
   db: PostgresDatabase;
   audit: PostgresAuditChain;
   clock: Clock;
+  records: PostgresRecordCache;
 }
 
 export interface PostgresDatabaseOptions {

@@ -5,6 +5,7 @@ import type { PostgresChangeFeed } from './change-feed.js';
 import { commitRound, type Outcome, type PendingCommit } from './commit-round.js';
 import { isConnectionError, toStoreError } from './connection.js';
 import type { PostgresContext } from './database.js';
+import { RoundBasisMemory } from './round-basis.js';
 
 /**
  * The queue of commits in PostgreSQL. Because revisions serialise commit tails across the whole
@@ -18,6 +19,8 @@ export class PostgresGroupCommit {
   readonly #context: PostgresContext;
   readonly #feed: PostgresChangeFeed;
   readonly #maxChangesPerBatch: number;
+  /** What this node's last round was decided on and wrote: the next one's basis while it holds. */
+  readonly #basis = new RoundBasisMemory();
   #queue: PendingCommit[] = [];
   #draining: Promise<void> | undefined;
   #drainScheduled = false;
@@ -26,6 +29,10 @@ export class PostgresGroupCommit {
     this.#context = context;
     this.#feed = feed;
     this.#maxChangesPerBatch = maxChangesPerBatch;
+    // Another node's round moves this node's basis along, so its next round need not find it stale.
+    feed.onChange((change) => {
+      if (change.kind === 'commits') this.#basis.observe(change);
+    });
   }
 
   commit(request: CommitRequest, audit: AuditInput, limits: { maxEntriesPerNamespace: number }): Promise<CommitResult> {
@@ -98,7 +105,7 @@ export class PostgresGroupCommit {
   async #runRound(round: PendingCommit[]): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await this.#context.db.withClient((client) => commitRound(this.#context, client, round));
+      outcomes = await this.#context.db.withClient((client) => commitRound(this.#context, this.#basis, client, round));
     } catch (error) {
       if (round.length > 1 && !(error instanceof HeraldError) && !isConnectionError(error)) {
         // Nothing was written; find the commit that broke the round by trying each on its own.

@@ -272,6 +272,71 @@ export const postgresMigrations: readonly string[] = [
   CREATE INDEX control_records_by_namespace ON control_records (kind, namespace, created_at);
   CREATE INDEX control_records_by_due ON control_records (kind, state, due_at);
   `,
+  `
+  -- Durable commits in one statement (issue 18): the tail of a group-commit round, checked against
+  -- the state the round was decided on (see commit-round.ts). Returns true, or false when that
+  -- state is no longer current (nothing is written then); raises HR409 when the audit head moved
+  -- after the revisions were allocated (the transaction must roll back).
+  CREATE OR REPLACE FUNCTION herald_commit_round(
+    lock_class integer, lock_keys integer[],
+    ns_name text[], ns_revision bigint[], ns_entry_count bigint[], ns_release_seq bigint[],
+    ns_new_revision bigint[], ns_new_entry_count bigint[],
+    expected_revision bigint, allocated integer, head_seq bigint, head_hash text,
+    r_namespace text[], r_seq bigint[], r_revision bigint[], r_kind text[], r_author text[], r_note text[], r_created_at bigint[],
+    s_namespace text[], s_key text[], s_label text[], s_revision bigint[],
+    v_namespace text[], v_key text[], v_label text[], v_revision bigint[], v_superseded_at bigint[], v_value bytea[],
+    v_content_type text[], v_tags text[], v_locked boolean[], v_secret boolean[], v_deleted boolean[], v_author text[],
+    v_created_at bigint[],
+    c_revision bigint[], c_namespace text[], c_author text[], c_message text[], c_created_at bigint[], c_changes text[],
+    a_seq bigint[], a_at bigint[], a_actor text[], a_action text[], a_target text[], a_details text[], a_prev_hash text[],
+    a_hash text[],
+    change text
+  ) RETURNS boolean LANGUAGE plpgsql AS $$
+  DECLARE
+    matching integer;
+  BEGIN
+    -- The namespaces' locks, in key order (as lockNamespaces takes them): under them no other
+    -- writer can change what is checked next until this transaction ends.
+    PERFORM pg_advisory_xact_lock(lock_class, k) FROM unnest(lock_keys) AS k;
+    SELECT count(*) INTO matching
+      FROM unnest(ns_name, ns_revision, ns_entry_count, ns_release_seq) AS x(name, revision, entry_count, release_seq)
+      JOIN namespaces n ON n.name = x.name AND n.revision = x.revision AND n.entry_count = x.entry_count
+     WHERE x.release_seq = coalesce((SELECT max(r.seq) FROM releases r WHERE r.namespace = x.name), 0);
+    IF matching <> cardinality(ns_name) THEN
+      RETURN false;
+    END IF;
+    -- From here the revision row is locked to the end of the transaction: keep it short.
+    UPDATE meta SET value = value + allocated WHERE name = 'revision' AND value = expected_revision;
+    IF NOT FOUND THEN
+      RETURN false;
+    END IF;
+    UPDATE audit_head SET seq = a_seq[cardinality(a_seq)], hash = a_hash[cardinality(a_hash)]
+     WHERE id = 1 AND seq = head_seq AND hash = head_hash;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'the audit head moved' USING ERRCODE = 'HR409';
+    END IF;
+    INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at)
+      SELECT * FROM unnest(r_namespace, r_seq, r_revision, r_kind, r_author, r_note, r_created_at);
+    UPDATE entry_versions e SET superseded_at = s.revision
+      FROM unnest(s_namespace, s_key, s_label, s_revision) AS s(namespace, key, label, revision)
+     WHERE e.namespace = s.namespace AND e.key = s.key AND e.label = s.label AND e.superseded_at IS NULL;
+    INSERT INTO entry_versions (namespace, key, label, revision, superseded_at, value, content_type, tags, locked, secret,
+                                deleted, author, created_at)
+      SELECT * FROM unnest(v_namespace, v_key, v_label, v_revision, v_superseded_at, v_value, v_content_type, v_tags,
+                           v_locked, v_secret, v_deleted, v_author, v_created_at);
+    INSERT INTO commits (revision, namespace, author, message, created_at, changes)
+      SELECT * FROM unnest(c_revision, c_namespace, c_author, c_message, c_created_at, c_changes);
+    UPDATE namespaces n SET revision = u.revision, entry_count = u.entry_count
+      FROM unnest(ns_name, ns_new_revision, ns_new_entry_count) AS u(name, revision, entry_count)
+     WHERE n.name = u.name;
+    INSERT INTO audit (seq, at, actor, action, target, details, prev_hash, hash)
+      SELECT * FROM unnest(a_seq, a_at, a_actor, a_action, a_target, a_details, a_prev_hash, a_hash);
+    PERFORM pg_notify('herald_revisions', (expected_revision + allocated)::text);
+    PERFORM pg_notify('herald_changes', change);
+    RETURN true;
+  END
+  $$;
+  `,
 ];
 
 const migrationLock = advisoryKey64('herald:schema-migrations');

@@ -5,15 +5,16 @@ import { namespaceJson, toNamespace, type NamespaceRow } from '../rows.js';
 import { checkNamespaceDeletable, namespaceExists, namespaceNotFound } from '../rules.js';
 import type { NamespaceRecord } from '../types.js';
 import { advisoryKey32 } from './connection.js';
+import { announceChange } from './change-feed.js';
 import type { PostgresContext } from './database.js';
 import type { PostgresGroupCommit } from './group-commit.js';
 
 /** Advisory-lock class (first key of the two-key form) under which writes lock their namespace. */
-const namespaceLockClass = 0x48524c44; // "HRLD"
+export const namespaceLockClass = 0x48524c44; // "HRLD"
 
 /** Namespaces in PostgreSQL: their records, deleting one with everything it owns, and the lock that orders writes to one. */
 export function postgresNamespaces(context: PostgresContext, commits: PostgresGroupCommit): StoreParts['namespaces'] {
-  const { db, clock } = context;
+  const { db, clock, records } = context;
   return {
     async createNamespace(input, audit) {
       return db.transaction(async (client) => {
@@ -30,10 +31,12 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
     },
 
     async getNamespace(name) {
-      return db.read(async (pool) => {
-        const { rows } = await pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name = $1', [name]);
-        return rows[0] && toNamespace(rows[0]);
-      });
+      return records.namespace(name, () =>
+        db.read(async (pool) => {
+          const { rows } = await pool.query<NamespaceRow>('SELECT * FROM namespaces WHERE name = $1', [name]);
+          return rows[0] && toNamespace(rows[0]);
+        }),
+      );
     },
 
     async listNamespaces(query) {
@@ -47,7 +50,7 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
     },
 
     async updateNamespace(name, patch, audit) {
-      return db.transaction(async (client) => {
+      const updated = await db.transaction(async (client) => {
         await lockNamespaces(client, [name]);
         const existing = await requireNamespace(client, name);
         const { rows } = await client.query<NamespaceRow>(
@@ -59,9 +62,12 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
             name,
           ],
         );
+        await announceChange(client, { kind: 'namespace', name });
         await context.audit.appendIn(client, audit);
         return toNamespace(rows[0] as NamespaceRow);
       });
+      records.apply({ kind: 'namespace', name });
+      return updated;
     },
 
     async deleteNamespace(name, options, audit) {
@@ -72,8 +78,10 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
         checkNamespaceDeletable(await requireNamespace(client, name), options.force);
         for (const [table, column] of namespaceTables)
           await client.query(`DELETE FROM ${table} WHERE ${column} = $1`, [name]);
+        await announceChange(client, { kind: 'namespace', name });
         await context.audit.appendIn(client, audit);
       });
+      records.apply({ kind: 'namespace', name });
     },
   };
 }
@@ -83,11 +91,16 @@ export function postgresNamespaces(context: PostgresContext, commits: PostgresGr
  * share namespaces cannot deadlock. Released at COMMIT or ROLLBACK.
  */
 export async function lockNamespaces(client: pg.ClientBase, names: readonly string[]): Promise<void> {
-  const keys = [...new Set(names.map((name) => advisoryKey32(`namespace:${name}`)))].sort((a, b) => a - b);
+  const keys = namespaceLockKeys(names);
   await client.query('SELECT pg_advisory_xact_lock($1::integer, k) FROM unnest($2::integer[]) AS k', [
     namespaceLockClass,
     keys,
   ]);
+}
+
+/** The advisory-lock keys (under `namespaceLockClass`) of namespaces, in the order they are taken. */
+export function namespaceLockKeys(names: readonly string[]): number[] {
+  return [...new Set(names.map((name) => advisoryKey32(`namespace:${name}`)))].sort((a, b) => a - b);
 }
 
 /** The namespace, or `namespace_not_found`. */

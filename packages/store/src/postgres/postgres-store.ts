@@ -40,7 +40,10 @@ export interface PostgresStoreOptions {
  *   unreachable server or a terminated backend, and the pool reconnects when the server is back;
  * - `group-commit.ts` and `commit-round.ts`: commits queued and written together, and the argument
  *   for revisions that are gap-free and never seen out of order by any reader on any node;
- * - `change-feed.ts`: LISTEN/NOTIFY plus a periodic revision check;
+ * - `round-basis.ts`: what a node's next round is decided on, remembered from its last one and
+ *   moved along by the other nodes' announcements;
+ * - `change-feed.ts`: LISTEN/NOTIFY plus a periodic revision check, and the change announcements
+ *   that keep `record-cache.ts` (namespace records and settings in memory) true on every node;
  * - `audit-chain.ts`: one hash chain for every node, appended in each mutation's own transaction;
  * - one part per area of the Store interface; writes to a namespace take its advisory lock
  *   (`namespaces.ts`).
@@ -55,8 +58,8 @@ export class PostgresStore extends ComposedStore {
   private constructor(db: PostgresDatabase, options: PostgresStoreOptions) {
     const clock = options.clock ?? systemClock;
     const audit = new PostgresAuditChain(db, clock);
-    const context: PostgresContext = { db, audit, clock };
     const feed = new PostgresChangeFeed(db, options.revisionCheckMs ?? 1000, clock);
+    const context: PostgresContext = { db, audit, clock, records: feed.records };
     const commits = new PostgresGroupCommit(context, feed, options.maxChangesPerBatch ?? 10_000);
     super({
       namespaces: postgresNamespaces(context, commits),
