@@ -144,7 +144,16 @@ console.log(
 );
 console.log(
   table(
-    ['store', '1 writer /s', 'p50 ms', 'p99 ms', `${writers} writers /s`, 'p50 ms', 'p99 ms', `vs etcd (1 / ${writers})`],
+    [
+      'store',
+      '1 writer /s',
+      'p50 ms',
+      'p99 ms',
+      `${writers} writers /s`,
+      'p50 ms',
+      'p99 ms',
+      `vs etcd (1 / ${writers})`,
+    ],
     results.map((r) => [
       names[r.target],
       r.sequential.perSecond,
