@@ -29,8 +29,8 @@ type Outcome = { ok: true; result: CommitResult } | { ok: false; error: unknown 
 /**
  * How long a batch waits, at most, for as many commits as the last one held. One durable COMMIT
  * blocks the event loop for the fsync (0.25 ms on a quiet disk, several on a busy one): with 16
- * writers, flushing at the first turn of the event loop wrote batches of 5 on average (a fifth of
- * them single commits) while the others were still being parsed; waiting for them makes one fsync
+ * writers, flushing at the first turn of the event loop wrote batches of 6 on average (one in
+ * eight a single commit) while the others were still being parsed; waiting for them makes one fsync
  * serve the whole group, and the event loop parses them meanwhile.
  */
 const gatherMs = 1;
