@@ -1,14 +1,19 @@
 // Durable commits per second: one writer, then 16 concurrent writers, 1 KiB JSON values, over
 // HTTP from this process. Herald on SQLite, on PostgreSQL (one node, and two nodes sharing the
 // load), and etcd (v3 JSON gateway, fdatasync per batch), in the same run.
-//   node bench/commits.mjs [--count N] [--targets sqlite,postgres,postgres2,etcd] [--json FILE]
+//   node bench/commits.mjs [--count N] [--writers N] [--targets sqlite,postgres,postgres2,etcd] [--json FILE]
+//     [--profile DIR]
+// --writers N: the concurrent run's writers (16 by default). --profile DIR: the SQLite Herald server
+// runs with --cpu-prof and stops with SIGINT, so its profile is written there.
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
 
 const count = Number(option('count', '2000'));
 const targets = option('targets', 'sqlite,postgres,postgres2,etcd').split(',');
+const writers = Number(option('writers', '16'));
 const jsonOut = option('json', undefined);
+const profileDir = option('profile', undefined);
 const pgAdminUrl = process.env.HERALD_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const value = { payload: 'x'.repeat(1000) };
 
@@ -91,8 +96,14 @@ try {
     let write;
     let cleanup = async () => {};
     if (target === 'sqlite') {
-      const herald = await startHerald();
+      const herald = await startHerald([], {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
       write = await heraldWriter([herald.url]);
+      if (profileDir)
+        cleanup = async () => {
+          const exited = new Promise((resolve) => herald.child.once('exit', resolve));
+          herald.child.kill('SIGINT');
+          await exited;
+        };
     } else if (target === 'postgres' || target === 'postgres2') {
       const db = await freshDatabase();
       const nodes = [await startHerald(['--postgres', db.url])];
@@ -111,9 +122,9 @@ try {
       throw new Error(`unknown target ${target}`);
     }
     const sequential = await measure(write, 1, count);
-    const concurrent = await measure(write, 16, count * 2);
+    const concurrent = await measure(write, writers, count * 2);
     results.push({ target, sequential, concurrent });
-    console.error(`${target}: ${sequential.perSecond}/s sequential, ${concurrent.perSecond}/s with 16 writers`);
+    console.error(`${target}: ${sequential.perSecond}/s sequential, ${concurrent.perSecond}/s with ${writers} writers`);
     await cleanup();
   }
 } finally {
@@ -129,11 +140,20 @@ const names = {
 const etcdResult = results.find((r) => r.target === 'etcd');
 const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}×` : '—');
 console.log(
-  `\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with 16 writers.\n`,
+  `\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with ${writers} writers.\n`,
 );
 console.log(
   table(
-    ['store', '1 writer /s', 'p50 ms', 'p99 ms', '16 writers /s', 'p50 ms', 'p99 ms', 'vs etcd (1 / 16)'],
+    [
+      'store',
+      '1 writer /s',
+      'p50 ms',
+      'p99 ms',
+      `${writers} writers /s`,
+      'p50 ms',
+      'p99 ms',
+      `vs etcd (1 / ${writers})`,
+    ],
     results.map((r) => [
       names[r.target],
       r.sequential.perSecond,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { ChangeRequestOpened } from '../change-control/change-requests.js';
 import { createRequire } from 'node:module';
 import type { AjvCompiler as AjvCompilerFactory, ValidatorFactory } from '@fastify/ajv-compiler';
@@ -58,6 +58,21 @@ export interface AppOptions {
    * `deadline_exceeded` (request-deadline.ts). A route may set its own in `config.deadlineMs`.
    */
   deadline?: { ms: number; clock: TimerClock };
+}
+
+/**
+ * A request id: 6 random bytes in hex, as before, but taken from a pool filled 4 KiB at a time:
+ * one call into the system's random source per request was a measurable part of a small commit.
+ */
+const idPool = Buffer.alloc(4096);
+let idOffset = idPool.length;
+function requestId(): string {
+  if (idOffset + 6 > idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  idOffset += 6;
+  return `req-${idPool.toString('hex', idOffset - 6, idOffset)}`;
 }
 
 /** Maps fastify's own errors onto Herald codes, so every error a client sees has a stable code. */
@@ -161,7 +176,7 @@ export function buildApp(options: AppOptions): HeraldApp {
     },
     bodyLimit: options.limits.maxBodyBytes,
 
-    genReqId: () => `req-${randomBytes(6).toString('hex')}`,
+    genReqId: requestId,
     // fastify's own request lines ("incoming request", "request completed") are replaced by one
     // line per request at a level that fits it (request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),

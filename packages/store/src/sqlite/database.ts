@@ -73,9 +73,12 @@ export class SqliteDatabase {
     return this.#db.transaction(work).immediate();
   }
 
-  /** Runs transaction-control SQL (the group commit's BEGIN, SAVEPOINT, COMMIT). */
+  /**
+   * Runs one transaction-control statement (the group commit's BEGIN, SAVEPOINT, COMMIT), prepared
+   * once like the others: `exec` would parse it again at every commit.
+   */
   exec(sql: string): void {
-    this.#db.exec(sql);
+    this.prepare(sql).run();
   }
 
   get inTransaction(): boolean {
