@@ -363,10 +363,15 @@ void describe('listings for people', () => {
     });
     ok(await herald(['set', ns, 'bad', 'true']));
     ok(await herald(['release', ns]));
-    await eventually(async () => (await fleetJson()).every((i) => i.status === 'rejected'), {
-      timeoutMs: 30_000,
-      message: 'rejects reported',
-    });
+    // Both releases of the bad content (the commit's own and `herald release`) are rejected; wait
+    // until every instance has reported the newer one, so the listing has one line for all four.
+    await eventually(
+      async () => {
+        const items = await fleetJson();
+        return items.every((i) => i.status === 'rejected') && new Set(items.map((i) => i.seq)).size === 1;
+      },
+      { timeoutMs: 30_000, message: 'rejects of the newest release reported' },
+    );
     const fleet = ok(await herald(['fleet', ns]));
     assert.match(fleet, /^4 instances report on fleeted$/mu);
     assert.match(fleet, /^rejected by 4:$/mu);
