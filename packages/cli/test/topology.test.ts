@@ -325,7 +325,14 @@ void test(
     assert.deepEqual([held.west, held.east, held.north], [perRegion, perRegion, 0], JSON.stringify(held));
     figures.push(`north partitioned in its wave: paused, "${status.reason}"`);
 
+    // Healed, north's instances get the release of their (paused) wave and report it again through
+    // their relay; once they do, the operator resumes and the wave passes. (A relay whose long poll
+    // was blackholed notices only at its request timeout, so how long that takes varies.)
     await topology.heal('north');
+    await eventually(async () => (await onSeq(good)).north === perRegion, {
+      ...bound,
+      message: 'north on the release of its wave after the heal',
+    });
     await admin('POST', '/v1/namespaces/app/rollout/resume', { reason: 'north is back' });
     await eventually(async () => (await rolloutStatus(cpUrl, 'app')).state === 'succeeded', {
       ...bound,
