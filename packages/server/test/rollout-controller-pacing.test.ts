@@ -67,6 +67,19 @@ void test('a costly pass is followed by a pause three times as long; the observa
   assert.ok(passes.every((ms) => ms === 2_000));
 });
 
+void test('the pause after a pass that waited long is capped at 10 s', async () => {
+  const { clock, controller, steps } = await controllerWith(() => 40_000);
+  controller.start(500, 5_000);
+  await run(clock, 60_000, 500);
+  await controller.close();
+  assert.ok(steps.length >= 3, `passes ran: ${steps.length}`);
+  for (const [i, step] of steps.entries())
+    if (i > 0) {
+      const gap = step.at - (steps[i - 1]?.at ?? 0);
+      assert.ok(gap >= 50_000 && gap <= 51_000, `a 40 s pass, then at most 10 s of pause: ${gap} ms`);
+    }
+});
+
 void test('cheap passes run at every tick', async () => {
   const { clock, controller, steps } = await controllerWith(() => 0);
   controller.start(500, 5_000);

@@ -5,6 +5,8 @@ import type { RolloutService } from './rollout-service.js';
 
 /** The share of a node's time the controller's passes may take at most. */
 const maxBusyShare = 0.25;
+/** The longest pause after a pass, however long the pass took. */
+const maxPauseMs = 10_000;
 
 /**
  * Moves active rollouts through their waves. It runs on every node but acts only on the leader,
@@ -76,8 +78,11 @@ export class RolloutController {
     } finally {
       const ended = this.#clock.now();
       const durationMs = Math.max(0, ended - started);
-      this.#spacingMs = durationMs * (1 / maxBusyShare);
-      this.#nextPassAt = started + this.#spacingMs;
+      // A pass that waited (a metric query, a slow store) was not busy all along: the pause is
+      // capped so that waiting never holds the rollouts back for long.
+      const pauseMs = Math.min(maxPauseMs, durationMs * (1 / maxBusyShare - 1));
+      this.#spacingMs = durationMs + pauseMs;
+      this.#nextPassAt = ended + pauseMs;
       this.#onPass(durationMs);
     }
   }
