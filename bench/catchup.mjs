@@ -3,7 +3,7 @@
 // it holds (one delta). etcd: a watch from the revision it had (every event replayed).
 //   node bench/catchup.mjs [--updates 1000] [--keys 100] [--rounds 5]
 import http from 'node:http';
-import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table, etcdPut } from './lib.mjs';
 
 const updates = Number(option('updates', '1000'));
 const keys = Number(option('keys', '100'));
@@ -82,16 +82,7 @@ async function herald() {
 
 async function etcd() {
   const server = await startEtcd();
-  const put = async (i) => {
-    const response = await fetch(`${server.url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({
-        key: Buffer.from(`bench/key-${i % keys}`).toString('base64'),
-        value: Buffer.from(value(i)).toString('base64'),
-      }),
-    });
-    return (await response.json()).header.revision;
-  };
+  const put = async (i) => (await etcdPut(server.url, `bench/key-${i % keys}`, value(i))).header.revision;
   for (let i = 0; i < keys; i += 1) await put(i);
   const results = [];
   for (let round = 0; round < rounds; round += 1) {

@@ -7,7 +7,7 @@
 // runs with --cpu-prof and stops with SIGINT, so its profile is written there.
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table, etcdPut } from './lib.mjs';
 
 const count = Number(option('count', '2000'));
 const targets = option('targets', 'sqlite,postgres,postgres2,etcd').split(',');
@@ -39,14 +39,9 @@ async function heraldWriter(urls) {
 }
 
 async function etcdWriter(url) {
-  const encoded = Buffer.from(JSON.stringify(value)).toString('base64');
+  const encoded = JSON.stringify(value);
   return async (i) => {
-    const response = await fetch(`${url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({ key: Buffer.from(`bench/key-${i % 100}`).toString('base64'), value: encoded }),
-    });
-    if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
-    await response.arrayBuffer();
+    await etcdPut(url, `bench/key-${i % 100}`, encoded);
   };
 }
 

@@ -20,6 +20,7 @@ import {
   startHerald,
   stopAll,
   table,
+  etcdPut,
 } from './lib.mjs';
 
 const sizes = option('watchers', '1000,10000').split(',').map(Number);
@@ -87,17 +88,7 @@ async function heraldTarget(workers) {
 async function etcdTarget() {
   const etcd = await startEtcd();
   const key = 'bench/config';
-  const put = async (name, value) => {
-    const response = await fetch(`${etcd.url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({
-        key: Buffer.from(name).toString('base64'),
-        value: Buffer.from(JSON.stringify(value)).toString('base64'),
-      }),
-    });
-    if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
-    await response.arrayBuffer();
-  };
+  const put = (name, value) => etcdPut(etcd.url, name, value);
   const write = (i) => put(key, payload(i));
   const probe = (i) => put('probe/config', { probe: i });
   await write(0);

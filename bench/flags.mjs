@@ -25,6 +25,7 @@ import {
   stopAll,
   table,
   tempFolder,
+  etcdPut,
 } from './lib.mjs';
 
 const instances = Number(option('instances', '10000'));
@@ -228,17 +229,7 @@ try {
   if (targets.includes('etcd')) {
     const etcd = await startEtcd();
     const key = 'bench/toggle';
-    const write = async (i) => {
-      const response = await fetch(`${etcd.url}/v3/kv/put`, {
-        method: 'POST',
-        body: JSON.stringify({
-          key: Buffer.from(key).toString('base64'),
-          value: Buffer.from(JSON.stringify(flag(i))).toString('base64'),
-        }),
-      });
-      if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
-      await response.arrayBuffer();
-    };
+    const write = (i) => etcdPut(etcd.url, key, flag(i));
     await write(0);
     const version = etcd.version.replace(/^etcd Version: /, '');
     evaluations.push(

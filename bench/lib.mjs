@@ -132,6 +132,22 @@ export async function startEtcd() {
   return { url: `http://127.0.0.1:${clientPort}`, child, pid: child.pid, version };
 }
 
+/**
+ * One etcd put through its v3 JSON gateway: `value` as it is when a string, else its JSON; keys and
+ * values base64 as the gateway wants them. Resolves to the gateway's answer (its header has the revision).
+ */
+export async function etcdPut(url, key, value) {
+  const response = await fetch(`${url}/v3/kv/put`, {
+    method: 'POST',
+    body: JSON.stringify({
+      key: Buffer.from(key).toString('base64'),
+      value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64'),
+    }),
+  });
+  if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
+  return response.json();
+}
+
 export async function stopAll() {
   for (const child of children) child.kill('SIGKILL');
   children.clear();

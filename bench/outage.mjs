@@ -20,6 +20,7 @@ import {
   table,
   tempFolder,
   uncappedTokenArgs,
+  etcdPut,
 } from './lib.mjs';
 
 const clientCount = Number(option('clients', '20'));
@@ -92,16 +93,7 @@ async function etcd() {
       )
     ).child;
   const child = await start();
-  const release = async (marker) => {
-    const response = await fetch(`${url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({
-        key: Buffer.from('bench/config').toString('base64'),
-        value: Buffer.from(JSON.stringify({ marker, padding: 'x'.repeat(1000) })).toString('base64'),
-      }),
-    });
-    if (!response.ok) throw new Error(`put: ${response.status}`);
-  };
+  const release = (marker) => etcdPut(url, 'bench/config', { marker, padding: 'x'.repeat(1000) });
   await release(0);
   return {
     name: `etcd ${version.replace(/^etcd Version: /, '')}`,

@@ -29,6 +29,7 @@ import {
   table,
   tempFolder,
   uncappedTokenArgs,
+  etcdPut,
 } from './lib.mjs';
 
 const perRelay = Number(option('watchers', '1000'));
@@ -304,17 +305,7 @@ async function storm(cp, relays, groups) {
 async function etcdTier() {
   const etcd = await startEtcd();
   const key = 'bench/config';
-  const write = async (i) => {
-    const response = await fetch(`${etcd.url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({
-        key: Buffer.from(key).toString('base64'),
-        value: Buffer.from(JSON.stringify(payload(i))).toString('base64'),
-      }),
-    });
-    if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
-    await response.arrayBuffer();
-  };
+  const write = (i) => etcdPut(etcd.url, key, payload(i));
   await write(0);
   const rssBefore = rssKiB(etcd.pid);
   const per = Math.ceil(etcdWatchers / clientsPerGroup);

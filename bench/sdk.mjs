@@ -11,7 +11,7 @@
 import { fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { benchToken, machine, option, sleep, startEtcd, startHerald, stopAll, table } from './lib.mjs';
+import { benchToken, machine, option, sleep, startEtcd, startHerald, stopAll, table, etcdPut } from './lib.mjs';
 
 const clients = Number(option('clients', '1000'));
 const isolatedRun = process.argv.includes('--isolated');
@@ -75,17 +75,7 @@ async function herald() {
 
 async function etcd() {
   const server = await startEtcd();
-  const put = async (key, v) => {
-    const response = await fetch(`${server.url}/v3/kv/put`, {
-      method: 'POST',
-      body: JSON.stringify({
-        key: Buffer.from(`bench/${key}`).toString('base64'),
-        value: Buffer.from(JSON.stringify(v)).toString('base64'),
-      }),
-    });
-    if (response.status !== 200) throw new Error(`etcd put: ${response.status}`);
-    await response.arrayBuffer();
-  };
+  const put = (key, v) => etcdPut(server.url, `bench/${key}`, v);
   for (let i = 0; i < keys; i += 1) await put(keyName(i), value(i, 0));
   const report = await measure('etcd', server.url, (key, i) => put(key, value(key, i)));
   return { ...report, version: server.version.replace(/^etcd Version: /, '') };

@@ -20,6 +20,7 @@ import {
   table,
   tempFolder,
   uncappedTokenArgs,
+  etcdPut,
 } from './lib.mjs';
 
 const watchers = Number(option('watchers', '10000'));
@@ -92,13 +93,7 @@ async function etcdServer() {
     ).child;
   const child = await start();
   const url = `http://127.0.0.1:${clientPort}`;
-  await fetch(`${url}/v3/kv/put`, {
-    method: 'POST',
-    body: JSON.stringify({
-      key: Buffer.from('bench/config').toString('base64'),
-      value: Buffer.from('x'.repeat(1000)).toString('base64'),
-    }),
-  });
+  await etcdPut(url, 'bench/config', 'x'.repeat(1000));
   return { name: `etcd ${version.replace(/^etcd Version: /, '')}`, url, token: '-', key: 'bench/config', child, start };
 }
 
