@@ -14,21 +14,13 @@ import {
   type ViewDelta,
   type ViewValues,
 } from '../src/index.js';
-import { CaseCounter, propertyRuns } from './property-runs.js';
+import { CaseCounter, propertyCheck, propertyRuns } from './property-runs.js';
 
 const numRuns = propertyRuns();
 const counter = new CaseCounter('core-view-digest-properties');
 after(() => counter.print());
 
-function check<T>(arbitrary: fc.Arbitrary<T>, predicate: (value: T) => void): void {
-  fc.assert(
-    fc.property(arbitrary, (value) => {
-      counter.add();
-      predicate(value);
-    }),
-    { numRuns },
-  );
-}
+const check = propertyCheck(counter, numRuns);
 
 // A small key alphabet so that deltas often hit keys the view holds, plus all of Unicode.
 const key = fc.oneof(

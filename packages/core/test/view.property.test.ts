@@ -13,22 +13,13 @@ import {
   type EntryVersion,
   type ViewValues,
 } from '../src/index.js';
-import { CaseCounter, propertyRuns } from './property-runs.js';
+import { CaseCounter, propertyCheck, propertyRuns } from './property-runs.js';
 
 const numRuns = propertyRuns();
 const counter = new CaseCounter('core-view-properties');
 after(() => counter.print());
 
-/** Checks a property over `numRuns` cases and counts them. */
-function check<T>(arbitrary: fc.Arbitrary<T>, predicate: (value: T) => void): void {
-  fc.assert(
-    fc.property(arbitrary, (value) => {
-      counter.add();
-      predicate(value);
-    }),
-    { numRuns },
-  );
-}
+const check = propertyCheck(counter, numRuns);
 
 // Keys and strings from all of Unicode, lone surrogates included: the canonical form must be stable for them too.
 const anyString = fc.string({ unit: 'binary', maxLength: 12 });
