@@ -2,6 +2,7 @@
 // watch gateway), one socket each, and records when each stream sees each update. It parses
 // only what it must (the update's number), as etcd's plain watch clients do.
 import http from 'node:http';
+import { onFrames } from './lib.mjs';
 
 const [kind, url, token, count, key] = process.argv.slice(2);
 const target = new URL(url);
@@ -37,23 +38,15 @@ function openHerald(i) {
         response.resume();
         return;
       }
-      let pending = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => {
-        pending += chunk;
-        let end;
-        while ((end = pending.indexOf('\n\n')) >= 0) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          if (event.startsWith('event: hello')) {
-            open += 1;
-            if (open === n) process.send?.({ type: 'ready' });
-            continue;
-          }
-          if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) continue;
-          const match = /"update":(\d+)/.exec(event);
-          if (match) record(Number(match[1]));
+      onFrames(response, '\n\n', (event) => {
+        if (event.startsWith('event: hello')) {
+          open += 1;
+          if (open === n) process.send?.({ type: 'ready' });
+          return;
         }
+        if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) return;
+        const match = /"update":(\d+)/.exec(event);
+        if (match) record(Number(match[1]));
       });
     },
   );
@@ -73,25 +66,17 @@ function openEtcd(i) {
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     },
     (response) => {
-      let pending = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => {
-        pending += chunk;
-        let end;
-        while ((end = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, end);
-          pending = pending.slice(end + 1);
-          const parsed = JSON.parse(line);
-          if (parsed.result?.created) {
-            open += 1;
-            if (open === n) process.send?.({ type: 'ready' });
-            continue;
-          }
-          for (const ev of parsed.result?.events ?? []) {
-            const value = Buffer.from(ev.kv.value, 'base64').toString('utf8');
-            const match = /"update":(\d+)/.exec(value);
-            if (match) record(Number(match[1]));
-          }
+      onFrames(response, '\n', (line) => {
+        const parsed = JSON.parse(line);
+        if (parsed.result?.created) {
+          open += 1;
+          if (open === n) process.send?.({ type: 'ready' });
+          return;
+        }
+        for (const ev of parsed.result?.events ?? []) {
+          const value = Buffer.from(ev.kv.value, 'base64').toString('utf8');
+          const match = /"update":(\d+)/.exec(value);
+          if (match) record(Number(match[1]));
         }
       });
     },

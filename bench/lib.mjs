@@ -148,6 +148,24 @@ export async function etcdPut(url, key, value) {
   return response.json();
 }
 
+/**
+ * Calls `onFrame` with each complete frame of a streamed response, frames ending with `separator`
+ * ('\n\n' for SSE events, '\n' for etcd's watch lines), as the bench's lean watchers read them.
+ */
+export function onFrames(response, separator, onFrame) {
+  let pending = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk) => {
+    pending += chunk;
+    let end;
+    while ((end = pending.indexOf(separator)) >= 0) {
+      const frame = pending.slice(0, end);
+      pending = pending.slice(end + separator.length);
+      onFrame(frame);
+    }
+  });
+}
+
 export async function stopAll() {
   for (const child of children) child.kill('SIGKILL');
   children.clear();

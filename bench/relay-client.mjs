@@ -5,6 +5,7 @@
 // backoff (base 250 ms, cap 5 s, Retry-After honoured), so a relay's death is a region's
 // reconnect storm onto the next tier. It parses only what it must (the update's number).
 import http from 'node:http';
+import { onFrames } from './lib.mjs';
 
 const [urlList, token, count, prefix] = process.argv.slice(2);
 const endpoints = urlList.split(',').map((url) => new URL(url));
@@ -57,30 +58,22 @@ function openStream(i, state) {
         retry(Number.isFinite(seconds) ? seconds * 1000 * Math.random() : 0);
         return;
       }
-      let pending = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => {
-        pending += chunk;
-        let end;
-        while ((end = pending.indexOf('\n\n')) >= 0) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          if (event.startsWith('event: hello')) {
-            live = true;
-            open += 1;
-            state.attempt = 0;
-            if (state.opened) reconnects.push(now());
-            else {
-              state.opened = true;
-              everOpen += 1;
-              if (everOpen === n) process.send?.({ type: 'ready' });
-            }
-            continue;
+      onFrames(response, '\n\n', (event) => {
+        if (event.startsWith('event: hello')) {
+          live = true;
+          open += 1;
+          state.attempt = 0;
+          if (state.opened) reconnects.push(now());
+          else {
+            state.opened = true;
+            everOpen += 1;
+            if (everOpen === n) process.send?.({ type: 'ready' });
           }
-          if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) continue;
-          const match = /"update":(\d+)/.exec(event);
-          if (match) record(Number(match[1]));
+          return;
         }
+        if (!event.startsWith('event: delta') && !event.startsWith('event: snapshot')) return;
+        const match = /"update":(\d+)/.exec(event);
+        if (match) record(Number(match[1]));
       });
       response.on('end', () => retry());
       response.on('error', () => retry());
