@@ -9,10 +9,14 @@ class DelayLine {
   #timer: NodeJS.Timeout | undefined;
   #lastAt = 0;
 
-  constructor(private readonly shape: () => { delayMs: number; bytesPerSecond: number }) {}
+  readonly #shape: () => { delayMs: number; bytesPerSecond: number };
+
+  constructor(shape: () => { delayMs: number; bytesPerSecond: number }) {
+    this.#shape = shape;
+  }
 
   push(bytes: number, deliver: () => void): void {
-    const { delayMs, bytesPerSecond } = this.shape();
+    const { delayMs, bytesPerSecond } = this.#shape();
     const now = performance.now();
     const sending = bytesPerSecond > 0 ? (bytes * 1000) / bytesPerSecond : 0;
     const at = Math.max(now + delayMs, this.#lastAt + sending);

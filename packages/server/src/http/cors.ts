@@ -31,20 +31,20 @@ export async function registerCors(scope: FastifyInstance, policy: CorsPolicy): 
   if (policy.origins.length === 0) return;
   const any = policy.origins.includes('*');
   const allowed = new Set(policy.origins);
+  const fixed = {
+    methods: [...policy.methods],
+    allowedHeaders: [...policy.allowedHeaders],
+    exposedHeaders: [...policy.exposedHeaders],
+    maxAge: policy.maxAgeSeconds,
+    // Bearer tokens travel in Authorization; no cookies, so no credentialed CORS.
+    credentials: false,
+  };
   await scope.register(cors, {
     delegator: (request, callback) => {
       const origin = request.headers.origin;
       const granted = policy.applies(pathOf(request)) && origin !== undefined && (any || allowed.has(origin));
-      callback(null, {
-        // Reflecting the one origin (not `*`) keeps caches right with Vary: Origin, which the plugin adds.
-        origin: granted ? origin : false,
-        methods: [...policy.methods],
-        allowedHeaders: [...policy.allowedHeaders],
-        exposedHeaders: [...policy.exposedHeaders],
-        maxAge: policy.maxAgeSeconds,
-        // Bearer tokens travel in Authorization; no cookies, so no credentialed CORS.
-        credentials: false,
-      });
+      // Reflecting the one origin (not `*`) keeps caches right with Vary: Origin, which the plugin adds.
+      callback(null, { ...fixed, origin: granted ? origin : false });
     },
   });
 }
