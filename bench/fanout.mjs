@@ -6,7 +6,6 @@
 // commits say whether writers wait behind the fan-out. Herald and etcd, same workload, same run.
 //   node bench/fanout.mjs [--watchers 1000,10000] [--updates 20] [--clients 4] [--targets herald,etcd]
 //     [--watch-workers 0,2] (Herald once per worker count) [--json FILE]
-import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   benchToken,
@@ -21,6 +20,7 @@ import {
   stopAll,
   table,
   etcdPut,
+  forkWatchers,
 } from './lib.mjs';
 
 const sizes = option('watchers', '1000,10000').split(',').map(Number);
@@ -107,28 +107,13 @@ async function etcdTarget() {
 
 async function run(target, kind, watchers) {
   const rssBefore = treeRssKiB(target.pid);
-  const per = Math.ceil(watchers / clientProcesses);
-  const clients = [];
-  for (let c = 0; c < clientProcesses; c += 1) {
-    const count = Math.min(per, watchers - c * per);
-    if (count <= 0) break;
-    const child = fork(
-      new URL('fanout-client.mjs', import.meta.url).pathname,
-      [kind, target.url, target.token, String(count), target.key ?? ''],
-      { stdio: 'inherit' },
-    );
-    clients.push(child);
-  }
-  await Promise.all(
-    clients.map(
-      (child) =>
-        new Promise((resolve, reject) => {
-          child.on('message', (m) =>
-            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
-          );
-        }),
-    ),
-  );
+  const clients = await forkWatchers('fanout-client.mjs', watchers, clientProcesses, (count) => [
+    kind,
+    target.url,
+    target.token,
+    String(count),
+    target.key ?? '',
+  ]);
   await sleep(1000);
   const rssIdle = treeRssKiB(target.pid);
   const cpuBefore = treeCpu(target.pid);

@@ -6,7 +6,6 @@
 // seen by N etcd watchers), same run.
 //   node bench/flags.mjs [--instances 10000] [--toggles 10] [--evals 200000] [--seconds 5]
 //                        [--concurrency 16] [--clients 4] [--targets herald,etcd] [--json FILE]
-import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { HeraldProvider } from '@herald/openfeature';
@@ -26,6 +25,7 @@ import {
   table,
   tempFolder,
   etcdPut,
+  forkWatchers,
 } from './lib.mjs';
 
 const instances = Number(option('instances', '10000'));
@@ -144,29 +144,14 @@ const ofrep = (base) => (worker, i) =>
   });
 
 /** N watchers over client processes (fanout-client.mjs); resolves with them once every stream is open. */
-async function watchers(kind, url, token, key) {
-  const per = Math.ceil(instances / clientProcesses);
-  const clients = [];
-  for (let c = 0; c < clientProcesses; c += 1) {
-    const count = Math.min(per, instances - c * per);
-    if (count > 0)
-      clients.push(
-        fork(new URL('fanout-client.mjs', import.meta.url).pathname, [kind, url, token, String(count), key], {
-          stdio: 'inherit',
-        }),
-      );
-  }
-  await Promise.all(
-    clients.map(
-      (child) =>
-        new Promise((resolve, reject) =>
-          child.on('message', (m) =>
-            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
-          ),
-        ),
-    ),
-  );
-  return clients;
+function watchers(kind, url, token, key) {
+  return forkWatchers('fanout-client.mjs', instances, clientProcesses, (count) => [
+    kind,
+    url,
+    token,
+    String(count),
+    key,
+  ]);
 }
 
 /** Toggles `toggles` times, 500 ms apart; per toggle, commit ack → last instance. */

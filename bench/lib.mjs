@@ -1,7 +1,7 @@
 // Shared plumbing for the benchmarks: servers as child processes on free loopback ports, etcd
 // installed from Debian when missing, percentiles, and tables. Every server started here is
 // stopped by stopAll(), also on Ctrl-C.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -164,6 +164,32 @@ export function onFrames(response, separator, onFrame) {
       onFrame(frame);
     }
   });
+}
+
+/**
+ * `total` watchers spread over `processes` forked watcher processes (a script of this folder,
+ * given `args(count, index)`), resolved once every process says it is `ready`; an `error` message
+ * rejects.
+ */
+export async function forkWatchers(script, total, processes, args) {
+  const per = Math.ceil(total / processes);
+  const clients = [];
+  for (let c = 0; c < processes; c += 1) {
+    const count = Math.min(per, total - c * per);
+    if (count <= 0) break;
+    clients.push(fork(new URL(script, import.meta.url).pathname, args(count, c), { stdio: 'inherit' }));
+  }
+  await Promise.all(
+    clients.map(
+      (child) =>
+        new Promise((resolve, reject) =>
+          child.on('message', (m) =>
+            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
+          ),
+        ),
+    ),
+  );
+  return clients;
 }
 
 export async function stopAll() {

@@ -10,7 +10,6 @@
 //   node bench/relay.mjs [--watchers 1000] [--relays 2] [--updates 20] [--interval 200] [--clients 2]
 //                        [--direct yes|no] [--storm yes|no] [--etcd N] [--json FILE]
 //   (--watchers is per relay; --clients is watcher processes per relay; --etcd 0 skips etcd)
-import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import {
   benchToken,
@@ -30,6 +29,7 @@ import {
   tempFolder,
   uncappedTokenArgs,
   etcdPut,
+  forkWatchers,
 } from './lib.mjs';
 
 const perRelay = Number(option('watchers', '1000'));
@@ -99,29 +99,13 @@ async function startRelay(upstream) {
  * W watchers of `urls` (the first, then the next on failure), over `clientsPerGroup` processes;
  * resolves once every stream has had its hello.
  */
-async function watchers(urls, count, prefix) {
-  const per = Math.ceil(count / clientsPerGroup);
-  const clients = [];
-  for (let c = 0; c < clientsPerGroup; c += 1) {
-    const n = Math.min(per, count - c * per);
-    if (n > 0)
-      clients.push(
-        fork(new URL('relay-client.mjs', import.meta.url).pathname, [urls, benchToken, String(n), `${prefix}-${c}`], {
-          stdio: 'inherit',
-        }),
-      );
-  }
-  await Promise.all(
-    clients.map(
-      (child) =>
-        new Promise((resolve, reject) => {
-          child.on('message', (m) =>
-            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
-          );
-        }),
-    ),
-  );
-  return clients;
+function watchers(urls, count, prefix) {
+  return forkWatchers('relay-client.mjs', count, clientsPerGroup, (n, c) => [
+    urls,
+    benchToken,
+    String(n),
+    `${prefix}-${c}`,
+  ]);
 }
 
 /** Every client's report (receive times, reconnects, RSS); `exit` ends them afterwards. */
@@ -308,27 +292,13 @@ async function etcdTier() {
   const write = (i) => etcdPut(etcd.url, key, payload(i));
   await write(0);
   const rssBefore = rssKiB(etcd.pid);
-  const per = Math.ceil(etcdWatchers / clientsPerGroup);
-  const clients = [];
-  for (let c = 0; c < clientsPerGroup; c += 1) {
-    const n = Math.min(per, etcdWatchers - c * per);
-    if (n > 0)
-      clients.push(
-        fork(new URL('fanout-client.mjs', import.meta.url).pathname, ['etcd', etcd.url, '-', String(n), key], {
-          stdio: 'inherit',
-        }),
-      );
-  }
-  await Promise.all(
-    clients.map(
-      (child) =>
-        new Promise((resolve, reject) =>
-          child.on('message', (m) =>
-            m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(JSON.stringify(m))) : undefined,
-          ),
-        ),
-    ),
-  );
+  const clients = await forkWatchers('fanout-client.mjs', etcdWatchers, clientsPerGroup, (n) => [
+    'etcd',
+    etcd.url,
+    '-',
+    String(n),
+    key,
+  ]);
   await sleep(1000);
   const rssIdle = rssKiB(etcd.pid);
   const run = await updateRun({ write }, [etcd.pid]);
