@@ -56,22 +56,29 @@ let exporterUrl: string;
 
 // --- the service: an exporter whose error rate per release the test sets ------------------------
 
-/** Requests served per release label, and the share of them that fail; grows every 200 ms. */
+/**
+ * Requests served per release (`ns:seq`), and the share of them that fail; grows every 200 ms.
+ * Keyed and labelled by namespace too: seqs are per namespace, and a series the previous scenario
+ * left in Prometheus's rate window must not be read as this one's.
+ */
 const traffic = new Map<string, { ok: number; errors: number; errorRatio: number }>();
 /** Releases (`ns:seq`) the HTTP check says fail for. */
 const failingChecks = new Set<string>();
 
-function serve(release: number, errorRatio: number): void {
-  const entry = traffic.get(String(release)) ?? { ok: 0, errors: 0, errorRatio };
+function serve(ns: string, release: number, errorRatio: number): void {
+  const key = `${ns}:${release}`;
+  const entry = traffic.get(key) ?? { ok: 0, errors: 0, errorRatio };
   entry.errorRatio = errorRatio;
-  traffic.set(String(release), entry);
+  traffic.set(key, entry);
 }
 
 function exposition(): string {
   const lines = ['# HELP http_requests_total Requests served.', '# TYPE http_requests_total counter'];
-  for (const [release, t] of traffic) {
-    lines.push(`http_requests_total{code="200",release="${release}"} ${t.ok}`);
-    lines.push(`http_requests_total{code="500",release="${release}"} ${t.errors}`);
+  for (const [key, t] of traffic) {
+    const [ns, release] = key.split(':');
+    const labels = `namespace="${ns ?? ''}",release="${release ?? ''}"`;
+    lines.push(`http_requests_total{code="200",${labels}} ${t.ok}`);
+    lines.push(`http_requests_total{code="500",${labels}} ${t.errors}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -150,7 +157,7 @@ async function api<T>(path: string, init: { method?: string; body?: unknown } = 
 }
 
 const errorRate =
-  'sum(rate(http_requests_total{code=~"5..",release="{{seq}}"}[5s])) / sum(rate(http_requests_total{release="{{seq}}"}[5s]))';
+  'sum(rate(http_requests_total{code=~"5..",namespace="{{namespace}}",release="{{seq}}"}[5s])) / sum(rate(http_requests_total{namespace="{{namespace}}",release="{{seq}}"}[5s]))';
 
 /** A staged namespace with one entry, released once (to everyone), and the given checks. */
 async function gatedNamespace(ns: string, gates: Record<string, unknown>, autoRollback = true): Promise<number> {
@@ -195,14 +202,14 @@ void describe('metric gates against a real Prometheus', () => {
     const stable = await gatedNamespace(ns, {
       metrics: [{ name: 'error-rate', query: errorRate, max: 0.05, interval: '1s' }],
     });
-    serve(stable, 0.001);
+    serve(ns, stable, 0.001);
     ok(await herald(['set', ns, 'timeout', '1']), 'the bad change');
     const release = parseJson<{ seq: number; rolloutId: string }>(ok(await herald(['release', ns, '--json'])));
     assert.ok(release.rolloutId, 'a staged release starts a rollout');
     // The canary serves, then its error rate climbs.
-    serve(release.seq, 0);
-    await eventually(() => (traffic.get(String(release.seq))?.ok ?? 0) > 100, { timeoutMs: 20_000 });
-    serve(release.seq, 0.3);
+    serve(ns, release.seq, 0);
+    await eventually(() => (traffic.get(`${ns}:${release.seq}`)?.ok ?? 0) > 100, { timeoutMs: 20_000 });
+    serve(ns, release.seq, 0.3);
 
     const s = await finished(ns, 'the rollout to be rolled back');
     assert.equal(s.state, 'rolled_back', `the rollout ended ${s.state}: ${s.reason ?? ''}`);
@@ -211,15 +218,18 @@ void describe('metric gates against a real Prometheus', () => {
     assert.ok(s.failure, 'why the wave failed is kept');
     assert.equal(s.failure.gate, 'metric');
     assert.equal(s.failure.waveName, 'canary');
-    assert.equal(s.failure.check?.target, errorRate.replaceAll('{{seq}}', String(release.seq)));
+    assert.equal(
+      s.failure.check?.target,
+      errorRate.replaceAll('{{namespace}}', ns).replaceAll('{{seq}}', String(release.seq)),
+    );
     assert.ok((s.failure.check?.sample.value ?? 0) > 0.05, 'the value that failed it');
     const seen = s.failure.checks.find((c) => c.name === 'error-rate')?.samples ?? [];
     assert.ok(seen.length >= 1 && seen.every((x) => typeof x.at === 'number'), 'the values seen, and when');
-    serve(release.seq, 0);
-    traffic.delete(String(release.seq));
+    serve(ns, release.seq, 0);
+    traffic.delete(`${ns}:${release.seq}`);
 
     const human = ok(await herald(['rollout', 'status', ns]));
-    assert.match(human, /query sum\(rate\(http_requests_total\{code=~"5\.\.",release="\d+"\}/u);
+    assert.match(human, /query sum\(rate\(http_requests_total\{code=~"5\.\.",namespace="gated",release="\d+"\}/u);
     assert.match(human, /values seen: .*\d at \d{4}-/u);
     assert.match(human, /way out \(one commit back to the stable content\): herald restore gated --to \d+/u);
 
@@ -252,10 +262,10 @@ void describe('metric gates against a real Prometheus', () => {
     const stable = await gatedNamespace(ns, {
       metrics: [{ name: 'error-rate', query: errorRate, max: 0.05, interval: '1s' }],
     });
-    serve(stable, 0.001);
+    serve(ns, stable, 0.001);
     ok(await herald(['set', ns, 'timeout', '200']), 'a good change');
     const release = parseJson<{ seq: number; rolloutId: string }>(ok(await herald(['release', ns, '--json'])));
-    serve(release.seq, 0.001);
+    serve(ns, release.seq, 0.001);
     const s = await finished(ns, 'the rollout to succeed');
     assert.equal(s.state, 'succeeded', `the rollout ended ${s.state}: ${s.reason ?? ''}`);
     assert.equal(s.failure, null);
