@@ -1,7 +1,9 @@
 // Reconnect storm: W watchers whose server restarts (SIGKILL, then start again on the same data
 // and port). Time until 99 % are live again, the peak reconnection rate the server saw, and its
 // peak RSS during the storm. Herald and etcd, same run.
-//   node bench/storm.mjs [--watchers 10000] [--clients 4] [--targets herald,etcd]
+//   node bench/storm.mjs [--watchers 10000] [--clients 4] [--targets herald,etcd] [--profile DIR]
+// --profile DIR: the restarted Herald server runs with --cpu-prof and stops with SIGINT at the end,
+// so the profile of its start and of the storm is written there.
 // Targets: herald (watchers behave as the SDK: Retry-After honoured, /readyz probed while waiting),
 // herald-backoff (the same server, watchers with backoff only, as before issue 18), etcd.
 import { fork } from 'node:child_process';
@@ -26,15 +28,17 @@ import {
 const watchers = Number(option('watchers', '10000'));
 const clientProcesses = Number(option('clients', '4'));
 const targets = option('targets', 'herald,etcd').split(',');
+const profileDir = option('profile', undefined);
 const now = () => performance.timeOrigin + performance.now();
 
 async function heraldServer() {
   const port = await freePort();
   const data = tempFolder('herald-storm-');
-  const start = async () => {
+  const start = async (profile = false) => {
     const { child } = await startProcess(
       process.execPath,
       [
+        ...(profile && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
         heraldBin,
         'server',
         '--listen',
@@ -120,7 +124,7 @@ async function run(kind) {
   server.child.kill('SIGKILL');
   await sleep(1000);
   const restartedAt = now();
-  const child = await server.start();
+  const child = await server.start(true);
   const readyAfter = now() - restartedAt;
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssKiB(child.pid) || 0)), 200);
@@ -158,7 +162,11 @@ async function run(kind) {
     `${server.name}: ready after ${readyAfter.toFixed(0)} ms; reconnections per second from the restart: ${Array.from(perSecond, (c) => c ?? 0).join(' ')}`,
   );
   for (const c of clients) c.send({ type: 'exit' });
-  child.kill('SIGKILL');
+  if (profileDir && kind !== 'etcd') {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  } else child.kill('SIGKILL');
   await sleep(500);
   return {
     target: server.name,

@@ -22,6 +22,13 @@ export interface ServerConfig {
   minRevisionWaitMs: number;
   /** Open connections one node holds; past it, a new one gets 503 `too_many_connections` and is closed. */
   maxConnections: number;
+  /**
+   * Connections the kernel may hold for this node before it accepts them (listen(2)'s backlog,
+   * capped by net.core.somaxconn). Node's default of 511 is too few for a fleet reconnecting at
+   * once: past it the kernel drops SYNs, and each dropped client retries only after 1, 3, then 7
+   * seconds while the node may already be idle.
+   */
+  listenBacklog: number;
   /** Milliseconds for a request's headers to arrive (a slowloris client is cut off: 408 `request_timeout`). */
   headersTimeoutMs: number;
   /** Milliseconds for a whole request, headers and body, to arrive (a stalled body: 408). Responses, streams included, are not bound by it. */
@@ -123,6 +130,7 @@ export const defaultServerConfig: Readonly<ServerConfig> = Object.freeze({
   shutdownGraceMs: 5000,
   minRevisionWaitMs: 2000,
   maxConnections: 20_000,
+  listenBacklog: 4096,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
@@ -169,6 +177,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): Readonly<Ser
     config,
     [
       'maxConnections',
+      'listenBacklog',
       'headersTimeoutMs',
       'requestTimeoutMs',
       'keepAliveTimeoutMs',

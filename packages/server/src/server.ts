@@ -8,6 +8,7 @@ import { StaticUi } from './http/static-ui.js';
 import { principalResolver, type HeraldApp, type RouteContext } from './http/context.js';
 import { connectionLimitsOf } from './http/connection-limits.js';
 import type { EarlyListener } from './http/early-listener.js';
+import { WatchAdmission } from './http/watch-admission.js';
 import { ServerMetrics } from './metrics.js';
 import { RevisionGate } from './revision-gate.js';
 import { DeliveryService } from './delivery/delivery-service.js';
@@ -375,6 +376,10 @@ export class HeraldServer {
         metrics: this.metrics,
         log: this.#app.log,
         workers: this.#watchWorkers,
+        // The early socket's pacing goes on where it was: its bookings hold past the start.
+        admission:
+          deps.listener?.watchAdmission ??
+          new WatchAdmission({ perSecond: this.config.watchAdmissionsPerSecond, clock: deps.clock }),
         backend: {
           authenticate: (request) => context.principal(request),
           resolveViews: (principal, requested) => this.delivery.resolveViews(principal, requested),
@@ -404,7 +409,7 @@ export class HeraldServer {
     const level = this.#app.log.level;
     this.#app.log.level = 'warn';
     try {
-      await this.#app.listen({ host: this.config.host, port: this.config.port });
+      await this.#app.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog });
     } finally {
       this.#app.log.level = level;
     }

@@ -1,10 +1,14 @@
 // Issue 18, storm admission: a reconnect storm is admitted at the node's pace. Past
 // watchAdmissionsPerSecond a watch gets 503 watch_deferred with a Retry-After that books it into
-// the earliest second with room, and every watcher that comes back when told is admitted.
+// the earliest second with room, and every watcher that comes back when told is admitted. The
+// pacing of a starting node's early socket carries on once the node is ready.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '@herald/core';
-import { startTestServer, type TestServer } from '@herald/testkit';
+import { startTestServer, testAdminToken, type TestServer } from '@herald/testkit';
+import { defaultServerConfig } from '../src/config.js';
+import { connectionLimitsOf } from '../src/http/connection-limits.js';
+import { listenEarly } from '../src/http/early-listener.js';
 import { WatchAdmission } from '../src/http/watch-admission.js';
 import { createNamespace } from './helpers.js';
 
@@ -119,5 +123,56 @@ void describe('watch admission over real HTTP', () => {
     }
     const metrics = await ts.server.metrics.registry.getSingleMetricAsString('herald_streams_refused_total');
     assert.match(metrics, /reason="admission"\} \d+/u);
+  });
+});
+
+void describe('watch admission across the start', () => {
+  void it('what the early socket admitted and booked while the node started still counts once it is ready', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 0, 250));
+    const listener = await listenEarly({
+      host: '127.0.0.1',
+      port: 0,
+      tls: null,
+      limits: connectionLimitsOf(defaultServerConfig),
+      backlog: defaultServerConfig.listenBacklog,
+      retryAfterSeconds: 1,
+      watchAdmission: { perSecond: 2, clock },
+    });
+    const { port } = listener.server.address() as { port: number };
+    const base = `http://127.0.0.1:${port}`;
+    let ts: TestServer | undefined;
+    const body = (i: number): string => JSON.stringify({ instanceId: `start-${i}`, views: [{ namespace: 'start' }] });
+    const watch = async (i: number): Promise<{ status: number; code?: string; retryAfter: string | null }> => {
+      const response = await fetch(`${base}/v1/watch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${testAdminToken}`, 'content-type': 'application/json' },
+        body: body(i),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const retryAfter = response.headers.get('retry-after');
+      if (response.status === 200) {
+        await response.body?.cancel();
+        return { status: 200, retryAfter };
+      }
+      return { status: response.status, code: ((await response.json()) as { code: string }).code, retryAfter };
+    };
+    try {
+      // While starting: this second's two admissions are spent, a third is booked into the next second.
+      assert.deepEqual(await watch(1), { status: 503, code: 'starting', retryAfter: '1' });
+      assert.deepEqual(await watch(2), { status: 503, code: 'starting', retryAfter: '1' });
+      assert.deepEqual(await watch(3), { status: 503, code: 'starting', retryAfter: '1' });
+
+      ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
+      await createNamespace(ts, 'start');
+      // Ready, in the same second: a fresh pacing would admit two at once; this one knows the second is spent.
+      assert.deepEqual(await watch(4), { status: 503, code: 'watch_deferred', retryAfter: '1' });
+      // The next second holds the one booked while starting and this one; the one after is booked into the second after.
+      assert.deepEqual(await watch(5), { status: 503, code: 'watch_deferred', retryAfter: '2' });
+      clock.advance(1000);
+      assert.equal((await watch(3)).status, 200);
+    } finally {
+      if (ts) await ts.close();
+      else await listener.close();
+    }
   });
 });

@@ -4,7 +4,13 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SecretCipher, systemClock, type TimerClock } from '@herald/core';
-import { createServer, ensureBootstrapAdmin, type HeraldServer, type ServerConfigInput } from '@herald/server';
+import {
+  createServer,
+  ensureBootstrapAdmin,
+  type EarlyListener,
+  type HeraldServer,
+  type ServerConfigInput,
+} from '@herald/server';
 import { SqliteStore, type Store } from '@herald/store';
 import { AdminClient } from '@herald/sdk';
 import { tempDir } from './temp.js';
@@ -32,6 +38,8 @@ export async function startTestServer(
     clock?: TimerClock;
     config?: ServerConfigInput;
     /** 32 bytes; pass the same one to reopen a store. */ secretKey?: Buffer;
+    /** A socket bound before the server was built (listenEarly), which the server takes over. */
+    listener?: EarlyListener;
   } = {},
 ): Promise<TestServer> {
   const dir = options.store ? undefined : await tempDir();
@@ -44,6 +52,7 @@ export async function startTestServer(
     cipher: new SecretCipher(options.secretKey ?? testSecretKey),
     config: { port: 0, logLevel: 'silent', ...options.config },
     logStream: silentLogs,
+    ...(options.listener ? { listener: options.listener } : {}),
   });
   const url = await server.listen();
   return {

@@ -172,6 +172,7 @@ export function registerServerCommand(program: Command): void {
         port,
         tls: resolved.tls ? httpsOptions(resolved.tls) : null,
         limits: connectionLimitsOf(resolved),
+        backlog: resolved.listenBacklog,
         retryAfterSeconds: 1,
         watchAdmission: { perSecond: resolved.watchAdmissionsPerSecond, clock: systemClock },
       });

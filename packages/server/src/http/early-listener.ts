@@ -22,6 +22,12 @@ export interface EarlyListener {
   adopt(handler: Handler, onRefused: () => void): Server;
   /** Unbinds the socket (a start that failed before the server took it over). */
   close(): Promise<void>;
+  /**
+   * The pacing of watches while the node starts, which the server's watch route carries on: the
+   * seconds it booked for clients to come back in stay booked once the node is ready, so the
+   * clients told to come back then are not admitted on top of a fresh second's worth.
+   */
+  readonly watchAdmission: WatchAdmission | undefined;
 }
 
 export interface EarlyListenOptions {
@@ -30,6 +36,8 @@ export interface EarlyListenOptions {
   /** The options of the HTTPS server (certificate, key, client CA), or null for plain HTTP. */
   tls: object | null;
   limits: ConnectionLimits;
+  /** listen(2)'s backlog (the server config's listenBacklog). */
+  backlog: number;
   /** Seconds a client is told to wait while the node starts. */
   retryAfterSeconds: number;
   /**
@@ -40,12 +48,11 @@ export interface EarlyListenOptions {
   watchAdmission?: { perSecond: number; clock: Clock } | undefined;
 }
 
-function starting(options: EarlyListenOptions): Handler {
+function starting(options: EarlyListenOptions, pacing: WatchAdmission | undefined): Handler {
   const probe = Buffer.from(JSON.stringify({ status: 'starting' }));
   const problem = Buffer.from(
     JSON.stringify(toProblem(new HeraldError('starting', 'the server is starting; retry shortly'), 'starting')),
   );
-  const pacing = options.watchAdmission && new WatchAdmission(options.watchAdmission);
   return (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const isProbe = path === '/healthz' || path === '/readyz';
@@ -63,7 +70,8 @@ function starting(options: EarlyListenOptions): Handler {
 
 /** Binds the node's address now; rejects as `listen` would (EADDRINUSE, EACCES). */
 export async function listenEarly(options: EarlyListenOptions): Promise<EarlyListener> {
-  let current: Handler = starting(options);
+  const watchAdmission = options.watchAdmission && new WatchAdmission(options.watchAdmission);
+  let current: Handler = starting(options, watchAdmission);
   let refused: () => void = () => undefined;
   const server = createLimitedServer((request, response) => current(request, response), options.limits, {
     tls: options.tls,
@@ -72,7 +80,7 @@ export async function listenEarly(options: EarlyListenOptions): Promise<EarlyLis
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
+    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -80,6 +88,7 @@ export async function listenEarly(options: EarlyListenOptions): Promise<EarlyLis
   let adopted = false;
   return {
     server,
+    watchAdmission,
     adopt(handler, onRefused) {
       if (adopted) throw new Error('the early listener was already taken over');
       adopted = true;

@@ -30,6 +30,10 @@ export class WatchAdmission {
     this.#refilledAt = options.clock.now();
   }
 
+  get perSecond(): number {
+    return this.#perSecond;
+  }
+
   /** Undefined: admitted now. A number: the seconds after which to come back (Retry-After). */
   admit(): number | undefined {
     const now = this.#clock.now();

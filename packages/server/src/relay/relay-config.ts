@@ -29,6 +29,7 @@ type SharedSettings = Pick<
   | 'reportFlushMs'
   | 'maxBufferedReports'
   | 'maxConnections'
+  | 'listenBacklog'
   | 'headersTimeoutMs'
   | 'requestTimeoutMs'
   | 'keepAliveTimeoutMs'
@@ -90,6 +91,7 @@ export const defaultRelayConfig = Object.freeze({
   reportsPerSecondPerToken: defaultServerConfig.reportsPerSecondPerToken,
   reportBurstPerToken: defaultServerConfig.reportBurstPerToken,
   maxConnections: defaultServerConfig.maxConnections,
+  listenBacklog: defaultServerConfig.listenBacklog,
   headersTimeoutMs: defaultServerConfig.headersTimeoutMs,
   requestTimeoutMs: defaultServerConfig.requestTimeoutMs,
   keepAliveTimeoutMs: defaultServerConfig.keepAliveTimeoutMs,
@@ -149,6 +151,7 @@ export function resolveRelayConfig(options: RelayOptions): Readonly<RelayConfig>
       'reportsPerSecondPerToken',
       'reportBurstPerToken',
       'maxConnections',
+      'listenBacklog',
       'headersTimeoutMs',
       'requestTimeoutMs',
       'keepAliveTimeoutMs',

@@ -312,7 +312,7 @@ export class Relay {
     const level = this.#app.log.level;
     this.#app.log.level = 'warn';
     try {
-      await this.#app.listen({ host: this.config.host, port: this.config.port });
+      await this.#app.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog });
     } finally {
       this.#app.log.level = level;
     }

@@ -10,7 +10,7 @@ import type { StreamAdopter } from '../delivery/workers/watch-workers.js';
 import type { HeraldApp } from '../http/context.js';
 import { ReportRate } from '../http/report-rate.js';
 import { StreamCaps } from '../http/stream-caps.js';
-import { WatchAdmission } from '../http/watch-admission.js';
+import type { WatchAdmission } from '../http/watch-admission.js';
 import type { DeliveryMetrics } from '../metrics.js';
 import { NamespaceParams } from '../http/schemas.js';
 
@@ -133,8 +133,6 @@ export interface WatchRouteContext {
     | 'heartbeatMs'
     | 'retryAfterSeconds'
   > & {
-    /** Watch streams admitted per second (the control plane's watchAdmissionsPerSecond); no pacing when absent. */
-    watchAdmissionsPerSecond?: number | undefined;
     /** The node's request deadline (the control plane's); long polls get their longest wait on top. */
     requestDeadlineMs?: number | undefined;
   };
@@ -144,6 +142,8 @@ export interface WatchRouteContext {
   /** Open streams, and the streams and reports refused at their caps. */
   metrics: DeliveryMetrics;
   log: FastifyBaseLogger;
+  /** The pace at which watch streams are admitted (the control plane's watchAdmissionsPerSecond); none when absent. */
+  admission?: WatchAdmission | undefined;
   /** Watch workers that take the streams' sockets (the control plane's --watch-workers); in this process when absent. */
   workers?: StreamAdopter | undefined;
 }
@@ -159,10 +159,7 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
     maxPerToken: ctx.config.maxStreamsPerToken,
     retryAfterSeconds: ctx.config.retryAfterSeconds,
   });
-  const admission =
-    ctx.config.watchAdmissionsPerSecond === undefined
-      ? undefined
-      : new WatchAdmission({ perSecond: ctx.config.watchAdmissionsPerSecond, clock: ctx.clock });
+  const { admission } = ctx;
   const reportRate = new ReportRate({
     perSecond: ctx.config.reportsPerSecondPerToken,
     burst: ctx.config.reportBurstPerToken,
@@ -230,11 +227,11 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       const principal = await backend.authenticate(request);
       // Before any work of attaching: a storm is told when to come back, at the rate the node attaches.
       const retryAfter = admission?.admit();
-      if (retryAfter !== undefined) {
+      if (admission && retryAfter !== undefined) {
         metrics.streamsRefused.inc({ reason: 'admission' });
         throw new HeraldError(
           'watch_deferred',
-          `this node admits ${ctx.config.watchAdmissionsPerSecond} watchers a second; come back after Retry-After`,
+          `this node admits ${admission.perSecond} watchers a second; come back after Retry-After`,
           { retryAfter },
         );
       }
@@ -258,9 +255,13 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       }
       reply.hijack();
       const onCutOff = (): void => metrics.slowClientsCut.inc();
+      const socket = request.raw.socket;
+      // The response head, hello and first frame leave in one write, not three: in a reconnect
+      // storm the writes, not the work, were the largest item of the node's profile.
+      const corked = !ctx.workers;
+      if (corked) socket.cork();
       const stream =
-        ctx.workers?.adopt(request.raw.socket, onCutOff) ??
-        new EventStream(request.raw.socket, ctx.config.maxStreamBufferBytes, onCutOff);
+        ctx.workers?.adopt(socket, onCutOff) ?? new EventStream(socket, ctx.config.maxStreamBufferBytes, onCutOff);
       metrics.watchStreams.inc();
       stream.onClose(() => {
         release();
@@ -283,6 +284,8 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         // The response has started: the only way left to say "failed" is to cut the stream; the client retries.
         request.log.error({ err: error }, 'watch stream failed');
         stream.destroy();
+      } finally {
+        if (corked) socket.uncork();
       }
     },
   );
