@@ -235,8 +235,11 @@ export class Reporter {
       this.#status({ type: 'report-failed', error: reported });
       if (evaluations.length > 0) {
         // A 400 of a report with counts is a server from before them: stop counting, so the reports themselves go through.
-        if (status === 400) this.#evaluationsRefused = true;
-        else for (const [key, count] of counted) this.#restore(key, count);
+        // Counts taken while this report was in flight go too: the server would refuse them as well.
+        if (status === 400) {
+          this.#evaluationsRefused = true;
+          this.#evaluations.clear();
+        } else for (const [key, count] of counted) this.#restore(key, count);
       }
       // A refusal (bad token, bad report) will not change by retrying at once: the next periodic report will do.
       if (status !== undefined && status < 500 && status !== 429) return { kind: 'refused' };

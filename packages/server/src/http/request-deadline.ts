@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { HeraldError, type TimerClock } from '@herald/core';
 
 /** What a route may set in its `config` to have a deadline of its own (a long poll: its longest wait on top). */
@@ -7,6 +7,19 @@ export interface RouteDeadline {
 }
 
 const quiet = { level: 'silent' } as const;
+
+/** Each pending deadline's cancel, by reply: a stream that starts ends its deadline (endDeadline). */
+const pending = new WeakMap<FastifyReply, () => void>();
+
+/**
+ * Ends the deadline of a request whose answer is a stream, once the stream has started: its timer
+ * would find nothing to do, and until then it held the request, the reply and their logger (a few
+ * KiB per watch stream, for ten seconds, across a reconnect storm of thousands).
+ */
+export function endDeadline(reply: FastifyReply): void {
+  pending.get(reply)?.();
+  pending.delete(reply);
+}
 
 /**
  * Answers every request within its deadline: when a request has had no answer `ms` after it
@@ -17,7 +30,7 @@ const quiet = { level: 'silent' } as const;
  *
  * Not fastify's `handlerTimeout`: on Node 20 it is cleared when a request's body has been read
  * (the request's 'close' event), so a write, the request that most needs it, had no deadline.
- * A watch stream hijacks its reply, which then counts as sent: its timer finds nothing to do.
+ * A watch stream ends its deadline when it starts (endDeadline).
  */
 export function enforceRequestDeadline(app: FastifyInstance, deadline: { ms: number; clock: TimerClock }): void {
   const { clock } = deadline;
@@ -36,6 +49,8 @@ export function enforceRequestDeadline(app: FastifyInstance, deadline: { ms: num
         ),
       );
     }, ms);
-    reply.raw.once('close', () => clock.clearTimeout(timer));
+    const cancel = (): void => clock.clearTimeout(timer);
+    pending.set(reply, cancel);
+    reply.raw.once('close', cancel);
   });
 }

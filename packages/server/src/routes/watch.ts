@@ -9,6 +9,7 @@ import type { WatchRequestView } from '../delivery/watch-hub.js';
 import type { StreamAdopter } from '../delivery/workers/watch-workers.js';
 import type { HeraldApp } from '../http/context.js';
 import { ReportRate } from '../http/report-rate.js';
+import { endDeadline } from '../http/request-deadline.js';
 import { StreamCaps } from '../http/stream-caps.js';
 import type { WatchAdmission } from '../http/watch-admission.js';
 import type { DeliveryMetrics } from '../metrics.js';
@@ -254,12 +255,14 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
         throw error;
       }
       reply.hijack();
+      endDeadline(reply);
       const onCutOff = (): void => metrics.slowClientsCut.inc();
       const socket = request.raw.socket;
       // The response head, hello and first frame leave in one write, not three: in a reconnect
       // storm the writes, not the work, were the largest item of the node's profile.
       const corked = !ctx.workers;
       if (corked) socket.cork();
+      reply.raw.detachSocket(socket);
       const stream =
         ctx.workers?.adopt(socket, onCutOff) ?? new EventStream(socket, ctx.config.maxStreamBufferBytes, onCutOff);
       metrics.watchStreams.inc();
