@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '@herald/core';
-import { startTestServer, testAdminToken, type TestServer } from '@herald/testkit';
+import { eventually, startTestServer, testAdminToken, type TestServer } from '@herald/testkit';
 import { defaultServerConfig } from '../src/config.js';
 import { connectionLimitsOf } from '../src/http/connection-limits.js';
-import { listenEarly } from '../src/http/early-listener.js';
+import { listenEarly, type EarlyListener } from '../src/http/early-listener.js';
 import { WatchAdmission } from '../src/http/watch-admission.js';
 import { createNamespace } from './helpers.js';
 
@@ -127,9 +127,10 @@ void describe('watch admission over real HTTP', () => {
 });
 
 void describe('watch admission across the start', () => {
-  void it('what the early socket admitted and booked while the node started still counts once it is ready', async () => {
-    const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 0, 250));
-    const listener = await listenEarly({
+  const start = Date.UTC(2026, 0, 1, 0, 0, 0, 250);
+
+  async function early(clock: ManualClock, holdWatchesMs?: number): Promise<EarlyListener> {
+    return listenEarly({
       host: '127.0.0.1',
       port: 0,
       tls: null,
@@ -137,42 +138,98 @@ void describe('watch admission across the start', () => {
       backlog: defaultServerConfig.listenBacklog,
       retryAfterSeconds: 1,
       watchAdmission: { perSecond: 2, clock },
+      holdWatchesMs,
     });
+  }
+
+  /** A watch to the node on `listener`'s socket: its status, code and Retry-After; a 200 is read to its hello. */
+  async function watch(
+    listener: EarlyListener,
+    i: number,
+  ): Promise<{ status: number; code?: string; retryAfter: string | null }> {
     const { port } = listener.server.address() as { port: number };
-    const base = `http://127.0.0.1:${port}`;
-    let ts: TestServer | undefined;
-    const body = (i: number): string => JSON.stringify({ instanceId: `start-${i}`, views: [{ namespace: 'start' }] });
-    const watch = async (i: number): Promise<{ status: number; code?: string; retryAfter: string | null }> => {
-      const response = await fetch(`${base}/v1/watch`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${testAdminToken}`, 'content-type': 'application/json' },
-        body: body(i),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const retryAfter = response.headers.get('retry-after');
-      if (response.status === 200) {
-        await response.body?.cancel();
-        return { status: 200, retryAfter };
-      }
+    const response = await fetch(`http://127.0.0.1:${port}/v1/watch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${testAdminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ instanceId: `start-${i}`, views: [{ namespace: 'start' }] }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const retryAfter = response.headers.get('retry-after');
+    if (response.status !== 200)
       return { status: response.status, code: ((await response.json()) as { code: string }).code, retryAfter };
-    };
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('event: hello')) {
+      const chunk = await reader.read();
+      assert.equal(chunk.done, false, 'the stream ended before its hello');
+      text += new TextDecoder().decode(chunk.value as Uint8Array);
+    }
+    await reader.cancel();
+    return { status: 200, retryAfter };
+  }
+
+  void it('watchers told when to come back while the node started stay booked once it is ready', async () => {
+    const clock = new ManualClock(start);
+    const listener = await early(clock);
+    let ts: TestServer | undefined;
     try {
-      // While starting: this second's two admissions are spent, a third is booked into the next second.
-      assert.deepEqual(await watch(1), { status: 503, code: 'starting', retryAfter: '1' });
-      assert.deepEqual(await watch(2), { status: 503, code: 'starting', retryAfter: '1' });
-      assert.deepEqual(await watch(3), { status: 503, code: 'starting', retryAfter: '1' });
+      // While starting: booked into the coming seconds, two a second; the current second is left alone.
+      assert.deepEqual(await watch(listener, 1), { status: 503, code: 'starting', retryAfter: '1' });
+      assert.deepEqual(await watch(listener, 2), { status: 503, code: 'starting', retryAfter: '1' });
+      assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '2' });
 
       ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
       await createNamespace(ts, 'start');
-      // Ready, in the same second: a fresh pacing would admit two at once; this one knows the second is spent.
-      assert.deepEqual(await watch(4), { status: 503, code: 'watch_deferred', retryAfter: '1' });
-      // The next second holds the one booked while starting and this one; the one after is booked into the second after.
-      assert.deepEqual(await watch(5), { status: 503, code: 'watch_deferred', retryAfter: '2' });
-      clock.advance(1000);
-      assert.equal((await watch(3)).status, 200);
+      // Ready: this second's two admissions are the node's own.
+      assert.equal((await watch(listener, 4)).status, 200);
+      assert.equal((await watch(listener, 5)).status, 200);
+      // Past them, the next second already holds the two booked while starting, the one after one:
+      // a pacing that forgot the start would say 1.
+      assert.deepEqual(await watch(listener, 6), { status: 503, code: 'watch_deferred', retryAfter: '2' });
     } finally {
       if (ts) await ts.close();
       else await listener.close();
+    }
+  });
+
+  void it('a watch that arrives while the node starts is held and served once it is ready; past a second of them, told when to come back', async () => {
+    const clock = new ManualClock(start);
+    const listener = await early(clock, 60_000);
+    let ts: TestServer | undefined;
+    try {
+      const held = [watch(listener, 1), watch(listener, 2)];
+      await eventually(() => listener.heldWatches === 2, { message: 'both watches held' });
+      // One second's admissions are held: the third is answered, booked into the next second.
+      assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '1' });
+      let answered = false;
+      void Promise.all(held).then(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(answered, false, 'the held watches wait for the node');
+
+      ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
+      await createNamespace(ts, 'start');
+      // Served as soon as the node takes its socket over. The namespace is created after that, so
+      // a held watch may meet namespace_not_found first: what matters is that the node answers it.
+      const results = await Promise.all(held);
+      for (const result of results)
+        assert.ok(result.status === 200 || result.code === 'namespace_not_found', JSON.stringify(result));
+      assert.equal(listener.heldWatches, 0);
+    } finally {
+      if (ts) await ts.close();
+      else await listener.close();
+    }
+  });
+
+  void it('a held watch is answered starting when the node does not become ready within the hold', async () => {
+    const clock = new ManualClock(start);
+    const listener = await early(clock, 5_000);
+    try {
+      const pending = watch(listener, 1);
+      await eventually(() => listener.heldWatches === 1, { message: 'the watch held' });
+      clock.advance(5_000);
+      assert.deepEqual(await pending, { status: 503, code: 'starting', retryAfter: '1' });
+    } finally {
+      await listener.close();
     }
   });
 });

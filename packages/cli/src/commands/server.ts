@@ -175,6 +175,7 @@ export function registerServerCommand(program: Command): void {
         backlog: resolved.listenBacklog,
         retryAfterSeconds: 1,
         watchAdmission: { perSecond: resolved.watchAdmissionsPerSecond, clock: systemClock },
+        holdWatchesMs: 3000,
       });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;

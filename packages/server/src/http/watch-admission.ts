@@ -39,12 +39,21 @@ export class WatchAdmission {
     const now = this.#clock.now();
     this.#tokens = Math.min(this.#perSecond, this.#tokens + ((now - this.#refilledAt) / 1000) * this.#perSecond);
     this.#refilledAt = now;
-    const second = Math.floor(now / 1000);
-    for (const booked of this.#booked.keys()) if (booked <= second) this.#booked.delete(booked);
     if (this.#tokens >= 1) {
       this.#tokens -= 1;
       return undefined;
     }
+    return this.book();
+  }
+
+  /**
+   * Books a watcher into the earliest coming second with room, without admitting it now (a node
+   * still starting, whose first second after it is ready goes to the watches it holds). Returns
+   * the seconds to wait (Retry-After).
+   */
+  book(): number {
+    const second = Math.floor(this.#clock.now() / 1000);
+    for (const booked of this.#booked.keys()) if (booked <= second) this.#booked.delete(booked);
     for (let wait = 1; wait <= this.#maxWaitSeconds; wait += 1) {
       const count = this.#booked.get(second + wait) ?? 0;
       if (count < this.#perSecond || wait === this.#maxWaitSeconds) {
