@@ -6,6 +6,7 @@ const full = process.argv.includes('--full');
 const scripts = [
   ['commits.mjs', full ? ['--count', '5000'] : ['--count', '2000']],
   ['fanout.mjs', full ? ['--watchers', '1000,10000,18000'] : ['--watchers', '1000,10000']],
+  ['watch-memory.mjs', ['--watchers', '10000']],
   ['catchup.mjs', full ? ['--rounds', '20'] : ['--rounds', '5']],
   ['storm.mjs', ['--watchers', '10000']],
   ['sdk.mjs', ['--clients', '1000']],
