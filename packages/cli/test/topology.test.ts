@@ -326,8 +326,7 @@ void test(
     figures.push(`north partitioned in its wave: paused, "${status.reason}"`);
 
     // Healed, north's instances get the release of their (paused) wave and report it again through
-    // their relay; once they do, the operator resumes and the wave passes. (A relay whose long poll
-    // was blackholed notices only at its request timeout, so how long that takes varies.)
+    // their relay; once they do, the operator resumes and the wave passes.
     await topology.heal('north');
     await eventually(async () => (await onSeq(good)).north === perRegion, {
       ...bound,

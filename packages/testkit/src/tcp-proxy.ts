@@ -58,16 +58,25 @@ class DelayLine {
  * `shape()` adds latency and a bandwidth cap to every chunk, both ways;
  * `blackhole()` stops forwarding in both directions without closing anything, as a network that
  * silently drops packets does (new connections are accepted and then hear nothing); `heal()`
- * forwards again, including what was held back; `cut()` closes every connection. `pause()` stops
+ * forwards again, including what was held back (or, `heal({ strand: true })`, only for new
+ * connections: those open across the outage stay silent, as through a middlebox that lost their
+ * state); `cut()` closes every connection. `pause()` stops
  * reading from every socket (new connections too), as a SIGSTOPped server does: the kernel's
  * buffers fill and the peer's writes stall, nothing is closed; `resume()` reads again.
  */
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Open across a blackhole healed with `strand`: nothing goes through it any more. */
+  stranded: boolean;
+}
+
 export class TcpProxy {
   readonly #server: Server;
   readonly #target: { host: string; port: number };
-  readonly #pairs = new Set<{ client: Socket; upstream: Socket }>();
+  readonly #pairs = new Set<Pair>();
   /** What arrived while blackholed, to deliver on heal (TCP would retransmit it). */
-  #held: Array<() => void> = [];
+  #held: Array<{ pair: Pair; deliver: () => void }> = [];
   #blackholed = false;
   #paused = false;
   #shape = { delayMs: 0, bytesPerSecond: 0 };
@@ -107,12 +116,13 @@ export class TcpProxy {
     this.#blackholed = true;
   }
 
-  /** Forwards again. */
-  heal(): void {
+  /** Forwards again; with `strand`, only on connections opened from now on. */
+  heal(options: { strand?: boolean } = {}): void {
     this.#blackholed = false;
     const held = this.#held;
     this.#held = [];
-    for (const deliver of held) deliver();
+    if (options.strand) for (const pair of this.#pairs) pair.stranded = true;
+    for (const { pair, deliver } of held) if (!pair.stranded) deliver();
   }
 
   /** Stops reading from every socket, both ways, new connections too, closing none (a paused process). */
@@ -149,15 +159,22 @@ export class TcpProxy {
 
   #accept(client: Socket): void {
     const upstream = createConnection(this.#target);
-    const pair = { client, upstream };
+    const pair: Pair = { client, upstream, stranded: false };
     this.#pairs.add(pair);
     const end = (): void => {
       client.destroy();
       upstream.destroy();
       this.#pairs.delete(pair);
     };
+    // The server's close is news that travels like data: held while blackholed, lost once
+    // stranded (the client keeps a connection that hears nothing, until it gives up on it).
+    const serverClosed = (): void => {
+      if (pair.stranded) return;
+      if (this.#blackholed) this.#held.push({ pair, deliver: end });
+      else end();
+    };
     client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    upstream.on('error', serverClosed).on('close', serverClosed);
     const forward = (to: Socket) => {
       const line = new DelayLine(() => this.#shape);
       to.once('close', () => line.clear());
@@ -169,7 +186,8 @@ export class TcpProxy {
           if (this.#shape.delayMs > 0 || this.#shape.bytesPerSecond > 0 || line.pending) line.push(chunk.length, write);
           else write();
         };
-        if (this.#blackholed) this.#held.push(deliver);
+        if (pair.stranded) return;
+        if (this.#blackholed) this.#held.push({ pair, deliver });
         else deliver();
       };
     };

@@ -52,6 +52,12 @@ export class Upstream {
   readonly #onMove: (event: UpstreamMove) => void;
   #probing = false;
   #recoveryProbe: Promise<boolean> | undefined;
+  /**
+   * Cuts the long polls in flight when the upstream in use is found unreachable or another is
+   * taken: a poll sent into a link that went silent would otherwise wait for its own timeout (its
+   * wait plus timeoutMs, 40 s by default) before the relay asks again, even after the link is back.
+   */
+  #polls = new AbortController();
   /** This relay's name, appended to the hops of the reports it forwards. */
   readonly #name: string | undefined;
 
@@ -112,6 +118,7 @@ export class Upstream {
       const candidate = this.#endpoints.failbackCandidate();
       if (candidate === undefined) return;
       const moved = this.#endpoints.failback(candidate);
+      this.#cutPolls();
       this.#onMove({
         kind: 'failback',
         from: moved.from.href,
@@ -165,7 +172,15 @@ export class Upstream {
   /** The request failed at the endpoint in use in a way another may not: the next requests go to the next one. */
   #failover(reason: string, retryAfterMs?: number): void {
     const moved = this.#endpoints.failover(retryAfterMs);
-    if (moved) this.#onMove({ kind: 'failover', from: moved.from.href, to: moved.to.href, reason });
+    if (!moved) return;
+    this.#cutPolls();
+    this.#onMove({ kind: 'failover', from: moved.from.href, to: moved.to.href, reason });
+  }
+
+  /** The long polls in flight end (their followers ask again, on the endpoint now in use). */
+  #cutPolls(): void {
+    this.#polls.abort();
+    this.#polls = new AbortController();
   }
 
   async keys(): Promise<PublicKeyInfo[]> {
@@ -187,12 +202,14 @@ export class Upstream {
   ): Promise<RouteDescription | undefined> {
     const query = new URLSearchParams();
     if (poll?.version !== undefined) query.set('version', poll.version);
-    if (poll) query.set('wait', String(poll.waitSeconds));
+    // While the upstream is unreachable, an ask that answers at once: the first one that does ends the outage.
+    const waitSeconds = poll && this.unreachableSince === undefined ? poll.waitSeconds : 0;
+    if (poll) query.set('wait', String(waitSeconds));
     return (await this.#request(
       `v1/route/${encodeURIComponent(namespace)}?${query.toString()}`,
-      { method: 'GET', ...(poll ? { signal: poll.signal } : {}) },
+      { method: 'GET', ...(poll ? { signal: AbortSignal.any([poll.signal, this.#polls.signal]) } : {}) },
       undefined,
-      (poll?.waitSeconds ?? 0) * 1000,
+      waitSeconds * 1000,
     )) as RouteDescription | undefined;
   }
 
@@ -300,6 +317,7 @@ export class Upstream {
         if (this.unreachableSince === undefined) {
           this.unreachableSince = this.#clock.now();
           this.#onOutage({ state: 'down', since: this.unreachableSince, cause });
+          this.#cutPolls();
         }
         this.#failover(cause instanceof Error ? cause.message : String(cause));
       }
