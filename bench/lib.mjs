@@ -132,6 +132,19 @@ export async function startEtcd() {
   return { url: `http://127.0.0.1:${clientPort}`, child, pid: child.pid, version };
 }
 
+/** A Herald `bench` namespace holding one ~1 KiB entry `config`, as the storm and memory runs watch it. */
+export async function seedBenchNamespace(url) {
+  const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
+  await fetch(`${url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
+  const response = await fetch(`${url}/v1/namespaces/bench/entries/config`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ value: { padding: 'x'.repeat(1000) } }),
+  });
+  if (response.status !== 200) throw new Error(`herald answered ${response.status}`);
+  await response.arrayBuffer();
+}
+
 /**
  * One etcd put through its v3 JSON gateway: `value` as it is when a string, else its JSON; keys and
  * values base64 as the gateway wants them. Resolves to the gateway's answer (its header has the revision).

@@ -23,6 +23,7 @@ import {
   tempFolder,
   uncappedTokenArgs,
   etcdPut,
+  seedBenchNamespace,
 } from './lib.mjs';
 
 const watchers = Number(option('watchers', '10000'));
@@ -59,13 +60,7 @@ async function heraldServer() {
   };
   const url = `http://127.0.0.1:${port}`;
   const child = await start();
-  const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
-  await fetch(`${url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
-  await fetch(`${url}/v1/namespaces/bench/entries/config`, {
-    method: 'PUT',
-    headers,
-    body: JSON.stringify({ value: { padding: 'x'.repeat(1000) } }),
-  });
+  await seedBenchNamespace(url);
   return { name: 'Herald', url, token: benchToken, key: '', child, start };
 }
 

@@ -19,8 +19,20 @@ if (typeof globalThis.gc !== 'function') {
 const { SecretCipher, systemClock } = await import('../packages/core/dist/src/index.js');
 const { createServer, ensureBootstrapAdmin } = await import('../packages/server/dist/src/index.js');
 const { SqliteStore } = await import('../packages/store/dist/src/index.js');
-const { benchToken, forkWatchers, machine, option, rssKiB, sleep, startEtcd, stopAll, table, tempFolder, etcdPut } =
-  await import('./lib.mjs');
+const {
+  benchToken,
+  etcdPut,
+  forkWatchers,
+  machine,
+  option,
+  rssKiB,
+  seedBenchNamespace,
+  sleep,
+  startEtcd,
+  stopAll,
+  table,
+  tempFolder,
+} = await import('./lib.mjs');
 
 const watchers = Number(option('watchers', '10000'));
 const settleMs = Number(option('settle', '15000'));
@@ -44,13 +56,7 @@ async function herald() {
     logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
   });
   const url = await server.listen();
-  const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
-  await fetch(`${url}/v1/namespaces`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) });
-  await fetch(`${url}/v1/namespaces/bench/entries/config`, {
-    method: 'PUT',
-    headers,
-    body: JSON.stringify({ value: { padding: 'x'.repeat(1000) } }),
-  });
+  await seedBenchNamespace(url);
   await sleep(500);
   const before = settledMemory();
   const clients = await forkWatchers('fanout-client.mjs', watchers, processes, (count) => [

@@ -3,7 +3,7 @@
 // the earliest second with room, and every watcher that comes back when told is admitted. The
 // pacing of a starting node's early socket carries on once the node is ready.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { ManualClock } from '@herald/core';
 import { eventually, startTestServer, testAdminToken, type TestServer } from '@herald/testkit';
 import { defaultServerConfig } from '../src/config.js';
@@ -128,9 +128,14 @@ void describe('watch admission over real HTTP', () => {
 
 void describe('watch admission across the start', () => {
   const start = Date.UTC(2026, 0, 1, 0, 0, 0, 250);
+  /** What each test opened, closed after it, newest first (the server before the socket it took over). */
+  const opened: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of opened.splice(0).reverse()) await close();
+  });
 
   async function early(clock: ManualClock, holdWatchesMs?: number): Promise<EarlyListener> {
-    return listenEarly({
+    const listener = await listenEarly({
       host: '127.0.0.1',
       port: 0,
       tls: null,
@@ -140,6 +145,15 @@ void describe('watch admission across the start', () => {
       watchAdmission: { perSecond: 2, clock },
       holdWatchesMs,
     });
+    opened.push(() => listener.close());
+    return listener;
+  }
+
+  /** The node that takes `listener`'s socket over, with a namespace `start`. */
+  async function ready(clock: ManualClock, listener: EarlyListener): Promise<void> {
+    const ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
+    opened.push(() => ts.close());
+    await createNamespace(ts, 'start');
   }
 
   /** A watch to the node on `listener`'s socket: its status, code and Retry-After; a 200 is read to its hello. */
@@ -171,65 +185,47 @@ void describe('watch admission across the start', () => {
   void it('watchers told when to come back while the node started stay booked once it is ready', async () => {
     const clock = new ManualClock(start);
     const listener = await early(clock);
-    let ts: TestServer | undefined;
-    try {
-      // While starting: booked into the coming seconds, two a second; the current second is left alone.
-      assert.deepEqual(await watch(listener, 1), { status: 503, code: 'starting', retryAfter: '1' });
-      assert.deepEqual(await watch(listener, 2), { status: 503, code: 'starting', retryAfter: '1' });
-      assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '2' });
+    // While starting: booked into the coming seconds, two a second; the current second is left alone.
+    assert.deepEqual(await watch(listener, 1), { status: 503, code: 'starting', retryAfter: '1' });
+    assert.deepEqual(await watch(listener, 2), { status: 503, code: 'starting', retryAfter: '1' });
+    assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '2' });
 
-      ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
-      await createNamespace(ts, 'start');
-      // Ready: this second's two admissions are the node's own.
-      assert.equal((await watch(listener, 4)).status, 200);
-      assert.equal((await watch(listener, 5)).status, 200);
-      // Past them, the next second already holds the two booked while starting, the one after one:
-      // a pacing that forgot the start would say 1.
-      assert.deepEqual(await watch(listener, 6), { status: 503, code: 'watch_deferred', retryAfter: '2' });
-    } finally {
-      if (ts) await ts.close();
-      else await listener.close();
-    }
+    await ready(clock, listener);
+    // Ready: this second's two admissions are the node's own.
+    assert.equal((await watch(listener, 4)).status, 200);
+    assert.equal((await watch(listener, 5)).status, 200);
+    // Past them, the next second already holds the two booked while starting, the one after one:
+    // a pacing that forgot the start would say 1.
+    assert.deepEqual(await watch(listener, 6), { status: 503, code: 'watch_deferred', retryAfter: '2' });
   });
 
   void it('a watch that arrives while the node starts is held and served once it is ready; past a second of them, told when to come back', async () => {
     const clock = new ManualClock(start);
     const listener = await early(clock, 60_000);
-    let ts: TestServer | undefined;
-    try {
-      const held = [watch(listener, 1), watch(listener, 2)];
-      await eventually(() => listener.heldWatches === 2, { message: 'both watches held' });
-      // One second's admissions are held: the third is answered, booked into the next second.
-      assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '1' });
-      let answered = false;
-      void Promise.all(held).then(() => (answered = true));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(answered, false, 'the held watches wait for the node');
+    const held = [watch(listener, 1), watch(listener, 2)];
+    await eventually(() => listener.heldWatches === 2, { message: 'both watches held' });
+    // One second's admissions are held: the third is answered, booked into the next second.
+    assert.deepEqual(await watch(listener, 3), { status: 503, code: 'starting', retryAfter: '1' });
+    let answered = false;
+    void Promise.all(held).then(() => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(answered, false, 'the held watches wait for the node');
 
-      ts = await startTestServer({ clock, listener, config: { watchAdmissionsPerSecond: 2 } });
-      await createNamespace(ts, 'start');
-      // Served as soon as the node takes its socket over. The namespace is created after that, so
-      // a held watch may meet namespace_not_found first: what matters is that the node answers it.
-      const results = await Promise.all(held);
-      for (const result of results)
-        assert.ok(result.status === 200 || result.code === 'namespace_not_found', JSON.stringify(result));
-      assert.equal(listener.heldWatches, 0);
-    } finally {
-      if (ts) await ts.close();
-      else await listener.close();
-    }
+    await ready(clock, listener);
+    // Served as soon as the node takes its socket over. The namespace is created after that, so
+    // a held watch may meet namespace_not_found first: what matters is that the node answers it.
+    const results = await Promise.all(held);
+    for (const result of results)
+      assert.ok(result.status === 200 || result.code === 'namespace_not_found', JSON.stringify(result));
+    assert.equal(listener.heldWatches, 0);
   });
 
   void it('a held watch is answered starting when the node does not become ready within the hold', async () => {
     const clock = new ManualClock(start);
     const listener = await early(clock, 5_000);
-    try {
-      const pending = watch(listener, 1);
-      await eventually(() => listener.heldWatches === 1, { message: 'the watch held' });
-      clock.advance(5_000);
-      assert.deepEqual(await pending, { status: 503, code: 'starting', retryAfter: '1' });
-    } finally {
-      await listener.close();
-    }
+    const pending = watch(listener, 1);
+    await eventually(() => listener.heldWatches === 1, { message: 'the watch held' });
+    clock.advance(5_000);
+    assert.deepEqual(await pending, { status: 503, code: 'starting', retryAfter: '1' });
   });
 });
