@@ -12,6 +12,18 @@ import { listenEarly, type EarlyListener } from '../src/http/early-listener.js';
 import { WatchAdmission } from '../src/http/watch-admission.js';
 import { createNamespace } from './helpers.js';
 
+/** Reads a watch stream up to its hello; the reader, for the caller to cancel or keep. */
+async function untilHello(response: Response): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const reader = response.body!.getReader();
+  let text = '';
+  while (!text.includes('event: hello')) {
+    const chunk = await reader.read();
+    assert.equal(chunk.done, false, 'the stream ended before its hello');
+    text += new TextDecoder().decode(chunk.value as Uint8Array);
+  }
+  return reader;
+}
+
 void describe('WatchAdmission (pure, on a manual clock)', () => {
   void it('admits a second of watchers at once, then books the rest into the coming seconds, rate by rate', () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
@@ -84,13 +96,7 @@ void describe('watch admission over real HTTP', () => {
       return { admitted: false, code: body.code, retryAfter: Number(response.headers.get('retry-after')) };
     }
     open.push(controller);
-    const reader = response.body!.getReader();
-    let text = '';
-    while (!text.includes('event: hello')) {
-      const chunk = await reader.read();
-      assert.equal(chunk.done, false, 'the stream ended before its hello');
-      text += new TextDecoder().decode(chunk.value as Uint8Array);
-    }
+    await untilHello(response);
     return { admitted: true };
   }
 
@@ -171,14 +177,7 @@ void describe('watch admission across the start', () => {
     const retryAfter = response.headers.get('retry-after');
     if (response.status !== 200)
       return { status: response.status, code: ((await response.json()) as { code: string }).code, retryAfter };
-    const reader = response.body!.getReader();
-    let text = '';
-    while (!text.includes('event: hello')) {
-      const chunk = await reader.read();
-      assert.equal(chunk.done, false, 'the stream ended before its hello');
-      text += new TextDecoder().decode(chunk.value as Uint8Array);
-    }
-    await reader.cancel();
+    await (await untilHello(response)).cancel();
     return { status: 200, retryAfter };
   }
 
