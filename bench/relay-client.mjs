@@ -3,7 +3,9 @@
 // SDK client (and unlike fanout-client.mjs, which measures one server that never fails), a stream
 // that is refused, reset or ended moves to the next endpoint in the list after a full-jitter
 // backoff (base 250 ms, cap 5 s, Retry-After honoured), so a relay's death is a region's
-// reconnect storm onto the next tier. It parses only what it must (the update's number).
+// reconnect storm onto the next tier. A 503 `watch_deferred` or `starting` is waited out on the
+// same endpoint as told (plus up to 0.5 s), as the SDK does. It parses only what it must (the
+// update's number).
 import http from 'node:http';
 import { onFrames } from './lib.mjs';
 
@@ -31,8 +33,8 @@ function openStream(i, state) {
   const retry = (retryAfterMs = 0) => {
     if (done) return;
     done = true;
-    if (live) open -= 1;
     failures += 1;
+    if (live) open -= 1;
     state.endpoint += 1;
     state.attempt += 1;
     const ceiling = Math.min(5000, 250 * 2 ** Math.min(state.attempt, 5));
@@ -53,9 +55,17 @@ function openStream(i, state) {
     },
     (response) => {
       if (response.statusCode !== 200) {
-        response.resume();
         const seconds = Number(response.headers['retry-after'] ?? 0);
-        retry(Number.isFinite(seconds) ? seconds * 1000 * Math.random() : 0);
+        const retryAfterMs = Number.isFinite(seconds) ? seconds * 1000 : 0;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () => {
+          const deferred = response.statusCode === 503 && /"code":"(watch_deferred|starting)"/.test(text);
+          if (!deferred) return retry(retryAfterMs * Math.random());
+          done = true;
+          setTimeout(() => openStream(i, state), retryAfterMs + Math.random() * 500);
+        });
         return;
       }
       onFrames(response, '\n\n', (event) => {
