@@ -273,6 +273,10 @@ void describe('web UI polish', { timeout: 900_000 }, () => {
     await page.getByRole('button', { name: 'Close editor' }).click();
     await page.getByTestId('entry-db/pool/max').getByRole('button', { name: 'db/pool/max' }).click();
     const pool = page.getByTestId('editor');
+    // The editor of this entry, with its value loaded, before typing: the one closing, or a load
+    // finishing after the fill, would take the keystrokes.
+    await see(pool.getByRole('heading', { name: 'db/pool/max' }));
+    await see(pool.locator('.cm-content[aria-label="Value"]').filter({ hasText: '20' }));
     await pool.getByLabel('Value').fill('500');
     await see(pool.getByTestId('validation').filter({ hasText: 'must be <= 100' }));
     await see(pool.locator('.cm-lintRange-error'));
