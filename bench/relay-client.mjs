@@ -33,8 +33,8 @@ function openStream(i, state) {
   const retry = (retryAfterMs = 0) => {
     if (done) return;
     done = true;
-    failures += 1;
     if (live) open -= 1;
+    failures += 1;
     state.endpoint += 1;
     state.attempt += 1;
     const ceiling = Math.min(5000, 250 * 2 ** Math.min(state.attempt, 5));

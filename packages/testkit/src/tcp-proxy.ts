@@ -52,6 +52,13 @@ class DelayLine {
   }
 }
 
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Open across a blackhole healed with `strand`: nothing goes through it any more. */
+  stranded: boolean;
+}
+
 /**
  * A TCP proxy (on 127.0.0.1 port 0 unless told where) in front of a real server, for fault tests
  * and for the links between regions of a topology (netns.ts; this kernel has no netem):
@@ -64,13 +71,6 @@ class DelayLine {
  * reading from every socket (new connections too), as a SIGSTOPped server does: the kernel's
  * buffers fill and the peer's writes stall, nothing is closed; `resume()` reads again.
  */
-interface Pair {
-  client: Socket;
-  upstream: Socket;
-  /** Open across a blackhole healed with `strand`: nothing goes through it any more. */
-  stranded: boolean;
-}
-
 export class TcpProxy {
   readonly #server: Server;
   readonly #target: { host: string; port: number };

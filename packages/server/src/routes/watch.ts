@@ -262,6 +262,8 @@ export function registerWatchRoutes(app: HeraldApp, ctx: WatchRouteContext): voi
       // storm the writes, not the work, were the largest item of the node's profile.
       const corked = !ctx.workers;
       if (corked) socket.cork();
+      // The socket is the stream's from here: the response object (and through its listeners
+      // fastify's request, reply and logger) is not kept alive by it for the stream's lifetime.
       reply.raw.detachSocket(socket);
       const stream =
         ctx.workers?.adopt(socket, onCutOff) ?? new EventStream(socket, ctx.config.maxStreamBufferBytes, onCutOff);
