@@ -4,12 +4,14 @@ import Database from 'better-sqlite3';
 import type { Clock } from '@herald/core';
 import { storeClosed } from '../rules.js';
 import type { SqliteAuditChain } from './audit-chain.js';
+import type { SqliteRecordMemory } from './record-memory.js';
 import { sqliteMigrations } from './migrations.js';
 
-/** What every part of the SQLite store works with: the database, the audit chain it appends to, the clock. */
+/** What every part of the SQLite store works with: the database, the audit chain it appends to, the records kept in memory, the clock. */
 export interface SqliteContext {
   db: SqliteDatabase;
   audit: SqliteAuditChain;
+  memory: SqliteRecordMemory;
   clock: Clock;
 }
 

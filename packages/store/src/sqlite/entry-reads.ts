@@ -1,13 +1,13 @@
 import type { StoreParts } from '../composed-store.js';
 import { toCommit, toVersion, type CommitRow, type EntryRow } from '../rows.js';
 import { checkAsOf } from '../rules.js';
-import type { SqliteDatabase } from './database.js';
+import type { SqliteContext, SqliteDatabase } from './database.js';
 
 /** Reads of the revisions, entries, their history and commits in SQLite, now or as of a past revision. */
-export function sqliteEntryReads(db: SqliteDatabase): StoreParts['reads'] {
+export function sqliteEntryReads({ db, memory }: SqliteContext): StoreParts['reads'] {
   return {
     async currentRevision() {
-      return db.meta('revision');
+      return memory.revision(() => db.meta('revision'));
     },
 
     async compactedRevision() {

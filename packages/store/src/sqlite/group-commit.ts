@@ -24,7 +24,8 @@ interface PendingCommit {
   reject: (error: unknown) => void;
 }
 
-type Outcome = { ok: true; result: CommitResult } | { ok: false; error: unknown };
+/** `entryCount`: the namespace's live entries after the commit, for the records kept in memory. */
+type Outcome = { ok: true; result: CommitResult; entryCount: number } | { ok: false; error: unknown };
 
 /**
  * How long a batch waits, at most, for as many commits as the last one held. One durable COMMIT
@@ -116,7 +117,7 @@ export class SqliteGroupCommit {
       for (const item of batch) {
         db.exec('SAVEPOINT one_commit');
         try {
-          outcomes.push({ ok: true, result: this.#apply(item) });
+          outcomes.push({ ok: true, ...this.#apply(item) });
           db.exec('RELEASE one_commit');
         } catch (error) {
           db.exec('ROLLBACK TO one_commit');
@@ -134,16 +135,23 @@ export class SqliteGroupCommit {
       for (const item of batch) item.reject(failure);
       return;
     }
+    const written: Array<[string, number, number]> = [];
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) written.push([item.request.namespace, outcome.result.revision, outcome.entryCount]);
+    });
+    const newest = written.reduce((max, [, revision]) => Math.max(max, revision), 0);
+    // Before anyone hears of the commits, so whoever reads next reads them.
+    this.#context.memory.committed(written, newest);
     batch.forEach((item, i) => {
       const outcome = outcomes[i];
       if (outcome?.ok) item.resolve(outcome.result);
       else item.reject(outcome?.error);
     });
-    const newest = outcomes.reduce((max, o) => (o.ok ? Math.max(max, o.result.revision) : max), 0);
     if (newest > 0) this.#listeners.deliver(newest);
   }
 
-  #apply(item: PendingCommit): CommitResult {
+  #apply(item: PendingCommit): { result: CommitResult; entryCount: number } {
     const { db, audit, clock } = this.#context;
     const { request } = item;
     checkDistinctChanges(request.changes);
@@ -214,6 +222,6 @@ export class SqliteGroupCommit {
       ...item.audit,
       details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) },
     });
-    return { revision, versions: plan.versions, ...(release ? { release } : {}) };
+    return { result: { revision, versions: plan.versions, ...(release ? { release } : {}) }, entryCount };
   }
 }

@@ -8,10 +8,11 @@ import type { SqliteGroupCommit } from './group-commit.js';
 
 /** Namespaces in SQLite: their records, and deleting one with everything it owns. */
 export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCommit): StoreParts['namespaces'] {
-  const { db, clock } = context;
+  const { db, clock, memory } = context;
   return {
     async createNamespace(input, audit) {
       return db.transaction(() => {
+        memory.forgetNamespace(input.name);
         const inserted = db
           .prepare(
             'INSERT INTO namespaces (name, description, schema, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
@@ -24,8 +25,7 @@ export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCom
     },
 
     async getNamespace(name) {
-      db.assertOpen();
-      return readNamespace(db, name);
+      return memory.namespace(name, () => readNamespace(db, name));
     },
 
     async listNamespaces(query) {
@@ -38,6 +38,7 @@ export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCom
 
     async updateNamespace(name, patch, audit) {
       return db.transaction(() => {
+        memory.forgetNamespace(name);
         const existing = requireNamespace(db, name);
         db.prepare('UPDATE namespaces SET description = ?, schema = ?, policy = ? WHERE name = ?').run(
           patch.description ?? existing.description,
@@ -54,6 +55,7 @@ export function sqliteNamespaces(context: SqliteContext, commits: SqliteGroupCom
       // Queued behind pending commits, so a commit accepted before the delete is not resurrected after it.
       await commits.acceptedSoFar();
       db.transaction(() => {
+        memory.forgetNamespace(name);
         checkNamespaceDeletable(requireNamespace(db, name), options.force);
         for (const [table, column] of namespaceTables) db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).run(name);
         context.audit.appendIn(audit);

@@ -3,10 +3,11 @@ import type { SqliteContext } from './database.js';
 
 /** Settings in SQLite. */
 export function sqliteSettings(context: SqliteContext): StoreParts['settings'] {
-  const { db } = context;
+  const { db, memory } = context;
   return {
     async claimSetting(name, value) {
       return db.transaction(() => {
+        memory.forgetSetting(name);
         db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
         return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
       });
@@ -14,6 +15,7 @@ export function sqliteSettings(context: SqliteContext): StoreParts['settings'] {
 
     async putSetting(name, value, audit) {
       db.transaction(() => {
+        memory.forgetSetting(name);
         db.prepare(
           'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
         ).run(name, value);
@@ -22,9 +24,11 @@ export function sqliteSettings(context: SqliteContext): StoreParts['settings'] {
     },
 
     async getSetting(name) {
-      db.assertOpen();
-      return (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)
-        ?.value;
+      return memory.setting(
+        name,
+        () =>
+          (db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string } | undefined)?.value,
+      );
     },
   };
 }

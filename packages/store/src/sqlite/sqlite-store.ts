@@ -10,6 +10,7 @@ import { sqliteEntryReads } from './entry-reads.js';
 import { SqliteGroupCommit } from './group-commit.js';
 import { sqliteInstances } from './instances.js';
 import { sqliteNamespaces } from './namespaces.js';
+import { SqliteRecordMemory } from './record-memory.js';
 import { sqliteReleases } from './releases.js';
 import { sqliteRollouts } from './rollouts.js';
 import { sqliteControlRecords } from './control-records.js';
@@ -37,13 +38,13 @@ export class SqliteStore extends ComposedStore {
 
   private constructor(db: SqliteDatabase, clock: Clock) {
     const audit = new SqliteAuditChain(db, clock);
-    const context: SqliteContext = { db, audit, clock };
+    const context: SqliteContext = { db, audit, memory: new SqliteRecordMemory(db), clock };
     const listeners = new RevisionListeners();
     const commits = new SqliteGroupCommit(context, listeners);
     super({
       namespaces: sqliteNamespaces(context, commits),
       commits,
-      reads: sqliteEntryReads(db),
+      reads: sqliteEntryReads(context),
       compaction: sqliteCompaction(context, commits),
       releases: sqliteReleases(context, commits),
       rollouts: sqliteRollouts(context),
