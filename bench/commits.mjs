@@ -1,9 +1,11 @@
 // Durable commits per second: one writer, then 16 concurrent writers, 1 KiB JSON values, over
 // HTTP from this process. Herald on SQLite, on PostgreSQL (one node, and two nodes sharing the
 // load), and etcd (v3 JSON gateway, fdatasync per batch), in the same run.
-//   node bench/commits.mjs [--count N] [--writers N] [--targets sqlite,postgres,postgres2,etcd] [--json FILE]
-//     [--profile DIR]
-// --writers N: the concurrent run's writers (16 by default). --profile DIR: the SQLite Herald server
+//   node bench/commits.mjs [--count N] [--writers N] [--warmup N] [--targets sqlite,postgres,postgres2,etcd]
+//     [--json FILE] [--profile DIR]
+// --writers N: the concurrent run's writers (16 by default). --warmup N: writes to each target before
+// measuring (2,000 by default: a Node server reaches its steady speed after about 1,500 requests, as
+// V8 compiles the hot path; 50 measures a freshly started process, as this script did before). --profile DIR: the SQLite Herald server
 // runs with --cpu-prof and stops with SIGINT, so its profile is written there.
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
@@ -12,6 +14,7 @@ import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAl
 const count = Number(option('count', '2000'));
 const targets = option('targets', 'sqlite,postgres,postgres2,etcd').split(',');
 const writers = Number(option('writers', '16'));
+const warmup = Number(option('warmup', '2000'));
 const jsonOut = option('json', undefined);
 const profileDir = option('profile', undefined);
 const pgAdminUrl = process.env.HERALD_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -45,8 +48,8 @@ async function etcdWriter(url) {
   };
 }
 
-async function measure(write, writers, total) {
-  for (let i = 0; i < 50; i += 1) await write(i); // warm-up
+async function measure(write, writers, total, warmupWrites = 0) {
+  for (let i = 0; i < warmupWrites; i += 1) await write(i);
   const latencies = [];
   let next = 0;
   const started = performance.now();
@@ -116,7 +119,7 @@ try {
     } else {
       throw new Error(`unknown target ${target}`);
     }
-    const sequential = await measure(write, 1, count);
+    const sequential = await measure(write, 1, count, warmup);
     const concurrent = await measure(write, writers, count * 2);
     results.push({ target, sequential, concurrent });
     console.error(`${target}: ${sequential.perSecond}/s sequential, ${concurrent.perSecond}/s with ${writers} writers`);
@@ -135,7 +138,7 @@ const names = {
 const etcdResult = results.find((r) => r.target === 'etcd');
 const ratio = (a, b) => (b ? `${(a / b).toFixed(2)}×` : '—');
 console.log(
-  `\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with ${writers} writers.\n`,
+  `\nDurable commits, 1 KiB JSON values, over HTTP on loopback. ${machine()}. ${count} sequential, ${count * 2} with ${writers} writers, after ${warmup} writes of warm-up.\n`,
 );
 console.log(
   table(
