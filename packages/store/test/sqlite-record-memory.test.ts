@@ -1,8 +1,8 @@
 // The SQLite store keeps namespace records, settings and the current revision in memory
 // (record-memory.ts). These tests read the file through a second connection after every step of
 // random sequences of commits (some refused inside their batch), namespace changes and settings,
-// and require the store's answers to be what the file holds; and they show the answers come from
-// memory, by changing a row behind the store's back.
+// and require the store's answers to be what the file holds; they show the answers come from
+// memory, read once, and that another connection's commit to the file is seen at once.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,9 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { audit, op, request, set } from '../src/conformance/helpers.js';
 import { toNamespace, type NamespaceRow } from '../src/rows.js';
+import { SqliteDatabase } from '../src/sqlite/database.js';
+import { SqliteRecordMemory } from '../src/sqlite/record-memory.js';
+import type { NamespaceRecord } from '../src/types.js';
 import { SqliteStore } from '../src/sqlite/sqlite-store.js';
 
 const runs = Number(process.env.HERALD_PROPERTY_RUNS) > 0 ? Number(process.env.HERALD_PROPERTY_RUNS) : 40;
@@ -146,7 +149,59 @@ void describe('sqlite records kept in memory', () => {
     );
   });
 
-  void it('serves reads from memory, not the file (the store is its file’s only writer)', async () => {
+  void it("answers from memory, read once; another connection's commit makes it read the file again", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'herald-record-memory-'));
+    const db = SqliteDatabase.open(join(dir, 'herald.db'));
+    const other = new Database(join(dir, 'herald.db'));
+    try {
+      const memory = new SqliteRecordMemory(db);
+      let loads = 0;
+      const load = (): NamespaceRecord => {
+        loads += 1;
+        return {
+          name: 'a',
+          description: `read ${loads}`,
+          schema: null,
+          policy: null,
+          revision: 0,
+          entryCount: 0,
+          createdAt: 0,
+        };
+      };
+      assert.equal(memory.namespace('a', load)?.description, 'read 1');
+      assert.equal(memory.namespace('a', load)?.description, 'read 1');
+      assert.equal(
+        memory.setting('s', () => 'x'),
+        'x',
+      );
+      assert.equal(
+        memory.setting('s', () => 'not read'),
+        'x',
+      );
+      assert.equal(loads, 1);
+      // Inside a transaction every read goes to the file, and nothing read there is remembered.
+      db.transaction(() => memory.namespace('b', load));
+      db.transaction(() => memory.namespace('b', load));
+      assert.equal(loads, 3);
+      // Another connection commits (another server on the folder, a manual fix): all is read again.
+      other.prepare("INSERT INTO settings (name, value) VALUES ('elsewhere', 'x')").run();
+      assert.equal(memory.namespace('a', load)?.description, 'read 4');
+      assert.equal(
+        memory.setting('s', () => 'y'),
+        'y',
+      );
+      assert.equal(
+        memory.revision(() => 7),
+        7,
+      );
+    } finally {
+      other.close();
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('sees at once what another connection commits to the file', async () => {
     await withStore(async (store, file) => {
       await store.createNamespace({ name: 'a', description: 'mine', schema: null }, audit('namespace.create'));
       await store.putSetting('s1', 'mine', audit('setting.put'));
@@ -154,15 +209,12 @@ void describe('sqlite records kept in memory', () => {
       assert.equal((await store.getNamespace('a'))?.description, 'mine');
       assert.equal(await store.getSetting('s1'), 'mine');
       assert.equal(await store.currentRevision(), 1);
-      file.prepare("UPDATE namespaces SET description = 'behind its back' WHERE name = 'a'").run();
-      file.prepare("UPDATE settings SET value = 'behind its back' WHERE name = 's1'").run();
+      file.prepare("UPDATE namespaces SET description = 'from elsewhere' WHERE name = 'a'").run();
+      file.prepare("UPDATE settings SET value = 'from elsewhere' WHERE name = 's1'").run();
       file.prepare("UPDATE meta SET value = 99 WHERE name = 'revision'").run();
-      assert.equal((await store.getNamespace('a'))?.description, 'mine');
-      assert.equal(await store.getSetting('s1'), 'mine');
-      assert.equal(await store.currentRevision(), 1);
-      // The store's own write makes it read the file again.
-      await store.updateNamespace('a', { policy: null }, audit('namespace.update'));
-      assert.equal((await store.getNamespace('a'))?.description, 'behind its back');
+      assert.equal((await store.getNamespace('a'))?.description, 'from elsewhere');
+      assert.equal(await store.getSetting('s1'), 'from elsewhere');
+      assert.equal(await store.currentRevision(), 99);
     });
   });
 

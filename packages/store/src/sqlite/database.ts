@@ -83,6 +83,14 @@ export class SqliteDatabase {
     this.prepare(sql).run();
   }
 
+  /**
+   * SQLite's `data_version`: it changes when another connection (another process) has committed
+   * to the file since this connection last asked, never for this connection's own commits.
+   */
+  dataVersion(): number {
+    return (this.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
+  }
+
   get inTransaction(): boolean {
     return this.#db.inTransaction;
   }

@@ -8,33 +8,49 @@ import type { SqliteDatabase } from './database.js';
 const maxRemembered = 10_000;
 
 /**
- * The records that nearly every request reads and only this store writes, kept in memory: namespace
- * records, settings and the current revision. A commit reads its namespace and the change-control
- * settings before it is queued, and a watch its namespace and the revision; from the file, a
- * namespace read cost ~30 µs and 7 % of the CPU of a reconnect storm.
+ * The records that nearly every request reads, kept in memory: namespace records, settings and the
+ * current revision. A commit reads its namespace and the change-control settings before it is
+ * queued, and a watch its namespace and the revision; from the file, a namespace read cost ~30 µs
+ * and 7 % of the CPU of a reconnect storm.
  *
- * Exact, not a cache with a lifetime: the server process is the only writer of its SQLite file
- * (`herald backup` only reads it, `herald restore --from` needs the server stopped), so what this
- * store writes is all there is to know. A record is remembered only from a read outside a
- * transaction (inside one it may not be committed yet) and forgotten by every transaction that
- * writes it, so a rolled-back write cannot leave behind a record that never was; the commit
- * batch's new revisions and entry counts are applied after its COMMIT returned. better-sqlite3 is
- * synchronous, so no read runs between a transaction's write and its end.
+ * Exact, not a cache with a lifetime. What this store writes, it applies: a record is remembered
+ * only from a read outside a transaction (inside one, every read goes to the file: what it sees
+ * may not be committed yet), and forgotten by every transaction that writes it, so a rolled-back
+ * write cannot leave behind a record that never was; a commit batch's new revisions and entry
+ * counts are applied after its COMMIT returned (better-sqlite3 is synchronous, so no read runs
+ * between a transaction's write and its end). What anything else writes to the file (it should
+ * not, while the server runs: another server on the same folder, a manual fix with `sqlite3`) is
+ * caught by SQLite's `data_version`, checked at every read (a few µs): when another connection
+ * has committed, everything is forgotten.
  */
 export class SqliteRecordMemory {
   readonly #db: SqliteDatabase;
   readonly #namespaces = new Map<string, NamespaceRecord>();
   readonly #settings = new Map<string, string | undefined>();
   #revision: number | undefined;
+  #dataVersion: number | undefined;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
   }
 
+  /** Whether memory may answer: open, outside a transaction, and nothing else wrote the file since. */
+  #usable(): boolean {
+    this.#db.assertOpen();
+    if (this.#db.inTransaction) return false;
+    const version = this.#db.dataVersion();
+    if (version !== this.#dataVersion) {
+      this.#dataVersion = version;
+      this.#namespaces.clear();
+      this.#settings.clear();
+      this.#revision = undefined;
+    }
+    return true;
+  }
+
   /** The namespace's record (a copy: callers may change it), read from the file the first time. */
   namespace(name: string, load: () => NamespaceRecord | undefined): NamespaceRecord | undefined {
-    this.#db.assertOpen();
-    if (this.#db.inTransaction) return load();
+    if (!this.#usable()) return load();
     const remembered = this.#namespaces.get(name);
     if (remembered) return { ...remembered };
     const record = load();
@@ -44,8 +60,7 @@ export class SqliteRecordMemory {
   }
 
   setting(name: string, load: () => string | undefined): string | undefined {
-    this.#db.assertOpen();
-    if (this.#db.inTransaction) return load();
+    if (!this.#usable()) return load();
     if (this.#settings.has(name)) return this.#settings.get(name);
     const value = load();
     remember(this.#settings, name, value);
@@ -54,8 +69,7 @@ export class SqliteRecordMemory {
 
   /** The newest committed revision. */
   revision(load: () => number): number {
-    this.#db.assertOpen();
-    if (this.#db.inTransaction) return load();
+    if (!this.#usable()) return load();
     this.#revision ??= load();
     return this.#revision;
   }
