@@ -10,8 +10,9 @@ const maxRemembered = 10_000;
 /**
  * The records that nearly every request reads, kept in memory: namespace records, settings and the
  * current revision. A commit reads its namespace and the change-control settings before it is
- * queued, and a watch its namespace and the revision; from the file, a namespace read cost ~30 µs
- * and 7 % of the CPU of a reconnect storm.
+ * queued, and a watch its namespace and the revision. From the file a namespace read costs 2 µs
+ * in a tight loop (0.9 µs from here, the `data_version` check included), but 24 µs per watch in
+ * a reconnect storm's profile, with cold caches: 7 % of the node's CPU.
  *
  * Exact, not a cache with a lifetime. What this store writes, it applies: a record is remembered
  * only from a read outside a transaction (inside one, every read goes to the file: what it sees
