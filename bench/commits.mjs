@@ -5,8 +5,9 @@
 //     [--json FILE] [--profile DIR]
 // --writers N: the concurrent run's writers (16 by default). --warmup N: writes to each target before
 // measuring (2,000 by default: a Node server reaches its steady speed after about 1,500 requests, as
-// V8 compiles the hot path; 50 measures a freshly started process, as this script did before). --profile DIR: the SQLite Herald server
-// runs with --cpu-prof and stops with SIGINT, so its profile is written there.
+// V8 compiles the hot path; 50 measures a freshly started process, as this script did before).
+// --profile DIR: the SQLite Herald server runs with --cpu-prof and stops with SIGINT, so its profile
+// is written there.
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { benchToken, machine, option, percentile, startEtcd, startHerald, stopAll, table, etcdPut } from './lib.mjs';

@@ -21,7 +21,7 @@ const maxRemembered = 10_000;
  * counts are applied after its COMMIT returned (better-sqlite3 is synchronous, so no read runs
  * between a transaction's write and its end). What anything else writes to the file (it should
  * not, while the server runs: another server on the same folder, a manual fix with `sqlite3`) is
- * caught by SQLite's `data_version`, checked at every read (a few µs): when another connection
+ * caught by SQLite's `data_version`, checked at every read (under a µs): when another connection
  * has committed, everything is forgotten.
  */
 export class SqliteRecordMemory {
