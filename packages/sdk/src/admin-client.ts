@@ -1,8 +1,9 @@
 import { parseEndpointList } from './endpoints.js';
 import { readProblem, type HttpProblem } from './http-problem.js';
+import { nodeFetch } from './node-fetch.js';
 
 /**
- * A small client for Herald's admin API over fetch: the CLI uses it, and so can scripts. Errors
+ * A small client for Herald's admin API over `nodeFetch`: the CLI uses it, and so can scripts. Errors
  * are HeraldApiError with the server's stable `code` (see docs/errors.md); match on that.
  */
 export class HeraldApiError extends Error {
@@ -53,6 +54,8 @@ export class AdminClient {
   #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
+  /** Its own keep-alive connections, so a client made after a server restart holds none of the old ones. */
+  readonly #fetch = nodeFetch();
 
   constructor(options: AdminClientOptions) {
     try {
@@ -88,7 +91,7 @@ export class AdminClient {
         for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
       }
       try {
-        response = await fetch(url, {
+        response = await this.#fetch(url, {
           method,
           headers,
           ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
