@@ -13,6 +13,7 @@ import {
   TcpProxy,
   tempDir,
   testAdminToken,
+  untilHello,
   type HeraldChild,
   type TestDatabase,
 } from '@herald/testkit';
@@ -109,12 +110,6 @@ void it('answers 503 starting with Retry-After (watch and /readyz) while it star
     signal: controller.signal,
   });
   assert.equal(watch.status, 200);
-  const reader = watch.body!.getReader();
-  let text = '';
-  while (!text.includes('event: hello')) {
-    const chunk = await reader.read();
-    assert.equal(chunk.done, false, 'the stream ended before its hello');
-    text += new TextDecoder().decode(chunk.value as Uint8Array);
-  }
+  await untilHello(watch);
   controller.abort();
 });

@@ -5,24 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ManualClock } from '@herald/core';
-import { eventually, startTestServer, testAdminToken, type TestServer } from '@herald/testkit';
+import { eventually, startTestServer, testAdminToken, untilHello, type TestServer } from '@herald/testkit';
 import { defaultServerConfig } from '../src/config.js';
 import { connectionLimitsOf } from '../src/http/connection-limits.js';
 import { listenEarly, type EarlyListener } from '../src/http/early-listener.js';
 import { WatchAdmission } from '../src/http/watch-admission.js';
 import { createNamespace } from './helpers.js';
-
-/** Reads a watch stream up to its hello; the reader, for the caller to cancel or keep. */
-async function untilHello(response: Response): Promise<ReadableStreamDefaultReader<Uint8Array>> {
-  const reader = response.body!.getReader();
-  let text = '';
-  while (!text.includes('event: hello')) {
-    const chunk = await reader.read();
-    assert.equal(chunk.done, false, 'the stream ended before its hello');
-    text += new TextDecoder().decode(chunk.value as Uint8Array);
-  }
-  return reader;
-}
 
 void describe('WatchAdmission (pure, on a manual clock)', () => {
   void it('admits a second of watchers at once, then books the rest into the coming seconds, rate by rate', () => {

@@ -11,7 +11,7 @@ export type { HeraldChild } from './child.js';
 export { TamperingProxy } from './proxy.js';
 export { TcpProxy } from './tcp-proxy.js';
 export type { EventTamperer, ProxiedEvent } from './proxy.js';
-export { applyViewEvent, ChunkedResponseDecoder, RawWatch, readWatchEvent, sseChunk } from './watch.js';
+export { applyViewEvent, ChunkedResponseDecoder, RawWatch, readWatchEvent, sseChunk, untilHello } from './watch.js';
 export type { HeldView, RawWatchOptions, RawWatchView, ReceivedWatchEvent, WatchEvent } from './watch.js';
 export { fetchOpenApiDocument, readUiApiTypes, renderUiApiTypes, uiApiTypesPath } from './ui-api-types.js';
 export { makeTestPki } from './pki.js';

@@ -2,6 +2,7 @@
 // test sees every event exactly as the server sent it (no SDK logic in between), read into core's
 // WatchEvent union, and a small verifier that applies snapshots and deltas the way
 // docs/protocol.md says a client must.
+import assert from 'node:assert/strict';
 import { applyDelta, parseWatchEvent, viewDigest, type Manifest, type ViewValues, type WatchEvent } from '@herald/core';
 import { SseParser } from '@herald/sdk';
 
@@ -219,6 +220,18 @@ export function applyViewEvent(held: HeldView | undefined, received: ReceivedWat
   if (digest !== manifest.digest)
     throw new Error(`the values of seq ${manifest.seq} hash to ${digest}, the manifest says ${manifest.digest}`);
   return { manifest, signature, values };
+}
+
+/** Reads a watch stream (a fetch response) up to its hello; the reader, for the caller to cancel or keep. */
+export async function untilHello(response: Response): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const reader = response.body!.getReader();
+  let text = '';
+  while (!text.includes('event: hello')) {
+    const chunk = await reader.read();
+    assert.equal(chunk.done, false, 'the stream ended before its hello');
+    text += new TextDecoder().decode(chunk.value as Uint8Array);
+  }
+  return reader;
 }
 
 /** An SSE event framed as the server frames it (one HTTP/1.1 chunk), e.g. to replay captured data. */
