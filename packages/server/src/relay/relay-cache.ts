@@ -9,10 +9,12 @@ import type { RouteDescription } from '../delivery/backend.js';
  * What a relay keeps on disk so that it serves with no upstream: verified signed views (one file
  * per view and release), the last route of each namespace, the pinned keys, and the scopes of
  * tokens it has seen validated (by hash only). Files are written atomically; views are verified
- * again when read.
+ * again when read. Some writes are not awaited by their callers (a route or a token learned while
+ * serving): `settled()` waits for every write in flight, so a closed relay writes nothing more.
  */
 export class RelayCache {
   readonly #dir: string;
+  readonly #writing = new Set<Promise<void>>();
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -39,7 +41,7 @@ export class RelayCache {
   }
 
   async writeView(namespace: string, labels: readonly string[], seq: number, signedView: unknown): Promise<void> {
-    await writeFileAtomic(this.#viewPath(namespace, labels, seq), JSON.stringify(signedView));
+    await this.#write(this.#viewPath(namespace, labels, seq), JSON.stringify(signedView));
   }
 
   async countViews(): Promise<number> {
@@ -52,7 +54,7 @@ export class RelayCache {
   }
 
   async writeRoute(namespace: string, route: RouteDescription): Promise<void> {
-    await writeFileAtomic(join(this.#dir, 'routes', `${RelayCache.#name(namespace)}.json`), JSON.stringify(route));
+    await this.#write(join(this.#dir, 'routes', `${RelayCache.#name(namespace)}.json`), JSON.stringify(route));
   }
 
   async readKeys(): Promise<PublicKeyInfo[] | undefined> {
@@ -60,7 +62,7 @@ export class RelayCache {
   }
 
   async writeKeys(keys: readonly PublicKeyInfo[]): Promise<void> {
-    await writeFileAtomic(join(this.#dir, 'keys.json'), JSON.stringify(keys, null, 2));
+    await this.#write(join(this.#dir, 'keys.json'), JSON.stringify(keys, null, 2));
   }
 
   /** The relay's own token's scopes: which namespaces it receives with secrets, also when it restarts with no upstream. */
@@ -69,7 +71,7 @@ export class RelayCache {
   }
 
   async writeAudience(scopes: readonly Scope[]): Promise<void> {
-    await writeFileAtomic(join(this.#dir, 'audience.json'), JSON.stringify(scopes));
+    await this.#write(join(this.#dir, 'audience.json'), JSON.stringify(scopes));
   }
 
   async readTokens(): Promise<Record<string, { tokenId: string; name: string; scopes: Scope[] }>> {
@@ -80,7 +82,22 @@ export class RelayCache {
   }
 
   async writeTokens(tokens: Record<string, { tokenId: string; name: string; scopes: Scope[] }>): Promise<void> {
-    await writeFileAtomic(join(this.#dir, 'tokens.json'), JSON.stringify(tokens));
+    await this.#write(join(this.#dir, 'tokens.json'), JSON.stringify(tokens));
+  }
+
+  /** Resolves once every write begun so far has ended (failed ones too). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#writing]);
+  }
+
+  #write(path: string, text: string): Promise<void> {
+    const writing = writeFileAtomic(path, text);
+    this.#writing.add(writing);
+    const done = (): void => {
+      this.#writing.delete(writing);
+    };
+    writing.then(done, done);
+    return writing;
   }
 
   async #read(path: string): Promise<unknown> {

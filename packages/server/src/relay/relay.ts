@@ -375,6 +375,8 @@ export class Relay {
       await this.#reports.close().catch(() => undefined);
       await this.#evaluations.close().catch(() => undefined);
       await this.#receipts.close().catch(() => undefined);
+      // A route or token learned just before the close may still be on its way to the cache folder.
+      await this.#cache.settled();
       this.#state = 'closed';
       this.#settleClosed(failure);
     }
