@@ -15,8 +15,20 @@ export class SqliteAuditChain implements AuditStore {
 
   /** Appends a record inside the caller's transaction, so it lands with the change it records or not at all. */
   appendIn(input: AuditInput): AuditRecord {
-    const last = this.#db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+    return this.appendAfter(this.head(), input);
+  }
+
+  /** The chain's last record (seq and hash), inside the caller's transaction; undefined while the chain is empty. */
+  head(): { seq: number; hash: string } | undefined {
+    return this.#db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
       { seq: number; hash: string } | undefined;
+  }
+
+  /**
+   * Appends a record after `last`, which the caller read with `head()` or appended itself in the
+   * same transaction (the group commit carries it from one commit of a batch to the next).
+   */
+  appendAfter(last: { seq: number; hash: string } | undefined, input: AuditInput): AuditRecord {
     const record = chainAuditRecord(last, input, this.#clock.now());
     this.#db
       .prepare(

@@ -11,10 +11,10 @@ import {
 import type { RevisionListeners } from '../revision-listeners.js';
 import { toVersion, type EntryRow } from '../rows.js';
 import { checkEntryLimit, namespaceRevisionConflict, storeClosed } from '../rules.js';
-import type { CommitResult } from '../types.js';
+import type { CommitResult, NamespaceRecord } from '../types.js';
 import type { SqliteContext } from './database.js';
 import { requireNamespace } from './namespaces.js';
-import { insertRelease } from './releases.js';
+import { insertRelease, lastReleaseSeq } from './releases.js';
 
 interface PendingCommit {
   request: CommitRequest;
@@ -26,6 +26,28 @@ interface PendingCommit {
 
 /** `entryCount`: the namespace's live entries after the commit, for the records kept in memory. */
 type Outcome = { ok: true; result: CommitResult; entryCount: number } | { ok: false; error: unknown };
+
+/**
+ * What a batch's commits are decided on: read from the file at most once per batch, inside its
+ * transaction (which holds the write lock, so nothing else changes it), and carried from each
+ * commit to the next. A commit's savepoint may be rolled back, so what it wrote is carried on only
+ * once its savepoint was released (`#carry`).
+ */
+interface BatchState {
+  revision: number;
+  auditHead: { seq: number; hash: string } | undefined;
+  /** Each namespace the batch has written or read so far, as the batch's last released commit left it. */
+  namespaces: Map<string, NamespaceRecord>;
+  releaseSeqs: Map<string, number>;
+}
+
+/** What one commit of a batch wrote into the state the next one is decided on. */
+interface Written {
+  revision: number;
+  auditHead: { seq: number; hash: string };
+  namespace: NamespaceRecord;
+  releaseSeq: number | undefined;
+}
 
 /**
  * How long a batch waits, at most, for as many commits as the last one held. One durable COMMIT
@@ -114,11 +136,19 @@ export class SqliteGroupCommit {
     const outcomes: Outcome[] = [];
     try {
       db.exec('BEGIN IMMEDIATE');
+      const state: BatchState = {
+        revision: db.meta('revision'),
+        auditHead: this.#context.audit.head(),
+        namespaces: new Map(),
+        releaseSeqs: new Map(),
+      };
       for (const item of batch) {
         db.exec('SAVEPOINT one_commit');
         try {
-          outcomes.push({ ok: true, ...this.#apply(item) });
+          const { written, ...outcome } = this.#apply(item, state);
           db.exec('RELEASE one_commit');
+          outcomes.push({ ok: true, ...outcome });
+          carry(state, written);
         } catch (error) {
           db.exec('ROLLBACK TO one_commit');
           db.exec('RELEASE one_commit');
@@ -151,22 +181,29 @@ export class SqliteGroupCommit {
     if (newest > 0) this.#listeners.deliver(newest);
   }
 
-  #apply(item: PendingCommit): { result: CommitResult; entryCount: number } {
+  #apply(item: PendingCommit, state: BatchState): { result: CommitResult; entryCount: number; written: Written } {
     const { db, audit, clock } = this.#context;
     const { request } = item;
     checkDistinctChanges(request.changes);
-    const namespace = requireNamespace(db, request.namespace);
+    const namespace = state.namespaces.get(request.namespace) ?? requireNamespace(db, request.namespace);
+    state.namespaces.set(request.namespace, namespace);
     const stale = namespaceRevisionConflict(request, namespace.revision);
     if (stale) throw stale;
     const latest = db.prepare(
-      'SELECT * FROM entry_versions WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
+      'SELECT rowid AS row_id, * FROM entry_versions WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
     );
     const current = new Map<string, EntryVersion>();
+    /** The row of each address's latest version, which the commit's new version supersedes. */
+    const supersededRows = new Map<string, number>();
     for (const change of request.changes) {
-      const row = latest.get(request.namespace, change.key, change.label) as EntryRow | undefined;
-      if (row) current.set(addressId(change), toVersion(row));
+      const row = latest.get(request.namespace, change.key, change.label) as
+        (EntryRow & { row_id: number }) | undefined;
+      if (row) {
+        current.set(addressId(change), toVersion(row));
+        supersededRows.set(addressId(change), row.row_id);
+      }
     }
-    const revision = db.meta('revision') + 1;
+    const revision = state.revision + 1;
     const now = clock.now();
     const plan = planCommit(request, current, (v) => entryEtag(v, v.revision), revision, now);
     const entryCount = checkEntryLimit(
@@ -175,15 +212,14 @@ export class SqliteGroupCommit {
       plan.liveDelta,
       item.maxEntriesPerNamespace,
     );
-    const supersede = db.prepare(
-      'UPDATE entry_versions SET superseded_at = ? WHERE namespace = ? AND key = ? AND label = ? AND superseded_at IS NULL',
-    );
+    const supersede = db.prepare('UPDATE entry_versions SET superseded_at = ? WHERE rowid = ?');
     const insert = db.prepare(
       `INSERT INTO entry_versions (namespace, key, label, revision, superseded_at, text, content_type, tags, locked, secret, deleted, author, created_at)
        VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     for (const v of plan.versions) {
-      supersede.run(revision, v.namespace, v.key, v.label);
+      const row = supersededRows.get(addressId(v));
+      if (row !== undefined) supersede.run(revision, row);
       insert.run(
         v.namespace,
         v.key,
@@ -210,18 +246,33 @@ export class SqliteGroupCommit {
     );
     db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
     const release = request.release
-      ? insertRelease(this.#context, {
-          namespace: request.namespace,
-          revision,
-          kind: 'commit',
-          author: request.author,
-          note: request.message,
-        })
+      ? insertRelease(
+          this.#context,
+          { namespace: request.namespace, revision, kind: 'commit', author: request.author, note: request.message },
+          state.releaseSeqs.get(request.namespace) ?? lastReleaseSeq(db, request.namespace),
+        )
       : undefined;
-    audit.appendIn({
+    const record = audit.appendAfter(state.auditHead, {
       ...item.audit,
       details: { ...item.audit.details, revision, ...(release ? { releaseSeq: release.seq } : {}) },
     });
-    return { result: { revision, versions: plan.versions, ...(release ? { release } : {}) }, entryCount };
+    return {
+      result: { revision, versions: plan.versions, ...(release ? { release } : {}) },
+      entryCount,
+      written: {
+        revision,
+        auditHead: { seq: record.seq, hash: record.hash },
+        namespace: { ...namespace, revision, entryCount },
+        releaseSeq: release?.seq,
+      },
+    };
   }
+}
+
+/** A commit's savepoint was released: the batch's next commit is decided on what it wrote. */
+function carry(state: BatchState, written: Written): void {
+  state.revision = written.revision;
+  state.auditHead = written.auditHead;
+  state.namespaces.set(written.namespace.name, written.namespace);
+  if (written.releaseSeq !== undefined) state.releaseSeqs.set(written.namespace.name, written.releaseSeq);
 }

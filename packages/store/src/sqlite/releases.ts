@@ -1,7 +1,7 @@
 import type { StoreParts } from '../composed-store.js';
 import { toRelease, type ReleaseRow } from '../rows.js';
 import type { ReleaseKind, ReleaseRecord } from '../types.js';
-import type { SqliteContext } from './database.js';
+import type { SqliteContext, SqliteDatabase } from './database.js';
 import { checkAsOfNow } from './entry-reads.js';
 import type { SqliteGroupCommit } from './group-commit.js';
 import { requireNamespace } from './namespaces.js';
@@ -42,15 +42,25 @@ export function sqliteReleases(context: SqliteContext, commits: SqliteGroupCommi
   };
 }
 
-/** Inserts the namespace's next release inside the caller's transaction (a release or a commit that makes one). */
+/** The namespace's newest release's number (0 before its first), inside the caller's transaction. */
+export function lastReleaseSeq(db: SqliteDatabase, namespace: string): number {
+  const last = db.prepare('SELECT max(seq) AS seq FROM releases WHERE namespace = ?').get(namespace) as {
+    seq: number | null;
+  };
+  return last.seq ?? 0;
+}
+
+/**
+ * Inserts the namespace's next release inside the caller's transaction (a release or a commit that
+ * makes one). `lastSeq`: the namespace's newest release's number, when the caller knows it in this
+ * transaction (the group commit carries it from one commit of a batch to the next).
+ */
 export function insertRelease(
   { db, clock }: SqliteContext,
   input: { namespace: string; revision: number; kind: ReleaseKind; author: string; note: string },
+  lastSeq = lastReleaseSeq(db, input.namespace),
 ): ReleaseRecord {
-  const last = db.prepare('SELECT max(seq) AS seq FROM releases WHERE namespace = ?').get(input.namespace) as {
-    seq: number | null;
-  };
-  const release: ReleaseRecord = { ...input, seq: (last.seq ?? 0) + 1, createdAt: clock.now() };
+  const release: ReleaseRecord = { ...input, seq: lastSeq + 1, createdAt: clock.now() };
   db.prepare(
     'INSERT INTO releases (namespace, seq, revision, kind, author, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   ).run(
