@@ -50,6 +50,67 @@ void describe('sqlite group commit', () => {
     );
   });
 
+  void it("decides each commit of a batch on what the batch's earlier commits wrote, and on nothing a refused one did", async () => {
+    await store.createNamespace({ name: 'other', description: '', schema: null }, audit('namespace.create'));
+    const limits = { maxEntriesPerNamespace: 4 };
+    const settle = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'ok',
+        (error: unknown) => (error as { code?: string }).code,
+      );
+    // One batch: new keys until the namespace is full, a refused precondition in the middle, two
+    // commits that both expect revision 0 of `other`, and releases of both namespaces throughout.
+    const batch = [
+      store.commit(request('app', [set('a', '1')], { release: true }), audit('entries.commit'), limits),
+      store.commit(request('app', [set('b', '1')], { ifNamespaceRevision: 0 }), audit('entries.commit'), limits),
+      store.commit(
+        request('other', [set('x', '1')], { ifNamespaceRevision: 0, release: true }),
+        audit('entries.commit'),
+        limits,
+      ),
+      store.commit(request('other', [set('y', '1')], { ifNamespaceRevision: 0 }), audit('entries.commit'), limits),
+      store.commit(request('app', [set('b', '1')], { release: true }), audit('entries.commit'), limits),
+      store.commit(request('app', [set('c', '1'), set('d', '1')]), audit('entries.commit'), limits),
+      store.commit(request('app', [set('e', '1')], { release: true }), audit('entries.commit'), limits),
+      store.commit(request('app', [set('a', '2')], { release: true }), audit('entries.commit'), limits),
+      store.commit(request('other', [set('y', '1')], { release: true }), audit('entries.commit'), limits),
+    ];
+    assert.deepEqual(await Promise.all(batch.map(settle)), [
+      'ok',
+      'precondition_failed', // `app` is at revision 1 by then
+      'ok',
+      'precondition_failed', // `other` is at revision 2 by then
+      'ok',
+      'ok',
+      'namespace_full', // a, b, c, d: the fifth key is one too many
+      'ok', // a change to a key it has
+      'ok',
+    ]);
+    const app = await store.getNamespace('app');
+    const other = await store.getNamespace('other');
+    assert.deepEqual([app?.revision, app?.entryCount, other?.revision, other?.entryCount], [5, 4, 6, 2]);
+    assert.equal(await store.currentRevision(), 6);
+    const releases = async (namespace: string) =>
+      (await store.listReleases({ namespace, limit: 10 })).map((r) => [r.seq, r.revision]).reverse();
+    assert.deepEqual(await releases('app'), [
+      [1, 1],
+      [2, 3],
+      [3, 5],
+    ]);
+    assert.deepEqual(await releases('other'), [
+      [1, 2],
+      [2, 6],
+    ]);
+    const records = await store.listAudit({ limit: 100 });
+    const verifier = new AuditChainVerifier();
+    for (const r of records) verifier.add(r);
+    assert.equal(verifier.result().ok, true);
+    assert.deepEqual(
+      records.filter((r) => r.action === 'entries.commit').map((r) => r.details.revision),
+      [1, 2, 3, 4, 5, 6],
+    );
+  });
+
   void it('a release made while commits wait for their batch includes them', async () => {
     await burst(0, 16); // the next batch now waits for more than the 3 below
     const pending = burst(16, 3);
