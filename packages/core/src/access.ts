@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 export const roles = ['admin', 'writer', 'releaser', 'reader', 'client'] as const;
 export type Role = (typeof roles)[number];
@@ -103,7 +104,7 @@ export function tokenFromSecret(id: string, token: string): IssuedToken {
  * carry 256 bits of entropy: learning a prefix of a hash gives nothing about another token.
  */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256(token, 'hex');
 }
 
 function withHash(id: string, token: string): IssuedToken {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from './sha256.js';
 import { canonicalJson } from './canonical.js';
 
 /** What a caller asks to be recorded; the store adds sequence, time and the chain. */
@@ -35,7 +35,7 @@ export function auditHash(record: Omit<AuditRecord, 'hash'>): string {
     details: record.details,
     prevHash: record.prevHash,
   });
-  return createHash('sha256').update(body).digest('hex');
+  return sha256(body, 'hex');
 }
 
 export function chainAuditRecord(

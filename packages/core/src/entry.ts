@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 export const jsonContentType = 'application/json';
 export const textContentType = 'text/plain';
@@ -43,10 +43,8 @@ export interface EntryVersion extends EntryAddress {
  * is the same on every node and never repeats for a different version.
  */
 export function entryEtag(address: EntryAddress, revision: number): string {
-  return createHash('sha256')
-    .update(`${address.namespace}\u0000${address.key}\u0000${address.label}\u0000${revision}`)
-    .digest('base64url')
-    .slice(0, 27);
+  const text = `${address.namespace}\u0000${address.key}\u0000${address.label}\u0000${revision}`;
+  return sha256(text, 'base64url').slice(0, 27);
 }
 
 export function addressId(address: Pick<EntryAddress, 'key' | 'label'>): string {

@@ -45,6 +45,7 @@ export { schemaViolation, SchemaValidator } from './schema.js';
 export type { NamespaceSchema } from './schema.js';
 export { checkSchemaBounds, linearRegExp, schemaLimits } from './schema-limits.js';
 export { canonicalJson } from './canonical.js';
+export { sha256 } from './sha256.js';
 export { applyDelta, diffViews, normaliseLabels, resolveView, viewKey } from './view.js';
 export { ViewDigest, viewDigest } from './view-digest.js';
 export type { ViewDelta, ViewSpec, ViewValues } from './view.js';

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { sha256 } from './sha256.js';
 import { HeraldError, type Violation } from './errors.js';
 import { checkSchemaBounds, linearRegExp } from './schema-limits.js';
 
@@ -42,7 +42,7 @@ const maxCachedValidators = 500;
 
 function compile(schema: Record<string, unknown>, where: string): ValidateFunction {
   const text = JSON.stringify(schema);
-  const id = createHash('sha256').update(text).digest('base64url');
+  const id = sha256(text, 'base64url');
   const cached = compiledCache.get(id);
   if (cached) return cached;
   checkSchemaBounds(schema, where);

@@ -1,18 +1,16 @@
-import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import type { ViewDelta, ViewValues } from './view.js';
+import { sha256 } from './sha256.js';
 
 const leafBytes = 32;
 
 /** The leaf of one entry: SHA-256 of the canonical JSON of `[key, value]`. */
 function entryLeaf(key: string, value: unknown): Buffer {
-  return createHash('sha256')
-    .update(canonicalJson([key, value]))
-    .digest();
+  return sha256(canonicalJson([key, value]), 'buffer');
 }
 
 function rootOf(leaves: Buffer): string {
-  return createHash('sha256').update(leaves).digest('hex');
+  return sha256(leaves, 'hex');
 }
 
 /**

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '@herald/core';
+import { canonicalJson, sha256 } from '@herald/core';
 import type { EvaluationContext } from '@openfeature/core';
 import type { Evaluation, FlagSet } from './flag-set.js';
 
@@ -54,7 +53,7 @@ export function evaluateAll(flags: FlagSet, body: unknown, ifNoneMatch: string |
   if ('invalid' in context)
     return { status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: context.invalid } };
   const answer = { flags: flags.evaluateAll(context).map((e) => (e.ok ? success(e) : failure(e))) };
-  const etag = `"${createHash('sha256').update(canonicalJson(answer)).digest('base64url')}"`;
+  const etag = `"${sha256(canonicalJson(answer), 'base64url')}"`;
   if (ifNoneMatch !== undefined && matches(ifNoneMatch, etag)) return { status: 304, body: undefined, etag };
   return { status: 200, body: answer, etag };
 }

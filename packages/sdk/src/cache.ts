@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJson, type PublicKeyInfo, type TrustStore } from '@herald/core';
+import { canonicalJson, sha256, type PublicKeyInfo, type TrustStore } from '@herald/core';
 import { writeFileAtomic } from './atomic-file.js';
 import { verifySnapshot, type RejectionCode, type VerifiedView, type ViewRef } from './verify.js';
 
@@ -39,10 +38,7 @@ export type CacheRead<T> =
 
 /** The file name for a view: a hash of [namespace, labels], so any namespace or label is a safe name. */
 export function viewFileName(view: ViewRef): string {
-  const id = createHash('sha256')
-    .update(canonicalJson([view.namespace, view.labels]))
-    .digest('hex')
-    .slice(0, 32);
+  const id = sha256(canonicalJson([view.namespace, view.labels]), 'hex').slice(0, 32);
   return `view-${id}.json`;
 }
 

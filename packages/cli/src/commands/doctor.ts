@@ -1,7 +1,6 @@
 // `herald doctor`: gathers the facts of the role it is pointed at (a data folder, a PostgreSQL
 // store, a running server or relay, an agent's or relay's upstream and cache, certificates) and
 // runs the checks of doctor-checks.ts on them: one line per check, exit 1 when any is a problem.
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -11,7 +10,7 @@ import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import pg from 'pg';
 import { AgentError, loadAgentConfig, readTrustFile } from '@herald/agent';
-import { SecretCipher, TrustStore, type PublicKeyInfo } from '@herald/core';
+import { SecretCipher, sha256, TrustStore, type PublicKeyInfo } from '@herald/core';
 import { postgresMigrations, sqliteMigrations, type SigningKeyRecord } from '@herald/store';
 import { DiskCache, type ViewRef } from '@herald/sdk/internal';
 import { parseCount } from '../flags.js';
@@ -144,7 +143,7 @@ function dataFolderChecks(dir: string, streams: number): { findings: Finding[]; 
 }
 
 function advisoryKey64(name: string): string {
-  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+  return sha256(name, 'buffer').readBigInt64BE(0).toString();
 }
 
 async function postgresChecks(url: string): Promise<{ findings: Finding[]; facts: StoreFacts | undefined }> {

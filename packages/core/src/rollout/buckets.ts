@@ -1,6 +1,6 @@
 /** Which instances a wave targets: the deterministic bucket of (rollout, instance) and attribute matching, so the 1 % of a first wave stay inside the 10 % of the next. */
-import { createHash } from 'node:crypto';
 import type { RolloutPolicy, WaveMatch } from './policy.js';
+import { sha256 } from '../sha256.js';
 
 /** Instances fall into this many buckets; a wave of p % takes buckets [0, p × 100). */
 export const bucketCount = 10_000;
@@ -18,7 +18,7 @@ export interface RolloutInstance {
  * the hash means a new rollout draws a fresh 1 %, so the same instances are not always the canaries.
  */
 export function bucketOf(rolloutId: string, instanceId: string): number {
-  const digest = createHash('sha256').update(`${rolloutId}\0${instanceId}`, 'utf8').digest();
+  const digest = sha256(`${rolloutId}\0${instanceId}`, 'buffer');
   // 2^48 is not a multiple of 10000, but the bias it leaves is below 4e-11: nothing to correct.
   return digest.readUIntBE(0, 6) % bucketCount;
 }

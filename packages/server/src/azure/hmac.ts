@@ -1,6 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HeraldError } from '@herald/core';
+import { HeraldError, sha256 } from '@herald/core';
 
 /**
  * HMAC-SHA256 request signing as Azure App Configuration does it (its REST docs, "HMAC
@@ -76,9 +76,7 @@ export function verifyHmacRequest(request: SignedRequest, auth: HmacAuthorizatio
   if (Number.isNaN(date)) throw hmacError('Invalid access token date');
   if (Math.abs(now - date) > maxClockSkewMs)
     throw hmacError('The access token has expired: its date is more than 15 minutes from the server time');
-  const contentHash = createHash('sha256')
-    .update(request.body ?? Buffer.alloc(0))
-    .digest('base64');
+  const contentHash = sha256(request.body ?? Buffer.alloc(0), 'base64');
   if (headerValue(request.headers, 'x-ms-content-sha256') !== contentHash)
     throw hmacError('Invalid content hash: x-ms-content-sha256 does not match the body');
   const expected = signature(secret, `${request.method.toUpperCase()}\n${request.pathAndQuery}\n${values.join(';')}`);

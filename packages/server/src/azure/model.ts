@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { entryEtag, type EntryVersion } from '@herald/core';
+import { randomBytes } from 'node:crypto';
+import { entryEtag, sha256, type EntryVersion } from '@herald/core';
 import type { SnapshotRecord } from '@herald/store';
 import { invalidArgument } from './request-target.js';
 
@@ -90,7 +90,7 @@ export function project<T extends object>(item: T, fields: readonly string[] | u
  * If-None-Match and reloads only on a 200.
  */
 export function pageEtag(parts: unknown): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+  return sha256(JSON.stringify(parts), 'base64url');
 }
 
 /** Continuation tokens: base64url, so they survive the SDK's decode-and-resend unchanged. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '@herald/core';
 import type { Store } from '@herald/store';
 
 /**
@@ -13,5 +13,5 @@ export async function contentDigest(store: Store, namespace: string, revision: n
     .filter((e) => !e.deleted)
     .map((e) => [e.key, e.label, e.contentType, e.secret, e.text] as const)
     .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
-  return createHash('sha256').update(JSON.stringify(items)).digest('hex');
+  return sha256(JSON.stringify(items), 'hex');
 }

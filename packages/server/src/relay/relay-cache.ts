@@ -1,7 +1,6 @@
 import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import type { PublicKeyInfo, Scope } from '@herald/core';
+import { sha256, type PublicKeyInfo, type Scope } from '@herald/core';
 import { writeFileAtomic } from '@herald/sdk/internal';
 import type { RouteDescription } from '../delivery/backend.js';
 
@@ -29,7 +28,7 @@ export class RelayCache {
   }
 
   static #name(parts: unknown): string {
-    return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+    return sha256(JSON.stringify(parts), 'hex').slice(0, 32);
   }
 
   #viewPath(namespace: string, labels: readonly string[], seq: number): string {

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { HeraldError } from '@herald/core';
+import { HeraldError, sha256 } from '@herald/core';
 
 /** Bounds every wait on PostgreSQL, so that no call can hang for ever on a dead server or network. */
 export interface PostgresTimeouts {
@@ -116,10 +115,10 @@ export function toStoreError(error: unknown): unknown {
 
 /** A signed 64-bit advisory-lock key (as text, for a `$1::bigint` parameter) derived from a name. */
 export function advisoryKey64(name: string): string {
-  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+  return sha256(name, 'buffer').readBigInt64BE(0).toString();
 }
 
 /** A signed 32-bit key, for the two-key advisory lock space. */
 export function advisoryKey32(name: string): number {
-  return createHash('sha256').update(name).digest().readInt32BE(0);
+  return sha256(name, 'buffer').readInt32BE(0);
 }
