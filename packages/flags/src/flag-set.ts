@@ -1,7 +1,8 @@
 import { canonicalJson, type ViewValues } from '@herald/core';
 import { ErrorCode, type EvaluationContext, type FlagMetadata, type JsonValue } from '@openfeature/core';
-import { FlagdCore } from '@openfeature/flagd-core';
+import type { FlagdCore } from '@openfeature/flagd-core';
 import { evaluatorsKey } from './content-types.js';
+import { flagdCore } from './flagd-core.js';
 import { evaluatorsProblems, flagProblems, isFlagDefinition, silentLogger } from './flagd-flag.js';
 import { needsTargetingKey, resolveRefs, type Evaluators } from './targeting.js';
 
@@ -38,7 +39,7 @@ export type Evaluation =
     };
 
 export class FlagSet {
-  readonly #core = new FlagdCore(undefined, silentLogger);
+  readonly #core: FlagdCore = new (flagdCore().FlagdCore)(undefined, silentLogger);
   /** Each flag's definition with its `$ref`s resolved, canonical: what "changed" compares. */
   readonly #definitions = new Map<string, string>();
   readonly #broken = new Map<string, string>();

@@ -1,6 +1,7 @@
 import type { Violation } from '@herald/core';
 import { ErrorCode, type Logger } from '@openfeature/core';
-import { FeatureFlag, MemoryStorage, type Flag } from '@openfeature/flagd-core';
+import type { Flag } from '@openfeature/flagd-core';
+import { flagdCore } from './flagd-core.js';
 import { escapePointer, outcomesOf, resolveRefs, usesRefs, type Evaluators } from './targeting.js';
 
 /**
@@ -61,7 +62,7 @@ export function evaluatorsProblems(value: unknown): Violation[] {
 
 /** Whether flagd parses this rule as targeting (a definition's only variant returns whatever it evaluates to). */
 function targetingParses(key: string, rule: Record<string, unknown>): boolean {
-  const flag = new FeatureFlag(
+  const flag = new (flagdCore().FeatureFlag)(
     key,
     { state: 'ENABLED', variants: { x: 'x' }, defaultVariant: 'x', targeting: rule as unknown as string },
     silentLogger,
@@ -152,7 +153,7 @@ function targetingProblems(key: string, targeting: unknown, variants: unknown, e
 function flagdProblems(key: string, value: Record<string, unknown>, evaluators: Evaluators): Violation[] {
   const config = JSON.stringify({ $evaluators: evaluators, flags: { [key]: value } });
   try {
-    new MemoryStorage(silentLogger).setConfigurations(config, true);
+    new (flagdCore().MemoryStorage)(silentLogger).setConfigurations(config, true);
     return [];
   } catch (error) {
     return flagdErrors(key, error);

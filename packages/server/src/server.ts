@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { HeraldError, type SecretCipher, type TimerClock } from '@herald/core';
-import { LocalLeadership, type Leadership, type Store } from '@herald/store';
+import type { Leadership, Store } from '@herald/store';
+import { LocalLeadership } from '@herald/store/local-leadership';
 import { EntryCodec } from './entry-codec.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { buildApp } from './http/app.js';

@@ -183,11 +183,8 @@ export function registerServerCommand(program: Command): void {
         `${flags.listen} is already in use (another herald server?); pick another address with --listen HOST:PORT`,
       );
     }
-    const [{ checkSecretKey, createServer, ensureBootstrapAdmin }, stores] = await Promise.all([
-      import('@herald/server'),
-      import('@herald/store'),
-    ]);
     const postgresUrl = flags.postgres ?? process.env.HERALD_POSTGRES_URL;
+    const serverModule = import('@herald/server');
     const nodeId = flags.nodeId ?? `${hostname()}:${process.pid}`;
     const dbPath = join(dataDir, 'herald.db');
     let store: Store;
@@ -204,6 +201,7 @@ export function registerServerCommand(program: Command): void {
           `--request-deadline (${requestDeadlineMs} ms) must be shorter than --pg-statement-timeout (${statementTimeoutMs} ms)`,
           2,
         );
+      const stores = await import('@herald/store');
       store = await stores.PostgresStore.open({
         connectionString: postgresUrl,
         connectionTimeoutMs: parseCount(flags.pgConnectTimeout, '--pg-connect-timeout', 100, 600_000),
@@ -215,10 +213,16 @@ export function registerServerCommand(program: Command): void {
         holder: `${nodeId}:${randomBytes(3).toString('hex')}`,
       });
     } else {
-      store = stores.SqliteStore.open({ path: dbPath });
-      leadership = new stores.LocalLeadership();
+      // Not the package's index: the embedded store's start path does not load the PostgreSQL driver.
+      const [{ SqliteStore }, { LocalLeadership }] = await Promise.all([
+        import('@herald/store/sqlite'),
+        import('@herald/store/local-leadership'),
+      ]);
+      store = SqliteStore.open({ path: dbPath });
+      leadership = new LocalLeadership();
       storeSize = async () => fileSize(dbPath) + fileSize(`${dbPath}-wal`);
     }
+    const { checkSecretKey, createServer, ensureBootstrapAdmin } = await serverModule;
     const cipher = new SecretCipher(loadSecretKey(dataDir, flags.secretKeyFile));
     await checkSecretKey(store, cipher);
     const bootstrap = await ensureBootstrapAdmin(store, systemClock, process.env.HERALD_ADMIN_TOKEN);

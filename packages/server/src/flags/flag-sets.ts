@@ -28,5 +28,13 @@ export class FlagSets {
   }
 }
 
-/** The empty view's flags: a namespace with no release yet has no flags to evaluate. */
-export const noFlags = FlagSet.fromView({});
+let empty: FlagSet | undefined;
+
+/**
+ * The empty view's flags: a namespace with no release yet has no flags to evaluate. Made on first
+ * use, not when the module loads: a FlagSet loads flagd's evaluator, which the start path spares.
+ */
+export function noFlags(): FlagSet {
+  empty ??= FlagSet.fromView({});
+  return empty;
+}

@@ -136,7 +136,7 @@ function ofrepRoutes(app: HeraldApp, backend: OfrepBackend, flagSets: FlagSets):
     const principal = await backend.authenticate(request);
     const labels = labelsOf(request, query, backend.limits);
     const view = await backend.view(principal, namespace, labels, instanceOfContext(request.body));
-    return view ? flagSets.of(view) : noFlags;
+    return view ? flagSets.of(view) : noFlags();
   };
   const counted = (namespace: string, answer: OfrepAnswer): OfrepAnswer => {
     const variants = served(answer);
