@@ -97,9 +97,12 @@ void describe('the CLI itself', () => {
     }
   });
 
-  void test('herald get loads neither the server nor fastify, SQLite or PostgreSQL', async () => {
-    // A module hook records every module the command resolves.
-    const hooks = join(dir.path, 'hooks');
+  /**
+   * Module hooks that record every module a process resolves, imported (a resolve hook) or required
+   * (Module._resolveFilename, which the resolve hook does not see): NODE_OPTIONS for them, and their log.
+   */
+  async function moduleLog(name: string): Promise<{ nodeOptions: string; read: () => Promise<string> }> {
+    const hooks = join(dir.path, `hooks-${name}`);
     await mkdir(hooks, { recursive: true });
     const log = join(hooks, 'loaded.txt');
     await writeFile(
@@ -114,15 +117,27 @@ export async function resolve(specifier, context, next) {
     );
     await writeFile(
       join(hooks, 'register.mjs'),
-      `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
+      `import { appendFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
+register('./hooks.mjs', import.meta.url);
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const file = resolveFilename.apply(this, args);
+  appendFileSync(${JSON.stringify(log)}, file + '\\n');
+  return file;
+};
+`,
     );
+    return { nodeOptions: `--import ${join(hooks, 'register.mjs')}`, read: () => readFile(log, 'utf8') };
+  }
+
+  void test('herald get loads neither the server nor fastify, SQLite or PostgreSQL', async () => {
+    const modules = await moduleLog('get');
     ok(await herald(['ns', 'create', 'lazy']));
     ok(await herald(['set', 'lazy', 'k', '"v"']));
-    const result = await herald(['get', 'lazy', 'k'], {
-      NODE_OPTIONS: `--import ${join(hooks, 'register.mjs')}`,
-    });
+    const result = await herald(['get', 'lazy', 'k'], { NODE_OPTIONS: modules.nodeOptions });
     assert.equal(ok(result).trim(), 'v');
-    const loaded = await readFile(log, 'utf8');
+    const loaded = await modules.read();
     assert.match(loaded, /sdk\/dist/u, 'the hook saw the modules (the admin client)');
     for (const heavy of [
       '/server/dist/',
@@ -132,6 +147,21 @@ export async function resolve(specifier, context, next) {
       'node_modules/pg/',
     ])
       assert.equal(loaded.includes(heavy), false, `${heavy} is not loaded by herald get`);
+  });
+
+  void test("herald server on the embedded store loads neither the PostgreSQL driver nor flagd's evaluator to start", async () => {
+    const modules = await moduleLog('server');
+    const node = await startHeraldProcess(
+      ['server', '--data', join(dir.path, 'lean-start'), '--listen', '127.0.0.1:0'],
+      {
+        NODE_OPTIONS: modules.nodeOptions,
+      },
+    );
+    await node.kill();
+    const loaded = await modules.read();
+    assert.match(loaded, /store\/dist\/src\/sqlite\//u, 'the hook saw the modules (the SQLite store)');
+    for (const heavy of ['node_modules/pg/', '/store/dist/src/postgres/', 'node_modules/@openfeature/flagd-core/'])
+      assert.equal(loaded.includes(heavy), false, `${heavy} is not loaded by the start path`);
   });
 });
 
