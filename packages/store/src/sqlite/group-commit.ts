@@ -31,7 +31,7 @@ type Outcome = { ok: true; result: CommitResult; entryCount: number } | { ok: fa
  * What a batch's commits are decided on: read from the file at most once per batch, inside its
  * transaction (which holds the write lock, so nothing else changes it), and carried from each
  * commit to the next. A commit's savepoint may be rolled back, so what it wrote is carried on only
- * once its savepoint was released (`#carry`).
+ * once its savepoint was released (`carry`).
  */
 interface BatchState {
   revision: number;
