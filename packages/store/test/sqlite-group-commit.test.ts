@@ -24,6 +24,18 @@ void describe('sqlite group commit', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The audit chain verifies, and records exactly these commits' revisions, in order. */
+  async function assertAuditedCommits(revisions: number[]): Promise<void> {
+    const records = await store.listAudit({ limit: 100 });
+    const verifier = new AuditChainVerifier();
+    for (const r of records) verifier.add(r);
+    assert.equal(verifier.result().ok, true);
+    assert.deepEqual(
+      records.filter((r) => r.action === 'entries.commit').map((r) => r.details.revision),
+      revisions,
+    );
+  }
+
   const burst = (from: number, count: number) =>
     Promise.all(
       Array.from({ length: count }, (_, i) =>
@@ -40,14 +52,7 @@ void describe('sqlite group commit', () => {
       Array.from({ length: 38 }, (_, i) => i + 1),
     );
     assert.equal(await store.currentRevision(), 38);
-    const records = await store.listAudit({ limit: 100 });
-    const verifier = new AuditChainVerifier();
-    for (const r of records) verifier.add(r);
-    assert.equal(verifier.result().ok, true);
-    assert.deepEqual(
-      records.filter((r) => r.action === 'entries.commit').map((r) => r.details.revision),
-      Array.from({ length: 38 }, (_, i) => i + 1),
-    );
+    await assertAuditedCommits(Array.from({ length: 38 }, (_, i) => i + 1));
   });
 
   void it("decides each commit of a batch on what the batch's earlier commits wrote, and on nothing a refused one did", async () => {
@@ -101,14 +106,7 @@ void describe('sqlite group commit', () => {
       [1, 2],
       [2, 6],
     ]);
-    const records = await store.listAudit({ limit: 100 });
-    const verifier = new AuditChainVerifier();
-    for (const r of records) verifier.add(r);
-    assert.equal(verifier.result().ok, true);
-    assert.deepEqual(
-      records.filter((r) => r.action === 'entries.commit').map((r) => r.details.revision),
-      [1, 2, 3, 4, 5, 6],
-    );
+    await assertAuditedCommits([1, 2, 3, 4, 5, 6]);
   });
 
   void it('a release made while commits wait for their batch includes them', async () => {
