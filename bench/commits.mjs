@@ -1,14 +1,15 @@
 // Durable commits per second: one writer, then 16 concurrent writers, 1 KiB JSON values, over
 // HTTP from this process. Herald on SQLite, on PostgreSQL (one node, and two nodes sharing the
 // load), and etcd (v3 JSON gateway, fdatasync per batch), in the same run.
-//   node bench/commits.mjs [--count N] [--writers N] [--warmup N] [--client fetch|http]
+//   node bench/commits.mjs [--count N] [--writers N] [--warmup N] [--client http|fetch]
 //     [--targets sqlite,postgres,postgres2,etcd,floor] [--json FILE] [--profile DIR]
 // --writers N: the concurrent run's writers (16 by default). --warmup N: writes to each target before
 // measuring (2,000 by default: a Node server reaches its steady speed after about 1,500 requests, as
 // V8 compiles the hot path; 50 measures a freshly started process, as this script did before).
-// --client: how this process sends its requests, to every target alike: Node's fetch (the default,
-// as before; it costs ~450 µs of this process's CPU per request) or node:http with a keep-alive
-// agent (~190 µs), which leaves more of each round trip to the server. --targets floor: a bare
+// --client: how this process sends its requests, to every target alike: node:http with a
+// keep-alive agent (the default, ~190 µs of this process's CPU per request) or Node's fetch (~450
+// µs, as the script did before 2026-12-04: then the client held every target to about the same
+// figures, BENCHMARKS.md "Durable commits"). --targets floor: a bare
 // node:http server around Herald's SQLite store (bench/commit-floor.mjs), the floor for one process.
 // --profile DIR: the SQLite Herald server runs with --cpu-prof and stops with SIGINT, so its profile
 // is written there.
@@ -35,7 +36,7 @@ const writers = Number(option('writers', '16'));
 const warmup = Number(option('warmup', '2000'));
 const jsonOut = option('json', undefined);
 const profileDir = option('profile', undefined);
-const client = option('client', 'fetch');
+const client = option('client', 'http');
 if (client !== 'fetch' && client !== 'http') throw new Error(`--client is fetch or http, not ${client}`);
 const pgAdminUrl = process.env.HERALD_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const value = { payload: 'x'.repeat(1000) };
