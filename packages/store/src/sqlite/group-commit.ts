@@ -185,8 +185,11 @@ export class SqliteGroupCommit {
     const { db, audit, clock } = this.#context;
     const { request } = item;
     checkDistinctChanges(request.changes);
-    const namespace = state.namespaces.get(request.namespace) ?? requireNamespace(db, request.namespace);
-    state.namespaces.set(request.namespace, namespace);
+    let namespace = state.namespaces.get(request.namespace);
+    if (!namespace) {
+      namespace = requireNamespace(db, request.namespace);
+      state.namespaces.set(request.namespace, namespace);
+    }
     const stale = namespaceRevisionConflict(request, namespace.revision);
     if (stale) throw stale;
     const latest = db.prepare(
