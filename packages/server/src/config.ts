@@ -53,7 +53,11 @@ export interface ServerConfig {
   reportsPerSecondPerToken: number;
   /** Reports one credential may send at once before reportsPerSecondPerToken applies (a fleet reporting a release together). */
   reportBurstPerToken: number;
-  /** Unsent bytes a watch stream may queue before the client is cut off (it resumes with what it holds). */
+  /**
+   * Unsent bytes a watch stream may queue, beyond the largest frame queued since its buffer was last
+   * empty (a snapshot larger than this is let through), before the client is cut off (it resumes
+   * with what it holds).
+   */
   maxStreamBufferBytes: number;
   /** Milliseconds between heartbeats on every watch stream. */
   heartbeatMs: number;

@@ -51,6 +51,8 @@ export class EventStream implements WatchStream {
   #closed = false;
   readonly #onClose: Array<() => void> = [];
   readonly #onCutOff: () => void;
+  /** The largest frame queued since the socket's buffer was last seen empty. */
+  #largestQueued = 0;
 
   /** `onCutOff` hears of each client cut off for reading too slowly (a metric). */
   constructor(socket: Socket, maxBufferedBytes: number, onCutOff: () => void = () => undefined) {
@@ -74,15 +76,23 @@ export class EventStream implements WatchStream {
 
   /**
    * Queues a pre-encoded frame. A client whose unsent bytes pass the bound is cut off rather than
-   * buffered without end: it reconnects with what it holds and gets one delta.
+   * buffered without end: it reconnects with what it holds and gets one delta. The bound is on
+   * what is queued beyond the largest frame queued since the buffer was last empty: a snapshot
+   * larger than the bound (a large view's) is a client's to read, not a sign that it is slow, and
+   * cutting it off then would have it fetch the same snapshot again, and be cut off again, at every
+   * release. The frame itself is one buffer shared by every stream it goes to.
    */
   write(frame: Buffer): void {
     if (this.#closed) return;
-    if (this.#socket.writableLength > this.#maxBufferedBytes) {
+    const unsent = this.#socket.writableLength;
+    if (unsent === 0) this.#largestQueued = 0;
+    else if (unsent - this.#largestQueued > this.#maxBufferedBytes) {
       this.#onCutOff();
-      this.#socket.destroy();
+      // Closed at once, not at the socket's 'close': a write in the same turn is dropped, not counted again.
+      this.destroy();
       return;
     }
+    if (frame.length > this.#largestQueued) this.#largestQueued = frame.length;
     this.#socket.write(frame);
   }
 
