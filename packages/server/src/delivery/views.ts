@@ -3,9 +3,11 @@ import {
   HeraldError,
   normaliseLabels,
   resolveView,
-  viewDigest,
+  ViewDigest,
   viewKey,
+  type EntryVersion,
   type SignedManifest,
+  type ViewDelta,
   type ViewSpec,
   type ViewValues,
 } from '@herald/core';
@@ -23,40 +25,105 @@ export interface ComputedView {
   release: ReleaseRef;
   values: ViewValues;
   digest: string;
+  /** The digest with its leaves (control plane), so the next release's view and deltas cost what changed. */
+  tree?: ViewDigest;
   signed: SignedManifest;
   /** The `snapshot` event, encoded on first use. */
   snapshotFrame?: Buffer;
 }
 
-/** Small insertion-ordered LRU. */
+/**
+ * Insertion-ordered LRU bounded by count and by total weight: a count alone let a few large views
+ * (a 20,000-key view's values are tens of MiB) hold gigabytes.
+ */
 class Lru<V> {
-  readonly #max: number;
-  readonly #map = new Map<string, V>();
-  constructor(max: number) {
-    this.#max = max;
+  readonly #maxEntries: number;
+  readonly #maxWeight: number;
+  readonly #map = new Map<string, { value: V; weight: number }>();
+  #weight = 0;
+  constructor(maxEntries: number, maxWeight = Number.POSITIVE_INFINITY) {
+    this.#maxEntries = maxEntries;
+    this.#maxWeight = maxWeight;
   }
   get(key: string): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, value);
-    }
-    return value;
-  }
-  set(key: string, value: V): void {
+    const held = this.#map.get(key);
+    if (held === undefined) return undefined;
     this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+    this.#map.set(key, held);
+    return held.value;
+  }
+  /** Keeps `value` with its `weight`; the least recently used go until both bounds hold (the newest always stays). */
+  set(key: string, value: V, weight = 1): void {
+    this.delete(key);
+    this.#map.set(key, { value, weight });
+    this.#weight += weight;
+    while (this.#map.size > 1 && (this.#map.size > this.#maxEntries || this.#weight > this.#maxWeight))
+      this.delete(this.#map.keys().next().value as string);
+  }
+  /** Sets the weight of a held value (a view whose snapshot was just encoded). */
+  reweigh(key: string, weight: number): void {
+    const held = this.#map.get(key);
+    if (held !== undefined) this.set(key, held.value, weight);
   }
   delete(key: string): void {
+    const held = this.#map.get(key);
+    if (held === undefined) return;
+    this.#weight -= held.weight;
     this.#map.delete(key);
   }
 }
 
+/**
+ * What the view cache holds at most: 2,000 views, and views with 1,000,000 keys between them
+ * (counting a view's snapshot frame, once encoded, at a key per KiB). Views derived from the
+ * previous release share its values, so a release of a large view adds little but its keys.
+ */
+const maxCachedViews = 2000;
+const maxCachedViewKeys = 1_000_000;
+/** Delta frames kept: 2,000, and 64 MiB between them. */
+const maxCachedDeltas = 2000;
+const maxCachedDeltaBytes = 64 * 1024 * 1024;
+
+/** A view being computed, and once it is, the view itself (so the next release can be derived from it). */
+interface CachedView {
+  view: Promise<ComputedView | undefined>;
+  computed?: ComputedView;
+}
+
+/**
+ * The delta between two views from their leaves: the same as diffViews (a leaf is the hash of the
+ * canonical `[key, value]`), but comparing 32 bytes per key instead of encoding every value twice.
+ */
+function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
+  const set = Object.create(null) as ViewValues;
+  const remove: string[] = [];
+  for (const key of (from.tree as ViewDigest).changedKeys(to.tree as ViewDigest)) {
+    if (Object.hasOwn(to.values, key)) set[key] = to.values[key];
+    else remove.push(key);
+  }
+  return { set, remove };
+}
+
+function viewWeight(view: ComputedView | undefined): number {
+  if (!view) return 1;
+  return 1 + Object.keys(view.values).length + Math.ceil((view.snapshotFrame?.length ?? 0) / 1024);
+}
+
 /** Where views come from: computed and signed from the store (control plane), or fetched and verified from an upstream (relay). */
 export interface ViewOrigin {
-  /** The view at release `seq`; undefined when the origin has no such release (not made yet, or gone). */
-  compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined>;
+  /**
+   * The view at release `seq`; undefined when the origin has no such release (not made yet, or gone).
+   * `previous`: the same view at the release before, when held, for an origin that can derive the
+   * new view from it.
+   */
+  compute(spec: ViewSpec, secrets: boolean, seq: number, previous?: ComputedView): Promise<ComputedView | undefined>;
+  /** The release with this seq as the origin has it now, to check a view held for it; when absent, held views are not checked. */
+  release?(namespace: string, seq: number): Promise<ReleaseRef | undefined>;
+}
+
+/** The same release, not only the same number: a namespace deleted and made again numbers its releases from 1 again. */
+function sameRelease(a: ReleaseRef, b: ReleaseRef): boolean {
+  return a.revision === b.revision && a.createdAt === b.createdAt;
 }
 
 /**
@@ -65,8 +132,8 @@ export interface ViewOrigin {
  */
 export class ViewService {
   readonly #origin: ViewOrigin;
-  readonly #views = new Lru<Promise<ComputedView | undefined>>(2000);
-  readonly #deltas = new Lru<Buffer>(2000);
+  readonly #views = new Lru<CachedView>(maxCachedViews, maxCachedViewKeys);
+  readonly #deltas = new Lru<Buffer>(maxCachedDeltas, maxCachedDeltaBytes);
   /** Counts serialisations of view events, for tests and metrics: fan-out must not multiply it. */
   encodedEvents = 0;
 
@@ -76,7 +143,11 @@ export class ViewService {
 
   /** The view at a release a route names (cached); `revision_not_found` when the origin no longer has it. */
   async at(spec: ViewSpec, secrets: boolean, release: ReleaseRef): Promise<ComputedView> {
-    const view = await this.#compute(spec, secrets, release.seq);
+    let view = await this.#compute(spec, secrets, release.seq);
+    if (view && !sameRelease(view.release, release)) {
+      this.#views.delete(`${view.key}|${release.seq}`);
+      view = await this.#compute(spec, secrets, release.seq);
+    }
     if (!view)
       throw new HeraldError('revision_not_found', `namespace "${spec.namespace}" has no release ${release.seq} here`);
     return view;
@@ -85,6 +156,12 @@ export class ViewService {
   /** The view at `seq`, or undefined when that release is gone, unknown or compacted. */
   async atSeq(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
     try {
+      const held = this.#views.get(`${viewKey(spec, secrets)}|${seq}`) !== undefined;
+      const view = await this.#compute(spec, secrets, seq);
+      if (!view || !held || !this.#origin.release) return view;
+      const current = await this.#origin.release(spec.namespace, seq);
+      if (current && sameRelease(view.release, current)) return view;
+      this.#views.delete(`${view.key}|${seq}`);
       return await this.#compute(spec, secrets, seq);
     } catch (error) {
       // Gone (compacted, or unknown upstream of a relay): the client gets a snapshot instead.
@@ -95,18 +172,23 @@ export class ViewService {
   }
 
   #compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
-    const cacheKey = `${viewKey(spec, secrets)}|${seq}`;
-    let view = this.#views.get(cacheKey);
-    if (!view) {
-      view = this.#origin.compute(spec, secrets, seq);
-      // Neither a failure nor a release not made yet is cached: the next caller asks again.
-      view.then(
-        (computed) => computed ?? this.#views.delete(cacheKey),
-        () => this.#views.delete(cacheKey),
-      );
-      this.#views.set(cacheKey, view);
-    }
-    return view;
+    const key = viewKey(spec, secrets);
+    const cacheKey = `${key}|${seq}`;
+    const cached = this.#views.get(cacheKey);
+    if (cached) return cached.view;
+    const previous = this.#views.get(`${key}|${seq - 1}`)?.computed;
+    const entry: CachedView = { view: this.#origin.compute(spec, secrets, seq, previous) };
+    // Neither a failure nor a release not made yet is cached: the next caller asks again.
+    entry.view.then(
+      (computed) => {
+        if (!computed) return this.#views.delete(cacheKey);
+        entry.computed = computed;
+        this.#views.reweigh(cacheKey, viewWeight(computed));
+      },
+      () => this.#views.delete(cacheKey),
+    );
+    this.#views.set(cacheKey, entry);
+    return entry.view;
   }
 
   snapshotFrame(view: ComputedView): Buffer {
@@ -118,15 +200,17 @@ export class ViewService {
         signature: view.signed.signature,
         values: view.values,
       });
+      this.#views.reweigh(`${view.key}|${view.release.seq}`, viewWeight(view));
     }
     return view.snapshotFrame;
   }
 
   deltaFrame(from: ComputedView, to: ComputedView): Buffer {
-    const cacheKey = `${to.key}|${from.release.seq}|${to.release.seq}`;
+    // Revisions too: release numbers start again in a namespace deleted and made again.
+    const cacheKey = `${to.key}|${from.release.seq}:${from.release.revision}|${to.release.seq}:${to.release.revision}`;
     let frame = this.#deltas.get(cacheKey);
     if (!frame) {
-      const delta = diffViews(from.values, to.values);
+      const delta = from.tree && to.tree ? deltaOfTrees(from, to) : diffViews(from.values, to.values);
       this.encodedEvents += 1;
       frame = encodeEvent('delta', {
         view: to.key,
@@ -137,7 +221,7 @@ export class ViewService {
         set: delta.set,
         remove: delta.remove,
       });
-      this.#deltas.set(cacheKey, frame);
+      this.#deltas.set(cacheKey, frame, frame.length);
     }
     return frame;
   }
@@ -155,8 +239,17 @@ export class ViewService {
   }
 }
 
+/**
+ * Most versions written between two releases that a view is derived through, and most keys they
+ * touch; past either, the view is read whole (as it is when no previous release's view is held).
+ */
+const maxDerivedVersions = 1000;
+const maxDerivedKeys = 256;
+
 /** The control plane's origin: resolve the label stack at the release's revision, digest, sign. */
 export class StoreViewOrigin implements ViewOrigin {
+  /** Views derived from the previous release's rather than read whole, for tests and metrics. */
+  derivedViews = 0;
   readonly #store: Store;
   readonly #codec: EntryCodec;
   readonly #keys: KeyRing;
@@ -167,23 +260,27 @@ export class StoreViewOrigin implements ViewOrigin {
     this.#keys = deps.keys;
   }
 
-  async compute(spec: ViewSpec, secrets: boolean, seq: number): Promise<ComputedView | undefined> {
-    const record = await this.#store.getRelease(spec.namespace, seq);
-    if (!record) return undefined;
-    const release: ReleaseRef = {
-      namespace: record.namespace,
-      seq: record.seq,
-      revision: record.revision,
-      createdAt: record.createdAt,
-    };
+  async release(namespace: string, seq: number): Promise<ReleaseRef | undefined> {
+    const record = await this.#store.getRelease(namespace, seq);
+    return (
+      record && { namespace: record.namespace, seq: record.seq, revision: record.revision, createdAt: record.createdAt }
+    );
+  }
+
+  async compute(
+    spec: ViewSpec,
+    secrets: boolean,
+    seq: number,
+    previous?: ComputedView,
+  ): Promise<ComputedView | undefined> {
+    const release = await this.release(spec.namespace, seq);
+    if (!release) return undefined;
     const key = viewKey(spec, secrets);
     const labels = normaliseLabels(spec.labels);
-    const versions = await this.#store.readEntries({ namespace: spec.namespace, asOf: release.revision, labels });
-    const entries = versions
-      .filter((v) => secrets || !v.secret)
-      .map((v) => ({ key: v.key, label: v.label, value: this.#codec.decodedValue(v) }));
-    const values = resolveView(labels, entries);
-    const digest = viewDigest(values);
+    const { values, tree } =
+      (previous && (await this.#derive(previous, labels, secrets, release))) ??
+      (await this.#whole(spec.namespace, labels, secrets, release));
+    const digest = tree.digest;
     const signed = this.#keys.current().signManifest({
       namespace: spec.namespace,
       labels,
@@ -193,6 +290,71 @@ export class StoreViewOrigin implements ViewOrigin {
       digest,
       issuedAt: release.createdAt,
     });
-    return { key, spec: { namespace: spec.namespace, labels }, secrets, release, values, digest, signed };
+    return { key, spec: { namespace: spec.namespace, labels }, secrets, release, values, digest, tree, signed };
+  }
+
+  async #whole(
+    namespace: string,
+    labels: string[],
+    secrets: boolean,
+    release: ReleaseRef,
+  ): Promise<{ values: ViewValues; tree: ViewDigest }> {
+    const versions = await this.#store.readEntries({ namespace, asOf: release.revision, labels });
+    const values = resolveView(labels, this.#entries(versions, secrets));
+    return { values, tree: ViewDigest.of(values) };
+  }
+
+  /**
+   * The view at `release` from the same view at the release before: only the keys written between
+   * them are read, rehashed and put in, the other values are the previous view's own. Undefined
+   * (read it whole) when that cannot be known exactly: the previous release is no longer this
+   * namespace's (it was deleted and made again), the versions between them may have been compacted
+   * away, or more was written than the bounds above.
+   */
+  async #derive(
+    previous: ComputedView,
+    labels: string[],
+    secrets: boolean,
+    release: ReleaseRef,
+  ): Promise<{ values: ViewValues; tree: ViewDigest } | undefined> {
+    const base = previous.release;
+    if (!previous.tree || base.seq >= release.seq || base.revision > release.revision) return undefined;
+    const namespace = release.namespace;
+    const still = await this.release(namespace, base.seq);
+    if (!still || !sameRelease(still, base)) return undefined;
+    const written = await this.#store.entryHistory({
+      namespace,
+      sinceRevision: base.revision + 1,
+      order: 'oldest',
+      limit: maxDerivedVersions + 1,
+    });
+    const last = written.at(-1);
+    if (written.length > maxDerivedVersions && last !== undefined && last.revision <= release.revision)
+      return undefined;
+    // Read after the versions: a compaction past the base before that read shows here.
+    if ((await this.#store.compactedRevision()) > base.revision) return undefined;
+    const stack = new Set(labels);
+    const keys = new Set<string>();
+    for (const v of written) if (v.revision <= release.revision && stack.has(v.label)) keys.add(v.key);
+    if (keys.size > maxDerivedKeys) return undefined;
+    const set = Object.create(null) as ViewValues;
+    const remove: string[] = [];
+    for (const k of keys) {
+      const versions = await this.#store.readEntries({ namespace, asOf: release.revision, key: k, labels });
+      const resolved = resolveView(labels, this.#entries(versions, secrets));
+      if (Object.hasOwn(resolved, k)) set[k] = resolved[k];
+      else if (previous.tree.has(k)) remove.push(k);
+    }
+    const tree = previous.tree.apply({ set, remove });
+    const values = Object.create(null) as ViewValues;
+    for (const k of tree.keys) values[k] = Object.hasOwn(set, k) ? set[k] : previous.values[k];
+    this.derivedViews += 1;
+    return { values, tree };
+  }
+
+  #entries(versions: readonly EntryVersion[], secrets: boolean): Array<{ key: string; label: string; value: unknown }> {
+    return versions
+      .filter((v) => secrets || !v.secret)
+      .map((v) => ({ key: v.key, label: v.label, value: this.#codec.decodedValue(v) }));
   }
 }
