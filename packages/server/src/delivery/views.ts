@@ -27,6 +27,8 @@ export interface ComputedView {
   digest: string;
   /** The digest with its leaves (control plane), so the next release's view and deltas cost what changed. */
   tree?: ViewDigest;
+  /** Derived from the view at release `seq`: only `keys` may differ from it. */
+  derivedFrom?: { seq: number; keys: readonly string[] };
   signed: SignedManifest;
   /** The `snapshot` event, encoded on first use. */
   snapshotFrame?: Buffer;
@@ -97,7 +99,9 @@ interface CachedView {
 function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
   const set = Object.create(null) as ViewValues;
   const remove: string[] = [];
-  for (const key of (from.tree as ViewDigest).changedKeys(to.tree as ViewDigest)) {
+  // Derived from `from`: only the keys written between them can differ.
+  const among = to.derivedFrom?.seq === from.release.seq ? to.derivedFrom.keys : undefined;
+  for (const key of (from.tree as ViewDigest).changedKeys(to.tree as ViewDigest, among)) {
     if (Object.hasOwn(to.values, key)) set[key] = to.values[key];
     else remove.push(key);
   }
@@ -106,7 +110,11 @@ function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
 
 function viewWeight(view: ComputedView | undefined): number {
   if (!view) return 1;
-  return 1 + Object.keys(view.values).length + Math.ceil((view.snapshotFrame?.length ?? 0) / 1024);
+  return (
+    1 +
+    (view.tree?.keys.length ?? Object.keys(view.values).length) +
+    Math.ceil((view.snapshotFrame?.length ?? 0) / 1024)
+  );
 }
 
 /** Where views come from: computed and signed from the store (control plane), or fetched and verified from an upstream (relay). */
@@ -239,6 +247,9 @@ export class ViewService {
   }
 }
 
+/** A view's values and digest, and what it was derived from. */
+type ResolvedView = Pick<ComputedView, 'values' | 'derivedFrom'> & { tree: ViewDigest };
+
 /**
  * Most versions written between two releases that a view is derived through, and most keys they
  * touch; past either, the view is read whole (as it is when no previous release's view is held).
@@ -277,7 +288,7 @@ export class StoreViewOrigin implements ViewOrigin {
     if (!release) return undefined;
     const key = viewKey(spec, secrets);
     const labels = normaliseLabels(spec.labels);
-    const { values, tree } =
+    const { values, tree, derivedFrom } =
       (previous && (await this.#derive(previous, labels, secrets, release))) ??
       (await this.#whole(spec.namespace, labels, secrets, release));
     const digest = tree.digest;
@@ -290,15 +301,20 @@ export class StoreViewOrigin implements ViewOrigin {
       digest,
       issuedAt: release.createdAt,
     });
-    return { key, spec: { namespace: spec.namespace, labels }, secrets, release, values, digest, tree, signed };
+    return {
+      key,
+      spec: { namespace: spec.namespace, labels },
+      secrets,
+      release,
+      values,
+      digest,
+      tree,
+      ...(derivedFrom ? { derivedFrom } : {}),
+      signed,
+    };
   }
 
-  async #whole(
-    namespace: string,
-    labels: string[],
-    secrets: boolean,
-    release: ReleaseRef,
-  ): Promise<{ values: ViewValues; tree: ViewDigest }> {
+  async #whole(namespace: string, labels: string[], secrets: boolean, release: ReleaseRef): Promise<ResolvedView> {
     const versions = await this.#store.readEntries({ namespace, asOf: release.revision, labels });
     const values = resolveView(labels, this.#entries(versions, secrets));
     return { values, tree: ViewDigest.of(values) };
@@ -316,7 +332,7 @@ export class StoreViewOrigin implements ViewOrigin {
     labels: string[],
     secrets: boolean,
     release: ReleaseRef,
-  ): Promise<{ values: ViewValues; tree: ViewDigest } | undefined> {
+  ): Promise<ResolvedView | undefined> {
     const base = previous.release;
     if (!previous.tree || base.seq >= release.seq || base.revision > release.revision) return undefined;
     const namespace = release.namespace;
@@ -349,7 +365,7 @@ export class StoreViewOrigin implements ViewOrigin {
     const values = Object.create(null) as ViewValues;
     for (const k of tree.keys) values[k] = Object.hasOwn(set, k) ? set[k] : previous.values[k];
     this.derivedViews += 1;
-    return { values, tree };
+    return { values, tree, derivedFrom: { seq: base.seq, keys: [...keys] } };
   }
 
   #entries(versions: readonly EntryVersion[], secrets: boolean): Array<{ key: string; label: string; value: unknown }> {
