@@ -24,6 +24,7 @@ import pg from 'pg';
 import {
   benchToken,
   freePort,
+  httpSend,
   machine,
   option,
   percentile,
@@ -55,22 +56,7 @@ async function send(url, { method, headers = {}, body }) {
     const response = await fetch(url, { method, headers, body });
     return { status: response.status, text: await response.text() };
   }
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      { method, agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (response) => {
-        const chunks = [];
-        response.on('data', (chunk) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  return httpSend(url, { method, headers, body, agent });
 }
 
 /** Writes to `keys` keys of one namespace, spread over the nodes at `urls`. */

@@ -9,6 +9,7 @@ import http from 'node:http';
 import {
   benchToken,
   cpuSeconds,
+  httpSend,
   machine,
   onFrames,
   option,
@@ -30,21 +31,7 @@ const padding = 'x'.repeat(1000);
 const waitMs = 10_000;
 
 function send(url, method, body, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      { method, agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
-      (response) => {
-        const chunks = [];
-        response.on('data', (chunk) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  return httpSend(url, { method, headers, body, agent });
 }
 
 /** A streaming POST; `onFrame` gets each frame; resolves with the request once the response has begun. */

@@ -3,6 +3,7 @@
 // stopped by stopAll(), also on Ctrl-C.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +160,26 @@ export async function etcdPut(url, key, value) {
   });
   if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
   return response.json();
+}
+
+/** One request through node:http (keep-alive when `agent` is): its status and body text. */
+export function httpSend(url, { method, headers = {}, body, agent }) {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      { method, agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
 /**

@@ -16,6 +16,17 @@ function frameOf(bytes: number, tag: string): Buffer {
   return Buffer.concat([Buffer.from(`${tag}:`), Buffer.alloc(bytes, 'x')]);
 }
 
+/** Writes `frame` until the stream is cut off (bounded: 32 MiB of frames); how many it took. */
+function writeUntilCut(stream: EventStream, frame: Buffer): number {
+  let written = 0;
+  while (!stream.closed) {
+    written += 1;
+    assert.ok(written <= snapshotBytes / frame.length, 'the client that never reads was never cut off');
+    stream.write(frame);
+  }
+  return written;
+}
+
 void describe('EventStream buffer bound', () => {
   let server: Server;
   const accepted: Socket[] = [];
@@ -75,13 +86,8 @@ void describe('EventStream buffer bound', () => {
     client.pause();
     stream.write(frameOf(snapshotBytes, 'snapshot'));
     const delta = frameOf(16 * 1024, 'delta');
-    let written = 0;
-    while (!stream.closed) {
-      written += 1;
-      // What the kernel took of the snapshot (a few MiB) may wait behind it too, then the bound.
-      assert.ok(written <= snapshotBytes / delta.length, 'the client that never reads was never cut off');
-      stream.write(delta);
-    }
+    // What the kernel took of the snapshot (a few MiB) may wait behind it too, then the bound.
+    const written = writeUntilCut(stream, delta);
     assert.equal(cuts(), 1);
     stream.write(delta);
     assert.equal(cuts(), 1, 'a write after the cut is dropped, not cut off again');
@@ -92,14 +98,8 @@ void describe('EventStream buffer bound', () => {
   void it('cuts off a client that stopped reading at the bound when every frame is small', async () => {
     const { stream, client, cuts } = await pair();
     client.pause();
-    const delta = frameOf(16 * 1024, 'delta');
-    let written = 0;
-    while (!stream.closed) {
-      written += 1;
-      // What the kernel takes first (a few MiB), then the bound.
-      assert.ok(written <= snapshotBytes / delta.length, 'the client that never reads was never cut off');
-      stream.write(delta);
-    }
+    // What the kernel takes first (a few MiB), then the bound.
+    writeUntilCut(stream, frameOf(16 * 1024, 'delta'));
     assert.equal(cuts(), 1);
   });
 });
