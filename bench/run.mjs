@@ -8,6 +8,7 @@ const scripts = [
   ['fanout.mjs', full ? ['--watchers', '1000,10000,18000'] : ['--watchers', '1000,10000']],
   ['watch-memory.mjs', ['--watchers', '10000']],
   ['catchup.mjs', full ? ['--rounds', '20'] : ['--rounds', '5']],
+  ['large-view.mjs', full ? ['--keys', '19000', '--commits', '200'] : ['--keys', '19000', '--commits', '50']],
   ['storm.mjs', ['--watchers', '10000']],
   ['sdk.mjs', ['--clients', '1000']],
   ['relay.mjs', full ? ['--watchers', '8000'] : ['--watchers', '1000']],
