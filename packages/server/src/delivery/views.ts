@@ -27,8 +27,8 @@ export interface ComputedView {
   digest: string;
   /** The digest with its leaves (control plane), so the next release's view and deltas cost what changed. */
   tree?: ViewDigest;
-  /** Derived from the view at release `seq`: only `keys` may differ from it. */
-  derivedFrom?: { seq: number; keys: readonly string[] };
+  /** Derived from the view at `release`: only `keys` may differ from it. */
+  derivedFrom?: { release: ReleaseRef; keys: readonly string[] };
   signed: SignedManifest;
   /** The `snapshot` event, encoded on first use. */
   snapshotFrame?: Buffer;
@@ -100,7 +100,7 @@ function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
   const set = Object.create(null) as ViewValues;
   const remove: string[] = [];
   // Derived from `from`: only the keys written between them can differ.
-  const among = to.derivedFrom?.seq === from.release.seq ? to.derivedFrom.keys : undefined;
+  const among = to.derivedFrom && sameRelease(to.derivedFrom.release, from.release) ? to.derivedFrom.keys : undefined;
   for (const key of (from.tree as ViewDigest).changedKeys(to.tree as ViewDigest, among)) {
     if (Object.hasOwn(to.values, key)) set[key] = to.values[key];
     else remove.push(key);
@@ -131,7 +131,7 @@ export interface ViewOrigin {
 
 /** The same release, not only the same number: a namespace deleted and made again numbers its releases from 1 again. */
 function sameRelease(a: ReleaseRef, b: ReleaseRef): boolean {
-  return a.revision === b.revision && a.createdAt === b.createdAt;
+  return a.seq === b.seq && a.revision === b.revision && a.createdAt === b.createdAt;
 }
 
 /**
@@ -365,7 +365,7 @@ export class StoreViewOrigin implements ViewOrigin {
     const values = Object.create(null) as ViewValues;
     for (const k of tree.keys) values[k] = Object.hasOwn(set, k) ? set[k] : previous.values[k];
     this.derivedViews += 1;
-    return { values, tree, derivedFrom: { seq: base.seq, keys: [...keys] } };
+    return { values, tree, derivedFrom: { release: base, keys: [...keys] } };
   }
 
   #entries(versions: readonly EntryVersion[], secrets: boolean): Array<{ key: string; label: string; value: unknown }> {
