@@ -160,7 +160,7 @@ function checkDerivedViews(adapter: string, open: OpenStore, numRuns: number): v
           await keyRing.load();
           const namespace = 'ns';
           await store.createNamespace({ name: namespace, description: '', schema: null }, audit);
-          const origin = new StoreViewOrigin({ store, codec, keys: keyRing });
+          const origin = new StoreViewOrigin({ store, codec, keys: keyRing, deriveFromKeys: 0 });
           const derived = new ViewService(origin);
           const whole = new StoreViewOrigin({ store, codec, keys: keyRing });
           const held = new Map<string, { derived: ComputedView; whole: ComputedView }>();

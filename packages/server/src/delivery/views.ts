@@ -256,6 +256,12 @@ type ResolvedView = Pick<ComputedView, 'values' | 'derivedFrom'> & { tree: ViewD
  */
 const maxDerivedVersions = 1000;
 const maxDerivedKeys = 256;
+/**
+ * Views of fewer keys than this are read whole: deriving costs three or four reads where a whole
+ * read costs one, and pays only past a few dozen keys (measured per release, 1 key → 100 keys:
+ * SQLite 0.18 → 0.20 ms derived, 0.08 → 0.69 ms whole; PostgreSQL 0.95 → 1.07, 0.60 → 1.70).
+ */
+const deriveFromKeys = 32;
 
 /** The control plane's origin: resolve the label stack at the release's revision, digest, sign. */
 export class StoreViewOrigin implements ViewOrigin {
@@ -265,10 +271,14 @@ export class StoreViewOrigin implements ViewOrigin {
   readonly #codec: EntryCodec;
   readonly #keys: KeyRing;
 
-  constructor(deps: { store: Store; codec: EntryCodec; keys: KeyRing }) {
+  readonly #deriveFromKeys: number;
+
+  /** `deriveFromKeys`: the smallest view derived from the previous release's (tests derive every view). */
+  constructor(deps: { store: Store; codec: EntryCodec; keys: KeyRing; deriveFromKeys?: number }) {
     this.#store = deps.store;
     this.#codec = deps.codec;
     this.#keys = deps.keys;
+    this.#deriveFromKeys = deps.deriveFromKeys ?? deriveFromKeys;
   }
 
   async release(namespace: string, seq: number): Promise<ReleaseRef | undefined> {
@@ -334,7 +344,8 @@ export class StoreViewOrigin implements ViewOrigin {
     release: ReleaseRef,
   ): Promise<ResolvedView | undefined> {
     const base = previous.release;
-    if (!previous.tree || base.seq >= release.seq || base.revision > release.revision) return undefined;
+    if (!previous.tree || previous.tree.keys.length < this.#deriveFromKeys) return undefined;
+    if (base.seq >= release.seq || base.revision > release.revision) return undefined;
     const namespace = release.namespace;
     const still = await this.release(namespace, base.seq);
     if (!still || !sameRelease(still, base)) return undefined;
