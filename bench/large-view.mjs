@@ -1,9 +1,11 @@
 // One large namespace, one watcher: --keys N entries of 1 KiB (19,000 by default, under the default
 // 20,000-entry limit), then --commits C commits of one key, one after another, each waited for at
 // the watcher. Commit → watcher latency, the server's CPU per commit and its memory afterwards.
-// Herald (SQLite) against etcd (a watch on the prefix, after one range read of it) in the same run.
-// A release's cost should be what it changed, not the size of the view it changes.
-//   node bench/large-view.mjs [--keys 19000] [--commits 100] [--targets herald,etcd] [--json FILE]
+// Herald (SQLite) against etcd (a watch on the prefix, after one range read of it) in the same run;
+// `herald-relay`: the watcher on a relay of the control plane (CPU of both, relay first; the
+// relay's memory). A release's cost should be what it changed, not the size of the view it changes.
+//   node bench/large-view.mjs [--keys 19000] [--commits 100] [--targets herald,herald-relay,etcd]
+//     [--json FILE]
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import {
@@ -17,13 +19,14 @@ import {
   rssKiB,
   startEtcd,
   startHerald,
+  startRelay,
   stopAll,
   table,
 } from './lib.mjs';
 
 const keys = Number(option('keys', '19000'));
 const commits = Number(option('commits', '100'));
-const targets = option('targets', 'herald,etcd').split(',');
+const targets = option('targets', 'herald,herald-relay,etcd').split(',');
 const jsonOut = option('json', undefined);
 const agent = new http.Agent({ keepAlive: true });
 const padding = 'x'.repeat(1000);
@@ -59,9 +62,10 @@ async function until(seen, count) {
   }
 }
 
-async function measure(pid, commit, updates) {
+/** `pids`: the processes whose CPU counts, the watched one first (its memory is reported). */
+async function measure(pids, commit, updates) {
   const latencies = [];
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = pids.map(cpuSeconds);
   for (let i = 0; i < commits; i += 1) {
     const before = updates();
     const started = performance.now();
@@ -69,12 +73,12 @@ async function measure(pid, commit, updates) {
     await until(updates, before + 1);
     latencies.push(performance.now() - started);
   }
-  const cpuMs = ((cpuSeconds(pid) - cpu0) * 1000) / commits;
+  const cpuMs = pids.map((pid, i) => ((cpuSeconds(pid) - (cpu0[i] ?? 0)) * 1000) / commits);
   latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs, rssMiB: rssKiB(pid) / 1024 };
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs, rssMiB: rssKiB(pids[0]) / 1024 };
 }
 
-async function herald() {
+async function herald({ viaRelay }) {
   const server = await startHerald();
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };
   await send(`${server.url}/v1/namespaces`, 'POST', JSON.stringify({ name: 'large' }), headers);
@@ -90,14 +94,15 @@ async function herald() {
     );
     if (response.status !== 201) throw new Error(`herald answered ${response.status}: ${response.text}`);
   }
+  const relay = viaRelay ? await startRelay(server.url) : undefined;
   let updates = 0;
   const body = JSON.stringify({ instanceId: 'large-view-bench', views: [{ namespace: 'large' }] });
-  const watch = await openStream(server.url, '/v1/watch', headers, body, '\n\n', (frame) => {
+  const watch = await openStream((relay ?? server).url, '/v1/watch', headers, body, '\n\n', (frame) => {
     if (/^event: (?:snapshot|delta)$/m.test(frame)) updates += 1;
   });
   await until(() => updates, 1);
   const result = await measure(
-    server.child.pid,
+    relay ? [relay.pid, server.child.pid] : [server.child.pid],
     async (i) => {
       const body = JSON.stringify({ value: { padding, i, commit: true } });
       const response = await send(`${server.url}/v1/namespaces/large/entries/key-${i % keys}`, 'PUT', body, headers);
@@ -139,7 +144,7 @@ async function etcd() {
   });
   await until(() => (created ? 1 : 0), 1);
   const result = await measure(
-    server.pid,
+    [server.pid],
     async (i) => {
       const put = { key: b64(`${prefix}key-${i % keys}`), value: b64(JSON.stringify({ padding, i, commit: true })) };
       const response = await send(`${server.url}/v3/kv/put`, 'POST', JSON.stringify(put));
@@ -154,7 +159,9 @@ async function etcd() {
 const results = [];
 try {
   for (const target of targets) {
-    if (target === 'herald') results.push({ target: 'Herald, SQLite', ...(await herald()) });
+    if (target === 'herald') results.push({ target: 'Herald, SQLite', ...(await herald({ viaRelay: false })) });
+    else if (target === 'herald-relay')
+      results.push({ target: 'Herald, SQLite, through a relay', ...(await herald({ viaRelay: true })) });
     else if (target === 'etcd') {
       const r = await etcd();
       results.push({ target: r.version.replace(/^etcd Version: /, 'etcd '), ...r });
@@ -171,7 +178,15 @@ console.log(
 console.log(
   table(
     ['server', 'commit → watcher p50 ms', 'p99 ms', 'server CPU per commit ms', 'server RSS after MiB'],
-    results.map((r) => [r.target, r.p50.toFixed(2), r.p99.toFixed(2), r.cpuMs.toFixed(1), r.rssMiB.toFixed(0)]),
+    results.map((r) => [
+      r.target,
+      r.p50.toFixed(2),
+      r.p99.toFixed(2),
+      r.cpuMs.length > 1
+        ? `${r.cpuMs.reduce((a, b) => a + b, 0).toFixed(1)} (${r.cpuMs.map((ms) => ms.toFixed(1)).join(' + ')})`
+        : r.cpuMs[0].toFixed(1),
+      r.rssMiB.toFixed(0),
+    ]),
   ),
 );
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ machine: machine(), keys, commits, results }, null, 2));

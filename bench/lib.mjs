@@ -133,6 +133,29 @@ export async function startEtcd() {
   return { url: `http://127.0.0.1:${clientPort}`, child, pid: child.pid, version };
 }
 
+/** A `herald relay` of `upstream` on a free loopback port, with a cache folder of its own and the bench token. */
+export async function startRelay(upstream) {
+  const port = await freePort();
+  const { child } = await startProcess(
+    process.execPath,
+    [
+      heraldBin,
+      'relay',
+      '--upstream',
+      upstream,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--cache',
+      tempFolder('herald-relay-bench-'),
+      '--log-level',
+      'warn',
+      ...uncappedTokenArgs,
+    ],
+    { env: { HERALD_TOKEN: benchToken }, ready: /relay listening on (http\S+)/, name: 'herald relay' },
+  );
+  return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
+}
+
 /** A Herald `bench` namespace holding one ~1 KiB entry `config`, as the storm and memory runs watch it. */
 export async function seedBenchNamespace(url) {
   const headers = { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' };

@@ -15,19 +15,15 @@ import {
   benchToken,
   startEtcd,
   cpuSeconds,
-  freePort,
-  heraldBin,
   machine,
   option,
   percentile,
   rssKiB,
   sleep,
   startHerald,
-  startProcess,
+  startRelay,
   stopAll,
   table,
-  tempFolder,
-  uncappedTokenArgs,
   etcdPut,
   forkWatchers,
 } from './lib.mjs';
@@ -71,28 +67,6 @@ async function controlPlane() {
   };
   await write(0);
   return { ...server, write };
-}
-
-async function startRelay(upstream) {
-  const port = await freePort();
-  const { child } = await startProcess(
-    process.execPath,
-    [
-      heraldBin,
-      'relay',
-      '--upstream',
-      upstream,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--cache',
-      tempFolder('herald-relay-bench-'),
-      '--log-level',
-      'warn',
-      ...uncappedTokenArgs,
-    ],
-    { env: { HERALD_TOKEN: benchToken }, ready: /relay listening on (http\S+)/, name: 'herald relay' },
-  );
-  return { url: `http://127.0.0.1:${port}`, child, pid: child.pid };
 }
 
 /**
