@@ -94,14 +94,14 @@ void describe('PostgreSQL commit round plans', () => {
         audit,
         noLimit,
       );
-    const after = await countersAfter(before.inserted + commits);
+    const then = await countersAfter(before.inserted + commits);
 
-    assert.equal(after.updated - before.updated >= commits, true, 'each commit superseded the version before');
-    const reads = after.latestIndexReads - before.latestIndexReads;
+    assert.ok(then.updated - before.updated >= commits, 'each commit superseded the version before');
+    const reads = then.latestIndexReads - before.latestIndexReads;
     // A lookup reads one index entry per commit (a few, with the round's own reads); a scan reads
     // all 6,001 latest versions per commit.
     assert.ok(reads < 100, `the ${commits} commits read ${reads} entries of the latest-version index`);
-    assert.equal(after.namespaceScans - before.namespaceScans, 0, 'no commit scanned the namespaces table');
+    assert.equal(then.namespaceScans - before.namespaceScans, 0, 'no commit scanned the namespaces table');
     const [small] = await store.readEntries({ namespace: 'small', key: 'k' });
     assert.equal(small?.text, String(commits));
   });
