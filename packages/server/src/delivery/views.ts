@@ -16,6 +16,7 @@ import type { EntryCodec } from '../entry-codec.js';
 import type { KeyRing } from './keyring.js';
 import type { ReleaseRef } from './release-ref.js';
 import { encodeEvent } from './sse.js';
+import { WeightedLru } from './weighted-lru.js';
 
 /** A view at one release, signed, with its events encoded at most once. */
 export interface ComputedView {
@@ -32,47 +33,6 @@ export interface ComputedView {
   signed: SignedManifest;
   /** The `snapshot` event, encoded on first use. */
   snapshotFrame?: Buffer;
-}
-
-/**
- * Insertion-ordered LRU bounded by count and by total weight: a count alone let a few large views
- * (a 20,000-key view's values are tens of MiB) hold gigabytes.
- */
-class Lru<V> {
-  readonly #maxEntries: number;
-  readonly #maxWeight: number;
-  readonly #map = new Map<string, { value: V; weight: number }>();
-  #weight = 0;
-  constructor(maxEntries: number, maxWeight = Number.POSITIVE_INFINITY) {
-    this.#maxEntries = maxEntries;
-    this.#maxWeight = maxWeight;
-  }
-  get(key: string): V | undefined {
-    const held = this.#map.get(key);
-    if (held === undefined) return undefined;
-    this.#map.delete(key);
-    this.#map.set(key, held);
-    return held.value;
-  }
-  /** Keeps `value` with its `weight`; the least recently used go until both bounds hold (the newest always stays). */
-  set(key: string, value: V, weight = 1): void {
-    this.delete(key);
-    this.#map.set(key, { value, weight });
-    this.#weight += weight;
-    while (this.#map.size > 1 && (this.#map.size > this.#maxEntries || this.#weight > this.#maxWeight))
-      this.delete(this.#map.keys().next().value as string);
-  }
-  /** Sets the weight of a held value (a view whose snapshot was just encoded). */
-  reweigh(key: string, weight: number): void {
-    const held = this.#map.get(key);
-    if (held !== undefined) this.set(key, held.value, weight);
-  }
-  delete(key: string): void {
-    const held = this.#map.get(key);
-    if (held === undefined) return;
-    this.#weight -= held.weight;
-    this.#map.delete(key);
-  }
 }
 
 /**
@@ -140,8 +100,8 @@ function sameRelease(a: ReleaseRef, b: ReleaseRef): boolean {
  */
 export class ViewService {
   readonly #origin: ViewOrigin;
-  readonly #views = new Lru<CachedView>(maxCachedViews, maxCachedViewKeys);
-  readonly #deltas = new Lru<Buffer>(maxCachedDeltas, maxCachedDeltaBytes);
+  readonly #views = new WeightedLru<CachedView>(maxCachedViews, maxCachedViewKeys);
+  readonly #deltas = new WeightedLru<Buffer>(maxCachedDeltas, maxCachedDeltaBytes);
   /** Counts serialisations of view events, for tests and metrics: fan-out must not multiply it. */
   encodedEvents = 0;
 
