@@ -15,7 +15,7 @@
 // (etcd: under another prefix), as an import does it (Herald: commits of 500 changes; etcd: txns
 // of 128 puts; the floor: 16 writers), so that the commits measured, right after, go to a store
 // that holds them: a commit's cost should not grow with what the store holds (on PostgreSQL it did
-// until migration 12, BENCHMARKS.md "Where a PostgreSQL commit's time goes").
+// until migration 12, BENCHMARKS.md "A PostgreSQL commit's cost grew with what the store held").
 // --profile DIR: the SQLite Herald server runs with --cpu-prof and stops with SIGINT, so its profile
 // is written there.
 import { writeFileSync } from 'node:fs';
@@ -73,10 +73,10 @@ async function heraldWriter(urls, namespace = 'bench', keys = 100) {
   };
 }
 
-async function etcdWriter(url, prefix = 'bench', keys = 100) {
+async function etcdWriter(url) {
   const encoded = Buffer.from(JSON.stringify(value)).toString('base64');
   return async (i) => {
-    const body = JSON.stringify({ key: Buffer.from(`${prefix}/key-${i % keys}`).toString('base64'), value: encoded });
+    const body = JSON.stringify({ key: Buffer.from(`bench/key-${i % 100}`).toString('base64'), value: encoded });
     const response = await send(`${url}/v3/kv/put`, { method: 'POST', body });
     if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
   };
