@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { HeraldError } from '@herald/core';
 import { Relay, resolveRelayConfig } from '@herald/server';
-import { startTestServer, tempDir, type TestServer } from '@herald/testkit';
+import { applyViewEvent, RawWatch, startTestServer, tempDir, type TestServer } from '@herald/testkit';
 import { call, createNamespace, createToken, setEntry } from './helpers.js';
 
 const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -103,6 +103,26 @@ void describe('relay in process', () => {
     const moved = next.json as { manifest: { seq: number }; values: Record<string, unknown> };
     assert.deepEqual(moved.values, { color: 'green' });
     assert.ok(moved.manifest.seq > view.manifest.seq);
+  });
+
+  void it("sends its watchers each release as a delta of the keys it changed, from the views' digests", async () => {
+    await setEntry(ts, 'app', 'size', { value: 'L' });
+    const stream = await RawWatch.open(relay.url, [{ namespace: 'app' }], { token: client });
+    try {
+      assert.equal((await stream.nextView()).type, 'hello');
+      let held = applyViewEvent(undefined, await stream.nextView());
+      for (let i = 0; i < 20 && held.values.size !== 'L'; i += 1) held = applyViewEvent(held, await stream.nextView());
+      assert.equal(held.values.size, 'L');
+      await setEntry(ts, 'app', 'color', { value: 'violet' });
+      const event = await stream.nextView();
+      assert.equal(event.type, 'delta');
+      assert.deepEqual(event.body.set, { color: 'violet' }, 'only the key that changed');
+      assert.deepEqual(event.body.remove, []);
+      held = applyViewEvent(held, event);
+      assert.deepEqual({ ...held.values }, { color: 'violet', size: 'L' });
+    } finally {
+      await stream.close();
+    }
   });
 
   void it('refuses a token the upstream does not know', async () => {

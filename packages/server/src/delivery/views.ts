@@ -57,11 +57,16 @@ interface CachedView {
  * canonical `[key, value]`), but comparing 32 bytes per key instead of encoding every value twice.
  */
 function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
-  const set = Object.create(null) as ViewValues;
-  const remove: string[] = [];
   // Derived from `from`: only the keys written between them can differ.
   const among = to.derivedFrom && sameRelease(to.derivedFrom.release, from.release) ? to.derivedFrom.keys : undefined;
-  for (const key of (from.tree as ViewDigest).changedKeys(to.tree as ViewDigest, among)) {
+  return deltaOfKeys((from.tree as ViewDigest).changedKeys(to.tree as ViewDigest, among), to);
+}
+
+/** The delta to `to` given the keys that differ (sorted). */
+function deltaOfKeys(changed: readonly string[], to: ComputedView): ViewDelta {
+  const set = Object.create(null) as ViewValues;
+  const remove: string[] = [];
+  for (const key of changed) {
     if (Object.hasOwn(to.values, key)) set[key] = to.values[key];
     else remove.push(key);
   }
@@ -87,6 +92,11 @@ export interface ViewOrigin {
   compute(spec: ViewSpec, secrets: boolean, seq: number, previous?: ComputedView): Promise<ComputedView | undefined>;
   /** The release with this seq as the origin has it now, to check a view held for it; when absent, held views are not checked. */
   release?(namespace: string, seq: number): Promise<ReleaseRef | undefined>;
+  /**
+   * The keys that differ between two of its views (sorted), for views without a `tree`: an origin
+   * that kept what it verified them with compares that, not every value encoded twice.
+   */
+  changedKeys?(from: ComputedView, to: ComputedView): readonly string[];
 }
 
 /** The same release, not only the same number: a namespace deleted and made again numbers its releases from 1 again. */
@@ -178,7 +188,12 @@ export class ViewService {
     const cacheKey = `${to.key}|${from.release.seq}:${from.release.revision}|${to.release.seq}:${to.release.revision}`;
     let frame = this.#deltas.get(cacheKey);
     if (!frame) {
-      const delta = from.tree && to.tree ? deltaOfTrees(from, to) : diffViews(from.values, to.values);
+      const delta =
+        from.tree && to.tree
+          ? deltaOfTrees(from, to)
+          : this.#origin.changedKeys
+            ? deltaOfKeys(this.#origin.changedKeys(from, to), to)
+            : diffViews(from.values, to.values);
       this.encodedEvents += 1;
       frame = encodeEvent('delta', {
         view: to.key,

@@ -1,4 +1,5 @@
 import { HeraldError, normaliseLabels, viewKey, type ViewSpec } from '@herald/core';
+import { changedKeys } from '@herald/sdk/internal';
 import type { ComputedView, ViewOrigin } from '../delivery/views.js';
 import type { RelayCache } from './relay-cache.js';
 import type { RelayTrust } from './relay-trust.js';
@@ -26,6 +27,11 @@ export class RelayViewOrigin implements ViewOrigin {
     this.#cache = deps.cache;
     this.#trust = deps.trust;
     this.#onHeld = deps.onHeld ?? (() => undefined);
+  }
+
+  /** From the digests the views were verified with: 32 bytes compared per key, nothing encoded. */
+  changedKeys(from: ComputedView, to: ComputedView): readonly string[] {
+    return changedKeys(from.values, to.values);
   }
 
   /**
