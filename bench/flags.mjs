@@ -12,15 +12,13 @@ import { HeraldProvider } from '@herald/openfeature';
 import { HeraldClient } from '@herald/sdk';
 import {
   benchToken,
-  freePort,
-  heraldBin,
   machine,
   option,
   percentile,
   sleep,
   startEtcd,
   startHerald,
-  startProcess,
+  startRelay,
   stopAll,
   table,
   tempFolder,
@@ -56,27 +54,6 @@ async function put(url, key, value) {
   });
   if (response.status !== 200) throw new Error(`herald answered ${response.status}: ${await response.text()}`);
   await response.arrayBuffer();
-}
-
-async function startRelay(upstream) {
-  const port = await freePort();
-  const { child } = await startProcess(
-    process.execPath,
-    [
-      heraldBin,
-      'relay',
-      '--upstream',
-      upstream,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--cache',
-      tempFolder('herald-flags-relay-'),
-      '--log-level',
-      'warn',
-    ],
-    { env: { HERALD_TOKEN: benchToken }, ready: /relay listening on (http\S+)/, name: 'herald relay' },
-  );
-  return { url: `http://127.0.0.1:${port}`, child };
 }
 
 /** In-process: one provider, `evals` evaluations in a row, each timed. */
