@@ -53,12 +53,31 @@ function openStream(url, path, headers, body, separator, onFrame) {
   });
 }
 
-/** Waits until `seen()` reaches `count` (bounded). */
-async function until(seen, count) {
-  const deadline = performance.now() + waitMs;
-  while (seen() < count) {
-    if (performance.now() > deadline) throw new Error(`no update at the watcher within ${waitMs} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
+/**
+ * What the watcher has seen, counted as its frames arrive; `reached(n)` resolves once it has seen n
+ * (bounded). No polling: a waiter that spun would take a core from the servers measured.
+ */
+class Counter {
+  count = 0;
+  #waiters = [];
+
+  add(n = 1) {
+    this.count += n;
+    this.#waiters = this.#waiters.filter((waiter) => (this.count >= waiter.n ? (waiter.resolve(), false) : true));
+  }
+
+  reached(n) {
+    if (this.count >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no update at the watcher within ${waitMs} ms`)), waitMs);
+      this.#waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
   }
 }
 
@@ -67,10 +86,10 @@ async function measure(pids, commit, updates) {
   const latencies = [];
   const cpu0 = pids.map(cpuSeconds);
   for (let i = 0; i < commits; i += 1) {
-    const before = updates();
+    const before = updates.count;
     const started = performance.now();
     await commit(i);
-    await until(updates, before + 1);
+    await updates.reached(before + 1);
     latencies.push(performance.now() - started);
   }
   const cpuMs = pids.map((pid, i) => ((cpuSeconds(pid) - (cpu0[i] ?? 0)) * 1000) / commits);
@@ -95,12 +114,13 @@ async function herald({ viaRelay }) {
     if (response.status !== 201) throw new Error(`herald answered ${response.status}: ${response.text}`);
   }
   const relay = viaRelay ? await startRelay(server.url) : undefined;
-  let updates = 0;
+  const updates = new Counter();
   const body = JSON.stringify({ instanceId: 'large-view-bench', views: [{ namespace: 'large' }] });
   const watch = await openStream((relay ?? server).url, '/v1/watch', headers, body, '\n\n', (frame) => {
-    if (/^event: (?:snapshot|delta)$/m.test(frame)) updates += 1;
+    if (/^event: (?:snapshot|delta)$/m.test(frame)) updates.add();
   });
-  await until(() => updates, 1);
+  // The snapshot first; then each commit is one delta.
+  await updates.reached(1);
   const result = await measure(
     relay ? [relay.pid, server.child.pid] : [server.child.pid],
     async (i) => {
@@ -108,7 +128,7 @@ async function herald({ viaRelay }) {
       const response = await send(`${server.url}/v1/namespaces/large/entries/key-${i % keys}`, 'PUT', body, headers);
       if (response.status !== 200) throw new Error(`herald answered ${response.status}: ${response.text}`);
     },
-    () => updates - 1,
+    updates,
   );
   watch.destroy();
   return result;
@@ -132,17 +152,17 @@ async function etcd() {
     JSON.stringify({ key: b64(prefix), range_end: b64('large0') }),
   );
   const revision = Number(JSON.parse(range.text).header.revision);
-  let updates = 0;
-  let created = false;
+  const updates = new Counter();
+  const created = new Counter();
   const body = JSON.stringify({
     create_request: { key: b64(prefix), range_end: b64('large0'), start_revision: String(revision + 1) },
   });
   const watch = await openStream(server.url, '/v3/watch', {}, body, '\n', (line) => {
     const parsed = JSON.parse(line);
-    if (parsed.result?.created) created = true;
-    updates += parsed.result?.events?.length ?? 0;
+    if (parsed.result?.created) created.add();
+    updates.add(parsed.result?.events?.length ?? 0);
   });
-  await until(() => (created ? 1 : 0), 1);
+  await created.reached(1);
   const result = await measure(
     [server.pid],
     async (i) => {
@@ -150,7 +170,7 @@ async function etcd() {
       const response = await send(`${server.url}/v3/kv/put`, 'POST', JSON.stringify(put));
       if (response.status !== 200) throw new Error(`etcd answered ${response.status}`);
     },
-    () => updates,
+    updates,
   );
   watch.destroy();
   return { ...result, version: server.version };

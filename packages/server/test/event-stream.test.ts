@@ -44,7 +44,7 @@ void describe('EventStream buffer bound', () => {
   });
 
   /** A connected pair: the server's side in an EventStream, the client's raw socket. */
-  async function pair(): Promise<{ stream: EventStream; client: Socket; cuts: () => number }> {
+  async function pair(): Promise<{ stream: EventStream; socket: Socket; client: Socket; cuts: () => number }> {
     const address = server.address();
     assert.ok(address !== null && typeof address === 'object');
     const count = accepted.length;
@@ -57,21 +57,24 @@ void describe('EventStream buffer bound', () => {
     assert.ok(socket, 'the server accepted the connection');
     let cut = 0;
     const stream = new EventStream(socket, bound, () => (cut += 1));
-    return { stream, client, cuts: () => cut };
+    return { stream, socket, client, cuts: () => cut };
   }
 
   void it('lets a snapshot larger than the bound through to a client that reads, with the frames after it', async () => {
-    const { stream, client, cuts } = await pair();
+    const { stream, socket, client, cuts } = await pair();
     const chunks: Buffer[] = [];
-    client.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    client.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+    });
     const snapshot = frameOf(snapshotBytes, 'snapshot');
     const small = [frameOf(100, 'one'), frameOf(100, 'two'), frameOf(100, 'three')];
     stream.write(snapshot);
     // Written while most of the snapshot is still unsent (the client has had no turn to read yet).
+    assert.ok(socket.writableLength > bound, `only ${socket.writableLength} bytes of the snapshot wait to be sent`);
     for (const frame of small) stream.write(frame);
     const expected = sseResponseHead.length + snapshot.length + small.reduce((n, f) => n + f.length, 0);
-    let received = 0;
-    client.on('data', (chunk: Buffer) => (received += chunk.length));
     for (let i = 0; i < 2000 && received < expected; i += 1) await new Promise((r) => setTimeout(r, 5));
     assert.equal(cuts(), 0, 'the reading client was not cut off');
     assert.equal(stream.closed, false);

@@ -52,16 +52,6 @@ interface CachedView {
   computed?: ComputedView;
 }
 
-/**
- * The delta between two views from their leaves: the same as diffViews (a leaf is the hash of the
- * canonical `[key, value]`), but comparing 32 bytes per key instead of encoding every value twice.
- */
-function deltaOfTrees(from: ComputedView, to: ComputedView): ViewDelta {
-  // Derived from `from`: only the keys written between them can differ.
-  const among = to.derivedFrom && sameRelease(to.derivedFrom.release, from.release) ? to.derivedFrom.keys : undefined;
-  return deltaOfKeys((from.tree as ViewDigest).changedKeys(to.tree as ViewDigest, among), to);
-}
-
 /** The delta to `to` given the keys that differ (sorted). */
 function deltaOfKeys(changed: readonly string[], to: ComputedView): ViewDelta {
   const set = Object.create(null) as ViewValues;
@@ -93,8 +83,10 @@ export interface ViewOrigin {
   /** The release with this seq as the origin has it now, to check a view held for it; when absent, held views are not checked. */
   release?(namespace: string, seq: number): Promise<ReleaseRef | undefined>;
   /**
-   * The keys that differ between two of its views (sorted), for views without a `tree`: an origin
-   * that kept what it verified them with compares that, not every value encoded twice.
+   * The keys that differ between two of its views (sorted), from the leaves the origin kept when it
+   * computed or verified them: the same as diffViews (a leaf is the hash of the canonical
+   * `[key, value]`), comparing 32 bytes per key instead of encoding every value twice. Without it,
+   * deltas are diffViews.
    */
   changedKeys?(from: ComputedView, to: ComputedView): readonly string[];
 }
@@ -188,12 +180,9 @@ export class ViewService {
     const cacheKey = `${to.key}|${from.release.seq}:${from.release.revision}|${to.release.seq}:${to.release.revision}`;
     let frame = this.#deltas.get(cacheKey);
     if (!frame) {
-      const delta =
-        from.tree && to.tree
-          ? deltaOfTrees(from, to)
-          : this.#origin.changedKeys
-            ? deltaOfKeys(this.#origin.changedKeys(from, to), to)
-            : diffViews(from.values, to.values);
+      const delta = this.#origin.changedKeys
+        ? deltaOfKeys(this.#origin.changedKeys(from, to), to)
+        : diffViews(from.values, to.values);
       this.encodedEvents += 1;
       frame = encodeEvent('delta', {
         view: to.key,
@@ -254,6 +243,14 @@ export class StoreViewOrigin implements ViewOrigin {
     this.#codec = deps.codec;
     this.#keys = deps.keys;
     this.#deriveFromKeys = deps.deriveFromKeys ?? deriveFromKeys;
+  }
+
+  changedKeys(from: ComputedView, to: ComputedView): readonly string[] {
+    const before = from.tree ?? ViewDigest.of(from.values);
+    const after = to.tree ?? ViewDigest.of(to.values);
+    // Derived from `from`: only the keys written between them can differ.
+    const among = to.derivedFrom && sameRelease(to.derivedFrom.release, from.release) ? to.derivedFrom.keys : undefined;
+    return before.changedKeys(after, among);
   }
 
   async release(namespace: string, seq: number): Promise<ReleaseRef | undefined> {
